@@ -1,0 +1,187 @@
+"""Objects in etcd: one key per object, resourceVersion = the key's mod revision, writes by compare-and-swap."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aetcd
+import aetcd.exceptions
+
+from dlxc.errors import AlreadyExists, Conflict, Gone, NotFound, TemporaryError
+
+__all__ = ["Store", "WatchEvent"]
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change of one object: PUT (with the object before it, if any) or DELETE."""
+
+    kind: str  # "PUT" | "DELETE"
+    obj: Obj  # the object after a PUT, the last state before a DELETE
+    prev: Obj | None
+    revision: int
+
+
+def _decode(value: bytes, mod_revision: int) -> Obj:
+    obj = json.loads(value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
+    return obj
+
+
+def _encode(obj: Obj) -> bytes:
+    meta = dict(obj.get("metadata", {}))
+    meta.pop("resourceVersion", None)  # the key's mod revision is the truth; never store a copy
+    return json.dumps({**obj, "metadata": meta}, separators=(",", ":")).encode()
+
+
+class Store:
+    """CRUD and watch of JSON objects under `/PREFIX/PLURAL/NAME`."""
+
+    def __init__(self, endpoints: list[str], *, prefix: str = "/dlxc", timeout: float = 10.0) -> None:
+        self._endpoints = endpoints
+        self._prefix = prefix.rstrip("/")
+        self._timeout = timeout
+        self._client: aetcd.Client | None = None
+
+    async def connect(self) -> None:
+        host, _, port = self._endpoints[0].rpartition("//")[2].partition(":")
+        self._client = aetcd.Client(host=host, port=int(port or 2379), timeout=int(self._timeout))
+        await self._client.connect()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    @property
+    def etcd(self) -> aetcd.Client:
+        if self._client is None:
+            raise TemporaryError("storage is not connected")
+        return self._client
+
+    def key(self, plural: str, name: str = "") -> bytes:
+        return f"{self._prefix}/{plural}/{name}".encode()
+
+    async def _call(self, coro: Awaitable[Any]) -> Any:
+        try:
+            return await coro
+        except (aetcd.exceptions.ConnectionFailedError, aetcd.exceptions.ConnectionTimeoutError) as exc:
+            raise TemporaryError(f"etcd unavailable: {exc}", delay=1.0) from exc
+        except aetcd.exceptions.InternalError as exc:
+            raise TemporaryError(f"etcd error: {exc}", delay=1.0) from exc
+
+    async def get(self, plural: str, name: str) -> Obj:
+        got = await self._call(self.etcd.get(self.key(plural, name)))
+        if got is None:
+            raise NotFound(f"{plural}/{name} not found")
+        return _decode(got.value, got.mod_revision)
+
+    async def list(self, plural: str) -> tuple[list[Obj], int]:
+        """Every object of a kind, sorted by name, and the store revision the list reflects."""
+        got = await self._call(self.etcd.get_prefix(self.key(plural), sort_order="ascend", sort_target="key"))
+        return [_decode(kv.value, kv.mod_revision) for kv in got], got.header.revision
+
+    async def create(self, plural: str, name: str, obj: Obj) -> Obj:
+        key = self.key(plural, name)
+        tx = self.etcd.transactions
+        ok, responses = await self._call(
+            self.etcd.transaction(
+                compare=[tx.version(key) == 0],
+                success=[tx.put(key, _encode(obj)), tx.get(key)],
+                failure=[],
+            )
+        )
+        if not ok:
+            raise AlreadyExists(f"{plural}/{name} already exists")
+        return self._from_get(responses[1])
+
+    async def update(self, plural: str, name: str, obj: Obj, *, expected_rv: int) -> Obj:
+        """Write obj only if the stored object still has expected_rv; 409 if it moved on, 404 if gone."""
+        key = self.key(plural, name)
+        tx = self.etcd.transactions
+        ok, responses = await self._call(
+            self.etcd.transaction(
+                compare=[tx.mod(key) == expected_rv],
+                success=[tx.put(key, _encode(obj)), tx.get(key)],
+                failure=[tx.get(key)],
+            )
+        )
+        if ok:
+            return self._from_get(responses[1])
+        if not responses[0]:
+            raise NotFound(f"{plural}/{name} not found")
+        raise Conflict(
+            f"{plural}/{name} was changed since resourceVersion {expected_rv}; read it again and retry"
+        )
+
+    async def delete(self, plural: str, name: str, *, expected_rv: int) -> Obj:
+        key = self.key(plural, name)
+        tx = self.etcd.transactions
+        ok, responses = await self._call(
+            self.etcd.transaction(
+                compare=[tx.mod(key) == expected_rv],
+                success=[tx.get(key), tx.delete(key)],
+                failure=[tx.get(key)],
+            )
+        )
+        if ok:
+            return self._from_get(responses[0])
+        if not responses[0]:
+            raise NotFound(f"{plural}/{name} not found")
+        raise Conflict(f"{plural}/{name} was changed since resourceVersion {expected_rv}; read it again and retry")
+
+    async def guaranteed_update(
+        self,
+        plural: str,
+        name: str,
+        mutate: Callable[[Obj], Obj | None],
+        *,
+        attempts: int = 20,
+    ) -> Obj:
+        """Read, mutate, compare-and-swap; retry on conflict. `mutate` returning None means delete."""
+        for _ in range(attempts):
+            current = await self.get(plural, name)
+            rv = int(current["metadata"]["resourceVersion"])
+            updated = mutate(json.loads(json.dumps(current)))
+            try:
+                if updated is None:
+                    return await self.delete(plural, name, expected_rv=rv)
+                if updated == current:
+                    return current
+                return await self.update(plural, name, updated, expected_rv=rv)
+            except Conflict:
+                await asyncio.sleep(0)
+        raise Conflict(f"{plural}/{name} is changing too fast; retry")
+
+    @staticmethod
+    def _from_get(pairs: list[tuple[bytes, Any]]) -> Obj:
+        value, meta = pairs[0]
+        return _decode(value, meta.mod_revision)
+
+    async def watch(self, plural: str, *, since: int) -> AsyncIterator[WatchEvent]:
+        """Every change of a kind after revision `since`, in order; Gone if `since` is compacted away."""
+        try:
+            stream = await self._call(
+                self.etcd.watch_prefix(self.key(plural), start_revision=since + 1, prev_kv=True)
+            )
+        except aetcd.exceptions.RevisionCompactedError as exc:
+            raise Gone(f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again") from exc
+        try:
+            async for event in stream:
+                # etcd sends an empty previous pair for a key that did not exist before.
+                had_prev = event.prev_kv is not None and event.prev_kv.create_revision
+                prev = _decode(event.prev_kv.value, event.prev_kv.mod_revision) if had_prev else None
+                if event.kind == "PUT":
+                    yield WatchEvent("PUT", _decode(event.kv.value, event.kv.mod_revision), prev, event.kv.mod_revision)
+                elif prev is not None:
+                    prev["metadata"]["resourceVersion"] = str(event.kv.mod_revision)
+                    yield WatchEvent("DELETE", prev, prev, event.kv.mod_revision)
+        except aetcd.exceptions.RevisionCompactedError as exc:
+            raise Gone(f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again") from exc
+        finally:
+            await stream.cancel()

@@ -1,0 +1,1 @@
+"""The controller manager: node lifecycle now; rescheduling, ContainerSets and backups later."""

@@ -1,0 +1,1 @@
+"""The dlxc command: one verb per module."""

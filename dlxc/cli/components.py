@@ -1,0 +1,150 @@
+"""`dlxc apiserver|scheduler|controller|kubelet`: run one component in the foreground."""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import typer
+
+from dlxc.client import Client
+from dlxc.clientconfig import ClientConfig, load_config
+
+__all__ = ["apiserver", "controller", "kubelet", "scheduler"]
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _client_config(server: str | None, token: str | None) -> ClientConfig:
+    config = load_config()
+    if server:
+        config.server = server
+    if token:
+        config.token = token
+    return config
+
+
+def _run_until_signal(main: Callable[[Client], Awaitable[None]], config: ClientConfig) -> None:
+    """Run a component until SIGTERM or SIGINT, then exit 0 without touching what it manages."""
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        async with Client(config) as client:
+            try:
+                await main(client)
+            except asyncio.CancelledError:
+                pass
+
+    asyncio.run(go())
+
+
+def default_node_name() -> str:
+    raw = socket.gethostname().split(".")[0].lower()
+    cleaned = "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in raw).strip("-")
+    return cleaned[:63] or "node"
+
+
+def apiserver(
+    host: str = typer.Option("127.0.0.1", "--host", envvar="DLXC_APISERVER_HOST", help="Address to listen on."),
+    port: int = typer.Option(6443, "--port", envvar="DLXC_APISERVER_PORT"),
+    etcd_endpoints: str = typer.Option("http://127.0.0.1:2379", "--etcd-endpoints", envvar="DLXC_ETCD_ENDPOINTS", help="Comma-separated."),
+    etcd_prefix: str = typer.Option("/dlxc", "--etcd-prefix", envvar="DLXC_ETCD_PREFIX"),
+    token_file: Path = typer.Option(None, "--token-file", envvar="DLXC_TOKEN_FILE", help="Hashed tokens; without it no auth (loopback only)."),
+    log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
+) -> None:
+    """Serve the API over etcd."""
+    from apiserver.app import ApiServerSettings
+    from apiserver.server import serve
+
+    _logging(log_level)
+    if token_file is None and not ipaddress.ip_address(socket.gethostbyname(host)).is_loopback:
+        raise typer.BadParameter("without --token-file the apiserver only listens on loopback", param_hint="--host")
+    settings = ApiServerSettings(
+        etcd_endpoints=[e.strip() for e in etcd_endpoints.split(",") if e.strip()],
+        etcd_prefix=etcd_prefix,
+        token_file=token_file,
+    )
+    serve(settings, host=host, port=port, log_level="warning")
+
+
+def scheduler(
+    server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
+    token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the tie-breaking choice, so placements replay."),
+    log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
+) -> None:
+    """Bind unbound containers to nodes by weighted score."""
+    from scheduler.loop import Scheduler, SchedulerSettings
+
+    _logging(log_level)
+    _run_until_signal(lambda c: Scheduler(c, SchedulerSettings(seed=seed)).run(), _client_config(server, token))
+
+
+def controller(
+    server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
+    token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
+    node_grace: float = typer.Option(10.0, "--node-grace", help="Seconds without heartbeat before NotReady."),
+    log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
+) -> None:
+    """Run the controllers (node lifecycle)."""
+    from controller.nodelifecycle import NodeLifecycleController, NodeLifecycleSettings
+
+    _logging(log_level)
+    settings = NodeLifecycleSettings(node_grace=node_grace)
+    _run_until_signal(lambda c: NodeLifecycleController(c, settings).run(), _client_config(server, token))
+
+
+def kubelet(
+    server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
+    token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
+    node_name: str = typer.Option(None, "--node-name", envvar="DLXC_NODE_NAME", help="Default: the hostname."),
+    lxc_path: Path = typer.Option(Path("/var/lib/dlxc/lxc"), "--lxc-path", envvar="DLXC_LXC_PATH"),
+    image_dir: Path = typer.Option(Path("/var/lib/dlxc/images"), "--image-dir", envvar="DLXC_IMAGE_DIR"),
+    bridge: str = typer.Option("dlxcbr0", "--bridge", envvar="DLXC_BRIDGE", help="Default bridge, created when missing."),
+    subnet: str = typer.Option("10.77.0.1/24", "--subnet", envvar="DLXC_SUBNET", help="The bridge's address and subnet."),
+    heartbeat_interval: float = typer.Option(2.0, "--heartbeat-interval"),
+    max_containers: int = typer.Option(100, "--max-containers"),
+    log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
+) -> None:
+    """Run the node agent: register, heartbeat, reconcile LXC containers bound to this node."""
+    from kubelet import idmap, images, network, runtime
+    from kubelet.agent import Kubelet, KubeletSettings
+
+    _logging(log_level)
+    if os.geteuid() != 0:
+        raise typer.BadParameter("the kubelet must run as root to manage LXC containers")
+    settings = KubeletSettings(
+        node_name=node_name or default_node_name(),
+        lxc_path=lxc_path,
+        image_dir=image_dir,
+        bridge=bridge,
+        subnet=ipaddress.IPv4Interface(subnet),
+        heartbeat_interval=heartbeat_interval,
+        max_containers=max_containers,
+    )
+    lxc_path.mkdir(parents=True, exist_ok=True)
+    ids = idmap.ensure_subids()
+
+    async def main(client: Client) -> None:
+        agent = Kubelet(
+            client,
+            runtime.LxcRuntime(lxc_path),
+            images.ImageCache(image_dir),
+            network,
+            settings,
+            idmap=ids,
+        )
+        await agent.run()
+
+    _run_until_signal(main, _client_config(server, token))

@@ -1,0 +1,30 @@
+"""`dlxc config view [-o json|yaml]`: the server, token and CA file the CLI uses."""
+from __future__ import annotations
+
+import typer
+
+from dlxc.cli import console
+from dlxc.cli.common import fail
+from dlxc.clientconfig import config_path, load_config
+
+__all__ = ["config_app"]
+
+config_app = typer.Typer(help="Show the client configuration.", no_args_is_help=True)
+
+
+@config_app.command("view")
+def view(output: str = typer.Option("yaml", "--output", "-o", help="yaml or json.")) -> None:
+    """Print the server URL, the token and the CA file in use (after $DLXC_SERVER / $DLXC_TOKEN)."""
+    config = load_config()
+    data = {
+        "server": config.server,
+        "token": config.token,
+        "certificateAuthority": config.certificate_authority,
+        "configFile": str(config_path()),
+    }
+    if output == "json":
+        console.print_json(data)
+    elif output == "yaml":
+        console.print_yaml(data)
+    else:
+        fail(f"unknown output format {output!r}; use yaml or json")

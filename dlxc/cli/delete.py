@@ -1,0 +1,68 @@
+"""`dlxc delete container NAME` and `dlxc delete -f FILE`."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import typer
+
+from dlxc.applier import delete_one
+from dlxc.cli import console
+from dlxc.cli.common import fail, with_client
+from dlxc.client import Client
+from dlxc.errors import NotFound
+from dlxc.manifests import load_manifests
+from schemas import kind_for_plural
+
+__all__ = ["delete"]
+
+
+def delete(
+    kind: str = typer.Argument(None, help="container or node"),
+    names: list[str] = typer.Argument(None, help="Names of the objects."),
+    filename: list[str] = typer.Option(None, "--filename", "-f", help="Delete the objects in these manifests."),
+    wait: bool = typer.Option(False, "--wait", help="Wait until the objects are gone."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait with --wait."),
+) -> None:
+    """Delete objects; a container's LXC container is removed by its kubelet before the object goes."""
+    targets: list[tuple[str, str, str]] = []
+    if filename:
+        manifests, errors = load_manifests(filename)
+        if errors:
+            for err in errors:
+                console.error(str(err))
+            fail(f"{len(errors)} error(s); nothing was deleted")
+        targets = [(kind_for_plural(m.kind).plural, m.name, m.ref) for m in manifests]
+    elif kind and names:
+        try:
+            found = kind_for_plural(kind)
+        except KeyError:
+            fail(f"unknown kind {kind!r}; use container or node")
+        targets = [(found.plural, name, f"{found.name.lower()}/{name}") for name in names]
+    else:
+        fail("give KIND NAME... or -f FILE")
+
+    async def go(client: Client) -> None:
+        missing = 0
+        for plural, name, ref in targets:
+            result = await delete_one(client, plural, name, ref=ref)
+            if result.action == "not found":
+                missing += 1
+                console.error(f"{ref} not found")
+            else:
+                console.out(f"{ref} deleted")
+        if wait:
+            deadline = time.monotonic() + timeout
+            for plural, name, ref in targets:
+                while True:
+                    try:
+                        await client.get(plural, name)
+                    except NotFound:
+                        break
+                    if time.monotonic() > deadline:
+                        fail(f"timed out waiting for {ref} to be deleted")
+                    await asyncio.sleep(0.25)
+        if missing:
+            raise typer.Exit(1)
+
+    with_client(go)

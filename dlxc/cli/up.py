@@ -1,0 +1,69 @@
+"""`dlxc up` and `dlxc down`: the local all-in-one cluster."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dlxc.applier import apply_one
+from dlxc.cli import console
+from dlxc.cli.common import fail, run
+from dlxc.cli.components import default_node_name
+from dlxc.client import Client
+from dlxc.clientconfig import save_config
+from dlxc.localcluster import LocalCluster, default_state_dir
+from dlxc.manifests import load_manifests
+
+__all__ = ["down", "up"]
+
+
+def _examples_dir() -> Path | None:
+    here = Path(__file__).resolve().parents[2] / "manifests" / "examples"
+    return here if here.is_dir() else None
+
+
+def up(
+    state_dir: Path = typer.Option(None, "--state-dir", envvar="DLXC_STATE_DIR", help="Default: /var/lib/dlxc."),
+    port: int = typer.Option(6443, "--port", envvar="DLXC_PORT", help="apiserver port; etcd uses the next two."),
+    examples: Path = typer.Option(None, "--examples", help="Manifests to apply; default: manifests/examples."),
+    no_examples: bool = typer.Option(False, "--no-examples", help="Apply nothing."),
+) -> None:
+    """Start a local cluster in the background and apply the examples."""
+    cluster = LocalCluster(state_dir or default_state_dir(), port=port, node_name=default_node_name())
+    try:
+        config = cluster.up()
+    except RuntimeError as exc:
+        fail(str(exc))
+    path = save_config(config)
+    console.out(f"cluster is up: apiserver {cluster.server}, node {cluster.node_name} Ready")
+    console.out(f"state in {cluster.state_dir}, logs in {cluster.state_dir / 'logs'}, client config {path}")
+    source = examples or _examples_dir()
+    if source is not None and not no_examples:
+        manifests, errors = load_manifests([str(source)])
+        if errors:
+            fail("; ".join(str(e) for e in errors))
+
+        async def go() -> None:
+            async with Client(config) as client:
+                for manifest in manifests:
+                    result = await apply_one(client, manifest)
+                    console.out(f"{result.ref} {result.action}")
+
+        run(go())
+    console.out("")
+    console.out("next:")
+    console.out("  dlxc get nodes")
+    console.out("  dlxc get containers -o wide")
+    console.out("  dlxc apply -f manifests/examples/")
+    console.out("  dlxc down")
+
+
+def down(
+    state_dir: Path = typer.Option(None, "--state-dir", envvar="DLXC_STATE_DIR", help="Default: /var/lib/dlxc."),
+    port: int = typer.Option(6443, "--port", envvar="DLXC_PORT"),
+) -> None:
+    """Stop the local cluster's processes and containers; the desired state stays in the state dir."""
+    cluster = LocalCluster(state_dir or default_state_dir(), port=port, node_name=default_node_name())
+    stopped = cluster.down()
+    console.out(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    console.out(f"desired state kept in {cluster.state_dir}; `dlxc up` brings it back")

@@ -1,0 +1,209 @@
+"""The one HTTP client of the API: CRUD, status, binding, watch, and an informer that relists on its own."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from dlxc.clientconfig import ClientConfig, load_config
+from dlxc.errors import ApiError, Gone, TemporaryError, error_from_response
+
+__all__ = ["Client", "Informer", "backoff_delays"]
+
+log = logging.getLogger("dlxc.client")
+PREFIX = "/apis/dlxc.io/v1"
+Obj = dict[str, Any]
+
+
+def backoff_delays(*, base: float = 0.2, cap: float = 10.0) -> Any:
+    """Exponential backoff with full jitter, forever."""
+    delay = base
+    while True:
+        yield random.uniform(base / 2, delay)
+        delay = min(cap, delay * 2)
+
+
+class Client:
+    """Async client; one instance per process, shared by every loop in it."""
+
+    def __init__(self, config: ClientConfig | None = None, *, timeout: float = 30.0) -> None:
+        self.config = config or load_config()
+        headers = {"Authorization": f"Bearer {self.config.token}"} if self.config.token else {}
+        verify: Any = self.config.certificate_authority or True
+        self._http = httpx.AsyncClient(
+            base_url=self.config.server, headers=headers, timeout=timeout, verify=verify
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @staticmethod
+    def path(plural: str, name: str | None = None, sub: str | None = None) -> str:
+        path = f"{PREFIX}/{plural}"
+        if name:
+            path += f"/{name}"
+        if sub:
+            path += f"/{sub}"
+        return path
+
+    async def request(self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        try:
+            response = await self._http.request(
+                method, path, params=params, content=None if body is None else json.dumps(body),
+                headers={"Content-Type": "application/json"} if body is not None else None,
+            )
+        except httpx.TransportError as exc:
+            raise TemporaryError(f"cannot reach the apiserver at {self.config.server}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+            raise error_from_response(response.status_code, payload)
+        return response.json()
+
+    async def list(self, plural: str, *, label_selector: str | None = None, field_selector: str | None = None) -> tuple[list[Obj], str]:
+        params = {k: v for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v}
+        result = await self.request("GET", self.path(plural), params=params)
+        return result["items"], result["metadata"]["resourceVersion"]
+
+    async def get(self, plural: str, name: str) -> Obj:
+        return await self.request("GET", self.path(plural, name))
+
+    async def create(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
+        return await self.request("POST", self.path(plural), body=obj, params={"dryRun": "All"} if dry_run else None)
+
+    async def replace(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
+        name = obj["metadata"]["name"]
+        return await self.request("PUT", self.path(plural, name), body=obj, params={"dryRun": "All"} if dry_run else None)
+
+    async def patch(self, plural: str, name: str, patch: Obj) -> Obj:
+        return await self.request("PATCH", self.path(plural, name), body=patch)
+
+    async def replace_status(self, plural: str, obj: Obj) -> Obj:
+        return await self.request("PUT", self.path(plural, obj["metadata"]["name"], "status"), body=obj)
+
+    async def bind(self, name: str, node: str) -> Obj:
+        return await self.request("POST", self.path("containers", name, "binding"), body={"nodeName": node})
+
+    async def delete(self, plural: str, name: str) -> Obj:
+        return await self.request("DELETE", self.path(plural, name))
+
+    async def watch(
+        self,
+        plural: str,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> AsyncIterator[tuple[str, Obj]]:
+        """(type, object) for every change after resource_version; raises Gone when it is too old."""
+        params = {"watch": "1", "resourceVersion": resource_version}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        try:
+            async with self._http.stream("GET", self.path(plural), params=params, timeout=httpx.Timeout(10.0, read=None)) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise error_from_response(response.status_code, response.json())
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    if event["type"] == "ERROR":
+                        status = event["object"].get("code", 500)
+                        raise error_from_response(status, event["object"])
+                    yield event["type"], event["object"]
+        except httpx.TransportError as exc:
+            raise TemporaryError(f"watch of {plural} broke: {exc}") from exc
+
+
+Handler = Callable[[str, Obj | None, Obj | None], Awaitable[None]]
+
+
+class Informer:
+    """A local cache of one kind kept current by list + watch; relists on 410 and on broken watches.
+
+    The handler gets (name, old, new) for every change; on a relist it gets the differences
+    between the old cache and the new list, so nothing is missed and nothing repeated.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        plural: str,
+        handler: Handler,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> None:
+        self.client = client
+        self.plural = plural
+        self.handler = handler
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.cache: dict[str, Obj] = {}
+        self.synced = asyncio.Event()
+        self.resource_version = "0"
+
+    async def _relist(self) -> None:
+        items, rv = await self.client.list(
+            self.plural, label_selector=self.label_selector, field_selector=self.field_selector
+        )
+        fresh = {o["metadata"]["name"]: o for o in items}
+        old_cache, self.cache = self.cache, fresh
+        self.resource_version = rv
+        for name in old_cache.keys() - fresh.keys():
+            await self.handler(name, old_cache[name], None)
+        for name, obj in fresh.items():
+            old = old_cache.get(name)
+            if old is None or old["metadata"]["resourceVersion"] != obj["metadata"]["resourceVersion"]:
+                await self.handler(name, old, obj)
+        self.synced.set()
+
+    async def run(self) -> None:
+        """List, then watch forever; never returns unless cancelled."""
+        delays = backoff_delays()
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self._relist()
+                    need_list = False
+                async for kind, obj in self.client.watch(
+                    self.plural,
+                    resource_version=self.resource_version,
+                    label_selector=self.label_selector,
+                    field_selector=self.field_selector,
+                ):
+                    delays = backoff_delays()
+                    name = obj["metadata"]["name"]
+                    old = self.cache.get(name)
+                    if kind == "DELETED":
+                        self.cache.pop(name, None)
+                        new = None
+                    else:
+                        self.cache[name] = obj
+                        new = obj
+                    self.resource_version = obj["metadata"]["resourceVersion"]
+                    await self.handler(name, old, new)
+                # The server closed the stream (e.g. it restarted): resume from where we were.
+            except Gone:
+                need_list = True
+            except ApiError as exc:
+                delay = next(delays)
+                log.warning("%s informer: %s; retrying in %.1fs", self.plural, exc.message, delay)
+                await asyncio.sleep(delay)

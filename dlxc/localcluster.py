@@ -1,0 +1,215 @@
+"""`dlxc up` / `dlxc down`: a whole cluster on this host (etcd, apiserver, scheduler, controller, kubelet)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from apiserver.auth import TokenFile
+from dlxc.clientconfig import ClientConfig
+
+__all__ = ["LocalCluster", "default_state_dir"]
+
+COMPONENTS = ("etcd", "apiserver", "scheduler", "controller", "kubelet")
+
+
+def default_state_dir() -> Path:
+    explicit = os.environ.get("DLXC_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path("/var/lib/dlxc") if os.geteuid() == 0 else Path.home() / ".local/share/dlxc"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        # A zombie or a recycled pid of another program does not count.
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return bool(cmdline)
+
+
+@dataclass
+class LocalCluster:
+    state_dir: Path
+    port: int = 6443
+    node_name: str = "local"
+    bridge: str = "dlxcbr0"
+    subnet: str = "10.77.0.1/24"
+
+    @property
+    def etcd_port(self) -> int:
+        return self.port + 1
+
+    @property
+    def server(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "pids.json"
+
+    @property
+    def lxc_path(self) -> Path:
+        return self.state_dir / "lxc"
+
+    def _pids(self) -> dict[str, int]:
+        try:
+            return json.loads(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def running(self) -> dict[str, int]:
+        return {name: pid for name, pid in self._pids().items() if _alive(pid)}
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> int:
+        logs = self.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with (logs / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+                start_new_session=True,  # outlives `dlxc up`; `dlxc down` stops it
+                cwd=self.state_dir,
+            )
+        pids = self._pids()
+        pids[name] = proc.pid
+        self.pid_file.write_text(json.dumps(pids))
+        return proc.pid
+
+    def _wait_http(self, url: str, *, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{what} did not come up within {timeout:.0f}s; see {self.state_dir / 'logs'}")
+
+    def _tokens(self) -> tuple[str, dict[str, str]]:
+        """The admin token for the CLI and one token per component (created once, kept in the state dir)."""
+        secrets_file = self.state_dir / "component-tokens.json"
+        if secrets_file.exists():
+            data = json.loads(secrets_file.read_text())
+            return data["admin"], data["components"]
+        tokens = TokenFile(self.state_dir / "tokens")
+        admin = tokens.add("admin", "admin")
+        components = {
+            "scheduler": tokens.add("scheduler", "admin"),
+            "controller": tokens.add("controller", "admin"),
+            "kubelet": tokens.add(f"kubelet-{self.node_name}", f"node:{self.node_name}"),
+        }
+        secrets_file.write_text(json.dumps({"admin": admin, "components": components}))
+        secrets_file.chmod(0o600)
+        return admin, components
+
+    def up(self, *, timeout: float = 60.0) -> ClientConfig:
+        """Start what is not running yet, wait until the node is Ready, return the client config."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        admin, component_tokens = self._tokens()
+        running = self.running()
+        py = [sys.executable, "-m", "dlxc"]
+        if "etcd" not in running:
+            self._spawn(
+                "etcd",
+                [
+                    "etcd", "--name", "dlxc", "--data-dir", str(self.state_dir / "etcd"),
+                    "--listen-client-urls", f"http://127.0.0.1:{self.etcd_port}",
+                    "--advertise-client-urls", f"http://127.0.0.1:{self.etcd_port}",
+                    "--listen-peer-urls", f"http://127.0.0.1:{self.etcd_port + 1}",
+                    "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.etcd_port + 1}",
+                    "--initial-cluster", f"dlxc=http://127.0.0.1:{self.etcd_port + 1}",
+                    "--auto-compaction-retention", "1h",
+                ],
+                {},
+            )
+        self._wait_http(f"http://127.0.0.1:{self.etcd_port}/health", timeout=timeout, what="etcd")
+        if "apiserver" not in running:
+            self._spawn(
+                "apiserver",
+                py + ["apiserver", "--port", str(self.port), "--etcd-endpoints", f"http://127.0.0.1:{self.etcd_port}",
+                      "--token-file", str(self.state_dir / "tokens")],
+                {},
+            )
+        self._wait_http(f"{self.server}/readyz", timeout=timeout, what="the apiserver")
+        for name in ("scheduler", "controller"):
+            if name not in running:
+                self._spawn(name, py + [name], {"DLXC_SERVER": self.server, "DLXC_TOKEN": component_tokens[name]})
+        if "kubelet" not in running:
+            self._spawn(
+                "kubelet",
+                py + ["kubelet", "--node-name", self.node_name, "--lxc-path", str(self.lxc_path),
+                      "--image-dir", str(self.state_dir / "images"), "--bridge", self.bridge, "--subnet", self.subnet],
+                {"DLXC_SERVER": self.server, "DLXC_TOKEN": component_tokens["kubelet"]},
+            )
+        config = ClientConfig(server=self.server, token=admin)
+        self._wait_node_ready(config, timeout=timeout)
+        return config
+
+    def _wait_node_ready(self, config: ClientConfig, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"{self.server}/apis/dlxc.io/v1/nodes/{self.node_name}"
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(url, headers={"Authorization": f"Bearer {config.token}"}, timeout=2.0)
+                if response.status_code == 200:
+                    conditions = response.json().get("status", {}).get("conditions", [])
+                    if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                        return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"node {self.node_name} did not become Ready within {timeout:.0f}s; see {self.state_dir / 'logs'}/kubelet.log")
+
+    def down(self) -> list[str]:
+        """Stop every process this cluster started, then its containers and its bridge."""
+        stopped = []
+        pids = self._pids()
+        for name in reversed(COMPONENTS):
+            pid = pids.get(name)
+            if pid and _alive(pid):
+                _terminate(pid)
+                stopped.append(name)
+        self.pid_file.unlink(missing_ok=True)
+        from kubelet import network, runtime
+
+        if self.lxc_path.exists():
+            rt = runtime.LxcRuntime(self.lxc_path)
+            for name in rt.names():
+                rt.stop(name, timeout=10)
+        if network.bridge_exists(self.bridge):
+            network.delete_bridge(self.bridge)
+        return stopped
+
+
+def _terminate(pid: int, *, grace: float = 10.0) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

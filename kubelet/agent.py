@@ -1,0 +1,421 @@
+"""The node agent: registers its Node, heartbeats, and reconciles the containers bound to it."""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import platform
+import socket
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psutil
+from pydantic import BaseModel, ConfigDict
+
+from dlxc import __version__
+from dlxc.client import Client, Informer
+from dlxc.errors import ApiError, Conflict, NotFound
+from kubelet import lxcconfig
+from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
+from schemas import Container
+
+__all__ = ["FINALIZER", "Kubelet", "KubeletSettings"]
+
+log = logging.getLogger("dlxc.kubelet")
+Obj = dict[str, Any]
+
+FINALIZER = "dlxc.io/lxc-container"
+
+
+class KubeletSettings(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    node_name: str
+    lxc_path: Path
+    image_dir: Path
+    bridge: str = "dlxcbr0"
+    subnet: ipaddress.IPv4Interface = ipaddress.IPv4Interface("10.77.0.1/24")  # the bridge's own address
+    heartbeat_interval: float = 2.0
+    resync_interval: float = 10.0
+    state_poll_interval: float = 1.0
+    workers: int = 8
+    max_containers: int = 100
+    labels: dict[str, str] = {}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class RenderError(Exception):
+    """The spec cannot be made into a container on this node (e.g. a missing bridge)."""
+
+
+class Kubelet:
+    def __init__(self, client: Client, runtime: Any, images: Any, network: Any, settings: KubeletSettings, *, idmap: Any) -> None:
+        self.client = client
+        self.runtime = runtime  # kubelet.runtime.LxcRuntime: the only caller of liblxc
+        self.images = images
+        self.network = network  # the kubelet.network module
+        self.settings = settings
+        self.idmap = idmap
+        self.cgroup_version = 2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1
+        self.containers = Informer(
+            client, "containers", self._on_container, field_selector=f"spec.nodeName={settings.node_name}"
+        )
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.dirty: set[str] = set()
+        self.busy: set[str] = set()
+        self.ips: dict[str, ipaddress.IPv4Interface] = {}
+        self.last_states: dict[str, str] = {}
+        self.reported: dict[str, Obj] = {}
+
+    # ---- work queue: one worker per container at a time, many containers in parallel ----
+
+    def enqueue(self, name: str) -> None:
+        if name in self.dirty:
+            return
+        self.dirty.add(name)
+        if name not in self.busy:
+            self.queue.put_nowait(name)
+
+    async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
+        self.enqueue(name)
+
+    async def _worker(self) -> None:
+        while True:
+            name = await self.queue.get()
+            self.dirty.discard(name)
+            self.busy.add(name)
+            try:
+                await self.reconcile(name)
+            except ApiError as exc:
+                log.warning("reconcile %s: %s; will retry", name, exc.message)
+                asyncio.get_running_loop().call_later(1.0, self.enqueue, name)
+            except Exception:
+                log.exception("reconcile %s failed; will retry", name)
+                asyncio.get_running_loop().call_later(2.0, self.enqueue, name)
+            finally:
+                self.busy.discard(name)
+                if name in self.dirty:
+                    self.queue.put_nowait(name)
+
+    # ---- the node ----
+
+    def _node_status(self) -> Obj:
+        cpu = psutil.cpu_count() or 1
+        memory = psutil.virtual_memory()
+        disk = psutil.disk_usage(str(self.settings.lxc_path))
+        capacity = {"cpu": cpu, "memory": memory.total, "disk": disk.total, "containers": self.settings.max_containers}
+        addresses = sorted({socket.gethostname()})
+        return {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                    "lastTransitionTime": _now(),
+                }
+            ],
+            "capacity": capacity,
+            "allocatable": capacity,
+            "usage": {
+                "cpu": round(psutil.cpu_percent() / 100 * cpu, 3),
+                "memory": memory.total - memory.available,
+                "disk": disk.used,
+                "containers": len(self.containers.cache),
+            },
+            "containerCount": len(self.containers.cache),
+            "lastHeartbeatTime": _now(),
+            "addresses": addresses,
+            "version": f"dlxc/{__version__} {platform.system().lower()}",
+            "lxcPath": str(self.settings.lxc_path),
+            "bridge": self.settings.bridge,
+            "subnet": str(self.settings.subnet.network),
+        }
+
+    async def register(self) -> None:
+        status = await asyncio.to_thread(self._node_status)
+        body = {
+            "metadata": {"name": self.settings.node_name, "labels": self.settings.labels},
+            "spec": {},
+            "status": status,
+        }
+        try:
+            await self.client.create("nodes", body)
+        except Conflict:
+            node = await self.client.get("nodes", self.settings.node_name)
+            await self._post_status(node, status)
+
+    async def _post_status(self, node: Obj, status: Obj) -> None:
+        old_ready = next((c for c in node.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
+        if old_ready and old_ready.get("status") == "True":
+            status["conditions"][0]["lastTransitionTime"] = old_ready.get("lastTransitionTime")
+        await self.client.replace_status(
+            "nodes", {"metadata": {"name": node["metadata"]["name"]}, "spec": node.get("spec", {}), "status": status}
+        )
+
+    async def heartbeat(self) -> None:
+        status = await asyncio.to_thread(self._node_status)
+        try:
+            node = await self.client.get("nodes", self.settings.node_name)
+        except NotFound:
+            await self.register()
+            return
+        await self._post_status(node, status)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval)
+            try:
+                await self.heartbeat()
+            except ApiError as exc:
+                log.warning("heartbeat failed: %s", exc.message)
+
+    # ---- containers ----
+
+    def _allocate_ip(self, name: str) -> ipaddress.IPv4Interface:
+        if name in self.ips:
+            return self.ips[name]
+        gateway = self.settings.subnet
+        taken = {iface.ip for iface in self.ips.values()} | {gateway.ip}
+        for host in gateway.network.hosts():
+            if host not in taken:
+                self.ips[name] = ipaddress.IPv4Interface(f"{host}/{gateway.network.prefixlen}")
+                return self.ips[name]
+        raise RenderError(f"no free address left in {gateway.network} on node {self.settings.node_name}")
+
+    def _bridge_of(self, container: Container) -> str | None:
+        network = container.spec.network
+        if network is not None and network.type == "none":
+            return None
+        return (network.bridge if network and network.bridge else None) or self.settings.bridge
+
+    def desired(self, container: Container) -> Desired:
+        """Render the spec into LXC config; raise RenderError when this node cannot host it."""
+        name = container.metadata.name
+        bridge = self._bridge_of(container)
+        if bridge is not None and not self.network.bridge_exists(bridge):
+            raise RenderError(f"bridge {bridge!r} does not exist on node {self.settings.node_name}")
+        ip = gateway = None
+        if bridge == self.settings.bridge:
+            ip, gateway = self._allocate_ip(name), self.settings.subnet.ip
+        rootfs = self.images.ensure(container.spec.image, idmap=None if container.spec.privileged else self.idmap)
+        items = lxcconfig.render_config(
+            container.spec,
+            name=name,
+            rootfs=f"overlay:{rootfs}:{self.settings.lxc_path / name / 'delta0'}",
+            cgroup_version=self.cgroup_version,
+            default_bridge=self.settings.bridge,
+            ip=ip,
+            gateway=gateway,
+            idmap=None if container.spec.privileged else self.idmap,
+        )
+        return Desired(
+            name=name,
+            items=tuple(items),
+            running=container.spec.state == "Running",
+            live_keys=frozenset(key for key, _ in items if lxcconfig.is_live_key(key)),
+        )
+
+    def observe(self, name: str) -> Observed | None:
+        found = self.runtime.inspect(name)
+        if found is None:
+            return None
+        return Observed(name=name, state=found.state, items=tuple(found.items), init_pid=found.init_pid)
+
+    def execute(self, action: Action) -> None:
+        """Run one action against LXC; each is idempotent (blocking: called in a thread)."""
+        rt, name = self.runtime, action.name
+        if isinstance(action, Create):
+            rt.create(name, list(action.items))
+        elif isinstance(action, Destroy):
+            rt.destroy(name)
+            self.ips.pop(name, None)
+        elif isinstance(action, Reconfigure):
+            rt.write_config(name, list(action.items))
+        elif isinstance(action, SetCgroup):
+            rt.set_cgroup(name, action.key, action.value)
+        elif isinstance(action, Start):
+            rt.start(name, timeout=30)
+        elif isinstance(action, Stop):
+            rt.stop(name, timeout=30)
+        elif isinstance(action, Restart):
+            rt.stop(name, timeout=30)
+            rt.start(name, timeout=30)
+        elif isinstance(action, Unfreeze):
+            rt.unfreeze(name)
+        else:
+            raise TypeError(f"unknown action {action!r}")
+
+    async def reconcile(self, name: str) -> None:
+        """Level-triggered: re-read the object and LXC, plan, act, report."""
+        obj = self.containers.cache.get(name)
+        observed = await asyncio.to_thread(self.observe, name)
+        if obj is None or obj["spec"].get("nodeName") != self.settings.node_name:
+            # Not ours (deleted while we were away, or moved): remove what LXC still holds.
+            for action in plan(None, observed):
+                await asyncio.to_thread(self.execute, action)
+            self.reported.pop(name, None)
+            return
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp"):
+            for action in plan(None, observed):
+                await asyncio.to_thread(self.execute, action)
+            await self._remove_finalizer(obj)
+            return
+        if FINALIZER not in meta.get("finalizers", []):
+            # Claim the object before creating anything, so a delete waits for our cleanup.
+            await self.client.patch(
+                "containers",
+                name,
+                {"metadata": {"finalizers": [*meta.get("finalizers", []), FINALIZER], "resourceVersion": meta["resourceVersion"]}},
+            )
+            return  # the watch brings the updated object back to us
+        container = Container.model_validate(obj)
+        try:
+            if observed is None or observed.state == "STOPPED":
+                await self._report(obj, phase="Creating" if observed is None else None, message="preparing image and container")
+            desired = await asyncio.to_thread(self.desired, container)
+        except (RenderError, ValueError) as exc:
+            await self._report(obj, phase="Failed", message=str(exc))
+            return
+        actions = plan(desired, observed)
+        for action in actions:
+            log.info("%s: %s", name, type(action).__name__)
+            await asyncio.to_thread(self.execute, action)
+        await self._report_observed(obj, desired)
+
+    async def _remove_finalizer(self, obj: Obj) -> None:
+        meta = obj["metadata"]
+        if FINALIZER not in meta.get("finalizers", []):
+            return
+        rest = [f for f in meta["finalizers"] if f != FINALIZER]
+        try:
+            await self.client.patch(
+                "containers", meta["name"], {"metadata": {"finalizers": rest, "resourceVersion": meta["resourceVersion"]}}
+            )
+        except NotFound:
+            pass
+
+    async def _report_observed(self, obj: Obj, desired: Desired) -> None:
+        observed = await asyncio.to_thread(self.observe, obj["metadata"]["name"])
+        if observed is None:
+            await self._report(obj, phase="Failed", message="the LXC container disappeared")
+            return
+        self.last_states[observed.name] = observed.state
+        started = None
+        if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
+            try:
+                started = datetime.fromtimestamp(psutil.Process(observed.init_pid).create_time(), timezone.utc)
+            except psutil.Error:
+                started = None
+        if desired.running and observed.state not in ("RUNNING", "FROZEN"):
+            phase, message = "Failed", f"container did not stay running (state {observed.state})"
+        elif observed.state == "RUNNING":
+            phase, message = "Running", ""
+        elif observed.state == "FROZEN":
+            phase, message = "Running", "frozen"
+        else:
+            phase, message = "Stopped", ""
+        ip = self.ips.get(observed.name)
+        await self._report(
+            obj,
+            phase=phase,
+            message=message,
+            ip=str(ip.ip) if ip and phase == "Running" else None,
+            started_at=started.isoformat().replace("+00:00", "Z") if started else None,
+            observed_generation=obj["metadata"].get("generation"),
+        )
+
+    async def _report(self, obj: Obj, *, phase: str | None, message: str, **fields: Any) -> None:
+        name = obj["metadata"]["name"]
+        status = dict(obj.get("status") or {})
+        if phase is not None:
+            status["phase"] = phase
+        status["message"] = message
+        status["nodeName"] = self.settings.node_name
+        for key, value in (
+            ("ip", fields.get("ip")),
+            ("startedAt", fields.get("started_at")),
+            ("observedGeneration", fields.get("observed_generation")),
+        ):
+            if key in fields:
+                if value is None:
+                    status.pop(key, None)
+                else:
+                    status[key] = value
+        status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != "Scheduled"]
+        if status == obj.get("status") or status == self.reported.get(name):
+            return
+        try:
+            updated = await self.client.replace_status(
+                "containers", {"metadata": {"name": name}, "spec": obj["spec"], "status": status}
+            )
+            self.reported[name] = updated.get("status", {})
+        except NotFound:
+            pass
+
+    # ---- loops ----
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.resync_interval)
+            await self.resync()
+
+    async def resync(self) -> None:
+        names = set(self.containers.cache) | set(await asyncio.to_thread(self.runtime.names))
+        for name in names:
+            self.enqueue(name)
+
+    async def _state_poll_loop(self) -> None:
+        """Notice a container stopped or frozen behind our back within about a second."""
+        while True:
+            await asyncio.sleep(self.settings.state_poll_interval)
+            states = await asyncio.to_thread(self.runtime.states)
+            for name, state in states.items():
+                if self.last_states.get(name) not in (None, state):
+                    self.enqueue(name)
+                self.last_states[name] = state
+
+    def _recover_ips(self) -> None:
+        """Addresses in existing configs stay with their containers across kubelet restarts."""
+        for name in self.runtime.names():
+            found = self.runtime.inspect(name)
+            if found is None:
+                continue
+            for key, value in found.items:
+                if key == "lxc.net.0.ipv4.address":
+                    self.ips[name] = ipaddress.IPv4Interface(value)
+
+    async def run(self, *, ready: Callable[[], None] | None = None) -> None:
+        self.settings.lxc_path.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.network.ensure_bridge, self.settings.bridge, self.settings.subnet)
+        await asyncio.to_thread(self._recover_ips)
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            while True:
+                try:
+                    await self.register()
+                    break
+                except ApiError as exc:
+                    log.warning("cannot register node: %s; retrying", exc.message)
+                    await asyncio.sleep(1.0)
+            tasks.append(asyncio.create_task(self.containers.run()))
+            await self.containers.synced.wait()
+            tasks += [asyncio.create_task(self._worker()) for _ in range(self.settings.workers)]
+            tasks += [
+                asyncio.create_task(self._heartbeat_loop()),
+                asyncio.create_task(self._resync_loop()),
+                asyncio.create_task(self._state_poll_loop()),
+            ]
+            await self.resync()  # orphans: LXC containers whose objects are gone
+            if ready:
+                ready()
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()

@@ -1,0 +1,1 @@
+"""The scheduler: filters, weighted scores and the binding loop."""

@@ -1,0 +1,26 @@
+"""The resource kinds of dlxc: the single source of field names, defaults and validation."""
+from __future__ import annotations
+
+from schemas.container import Container, ContainerSpec, ContainerStatus, Mount, Network
+from schemas.kinds import API_VERSION, KINDS, Kind, kind_for_plural, model_for_kind
+from schemas.meta import Condition, ObjectMeta
+from schemas.node import Node, NodeSpec, NodeStatus, Resources
+
+__all__ = [
+    "API_VERSION",
+    "KINDS",
+    "Condition",
+    "Container",
+    "ContainerSpec",
+    "ContainerStatus",
+    "Kind",
+    "Mount",
+    "Network",
+    "Node",
+    "NodeSpec",
+    "NodeStatus",
+    "ObjectMeta",
+    "Resources",
+    "kind_for_plural",
+    "model_for_kind",
+]

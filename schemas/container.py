@@ -1,0 +1,159 @@
+"""The Container kind: one LXC system container, its desired spec and its observed status."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from schemas.base import ConfigSafeStr, DnsLabel, Model, check_config_safe
+from schemas.meta import Condition, ObjectMeta, validate_labels
+from schemas.quantity import format_bytes, parse_bytes
+
+__all__ = ["Container", "ContainerSpec", "ContainerStatus", "Mount", "Network", "PHASES"]
+
+PHASES = ("Pending", "Scheduled", "Creating", "Running", "Stopped", "Failed", "Terminating")
+
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+@-]*$")
+_IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+
+
+def _check_path(value: str, *, what: str) -> str:
+    check_config_safe(value)
+    if not value.startswith("/"):
+        raise ValueError(f"{what} must be an absolute path")
+    if any(ch.isspace() for ch in value):
+        raise ValueError(f"{what} must not contain whitespace")
+    if ".." in value.split("/"):
+        raise ValueError(f"{what} must not contain '..'")
+    return value
+
+
+class Mount(Model):
+    """A bind mount of a host path into the container."""
+
+    host_path: str = Field(description="Absolute path on the node.")
+    path: str = Field(description="Absolute path inside the container.")
+    read_only: bool = Field(default=False, description="Mount read-only.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        # The original design's form: "/host/path:/container/path[:ro|:rw]".
+        if isinstance(value, str):
+            parts = value.split(":")
+            if len(parts) == 3 and parts[2] in ("ro", "rw"):
+                return {"hostPath": parts[0], "path": parts[1], "readOnly": parts[2] == "ro"}
+            if len(parts) == 2:
+                return {"hostPath": parts[0], "path": parts[1]}
+            raise ValueError(f"{value!r} is not HOST:CONTAINER[:ro]")
+        return value
+
+    @field_validator("host_path")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _check_path(value, what="hostPath")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _check_path(value, what="path")
+
+
+class Network(Model):
+    """How the container is networked: on a bridge (default: the node's) or loopback only."""
+
+    type: Literal["bridge", "none"] = "bridge"
+    bridge: str | None = Field(default=None, description="Bridge on the node; default: the kubelet's bridge (dlxcbr0).")
+
+    @field_validator("bridge")
+    @classmethod
+    def _bridge(cls, value: str | None) -> str | None:
+        if value is not None and not _IFNAME.match(value):
+            raise ValueError("must be a network interface name: 1-15 of letters, digits, '_', '.', '-'")
+        return value
+
+
+def _size(value: Any) -> str | None:
+    if value is None:
+        return None
+    return format_bytes(parse_bytes(value))
+
+
+class ContainerSpec(Model):
+    """What should run."""
+
+    image: str = Field(description="Image reference, e.g. busybox.")
+    cpu: float | None = Field(default=None, gt=0, le=1024, description="CPU cores, may be fractional.")
+    memory: str | None = Field(default=None, description="Memory limit, e.g. 512Mi; a bare number means MiB.")
+    disk: str | None = Field(default=None, description="Disk request, e.g. 10Gi; a bare number means MiB.")
+    privileged: bool = Field(default=False, description="Run without a user-namespace id map.")
+    hostname: DnsLabel | None = Field(default=None, description="Hostname inside; default: the name.")
+    env: dict[str, ConfigSafeStr] = Field(default_factory=dict, description="Environment of the init process.")
+    mounts: list[Mount] = Field(default_factory=list, description="Bind mounts HOST:CONTAINER[:ro].")
+    network: Network | None = Field(default=None, description="Default: the node's bridge.")
+    state: Literal["Running", "Stopped"] = Field(default="Running", description="Power state to hold.")
+    restart_policy: Literal["Always", "OnFailure", "Never"] = Field(default="Always")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the node must carry.")
+    node_name: DnsLabel | None = Field(default=None, description="Set by the scheduler only.")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if len(value) > 512 or not _IMAGE.match(value):
+            raise ValueError(f"{value!r} is not an image reference (e.g. busybox, debian:bookworm)")
+        return value
+
+    @field_validator("memory", "disk", mode="before")
+    @classmethod
+    def _sizes(cls, value: Any) -> str | None:
+        return _size(value)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> Any:
+        # Accept the original design's list of "KEY=VALUE" as well as a mapping.
+        if isinstance(value, list):
+            env: dict[str, Any] = {}
+            for item in value:
+                if not isinstance(item, str) or "=" not in item:
+                    raise ValueError(f"{item!r} is not KEY=VALUE")
+                key, _, val = item.partition("=")
+                env[key] = val
+            value = env
+        if isinstance(value, dict):
+            for key, val in value.items():
+                if not isinstance(key, str) or not _ENV_KEY.match(key):
+                    raise ValueError(f"{key!r} is not a valid variable name")
+                if isinstance(val, (int, float)) and not isinstance(val, bool):
+                    value[key] = str(val)
+        return value
+
+    @field_validator("node_selector")
+    @classmethod
+    def _selector(cls, value: dict[str, str]) -> dict[str, str]:
+        return validate_labels(value)
+
+
+class ContainerStatus(Model):
+    """What the kubelet last observed."""
+
+    phase: Literal["Pending", "Scheduled", "Creating", "Running", "Stopped", "Failed", "Terminating"] = "Pending"
+    node_name: str | None = None
+    ip: str | None = None
+    started_at: datetime | None = None
+    restart_count: int = 0
+    message: str = ""
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class Container(Model):
+    api_version: Literal["dlxc.io/v1"] = "dlxc.io/v1"
+    kind: Literal["Container"] = "Container"
+    metadata: ObjectMeta
+    spec: ContainerSpec
+    status: ContainerStatus = Field(default_factory=ContainerStatus)

@@ -1,0 +1,261 @@
+"""Fixtures shared by every test: a real etcd, an apiserver, and a whole cluster with a real kubelet.
+
+Everything lives in temp dirs, on free ports, with names (`dt...` bridges, `t-...` nodes) that
+cannot collide with a user's own containers or a running `make up` cluster; every finalizer runs
+on failure and on Ctrl-C too.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, *, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def stop_process(proc: subprocess.Popen, *, grace: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@dataclass
+class Etcd:
+    endpoint: str
+    proc: subprocess.Popen
+
+
+@pytest.fixture(scope="session")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Etcd]:
+    if shutil.which("etcd") is None:
+        pytest.fail("etcd is not installed; run `make test`, which installs etcd-server")
+    data = tmp_path_factory.mktemp("etcd")
+    client, peer = free_port(), free_port()
+    with (data / "etcd.log").open("wb") as log:
+        proc = subprocess.Popen(
+        [
+            "etcd", "--name", "test", "--data-dir", str(data / "data"),
+            "--listen-client-urls", f"http://127.0.0.1:{client}",
+            "--advertise-client-urls", f"http://127.0.0.1:{client}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"test=http://127.0.0.1:{peer}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{client}/health")
+        yield Etcd(f"http://127.0.0.1:{client}", proc)
+    finally:
+        stop_process(proc)
+
+
+class ThreadedServer:
+    """The real apiserver app under uvicorn, in a thread of the test process, on a free port."""
+
+    def __init__(self, settings: object, port: int) -> None:
+        import uvicorn
+
+        from apiserver.app import create_app
+
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self, url: str) -> None:
+        self.thread.start()
+        wait_http(f"{url}/readyz")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@dataclass
+class Api:
+    url: str
+    token: str
+    token_file: Path
+    prefix: str
+    etcd: Etcd
+    server: ThreadedServer | None = None
+
+    def new_token(self, name: str, role: str) -> str:
+        from apiserver.auth import TokenFile
+
+        return TokenFile(self.token_file).add(name, role)
+
+    def client(self, token: str | None = None):  # -> dlxc.client.Client
+        from dlxc.client import Client
+        from dlxc.clientconfig import ClientConfig
+
+        return Client(ClientConfig(server=self.url, token=token or self.token))
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DLXC_SERVER": self.url, "DLXC_TOKEN": self.token, "DLXC_CONFIG": str(self.token_file.parent / "config.yaml")}
+
+
+def start_api(etcd: Etcd, tmp: Path) -> Api:
+    from apiserver.app import ApiServerSettings
+    from apiserver.auth import TokenFile
+
+    token_file = tmp / "tokens"
+    token = TokenFile(token_file).add("admin", "admin")
+    prefix = f"/test-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    server = ThreadedServer(
+        ApiServerSettings(etcd_endpoints=[etcd.endpoint], etcd_prefix=prefix, token_file=token_file), port
+    )
+    api = Api(f"http://127.0.0.1:{port}", token, token_file, prefix, etcd, server)
+    server.start(api.url)
+    return api
+
+
+@pytest.fixture
+def api(etcd: Etcd, tmp_path: Path) -> Iterator[Api]:
+    """A fresh apiserver over the session's etcd, with its own key prefix, so tests never share data."""
+    api = start_api(etcd, tmp_path)
+    try:
+        yield api
+    finally:
+        assert api.server is not None
+        api.server.stop()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def dlxc(*args: str, env: dict[str, str], input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The real `dlxc` command in a subprocess, as a user types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "dlxc", *args], env=env, input=input, capture_output=True, text=True, timeout=timeout
+    )
+
+
+# ---------------------------------------------------------------- real LXC clusters
+
+
+@pytest.fixture(scope="session")
+def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One image cache for the whole session: the busybox image is built once."""
+    return tmp_path_factory.mktemp("images")
+
+
+@dataclass
+class Node:
+    name: str
+    lxc_path: Path
+    bridge: str
+    subnet: str
+    proc: subprocess.Popen | None = None
+    log: Path | None = None
+
+
+@dataclass
+class Cluster:
+    api: Api
+    image_dir: Path
+    tmp: Path
+    nodes: list[Node] = field(default_factory=list)
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        with (self.tmp / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dlxc", *args],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.procs.append(proc)
+        return proc
+
+    def add_node(self, *, start: bool = True) -> Node:
+        suffix = secrets.token_hex(3)
+        node = Node(
+            name=f"t-{suffix}",
+            lxc_path=self.tmp / f"lxc-{suffix}",
+            bridge=f"dt{suffix}",
+            subnet=f"10.{200 + len(self.nodes)}.{secrets.randbelow(250) + 1}.1/24",
+        )
+        node.lxc_path.mkdir(parents=True)
+        self.nodes.append(node)
+        if start:
+            self.start_kubelet(node)
+        return node
+
+    def start_kubelet(self, node: Node) -> None:
+        token = self.api.new_token(f"kubelet-{node.name}", f"node:{node.name}")
+        node.log = self.tmp / f"kubelet-{node.name}.log"
+        node.proc = self.spawn(
+            f"kubelet-{node.name}",
+            ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path), "--image-dir", str(self.image_dir),
+             "--bridge", node.bridge, "--subnet", node.subnet, "--heartbeat-interval", "1"],
+            {**self.api.env(), "DLXC_TOKEN": token},
+        )
+
+    def cleanup(self) -> None:
+        for proc in reversed(self.procs):
+            stop_process(proc)
+        from kubelet import network, runtime
+
+        for node in self.nodes:
+            rt = runtime.LxcRuntime(node.lxc_path)
+            for name in rt.names():
+                rt.destroy(name)
+            if network.bridge_exists(node.bridge):
+                network.delete_bridge(node.bridge)
+
+
+@pytest.fixture
+def cluster(etcd: Etcd, image_dir: Path, tmp_path: Path) -> Iterator[Cluster]:
+    """apiserver + scheduler + controller, and `add_node()` for real kubelets with their own lxcpath and bridge."""
+    if os.geteuid() != 0:
+        pytest.fail("LXC tests need root")
+    api = start_api(etcd, tmp_path)
+    cluster = Cluster(api, image_dir, tmp_path)
+    try:
+        cluster.spawn("scheduler", ["scheduler"], api.env())
+        cluster.spawn("controller", ["controller"], api.env())
+        yield cluster
+    finally:
+        cluster.cleanup()
+        assert api.server is not None
+        api.server.stop()

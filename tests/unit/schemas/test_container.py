@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from schemas import Container
+from schemas.manifest import ManifestError, parse_object
+from schemas.quantity import format_bytes, parse_bytes
+
+DESIGN_FLAT_EXAMPLE = """
+name: my-web-server
+image: ubuntu:20.04
+cpu_limit: 2
+memory_limit: 512          # MiB
+privileged: false
+environment: [PORT=8080, ENV=production]
+mounts: [/host/path:/container/path]
+network: {type: bridge, bridge: lxcbr0}
+"""
+
+
+def test_design_flat_example_parses_into_a_container() -> None:
+    obj = parse_object(yaml.safe_load(DESIGN_FLAT_EXAMPLE))
+    assert isinstance(obj, Container)
+    assert obj.metadata.name == "my-web-server"
+    assert obj.spec.image == "ubuntu:20.04"
+    assert obj.spec.cpu == 2
+    assert obj.spec.memory == "512Mi"
+    assert obj.spec.privileged is False
+    assert obj.spec.env == {"PORT": "8080", "ENV": "production"}
+    assert [(m.host_path, m.path, m.read_only) for m in obj.spec.mounts] == [("/host/path", "/container/path", False)]
+    assert obj.spec.network is not None and (obj.spec.network.type, obj.spec.network.bridge) == ("bridge", "lxcbr0")
+    assert obj.spec.state == "Running" and obj.spec.restart_policy == "Always"
+
+
+def test_full_form_round_trips() -> None:
+    doc = {
+        "apiVersion": "dlxc.io/v1",
+        "kind": "Container",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"image": "busybox", "memory": "1Gi", "env": {"A": "1"}, "mounts": ["/srv:/data:ro"], "network": {"type": "none"}},
+    }
+    obj = parse_object(doc)
+    wire = obj.to_wire()
+    assert wire["spec"]["memory"] == "1Gi"
+    assert wire["spec"]["mounts"] == [{"hostPath": "/srv", "path": "/data", "readOnly": True}]
+    assert parse_object(wire).to_wire() == wire
+
+
+@pytest.mark.parametrize(
+    ("doc", "field", "message"),
+    [
+        ({"name": "web", "image": "busybox", "colour": "red"}, "colour", "unknown field"),
+        ({"name": "Web_1", "image": "busybox"}, "name", "DNS-1123"),
+        ({"name": "web", "image": "busybox", "memory_limit": "lots"}, "memory_limit", "not a size"),
+        ({"name": "web", "image": "busybox", "cpu_limit": "two"}, "cpu_limit", "valid number"),
+        ({"name": "web", "image": "busybox", "environment": ["A=1\nlxc.cap.drop="]}, "environment.A", "control characters"),
+        ({"name": "web", "image": "busybox", "environment": ["1A=x"]}, "environment", "not a valid variable name"),
+        ({"name": "web", "image": "busybox", "mounts": ["relative:/x"]}, "mounts.0.hostPath", "absolute"),
+        ({"name": "web", "image": "busybox", "mounts": ["/a b:/x"]}, "mounts.0.hostPath", "whitespace"),
+        ({"name": "web", "image": "busybox", "mounts": ["/a:/../etc"]}, "mounts.0.path", "'..'"),
+        ({"name": "web", "image": "busybox", "network": {"type": "bridge", "bridge": "br\n0"}}, "network.bridge", "interface name"),
+        ({"name": "web", "image": "bad image"}, "image", "image reference"),
+        ({"name": "web", "image": "busybox", "state": "Paused"}, "state", "Running"),
+        ({"apiVersion": "dlxc.io/v1", "kind": "Pod", "metadata": {"name": "x"}}, "kind", "unknown kind"),
+        ({"apiVersion": "v2", "kind": "Container", "metadata": {"name": "x"}}, "apiVersion", "dlxc.io/v1"),
+        ({"apiVersion": "dlxc.io/v1", "kind": "Container", "metadata": {"name": "x"}, "spec": {"image": "busybox", "memroy": "1Gi"}}, "spec.memroy", "unknown field"),
+    ],
+    ids=["unknown-field", "bad-name", "bad-size", "cpu-type", "env-injection", "env-key", "mount-relative",
+         "mount-space", "mount-dotdot", "bridge-injection", "image", "state", "unknown-kind", "api-version", "full-unknown"],
+)
+def test_bad_manifests_name_the_field(doc: dict, field: str, message: str) -> None:
+    with pytest.raises(ManifestError) as info:
+        parse_object(doc)
+    fields = {e.field: e.message for e in info.value.errors}
+    assert field in fields, fields
+    assert message in fields[field]
+
+
+@pytest.mark.parametrize(
+    ("value", "size", "canonical"),
+    [(512, 512 * 2**20, "512Mi"), ("512Mi", 512 * 2**20, "512Mi"), ("1Gi", 2**30, "1Gi"), ("1024Mi", 2**30, "1Gi"),
+     ("1G", 10**9, "1000000000B"), ("64Ki", 65536, "64Ki"), ("0.5Gi", 2**29, "512Mi")],
+    ids=["bare-mib", "mi", "gi", "mi-to-gi", "decimal", "ki", "fraction"],
+)
+def test_sizes(value: object, size: int, canonical: str) -> None:
+    assert parse_bytes(value) == size
+    assert format_bytes(size) == canonical
+
+
+@pytest.mark.parametrize("value", [0, -1, "0Mi", "1Zi", "", True], ids=["zero", "negative", "zero-mi", "unit", "empty", "bool"])
+def test_bad_sizes(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_bytes(value)
