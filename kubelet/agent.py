@@ -49,6 +49,13 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _summary(exc: Exception, *, lines: int = 3, limit: int = 1000) -> str:
+    """The first line of an error and the last few lines of any log it carries, for status.message."""
+    text = str(exc).strip().splitlines() or [type(exc).__name__]
+    picked = text[:1] + [line for line in text[1:] if "ERROR" in line][-lines:]
+    return "\n".join(picked)[:limit]
+
+
 class RenderError(Exception):
     """The spec cannot be made into a container on this node (e.g. a missing bridge)."""
 
@@ -225,7 +232,7 @@ class Kubelet:
         found = self.runtime.inspect(name)
         if found is None:
             return None
-        return Observed(name=name, state=found.state, items=tuple(found.items), init_pid=found.init_pid)
+        return Observed(name=name, state=found.state, items=tuple(found.items), init_pid=found.init_pid or -1)
 
     def execute(self, action: Action) -> None:
         """Run one action against LXC; each is idempotent (blocking: called in a thread)."""
@@ -277,16 +284,21 @@ class Kubelet:
             return  # the watch brings the updated object back to us
         container = Container.model_validate(obj)
         try:
-            if observed is None or observed.state == "STOPPED":
-                await self._report(obj, phase="Creating" if observed is None else None, message="preparing image and container")
+            if observed is None:
+                await self._report(obj, phase="Creating", message="preparing image and container")
             desired = await asyncio.to_thread(self.desired, container)
         except (RenderError, ValueError) as exc:
             await self._report(obj, phase="Failed", message=str(exc))
             return
         actions = plan(desired, observed)
-        for action in actions:
-            log.info("%s: %s", name, type(action).__name__)
-            await asyncio.to_thread(self.execute, action)
+        try:
+            for action in actions:
+                log.info("%s: %s", name, type(action).__name__)
+                await asyncio.to_thread(self.execute, action)
+        except Exception as exc:
+            # Say why on the object; the worker retries with a delay.
+            await self._report(obj, phase="Failed", message=_summary(exc))
+            raise
         await self._report_observed(obj, desired)
 
     async def _remove_finalizer(self, obj: Obj) -> None:
@@ -338,16 +350,12 @@ class Kubelet:
             status["phase"] = phase
         status["message"] = message
         status["nodeName"] = self.settings.node_name
-        for key, value in (
-            ("ip", fields.get("ip")),
-            ("startedAt", fields.get("started_at")),
-            ("observedGeneration", fields.get("observed_generation")),
-        ):
-            if key in fields:
-                if value is None:
+        for arg, key in (("ip", "ip"), ("started_at", "startedAt"), ("observed_generation", "observedGeneration")):
+            if arg in fields:
+                if fields[arg] is None:
                     status.pop(key, None)
                 else:
-                    status[key] = value
+                    status[key] = fields[arg]
         status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != "Scheduled"]
         if status == obj.get("status") or status == self.reported.get(name):
             return

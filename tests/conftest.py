@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -175,9 +176,23 @@ def dlxc(*args: str, env: dict[str, str], input: str | None = None, timeout: flo
 
 
 @pytest.fixture(scope="session")
-def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def lxc_root() -> Iterator[Path]:
+    """A 0711 temp dir for lxcpaths and images: an unprivileged container's root (host uid 100000)
+    must pass through every directory above its rootfs, and pytest makes its own temp dirs 0700."""
+    root = Path(tempfile.mkdtemp(prefix="dlxc-test-"))
+    root.chmod(0o711)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def image_dir(lxc_root: Path) -> Path:
     """One image cache for the whole session: the busybox image is built once."""
-    return tmp_path_factory.mktemp("images")
+    path = lxc_root / "images"
+    path.mkdir(mode=0o711)
+    return path
 
 
 @dataclass
@@ -195,6 +210,7 @@ class Cluster:
     api: Api
     image_dir: Path
     tmp: Path
+    lxc_root: Path
     nodes: list[Node] = field(default_factory=list)
     procs: list[subprocess.Popen] = field(default_factory=list)
 
@@ -211,7 +227,7 @@ class Cluster:
         suffix = secrets.token_hex(3)
         node = Node(
             name=f"t-{suffix}",
-            lxc_path=self.tmp / f"lxc-{suffix}",
+            lxc_path=self.lxc_root / f"lxc-{suffix}",
             bridge=f"dt{suffix}",
             subnet=f"10.{200 + len(self.nodes)}.{secrets.randbelow(250) + 1}.1/24",
         )
@@ -242,15 +258,16 @@ class Cluster:
                 rt.destroy(name)
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
+            shutil.rmtree(node.lxc_path, ignore_errors=True)
 
 
 @pytest.fixture
-def cluster(etcd: Etcd, image_dir: Path, tmp_path: Path) -> Iterator[Cluster]:
+def cluster(etcd: Etcd, image_dir: Path, lxc_root: Path, tmp_path: Path) -> Iterator[Cluster]:
     """apiserver + scheduler + controller, and `add_node()` for real kubelets with their own lxcpath and bridge."""
     if os.geteuid() != 0:
         pytest.fail("LXC tests need root")
     api = start_api(etcd, tmp_path)
-    cluster = Cluster(api, image_dir, tmp_path)
+    cluster = Cluster(api, image_dir, tmp_path, lxc_root)
     try:
         cluster.spawn("scheduler", ["scheduler"], api.env())
         cluster.spawn("controller", ["controller"], api.env())

@@ -1,0 +1,361 @@
+"""Turning a ContainerSpec into LXC config items, and LXC config text to and from items, with no side effects."""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from kubelet.idmap import IdMap
+from schemas.container import ContainerSpec
+from schemas.quantity import parse_bytes
+
+__all__ = [
+    "CFS_PERIOD_US",
+    "COMMON_CONF",
+    "DEFAULT_PIDS_MAX",
+    "LIVE_KEYS",
+    "USERNS_CONF",
+    "ConfigDiff",
+    "IdMap",
+    "Item",
+    "cgroup_file",
+    "diff_config",
+    "format_config",
+    "hwaddr_for",
+    "is_live_key",
+    "overlay_rootfs",
+    "parse_config",
+    "render_config",
+    "split_overlay_rootfs",
+]
+
+Item = tuple[str, str]
+
+COMMON_CONF = "/usr/share/lxc/config/common.conf"
+USERNS_CONF = "/usr/share/lxc/config/userns.conf"
+CFS_PERIOD_US = 100_000
+# The kernel refuses a CFS quota under 1ms.
+_MIN_CFS_QUOTA_US = 1_000
+# A fork bomb in one container must not starve the node; generous for a system container.
+DEFAULT_PIDS_MAX = 2048
+
+# Memory and CPU (and pids) live in cgroup files the kernel lets us rewrite under a running init.
+LIVE_KEYS = frozenset({
+    "lxc.cgroup.memory.limit_in_bytes",
+    "lxc.cgroup.cpu.cfs_period_us",
+    "lxc.cgroup.cpu.cfs_quota_us",
+    "lxc.cgroup.pids.max",
+    "lxc.cgroup2.memory.max",
+    "lxc.cgroup2.cpu.max",
+    "lxc.cgroup2.pids.max",
+})
+# What a live key goes back to when the spec drops the limit; the period comes first so a quota
+# written after it is checked against the period it will run with.
+_LIVE_RESET = {
+    "lxc.cgroup.memory.limit_in_bytes": "-1",
+    "lxc.cgroup.cpu.cfs_period_us": str(CFS_PERIOD_US),
+    "lxc.cgroup.cpu.cfs_quota_us": "-1",
+    "lxc.cgroup.pids.max": "max",
+    "lxc.cgroup2.memory.max": "max",
+    "lxc.cgroup2.cpu.max": f"max {CFS_PERIOD_US}",
+    "lxc.cgroup2.pids.max": "max",
+}
+_LIVE_ORDER = list(_LIVE_RESET)
+
+# Every character that could end a line or a value for liblxc, for getmntent, or for a C string,
+# plus the C1 controls and Unicode line separators that other readers of the file treat as breaks.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_KEY = re.compile(r"^lxc\.[a-z0-9_]+(\.[a-z0-9_]+)*$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# liblxc strips blanks around a value and one pair of matching quotes; quote whenever that would bite.
+_BLANKS = " \t"
+_QUOTES = "\"'"
+
+
+def _safe(value: str, *, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what}: expected a string, got {type(value).__name__}")
+    if _UNSAFE.search(value):
+        raise ValueError(f"{what}: must not contain control characters (newline, carriage return, NUL, ...)")
+    return value
+
+
+def _abs_path(value: str, *, what: str) -> str:
+    _safe(value, what=what)
+    if not value.startswith("/"):
+        raise ValueError(f"{what}: must be an absolute path, got {value!r}")
+    if any(ch.isspace() for ch in value):
+        raise ValueError(f"{what}: must not contain whitespace")
+    if ".." in value.split("/"):
+        raise ValueError(f"{what}: must not contain '..'")
+    return value
+
+
+def _fstab_escape(value: str) -> str:
+    # liblxc hands lxc.mount.entry to getmntent(3), which decodes these octal escapes.
+    return (value.replace("\\", "\\134").replace(" ", "\\040")
+            .replace("\t", "\\011").replace("\n", "\\012"))
+
+
+def overlay_rootfs(lower: str, upper: str) -> str:
+    """The `overlay:LOWER:UPPER` value of lxc.rootfs.path; liblxc puts the workdir beside UPPER."""
+    for what, path in (("overlay lower dir", lower), ("overlay upper dir", upper)):
+        _abs_path(path, what=what)
+        # Both end up in a comma-separated mount option string, and ':' separates overlay layers.
+        if "," in path or ":" in path:
+            raise ValueError(f"{what}: must not contain ',' or ':', got {path!r}")
+    if upper.rstrip("/").count("/") < 2:
+        raise ValueError(f"overlay upper dir: {upper!r} must sit in a container directory")
+    return f"overlay:{lower}:{upper}"
+
+
+def split_overlay_rootfs(value: str) -> tuple[str, str] | None:
+    """(LOWER, UPPER) of an `overlay:LOWER:UPPER` rootfs value, or None for a plain directory."""
+    if not value.startswith("overlay:"):
+        return None
+    lower, sep, upper = value[len("overlay:"):].partition(":")
+    if not sep:
+        raise ValueError(f"{value!r} is not overlay:LOWER:UPPER")
+    return lower, upper
+
+
+def _check_rootfs(value: str) -> str:
+    parts = split_overlay_rootfs(_safe(value, what="rootfs"))
+    if parts is None:
+        _abs_path(value, what="rootfs")
+        if ":" in value or "," in value:
+            raise ValueError(f"rootfs: must not contain ',' or ':', got {value!r}")
+        return value
+    return overlay_rootfs(*parts)
+
+
+def hwaddr_for(name: str) -> str:
+    """A MAC address that stays the same across restarts and re-creations of the container `name`."""
+    digest = hashlib.sha256(name.encode()).digest()
+    # Unicast (bit 0 clear) and locally administered (bit 1 set): never clashes with a vendor's NIC.
+    first = (digest[0] & 0xFC) | 0x02
+    return ":".join(f"{b:02x}" for b in (first, *digest[1:6]))
+
+
+def _network(
+    spec: ContainerSpec,
+    *,
+    name: str,
+    default_bridge: str,
+    ip: ipaddress.IPv4Interface | None,
+    gateway: ipaddress.IPv4Address | None,
+) -> list[Item]:
+    network = spec.network
+    if network is not None and network.type == "none":
+        # "empty" is a fresh network namespace holding only lo; "none" would share the host's.
+        return [("lxc.net.0.type", "empty")]
+    bridge = (network.bridge if network is not None else None) or default_bridge
+    if not _IFNAME.match(_safe(bridge, what="bridge")):
+        raise ValueError(f"bridge: {bridge!r} is not a network interface name")
+    items = [
+        ("lxc.net.0.type", "veth"),
+        ("lxc.net.0.link", bridge),
+        ("lxc.net.0.flags", "up"),
+        ("lxc.net.0.name", "eth0"),
+        ("lxc.net.0.hwaddr", hwaddr_for(name)),
+    ]
+    if ip is not None:
+        if not isinstance(ip, ipaddress.IPv4Interface):
+            raise ValueError(f"ip: expected an IPv4 interface such as 10.0.3.5/24, got {ip!r}")
+        items.append(("lxc.net.0.ipv4.address", ip.with_prefixlen))
+        if gateway is not None:
+            if not isinstance(gateway, ipaddress.IPv4Address):
+                raise ValueError(f"gateway: expected an IPv4 address, got {gateway!r}")
+            items.append(("lxc.net.0.ipv4.gateway", str(gateway)))
+    return items
+
+
+def _limits(spec: ContainerSpec, *, cgroup_version: int) -> list[Item]:
+    if cgroup_version not in (1, 2):
+        raise ValueError(f"cgroup_version must be 1 or 2, got {cgroup_version!r}")
+    v1 = cgroup_version == 1
+    items: list[Item] = []
+    if spec.memory is not None:
+        limit = str(parse_bytes(_safe(spec.memory, what="memory")))
+        items.append(("lxc.cgroup.memory.limit_in_bytes", limit) if v1 else ("lxc.cgroup2.memory.max", limit))
+    if spec.cpu is not None:
+        if isinstance(spec.cpu, bool) or not isinstance(spec.cpu, (int, float)) or not 0 < spec.cpu <= 1024:
+            raise ValueError(f"cpu: must be a number of cores in (0, 1024], got {spec.cpu!r}")
+        # Fractional cores can only be a CFS quota; pinning whole cores to a cpuset would need a
+        # node-wide allocator to stop every container landing on cpu 0, so quota is used for all.
+        quota = max(_MIN_CFS_QUOTA_US, round(spec.cpu * CFS_PERIOD_US))
+        if v1:
+            items.append(("lxc.cgroup.cpu.cfs_period_us", str(CFS_PERIOD_US)))
+            items.append(("lxc.cgroup.cpu.cfs_quota_us", str(quota)))
+        else:
+            items.append(("lxc.cgroup2.cpu.max", f"{quota} {CFS_PERIOD_US}"))
+    items.append(("lxc.cgroup.pids.max" if v1 else "lxc.cgroup2.pids.max", str(DEFAULT_PIDS_MAX)))
+    return items
+
+
+def _mounts(spec: ContainerSpec) -> list[Item]:
+    # A tmpfs /dev/shm as the busybox template has: lxc.autodev builds /dev without one.
+    items = [("lxc.mount.entry", "tmpfs dev/shm tmpfs rw,nosuid,nodev,create=dir 0 0")]
+    for index, mount in enumerate(spec.mounts):
+        host = _abs_path(mount.host_path, what=f"mounts[{index}].hostPath")
+        target = _abs_path(mount.path, what=f"mounts[{index}].path")
+        if target.strip("/") == "":
+            raise ValueError(f"mounts[{index}].path: must not be the container's root")
+        # A relative target is resolved inside the rootfs; an absolute one would name a host path.
+        relative = target.strip("/")
+        options = "bind,create=dir" + (",ro" if mount.read_only else "")
+        items.append(("lxc.mount.entry", f"{_fstab_escape(host)} {_fstab_escape(relative)} none {options} 0 0"))
+    return items
+
+
+def render_config(
+    spec: ContainerSpec,
+    *,
+    name: str,
+    rootfs: str,
+    cgroup_version: int,
+    default_bridge: str,
+    ip: ipaddress.IPv4Interface | None,
+    gateway: ipaddress.IPv4Address | None,
+    idmap: IdMap | None,
+) -> list[tuple[str, str]]:
+    """Ordered LXC config items for the container `name` running `spec` on `rootfs`.
+
+    `rootfs` is the value of lxc.rootfs.path: a directory, or `overlay:LOWER:UPPER` as made by
+    `overlay_rootfs` (the runtime knows where UPPER lives). Raises ValueError on any value that is
+    not safe to write into a config file, even though the schema already refuses those.
+    """
+    if not _DNS_LABEL.match(_safe(name, what="name")):
+        raise ValueError(f"name: {name!r} is not a DNS-1123 label")
+    hostname = spec.hostname or name
+    if not _DNS_LABEL.match(_safe(hostname, what="hostname")):
+        raise ValueError(f"hostname: {hostname!r} is not a DNS-1123 label")
+
+    items: list[Item] = [("lxc.include", COMMON_CONF)]
+    if not spec.privileged:
+        if idmap is None:
+            raise ValueError("an unprivileged container needs an id map (see kubelet.idmap.ensure_subids)")
+        items.append(("lxc.include", USERNS_CONF))
+        items.append(("lxc.idmap", f"u 0 {int(idmap.host_uid_start)} {int(idmap.count)}"))
+        items.append(("lxc.idmap", f"g 0 {int(idmap.host_gid_start)} {int(idmap.count)}"))
+    items += [
+        ("lxc.rootfs.path", _check_rootfs(rootfs)),
+        ("lxc.uts.name", hostname),
+        # busybox init halts on SIGUSR1 and reboots on SIGTERM; liblxc's defaults (SIGPWR, SIGINT) it ignores.
+        ("lxc.signal.halt", "SIGUSR1"),
+        ("lxc.signal.reboot", "SIGTERM"),
+        ("lxc.autodev", "1"),
+        # The image runs no getty, so the ttys common.conf asks for would only be idle devices.
+        ("lxc.tty.max", "0"),
+    ]
+    items += _network(spec, name=name, default_bridge=default_bridge, ip=ip, gateway=gateway)
+    for key, value in spec.env.items():
+        if not _ENV_KEY.match(_safe(key, what="env key")):
+            raise ValueError(f"env: {key!r} is not a valid variable name")
+        # liblxc reads a bare "KEY" from its own environment, so the '=' must always be there.
+        items.append(("lxc.environment", f"{key}={_safe(value, what=f'env[{key}]')}"))
+    items += _limits(spec, cgroup_version=cgroup_version)
+    items += _mounts(spec)
+    for key, value in items:
+        _check_item(key, value)
+    return items
+
+
+def _check_item(key: str, value: str) -> None:
+    if not _KEY.match(_safe(key, what="config key")):
+        raise ValueError(f"{key!r} is not an LXC config key")
+    _safe(value, what=key)
+
+
+def _quote(value: str) -> str:
+    if value == "" or value[0] in _BLANKS + _QUOTES or value[-1] in _BLANKS + _QUOTES:
+        return f'"{value}"'
+    return value
+
+
+def format_config(items: Iterable[Item]) -> str:
+    """The text of an LXC config file holding `items`, one `key = value` line each, in order."""
+    lines = ["# Written by the dlxc kubelet; local edits are overwritten."]
+    for key, value in items:
+        _check_item(key, value)
+        lines.append(f"{key} = {_quote(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_config(text: str) -> list[Item]:
+    """The items of an LXC config file, read the way liblxc reads it (includes are not expanded)."""
+    items: list[Item] = []
+    # liblxc splits on '\n' only; str.splitlines would also split on characters liblxc keeps.
+    for raw in text.split("\n"):
+        line = raw.lstrip(_BLANKS)
+        if not line or line.startswith("#") or not line.startswith("lxc."):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ValueError(f"invalid LXC config line: {raw!r}")
+        value = value.strip(_BLANKS)
+        if len(value) > 1 and value[0] in _QUOTES and value[-1] == value[0]:
+            value = value[1:-1]
+        items.append((key.rstrip(_BLANKS), value))
+    return items
+
+
+def is_live_key(key: str) -> bool:
+    """Whether a change of `key` can be written to a running container's cgroups instead of restarting it."""
+    return key in LIVE_KEYS
+
+
+def cgroup_file(key: str) -> str:
+    """The cgroup file an lxc.cgroup(2).* key writes: lxc.cgroup.memory.limit_in_bytes -> memory.limit_in_bytes."""
+    for prefix in ("lxc.cgroup2.", "lxc.cgroup."):
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    raise ValueError(f"{key!r} is not a cgroup key")
+
+
+@dataclass(frozen=True)
+class ConfigDiff:
+    """What it takes to go from one config to another: cgroup writes, and keys that need a restart."""
+
+    live: tuple[tuple[str, str], ...] = ()
+    restart: tuple[str, ...] = ()
+
+    @property
+    def needs_restart(self) -> bool:
+        return bool(self.restart)
+
+    @property
+    def empty(self) -> bool:
+        return not self.live and not self.restart
+
+
+def _by_key(items: Sequence[Item]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for key, value in items:
+        grouped.setdefault(key, []).append(value)
+    return grouped
+
+
+def diff_config(current: Sequence[Item], desired: Sequence[Item]) -> ConfigDiff:
+    """Which changes from `current` to `desired` a running container can take live, and which need a restart.
+
+    `live` holds (cgroup file, value) pairs for `set_cgroup`, in a safe order; a dropped limit is
+    written back to unlimited. Multi-valued keys (env, mounts, includes) compare as ordered lists.
+    """
+    old, new = _by_key(current), _by_key(desired)
+    live: list[tuple[str, str]] = []
+    restart: list[str] = []
+    for key in sorted(old.keys() | new.keys(), key=lambda k: (k not in LIVE_KEYS, k)):
+        before, after = old.get(key, []), new.get(key, [])
+        if before == after:
+            continue
+        if key in LIVE_KEYS and len(after) <= 1:
+            live.append((key, after[0] if after else _LIVE_RESET[key]))
+        else:
+            restart.append(key)
+    live.sort(key=lambda kv: _LIVE_ORDER.index(kv[0]))
+    return ConfigDiff(live=tuple((cgroup_file(k), v) for k, v in live), restart=tuple(restart))

@@ -1,0 +1,276 @@
+"""The node's LXC containers through liblxc: the only module that imports `lxc`; every action is safe to repeat."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import lxc
+
+from kubelet.idmap import unreachable_dirs
+from kubelet.lxcconfig import Item, format_config, overlay_rootfs, parse_config, split_overlay_rootfs
+
+__all__ = ["LxcError", "LxcRuntime", "Observed"]
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_UPPER = "delta0"
+# liblxc derives the overlay workdir from the upper dir: <dirname(upper)>/work in liblxc 5 (older
+# releases used "olwork"); it must exist beforehand, since liblxc mkdirs it from inside the userns.
+_WORK = "work"
+_LOG = "lxc.log"
+_LOG_TAIL_LINES = 15
+
+
+class LxcError(RuntimeError):
+    """liblxc refused or failed an action; the message carries the tail of the container's lxc.log."""
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What one container looks like on this node right now."""
+
+    name: str
+    state: str
+    init_pid: int | None
+    items: tuple[Item, ...]  # the container's config file, parsed (includes not expanded)
+    ips: tuple[str, ...]
+
+    @property
+    def running(self) -> bool:
+        return self.state == "RUNNING"
+
+
+def _mapped_root(items: list[Item]) -> tuple[int, int]:
+    # The host ids container root runs as: from "u 0 HOST N" / "g 0 HOST N"; 0 when privileged.
+    uid = gid = 0
+    for key, value in items:
+        if key != "lxc.idmap":
+            continue
+        kind, inside, host, _count = value.split()
+        if inside == "0" and kind == "u":
+            uid = int(host)
+        elif inside == "0" and kind == "g":
+            gid = int(host)
+    return uid, gid
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    # The config may carry secrets from env, so only root reads it (liblxc parses it before the userns).
+    fd, tmp = tempfile.mkstemp(prefix=".config.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class LxcRuntime:
+    """The containers under one lxcpath. Calls block; run them in a worker thread."""
+
+    def __init__(self, lxc_path: Path, *, log_level: str = "WARN") -> None:
+        self.lxc_path = Path(lxc_path)
+        # Priority of each container's lxc.log (TRACE, DEBUG, INFO, WARN, ERROR); kept out of the config.
+        self.log_level = log_level
+
+    def container_dir(self, name: str) -> Path:
+        return self.lxc_path / _check_name(name)
+
+    def rootfs_for(self, name: str, lower: Path) -> str:
+        """The lxc.rootfs.path for `name` on the image dir `lower`: an overlay whose upper dir is the container's own."""
+        return overlay_rootfs(str(lower), str(self.container_dir(name) / _UPPER))
+
+    def _container(self, name: str) -> lxc.Container:
+        return lxc.Container(_check_name(name), str(self.lxc_path))
+
+    def names(self) -> list[str]:
+        """Every container defined or running under the lxcpath."""
+        if not self.lxc_path.is_dir():
+            return []
+        found = set(lxc.list_containers(active=True, defined=True, config_path=str(self.lxc_path)))
+        # Only names this runtime could have made; anything else under the lxcpath is not ours to touch.
+        return sorted(name for name in found if _NAME.match(name))
+
+    def inspect(self, name: str) -> Observed | None:
+        """The container's state, init pid, config items and addresses; None when it does not exist."""
+        config_file = self.container_dir(name) / "config"
+        container = self._container(name)
+        if not config_file.is_file() and not container.running:
+            return None
+        state = container.state
+        pid = container.init_pid
+        ips: tuple[str, ...] = ()
+        if state == "RUNNING":
+            ips = tuple(container.get_ips(family="inet") or ())
+        try:
+            items = tuple(parse_config(config_file.read_text()))
+        except FileNotFoundError:
+            items = ()
+        return Observed(name=name, state=state, init_pid=pid if pid and pid > 0 else None, items=items, ips=ips)
+
+    def states(self) -> dict[str, str]:
+        """The state of every container under the lxcpath (RUNNING, STOPPED, FROZEN, ...), cheaply."""
+        return {name: self._container(name).state for name in self.names()}
+
+    def create(self, name: str, items: list[Item]) -> None:
+        """Make the container's directory, config and overlay dirs; no rootfs is copied. Re-running rewrites the config."""
+        if not self.lxc_path.exists():
+            self.lxc_path.mkdir(parents=True)
+            self.lxc_path.chmod(0o711)
+        directory = self.container_dir(name)
+        directory.mkdir(exist_ok=True)
+        # o+x only: container root (a plain host user) must pass through to its upper dir, not list it.
+        directory.chmod(0o711)
+        self._prepare_rootfs(name, items)
+        _write_atomic(directory / "config", format_config(items))
+
+    def write_config(self, name: str, items: list[Item]) -> None:
+        """Replace the config of an existing container; a running one sees it at its next start."""
+        directory = self.container_dir(name)
+        if not directory.is_dir():
+            raise LxcError(f"container {name} does not exist; create it first")
+        self._prepare_rootfs(name, items)
+        _write_atomic(directory / "config", format_config(items))
+
+    def _prepare_rootfs(self, name: str, items: list[Item]) -> None:
+        rootfs = dict(items).get("lxc.rootfs.path")
+        if rootfs is None:
+            raise LxcError(f"container {name}: the config has no lxc.rootfs.path")
+        parts = split_overlay_rootfs(rootfs)
+        if parts is None:
+            return
+        lower, upper = Path(parts[0]), Path(parts[1])
+        directory = self.container_dir(name)
+        if upper.parent != directory:
+            # liblxc puts the workdir beside the upper dir; outside the container dir, destroy would miss both.
+            raise LxcError(f"container {name}: overlay upper dir {upper} must be directly in {directory}")
+        if not lower.is_dir():
+            raise LxcError(f"container {name}: image rootfs {lower} is missing; prepare the image first")
+        uid, gid = _mapped_root(items)
+        if uid:
+            blocked = unreachable_dirs(directory) + unreachable_dirs(lower)
+            if blocked:
+                raise LxcError(
+                    f"container {name}: unprivileged root cannot reach its rootfs: "
+                    f"{', '.join(sorted(set(map(str, blocked))))} lack o+x"
+                )
+        for path in (upper, directory / _WORK):
+            path.mkdir(mode=0o755, exist_ok=True)
+            # The overlay is mounted inside the user namespace, where only mapped ids may write.
+            os.chown(path, uid, gid)
+
+    def start(self, name: str, *, timeout: float = 30.0) -> None:
+        """Boot the container; a running one is left alone."""
+        container = self._container(name)
+        if container.running:
+            return
+        if not container.defined:
+            raise LxcError(f"container {name} does not exist; create it first")
+        self._prepare_rootfs(name, parse_config((self.container_dir(name) / "config").read_text()))
+        log = self.container_dir(name) / _LOG
+        log.unlink(missing_ok=True)
+        # Not container.start(): liblxc moves the process that asks for a daemonized start into the
+        # new lxc.monitor.<name> cgroup (as the "transient" pid), so a long-lived kubelet would hop
+        # from cgroup to cgroup and leave every monitor cgroup behind, busy. lxc-start is that
+        # transient process instead, and it exits once the container reports RUNNING.
+        command = [
+            "lxc-start", "--name", name, "--lxcpath", str(self.lxc_path), "--daemon",
+            "--logfile", str(log), "--logpriority", self.log_level,
+        ]
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise LxcError(f"container {name} did not start in {timeout:g}s{self._log_tail(name)}") from exc
+        if result.returncode != 0:
+            raise LxcError(f"container {name} failed to start{self._log_tail(name) or ': ' + result.stderr.strip()}")
+        if not self._container(name).wait("RUNNING", timeout):
+            raise LxcError(f"container {name} did not reach RUNNING in {timeout:g}s{self._log_tail(name)}")
+
+    def stop(self, name: str, *, timeout: float = 10.0) -> None:
+        """Ask init to halt (lxc.signal.halt), then kill what is left after `timeout`; a stopped one is left alone."""
+        container = self._container(name)
+        if not container.running:
+            return
+        if container.state == "FROZEN":
+            container.unfreeze()
+        if container.shutdown(max(0, int(timeout))):
+            return
+        if not container.stop() and container.running:
+            raise LxcError(f"container {name} could not be stopped{self._log_tail(name)}")
+        container.wait("STOPPED", 5)
+
+    def unfreeze(self, name: str) -> None:
+        """Thaw a frozen container; any other state is left alone."""
+        container = self._container(name)
+        if container.state == "FROZEN" and not container.unfreeze():
+            raise LxcError(f"container {name} could not be unfrozen{self._log_tail(name)}")
+
+    def destroy(self, name: str, *, timeout: float = 10.0) -> None:
+        """Stop the container and remove its directory (config, upper and work dirs, log); a missing one is fine."""
+        directory = self.container_dir(name)
+        self.stop(name, timeout=timeout)
+        if self._container(name).running:
+            raise LxcError(f"container {name} is still running; not removing {directory}")
+        if not directory.exists():
+            return
+        leftover = _mounts_below(directory)
+        if leftover:
+            # rmtree would descend into a mounted filesystem (a host dir bound in, say) and empty it.
+            raise LxcError(f"container {name}: {', '.join(leftover)} still mounted; not removing {directory}")
+        shutil.rmtree(directory)
+
+    def set_cgroup(self, name: str, key: str, value: str) -> None:
+        """Write one cgroup file of a running container, e.g. memory.limit_in_bytes."""
+        container = self._container(name)
+        if not container.running:
+            raise LxcError(f"container {name} is not running; cgroup {key} cannot be set")
+        if not container.set_cgroup_item(key, str(value)):
+            raise LxcError(f"container {name}: writing {value!r} to cgroup {key} was refused")
+
+    def get_cgroup(self, name: str, key: str) -> str:
+        """Read one cgroup file of a running container, e.g. memory.limit_in_bytes."""
+        container = self._container(name)
+        if not container.running:
+            raise LxcError(f"container {name} is not running; cgroup {key} cannot be read")
+        try:
+            value = container.get_cgroup_item(key)
+        except KeyError as exc:
+            raise LxcError(f"container {name}: cgroup {key} cannot be read") from exc
+        if value is False:
+            raise LxcError(f"container {name}: cgroup {key} cannot be read")
+        return str(value)
+
+    def _log_tail(self, name: str) -> str:
+        try:
+            lines = (self.container_dir(name) / _LOG).read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return ""
+        return (":\n" + "\n".join(lines[-_LOG_TAIL_LINES:])) if lines else ""
+
+
+def _check_name(name: str) -> str:
+    # The name becomes a directory under the lxcpath; anything but a DNS label could escape it.
+    if not _NAME.match(name):
+        raise ValueError(f"{name!r} is not a container name (a DNS-1123 label)")
+    return name
+
+
+def _mounts_below(directory: Path) -> list[str]:
+    prefix = str(directory.resolve()) + "/"
+    found = []
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            point = line.split()[4].replace("\\040", " ")
+            if point.startswith(prefix) or point == prefix[:-1]:
+                found.append(point)
+    return found
