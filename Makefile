@@ -28,6 +28,8 @@ $(VENV)/.installed: pyproject.toml | apt
 	touch $@
 
 up: deps
+	@# Put `dlxc` on PATH unless another one is there already.
+	@if [ ! -e /usr/local/bin/dlxc ] || [ -L /usr/local/bin/dlxc ]; then ln -sfn $(CURDIR)/$(BIN)/dlxc /usr/local/bin/dlxc; fi
 	$(BIN)/dlxc up
 
 down: venv

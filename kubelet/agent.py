@@ -42,6 +42,9 @@ class KubeletSettings(BaseModel):
     state_poll_interval: float = 1.0
     workers: int = 8
     max_containers: int = 100
+    # CPU limits are caps, not reservations (as in LXD and Proxmox): a node offers this many
+    # times its cores to the scheduler. Memory is never overcommitted.
+    cpu_overcommit: float = 4.0
     labels: dict[str, str] = {}
 
 
@@ -116,6 +119,7 @@ class Kubelet:
         memory = psutil.virtual_memory()
         disk = psutil.disk_usage(str(self.settings.lxc_path))
         capacity = {"cpu": cpu, "memory": memory.total, "disk": disk.total, "containers": self.settings.max_containers}
+        allocatable = {**capacity, "cpu": cpu * self.settings.cpu_overcommit}
         addresses = sorted({socket.gethostname()})
         return {
             "conditions": [
@@ -128,7 +132,7 @@ class Kubelet:
                 }
             ],
             "capacity": capacity,
-            "allocatable": capacity,
+            "allocatable": allocatable,
             "usage": {
                 "cpu": round(psutil.cpu_percent() / 100 * cpu, 3),
                 "memory": memory.total - memory.available,

@@ -115,6 +115,7 @@ def kubelet(
     subnet: str = typer.Option("10.77.0.1/24", "--subnet", envvar="DLXC_SUBNET", help="The bridge's address and subnet."),
     heartbeat_interval: float = typer.Option(2.0, "--heartbeat-interval"),
     max_containers: int = typer.Option(100, "--max-containers"),
+    cpu_overcommit: float = typer.Option(4.0, "--cpu-overcommit", help="CPU cores offered per real core (limits are caps)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Run the node agent: register, heartbeat, reconcile LXC containers bound to this node."""
@@ -132,6 +133,7 @@ def kubelet(
         subnet=ipaddress.IPv4Interface(subnet),
         heartbeat_interval=heartbeat_interval,
         max_containers=max_containers,
+        cpu_overcommit=cpu_overcommit,
     )
     lxc_path.mkdir(parents=True, exist_ok=True)
     ids = idmap.ensure_subids()

@@ -24,8 +24,17 @@ def _ready(node: Obj) -> str:
     return state
 
 
-def _gib(value: int | float | None) -> str:
-    return format_bytes(int(value)) if value else "-"
+def _human(value: int | float | None) -> str:
+    """Bytes for a table: exact binary units when they fit, else one decimal of the largest."""
+    if not value:
+        return "-"
+    exact = format_bytes(int(value))
+    if len(exact) <= 6:
+        return exact
+    for unit, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{int(value)}B"
 
 
 def container_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]]]:
@@ -62,7 +71,7 @@ def node_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str
             _ready(obj),
             f"{status.get('containerCount', 0)}/{alloc.get('containers', 0)}",
             f"{alloc.get('cpu', 0):g}",
-            _gib(alloc.get("memory")),
+            _human(alloc.get("memory")),
             console.age(obj["metadata"].get("creationTimestamp")),
         ]
         if wide:
