@@ -94,6 +94,12 @@ def test_apply_run_change_delete(cluster: Cluster, tmp_path: Path) -> None:
     )
     wait_for(lambda: get_json(cluster, "containers", "my-web-server")["status"].get("observedGeneration") == 2, timeout=30, what="observedGeneration 2")
 
+    # Power off through the spec: the LXC container stops and the phase says so.
+    manifest.write_text(manifest.read_text() + "state: Stopped\n")
+    assert dlxc("apply", "-f", str(manifest), env=env).stdout == "container/my-web-server configured\n"
+    wait_for(lambda: lxc_state(node.lxc_path, "my-web-server") == "STOPPED", timeout=30, what="LXC STOPPED")
+    wait_for(lambda: get_json(cluster, "containers", "my-web-server")["status"]["phase"] == "Stopped", timeout=30, what="phase Stopped")
+
     # Delete: the LXC container goes first, then the object.
     result = dlxc("delete", "container", "my-web-server", "--wait", "--timeout", "60", env=env)
     assert (result.returncode, result.stdout) == (0, "container/my-web-server deleted\n"), result.stderr
