@@ -9,6 +9,7 @@ import typer
 from dlxc.applier import delete_one
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
+from dlxc.cli.completion import complete_kinds, complete_names
 from dlxc.client import Client
 from dlxc.errors import NotFound
 from dlxc.manifests import load_manifests
@@ -18,16 +19,17 @@ __all__ = ["delete"]
 
 
 def delete(
-    kind: str = typer.Argument(None, help="container or node"),
-    names: list[str] = typer.Argument(None, help="Names of the objects."),
+    kind: str = typer.Argument(None, help="container or node", autocompletion=complete_kinds),
+    names: list[str] = typer.Argument(None, help="Names of the objects.", autocompletion=complete_names),
     filename: list[str] = typer.Option(None, "--filename", "-f", help="Delete the objects in these manifests."),
     wait: bool = typer.Option(False, "--wait", help="Wait until the objects are gone."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait with --wait."),
+    recursive: bool = typer.Option(False, "--recursive", "-R", help="Read folders recursively."),
 ) -> None:
     """Delete objects; a container's LXC container is removed by its kubelet before the object goes."""
     targets: list[tuple[str, str, str]] = []
     if filename:
-        manifests, errors = load_manifests(filename)
+        manifests, errors = load_manifests(filename, recursive=recursive)
         if errors:
             for err in errors:
                 console.error(str(err))
