@@ -343,3 +343,24 @@ def test_schema_and_explain(cli, tmp_path: Path) -> None:
     result = cli("explain", "container.spec.colour")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: Container.spec has no field 'colour'; its fields: image, cpu, memory,")
+
+
+def test_shell_prompt_and_completion(cli, api, tmp_path: Path) -> None:
+    from dlxc.cli.shell import DlxcShell
+
+    assert cli("apply", "-f", "-", input=WEB + "---\n" + DB).exit_code == 0
+    (tmp_path / "web.yaml").write_text(WEB)
+    with asyncio.Runner() as runner:
+        client = api.client()
+        prompt = DlxcShell(runner, client, interactive=True)
+        try:
+            assert prompt.prompt == "dlxc> "
+            assert prompt.complete_list("c", "list c", 5, 6) == ["containers"]
+            assert prompt.complete_start("w", "start w", 6, 7) == ["web"]
+            assert prompt.complete_delete("", "delete ", 7, 7) == ["db", "web"]
+            assert prompt.complete_describe("n", "describe n", 9, 10) == ["node"]
+            assert prompt.complete_describe("d", "describe container d", 19, 20) == ["db"]
+            assert prompt.complete_deploy(str(tmp_path / "we"), "", 0, 0) == [str(tmp_path / "web.yaml")]
+            assert prompt.completenames("st") == ["start", "status", "stop"]
+        finally:
+            runner.run(client.close())
