@@ -50,11 +50,8 @@ async def wait_ready(client: Client, results: list[ApplyResult], *, timeout: flo
         if result.failed or result.action == "pruned" or obj is None or obj.get("kind") != "Container":
             continue
         target = WaitFor("phase", (obj.get("spec") or {}).get("state", "Running"))
-        with console.progress(f"waiting for {result.ref} to be {target.value}") as bar:
-            ok, state = await wait_for(
-                client, "containers", obj["metadata"]["name"], target, timeout=timeout,
-                on_change=lambda s, ref=result.ref: bar.update(f"{ref} {s}"),
-            )
+        with console.progress(f"waiting for {result.ref} to be {target.value}", prefix=result.ref) as bar:
+            ok, state = await wait_for(client, "containers", obj["metadata"]["name"], target, timeout=timeout, on_change=bar.update)
         if not ok:
             late += 1
             console.error(f"{result.ref} is {state}, not {target.value}, after {timeout:g}s")

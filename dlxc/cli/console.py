@@ -134,8 +134,9 @@ class LiveTable:
 class progress:  # noqa: N801 - used like a function in a with statement
     """Progress of a wait: a rich status line on a terminal, one line per change when piped."""
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, *, prefix: str = "") -> None:
         self.title = title
+        self.prefix = prefix
         self._status: Any = None
         self._last = ""
 
@@ -158,7 +159,7 @@ class progress:  # noqa: N801 - used like a function in a with statement
         if self._status is not None:
             self._status.update(f"{self.title}: {text}")
         else:
-            out(text)
+            out(f"{self.prefix} {text}" if self.prefix else text)
 
 
 def age(timestamp: str | None, *, now: datetime | None = None) -> str:

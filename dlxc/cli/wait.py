@@ -32,8 +32,8 @@ def wait(
     ref = f"{found.name.lower()}/{name}"
 
     async def go(client: Client) -> None:
-        with console.progress(f"waiting for {ref}: {target}") as bar:
-            ok, state = await wait_for(client, found.plural, name, target, timeout=seconds, on_change=lambda s: bar.update(f"{ref} {s}"))
+        with console.progress(f"waiting for {ref}: {target}", prefix=ref) as bar:
+            ok, state = await wait_for(client, found.plural, name, target, timeout=seconds, on_change=bar.update)
         if ok:
             console.out(f"{ref} condition met: {target}")
             return
