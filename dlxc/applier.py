@@ -80,6 +80,9 @@ async def apply_one(
                 manifest.ref, "failed", source=manifest.source, obj=live,
                 message=f"belongs to applyset {owner!r}, not {applyset!r}; delete it or apply it with --applyset {owner}",
             )
+        if not applyset and owner:
+            # A plain apply of one member keeps it in its set; only an apply of the set may change that.
+            desired = desired_wire(manifest, applyset=owner)
         changed = tuple(drifted_fields(desired, live))
         if not changed:
             return ApplyResult(manifest.ref, "unchanged", source=manifest.source, obj=live)

@@ -364,3 +364,33 @@ def test_shell_prompt_and_completion(cli, api, tmp_path: Path) -> None:
             assert prompt.completenames("st") == ["start", "status", "stop"]
         finally:
             runner.run(client.close())
+
+
+@pytest.mark.parametrize(
+    ("shell_env", "expected"),
+    [
+        ({"_DLXC_COMPLETE": "complete_bash", "COMP_WORDS": "dlxc describe container w", "COMP_CWORD": "3"}, "web\n"),
+        ({"_DLXC_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "dlxc stop d"}, "_arguments '*: :((\"db\"))'\n"),
+        ({"_DLXC_COMPLETE": "complete_fish", "_TYPER_COMPLETE_ARGS": "dlxc get containers ", "_TYPER_COMPLETE_FISH_ACTION": "get-args"}, "db\nweb\n"),
+    ],
+    ids=["bash", "zsh", "fish"],
+)
+def test_shell_completion_scripts_complete_object_names(cli, api, shell_env: dict[str, str], expected: str) -> None:
+    import subprocess
+    import sys
+
+    assert cli("apply", "-f", "-", input=WEB + "---\n" + DB).exit_code == 0
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dlxc")],
+        env={**api.env(), **shell_env}, capture_output=True, text=True, timeout=30,
+    )
+    assert (done.returncode, done.stdout) == (0, expected)
+
+
+def test_plain_apply_keeps_a_member_in_its_set(cli, api, tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(WEB)
+    assert cli("apply", "-f", str(tmp_path / "web.yaml"), "--applyset", "demo").exit_code == 0
+    (tmp_path / "web.yaml").write_text(WEB.replace("256", "512"))
+    result = cli("apply", "-f", str(tmp_path / "web.yaml"))
+    assert (result.exit_code, result.stdout) == (0, "container/web configured\n")
+    assert _live(api, "web")["metadata"]["labels"] == {APPLYSET_LABEL: "demo"}
