@@ -56,7 +56,7 @@ def parse_for(text: str) -> WaitFor:
 def state_of(obj: Obj | None, wait: WaitFor) -> str:
     """What the object shows now, in the terms of what is awaited."""
     if obj is None:
-        return "deleted"
+        return "gone"
     status = obj.get("status") or {}
     if wait.what == "condition":
         cond = next((c for c in status.get("conditions", []) if c.get("type") == wait.value), None)

@@ -37,7 +37,7 @@ def wait(
         if ok:
             console.out(f"{ref} condition met: {target}")
             return
-        if state == "deleted":
+        if state == "gone":
             fail(f"{ref} not found")
         fail(f"timed out after {seconds:g}s waiting for {ref}: {target}; it is {state}")
 

@@ -297,7 +297,9 @@ def test_start_stop_restart_patch_the_spec(cli, api) -> None:
 def test_delete_and_wait(cli, api) -> None:
     assert cli("apply", "-f", "-", input=WEB).exit_code == 0
     result = cli("delete", "container", "web", "ghost", "--wait", "--timeout", "5")
-    assert (result.exit_code, result.stdout, result.stderr) == (1, "container/web deleted\n", "error: container/ghost not found\n")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1, "container/web deleted\ncontainer/web gone\n", "error: container/ghost not found\n"
+    )
     assert _names(api) == []
 
 
@@ -394,3 +396,29 @@ def test_plain_apply_keeps_a_member_in_its_set(cli, api, tmp_path: Path) -> None
     result = cli("apply", "-f", str(tmp_path / "web.yaml"))
     assert (result.exit_code, result.stdout) == (0, "container/web configured\n")
     assert _live(api, "web")["metadata"]["labels"] == {APPLYSET_LABEL: "demo"}
+
+
+def test_delete_wait_follows_the_finalizer(cli, api) -> None:
+    assert cli("apply", "-f", "-", input=WEB).exit_code == 0
+
+    async def hold_then_release() -> None:
+        async with api.client() as c:
+            await c.patch("containers", "web", {"metadata": {"finalizers": ["dlxc.io/lxc"]}})
+
+    asyncio.run(hold_then_release())
+
+    def kubelet_later() -> None:
+        time.sleep(0.6)
+
+        async def go() -> None:
+            async with api.client() as c:
+                await c.patch("containers", "web", {"metadata": {"finalizers": []}})
+
+        asyncio.run(go())
+
+    helper = threading.Thread(target=kubelet_later)
+    helper.start()
+    result = cli("delete", "container", "web", "--wait", "--timeout", "10")
+    helper.join()
+    assert result.exit_code == 0
+    assert result.stdout == "container/web deleted\ncontainer/web Terminating\ncontainer/web gone\n"

@@ -45,9 +45,9 @@ FAILED = {"status": {"phase": "Failed", "message": "image not found"}}
         ({}, WaitFor("phase", "Running"), False, "Pending"),
         (RUNNING, WaitFor("condition", "Ready"), True, "Ready=True"),
         (FAILED, WaitFor("condition", "Ready"), False, "Ready not reported"),
-        (None, WaitFor("delete"), True, "deleted"),
+        (None, WaitFor("delete"), True, "gone"),
         (RUNNING, WaitFor("delete"), False, "Running"),
-        (None, WaitFor("phase", "Running"), False, "deleted"),
+        (None, WaitFor("phase", "Running"), False, "gone"),
     ],
     ids=["running", "failed", "no-status", "condition", "no-condition", "deleted", "not-deleted", "gone-while-waiting"],
 )
