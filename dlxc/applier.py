@@ -42,6 +42,12 @@ def _mode(dry_run: bool | str) -> DryRun:
     return dry_run  # type: ignore[return-value]
 
 
+def _message(exc: ApiError) -> str:
+    """The server's message and every field it named, on one line."""
+    fields = [f"{d.get('field')}: {d.get('message')}" for d in exc.details if d.get("field")]
+    return "; ".join([exc.message, *[f for f in fields if f not in exc.message]])
+
+
 def desired_wire(manifest: Manifest, *, applyset: str | None = None) -> Obj:
     wire = manifest.obj.to_wire()
     wire.pop("status", None)
@@ -138,7 +144,7 @@ async def apply_set(
         try:
             results.append(await apply_one(client, manifest, dry_run=mode, applyset=applyset))
         except ApiError as exc:
-            results.append(ApplyResult(manifest.ref, "failed", message=exc.message, source=manifest.source))
+            results.append(ApplyResult(manifest.ref, "failed", message=_message(exc), source=manifest.source))
     if not applyset or inventory_dir is None:
         return results
     inventory = Inventory.load(inventory_dir, applyset)

@@ -9,7 +9,7 @@ import typer
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.client import Client
+from dlxc.client import Client, Informer
 from dlxc.waiter import parse_duration
 from schemas import Kind, kind_for_plural
 from schemas.quantity import format_bytes
@@ -103,7 +103,11 @@ async def show(client: Client, kind: Kind, *, name: str | None = None, output: s
 async def watch(
     client: Client, kind: Kind, *, name: str | None, output: str, selector: str | None, timeout: float | None
 ) -> None:
-    """List, then follow the watch: a live table on a terminal, one line per change when piped."""
+    """List, then follow changes: a live table on a terminal, one line per change when piped.
+
+    An Informer does the following, so an expired resourceVersion (410) or a restarted
+    apiserver means a quiet relist, not an error.
+    """
     items, rv = await client.list(kind.plural, label_selector=selector)
     if name:
         items = [i for i in items if i["metadata"]["name"] == name]
@@ -111,36 +115,39 @@ async def watch(
     def line(obj: Obj) -> list[str]:
         return rows_for(kind, [obj], wide=output == "wide")[1][0]
 
-    async def follow(live: console.LiveTable | None) -> None:
-        async for event, obj in client.watch(kind.plural, resource_version=rv, label_selector=selector):
-            obj_name = obj["metadata"]["name"]
-            if name and obj_name != name:
-                continue
-            if live is not None:
-                live.update(None if event == "DELETED" else line(obj), key=obj_name)
-            elif output == "name":
-                console.out(f"{kind.name.lower()}/{obj_name}")
-            else:
-                (console.print_json if output == "json" else console.print_yaml)({"type": event, "object": obj})
+    live: console.LiveTable | None = None
 
-    async def bounded(live: console.LiveTable | None) -> None:
+    async def changed(obj_name: str, old: Obj | None, new: Obj | None) -> None:
+        if name and obj_name != name:
+            return
+        if live is not None:
+            live.update(line(new) if new is not None else None, key=obj_name)
+        elif output == "name":
+            console.out(f"{kind.name.lower()}/{obj_name}")
+        else:
+            event = "DELETED" if new is None else ("ADDED" if old is None else "MODIFIED")
+            (console.print_json if output == "json" else console.print_yaml)({"type": event, "object": new or old})
+
+    informer = Informer(client, kind.plural, changed, label_selector=selector)
+    # Seeded with the first list, so its own first relist reports only what changed since.
+    informer.cache = {o["metadata"]["name"]: o for o in items}
+    informer.resource_version = rv
+
+    async def follow() -> None:
         try:
-            await asyncio.wait_for(follow(live), timeout)
+            await asyncio.wait_for(informer.run(), timeout)
         except asyncio.TimeoutError:
             pass  # --timeout ends a watch without an error, like `kubectl get -w --request-timeout`
 
     if output in ("table", "wide"):
-        headers = rows_for(kind, [], wide=output == "wide")[0]
-        with console.LiveTable(headers) as live:
-            live.start([line(o) for o in items])
-            await bounded(live)
+        with console.LiveTable(rows_for(kind, [], wide=output == "wide")[0]) as table:
+            table.start([line(o) for o in items])
+            live = table
+            await follow()
         return
     for obj in items:
-        if output == "name":
-            console.out(f"{kind.name.lower()}/{obj['metadata']['name']}")
-        else:
-            (console.print_json if output == "json" else console.print_yaml)({"type": "ADDED", "object": obj})
-    await bounded(None)
+        await changed(obj["metadata"]["name"], None, obj)
+    await follow()
 
 
 def get(
