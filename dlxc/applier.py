@@ -144,6 +144,8 @@ async def apply_set(
         try:
             results.append(await apply_one(client, manifest, dry_run=mode, applyset=applyset))
         except ApiError as exc:
+            if exc.retryable:
+                raise  # the server is unreachable or unavailable: the whole round fails and is retried
             results.append(ApplyResult(manifest.ref, "failed", message=_message(exc), source=manifest.source))
     if not applyset or inventory_dir is None:
         return results

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from dlxc.applier import ApplyResult, apply_set
 from dlxc.client import Client
+from dlxc.errors import ApiError
 from dlxc.inventory import applyset_id, default_inventory_dir
 from dlxc.manifests import LoadError, load_manifests
 
@@ -52,10 +53,11 @@ class ObjectReport:
 class SyncReport:
     objects: list[ObjectReport] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
+    failure: str = ""  # the whole round failed (e.g. the apiserver is unreachable); the next round retries
 
     @property
     def clean(self) -> bool:
-        return not self.errors and all(o.in_sync for o in self.objects)
+        return not self.errors and not self.failure and all(o.in_sync for o in self.objects)
 
 
 def health_of(obj: Obj | None) -> str:
@@ -102,10 +104,10 @@ async def sync_once(client: Client, settings: SyncSettings, *, apply: bool = Tru
 async def _watch_files(paths: list[str], changed: asyncio.Event, ready: asyncio.Event) -> None:
     import watchfiles
 
-    stop = asyncio.Event()
     roots = [p for p in paths if Path(p).exists()]
     ready.set()
-    async for _ in watchfiles.awatch(*roots, debounce=300, step=50, stop_event=stop):
+    # A change that lands before the watcher is up is caught by the next interval's round.
+    async for _ in watchfiles.awatch(*roots, debounce=300, step=50):
         changed.set()
 
 
@@ -129,7 +131,11 @@ async def run_sync(
         done = 0
         while True:
             changed.clear()
-            report = await sync_once(client, settings)
+            try:
+                report = await sync_once(client, settings)
+            except ApiError as exc:
+                # Level-triggered: a failed round changes nothing that the next round cannot redo.
+                report = SyncReport(failure=exc.message)
             on_report(report)
             done += 1
             if not watch or (rounds is not None and done >= rounds):

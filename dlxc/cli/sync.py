@@ -11,6 +11,7 @@ import typer
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.client import Client
+from dlxc.errors import ApiError
 from dlxc.inventory import validate_applyset
 from dlxc.sync import ObjectReport, SyncReport, SyncSettings, run_sync, sync_once
 
@@ -36,13 +37,17 @@ def report_lines(report: SyncReport, *, actions: bool = True, only_changes: bool
 class Printer:
     """Prints each round: the full table first, then only what changed; file errors when they change."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, watching: bool = False) -> None:
+        self.watching = watching
         self.rounds = 0
         self._errors: list[str] = []
 
     def __call__(self, report: SyncReport) -> None:
         self.rounds += 1
         first = self.rounds == 1
+        if report.failure:
+            console.error(f"sync round failed{', retrying' if self.watching else ''}: {report.failure}")
+            return
         errors = [str(e) for e in report.errors]
         errors_changed = first or errors != self._errors
         if errors_changed:
@@ -88,7 +93,10 @@ def sync(
         settings = _settings(args[1], prune=prune, interval=interval, applyset=applyset, inventory_dir=inventory_dir)
 
         async def status(client: Client) -> None:
-            report = await sync_once(client, settings, apply=False)
+            try:
+                report = await sync_once(client, settings, apply=False)
+            except ApiError as exc:
+                fail(exc.message, 2)
             for err in report.errors:
                 console.error(str(err))
             for line in report_lines(report, actions=False):
@@ -102,7 +110,7 @@ def sync(
     if len(args) != 1:
         fail("give one folder: dlxc sync DIR, or dlxc sync status DIR", 2)
     settings = _settings(args[0], prune=prune, interval=interval, applyset=applyset, inventory_dir=inventory_dir)
-    printer = Printer()
+    printer = Printer(watching=watch)
 
     async def go(client: Client) -> None:
         task = asyncio.current_task()
@@ -119,7 +127,7 @@ def sync(
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     with contextlib.suppress(Exception):
                         loop.remove_signal_handler(sig)
-        if report.errors or any(o.action == "failed" for o in report.objects):
+        if report.failure or report.errors or any(o.action == "failed" for o in report.objects):
             raise typer.Exit(2)
 
     with_client(go)

@@ -122,3 +122,45 @@ def test_sync_usage_errors(cli, args: list[str], code: int, stderr: str | None) 
     assert result.exit_code == code
     if stderr is not None:
         assert result.stderr == stderr
+
+
+def test_run_sync_applies_on_file_changes(api, repo: Path, tmp_path: Path) -> None:
+    from dlxc.sync import SyncSettings, run_sync
+
+    settings = SyncSettings(paths=[str(repo)], prune=True, interval=30, inventory_dir=tmp_path / "inventory")
+    reports = []
+
+    def on_report(report) -> None:
+        reports.append(report)
+        if len(reports) == 1:
+            (repo / "db.yaml").unlink()  # a change while sync waits: the next round comes at once, not in 30s
+
+    async def go():
+        async with api.client() as client:
+            return await asyncio.wait_for(run_sync(client, settings, on_report, rounds=2), 15)
+
+    last = asyncio.run(go())
+    assert [[(o.ref, o.action) for o in r.objects] for r in reports] == [
+        [("container/web", "created"), ("container/db", "created")],
+        [("container/web", "-"), ("container/db", "pruned")],
+    ]
+    assert last is reports[-1] and _names(api) == ["web"]
+
+
+def test_a_failed_round_is_reported_and_retried(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dlxc.cli.sync import Printer
+    from dlxc.client import Client
+    from dlxc.clientconfig import ClientConfig
+    from dlxc.sync import SyncSettings, run_sync
+
+    settings = SyncSettings(paths=[str(repo)], interval=0.1, inventory_dir=tmp_path / "inventory")
+    printer = Printer(watching=True)
+
+    async def go():
+        async with Client(ClientConfig(server="http://127.0.0.1:9"), timeout=1) as client:
+            return await run_sync(client, settings, printer, rounds=2)
+
+    last = asyncio.run(go())
+    assert last.failure.startswith("cannot reach the apiserver at http://127.0.0.1:9")
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2 and all(e.startswith("error: sync round failed, retrying: cannot reach the apiserver") for e in errors)
