@@ -11,7 +11,7 @@ from dlxc.cli.common import fail, with_client
 from dlxc.client import Client
 from dlxc.inventory import applyset_id, default_inventory_dir, validate_applyset
 from dlxc.manifests import Manifest, load_manifests
-from dlxc.waiter import WaitFor, wait_for
+from dlxc.waiter import WaitFor, parse_duration, wait_for
 
 __all__ = ["apply", "load_or_fail", "print_results", "run_apply", "wait_ready"]
 
@@ -90,8 +90,6 @@ def apply(
     inventory_dir: Path = typer.Option(None, "--inventory-dir", envvar="DLXC_INVENTORY_DIR", help="Where applyset records live."),
 ) -> None:
     """Create or update the objects in the manifests; nothing is written if any manifest is invalid."""
-    from dlxc.waiter import parse_duration
-
     if dry_run not in _SUFFIX:
         fail(f"--dry-run must be none, client or server, not {dry_run!r}")
     try:

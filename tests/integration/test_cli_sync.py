@@ -164,3 +164,15 @@ def test_a_failed_round_is_reported_and_retried(repo: Path, tmp_path: Path, caps
     assert last.failure.startswith("cannot reach the apiserver at http://127.0.0.1:9")
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 2 and all(e.startswith("error: sync round failed, retrying: cannot reach the apiserver") for e in errors)
+
+
+def test_many_objects_are_compared_against_one_list(cli, api, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"c{i:02}.yaml").write_text(f"name: c{i:02}\nimage: busybox\n")
+    assert cli("sync", str(folder)).exit_code == 0
+    _patch(api, "c03", {"spec": {"memory": "1Gi"}})
+    result = cli("sync", str(folder))
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:] if "configured" in line] == ["container/c03"]
+    assert cli("sync", "status", str(folder)).exit_code == 0
