@@ -15,13 +15,42 @@ Obj = dict[str, Any]
 SCHEMA_ID = "https://dlxc.io/schemas/v1/manifest.json"
 
 
+_SIZE = {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*(Ki|Mi|Gi|Ti|k|M|G|T|B)?\s*$"}
+_ENV_ITEM = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*="}
+_MOUNT_STRING = {"type": "string", "pattern": "^/[^:]*:/[^:]*(:(ro|rw))?$"}
+
+
+def _widen_spec(spec: Obj) -> Obj:
+    """What the models accept before their validators run, which pydantic's schema cannot see:
+    sizes as bare numbers (MiB), env as a list of KEY=VALUE, mounts as HOST:CONTAINER[:ro] strings."""
+    props = spec.get("properties", {})
+    for size in ("memory", "disk"):
+        if size in props:
+            props[size] = {
+                "anyOf": [_SIZE, {"type": "number", "exclusiveMinimum": 0}, {"type": "null"}],
+                **{k: v for k, v in props[size].items() if k not in ("anyOf", "type")},
+            }
+    if "env" in props:
+        env = props["env"]
+        props["env"] = {
+            "anyOf": [{"type": "object", "additionalProperties": {"type": ["string", "number"]}}, {"type": "array", "items": _ENV_ITEM}],
+            **{k: v for k, v in env.items() if k not in ("type", "additionalProperties")},
+        }
+    if "mounts" in props:
+        props["mounts"]["items"] = {"anyOf": [props["mounts"]["items"], _MOUNT_STRING]}
+    return spec
+
+
 def _kind_schema(model: type) -> Obj:
-    return model.model_json_schema(by_alias=True, mode="validation")  # type: ignore[attr-defined,no-any-return]
+    schema: Obj = model.model_json_schema(by_alias=True, mode="validation")  # type: ignore[attr-defined]
+    if "ContainerSpec" in schema.get("$defs", {}):
+        _widen_spec(schema["$defs"]["ContainerSpec"])
+    return schema
 
 
 def _flat_schema(defs: Obj) -> Obj:
     """The original design's flat Container file: name, image, cpu_limit, ... at the top level."""
-    spec = ContainerSpec.model_json_schema(by_alias=True, mode="validation")
+    spec = _widen_spec(ContainerSpec.model_json_schema(by_alias=True, mode="validation"))
     defs.update(spec.pop("$defs", {}))
     properties: Obj = {
         "name": {"type": "string", "description": "DNS-1123 label, at most 63 characters; the LXC container's name."},
@@ -74,6 +103,18 @@ class FieldDoc:
     fields: list[tuple[str, str, str]]  # name, type, first line of description
 
 
+def _object(node: Obj, defs: Obj) -> Obj:
+    """The object-shaped choice of a node (through lists and anyOf), whose fields `explain` lists."""
+    node = _resolve(node, defs)
+    if node.get("type") == "array":
+        node = _resolve(node.get("items", {}), defs)
+    for choice in node.get("anyOf", []):
+        choice = _resolve(choice, defs)
+        if "properties" in choice:
+            return choice
+    return node
+
+
 def _resolve(node: Obj, defs: Obj) -> Obj:
     while True:
         if "$ref" in node:
@@ -95,8 +136,11 @@ def _type_name(node: Obj, defs: Obj) -> str:
     if "const" in node:
         return f"string ({node['const']})"
     kind = node.get("type", "any")
+    if isinstance(kind, list):
+        return " | ".join(str(k) for k in kind)
     if kind == "array":
-        return f"[]{_type_name(node.get('items', {}), defs)}"
+        inner = _type_name(node.get("items", {}), defs)
+        return f"[]({inner})" if " | " in inner else f"[]{inner}"
     if kind == "object" and "additionalProperties" in node and isinstance(node["additionalProperties"], dict):
         return f"map[string]{_type_name(node['additionalProperties'], defs)}"
     return str(kind)
@@ -117,9 +161,7 @@ def explain(path: str) -> FieldDoc:
     raw: Obj = schema
     walked = [kind.name]
     for part in parts[1:]:
-        node = _resolve(node, defs)
-        if node.get("type") == "array":
-            node = _resolve(node.get("items", {}), defs)
+        node = _object(node, defs)
         props = node.get("properties", {})
         if part not in props:
             known = ", ".join(props) or "none"
@@ -127,9 +169,7 @@ def explain(path: str) -> FieldDoc:
         raw = props[part]
         node = raw
         walked.append(part)
-    target = _resolve(node, defs)
-    if target.get("type") == "array":
-        target = _resolve(target.get("items", {}), defs)
+    target = _object(node, defs)
     fields = []
     for name, prop in target.get("properties", {}).items():
         desc = _resolve(prop, defs).get("description", "") or prop.get("description", "")

@@ -339,7 +339,7 @@ def test_schema_and_explain(cli, tmp_path: Path) -> None:
     result = cli("explain", "container.spec.memory")
     assert (result.exit_code, result.stdout) == (
         0,
-        "FIELD:       Container.spec.memory\nTYPE:        string | null\n"
+        "FIELD:       Container.spec.memory\nTYPE:        string | number | null\n"
         "DESCRIPTION: Memory limit, e.g. 512Mi; a bare number means MiB.\n",
     )
     result = cli("explain", "container.spec.colour")
