@@ -142,7 +142,8 @@ def _type_name(node: Obj, defs: Obj) -> str:
         inner = _type_name(node.get("items", {}), defs)
         return f"[]({inner})" if " | " in inner else f"[]{inner}"
     if kind == "object" and "additionalProperties" in node and isinstance(node["additionalProperties"], dict):
-        return f"map[string]{_type_name(node['additionalProperties'], defs)}"
+        inner = _type_name(node["additionalProperties"], defs)
+        return f"map[string]({inner})" if " | " in inner else f"map[string]{inner}"
     return str(kind)
 
 
