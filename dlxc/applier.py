@@ -1,58 +1,118 @@
-"""Apply: create what is missing, update what differs, leave the rest; the library under `dlxc apply`."""
+"""Apply: create what is missing, update what differs, prune what the set no longer holds; the library under `dlxc apply` and `dlxc sync`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 from dlxc.client import Client
-from dlxc.errors import Conflict, NotFound
+from dlxc.diff import drifted_fields
+from dlxc.errors import ApiError, Conflict, NotFound
+from dlxc.inventory import APPLYSET_LABEL, Inventory, Member, prune_candidates
 from dlxc.manifests import Manifest
-from schemas import kind_for_plural
+from schemas import KINDS, kind_for_plural
 
-__all__ = ["ApplyResult", "apply_one", "delete_one", "desired_wire", "differs"]
+__all__ = ["ApplyResult", "DryRun", "apply_one", "apply_set", "delete_one", "desired_wire", "differs"]
 
 Obj = dict[str, Any]
+LIST_THRESHOLD = 8
+DryRun = Literal["none", "client", "server"]
 
 
 @dataclass(frozen=True)
 class ApplyResult:
     ref: str
-    action: str  # created | configured | unchanged | deleted | not found
+    action: str  # created | configured | unchanged | pruned | deleted | not found | failed
+    fields: tuple[str, ...] = ()  # what differed, for configured
+    message: str = ""  # why, for failed
+    source: str = ""
+    obj: Obj | None = field(default=None, compare=False)  # the live object afterwards (or now, in a dry run)
+
+    @property
+    def failed(self) -> bool:
+        return self.action == "failed"
 
 
-def desired_wire(manifest: Manifest) -> Obj:
+def _mode(dry_run: bool | str) -> DryRun:
+    if dry_run is True:
+        return "server"
+    if dry_run in (False, None, "none", ""):
+        return "none"
+    if dry_run not in ("client", "server"):
+        raise ValueError(f"dry run must be none, client or server, not {dry_run!r}")
+    return dry_run  # type: ignore[return-value]
+
+
+def _message(exc: ApiError) -> str:
+    """The server's message and every field it named, on one line."""
+    fields = [f"{d.get('field')}: {d.get('message')}" for d in exc.details if d.get("field")]
+    return "; ".join([exc.message, *[f for f in fields if f not in exc.message]])
+
+
+def desired_wire(manifest: Manifest, *, applyset: str | None = None) -> Obj:
     wire = manifest.obj.to_wire()
     wire.pop("status", None)
     meta = wire["metadata"]
     wire["metadata"] = {k: meta[k] for k in ("name", "labels", "annotations") if k in meta}
+    if applyset:
+        wire["metadata"]["labels"] = {**wire["metadata"].get("labels", {}), APPLYSET_LABEL: applyset}
     return wire
 
 
-def _user_view(obj: Obj) -> Obj:
-    """The fields a manifest owns: labels, annotations and spec (less the scheduler's nodeName)."""
-    spec = {k: v for k, v in (obj.get("spec") or {}).items() if k != "nodeName"}
-    meta = obj.get("metadata", {})
-    return {"labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {}, "spec": spec}
-
-
 def differs(desired: Obj, live: Obj) -> bool:
-    return _user_view(desired) != _user_view(live)
+    return bool(drifted_fields(desired, live))
 
 
-async def apply_one(client: Client, manifest: Manifest, *, dry_run: bool = False) -> ApplyResult:
+_UNREAD: Obj = {}
+
+
+async def apply_one(
+    client: Client,
+    manifest: Manifest,
+    *,
+    dry_run: bool | str = False,
+    applyset: str | None = None,
+    known: Obj | None = _UNREAD,
+) -> ApplyResult:
+    """Make the live object match the manifest; a client dry run only reads, a server dry run writes nothing.
+
+    `known` is the live object from a recent list (None: it did not exist), which saves a GET
+    per object; a stale one only costs a 409 and a re-read.
+    """
+    mode = _mode(dry_run)
     plural = kind_for_plural(manifest.kind).plural
-    desired = desired_wire(manifest)
+    desired = desired_wire(manifest, applyset=applyset)
     for _ in range(10):
         try:
-            live = await client.get(plural, manifest.name)
+            if known is not _UNREAD:
+                live, known = known, _UNREAD
+                if live is None:
+                    raise NotFound(manifest.ref)
+            else:
+                live = await client.get(plural, manifest.name)
         except NotFound:
+            if mode == "client":
+                return ApplyResult(manifest.ref, "created", source=manifest.source, obj=None)
             try:
-                await client.create(plural, desired, dry_run=dry_run)
-                return ApplyResult(manifest.ref, "created")
+                made = await client.create(plural, desired, dry_run=mode == "server")
+                return ApplyResult(manifest.ref, "created", source=manifest.source, obj=made)
             except Conflict:
                 continue  # created meanwhile: compare against it
-        if not differs(desired, live):
-            return ApplyResult(manifest.ref, "unchanged")
+        owner = (live.get("metadata", {}).get("labels") or {}).get(APPLYSET_LABEL)
+        if applyset and owner and owner != applyset:
+            return ApplyResult(
+                manifest.ref, "failed", source=manifest.source, obj=live,
+                message=f"belongs to applyset {owner!r}, not {applyset!r}; delete it or apply it with --applyset {owner}",
+            )
+        if not applyset and owner:
+            # A plain apply of one member keeps it in its set; only an apply of the set may change that.
+            desired = desired_wire(manifest, applyset=owner)
+        changed = tuple(drifted_fields(desired, live))
+        if not changed:
+            return ApplyResult(manifest.ref, "unchanged", source=manifest.source, obj=live)
+        if mode == "client":
+            return ApplyResult(manifest.ref, "configured", changed, source=manifest.source, obj=live)
         update = {
             **desired,
             "metadata": {
@@ -64,8 +124,8 @@ async def apply_one(client: Client, manifest: Manifest, *, dry_run: bool = False
         if live.get("spec", {}).get("nodeName"):
             update["spec"] = {**desired["spec"], "nodeName": live["spec"]["nodeName"]}
         try:
-            await client.replace(plural, update, dry_run=dry_run)
-            return ApplyResult(manifest.ref, "configured")
+            done = await client.replace(plural, update, dry_run=mode == "server")
+            return ApplyResult(manifest.ref, "configured", changed, source=manifest.source, obj=done)
         except Conflict:
             continue
     raise Conflict(f"{manifest.ref} keeps changing; try again")
@@ -77,3 +137,75 @@ async def delete_one(client: Client, plural: str, name: str, *, ref: str) -> App
     except NotFound:
         return ApplyResult(ref, "not found")
     return ApplyResult(ref, "deleted")
+
+
+async def apply_set(
+    client: Client,
+    manifests: list[Manifest],
+    *,
+    applyset: str | None = None,
+    prune: bool = False,
+    dry_run: bool | str = False,
+    inventory_dir: Path | None = None,
+    protected_sources: set[str] | None = None,
+) -> list[ApplyResult]:
+    """Apply every manifest (one failure does not stop the others), then prune, then record the set.
+
+    Without `prune` nothing is ever deleted. With it, only objects in the set's inventory
+    (see dlxc.inventory) that the manifests no longer hold are deleted; objects whose source
+    file is in `protected_sources` (it could not be read) are kept.
+    """
+    if prune and not applyset:
+        raise ValueError("--prune needs an applyset")
+    mode = _mode(dry_run)
+    results: list[ApplyResult] = []
+    # Many objects of a kind: one LIST instead of a GET each, so a sync round of an unchanged
+    # folder is a few requests. A few: GETs, which do not read a whole large cluster.
+    listed: dict[str, dict[str, Obj]] = {}
+    counts = Counter(m.kind for m in manifests)
+    for kind_name in sorted(k for k, n in counts.items() if n > LIST_THRESHOLD):
+        items, _ = await client.list(kind_for_plural(kind_name).plural)
+        listed[kind_name] = {o["metadata"]["name"]: o for o in items}
+    for manifest in manifests:
+        try:
+            known = listed[manifest.kind].get(manifest.name) if manifest.kind in listed else _UNREAD
+            results.append(await apply_one(client, manifest, dry_run=mode, applyset=applyset, known=known))
+        except ApiError as exc:
+            if exc.retryable:
+                raise  # the server is unreachable or unavailable: the whole round fails and is retried
+            results.append(ApplyResult(manifest.ref, "failed", message=_message(exc), source=manifest.source))
+    if not applyset or inventory_dir is None:
+        return results
+    inventory = Inventory.load(inventory_dir, applyset)
+    keep = {(m.kind, m.name) for m in manifests}
+    pruned: set[tuple[str, str]] = set()
+    if prune:
+        live: list[tuple[str, Obj]] = []
+        for kind in KINDS:
+            items, _ = await client.list(kind.plural, label_selector=f"{APPLYSET_LABEL}={applyset}")
+            live += [(kind.name, obj) for obj in items]
+        for kind_name, obj in prune_candidates(inventory, live, keep=keep, protected_sources=protected_sources or set()):
+            name = obj["metadata"]["name"]
+            ref = f"{kind_name.lower()}/{name}"
+            source = inventory.members[(kind_name, name)].source
+            if mode == "none":
+                try:
+                    await client.delete(kind_for_plural(kind_name).plural, name)
+                except NotFound:
+                    pass  # gone already: what prune wanted
+                except ApiError as exc:
+                    results.append(ApplyResult(ref, "failed", message=exc.message, source=source, obj=obj))
+                    continue
+            pruned.add((kind_name, name))
+            results.append(ApplyResult(ref, "pruned", source=source, obj=obj))
+    if mode == "none":
+        members = {k: m for k, m in inventory.members.items() if k not in pruned}
+        by_ref = {m.ref: m for m in manifests}
+        for result in results:
+            manifest = by_ref.get(result.ref)
+            uid = (result.obj or {}).get("metadata", {}).get("uid")
+            if manifest is not None and uid and not result.failed:
+                members[(manifest.kind, manifest.name)] = Member(manifest.kind, manifest.name, uid, manifest.source)
+        inventory.members = members
+        inventory.save(inventory_dir)
+    return results

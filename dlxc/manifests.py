@@ -12,7 +12,7 @@ from yaml.events import AliasEvent, CollectionStartEvent
 from schemas.base import Model
 from schemas.manifest import FieldError, ManifestError, parse_object
 
-__all__ = ["LoadError", "Manifest", "load_manifests", "safe_load_all"]
+__all__ = ["LoadError", "Manifest", "load_manifests", "safe_load_all", "yaml_problem"]
 
 MAX_DEPTH = 64
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -34,6 +34,18 @@ class _StrictLoader(yaml.SafeLoader):
             finally:
                 self._depth -= 1
         return super().compose_node(parent, index)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: where and what, e.g. "line 2, column 1: expected ',' or ']' (while parsing a flow sequence at line 1, column 7)"."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return " ".join(str(exc).split())
+    mark = exc.problem_mark
+    text = f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    if exc.context:
+        where = f" at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}" if exc.context_mark else ""
+        text += f" ({exc.context}{where})"
+    return text
 
 
 def safe_load_all(text: str) -> list[Any]:
@@ -109,7 +121,7 @@ def load_manifests(paths: list[str], *, recursive: bool = False) -> tuple[list[M
             try:
                 docs = safe_load_all(text)
             except yaml.YAMLError as exc:
-                errors.append(LoadError(source, None, None, None, FieldError("", f"not valid YAML: {exc}")))
+                errors.append(LoadError(source, None, None, None, FieldError("", f"not valid YAML: {yaml_problem(exc)}")))
                 continue
             for index, doc in enumerate(docs, start=1):
                 if doc is None:

@@ -1,34 +1,116 @@
-"""`dlxc apply -f FILE|DIR|-`: create or update objects from manifests."""
+"""`dlxc apply -f PATH [-R] [--prune] [--dry-run=client|server] [--wait]`: create, update and prune objects from manifests."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
-from dlxc.applier import apply_one
+from dlxc.applier import ApplyResult, apply_set
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.client import Client
-from dlxc.manifests import load_manifests
+from dlxc.inventory import applyset_id, default_inventory_dir, validate_applyset
+from dlxc.manifests import Manifest, load_manifests
+from dlxc.waiter import WaitFor, parse_duration, wait_for
 
-__all__ = ["apply"]
+__all__ = ["apply", "load_or_fail", "print_results", "run_apply", "wait_ready"]
+
+_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
 
 
-def apply(
-    filename: list[str] = typer.Option(..., "--filename", "-f", help="File, folder or - for stdin; repeatable."),
-    recursive: bool = typer.Option(False, "--recursive", "-R", help="Read folders recursively."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate on the server; write nothing."),
-) -> None:
-    """Create or update the objects in the manifests; nothing is written if any manifest is invalid."""
-    manifests, errors = load_manifests(filename, recursive=recursive)
+def load_or_fail(paths: list[str], *, recursive: bool) -> list[Manifest]:
+    """The manifests, or every error on stderr and exit 1: nothing is applied from a half-valid set."""
+    manifests, errors = load_manifests(paths, recursive=recursive)
     if errors:
         for err in errors:
             console.error(str(err))
         fail(f"{len(errors)} error(s); nothing was applied")
     if not manifests:
-        fail("no objects found in " + ", ".join(filename))
+        fail("no objects found in " + ", ".join(paths))
+    return manifests
+
+
+def print_results(results: list[ApplyResult], *, dry_run: str = "none") -> int:
+    """One line per object; failures on stderr naming file and object. Returns the number of failures."""
+    failures = 0
+    for result in results:
+        if result.failed:
+            failures += 1
+            console.error(f"{result.source}: {result.ref}: {result.message}")
+        else:
+            console.out(f"{result.ref} {result.action}{_SUFFIX[dry_run]}")
+    return failures
+
+
+async def wait_ready(client: Client, results: list[ApplyResult], *, timeout: float) -> int:
+    """Wait until every applied container holds its desired state; returns how many did not in time."""
+    late = 0
+    for result in results:
+        obj = result.obj
+        if result.failed or result.action == "pruned" or obj is None or obj.get("kind") != "Container":
+            continue
+        target = WaitFor("phase", (obj.get("spec") or {}).get("state", "Running"))
+        with console.progress(f"waiting for {result.ref} to be {target.value}", prefix=result.ref) as bar:
+            ok, state = await wait_for(client, "containers", obj["metadata"]["name"], target, timeout=timeout, on_change=bar.update)
+        if not ok:
+            late += 1
+            console.error(f"{result.ref} is {state}, not {target.value}, after {timeout:g}s")
+    return late
+
+
+async def run_apply(
+    client: Client,
+    manifests: list[Manifest],
+    *,
+    applyset: str | None = None,
+    prune: bool = False,
+    dry_run: str = "none",
+    inventory_dir: Path | None = None,
+    wait: bool = False,
+    timeout: float = 120.0,
+) -> int:
+    """Apply, print, optionally wait; the exit code (0 all applied, 1 otherwise). `dlxc shell` runs this too."""
+    results = await apply_set(
+        client, manifests, applyset=applyset, prune=prune, dry_run=dry_run, inventory_dir=inventory_dir
+    )
+    failures = print_results(results, dry_run=dry_run)
+    if wait and dry_run == "none":
+        failures += await wait_ready(client, results, timeout=timeout)
+    return 1 if failures else 0
+
+
+def apply(
+    filename: list[str] = typer.Option(..., "--filename", "-f", help="File, folder or - for stdin; repeatable."),
+    recursive: bool = typer.Option(False, "--recursive", "-R", help="Read folders recursively."),
+    prune: bool = typer.Option(False, "--prune", help="Delete objects an earlier apply of this set created that it no longer holds."),
+    applyset: str = typer.Option(None, "--applyset", envvar="DLXC_APPLYSET", help="Name of the set; default: derived from the paths."),
+    dry_run: str = typer.Option("none", "--dry-run", help="none, client (compare only) or server (validate on the server, write nothing)."),
+    wait: bool = typer.Option(False, "--wait", help="Wait until every container holds its desired state."),
+    timeout: str = typer.Option("120s", "--timeout", help="How long --wait waits, e.g. 60s or 2m."),
+    inventory_dir: Path = typer.Option(None, "--inventory-dir", envvar="DLXC_INVENTORY_DIR", help="Where applyset records live."),
+) -> None:
+    """Create or update the objects in the manifests; nothing is written if any manifest is invalid."""
+    if dry_run not in _SUFFIX:
+        fail(f"--dry-run must be none, client or server, not {dry_run!r}")
+    try:
+        seconds = parse_duration(timeout)
+        set_id = validate_applyset(applyset) if applyset else None
+    except ValueError as exc:
+        fail(str(exc))
+    if prune and set_id is None and "-" in filename:
+        fail("--prune with stdin needs --applyset NAME")
+    manifests = load_or_fail(filename, recursive=recursive)
+    if set_id is None and prune:
+        # The set is labelled and recorded only when asked (--prune or --applyset), as kubectl does,
+        # so plain applies of overlapping paths never fight over ownership.
+        set_id = applyset_id(filename)
 
     async def go(client: Client) -> None:
-        for manifest in manifests:
-            result = await apply_one(client, manifest, dry_run=dry_run)
-            console.out(f"{result.ref} {result.action}{' (dry run)' if dry_run else ''}")
+        code = await run_apply(
+            client, manifests, applyset=set_id, prune=prune, dry_run=dry_run,
+            inventory_dir=inventory_dir or default_inventory_dir(), wait=wait, timeout=seconds,
+        )
+        if code:
+            raise typer.Exit(code)
 
     with_client(go)

@@ -8,11 +8,30 @@ from typing import Any
 
 import yaml
 
-__all__ = ["age", "error", "out", "print_json", "print_table", "print_yaml"]
+__all__ = [
+    "LiveTable",
+    "age",
+    "error",
+    "format_table",
+    "is_terminal",
+    "out",
+    "print_json",
+    "print_table",
+    "print_yaml",
+    "progress",
+    "raw",
+    "warn",
+]
 
 
 def out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def raw(text: str) -> None:
+    """Text exactly as given (a diff, a schema), with no newline added."""
+    sys.stdout.write(text)
     sys.stdout.flush()
 
 
@@ -33,13 +52,114 @@ def print_yaml(data: Any) -> None:
     sys.stdout.flush()
 
 
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
+def warn(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.flush()
+
+
+def is_terminal() -> bool:
+    """True when stdout is a terminal: live displays then update in place, otherwise they stream lines."""
+    return sys.stdout.isatty()
+
+
+def format_table(headers: list[str], rows: list[list[str]], *, indent: str = "") -> list[str]:
     """kubectl-style columns: upper-case headers, left-aligned, three spaces apart."""
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
-    for line in [headers, *rows]:
-        out("   ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    return [indent + "   ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [headers, *rows]]
+
+
+def print_table(headers: list[str], rows: list[list[str]], *, indent: str = "") -> None:
+    for line in format_table(headers, rows, indent=indent):
+        out(line)
+
+
+class LiveTable:
+    """A table that redraws in place on a terminal (rich) and, when piped, prints each changed row as a line."""
+
+    def __init__(self, headers: list[str]) -> None:
+        self.headers = headers
+        self.rows: dict[str, list[str]] = {}
+        self._live: Any = None
+        self._widths = [len(h) for h in headers]
+
+    def __enter__(self) -> LiveTable:
+        if is_terminal():
+            from rich.live import Live
+
+            self._live = Live(self._render(), auto_refresh=False, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 3, 0, 0))
+        for header in self.headers:
+            table.add_column(header, no_wrap=True)
+        for row in self.rows.values():
+            table.add_row(*row)
+        return table
+
+    def start(self, rows: list[list[str]]) -> None:
+        """The first full table; piped, the header and every row once, like `kubectl get -w`."""
+        self.rows = {row[0]: row for row in rows}
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+            return
+        for row in [self.headers, *rows]:
+            self._widths = [max(w, len(c)) for w, c in zip(self._widths, row)]
+        for line in format_table(self.headers, rows):
+            out(line)
+
+    def update(self, row: list[str] | None, *, key: str) -> None:
+        """A row changed (or, with None, went away)."""
+        if row is None:
+            self.rows.pop(key, None)
+        else:
+            self.rows[key] = row
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+            return
+        if row is not None:
+            self._widths = [max(w, len(c)) for w, c in zip(self._widths, row)]
+            out("   ".join(c.ljust(w) for c, w in zip(row, self._widths)).rstrip())
+
+
+class progress:  # noqa: N801 - used like a function in a with statement
+    """Progress of a wait: a rich status line on a terminal, one line per change when piped."""
+
+    def __init__(self, title: str, *, prefix: str = "") -> None:
+        self.title = title
+        self.prefix = prefix
+        self._status: Any = None
+        self._last = ""
+
+    def __enter__(self) -> progress:
+        if is_terminal():
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status(self.title)
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)
+
+    def update(self, text: str) -> None:
+        if text == self._last:
+            return
+        self._last = text
+        if self._status is not None:
+            self._status.update(f"{self.title}: {text}")
+        else:
+            out(f"{self.prefix} {text}" if self.prefix else text)
 
 
 def age(timestamp: str | None, *, now: datetime | None = None) -> str:

@@ -1,7 +1,6 @@
 """`dlxc delete container NAME` and `dlxc delete -f FILE`."""
 from __future__ import annotations
 
-import asyncio
 import time
 
 import typer
@@ -9,25 +8,27 @@ import typer
 from dlxc.applier import delete_one
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
+from dlxc.cli.completion import complete_kinds, complete_names
 from dlxc.client import Client
-from dlxc.errors import NotFound
 from dlxc.manifests import load_manifests
+from dlxc.waiter import WaitFor, wait_for
 from schemas import kind_for_plural
 
 __all__ = ["delete"]
 
 
 def delete(
-    kind: str = typer.Argument(None, help="container or node"),
-    names: list[str] = typer.Argument(None, help="Names of the objects."),
+    kind: str = typer.Argument(None, help="container or node", autocompletion=complete_kinds),
+    names: list[str] = typer.Argument(None, help="Names of the objects.", autocompletion=complete_names),
     filename: list[str] = typer.Option(None, "--filename", "-f", help="Delete the objects in these manifests."),
     wait: bool = typer.Option(False, "--wait", help="Wait until the objects are gone."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait with --wait."),
+    recursive: bool = typer.Option(False, "--recursive", "-R", help="Read folders recursively."),
 ) -> None:
     """Delete objects; a container's LXC container is removed by its kubelet before the object goes."""
     targets: list[tuple[str, str, str]] = []
     if filename:
-        manifests, errors = load_manifests(filename)
+        manifests, errors = load_manifests(filename, recursive=recursive)
         if errors:
             for err in errors:
                 console.error(str(err))
@@ -44,24 +45,25 @@ def delete(
 
     async def go(client: Client) -> None:
         missing = 0
+        deleted = []
         for plural, name, ref in targets:
             result = await delete_one(client, plural, name, ref=ref)
             if result.action == "not found":
                 missing += 1
                 console.error(f"{ref} not found")
             else:
+                deleted.append((plural, name, ref))
                 console.out(f"{ref} deleted")
         if wait:
             deadline = time.monotonic() + timeout
-            for plural, name, ref in targets:
-                while True:
-                    try:
-                        await client.get(plural, name)
-                    except NotFound:
-                        break
-                    if time.monotonic() > deadline:
-                        fail(f"timed out waiting for {ref} to be deleted")
-                    await asyncio.sleep(0.25)
+            for plural, name, ref in deleted:
+                with console.progress(f"waiting for {ref} to be deleted", prefix=ref) as bar:
+                    gone, state = await wait_for(
+                        client, plural, name, WaitFor("delete"),
+                        timeout=max(deadline - time.monotonic(), 0), on_change=bar.update,
+                    )
+                if not gone:
+                    fail(f"timed out waiting for {ref} to be deleted; it is {state}")
         if missing:
             raise typer.Exit(1)
 

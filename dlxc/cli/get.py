@@ -1,22 +1,25 @@
 """`dlxc get containers|nodes [NAME] [-o wide|yaml|json|name] [-l SELECTOR]`."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client import Client
-from schemas import kind_for_plural
+from dlxc.cli.completion import complete_kinds, complete_names
+from dlxc.client import Client, Informer
+from dlxc.waiter import parse_duration
+from schemas import Kind, kind_for_plural
 from schemas.quantity import format_bytes
 
-__all__ = ["container_rows", "get", "node_rows"]
+__all__ = ["container_rows", "get", "node_ready", "node_rows", "rows_for", "show", "watch"]
 
 Obj = dict[str, Any]
 
 
-def _ready(node: Obj) -> str:
+def node_ready(node: Obj) -> str:
     cond = next((c for c in node.get("status", {}).get("conditions", []) if c.get("type") == "Ready"), None)
     state = "Ready" if cond and cond.get("status") == "True" else "NotReady"
     if node.get("spec", {}).get("unschedulable"):
@@ -68,7 +71,7 @@ def node_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str
         alloc = status.get("allocatable", {})
         row = [
             obj["metadata"]["name"],
-            _ready(obj),
+            node_ready(obj),
             f"{status.get('containerCount', 0)}/{alloc.get('containers', 0)}",
             f"{alloc.get('cpu', 0):g}",
             _human(alloc.get("memory")),
@@ -80,39 +83,108 @@ def node_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str
     return headers, rows
 
 
+def rows_for(kind: Kind, items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]]]:
+    return (container_rows if kind.name == "Container" else node_rows)(items, wide=wide)
+
+
+async def show(client: Client, kind: Kind, *, name: str | None = None, output: str = "table", selector: str | None = None) -> None:
+    """Print one object or a list in the chosen format; `dlxc shell`'s `list` runs this too."""
+    if name:
+        obj = await client.get(kind.plural, name)
+        items = [obj]
+    else:
+        items, _ = await client.list(kind.plural, label_selector=selector)
+    if output in ("json", "yaml"):
+        data: Any = obj if name else {"apiVersion": "dlxc.io/v1", "kind": f"{kind.name}List", "items": items}
+        (console.print_json if output == "json" else console.print_yaml)(data)
+        return
+    if output == "name":
+        for item in items:
+            console.out(f"{kind.name.lower()}/{item['metadata']['name']}")
+        return
+    if not items:
+        console.error(f"no {kind.plural} found")
+        return
+    headers, table = rows_for(kind, items, wide=output == "wide")
+    console.print_table(headers, table)
+
+
+async def watch(
+    client: Client, kind: Kind, *, name: str | None, output: str, selector: str | None, timeout: float | None
+) -> None:
+    """List, then follow changes: a live table on a terminal, one line per change when piped.
+
+    An Informer does the following, so an expired resourceVersion (410) or a restarted
+    apiserver means a quiet relist, not an error.
+    """
+    items, rv = await client.list(kind.plural, label_selector=selector)
+    if name:
+        items = [i for i in items if i["metadata"]["name"] == name]
+
+    def line(obj: Obj) -> list[str]:
+        return rows_for(kind, [obj], wide=output == "wide")[1][0]
+
+    live: console.LiveTable | None = None
+
+    async def changed(obj_name: str, old: Obj | None, new: Obj | None) -> None:
+        if name and obj_name != name:
+            return
+        if live is not None:
+            live.update(line(new) if new is not None else None, key=obj_name)
+        elif output == "name":
+            console.out(f"{kind.name.lower()}/{obj_name}")
+        else:
+            event = "DELETED" if new is None else ("ADDED" if old is None else "MODIFIED")
+            (console.print_json if output == "json" else console.print_yaml)({"type": event, "object": new or old})
+
+    informer = Informer(client, kind.plural, changed, label_selector=selector)
+    # Seeded with the first list, so its own first relist reports only what changed since.
+    informer.cache = {o["metadata"]["name"]: o for o in items}
+    informer.resource_version = rv
+
+    async def follow() -> None:
+        try:
+            await asyncio.wait_for(informer.run(), timeout)
+        except asyncio.TimeoutError:
+            pass  # --timeout ends a watch without an error, like `kubectl get -w --request-timeout`
+
+    if output in ("table", "wide"):
+        with console.LiveTable(rows_for(kind, [], wide=output == "wide")[0]) as table:
+            table.start([line(o) for o in items])
+            live = table
+            await follow()
+        return
+    for obj in items:
+        await changed(obj["metadata"]["name"], None, obj)
+    await follow()
+
+
 def get(
-    kind: str = typer.Argument(..., help="containers or nodes"),
-    name: str = typer.Argument(None, help="One object by name."),
+    kind: str = typer.Argument(..., help="containers or nodes", autocompletion=complete_kinds),
+    name: str = typer.Argument(None, help="One object by name.", autocompletion=complete_names),
     output: str = typer.Option("table", "--output", "-o", help="table, wide, yaml, json or name."),
     selector: str = typer.Option(None, "--selector", "-l", help="Label selector, e.g. app=web,tier!=db."),
+    watch_: bool = typer.Option(False, "--watch", "-w", help="After listing, follow changes (a live table on a terminal)."),
+    timeout: str = typer.Option(None, "--timeout", help="With -w: stop watching after this long, e.g. 30s."),
 ) -> None:
-    """List objects, or show one."""
+    """List objects, or show one; with -w keep the table current."""
     try:
         found = kind_for_plural(kind)
     except KeyError:
         fail(f"unknown kind {kind!r}; use containers or nodes")
     if output not in ("table", "wide", "yaml", "json", "name"):
         fail(f"unknown output format {output!r}; use table, wide, yaml, json or name")
+    seconds = None
+    if timeout is not None:
+        try:
+            seconds = parse_duration(timeout)
+        except ValueError as exc:
+            fail(str(exc))
 
     async def go(client: Client) -> None:
-        if name:
-            obj = await client.get(found.plural, name)
-            items = [obj]
+        if watch_:
+            await watch(client, found, name=name, output=output, selector=selector, timeout=seconds)
         else:
-            items, _ = await client.list(found.plural, label_selector=selector)
-        if output in ("json", "yaml"):
-            data: Any = obj if name else {"apiVersion": "dlxc.io/v1", "kind": f"{found.name}List", "items": items}
-            (console.print_json if output == "json" else console.print_yaml)(data)
-            return
-        if output == "name":
-            for item in items:
-                console.out(f"{found.name.lower()}/{item['metadata']['name']}")
-            return
-        if not items:
-            console.error(f"no {found.plural} found")
-            return
-        rows = container_rows if found.name == "Container" else node_rows
-        headers, table = rows(items, wide=output == "wide")
-        console.print_table(headers, table)
+            await show(client, found, name=name, output=output, selector=selector)
 
     with_client(go)

@@ -5,6 +5,12 @@ import typer
 
 from dlxc.cli import apply as apply_cmd
 from dlxc.cli import components, delete as delete_cmd, get as get_cmd, up as up_cmd
+from dlxc.cli import describe as describe_cmd
+from dlxc.cli import diff as diff_cmd
+from dlxc.cli import explain as explain_cmd
+from dlxc.cli import power, schema as schema_cmd, shell as shell_cmd, status as status_cmd
+from dlxc.cli import sync as sync_cmd
+from dlxc.cli import wait as wait_cmd
 from dlxc.cli.config import config_app
 
 __all__ = ["app", "main"]
@@ -18,6 +24,17 @@ app = typer.Typer(
 app.command("apply")(apply_cmd.apply)
 app.command("get")(get_cmd.get)
 app.command("delete")(delete_cmd.delete)
+app.command("diff")(diff_cmd.diff)
+app.command("describe")(describe_cmd.describe)
+app.command("status")(status_cmd.status)
+app.command("wait")(wait_cmd.wait)
+app.command("start")(power.start)
+app.command("stop")(power.stop)
+app.command("restart")(power.restart)
+app.command("sync")(sync_cmd.sync)
+app.command("shell")(shell_cmd.shell)
+app.command("schema")(schema_cmd.schema)
+app.command("explain")(explain_cmd.explain)
 app.command("up")(up_cmd.up)
 app.command("down")(up_cmd.down)
 app.add_typer(config_app, name="config")

@@ -58,7 +58,7 @@ def test_apply_run_change_delete(cluster: Cluster, tmp_path: Path) -> None:
     manifest = tmp_path / "web.yaml"
     manifest.write_text(
         example.replace("{type: bridge}", f"{{type: bridge, bridge: {node.bridge}}}")
-        .replace("/usr/share/doc:/srv/doc:ro", f"{shared}:/srv/shared:ro")
+        .replace("/usr/share/common-licenses:/srv/licenses:ro", f"{shared}:/srv/shared:ro")
     )
     result = dlxc("apply", "-f", str(manifest), env=env)
     assert (result.returncode, result.stdout) == (0, "container/my-web-server created\n"), result.stderr

@@ -63,3 +63,31 @@ def test_syntax_error_is_reported(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("name: [unclosed\n")
     _, errors = load_manifests([str(tmp_path / "a.yaml")])
     assert len(errors) == 1 and "not valid YAML" in str(errors[0])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: [oops\n", "not valid YAML: line 2, column 1: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence at line 1, column 7)"),
+        ("name: a\n  image: b\n", "not valid YAML: line 2, column 8: mapping values are not allowed here"),
+        ("a: &x 1\nb: *x\n", "not valid YAML: anchors and aliases are not allowed (line 1)"),
+    ],
+    ids=["unclosed", "indent", "alias"],
+)
+def test_yaml_errors_are_one_line_with_the_position(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    _, errors = load_manifests([str(path)])
+    assert [str(e) for e in errors] == [f"{path}: {message}"]
+
+
+def test_the_shipped_examples_load() -> None:
+    repo = Path(__file__).resolve().parents[3] / "manifests"
+    manifests, errors = load_manifests([str(repo / "examples"), str(repo / "gitops-demo")], recursive=True)
+    assert errors == []
+    assert [m.ref for m in manifests] == [
+        "container/shop-frontend", "container/shop-backend", "container/shop-db", "container/my-web-server",
+        "container/demo-cache", "container/greeter",
+    ]
+    web = next(m for m in manifests if m.name == "my-web-server").obj.spec  # type: ignore[attr-defined]
+    assert (web.image, web.memory, web.mounts[0].read_only, web.network.bridge) == ("busybox", "512Mi", True, None)

@@ -1,0 +1,102 @@
+"""`dlxc describe container|node NAME`: spec, status, conditions, events and placement, in that order."""
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+import yaml
+
+from dlxc.cli import console
+from dlxc.cli.common import fail, with_client
+from dlxc.cli.completion import complete_kinds, complete_names
+from dlxc.client import Client
+from dlxc.errors import NotFound
+from schemas import Kind, kind_for_plural
+
+__all__ = ["describe", "describe_lines", "events_for"]
+
+Obj = dict[str, Any]
+
+
+def _pairs(mapping: dict[str, str] | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted((mapping or {}).items())) or "<none>"
+
+
+def _block(data: Any) -> list[str]:
+    if not data:
+        return ["  <none>"]
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip("\n")
+    return ["  " + line for line in text.splitlines()]
+
+
+async def events_for(client: Client, kind: str, name: str) -> list[Obj]:
+    """The events about one object, oldest first; [] when the server has no events resource yet."""
+    try:
+        items, _ = await client.list("events")
+    except NotFound:
+        return []
+    mine = [
+        e for e in items
+        if (e.get("involvedObject") or {}).get("kind") == kind and (e.get("involvedObject") or {}).get("name") == name
+    ]
+    return sorted(mine, key=_event_time)
+
+
+def _event_time(event: Obj) -> str:
+    return str(event.get("lastTimestamp") or event.get("eventTime") or event.get("metadata", {}).get("creationTimestamp") or "")
+
+
+def describe_lines(obj: Obj, events: list[Obj]) -> list[str]:
+    """The whole description as lines; pure, so its layout is tested exactly."""
+    meta, status = obj.get("metadata") or {}, dict(obj.get("status") or {})
+    conditions = status.pop("conditions", []) or []
+    placement = status.pop("placement", None)
+    created = meta.get("creationTimestamp")
+    lines = [
+        f"Name:         {meta.get('name')}",
+        f"Kind:         {obj.get('kind')}",
+        f"Labels:       {_pairs(meta.get('labels'))}",
+        f"Annotations:  {_pairs(meta.get('annotations'))}",
+        f"Created:      {created} ({console.age(created)} ago)" if created else "Created:      <unknown>",
+        "Spec:",
+        *_block(obj.get("spec")),
+        "Status:",
+        *_block(status),
+    ]
+    if conditions:
+        rows = [
+            [c.get("type", ""), c.get("status", ""), c.get("reason", "") or "-", console.age(c.get("lastTransitionTime")), c.get("message", "")]
+            for c in conditions
+        ]
+        lines += ["Conditions:", *console.format_table(["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"], rows, indent="  ")]
+    else:
+        lines.append("Conditions:   <none>")
+    if events:
+        rows = [
+            [e.get("type", ""), e.get("reason", ""), console.age(_event_time(e) or None), str(e.get("count", 1)), e.get("message", "")]
+            for e in events
+        ]
+        lines += ["Events:", *console.format_table(["TYPE", "REASON", "AGE", "COUNT", "MESSAGE"], rows, indent="  ")]
+    else:
+        lines.append("Events:       <none>")
+    if placement:
+        lines += ["Placement:", *_block(placement)]
+    return lines
+
+
+async def describe_object(client: Client, kind: Kind, name: str) -> None:
+    obj = await client.get(kind.plural, name)
+    for line in describe_lines(obj, await events_for(client, kind.name, name)):
+        console.out(line)
+
+
+def describe(
+    kind: str = typer.Argument(..., help="container or node", autocompletion=complete_kinds),
+    name: str = typer.Argument(..., help="Name of the object.", autocompletion=complete_names),
+) -> None:
+    """Show one object in full: spec, status, conditions, events and why it was placed where it is."""
+    try:
+        found = kind_for_plural(kind)
+    except KeyError:
+        fail(f"unknown kind {kind!r}; use container or node")
+    with_client(lambda client: describe_object(client, found, name))

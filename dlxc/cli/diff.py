@@ -1,0 +1,61 @@
+"""`dlxc diff -f PATH [-R]`: a unified diff of live against would-be objects; exit 0 same, 1 different, 2 error."""
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from dlxc.applier import desired_wire
+from dlxc.cli import console
+from dlxc.cli.common import fail
+from dlxc.client import Client
+from dlxc.clientconfig import load_config
+from dlxc.diff import unified_diff
+from dlxc.errors import ApiError, NotFound
+from dlxc.manifests import Manifest, load_manifests
+from schemas import kind_for_plural
+
+__all__ = ["diff", "diff_manifests"]
+
+
+async def diff_manifests(client: Client, manifests: list[Manifest]) -> list[str]:
+    """The diff text of every object that differs, in manifest order."""
+    texts = []
+    for manifest in manifests:
+        desired = desired_wire(manifest)
+        try:
+            live = await client.get(kind_for_plural(manifest.kind).plural, manifest.name)
+        except NotFound:
+            live = None
+        if live is not None:
+            # Labels the set machinery owns are not the user's to diff.
+            labels = {k: v for k, v in (live["metadata"].get("labels") or {}).items() if k != "dlxc.io/applyset"}
+            live = {**live, "metadata": {**live["metadata"], "labels": labels}}
+        text = unified_diff(desired, live, ref=manifest.ref)
+        if text:
+            texts.append(text)
+    return texts
+
+
+def diff(
+    filename: list[str] = typer.Option(..., "--filename", "-f", help="File, folder or - for stdin; repeatable."),
+    recursive: bool = typer.Option(False, "--recursive", "-R", help="Read folders recursively."),
+) -> None:
+    """Show what `apply` would change, as `diff -u` of live against desired (kubectl's exit codes)."""
+    manifests, errors = load_manifests(filename, recursive=recursive)
+    if errors:
+        for err in errors:
+            console.error(str(err))
+        fail(f"{len(errors)} error(s) in the manifests", 2)
+
+    async def go() -> list[str]:
+        async with Client(load_config()) as client:
+            return await diff_manifests(client, manifests)
+
+    try:
+        texts = asyncio.run(go())
+    except ApiError as exc:
+        fail(exc.message, 2)
+    for text in texts:
+        console.raw(text)
+    raise typer.Exit(1 if texts else 0)

@@ -1,0 +1,55 @@
+"""`dlxc start|stop|restart NAME...`: thin merge PATCHes of a container's desired state; the kubelet acts on them."""
+from __future__ import annotations
+
+import typer
+
+from dlxc.cli import console
+from dlxc.cli.common import with_client
+from dlxc.cli.completion import complete_container_names
+from dlxc.client import Client
+from dlxc.errors import ApiError
+from dlxc.lifecycle import request_restart, set_state
+
+__all__ = ["power", "restart", "start", "stop"]
+
+_DONE = {"start": "started", "stop": "stopped", "restart": "restart requested"}
+
+
+async def power(client: Client, verb: str, names: list[str]) -> int:
+    """Start, stop or restart each container; one line each; returns the number that failed. The shell runs this too."""
+    failures = 0
+    for name in names:
+        try:
+            if verb == "restart":
+                await request_restart(client, name)
+            else:
+                await set_state(client, name, "Running" if verb == "start" else "Stopped")
+        except ApiError as exc:
+            failures += 1
+            console.error(f"container/{name}: {exc.message}")
+            continue
+        console.out(f"container/{name} {_DONE[verb]}")
+    return failures
+
+
+def _run(verb: str, names: list[str]) -> None:
+    async def go(client: Client) -> None:
+        if await power(client, verb, names):
+            raise typer.Exit(1)
+
+    with_client(go)
+
+
+def start(names: list[str] = typer.Argument(..., help="Containers.", autocompletion=complete_container_names)) -> None:
+    """Set spec.state to Running."""
+    _run("start", names)
+
+
+def stop(names: list[str] = typer.Argument(..., help="Containers.", autocompletion=complete_container_names)) -> None:
+    """Set spec.state to Stopped."""
+    _run("stop", names)
+
+
+def restart(names: list[str] = typer.Argument(..., help="Containers.", autocompletion=complete_container_names)) -> None:
+    """Record a restart request (annotation dlxc.io/restartedAt) that the kubelet honours."""
+    _run("restart", names)

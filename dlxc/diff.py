@@ -1,0 +1,56 @@
+"""What differs between a manifest's object and the live one: drifted field paths and a unified diff."""
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import yaml
+
+__all__ = ["drifted_fields", "unified_diff", "user_view"]
+
+Obj = dict[str, Any]
+
+
+def user_view(obj: Obj) -> Obj:
+    """The fields a manifest owns: name, labels, annotations and spec (less the scheduler's nodeName)."""
+    spec = {k: v for k, v in (obj.get("spec") or {}).items() if k != "nodeName"}
+    meta = obj.get("metadata") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "labels": meta.get("labels") or {},
+            "annotations": meta.get("annotations") or {},
+        },
+        "spec": spec,
+    }
+
+
+def _paths(a: Any, b: Any, prefix: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        found: list[str] = []
+        for key in sorted(set(a) | set(b), key=str):
+            found += _paths(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
+        return found
+    return [] if a == b else [prefix]
+
+
+def drifted_fields(desired: Obj, live: Obj) -> list[str]:
+    """Dotted paths of every manifest-owned field whose live value is not the desired one."""
+    return _paths(user_view(desired), user_view(live), "")
+
+
+def _dump(obj: Obj | None) -> list[str]:
+    if obj is None:
+        return []
+    return yaml.safe_dump(user_view(obj), sort_keys=True, default_flow_style=False).splitlines(keepends=True)
+
+
+def unified_diff(desired: Obj | None, live: Obj | None, *, ref: str) -> str:
+    """`diff -u` of the live object against the would-be one; '' when they agree.
+
+    /dev/null stands for the side that does not exist, as in git, so a missing object
+    shows as all added lines and an object about to be pruned as all removed lines.
+    """
+    before = f"live/{ref}" if live is not None else "/dev/null"
+    after = f"desired/{ref}" if desired is not None else "/dev/null"
+    return "".join(difflib.unified_diff(_dump(live), _dump(desired), fromfile=before, tofile=after))

@@ -1,0 +1,149 @@
+"""GitOps sync: keep the cluster equal to a folder of manifests, report each object's sync state and health, and watch for changes."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from dlxc.applier import ApplyResult, apply_set
+from dlxc.client import Client
+from dlxc.errors import ApiError
+from dlxc.inventory import applyset_id, default_inventory_dir
+from dlxc.manifests import LoadError, load_manifests
+
+__all__ = ["ObjectReport", "SyncReport", "SyncSettings", "health_of", "run_sync", "sync_once"]
+
+Obj = dict[str, Any]
+
+
+class SyncSettings(BaseModel):
+    paths: list[str]
+    prune: bool = False
+    interval: float = Field(default=60.0, gt=0, description="Seconds between re-applies that correct drift.")
+    applyset: str | None = Field(default=None, description="Default: derived from the paths.")
+    inventory_dir: Path | None = Field(default=None, description="Default: ~/.local/state/dlxc/applysets.")
+
+    def set_id(self) -> str:
+        return self.applyset or applyset_id(self.paths)
+
+    def record_dir(self) -> Path:
+        return self.inventory_dir or default_inventory_dir()
+
+
+@dataclass(frozen=True)
+class ObjectReport:
+    ref: str
+    source: str
+    sync: str  # InSync | Drifted | Missing | Pruned | Extra | Failed
+    action: str  # what this round did: created | configured | pruned | - | failed
+    health: str  # the phase from status, or - when there is no object
+    detail: str = ""
+
+    @property
+    def in_sync(self) -> bool:
+        return self.sync == "InSync"
+
+
+@dataclass
+class SyncReport:
+    objects: list[ObjectReport] = field(default_factory=list)
+    errors: list[LoadError] = field(default_factory=list)
+    failure: str = ""  # the whole round failed (e.g. the apiserver is unreachable); the next round retries
+
+    @property
+    def clean(self) -> bool:
+        return not self.errors and not self.failure and all(o.in_sync for o in self.objects)
+
+
+def health_of(obj: Obj | None) -> str:
+    """Health as the phase the kubelet reports: Running, Pending, Failed, ... or - when the object is gone."""
+    if obj is None:
+        return "-"
+    status = obj.get("status") or {}
+    return str(status.get("phase") or "Pending")
+
+
+def _report(result: ApplyResult, *, applied: bool) -> ObjectReport:
+    health = health_of(result.obj)
+    if result.action == "created":
+        return ObjectReport(result.ref, result.source, "Missing", "created" if applied else "-", health)
+    if result.action == "configured":
+        detail = ", ".join(result.fields)
+        return ObjectReport(result.ref, result.source, "Drifted", "configured" if applied else "-", health, detail)
+    if result.action == "unchanged":
+        return ObjectReport(result.ref, result.source, "InSync", "-", health)
+    if result.action == "pruned":
+        if applied:
+            return ObjectReport(result.ref, result.source, "Pruned", "pruned", "-", "removed from the folder")
+        return ObjectReport(result.ref, result.source, "Extra", "-", health, "removed from the folder; --prune deletes it")
+    return ObjectReport(result.ref, result.source, "Failed", "failed", health, result.message)
+
+
+async def sync_once(client: Client, settings: SyncSettings, *, apply: bool = True) -> SyncReport:
+    """One round: read the folder (broken files are reported and their objects left alone), apply or only compare, prune."""
+    manifests, errors = load_manifests(settings.paths, recursive=True)
+    broken = {e.source for e in errors}
+    results = await apply_set(
+        client,
+        manifests,
+        applyset=settings.set_id(),
+        # a status check lists what a prune would delete, so it asks for the prune in dry run
+        prune=settings.prune or not apply,
+        dry_run="none" if apply else "client",
+        inventory_dir=settings.record_dir(),
+        protected_sources=broken,
+    )
+    return SyncReport([_report(r, applied=apply) for r in results], errors)
+
+
+async def _watch_files(paths: list[str], changed: asyncio.Event, ready: asyncio.Event) -> None:
+    import watchfiles
+
+    roots = [p for p in paths if Path(p).exists()]
+    ready.set()
+    # A change that lands before the watcher is up is caught by the next interval's round.
+    async for _ in watchfiles.awatch(*roots, debounce=300, step=50):
+        changed.set()
+
+
+async def run_sync(
+    client: Client,
+    settings: SyncSettings,
+    on_report: Callable[[SyncReport], None],
+    *,
+    watch: bool = True,
+    rounds: int | None = None,
+) -> SyncReport:
+    """Sync, then (with watch) again on every file change and every `interval` seconds; returns the last report.
+
+    `rounds` bounds the loop so tests can run it; None runs until cancelled.
+    """
+    changed, ready = asyncio.Event(), asyncio.Event()
+    watcher = asyncio.create_task(_watch_files(settings.paths, changed, ready)) if watch else None
+    try:
+        if watcher is not None:
+            await ready.wait()
+        done = 0
+        while True:
+            changed.clear()
+            try:
+                report = await sync_once(client, settings)
+            except ApiError as exc:
+                # Level-triggered: a failed round changes nothing that the next round cannot redo.
+                report = SyncReport(failure=exc.message)
+            on_report(report)
+            done += 1
+            if not watch or (rounds is not None and done >= rounds):
+                return report
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=settings.interval)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher

@@ -1,0 +1,120 @@
+"""GitOps end to end: the real `dlxc sync --watch --prune` process against a real apiserver over etcd.
+
+A folder is edited the way git would change it; the test watches the objects on the server
+and sync's own report. The objects are asserted on the API; that their LXC containers follow
+is the kubelet's job, asserted by the kubelet's e2e tests.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+WEB = "name: web\nimage: busybox\nmemory_limit: 256\n"
+DB = "apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {name: db}\nspec: {image: busybox}\n"
+
+
+def until(check: Callable[[], Any], *, what: str, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Live:
+    def __init__(self, api: Any) -> None:
+        self.api = api
+
+    def _run(self, coro_fn: Callable[[Any], Any]) -> Any:
+        async def go() -> Any:
+            async with self.api.client() as c:
+                return await coro_fn(c)
+
+        return asyncio.run(go())
+
+    def containers(self) -> dict[str, dict]:
+        async def go(c: Any) -> dict[str, dict]:
+            items, _ = await c.list("containers")
+            return {i["metadata"]["name"]: i for i in items}
+
+        return self._run(go)
+
+    def patch(self, name: str, patch: dict) -> None:
+        self._run(lambda c: c.patch("containers", name, patch))
+
+
+@pytest.fixture
+def syncer(api, tmp_path: Path) -> Iterator[tuple[Path, Path, subprocess.Popen]]:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "web.yaml").write_text(WEB)
+    log = tmp_path / "sync.log"
+    env = {**api.env(), "DLXC_INVENTORY_DIR": str(tmp_path / "inventory")}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dlxc", "sync", str(repo), "--watch", "--prune", "--interval", "1"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        yield repo, log, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_gitops_create_configure_drift_broken_file_prune(api, syncer) -> None:
+    repo, log, proc = syncer
+    live = Live(api)
+
+    # add a file -> created
+    until(lambda: "web" in live.containers(), what="web to be created")
+    (repo / "db.yaml").write_text(DB)
+    until(lambda: "db" in live.containers(), what="db to be created from a new file")
+
+    # edit -> configured
+    (repo / "web.yaml").write_text(WEB.replace("256", "512"))
+    until(lambda: live.containers()["web"]["spec"]["memory"] == "512Mi", what="web to be configured")
+    until(lambda: "configured" in log.read_text(), what="the report of the edit")
+
+    # a change behind sync's back -> reported as drift (with the field) and corrected
+    live.patch("web", {"spec": {"memory": "1Gi"}})
+    until(lambda: live.containers()["web"]["spec"]["memory"] == "512Mi", what="drift to be corrected")
+    drift = until(
+        lambda: [line for line in log.read_text().splitlines() if line.startswith("container/web") and "Drifted" in line and "spec.memory" in line],
+        what="the drift report",
+    )
+    assert "configured" in drift[-1]
+
+    # a syntax error in one file -> reported; the others stay in sync and keep being applied
+    (repo / "broken.yaml").write_text("name: broken\nimage: [busybox\n")
+    until(lambda: f"error: {repo}/broken.yaml: not valid YAML" in log.read_text(), what="the broken file's report")
+    (repo / "db.yaml").write_text(DB.replace("{image: busybox}", "{image: busybox, cpu: 0.5}"))
+    until(lambda: live.containers()["db"]["spec"].get("cpu") == 0.5, what="db to be configured despite the broken file")
+    assert "broken" not in live.containers()
+
+    # delete the file, with --prune -> the object is gone
+    (repo / "db.yaml").unlink()
+    until(lambda: "db" not in live.containers(), what="db to be pruned")
+    assert any(line.startswith("container/db") and "pruned" in line for line in log.read_text().splitlines())
+    assert set(live.containers()) == {"web"}
+
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0

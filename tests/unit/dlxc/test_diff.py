@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from dlxc.diff import drifted_fields, unified_diff, user_view
+
+
+def obj(**spec: object) -> dict:
+    return {"metadata": {"name": "web", "labels": {"app": "web"}}, "spec": {"image": "busybox", **spec}}
+
+
+@pytest.mark.parametrize(
+    ("desired", "live", "fields"),
+    [
+        (obj(), obj(), []),
+        (obj(), obj(nodeName="n1"), []),
+        (obj(memory="512Mi"), obj(memory="1Gi"), ["spec.memory"]),
+        (obj(env={"A": "1"}), obj(env={"A": "2", "B": "3"}), ["spec.env.A", "spec.env.B"]),
+        (obj(), {**obj(), "metadata": {"name": "web", "labels": {}}}, ["metadata.labels.app"]),
+        (obj(), {**obj(), "status": {"phase": "Running"}, "metadata": {"name": "web", "labels": {"app": "web"}, "uid": "u"}}, []),
+    ],
+    ids=["same", "scheduler-field-ignored", "changed", "nested", "label-removed", "server-fields-ignored"],
+)
+def test_drifted_fields(desired: dict, live: dict, fields: list[str]) -> None:
+    assert drifted_fields(desired, live) == fields
+
+
+def test_user_view_keeps_only_what_a_manifest_owns() -> None:
+    live = {**obj(nodeName="n1"), "status": {"phase": "Running"}}
+    assert user_view(live) == {
+        "metadata": {"name": "web", "labels": {"app": "web"}, "annotations": {}},
+        "spec": {"image": "busybox"},
+    }
+
+
+def test_unified_diff_of_a_change_a_new_and_a_pruned_object() -> None:
+    assert unified_diff(obj(), obj(), ref="container/web") == ""
+    assert unified_diff(obj(cpu=2), obj(cpu=1), ref="container/web") == (
+        "--- live/container/web\n+++ desired/container/web\n@@ -4,5 +4,5 @@\n"
+        "     app: web\n   name: web\n spec:\n-  cpu: 1\n+  cpu: 2\n   image: busybox\n"
+    )
+    assert unified_diff(obj(), None, ref="container/web").splitlines()[:2] == ["--- /dev/null", "+++ desired/container/web"]
+    assert unified_diff(None, obj(), ref="container/web").splitlines()[:2] == ["--- live/container/web", "+++ /dev/null"]
