@@ -102,7 +102,8 @@ def test_apply_run_change_delete(cluster: Cluster, tmp_path: Path) -> None:
 
     # Delete: the LXC container goes first, then the object.
     result = dlxc("delete", "container", "my-web-server", "--wait", "--timeout", "60", env=env)
-    assert (result.returncode, result.stdout) == (0, "container/my-web-server deleted\n"), result.stderr
+    lines = result.stdout.splitlines()
+    assert (result.returncode, lines[0], lines[-1]) == (0, "container/my-web-server deleted", "container/my-web-server gone"), result.stderr
     assert dlxc("get", "containers", "my-web-server", env=env).returncode == 1
     assert not (node.lxc_path / "my-web-server").exists()
     assert lxc_state(node.lxc_path, "my-web-server").startswith("missing")
