@@ -8,7 +8,10 @@ from typing import Any
 
 import yaml
 
+from schemas.quantity import format_bytes
+
 __all__ = [
+    "human_bytes",
     "LiveTable",
     "age",
     "error",
@@ -160,6 +163,19 @@ class progress:  # noqa: N801 - used like a function in a with statement
             self._status.update(f"{self.title}: {text}")
         else:
             out(f"{self.prefix} {text}" if self.prefix else text)
+
+
+def human_bytes(value: int | float | None) -> str:
+    """Bytes for a table: exact binary units when they fit, else one decimal of the largest."""
+    if not value:
+        return "-"
+    exact = format_bytes(int(value))
+    if len(exact) <= 6:
+        return exact
+    for unit, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{int(value)}B"
 
 
 def age(timestamp: str | None, *, now: datetime | None = None) -> str:

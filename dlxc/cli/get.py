@@ -12,7 +12,6 @@ from dlxc.cli.completion import complete_kinds, complete_names
 from dlxc.client import Client, Informer
 from dlxc.waiter import parse_duration
 from schemas import Kind, kind_for_plural
-from schemas.quantity import format_bytes
 
 __all__ = ["container_rows", "get", "node_ready", "node_rows", "rows_for", "show", "watch"]
 
@@ -25,19 +24,6 @@ def node_ready(node: Obj) -> str:
     if node.get("spec", {}).get("unschedulable"):
         state += ",SchedulingDisabled"
     return state
-
-
-def _human(value: int | float | None) -> str:
-    """Bytes for a table: exact binary units when they fit, else one decimal of the largest."""
-    if not value:
-        return "-"
-    exact = format_bytes(int(value))
-    if len(exact) <= 6:
-        return exact
-    for unit, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
-        if value >= size:
-            return f"{value / size:.1f}{unit}"
-    return f"{int(value)}B"
 
 
 def container_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]]]:
@@ -74,7 +60,7 @@ def node_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str
             node_ready(obj),
             f"{status.get('containerCount', 0)}/{alloc.get('containers', 0)}",
             f"{alloc.get('cpu', 0):g}",
-            _human(alloc.get("memory")),
+            console.human_bytes(alloc.get("memory")),
             console.age(obj["metadata"].get("creationTimestamp")),
         ]
         if wide:

@@ -10,7 +10,6 @@ from dlxc.cli.get import node_ready
 from dlxc.client import Client
 from dlxc.errors import NotFound
 from schemas.container import PHASES
-from schemas.quantity import format_bytes
 
 __all__ = ["cluster_lines", "status"]
 
@@ -20,7 +19,7 @@ WARNINGS_SHOWN = 10
 
 def _used(used: float, total: float, *, size: bool) -> str:
     if size:
-        return f"{format_bytes(int(used)) if used else '0'}/{format_bytes(int(total)) if total else '0'}"
+        return f"{console.human_bytes(used) if used else '0'}/{console.human_bytes(total) if total else '0'}"
     return f"{used:g}/{total:g}"
 
 
