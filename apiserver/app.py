@@ -1,62 +1,112 @@
 """The FastAPI application: REST routes per kind, auth, JSON errors and NDJSON watch streams."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from apiserver.auth import Identity, TokenFile, authorize
-from apiserver.registry import Registry
+from apiserver.openapi import build_openapi
+from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
-from apiserver.storage import Store, WatchEvent
-from dlxc.errors import ApiError, BadRequest, Gone, NotFound, PayloadTooLarge
+from apiserver.storage import Store
+from apiserver.watchcache import WatchCache
+from apiserver.watchstream import watch_stream
+from dlxc.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 from schemas import API_VERSION, KINDS, Kind
 
-__all__ = ["ApiServerSettings", "create_app"]
+__all__ = ["ApiServerSettings", "MAX_BODY", "MAX_DEPTH", "create_app"]
 
 log = logging.getLogger("dlxc.apiserver")
 
 MAX_BODY = 1024 * 1024
+MAX_DEPTH = 32
 PREFIX = f"/apis/{API_VERSION}"
+KUBELET_FINALIZER = "dlxc.io/lxc-container"
 
 
 class ApiServerSettings(BaseModel):
     etcd_endpoints: list[str] = ["http://127.0.0.1:2379"]
     etcd_prefix: str = "/dlxc"
     token_file: Path | None = None  # None: no authentication (tests of the pure API only)
+    allow_privileged: bool = False
+    allowed_host_paths: list[str] = []  # empty: no host-path mounts at all
+    watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
+    watch_queue_size: int = 1_000  # events a watcher may fall behind before it is dropped with 410
+    bookmark_interval: float = 10.0  # seconds without events before a watcher gets a BOOKMARK
 
 
 def _error(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status)
 
 
-async def _read_json(request: Request) -> Any:
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the body is larger than {MAX_BODY} bytes", details=[{"field": "body", "message": f"larger than {MAX_BODY} bytes"}]
+    )
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a decoded JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON: 413 before parsing when it is too large, 400 when it is not JSON or too deep."""
     length = request.headers.get("content-length")
-    if length and int(length) > MAX_BODY:
-        raise PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes")
+    if length:
+        try:
+            if int(length) > MAX_BODY:
+                raise _too_large()
+        except ValueError:
+            raise BadRequest("Content-Length is not a number", details=[{"field": "Content-Length", "message": "not a number"}]) from None
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > MAX_BODY:
-            raise PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes")
+            raise _too_large()
     try:
-        return json.loads(body or b"null")
-    except ValueError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        value = json.loads(body or b"null")
+    except (ValueError, RecursionError) as exc:
+        message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise BadRequest(f"the body is not valid JSON: {message}", details=[{"field": "body", "message": message}]) from None
+    if _depth(value) > MAX_DEPTH:
+        raise BadRequest(
+            f"the body is nested deeper than {MAX_DEPTH} levels",
+            details=[{"field": "body", "message": f"nested deeper than {MAX_DEPTH} levels"}],
+        )
+    return value
+
+
+Check = Callable[..., Awaitable[None]]
 
 
 def create_app(settings: ApiServerSettings) -> FastAPI:
     store = Store(settings.etcd_endpoints, prefix=settings.etcd_prefix)
     tokens = TokenFile(settings.token_file) if settings.token_file else None
-    registries = {kind.plural: Registry(store, kind) for kind in KINDS}
+    admission = Admission(allow_privileged=settings.allow_privileged, allowed_host_paths=settings.allowed_host_paths)
+    registries = {kind.plural: Registry(store, kind, admission=admission) for kind in KINDS}
+    caches = {
+        kind.plural: WatchCache(store, kind.plural, capacity=settings.watch_cache_size, queue_size=settings.watch_queue_size)
+        for kind in KINDS
+    }
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,14 +114,28 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         try:
             yield
         finally:
+            for cache in caches.values():
+                await cache.stop()
             await store.close()
 
-    app = FastAPI(title="dlxc apiserver", version="v1", lifespan=lifespan)
+    app = FastAPI(title="dlxc apiserver", version="v1", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.store = store
+    app.state.caches = caches
+    app.openapi = lambda: build_openapi(KINDS)  # type: ignore[method-assign]
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _error(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        reason = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest")
+        return JSONResponse({"reason": reason, "message": str(exc.detail), "details": [], "code": exc.status_code}, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "message": str(e["msg"])} for e in exc.errors()]
+        return JSONResponse({"reason": "BadRequest", "message": "the request is invalid", "details": details, "code": 400}, 400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -83,31 +147,49 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
             return Identity("anonymous", "admin")
         return tokens.authenticate(request.headers.get("authorization"))
 
-    async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None) -> None:
+    async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
         identity = identity_of(request)
         bound = None
         if identity.node and kind.plural == "containers" and name and verb not in ("get", "list", "watch"):
             try:
-                bound = (await store.get(kind.plural, name))["spec"].get("nodeName")
+                current = await store.get(kind.plural, name)
             except NotFound:
-                bound = None
+                current = None
+            if current is not None:
+                bound = current["spec"].get("nodeName")
+                if sub is None and verb == "patch" and _only_kubelet_finalizer(current, patch):
+                    sub = "finalizers"
         authorize(identity, verb=verb, plural=kind.plural, name=name, subresource=sub, bound_node=bound)
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", include_in_schema=False)
+    @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
         try:
-            await store.list("nodes")
+            await store.revision()
         except ApiError as exc:
             return _error(exc)
         return JSONResponse({"status": "ok"})
 
     for kind in KINDS:
-        _add_routes(app, kind, registries[kind.plural], store, check)
+        _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
     return app
+
+
+def _only_kubelet_finalizer(current: dict[str, Any], patch: Any) -> bool:
+    """A patch that touches nothing but metadata.finalizers, adding or removing only the kubelet's own."""
+    if not isinstance(patch, dict) or set(patch) != {"metadata"} or not isinstance(patch["metadata"], dict):
+        return False
+    meta = patch["metadata"]
+    if not set(meta) <= {"finalizers", "resourceVersion"} or "finalizers" not in meta:
+        return False
+    wanted = meta["finalizers"] or []
+    if not isinstance(wanted, list) or not all(isinstance(f, str) for f in wanted):
+        return False
+    changed = set(wanted) ^ set(current["metadata"].get("finalizers") or [])
+    return changed <= {KUBELET_FINALIZER}
 
 
 def _selector(request: Request) -> Selector:
@@ -120,115 +202,83 @@ def _selector(request: Request) -> Selector:
 def _dry_run(request: Request) -> bool:
     value = request.query_params.get("dryRun")
     if value not in (None, "", "All"):
-        raise BadRequest("dryRun must be All")
+        raise BadRequest("dryRun must be All", details=[{"field": "dryRun", "message": "must be All"}])
     return value == "All"
 
 
-def _add_routes(app: FastAPI, kind: Kind, registry: Registry, store: Store, check: Any) -> None:
+def _add_routes(
+    app: FastAPI, kind: Kind, registry: Registry, store: Store, cache: WatchCache, check: Check, settings: ApiServerSettings
+) -> None:
     base = f"{PREFIX}/{kind.plural}"
-    tag = kind.name
+    lower = kind.name.lower()
 
-    @app.get(base, tags=[tag], name=f"list_{kind.plural}")
+    @app.get(base, name=f"list_{kind.plural}")
     async def list_objects(request: Request) -> Any:
         selector = _selector(request)
         if request.query_params.get("watch") in ("1", "true"):
             await check(request, "watch", kind, None, None)
             rv = request.query_params.get("resourceVersion")
-            return StreamingResponse(_watch_stream(store, kind, selector, rv), media_type="application/x-ndjson")
+            stream = watch_stream(store, cache, kind, selector, rv, bookmark_interval=settings.bookmark_interval)
+            return StreamingResponse(stream, media_type="application/x-ndjson")
         await check(request, "list", kind, None, None)
         items, revision = await store.list(kind.plural)
-        return {
+        body = {
             "apiVersion": API_VERSION,
             "kind": f"{kind.name}List",
             "metadata": {"resourceVersion": str(revision)},
-            "items": [o for o in items if selector.matches(o)],
+            "items": [o for o in items if selector.matches(o)] if not selector.empty else items,
         }
+        # Encoded here, not by FastAPI's jsonable_encoder, which is far slower on 10k objects.
+        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
-    @app.post(base, tags=[tag], status_code=201, name=f"create_{kind.name.lower()}")
+    @app.post(base, status_code=201, name=f"create_{lower}")
     async def create_object(request: Request) -> Any:
-        body = await _read_json(request)
+        body = await read_json(request)
         meta = body.get("metadata") if isinstance(body, dict) else None
         name = meta.get("name") if isinstance(meta, dict) and isinstance(meta.get("name"), str) else None
         await check(request, "create", kind, name, None)
         return await registry.create(body, dry_run=_dry_run(request))
 
-    @app.get(base + "/{name}", tags=[tag], name=f"get_{kind.name.lower()}")
+    @app.get(base + "/{name}", name=f"get_{lower}")
     async def get_object(name: str, request: Request) -> Any:
         await check(request, "get", kind, name, None)
         return await store.get(kind.plural, name)
 
-    @app.put(base + "/{name}", tags=[tag], name=f"replace_{kind.name.lower()}")
+    @app.put(base + "/{name}", name=f"replace_{lower}")
     async def replace_object(name: str, request: Request) -> Any:
         await check(request, "update", kind, name, None)
-        return await registry.replace(name, await _read_json(request), dry_run=_dry_run(request))
+        return await registry.replace(name, await read_json(request), dry_run=_dry_run(request))
 
-    @app.patch(base + "/{name}", tags=[tag], name=f"patch_{kind.name.lower()}")
+    @app.patch(base + "/{name}", name=f"patch_{lower}")
     async def patch_object(name: str, request: Request) -> Any:
-        body = await _read_json(request)
-        only_finalizers = (
-            isinstance(body, dict)
-            and set(body) == {"metadata"}
-            and isinstance(body["metadata"], dict)
-            and set(body["metadata"]) <= {"finalizers", "resourceVersion"}
-        )
-        await check(request, "patch", kind, name, "finalizers" if only_finalizers else None)
+        body = await read_json(request)
+        await check(request, "patch", kind, name, None, patch=body)
         return await registry.patch(name, body, dry_run=_dry_run(request))
 
-    @app.delete(base + "/{name}", tags=[tag], name=f"delete_{kind.name.lower()}")
+    @app.delete(base + "/{name}", name=f"delete_{lower}")
     async def delete_object(name: str, request: Request) -> Any:
         await check(request, "delete", kind, name, None)
         return await registry.delete(name, dry_run=_dry_run(request))
 
-    @app.put(base + "/{name}/status", tags=[tag], name=f"replace_{kind.name.lower()}_status")
+    @app.get(base + "/{name}/status", name=f"get_{lower}_status")
+    async def get_status(name: str, request: Request) -> Any:
+        await check(request, "get", kind, name, "status")
+        return await store.get(kind.plural, name)
+
+    @app.put(base + "/{name}/status", name=f"replace_{lower}_status")
     async def replace_status(name: str, request: Request) -> Any:
         await check(request, "update", kind, name, "status")
-        return await registry.replace_status(name, await _read_json(request))
+        return await registry.replace_status(name, await read_json(request), dry_run=_dry_run(request))
+
+    @app.patch(base + "/{name}/status", name=f"patch_{lower}_status")
+    async def patch_status(name: str, request: Request) -> Any:
+        body = await read_json(request)
+        await check(request, "patch", kind, name, "status")
+        return await registry.patch_status(name, body, dry_run=_dry_run(request))
 
     if kind.name == "Container":
 
-        @app.post(base + "/{name}/binding", tags=[tag], status_code=201, name="bind_container")
+        @app.post(base + "/{name}/binding", status_code=201, name="bind_container")
         async def bind(name: str, request: Request) -> Any:
             await check(request, "create", kind, name, "binding")
-            return await registry.bind(name, await _read_json(request))
-
-
-def _event_line(kind: str, obj: dict[str, Any]) -> bytes:
-    return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
-
-
-async def _watch_stream(store: Store, kind: Kind, selector: Selector, rv: str | None) -> AsyncIterator[bytes]:
-    """ADDED/MODIFIED/DELETED lines after rv (or the current state first when rv is absent or 0)."""
-    try:
-        if not rv or rv == "0":
-            items, revision = await store.list(kind.plural)
-            for obj in items:
-                if selector.matches(obj):
-                    yield _event_line("ADDED", obj)
-        else:
-            try:
-                revision = int(rv)
-            except ValueError:
-                raise BadRequest(f"resourceVersion {rv!r} is not a number") from None
-        async for event in store.watch(kind.plural, since=revision):
-            line = _translate(event, selector)
-            if line is not None:
-                yield line
-    except Gone as exc:
-        yield _event_line("ERROR", exc.to_body())
-    except ApiError as exc:
-        yield _event_line("ERROR", exc.to_body())
-    except asyncio.CancelledError:
-        raise
-
-
-def _translate(event: WatchEvent, selector: Selector) -> bytes | None:
-    """A store change as the watcher sees it through its selector: leaving the selection is DELETED."""
-    now = event.kind == "PUT" and selector.matches(event.obj)
-    before = event.prev is not None and selector.matches(event.prev)
-    if event.kind == "DELETE":
-        return _event_line("DELETED", event.obj) if before else None
-    if now:
-        return _event_line("MODIFIED" if before else "ADDED", event.obj)
-    if before:
-        return _event_line("DELETED", event.obj)
-    return None
+            return await registry.bind(name, await read_json(request), dry_run=_dry_run(request))

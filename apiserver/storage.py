@@ -12,9 +12,17 @@ import aetcd.exceptions
 
 from dlxc.errors import AlreadyExists, Conflict, Gone, NotFound, TemporaryError
 
-__all__ = ["Store", "WatchEvent"]
+__all__ = ["Compacted", "Store", "WatchEvent"]
 
 Obj = dict[str, Any]
+
+
+class Compacted(Gone):
+    """The revision asked for is older than etcd's compaction; `revision` is the oldest one left."""
+
+    def __init__(self, message: str, *, revision: int) -> None:
+        super().__init__(message)
+        self.revision = revision
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,16 @@ class Store:
         """Every object of a kind, sorted by name, and the store revision the list reflects."""
         got = await self._call(self.etcd.get_prefix(self.key(plural), sort_order="ascend", sort_target="key"))
         return [_decode(kv.value, kv.mod_revision) for kv in got], got.header.revision
+
+    async def revision(self) -> int:
+        """etcd's current revision (read from an empty range, so it costs nothing at any size)."""
+        got = await self._call(self.etcd.get_prefix(f"{self._prefix}/\x00revision/".encode(), keys_only=True))
+        return int(got.header.revision)
+
+    async def list_raw(self, plural: str) -> tuple[list[tuple[bytes, int]], int]:
+        """Every object of a kind as stored bytes and mod revision, sorted by name, and the store revision."""
+        got = await self._call(self.etcd.get_prefix(self.key(plural), sort_order="ascend", sort_target="key"))
+        return [(kv.value, kv.mod_revision) for kv in got], got.header.revision
 
     async def create(self, plural: str, name: str, obj: Obj) -> Obj:
         key = self.key(plural, name)
@@ -170,7 +188,10 @@ class Store:
                 self.etcd.watch_prefix(self.key(plural), start_revision=since + 1, prev_kv=True)
             )
         except aetcd.exceptions.RevisionCompactedError as exc:
-            raise Gone(f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again") from exc
+            raise Compacted(
+                f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again",
+                revision=exc.compacted_revision,
+            ) from exc
         try:
             async for event in stream:
                 # etcd sends an empty previous pair for a key that did not exist before.
@@ -182,6 +203,9 @@ class Store:
                     prev["metadata"]["resourceVersion"] = str(event.kv.mod_revision)
                     yield WatchEvent("DELETE", prev, prev, event.kv.mod_revision)
         except aetcd.exceptions.RevisionCompactedError as exc:
-            raise Gone(f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again") from exc
+            raise Compacted(
+                f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again",
+                revision=exc.compacted_revision,
+            ) from exc
         finally:
             await stream.cancel()
