@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 from apiserver.storage import Compacted, Store, WatchEvent
 from dlxc.errors import ApiError, Gone, TemporaryError
 
-__all__ = ["CachedEvent", "WatchCache", "Watcher"]
+__all__ = ["CachedEvent", "WatchCache", "WatchEnded", "Watcher"]
 
 log = logging.getLogger("dlxc.apiserver.watchcache")
+
+
+class WatchEnded(Exception):
+    """The server is shutting down: end the stream cleanly, so the client resumes where it was."""
 
 
 @dataclass
@@ -43,9 +47,11 @@ class Watcher:
 
     def __init__(self, since: int, limit: int) -> None:
         self.since = since
+        self.position = since  # every event up to here has been queued (or was not wanted)
         self.limit = limit
         self.pending: deque[CachedEvent] = deque()
         self.dropped: ApiError | None = None
+        self.ended = False
         self._wake = asyncio.Event()
 
     def offer(self, event: CachedEvent) -> bool:
@@ -56,6 +62,7 @@ class Watcher:
             self.drop(Gone(f"the watch fell more than {self.limit} events behind; list again and watch from there"))
             return False
         self.pending.append(event)
+        self.position = event.revision
         self._wake.set()
         return True
 
@@ -64,9 +71,13 @@ class Watcher:
         self.pending.clear()
         self._wake.set()
 
+    def end(self) -> None:
+        self.ended = True
+        self._wake.set()
+
     async def next(self, timeout: float) -> CachedEvent | None:
         """The next event, or None after `timeout` seconds without one; raises the drop reason."""
-        while not self.pending and self.dropped is None:
+        while not self.pending and self.dropped is None and not self.ended:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
@@ -74,6 +85,8 @@ class Watcher:
                 return None
         if self.dropped is not None:
             raise self.dropped
+        if self.ended:
+            raise WatchEnded()
         return self.pending.popleft()
 
 
@@ -125,6 +138,12 @@ class WatchCache:
             watcher.drop(Gone("the apiserver is shutting down; watch again"))
         self._watchers.clear()
 
+    def end_all(self) -> None:
+        """End every watch stream without an error (the server is going away; clients resume elsewhere)."""
+        for watcher in list(self._watchers):
+            watcher.end()
+        self._watchers.clear()
+
     def subscribe(self, since: int) -> Watcher | None:
         """A watcher of every event after `since`, or None when `since` is older than the window."""
         if since < self._floor:
@@ -151,12 +170,15 @@ class WatchCache:
                 self._watchers.discard(watcher)
 
     def reset(self, floor: int, error: ApiError) -> None:
-        """Forget the buffer (its events can no longer be trusted to be complete) and drop every watcher."""
-        self._events.clear()
-        self._floor = self._last = floor
+        """Events up to `floor` are gone for good: forget them, and drop the watchers still waiting for one."""
+        while self._events and self._events[0].revision <= floor:
+            self._events.popleft()
+        self._floor = max(self._floor, floor)
+        self._last = max(self._last, floor)
         for watcher in list(self._watchers):
-            watcher.drop(error)
-        self._watchers.clear()
+            if watcher.position < floor:
+                watcher.drop(error)
+                self._watchers.discard(watcher)
 
     async def _run(self) -> None:
         """Watch etcd forever, from a little before now so that clients resuming after a restart

@@ -8,7 +8,7 @@ from typing import Any
 
 from apiserver.selectors import Selector
 from apiserver.storage import Store, WatchEvent
-from apiserver.watchcache import CachedEvent, WatchCache
+from apiserver.watchcache import CachedEvent, WatchCache, WatchEnded
 from dlxc.errors import ApiError, BadRequest
 from schemas import API_VERSION, Kind
 
@@ -94,6 +94,8 @@ async def watch_stream(
                     yield _line(kind_word, cached.encoded)
         finally:
             cache.unsubscribe(watcher)
+    except WatchEnded:
+        return
     except ApiError as exc:
         yield event_line("ERROR", exc.to_body())
     except Exception:
