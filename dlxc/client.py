@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import random
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -35,7 +36,8 @@ class Client:
     def __init__(self, config: ClientConfig | None = None, *, timeout: float = 30.0) -> None:
         self.config = config or load_config()
         headers = {"Authorization": f"Bearer {self.config.token}"} if self.config.token else {}
-        verify: Any = self.config.certificate_authority or True
+        # The cluster's own CA when the config names one (a context: httpx deprecates CA paths).
+        verify: Any = ssl.create_default_context(cafile=self.config.certificate_authority) if self.config.certificate_authority else True
         self._http = httpx.AsyncClient(
             base_url=self.config.server, headers=headers, timeout=timeout, verify=verify
         )

@@ -176,6 +176,17 @@ def api(etcd: Etcd, tmp_path: Path) -> Iterator[Api]:
         api.server.stop()
 
 
+@pytest.fixture(scope="module")
+def module_api(etcd: Etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One apiserver for a whole module: for long tables of cases that set up their own objects."""
+    api = start_api(etcd, tmp_path_factory.mktemp("module-api"))
+    try:
+        yield api
+    finally:
+        assert api.server is not None
+        api.server.stop()
+
+
 @pytest.fixture
 def make_api(etcd: Etcd, tmp_path: Path) -> Iterator[Callable[..., Api]]:
     """Apiservers with settings of the test's choosing (e.g. a tiny watch cache); all stopped after."""
