@@ -118,10 +118,9 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
                 await cache.stop()
             await store.close()
 
-    app = FastAPI(title="dlxc apiserver", version="v1", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="dlxc apiserver", version="v1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.caches = caches
-    app.openapi = lambda: build_openapi(KINDS)  # type: ignore[method-assign]
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -160,6 +159,11 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
                 if sub is None and verb == "patch" and _only_kubelet_finalizer(current, patch):
                     sub = "finalizers"
         authorize(identity, verb=verb, plural=kind.plural, name=name, subresource=sub, bound_node=bound)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        identity_of(request)
+        return JSONResponse(build_openapi(KINDS))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

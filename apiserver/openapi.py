@@ -219,6 +219,14 @@ def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/healthz": {"get": {**health["get"], "operationId": "healthz"}},
         "/readyz": {"get": {**health["get"], "operationId": "readyz"}},
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "tags": ["health"],
+                "summary": "This document.",
+                "responses": {"200": {"description": "OK", "content": _json({"type": "object"})}},
+            }
+        },
     }
     for kind in kinds:
         paths.update(_kind_paths(kind))
