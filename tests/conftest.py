@@ -118,13 +118,20 @@ class Api:
     server: ThreadedServer | None = None
     settings: object = None
     port: int = 0
+    ca: Path | None = None  # set when the apiserver serves TLS
+    tls: dict[str, Path] = field(default_factory=dict)
+
+    def verify(self) -> object:
+        from dlxc.pki import ssl_context
+
+        return ssl_context(self.ca) if self.ca else True
 
     def restart(self) -> None:
         """Stop the apiserver and start a new one with the same settings on the same port."""
         assert self.server is not None
         self.server.stop()
-        self.server = ThreadedServer(self.settings, self.port)
-        self.server.start(self.url)
+        self.server = ThreadedServer(self.settings, self.port, **self.tls)
+        self.server.start(self.url, verify=self.verify())
 
     def new_token(self, name: str, role: str) -> str:
         from apiserver.auth import TokenFile
@@ -135,15 +142,16 @@ class Api:
         from dlxc.client import Client
         from dlxc.clientconfig import ClientConfig
 
-        return Client(ClientConfig(server=self.url, token=token or self.token))
+        return Client(ClientConfig(server=self.url, token=token or self.token, certificate_authority=str(self.ca) if self.ca else None))
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "DLXC_SERVER": self.url, "DLXC_TOKEN": self.token, "DLXC_CONFIG": str(self.token_file.parent / "config.yaml")}
 
 
-def start_api(etcd: Etcd, tmp: Path, **overrides: object) -> Api:
-    """An apiserver in this process over plain HTTP on loopback (asked for, as `dlxc apiserver
-    --insecure-http` would be). Host paths under the system temp dir may be mounted, as tests mount
+def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) -> Api:
+    """An apiserver in this process, over plain HTTP on loopback (asked for, as `dlxc apiserver
+    --insecure-http` would be) unless `tls`: then with a CA and server certificate made in tmp, as
+    `dlxc up` makes them. Host paths under the system temp dir may be mounted, as tests mount
     their tmp_path; privileged containers are refused, as by default."""
     from apiserver.app import ApiServerSettings
     from apiserver.auth import TokenFile
@@ -159,9 +167,17 @@ def start_api(etcd: Etcd, tmp: Path, **overrides: object) -> Api:
         allowed_host_paths=[os.path.realpath(tempfile.gettempdir())],
         **overrides,
     )
-    server = ThreadedServer(settings, port)
-    api = Api(f"http://127.0.0.1:{port}", token, token_file, prefix, etcd, server, settings, port)
-    server.start(api.url)
+    certs: dict[str, Path] = {}
+    ca = None
+    if tls:
+        from dlxc.pki import ensure_pki
+
+        pki = ensure_pki(tmp / "pki")
+        certs, ca = {"cert": pki.server_cert, "key": pki.server_key}, pki.ca_cert
+    server = ThreadedServer(settings, port, **certs)
+    scheme = "https" if tls else "http"
+    api = Api(f"{scheme}://127.0.0.1:{port}", token, token_file, prefix, etcd, server, settings, port, ca, certs)
+    server.start(api.url, verify=api.verify())
     return api
 
 
