@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from apiserver.policy import check_container
 from apiserver.storage import Store
 from dlxc.errors import AlreadyExists, BadRequest, Conflict, Invalid
-from schemas import API_VERSION, Kind
+from schemas import API_VERSION, ContainerStatus, Kind
 
 __all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
 
@@ -118,7 +118,7 @@ class Registry:
         meta["generation"] = 1
         if self.kind.name == "Container":
             # A container's status is the kubelet's to write; a new one starts Pending.
-            obj["status"] = self.validate({"metadata": {"name": meta["name"]}, "spec": obj["spec"]})["status"]
+            obj["status"] = ContainerStatus().to_wire()
         if self.kind.name == "Event":
             status = obj["status"]
             status["firstTimestamp"] = status.get("firstTimestamp") or meta["creationTimestamp"]

@@ -107,30 +107,33 @@ class Store:
     async def create(self, plural: str, name: str, obj: Obj) -> Obj:
         key = self.key(plural, name)
         tx = self.etcd.transactions
+        value = _encode(obj)
         ok, responses = await self._call(
-            self.etcd.transaction(
-                compare=[tx.version(key) == 0],
-                success=[tx.put(key, _encode(obj)), tx.get(key)],
-                failure=[],
-            )
+            self.etcd.transaction(compare=[tx.version(key) == 0], success=[tx.put(key, value)], failure=[])
         )
         if not ok:
             raise AlreadyExists(f"{plural}/{name} already exists")
-        return self._from_get(responses[1])
+        return self._written(value, responses[0])
+
+    @staticmethod
+    def _written(value: bytes, put_response: Any) -> Obj:
+        """What was stored, as a read would return it: the put's revision is the key's new mod revision."""
+        return _decode(value, put_response.response_put.header.revision)
 
     async def update(self, plural: str, name: str, obj: Obj, *, expected_rv: int) -> Obj:
         """Write obj only if the stored object still has expected_rv; 409 if it moved on, 404 if gone."""
         key = self.key(plural, name)
         tx = self.etcd.transactions
+        value = _encode(obj)
         ok, responses = await self._call(
             self.etcd.transaction(
                 compare=[tx.mod(key) == expected_rv],
-                success=[tx.put(key, _encode(obj)), tx.get(key)],
+                success=[tx.put(key, value)],
                 failure=[tx.get(key)],
             )
         )
         if ok:
-            return self._from_get(responses[1])
+            return self._written(value, responses[0])
         if not responses[0]:
             raise NotFound(f"{plural}/{name} not found")
         raise Conflict(
