@@ -201,6 +201,27 @@ def _only_kubelet_finalizer(current: dict[str, Any], patch: Any) -> bool:
     return changed <= {KUBELET_FINALIZER}
 
 
+_META = b'"metadata":{'
+
+
+def _listed(raw: list[tuple[bytes, int]], selector: Selector) -> list[bytes]:
+    """Stored objects as list items. Without a selector the stored bytes are used as they are, with
+    the resourceVersion spliced in: decoding and re-encoding 10k objects would cost most of a LIST."""
+    out = []
+    for value, mod_revision in raw:
+        at = value.find(_META)
+        # The server writes apiVersion and kind first, so metadata starts within the first bytes.
+        if selector.empty and 0 <= at < 96 and value[at + len(_META):at + len(_META) + 1] == b'"':
+            cut = at + len(_META)
+            out.append(value[:cut] + b'"resourceVersion":"%d",' % mod_revision + value[cut:])
+            continue
+        obj = json.loads(value)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
+        if selector.matches(obj):
+            out.append(json.dumps(obj, separators=(",", ":")).encode())
+    return out
+
+
 def _selector(request: Request) -> Selector:
     return Selector(
         labels=parse_label_selector(request.query_params.get("labelSelector")),
@@ -230,15 +251,12 @@ def _add_routes(
             stream = watch_stream(store, cache, kind, selector, rv, bookmark_interval=settings.bookmark_interval)
             return StreamingResponse(stream, media_type="application/x-ndjson")
         await check(request, "list", kind, None, None)
-        items, revision = await store.list(kind.plural)
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": f"{kind.name}List",
-            "metadata": {"resourceVersion": str(revision)},
-            "items": [o for o in items if selector.matches(o)] if not selector.empty else items,
-        }
-        # Encoded here, not by FastAPI's jsonable_encoder, which is far slower on 10k objects.
-        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+        raw, revision = await store.list_raw(kind.plural)
+        head = json.dumps(
+            {"apiVersion": API_VERSION, "kind": f"{kind.name}List", "metadata": {"resourceVersion": str(revision)}},
+            separators=(",", ":"),
+        ).encode()
+        return Response(head[:-1] + b',"items":[' + b",".join(_listed(raw, selector)) + b"]}", media_type="application/json")
 
     @app.post(base, status_code=201, name=f"create_{lower}")
     async def create_object(request: Request) -> Any:

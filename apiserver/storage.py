@@ -15,6 +15,7 @@ from dlxc.errors import AlreadyExists, Conflict, Gone, NotFound, TemporaryError
 __all__ = ["Compacted", "Store", "WatchEvent"]
 
 Obj = dict[str, Any]
+MAX_MESSAGE = 512 * 1024 * 1024
 
 
 class Compacted(Gone):
@@ -58,7 +59,14 @@ class Store:
 
     async def connect(self) -> None:
         host, _, port = self._endpoints[0].rpartition("//")[2].partition(":")
-        self._client = aetcd.Client(host=host, port=int(port or 2379), timeout=int(self._timeout))
+        self._client = aetcd.Client(
+            host=host,
+            port=int(port or 2379),
+            timeout=int(self._timeout),
+            # A LIST of every object of a kind is one range read: 10k containers are ~5 MB,
+            # past gRPC's 4 MB default.
+            options={"grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE},
+        )
         await self._client.connect()
 
     async def close(self) -> None:
@@ -82,6 +90,10 @@ class Store:
             raise TemporaryError(f"etcd unavailable: {exc}", delay=1.0) from exc
         except aetcd.exceptions.InternalError as exc:
             raise TemporaryError(f"etcd error: {exc}", delay=1.0) from exc
+        except aetcd.exceptions.RevisionCompactedError:
+            raise
+        except aetcd.exceptions.ClientError as exc:
+            raise TemporaryError(f"etcd refused the request: {type(exc).__name__}", delay=1.0) from exc
 
     async def get(self, plural: str, name: str) -> Obj:
         got = await self._call(self.etcd.get(self.key(plural, name)))

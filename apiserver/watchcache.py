@@ -30,6 +30,7 @@ class CachedEvent:
 
     event: WatchEvent
     _encoded: bytes | None = field(default=None, repr=False)
+    _lines: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def revision(self) -> int:
@@ -40,6 +41,13 @@ class CachedEvent:
         if self._encoded is None:
             self._encoded = json.dumps(self.event.obj, separators=(",", ":")).encode()
         return self._encoded
+
+    def line(self, kind: str) -> bytes:
+        """The NDJSON line of this event as `kind` (ADDED, MODIFIED or DELETED), built once."""
+        line = self._lines.get(kind)
+        if line is None:
+            line = self._lines[kind] = b'{"type":"' + kind.encode() + b'","object":' + self.encoded + b"}\n"
+        return line
 
 
 class Watcher:
@@ -80,8 +88,10 @@ class Watcher:
         while not self.pending and self.dropped is None and not self.ended:
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: no extra task per wait, which counts at 1,000 watchers.
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
                 return None
         if self.dropped is not None:
             raise self.dropped
@@ -93,12 +103,22 @@ class Watcher:
 class WatchCache:
     """Recent events of one kind, from a single etcd watch, fanned out to every subscriber."""
 
-    def __init__(self, store: Store, plural: str, *, capacity: int = 10_000, queue_size: int = 1_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        plural: str,
+        *,
+        capacity: int = 10_000,
+        max_bytes: int = 64 * 1024 * 1024,
+        queue_size: int = 1_000,
+    ) -> None:
         self.store = store
         self.plural = plural
         self.capacity = capacity
+        self.max_bytes = max_bytes  # big objects shorten the window instead of growing memory
         self.queue_size = queue_size
         self._events: deque[CachedEvent] = deque()
+        self._bytes = 0
         self._floor = 0  # the buffer holds every event with revision > floor
         self._last = 0  # the newest revision every subscriber has been offered
         self._watchers: set[Watcher] = set()
@@ -162,8 +182,11 @@ class WatchCache:
         """Record an event and offer it to every watcher (synchronously, so none can miss it)."""
         cached = CachedEvent(event)
         self._events.append(cached)
-        if len(self._events) > self.capacity:
-            self._floor = self._events.popleft().revision
+        self._bytes += len(cached.encoded)
+        while len(self._events) > 1 and (len(self._events) > self.capacity or self._bytes > self.max_bytes):
+            evicted = self._events.popleft()
+            self._bytes -= len(evicted.encoded)
+            self._floor = evicted.revision
         self._last = max(self._last, event.revision)
         for watcher in list(self._watchers):
             if not watcher.offer(cached):
@@ -172,7 +195,7 @@ class WatchCache:
     def reset(self, floor: int, error: ApiError) -> None:
         """Events up to `floor` are gone for good: forget them, and drop the watchers still waiting for one."""
         while self._events and self._events[0].revision <= floor:
-            self._events.popleft()
+            self._bytes -= len(self._events.popleft().encoded)
         self._floor = max(self._floor, floor)
         self._last = max(self._last, floor)
         for watcher in list(self._watchers):

@@ -21,10 +21,6 @@ def event_line(kind: str, obj: dict[str, Any]) -> bytes:
     return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
 
-def _line(kind: str, encoded: bytes) -> bytes:
-    return b'{"type":"' + kind.encode() + b'","object":' + encoded + b"}\n"
-
-
 def translate(event: WatchEvent, selector: Selector) -> str | None:
     """A store change as the watcher sees it through its selector: leaving the selection is DELETED."""
     if selector.empty:
@@ -76,7 +72,7 @@ async def watch_stream(
             async for event in store.watch(kind.plural, since=revision):
                 kind_word = translate(event, selector)
                 if kind_word is not None:
-                    yield _line(kind_word, CachedEvent(event).encoded)
+                    yield CachedEvent(event).line(kind_word)
             return
         sent = revision
         try:
@@ -91,7 +87,7 @@ async def watch_stream(
                 kind_word = translate(cached.event, selector)
                 sent = cached.revision
                 if kind_word is not None:
-                    yield _line(kind_word, cached.encoded)
+                    yield cached.line(kind_word)
         finally:
             cache.unsubscribe(watcher)
     except WatchEnded:

@@ -48,6 +48,14 @@ def test_subscribe_serves_the_window_from_memory(since: int, expected: list[int]
     asyncio.run(go())
 
 
+def test_big_events_shorten_the_window_instead_of_growing_memory() -> None:
+    c = cache(max_bytes=200)
+    for revision in range(1, 11):
+        c.append(ev(revision, name="x" * 40))  # 86-87 bytes each once encoded: two fit
+    assert c.floor == 8
+    assert c.subscribe(7) is None and c.subscribe(8) is not None
+
+
 def test_live_events_follow_the_backlog_in_order_and_older_ones_are_skipped() -> None:
     async def go() -> None:
         c = cache()
