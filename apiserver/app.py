@@ -229,6 +229,22 @@ def _selector(request: Request) -> Selector:
     )
 
 
+def _timeout(request: Request) -> float | None:
+    value = request.query_params.get("timeoutSeconds")
+    if value in (None, ""):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 86400:
+        raise BadRequest(
+            "timeoutSeconds must be a number of seconds between 0 and 86400",
+            details=[{"field": "timeoutSeconds", "message": "must be > 0 and <= 86400"}],
+        )
+    return seconds
+
+
 def _dry_run(request: Request) -> bool:
     value = request.query_params.get("dryRun")
     if value not in (None, "", "All"):
@@ -248,7 +264,14 @@ def _add_routes(
         if request.query_params.get("watch") in ("1", "true"):
             await check(request, "watch", kind, None, None)
             rv = request.query_params.get("resourceVersion")
-            stream = watch_stream(store, cache, kind, selector, rv, bookmark_interval=settings.bookmark_interval)
+            if rv and not rv.isdigit():
+                raise BadRequest(
+                    f"resourceVersion {rv!r} is not a number",
+                    details=[{"field": "resourceVersion", "message": "must be a number"}],
+                )
+            stream = watch_stream(
+                store, cache, kind, selector, rv, bookmark_interval=settings.bookmark_interval, timeout=_timeout(request)
+            )
             return StreamingResponse(stream, media_type="application/x-ndjson")
         await check(request, "list", kind, None, None)
         raw, revision = await store.list_raw(kind.plural)

@@ -115,6 +115,8 @@ def _kind_paths(kind: Kind) -> dict[str, Any]:
                     _query("fieldSelector", "metadata.name, spec.nodeName, status.phase (= or !=)"),
                     _query("watch", "1 or true: stream changes as NDJSON WatchEvents.", {"type": "string", "enum": ["1", "true"]}),
                     _query("resourceVersion", "With watch: stream every change after this revision."),
+                    _query("timeoutSeconds", "With watch: end the stream cleanly after this many seconds.",
+                           {"type": "number", "exclusiveMinimum": 0, "maximum": 86400}),
                 ],
                 "responses": {
                     "200": {

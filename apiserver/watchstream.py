@@ -1,6 +1,7 @@
 """One HTTP watch as NDJSON lines: ADDED/MODIFIED/DELETED through the watcher's selector, BOOKMARKs, ERROR."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -50,8 +51,12 @@ async def watch_stream(
     rv: str | None,
     *,
     bookmark_interval: float,
+    timeout: float | None = None,
 ) -> AsyncIterator[bytes]:
-    """Every change after rv, in order (the current state first as ADDED when rv is absent or 0)."""
+    """Every change after rv, in order (the current state first as ADDED when rv is absent or 0);
+    with `timeout`, the stream ends cleanly after that many seconds (the client watches again)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout if timeout else None
     try:
         if not rv or rv == "0":
             items, revision = await store.list(kind.plural)
@@ -77,7 +82,14 @@ async def watch_stream(
         sent = revision
         try:
             while True:
-                cached = await watcher.next(bookmark_interval)
+                wait = bookmark_interval
+                if deadline is not None:
+                    wait = min(wait, deadline - loop.time())
+                    if wait <= 0:
+                        return
+                cached = await watcher.next(wait)
+                if cached is None and deadline is not None and loop.time() >= deadline:
+                    return
                 if cached is None:
                     # Every event up to the cache's newest revision has reached this watcher
                     # (offers are synchronous), so a client may resume from there.

@@ -199,3 +199,18 @@ def test_a_slow_watcher_is_dropped_with_410_and_others_get_everything(make_api) 
             await slow.aclose()
 
     asyncio.run(go())
+
+
+def test_timeout_seconds_ends_a_watch_cleanly(api) -> None:
+    headers = {"Authorization": f"Bearer {api.token}"}
+    with httpx.Client(base_url=api.url, headers=headers, timeout=10) as http:
+        rv = http.get("/apis/dlxc.io/v1/containers").json()["metadata"]["resourceVersion"]
+        with http.stream("GET", "/apis/dlxc.io/v1/containers", params={"watch": "1", "resourceVersion": rv, "timeoutSeconds": "0.3"}) as response:
+            assert response.status_code == 200
+            assert list(response.iter_lines()) == []
+        bad = http.get("/apis/dlxc.io/v1/containers", params={"watch": "1", "timeoutSeconds": "-1"})
+        assert bad.status_code == 400
+        assert bad.json()["details"] == [{"field": "timeoutSeconds", "message": "must be > 0 and <= 86400"}]
+        bad = http.get("/apis/dlxc.io/v1/containers", params={"watch": "1", "resourceVersion": "12a"})
+        assert bad.status_code == 400
+        assert bad.json()["details"] == [{"field": "resourceVersion", "message": "must be a number"}]
