@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from apiserver.policy import check_container
 from apiserver.storage import Store
-from dlxc.errors import AlreadyExists, BadRequest, Conflict, Invalid
+from dlxc.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
 from schemas import API_VERSION, ContainerStatus, Kind
 
 __all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
@@ -130,6 +130,12 @@ class Registry:
         obj = self.prepare_create(body)
         name = obj["metadata"]["name"]
         if dry_run:
+            try:
+                await self.store.get(self.plural, name)
+            except NotFound:
+                return obj
+            if self.kind.name != "Event":
+                raise AlreadyExists(f"{self.plural}/{name} already exists")
             return obj
         try:
             return await self.store.create(self.plural, name, obj)
