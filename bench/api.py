@@ -59,6 +59,12 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def answer(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text[:300]}")
+    return response.json()
+
+
 def container(name: str) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "labels": {"app": "bench", "shard": str(hash(name) % 10)}},
@@ -237,7 +243,7 @@ class RawWatch(asyncio.Protocol):
 async def watch_delivery(url: str, port: int, token: str, *, watchers: int, events: int) -> list[float]:
     """Latency (ms) from just before each write is sent to its arrival at each of `watchers` watchers."""
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
-        created = (await http.post(f"{API}/leases", json={"metadata": {"name": "bench"}, "spec": {"holderIdentity": "a"}})).json()
+        created = answer(await http.post(f"{API}/leases", json={"metadata": {"name": "bench"}, "spec": {"holderIdentity": "a"}}))
         rv = created["metadata"]["resourceVersion"]
         streams = [RawWatch() for _ in range(watchers)]
         path = f"{API}/leases?watch=1&resourceVersion={rv}"
@@ -247,8 +253,8 @@ async def watch_delivery(url: str, port: int, token: str, *, watchers: int, even
         sent: dict[str, float] = {}
         for i in range(events):
             started = time.perf_counter()
-            response = await http.patch(f"{API}/leases/bench", json={"spec": {"holderIdentity": f"h{i}"}})
-            sent[response.json()["metadata"]["resourceVersion"]] = started
+            patched = answer(await http.patch(f"{API}/leases/bench", json={"spec": {"holderIdentity": f"h{i}"}}))
+            sent[patched["metadata"]["resourceVersion"]] = started
             await asyncio.sleep(0.25)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and any(len(s.received) < events for s in streams):
