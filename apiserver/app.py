@@ -1,62 +1,70 @@
 """The FastAPI application: REST routes per kind, auth, JSON errors and NDJSON watch streams."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from apiserver.auth import Identity, TokenFile, authorize
-from apiserver.registry import Registry
+from apiserver.body import read_json
+from apiserver.openapi import build_openapi
+from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
-from apiserver.storage import Store, WatchEvent
-from dlxc.errors import ApiError, BadRequest, Gone, NotFound, PayloadTooLarge
+from apiserver.storage import Store
+from apiserver.watchcache import WatchCache
+from apiserver.watchstream import watch_stream
+from dlxc.errors import ApiError, BadRequest, NotFound
 from schemas import API_VERSION, KINDS, Kind
 
 __all__ = ["ApiServerSettings", "create_app"]
 
 log = logging.getLogger("dlxc.apiserver")
 
-MAX_BODY = 1024 * 1024
 PREFIX = f"/apis/{API_VERSION}"
+KUBELET_FINALIZER = "dlxc.io/lxc-container"
 
 
 class ApiServerSettings(BaseModel):
     etcd_endpoints: list[str] = ["http://127.0.0.1:2379"]
     etcd_prefix: str = "/dlxc"
     token_file: Path | None = None  # None: no authentication (tests of the pure API only)
+    allow_privileged: bool = False
+    allowed_host_paths: list[str] = []  # empty: no host-path mounts at all
+    watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
+    watch_queue_size: int = 1_000  # events a watcher may fall behind before it is dropped with 410
+    bookmark_interval: float = 10.0  # seconds without events before a watcher gets a BOOKMARK
+
+
+def _ok(obj: Any, status: int = 200) -> Response:
+    """An object as JSON, encoded here: FastAPI's own encoder costs more than the etcd write."""
+    return Response(json.dumps(obj, separators=(",", ":")), status_code=status, media_type="application/json")
 
 
 def _error(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status)
 
 
-async def _read_json(request: Request) -> Any:
-    length = request.headers.get("content-length")
-    if length and int(length) > MAX_BODY:
-        raise PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_BODY:
-            raise PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes")
-    try:
-        return json.loads(body or b"null")
-    except ValueError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+Check = Callable[..., Awaitable[None]]
 
 
 def create_app(settings: ApiServerSettings) -> FastAPI:
     store = Store(settings.etcd_endpoints, prefix=settings.etcd_prefix)
     tokens = TokenFile(settings.token_file) if settings.token_file else None
-    registries = {kind.plural: Registry(store, kind) for kind in KINDS}
+    admission = Admission(allow_privileged=settings.allow_privileged, allowed_host_paths=settings.allowed_host_paths)
+    registries = {kind.plural: Registry(store, kind, admission=admission) for kind in KINDS}
+    caches = {
+        kind.plural: WatchCache(store, kind.plural, capacity=settings.watch_cache_size, queue_size=settings.watch_queue_size)
+        for kind in KINDS
+    }
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,14 +72,27 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         try:
             yield
         finally:
+            for cache in caches.values():
+                await cache.stop()
             await store.close()
 
-    app = FastAPI(title="dlxc apiserver", version="v1", lifespan=lifespan)
+    app = FastAPI(title="dlxc apiserver", version="v1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
+    app.state.caches = caches
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _error(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        reason = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest")
+        return JSONResponse({"reason": reason, "message": str(exc.detail), "details": [], "code": exc.status_code}, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "message": str(e["msg"])} for e in exc.errors()]
+        return JSONResponse({"reason": "BadRequest", "message": "the request is invalid", "details": details, "code": 400}, 400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -83,31 +104,75 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
             return Identity("anonymous", "admin")
         return tokens.authenticate(request.headers.get("authorization"))
 
-    async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None) -> None:
+    async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
         identity = identity_of(request)
         bound = None
         if identity.node and kind.plural == "containers" and name and verb not in ("get", "list", "watch"):
             try:
-                bound = (await store.get(kind.plural, name))["spec"].get("nodeName")
+                current = await store.get(kind.plural, name)
             except NotFound:
-                bound = None
+                current = None
+            if current is not None:
+                bound = current["spec"].get("nodeName")
+                if sub is None and verb == "patch" and _only_kubelet_finalizer(current, patch):
+                    sub = "finalizers"
         authorize(identity, verb=verb, plural=kind.plural, name=name, subresource=sub, bound_node=bound)
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        identity_of(request)
+        return JSONResponse(build_openapi(KINDS))
+
+    @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", include_in_schema=False)
+    @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
         try:
-            await store.list("nodes")
+            await store.revision()
         except ApiError as exc:
             return _error(exc)
         return JSONResponse({"status": "ok"})
 
     for kind in KINDS:
-        _add_routes(app, kind, registries[kind.plural], store, check)
+        _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
     return app
+
+
+def _only_kubelet_finalizer(current: dict[str, Any], patch: Any) -> bool:
+    """A patch that touches nothing but metadata.finalizers, adding or removing only the kubelet's own."""
+    if not isinstance(patch, dict) or set(patch) != {"metadata"} or not isinstance(patch["metadata"], dict):
+        return False
+    meta = patch["metadata"]
+    if not set(meta) <= {"finalizers", "resourceVersion"} or "finalizers" not in meta:
+        return False
+    wanted = meta["finalizers"] or []
+    if not isinstance(wanted, list) or not all(isinstance(f, str) for f in wanted):
+        return False
+    changed = set(wanted) ^ set(current["metadata"].get("finalizers") or [])
+    return changed <= {KUBELET_FINALIZER}
+
+
+_META = b'"metadata":{'
+
+
+def _listed(raw: list[tuple[bytes, int]], selector: Selector) -> list[bytes]:
+    """Stored objects as list items. Without a selector the stored bytes are used as they are, with
+    the resourceVersion spliced in: decoding and re-encoding 10k objects would cost most of a LIST."""
+    out = []
+    for value, mod_revision in raw:
+        at = value.find(_META)
+        # The server writes apiVersion and kind first, so metadata starts within the first bytes.
+        if selector.empty and 0 <= at < 96 and value[at + len(_META):at + len(_META) + 1] == b'"':
+            cut = at + len(_META)
+            out.append(value[:cut] + b'"resourceVersion":"%d",' % mod_revision + value[cut:])
+            continue
+        obj = json.loads(value)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
+        if selector.matches(obj):
+            out.append(json.dumps(obj, separators=(",", ":")).encode())
+    return out
 
 
 def _selector(request: Request) -> Selector:
@@ -117,118 +182,106 @@ def _selector(request: Request) -> Selector:
     )
 
 
+def _timeout(request: Request) -> float | None:
+    value = request.query_params.get("timeoutSeconds")
+    if value in (None, ""):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 86400:
+        raise BadRequest(
+            "timeoutSeconds must be a number of seconds between 0 and 86400",
+            details=[{"field": "timeoutSeconds", "message": "must be > 0 and <= 86400"}],
+        )
+    return seconds
+
+
 def _dry_run(request: Request) -> bool:
     value = request.query_params.get("dryRun")
     if value not in (None, "", "All"):
-        raise BadRequest("dryRun must be All")
+        raise BadRequest("dryRun must be All", details=[{"field": "dryRun", "message": "must be All"}])
     return value == "All"
 
 
-def _add_routes(app: FastAPI, kind: Kind, registry: Registry, store: Store, check: Any) -> None:
+def _add_routes(
+    app: FastAPI, kind: Kind, registry: Registry, store: Store, cache: WatchCache, check: Check, settings: ApiServerSettings
+) -> None:
     base = f"{PREFIX}/{kind.plural}"
-    tag = kind.name
+    lower = kind.name.lower()
 
-    @app.get(base, tags=[tag], name=f"list_{kind.plural}")
+    @app.get(base, name=f"list_{kind.plural}")
     async def list_objects(request: Request) -> Any:
         selector = _selector(request)
         if request.query_params.get("watch") in ("1", "true"):
             await check(request, "watch", kind, None, None)
             rv = request.query_params.get("resourceVersion")
-            return StreamingResponse(_watch_stream(store, kind, selector, rv), media_type="application/x-ndjson")
+            if rv and not rv.isdigit():
+                raise BadRequest(
+                    f"resourceVersion {rv!r} is not a number",
+                    details=[{"field": "resourceVersion", "message": "must be a number"}],
+                )
+            stream = watch_stream(
+                store, cache, kind, selector, rv, bookmark_interval=settings.bookmark_interval, timeout=_timeout(request)
+            )
+            return StreamingResponse(stream, media_type="application/x-ndjson")
         await check(request, "list", kind, None, None)
-        items, revision = await store.list(kind.plural)
-        return {
-            "apiVersion": API_VERSION,
-            "kind": f"{kind.name}List",
-            "metadata": {"resourceVersion": str(revision)},
-            "items": [o for o in items if selector.matches(o)],
-        }
+        raw, revision = await store.list_raw(kind.plural)
+        head = json.dumps(
+            {"apiVersion": API_VERSION, "kind": f"{kind.name}List", "metadata": {"resourceVersion": str(revision)}},
+            separators=(",", ":"),
+        ).encode()
+        return Response(head[:-1] + b',"items":[' + b",".join(_listed(raw, selector)) + b"]}", media_type="application/json")
 
-    @app.post(base, tags=[tag], status_code=201, name=f"create_{kind.name.lower()}")
+    @app.post(base, status_code=201, name=f"create_{lower}")
     async def create_object(request: Request) -> Any:
-        body = await _read_json(request)
+        body = await read_json(request)
         meta = body.get("metadata") if isinstance(body, dict) else None
         name = meta.get("name") if isinstance(meta, dict) and isinstance(meta.get("name"), str) else None
         await check(request, "create", kind, name, None)
-        return await registry.create(body, dry_run=_dry_run(request))
+        return _ok(await registry.create(body, dry_run=_dry_run(request)), 201)
 
-    @app.get(base + "/{name}", tags=[tag], name=f"get_{kind.name.lower()}")
+    @app.get(base + "/{name}", name=f"get_{lower}")
     async def get_object(name: str, request: Request) -> Any:
         await check(request, "get", kind, name, None)
-        return await store.get(kind.plural, name)
+        return _ok(await store.get(kind.plural, name))
 
-    @app.put(base + "/{name}", tags=[tag], name=f"replace_{kind.name.lower()}")
+    @app.put(base + "/{name}", name=f"replace_{lower}")
     async def replace_object(name: str, request: Request) -> Any:
         await check(request, "update", kind, name, None)
-        return await registry.replace(name, await _read_json(request), dry_run=_dry_run(request))
+        return _ok(await registry.replace(name, await read_json(request), dry_run=_dry_run(request)))
 
-    @app.patch(base + "/{name}", tags=[tag], name=f"patch_{kind.name.lower()}")
+    @app.patch(base + "/{name}", name=f"patch_{lower}")
     async def patch_object(name: str, request: Request) -> Any:
-        body = await _read_json(request)
-        only_finalizers = (
-            isinstance(body, dict)
-            and set(body) == {"metadata"}
-            and isinstance(body["metadata"], dict)
-            and set(body["metadata"]) <= {"finalizers", "resourceVersion"}
-        )
-        await check(request, "patch", kind, name, "finalizers" if only_finalizers else None)
-        return await registry.patch(name, body, dry_run=_dry_run(request))
+        body = await read_json(request)
+        await check(request, "patch", kind, name, None, patch=body)
+        return _ok(await registry.patch(name, body, dry_run=_dry_run(request)))
 
-    @app.delete(base + "/{name}", tags=[tag], name=f"delete_{kind.name.lower()}")
+    @app.delete(base + "/{name}", name=f"delete_{lower}")
     async def delete_object(name: str, request: Request) -> Any:
         await check(request, "delete", kind, name, None)
-        return await registry.delete(name, dry_run=_dry_run(request))
+        return _ok(await registry.delete(name, dry_run=_dry_run(request)))
 
-    @app.put(base + "/{name}/status", tags=[tag], name=f"replace_{kind.name.lower()}_status")
+    @app.get(base + "/{name}/status", name=f"get_{lower}_status")
+    async def get_status(name: str, request: Request) -> Any:
+        await check(request, "get", kind, name, "status")
+        return _ok(await store.get(kind.plural, name))
+
+    @app.put(base + "/{name}/status", name=f"replace_{lower}_status")
     async def replace_status(name: str, request: Request) -> Any:
         await check(request, "update", kind, name, "status")
-        return await registry.replace_status(name, await _read_json(request))
+        return _ok(await registry.replace_status(name, await read_json(request), dry_run=_dry_run(request)))
+
+    @app.patch(base + "/{name}/status", name=f"patch_{lower}_status")
+    async def patch_status(name: str, request: Request) -> Any:
+        body = await read_json(request)
+        await check(request, "patch", kind, name, "status")
+        return _ok(await registry.patch_status(name, body, dry_run=_dry_run(request)))
 
     if kind.name == "Container":
 
-        @app.post(base + "/{name}/binding", tags=[tag], status_code=201, name="bind_container")
+        @app.post(base + "/{name}/binding", status_code=201, name="bind_container")
         async def bind(name: str, request: Request) -> Any:
             await check(request, "create", kind, name, "binding")
-            return await registry.bind(name, await _read_json(request))
-
-
-def _event_line(kind: str, obj: dict[str, Any]) -> bytes:
-    return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
-
-
-async def _watch_stream(store: Store, kind: Kind, selector: Selector, rv: str | None) -> AsyncIterator[bytes]:
-    """ADDED/MODIFIED/DELETED lines after rv (or the current state first when rv is absent or 0)."""
-    try:
-        if not rv or rv == "0":
-            items, revision = await store.list(kind.plural)
-            for obj in items:
-                if selector.matches(obj):
-                    yield _event_line("ADDED", obj)
-        else:
-            try:
-                revision = int(rv)
-            except ValueError:
-                raise BadRequest(f"resourceVersion {rv!r} is not a number") from None
-        async for event in store.watch(kind.plural, since=revision):
-            line = _translate(event, selector)
-            if line is not None:
-                yield line
-    except Gone as exc:
-        yield _event_line("ERROR", exc.to_body())
-    except ApiError as exc:
-        yield _event_line("ERROR", exc.to_body())
-    except asyncio.CancelledError:
-        raise
-
-
-def _translate(event: WatchEvent, selector: Selector) -> bytes | None:
-    """A store change as the watcher sees it through its selector: leaving the selection is DELETED."""
-    now = event.kind == "PUT" and selector.matches(event.obj)
-    before = event.prev is not None and selector.matches(event.prev)
-    if event.kind == "DELETE":
-        return _event_line("DELETED", event.obj) if before else None
-    if now:
-        return _event_line("MODIFIED" if before else "ADDED", event.obj)
-    if before:
-        return _event_line("DELETED", event.obj)
-    return None
+            return _ok(await registry.bind(name, await read_json(request), dry_run=_dry_run(request)), 201)

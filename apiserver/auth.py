@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from dlxc.errors import Forbidden, Unauthorized
 
-__all__ = ["Identity", "TokenFile", "authorize", "hash_token", "new_token"]
+__all__ = ["Identity", "TokenFile", "authorize", "check_role", "hash_token", "new_token"]
+
+_NODE_ROLE = re.compile(r"^node:[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,13 @@ class Identity:
     @property
     def node(self) -> str | None:
         return self.role.split(":", 1)[1] if self.role.startswith("node:") else None
+
+
+def check_role(role: str) -> str:
+    """The role if it is admin, viewer or node:NAME (NAME a DNS-1123 label), else ValueError."""
+    if role in ("admin", "viewer") or (_NODE_ROLE.match(role) and len(role) <= 5 + 63):
+        return role
+    raise ValueError(f"unknown role {role!r}; use admin, viewer or node:NAME")
 
 
 def hash_token(token: str) -> str:
@@ -35,20 +46,26 @@ class TokenFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._mtime: float = -1
+        self._mtime: tuple[int, int] = (-1, -1)
         self._entries: dict[str, Identity] = {}
 
     def add(self, name: str, role: str) -> str:
+        """A new token for NAME with ROLE; only its hash is written."""
+        check_role(role)
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", name):
+            raise ValueError(f"token name {name!r} must be 1-128 of letters, digits, '_', '.', '@', '-'")
         token = new_token()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as fh:
+        # Created private from the start: never a moment where others may read it.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as fh:
             fh.write(f"{hash_token(token)} {name} {role}\n")
-        self.path.chmod(0o600)
         return token
 
     def _load(self) -> None:
         try:
-            mtime = self.path.stat().st_mtime
+            stat = self.path.stat()
+            mtime = (stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
             self._entries = {}
             return
@@ -57,7 +74,7 @@ class TokenFile:
         entries = {}
         for line in self.path.read_text().splitlines():
             parts = line.split()
-            if len(parts) == 3:
+            if len(parts) == 3 and parts[2] in ("admin", "viewer") or len(parts) == 3 and _NODE_ROLE.match(parts[2]):
                 entries[parts[0]] = Identity(parts[1], parts[2])
         self._entries, self._mtime = entries, mtime
 
@@ -72,6 +89,9 @@ class TokenFile:
         raise Unauthorized("the bearer token is not valid")
 
 
+READ_VERBS = ("get", "list", "watch")
+
+
 def authorize(
     identity: Identity,
     *,
@@ -81,13 +101,20 @@ def authorize(
     subresource: str | None,
     bound_node: str | None,
 ) -> None:
-    """Raise Forbidden unless the identity's role allows the verb on the object."""
-    if identity.role == "admin" or verb in ("get", "list", "watch"):
+    """Raise Forbidden unless the identity's role allows the verb on the object.
+
+    admin: everything. viewer: reads. node:NAME: reads, and writes to Node NAME, Lease NAME,
+    events (not their deletion), and the status of containers bound to NAME (plus adding or
+    removing the kubelet's own finalizer on them, which `subresource="finalizers"` stands for).
+    """
+    if identity.role == "admin" or verb in READ_VERBS:
         return
     node = identity.node
     if node is not None:
-        if plural == "nodes" and name == node:
+        if plural in ("nodes", "leases") and name == node:
             return
-        if plural == "containers" and bound_node == node and subresource in ("status", "finalizers"):
+        if plural == "events" and verb != "delete":
             return
-    raise Forbidden(f"{identity.name} ({identity.role}) may not {verb} {plural}{'/' + name if name else ''}")
+        if plural == "containers" and bound_node == node and subresource in ("status", "finalizers") and verb in ("update", "patch"):
+            return
+    raise Forbidden(f"{identity.name} ({identity.role}) may not {verb} {plural}{'/' + name if name else ''}{'/' + subresource if subresource and subresource != 'finalizers' else ''}")

@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import copy
+import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import ValidationError
 
+from apiserver.policy import check_container
 from apiserver.storage import Store
-from dlxc.errors import BadRequest, Conflict, Invalid
-from schemas import API_VERSION, Kind
+from dlxc.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
+from schemas import API_VERSION, ContainerStatus, Kind
 
-__all__ = ["Registry", "merge_patch", "now_iso"]
+__all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
 
 Obj = dict[str, Any]
+# Metadata only the server writes; a client's copy is ignored on every write.
+SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "generation")
 
 
 def now_iso() -> str:
@@ -43,18 +48,43 @@ def _details(exc: ValidationError) -> list[dict[str, str]]:
     return details
 
 
+def _rv_of(body: Any) -> str | None:
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    return None if rv in (None, "") else str(rv)
+
+
+def _copy(obj: Obj) -> Obj:
+    return json.loads(json.dumps(obj))
+
+
+class Admission:
+    """What the apiserver allows beyond the schema (from its flags)."""
+
+    def __init__(self, *, allow_privileged: bool = False, allowed_host_paths: list[str] | None = None) -> None:
+        self.allow_privileged = allow_privileged
+        self.allowed_host_paths = list(allowed_host_paths or [])
+
+    def check(self, kind: Kind, obj: Obj) -> None:
+        if kind.name == "Container":
+            check_container(obj, allow_privileged=self.allow_privileged, allowed_host_paths=self.allowed_host_paths)
+
+
 class Registry:
     """One kind's REST semantics over the store."""
 
-    def __init__(self, store: Store, kind: Kind) -> None:
+    def __init__(self, store: Store, kind: Kind, *, admission: Admission | None = None) -> None:
         self.store = store
         self.kind = kind
         self.plural = kind.plural
+        self.admission = admission or Admission()
+
+    # ------------------------------------------------------------------ validation
 
     def validate(self, body: Any) -> Obj:
         """The body as a valid object of this kind, in canonical wire form, or 422 naming each field."""
         if not isinstance(body, dict):
-            raise BadRequest("the body must be a JSON object")
+            raise BadRequest("the body must be a JSON object", details=[{"field": "body", "message": "must be a JSON object"}])
         body = {"apiVersion": API_VERSION, "kind": self.kind.name, **body}
         try:
             model = self.kind.model.model_validate(body)
@@ -67,37 +97,77 @@ class Registry:
     def _check_name(self, obj: Obj, name: str | None) -> None:
         if name is not None and obj["metadata"]["name"] != name:
             raise BadRequest(
-                f"metadata.name {obj['metadata']['name']!r} does not match the name in the URL {name!r}"
+                f"metadata.name {obj['metadata']['name']!r} does not match the name in the URL {name!r}",
+                details=[{"field": "metadata.name", "message": f"must be {name!r}, the name in the URL"}],
             )
+
+    def _check_rv(self, current: Obj, rv: str | None) -> None:
+        if rv is not None and current["metadata"]["resourceVersion"] != rv:
+            name = current["metadata"]["name"]
+            raise Conflict(f"{self.plural}/{name} was changed since resourceVersion {rv}; read it again and retry")
+
+    # ------------------------------------------------------------------ create
 
     def prepare_create(self, body: Any) -> Obj:
         obj = self.validate(body)
         meta = obj["metadata"]
-        for field in ("uid", "resourceVersion", "deletionTimestamp", "generation", "creationTimestamp"):
+        for field in (*SERVER_META, "resourceVersion"):
             meta.pop(field, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_iso()
         meta["generation"] = 1
         if self.kind.name == "Container":
             # A container's status is the kubelet's to write; a new one starts Pending.
-            obj["status"] = self.validate({"metadata": {"name": meta["name"]}, "spec": obj["spec"]})["status"]
+            obj["status"] = ContainerStatus().to_wire()
+        if self.kind.name == "Event":
+            status = obj["status"]
+            status["firstTimestamp"] = status.get("firstTimestamp") or meta["creationTimestamp"]
+            status["lastTimestamp"] = status.get("lastTimestamp") or status["firstTimestamp"]
+        self.admission.check(self.kind, obj)
         return obj
 
     async def create(self, body: Any, *, dry_run: bool = False) -> Obj:
         obj = self.prepare_create(body)
+        name = obj["metadata"]["name"]
         if dry_run:
+            try:
+                await self.store.get(self.plural, name)
+            except NotFound:
+                return obj
+            if self.kind.name != "Event":
+                raise AlreadyExists(f"{self.plural}/{name} already exists")
             return obj
-        return await self.store.create(self.plural, obj["metadata"]["name"], obj)
+        try:
+            return await self.store.create(self.plural, name, obj)
+        except AlreadyExists:
+            if self.kind.name != "Event":
+                raise
+        return await self._count_again(name, obj)
+
+    async def _count_again(self, name: str, obj: Obj) -> Obj:
+        """A duplicate event (same name, same spec) bumps the stored one's count instead of failing."""
+
+        def mutate(current: Obj) -> Obj:
+            if current["spec"] != obj["spec"]:
+                raise AlreadyExists(f"events/{name} already exists and says something else")
+            status = current.setdefault("status", {})
+            status["count"] = int(status.get("count") or 1) + int(obj["status"].get("count") or 1)
+            status["lastTimestamp"] = obj["status"]["lastTimestamp"]
+            return current
+
+        return await self.store.guaranteed_update(self.plural, name, mutate)
+
+    # ------------------------------------------------------------------ spec writes
 
     def _merge_update(self, current: Obj, new: Obj) -> Obj:
         """What a spec writer's PUT becomes: server-owned metadata and the status are kept."""
         meta, cur_meta = new["metadata"], current["metadata"]
-        for field in ("uid", "creationTimestamp", "deletionTimestamp", "generation"):
+        for field in SERVER_META:
             if cur_meta.get(field) is not None:
                 meta[field] = cur_meta[field]
             else:
                 meta.pop(field, None)
-        cur_node = current.get("spec", {}).get("nodeName")
+        cur_node = (current.get("spec") or {}).get("nodeName")
         if cur_node:
             new_node = new["spec"].get("nodeName")
             if new_node is None:
@@ -115,75 +185,113 @@ class Registry:
         new["status"] = current.get("status", {})
         if new.get("spec") != current.get("spec"):
             meta["generation"] = int(cur_meta.get("generation") or 0) + 1
+            self.admission.check(self.kind, new)
         return new
 
-    def _finish(self, obj: Obj) -> Obj | None:
+    @staticmethod
+    def _finish(obj: Obj) -> Obj | None:
         """None when a terminating object has no finalizers left: it is deleted then."""
         meta = obj["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             return None
         return obj
 
+    async def _write(self, name: str, mutate: Callable[[Obj], Obj | None], *, dry_run: bool) -> Obj:
+        """Apply mutate by compare-and-swap (retrying on races), or only compute it for a dry run."""
+        if dry_run:
+            current = await self.store.get(self.plural, name)
+            result = mutate(_copy(current))
+            return result if result is not None else current
+        return await self.store.guaranteed_update(self.plural, name, mutate)
+
     async def replace(self, name: str, body: Any, *, dry_run: bool = False) -> Obj:
-        rv = (body.get("metadata") or {}).get("resourceVersion") if isinstance(body, dict) else None
+        """PUT: the whole object; resourceVersion is required and a stale one is 409."""
+        rv = _rv_of(body)
         new = self.validate(body)
         self._check_name(new, name)
-        if not rv:
+        if rv is None:
             raise Invalid(
                 "metadata.resourceVersion must be given for an update",
                 details=[{"field": "metadata.resourceVersion", "message": "required for an update"}],
             )
-        current = await self.store.get(self.plural, name)
-        if current["metadata"]["resourceVersion"] != str(rv):
-            raise Conflict(f"{self.plural}/{name} was changed since resourceVersion {rv}; read it again and retry")
-        merged = self._merge_update(current, new)
-        if dry_run:
-            return merged
-        finished = self._finish(merged)
-        if finished is None:
-            return await self.store.delete(self.plural, name, expected_rv=int(rv))
-        return await self.store.update(self.plural, name, finished, expected_rv=int(rv))
-
-    async def patch(self, name: str, patch: Any, *, dry_run: bool = False) -> Obj:
-        if not isinstance(patch, dict):
-            raise BadRequest("a merge patch must be a JSON object")
-        want_rv = (patch.get("metadata") or {}).get("resourceVersion")
-        result: Obj = {}
 
         def mutate(current: Obj) -> Obj | None:
-            if want_rv and current["metadata"]["resourceVersion"] != str(want_rv):
-                raise Conflict(f"{self.plural}/{name} was changed since resourceVersion {want_rv}")
+            self._check_rv(current, rv)
+            merged = self._merge_update(current, _copy(new))
+            return merged if dry_run else self._finish(merged)
+
+        return await self._write(name, mutate, dry_run=dry_run)
+
+    async def patch(self, name: str, patch: Any, *, dry_run: bool = False) -> Obj:
+        """Merge PATCH of metadata and spec; status in it is ignored (it has its own subresource)."""
+        if not isinstance(patch, dict):
+            raise BadRequest("a merge patch must be a JSON object", details=[{"field": "body", "message": "must be a JSON object"}])
+        rv = _rv_of(patch)
+
+        def mutate(current: Obj) -> Obj | None:
+            self._check_rv(current, rv)
             patched = merge_patch(current, {k: v for k, v in patch.items() if k != "status"})
             new = self.validate(patched)
             self._check_name(new, name)
             merged = self._merge_update(current, new)
-            result["obj"] = merged
             return merged if dry_run else self._finish(merged)
 
-        if dry_run:
-            mutate(await self.store.get(self.plural, name))
-            return result["obj"]
-        return await self.store.guaranteed_update(self.plural, name, mutate)
+        return await self._write(name, mutate, dry_run=dry_run)
 
-    async def replace_status(self, name: str, body: Any) -> Obj:
-        """The status subresource: only status changes; a stale resourceVersion, if given, is 409."""
+    # ------------------------------------------------------------------ status
+
+    def _with_status(self, current: Obj, status: Any) -> Obj:
+        candidate = {**current, "status": status}
+        valid = self.validate(candidate)
+        current["status"] = valid["status"]
+        return current
+
+    async def replace_status(self, name: str, body: Any, *, dry_run: bool = False) -> Obj:
+        """PUT status: only status changes; a stale resourceVersion, if given, is 409."""
         new = self.validate(body)
         self._check_name(new, name)
-        rv = (body.get("metadata") or {}).get("resourceVersion")
+        rv = _rv_of(body)
 
         def mutate(current: Obj) -> Obj:
-            if rv and current["metadata"]["resourceVersion"] != str(rv):
-                raise Conflict(f"{self.plural}/{name} was changed since resourceVersion {rv}; read it again")
-            current["status"] = new.get("status", {})
-            return current
+            self._check_rv(current, rv)
+            return self._with_status(current, new.get("status", {}))
 
-        return await self.store.guaranteed_update(self.plural, name, mutate)
+        return await self._write(name, mutate, dry_run=dry_run)
 
-    async def bind(self, name: str, body: Any) -> Obj:
+    async def patch_status(self, name: str, patch: Any, *, dry_run: bool = False) -> Obj:
+        """Merge PATCH of status only; anything else in the patch but resourceVersion is refused."""
+        if not isinstance(patch, dict):
+            raise BadRequest("a merge patch must be a JSON object", details=[{"field": "body", "message": "must be a JSON object"}])
+        extra = [k for k in patch if k not in ("status", "metadata", "apiVersion", "kind")]
+        meta = patch.get("metadata") or {}
+        extra += [f"metadata.{k}" for k in (meta if isinstance(meta, dict) else {}) if k not in ("name", "resourceVersion")]
+        if extra:
+            raise BadRequest(
+                "the status subresource changes only status",
+                details=[{"field": f, "message": "cannot be changed through /status"} for f in extra],
+            )
+        rv = _rv_of(patch)
+
+        def mutate(current: Obj) -> Obj:
+            self._check_rv(current, rv)
+            return self._with_status(current, merge_patch(current.get("status") or {}, patch.get("status") or {}))
+
+        return await self._write(name, mutate, dry_run=dry_run)
+
+    # ------------------------------------------------------------------ binding and deletion
+
+    async def bind(self, name: str, body: Any, *, dry_run: bool = False) -> Obj:
         """Set spec.nodeName once; a second bind, or a bind of a terminating object, is 409."""
         node = body.get("nodeName") if isinstance(body, dict) else None
         if not isinstance(node, str) or not node:
             raise Invalid("binding needs nodeName", details=[{"field": "nodeName", "message": "required"}])
+        extra = [k for k in body if k != "nodeName"]
+        if extra:
+            raise Invalid("binding has unknown fields", details=[{"field": k, "message": "unknown field"} for k in extra])
+        try:
+            self.validate({"metadata": {"name": "x"}, "spec": {"image": "x", "nodeName": node}})
+        except Invalid as exc:
+            raise Invalid(exc.message, details=[{"field": "nodeName", "message": d["message"]} for d in exc.details]) from None
 
         def mutate(current: Obj) -> Obj:
             if current["spec"].get("nodeName"):
@@ -191,14 +299,15 @@ class Registry:
             if current["metadata"].get("deletionTimestamp"):
                 raise Conflict(f"{self.plural}/{name} is being deleted")
             current["spec"]["nodeName"] = node
+            current["metadata"]["generation"] = int(current["metadata"].get("generation") or 0) + 1
             status = current.setdefault("status", {})
             status.update({"phase": "Scheduled", "nodeName": node, "message": f"bound to node {node}"})
             return current
 
-        return await self.store.guaranteed_update(self.plural, name, mutate)
+        return await self._write(name, mutate, dry_run=dry_run)
 
     async def delete(self, name: str, *, dry_run: bool = False) -> Obj:
-        """Delete, or only mark for deletion while finalizers remain (the kubelet removes its own)."""
+        """Delete, or only mark for deletion while finalizers remain (their owners remove them)."""
 
         def mutate(current: Obj) -> Obj | None:
             meta = current["metadata"]
@@ -210,7 +319,4 @@ class Registry:
                     current.setdefault("status", {})["phase"] = "Terminating"
             return current
 
-        if dry_run:
-            current = await self.store.get(self.plural, name)
-            return mutate(current) or current
-        return await self.store.guaranteed_update(self.plural, name, mutate)
+        return await self._write(name, mutate, dry_run=dry_run)

@@ -17,7 +17,13 @@ FIELDS: dict[str, Callable[[Obj], str]] = {
     "metadata.name": lambda o: str(o.get("metadata", {}).get("name") or ""),
     "spec.nodeName": lambda o: str(o.get("spec", {}).get("nodeName") or ""),
     "status.phase": lambda o: str(o.get("status", {}).get("phase") or ""),
+    "spec.involvedObject.kind": lambda o: str(((o.get("spec") or {}).get("involvedObject") or {}).get("kind") or ""),
+    "spec.involvedObject.name": lambda o: str(((o.get("spec") or {}).get("involvedObject") or {}).get("name") or ""),
+    "spec.holderIdentity": lambda o: str((o.get("spec") or {}).get("holderIdentity") or ""),
 }
+# Short names as kubectl users type them.
+FIELDS["involvedObject.kind"] = FIELDS["spec.involvedObject.kind"]
+FIELDS["involvedObject.name"] = FIELDS["spec.involvedObject.name"]
 
 _SET_EXPR = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 
@@ -44,6 +50,10 @@ class Selector:
 
     labels: tuple[Requirement, ...] = ()
     fields: tuple[Requirement, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.labels and not self.fields
 
     def matches(self, obj: Obj) -> bool:
         labels = obj.get("metadata", {}).get("labels") or {}
@@ -89,7 +99,10 @@ def parse_label_selector(expression: str | None) -> tuple[Requirement, ...]:
         elif re.match(r"^[A-Za-z0-9/_.-]+$", part):
             reqs.append(Requirement(part, "exists"))
         else:
-            raise BadRequest(f"labelSelector: cannot parse {part!r}")
+            raise BadRequest(
+                f"labelSelector: cannot parse {part!r}",
+                details=[{"field": "labelSelector", "message": f"cannot parse {part!r}"}],
+            )
     return tuple(reqs)
 
 
@@ -102,6 +115,9 @@ def parse_field_selector(expression: str | None) -> tuple[Requirement, ...]:
         key, _, value = part.partition("!=" if op == "!=" else ("==" if "==" in part else "="))
         key = key.strip()
         if key not in FIELDS:
-            raise BadRequest(f"fieldSelector: unsupported field {key!r}; supported: {', '.join(FIELDS)}")
+            raise BadRequest(
+                f"fieldSelector: unsupported field {key!r}; supported: {', '.join(FIELDS)}",
+                details=[{"field": "fieldSelector", "message": f"unsupported field {key!r}"}],
+            )
         reqs.append(Requirement(key, op, frozenset({value.strip()})))
     return tuple(reqs)

@@ -12,9 +12,18 @@ import aetcd.exceptions
 
 from dlxc.errors import AlreadyExists, Conflict, Gone, NotFound, TemporaryError
 
-__all__ = ["Store", "WatchEvent"]
+__all__ = ["Compacted", "Store", "WatchEvent"]
 
 Obj = dict[str, Any]
+MAX_MESSAGE = 512 * 1024 * 1024
+
+
+class Compacted(Gone):
+    """The revision asked for is older than etcd's compaction; `revision` is the oldest one left."""
+
+    def __init__(self, message: str, *, revision: int) -> None:
+        super().__init__(message)
+        self.revision = revision
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,14 @@ class Store:
 
     async def connect(self) -> None:
         host, _, port = self._endpoints[0].rpartition("//")[2].partition(":")
-        self._client = aetcd.Client(host=host, port=int(port or 2379), timeout=int(self._timeout))
+        self._client = aetcd.Client(
+            host=host,
+            port=int(port or 2379),
+            timeout=int(self._timeout),
+            # A LIST of every object of a kind is one range read: 10k containers are ~5 MB,
+            # past gRPC's 4 MB default.
+            options={"grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE},
+        )
         await self._client.connect()
 
     async def close(self) -> None:
@@ -74,6 +90,10 @@ class Store:
             raise TemporaryError(f"etcd unavailable: {exc}", delay=1.0) from exc
         except aetcd.exceptions.InternalError as exc:
             raise TemporaryError(f"etcd error: {exc}", delay=1.0) from exc
+        except aetcd.exceptions.RevisionCompactedError:
+            raise
+        except aetcd.exceptions.ClientError as exc:
+            raise TemporaryError(f"etcd refused the request: {type(exc).__name__}", delay=1.0) from exc
 
     async def get(self, plural: str, name: str) -> Obj:
         got = await self._call(self.etcd.get(self.key(plural, name)))
@@ -86,33 +106,46 @@ class Store:
         got = await self._call(self.etcd.get_prefix(self.key(plural), sort_order="ascend", sort_target="key"))
         return [_decode(kv.value, kv.mod_revision) for kv in got], got.header.revision
 
+    async def revision(self) -> int:
+        """etcd's current revision (read from an empty range, so it costs nothing at any size)."""
+        got = await self._call(self.etcd.get_prefix(f"{self._prefix}/\x00revision/".encode(), keys_only=True))
+        return int(got.header.revision)
+
+    async def list_raw(self, plural: str) -> tuple[list[tuple[bytes, int]], int]:
+        """Every object of a kind as stored bytes and mod revision, sorted by name, and the store revision."""
+        got = await self._call(self.etcd.get_prefix(self.key(plural), sort_order="ascend", sort_target="key"))
+        return [(kv.value, kv.mod_revision) for kv in got], got.header.revision
+
     async def create(self, plural: str, name: str, obj: Obj) -> Obj:
         key = self.key(plural, name)
         tx = self.etcd.transactions
+        value = _encode(obj)
         ok, responses = await self._call(
-            self.etcd.transaction(
-                compare=[tx.version(key) == 0],
-                success=[tx.put(key, _encode(obj)), tx.get(key)],
-                failure=[],
-            )
+            self.etcd.transaction(compare=[tx.version(key) == 0], success=[tx.put(key, value)], failure=[])
         )
         if not ok:
             raise AlreadyExists(f"{plural}/{name} already exists")
-        return self._from_get(responses[1])
+        return self._written(value, responses[0])
+
+    @staticmethod
+    def _written(value: bytes, put_response: Any) -> Obj:
+        """What was stored, as a read would return it: the put's revision is the key's new mod revision."""
+        return _decode(value, put_response.response_put.header.revision)
 
     async def update(self, plural: str, name: str, obj: Obj, *, expected_rv: int) -> Obj:
         """Write obj only if the stored object still has expected_rv; 409 if it moved on, 404 if gone."""
         key = self.key(plural, name)
         tx = self.etcd.transactions
+        value = _encode(obj)
         ok, responses = await self._call(
             self.etcd.transaction(
                 compare=[tx.mod(key) == expected_rv],
-                success=[tx.put(key, _encode(obj)), tx.get(key)],
+                success=[tx.put(key, value)],
                 failure=[tx.get(key)],
             )
         )
         if ok:
-            return self._from_get(responses[1])
+            return self._written(value, responses[0])
         if not responses[0]:
             raise NotFound(f"{plural}/{name} not found")
         raise Conflict(
@@ -170,7 +203,10 @@ class Store:
                 self.etcd.watch_prefix(self.key(plural), start_revision=since + 1, prev_kv=True)
             )
         except aetcd.exceptions.RevisionCompactedError as exc:
-            raise Gone(f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again") from exc
+            raise Compacted(
+                f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again",
+                revision=exc.compacted_revision,
+            ) from exc
         try:
             async for event in stream:
                 # etcd sends an empty previous pair for a key that did not exist before.
@@ -182,6 +218,9 @@ class Store:
                     prev["metadata"]["resourceVersion"] = str(event.kv.mod_revision)
                     yield WatchEvent("DELETE", prev, prev, event.kv.mod_revision)
         except aetcd.exceptions.RevisionCompactedError as exc:
-            raise Gone(f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again") from exc
+            raise Compacted(
+                f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again",
+                revision=exc.compacted_revision,
+            ) from exc
         finally:
             await stream.cancel()

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -13,7 +15,7 @@ import httpx
 from dlxc.clientconfig import ClientConfig, load_config
 from dlxc.errors import ApiError, Gone, TemporaryError, error_from_response
 
-__all__ = ["Client", "Informer", "backoff_delays"]
+__all__ = ["Client", "Informer", "backoff_delays", "event_name"]
 
 log = logging.getLogger("dlxc.client")
 PREFIX = "/apis/dlxc.io/v1"
@@ -34,7 +36,8 @@ class Client:
     def __init__(self, config: ClientConfig | None = None, *, timeout: float = 30.0) -> None:
         self.config = config or load_config()
         headers = {"Authorization": f"Bearer {self.config.token}"} if self.config.token else {}
-        verify: Any = self.config.certificate_authority or True
+        # The cluster's own CA when the config names one (a context: httpx deprecates CA paths).
+        verify: Any = ssl.create_default_context(cafile=self.config.certificate_authority) if self.config.certificate_authority else True
         self._http = httpx.AsyncClient(
             base_url=self.config.server, headers=headers, timeout=timeout, verify=verify
         )
@@ -88,17 +91,45 @@ class Client:
         name = obj["metadata"]["name"]
         return await self.request("PUT", self.path(plural, name), body=obj, params={"dryRun": "All"} if dry_run else None)
 
-    async def patch(self, plural: str, name: str, patch: Obj) -> Obj:
-        return await self.request("PATCH", self.path(plural, name), body=patch)
+    async def patch(self, plural: str, name: str, patch: Obj, *, dry_run: bool = False) -> Obj:
+        """RFC 7386 merge patch of metadata and spec."""
+        return await self.request("PATCH", self.path(plural, name), body=patch, params=_dry(dry_run))
 
-    async def replace_status(self, plural: str, obj: Obj) -> Obj:
-        return await self.request("PUT", self.path(plural, obj["metadata"]["name"], "status"), body=obj)
+    async def replace_status(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
+        return await self.request("PUT", self.path(plural, obj["metadata"]["name"], "status"), body=obj, params=_dry(dry_run))
+
+    async def patch_status(self, plural: str, name: str, status: Obj, *, resource_version: str | None = None) -> Obj:
+        """Merge-patch only the status; with resource_version, a stale read is 409."""
+        body: Obj = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return await self.request("PATCH", self.path(plural, name, "status"), body=body)
 
     async def bind(self, name: str, node: str) -> Obj:
         return await self.request("POST", self.path("containers", name, "binding"), body={"nodeName": node})
 
-    async def delete(self, plural: str, name: str) -> Obj:
-        return await self.request("DELETE", self.path(plural, name))
+    async def delete(self, plural: str, name: str, *, dry_run: bool = False) -> Obj:
+        return await self.request("DELETE", self.path(plural, name), params=_dry(dry_run))
+
+    async def record_event(
+        self,
+        involved: Obj,
+        *,
+        reason: str,
+        message: str,
+        type: str = "Normal",
+        component: str = "",
+        host: str = "",
+    ) -> Obj:
+        """Post an Event about `involved`; the same event again only raises its count on the server."""
+        spec = {
+            "involvedObject": {"kind": involved["kind"], "name": involved["metadata"]["name"]},
+            "type": type,
+            "reason": reason,
+            "message": message,
+            "source": {"component": component, "host": host},
+        }
+        return await self.create("events", {"metadata": {"name": event_name(spec)}, "spec": spec})
 
     async def watch(
         self,
@@ -107,8 +138,13 @@ class Client:
         resource_version: str,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        bookmarks: bool = False,
     ) -> AsyncIterator[tuple[str, Obj]]:
-        """(type, object) for every change after resource_version; raises Gone when it is too old."""
+        """(type, object) for every change after resource_version; raises Gone when it is too old.
+
+        With bookmarks, ("BOOKMARK", {"metadata": {"resourceVersion": ...}}) says that every change
+        up to that revision has been sent: a watch resumed from there misses nothing.
+        """
         params = {"watch": "1", "resourceVersion": resource_version}
         if label_selector:
             params["labelSelector"] = label_selector
@@ -126,9 +162,22 @@ class Client:
                     if event["type"] == "ERROR":
                         status = event["object"].get("code", 500)
                         raise error_from_response(status, event["object"])
+                    if event["type"] == "BOOKMARK" and not bookmarks:
+                        continue
                     yield event["type"], event["object"]
         except httpx.TransportError as exc:
             raise TemporaryError(f"watch of {plural} broke: {exc}") from exc
+
+
+def _dry(dry_run: bool) -> dict[str, str] | None:
+    return {"dryRun": "All"} if dry_run else None
+
+
+def event_name(spec: Obj) -> str:
+    """A stable name per (object, type, reason, message, source): the same event again has the same name."""
+    key = json.dumps(spec, sort_keys=True).encode()
+    digest = hashlib.sha256(key).hexdigest()[:12]
+    return f"{spec['involvedObject']['name'][:50]}-{digest}"
 
 
 Handler = Callable[[str, Obj | None, Obj | None], Awaitable[None]]
@@ -188,8 +237,12 @@ class Informer:
                     resource_version=self.resource_version,
                     label_selector=self.label_selector,
                     field_selector=self.field_selector,
+                    bookmarks=True,
                 ):
                     delays = backoff_delays()
+                    if kind == "BOOKMARK":
+                        self.resource_version = obj["metadata"]["resourceVersion"]
+                        continue
                     name = obj["metadata"]["name"]
                     old = self.cache.get(name)
                     if kind == "DELETED":

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 
 from apiserver.auth import TokenFile
-from dlxc.clientconfig import ClientConfig
+from dlxc.clientconfig import ClientConfig, save_config
+from dlxc.pki import Pki, ensure_pki, ssl_context
 
 __all__ = ["LocalCluster", "default_state_dir"]
 
@@ -56,7 +57,16 @@ class LocalCluster:
 
     @property
     def server(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def allowed_host_paths(self) -> list[str]:
+        """Where a local cluster's containers may mount host folders from: the usual homes of data
+        on a workstation, the temp dir, and the state dir's own volumes/. Not / nor /etc."""
+        return ["/srv", "/home", "/tmp", "/var/tmp", str(self.state_dir / "volumes")]
+
+    def pki(self) -> Pki:
+        return ensure_pki(self.state_dir / "pki")
 
     @property
     def pid_file(self) -> Path:
@@ -93,11 +103,11 @@ class LocalCluster:
         self.pid_file.write_text(json.dumps(pids))
         return proc.pid
 
-    def _wait_http(self, url: str, *, timeout: float, what: str) -> None:
+    def _wait_http(self, url: str, *, timeout: float, what: str, verify: object = True) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
+                if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:  # type: ignore[arg-type]
                     return
             except httpx.HTTPError:
                 pass
@@ -142,34 +152,48 @@ class LocalCluster:
                 {},
             )
         self._wait_http(f"http://127.0.0.1:{self.etcd_port}/health", timeout=timeout, what="etcd")
+        pki = self.pki()
+        (self.state_dir / "volumes").mkdir(exist_ok=True)
         if "apiserver" not in running:
             self._spawn(
                 "apiserver",
                 py + ["apiserver", "--port", str(self.port), "--etcd-endpoints", f"http://127.0.0.1:{self.etcd_port}",
-                      "--token-file", str(self.state_dir / "tokens")],
+                      "--token-file", str(self.state_dir / "tokens"),
+                      "--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key),
+                      "--allowed-host-paths", ",".join(self.allowed_host_paths)],
                 {},
             )
-        self._wait_http(f"{self.server}/readyz", timeout=timeout, what="the apiserver")
+        verify = ssl_context(pki.ca_cert)
+        self._wait_http(f"{self.server}/readyz", timeout=timeout, what="the apiserver", verify=verify)
         for name in ("scheduler", "controller"):
             if name not in running:
-                self._spawn(name, py + [name], {"DLXC_SERVER": self.server, "DLXC_TOKEN": component_tokens[name]})
+                self._spawn(name, py + [name], self._component_env(name, component_tokens[name], pki))
         if "kubelet" not in running:
             self._spawn(
                 "kubelet",
                 py + ["kubelet", "--node-name", self.node_name, "--lxc-path", str(self.lxc_path),
                       "--image-dir", str(self.state_dir / "images"), "--bridge", self.bridge, "--subnet", self.subnet],
-                {"DLXC_SERVER": self.server, "DLXC_TOKEN": component_tokens["kubelet"]},
+                self._component_env("kubelet", component_tokens["kubelet"], pki),
             )
-        config = ClientConfig(server=self.server, token=admin)
+        config = ClientConfig(server=self.server, token=admin, certificate_authority=str(pki.ca_cert))
         self._wait_node_ready(config, timeout=timeout)
         return config
+
+    def _component_env(self, name: str, token: str, pki: Pki) -> dict[str, str]:
+        """A component's own client config (server, token, the CA to verify against) in the state dir."""
+        config = ClientConfig(server=self.server, token=token, certificate_authority=str(pki.ca_cert))
+        path = save_config(config, self.state_dir / "config" / f"{name}.yaml")
+        return {"DLXC_CONFIG": str(path), "DLXC_SERVER": self.server, "DLXC_TOKEN": token}
 
     def _wait_node_ready(self, config: ClientConfig, *, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         url = f"{self.server}/apis/dlxc.io/v1/nodes/{self.node_name}"
         while time.monotonic() < deadline:
             try:
-                response = httpx.get(url, headers={"Authorization": f"Bearer {config.token}"}, timeout=2.0)
+                response = httpx.get(
+                    url, headers={"Authorization": f"Bearer {config.token}"}, timeout=2.0,
+                    verify=ssl_context(config.certificate_authority) if config.certificate_authority else True,
+                )
                 if response.status_code == 200:
                     conditions = response.json().get("status", {}).get("conditions", [])
                     if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from schemas.base import Model
 from schemas.container import Container
+from schemas.event import Event
+from schemas.lease import Lease
 from schemas.node import Node
 
 __all__ = ["API_VERSION", "KINDS", "Kind", "kind_for_plural", "model_for_kind"]
@@ -23,6 +25,8 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("Container", "containers", Container, ("container", "ct", "c")),
     Kind("Node", "nodes", Node, ("node", "no")),
+    Kind("Event", "events", Event, ("event", "ev")),
+    Kind("Lease", "leases", Lease, ("lease",)),
 )
 
 

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,11 +34,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_http(url: str, *, timeout: float = 20.0) -> None:
+def wait_http(url: str, *, timeout: float = 20.0, verify: object = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -92,18 +92,16 @@ def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Etcd]:
 class ThreadedServer:
     """The real apiserver app under uvicorn, in a thread of the test process, on a free port."""
 
-    def __init__(self, settings: object, port: int) -> None:
-        import uvicorn
-
+    def __init__(self, settings: object, port: int, **tls: Path) -> None:
         from apiserver.app import create_app
+        from apiserver.server import ApiServer, config_for
 
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
+        self.server = ApiServer(config_for(create_app(settings), host="127.0.0.1", port=port, **tls))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def start(self, url: str) -> None:
+    def start(self, url: str, *, verify: object = True) -> None:
         self.thread.start()
-        wait_http(f"{url}/readyz")
+        wait_http(f"{url}/readyz", verify=verify)
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -118,6 +116,22 @@ class Api:
     prefix: str
     etcd: Etcd
     server: ThreadedServer | None = None
+    settings: object = None
+    port: int = 0
+    ca: Path | None = None  # set when the apiserver serves TLS
+    tls: dict[str, Path] = field(default_factory=dict)
+
+    def verify(self) -> object:
+        from dlxc.pki import ssl_context
+
+        return ssl_context(self.ca) if self.ca else True
+
+    def restart(self) -> None:
+        """Stop the apiserver and start a new one with the same settings on the same port."""
+        assert self.server is not None
+        self.server.stop()
+        self.server = ThreadedServer(self.settings, self.port, **self.tls)
+        self.server.start(self.url, verify=self.verify())
 
     def new_token(self, name: str, role: str) -> str:
         from apiserver.auth import TokenFile
@@ -128,13 +142,17 @@ class Api:
         from dlxc.client import Client
         from dlxc.clientconfig import ClientConfig
 
-        return Client(ClientConfig(server=self.url, token=token or self.token))
+        return Client(ClientConfig(server=self.url, token=token or self.token, certificate_authority=str(self.ca) if self.ca else None))
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "DLXC_SERVER": self.url, "DLXC_TOKEN": self.token, "DLXC_CONFIG": str(self.token_file.parent / "config.yaml")}
 
 
-def start_api(etcd: Etcd, tmp: Path) -> Api:
+def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) -> Api:
+    """An apiserver in this process, over plain HTTP on loopback (asked for, as `dlxc apiserver
+    --insecure-http` would be) unless `tls`: then with a CA and server certificate made in tmp, as
+    `dlxc up` makes them. Host paths under the system temp dir may be mounted, as tests mount
+    their tmp_path; privileged containers are refused, as by default."""
     from apiserver.app import ApiServerSettings
     from apiserver.auth import TokenFile
 
@@ -142,11 +160,24 @@ def start_api(etcd: Etcd, tmp: Path) -> Api:
     token = TokenFile(token_file).add("admin", "admin")
     prefix = f"/test-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    server = ThreadedServer(
-        ApiServerSettings(etcd_endpoints=[etcd.endpoint], etcd_prefix=prefix, token_file=token_file), port
+    settings = ApiServerSettings(
+        etcd_endpoints=[etcd.endpoint],
+        etcd_prefix=prefix,
+        token_file=token_file,
+        allowed_host_paths=[os.path.realpath(tempfile.gettempdir())],
+        **overrides,
     )
-    api = Api(f"http://127.0.0.1:{port}", token, token_file, prefix, etcd, server)
-    server.start(api.url)
+    certs: dict[str, Path] = {}
+    ca = None
+    if tls:
+        from dlxc.pki import ensure_pki
+
+        pki = ensure_pki(tmp / "pki")
+        certs, ca = {"cert": pki.server_cert, "key": pki.server_key}, pki.ca_cert
+    server = ThreadedServer(settings, port, **certs)
+    scheme = "https" if tls else "http"
+    api = Api(f"{scheme}://127.0.0.1:{port}", token, token_file, prefix, etcd, server, settings, port, ca, certs)
+    server.start(api.url, verify=api.verify())
     return api
 
 
@@ -159,6 +190,37 @@ def api(etcd: Etcd, tmp_path: Path) -> Iterator[Api]:
     finally:
         assert api.server is not None
         api.server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_api(etcd: Etcd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One apiserver for a whole module: for long tables of cases that set up their own objects."""
+    api = start_api(etcd, tmp_path_factory.mktemp("module-api"))
+    try:
+        yield api
+    finally:
+        assert api.server is not None
+        api.server.stop()
+
+
+@pytest.fixture
+def make_api(etcd: Etcd, tmp_path: Path) -> Iterator[Callable[..., Api]]:
+    """Apiservers with settings of the test's choosing (e.g. a tiny watch cache); all stopped after."""
+    started: list[Api] = []
+
+    def make(**overrides: object) -> Api:
+        home = tmp_path / f"api-{len(started)}"
+        home.mkdir()
+        api = start_api(etcd, home, **overrides)
+        started.append(api)
+        return api
+
+    try:
+        yield make
+    finally:
+        for api in started:
+            assert api.server is not None
+            api.server.stop()
 
 
 def run(coro):

@@ -61,21 +61,38 @@ def apiserver(
     etcd_endpoints: str = typer.Option("http://127.0.0.1:2379", "--etcd-endpoints", envvar="DLXC_ETCD_ENDPOINTS", help="Comma-separated."),
     etcd_prefix: str = typer.Option("/dlxc", "--etcd-prefix", envvar="DLXC_ETCD_PREFIX"),
     token_file: Path = typer.Option(None, "--token-file", envvar="DLXC_TOKEN_FILE", help="Hashed tokens; without it no auth (loopback only)."),
+    tls_cert_file: Path = typer.Option(None, "--tls-cert-file", envvar="DLXC_TLS_CERT_FILE", help="Server certificate (PEM)."),
+    tls_private_key_file: Path = typer.Option(None, "--tls-private-key-file", envvar="DLXC_TLS_PRIVATE_KEY_FILE", help="Its key (PEM)."),
+    insecure_http: bool = typer.Option(False, "--insecure-http", envvar="DLXC_INSECURE_HTTP", help="Serve plain HTTP (loopback only)."),
+    allow_privileged: bool = typer.Option(False, "--allow-privileged", envvar="DLXC_ALLOW_PRIVILEGED", help="Accept privileged: true."),
+    allowed_host_paths: str = typer.Option("", "--allowed-host-paths", envvar="DLXC_ALLOWED_HOST_PATHS", help="Comma-separated folders host-path mounts must lie under; empty: none."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
-    """Serve the API over etcd."""
+    """Serve the API over etcd (TLS unless --insecure-http on loopback)."""
     from apiserver.app import ApiServerSettings
-    from apiserver.server import serve
+    from apiserver.server import is_loopback, serve
 
     _logging(log_level)
-    if token_file is None and not ipaddress.ip_address(socket.gethostbyname(host)).is_loopback:
+    if token_file is None and not is_loopback(host):
         raise typer.BadParameter("without --token-file the apiserver only listens on loopback", param_hint="--host")
+    if bool(tls_cert_file) != bool(tls_private_key_file):
+        raise typer.BadParameter("give both --tls-cert-file and --tls-private-key-file", param_hint="--tls-cert-file")
+    if not tls_cert_file and not insecure_http:
+        raise typer.BadParameter("give --tls-cert-file and --tls-private-key-file, or --insecure-http on loopback", param_hint="--tls-cert-file")
+    if not tls_cert_file and not is_loopback(host):
+        raise typer.BadParameter(f"plain HTTP is only allowed on loopback, not on {host}", param_hint="--insecure-http")
+    roots = [p.strip() for p in allowed_host_paths.split(",") if p.strip()]
+    for root in roots:
+        if not root.startswith("/"):
+            raise typer.BadParameter(f"{root!r} is not an absolute path", param_hint="--allowed-host-paths")
     settings = ApiServerSettings(
         etcd_endpoints=[e.strip() for e in etcd_endpoints.split(",") if e.strip()],
         etcd_prefix=etcd_prefix,
         token_file=token_file,
+        allow_privileged=allow_privileged,
+        allowed_host_paths=roots,
     )
-    serve(settings, host=host, port=port, log_level="warning")
+    serve(settings, host=host, port=port, cert=tls_cert_file, key=tls_private_key_file, insecure_http=insecure_http, log_level="warning")
 
 
 def scheduler(

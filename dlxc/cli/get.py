@@ -1,4 +1,4 @@
-"""`dlxc get containers|nodes [NAME] [-o wide|yaml|json|name] [-l SELECTOR]`."""
+"""`dlxc get containers|nodes|events|leases [NAME] [-w] [-o wide|yaml|json|name] [-l SELECTOR] [--for KIND/NAME]`."""
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +13,7 @@ from dlxc.client import Client, Informer
 from dlxc.waiter import parse_duration
 from schemas import Kind, kind_for_plural
 
-__all__ = ["container_rows", "get", "node_ready", "node_rows", "rows_for", "show", "watch"]
+__all__ = ["container_rows", "event_rows", "get", "lease_rows", "node_ready", "node_rows", "rows_for", "show", "watch"]
 
 Obj = dict[str, Any]
 
@@ -69,17 +69,79 @@ def node_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str
     return headers, rows
 
 
+def event_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]]]:
+    """kubectl-style: newest last, with how often it was seen."""
+    headers = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE"]
+    if wide:
+        headers += ["SOURCE", "FIRST SEEN"]
+    rows = []
+    ordered = sorted(items, key=lambda o: o.get("status", {}).get("lastTimestamp") or "")
+    for obj in ordered:
+        spec, status = obj.get("spec", {}), obj.get("status", {})
+        involved = spec.get("involvedObject", {})
+        row = [
+            console.age(status.get("lastTimestamp")),
+            spec.get("type", ""),
+            spec.get("reason", ""),
+            f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+            str(status.get("count", 1)),
+            spec.get("message", ""),
+        ]
+        if wide:
+            source = spec.get("source", {})
+            row += [",".join(v for v in (source.get("component"), source.get("host")) if v) or "-", console.age(status.get("firstTimestamp"))]
+        rows.append(row)
+    return headers, rows
+
+
+def lease_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]]]:
+    headers = ["NAME", "HOLDER", "RENEWED", "DURATION"]
+    rows = [
+        [
+            obj["metadata"]["name"],
+            obj.get("spec", {}).get("holderIdentity") or "<none>",
+            console.age(obj.get("spec", {}).get("renewTime")),
+            f"{obj.get('spec', {}).get('leaseDurationSeconds', 0)}s",
+        ]
+        for obj in items
+    ]
+    return headers, rows
+
+
+ROWS = {"Container": container_rows, "Node": node_rows, "Event": event_rows, "Lease": lease_rows}
+
+
+def _for_selector(value: str) -> str:
+    """`container/web` as a field selector on the events about it."""
+    kind_word, _, name = value.partition("/")
+    try:
+        kind = kind_for_plural(kind_word)
+    except KeyError:
+        fail(f"--for {value!r}: unknown kind {kind_word!r}; use e.g. container/NAME or node/NAME", code=2)
+    if not name:
+        fail(f"--for {value!r}: give KIND/NAME, e.g. container/web", code=2)
+    return f"involvedObject.kind={kind.name},involvedObject.name={name}"
+
+
 def rows_for(kind: Kind, items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]]]:
-    return (container_rows if kind.name == "Container" else node_rows)(items, wide=wide)
+    return ROWS[kind.name](items, wide=wide)
 
 
-async def show(client: Client, kind: Kind, *, name: str | None = None, output: str = "table", selector: str | None = None) -> None:
+async def show(
+    client: Client,
+    kind: Kind,
+    *,
+    name: str | None = None,
+    output: str = "table",
+    selector: str | None = None,
+    field_selector: str | None = None,
+) -> None:
     """Print one object or a list in the chosen format; `dlxc shell`'s `list` runs this too."""
     if name:
         obj = await client.get(kind.plural, name)
         items = [obj]
     else:
-        items, _ = await client.list(kind.plural, label_selector=selector)
+        items, _ = await client.list(kind.plural, label_selector=selector, field_selector=field_selector)
     if output in ("json", "yaml"):
         data: Any = obj if name else {"apiVersion": "dlxc.io/v1", "kind": f"{kind.name}List", "items": items}
         (console.print_json if output == "json" else console.print_yaml)(data)
@@ -146,18 +208,22 @@ async def watch(
 
 
 def get(
-    kind: str = typer.Argument(..., help="containers or nodes", autocompletion=complete_kinds),
+    kind: str = typer.Argument(..., help="containers, nodes, events or leases", autocompletion=complete_kinds),
     name: str = typer.Argument(None, help="One object by name.", autocompletion=complete_names),
     output: str = typer.Option("table", "--output", "-o", help="table, wide, yaml, json or name."),
     selector: str = typer.Option(None, "--selector", "-l", help="Label selector, e.g. app=web,tier!=db."),
     watch_: bool = typer.Option(False, "--watch", "-w", help="After listing, follow changes (a live table on a terminal)."),
     timeout: str = typer.Option(None, "--timeout", help="With -w: stop watching after this long, e.g. 30s."),
+    for_object: str = typer.Option(None, "--for", help="Only events about KIND/NAME, e.g. container/web."),
 ) -> None:
     """List objects, or show one; with -w keep the table current."""
     try:
         found = kind_for_plural(kind)
     except KeyError:
-        fail(f"unknown kind {kind!r}; use containers or nodes")
+        fail(f"unknown kind {kind!r}; use containers, nodes, events or leases")
+    if for_object and found.name != "Event":
+        fail("--for only applies to events", code=2)
+    field_selector = _for_selector(for_object) if for_object else None
     if output not in ("table", "wide", "yaml", "json", "name"):
         fail(f"unknown output format {output!r}; use table, wide, yaml, json or name")
     seconds = None
@@ -171,6 +237,6 @@ def get(
         if watch_:
             await watch(client, found, name=name, output=output, selector=selector, timeout=seconds)
         else:
-            await show(client, found, name=name, output=output, selector=selector)
+            await show(client, found, name=name, output=output, selector=selector, field_selector=field_selector)
 
     with_client(go)

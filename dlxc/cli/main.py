@@ -12,6 +12,7 @@ from dlxc.cli import power, schema as schema_cmd, shell as shell_cmd, status as 
 from dlxc.cli import sync as sync_cmd
 from dlxc.cli import wait as wait_cmd
 from dlxc.cli.config import config_app
+from dlxc.cli.token import token_app
 
 __all__ = ["app", "main"]
 
@@ -38,6 +39,7 @@ app.command("explain")(explain_cmd.explain)
 app.command("up")(up_cmd.up)
 app.command("down")(up_cmd.down)
 app.add_typer(config_app, name="config")
+app.add_typer(token_app, name="token")
 app.command("apiserver")(components.apiserver)
 app.command("scheduler")(components.scheduler)
 app.command("controller")(components.controller)

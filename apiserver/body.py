@@ -1,0 +1,60 @@
+"""Request bodies: refused with 413 before parsing when over 1 MiB, 400 when not JSON or nested too deeply."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from dlxc.errors import BadRequest, PayloadTooLarge
+
+__all__ = ["MAX_BODY", "MAX_DEPTH", "read_json"]
+
+MAX_BODY = 1024 * 1024
+MAX_DEPTH = 32
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the body is larger than {MAX_BODY} bytes", details=[{"field": "body", "message": f"larger than {MAX_BODY} bytes"}]
+    )
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a decoded JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON: 413 before parsing when it is too large, 400 when it is not JSON or too deep."""
+    length = request.headers.get("content-length")
+    if length:
+        try:
+            if int(length) > MAX_BODY:
+                raise _too_large()
+        except ValueError:
+            raise BadRequest("Content-Length is not a number", details=[{"field": "Content-Length", "message": "not a number"}]) from None
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BODY:
+            raise _too_large()
+    try:
+        value = json.loads(body or b"null")
+    except (ValueError, RecursionError) as exc:
+        message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise BadRequest(f"the body is not valid JSON: {message}", details=[{"field": "body", "message": message}]) from None
+    if _depth(value) > MAX_DEPTH:
+        raise BadRequest(
+            f"the body is nested deeper than {MAX_DEPTH} levels",
+            details=[{"field": "body", "message": f"nested deeper than {MAX_DEPTH} levels"}],
+        )
+    return value

@@ -1,0 +1,244 @@
+"""/openapi.json: every path and schema of the API, built from the same pydantic models the server validates with."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from schemas import API_VERSION, Kind
+
+__all__ = ["build_openapi"]
+
+PREFIX = f"/apis/{API_VERSION}"
+REF = "#/components/schemas/{model}"
+ERRORS = {
+    "400": "The request is malformed (bad JSON, selector, parameter or name mismatch).",
+    "401": "No bearer token, or not a valid one.",
+    "403": "The token's role may not do this.",
+    "404": "No such object.",
+    "409": "Conflict: the object changed since it was read, already exists, or is already bound.",
+    "413": "The body is larger than 1 MiB.",
+    "422": "The object breaks the schema or the apiserver's policy; details name each field.",
+    "503": "etcd is unavailable; retry.",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _responses(ok: str, schema: dict[str, Any], *, errors: tuple[str, ...] = tuple(ERRORS)) -> dict[str, Any]:
+    responses: dict[str, Any] = {ok: {"description": "OK", "content": _json(schema)}}
+    for code in errors:
+        responses[code] = {"description": ERRORS[code], "content": _json(_ref("Status"))}
+    return responses
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema or {"type": "string"}}
+
+
+NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}, "description": "The object's name."}
+DRY_RUN = _query("dryRun", "All: validate and return the would-be object without writing.", {"type": "string", "enum": ["All"]})
+
+
+def _extra_schemas(kinds: tuple[Kind, ...]) -> dict[str, Any]:
+    detail = {
+        "type": "object",
+        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+        "required": ["field", "message"],
+    }
+    schemas: dict[str, Any] = {
+        "Status": {
+            "type": "object",
+            "description": "Every error: a reason word, a message, and the fields at fault.",
+            "properties": {
+                "reason": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "array", "items": _ref("StatusDetail")},
+                "code": {"type": "integer"},
+            },
+            "required": ["reason", "message", "details"],
+        },
+        "StatusDetail": detail,
+        "Binding": {
+            "type": "object",
+            "properties": {"nodeName": {"type": "string"}},
+            "required": ["nodeName"],
+            "additionalProperties": False,
+        },
+        "MergePatch": {"type": "object", "description": "An RFC 7386 JSON merge patch.", "additionalProperties": True},
+        "Health": {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]},
+        "WatchEvent": {
+            "type": "object",
+            "description": "One line of a watch stream (application/x-ndjson).",
+            "properties": {
+                "type": {"type": "string", "enum": ["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]},
+                "object": {"type": "object"},
+            },
+            "required": ["type", "object"],
+        },
+    }
+    for kind in kinds:
+        schemas[f"{kind.name}List"] = {
+            "type": "object",
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object", "properties": {"resourceVersion": {"type": "string"}}, "required": ["resourceVersion"]},
+                "items": {"type": "array", "items": _ref(kind.model.__name__)},
+            },
+            "required": ["apiVersion", "kind", "metadata", "items"],
+        }
+    return schemas
+
+
+def _kind_paths(kind: Kind) -> dict[str, Any]:
+    model = kind.model.__name__
+    obj = _ref(model)
+    base = f"{PREFIX}/{kind.plural}"
+    tags = [kind.name]
+    not_found = tuple(c for c in ERRORS if c not in ("409", "413", "422"))
+    paths: dict[str, Any] = {
+        base: {
+            "get": {
+                "operationId": f"list_{kind.plural}",
+                "tags": tags,
+                "summary": f"List {kind.plural}, or watch them with watch=1.",
+                "parameters": [
+                    _query("labelSelector", "e.g. app=web,tier!=db,env in (a,b),!legacy"),
+                    _query("fieldSelector", "metadata.name, spec.nodeName, status.phase (= or !=)"),
+                    _query("watch", "1 or true: stream changes as NDJSON WatchEvents.", {"type": "string", "enum": ["1", "true"]}),
+                    _query("resourceVersion", "With watch: stream every change after this revision."),
+                    _query("timeoutSeconds", "With watch: end the stream cleanly after this many seconds.",
+                           {"type": "number", "exclusiveMinimum": 0, "maximum": 86400}),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The list, or a watch stream.",
+                        "content": {
+                            "application/json": {"schema": _ref(f"{kind.name}List")},
+                            "application/x-ndjson": {"schema": _ref("WatchEvent")},
+                        },
+                    },
+                    **{c: v for c, v in _responses("200", obj, errors=("400", "401", "403", "503")).items() if c != "200"},
+                },
+            },
+            "post": {
+                "operationId": f"create_{kind.name.lower()}",
+                "tags": tags,
+                "summary": f"Create a {kind.name}.",
+                "parameters": [DRY_RUN],
+                "requestBody": {"required": True, "content": _json(obj)},
+                "responses": _responses("201", obj, errors=tuple(c for c in ERRORS if c != "404")),
+            },
+        },
+        base + "/{name}": {
+            "parameters": [NAME],
+            "get": {"operationId": f"get_{kind.name.lower()}", "tags": tags, "responses": _responses("200", obj, errors=not_found)},
+            "put": {
+                "operationId": f"replace_{kind.name.lower()}",
+                "tags": tags,
+                "summary": "Replace spec and metadata; metadata.resourceVersion is required and a stale one is 409.",
+                "parameters": [DRY_RUN],
+                "requestBody": {"required": True, "content": _json(obj)},
+                "responses": _responses("200", obj),
+            },
+            "patch": {
+                "operationId": f"patch_{kind.name.lower()}",
+                "tags": tags,
+                "summary": "Merge-patch spec and metadata (status is ignored: use /status).",
+                "parameters": [DRY_RUN],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/merge-patch+json": {"schema": _ref("MergePatch")},
+                        "application/json": {"schema": _ref("MergePatch")},
+                    },
+                },
+                "responses": _responses("200", obj),
+            },
+            "delete": {
+                "operationId": f"delete_{kind.name.lower()}",
+                "tags": tags,
+                "summary": "Delete; with finalizers only set deletionTimestamp.",
+                "parameters": [DRY_RUN],
+                "responses": _responses("200", obj, errors=tuple(c for c in ERRORS if c not in ("413", "422"))),
+            },
+        },
+        base + "/{name}/status": {
+            "parameters": [NAME],
+            "get": {"operationId": f"get_{kind.name.lower()}_status", "tags": tags, "responses": _responses("200", obj, errors=not_found)},
+            "put": {
+                "operationId": f"replace_{kind.name.lower()}_status",
+                "tags": tags,
+                "summary": "Replace status only.",
+                "parameters": [DRY_RUN],
+                "requestBody": {"required": True, "content": _json(obj)},
+                "responses": _responses("200", obj),
+            },
+            "patch": {
+                "operationId": f"patch_{kind.name.lower()}_status",
+                "tags": tags,
+                "summary": "Merge-patch status only.",
+                "parameters": [DRY_RUN],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/merge-patch+json": {"schema": _ref("MergePatch")},
+                        "application/json": {"schema": _ref("MergePatch")},
+                    },
+                },
+                "responses": _responses("200", obj),
+            },
+        },
+    }
+    if kind.name == "Container":
+        paths[base + "/{name}/binding"] = {
+            "parameters": [NAME],
+            "post": {
+                "operationId": "bind_container",
+                "tags": tags,
+                "summary": "Bind to a node, once: a second bind is 409.",
+                "parameters": [DRY_RUN],
+                "requestBody": {"required": True, "content": _json(_ref("Binding"))},
+                "responses": _responses("201", obj),
+            },
+        }
+    return paths
+
+
+@lru_cache(maxsize=4)
+def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
+    _, top = models_json_schema([(k.model, "validation") for k in kinds], ref_template=REF, by_alias=True)
+    components = {**top.get("$defs", {}), **_extra_schemas(kinds)}
+    health = {"get": {"tags": ["health"], "security": [], "responses": {"200": {"description": "OK", "content": _json(_ref("Health"))}, "503": {"description": ERRORS["503"], "content": _json(_ref("Status"))}}}}
+    paths: dict[str, Any] = {
+        "/healthz": {"get": {**health["get"], "operationId": "healthz"}},
+        "/readyz": {"get": {**health["get"], "operationId": "readyz"}},
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "tags": ["health"],
+                "summary": "This document.",
+                "responses": {"200": {"description": "OK", "content": _json({"type": "object"})}},
+            }
+        },
+    }
+    for kind in kinds:
+        paths.update(_kind_paths(kind))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "dlxc apiserver", "version": "v1", "description": "Declarative LXC containers: the only door to etcd."},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
