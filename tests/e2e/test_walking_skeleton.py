@@ -71,7 +71,7 @@ def test_apply_run_change_delete(cluster: Cluster, tmp_path: Path) -> None:
     print(f"apply -> Running in {time.monotonic() - start:.2f}s")
     assert obj["spec"]["nodeName"] == node.name
     assert obj["status"]["ip"]
-    assert obj["status"]["observedGeneration"] == 1
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]  # the bind is a spec change too
     assert obj["metadata"]["finalizers"] == ["dlxc.io/lxc-container"]
     assert lxc_state(node.lxc_path, "my-web-server") == "RUNNING"
     assert lxc_cgroup(node.lxc_path, "my-web-server", "memory.limit_in_bytes") == str(512 * 2**20)
@@ -92,7 +92,9 @@ def test_apply_run_change_delete(cluster: Cluster, tmp_path: Path) -> None:
         lambda: lxc_cgroup(node.lxc_path, "my-web-server", "memory.limit_in_bytes") == str(256 * 2**20),
         timeout=30, what="the new memory limit",
     )
-    wait_for(lambda: get_json(cluster, "containers", "my-web-server")["status"].get("observedGeneration") == 2, timeout=30, what="observedGeneration 2")
+    generation = obj["metadata"]["generation"] + 1
+    wait_for(lambda: get_json(cluster, "containers", "my-web-server")["status"].get("observedGeneration") == generation,
+             timeout=30, what=f"observedGeneration {generation}")
 
     # Power off through the spec: the LXC container stops and the phase says so.
     manifest.write_text(manifest.read_text() + "state: Stopped\n")
