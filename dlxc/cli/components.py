@@ -94,7 +94,10 @@ def scheduler(
     try:
         settings = load_settings(config, seed=seed, weights=weight)
     except SchedulerConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--config/--weight") from None
+        from dlxc.cli import console
+
+        console.error(str(exc))
+        raise typer.Exit(2) from None
     _run_until_signal(lambda c: Scheduler(c, settings).run(), _client_config(server, token))
 
 
