@@ -145,23 +145,36 @@ class Scheduler:
             return
         self.cache.assume(name, decision.node, request_of(container))
         await self.binds.acquire()
-        task = asyncio.create_task(self._bind(name, decision))
+        task = asyncio.create_task(self._bind(container, decision))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
 
-    async def _bind(self, name: str, decision: Decision) -> None:
+    async def _bind(self, container: Obj, decision: Decision) -> None:
         try:
-            await self._bind_and_record(name, decision)
+            await self._record_and_bind(container, decision)
         finally:
             self.binds.release()
 
-    async def _bind_and_record(self, name: str, decision: Decision) -> None:
+    async def _record_and_bind(self, container: Obj, decision: Decision) -> None:
+        """Write the explanation, then bind.
+
+        The explanation goes first, against the version the decision was made on: nobody but a
+        scheduler writes an unbound container, so it rarely conflicts, and a conflict means the
+        container changed under the decision (or another scheduler claimed it): decide again.
+        After the bind the kubelet owns the status, and a late write would race its reports.
+        """
+        name = container["metadata"]["name"]
         assert decision.node is not None
         try:
+            if self.settings.record_placement:
+                await self._write_placement(container, decision)
             bound = await self.client.bind(name, decision.node)
         except (Conflict, NotFound):
-            # Bound by another scheduler, or deleted: the watch tells where it went.
+            # Changed, deleted, or bound by another scheduler: let go; the watch brings what is true.
             self.cache.forget(name, self.containers.cache.get(name))
+            current = self.containers.cache.get(name)
+            if current is not None and current["metadata"]["resourceVersion"] != container["metadata"]["resourceVersion"]:
+                self.enqueue(name)  # the change already arrived while we held the assumption
             return
         except ApiError as exc:
             self.cache.forget(name, self.containers.cache.get(name))
@@ -172,35 +185,26 @@ class Scheduler:
         self.backoff.pop(name, None)
         self._cancel_timer(name)
         log.debug("bound %s: %s", name, decision.message)
-        if self.settings.record_placement:
+        recorded = (bound.get("status") or {}).get("placement") or {}
+        if self.settings.record_placement and recorded.get("node") != decision.node:
+            # Two schedulers raced and the other's explanation landed last: put ours back (rare).
             try:
-                await self._record_placement(bound, decision)
+                await self._write_placement(bound, decision)
             except ApiError as exc:
                 log.warning("recording the placement of %s failed: %s", name, exc.message)
 
-    async def _record_placement(self, obj: Obj, decision: Decision) -> None:
-        """status.placement and Scheduled=True on a bound container, without undoing a kubelet's report."""
-        name = obj["metadata"]["name"]
-        placement = placement_of(decision, seed=self.settings.seed)
-        for _ in range(5):
-            status = dict(obj.get("status") or {})
-            conditions = status.get("conditions") or []
-            previous = next((c for c in conditions if c.get("type") == "Scheduled"), None)
-            status["placement"] = placement
-            status["conditions"] = [c for c in conditions if c.get("type") != "Scheduled"] + [
-                scheduled_condition(decision, previous)
-            ]
-            body = {"metadata": {"name": name, "resourceVersion": obj["metadata"]["resourceVersion"]},
-                    "spec": obj["spec"], "status": status}
-            try:
-                await self.client.replace_status("containers", body)
-                return
-            except Conflict:
-                obj = await self.client.get("containers", name)  # the kubelet reported meanwhile: keep its report
-                if obj["spec"].get("nodeName") != decision.node:
-                    return
-            except NotFound:
-                return
+    async def _write_placement(self, obj: Obj, decision: Decision) -> None:
+        """status.placement and the Scheduled condition, against the object's resourceVersion."""
+        status = dict(obj.get("status") or {})
+        conditions = status.get("conditions") or []
+        previous = next((c for c in conditions if c.get("type") == "Scheduled"), None)
+        status["placement"] = placement_of(decision, seed=self.settings.seed)
+        status["conditions"] = [c for c in conditions if c.get("type") != "Scheduled"] + [
+            scheduled_condition(decision, previous)
+        ]
+        body = {"metadata": {"name": obj["metadata"]["name"], "resourceVersion": obj["metadata"]["resourceVersion"]},
+                "spec": obj["spec"], "status": status}
+        await self.client.replace_status("containers", body)
 
     async def _record_unschedulable(self, container: Obj, decision: Decision) -> None:
         name = container["metadata"]["name"]
