@@ -130,18 +130,34 @@ class HollowNodes:
         await asyncio.gather(*(one(name) for name in names))
         self.registered.set()
 
+    async def _beat(self, name: str, slots: asyncio.Semaphore) -> None:
+        try:
+            await self.heartbeat(self.nodes[name])
+        except ApiError as exc:
+            log.warning("heartbeat of %s failed: %s", name, exc.message)
+        finally:
+            slots.release()
+
     async def _heartbeat_loop(self) -> None:
-        """Each node beats once per interval; the beats are spread evenly so the load is flat."""
+        """Each node beats once per interval; the beats are spread evenly, several in flight, so the load is flat."""
         names = list(self.nodes)
         gap = self.heartbeat_interval / max(1, len(names))
-        while True:
-            for name in names:
-                started = asyncio.get_running_loop().time()
-                try:
-                    await self.heartbeat(self.nodes[name])
-                except ApiError as exc:
-                    log.warning("heartbeat of %s failed: %s", name, exc.message)
-                await asyncio.sleep(max(0.0, gap - (asyncio.get_running_loop().time() - started)))
+        slots = asyncio.Semaphore(self.concurrency)
+        beats: set[asyncio.Task[None]] = set()
+        clock = asyncio.get_running_loop()
+        due = clock.time()
+        try:
+            while True:
+                for name in names:
+                    await slots.acquire()
+                    task = asyncio.create_task(self._beat(name, slots))
+                    beats.add(task)
+                    task.add_done_callback(beats.discard)
+                    due = max(due + gap, clock.time() - self.heartbeat_interval)  # never a burst to catch up
+                    await asyncio.sleep(max(0.0, due - clock.time()))
+        finally:
+            for task in beats:
+                task.cancel()
 
     async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
         old_node = (old or {}).get("spec", {}).get("nodeName")

@@ -69,7 +69,7 @@ class Decision:
     nodes: int = 0
     feasible: int = 0
     rejected: Mapping[str, int] = field(default_factory=dict)  # reason -> how many nodes
-    rejected_nodes: tuple[tuple[str, str], ...] = ()  # (node, reason), by name, at most NAMED_REJECTIONS
+    rejected_nodes: tuple[tuple[str, str], ...] = ()  # (node, reason): the first NAMED_REJECTIONS by name
     message: str = ""
 
 
@@ -132,8 +132,11 @@ def schedule(
         if count:
             label = labels[index - 1]
             rejected[label] = rejected.get(label, 0) + int(count)
-    named = sorted((table.names[row], labels[reason[row] - 1]) for row in rejected_rows[: NAMED_REJECTIONS * 4])
-    rejected_nodes = tuple(named[:NAMED_REJECTIONS])
+    first_by_name = rejected_rows
+    if rejected_rows.size > NAMED_REJECTIONS:
+        ranks = table.name_ranks()[rejected_rows]
+        first_by_name = rejected_rows[np.argpartition(ranks, NAMED_REJECTIONS - 1)[:NAMED_REJECTIONS]]
+    rejected_nodes = tuple(sorted((table.names[row], labels[reason[row] - 1]) for row in first_by_name))
     if feasible.size == 0:
         return Decision(
             None, nodes=n, rejected=rejected, rejected_nodes=rejected_nodes,

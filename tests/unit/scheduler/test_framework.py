@@ -118,3 +118,10 @@ def test_a_required_group_never_shares_a_node_and_a_preferred_one_prefers_not_to
     full = [node("a", groups={"g": 1}), node("b", groups={"g": 2})]
     assert decide(Request("c", group="g"), full).node is None
     assert decide(Request("c", group="g", group_mode="preferred"), full).node == "a"
+
+
+def test_rejected_nodes_named_are_the_first_fifty_by_name() -> None:
+    nodes = [node(f"n{i:03d}", ready=False) for i in reversed(range(120))]
+    decision = decide(Request("c"), nodes)
+    assert decision.rejected == {"node not ready": 120}
+    assert decision.rejected_nodes == tuple((f"n{i:03d}", "node not ready") for i in range(50))
