@@ -26,6 +26,8 @@ __all__ = ["Scheduler", "placement_of", "scheduled_condition"]
 log = logging.getLogger("dlxc.scheduler")
 Obj = dict[str, Any]
 
+WAKE_DELAY = 0.2  # seconds to gather the cluster changes that wake waiting containers
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
@@ -90,6 +92,7 @@ class Scheduler:
         self.binds = asyncio.Semaphore(self.settings.bind_concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
         self.bound = 0
+        self._wake: asyncio.TimerHandle | None = None
 
     @property
     def assumed(self) -> dict[str, str]:
@@ -101,8 +104,18 @@ class Scheduler:
             self.queue.put_nowait(name)
 
     def _wake_waiting(self) -> None:
-        """Something may have made room: every waiting container gets another try now."""
+        """Something may have made room: every waiting container gets another try, soon.
+
+        Wakes are gathered for WAKE_DELAY seconds, so a burst of deletions costs one pass over the
+        waiting containers, not one pass per deletion.
+        """
+        if self.unschedulable and self._wake is None:
+            self._wake = asyncio.get_running_loop().call_later(WAKE_DELAY, self._wake_now)
+
+    def _wake_now(self) -> None:
+        self._wake = None
         for name in sorted(self.unschedulable):
+            self._cancel_timer(name)
             self.enqueue(name)
         self.unschedulable.clear()
 
@@ -269,5 +282,5 @@ class Scheduler:
         finally:
             for task in [*tasks, *self.in_flight]:
                 task.cancel()
-            for timer in self.timers.values():
+            for timer in [*self.timers.values(), *([self._wake] if self._wake else [])]:
                 timer.cancel()
