@@ -12,13 +12,6 @@ from scheduler.loop import Scheduler
 pytestmark = pytest.mark.timeout(90)
 
 
-def test_mixed_nodes_are_the_same_for_a_seed() -> None:
-    nodes = mixed_nodes(6, prefix="h", seed=4)
-    assert nodes == mixed_nodes(6, prefix="h", seed=4)
-    assert [n.name for n in nodes] == [f"h-0000{i}" for i in range(6)]
-    assert {n.labels["size"] for n in mixed_nodes(60, seed=4)} == {"small", "medium", "large"}
-
-
 def test_hollow_nodes_register_heartbeat_and_report_running(api) -> None:
     async def go() -> None:
         async with api.client() as c:
