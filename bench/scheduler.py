@@ -356,7 +356,7 @@ def main() -> None:
                         help="The apiserver's etcd client receive limit; 0 keeps gRPC's default 4 MiB.")
     parser.add_argument("--profile-scheduler", metavar="FILE", help="Run the scheduler under cProfile, stats to FILE.")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="dlxc-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="dlxc-sched-bench-"))
     bench = Bench(args, tmp)
     try:
         figures = asyncio.run(bench.run())
