@@ -22,7 +22,7 @@ from scheduler.config import SchedulerConfigError, SchedulerSettings, load_setti
 from scheduler.framework import Decision, schedule
 from scheduler.loop import placement_of
 
-__all__ = ["explain", "explain_placement"]
+__all__ = ["explain", "explain_placement", "placement_lines"]
 
 Obj = dict[str, Any]
 
@@ -55,16 +55,35 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _print_table(name: str, decision: Decision) -> None:
-    if decision.node is None:
-        console.out(f"container/{name}: fits nowhere: {decision.message}")
-    else:
-        console.out(f"container/{name}: {decision.message}")
-        plugins = list(decision.scores)
-        rows = [[f"{decision.node} (chosen)", _fmt(decision.total), *(_fmt(decision.scores[p]) for p in plugins)]]
-        for other in decision.runners_up:
-            rows.append([other.node, _fmt(other.total), *(_fmt(other.scores.get(p, 0.0)) for p in plugins)])
-        console.print_table(["NODE", "TOTAL", *(f"{p}({decision.weights[p]:g})" for p in plugins)], rows)
+def _columns(rows: list[list[str]]) -> list[str]:
+    """Rows as kubectl-style columns, three spaces apart (as console.print_table lays them out)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def placement_lines(placement: Obj) -> list[str]:
+    """A `status.placement` as lines a person reads: the outcome, then each node weighed, plugin by plugin.
+
+    `dlxc explain-placement` prints these; `dlxc describe container` can show the same under a heading.
+    """
+    node = placement.get("node")
+    if not node:
+        return [f"fits nowhere: {placement.get('message', '')}"]
+    scores, weights = placement.get("scores") or {}, placement.get("weights") or {}
+    plugins = list(scores)
+    rows = [["NODE", "TOTAL", *(f"{p}({weights.get(p, 0):g})" for p in plugins)]]
+    rows.append([f"{node} (chosen)", _fmt(placement.get("total", 0.0)), *(_fmt(scores[p]) for p in plugins)])
+    for other in placement.get("runnersUp") or []:
+        other_scores = other.get("scores") or {}
+        rows.append([other["node"], _fmt(other["total"]), *(_fmt(other_scores.get(p, 0.0)) for p in plugins)])
+    return [placement.get("message", ""), *_columns(rows)]
+
+
+def _print_decision(name: str, decision: Decision, *, seed: int) -> None:
+    lines = placement_lines(placement_of(decision, seed=seed))
+    console.out(f"container/{name}: {lines[0]}")
+    for line in lines[1:]:
+        console.out(line)
     if decision.rejected_nodes:
         named = ", ".join(f"{node} ({reason})" for node, reason in decision.rejected_nodes)
         more = sum(decision.rejected.values()) - len(decision.rejected_nodes)
@@ -111,7 +130,7 @@ def explain_placement(
         for i, (obj, decision) in enumerate(zip(wanted, decisions)):
             if i:
                 console.out()
-            _print_table(obj["metadata"]["name"], decision)
+            _print_decision(obj["metadata"]["name"], decision, seed=settings.seed)
     else:
         data = [
             {"container": obj["metadata"]["name"], **{k: v for k, v in placement_of(decision, seed=settings.seed).items() if k != "time"}}
