@@ -1,4 +1,12 @@
-"""The binding loop: watch nodes and containers, place each unbound container, bind it through the API."""
+"""The binding loop: watch nodes and containers, place each unbound container, bind it through the API.
+
+One worker decides, in queue order, against the cache; a decision is assumed at once and its bind
+(POST .../binding, which answers 409 to a second bind) runs in the background, up to
+`bind_concurrency` at a time, so the API's round trip does not limit how fast containers are placed.
+A container that fits nowhere stays Pending with a Scheduled=False condition that counts the reasons
+node by node; it is tried again with exponential backoff, and at once when a node or a container
+change may have made room.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -7,75 +15,53 @@ import random
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import BaseModel
-
 from dlxc.client import Client, Informer
 from dlxc.errors import ApiError, Conflict, NotFound
-from scheduler.framework import Decision, NodeInfo, Request, schedule
-from scheduler.plugins import DEFAULT_FILTERS, DEFAULT_WEIGHTS, SCORERS
-from schemas.quantity import parse_bytes
+from scheduler.cache import SchedulerCache, request_of
+from scheduler.config import SchedulerSettings
+from scheduler.framework import Decision, schedule
 
-__all__ = ["Scheduler", "SchedulerSettings", "node_infos", "request_of"]
+__all__ = ["Scheduler", "placement_of", "scheduled_condition"]
 
 log = logging.getLogger("dlxc.scheduler")
 Obj = dict[str, Any]
 
-
-class SchedulerSettings(BaseModel):
-    weights: dict[str, float] = dict(DEFAULT_WEIGHTS)
-    seed: int = 0
-    retry_initial: float = 1.0
-    retry_max: float = 30.0
+WAKE_DELAY = 0.2  # seconds to gather the cluster changes that wake waiting containers
 
 
-def request_of(container: Obj) -> Request:
-    spec = container.get("spec", {})
-    return Request(
-        name=container["metadata"]["name"],
-        cpu=float(spec.get("cpu") or 0.0),
-        memory=parse_bytes(spec["memory"]) if spec.get("memory") else 0,
-        disk=parse_bytes(spec["disk"]) if spec.get("disk") else 0,
-        node_selector=spec.get("nodeSelector") or {},
-    )
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def node_infos(nodes: list[Obj], containers: list[Obj], assumed: dict[str, str]) -> list[NodeInfo]:
-    """Every node with what its bound (or assumed-bound) containers request."""
-    used: dict[str, list[float]] = {}
-    for container in containers:
-        name = container["metadata"]["name"]
-        node = container["spec"].get("nodeName") or assumed.get(name)
-        if not node:
-            continue
-        req = request_of(container)
-        acc = used.setdefault(node, [0.0, 0, 0, 0])
-        acc[0] += req.cpu
-        acc[1] += req.memory
-        acc[2] += req.disk
-        acc[3] += 1
-    infos = []
-    for node in nodes:
-        status = node.get("status", {})
-        alloc = status.get("allocatable", {})
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
-        acc = used.get(node["metadata"]["name"], [0.0, 0, 0, 0])
-        infos.append(
-            NodeInfo(
-                name=node["metadata"]["name"],
-                ready=ready and not node["metadata"].get("deletionTimestamp"),
-                unschedulable=bool(node.get("spec", {}).get("unschedulable")),
-                labels={**(node["metadata"].get("labels") or {}), **(node.get("spec", {}).get("labels") or {})},
-                cpu=float(alloc.get("cpu", 0)),
-                memory=int(alloc.get("memory", 0)),
-                disk=int(alloc.get("disk", 0)),
-                max_containers=int(alloc.get("containers", 0)),
-                requested_cpu=acc[0],
-                requested_memory=int(acc[1]),
-                requested_disk=int(acc[2]),
-                containers=int(acc[3]),
-            )
-        )
-    return infos
+def placement_of(decision: Decision, *, seed: int, time: str | None = None) -> Obj:
+    """The decision as `status.placement` (schemas.container.Placement, wire form)."""
+    placement: Obj = {
+        "total": decision.total,
+        "scores": dict(decision.scores),
+        "weights": dict(decision.weights),
+        "runnersUp": [{"node": c.node, "total": c.total, "scores": dict(c.scores)} for c in decision.runners_up],
+        "nodes": decision.nodes,
+        "feasible": decision.feasible,
+        "rejected": dict(decision.rejected),
+        "message": decision.message,
+        "seed": seed,
+        "time": time or _now(),
+    }
+    if decision.node is not None:
+        placement["node"] = decision.node
+    return placement
+
+
+def scheduled_condition(decision: Decision, previous: Obj | None) -> Obj:
+    status = "True" if decision.node else "False"
+    keep = previous is not None and previous.get("status") == status
+    return {
+        "type": "Scheduled",
+        "status": status,
+        "reason": "Scheduled" if decision.node else "Unschedulable",
+        "message": decision.message,
+        "lastTransitionTime": previous.get("lastTransitionTime") if keep and previous else _now(),
+    }
 
 
 def _unbound(container: Obj | None) -> bool:
@@ -87,100 +73,193 @@ def _unbound(container: Obj | None) -> bool:
 
 
 class Scheduler:
-    """Keeps caches of nodes and containers; one worker places containers one at a time, in order."""
+    """Caches of nodes and containers; one deciding worker; binds in the background."""
 
     def __init__(self, client: Client, settings: SchedulerSettings | None = None) -> None:
         self.client = client
         self.settings = settings or SchedulerSettings()
         self.rng = random.Random(self.settings.seed)
+        self.filters = self.settings.filter_plugins()
+        self.scorers = self.settings.score_plugins()
+        self.cache = SchedulerCache()
         self.nodes = Informer(client, "nodes", self._on_node)
         self.containers = Informer(client, "containers", self._on_container)
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.queued: set[str] = set()
-        # Binds made but not yet seen through the watch: they count against their node at once,
-        # so a burst of containers never overcommits a node.
-        self.assumed: dict[str, str] = {}
         self.backoff: dict[str, float] = {}
+        self.timers: dict[str, asyncio.TimerHandle] = {}
         self.unschedulable: set[str] = set()
+        self.binds = asyncio.Semaphore(self.settings.bind_concurrency)
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.bound = 0
+        self._wake: asyncio.TimerHandle | None = None
+
+    @property
+    def assumed(self) -> dict[str, str]:
+        return self.cache.assumed
 
     def enqueue(self, name: str) -> None:
         if name not in self.queued:
             self.queued.add(name)
             self.queue.put_nowait(name)
 
+    def _wake_waiting(self) -> None:
+        """Something may have made room: every waiting container gets another try, soon.
+
+        Wakes are gathered for WAKE_DELAY seconds, so a burst of deletions costs one pass over the
+        waiting containers, not one pass per deletion.
+        """
+        if self.unschedulable and self._wake is None:
+            self._wake = asyncio.get_running_loop().call_later(WAKE_DELAY, self._wake_now)
+
+    def _wake_now(self) -> None:
+        self._wake = None
+        for name in sorted(self.unschedulable):
+            self._cancel_timer(name)
+            self.enqueue(name)
+        self.unschedulable.clear()
+
     async def _on_node(self, name: str, old: Obj | None, new: Obj | None) -> None:
-        # A node change may make room: give every waiting container another try.
-        for waiting in list(self.unschedulable):
-            self.unschedulable.discard(waiting)
-            self.enqueue(waiting)
+        if new is None:
+            self.cache.remove_node(name)
+            return
+        if self.cache.update_node(new):
+            self._wake_waiting()
 
     async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
-        if new is None or new["spec"].get("nodeName"):
-            self.assumed.pop(name, None)
-        if old is not None and old["spec"].get("nodeName") and (new is None or not _unbound(new)):
-            await self._on_node(name, None, None)  # a container left a node: room for the waiting ones
-        if _unbound(new):
-            self.enqueue(name)
+        if self.cache.update_container(name, new):
+            self._wake_waiting()
+        if not _unbound(new) or name in self.cache.assumed:
+            self.unschedulable.discard(name)
+            return
+        assert new is not None
+        if name in self.unschedulable and old is not None and old.get("spec") == new.get("spec"):
+            return  # only its status changed (our own Unschedulable write): wait for backoff or room
+        self.unschedulable.discard(name)
+        self.enqueue(name)
 
     def decide(self, container: Obj) -> Decision:
-        scorers = {name: (SCORERS[name], weight) for name, weight in self.settings.weights.items() if weight}
-        infos = node_infos(list(self.nodes.cache.values()), list(self.containers.cache.values()), self.assumed)
-        return schedule(request_of(container), infos, filters=DEFAULT_FILTERS, scorers=scorers, rng=self.rng)
+        return schedule(
+            request_of(container), self.cache.table,
+            filters=self.filters, scorers=self.scorers, rng=self.rng, runners_up=self.settings.runners_up,
+        )
 
     async def schedule_one(self, name: str) -> None:
         container = self.containers.cache.get(name)
-        if not _unbound(container) or name in self.assumed:
+        if not _unbound(container) or name in self.cache.assumed:
             return
-        decision = self.decide(container)
+        assert container is not None
+        try:
+            decision = self.decide(container)
+        except ValueError as exc:  # a spec the server accepted but we cannot read: say so, do not loop
+            decision = Decision(None, message=f"cannot schedule: {exc}")
         if decision.node is None:
             await self._record_unschedulable(container, decision)
             return
-        self.assumed[name] = decision.node
+        self.cache.assume(name, decision.node, request_of(container))
+        await self.binds.acquire()
+        task = asyncio.create_task(self._bind(container, decision))
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
+    async def _bind(self, container: Obj, decision: Decision) -> None:
         try:
-            await self.client.bind(name, decision.node)
-            self.backoff.pop(name, None)
-            log.info("bound %s to %s (%s)", name, decision.node, decision.message)
+            await self._record_and_bind(container, decision)
+        finally:
+            self.binds.release()
+
+    async def _record_and_bind(self, container: Obj, decision: Decision) -> None:
+        """Write the explanation, then bind.
+
+        The explanation goes first, against the version the decision was made on: nobody but a
+        scheduler writes an unbound container, so it rarely conflicts, and a conflict means the
+        container changed under the decision (or another scheduler claimed it): decide again.
+        After the bind the kubelet owns the status, and a late write would race its reports.
+        """
+        name = container["metadata"]["name"]
+        assert decision.node is not None
+        try:
+            if self.settings.record_placement:
+                await self._write_placement(container, decision)
+            bound = await self.client.bind(name, decision.node)
         except (Conflict, NotFound):
-            self.assumed.pop(name, None)  # bound by someone else, or deleted: nothing to do
-        except ApiError:
-            self.assumed.pop(name, None)
-            raise
+            # Changed, deleted, or bound by another scheduler: let go; the watch brings what is true.
+            self.cache.forget(name, self.containers.cache.get(name))
+            current = self.containers.cache.get(name)
+            if current is not None and current["metadata"]["resourceVersion"] != container["metadata"]["resourceVersion"]:
+                self.enqueue(name)  # the change already arrived while we held the assumption
+            return
+        except ApiError as exc:
+            self.cache.forget(name, self.containers.cache.get(name))
+            log.warning("binding %s to %s failed: %s; retrying", name, decision.node, exc.message)
+            self._retry_later(name)
+            return
+        self.bound += 1
+        self.backoff.pop(name, None)
+        self._cancel_timer(name)
+        log.debug("bound %s: %s", name, decision.message)
+        recorded = (bound.get("status") or {}).get("placement") or {}
+        if self.settings.record_placement and recorded.get("node") != decision.node:
+            # Two schedulers raced and the other's explanation landed last: put ours back (rare).
+            try:
+                await self._write_placement(bound, decision)
+            except ApiError as exc:
+                log.warning("recording the placement of %s failed: %s", name, exc.message)
+
+    async def _write_placement(self, obj: Obj, decision: Decision) -> None:
+        """status.placement and the Scheduled condition, against the object's resourceVersion."""
+        status = dict(obj.get("status") or {})
+        conditions = status.get("conditions") or []
+        previous = next((c for c in conditions if c.get("type") == "Scheduled"), None)
+        status["placement"] = placement_of(decision, seed=self.settings.seed)
+        status["conditions"] = [c for c in conditions if c.get("type") != "Scheduled"] + [
+            scheduled_condition(decision, previous)
+        ]
+        body = {"metadata": {"name": obj["metadata"]["name"], "resourceVersion": obj["metadata"]["resourceVersion"]},
+                "spec": obj["spec"], "status": status}
+        await self.client.replace_status("containers", body)
 
     async def _record_unschedulable(self, container: Obj, decision: Decision) -> None:
         name = container["metadata"]["name"]
         self.unschedulable.add(name)
-        status = dict(container.get("status") or {})
-        condition = {
-            "type": "Scheduled",
-            "status": "False",
-            "reason": "Unschedulable",
-            "message": decision.message,
-            "lastTransitionTime": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-        }
-        conditions = [c for c in status.get("conditions", []) if c.get("type") != "Scheduled"]
-        previous = next((c for c in status.get("conditions", []) if c.get("type") == "Scheduled"), None)
-        if previous and previous.get("message") == decision.message and status.get("phase") == "Pending":
-            condition["lastTransitionTime"] = previous.get("lastTransitionTime")
-            if status.get("message") == decision.message:
-                self._retry_later(name)
-                return
-        status.update({"phase": "Pending", "message": decision.message, "conditions": [*conditions, condition]})
-        try:
-            await self.client.replace_status(
-                "containers", {"metadata": {"name": name}, "spec": container["spec"], "status": status}
-            )
-        except (NotFound, Conflict):
-            pass
         self._retry_later(name)
+        status = dict(container.get("status") or {})
+        conditions = status.get("conditions") or []
+        previous = next((c for c in conditions if c.get("type") == "Scheduled"), None)
+        if previous and previous.get("message") == decision.message and status.get("phase") == "Pending":
+            return  # already says so; do not write the same thing again
+        status.update({
+            "phase": "Pending",
+            "message": decision.message,
+            "placement": placement_of(decision, seed=self.settings.seed),
+            "conditions": [c for c in conditions if c.get("type") != "Scheduled"] + [
+                scheduled_condition(decision, previous)
+            ],
+        })
+        body = {"metadata": {"name": name, "resourceVersion": container["metadata"]["resourceVersion"]},
+                "spec": container["spec"], "status": status}
+        try:
+            await self.client.replace_status("containers", body)
+        except (NotFound, Conflict):
+            pass  # changed meanwhile: the watch brings it back to the queue
+        log.info("%s is unschedulable: %s", name, decision.message)
+
+    def _cancel_timer(self, name: str) -> None:
+        timer = self.timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
 
     def _retry_later(self, name: str) -> None:
-        delay = min(self.settings.retry_max, self.backoff.get(name, self.settings.retry_initial / 2) * 2)
+        """Exponential backoff per container, capped; one pending retry per container."""
+        delay = min(self.settings.retry_max_seconds, self.backoff.get(name, self.settings.retry_initial_seconds / 2) * 2)
         self.backoff[name] = delay
-        asyncio.get_running_loop().call_later(delay, self._retry, name)
+        self._cancel_timer(name)
+        self.timers[name] = asyncio.get_running_loop().call_later(delay, self._retry, name)
 
     def _retry(self, name: str) -> None:
-        if name in self.unschedulable:
-            self.unschedulable.discard(name)
+        self.timers.pop(name, None)
+        self.unschedulable.discard(name)
+        if _unbound(self.containers.cache.get(name)):
             self.enqueue(name)
 
     async def _worker(self) -> None:
@@ -191,16 +270,17 @@ class Scheduler:
                 await self.schedule_one(name)
             except ApiError as exc:
                 log.warning("scheduling %s failed: %s; retrying", name, exc.message)
-                await asyncio.sleep(0.5)
-                self.enqueue(name)
+                self._retry_later(name)
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self.nodes.run()), asyncio.create_task(self.containers.run())]
-        await self.nodes.synced.wait()
-        await self.containers.synced.wait()
-        tasks.append(asyncio.create_task(self._worker()))
         try:
+            await self.nodes.synced.wait()
+            await self.containers.synced.wait()
+            tasks.append(asyncio.create_task(self._worker()))
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
+            for task in [*tasks, *self.in_flight]:
                 task.cancel()
+            for timer in [*self.timers.values(), *([self._wake] if self._wake else [])]:
+                timer.cancel()

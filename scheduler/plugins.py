@@ -1,11 +1,16 @@
-"""The default filter and score plugins, from the original design: CPU 30, memory 30, disk 20, load 20."""
+"""The default filter and score plugins; the scores follow the original design: CPU 30, memory 30, disk 20, load 20."""
 from __future__ import annotations
 
-from scheduler.framework import FilterPlugin, NodeInfo, Request, ScorePlugin
+import numpy as np
+
+from scheduler.framework import Filter, Scorer
+from scheduler.nodetable import NodeTable, Request
 
 __all__ = [
+    "ANTI_AFFINITY_CONFLICT",
     "DEFAULT_FILTERS",
     "DEFAULT_WEIGHTS",
+    "FILTERS",
     "INSUFFICIENT_CPU",
     "INSUFFICIENT_DISK",
     "INSUFFICIENT_MEMORY",
@@ -23,78 +28,112 @@ INSUFFICIENT_MEMORY = "insufficient memory"
 INSUFFICIENT_DISK = "insufficient disk"
 TOO_MANY_CONTAINERS = "too many containers"
 NODE_SELECTOR_MISMATCH = "node selector mismatch"
+ANTI_AFFINITY_CONFLICT = "anti-affinity group already on node"
+
+# A cpu request may be fractional; allow for float noise in sums such as 0.1 + 0.2.
+_CPU_SLACK = 1e-9
 
 
-def node_ready(request: Request, node: NodeInfo) -> str | None:
-    return None if node.ready else NODE_NOT_READY
+def _codes(mask: np.ndarray, code: int = 1) -> np.ndarray:
+    return np.where(mask, code, 0)
 
 
-def node_schedulable(request: Request, node: NodeInfo) -> str | None:
-    return NODE_UNSCHEDULABLE if node.unschedulable else None
+def node_ready(request: Request, table: NodeTable) -> np.ndarray:
+    return _codes(~table.col("ready"))
 
 
-def resources_fit(request: Request, node: NodeInfo) -> str | None:
-    if request.cpu and node.requested_cpu + request.cpu > node.cpu + 1e-9:
-        return INSUFFICIENT_CPU
-    if request.memory and node.requested_memory + request.memory > node.memory:
-        return INSUFFICIENT_MEMORY
-    if request.disk and node.requested_disk + request.disk > node.disk:
-        return INSUFFICIENT_DISK
-    return None
+def node_schedulable(request: Request, table: NodeTable) -> np.ndarray:
+    return _codes(table.col("unschedulable"))
 
 
-def container_capacity(request: Request, node: NodeInfo) -> str | None:
-    return TOO_MANY_CONTAINERS if node.containers + 1 > node.max_containers else None
-
-
-def node_selector(request: Request, node: NodeInfo) -> str | None:
+def node_selector(request: Request, table: NodeTable) -> np.ndarray:
+    match = np.ones(table.n, dtype=bool)
     for key, value in request.node_selector.items():
-        if node.labels.get(key) != value:
-            return NODE_SELECTOR_MISMATCH
-    return None
+        match &= table.label_mask(key, value)
+    return _codes(~match)
 
 
-def _free_fraction(total: float, used: float) -> float:
-    if total <= 0:
-        return 0.0
-    return max(0.0, (total - used) / total) * 100.0
+def container_capacity(request: Request, table: NodeTable) -> np.ndarray:
+    return _codes(table.col("containers") + 1 > table.col("max_containers"))
 
 
-def available_cpu(request: Request, node: NodeInfo) -> float:
-    return _free_fraction(node.cpu, node.requested_cpu + request.cpu)
+def resources_fit(request: Request, table: NodeTable) -> np.ndarray:
+    """1 insufficient cpu, 2 memory, 3 disk: requests against allocatable minus what is bound or assumed."""
+    cpu = (table.col("requested_cpu") + request.cpu > table.col("cpu") + _CPU_SLACK) if request.cpu else False
+    memory = (table.col("requested_memory") + request.memory > table.col("memory")) if request.memory else False
+    disk = (table.col("requested_disk") + request.disk > table.col("disk")) if request.disk else False
+    return np.select([cpu, memory, disk], [1, 2, 3], default=0) * np.ones(table.n, dtype=np.int32)
 
 
-def available_memory(request: Request, node: NodeInfo) -> float:
-    return _free_fraction(node.memory, node.requested_memory + request.memory)
+def anti_affinity(request: Request, table: NodeTable) -> np.ndarray:
+    """A required group never shares a node: a node that already runs a member is filtered out."""
+    if not request.group or request.group_mode != "required":
+        return np.zeros(table.n, dtype=np.int32)
+    return _codes(table.group_counts(request.group) > 0)
 
 
-def available_disk(request: Request, node: NodeInfo) -> float:
-    return _free_fraction(node.disk, node.requested_disk + request.disk)
+def _free_fraction(total: np.ndarray, used: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        free = np.where(total > 0, (total - used) / total, 0.0)
+    return np.clip(free, 0.0, 1.0) * 100.0
 
 
-def container_load(request: Request, node: NodeInfo) -> float:
-    return _free_fraction(node.max_containers, node.containers + 1)
+def available_cpu(request: Request, table: NodeTable) -> np.ndarray:
+    return _free_fraction(table.col("cpu"), table.col("requested_cpu") + request.cpu)
 
 
-# The order is cheap-to-expensive and most-to-least selective, so most nodes drop out early.
-DEFAULT_FILTERS: dict[str, FilterPlugin] = {
-    "NodeReady": node_ready,
-    "NodeSchedulable": node_schedulable,
-    "NodeSelector": node_selector,
-    "ContainerCapacity": container_capacity,
-    "ResourcesFit": resources_fit,
+def available_memory(request: Request, table: NodeTable) -> np.ndarray:
+    return _free_fraction(table.col("memory"), table.col("requested_memory") + request.memory)
+
+
+def available_disk(request: Request, table: NodeTable) -> np.ndarray:
+    return _free_fraction(table.col("disk"), table.col("requested_disk") + request.disk)
+
+
+def container_load(request: Request, table: NodeTable) -> np.ndarray:
+    return _free_fraction(table.col("max_containers"), table.col("containers") + 1)
+
+
+def anti_affinity_spread(request: Request, table: NodeTable) -> np.ndarray | None:
+    """A preferred group: 100 on a node without members, 50 with one, 33 with two, ..."""
+    if not request.group or request.group_mode != "preferred":
+        return None
+    return 100.0 / (1.0 + table.group_counts(request.group))
+
+
+# The order is cheap-to-expensive and most-to-least telling: a node that is down is reported as
+# "not ready" rather than as short of memory, and most nodes drop out in the first arrays.
+FILTERS: dict[str, Filter] = {
+    f.name: f
+    for f in (
+        Filter("NodeReady", (NODE_NOT_READY,), node_ready),
+        Filter("NodeSchedulable", (NODE_UNSCHEDULABLE,), node_schedulable),
+        Filter("NodeSelector", (NODE_SELECTOR_MISMATCH,), node_selector),
+        Filter("ContainerCapacity", (TOO_MANY_CONTAINERS,), container_capacity),
+        Filter("ResourcesFit", (INSUFFICIENT_CPU, INSUFFICIENT_MEMORY, INSUFFICIENT_DISK), resources_fit),
+        Filter("AntiAffinity", (ANTI_AFFINITY_CONFLICT,), anti_affinity),
+    )
+}
+DEFAULT_FILTERS: tuple[str, ...] = tuple(FILTERS)
+
+SCORERS: dict[str, Scorer] = {
+    s.name: s
+    for s in (
+        Scorer("AvailableCPU", available_cpu),
+        Scorer("AvailableMemory", available_memory),
+        Scorer("AvailableDisk", available_disk),
+        Scorer("ContainerLoad", container_load),
+        Scorer("AntiAffinitySpread", anti_affinity_spread),
+    )
 }
 
-SCORERS: dict[str, ScorePlugin] = {
-    "AvailableCPU": available_cpu,
-    "AvailableMemory": available_memory,
-    "AvailableDisk": available_disk,
-    "ContainerLoad": container_load,
-}
-
+# AntiAffinitySpread only speaks for containers with a preferred group; for every other container
+# the total is the original design's 30/30/20/20. For a preferred group it weighs as much as all
+# the resources together, so a member goes to a node without one unless that node is nearly full.
 DEFAULT_WEIGHTS: dict[str, float] = {
     "AvailableCPU": 30,
     "AvailableMemory": 30,
     "AvailableDisk": 20,
     "ContainerLoad": 20,
+    "AntiAffinitySpread": 100,
 }

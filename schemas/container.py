@@ -11,7 +11,17 @@ from schemas.base import ConfigSafeStr, DnsLabel, Model, check_config_safe
 from schemas.meta import Condition, ObjectMeta, validate_labels
 from schemas.quantity import format_bytes, parse_bytes
 
-__all__ = ["Container", "ContainerSpec", "ContainerStatus", "Mount", "Network", "PHASES"]
+__all__ = [
+    "AntiAffinity",
+    "Container",
+    "ContainerSpec",
+    "ContainerStatus",
+    "Mount",
+    "Network",
+    "PHASES",
+    "Placement",
+    "PlacementCandidate",
+]
 
 PHASES = ("Pending", "Scheduled", "Creating", "Running", "Stopped", "Failed", "Terminating")
 
@@ -76,6 +86,28 @@ class Network(Model):
         return value
 
 
+_GROUP = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+class AntiAffinity(Model):
+    """Containers that share a group are spread: never on one node (required), or preferably not (preferred)."""
+
+    group: str = Field(description="Group name, shaped like a label value, e.g. web-replicas.")
+    mode: Literal["required", "preferred"] = Field(
+        default="required",
+        description="required: a node already holding the group is filtered out; preferred: it only scores lower.",
+    )
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, value: str) -> str:
+        if len(value) > 63 or not _GROUP.match(value):
+            raise ValueError(
+                "must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+            )
+        return value
+
+
 def _size(value: Any) -> str | None:
     if value is None:
         return None
@@ -97,6 +129,7 @@ class ContainerSpec(Model):
     state: Literal["Running", "Stopped"] = Field(default="Running", description="Power state to hold.")
     restart_policy: Literal["Always", "OnFailure", "Never"] = Field(default="Always")
     node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the node must carry.")
+    anti_affinity: AntiAffinity | None = Field(default=None, description="Spread the members of a group over nodes.")
     node_name: DnsLabel | None = Field(default=None, description="Set by the scheduler only.")
 
     @field_validator("image")
@@ -137,6 +170,30 @@ class ContainerSpec(Model):
         return validate_labels(value)
 
 
+class PlacementCandidate(Model):
+    """One node the scheduler weighed: its weighted total and each score plugin's 0-100 before weighting."""
+
+    node: str
+    total: float
+    scores: dict[str, float] = Field(default_factory=dict)
+
+
+class Placement(Model):
+    """Why the scheduler put a container where it did (or nowhere): written by the scheduler only."""
+
+    node: str | None = Field(default=None, description="The chosen node; none when nothing fits.")
+    total: float = Field(default=0.0, description="The chosen node's weighted score, 0-100.")
+    scores: dict[str, float] = Field(default_factory=dict, description="The chosen node's score per plugin, 0-100.")
+    weights: dict[str, float] = Field(default_factory=dict, description="The weight of each score plugin used.")
+    runners_up: list[PlacementCandidate] = Field(default_factory=list, description="The next best feasible nodes.")
+    nodes: int = Field(default=0, description="How many nodes were considered.")
+    feasible: int = Field(default=0, description="How many passed every filter.")
+    rejected: dict[str, int] = Field(default_factory=dict, description="Nodes filtered out, counted by reason.")
+    message: str = ""
+    seed: int | None = Field(default=None, description="Seed of the tie-breaking choice.")
+    time: datetime | None = Field(default=None, description="When the decision was made.")
+
+
 class ContainerStatus(Model):
     """What the kubelet last observed."""
 
@@ -149,6 +206,7 @@ class ContainerStatus(Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     metrics: dict[str, float] = Field(default_factory=dict)
+    placement: Placement | None = Field(default=None, description="The scheduler's last decision and why.")
 
 
 class Container(Model):

@@ -98,14 +98,24 @@ def apiserver(
 def scheduler(
     server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
     token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
-    seed: int = typer.Option(0, "--seed", help="Seed of the tie-breaking choice, so placements replay."),
+    config: Path = typer.Option(None, "--config", envvar="DLXC_SCHEDULER_CONFIG", help="YAML settings: seed, weights, filters, retry."),
+    seed: int = typer.Option(None, "--seed", help="Seed of the tie-breaking choice, so placements replay (default 0)."),
+    weight: list[str] = typer.Option(None, "--weight", help="NAME=WEIGHT of a score plugin, e.g. AvailableCPU=40; repeatable."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Bind unbound containers to nodes by weighted score."""
-    from scheduler.loop import Scheduler, SchedulerSettings
+    from scheduler.config import SchedulerConfigError, load_settings
+    from scheduler.loop import Scheduler
 
     _logging(log_level)
-    _run_until_signal(lambda c: Scheduler(c, SchedulerSettings(seed=seed)).run(), _client_config(server, token))
+    try:
+        settings = load_settings(config, seed=seed, weights=weight)
+    except SchedulerConfigError as exc:
+        from dlxc.cli import console
+
+        console.error(str(exc))
+        raise typer.Exit(2) from None
+    _run_until_signal(lambda c: Scheduler(c, settings).run(), _client_config(server, token))
 
 
 def controller(

@@ -5,9 +5,12 @@ import typer
 
 from dlxc.cli import apply as apply_cmd
 from dlxc.cli import components, delete as delete_cmd, get as get_cmd, up as up_cmd
+from dlxc.cli import cordon as cordon_cmd
 from dlxc.cli import describe as describe_cmd
 from dlxc.cli import diff as diff_cmd
 from dlxc.cli import explain as explain_cmd
+from dlxc.cli import explain_placement as placement_cmd
+from dlxc.cli import hollow_nodes as hollow_cmd
 from dlxc.cli import power, schema as schema_cmd, shell as shell_cmd, status as status_cmd
 from dlxc.cli import sync as sync_cmd
 from dlxc.cli import wait as wait_cmd
@@ -38,12 +41,16 @@ app.command("schema")(schema_cmd.schema)
 app.command("explain")(explain_cmd.explain)
 app.command("up")(up_cmd.up)
 app.command("down")(up_cmd.down)
+app.command("cordon")(cordon_cmd.cordon)
+app.command("uncordon")(cordon_cmd.uncordon)
+app.command("explain-placement")(placement_cmd.explain_placement)
 app.add_typer(config_app, name="config")
 app.add_typer(token_app, name="token")
 app.command("apiserver")(components.apiserver)
 app.command("scheduler")(components.scheduler)
 app.command("controller")(components.controller)
 app.command("kubelet")(components.kubelet)
+app.command("hollow-nodes")(hollow_cmd.hollow_nodes)
 
 
 def main() -> None:

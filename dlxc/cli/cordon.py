@@ -1,0 +1,40 @@
+"""`dlxc cordon NODE` and `dlxc uncordon NODE`: stop or resume placing new containers on a node."""
+from __future__ import annotations
+
+import typer
+
+from dlxc.cli import console
+from dlxc.cli.common import with_client
+from dlxc.client import Client
+
+__all__ = ["cordon", "set_unschedulable", "uncordon"]
+
+
+async def set_unschedulable(client: Client, name: str, value: bool) -> bool:
+    """Set spec.unschedulable; False when it already had that value (nothing written)."""
+    node = await client.get("nodes", name)
+    if bool(node.get("spec", {}).get("unschedulable")) == value:
+        return False
+    await client.patch(
+        "nodes", name, {"metadata": {"resourceVersion": node["metadata"]["resourceVersion"]}, "spec": {"unschedulable": value}}
+    )
+    return True
+
+
+def _run(names: list[str], value: bool, verb: str) -> None:
+    async def go(client: Client) -> None:
+        for name in names:
+            changed = await set_unschedulable(client, name, value)
+            console.out(f"node/{name} {verb}" if changed else f"node/{name} already {verb}")
+
+    with_client(go)
+
+
+def cordon(names: list[str] = typer.Argument(..., help="Node names.")) -> None:
+    """Mark nodes unschedulable: running containers stay, new ones go elsewhere."""
+    _run(names, True, "cordoned")
+
+
+def uncordon(names: list[str] = typer.Argument(..., help="Node names.")) -> None:
+    """Mark nodes schedulable again."""
+    _run(names, False, "uncordoned")

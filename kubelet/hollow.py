@@ -1,0 +1,217 @@
+"""Hollow kubelets: many fake nodes in one process, for scale work on the control plane only.
+
+A hollow node registers a Node with a made-up capacity, heartbeats, and reports every container
+bound to it as Running, without creating anything. It runs no LXC at all (it never imports liblxc)
+and it must never stand in for the real kubelet in a test of the kubelet: it exists so the
+scheduler and the apiserver can be measured against thousands of nodes on one machine.
+
+All hollow nodes of a process share one container watch (a real kubelet watches only its own
+containers; thousands of filtered watches would measure the apiserver's watch fan-out instead).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from dlxc import __version__
+from dlxc.client import Client, Informer
+from dlxc.errors import AlreadyExists, ApiError, Conflict, NotFound
+
+__all__ = ["HOLLOW_LABEL", "SIZES", "HollowNode", "HollowNodes", "mixed_nodes"]
+
+log = logging.getLogger("dlxc.hollow")
+Obj = dict[str, Any]
+GI = 2**30
+HOLLOW_LABEL = "dlxc.io/hollow"
+
+# (name, cpu cores, memory bytes, disk bytes, max containers, share of nodes)
+SIZES: tuple[tuple[str, float, int, int, int, float], ...] = (
+    ("small", 2, 4 * GI, 50 * GI, 20, 0.5),
+    ("medium", 8, 32 * GI, 200 * GI, 60, 0.35),
+    ("large", 32, 128 * GI, 1000 * GI, 110, 0.15),
+)
+
+
+@dataclass(frozen=True)
+class HollowNode:
+    name: str
+    cpu: float
+    memory: int
+    disk: int
+    containers: int
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def mixed_nodes(count: int, *, prefix: str = "hollow", seed: int = 0) -> list[HollowNode]:
+    """`count` nodes of mixed sizes (half small, a third medium, the rest large), the same for a seed."""
+    rng = random.Random(seed)
+    weights = [share for *_, share in SIZES]
+    nodes = []
+    for i in range(count):
+        size, cpu, memory, disk, slots, _ = rng.choices(SIZES, weights=weights)[0]
+        zone = f"zone-{i % 3}"
+        nodes.append(HollowNode(f"{prefix}-{i:05d}", cpu, memory, disk, slots,
+                                {HOLLOW_LABEL: "true", "size": size, "zone": zone}))
+    return nodes
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class HollowNodes:
+    """Registers the nodes, heartbeats each every `heartbeat_interval` (spread out), reports containers Running."""
+
+    def __init__(
+        self,
+        client: Client,
+        nodes: list[HollowNode],
+        *,
+        heartbeat_interval: float = 10.0,
+        concurrency: int = 16,
+    ) -> None:
+        self.client = client
+        self.nodes = {n.name: n for n in nodes}
+        self.heartbeat_interval = heartbeat_interval
+        self.concurrency = concurrency
+        self.started = _now()
+        self.containers = Informer(client, "containers", self._on_container)
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.queued: set[str] = set()
+        self.per_node: dict[str, set[str]] = {name: set() for name in self.nodes}
+        self.registered = asyncio.Event()
+        self.reported = 0
+
+    def status_of(self, node: HollowNode) -> Obj:
+        capacity = {"cpu": node.cpu, "memory": node.memory, "disk": node.disk, "containers": node.containers}
+        running = len(self.per_node[node.name])
+        return {
+            "conditions": [{
+                "type": "Ready", "status": "True", "reason": "HollowKubeletReady",
+                "message": "hollow kubelet is posting ready status", "lastTransitionTime": self.started,
+            }],
+            "capacity": capacity,
+            "allocatable": capacity,
+            "usage": {"containers": running},
+            "containerCount": running,
+            "lastHeartbeatTime": _now(),
+            "addresses": [],
+            "version": f"dlxc/{__version__} hollow",
+        }
+
+    async def register(self, node: HollowNode) -> None:
+        body = {"metadata": {"name": node.name, "labels": node.labels}, "spec": {}, "status": self.status_of(node)}
+        try:
+            await self.client.create("nodes", body)
+        except AlreadyExists:
+            await self.heartbeat(node)
+
+    async def heartbeat(self, node: HollowNode) -> None:
+        # The status subresource takes only the status, so no read first: one request per beat.
+        try:
+            await self.client.replace_status(
+                "nodes", {"metadata": {"name": node.name}, "spec": {}, "status": self.status_of(node)}
+            )
+        except NotFound:
+            await self.register(node)
+
+    async def register_all(self) -> None:
+        names = list(self.nodes)
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(name: str) -> None:
+            async with sem:
+                await self.register(self.nodes[name])
+
+        await asyncio.gather(*(one(name) for name in names))
+        self.registered.set()
+
+    async def _beat(self, name: str, slots: asyncio.Semaphore) -> None:
+        try:
+            await self.heartbeat(self.nodes[name])
+        except ApiError as exc:
+            log.warning("heartbeat of %s failed: %s", name, exc.message)
+        finally:
+            slots.release()
+
+    async def _heartbeat_loop(self) -> None:
+        """Each node beats once per interval; the beats are spread evenly, several in flight, so the load is flat."""
+        names = list(self.nodes)
+        gap = self.heartbeat_interval / max(1, len(names))
+        slots = asyncio.Semaphore(self.concurrency)
+        beats: set[asyncio.Task[None]] = set()
+        clock = asyncio.get_running_loop()
+        due = clock.time()
+        try:
+            while True:
+                for name in names:
+                    await slots.acquire()
+                    task = asyncio.create_task(self._beat(name, slots))
+                    beats.add(task)
+                    task.add_done_callback(beats.discard)
+                    due = max(due + gap, clock.time() - self.heartbeat_interval)  # never a burst to catch up
+                    await asyncio.sleep(max(0.0, due - clock.time()))
+        finally:
+            for task in beats:
+                task.cancel()
+
+    async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
+        old_node = (old or {}).get("spec", {}).get("nodeName")
+        new_node = (new or {}).get("spec", {}).get("nodeName")
+        if old_node in self.per_node and old_node != new_node:
+            self.per_node[old_node].discard(name)
+        if new is None or new_node not in self.per_node:
+            return
+        self.per_node[new_node].add(name)
+        status = new.get("status") or {}
+        if new["metadata"].get("deletionTimestamp") or status.get("phase") == "Running":
+            return
+        if name not in self.queued:
+            self.queued.add(name)
+            self.queue.put_nowait(name)
+
+    async def report(self, name: str) -> None:
+        """Say the container runs, against the version read, so a newer write is never undone."""
+        obj = self.containers.cache.get(name)
+        if obj is None or obj["spec"].get("nodeName") not in self.per_node:
+            return
+        status = dict(obj.get("status") or {})
+        if status.get("phase") == "Running" or obj["metadata"].get("deletionTimestamp"):
+            return
+        status.update({
+            "phase": "Running", "nodeName": obj["spec"]["nodeName"], "message": "",
+            "startedAt": _now(), "observedGeneration": obj["metadata"].get("generation"),
+        })
+        body = {"metadata": {"name": name, "resourceVersion": obj["metadata"]["resourceVersion"]},
+                "spec": obj["spec"], "status": status}
+        try:
+            await self.client.replace_status("containers", body)
+            self.reported += 1
+        except Conflict:
+            pass  # changed meanwhile: the watch brings the new version back to the queue
+        except NotFound:
+            pass
+
+    async def _worker(self) -> None:
+        while True:
+            name = await self.queue.get()
+            self.queued.discard(name)
+            try:
+                await self.report(name)
+            except ApiError as exc:
+                log.warning("reporting %s failed: %s", name, exc.message)
+
+    async def run(self) -> None:
+        await self.register_all()
+        log.info("%d hollow nodes registered", len(self.nodes))
+        tasks = [asyncio.create_task(self.containers.run()), asyncio.create_task(self._heartbeat_loop())]
+        tasks += [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()

@@ -1,0 +1,26 @@
+"""Hollow nodes (scale tooling only): the mix of node sizes and the status they post."""
+from __future__ import annotations
+
+from kubelet.hollow import HOLLOW_LABEL, HollowNode, HollowNodes, mixed_nodes
+
+GI = 2**30
+
+
+def test_mixed_nodes_are_the_same_for_a_seed() -> None:
+    nodes = mixed_nodes(6, prefix="h", seed=4)
+    assert nodes == mixed_nodes(6, prefix="h", seed=4)
+    assert [n.name for n in nodes] == [f"h-0000{i}" for i in range(6)]
+    assert [n.labels["zone"] for n in nodes] == ["zone-0", "zone-1", "zone-2"] * 2
+    assert all(n.labels[HOLLOW_LABEL] == "true" for n in nodes)
+    # About half small, a third medium, the rest large (the shares of SIZES: 0.5, 0.35, 0.15).
+    sizes = [n.labels["size"] for n in mixed_nodes(1000, seed=4)]
+    counts = {s: sizes.count(s) for s in ("small", "medium", "large")}
+    assert 450 <= counts["small"] <= 550 and 300 <= counts["medium"] <= 400 and 100 <= counts["large"] <= 200
+
+
+def test_the_status_is_ready_with_the_made_up_capacity() -> None:
+    node = HollowNode("h-1", 8, 32 * GI, 200 * GI, 60)
+    status = HollowNodes(None, [node]).status_of(node)  # type: ignore[arg-type]
+    assert status["conditions"][0]["type"] == "Ready" and status["conditions"][0]["status"] == "True"
+    assert status["allocatable"] == status["capacity"] == {"cpu": 8, "memory": 32 * GI, "disk": 200 * GI, "containers": 60}
+    assert status["containerCount"] == 0
