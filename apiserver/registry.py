@@ -285,15 +285,27 @@ class Registry:
         node = body.get("nodeName") if isinstance(body, dict) else None
         if not isinstance(node, str) or not node:
             raise Invalid("binding needs nodeName", details=[{"field": "nodeName", "message": "required"}])
-        extra = [k for k in body if k != "nodeName"]
+        extra = [k for k in body if k not in ("nodeName", "placement", "resourceVersion")]
         if extra:
             raise Invalid("binding has unknown fields", details=[{"field": k, "message": "unknown field"} for k in extra])
+        # The scheduler's explanation rides on the bind: one write, and it cannot race the kubelet.
+        placement = body.get("placement")
+        want_rv = body.get("resourceVersion")
         try:
-            self.validate({"metadata": {"name": "x"}, "spec": {"image": "x", "nodeName": node}})
+            checked = self.validate(
+                {"metadata": {"name": "x"}, "spec": {"image": "x", "nodeName": node},
+                 "status": {"placement": placement} if placement is not None else {}}
+            )
         except Invalid as exc:
-            raise Invalid(exc.message, details=[{"field": "nodeName", "message": d["message"]} for d in exc.details]) from None
+            details = [
+                {"field": "nodeName" if d["field"].startswith("spec.") else d["field"].removeprefix("status."), "message": d["message"]}
+                for d in exc.details
+            ]
+            raise Invalid(exc.message, details=details) from None
 
         def mutate(current: Obj) -> Obj:
+            if want_rv and current["metadata"]["resourceVersion"] != str(want_rv):
+                raise Conflict(f"{self.plural}/{name} changed since resourceVersion {want_rv}; decide again")
             if current["spec"].get("nodeName"):
                 raise Conflict(f"{self.plural}/{name} is already bound to {current['spec']['nodeName']}")
             if current["metadata"].get("deletionTimestamp"):
@@ -301,7 +313,14 @@ class Registry:
             current["spec"]["nodeName"] = node
             current["metadata"]["generation"] = int(current["metadata"].get("generation") or 0) + 1
             status = current.setdefault("status", {})
-            status.update({"phase": "Scheduled", "nodeName": node, "message": f"bound to node {node}"})
+            message = f"bound to node {node}"
+            if placement is not None:
+                status["placement"] = checked["status"]["placement"]
+                message = checked["status"]["placement"].get("message") or message
+            status.update({"phase": "Scheduled", "nodeName": node, "message": message})
+            status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != "Scheduled"] + [
+                {"type": "Scheduled", "status": "True", "reason": "Scheduled", "message": message, "lastTransitionTime": now_iso()}
+            ]
             return current
 
         return await self._write(name, mutate, dry_run=dry_run)

@@ -137,25 +137,6 @@ def decisions_per_second(nodes: list[Obj], containers: list[Obj], *, count: int,
     return count / (time.perf_counter() - started)
 
 
-# The stock apiserver's etcd client keeps gRPC's default 4 MiB receive limit, so a list of more than
-# about 4,500 nodes or 2,500 containers fails with "Received message larger than max". Unless told
-# --etcd-max-message-mib 0, the benchmark runs the unchanged apiserver with only that client limit
-# raised, by wrapping aetcd.Client before the apiserver starts; the figures name the limit used.
-LAUNCH_APISERVER = """
-import sys
-import aetcd
-limit = int(sys.argv.pop(1)) * 2**20
-init = aetcd.Client.__init__
-def raised(self, *args, options=None, **kwargs):
-    options = {"grpc.max_receive_message_length": limit, "grpc.max_send_message_length": limit, **(options or {})}
-    init(self, *args, options=options, **kwargs)
-if limit:
-    aetcd.Client.__init__ = raised
-from dlxc.cli.main import main
-main()
-"""
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
         self.args = args
@@ -186,7 +167,7 @@ class Bench:
         env = {**os.environ, "DLXC_SERVER": f"http://127.0.0.1:{port}", "DLXC_TOKEN": token,
                "DLXC_CONFIG": str(self.tmp / "config.yaml"), "DLXC_LOG_LEVEL": "warning"}
         self.apiserver = self.spawn("apiserver", [
-            sys.executable, "-c", LAUNCH_APISERVER, str(self.args.etcd_max_message_mib), "apiserver", "--port", str(port),
+            sys.executable, "-m", "dlxc", "apiserver", "--port", str(port), "--insecure-http",
             "--etcd-endpoints", f"http://127.0.0.1:{client}", "--etcd-prefix", "/bench", "--token-file", str(token_file),
         ], env)
         wait_http(f"http://127.0.0.1:{port}/readyz")
@@ -296,7 +277,6 @@ class Bench:
             "register_seconds": round(register_seconds, 1),
             **idle,
             "heartbeat_interval": args.heartbeat_interval,
-            "etcd_max_message_mib": args.etcd_max_message_mib or 4,
             "record_placement": not args.no_placement,
         }
 
@@ -352,8 +332,6 @@ def main() -> None:
                         help="Do not write status.placement (measures what the explanation costs).")
     parser.add_argument("--precreate", action="store_true",
                         help="Create every container first, then start the scheduler (rate from the first bind).")
-    parser.add_argument("--etcd-max-message-mib", type=int, default=64,
-                        help="The apiserver's etcd client receive limit; 0 keeps gRPC's default 4 MiB.")
     parser.add_argument("--profile-scheduler", metavar="FILE", help="Run the scheduler under cProfile, stats to FILE.")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dlxc-sched-bench-"))

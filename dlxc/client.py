@@ -105,8 +105,14 @@ class Client:
             body["metadata"] = {"resourceVersion": resource_version}
         return await self.request("PATCH", self.path(plural, name, "status"), body=body)
 
-    async def bind(self, name: str, node: str) -> Obj:
-        return await self.request("POST", self.path("containers", name, "binding"), body={"nodeName": node})
+    async def bind(self, name: str, node: str, *, placement: Obj | None = None, resource_version: str | None = None) -> Obj:
+        """Bind once (409 if bound, or if it changed since resource_version); placement explains why."""
+        body: Obj = {"nodeName": node}
+        if placement is not None:
+            body["placement"] = placement
+        if resource_version is not None:
+            body["resourceVersion"] = resource_version
+        return await self.request("POST", self.path("containers", name, "binding"), body=body)
 
     async def delete(self, plural: str, name: str, *, dry_run: bool = False) -> Obj:
         return await self.request("DELETE", self.path(plural, name), params=_dry(dry_run))

@@ -169,19 +169,19 @@ class Scheduler:
             self.binds.release()
 
     async def _record_and_bind(self, container: Obj, decision: Decision) -> None:
-        """Write the explanation, then bind.
+        """Bind, with the explanation, against the version the decision was made on.
 
-        The explanation goes first, against the version the decision was made on: nobody but a
-        scheduler writes an unbound container, so it rarely conflicts, and a conflict means the
-        container changed under the decision (or another scheduler claimed it): decide again.
-        After the bind the kubelet owns the status, and a late write would race its reports.
+        One write: the binding subresource sets spec.nodeName, status.placement and the Scheduled
+        condition together, and answers 409 if the container changed under the decision or another
+        scheduler bound it first.
         """
         name = container["metadata"]["name"]
         assert decision.node is not None
+        placement = placement_of(decision, seed=self.settings.seed) if self.settings.record_placement else None
         try:
-            if self.settings.record_placement:
-                await self._write_placement(container, decision)
-            bound = await self.client.bind(name, decision.node)
+            await self.client.bind(
+                name, decision.node, placement=placement, resource_version=container["metadata"]["resourceVersion"]
+            )
         except (Conflict, NotFound):
             # Changed, deleted, or bound by another scheduler: let go; the watch brings what is true.
             self.cache.forget(name, self.containers.cache.get(name))
@@ -198,26 +198,6 @@ class Scheduler:
         self.backoff.pop(name, None)
         self._cancel_timer(name)
         log.debug("bound %s: %s", name, decision.message)
-        recorded = (bound.get("status") or {}).get("placement") or {}
-        if self.settings.record_placement and recorded.get("node") != decision.node:
-            # Two schedulers raced and the other's explanation landed last: put ours back (rare).
-            try:
-                await self._write_placement(bound, decision)
-            except ApiError as exc:
-                log.warning("recording the placement of %s failed: %s", name, exc.message)
-
-    async def _write_placement(self, obj: Obj, decision: Decision) -> None:
-        """status.placement and the Scheduled condition, against the object's resourceVersion."""
-        status = dict(obj.get("status") or {})
-        conditions = status.get("conditions") or []
-        previous = next((c for c in conditions if c.get("type") == "Scheduled"), None)
-        status["placement"] = placement_of(decision, seed=self.settings.seed)
-        status["conditions"] = [c for c in conditions if c.get("type") != "Scheduled"] + [
-            scheduled_condition(decision, previous)
-        ]
-        body = {"metadata": {"name": obj["metadata"]["name"], "resourceVersion": obj["metadata"]["resourceVersion"]},
-                "spec": obj["spec"], "status": status}
-        await self.client.replace_status("containers", body)
 
     async def _record_unschedulable(self, container: Obj, decision: Decision) -> None:
         name = container["metadata"]["name"]
