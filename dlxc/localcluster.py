@@ -62,8 +62,9 @@ class LocalCluster:
     @property
     def allowed_host_paths(self) -> list[str]:
         """Where a local cluster's containers may mount host folders from: the usual homes of data
-        on a workstation, the temp dir, and the state dir's own volumes/. Not / nor /etc."""
-        return ["/srv", "/home", "/tmp", "/var/tmp", str(self.state_dir / "volumes")]
+        on a workstation, the temp dir, the state dir's own volumes/, and /usr/share (shared,
+        root-owned data the examples mount read-only). Not / nor /etc."""
+        return ["/srv", "/home", "/tmp", "/var/tmp", "/usr/share", str(self.state_dir / "volumes")]
 
     def pki(self) -> Pki:
         return ensure_pki(self.state_dir / "pki")
