@@ -9,8 +9,8 @@ import yaml
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
+from dlxc.cli.explain_placement import placement_lines
 from dlxc.client import Client
-from dlxc.errors import NotFound
 from schemas import Kind, kind_for_plural
 
 __all__ = ["describe", "describe_lines", "events_for"]
@@ -30,20 +30,16 @@ def _block(data: Any) -> list[str]:
 
 
 async def events_for(client: Client, kind: str, name: str) -> list[Obj]:
-    """The events about one object, oldest first; [] when the server has no events resource yet."""
-    try:
-        items, _ = await client.list("events")
-    except NotFound:
-        return []
-    mine = [
-        e for e in items
-        if (e.get("involvedObject") or {}).get("kind") == kind and (e.get("involvedObject") or {}).get("name") == name
-    ]
-    return sorted(mine, key=_event_time)
+    """The events about one object (a field selector on the server), oldest first."""
+    items, _ = await client.list(
+        "events", field_selector=f"involvedObject.kind={kind},involvedObject.name={name}"
+    )
+    return sorted(items, key=_event_time)
 
 
 def _event_time(event: Obj) -> str:
-    return str(event.get("lastTimestamp") or event.get("eventTime") or event.get("metadata", {}).get("creationTimestamp") or "")
+    status = event.get("status") or {}
+    return str(status.get("lastTimestamp") or event.get("metadata", {}).get("creationTimestamp") or "")
 
 
 def describe_lines(obj: Obj, events: list[Obj]) -> list[str]:
@@ -73,14 +69,20 @@ def describe_lines(obj: Obj, events: list[Obj]) -> list[str]:
         lines.append("Conditions:   <none>")
     if events:
         rows = [
-            [e.get("type", ""), e.get("reason", ""), console.age(_event_time(e) or None), str(e.get("count", 1)), e.get("message", "")]
+            [
+                (e.get("spec") or {}).get("type", ""),
+                (e.get("spec") or {}).get("reason", ""),
+                console.age(_event_time(e) or None),
+                str((e.get("status") or {}).get("count", 1)),
+                (e.get("spec") or {}).get("message", ""),
+            ]
             for e in events
         ]
         lines += ["Events:", *console.format_table(["TYPE", "REASON", "AGE", "COUNT", "MESSAGE"], rows, indent="  ")]
     else:
         lines.append("Events:       <none>")
     if placement:
-        lines += ["Placement:", *_block(placement)]
+        lines += ["Placement:", *("  " + line for line in placement_lines(placement))]
     return lines
 
 

@@ -245,7 +245,24 @@ def test_describe_in_kubectl_order(cli, api) -> None:
         "  TYPE        STATUS   REASON   AGE         MESSAGE",
         "  Scheduled   False    NoFit    <unknown>   no node fits",
     ]
-    assert lines[-1] == "Events:       <none>"  # this server has no events resource yet: tolerated
+    assert lines[-1] == "Events:       <none>"
+
+    async def record() -> None:
+        async with api.client() as c:
+            web = await c.get("containers", "web")
+            other = await c.get("containers", "web")
+            other["metadata"]["name"] = "db"  # an event about another object must not show
+            for _ in range(2):
+                await c.record_event(web, reason="BackOff", message="restarting", type="Warning", component="kubelet")
+            await c.record_event(other, reason="Pulled", message="image ready", component="kubelet")
+
+    asyncio.run(record())
+    lines = cli("describe", "container", "web").stdout.splitlines()
+    events = lines[lines.index("Events:") + 1:]
+    assert [line.split() for line in events] == [
+        ["TYPE", "REASON", "AGE", "COUNT", "MESSAGE"],
+        ["Warning", "BackOff", events[1].split()[2], "2", "restarting"],
+    ]
     result = cli("describe", "container", "nope")
     assert (result.exit_code, result.stderr) == (1, "error: containers/nope not found\n")
 

@@ -10,12 +10,19 @@ CONTAINER = {
         "phase": "Running",
         "nodeName": "n1",
         "conditions": [{"type": "Scheduled", "status": "True", "reason": "Bound", "message": "to n1"}],
-        "placement": {"node": "n1", "scores": {"n1": 81, "n2": 40}},
+        "placement": {
+            "node": "n1", "total": 81.0, "scores": {"AvailableCPU": 90.0, "AvailableMemory": 72.0},
+            "weights": {"AvailableCPU": 30, "AvailableMemory": 30},
+            "runnersUp": [{"node": "n2", "total": 40.0, "scores": {"AvailableCPU": 50.0, "AvailableMemory": 30.0}}],
+            "nodes": 2, "feasible": 2, "message": "node n1 scored 81.0",
+        },
     },
 }
 EVENTS = [
-    {"type": "Normal", "reason": "Scheduled", "message": "bound to n1", "count": 1, "involvedObject": {"kind": "Container", "name": "web"}},
-    {"type": "Warning", "reason": "BackOff", "message": "restarting", "count": 3, "involvedObject": {"kind": "Container", "name": "web"}},
+    {"metadata": {"name": "web.scheduled"}, "spec": {"type": "Normal", "reason": "Scheduled", "message": "bound to n1",
+     "involvedObject": {"kind": "Container", "name": "web"}}, "status": {"count": 1}},
+    {"metadata": {"name": "web.backoff"}, "spec": {"type": "Warning", "reason": "BackOff", "message": "restarting",
+     "involvedObject": {"kind": "Container", "name": "web"}}, "status": {"count": 3}},
 ]
 
 
@@ -40,10 +47,10 @@ def test_describe_prints_spec_status_conditions_events_placement_in_order() -> N
         "  Normal    Scheduled   <unknown>   1       bound to n1",
         "  Warning   BackOff     <unknown>   3       restarting",
         "Placement:",
-        "  node: n1",
-        "  scores:",
-        "    n1: 81",
-        "    n2: 40",
+        "  node n1 scored 81.0",
+        "  NODE          TOTAL   AvailableCPU(30)   AvailableMemory(30)",
+        "  n1 (chosen)   81.0    90.0               72.0",
+        "  n2            40.0    50.0               30.0",
     ]
 
 
