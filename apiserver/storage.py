@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -10,12 +11,17 @@ from typing import Any
 import aetcd
 import aetcd.exceptions
 
-from dlxc.errors import AlreadyExists, Conflict, Gone, NotFound, TemporaryError
+from dlxc.errors import AlreadyExists, Conflict, Fenced, Gone, NotFound, TemporaryError
 
-__all__ = ["Compacted", "Store", "WatchEvent"]
+__all__ = ["Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
 
 Obj = dict[str, Any]
 MAX_MESSAGE = 512 * 1024 * 1024
+
+# A leader's fencing token for the request being served: (lease name, its resourceVersion). Every
+# write made while it is set commits only if the Lease still has that revision, checked in the same
+# etcd transaction, so a deposed leader's late write is refused even if it raced the new leader.
+LEASE_FENCE: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar("lease_fence", default=None)
 
 
 class Compacted(Gone):
@@ -120,10 +126,12 @@ class Store:
         key = self.key(plural, name)
         tx = self.etcd.transactions
         value = _encode(obj)
+        compare, fence_get = self._fenced([tx.version(key) == 0])
         ok, responses = await self._call(
-            self.etcd.transaction(compare=[tx.version(key) == 0], success=[tx.put(key, value)], failure=[])
+            self.etcd.transaction(compare=compare, success=[tx.put(key, value)], failure=fence_get)
         )
         if not ok:
+            self._check_fence(responses, at=0)
             raise AlreadyExists(f"{plural}/{name} already exists")
         return self._written(value, responses[0])
 
@@ -137,15 +145,13 @@ class Store:
         key = self.key(plural, name)
         tx = self.etcd.transactions
         value = _encode(obj)
+        compare, fence_get = self._fenced([tx.mod(key) == expected_rv])
         ok, responses = await self._call(
-            self.etcd.transaction(
-                compare=[tx.mod(key) == expected_rv],
-                success=[tx.put(key, value)],
-                failure=[tx.get(key)],
-            )
+            self.etcd.transaction(compare=compare, success=[tx.put(key, value)], failure=[tx.get(key), *fence_get])
         )
         if ok:
             return self._written(value, responses[0])
+        self._check_fence(responses, at=1)
         if not responses[0]:
             raise NotFound(f"{plural}/{name} not found")
         raise Conflict(
@@ -155,18 +161,39 @@ class Store:
     async def delete(self, plural: str, name: str, *, expected_rv: int) -> Obj:
         key = self.key(plural, name)
         tx = self.etcd.transactions
+        compare, fence_get = self._fenced([tx.mod(key) == expected_rv])
         ok, responses = await self._call(
-            self.etcd.transaction(
-                compare=[tx.mod(key) == expected_rv],
-                success=[tx.get(key), tx.delete(key)],
-                failure=[tx.get(key)],
-            )
+            self.etcd.transaction(compare=compare, success=[tx.get(key), tx.delete(key)], failure=[tx.get(key), *fence_get])
         )
         if ok:
             return self._from_get(responses[0])
+        self._check_fence(responses, at=1)
         if not responses[0]:
             raise NotFound(f"{plural}/{name} not found")
         raise Conflict(f"{plural}/{name} was changed since resourceVersion {expected_rv}; read it again and retry")
+
+    def _fenced(self, compare: list[Any]) -> tuple[list[Any], list[Any]]:
+        """The compares of a write plus the leader's fence, if the request carries one, and the read
+        that tells a lost fence from an ordinary conflict."""
+        fence = LEASE_FENCE.get()
+        if fence is None:
+            return compare, []
+        tx = self.etcd.transactions
+        lease = self.key("leases", fence[0])
+        return [*compare, tx.mod(lease) == fence[1]], [tx.get(lease)]
+
+    @staticmethod
+    def _check_fence(responses: list[Any], *, at: int) -> None:
+        fence = LEASE_FENCE.get()
+        if fence is None:
+            return
+        got = responses[at]
+        revision = got[0][1].mod_revision if got else 0
+        if revision != fence[1]:
+            raise Fenced(
+                f"fenced: lease {fence[0]} is at resourceVersion {revision or 'none'}, not {fence[1]}; "
+                "this writer is no longer the leader"
+            )
 
     async def guaranteed_update(
         self,
@@ -187,6 +214,8 @@ class Store:
                 if updated == current:
                     return current
                 return await self.update(plural, name, updated, expected_rv=rv)
+            except Fenced:
+                raise
             except Conflict:
                 await asyncio.sleep(0)
         raise Conflict(f"{plural}/{name} is changing too fast; retry")

@@ -41,6 +41,9 @@ class Client:
         self._http = httpx.AsyncClient(
             base_url=self.config.server, headers=headers, timeout=timeout, verify=verify
         )
+        # A leader's fencing token, (lease name, resourceVersion): while set, every write of this
+        # client commits only if that Lease is still at that revision (see dlxc.leaderelection).
+        self.fence: tuple[str, str] | None = None
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -61,10 +64,12 @@ class Client:
         return path
 
     async def request(self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if self.fence is not None and method != "GET":
+            headers["X-Dlxc-Lease-Fence"] = f"{self.fence[0]}={self.fence[1]}"
         try:
             response = await self._http.request(
-                method, path, params=params, content=None if body is None else json.dumps(body),
-                headers={"Content-Type": "application/json"} if body is not None else None,
+                method, path, params=params, content=None if body is None else json.dumps(body), headers=headers or None,
             )
         except httpx.TransportError as exc:
             raise TemporaryError(f"cannot reach the apiserver at {self.config.server}: {exc}") from exc
@@ -113,6 +118,11 @@ class Client:
         if resource_version is not None:
             body["resourceVersion"] = resource_version
         return await self.request("POST", self.path("containers", name, "binding"), body=body)
+
+    async def unbind(self, name: str, node: str, *, reason: str, message: str) -> Obj:
+        """Clear the binding of a container expected on `node` (409 if it is bound elsewhere or not at all)."""
+        body = {"nodeName": node, "reason": reason, "message": message}
+        return await self.request("DELETE", self.path("containers", name, "binding"), body=body)
 
     async def delete(self, plural: str, name: str, *, dry_run: bool = False) -> Obj:
         return await self.request("DELETE", self.path(plural, name), params=_dry(dry_run))
