@@ -114,12 +114,13 @@ async def _event_reasons(cluster: NetCluster) -> set[str]:
 
 
 def test_partition_longer_than_fence_stops_before_moving_and_rejoins_clean(netcluster: NetCluster) -> None:
-    names = [f"pt-{i}" for i in range(4)] + ["pinned"]
-    create(netcluster, names[:-1])
-    create(netcluster, ["pinned"], failover="Never")
+    names = [f"pt-{i}" for i in range(4)]
+    create(netcluster, names, antiAffinity={"group": "pt", "mode": "preferred"})
     objs = wait_until("every container Running", lambda: all_running(netcluster, names), timeout=90)
-    cut = next(n for n in netcluster.nodes if n.name == objs["pinned"]["spec"]["nodeName"])
-    moved = sorted(k for k, o in objs.items() if o["spec"]["nodeName"] == cut.name and k != "pinned")
+    cut, moved = busiest(netcluster, objs)
+    create(netcluster, ["pinned"], failover="Never", nodeName=cut.name)
+    wait_until("pinned Running", lambda: all_running(netcluster, ["pinned"]), timeout=60)
+    assert moved
     # Where each container runs, sampled: never on two nodes at once.
     last_on_cut: dict[str, float] = {}
     first_elsewhere: dict[str, float] = {}
@@ -145,9 +146,9 @@ def test_partition_longer_than_fence_stops_before_moving_and_rejoins_clean(netcl
     for name in moved:
         assert last_on_cut.get(name, t0) < first_elsewhere[name], name
     assert "pinned" in cut.running(), "failover: Never must keep running through a partition"
-    pinned = containers(netcluster)["pinned"]
+    pinned = wait_until("pinned marked NodeLost", lambda: next(
+        (o for o in [containers(netcluster)["pinned"]] if any(c["type"] == "NodeLost" for c in o["status"]["conditions"])), None), timeout=10)
     assert pinned["spec"]["nodeName"] == cut.name
-    assert any(c["type"] == "NodeLost" for c in pinned["status"]["conditions"])
     netcluster.heal(cut)
 
     def rejoined() -> bool:
