@@ -145,8 +145,9 @@ FENCE_HEADER = b"x-dlxc-lease-fence"
 
 
 class LeaseFenceMiddleware:
-    """`X-Dlxc-Lease-Fence: LEASE=RESOURCEVERSION` conditions every write of the request on that
-    Lease still being at that revision (the leader's fencing token), in the write's own etcd txn."""
+    """`X-Dlxc-Lease-Fence: LEASE=RESOURCEVERSION` conditions every write of the request on that Lease
+    still being the one created at that resourceVersion (the leader's term: its fencing token), in the
+    write's own etcd transaction."""
 
     def __init__(self, app: Any) -> None:
         self.app = app

@@ -18,9 +18,11 @@ __all__ = ["Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
 Obj = dict[str, Any]
 MAX_MESSAGE = 512 * 1024 * 1024
 
-# A leader's fencing token for the request being served: (lease name, its resourceVersion). Every
-# write made while it is set commits only if the Lease still has that revision, checked in the same
-# etcd transaction, so a deposed leader's late write is refused even if it raced the new leader.
+# A leader's fencing token for the request being served: (lease name, the resourceVersion at which
+# its holder created the Lease, i.e. the start of its term). Every write made while it is set
+# commits only if the Lease is still that same Lease (etcd create revision), checked in the same
+# transaction, so a deposed leader's late write is refused even if it raced the new leader. Renewals
+# do not change the create revision: a leader's writes in flight are not refused by its own renewal.
 LEASE_FENCE: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar("lease_fence", default=None)
 
 
@@ -180,7 +182,7 @@ class Store:
             return compare, []
         tx = self.etcd.transactions
         lease = self.key("leases", fence[0])
-        return [*compare, tx.mod(lease) == fence[1]], [tx.get(lease)]
+        return [*compare, tx.create(lease) == fence[1]], [tx.get(lease)]
 
     @staticmethod
     def _check_fence(responses: list[Any], *, at: int) -> None:
@@ -188,11 +190,11 @@ class Store:
         if fence is None:
             return
         got = responses[at]
-        revision = got[0][1].mod_revision if got else 0
+        revision = got[0][1].create_revision if got else 0
         if revision != fence[1]:
             raise Fenced(
-                f"fenced: lease {fence[0]} is at resourceVersion {revision or 'none'}, not {fence[1]}; "
-                "this writer is no longer the leader"
+                f"fenced: lease {fence[0]} belongs to the term that began at resourceVersion {revision or 'none'}, "
+                f"not {fence[1]}; this writer is no longer the leader"
             )
 
     async def guaranteed_update(

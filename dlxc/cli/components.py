@@ -49,6 +49,19 @@ def _run_until_signal(main: Callable[[Client], Awaitable[None]], config: ClientC
     asyncio.run(go())
 
 
+def _elected(name: str, enabled: bool, identity: str | None, main: Callable[[Client], Awaitable[None]]) -> Callable[[Client], Awaitable[None]]:
+    """`main` run only while this process leads Lease NAME (every write fenced by the term's token)."""
+    if not enabled:
+        return main
+
+    async def elected(client: Client) -> None:
+        from dlxc.leaderelection import LeaderElection
+
+        await LeaderElection(client, name, identity=identity).run(lambda: main(client))
+
+    return elected
+
+
 def default_node_name() -> str:
     raw = socket.gethostname().split(".")[0].lower()
     cleaned = "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in raw).strip("-")
@@ -101,6 +114,8 @@ def scheduler(
     config: Path = typer.Option(None, "--config", envvar="DLXC_SCHEDULER_CONFIG", help="YAML settings: seed, weights, filters, retry."),
     seed: int = typer.Option(None, "--seed", help="Seed of the tie-breaking choice, so placements replay (default 0)."),
     weight: list[str] = typer.Option(None, "--weight", help="NAME=WEIGHT of a score plugin, e.g. AvailableCPU=40; repeatable."),
+    leader_elect: bool = typer.Option(True, "--leader-elect/--no-leader-elect", help="Act only while holding Lease dlxc-scheduler."),
+    identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Bind unbound containers to nodes by weighted score."""
@@ -115,7 +130,7 @@ def scheduler(
 
         console.error(str(exc))
         raise typer.Exit(2) from None
-    _run_until_signal(lambda c: Scheduler(c, settings).run(), _client_config(server, token))
+    _run_until_signal(_elected("dlxc-scheduler", leader_elect, identity, lambda c: Scheduler(c, settings).run()), _client_config(server, token))
 
 
 def controller(
@@ -124,6 +139,8 @@ def controller(
     node_grace: float = typer.Option(5.0, "--node-grace", help="Seconds of a silent node Lease before the node is NotReady."),
     eviction_timeout: float = typer.Option(3.0, "--eviction-timeout", help="Seconds after NotReady before its containers move."),
     fence_timeout: float = typer.Option(6.0, "--fence-timeout", help="The kubelets' --fence-timeout (grace + eviction must exceed it)."),
+    leader_elect: bool = typer.Option(True, "--leader-elect/--no-leader-elect", help="Act only while holding Lease dlxc-controller."),
+    identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Run the controllers (node lifecycle: NotReady, eviction, rescheduling)."""
@@ -136,7 +153,9 @@ def controller(
         settings = NodeLifecycleSettings(node_grace=node_grace, eviction_timeout=eviction_timeout, fence_timeout=fence_timeout)
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"].removeprefix("Value error, "), param_hint="--eviction-timeout") from None
-    _run_until_signal(lambda c: NodeLifecycleController(c, settings).run(), _client_config(server, token))
+    _run_until_signal(
+        _elected("dlxc-controller", leader_elect, identity, lambda c: NodeLifecycleController(c, settings).run()), _client_config(server, token)
+    )
 
 
 def kubelet(

@@ -1,4 +1,4 @@
-"""X-Dlxc-Lease-Fence: a write commits only while the named Lease is at the named resourceVersion."""
+"""X-Dlxc-Lease-Fence: a write commits only while the named Lease is the one created at the named resourceVersion."""
 from __future__ import annotations
 
 from typing import Any
@@ -28,6 +28,8 @@ def test_a_current_token_lets_every_write_through(api: Any, verb: str) -> None:
     with http(api) as h:
         h.post(f"{BASE}/containers", json={"metadata": {"name": "c"}, "spec": {"image": "busybox"}}).raise_for_status()
     rv = lease(api)
+    with http(api) as h:  # the leader renews: its term, and so its token, stays
+        h.patch(f"{BASE}/leases/scheduler", json={"spec": {"renewTime": "2026-01-01T00:00:00Z"}}).raise_for_status()
     with http(api, f"scheduler={rv}") as h:
         response = {
             "create": lambda: h.post(f"{BASE}/containers", json={"metadata": {"name": "d"}, "spec": {"image": "busybox"}}),
@@ -43,8 +45,9 @@ def test_a_deposed_leaders_write_is_refused_and_not_made(api: Any, verb: str) ->
     with http(api) as h:
         h.post(f"{BASE}/containers", json={"metadata": {"name": "c"}, "spec": {"image": "busybox"}}).raise_for_status()
     old = lease(api)
-    with http(api) as h:  # another candidate takes the lease over
-        h.patch(f"{BASE}/leases/scheduler", json={"spec": {"holderIdentity": "b"}}).raise_for_status()
+    with http(api) as h:  # another candidate takes the lease over: a new term
+        h.delete(f"{BASE}/leases/scheduler").raise_for_status()
+        h.post(f"{BASE}/leases", json={"metadata": {"name": "scheduler"}, "spec": {"holderIdentity": "b"}}).raise_for_status()
         before = h.get(f"{BASE}/containers/c").json()
     with http(api, f"scheduler={old}") as h:
         response = {
@@ -55,7 +58,7 @@ def test_a_deposed_leaders_write_is_refused_and_not_made(api: Any, verb: str) ->
         }[verb]()
     body = response.json()
     assert (response.status_code, body["reason"]) == (409, "Fenced")
-    assert body["message"].startswith(f"fenced: lease scheduler is at resourceVersion ")
+    assert body["message"].startswith("fenced: lease scheduler belongs to the term that began at resourceVersion ")
     assert body["message"].endswith(f", not {old}; this writer is no longer the leader")
     with http(api) as h:
         assert h.get(f"{BASE}/containers/c").json() == before
@@ -66,7 +69,7 @@ def test_a_fence_on_a_missing_lease_refuses(api: Any) -> None:
     with http(api, "nosuch=5") as h:
         response = h.post(f"{BASE}/containers", json={"metadata": {"name": "d"}, "spec": {"image": "busybox"}})
     assert (response.status_code, response.json()["message"]) == (
-        409, "fenced: lease nosuch is at resourceVersion none, not 5; this writer is no longer the leader"
+        409, "fenced: lease nosuch belongs to the term that began at resourceVersion none, not 5; this writer is no longer the leader"
     )
 
 
