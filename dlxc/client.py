@@ -38,8 +38,11 @@ class Client:
         headers = {"Authorization": f"Bearer {self.config.token}"} if self.config.token else {}
         # The cluster's own CA when the config names one (a context: httpx deprecates CA paths).
         verify: Any = ssl.create_default_context(cafile=self.config.certificate_authority) if self.config.certificate_authority else True
+        # Several apiservers, comma-separated: requests go to one; a transport error moves to the next.
+        self.servers = [s.strip() for s in self.config.server.split(",") if s.strip()] or [self.config.server]
+        self._server = 0
         self._http = httpx.AsyncClient(
-            base_url=self.config.server, headers=headers, timeout=timeout, verify=verify
+            base_url=self.servers[0], headers=headers, timeout=timeout, verify=verify
         )
         # A leader's fencing token, (lease name, resourceVersion): while set, every write of this
         # client commits only if that Lease is still at that revision (see dlxc.leaderelection).
@@ -67,12 +70,18 @@ class Client:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self.fence is not None and method != "GET":
             headers["X-Dlxc-Lease-Fence"] = f"{self.fence[0]}={self.fence[1]}"
-        try:
-            response = await self._http.request(
-                method, path, params=params, content=None if body is None else json.dumps(body), headers=headers or None,
-            )
-        except httpx.TransportError as exc:
-            raise TemporaryError(f"cannot reach the apiserver at {self.config.server}: {exc}") from exc
+        for attempt in range(len(self.servers)):
+            try:
+                response = await self._http.request(
+                    method, path, params=params, content=None if body is None else json.dumps(body), headers=headers or None,
+                )
+                break
+            except httpx.TransportError as exc:
+                # Only a failure to connect is safe to retry elsewhere for a write: the request never arrived.
+                if attempt == len(self.servers) - 1 or not (method == "GET" or isinstance(exc, httpx.ConnectError)):
+                    self._next_server()
+                    raise TemporaryError(f"cannot reach the apiserver at {self.servers[self._server - 1]}: {exc}") from exc
+                self._next_server()
         if response.status_code >= 400:
             try:
                 payload = response.json()
@@ -182,7 +191,13 @@ class Client:
                         continue
                     yield event["type"], event["object"]
         except httpx.TransportError as exc:
+            self._next_server()  # the informer watches again, on the next apiserver
             raise TemporaryError(f"watch of {plural} broke: {exc}") from exc
+
+    def _next_server(self) -> None:
+        if len(self.servers) > 1:
+            self._server = (self._server + 1) % len(self.servers)
+            self._http.base_url = httpx.URL(self.servers[self._server])
 
 
 def _dry(dry_run: bool) -> dict[str, str] | None:
