@@ -14,8 +14,10 @@ Timers (defaults), all measured on this controller's own monotonic clock from th
   grace + eviction + period + a bind + a create (~10-11 s).
 - period (0.5 s): how often the nodes are checked.
 
-A node without any Lease (hollow nodes, older kubelets) is judged by its Node heartbeats instead.
-A freshly started controller gives every node a full grace first: it has never seen them renew.
+A node without any Lease (hollow nodes, older kubelets) is judged by its Node heartbeats instead,
+with the longer `heartbeat_grace` (40 s), and is never evicted: nothing there fences itself, so
+moving its containers could run them twice. A freshly started controller gives every node a full
+grace first: it has never seen them renew.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ class NodeLifecycleSettings(BaseModel):
     fence_timeout: float = 6.0  # what the kubelets were started with (--fence-timeout)
     fence_margin: float = 1.0
     period: float = 0.5
+    heartbeat_grace: float = 40.0  # nodes without a Lease: NotReady after this long without a Node heartbeat
 
     @model_validator(mode="after")
     def _safe(self) -> NodeLifecycleSettings:
@@ -187,6 +190,8 @@ class NodeLifecycleController:
         for name, node in list(self.nodes.cache.items()):
             silent = self.silent_for(name)
             verdict = node_verdict(silent_for=silent, settings=self.settings)
+            if name not in self.leases.cache:
+                verdict = "live" if silent < self.settings.heartbeat_grace else "not-ready"
             try:
                 if verdict == "live":
                     await self._clear_node_lost(name)

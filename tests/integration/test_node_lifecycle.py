@@ -141,3 +141,23 @@ async def _called(calls: list, kind: str) -> bool:
 
 async def _false(lease: NodeLease) -> bool:
     return not lease.fenced
+
+
+def test_a_node_without_a_lease_is_never_evicted(api: Any) -> None:
+    settings = NodeLifecycleSettings(node_grace=0.5, eviction_timeout=1.0, fence_timeout=1.0, fence_margin=0.5,
+                                     period=0.1, heartbeat_grace=1.0)
+
+    async def go() -> None:
+        async with api.client() as c:
+            await setup(c)
+            controller = asyncio.create_task(NodeLifecycleController(c, settings).run())
+            try:
+                node = await until("NotReady", lambda: _not_ready(c))
+                assert ready_of(node) == ("Unknown", "NodeStatusUnknown")
+                await asyncio.sleep(2.0)  # past grace + eviction: still bound, nothing fenced there
+                assert (await c.get("containers", "a"))["spec"]["nodeName"] == "n1"
+            finally:
+                controller.cancel()
+                await asyncio.gather(controller, return_exceptions=True)
+
+    asyncio.run(go())
