@@ -6,12 +6,12 @@ Timers (defaults), all measured on this controller's own monotonic clock from th
 - node grace (5 s): silent this long -> Ready=Unknown, event NodeNotReady; the scheduler's
   NodeReady filter keeps new containers off it. Shorter detects sooner but a GC pause or a slow
   etcd write of 5 heartbeats in a row marks a healthy node NotReady.
-- eviction timeout (3 s after NotReady): silent for grace + eviction -> every container bound
+- eviction timeout (4 s after NotReady): silent for grace + eviction -> every container bound
   there that allows failover is unbound (events say from where and why) and the scheduler places
   it again. Must be long enough that grace + eviction >= the kubelets' fence timeout (6 s) plus a
-  margin (1 s, for the poll period and the time a fenced kubelet needs to stop its containers):
-  that is what makes "never two running copies" hold. Power loss to Running elsewhere is about
-  grace + eviction + period + a bind + a create (~10-11 s).
+  margin (at least 1 s; 3 s by default, for the poll period and the time a fenced kubelet needs to
+  kill its containers on a loaded host): that is what makes "never two running copies" hold.
+  Power loss to Running elsewhere is about grace + eviction + period + a bind + a create (~10 s).
 - period (0.5 s): how often the nodes are checked.
 
 A node without any Lease (hollow nodes, older kubelets) is judged by its Node heartbeats instead,
@@ -43,7 +43,7 @@ KUBELET_FINALIZER = "dlxc.io/lxc-container"
 
 class NodeLifecycleSettings(BaseModel):
     node_grace: float = 5.0
-    eviction_timeout: float = 3.0
+    eviction_timeout: float = 4.0
     fence_timeout: float = 6.0  # what the kubelets were started with (--fence-timeout)
     fence_margin: float = 1.0
     period: float = 0.5

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -113,13 +114,20 @@ class StaleGuard:
         targets = fence_targets(running, dict(self.agent.containers.cache))
         if not targets:
             return
-        log.warning("fenced: stopping %s", ", ".join(targets))
-        results = await asyncio.gather(
-            *(asyncio.to_thread(self.agent.runtime.stop, name, timeout=1) for name in targets), return_exceptions=True
-        )
+        log.warning("fenced: killing %s", ", ".join(targets))
+        results = await asyncio.gather(*(asyncio.to_thread(self._kill, name) for name in targets), return_exceptions=True)
         for name, result in zip(targets, results):
             if isinstance(result, BaseException):
                 log.error("fencing %s failed: %s", name, result)
+
+    def _kill(self, name: str) -> None:
+        """Kill at once (no clean shutdown): the fence's margin is a few seconds, not a shutdown's."""
+        result = subprocess.run(
+            ["lxc-stop", "-k", "-n", name, "-P", str(self.agent.settings.lxc_path)],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+        if result.returncode != 0 and self.agent.runtime.states().get(name) == "RUNNING":
+            raise RuntimeError(result.stderr.strip() or f"lxc-stop -k exited {result.returncode}")
 
     async def recover(self) -> None:
         """The lease is back: stale copies go first, then everything is reconciled again."""

@@ -137,7 +137,7 @@ def controller(
     server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
     token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
     node_grace: float = typer.Option(5.0, "--node-grace", help="Seconds of a silent node Lease before the node is NotReady."),
-    eviction_timeout: float = typer.Option(3.0, "--eviction-timeout", help="Seconds after NotReady before its containers move."),
+    eviction_timeout: float = typer.Option(4.0, "--eviction-timeout", help="Seconds after NotReady before its containers move."),
     fence_timeout: float = typer.Option(6.0, "--fence-timeout", help="The kubelets' --fence-timeout (grace + eviction must exceed it)."),
     leader_elect: bool = typer.Option(True, "--leader-elect/--no-leader-elect", help="Act only while holding Lease dlxc-controller."),
     identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),

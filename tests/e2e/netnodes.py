@@ -9,6 +9,7 @@ Used by tests/e2e/test_failover.py and bench/failover.py.
 """
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import shutil
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,3 +242,9 @@ class NetCluster:
             self._server.should_exit = True
             assert self._thread is not None
             self._thread.join(10)
+            # Connections of killed or partitioned kubelets that uvicorn could not close gracefully
+            # are collected here, not in whichever test runs next (as an unraisable ResourceWarning).
+            self._server = self._thread = None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                gc.collect()

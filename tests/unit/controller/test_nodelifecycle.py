@@ -10,7 +10,7 @@ DEFAULTS = NodeLifecycleSettings()
 
 @pytest.mark.parametrize(
     ("silent", "verdict"),
-    [(0.0, "live"), (4.9, "live"), (5.0, "not-ready"), (7.9, "not-ready"), (8.0, "evict"), (60.0, "evict")],
+    [(0.0, "live"), (4.9, "live"), (5.0, "not-ready"), (8.9, "not-ready"), (9.0, "evict"), (60.0, "evict")],
     ids=["fresh", "inside-grace", "grace-over", "before-eviction", "eviction-due", "long-gone"],
 )
 def test_node_verdict_with_defaults(silent: float, verdict: str) -> None:
@@ -18,7 +18,7 @@ def test_node_verdict_with_defaults(silent: float, verdict: str) -> None:
 
 
 def test_defaults_leave_a_margin_after_the_fence() -> None:
-    assert (DEFAULTS.node_grace, DEFAULTS.eviction_timeout, DEFAULTS.fence_timeout) == (5.0, 3.0, 6.0)
+    assert (DEFAULTS.node_grace, DEFAULTS.eviction_timeout, DEFAULTS.fence_timeout) == (5.0, 4.0, 6.0)
     assert DEFAULTS.node_grace + DEFAULTS.eviction_timeout - DEFAULTS.fence_timeout >= DEFAULTS.fence_margin
 
 
