@@ -100,6 +100,19 @@ def test_power_loss_moves_every_container_in_15s(netcluster: NetCluster) -> None
     # The others never moved.
     for name in set(names) - set(moved):
         assert after[name]["spec"]["nodeName"] == objs[name]["spec"]["nodeName"]
+    # Power comes back: the node removes its stale copies first, starts none of them, and is Ready.
+    assert lost.defined() >= set(moved)
+    netcluster.start_kubelet(lost)
+
+    def rejoined() -> bool:
+        node = asyncio.run(_get(netcluster, "nodes", lost.name))
+        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        return ready["status"] == "True" and not lost.defined()
+
+    wait_until("the node Ready again without stale copies", rejoined, timeout=30)
+    assert not lost.running()
+    final = containers(netcluster)
+    assert all(final[n]["spec"]["nodeName"] == after[n]["spec"]["nodeName"] for n in moved)
 
 
 async def _get(cluster: NetCluster, plural: str, name: str) -> dict:
