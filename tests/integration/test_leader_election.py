@@ -143,3 +143,46 @@ def test_scheduler_leader_lost_during_a_burst_binds_each_container_once(api: Any
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def test_two_controllers_one_leads_and_hands_over_when_it_dies(api: Any, tmp_path: Path) -> None:
+    procs = {}
+    for who in ("c1", "c2"):
+        with (tmp_path / f"controller-{who}.log").open("ab") as log:
+            procs[who] = subprocess.Popen([sys.executable, "-m", "dlxc", "controller", "--identity", who], env=api.env(),
+                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    async def lease_holder(c: Any) -> str | None:
+        try:
+            return (await c.get("leases", "dlxc-controller"))["spec"]["holderIdentity"]
+        except Exception:
+            return None
+
+    async def go() -> None:
+        async with api.client() as c:
+            deadline = time.monotonic() + 20
+            while (leader := await lease_holder(c)) not in procs:
+                assert time.monotonic() < deadline, "no controller became leader"
+                await asyncio.sleep(0.1)
+            os.killpg(procs[leader].pid, signal.SIGKILL)
+            killed = time.monotonic()
+            while (now := await lease_holder(c)) == leader:
+                assert time.monotonic() - killed < 10, "no handover within 10s"
+                await asyncio.sleep(0.1)
+            assert now == ({"c1", "c2"} - {leader}).pop()
+            lease = await c.get("leases", "dlxc-controller")
+            assert lease["spec"]["leaseTransitions"] == 1
+
+    try:
+        asyncio.run(go())
+    finally:
+        for proc in procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
