@@ -19,7 +19,7 @@ from apiserver.body import read_json
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
-from apiserver.storage import Store
+from apiserver.storage import LEASE_FENCE, Store
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.errors import ApiError, BadRequest, NotFound
@@ -77,6 +77,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
             await store.close()
 
     app = FastAPI(title="dlxc apiserver", version="v1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(LeaseFenceMiddleware)
     app.state.store = store
     app.state.caches = caches
 
@@ -138,6 +139,40 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
     return app
+
+
+FENCE_HEADER = b"x-dlxc-lease-fence"
+
+
+class LeaseFenceMiddleware:
+    """`X-Dlxc-Lease-Fence: LEASE=RESOURCEVERSION` conditions every write of the request on that Lease
+    still being the one created at that resourceVersion (the leader's term: its fencing token), in the
+    write's own etcd transaction."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = next((v for k, v in scope.get("headers") or [] if k == FENCE_HEADER), None)
+        if raw is None:
+            await self.app(scope, receive, send)
+            return
+        name, _, rv = raw.decode("latin-1").strip().partition("=")
+        if not name or not rv.isdigit():
+            body = BadRequest(
+                "X-Dlxc-Lease-Fence must be LEASE=RESOURCEVERSION",
+                details=[{"field": "X-Dlxc-Lease-Fence", "message": "must be LEASE=RESOURCEVERSION"}],
+            ).to_body()
+            await JSONResponse(body, status_code=400)(scope, receive, send)
+            return
+        token = LEASE_FENCE.set((name, int(rv)))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            LEASE_FENCE.reset(token)
 
 
 def _only_kubelet_finalizer(current: dict[str, Any], patch: Any) -> bool:
@@ -285,3 +320,9 @@ def _add_routes(
         async def bind(name: str, request: Request) -> Any:
             await check(request, "create", kind, name, "binding")
             return _ok(await registry.bind(name, await read_json(request), dry_run=_dry_run(request)), 201)
+
+        @app.delete(base + "/{name}/binding", name="unbind_container")
+        async def unbind(name: str, request: Request) -> Any:
+            # Admin only (the node lifecycle controller): a node may never move containers.
+            await check(request, "delete", kind, name, "binding")
+            return _ok(await registry.unbind(name, await read_json(request), dry_run=_dry_run(request)))

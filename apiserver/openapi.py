@@ -72,6 +72,13 @@ def _extra_schemas(kinds: tuple[Kind, ...]) -> dict[str, Any]:
             "required": ["nodeName"],
             "additionalProperties": False,
         },
+        "Unbinding": {
+            "type": "object",
+            "description": "Clear spec.nodeName of a container expected on nodeName (its node is lost), saying why.",
+            "properties": {"nodeName": {"type": "string"}, "reason": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["nodeName"],
+            "additionalProperties": False,
+        },
         "MergePatch": {"type": "object", "description": "An RFC 7386 JSON merge patch.", "additionalProperties": True},
         "Health": {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]},
         "WatchEvent": {
@@ -208,6 +215,14 @@ def _kind_paths(kind: Kind) -> dict[str, Any]:
                 "parameters": [DRY_RUN],
                 "requestBody": {"required": True, "content": _json(_ref("Binding"))},
                 "responses": _responses("201", obj),
+            },
+            "delete": {
+                "operationId": "unbind_container",
+                "tags": tags,
+                "summary": "Unbind from the node it is expected on (admin: the node lifecycle controller); 409 if bound elsewhere.",
+                "parameters": [DRY_RUN],
+                "requestBody": {"required": True, "content": _json(_ref("Unbinding"))},
+                "responses": _responses("200", obj),
             },
         }
     return paths

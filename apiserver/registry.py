@@ -325,6 +325,49 @@ class Registry:
 
         return await self._write(name, mutate, dry_run=dry_run)
 
+    async def unbind(self, name: str, body: Any, *, dry_run: bool = False) -> Obj:
+        """Clear spec.nodeName of a container bound to `nodeName` (the node lost), saying why.
+
+        Conditioned on the node the caller expects, so a late or repeated eviction never unbinds
+        a container the scheduler has meanwhile placed elsewhere (409). The kubelet's finalizer
+        stays: the next node's kubelet takes it over.
+        """
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object", details=[{"field": "body", "message": "must be a JSON object"}])
+        extra = [k for k in body if k not in ("nodeName", "reason", "message")]
+        if extra:
+            raise Invalid("unbinding has unknown fields", details=[{"field": k, "message": "unknown field"} for k in extra])
+        node = body.get("nodeName")
+        if not isinstance(node, str) or not node:
+            raise Invalid("unbinding needs nodeName, the node the container is expected on",
+                          details=[{"field": "nodeName", "message": "required"}])
+        reason = body.get("reason") or "Evicted"
+        message = body.get("message") or f"unbound from node {node}"
+        for field, value in (("reason", reason), ("message", message)):
+            if not isinstance(value, str) or len(value) > 1024:
+                raise Invalid(f"{field} must be a string of at most 1024 characters",
+                              details=[{"field": field, "message": "must be a string of at most 1024 characters"}])
+
+        def mutate(current: Obj) -> Obj:
+            bound = current["spec"].get("nodeName")
+            if bound != node:
+                where = f"bound to {bound}" if bound else "not bound"
+                raise Conflict(f"{self.plural}/{name} is {where}, not to {node}")
+            if current["metadata"].get("deletionTimestamp"):
+                raise Conflict(f"{self.plural}/{name} is being deleted")
+            current["spec"].pop("nodeName", None)
+            current["metadata"]["generation"] = int(current["metadata"].get("generation") or 0) + 1
+            status = current.setdefault("status", {})
+            for key in ("nodeName", "ip", "startedAt"):
+                status.pop(key, None)
+            status.update({"phase": "Pending", "message": message})
+            status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") not in ("Scheduled", "NodeLost")] + [
+                {"type": "Scheduled", "status": "False", "reason": reason, "message": message, "lastTransitionTime": now_iso()}
+            ]
+            return current
+
+        return await self._write(name, mutate, dry_run=dry_run)
+
     async def delete(self, name: str, *, dry_run: bool = False) -> Obj:
         """Delete, or only mark for deletion while finalizers remain (their owners remove them)."""
 

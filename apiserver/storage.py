@@ -2,20 +2,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import logging
+
 import aetcd
 import aetcd.exceptions
 
-from dlxc.errors import AlreadyExists, Conflict, Gone, NotFound, TemporaryError
+from dlxc.errors import AlreadyExists, Conflict, Fenced, Gone, NotFound, TemporaryError
 
-__all__ = ["Compacted", "Store", "WatchEvent"]
+__all__ = ["Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
 
+log = logging.getLogger("dlxc.apiserver.storage")
 Obj = dict[str, Any]
 MAX_MESSAGE = 512 * 1024 * 1024
+
+# A leader's fencing token for the request being served: (lease name, the resourceVersion at which
+# its holder created the Lease, i.e. the start of its term). Every write made while it is set
+# commits only if the Lease is still that same Lease (etcd create revision), checked in the same
+# transaction, so a deposed leader's late write is refused even if it raced the new leader. Renewals
+# do not change the create revision: a leader's writes in flight are not refused by its own renewal.
+LEASE_FENCE: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar("lease_fence", default=None)
 
 
 class Compacted(Gone):
@@ -56,9 +67,16 @@ class Store:
         self._prefix = prefix.rstrip("/")
         self._timeout = timeout
         self._client: aetcd.Client | None = None
+        self._current = 0  # index of the endpoint in use; aetcd talks to one member at a time
+        self._switches = 0
+        self._switching = asyncio.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoints[self._current]
 
     async def connect(self) -> None:
-        host, _, port = self._endpoints[0].rpartition("//")[2].partition(":")
+        host, _, port = self._endpoints[self._current].rpartition("//")[2].partition(":")
         self._client = aetcd.Client(
             host=host,
             port=int(port or 2379),
@@ -83,47 +101,76 @@ class Store:
     def key(self, plural: str, name: str = "") -> bytes:
         return f"{self._prefix}/{plural}/{name}".encode()
 
-    async def _call(self, coro: Awaitable[Any]) -> Any:
-        try:
-            return await coro
-        except (aetcd.exceptions.ConnectionFailedError, aetcd.exceptions.ConnectionTimeoutError) as exc:
-            raise TemporaryError(f"etcd unavailable: {exc}", delay=1.0) from exc
-        except aetcd.exceptions.InternalError as exc:
-            raise TemporaryError(f"etcd error: {exc}", delay=1.0) from exc
-        except aetcd.exceptions.RevisionCompactedError:
-            raise
-        except aetcd.exceptions.ClientError as exc:
-            raise TemporaryError(f"etcd refused the request: {type(exc).__name__}", delay=1.0) from exc
+    async def _failover(self, seen: int) -> None:
+        """Move to the next etcd member, unless a concurrent request already did since `seen`."""
+        async with self._switching:
+            if self._switches != seen:
+                return
+            old, self._client = self._client, None
+            self._current = (self._current + 1) % len(self._endpoints)
+            self._switches += 1
+            if old is not None:
+                try:
+                    await asyncio.wait_for(old.close(), 2.0)
+                except Exception:  # the member is gone; its channel may not close cleanly
+                    pass
+            await self.connect()
+
+    async def _call(self, make: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one etcd call; on a dead member, fail over to the next endpoint and try again there.
+
+        A write retried this way may already have been applied by the dead member's cluster: every
+        write here is a compare-and-swap, so the retry fails its compare instead of writing twice.
+        """
+        tries = len(self._endpoints)
+        for attempt in range(tries):
+            seen = self._switches
+            try:
+                return await make()
+            except (aetcd.exceptions.ConnectionFailedError, aetcd.exceptions.ConnectionTimeoutError) as exc:
+                if attempt == tries - 1:
+                    raise TemporaryError(f"etcd unavailable: {exc}", delay=1.0) from exc
+                log.warning("etcd member %s unavailable (%s); failing over", self.endpoint, type(exc).__name__)
+                await self._failover(seen)
+            except aetcd.exceptions.InternalError as exc:
+                raise TemporaryError(f"etcd error: {exc}", delay=1.0) from exc
+            except aetcd.exceptions.RevisionCompactedError:
+                raise
+            except aetcd.exceptions.ClientError as exc:
+                raise TemporaryError(f"etcd refused the request: {type(exc).__name__}", delay=1.0) from exc
+        raise TemporaryError("etcd unavailable", delay=1.0)
 
     async def get(self, plural: str, name: str) -> Obj:
-        got = await self._call(self.etcd.get(self.key(plural, name)))
+        got = await self._call(lambda: self.etcd.get(self.key(plural, name)))
         if got is None:
             raise NotFound(f"{plural}/{name} not found")
         return _decode(got.value, got.mod_revision)
 
     async def list(self, plural: str) -> tuple[list[Obj], int]:
         """Every object of a kind, sorted by name, and the store revision the list reflects."""
-        got = await self._call(self.etcd.get_prefix(self.key(plural), sort_order="ascend", sort_target="key"))
+        got = await self._call(lambda: self.etcd.get_prefix(self.key(plural), sort_order="ascend", sort_target="key"))
         return [_decode(kv.value, kv.mod_revision) for kv in got], got.header.revision
 
     async def revision(self) -> int:
         """etcd's current revision (read from an empty range, so it costs nothing at any size)."""
-        got = await self._call(self.etcd.get_prefix(f"{self._prefix}/\x00revision/".encode(), keys_only=True))
+        got = await self._call(lambda: self.etcd.get_prefix(f"{self._prefix}/\x00revision/".encode(), keys_only=True))
         return int(got.header.revision)
 
     async def list_raw(self, plural: str) -> tuple[list[tuple[bytes, int]], int]:
         """Every object of a kind as stored bytes and mod revision, sorted by name, and the store revision."""
-        got = await self._call(self.etcd.get_prefix(self.key(plural), sort_order="ascend", sort_target="key"))
+        got = await self._call(lambda: self.etcd.get_prefix(self.key(plural), sort_order="ascend", sort_target="key"))
         return [(kv.value, kv.mod_revision) for kv in got], got.header.revision
 
     async def create(self, plural: str, name: str, obj: Obj) -> Obj:
         key = self.key(plural, name)
         tx = self.etcd.transactions
         value = _encode(obj)
+        compare, fence_get = self._fenced([tx.version(key) == 0])
         ok, responses = await self._call(
-            self.etcd.transaction(compare=[tx.version(key) == 0], success=[tx.put(key, value)], failure=[])
+            lambda: self.etcd.transaction(compare=compare, success=[tx.put(key, value)], failure=fence_get)
         )
         if not ok:
+            self._check_fence(responses, at=0)
             raise AlreadyExists(f"{plural}/{name} already exists")
         return self._written(value, responses[0])
 
@@ -137,15 +184,13 @@ class Store:
         key = self.key(plural, name)
         tx = self.etcd.transactions
         value = _encode(obj)
+        compare, fence_get = self._fenced([tx.mod(key) == expected_rv])
         ok, responses = await self._call(
-            self.etcd.transaction(
-                compare=[tx.mod(key) == expected_rv],
-                success=[tx.put(key, value)],
-                failure=[tx.get(key)],
-            )
+            lambda: self.etcd.transaction(compare=compare, success=[tx.put(key, value)], failure=[tx.get(key), *fence_get])
         )
         if ok:
             return self._written(value, responses[0])
+        self._check_fence(responses, at=1)
         if not responses[0]:
             raise NotFound(f"{plural}/{name} not found")
         raise Conflict(
@@ -155,18 +200,39 @@ class Store:
     async def delete(self, plural: str, name: str, *, expected_rv: int) -> Obj:
         key = self.key(plural, name)
         tx = self.etcd.transactions
+        compare, fence_get = self._fenced([tx.mod(key) == expected_rv])
         ok, responses = await self._call(
-            self.etcd.transaction(
-                compare=[tx.mod(key) == expected_rv],
-                success=[tx.get(key), tx.delete(key)],
-                failure=[tx.get(key)],
-            )
+            lambda: self.etcd.transaction(compare=compare, success=[tx.get(key), tx.delete(key)], failure=[tx.get(key), *fence_get])
         )
         if ok:
             return self._from_get(responses[0])
+        self._check_fence(responses, at=1)
         if not responses[0]:
             raise NotFound(f"{plural}/{name} not found")
         raise Conflict(f"{plural}/{name} was changed since resourceVersion {expected_rv}; read it again and retry")
+
+    def _fenced(self, compare: list[Any]) -> tuple[list[Any], list[Any]]:
+        """The compares of a write plus the leader's fence, if the request carries one, and the read
+        that tells a lost fence from an ordinary conflict."""
+        fence = LEASE_FENCE.get()
+        if fence is None:
+            return compare, []
+        tx = self.etcd.transactions
+        lease = self.key("leases", fence[0])
+        return [*compare, tx.create(lease) == fence[1]], [tx.get(lease)]
+
+    @staticmethod
+    def _check_fence(responses: list[Any], *, at: int) -> None:
+        fence = LEASE_FENCE.get()
+        if fence is None:
+            return
+        got = responses[at]
+        revision = got[0][1].create_revision if got else 0
+        if revision != fence[1]:
+            raise Fenced(
+                f"fenced: lease {fence[0]} belongs to the term that began at resourceVersion {revision or 'none'}, "
+                f"not {fence[1]}; this writer is no longer the leader"
+            )
 
     async def guaranteed_update(
         self,
@@ -187,6 +253,8 @@ class Store:
                 if updated == current:
                     return current
                 return await self.update(plural, name, updated, expected_rv=rv)
+            except Fenced:
+                raise
             except Conflict:
                 await asyncio.sleep(0)
         raise Conflict(f"{plural}/{name} is changing too fast; retry")
@@ -200,7 +268,7 @@ class Store:
         """Every change of a kind after revision `since`, in order; Gone if `since` is compacted away."""
         try:
             stream = await self._call(
-                self.etcd.watch_prefix(self.key(plural), start_revision=since + 1, prev_kv=True)
+                lambda: self.etcd.watch_prefix(self.key(plural), start_revision=since + 1, prev_kv=True)
             )
         except aetcd.exceptions.RevisionCompactedError as exc:
             raise Compacted(

@@ -38,9 +38,15 @@ class Client:
         headers = {"Authorization": f"Bearer {self.config.token}"} if self.config.token else {}
         # The cluster's own CA when the config names one (a context: httpx deprecates CA paths).
         verify: Any = ssl.create_default_context(cafile=self.config.certificate_authority) if self.config.certificate_authority else True
+        # Several apiservers, comma-separated: requests go to one; a transport error moves to the next.
+        self.servers = [s.strip() for s in self.config.server.split(",") if s.strip()] or [self.config.server]
+        self._server = 0
         self._http = httpx.AsyncClient(
-            base_url=self.config.server, headers=headers, timeout=timeout, verify=verify
+            base_url=self.servers[0], headers=headers, timeout=timeout, verify=verify
         )
+        # A leader's fencing token, (lease name, resourceVersion): while set, every write of this
+        # client commits only if that Lease is still at that revision (see dlxc.leaderelection).
+        self.fence: tuple[str, str] | None = None
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -61,13 +67,21 @@ class Client:
         return path
 
     async def request(self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None) -> Any:
-        try:
-            response = await self._http.request(
-                method, path, params=params, content=None if body is None else json.dumps(body),
-                headers={"Content-Type": "application/json"} if body is not None else None,
-            )
-        except httpx.TransportError as exc:
-            raise TemporaryError(f"cannot reach the apiserver at {self.config.server}: {exc}") from exc
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if self.fence is not None and method != "GET":
+            headers["X-Dlxc-Lease-Fence"] = f"{self.fence[0]}={self.fence[1]}"
+        for attempt in range(len(self.servers)):
+            try:
+                response = await self._http.request(
+                    method, path, params=params, content=None if body is None else json.dumps(body), headers=headers or None,
+                )
+                break
+            except httpx.TransportError as exc:
+                # Only a failure to connect is safe to retry elsewhere for a write: the request never arrived.
+                if attempt == len(self.servers) - 1 or not (method == "GET" or isinstance(exc, httpx.ConnectError)):
+                    self._next_server()
+                    raise TemporaryError(f"cannot reach the apiserver at {self.servers[self._server - 1]}: {exc}") from exc
+                self._next_server()
         if response.status_code >= 400:
             try:
                 payload = response.json()
@@ -113,6 +127,11 @@ class Client:
         if resource_version is not None:
             body["resourceVersion"] = resource_version
         return await self.request("POST", self.path("containers", name, "binding"), body=body)
+
+    async def unbind(self, name: str, node: str, *, reason: str, message: str) -> Obj:
+        """Clear the binding of a container expected on `node` (409 if it is bound elsewhere or not at all)."""
+        body = {"nodeName": node, "reason": reason, "message": message}
+        return await self.request("DELETE", self.path("containers", name, "binding"), body=body)
 
     async def delete(self, plural: str, name: str, *, dry_run: bool = False) -> Obj:
         return await self.request("DELETE", self.path(plural, name), params=_dry(dry_run))
@@ -172,7 +191,13 @@ class Client:
                         continue
                     yield event["type"], event["object"]
         except httpx.TransportError as exc:
+            self._next_server()  # the informer watches again, on the next apiserver
             raise TemporaryError(f"watch of {plural} broke: {exc}") from exc
+
+    def _next_server(self) -> None:
+        if len(self.servers) > 1:
+            self._server = (self._server + 1) % len(self.servers)
+            self._http.base_url = httpx.URL(self.servers[self._server])
 
 
 def _dry(dry_run: bool) -> dict[str, str] | None:

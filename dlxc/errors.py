@@ -8,6 +8,7 @@ __all__ = [
     "ApiError",
     "BadRequest",
     "Conflict",
+    "Fenced",
     "Forbidden",
     "Gone",
     "Invalid",
@@ -60,6 +61,13 @@ class AlreadyExists(Conflict):
     reason = "AlreadyExists"
 
 
+class Fenced(Conflict):
+    """A leader's write carried a fencing token (its Lease's resourceVersion) that is no longer
+    current: another leader took over. Stop acting as leader; never retry the write."""
+
+    reason = "Fenced"
+
+
 class Gone(ApiError):
     """The resourceVersion asked for is compacted away: list again, then watch from the new one."""
 
@@ -104,6 +112,8 @@ def error_from_response(status: int, body: Any) -> ApiError:
         reason = str(body.get("reason") or "")
     if status == 409 and reason == "AlreadyExists":
         return AlreadyExists(message, details=details)
+    if status == 409 and reason == "Fenced":
+        return Fenced(message, details=details)
     cls = _BY_STATUS.get(status)
     if cls is None:
         cls = TemporaryError if status >= 500 else ApiError

@@ -1,6 +1,7 @@
 """`dlxc up` / `dlxc down`: a whole cluster on this host (etcd, apiserver, scheduler, controller, kubelet)."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -16,9 +17,30 @@ from apiserver.auth import TokenFile
 from dlxc.clientconfig import ClientConfig, save_config
 from dlxc.pki import Pki, ensure_pki, ssl_context
 
-__all__ = ["LocalCluster", "default_state_dir"]
+__all__ = ["LocalCluster", "LocalNode", "default_state_dir", "stop_order"]
 
 COMPONENTS = ("etcd", "apiserver", "scheduler", "controller", "kubelet")
+
+
+def stop_order(names: list[str]) -> list[str]:
+    """Kubelets first, then controller, scheduler, apiserver, and the etcd members last."""
+    rank = {"kubelet": 0, "controller": 1, "scheduler": 2, "apiserver": 3, "etcd": 4}
+    return sorted(names, key=lambda n: (rank.get(n.split("-")[0], 0), n))
+
+
+@dataclass(frozen=True)
+class LocalNode:
+    """One simulated node of a local cluster: its own name, lxcpath, bridge and subnet."""
+
+    index: int
+    name: str
+    lxc_path: Path
+    bridge: str
+    subnet: str
+
+    @property
+    def component(self) -> str:
+        return "kubelet" if self.index == 0 else f"kubelet-{self.index}"
 
 
 def default_state_dir() -> Path:
@@ -50,10 +72,34 @@ class LocalCluster:
     node_name: str = "local"
     bridge: str = "dlxcbr0"
     subnet: str = "10.77.0.1/24"
+    nodes: int = 1  # kubelets on this host, each a node of its own (for trying failover)
+    etcd_members: int = 1  # 3 for an etcd cluster on loopback
 
     @property
     def etcd_port(self) -> int:
         return self.port + 1
+
+    def etcd_ports(self, member: int) -> tuple[int, int]:
+        """(client, peer) port of etcd member `member`: the ports after the apiserver's, two each."""
+        return self.port + 1 + 2 * member, self.port + 2 + 2 * member
+
+    @property
+    def etcd_endpoints(self) -> list[str]:
+        return [f"http://127.0.0.1:{self.etcd_ports(m)[0]}" for m in range(self.etcd_members)]
+
+    def local_nodes(self) -> list[LocalNode]:
+        base = ipaddress.IPv4Interface(self.subnet)
+        out = []
+        for index in range(self.nodes):
+            gateway = ipaddress.IPv4Address(int(base.ip) + index * base.network.num_addresses)
+            out.append(LocalNode(
+                index=index,
+                name=self.node_name if index == 0 else f"{self.node_name}-{index}",
+                lxc_path=self.lxc_path if index == 0 else self.state_dir / f"lxc-{index}",
+                bridge=self.bridge if index == 0 else f"{self.bridge}-{index}"[:15],
+                subnet=f"{gateway}/{base.network.prefixlen}",
+            ))
+        return out
 
     @property
     def server(self) -> str:
@@ -118,16 +164,16 @@ class LocalCluster:
     def _tokens(self) -> tuple[str, dict[str, str]]:
         """The admin token for the CLI and one token per component (created once, kept in the state dir)."""
         secrets_file = self.state_dir / "component-tokens.json"
+        tokens = TokenFile(self.state_dir / "tokens")
         if secrets_file.exists():
             data = json.loads(secrets_file.read_text())
-            return data["admin"], data["components"]
-        tokens = TokenFile(self.state_dir / "tokens")
-        admin = tokens.add("admin", "admin")
-        components = {
-            "scheduler": tokens.add("scheduler", "admin"),
-            "controller": tokens.add("controller", "admin"),
-            "kubelet": tokens.add(f"kubelet-{self.node_name}", f"node:{self.node_name}"),
-        }
+            admin, components = data["admin"], data["components"]
+        else:
+            admin = tokens.add("admin", "admin")
+            components = {"scheduler": tokens.add("scheduler", "admin"), "controller": tokens.add("controller", "admin")}
+        for node in self.local_nodes():  # a node added by a later `dlxc up --nodes N` gets its token then
+            if node.component not in components:
+                components[node.component] = tokens.add(f"kubelet-{node.name}", f"node:{node.name}")
         secrets_file.write_text(json.dumps({"admin": admin, "components": components}))
         secrets_file.chmod(0o600)
         return admin, components
@@ -138,27 +184,33 @@ class LocalCluster:
         admin, component_tokens = self._tokens()
         running = self.running()
         py = [sys.executable, "-m", "dlxc"]
-        if "etcd" not in running:
+        members = [("etcd" if m == 0 else f"etcd-{m}", "dlxc" if m == 0 else f"dlxc-{m}", m) for m in range(self.etcd_members)]
+        initial = ",".join(f"{member}=http://127.0.0.1:{self.etcd_ports(m)[1]}" for _, member, m in members)
+        for component, member, m in members:
+            if component in running:
+                continue
+            client, peer = self.etcd_ports(m)
             self._spawn(
-                "etcd",
+                component,
                 [
-                    "etcd", "--name", "dlxc", "--data-dir", str(self.state_dir / "etcd"),
-                    "--listen-client-urls", f"http://127.0.0.1:{self.etcd_port}",
-                    "--advertise-client-urls", f"http://127.0.0.1:{self.etcd_port}",
-                    "--listen-peer-urls", f"http://127.0.0.1:{self.etcd_port + 1}",
-                    "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.etcd_port + 1}",
-                    "--initial-cluster", f"dlxc=http://127.0.0.1:{self.etcd_port + 1}",
+                    "etcd", "--name", member, "--data-dir", str(self.state_dir / ("etcd" if m == 0 else f"etcd-{m}")),
+                    "--listen-client-urls", f"http://127.0.0.1:{client}",
+                    "--advertise-client-urls", f"http://127.0.0.1:{client}",
+                    "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                    "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                    "--initial-cluster", initial,
                     "--auto-compaction-retention", "1h",
                 ],
                 {},
             )
-        self._wait_http(f"http://127.0.0.1:{self.etcd_port}/health", timeout=timeout, what="etcd")
+        for endpoint in self.etcd_endpoints:
+            self._wait_http(f"{endpoint}/health", timeout=timeout, what="etcd")
         pki = self.pki()
         (self.state_dir / "volumes").mkdir(exist_ok=True)
         if "apiserver" not in running:
             self._spawn(
                 "apiserver",
-                py + ["apiserver", "--port", str(self.port), "--etcd-endpoints", f"http://127.0.0.1:{self.etcd_port}",
+                py + ["apiserver", "--port", str(self.port), "--etcd-endpoints", ",".join(self.etcd_endpoints),
                       "--token-file", str(self.state_dir / "tokens"),
                       "--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key),
                       "--allowed-host-paths", ",".join(self.allowed_host_paths)],
@@ -169,16 +221,27 @@ class LocalCluster:
         for name in ("scheduler", "controller"):
             if name not in running:
                 self._spawn(name, py + [name], self._component_env(name, component_tokens[name], pki))
-        if "kubelet" not in running:
-            self._spawn(
-                "kubelet",
-                py + ["kubelet", "--node-name", self.node_name, "--lxc-path", str(self.lxc_path),
-                      "--image-dir", str(self.state_dir / "images"), "--bridge", self.bridge, "--subnet", self.subnet],
-                self._component_env("kubelet", component_tokens["kubelet"], pki),
-            )
+        for node in self.local_nodes():
+            if node.component not in running:
+                self._spawn(
+                    node.component,
+                    py + ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path),
+                          "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet],
+                    self._component_env(node.component, component_tokens[node.component], pki),
+                )
+        (self.state_dir / "layout.json").write_text(json.dumps({"nodes": self.nodes, "etcdMembers": self.etcd_members}))
         config = ClientConfig(server=self.server, token=admin, certificate_authority=str(pki.ca_cert))
-        self._wait_node_ready(config, timeout=timeout)
+        for node in self.local_nodes():
+            self._wait_node_ready(config, timeout=timeout, node_name=node.name)
         return config
+
+    def load_layout(self) -> None:
+        """Take the node and etcd member counts of the last `up` (so `down` finds every bridge)."""
+        try:
+            layout = json.loads((self.state_dir / "layout.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        self.nodes, self.etcd_members = int(layout.get("nodes", 1)), int(layout.get("etcdMembers", 1))
 
     def _component_env(self, name: str, token: str, pki: Pki) -> dict[str, str]:
         """A component's own client config (server, token, the CA to verify against) in the state dir."""
@@ -186,9 +249,9 @@ class LocalCluster:
         path = save_config(config, self.state_dir / "config" / f"{name}.yaml")
         return {"DLXC_CONFIG": str(path), "DLXC_SERVER": self.server, "DLXC_TOKEN": token}
 
-    def _wait_node_ready(self, config: ClientConfig, *, timeout: float) -> None:
+    def _wait_node_ready(self, config: ClientConfig, *, timeout: float, node_name: str) -> None:
         deadline = time.monotonic() + timeout
-        url = f"{self.server}/apis/dlxc.io/v1/nodes/{self.node_name}"
+        url = f"{self.server}/apis/dlxc.io/v1/nodes/{node_name}"
         while time.monotonic() < deadline:
             try:
                 response = httpx.get(
@@ -202,26 +265,28 @@ class LocalCluster:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"node {self.node_name} did not become Ready within {timeout:.0f}s; see {self.state_dir / 'logs'}/kubelet.log")
+        raise RuntimeError(f"node {node_name} did not become Ready within {timeout:.0f}s; see {self.state_dir / 'logs'}")
 
     def down(self) -> list[str]:
         """Stop every process this cluster started, then its containers and its bridge."""
         stopped = []
         pids = self._pids()
-        for name in reversed(COMPONENTS):
-            pid = pids.get(name)
+        self.load_layout()
+        for name in stop_order(list(pids)):
+            pid = pids[name]
             if pid and _alive(pid):
                 _terminate(pid)
                 stopped.append(name)
         self.pid_file.unlink(missing_ok=True)
         from kubelet import network, runtime
 
-        if self.lxc_path.exists():
-            rt = runtime.LxcRuntime(self.lxc_path)
-            for name in rt.names():
-                rt.stop(name, timeout=10)
-        if network.bridge_exists(self.bridge):
-            network.delete_bridge(self.bridge)
+        for node in self.local_nodes():
+            if node.lxc_path.exists():
+                rt = runtime.LxcRuntime(node.lxc_path)
+                for name in rt.names():
+                    rt.stop(name, timeout=10)
+            if network.bridge_exists(node.bridge):
+                network.delete_bridge(node.bridge)
         return stopped
 
 

@@ -18,7 +18,9 @@ from dlxc import __version__
 from dlxc.client import Client, Informer
 from dlxc.errors import ApiError, Conflict, NotFound
 from kubelet import lxcconfig
+from kubelet.lease import LeaseSettings, NodeLease
 from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
+from kubelet.stale import StaleGuard
 from schemas import Container
 
 __all__ = ["FINALIZER", "Kubelet", "KubeletSettings"]
@@ -64,7 +66,10 @@ class RenderError(Exception):
 
 
 class Kubelet:
-    def __init__(self, client: Client, runtime: Any, images: Any, network: Any, settings: KubeletSettings, *, idmap: Any) -> None:
+    def __init__(
+        self, client: Client, runtime: Any, images: Any, network: Any, settings: KubeletSettings, *, idmap: Any,
+        lease: LeaseSettings | None = None,
+    ) -> None:
         self.client = client
         self.runtime = runtime  # kubelet.runtime.LxcRuntime: the only caller of liblxc
         self.images = images
@@ -81,6 +86,9 @@ class Kubelet:
         self.ips: dict[str, ipaddress.IPv4Interface] = {}
         self.last_states: dict[str, str] = {}
         self.reported: dict[str, Obj] = {}
+        # Fault tolerance hooks: the node Lease with self-fencing, and the stale-copy guard.
+        self.lease = NodeLease(client, settings.node_name, lease, on_fence=lambda: self.guard.fence(), on_recover=lambda: self.guard.recover())
+        self.guard = StaleGuard(self, self.lease)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
 
@@ -295,6 +303,8 @@ class Kubelet:
             await self._report(obj, phase="Failed", message=str(exc))
             return
         actions = plan(desired, observed)
+        if any(isinstance(a, (Create, Start, Restart)) for a in actions) and not await self.guard.may_start(obj):
+            return  # fenced, or no longer bound here: never start a copy that may run elsewhere
         try:
             for action in actions:
                 log.info("%s: %s", name, type(action).__name__)
@@ -416,8 +426,10 @@ class Kubelet:
                 except ApiError as exc:
                     log.warning("cannot register node: %s; retrying", exc.message)
                     await asyncio.sleep(1.0)
+            tasks.append(asyncio.create_task(self.lease.run()))
             tasks.append(asyncio.create_task(self.containers.run()))
             await self.containers.synced.wait()
+            await self.guard.remove_stale_copies_first()  # before any reconcile can start a stale copy
             tasks += [asyncio.create_task(self._worker()) for _ in range(self.settings.workers)]
             tasks += [
                 asyncio.create_task(self._heartbeat_loop()),

@@ -128,6 +128,11 @@ class ContainerSpec(Model):
     network: Network | None = Field(default=None, description="Default: the node's bridge.")
     state: Literal["Running", "Stopped"] = Field(default="Running", description="Power state to hold.")
     restart_policy: Literal["Always", "OnFailure", "Never"] = Field(default="Always")
+    failover: Literal["Always", "Never"] = Field(
+        default="Always",
+        description="Always: when its node is lost, the container is stopped there (fencing) and started on another node. "
+        "Never: it stays bound to its node and shows that the node is lost.",
+    )
     node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the node must carry.")
     anti_affinity: AntiAffinity | None = Field(default=None, description="Spread the members of a group over nodes.")
     node_name: DnsLabel | None = Field(default=None, description="Set by the scheduler only.")

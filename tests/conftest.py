@@ -161,11 +161,13 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
     prefix = f"/test-{uuid.uuid4().hex[:8]}"
     port = free_port()
     settings = ApiServerSettings(
-        etcd_endpoints=[etcd.endpoint],
-        etcd_prefix=prefix,
-        token_file=token_file,
-        allowed_host_paths=[os.path.realpath(tempfile.gettempdir())],
-        **overrides,
+        **{
+            "etcd_endpoints": [etcd.endpoint],  # a test may give its own (an etcd cluster)
+            "etcd_prefix": prefix,
+            "token_file": token_file,
+            "allowed_host_paths": [os.path.realpath(tempfile.gettempdir())],
+            **overrides,
+        }
     )
     certs: dict[str, Path] = {}
     ca = None

@@ -49,6 +49,19 @@ def _run_until_signal(main: Callable[[Client], Awaitable[None]], config: ClientC
     asyncio.run(go())
 
 
+def _elected(name: str, enabled: bool, identity: str | None, main: Callable[[Client], Awaitable[None]]) -> Callable[[Client], Awaitable[None]]:
+    """`main` run only while this process leads Lease NAME (every write fenced by the term's token)."""
+    if not enabled:
+        return main
+
+    async def elected(client: Client) -> None:
+        from dlxc.leaderelection import LeaderElection
+
+        await LeaderElection(client, name, identity=identity).run(lambda: main(client))
+
+    return elected
+
+
 def default_node_name() -> str:
     raw = socket.gethostname().split(".")[0].lower()
     cleaned = "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in raw).strip("-")
@@ -101,6 +114,8 @@ def scheduler(
     config: Path = typer.Option(None, "--config", envvar="DLXC_SCHEDULER_CONFIG", help="YAML settings: seed, weights, filters, retry."),
     seed: int = typer.Option(None, "--seed", help="Seed of the tie-breaking choice, so placements replay (default 0)."),
     weight: list[str] = typer.Option(None, "--weight", help="NAME=WEIGHT of a score plugin, e.g. AvailableCPU=40; repeatable."),
+    leader_elect: bool = typer.Option(True, "--leader-elect/--no-leader-elect", help="Act only while holding Lease dlxc-scheduler."),
+    identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Bind unbound containers to nodes by weighted score."""
@@ -115,21 +130,32 @@ def scheduler(
 
         console.error(str(exc))
         raise typer.Exit(2) from None
-    _run_until_signal(lambda c: Scheduler(c, settings).run(), _client_config(server, token))
+    _run_until_signal(_elected("dlxc-scheduler", leader_elect, identity, lambda c: Scheduler(c, settings).run()), _client_config(server, token))
 
 
 def controller(
     server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
     token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
-    node_grace: float = typer.Option(10.0, "--node-grace", help="Seconds without heartbeat before NotReady."),
+    node_grace: float = typer.Option(5.0, "--node-grace", help="Seconds of a silent node Lease before the node is NotReady."),
+    eviction_timeout: float = typer.Option(4.0, "--eviction-timeout", help="Seconds after NotReady before its containers move."),
+    fence_timeout: float = typer.Option(6.0, "--fence-timeout", help="The kubelets' --fence-timeout (grace + eviction must exceed it)."),
+    leader_elect: bool = typer.Option(True, "--leader-elect/--no-leader-elect", help="Act only while holding Lease dlxc-controller."),
+    identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
-    """Run the controllers (node lifecycle)."""
+    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling)."""
+    from pydantic import ValidationError
+
     from controller.nodelifecycle import NodeLifecycleController, NodeLifecycleSettings
 
     _logging(log_level)
-    settings = NodeLifecycleSettings(node_grace=node_grace)
-    _run_until_signal(lambda c: NodeLifecycleController(c, settings).run(), _client_config(server, token))
+    try:
+        settings = NodeLifecycleSettings(node_grace=node_grace, eviction_timeout=eviction_timeout, fence_timeout=fence_timeout)
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"].removeprefix("Value error, "), param_hint="--eviction-timeout") from None
+    _run_until_signal(
+        _elected("dlxc-controller", leader_elect, identity, lambda c: NodeLifecycleController(c, settings).run()), _client_config(server, token)
+    )
 
 
 def kubelet(
@@ -140,16 +166,25 @@ def kubelet(
     image_dir: Path = typer.Option(Path("/var/lib/dlxc/images"), "--image-dir", envvar="DLXC_IMAGE_DIR"),
     bridge: str = typer.Option("dlxcbr0", "--bridge", envvar="DLXC_BRIDGE", help="Default bridge, created when missing."),
     subnet: str = typer.Option("10.77.0.1/24", "--subnet", envvar="DLXC_SUBNET", help="The bridge's address and subnet."),
-    heartbeat_interval: float = typer.Option(2.0, "--heartbeat-interval"),
+    heartbeat_interval: float = typer.Option(1.0, "--heartbeat-interval", help="Seconds between two renewals of the node Lease."),
+    status_interval: float = typer.Option(10.0, "--status-interval", help="Seconds between two Node status (usage) updates."),
+    fence_timeout: float = typer.Option(6.0, "--fence-timeout", help="Without a Lease renewal this long, stop containers that may fail over."),
     max_containers: int = typer.Option(100, "--max-containers"),
     cpu_overcommit: float = typer.Option(4.0, "--cpu-overcommit", help="CPU cores offered per real core (limits are caps)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Run the node agent: register, heartbeat, reconcile LXC containers bound to this node."""
     from kubelet import idmap, images, network, runtime
+    from pydantic import ValidationError
+
     from kubelet.agent import Kubelet, KubeletSettings
+    from kubelet.lease import LeaseSettings
 
     _logging(log_level)
+    try:
+        lease = LeaseSettings(renew_interval=heartbeat_interval, fence_timeout=fence_timeout)
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"].removeprefix("Value error, "), param_hint="--fence-timeout") from None
     if os.geteuid() != 0:
         raise typer.BadParameter("the kubelet must run as root to manage LXC containers")
     settings = KubeletSettings(
@@ -158,7 +193,7 @@ def kubelet(
         image_dir=image_dir,
         bridge=bridge,
         subnet=ipaddress.IPv4Interface(subnet),
-        heartbeat_interval=heartbeat_interval,
+        heartbeat_interval=status_interval,
         max_containers=max_containers,
         cpu_overcommit=cpu_overcommit,
     )
@@ -173,6 +208,7 @@ def kubelet(
             network,
             settings,
             idmap=ids,
+            lease=lease,
         )
         await agent.run()
 

@@ -27,15 +27,21 @@ def up(
     port: int = typer.Option(6443, "--port", envvar="DLXC_PORT", help="apiserver port; etcd uses the next two."),
     examples: Path = typer.Option(None, "--examples", help="Manifests to apply; default: manifests/examples."),
     no_examples: bool = typer.Option(False, "--no-examples", help="Apply nothing."),
+    nodes: int = typer.Option(1, "--nodes", min=1, max=20, help="Kubelets on this host, each its own node (own name, lxcpath, bridge)."),
+    etcd_members: int = typer.Option(1, "--etcd-members", help="1, or 3 for an etcd cluster on loopback."),
 ) -> None:
     """Start a local cluster in the background and apply the examples."""
-    cluster = LocalCluster(state_dir or default_state_dir(), port=port, node_name=default_node_name())
+    if etcd_members not in (1, 3, 5):
+        raise typer.BadParameter("must be 1, 3 or 5 (an odd number keeps a majority)", param_hint="--etcd-members")
+    cluster = LocalCluster(state_dir or default_state_dir(), port=port, node_name=default_node_name(), nodes=nodes, etcd_members=etcd_members)
     try:
         config = cluster.up()
     except RuntimeError as exc:
         fail(str(exc))
     path = save_config(config)
-    console.out(f"cluster is up: apiserver {cluster.server}, node {cluster.node_name} Ready")
+    names = ", ".join(n.name for n in cluster.local_nodes())
+    members = f", etcd of {etcd_members} members" if etcd_members > 1 else ""
+    console.out(f"cluster is up: apiserver {cluster.server}, node{'s' if nodes > 1 else ''} {names} Ready{members}")
     console.out(f"state in {cluster.state_dir}, logs in {cluster.state_dir / 'logs'}, client config {path}")
     source = examples or _examples_dir()
     if source is not None and not no_examples:

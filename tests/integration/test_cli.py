@@ -174,8 +174,8 @@ def test_diff_exit_codes_and_output(cli, api, tmp_path: Path) -> None:
     result = cli("diff", "-f", str(web))
     assert result.exit_code == 1
     assert result.stdout == (
-        "--- /dev/null\n+++ desired/container/web\n@@ -0,0 +1,13 @@\n"
-        "+metadata:\n+  annotations: {}\n+  labels: {}\n+  name: web\n+spec:\n+  env: {}\n+  image: busybox\n"
+        "--- /dev/null\n+++ desired/container/web\n@@ -0,0 +1,14 @@\n"
+        "+metadata:\n+  annotations: {}\n+  labels: {}\n+  name: web\n+spec:\n+  env: {}\n+  failover: Always\n+  image: busybox\n"
         "+  memory: 256Mi\n+  mounts: []\n+  nodeSelector: {}\n+  privileged: false\n+  restartPolicy: Always\n+  state: Running\n"
     )
     assert cli("apply", "-f", str(web)).exit_code == 0
@@ -185,8 +185,8 @@ def test_diff_exit_codes_and_output(cli, api, tmp_path: Path) -> None:
     result = cli("diff", "-f", str(web))
     assert result.exit_code == 1
     assert result.stdout == (
-        "--- live/container/web\n+++ desired/container/web\n@@ -5,7 +5,7 @@\n"
-        " spec:\n   env: {}\n   image: busybox\n-  memory: 256Mi\n+  memory: 512Mi\n   mounts: []\n   nodeSelector: {}\n   privileged: false\n"
+        "--- live/container/web\n+++ desired/container/web\n@@ -6,7 +6,7 @@\n"
+        "   env: {}\n   failover: Always\n   image: busybox\n-  memory: 256Mi\n+  memory: 512Mi\n   mounts: []\n   nodeSelector: {}\n   privileged: false\n"
     )
     web.write_text("name: web\nimage: busybox\nbogus: 1\n")
     result = cli("diff", "-f", str(web))

@@ -1,0 +1,165 @@
+"""Leader election through a Lease object, with a fencing token that conditions every write of the leader.
+
+A term begins when a candidate *creates* the Lease; the resourceVersion the create returns is the
+term's fencing token. While leading, the client sends `X-Dlxc-Lease-Fence: NAME=TOKEN` with every
+write, and the apiserver commits a write only if the Lease is still the one created at TOKEN,
+checked in the write's own etcd transaction. Renewals update the Lease (same term, same token);
+a takeover deletes and re-creates it (new term, new token), so a deposed leader's late writes are
+refused even if it was frozen (SIGSTOP) in the middle of one.
+
+Timers: the leader renews every `renew_interval` (1 s) and steps down when it could not renew for
+`renew_deadline` (3 s); a candidate takes over after it has seen the Lease unchanged for
+`duration` (4 s) on its own clock. Shorter hands over faster after a crash; longer rides out
+slow apiservers and pauses without a needless handover (which costs the new leader a relist).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from dlxc.client import Client
+from dlxc.errors import AlreadyExists, ApiError, Conflict, NotFound
+
+__all__ = ["LeaderElection", "default_identity", "expired"]
+
+log = logging.getLogger("dlxc.leaderelection")
+Obj = dict[str, Any]
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def expired(*, now: float, last_change_seen: float, duration: float) -> bool:
+    """Whether a Lease seen unchanged since `last_change_seen` (candidate's clock) may be taken over."""
+    return now - last_change_seen >= duration
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class LeaderElection:
+    def __init__(
+        self,
+        client: Client,
+        name: str,
+        *,
+        identity: str | None = None,
+        duration: float = 4.0,
+        renew_interval: float = 1.0,
+        renew_deadline: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not renew_interval < renew_deadline < duration:
+            raise ValueError("leader election needs renew interval < renew deadline < lease duration")
+        self.client = client
+        self.name = name
+        self.identity = identity or default_identity()
+        self.duration = duration
+        self.renew_interval = renew_interval
+        self.renew_deadline = renew_deadline
+        self.clock = clock
+        self.token: str | None = None  # the term's fencing token while leading
+        self.terms = 0
+        self._rv: str | None = None
+        self._seen: tuple[str, float] | None = None
+
+    @property
+    def leading(self) -> bool:
+        return self.token is not None
+
+    def _spec(self, transitions: int) -> Obj:
+        now = _now_iso()
+        return {"holderIdentity": self.identity, "leaseDurationSeconds": max(1, math.ceil(self.duration)),
+                "acquireTime": now, "renewTime": now, "leaseTransitions": transitions}
+
+    async def try_acquire(self) -> bool:
+        """One attempt: create the Lease, or take an expired one over. True when this candidate leads."""
+        transitions = 0
+        try:
+            current = await self.client.get("leases", self.name)
+        except NotFound:
+            current = None
+        if current is not None:
+            rv = current["metadata"]["resourceVersion"]
+            if self._seen is None or self._seen[0] != rv:
+                self._seen = (rv, self.clock())
+                return False
+            if not expired(now=self.clock(), last_change_seen=self._seen[1], duration=self.duration):
+                return False
+            transitions = int(current["spec"].get("leaseTransitions") or 0) + 1
+            log.warning("lease %s of %s expired; taking over", self.name, current["spec"].get("holderIdentity"))
+            try:
+                await self.client.delete("leases", self.name)
+            except NotFound:
+                pass
+        try:
+            created = await self.client.create("leases", {"metadata": {"name": self.name}, "spec": self._spec(transitions)})
+        except AlreadyExists:
+            self._seen = None
+            return False
+        self.token = self._rv = created["metadata"]["resourceVersion"]
+        self.terms += 1
+        log.info("%s leads %s (term %s)", self.identity, self.name, self.token)
+        return True
+
+    async def renew(self) -> None:
+        """Renew the term; Conflict or NotFound when someone else holds the Lease now."""
+        patch = {"metadata": {"resourceVersion": self._rv}, "spec": {"renewTime": _now_iso()}}
+        renewed = await self.client.patch("leases", self.name, patch)
+        if renewed["spec"].get("holderIdentity") != self.identity:
+            raise Conflict(f"lease {self.name} is held by {renewed['spec'].get('holderIdentity')}")
+        self._rv = renewed["metadata"]["resourceVersion"]
+
+    async def _hold(self) -> None:
+        """Renew until the term is lost or the renew deadline passes; then return."""
+        last_ok = self.clock()
+        while True:
+            await asyncio.sleep(self.renew_interval)
+            started = self.clock()
+            try:
+                await asyncio.wait_for(self.renew(), self.renew_interval)
+                last_ok = started
+            except (Conflict, NotFound) as exc:
+                log.warning("lost lease %s: %s", self.name, exc.message)
+                return
+            except (ApiError, asyncio.TimeoutError) as exc:
+                log.warning("renewing lease %s failed: %s", self.name, getattr(exc, "message", None) or type(exc).__name__)
+            if self.clock() - last_ok >= self.renew_deadline:
+                log.warning("could not renew lease %s for %.1fs; stepping down", self.name, self.renew_deadline)
+                return
+
+    async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
+        """Forever: wait to become leader, run `lead()` with every write fenced, stop it when the term ends."""
+        while True:
+            try:
+                acquired = await self.try_acquire()
+            except ApiError as exc:
+                log.warning("leader election %s: %s", self.name, exc.message)
+                acquired = False
+            if not acquired:
+                await asyncio.sleep(self.renew_interval / 2)
+                continue
+            assert self.token is not None
+            self.client.fence = (self.name, self.token)
+            work = asyncio.create_task(lead())
+            hold = asyncio.create_task(self._hold())
+            try:
+                await asyncio.wait({work, hold}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (work, hold):
+                    task.cancel()
+                await asyncio.gather(work, hold, return_exceptions=True)
+                self.client.fence = None
+                self.token = None
+                self._seen = None
+            if work.done() and not work.cancelled() and work.exception() is not None:
+                raise work.exception()  # type: ignore[misc]

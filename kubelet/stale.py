@@ -1,0 +1,136 @@
+"""Stale copies: a kubelet never starts a container the API no longer binds to it, and removes such copies first.
+
+A node that was partitioned or powered off may come back holding containers that were moved away
+meanwhile. Before it reconciles anything it lists, fresh from the apiserver, what is bound to it
+and destroys every local container that is not in that list or whose object is a different one
+(another uid: deleted and created again under the same name). And before any Create or Start it
+confirms the binding with a direct read, because its informer cache may still be catching up.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from dlxc.errors import ApiError, NotFound
+from kubelet.lease import NodeLease, fence_targets
+from kubelet.plan import Destroy
+
+__all__ = ["StaleGuard", "stale_copies"]
+
+log = logging.getLogger("dlxc.kubelet.stale")
+Obj = dict[str, Any]
+
+
+def stale_copies(local: list[str], bound: dict[str, Obj], recorded: dict[str, str]) -> list[str]:
+    """Local containers that must go: not bound here any more, or bound here as another object (uid)."""
+    stale = []
+    for name in local:
+        obj = bound.get(name)
+        if obj is None or (name in recorded and recorded[name] != obj["metadata"].get("uid")):
+            stale.append(name)
+    return stale
+
+
+class StaleGuard:
+    """The kubelet's safety hooks: fence, recover, remove stale copies, confirm before starting."""
+
+    def __init__(self, agent: Any, lease: NodeLease) -> None:
+        self.agent = agent  # kubelet.agent.Kubelet
+        self.lease = lease
+        self.uid_dir = Path(agent.settings.lxc_path) / ".dlxc-uids"
+
+    # ---- which object each local container was made for ----
+
+    def record(self, name: str, uid: str) -> None:
+        self.uid_dir.mkdir(mode=0o700, exist_ok=True)
+        path = self.uid_dir / name
+        if not path.exists() or path.read_text() != uid:
+            path.write_text(uid)
+
+    def recorded(self) -> dict[str, str]:
+        if not self.uid_dir.is_dir():
+            return {}
+        return {p.name: p.read_text().strip() for p in self.uid_dir.iterdir() if p.is_file()}
+
+    def forget(self, name: str) -> None:
+        (self.uid_dir / name).unlink(missing_ok=True)
+
+    # ---- hooks ----
+
+    async def remove_stale_copies(self) -> list[str]:
+        """Destroy every local container the API does not bind to this node (as this uid); returns their names."""
+        node = self.agent.settings.node_name
+        items, _ = await self.agent.client.list("containers", field_selector=f"spec.nodeName={node}")
+        bound = {o["metadata"]["name"]: o for o in items}
+        local = await asyncio.to_thread(self.agent.runtime.names)
+        stale = stale_copies(local, bound, self.recorded())
+        for name in stale:
+            log.warning("%s: stale copy (no longer bound to %s); destroying it before anything else", name, node)
+            await asyncio.to_thread(self.agent.execute, Destroy(name))
+            self.forget(name)
+        for name, obj in bound.items():
+            if name in local and name not in stale and obj["metadata"].get("uid"):
+                self.record(name, obj["metadata"]["uid"])
+        return stale
+
+    async def remove_stale_copies_first(self) -> None:
+        """On startup: remove stale copies, retrying until the apiserver answers."""
+        while True:
+            try:
+                await self.remove_stale_copies()
+                return
+            except ApiError as exc:
+                log.warning("cannot list what is bound here: %s; retrying", exc.message)
+                await asyncio.sleep(1.0)
+
+    async def may_start(self, obj: Obj) -> bool:
+        """Confirm, by a direct read, that `obj` is still bound here before a Create or Start."""
+        name = obj["metadata"]["name"]
+        fresh_for = self.lease.settings.fence_timeout / 2
+        if self.lease.fenced or time.monotonic() - self.lease.last_renewed > fresh_for:
+            log.info("%s: not starting: the node lease is not fresh (fenced or renewal overdue)", name)
+            return False
+        try:
+            current = await self.agent.client.get("containers", name)
+        except NotFound:
+            return False
+        except ApiError as exc:
+            log.info("%s: not starting: cannot confirm the binding: %s", name, exc.message)
+            return False
+        if current["spec"].get("nodeName") != self.agent.settings.node_name or current["metadata"].get("uid") != obj["metadata"].get("uid"):
+            log.warning("%s: not starting: it is no longer bound to this node", name)
+            return False
+        self.record(name, current["metadata"]["uid"])
+        return True
+
+    async def fence(self) -> None:
+        """Stop every running local container that may fail over, in parallel (called again while fenced)."""
+        states = await asyncio.to_thread(self.agent.runtime.states)
+        running = [name for name, state in states.items() if state in ("RUNNING", "FROZEN", "STARTING")]
+        targets = fence_targets(running, dict(self.agent.containers.cache))
+        if not targets:
+            return
+        log.warning("fenced: killing %s", ", ".join(targets))
+        results = await asyncio.gather(*(asyncio.to_thread(self._kill, name) for name in targets), return_exceptions=True)
+        for name, result in zip(targets, results):
+            if isinstance(result, BaseException):
+                log.error("fencing %s failed: %s", name, result)
+
+    def _kill(self, name: str) -> None:
+        """Kill at once (no clean shutdown): the fence's margin is a few seconds, not a shutdown's."""
+        result = subprocess.run(
+            ["lxc-stop", "-k", "-n", name, "-P", str(self.agent.settings.lxc_path)],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+        if result.returncode != 0 and self.agent.runtime.states().get(name) == "RUNNING":
+            raise RuntimeError(result.stderr.strip() or f"lxc-stop -k exited {result.returncode}")
+
+    async def recover(self) -> None:
+        """The lease is back: stale copies go first, then everything is reconciled again."""
+        await self.remove_stale_copies()
+        await self.agent.heartbeat()  # Ready again now, not at the next status interval
+        await self.agent.resync()

@@ -1,0 +1,250 @@
+"""Nodes as network namespaces: each simulated host is an `ip netns` with a veth to the host and its own kubelet.
+
+The apiserver listens on every address of the host over TLS (the test CA names each veth's host
+side), the scheduler and controller run on the host, and each kubelet runs inside its namespace
+with its own lxcpath and bridge, reaching the apiserver over its veth. Power loss kills the
+kubelet and every container init of the namespace with SIGKILL; a partition takes the veth down.
+Everything (namespaces, veths, containers, processes) is removed by `close()`, on failure too.
+Used by tests/e2e/test_failover.py and bench/failover.py.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+__all__ = ["NetCluster", "NetNode"]
+
+
+def _run(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class NetNode:
+    name: str
+    ns: str
+    veth_host: str
+    veth_ns: str
+    host_ip: str
+    ns_ip: str
+    lxc_path: Path
+    bridge: str
+    subnet: str
+    log: Path
+    proc: subprocess.Popen | None = None
+
+    def in_ns(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+        return _run("ip", "netns", "exec", self.ns, *args, check=check, timeout=timeout)
+
+    def running(self) -> set[str]:
+        """Names of the LXC containers running on this node right now (asked inside its namespace)."""
+        if not self.lxc_path.is_dir():
+            return set()
+        out = self.in_ns("lxc-ls", "-P", str(self.lxc_path), "--running", "-1", check=False, timeout=10).stdout
+        return {line.strip() for line in out.splitlines() if line.strip()}
+
+    def defined(self) -> set[str]:
+        if not self.lxc_path.is_dir():
+            return set()
+        return {p.name for p in self.lxc_path.iterdir() if (p / "config").is_file()}
+
+
+@dataclass
+class NetCluster:
+    etcd_endpoint: str
+    tmp: Path
+    lxc_root: Path
+    image_dir: Path
+    max_nodes: int = 4
+    controller_args: list[str] = field(default_factory=list)
+    kubelet_args: list[str] = field(default_factory=list)
+    nodes: list[NetNode] = field(default_factory=list)
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    token: str = ""
+    url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tag = secrets.token_hex(2)
+        self.octet = 100 + secrets.randbelow(150)
+        self.host_ips = [f"10.254.{self.octet}.{4 * i + 1}" for i in range(self.max_nodes)]
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    # ---- control plane on the host ----
+
+    def start(self) -> None:
+        from apiserver.app import ApiServerSettings, create_app
+        from apiserver.auth import TokenFile
+        from apiserver.server import ApiServer, config_for
+        from dlxc.clientconfig import ClientConfig, save_config
+        from dlxc.pki import ensure_pki, ssl_context
+
+        pki = ensure_pki(self.tmp / "pki", hosts=self.host_ips)
+        self.ca = pki.ca_cert
+        self.token_file = self.tmp / "tokens"
+        self.token = TokenFile(self.token_file).add("admin", "admin")
+        self.port = _free_port()
+        settings = ApiServerSettings(etcd_endpoints=[self.etcd_endpoint], etcd_prefix=f"/test-{uuid.uuid4().hex[:8]}", token_file=self.token_file)
+        self._server = ApiServer(config_for(create_app(settings), host="0.0.0.0", port=self.port, cert=pki.server_cert, key=pki.server_key))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        self.url = f"https://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{self.url}/readyz", verify=ssl_context(self.ca), timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the apiserver did not come up")
+            time.sleep(0.05)
+        self.config = save_config(ClientConfig(server=self.url, token=self.token, certificate_authority=str(self.ca)), self.tmp / "config.yaml")
+        self.env = {**os.environ, "DLXC_CONFIG": str(self.config), "DLXC_SERVER": "", "DLXC_TOKEN": ""}
+        self.spawn("scheduler", ["scheduler"], self.env)
+        self.spawn("controller", ["controller", *self.controller_args], self.env)
+
+    def client(self) -> Any:
+        from dlxc.client import Client
+        from dlxc.clientconfig import ClientConfig
+
+        return Client(ClientConfig(server=self.url, token=self.token, certificate_authority=str(self.ca)))
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str], *, prefix: list[str] | None = None) -> subprocess.Popen:
+        with (self.tmp / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [*(prefix or []), sys.executable, "-m", "dlxc", *args],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.procs.append(proc)
+        return proc
+
+    # ---- nodes ----
+
+    def add_node(self) -> NetNode:
+        from apiserver.auth import TokenFile
+
+        index = len(self.nodes)
+        suffix = f"{self.tag}{index}"
+        node = NetNode(
+            name=f"n-{suffix}", ns=f"dlxcns-{suffix}", veth_host=f"dvh{suffix}", veth_ns=f"dvn{suffix}",
+            host_ip=self.host_ips[index], ns_ip=f"10.254.{self.octet}.{4 * index + 2}",
+            lxc_path=self.lxc_root / f"lxc-{suffix}", bridge=f"dnb{suffix}", subnet=f"10.{200 + index}.{self.octet}.1/24",
+            log=self.tmp / f"kubelet-n-{suffix}.log",
+        )
+        self.nodes.append(node)
+        _run("ip", "netns", "add", node.ns)
+        _run("ip", "link", "add", node.veth_host, "type", "veth", "peer", "name", node.veth_ns)
+        _run("ip", "link", "set", node.veth_ns, "netns", node.ns)
+        _run("ip", "addr", "add", f"{node.host_ip}/30", "dev", node.veth_host)
+        _run("ip", "link", "set", node.veth_host, "up")
+        node.in_ns("ip", "addr", "add", f"{node.ns_ip}/30", "dev", node.veth_ns)
+        node.in_ns("ip", "link", "set", node.veth_ns, "up")
+        node.in_ns("ip", "link", "set", "lo", "up")
+        node.lxc_path.mkdir(parents=True)
+        self.start_kubelet(node, token=TokenFile(self.token_file).add(f"kubelet-{node.name}", f"node:{node.name}"))
+        return node
+
+    def start_kubelet(self, node: NetNode, *, token: str | None = None) -> None:
+        if token is not None:
+            node_env = {**self.env, "DLXC_SERVER": f"https://{node.host_ip}:{self.port}", "DLXC_TOKEN": token}
+            self._node_env = getattr(self, "_node_env", {})
+            self._node_env[node.name] = node_env
+        env = self._node_env[node.name]
+        node.proc = self.spawn(
+            f"kubelet-{node.name}",
+            ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path), "--image-dir", str(self.image_dir),
+             "--bridge", node.bridge, "--subnet", node.subnet, *self.kubelet_args],
+            env, prefix=self._enter(node),
+        )
+
+    def _enter(self, node: NetNode) -> list[str]:
+        """Run inside the node's network namespace with its own /sys (so /sys/class/net shows its
+        bridges) but the host's cgroup tree (which `ip netns exec` would hide, and LXC needs)."""
+        hold = self.tmp / f"cgroup-{node.name}"
+        hold.mkdir(exist_ok=True)
+        script = (
+            f"mount --rbind /sys/fs/cgroup {hold} && umount -l /sys && mount -t sysfs sysfs /sys && "
+            f"mount --move {hold} /sys/fs/cgroup && exec \"$@\""
+        )
+        return ["nsenter", f"--net=/run/netns/{node.ns}", "unshare", "--mount", "--propagation", "slave", "sh", "-c", script, "sh"]
+
+    def power_loss(self, node: NetNode) -> None:
+        """SIGKILL the kubelet and the init of every container of the node: the host is gone."""
+        assert node.proc is not None
+        os.killpg(node.proc.pid, signal.SIGKILL)
+        node.proc.wait()
+        self._kill_containers(node)
+
+    def _kill_containers(self, node: NetNode) -> None:
+        for name in node.defined():
+            out = node.in_ns("lxc-info", "-P", str(node.lxc_path), "-n", name, "-pH", check=False, timeout=10).stdout.strip()
+            if out.isdigit():
+                try:
+                    os.kill(int(out), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def partition(self, node: NetNode) -> None:
+        _run("ip", "link", "set", node.veth_host, "down")
+        node.in_ns("ip", "link", "set", node.veth_ns, "down")
+
+    def heal(self, node: NetNode) -> None:
+        node.in_ns("ip", "link", "set", node.veth_ns, "up")
+        _run("ip", "link", "set", node.veth_host, "up")
+
+    # ---- teardown ----
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(10)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    proc.wait()
+        for node in self.nodes:
+            for name in node.defined() | node.running():
+                node.in_ns("lxc-stop", "-k", "-P", str(node.lxc_path), "-n", name, check=False, timeout=20)
+            for name in node.defined():
+                node.in_ns("lxc-destroy", "-P", str(node.lxc_path), "-n", name, check=False, timeout=20)
+            _run("ip", "link", "del", node.veth_host, check=False)
+            _run("ip", "netns", "del", node.ns, check=False)
+            shutil.rmtree(node.lxc_path, ignore_errors=True)
+        if self._server is not None:
+            self._server.should_exit = True
+            assert self._thread is not None
+            self._thread.join(10)
+            # Connections of killed or partitioned kubelets that uvicorn could not close gracefully
+            # are collected here, not in whichever test runs next (as an unraisable ResourceWarning).
+            self._server = self._thread = None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                gc.collect()

@@ -1,0 +1,63 @@
+"""`dlxc up --nodes 2 --etcd-members 3` on this host: two Ready nodes over a 3-member etcd, and `down` cleans up."""
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dlxc.localcluster import LocalCluster
+from dlxc.pki import ssl_context
+
+# `dlxc up` leaves its processes running on purpose (`dlxc down` stops them): their Popen objects
+# go away while they run, which Python reports as a ResourceWarning.
+pytestmark = [pytest.mark.timeout(180), pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
+
+
+def free_block(size: int) -> int:
+    """A port whose next `size` ports are free too."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            base = sock.getsockname()[1]
+        if base + size >= 65535:
+            continue
+        ok = True
+        for port in range(base + 1, base + size + 1):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free block of ports")
+
+
+def test_up_with_two_nodes_and_three_etcd_members(lxc_root: Path, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.fail("LXC tests need root")
+    suffix = secrets.token_hex(2)
+    state = lxc_root / f"up-{suffix}"
+    cluster = LocalCluster(state, port=free_block(7), node_name=f"t-{suffix}", bridge=f"dt{suffix}",
+                           subnet=f"10.{230 + secrets.randbelow(20)}.{secrets.randbelow(200)}.1/24", nodes=2, etcd_members=3)
+    try:
+        config = cluster.up(timeout=90)
+        assert sorted(cluster.running()) == sorted(
+            ["etcd", "etcd-1", "etcd-2", "apiserver", "scheduler", "controller", "kubelet", "kubelet-1"])
+        headers = {"Authorization": f"Bearer {config.token}"}
+        nodes = httpx.get(f"{cluster.server}/apis/dlxc.io/v1/nodes", headers=headers, verify=ssl_context(config.certificate_authority)).json()
+        assert sorted(n["metadata"]["name"] for n in nodes["items"]) == [f"t-{suffix}", f"t-{suffix}-1"]
+        members = subprocess.run(["etcdctl", "--endpoints", cluster.etcd_endpoints[0], "member", "list"],
+                                 capture_output=True, text=True, env={**os.environ, "ETCDCTL_API": "3"}, check=True).stdout
+        assert len(members.strip().splitlines()) == 3
+    finally:
+        stopped = cluster.down()
+    assert sorted(stopped) == sorted(["etcd", "etcd-1", "etcd-2", "apiserver", "scheduler", "controller", "kubelet", "kubelet-1"])
+    links = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True).stdout
+    assert f"dt{suffix}" not in links

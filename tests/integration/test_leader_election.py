@@ -1,0 +1,188 @@
+"""Leader election over a real apiserver: one leader, handover after death or SIGSTOP, late writes fenced."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dlxc.errors import Fenced
+from dlxc.leaderelection import LeaderElection, expired
+
+pytestmark = pytest.mark.timeout(120)
+
+FAST = {"duration": 1.0, "renew_interval": 0.2, "renew_deadline": 0.6}
+
+
+@pytest.mark.parametrize(
+    ("now", "seen", "duration", "result"),
+    [(10.0, 9.5, 4.0, False), (13.9, 10.0, 4.0, False), (14.0, 10.0, 4.0, True)],
+    ids=["fresh", "just-before", "at-duration"],
+)
+def test_expired(now: float, seen: float, duration: float, result: bool) -> None:
+    assert expired(now=now, last_change_seen=seen, duration=duration) is result
+
+
+def test_timers_must_be_ordered(api: Any) -> None:
+    with pytest.raises(ValueError, match="renew interval < renew deadline < lease duration"):
+        LeaderElection(api.client(), "x", duration=1.0, renew_interval=1.0, renew_deadline=2.0)
+
+
+def test_one_leader_then_handover_and_the_old_token_is_refused(api: Any) -> None:
+    async def go() -> None:
+        async with api.client() as ca, api.client() as cb:
+            leaders: list[str] = []
+
+            def work(who: str):
+                async def lead() -> None:
+                    leaders.append(who)
+                    await asyncio.Event().wait()
+                return lead
+
+            a = LeaderElection(ca, "dlxc-scheduler", identity="a", **FAST)
+            run_a = asyncio.create_task(a.run(work("a")))
+            while not a.leading:
+                await asyncio.sleep(0.02)
+            b = LeaderElection(cb, "dlxc-scheduler", identity="b", **FAST)
+            run_b = asyncio.create_task(b.run(work("b")))
+            await asyncio.sleep(1.5)  # longer than the lease: a renews, b must not take over
+            assert (leaders, a.leading, b.leading) == (["a"], True, False)
+            old_token = a.token
+            run_a.cancel()  # a dies without a word
+            await asyncio.gather(run_a, return_exceptions=True)
+            died = time.monotonic()
+            while not b.leading:
+                await asyncio.sleep(0.02)
+            assert time.monotonic() - died <= FAST["duration"] + 1.0
+            assert leaders == ["a", "b"] and b.token != old_token
+            lease = await cb.get("leases", "dlxc-scheduler")
+            assert (lease["spec"]["holderIdentity"], lease["spec"]["leaseTransitions"]) == ("b", 1)
+            ca.fence = ("dlxc-scheduler", old_token)  # a late write of the old leader
+            with pytest.raises(Fenced):
+                await ca.create("containers", {"metadata": {"name": "late"}, "spec": {"image": "busybox"}})
+            await cb.create("containers", {"metadata": {"name": "ok"}, "spec": {"image": "busybox"}})
+            run_b.cancel()
+            await asyncio.gather(run_b, return_exceptions=True)
+
+    asyncio.run(go())
+
+
+def spawn(api: Any, tmp: Path, identity: str) -> subprocess.Popen:
+    with (tmp / f"scheduler-{identity}.log").open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "dlxc", "scheduler", "--identity", identity], env=api.env(),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+async def holder(c: Any) -> str | None:
+    try:
+        return (await c.get("leases", "dlxc-scheduler"))["spec"]["holderIdentity"]
+    except Exception:
+        return None
+
+
+@pytest.mark.parametrize("how", ["kill", "sigstop"])
+def test_scheduler_leader_lost_during_a_burst_binds_each_container_once(api: Any, tmp_path: Path, how: str) -> None:
+    procs = {who: spawn(api, tmp_path, who) for who in ("s1", "s2")}
+
+    async def go() -> None:
+        async with api.client() as c:
+            for n in ("n1", "n2"):
+                await c.create("nodes", {"metadata": {"name": n}, "spec": {}, "status": {
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                    "allocatable": {"cpu": 64, "memory": 2**40, "disk": 2**42, "containers": 500}}})
+            deadline = time.monotonic() + 20
+            while await holder(c) not in procs:
+                assert time.monotonic() < deadline, "no scheduler became leader"
+                await asyncio.sleep(0.1)
+            leader = await holder(c)
+            for i in range(60):
+                await c.create("containers", {"metadata": {"name": f"b-{i}"}, "spec": {"image": "busybox", "cpu": 0.1}})
+                if i == 20:
+                    if how == "kill":
+                        os.killpg(procs[leader].pid, signal.SIGKILL)
+                    else:
+                        os.killpg(procs[leader].pid, signal.SIGSTOP)
+                    lost_at = time.monotonic()
+            while await holder(c) == leader:
+                assert time.monotonic() - lost_at < 10, "no handover within 10s"
+                await asyncio.sleep(0.1)
+            handover = time.monotonic() - lost_at
+            assert handover <= 4.0 + 2.0, handover
+            deadline = time.monotonic() + 30
+            while True:
+                items, _ = await c.list("containers")
+                if all(o["spec"].get("nodeName") for o in items):
+                    break
+                assert time.monotonic() < deadline, [o["metadata"]["name"] for o in items if not o["spec"].get("nodeName")]
+                await asyncio.sleep(0.2)
+            if how == "sigstop":
+                os.killpg(procs[leader].pid, signal.SIGCONT)  # the old leader wakes up and tries to go on
+                await asyncio.sleep(3.0)
+            items, _ = await c.list("containers")
+            # Bound exactly once: created (1) + one bind (2); a second bind would be 3 or a 409.
+            assert sorted({o["metadata"]["generation"] for o in items}) == [2]
+            assert await holder(c) != leader
+
+    try:
+        asyncio.run(go())
+    finally:
+        for proc in procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGCONT)
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def test_two_controllers_one_leads_and_hands_over_when_it_dies(api: Any, tmp_path: Path) -> None:
+    procs = {}
+    for who in ("c1", "c2"):
+        with (tmp_path / f"controller-{who}.log").open("ab") as log:
+            procs[who] = subprocess.Popen([sys.executable, "-m", "dlxc", "controller", "--identity", who], env=api.env(),
+                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    async def lease_holder(c: Any) -> str | None:
+        try:
+            return (await c.get("leases", "dlxc-controller"))["spec"]["holderIdentity"]
+        except Exception:
+            return None
+
+    async def go() -> None:
+        async with api.client() as c:
+            deadline = time.monotonic() + 20
+            while (leader := await lease_holder(c)) not in procs:
+                assert time.monotonic() < deadline, "no controller became leader"
+                await asyncio.sleep(0.1)
+            os.killpg(procs[leader].pid, signal.SIGKILL)
+            killed = time.monotonic()
+            while (now := await lease_holder(c)) == leader:
+                assert time.monotonic() - killed < 10, "no handover within 10s"
+                await asyncio.sleep(0.1)
+            assert now == ({"c1", "c2"} - {leader}).pop()
+            lease = await c.get("leases", "dlxc-controller")
+            assert lease["spec"]["leaseTransitions"] == 1
+
+    try:
+        asyncio.run(go())
+    finally:
+        for proc in procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
