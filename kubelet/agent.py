@@ -4,9 +4,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import platform
 import socket
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,10 @@ from pydantic import BaseModel, ConfigDict
 from dlxc import __version__
 from dlxc.client import Client, Informer
 from dlxc.errors import ApiError, Conflict, NotFound
-from kubelet import lxcconfig
+from kubelet import lxcconfig, restarts
 from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
 from schemas import Container
+from schemas.container import RESTART_ANNOTATION
 
 __all__ = ["FINALIZER", "Kubelet", "KubeletSettings"]
 
@@ -46,10 +50,82 @@ class KubeletSettings(BaseModel):
     # times its cores to the scheduler. Memory is never overcommitted.
     cpu_overcommit: float = 4.0
     labels: dict[str, str] = {}
+    # Crash-loop backoff: first restart at once, then base seconds doubling up to cap.
+    restart_backoff_base: float = 10.0
+    restart_backoff_cap: float = 300.0
+    metrics_interval: float = 10.0  # 0: no collection
+    metrics_port: int = 0  # 0: no /metrics endpoint
+    metrics_host: str = "127.0.0.1"
+    metrics_file: Path | None = None
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return _iso(datetime.now(timezone.utc))
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _boot_time() -> float:
+    # /proc/stat's btime is whole seconds, too coarse to order a start against an exit a moment earlier.
+    with open("/proc/uptime") as handle:
+        return time.time() - float(handle.read().split()[0])
+
+
+_BOOT_TIME = _boot_time()
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _init_started(pid: int) -> datetime | None:
+    """When process `pid` started, to about 10 ms."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return datetime.fromtimestamp(_BOOT_TIME + int(fields[19]) / _CLOCK_TICKS, timezone.utc)
+
+
+def _ran_since_last_exit(status: Obj) -> bool:
+    """Whether the container was started after its last recorded exit (so a stop now is a new exit)."""
+    started = _parse_time(status.get("startedAt"))
+    if started is None:
+        return False
+    last = status.get("lastExit")
+    finished = _parse_time(last.get("finishedAt")) if last else None
+    return finished is None or finished < started
+
+
+def _restarted_after(observed: Observed, requested: str) -> bool:
+    """Whether the running init started after the restart request `requested` (an ISO time)."""
+    when = _parse_time(requested)
+    if when is None or observed.init_pid <= 0 or observed.state not in ("RUNNING", "FROZEN"):
+        return False
+    started = _init_started(observed.init_pid)
+    return started is not None and started >= when
+
+
+def _describe_exit(last_exit: Obj) -> str:
+    return restarts.ExitInfo(exit_code=last_exit.get("exitCode"), signal=last_exit.get("signal")).describe()
+
+
+def _set_condition(status: Obj, kind: str, value: str, reason: str, message: str) -> None:
+    conditions = [c for c in status.get("conditions", []) if c.get("type") != kind]
+    old = next((c for c in status.get("conditions", []) if c.get("type") == kind), None)
+    since = old["lastTransitionTime"] if old and old.get("status") == value and old.get("lastTransitionTime") else _now()
+    conditions.append({"type": kind, "status": value, "reason": reason, "message": message, "lastTransitionTime": since})
+    status["conditions"] = conditions
 
 
 def _summary(exc: Exception, *, lines: int = 3, limit: int = 1000) -> str:
@@ -80,7 +156,10 @@ class Kubelet:
         self.busy: set[str] = set()
         self.ips: dict[str, ipaddress.IPv4Interface] = {}
         self.last_states: dict[str, str] = {}
-        self.reported: dict[str, Obj] = {}
+        self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
+        self.started: dict[str, datetime] = {}  # when we last started each container
+        self.metrics: dict[str, tuple[dict[str, float], str]] = {}
+        self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
 
@@ -251,26 +330,40 @@ class Kubelet:
         elif isinstance(action, SetCgroup):
             rt.set_cgroup(name, action.key, action.value)
         elif isinstance(action, Start):
+            self.started[name] = datetime.now(timezone.utc)
             rt.start(name, timeout=30)
         elif isinstance(action, Stop):
             rt.stop(name, timeout=30)
         elif isinstance(action, Restart):
             rt.stop(name, timeout=30)
+            self.started[name] = datetime.now(timezone.utc)
             rt.start(name, timeout=30)
         elif isinstance(action, Unfreeze):
             rt.unfreeze(name)
         else:
             raise TypeError(f"unknown action {action!r}")
 
+    def _latest(self, name: str) -> Obj | None:
+        """The newest copy we know: the watch may not have brought back our own last status write yet."""
+        cached = self.containers.cache.get(name)
+        mine = self.reported.get(name)
+        if cached is None or mine is None:
+            return cached
+        if mine["metadata"].get("uid") != cached["metadata"].get("uid"):
+            return cached
+        return mine if int(mine["metadata"]["resourceVersion"]) > int(cached["metadata"]["resourceVersion"]) else cached
+
     async def reconcile(self, name: str) -> None:
         """Level-triggered: re-read the object and LXC, plan, act, report."""
-        obj = self.containers.cache.get(name)
+        obj = self._latest(name)
         observed = await asyncio.to_thread(self.observe, name)
         if obj is None or obj["spec"].get("nodeName") != self.settings.node_name:
-            # Not ours (deleted while we were away, or moved): remove what LXC still holds.
-            for action in plan(None, observed):
-                await asyncio.to_thread(self.execute, action)
+            # Not ours (deleted while we were away, or moved): remove what LXC still holds, if we made it.
+            if observed is not None and await asyncio.to_thread(self.runtime.managed, name):
+                for action in plan(None, observed):
+                    await asyncio.to_thread(self.execute, action)
             self.reported.pop(name, None)
+            self.started.pop(name, None)
             return
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
@@ -294,6 +387,59 @@ class Kubelet:
         except (RenderError, ValueError) as exc:
             await self._report(obj, phase="Failed", message=str(exc))
             return
+        status: Obj = dict(obj.get("status") or {})
+        now = datetime.now(timezone.utc)
+        generation = meta.get("generation")
+        policy = container.spec.restart_policy
+
+        # A run that ended on its own since we last looked: record how, and when to start it again.
+        if desired.running and observed is not None and observed.state == "STOPPED" and _ran_since_last_exit(status):
+            ended = restarts.parse_exit(await asyncio.to_thread(self.runtime.exit_log, name))
+            previous = status.get("lastExit")
+            started = _parse_time(status.get("startedAt"))
+            delay = 0.0
+            if restarts.restart_wanted(policy, ended):
+                delay = restarts.next_backoff(
+                    previous.get("backoffSeconds") if previous else None,
+                    (now - started).total_seconds() if started else None,
+                    self.backoff,
+                )
+            status["lastExit"] = {
+                k: v for k, v in {
+                    "reason": ended.reason, "exitCode": ended.exit_code, "signal": ended.signal,
+                    "startedAt": status.get("startedAt"), "finishedAt": _iso(now),
+                    "generation": generation, "backoffSeconds": delay,
+                }.items() if v is not None
+            }
+            status.pop("startedAt", None)
+            log.info("%s: %s; restartPolicy %s", name, ended.describe(), policy)
+
+        requested = meta.get("annotations", {}).get(RESTART_ANNOTATION)
+        restart_asked = bool(requested) and requested != status.get("observedRestartAt")
+        if restart_asked and (observed is None or not desired.running or _restarted_after(observed, requested)):
+            # Nothing running to restart, or it already started after the request (we did it, then died).
+            status["observedRestartAt"] = requested
+            restart_asked = False
+
+        # Held down after an exit: by the policy, or until its backoff runs out.
+        wait = 0.0
+        held = False
+        last_exit = status.get("lastExit")
+        pending_exit = (
+            last_exit is not None and not _ran_since_last_exit(status) and observed is not None
+            and observed.state == "STOPPED" and last_exit.get("generation") == generation
+        )
+        if pending_exit and desired.running and not restart_asked:
+            ended = restarts.ExitInfo(exit_code=last_exit.get("exitCode"), signal=last_exit.get("signal"))
+            if not restarts.restart_wanted(policy, ended):
+                held = True
+            else:
+                wait = restarts.restart_due(_parse_time(last_exit["finishedAt"]), last_exit.get("backoffSeconds", 0), now)
+        if held or wait > 0:
+            desired = replace(desired, running=False)
+        if restart_asked:
+            desired = replace(desired, restart=True)
+
         actions = plan(desired, observed)
         try:
             for action in actions:
@@ -301,9 +447,29 @@ class Kubelet:
                 await asyncio.to_thread(self.execute, action)
         except Exception as exc:
             # Say why on the object; the worker retries with a delay.
-            await self._report(obj, phase="Failed", message=_summary(exc))
+            await self._report(obj, phase="Failed", message=_summary(exc), status=status)
             raise
-        await self._report_observed(obj, desired)
+        started_now = any(isinstance(a, (Start, Restart, Create)) and desired.running for a in actions)
+        if restart_asked:
+            status["observedRestartAt"] = requested
+        if pending_exit and started_now and not restart_asked:
+            status["restartCount"] = int(status.get("restartCount") or 0) + 1
+            _set_condition(status, "CrashLoopBackOff", "False", "Restarted",
+                           f"restarted after it {_describe_exit(last_exit)} (restartPolicy {policy})")
+        if wait > 0:
+            _set_condition(status, "CrashLoopBackOff", "True", "BackOff",
+                           f"back-off {last_exit['backoffSeconds']:g}s restarting: it {_describe_exit(last_exit)}")
+            asyncio.get_running_loop().call_later(wait + 0.05, self.enqueue, name)
+            await self._report(obj, phase="Failed", message=f"back-off {wait:.0f}s before restart {int(status.get('restartCount') or 0) + 1}: "
+                               f"it {_describe_exit(last_exit)}", status=status, observed_generation=generation, ip=None)
+            return
+        if held:
+            failed = last_exit.get("reason") != "Completed"
+            await self._report(obj, phase="Failed" if failed else "Stopped",
+                               message=f"it {_describe_exit(last_exit)}; restartPolicy {policy} does not restart it",
+                               status=status, observed_generation=generation, ip=None)
+            return
+        await self._report_observed(obj, desired, status=status)
 
     async def _remove_finalizer(self, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -317,20 +483,21 @@ class Kubelet:
         except NotFound:
             pass
 
-    async def _report_observed(self, obj: Obj, desired: Desired) -> None:
-        observed = await asyncio.to_thread(self.observe, obj["metadata"]["name"])
+    async def _report_observed(self, obj: Obj, desired: Desired, *, status: Obj) -> None:
+        name = obj["metadata"]["name"]
+        observed = await asyncio.to_thread(self.observe, name)
         if observed is None:
-            await self._report(obj, phase="Failed", message="the LXC container disappeared")
+            await self._report(obj, phase="Failed", message="the LXC container disappeared", status=status)
             return
         self.last_states[observed.name] = observed.state
         started = None
         if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
-            try:
-                started = datetime.fromtimestamp(psutil.Process(observed.init_pid).create_time(), timezone.utc)
-            except psutil.Error:
-                started = None
+            started = _init_started(observed.init_pid)
         if desired.running and observed.state not in ("RUNNING", "FROZEN"):
+            # It stopped between our start and this look: the next reconcile records the exit.
+            started = self.started.get(name)
             phase, message = "Failed", f"container did not stay running (state {observed.state})"
+            asyncio.get_running_loop().call_later(0.2, self.enqueue, name)
         elif observed.state == "RUNNING":
             phase, message = "Running", ""
         elif observed.state == "FROZEN":
@@ -342,14 +509,16 @@ class Kubelet:
             obj,
             phase=phase,
             message=message,
+            status=status,
             ip=str(ip.ip) if ip and phase == "Running" else None,
-            started_at=started.isoformat().replace("+00:00", "Z") if started else None,
+            started_at=_iso(started) if started else None,
             observed_generation=obj["metadata"].get("generation"),
         )
 
-    async def _report(self, obj: Obj, *, phase: str | None, message: str, **fields: Any) -> None:
+    async def _report(self, obj: Obj, *, phase: str | None, message: str, status: Obj | None = None, **fields: Any) -> None:
         name = obj["metadata"]["name"]
-        status = dict(obj.get("status") or {})
+        base = obj.get("status") or {}
+        status = dict(base if status is None else status)
         if phase is not None:
             status["phase"] = phase
         status["message"] = message
@@ -360,14 +529,17 @@ class Kubelet:
                     status.pop(key, None)
                 else:
                     status[key] = fields[arg]
+        metrics = self.metrics.get(name)
+        if metrics is not None and status.get("phase") == "Running":
+            status["metrics"], status["metricsTime"] = metrics
         status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != "Scheduled"]
-        if status == obj.get("status") or status == self.reported.get(name):
+        if status == base:
             return
         try:
             updated = await self.client.replace_status(
                 "containers", {"metadata": {"name": name}, "spec": obj["spec"], "status": status}
             )
-            self.reported[name] = updated.get("status", {})
+            self.reported[name] = updated
         except NotFound:
             pass
 
@@ -384,14 +556,23 @@ class Kubelet:
             self.enqueue(name)
 
     async def _state_poll_loop(self) -> None:
-        """Notice a container stopped or frozen behind our back within about a second."""
+        """Notice a container stopped, frozen or its config edited behind our back within about a second."""
+        mtimes: dict[str, float] = {}
         while True:
             await asyncio.sleep(self.settings.state_poll_interval)
-            states = await asyncio.to_thread(self.runtime.states)
+            try:
+                states, fresh = await asyncio.to_thread(lambda: (self.runtime.states(), self.runtime.config_mtimes()))
+            except Exception:
+                log.exception("state poll failed")
+                continue
             for name, state in states.items():
                 if self.last_states.get(name) not in (None, state):
                     self.enqueue(name)
                 self.last_states[name] = state
+            for name, mtime in fresh.items():
+                if mtimes.get(name) not in (None, mtime):
+                    self.enqueue(name)
+            mtimes = fresh
 
     def _recover_ips(self) -> None:
         """Addresses in existing configs stay with their containers across kubelet restarts."""

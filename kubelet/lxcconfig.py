@@ -13,6 +13,7 @@ from schemas.quantity import parse_bytes
 
 __all__ = [
     "CFS_PERIOD_US",
+    "CONFIG_HEADER",
     "COMMON_CONF",
     "DEFAULT_PIDS_MAX",
     "LIVE_KEYS",
@@ -33,6 +34,8 @@ __all__ = [
 
 Item = tuple[str, str]
 
+# The first line of every config the kubelet writes: how it tells its own containers from a user's.
+CONFIG_HEADER = "# Written by the dlxc kubelet; local edits are overwritten."
 COMMON_CONF = "/usr/share/lxc/config/common.conf"
 USERNS_CONF = "/usr/share/lxc/config/userns.conf"
 CFS_PERIOD_US = 100_000
@@ -279,7 +282,7 @@ def _quote(value: str) -> str:
 
 def format_config(items: Iterable[Item]) -> str:
     """The text of an LXC config file holding `items`, one `key = value` line each, in order."""
-    lines = ["# Written by the dlxc kubelet; local edits are overwritten."]
+    lines = [CONFIG_HEADER]
     for key, value in items:
         _check_item(key, value)
         lines.append(f"{key} = {_quote(value)}")

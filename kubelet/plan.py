@@ -30,6 +30,7 @@ class Desired:
     items: Items
     running: bool
     live_keys: frozenset[str]  # keys whose change can be applied to a running container's cgroups
+    restart: bool = False  # a restart was asked for (dlxc restart): a running container goes down and up once
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def plan(desired: Desired | None, observed: Observed | None) -> list[Action]:
     if desired.running:
         if not running:
             actions.append(Start(name))
-        elif needs_restart:
+        elif needs_restart or desired.restart:
             actions.append(Restart(name))
     elif running:
         actions.append(Stop(name))

@@ -116,6 +116,13 @@ def kubelet(
     heartbeat_interval: float = typer.Option(2.0, "--heartbeat-interval"),
     max_containers: int = typer.Option(100, "--max-containers"),
     cpu_overcommit: float = typer.Option(4.0, "--cpu-overcommit", help="CPU cores offered per real core (limits are caps)."),
+    restart_backoff_base: float = typer.Option(10.0, "--restart-backoff-base", help="Seconds before the second restart of a crashing container; doubles each time."),
+    restart_backoff_cap: float = typer.Option(300.0, "--restart-backoff-cap", help="Longest crash-loop backoff, in seconds."),
+    resync_interval: float = typer.Option(10.0, "--resync-interval", help="Seconds between full comparisons of every container."),
+    metrics_interval: float = typer.Option(10.0, "--metrics-interval", help="Seconds between metrics collections; 0 turns them off."),
+    metrics_port: int = typer.Option(0, "--metrics-port", envvar="DLXC_METRICS_PORT", help="Serve Prometheus /metrics on this port; 0: off."),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", envvar="DLXC_METRICS_HOST"),
+    metrics_file: Path = typer.Option(None, "--metrics-file", envvar="DLXC_METRICS_FILE", help="Append each collection as one JSON line."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Run the node agent: register, heartbeat, reconcile LXC containers bound to this node."""
@@ -134,6 +141,13 @@ def kubelet(
         heartbeat_interval=heartbeat_interval,
         max_containers=max_containers,
         cpu_overcommit=cpu_overcommit,
+        restart_backoff_base=restart_backoff_base,
+        restart_backoff_cap=restart_backoff_cap,
+        resync_interval=resync_interval,
+        metrics_interval=metrics_interval,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        metrics_file=metrics_file,
     )
     lxc_path.mkdir(parents=True, exist_ok=True)
     ids = idmap.ensure_subids()
@@ -141,7 +155,8 @@ def kubelet(
     async def main(client: Client) -> None:
         agent = Kubelet(
             client,
-            runtime.LxcRuntime(lxc_path),
+            # INFO: the log of each run then says how init ended, which the restart policy needs.
+            runtime.LxcRuntime(lxc_path, log_level="INFO"),
             images.ImageCache(image_dir),
             network,
             settings,

@@ -9,8 +9,8 @@ BASE = (("lxc.uts.name", "web"), ("lxc.rootfs.path", "overlay:/img:/d"), (MEM, "
 LIVE = frozenset({MEM})
 
 
-def desired(items=BASE, running=True) -> Desired:
-    return Desired("web", tuple(items), running, LIVE)
+def desired(items=BASE, running=True, restart=False) -> Desired:
+    return Desired("web", tuple(items), running, LIVE, restart)
 
 
 def observed(state="RUNNING", items=BASE) -> Observed:
@@ -33,6 +33,10 @@ def with_(key: str, value: str, items=BASE) -> tuple:
         (desired(running=False), observed(), [Stop("web")]),
         (desired(running=False), observed("STOPPED"), []),
         (desired(), observed("FROZEN"), [Unfreeze("web")]),
+        (desired(restart=True), observed(), [Restart("web")]),
+        (desired(restart=True), observed("STOPPED"), [Start("web")]),
+        (desired(running=False, restart=True), observed(), [Stop("web")]),
+        (desired(restart=True), None, [Create("web", BASE), Start("web")]),
         (
             desired(with_(MEM, "134217728")),
             observed(),
@@ -60,7 +64,8 @@ def with_(key: str, value: str, items=BASE) -> tuple:
         ),
     ],
     ids=["nothing", "orphan", "create-start", "create-stopped", "in-sync", "stopped-behind-back", "stop",
-         "stopped-ok", "frozen", "live-memory", "env-restart", "env-while-stopped", "image-change", "limit-removed"],
+         "stopped-ok", "frozen", "restart-asked", "restart-asked-stopped", "restart-asked-but-off", "restart-asked-new",
+         "live-memory", "env-restart", "env-while-stopped", "image-change", "limit-removed"],
 )
 def test_plan(want, have, actions) -> None:
     assert plan(want, have) == actions
