@@ -254,10 +254,13 @@ class Cluster:
             stop_process(proc)
         from kubelet import network, runtime
 
+        from concurrent.futures import ThreadPoolExecutor
+
         for node in self.nodes:
             rt = runtime.LxcRuntime(node.lxc_path)
-            for name in rt.names():
-                rt.destroy(name)
+            # A clean halt takes seconds per container; many at once take about as long as one.
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                list(pool.map(rt.destroy, rt.names()))
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
             shutil.rmtree(node.lxc_path, ignore_errors=True)
