@@ -7,6 +7,7 @@ import logging
 import os
 import platform
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from dlxc import __version__
 from dlxc.client import Client, Informer
 from dlxc.errors import ApiError, Conflict, NotFound
-from kubelet import lxcconfig, restarts
+from kubelet import cpus, lxcconfig, restarts
 from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
 from schemas import Container
 from schemas.container import RESTART_ANNOTATION
@@ -155,6 +156,10 @@ class Kubelet:
         self.dirty: set[str] = set()
         self.busy: set[str] = set()
         self.ips: dict[str, ipaddress.IPv4Interface] = {}
+        self.cpusets: dict[str, list[int]] = {}
+        self.online_cpus = sorted(os.sched_getaffinity(0))
+        # desired() runs in worker threads; addresses and cpus are handed out under this lock.
+        self.alloc_lock = threading.Lock()
         self.last_states: dict[str, str] = {}
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
         self.started: dict[str, datetime] = {}  # when we last started each container
@@ -291,8 +296,16 @@ class Kubelet:
         if bridge is not None and not self.network.bridge_exists(bridge):
             raise RenderError(f"bridge {bridge!r} does not exist on node {self.settings.node_name}")
         ip = gateway = None
-        if bridge == self.settings.bridge:
-            ip, gateway = self._allocate_ip(name), self.settings.subnet.ip
+        cpuset = None
+        with self.alloc_lock:
+            if bridge == self.settings.bridge:
+                ip, gateway = self._allocate_ip(name), self.settings.subnet.ip
+            cores = lxcconfig.whole_cores(container.spec.cpu)
+            if cores is not None:
+                self.cpusets[name] = cpus.pick_cpus(cores, self.online_cpus, self.cpusets, name=name)
+                cpuset = cpus.format_cpuset(self.cpusets[name])
+            else:
+                self.cpusets.pop(name, None)
         rootfs = self.images.ensure(container.spec.image, idmap=None if container.spec.privileged else self.idmap)
         items = lxcconfig.render_config(
             container.spec,
@@ -303,6 +316,7 @@ class Kubelet:
             ip=ip,
             gateway=gateway,
             idmap=None if container.spec.privileged else self.idmap,
+            cpuset=cpuset,
         )
         return Desired(
             name=name,
@@ -324,7 +338,9 @@ class Kubelet:
             rt.create(name, list(action.items))
         elif isinstance(action, Destroy):
             rt.destroy(name)
-            self.ips.pop(name, None)
+            with self.alloc_lock:
+                self.ips.pop(name, None)
+                self.cpusets.pop(name, None)
         elif isinstance(action, Reconfigure):
             rt.write_config(name, list(action.items))
         elif isinstance(action, SetCgroup):
@@ -575,7 +591,7 @@ class Kubelet:
             mtimes = fresh
 
     def _recover_ips(self) -> None:
-        """Addresses in existing configs stay with their containers across kubelet restarts."""
+        """Addresses and cpu pins in existing configs stay with their containers across kubelet restarts."""
         for name in self.runtime.names():
             found = self.runtime.inspect(name)
             if found is None:
@@ -583,6 +599,11 @@ class Kubelet:
             for key, value in found.items:
                 if key == "lxc.net.0.ipv4.address":
                     self.ips[name] = ipaddress.IPv4Interface(value)
+                elif key in ("lxc.cgroup.cpuset.cpus", "lxc.cgroup2.cpuset.cpus"):
+                    try:
+                        self.cpusets[name] = cpus.parse_cpuset(value)
+                    except ValueError:
+                        pass
 
     async def run(self, *, ready: Callable[[], None] | None = None) -> None:
         self.settings.lxc_path.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kubelet.lxcconfig import order_live_keys
+
 __all__ = [
     "Action",
     "Create",
@@ -132,7 +134,7 @@ def plan(desired: Desired | None, observed: Observed | None) -> list[Action]:
         if running:
             live = {key for key in changed if key in desired.live_keys}
             wanted = dict(desired.items)
-            for key in sorted(live):
+            for key in order_live_keys(live, observed.items, desired.items):
                 if key in wanted:
                     actions.append(SetCgroup(name, _cgroup_item(key), wanted[key]))
                 else:

@@ -74,3 +74,22 @@ def test_plan(want, have, actions) -> None:
 def test_plan_is_idempotent_once_applied() -> None:
     want = desired(with_(MEM, "134217728"))
     assert plan(want, observed(items=want.items)) == []
+
+
+MEMSW = "lxc.cgroup.memory.memsw.limit_in_bytes"
+WITH_SWAP = ((MEM, "67108864"), (MEMSW, "67108864"))
+
+
+@pytest.mark.parametrize(
+    ("new", "writes"),
+    [
+        ("134217728", [("memory.memsw.limit_in_bytes", "134217728"), ("memory.limit_in_bytes", "134217728")]),
+        ("33554432", [("memory.limit_in_bytes", "33554432"), ("memory.memsw.limit_in_bytes", "33554432")]),
+    ],
+    ids=["grows-memsw-first", "shrinks-limit-first"],
+)
+def test_memory_and_swap_are_written_in_an_order_the_kernel_accepts(new: str, writes: list[tuple[str, str]]) -> None:
+    live = frozenset({MEM, MEMSW})
+    want = Desired("web", ((MEM, new), (MEMSW, new)), True, live)
+    actions = plan(want, Observed("web", "RUNNING", WITH_SWAP, 42))
+    assert actions == [Reconfigure("web", want.items)] + [SetCgroup("web", k, v) for k, v in writes]
