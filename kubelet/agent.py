@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import os
 import platform
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from dlxc import __version__
 from dlxc.client import Client, Informer
 from dlxc.errors import ApiError, Conflict, NotFound
-from kubelet import cpus, lxcconfig, restarts
+from kubelet import cpus, exporter, lxcconfig, metrics, restarts
 from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
 from schemas import Container
 from schemas.container import RESTART_ANNOTATION
@@ -136,6 +137,11 @@ def _summary(exc: Exception, *, lines: int = 3, limit: int = 1000) -> str:
     return "\n".join(picked)[:limit]
 
 
+def _append_line(path: Path, line: str) -> None:
+    with open(path, "a") as handle:
+        handle.write(line + "\n")
+
+
 class RenderError(Exception):
     """The spec cannot be made into a container on this node (e.g. a missing bridge)."""
 
@@ -164,6 +170,8 @@ class Kubelet:
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
         self.started: dict[str, datetime] = {}  # when we last started each container
         self.metrics: dict[str, tuple[dict[str, float], str]] = {}
+        self.samples: dict[str, tuple[float, dict[str, float]]] = {}  # name -> (monotonic time, raw sample)
+        self.collector = exporter.ContainerCollector(settings.node_name)
         self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
@@ -545,9 +553,12 @@ class Kubelet:
                     status.pop(key, None)
                 else:
                     status[key] = fields[arg]
-        metrics = self.metrics.get(name)
-        if metrics is not None and status.get("phase") == "Running":
-            status["metrics"], status["metricsTime"] = metrics
+        sample = self.metrics.get(name)
+        if status.get("phase") != "Running":
+            status.pop("metrics", None)
+            status.pop("metricsTime", None)
+        elif sample is not None:
+            status["metrics"], status["metricsTime"] = sample
         status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != "Scheduled"]
         if status == base:
             return
@@ -590,6 +601,42 @@ class Kubelet:
                     self.enqueue(name)
             mtimes = fresh
 
+    async def collect_metrics(self) -> dict[str, dict[str, float]]:
+        """Sample every running container in parallel; keep it for /metrics, the file and status.metrics."""
+        pids = await asyncio.to_thread(self.runtime.init_pids)
+        names = [n for n in pids if n in self.containers.cache]
+        results = await asyncio.gather(*(
+            asyncio.to_thread(metrics.collect, pids[n], rootfs_dir=self.settings.lxc_path / n / "delta0") for n in names
+        ))
+        clock, stamp = time.monotonic(), _now()
+        snapshot: dict[str, dict[str, float]] = {}
+        for name, sample in zip(names, results):
+            if not sample:
+                continue
+            previous = self.samples.get(name)
+            rates = metrics.usage_rates(previous[1] if previous else None, sample, clock - previous[0] if previous else 0)
+            self.samples[name] = (clock, sample)
+            snapshot[name] = {**sample, **rates}
+            self.metrics[name] = (snapshot[name], stamp)
+        for gone in set(self.samples) - set(pids):
+            self.samples.pop(gone, None)
+            self.metrics.pop(gone, None)
+        self.collector.samples = snapshot
+        if self.settings.metrics_file is not None:
+            line = json.dumps({"time": stamp, "node": self.settings.node_name, "containers": snapshot}, sort_keys=True)
+            await asyncio.to_thread(_append_line, self.settings.metrics_file, line)
+        for name in snapshot:
+            self.enqueue(name)  # the reconcile is the one writer of status; it carries the sample
+        return snapshot
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.metrics_interval)
+            try:
+                await self.collect_metrics()
+            except Exception:
+                log.exception("metrics collection failed")
+
     def _recover_ips(self) -> None:
         """Addresses and cpu pins in existing configs stay with their containers across kubelet restarts."""
         for name in self.runtime.names():
@@ -626,6 +673,10 @@ class Kubelet:
                 asyncio.create_task(self._resync_loop()),
                 asyncio.create_task(self._state_poll_loop()),
             ]
+            if self.settings.metrics_interval > 0:
+                tasks.append(asyncio.create_task(self._metrics_loop()))
+            if self.settings.metrics_port:
+                exporter.serve(self.collector, host=self.settings.metrics_host, port=self.settings.metrics_port)
             await self.resync()  # orphans: LXC containers whose objects are gone
             if ready:
                 ready()

@@ -120,6 +120,15 @@ class LxcRuntime:
         """The state of every container under the lxcpath (RUNNING, STOPPED, FROZEN, ...), cheaply."""
         return {name: self._container(name).state for name in self.names()}
 
+    def init_pids(self) -> dict[str, int]:
+        """The init pid of every running container under the lxcpath."""
+        found = {}
+        for name in self.names():
+            pid = self._container(name).init_pid
+            if pid and pid > 0:
+                found[name] = pid
+        return found
+
     def config_mtimes(self) -> dict[str, float]:
         """When each container's config file last changed, to notice edits made behind our back."""
         found = {}

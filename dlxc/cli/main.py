@@ -6,6 +6,7 @@ import typer
 from dlxc.cli import apply as apply_cmd
 from dlxc.cli import components, delete as delete_cmd, get as get_cmd, up as up_cmd
 from dlxc.cli.config import config_app
+from dlxc.cli.top import top_app
 
 __all__ = ["app", "main"]
 
@@ -21,6 +22,7 @@ app.command("delete")(delete_cmd.delete)
 app.command("up")(up_cmd.up)
 app.command("down")(up_cmd.down)
 app.add_typer(config_app, name="config")
+app.add_typer(top_app, name="top")
 app.command("apiserver")(components.apiserver)
 app.command("scheduler")(components.scheduler)
 app.command("controller")(components.controller)
