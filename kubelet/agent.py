@@ -25,7 +25,7 @@ from dlxc.errors import ApiError, Conflict, NotFound
 from kubelet import cpus, exporter, lxcconfig, metrics, restarts
 from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
 from schemas import Container
-from schemas.container import RESTART_ANNOTATION
+from schemas.container import ADOPTED_IMAGE, ADOPTED_ROOTFS_ANNOTATION, RESTART_ANNOTATION
 
 __all__ = ["FINALIZER", "Kubelet", "KubeletSettings"]
 
@@ -59,6 +59,8 @@ class KubeletSettings(BaseModel):
     metrics_port: int = 0  # 0: no /metrics endpoint
     metrics_host: str = "127.0.0.1"
     metrics_file: Path | None = None
+    # Other lxcpaths whose containers are listed as unmanaged in the Node status (never touched).
+    scan_paths: list[Path] = [Path("/var/lib/lxc")]
 
 
 def _iso(when: datetime) -> str:
@@ -135,6 +137,14 @@ def _summary(exc: Exception, *, lines: int = 3, limit: int = 1000) -> str:
     text = str(exc).strip().splitlines() or [type(exc).__name__]
     picked = text[:1] + [line for line in text[1:] if "ERROR" in line][-lines:]
     return "\n".join(picked)[:limit]
+
+
+def _adopted_rootfs(container: Container) -> str | None:
+    """The rootfs an adopted container keeps (its own directory), or None for an image clone."""
+    value = container.metadata.annotations.get(ADOPTED_ROOTFS_ANNOTATION)
+    if not value or container.spec.image != ADOPTED_IMAGE:
+        return None
+    return value
 
 
 def _append_line(path: Path, line: str) -> None:
@@ -238,7 +248,16 @@ class Kubelet:
             "lxcPath": str(self.settings.lxc_path),
             "bridge": self.settings.bridge,
             "subnet": str(self.settings.subnet.network),
+            "unmanagedContainers": self._scan(),
         }
+
+    def _scan(self) -> list[Obj]:
+        paths = [self.settings.lxc_path, *[p for p in self.settings.scan_paths if p != self.settings.lxc_path]]
+        try:
+            return self.runtime.scan_unmanaged(paths)
+        except Exception:
+            log.exception("scanning for unmanaged containers failed")
+            return []
 
     async def register(self) -> None:
         status = await asyncio.to_thread(self._node_status)
@@ -314,11 +333,16 @@ class Kubelet:
                 cpuset = cpus.format_cpuset(self.cpusets[name])
             else:
                 self.cpusets.pop(name, None)
-        rootfs = self.images.ensure(container.spec.image, idmap=None if container.spec.privileged else self.idmap)
+        adopted = _adopted_rootfs(container)
+        if adopted is not None:
+            rootfs_value = adopted
+        else:
+            lower = self.images.ensure(container.spec.image, idmap=None if container.spec.privileged else self.idmap)
+            rootfs_value = f"overlay:{lower}:{self.settings.lxc_path / name / 'delta0'}"
         items = lxcconfig.render_config(
             container.spec,
             name=name,
-            rootfs=f"overlay:{rootfs}:{self.settings.lxc_path / name / 'delta0'}",
+            rootfs=rootfs_value,
             cgroup_version=self.cgroup_version,
             default_bridge=self.settings.bridge,
             ip=ip,
@@ -332,6 +356,17 @@ class Kubelet:
             running=container.spec.state == "Running",
             live_keys=frozenset(key for key, _ in items if lxcconfig.is_live_key(key)),
         )
+
+    def _adoption_problem(self, container: Container, observed: Observed) -> str | None:
+        """Why an adopted container cannot be taken over as its spec says, or None."""
+        have = sorted(v for k, v in observed.items if k == "lxc.idmap")
+        if container.spec.privileged:
+            return None
+        want = sorted([f"u 0 {self.idmap.host_uid_start} {self.idmap.count}", f"g 0 {self.idmap.host_gid_start} {self.idmap.count}"])
+        if have != want:
+            return (f"adopted container {container.metadata.name} maps ids as {have or 'privileged (no lxc.idmap)'}; "
+                    f"this node maps unprivileged containers as {want}: set spec.privileged to match, or shift its rootfs")
+        return None
 
     def observe(self, name: str) -> Observed | None:
         found = self.runtime.inspect(name)
@@ -391,8 +426,10 @@ class Kubelet:
             return
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
-            for action in plan(None, observed):
-                await asyncio.to_thread(self.execute, action)
+            # A container dlxc did not make (a name clash, or an adoption not yet taken over) is left alone.
+            if observed is not None and await asyncio.to_thread(self.runtime.managed, name):
+                for action in plan(None, observed):
+                    await asyncio.to_thread(self.execute, action)
             await self._remove_finalizer(obj)
             return
         if FINALIZER not in meta.get("finalizers", []):
@@ -404,6 +441,18 @@ class Kubelet:
             )
             return  # the watch brings the updated object back to us
         container = Container.model_validate(obj)
+        takeover = False
+        if observed is not None and not await asyncio.to_thread(self.runtime.managed, name):
+            if _adopted_rootfs(container) is None:
+                await self._report(obj, phase="Failed", message=(
+                    f"an LXC container {name} that dlxc did not make exists on node {self.settings.node_name}; "
+                    f"adopt it with `dlxc adopt {self.settings.node_name} {name}` or choose another name"))
+                return
+            problem = self._adoption_problem(container, observed)
+            if problem:
+                await self._report(obj, phase="Failed", message=problem)
+                return
+            takeover = True
         try:
             if observed is None:
                 await self._report(obj, phase="Creating", message="preparing image and container")
@@ -465,6 +514,17 @@ class Kubelet:
             desired = replace(desired, restart=True)
 
         actions = plan(desired, observed)
+        if takeover:
+            if any(isinstance(a, Destroy) for a in actions):
+                await self._report(obj, phase="Failed", status=status, message=(
+                    f"adopted rootfs {_adopted_rootfs(container)!r} is not the container's own "
+                    f"({dict(observed.items).get('lxc.rootfs.path')!r}); not taking it over, nothing was changed"))
+                return
+            # Taken over in place: dlxc's config is written now and used from the next start on;
+            # the running container is not restarted for it.
+            actions = [a for a in actions if not isinstance(a, Restart)]
+            _set_condition(status, "Adopted", "True", "TakenOver",
+                           "config rewritten by dlxc; it takes effect at the container's next start")
         try:
             for action in actions:
                 log.info("%s: %s", name, type(action).__name__)

@@ -139,8 +139,10 @@ def split_overlay_rootfs(value: str) -> tuple[str, str] | None:
 def _check_rootfs(value: str) -> str:
     parts = split_overlay_rootfs(_safe(value, what="rootfs"))
     if parts is None:
-        _abs_path(value, what="rootfs")
-        if ":" in value or "," in value:
+        # "dir:PATH" is how lxc-create writes a plain directory rootfs (kept as is for adopted containers).
+        path = value.removeprefix("dir:")
+        _abs_path(path, what="rootfs")
+        if ":" in path or "," in path:
             raise ValueError(f"rootfs: must not contain ',' or ':', got {value!r}")
         return value
     return overlay_rootfs(*parts)

@@ -120,6 +120,30 @@ class LxcRuntime:
         """The state of every container under the lxcpath (RUNNING, STOPPED, FROZEN, ...), cheaply."""
         return {name: self._container(name).state for name in self.names()}
 
+    def scan_unmanaged(self, paths: list[Path]) -> list[dict[str, object]]:
+        """LXC containers under `paths` that no dlxc kubelet wrote (the scanner); read, never changed."""
+        found = []
+        for path in paths:
+            if not Path(path).is_dir():
+                continue
+            for name in sorted(lxc.list_containers(active=True, defined=True, config_path=str(path))):
+                config = Path(path) / name / "config"
+                try:
+                    text = config.read_text(errors="replace")
+                except OSError:
+                    text = ""
+                if text.startswith(CONFIG_HEADER):
+                    continue
+                try:
+                    items = dict(parse_config(text))
+                    idmapped = "lxc.idmap" in items
+                except ValueError:
+                    items, idmapped = {}, False
+                state = lxc.Container(name, str(path)).state
+                found.append({"name": name, "lxcPath": str(path), "state": state,
+                              "rootfs": items.get("lxc.rootfs.path", ""), "privileged": not idmapped})
+        return found
+
     def init_pids(self) -> dict[str, int]:
         """The init pid of every running container under the lxcpath."""
         found = {}

@@ -11,11 +11,15 @@ from schemas.base import ConfigSafeStr, DnsLabel, Model, check_config_safe
 from schemas.meta import Condition, ObjectMeta, validate_labels
 from schemas.quantity import format_bytes, parse_bytes
 
-__all__ = ["Container", "ContainerExit", "ContainerSpec", "ContainerStatus", "Mount", "Network", "PHASES", "RESTART_ANNOTATION"]
+__all__ = ["Container", "ContainerExit", "ContainerSpec", "ContainerStatus", "Mount", "Network", "PHASES", "RESTART_ANNOTATION", "ADOPTED_ROOTFS_ANNOTATION", "ADOPTED_IMAGE"]
 
 # `dlxc restart NAME` sets this annotation to an ISO timestamp; the kubelet restarts the container
 # once per new value and echoes the value in status.observedRestartAt.
 RESTART_ANNOTATION = "dlxc.io/restartedAt"
+# Set by `dlxc adopt`: the rootfs (lxc.rootfs.path) of an LXC container dlxc took over in place.
+# While spec.image is "adopted" the kubelet uses this rootfs instead of an image clone.
+ADOPTED_ROOTFS_ANNOTATION = "dlxc.io/adopted-rootfs"
+ADOPTED_IMAGE = "adopted"
 
 PHASES = ("Pending", "Scheduled", "Creating", "Running", "Stopped", "Failed", "Terminating")
 

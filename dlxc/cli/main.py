@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import typer
 
+from dlxc.cli import adopt as adopt_cmd
 from dlxc.cli import apply as apply_cmd
 from dlxc.cli import components, delete as delete_cmd, get as get_cmd, up as up_cmd
 from dlxc.cli.config import config_app
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.command("apply")(apply_cmd.apply)
 app.command("get")(get_cmd.get)
 app.command("delete")(delete_cmd.delete)
+app.command("adopt")(adopt_cmd.adopt)
 app.command("up")(up_cmd.up)
 app.command("down")(up_cmd.down)
 app.add_typer(config_app, name="config")

@@ -123,6 +123,8 @@ FIELD_CASES = [
     pytest.param({"privileged": True}, {"idmap": None}, [("lxc.include", COMMON_CONF)], ["lxc.idmap"], id="privileged"),
     pytest.param({}, {"rootfs": "/var/lib/dlxc/plain"}, [("lxc.rootfs.path", "/var/lib/dlxc/plain")], [],
                  id="plain-dir-rootfs"),
+    pytest.param({}, {"rootfs": "dir:/var/lib/lxc/web/rootfs"}, [("lxc.rootfs.path", "dir:/var/lib/lxc/web/rootfs")], [],
+                 id="lxc-create-dir-rootfs"),
 ]
 
 
