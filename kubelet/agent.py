@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import platform
+import secrets
 import socket
 import threading
 import time
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from dlxc import __version__
 from dlxc.client import Client, Informer
 from dlxc.errors import ApiError, Conflict, NotFound
-from kubelet import cpus, exporter, lxcconfig, metrics, restarts
+from kubelet import cpus, exporter, images, lxcconfig, metrics, restarts
 from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
 from schemas import Container
 from schemas.container import ADOPTED_IMAGE, ADOPTED_ROOTFS_ANNOTATION, RESTART_ANNOTATION
@@ -61,6 +62,9 @@ class KubeletSettings(BaseModel):
     metrics_file: Path | None = None
     # Other lxcpaths whose containers are listed as unmanaged in the Node status (never touched).
     scan_paths: list[Path] = [Path("/var/lib/lxc")]
+    # Cached images no container has used for this long are removed (0: never).
+    image_gc_after: float = 3600.0
+    image_retry_interval: float = 30.0
 
 
 def _iso(when: datetime) -> str:
@@ -249,7 +253,42 @@ class Kubelet:
             "bridge": self.settings.bridge,
             "subnet": str(self.settings.subnet.network),
             "unmanagedContainers": self._scan(),
+            "images": self._image_list(),
         }
+
+    def _image_list(self) -> list[Obj]:
+        by_image: dict[str, int] = {}
+        for obj in list(self.containers.cache.values()):
+            ref = obj.get("spec", {}).get("image", "")
+            by_image[ref] = by_image.get(ref, 0) + 1
+        return [
+            {"name": image["name"], "idMap": image["idMap"], "size": image["size"],
+             "containers": by_image.get(str(image["name"]), 0),
+             "lastUsed": _iso(datetime.fromtimestamp(float(image["lastUsed"]), timezone.utc))}
+            for image in self.images.list()
+        ]
+
+    def _images_in_use(self) -> set[Path]:
+        """Image dirs that a container under our lxcpath has as its overlay lower dir."""
+        used = set()
+        for name in self.runtime.names():
+            found = self.runtime.inspect(name)
+            rootfs = dict(found.items).get("lxc.rootfs.path", "") if found else ""
+            parts = lxcconfig.split_overlay_rootfs(rootfs) if rootfs else None
+            if parts:
+                used.add(Path(parts[0]))
+        return used
+
+    async def _image_gc_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, min(60.0, self.settings.image_gc_after / 2)))
+            try:
+                in_use = await asyncio.to_thread(self._images_in_use)
+                removed = await asyncio.to_thread(self.images.collect_garbage, in_use, unused_for=self.settings.image_gc_after)
+                for ref in removed:
+                    log.info("image %s removed: unused for %gs", ref, self.settings.image_gc_after)
+            except Exception:
+                log.exception("image garbage collection failed")
 
     def _scan(self) -> list[Obj]:
         paths = [self.settings.lxc_path, *[p for p in self.settings.scan_paths if p != self.settings.lxc_path]]
@@ -336,9 +375,14 @@ class Kubelet:
         adopted = _adopted_rootfs(container)
         if adopted is not None:
             rootfs_value = adopted
+            # Keep halting it the way its own config did.
+            found = self.runtime.inspect(name)
+            halt = dict(found.items).get("lxc.signal.halt") if found else None
+            init = "busybox" if halt in (None, "SIGUSR1") else "systemd"
         else:
             lower = self.images.ensure(container.spec.image, idmap=None if container.spec.privileged else self.idmap)
             rootfs_value = f"overlay:{lower}:{self.settings.lxc_path / name / 'delta0'}"
+            init = images.resolve(container.spec.image).init
         items = lxcconfig.render_config(
             container.spec,
             name=name,
@@ -349,6 +393,7 @@ class Kubelet:
             gateway=gateway,
             idmap=None if container.spec.privileged else self.idmap,
             cpuset=cpuset,
+            init=init,
         )
         return Desired(
             name=name,
@@ -453,14 +498,31 @@ class Kubelet:
                 await self._report(obj, phase="Failed", message=problem)
                 return
             takeover = True
+        status: Obj = dict(obj.get("status") or {})
+        idmap = None if container.spec.privileged else self.idmap
+        preparing = False
         try:
-            if observed is None:
-                await self._report(obj, phase="Creating", message="preparing image and container")
+            if _adopted_rootfs(container) is None and not await asyncio.to_thread(
+                    self.images.is_cached, container.spec.image, idmap=idmap):
+                preparing = True
+                _set_condition(status, "ImageReady", "False", "Preparing",
+                               f"preparing image {container.spec.image} on node {self.settings.node_name}")
+                await self._report(obj, phase="Creating" if observed is None else status.get("phase"),
+                                   message=f"preparing image {container.spec.image}", status=status)
+            elif observed is None:
+                await self._report(obj, phase="Creating", message="creating the container", status=status)
             desired = await asyncio.to_thread(self.desired, container)
         except (RenderError, ValueError) as exc:
-            await self._report(obj, phase="Failed", message=str(exc))
+            await self._report(obj, phase="Failed", message=str(exc), status=status)
             return
-        status: Obj = dict(obj.get("status") or {})
+        except images.ImageError as exc:
+            _set_condition(status, "ImageReady", "False", "Failed", str(exc))
+            await self._report(obj, phase="Failed", message=str(exc), status=status)
+            # Building again at once would fail the same way (no network, no mirror): wait a while.
+            asyncio.get_running_loop().call_later(self.settings.image_retry_interval, self.enqueue, name)
+            return
+        if preparing or any(c.get("type") == "ImageReady" and c.get("status") != "True" for c in status.get("conditions", [])):
+            _set_condition(status, "ImageReady", "True", "Prepared", f"image {container.spec.image} is in the node's cache")
         now = datetime.now(timezone.utc)
         generation = meta.get("generation")
         policy = container.spec.restart_policy
@@ -514,6 +576,12 @@ class Kubelet:
             desired = replace(desired, restart=True)
 
         actions = plan(desired, observed)
+        if not takeover and any(isinstance(a, Destroy) for a in actions):
+            # Only an image change moves the rootfs: say so where a user looks.
+            before = dict(observed.items).get("lxc.rootfs.path", "") if observed else ""
+            message = f"rootfs rebuilt from image {container.spec.image} (the old one, {before}, was removed)"
+            _set_condition(status, "RootfsRebuilt", "True", "ImageChanged", message)
+            await self._record_event(obj, "ImageChanged", message)
         if takeover:
             if any(isinstance(a, Destroy) for a in actions):
                 await self._report(obj, phase="Failed", status=status, message=(
@@ -554,6 +622,22 @@ class Kubelet:
                                status=status, observed_generation=generation, ip=None)
             return
         await self._report_observed(obj, desired, status=status)
+
+    async def _record_event(self, obj: Obj, reason: str, message: str) -> None:
+        """An Event about the container, where the apiserver has the kind; the condition says it anyway."""
+        meta = obj["metadata"]
+        now = _now()
+        event = {
+            "metadata": {"name": f"{meta['name']}.{secrets.token_hex(6)}"},
+            "involvedObject": {"kind": "Container", "name": meta["name"], "uid": meta.get("uid")},
+            "reason": reason, "message": message, "type": "Normal",
+            "source": {"component": "kubelet", "host": self.settings.node_name},
+            "count": 1, "firstTimestamp": now, "lastTimestamp": now,
+        }
+        try:
+            await self.client.create("events", event)
+        except ApiError as exc:
+            log.info("%s: event %s not recorded (%s); the status condition carries it", meta["name"], reason, exc.message)
 
     async def _remove_finalizer(self, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -735,6 +819,8 @@ class Kubelet:
             ]
             if self.settings.metrics_interval > 0:
                 tasks.append(asyncio.create_task(self._metrics_loop()))
+            if self.settings.image_gc_after > 0:
+                tasks.append(asyncio.create_task(self._image_gc_loop()))
             if self.settings.metrics_port:
                 exporter.serve(self.collector, host=self.settings.metrics_host, port=self.settings.metrics_port)
             await self.resync()  # orphans: LXC containers whose objects are gone

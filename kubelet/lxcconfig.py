@@ -189,6 +189,9 @@ def _network(
     return items
 
 
+# busybox init halts on SIGUSR1 and reboots on SIGTERM (liblxc's defaults, SIGPWR and SIGINT, it
+# ignores); systemd halts on SIGRTMIN+3 and reboots on SIGINT (ctrl-alt-del).
+_SIGNALS = {"busybox": ("SIGUSR1", "SIGTERM"), "systemd": ("SIGRTMIN+3", "SIGINT")}
 _CPUSET = re.compile(r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")
 
 
@@ -258,11 +261,13 @@ def render_config(
     gateway: ipaddress.IPv4Address | None,
     idmap: IdMap | None,
     cpuset: str | None = None,
+    init: str = "busybox",
 ) -> list[tuple[str, str]]:
     """Ordered LXC config items for the container `name` running `spec` on `rootfs`.
 
     `cpuset` is the node's choice of cpus for a spec asking for whole cores (see kubelet.cpus);
-    without it, whole cores are a CFS quota too.
+    without it, whole cores are a CFS quota too. `init` (busybox or systemd) picks the signals
+    that halt and reboot the image's init.
 
     `rootfs` is the value of lxc.rootfs.path: a directory, or `overlay:LOWER:UPPER` as made by
     `overlay_rootfs` (the runtime knows where UPPER lives). Raises ValueError on any value that is
@@ -270,6 +275,8 @@ def render_config(
     """
     if not _DNS_LABEL.match(_safe(name, what="name")):
         raise ValueError(f"name: {name!r} is not a DNS-1123 label")
+    if init not in _SIGNALS:
+        raise ValueError(f"init must be one of {', '.join(_SIGNALS)}, got {init!r}")
     hostname = spec.hostname or name
     if not _DNS_LABEL.match(_safe(hostname, what="hostname")):
         raise ValueError(f"hostname: {hostname!r} is not a DNS-1123 label")
@@ -284,9 +291,8 @@ def render_config(
     items += [
         ("lxc.rootfs.path", _check_rootfs(rootfs)),
         ("lxc.uts.name", hostname),
-        # busybox init halts on SIGUSR1 and reboots on SIGTERM; liblxc's defaults (SIGPWR, SIGINT) it ignores.
-        ("lxc.signal.halt", "SIGUSR1"),
-        ("lxc.signal.reboot", "SIGTERM"),
+        ("lxc.signal.halt", _SIGNALS[init][0]),
+        ("lxc.signal.reboot", _SIGNALS[init][1]),
         ("lxc.autodev", "1"),
         # The image runs no getty, so the ttys common.conf asks for would only be idle devices.
         ("lxc.tty.max", "0"),

@@ -122,6 +122,8 @@ def kubelet(
     metrics_interval: float = typer.Option(10.0, "--metrics-interval", help="Seconds between metrics collections; 0 turns them off."),
     metrics_port: int = typer.Option(0, "--metrics-port", envvar="DLXC_METRICS_PORT", help="Serve Prometheus /metrics on this port; 0: off."),
     metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", envvar="DLXC_METRICS_HOST"),
+    image_gc_after: float = typer.Option(3600.0, "--image-gc-after", help="Remove cached images unused this many seconds; 0: never."),
+    scan_paths: str = typer.Option("/var/lib/lxc", "--scan-paths", help="Comma-separated lxcpaths whose containers are listed as unmanaged."),
     metrics_file: Path = typer.Option(None, "--metrics-file", envvar="DLXC_METRICS_FILE", help="Append each collection as one JSON line."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
@@ -148,6 +150,8 @@ def kubelet(
         metrics_port=metrics_port,
         metrics_host=metrics_host,
         metrics_file=metrics_file,
+        image_gc_after=image_gc_after,
+        scan_paths=[Path(p) for p in scan_paths.split(",") if p.strip()],
     )
     lxc_path.mkdir(parents=True, exist_ok=True)
     ids = idmap.ensure_subids()
