@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import json
 import logging
@@ -797,6 +798,10 @@ class Kubelet:
                         pass
 
     async def run(self, *, ready: Callable[[], None] | None = None) -> None:
+        # Every LXC call, image build and metrics read is a blocking call in a thread; the default
+        # pool (cores + 4) would let a long image build or a metrics sweep hold up the heartbeat.
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=max(32, self.settings.workers * 2), thread_name_prefix="kubelet"))
         self.settings.lxc_path.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.network.ensure_bridge, self.settings.bridge, self.settings.subnet)
         await asyncio.to_thread(self._recover_ips)

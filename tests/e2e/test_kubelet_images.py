@@ -96,6 +96,6 @@ def test_debian_bookworm_boots(cluster: Cluster) -> None:
         release = subprocess.run(["lxc-attach", "-P", str(node.lxc_path), "-n", "deb", "--", "cat", "/etc/os-release"],
                                  capture_output=True, text=True, timeout=30, check=True).stdout
         assert 'VERSION_CODENAME=bookworm' in release
-        assert any(i["name"] == "debian:bookworm" for i in node_images(api, node))
+        wait_for(lambda: any(i["name"] == "debian:bookworm" for i in node_images(api, node)), timeout=20, what="debian listed")
     finally:
         api.close()
