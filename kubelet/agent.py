@@ -57,7 +57,7 @@ class KubeletSettings(BaseModel):
     # Crash-loop backoff: first restart at once, then base seconds doubling up to cap.
     restart_backoff_base: float = 10.0
     restart_backoff_cap: float = 300.0
-    metrics_interval: float = 10.0  # 0: no collection
+    metrics_interval: float = 30.0  # 0: no collection
     metrics_port: int = 0  # 0: no /metrics endpoint
     metrics_host: str = "127.0.0.1"
     metrics_file: Path | None = None
@@ -152,6 +152,14 @@ def _adopted_rootfs(container: Container) -> str | None:
     return value
 
 
+def _same_but_status(old: Obj, new: Obj) -> bool:
+    def strip(obj: Obj) -> Obj:
+        meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
+        return {"metadata": meta, "spec": obj.get("spec")}
+
+    return strip(old) == strip(new)
+
+
 def _append_line(path: Path, line: str) -> None:
     with open(path, "a") as handle:
         handle.write(line + "\n")
@@ -175,6 +183,7 @@ class Kubelet:
         )
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.dirty: set[str] = set()
+        self.full: set[str] = set()  # queued names that need a whole reconcile, not only a metrics write
         self.busy: set[str] = set()
         self.ips: dict[str, ipaddress.IPv4Interface] = {}
         self.cpusets: dict[str, list[int]] = {}
@@ -191,7 +200,10 @@ class Kubelet:
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
 
-    def enqueue(self, name: str) -> None:
+    def enqueue(self, name: str, *, metrics_only: bool = False) -> None:
+        """Queue a reconcile of `name` (or, with metrics_only, just a status write of its latest sample)."""
+        if not metrics_only:
+            self.full.add(name)
         if name in self.dirty:
             return
         self.dirty.add(name)
@@ -199,6 +211,8 @@ class Kubelet:
             self.queue.put_nowait(name)
 
     async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
+        if old is not None and new is not None and _same_but_status(old, new):
+            return  # our own status write coming back (or another writer's): nothing to reconcile
         self.enqueue(name)
 
     async def _worker(self) -> None:
@@ -206,8 +220,13 @@ class Kubelet:
             name = await self.queue.get()
             self.dirty.discard(name)
             self.busy.add(name)
+            full = name in self.full
+            self.full.discard(name)
             try:
-                await self.reconcile(name)
+                if full:
+                    await self.reconcile(name)
+                else:
+                    await self._write_metrics(name)
             except ApiError as exc:
                 log.warning("reconcile %s: %s; will retry", name, exc.message)
                 asyncio.get_running_loop().call_later(1.0, self.enqueue, name)
@@ -640,6 +659,14 @@ class Kubelet:
         except ApiError as exc:
             log.info("%s: event %s not recorded (%s); the status condition carries it", meta["name"], reason, exc.message)
 
+    async def _write_metrics(self, name: str) -> None:
+        obj = self._latest(name)
+        if obj is None or obj["spec"].get("nodeName") != self.settings.node_name or obj["metadata"].get("deletionTimestamp"):
+            return
+        status = obj.get("status") or {}
+        if status.get("phase") == "Running":
+            await self._report(obj, phase=None, message=status.get("message", ""))
+
     async def _remove_finalizer(self, obj: Obj) -> None:
         meta = obj["metadata"]
         if FINALIZER not in meta.get("finalizers", []):
@@ -771,7 +798,8 @@ class Kubelet:
             line = json.dumps({"time": stamp, "node": self.settings.node_name, "containers": snapshot}, sort_keys=True)
             await asyncio.to_thread(_append_line, self.settings.metrics_file, line)
         for name in snapshot:
-            self.enqueue(name)  # the reconcile is the one writer of status; it carries the sample
+            # Through the work queue, so a status write never races a reconcile of the same container.
+            self.enqueue(name, metrics_only=True)
         return snapshot
 
     async def _metrics_loop(self) -> None:

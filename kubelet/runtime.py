@@ -261,7 +261,8 @@ class LxcRuntime:
             return
         if container.state == "FROZEN":
             container.unfreeze()
-        if container.shutdown(max(0, int(timeout))):
+        # timeout <= 0: kill at once (liblxc's shutdown(0) would only send the signal and not wait).
+        if timeout > 0 and container.shutdown(max(1, int(timeout))):
             return
         if not container.stop() and container.running:
             raise LxcError(f"container {name} could not be stopped{self._log_tail(name)}")
