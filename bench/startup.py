@@ -69,10 +69,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--containers", type=int, default=100)
     parser.add_argument("--rate", type=float, default=5.0, help="containers applied per second")
-    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args()
 
-    cluster = BenchCluster()
+    cluster = BenchCluster(kubelet_args=["--max-containers", str(args.containers + 10)])
     try:
         cluster.up()
         # Warm the image cache so the first container does not pay for the image build.
@@ -99,6 +99,12 @@ def main() -> None:
         while time.monotonic() < deadline and not all(n in seen for n in created):
             time.sleep(0.2)
         stop.set()
+        missing = sorted(set(created) - set(seen))
+        if missing:
+            by_name = {o["metadata"]["name"]: o for o in cluster.containers()}
+            for name in missing[:5]:
+                status = by_name.get(name, {}).get("status", {})
+                print(f"not seen Running: {name}: phase {status.get('phase')} {status.get('message', '')!r}", file=sys.stderr)
         latencies = [(seen[n] - created[n]) * 1000 for n in created if n in seen]
         print(f"{len(latencies)}/{len(created)} Running; create->Running p50 {percentile(latencies, 50):.0f} ms, "
               f"p99 {percentile(latencies, 99):.0f} ms", file=sys.stderr)
