@@ -46,7 +46,7 @@ class KubeletSettings(BaseModel):
     bridge: str = "dlxcbr0"
     subnet: ipaddress.IPv4Interface = ipaddress.IPv4Interface("10.77.0.1/24")  # the bridge's own address
     heartbeat_interval: float = 2.0
-    resync_interval: float = 10.0
+    resync_interval: float = 60.0  # stops, freezes and config edits are caught by the 1 s poll
     state_poll_interval: float = 1.0
     workers: int = 8
     max_containers: int = 100
@@ -63,6 +63,7 @@ class KubeletSettings(BaseModel):
     metrics_file: Path | None = None
     # Other lxcpaths whose containers are listed as unmanaged in the Node status (never touched).
     scan_paths: list[Path] = [Path("/var/lib/lxc")]
+    scan_interval: float = 10.0
     # Cached images no container has used for this long are removed (0: never).
     image_gc_after: float = 3600.0
     image_retry_interval: float = 30.0
@@ -191,6 +192,8 @@ class Kubelet:
         # desired() runs in worker threads; addresses and cpus are handed out under this lock.
         self.alloc_lock = threading.Lock()
         self.last_states: dict[str, str] = {}
+        self.watched: dict[str, tuple[int, str, Path]] = {}  # running containers the fast poll checks
+        self._scanned: tuple[float, list[Obj]] | None = None
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
         self.started: dict[str, datetime] = {}  # when we last started each container
         self.metrics: dict[str, tuple[dict[str, float], str]] = {}
@@ -311,6 +314,14 @@ class Kubelet:
                 log.exception("image garbage collection failed")
 
     def _scan(self) -> list[Obj]:
+        # Listing every lxcpath asks liblxc about each container: every few heartbeats is enough.
+        now = time.monotonic()
+        if self._scanned is not None and now - self._scanned[0] < self.settings.scan_interval:
+            return self._scanned[1]
+        self._scanned = (now, self._scan_now())
+        return self._scanned[1]
+
+    def _scan_now(self) -> list[Obj]:
         paths = [self.settings.lxc_path, *[p for p in self.settings.scan_paths if p != self.settings.lxc_path]]
         try:
             return self.runtime.scan_unmanaged(paths)
@@ -481,6 +492,8 @@ class Kubelet:
         """Level-triggered: re-read the object and LXC, plan, act, report."""
         obj = self._latest(name)
         observed = await asyncio.to_thread(self.observe, name)
+        if observed is None or observed.state not in ("RUNNING", "FROZEN"):
+            self.watched.pop(name, None)
         if obj is None or obj["spec"].get("nodeName") != self.settings.node_name:
             # Not ours (deleted while we were away, or moved): remove what LXC still holds, if we made it.
             if observed is not None and await asyncio.to_thread(self.runtime.managed, name):
@@ -488,6 +501,7 @@ class Kubelet:
                     await asyncio.to_thread(self.execute, action)
             self.reported.pop(name, None)
             self.started.pop(name, None)
+            self.watched.pop(name, None)
             return
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
@@ -686,6 +700,10 @@ class Kubelet:
             await self._report(obj, phase="Failed", message="the LXC container disappeared", status=status)
             return
         self.last_states[observed.name] = observed.state
+        if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
+            await asyncio.to_thread(self._watch, name, observed.init_pid)
+        else:
+            self.watched.pop(name, None)
         started = None
         if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
             started = _init_started(observed.init_pid)
@@ -754,24 +772,66 @@ class Kubelet:
         for name in names:
             self.enqueue(name)
 
+    def _watch(self, name: str, pid: int) -> None:
+        """Remember a running container's init (pid, start time) and freezer file for the fast poll."""
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                start = handle.read().rsplit(")", 1)[1].split()[19]
+            paths = metrics.parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
+        except (OSError, IndexError):
+            self.watched.pop(name, None)
+            return
+        freezer = paths.dir("freezer", root=Path("/sys/fs/cgroup"))
+        freeze_file = (freezer / "freezer.state") if freezer else (paths.dir("", root=Path("/sys/fs/cgroup")) or Path("/")) / "cgroup.freeze"
+        self.watched[name] = (pid, start, freeze_file)
+
+    def _poll_once(self, mtimes: dict[str, float]) -> tuple[set[str], dict[str, float]]:
+        """Names whose init died or changed, that are frozen, or whose config file changed; and the new mtimes.
+
+        Reads /proc and one cgroup file per running container instead of asking liblxc, so a node
+        with hundreds of containers can afford it every second.
+        """
+        changed: set[str] = set()
+        for name, (pid, start, freeze_file) in list(self.watched.items()):
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    alive = handle.read().rsplit(")", 1)[1].split()[19] == start
+            except (OSError, IndexError):
+                alive = False
+            if not alive:
+                changed.add(name)
+                continue
+            try:
+                frozen = freeze_file.read_text().strip() not in ("THAWED", "0")
+            except OSError:
+                frozen = False
+            if frozen:
+                changed.add(name)
+        fresh: dict[str, float] = {}
+        try:
+            with os.scandir(self.settings.lxc_path) as entries:
+                for entry in entries:
+                    try:
+                        fresh[entry.name] = os.stat(os.path.join(entry.path, "config")).st_mtime
+                    except OSError:
+                        continue
+        except OSError:
+            pass
+        changed |= {name for name, mtime in fresh.items() if mtimes.get(name) not in (None, mtime)}
+        return changed, fresh
+
     async def _state_poll_loop(self) -> None:
         """Notice a container stopped, frozen or its config edited behind our back within about a second."""
         mtimes: dict[str, float] = {}
         while True:
             await asyncio.sleep(self.settings.state_poll_interval)
             try:
-                states, fresh = await asyncio.to_thread(lambda: (self.runtime.states(), self.runtime.config_mtimes()))
+                changed, mtimes = await asyncio.to_thread(self._poll_once, mtimes)
             except Exception:
                 log.exception("state poll failed")
                 continue
-            for name, state in states.items():
-                if self.last_states.get(name) not in (None, state):
-                    self.enqueue(name)
-                self.last_states[name] = state
-            for name, mtime in fresh.items():
-                if mtimes.get(name) not in (None, mtime):
-                    self.enqueue(name)
-            mtimes = fresh
+            for name in changed:
+                self.enqueue(name)
 
     async def collect_metrics(self) -> dict[str, dict[str, float]]:
         """Sample every running container in parallel; keep it for /metrics, the file and status.metrics."""

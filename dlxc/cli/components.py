@@ -118,7 +118,7 @@ def kubelet(
     cpu_overcommit: float = typer.Option(4.0, "--cpu-overcommit", help="CPU cores offered per real core (limits are caps)."),
     restart_backoff_base: float = typer.Option(10.0, "--restart-backoff-base", help="Seconds before the second restart of a crashing container; doubles each time."),
     restart_backoff_cap: float = typer.Option(300.0, "--restart-backoff-cap", help="Longest crash-loop backoff, in seconds."),
-    resync_interval: float = typer.Option(10.0, "--resync-interval", help="Seconds between full comparisons of every container."),
+    resync_interval: float = typer.Option(60.0, "--resync-interval", help="Seconds between full comparisons of every container."),
     metrics_interval: float = typer.Option(30.0, "--metrics-interval", help="Seconds between metrics collections; 0 turns them off."),
     metrics_port: int = typer.Option(0, "--metrics-port", envvar="DLXC_METRICS_PORT", help="Serve Prometheus /metrics on this port; 0: off."),
     metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", envvar="DLXC_METRICS_HOST"),
