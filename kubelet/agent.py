@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import platform
+import random
 import secrets
 import socket
 import threading
@@ -184,6 +185,7 @@ class Kubelet:
         )
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.dirty: set[str] = set()
+        self.failures: dict[str, int] = {}  # consecutive failed reconciles per container, for backoff
         self.full: set[str] = set()  # queued names that need a whole reconcile, not only a metrics write
         self.busy: set[str] = set()
         self.ips: dict[str, ipaddress.IPv4Interface] = {}
@@ -230,16 +232,25 @@ class Kubelet:
                     await self.reconcile(name)
                 else:
                     await self._write_metrics(name)
+                self.failures.pop(name, None)
             except ApiError as exc:
-                log.warning("reconcile %s: %s; will retry", name, exc.message)
-                asyncio.get_running_loop().call_later(1.0, self.enqueue, name)
+                delay = self._retry_delay(name)
+                log.warning("reconcile %s: %s; retrying in %.1fs", name, exc.message, delay)
+                asyncio.get_running_loop().call_later(delay, self.enqueue, name)
             except Exception:
-                log.exception("reconcile %s failed; will retry", name)
-                asyncio.get_running_loop().call_later(2.0, self.enqueue, name)
+                delay = self._retry_delay(name)
+                log.exception("reconcile %s failed; retrying in %.1fs", name, delay)
+                asyncio.get_running_loop().call_later(delay, self.enqueue, name)
             finally:
                 self.busy.discard(name)
                 if name in self.dirty:
                     self.queue.put_nowait(name)
+
+    def _retry_delay(self, name: str) -> float:
+        """1 s doubling to 30 s per container while its reconciles keep failing (an apiserver outage, say)."""
+        count = self.failures.get(name, 0)
+        self.failures[name] = count + 1
+        return min(30.0, 2.0 ** count) * random.uniform(0.8, 1.2)
 
     # ---- the node ----
 
@@ -360,12 +371,21 @@ class Kubelet:
         await self._post_status(node, status)
 
     async def _heartbeat_loop(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval)
             try:
                 await self.heartbeat()
             except ApiError as exc:
-                log.warning("heartbeat failed: %s", exc.message)
+                if not failing:
+                    log.warning("heartbeat failed: %s; containers keep running, retrying", exc.message)
+                failing = True
+                continue
+            if failing:
+                # The apiserver is back: compare everything now instead of waiting for the next resync.
+                log.info("apiserver reachable again; resyncing")
+                failing = False
+                await self.resync()
 
     # ---- containers ----
 

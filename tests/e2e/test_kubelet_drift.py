@@ -100,7 +100,9 @@ def test_apiserver_outage_keeps_containers_running(cluster: Cluster) -> None:
         cluster.api.server = ThreadedServer(settings, port)
         cluster.api.server.start(cluster.api.url)
 
-        # Back: the kubelet resumes its watch and acts on what changed.
+        # Back: the kubelet notices, resyncs, resumes its watch and acts on what changed.
+        assert node.log is not None
+        wait_for(lambda: "apiserver reachable again; resyncing" in node.log.read_text(), timeout=30, what="resync on return")
         api.create("newcomer", node, network={"type": "none"})
         wait_for(lambda: running(api, "newcomer"), timeout=60, what="newcomer Running")
         assert init_pid(node.lxc_path, "steady") == pid
