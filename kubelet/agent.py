@@ -26,9 +26,23 @@ from dlxc import __version__
 from dlxc.client import Client, Informer
 from dlxc.errors import ApiError, Conflict, NotFound
 from kubelet import cpus, exporter, images, lxcconfig, metrics, restarts
+from kubelet.statusfields import (
+    adopted_rootfs,
+    append_line,
+    describe_exit,
+    error_summary,
+    init_started,
+    iso_time,
+    now_iso,
+    parse_time,
+    ran_since_last_exit,
+    restarted_after,
+    same_but_status,
+    set_condition,
+)
 from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
 from schemas import Container
-from schemas.container import ADOPTED_IMAGE, ADOPTED_ROOTFS_ANNOTATION, RESTART_ANNOTATION
+from schemas.container import RESTART_ANNOTATION
 
 __all__ = ["FINALIZER", "Kubelet", "KubeletSettings"]
 
@@ -68,103 +82,6 @@ class KubeletSettings(BaseModel):
     # Cached images no container has used for this long are removed (0: never).
     image_gc_after: float = 3600.0
     image_retry_interval: float = 30.0
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _now() -> str:
-    return _iso(datetime.now(timezone.utc))
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _boot_time() -> float:
-    # /proc/stat's btime is whole seconds, too coarse to order a start against an exit a moment earlier.
-    with open("/proc/uptime") as handle:
-        return time.time() - float(handle.read().split()[0])
-
-
-_BOOT_TIME = _boot_time()
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _init_started(pid: int) -> datetime | None:
-    """When process `pid` started, to about 10 ms."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return datetime.fromtimestamp(_BOOT_TIME + int(fields[19]) / _CLOCK_TICKS, timezone.utc)
-
-
-def _ran_since_last_exit(status: Obj) -> bool:
-    """Whether the container was started after its last recorded exit (so a stop now is a new exit)."""
-    started = _parse_time(status.get("startedAt"))
-    if started is None:
-        return False
-    last = status.get("lastExit")
-    finished = _parse_time(last.get("finishedAt")) if last else None
-    return finished is None or finished < started
-
-
-def _restarted_after(observed: Observed, requested: str) -> bool:
-    """Whether the running init started after the restart request `requested` (an ISO time)."""
-    when = _parse_time(requested)
-    if when is None or observed.init_pid <= 0 or observed.state not in ("RUNNING", "FROZEN"):
-        return False
-    started = _init_started(observed.init_pid)
-    return started is not None and started >= when
-
-
-def _describe_exit(last_exit: Obj) -> str:
-    return restarts.ExitInfo(exit_code=last_exit.get("exitCode"), signal=last_exit.get("signal")).describe()
-
-
-def _set_condition(status: Obj, kind: str, value: str, reason: str, message: str) -> None:
-    conditions = [c for c in status.get("conditions", []) if c.get("type") != kind]
-    old = next((c for c in status.get("conditions", []) if c.get("type") == kind), None)
-    since = old["lastTransitionTime"] if old and old.get("status") == value and old.get("lastTransitionTime") else _now()
-    conditions.append({"type": kind, "status": value, "reason": reason, "message": message, "lastTransitionTime": since})
-    status["conditions"] = conditions
-
-
-def _summary(exc: Exception, *, lines: int = 3, limit: int = 1000) -> str:
-    """The first line of an error and the last few lines of any log it carries, for status.message."""
-    text = str(exc).strip().splitlines() or [type(exc).__name__]
-    picked = text[:1] + [line for line in text[1:] if "ERROR" in line][-lines:]
-    return "\n".join(picked)[:limit]
-
-
-def _adopted_rootfs(container: Container) -> str | None:
-    """The rootfs an adopted container keeps (its own directory), or None for an image clone."""
-    value = container.metadata.annotations.get(ADOPTED_ROOTFS_ANNOTATION)
-    if not value or container.spec.image != ADOPTED_IMAGE:
-        return None
-    return value
-
-
-def _same_but_status(old: Obj, new: Obj) -> bool:
-    def strip(obj: Obj) -> Obj:
-        meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
-        return {"metadata": meta, "spec": obj.get("spec")}
-
-    return strip(old) == strip(new)
-
-
-def _append_line(path: Path, line: str) -> None:
-    with open(path, "a") as handle:
-        handle.write(line + "\n")
 
 
 class RenderError(Exception):
@@ -216,7 +133,7 @@ class Kubelet:
             self.queue.put_nowait(name)
 
     async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
-        if old is not None and new is not None and _same_but_status(old, new):
+        if old is not None and new is not None and same_but_status(old, new):
             return  # our own status write coming back (or another writer's): nothing to reconcile
         self.enqueue(name)
 
@@ -268,7 +185,7 @@ class Kubelet:
                     "status": "True",
                     "reason": "KubeletReady",
                     "message": "kubelet is posting ready status",
-                    "lastTransitionTime": _now(),
+                    "lastTransitionTime": now_iso(),
                 }
             ],
             "capacity": capacity,
@@ -280,7 +197,7 @@ class Kubelet:
                 "containers": len(self.containers.cache),
             },
             "containerCount": len(self.containers.cache),
-            "lastHeartbeatTime": _now(),
+            "lastHeartbeatTime": now_iso(),
             "addresses": addresses,
             "version": f"dlxc/{__version__} {platform.system().lower()}",
             "lxcPath": str(self.settings.lxc_path),
@@ -298,7 +215,7 @@ class Kubelet:
         return [
             {"name": image["name"], "idMap": image["idMap"], "size": image["size"],
              "containers": by_image.get(str(image["name"]), 0),
-             "lastUsed": _iso(datetime.fromtimestamp(float(image["lastUsed"]), timezone.utc))}
+             "lastUsed": iso_time(datetime.fromtimestamp(float(image["lastUsed"]), timezone.utc))}
             for image in self.images.list()
         ]
 
@@ -423,7 +340,7 @@ class Kubelet:
                 cpuset = cpus.format_cpuset(self.cpusets[name])
             else:
                 self.cpusets.pop(name, None)
-        adopted = _adopted_rootfs(container)
+        adopted = adopted_rootfs(container)
         if adopted is not None:
             rootfs_value = adopted
             # Keep halting it the way its own config did.
@@ -542,7 +459,7 @@ class Kubelet:
         container = Container.model_validate(obj)
         takeover = False
         if observed is not None and not await asyncio.to_thread(self.runtime.managed, name):
-            if _adopted_rootfs(container) is None:
+            if adopted_rootfs(container) is None:
                 await self._report(obj, phase="Failed", message=(
                     f"an LXC container {name} that dlxc did not make exists on node {self.settings.node_name}; "
                     f"adopt it with `dlxc adopt {self.settings.node_name} {name}` or choose another name"))
@@ -556,10 +473,10 @@ class Kubelet:
         idmap = None if container.spec.privileged else self.idmap
         preparing = False
         try:
-            if _adopted_rootfs(container) is None and not await asyncio.to_thread(
+            if adopted_rootfs(container) is None and not await asyncio.to_thread(
                     self.images.is_cached, container.spec.image, idmap=idmap):
                 preparing = True
-                _set_condition(status, "ImageReady", "False", "Preparing",
+                set_condition(status, "ImageReady", "False", "Preparing",
                                f"preparing image {container.spec.image} on node {self.settings.node_name}")
                 await self._report(obj, phase="Creating" if observed is None else status.get("phase"),
                                    message=f"preparing image {container.spec.image}", status=status)
@@ -570,22 +487,22 @@ class Kubelet:
             await self._report(obj, phase="Failed", message=str(exc), status=status)
             return
         except images.ImageError as exc:
-            _set_condition(status, "ImageReady", "False", "Failed", str(exc))
+            set_condition(status, "ImageReady", "False", "Failed", str(exc))
             await self._report(obj, phase="Failed", message=str(exc), status=status)
             # Building again at once would fail the same way (no network, no mirror): wait a while.
             asyncio.get_running_loop().call_later(self.settings.image_retry_interval, self.enqueue, name)
             return
         if preparing or any(c.get("type") == "ImageReady" and c.get("status") != "True" for c in status.get("conditions", [])):
-            _set_condition(status, "ImageReady", "True", "Prepared", f"image {container.spec.image} is in the node's cache")
+            set_condition(status, "ImageReady", "True", "Prepared", f"image {container.spec.image} is in the node's cache")
         now = datetime.now(timezone.utc)
         generation = meta.get("generation")
         policy = container.spec.restart_policy
 
         # A run that ended on its own since we last looked: record how, and when to start it again.
-        if desired.running and observed is not None and observed.state == "STOPPED" and _ran_since_last_exit(status):
+        if desired.running and observed is not None and observed.state == "STOPPED" and ran_since_last_exit(status):
             ended = restarts.parse_exit(await asyncio.to_thread(self.runtime.exit_log, name))
             previous = status.get("lastExit")
-            started = _parse_time(status.get("startedAt"))
+            started = parse_time(status.get("startedAt"))
             delay = 0.0
             if restarts.restart_wanted(policy, ended):
                 delay = restarts.next_backoff(
@@ -596,7 +513,7 @@ class Kubelet:
             status["lastExit"] = {
                 k: v for k, v in {
                     "reason": ended.reason, "exitCode": ended.exit_code, "signal": ended.signal,
-                    "startedAt": status.get("startedAt"), "finishedAt": _iso(now),
+                    "startedAt": status.get("startedAt"), "finishedAt": iso_time(now),
                     "generation": generation, "backoffSeconds": delay,
                 }.items() if v is not None
             }
@@ -605,7 +522,7 @@ class Kubelet:
 
         requested = meta.get("annotations", {}).get(RESTART_ANNOTATION)
         restart_asked = bool(requested) and requested != status.get("observedRestartAt")
-        if restart_asked and (observed is None or not desired.running or _restarted_after(observed, requested)):
+        if restart_asked and (observed is None or not desired.running or restarted_after(observed, requested)):
             # Nothing running to restart, or it already started after the request (we did it, then died).
             status["observedRestartAt"] = requested
             restart_asked = False
@@ -615,7 +532,7 @@ class Kubelet:
         held = False
         last_exit = status.get("lastExit")
         pending_exit = (
-            last_exit is not None and not _ran_since_last_exit(status) and observed is not None
+            last_exit is not None and not ran_since_last_exit(status) and observed is not None
             and observed.state == "STOPPED" and last_exit.get("generation") == generation
         )
         if pending_exit and desired.running and not restart_asked:
@@ -623,7 +540,7 @@ class Kubelet:
             if not restarts.restart_wanted(policy, ended):
                 held = True
             else:
-                wait = restarts.restart_due(_parse_time(last_exit["finishedAt"]), last_exit.get("backoffSeconds", 0), now)
+                wait = restarts.restart_due(parse_time(last_exit["finishedAt"]), last_exit.get("backoffSeconds", 0), now)
         if held or wait > 0:
             desired = replace(desired, running=False)
         if restart_asked:
@@ -634,18 +551,18 @@ class Kubelet:
             # Only an image change moves the rootfs: say so where a user looks.
             before = dict(observed.items).get("lxc.rootfs.path", "") if observed else ""
             message = f"rootfs rebuilt from image {container.spec.image} (the old one, {before}, was removed)"
-            _set_condition(status, "RootfsRebuilt", "True", "ImageChanged", message)
+            set_condition(status, "RootfsRebuilt", "True", "ImageChanged", message)
             await self._record_event(obj, "ImageChanged", message)
         if takeover:
             if any(isinstance(a, Destroy) for a in actions):
                 await self._report(obj, phase="Failed", status=status, message=(
-                    f"adopted rootfs {_adopted_rootfs(container)!r} is not the container's own "
+                    f"adopted rootfs {adopted_rootfs(container)!r} is not the container's own "
                     f"({dict(observed.items).get('lxc.rootfs.path')!r}); not taking it over, nothing was changed"))
                 return
             # Taken over in place: dlxc's config is written now and used from the next start on;
             # the running container is not restarted for it.
             actions = [a for a in actions if not isinstance(a, Restart)]
-            _set_condition(status, "Adopted", "True", "TakenOver",
+            set_condition(status, "Adopted", "True", "TakenOver",
                            "config rewritten by dlxc; it takes effect at the container's next start")
         try:
             for action in actions:
@@ -653,26 +570,26 @@ class Kubelet:
                 await asyncio.to_thread(self.execute, action)
         except Exception as exc:
             # Say why on the object; the worker retries with a delay.
-            await self._report(obj, phase="Failed", message=_summary(exc), status=status)
+            await self._report(obj, phase="Failed", message=error_summary(exc), status=status)
             raise
         started_now = any(isinstance(a, (Start, Restart, Create)) and desired.running for a in actions)
         if restart_asked:
             status["observedRestartAt"] = requested
         if pending_exit and started_now and not restart_asked:
             status["restartCount"] = int(status.get("restartCount") or 0) + 1
-            _set_condition(status, "CrashLoopBackOff", "False", "Restarted",
-                           f"restarted after it {_describe_exit(last_exit)} (restartPolicy {policy})")
+            set_condition(status, "CrashLoopBackOff", "False", "Restarted",
+                           f"restarted after it {describe_exit(last_exit)} (restartPolicy {policy})")
         if wait > 0:
-            _set_condition(status, "CrashLoopBackOff", "True", "BackOff",
-                           f"back-off {last_exit['backoffSeconds']:g}s restarting: it {_describe_exit(last_exit)}")
+            set_condition(status, "CrashLoopBackOff", "True", "BackOff",
+                           f"back-off {last_exit['backoffSeconds']:g}s restarting: it {describe_exit(last_exit)}")
             asyncio.get_running_loop().call_later(wait + 0.05, self.enqueue, name)
             await self._report(obj, phase="Failed", message=f"back-off {wait:.0f}s before restart {int(status.get('restartCount') or 0) + 1}: "
-                               f"it {_describe_exit(last_exit)}", status=status, observed_generation=generation, ip=None)
+                               f"it {describe_exit(last_exit)}", status=status, observed_generation=generation, ip=None)
             return
         if held:
             failed = last_exit.get("reason") != "Completed"
             await self._report(obj, phase="Failed" if failed else "Stopped",
-                               message=f"it {_describe_exit(last_exit)}; restartPolicy {policy} does not restart it",
+                               message=f"it {describe_exit(last_exit)}; restartPolicy {policy} does not restart it",
                                status=status, observed_generation=generation, ip=None)
             return
         await self._report_observed(obj, desired, status=status)
@@ -680,7 +597,7 @@ class Kubelet:
     async def _record_event(self, obj: Obj, reason: str, message: str) -> None:
         """An Event about the container, where the apiserver has the kind; the condition says it anyway."""
         meta = obj["metadata"]
-        now = _now()
+        now = now_iso()
         event = {
             "metadata": {"name": f"{meta['name']}.{secrets.token_hex(6)}"},
             "involvedObject": {"kind": "Container", "name": meta["name"], "uid": meta.get("uid")},
@@ -726,7 +643,7 @@ class Kubelet:
             self.watched.pop(name, None)
         started = None
         if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
-            started = _init_started(observed.init_pid)
+            started = init_started(observed.init_pid)
         if desired.running and observed.state not in ("RUNNING", "FROZEN"):
             # It stopped between our start and this look: the next reconcile records the exit.
             started = self.started.get(name)
@@ -745,7 +662,7 @@ class Kubelet:
             message=message,
             status=status,
             ip=str(ip.ip) if ip and phase == "Running" else None,
-            started_at=_iso(started) if started else None,
+            started_at=iso_time(started) if started else None,
             observed_generation=obj["metadata"].get("generation"),
         )
 
@@ -860,7 +777,7 @@ class Kubelet:
         results = await asyncio.gather(*(
             asyncio.to_thread(metrics.collect, pids[n], rootfs_dir=self.settings.lxc_path / n / "delta0") for n in names
         ))
-        clock, stamp = time.monotonic(), _now()
+        clock, stamp = time.monotonic(), now_iso()
         snapshot: dict[str, dict[str, float]] = {}
         for name, sample in zip(names, results):
             if not sample:
@@ -876,7 +793,7 @@ class Kubelet:
         self.collector.samples = snapshot
         if self.settings.metrics_file is not None:
             line = json.dumps({"time": stamp, "node": self.settings.node_name, "containers": snapshot}, sort_keys=True)
-            await asyncio.to_thread(_append_line, self.settings.metrics_file, line)
+            await asyncio.to_thread(append_line, self.settings.metrics_file, line)
         for name in snapshot:
             # Through the work queue, so a status write never races a reconcile of the same container.
             self.enqueue(name, metrics_only=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubelet.agent import _ran_since_last_exit, _same_but_status
+from kubelet.statusfields import ran_since_last_exit, same_but_status
 
 
 @pytest.mark.parametrize(
@@ -16,8 +16,8 @@ from kubelet.agent import _ran_since_last_exit, _same_but_status
     ],
     ids=["never-started", "running", "restarted-after-exit", "exit-recorded", "exited-not-restarted"],
 )
-def test_ran_since_last_exit(status: dict, expected: bool) -> None:
-    assert _ran_since_last_exit(status) is expected
+def testran_since_last_exit(status: dict, expected: bool) -> None:
+    assert ran_since_last_exit(status) is expected
 
 
 BASE = {"metadata": {"name": "web", "resourceVersion": "5", "annotations": {}}, "spec": {"image": "busybox"}, "status": {"phase": "Running"}}
@@ -33,5 +33,5 @@ BASE = {"metadata": {"name": "web", "resourceVersion": "5", "annotations": {}}, 
     ],
     ids=["status-only", "spec", "restart-request", "deletion"],
 )
-def test_same_but_status(change: dict, same: bool) -> None:
-    assert _same_but_status(BASE, {**BASE, **change}) is same
+def testsame_but_status(change: dict, same: bool) -> None:
+    assert same_but_status(BASE, {**BASE, **change}) is same
