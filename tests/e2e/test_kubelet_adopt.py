@@ -31,7 +31,9 @@ def test_scan_clash_and_adopt_in_place(cluster: Cluster) -> None:
         pid = init_pid(node.lxc_path, "hand")
         original = config.read_text()
 
-        listed = wait_for(lambda: unmanaged(api, node), timeout=30, what="the scanner to list hand")
+        # The scanner runs every 10 s: it may first have seen hand before it was started.
+        listed = wait_for(lambda: (found := unmanaged(api, node)) and found[0]["state"] == "RUNNING" and found,
+                          timeout=30, what="the scanner to list hand running")
         assert listed == [{"name": "hand", "lxcPath": str(node.lxc_path), "state": "RUNNING",
                            "rootfs": f"dir:{node.lxc_path}/hand/rootfs", "privileged": True}]
 
