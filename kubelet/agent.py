@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
+import json
 import logging
+import os
 import platform
+import random
+import secrets
 import socket
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,11 +25,26 @@ from pydantic import BaseModel, ConfigDict
 from dlxc import __version__
 from dlxc.client import Client, Informer
 from dlxc.errors import ApiError, Conflict, NotFound
-from kubelet import lxcconfig
+from kubelet import cpus, exporter, images, lxcconfig, metrics, restarts
+from kubelet.statusfields import (
+    adopted_rootfs,
+    append_line,
+    describe_exit,
+    error_summary,
+    init_started,
+    iso_time,
+    now_iso,
+    parse_time,
+    ran_since_last_exit,
+    restarted_after,
+    same_but_status,
+    set_condition,
+)
 from kubelet.lease import LeaseSettings, NodeLease
 from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
 from kubelet.stale import StaleGuard
 from schemas import Container
+from schemas.container import RESTART_ANNOTATION
 
 __all__ = ["FINALIZER", "Kubelet", "KubeletSettings"]
 
@@ -40,7 +63,7 @@ class KubeletSettings(BaseModel):
     bridge: str = "dlxcbr0"
     subnet: ipaddress.IPv4Interface = ipaddress.IPv4Interface("10.77.0.1/24")  # the bridge's own address
     heartbeat_interval: float = 2.0
-    resync_interval: float = 10.0
+    resync_interval: float = 60.0  # stops, freezes and config edits are caught by the 1 s poll
     state_poll_interval: float = 1.0
     workers: int = 8
     max_containers: int = 100
@@ -48,17 +71,19 @@ class KubeletSettings(BaseModel):
     # times its cores to the scheduler. Memory is never overcommitted.
     cpu_overcommit: float = 4.0
     labels: dict[str, str] = {}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _summary(exc: Exception, *, lines: int = 3, limit: int = 1000) -> str:
-    """The first line of an error and the last few lines of any log it carries, for status.message."""
-    text = str(exc).strip().splitlines() or [type(exc).__name__]
-    picked = text[:1] + [line for line in text[1:] if "ERROR" in line][-lines:]
-    return "\n".join(picked)[:limit]
+    # Crash-loop backoff: first restart at once, then base seconds doubling up to cap.
+    restart_backoff_base: float = 10.0
+    restart_backoff_cap: float = 300.0
+    metrics_interval: float = 30.0  # 0: no collection
+    metrics_port: int = 0  # 0: no /metrics endpoint
+    metrics_host: str = "127.0.0.1"
+    metrics_file: Path | None = None
+    # Other lxcpaths whose containers are listed as unmanaged in the Node status (never touched).
+    scan_paths: list[Path] = [Path("/var/lib/lxc")]
+    scan_interval: float = 10.0
+    # Cached images no container has used for this long are removed (0: never).
+    image_gc_after: float = 3600.0
+    image_retry_interval: float = 30.0
 
 
 class RenderError(Exception):
@@ -82,17 +107,33 @@ class Kubelet:
         )
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.dirty: set[str] = set()
+        self.failures: dict[str, int] = {}  # consecutive failed reconciles per container, for backoff
+        self.full: set[str] = set()  # queued names that need a whole reconcile, not only a metrics write
         self.busy: set[str] = set()
         self.ips: dict[str, ipaddress.IPv4Interface] = {}
+        self.cpusets: dict[str, list[int]] = {}
+        self.online_cpus = sorted(os.sched_getaffinity(0))
+        # desired() runs in worker threads; addresses and cpus are handed out under this lock.
+        self.alloc_lock = threading.Lock()
         self.last_states: dict[str, str] = {}
-        self.reported: dict[str, Obj] = {}
+        self.watched: dict[str, tuple[int, str, Path]] = {}  # running containers the fast poll checks
+        self._scanned: tuple[float, list[Obj]] | None = None
+        self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
+        self.started: dict[str, datetime] = {}  # when we last started each container
+        self.metrics: dict[str, tuple[dict[str, float], str]] = {}
+        self.samples: dict[str, tuple[float, dict[str, float]]] = {}  # name -> (monotonic time, raw sample)
+        self.collector = exporter.ContainerCollector(settings.node_name)
+        self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
         # Fault tolerance hooks: the node Lease with self-fencing, and the stale-copy guard.
         self.lease = NodeLease(client, settings.node_name, lease, on_fence=lambda: self.guard.fence(), on_recover=lambda: self.guard.recover())
         self.guard = StaleGuard(self, self.lease)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
 
-    def enqueue(self, name: str) -> None:
+    def enqueue(self, name: str, *, metrics_only: bool = False) -> None:
+        """Queue a reconcile of `name` (or, with metrics_only, just a status write of its latest sample)."""
+        if not metrics_only:
+            self.full.add(name)
         if name in self.dirty:
             return
         self.dirty.add(name)
@@ -100,6 +141,8 @@ class Kubelet:
             self.queue.put_nowait(name)
 
     async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
+        if old is not None and new is not None and same_but_status(old, new):
+            return  # our own status write coming back (or another writer's): nothing to reconcile
         self.enqueue(name)
 
     async def _worker(self) -> None:
@@ -107,18 +150,32 @@ class Kubelet:
             name = await self.queue.get()
             self.dirty.discard(name)
             self.busy.add(name)
+            full = name in self.full
+            self.full.discard(name)
             try:
-                await self.reconcile(name)
+                if full:
+                    await self.reconcile(name)
+                else:
+                    await self._write_metrics(name)
+                self.failures.pop(name, None)
             except ApiError as exc:
-                log.warning("reconcile %s: %s; will retry", name, exc.message)
-                asyncio.get_running_loop().call_later(1.0, self.enqueue, name)
+                delay = self._retry_delay(name)
+                log.warning("reconcile %s: %s; retrying in %.1fs", name, exc.message, delay)
+                asyncio.get_running_loop().call_later(delay, self.enqueue, name)
             except Exception:
-                log.exception("reconcile %s failed; will retry", name)
-                asyncio.get_running_loop().call_later(2.0, self.enqueue, name)
+                delay = self._retry_delay(name)
+                log.exception("reconcile %s failed; retrying in %.1fs", name, delay)
+                asyncio.get_running_loop().call_later(delay, self.enqueue, name)
             finally:
                 self.busy.discard(name)
                 if name in self.dirty:
                     self.queue.put_nowait(name)
+
+    def _retry_delay(self, name: str) -> float:
+        """1 s doubling to 30 s per container while its reconciles keep failing (an apiserver outage, say)."""
+        count = self.failures.get(name, 0)
+        self.failures[name] = count + 1
+        return min(30.0, 2.0 ** count) * random.uniform(0.8, 1.2)
 
     # ---- the node ----
 
@@ -136,7 +193,7 @@ class Kubelet:
                     "status": "True",
                     "reason": "KubeletReady",
                     "message": "kubelet is posting ready status",
-                    "lastTransitionTime": _now(),
+                    "lastTransitionTime": now_iso(),
                 }
             ],
             "capacity": capacity,
@@ -148,13 +205,65 @@ class Kubelet:
                 "containers": len(self.containers.cache),
             },
             "containerCount": len(self.containers.cache),
-            "lastHeartbeatTime": _now(),
+            "lastHeartbeatTime": now_iso(),
             "addresses": addresses,
             "version": f"dlxc/{__version__} {platform.system().lower()}",
             "lxcPath": str(self.settings.lxc_path),
             "bridge": self.settings.bridge,
             "subnet": str(self.settings.subnet.network),
+            "unmanagedContainers": self._scan(),
+            "images": self._image_list(),
         }
+
+    def _image_list(self) -> list[Obj]:
+        by_image: dict[str, int] = {}
+        for obj in list(self.containers.cache.values()):
+            ref = obj.get("spec", {}).get("image", "")
+            by_image[ref] = by_image.get(ref, 0) + 1
+        return [
+            {"name": image["name"], "idMap": image["idMap"], "size": image["size"],
+             "containers": by_image.get(str(image["name"]), 0),
+             "lastUsed": iso_time(datetime.fromtimestamp(float(image["lastUsed"]), timezone.utc))}
+            for image in self.images.list()
+        ]
+
+    def _images_in_use(self) -> set[Path]:
+        """Image dirs that a container under our lxcpath has as its overlay lower dir."""
+        used = set()
+        for name in self.runtime.names():
+            found = self.runtime.inspect(name)
+            rootfs = dict(found.items).get("lxc.rootfs.path", "") if found else ""
+            parts = lxcconfig.split_overlay_rootfs(rootfs) if rootfs else None
+            if parts:
+                used.add(Path(parts[0]))
+        return used
+
+    async def _image_gc_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, min(60.0, self.settings.image_gc_after / 2)))
+            try:
+                in_use = await asyncio.to_thread(self._images_in_use)
+                removed = await asyncio.to_thread(self.images.collect_garbage, in_use, unused_for=self.settings.image_gc_after)
+                for ref in removed:
+                    log.info("image %s removed: unused for %gs", ref, self.settings.image_gc_after)
+            except Exception:
+                log.exception("image garbage collection failed")
+
+    def _scan(self) -> list[Obj]:
+        # Listing every lxcpath asks liblxc about each container: every few heartbeats is enough.
+        now = time.monotonic()
+        if self._scanned is not None and now - self._scanned[0] < self.settings.scan_interval:
+            return self._scanned[1]
+        self._scanned = (now, self._scan_now())
+        return self._scanned[1]
+
+    def _scan_now(self) -> list[Obj]:
+        paths = [self.settings.lxc_path, *[p for p in self.settings.scan_paths if p != self.settings.lxc_path]]
+        try:
+            return self.runtime.scan_unmanaged(paths)
+        except Exception:
+            log.exception("scanning for unmanaged containers failed")
+            return []
 
     async def register(self) -> None:
         status = await asyncio.to_thread(self._node_status)
@@ -187,12 +296,21 @@ class Kubelet:
         await self._post_status(node, status)
 
     async def _heartbeat_loop(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval)
             try:
                 await self.heartbeat()
             except ApiError as exc:
-                log.warning("heartbeat failed: %s", exc.message)
+                if not failing:
+                    log.warning("heartbeat failed: %s; containers keep running, retrying", exc.message)
+                failing = True
+                continue
+            if failing:
+                # The apiserver is back: compare everything now instead of waiting for the next resync.
+                log.info("apiserver reachable again; resyncing")
+                failing = False
+                await self.resync()
 
     # ---- containers ----
 
@@ -220,18 +338,38 @@ class Kubelet:
         if bridge is not None and not self.network.bridge_exists(bridge):
             raise RenderError(f"bridge {bridge!r} does not exist on node {self.settings.node_name}")
         ip = gateway = None
-        if bridge == self.settings.bridge:
-            ip, gateway = self._allocate_ip(name), self.settings.subnet.ip
-        rootfs = self.images.ensure(container.spec.image, idmap=None if container.spec.privileged else self.idmap)
+        cpuset = None
+        with self.alloc_lock:
+            if bridge == self.settings.bridge:
+                ip, gateway = self._allocate_ip(name), self.settings.subnet.ip
+            cores = lxcconfig.whole_cores(container.spec.cpu)
+            if cores is not None:
+                self.cpusets[name] = cpus.pick_cpus(cores, self.online_cpus, self.cpusets, name=name)
+                cpuset = cpus.format_cpuset(self.cpusets[name])
+            else:
+                self.cpusets.pop(name, None)
+        adopted = adopted_rootfs(container)
+        if adopted is not None:
+            rootfs_value = adopted
+            # Keep halting it the way its own config did.
+            found = self.runtime.inspect(name)
+            halt = dict(found.items).get("lxc.signal.halt") if found else None
+            init = "busybox" if halt in (None, "SIGUSR1") else "systemd"
+        else:
+            lower = self.images.ensure(container.spec.image, idmap=None if container.spec.privileged else self.idmap)
+            rootfs_value = f"overlay:{lower}:{self.settings.lxc_path / name / 'delta0'}"
+            init = images.resolve(container.spec.image).init
         items = lxcconfig.render_config(
             container.spec,
             name=name,
-            rootfs=f"overlay:{rootfs}:{self.settings.lxc_path / name / 'delta0'}",
+            rootfs=rootfs_value,
             cgroup_version=self.cgroup_version,
             default_bridge=self.settings.bridge,
             ip=ip,
             gateway=gateway,
             idmap=None if container.spec.privileged else self.idmap,
+            cpuset=cpuset,
+            init=init,
         )
         return Desired(
             name=name,
@@ -239,6 +377,17 @@ class Kubelet:
             running=container.spec.state == "Running",
             live_keys=frozenset(key for key, _ in items if lxcconfig.is_live_key(key)),
         )
+
+    def _adoption_problem(self, container: Container, observed: Observed) -> str | None:
+        """Why an adopted container cannot be taken over as its spec says, or None."""
+        have = sorted(v for k, v in observed.items if k == "lxc.idmap")
+        if container.spec.privileged:
+            return None
+        want = sorted([f"u 0 {self.idmap.host_uid_start} {self.idmap.count}", f"g 0 {self.idmap.host_gid_start} {self.idmap.count}"])
+        if have != want:
+            return (f"adopted container {container.metadata.name} maps ids as {have or 'privileged (no lxc.idmap)'}; "
+                    f"this node maps unprivileged containers as {want}: set spec.privileged to match, or shift its rootfs")
+        return None
 
     def observe(self, name: str) -> Observed | None:
         found = self.runtime.inspect(name)
@@ -253,37 +402,58 @@ class Kubelet:
             rt.create(name, list(action.items))
         elif isinstance(action, Destroy):
             rt.destroy(name)
-            self.ips.pop(name, None)
+            with self.alloc_lock:
+                self.ips.pop(name, None)
+                self.cpusets.pop(name, None)
         elif isinstance(action, Reconfigure):
             rt.write_config(name, list(action.items))
         elif isinstance(action, SetCgroup):
             rt.set_cgroup(name, action.key, action.value)
         elif isinstance(action, Start):
+            self.started[name] = datetime.now(timezone.utc)
             rt.start(name, timeout=30)
         elif isinstance(action, Stop):
             rt.stop(name, timeout=30)
         elif isinstance(action, Restart):
             rt.stop(name, timeout=30)
+            self.started[name] = datetime.now(timezone.utc)
             rt.start(name, timeout=30)
         elif isinstance(action, Unfreeze):
             rt.unfreeze(name)
         else:
             raise TypeError(f"unknown action {action!r}")
 
+    def _latest(self, name: str) -> Obj | None:
+        """The newest copy we know: the watch may not have brought back our own last status write yet."""
+        cached = self.containers.cache.get(name)
+        mine = self.reported.get(name)
+        if cached is None or mine is None:
+            return cached
+        if mine["metadata"].get("uid") != cached["metadata"].get("uid"):
+            return cached
+        return mine if int(mine["metadata"]["resourceVersion"]) > int(cached["metadata"]["resourceVersion"]) else cached
+
     async def reconcile(self, name: str) -> None:
         """Level-triggered: re-read the object and LXC, plan, act, report."""
-        obj = self.containers.cache.get(name)
+        obj = self._latest(name)
         observed = await asyncio.to_thread(self.observe, name)
+        if observed is None or observed.state not in ("RUNNING", "FROZEN"):
+            self.watched.pop(name, None)
         if obj is None or obj["spec"].get("nodeName") != self.settings.node_name:
-            # Not ours (deleted while we were away, or moved): remove what LXC still holds.
-            for action in plan(None, observed):
-                await asyncio.to_thread(self.execute, action)
+            # Not ours (deleted while we were away, or moved): remove what LXC still holds, if we made it.
+            if observed is not None and await asyncio.to_thread(self.runtime.managed, name):
+                for action in plan(None, observed):
+                    await asyncio.to_thread(self.execute, action)
             self.reported.pop(name, None)
+            self.started.pop(name, None)
+            self.watched.pop(name, None)
             return
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
-            for action in plan(None, observed):
-                await asyncio.to_thread(self.execute, action)
+            # A container dlxc did not make (a name clash, or an adoption not yet taken over) is left alone.
+            if observed is not None and await asyncio.to_thread(self.runtime.managed, name):
+                for action in plan(None, observed):
+                    await asyncio.to_thread(self.execute, action)
             await self._remove_finalizer(obj)
             return
         if FINALIZER not in meta.get("finalizers", []):
@@ -295,14 +465,113 @@ class Kubelet:
             )
             return  # the watch brings the updated object back to us
         container = Container.model_validate(obj)
+        takeover = False
+        if observed is not None and not await asyncio.to_thread(self.runtime.managed, name):
+            if adopted_rootfs(container) is None:
+                await self._report(obj, phase="Failed", message=(
+                    f"an LXC container {name} that dlxc did not make exists on node {self.settings.node_name}; "
+                    f"adopt it with `dlxc adopt {self.settings.node_name} {name}` or choose another name"))
+                return
+            problem = self._adoption_problem(container, observed)
+            if problem:
+                await self._report(obj, phase="Failed", message=problem)
+                return
+            takeover = True
+        status: Obj = dict(obj.get("status") or {})
+        idmap = None if container.spec.privileged else self.idmap
+        preparing = False
         try:
-            if observed is None:
-                await self._report(obj, phase="Creating", message="preparing image and container")
+            if adopted_rootfs(container) is None and not await asyncio.to_thread(
+                    self.images.is_cached, container.spec.image, idmap=idmap):
+                preparing = True
+                set_condition(status, "ImageReady", "False", "Preparing",
+                               f"preparing image {container.spec.image} on node {self.settings.node_name}")
+                await self._report(obj, phase="Creating" if observed is None else status.get("phase"),
+                                   message=f"preparing image {container.spec.image}", status=status)
+            elif observed is None:
+                await self._report(obj, phase="Creating", message="creating the container", status=status)
             desired = await asyncio.to_thread(self.desired, container)
         except (RenderError, ValueError) as exc:
-            await self._report(obj, phase="Failed", message=str(exc))
+            await self._report(obj, phase="Failed", message=str(exc), status=status)
             return
+        except images.ImageError as exc:
+            set_condition(status, "ImageReady", "False", "Failed", str(exc))
+            await self._report(obj, phase="Failed", message=str(exc), status=status)
+            # Building again at once would fail the same way (no network, no mirror): wait a while.
+            asyncio.get_running_loop().call_later(self.settings.image_retry_interval, self.enqueue, name)
+            return
+        if preparing or any(c.get("type") == "ImageReady" and c.get("status") != "True" for c in status.get("conditions", [])):
+            set_condition(status, "ImageReady", "True", "Prepared", f"image {container.spec.image} is in the node's cache")
+        now = datetime.now(timezone.utc)
+        generation = meta.get("generation")
+        policy = container.spec.restart_policy
+
+        # A run that ended on its own since we last looked: record how, and when to start it again.
+        if desired.running and observed is not None and observed.state == "STOPPED" and ran_since_last_exit(status):
+            ended = restarts.parse_exit(await asyncio.to_thread(self.runtime.exit_log, name))
+            previous = status.get("lastExit")
+            started = parse_time(status.get("startedAt"))
+            delay = 0.0
+            if restarts.restart_wanted(policy, ended):
+                delay = restarts.next_backoff(
+                    previous.get("backoffSeconds") if previous else None,
+                    (now - started).total_seconds() if started else None,
+                    self.backoff,
+                )
+            status["lastExit"] = {
+                k: v for k, v in {
+                    "reason": ended.reason, "exitCode": ended.exit_code, "signal": ended.signal,
+                    "startedAt": status.get("startedAt"), "finishedAt": iso_time(now),
+                    "generation": generation, "backoffSeconds": delay,
+                }.items() if v is not None
+            }
+            status.pop("startedAt", None)
+            log.info("%s: %s; restartPolicy %s", name, ended.describe(), policy)
+
+        requested = meta.get("annotations", {}).get(RESTART_ANNOTATION)
+        restart_asked = bool(requested) and requested != status.get("observedRestartAt")
+        if restart_asked and (observed is None or not desired.running or restarted_after(observed, requested)):
+            # Nothing running to restart, or it already started after the request (we did it, then died).
+            status["observedRestartAt"] = requested
+            restart_asked = False
+
+        # Held down after an exit: by the policy, or until its backoff runs out.
+        wait = 0.0
+        held = False
+        last_exit = status.get("lastExit")
+        pending_exit = (
+            last_exit is not None and not ran_since_last_exit(status) and observed is not None
+            and observed.state == "STOPPED" and last_exit.get("generation") == generation
+        )
+        if pending_exit and desired.running and not restart_asked:
+            ended = restarts.ExitInfo(exit_code=last_exit.get("exitCode"), signal=last_exit.get("signal"))
+            if not restarts.restart_wanted(policy, ended):
+                held = True
+            else:
+                wait = restarts.restart_due(parse_time(last_exit["finishedAt"]), last_exit.get("backoffSeconds", 0), now)
+        if held or wait > 0:
+            desired = replace(desired, running=False)
+        if restart_asked:
+            desired = replace(desired, restart=True)
+
         actions = plan(desired, observed)
+        if not takeover and any(isinstance(a, Destroy) for a in actions):
+            # Only an image change moves the rootfs: say so where a user looks.
+            before = dict(observed.items).get("lxc.rootfs.path", "") if observed else ""
+            message = f"rootfs rebuilt from image {container.spec.image} (the old one, {before}, was removed)"
+            set_condition(status, "RootfsRebuilt", "True", "ImageChanged", message)
+            await self._record_event(obj, "ImageChanged", message)
+        if takeover:
+            if any(isinstance(a, Destroy) for a in actions):
+                await self._report(obj, phase="Failed", status=status, message=(
+                    f"adopted rootfs {adopted_rootfs(container)!r} is not the container's own "
+                    f"({dict(observed.items).get('lxc.rootfs.path')!r}); not taking it over, nothing was changed"))
+                return
+            # Taken over in place: dlxc's config is written now and used from the next start on;
+            # the running container is not restarted for it.
+            actions = [a for a in actions if not isinstance(a, Restart)]
+            set_condition(status, "Adopted", "True", "TakenOver",
+                           "config rewritten by dlxc; it takes effect at the container's next start")
         if any(isinstance(a, (Create, Start, Restart)) for a in actions) and not await self.guard.may_start(obj):
             return  # fenced, or no longer bound here: never start a copy that may run elsewhere
         try:
@@ -311,9 +580,53 @@ class Kubelet:
                 await asyncio.to_thread(self.execute, action)
         except Exception as exc:
             # Say why on the object; the worker retries with a delay.
-            await self._report(obj, phase="Failed", message=_summary(exc))
+            await self._report(obj, phase="Failed", message=error_summary(exc), status=status)
             raise
-        await self._report_observed(obj, desired)
+        started_now = any(isinstance(a, (Start, Restart, Create)) and desired.running for a in actions)
+        if restart_asked:
+            status["observedRestartAt"] = requested
+        if pending_exit and started_now and not restart_asked:
+            status["restartCount"] = int(status.get("restartCount") or 0) + 1
+            set_condition(status, "CrashLoopBackOff", "False", "Restarted",
+                           f"restarted after it {describe_exit(last_exit)} (restartPolicy {policy})")
+        if wait > 0:
+            set_condition(status, "CrashLoopBackOff", "True", "BackOff",
+                           f"back-off {last_exit['backoffSeconds']:g}s restarting: it {describe_exit(last_exit)}")
+            asyncio.get_running_loop().call_later(wait + 0.05, self.enqueue, name)
+            await self._report(obj, phase="Failed", message=f"back-off {wait:.0f}s before restart {int(status.get('restartCount') or 0) + 1}: "
+                               f"it {describe_exit(last_exit)}", status=status, observed_generation=generation, ip=None)
+            return
+        if held:
+            failed = last_exit.get("reason") != "Completed"
+            await self._report(obj, phase="Failed" if failed else "Stopped",
+                               message=f"it {describe_exit(last_exit)}; restartPolicy {policy} does not restart it",
+                               status=status, observed_generation=generation, ip=None)
+            return
+        await self._report_observed(obj, desired, status=status)
+
+    async def _record_event(self, obj: Obj, reason: str, message: str) -> None:
+        """An Event about the container, where the apiserver has the kind; the condition says it anyway."""
+        meta = obj["metadata"]
+        now = now_iso()
+        event = {
+            "metadata": {"name": f"{meta['name']}.{secrets.token_hex(6)}"},
+            "involvedObject": {"kind": "Container", "name": meta["name"], "uid": meta.get("uid")},
+            "reason": reason, "message": message, "type": "Normal",
+            "source": {"component": "kubelet", "host": self.settings.node_name},
+            "count": 1, "firstTimestamp": now, "lastTimestamp": now,
+        }
+        try:
+            await self.client.create("events", event)
+        except ApiError as exc:
+            log.info("%s: event %s not recorded (%s); the status condition carries it", meta["name"], reason, exc.message)
+
+    async def _write_metrics(self, name: str) -> None:
+        obj = self._latest(name)
+        if obj is None or obj["spec"].get("nodeName") != self.settings.node_name or obj["metadata"].get("deletionTimestamp"):
+            return
+        status = obj.get("status") or {}
+        if status.get("phase") == "Running":
+            await self._report(obj, phase=None, message=status.get("message", ""))
 
     async def _remove_finalizer(self, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -327,20 +640,25 @@ class Kubelet:
         except NotFound:
             pass
 
-    async def _report_observed(self, obj: Obj, desired: Desired) -> None:
-        observed = await asyncio.to_thread(self.observe, obj["metadata"]["name"])
+    async def _report_observed(self, obj: Obj, desired: Desired, *, status: Obj) -> None:
+        name = obj["metadata"]["name"]
+        observed = await asyncio.to_thread(self.observe, name)
         if observed is None:
-            await self._report(obj, phase="Failed", message="the LXC container disappeared")
+            await self._report(obj, phase="Failed", message="the LXC container disappeared", status=status)
             return
         self.last_states[observed.name] = observed.state
+        if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
+            await asyncio.to_thread(self._watch, name, observed.init_pid)
+        else:
+            self.watched.pop(name, None)
         started = None
         if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
-            try:
-                started = datetime.fromtimestamp(psutil.Process(observed.init_pid).create_time(), timezone.utc)
-            except psutil.Error:
-                started = None
+            started = init_started(observed.init_pid)
         if desired.running and observed.state not in ("RUNNING", "FROZEN"):
+            # It stopped between our start and this look: the next reconcile records the exit.
+            started = self.started.get(name)
             phase, message = "Failed", f"container did not stay running (state {observed.state})"
+            asyncio.get_running_loop().call_later(0.2, self.enqueue, name)
         elif observed.state == "RUNNING":
             phase, message = "Running", ""
         elif observed.state == "FROZEN":
@@ -352,14 +670,16 @@ class Kubelet:
             obj,
             phase=phase,
             message=message,
+            status=status,
             ip=str(ip.ip) if ip and phase == "Running" else None,
-            started_at=started.isoformat().replace("+00:00", "Z") if started else None,
+            started_at=iso_time(started) if started else None,
             observed_generation=obj["metadata"].get("generation"),
         )
 
-    async def _report(self, obj: Obj, *, phase: str | None, message: str, **fields: Any) -> None:
+    async def _report(self, obj: Obj, *, phase: str | None, message: str, status: Obj | None = None, **fields: Any) -> None:
         name = obj["metadata"]["name"]
-        status = dict(obj.get("status") or {})
+        base = obj.get("status") or {}
+        status = dict(base if status is None else status)
         if phase is not None:
             status["phase"] = phase
         status["message"] = message
@@ -370,14 +690,20 @@ class Kubelet:
                     status.pop(key, None)
                 else:
                     status[key] = fields[arg]
+        sample = self.metrics.get(name)
+        if status.get("phase") != "Running":
+            status.pop("metrics", None)
+            status.pop("metricsTime", None)
+        elif sample is not None:
+            status["metrics"], status["metricsTime"] = sample
         status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != "Scheduled"]
-        if status == obj.get("status") or status == self.reported.get(name):
+        if status == base:
             return
         try:
             updated = await self.client.replace_status(
                 "containers", {"metadata": {"name": name}, "spec": obj["spec"], "status": status}
             )
-            self.reported[name] = updated.get("status", {})
+            self.reported[name] = updated
         except NotFound:
             pass
 
@@ -393,18 +719,106 @@ class Kubelet:
         for name in names:
             self.enqueue(name)
 
+    def _watch(self, name: str, pid: int) -> None:
+        """Remember a running container's init (pid, start time) and freezer file for the fast poll."""
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                start = handle.read().rsplit(")", 1)[1].split()[19]
+            paths = metrics.parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
+        except (OSError, IndexError):
+            self.watched.pop(name, None)
+            return
+        freezer = paths.dir("freezer", root=Path("/sys/fs/cgroup"))
+        freeze_file = (freezer / "freezer.state") if freezer else (paths.dir("", root=Path("/sys/fs/cgroup")) or Path("/")) / "cgroup.freeze"
+        self.watched[name] = (pid, start, freeze_file)
+
+    def _poll_once(self, mtimes: dict[str, float]) -> tuple[set[str], dict[str, float]]:
+        """Names whose init died or changed, that are frozen, or whose config file changed; and the new mtimes.
+
+        Reads /proc and one cgroup file per running container instead of asking liblxc, so a node
+        with hundreds of containers can afford it every second.
+        """
+        changed: set[str] = set()
+        for name, (pid, start, freeze_file) in list(self.watched.items()):
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    alive = handle.read().rsplit(")", 1)[1].split()[19] == start
+            except (OSError, IndexError):
+                alive = False
+            if not alive:
+                changed.add(name)
+                continue
+            try:
+                frozen = freeze_file.read_text().strip() not in ("THAWED", "0")
+            except OSError:
+                frozen = False
+            if frozen:
+                changed.add(name)
+        fresh: dict[str, float] = {}
+        try:
+            with os.scandir(self.settings.lxc_path) as entries:
+                for entry in entries:
+                    try:
+                        fresh[entry.name] = os.stat(os.path.join(entry.path, "config")).st_mtime
+                    except OSError:
+                        continue
+        except OSError:
+            pass
+        changed |= {name for name, mtime in fresh.items() if mtimes.get(name) not in (None, mtime)}
+        return changed, fresh
+
     async def _state_poll_loop(self) -> None:
-        """Notice a container stopped or frozen behind our back within about a second."""
+        """Notice a container stopped, frozen or its config edited behind our back within about a second."""
+        mtimes: dict[str, float] = {}
         while True:
             await asyncio.sleep(self.settings.state_poll_interval)
-            states = await asyncio.to_thread(self.runtime.states)
-            for name, state in states.items():
-                if self.last_states.get(name) not in (None, state):
-                    self.enqueue(name)
-                self.last_states[name] = state
+            try:
+                changed, mtimes = await asyncio.to_thread(self._poll_once, mtimes)
+            except Exception:
+                log.exception("state poll failed")
+                continue
+            for name in changed:
+                self.enqueue(name)
+
+    async def collect_metrics(self) -> dict[str, dict[str, float]]:
+        """Sample every running container in parallel; keep it for /metrics, the file and status.metrics."""
+        pids = await asyncio.to_thread(self.runtime.init_pids)
+        names = [n for n in pids if n in self.containers.cache]
+        results = await asyncio.gather(*(
+            asyncio.to_thread(metrics.collect, pids[n], rootfs_dir=self.settings.lxc_path / n / "delta0") for n in names
+        ))
+        clock, stamp = time.monotonic(), now_iso()
+        snapshot: dict[str, dict[str, float]] = {}
+        for name, sample in zip(names, results):
+            if not sample:
+                continue
+            previous = self.samples.get(name)
+            rates = metrics.usage_rates(previous[1] if previous else None, sample, clock - previous[0] if previous else 0)
+            self.samples[name] = (clock, sample)
+            snapshot[name] = {**sample, **rates}
+            self.metrics[name] = (snapshot[name], stamp)
+        for gone in set(self.samples) - set(pids):
+            self.samples.pop(gone, None)
+            self.metrics.pop(gone, None)
+        self.collector.samples = snapshot
+        if self.settings.metrics_file is not None:
+            line = json.dumps({"time": stamp, "node": self.settings.node_name, "containers": snapshot}, sort_keys=True)
+            await asyncio.to_thread(append_line, self.settings.metrics_file, line)
+        for name in snapshot:
+            # Through the work queue, so a status write never races a reconcile of the same container.
+            self.enqueue(name, metrics_only=True)
+        return snapshot
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.metrics_interval)
+            try:
+                await self.collect_metrics()
+            except Exception:
+                log.exception("metrics collection failed")
 
     def _recover_ips(self) -> None:
-        """Addresses in existing configs stay with their containers across kubelet restarts."""
+        """Addresses and cpu pins in existing configs stay with their containers across kubelet restarts."""
         for name in self.runtime.names():
             found = self.runtime.inspect(name)
             if found is None:
@@ -412,8 +826,17 @@ class Kubelet:
             for key, value in found.items:
                 if key == "lxc.net.0.ipv4.address":
                     self.ips[name] = ipaddress.IPv4Interface(value)
+                elif key in ("lxc.cgroup.cpuset.cpus", "lxc.cgroup2.cpuset.cpus"):
+                    try:
+                        self.cpusets[name] = cpus.parse_cpuset(value)
+                    except ValueError:
+                        pass
 
     async def run(self, *, ready: Callable[[], None] | None = None) -> None:
+        # Every LXC call, image build and metrics read is a blocking call in a thread; the default
+        # pool (cores + 4) would let a long image build or a metrics sweep hold up the heartbeat.
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=max(32, self.settings.workers * 2), thread_name_prefix="kubelet"))
         self.settings.lxc_path.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.network.ensure_bridge, self.settings.bridge, self.settings.subnet)
         await asyncio.to_thread(self._recover_ips)
@@ -436,6 +859,12 @@ class Kubelet:
                 asyncio.create_task(self._resync_loop()),
                 asyncio.create_task(self._state_poll_loop()),
             ]
+            if self.settings.metrics_interval > 0:
+                tasks.append(asyncio.create_task(self._metrics_loop()))
+            if self.settings.image_gc_after > 0:
+                tasks.append(asyncio.create_task(self._image_gc_loop()))
+            if self.settings.metrics_port:
+                exporter.serve(self.collector, host=self.settings.metrics_host, port=self.settings.metrics_port)
             await self.resync()  # orphans: LXC containers whose objects are gone
             if ready:
                 ready()

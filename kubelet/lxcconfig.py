@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from schemas.quantity import parse_bytes
 
 __all__ = [
     "CFS_PERIOD_US",
+    "CONFIG_HEADER",
     "COMMON_CONF",
     "DEFAULT_PIDS_MAX",
     "LIVE_KEYS",
@@ -25,6 +27,8 @@ __all__ = [
     "format_config",
     "hwaddr_for",
     "is_live_key",
+    "order_live_keys",
+    "whole_cores",
     "overlay_rootfs",
     "parse_config",
     "render_config",
@@ -33,6 +37,8 @@ __all__ = [
 
 Item = tuple[str, str]
 
+# The first line of every config the kubelet writes: how it tells its own containers from a user's.
+CONFIG_HEADER = "# Written by the dlxc kubelet; local edits are overwritten."
 COMMON_CONF = "/usr/share/lxc/config/common.conf"
 USERNS_CONF = "/usr/share/lxc/config/userns.conf"
 CFS_PERIOD_US = 100_000
@@ -44,6 +50,10 @@ DEFAULT_PIDS_MAX = 2048
 # Memory and CPU (and pids) live in cgroup files the kernel lets us rewrite under a running init.
 LIVE_KEYS = frozenset({
     "lxc.cgroup.memory.limit_in_bytes",
+    "lxc.cgroup.memory.memsw.limit_in_bytes",
+    "lxc.cgroup.cpuset.cpus",
+    "lxc.cgroup2.memory.swap.max",
+    "lxc.cgroup2.cpuset.cpus",
     "lxc.cgroup.cpu.cfs_period_us",
     "lxc.cgroup.cpu.cfs_quota_us",
     "lxc.cgroup.pids.max",
@@ -55,14 +65,17 @@ LIVE_KEYS = frozenset({
 # written after it is checked against the period it will run with.
 _LIVE_RESET = {
     "lxc.cgroup.memory.limit_in_bytes": "-1",
+    "lxc.cgroup.memory.memsw.limit_in_bytes": "-1",
     "lxc.cgroup.cpu.cfs_period_us": str(CFS_PERIOD_US),
     "lxc.cgroup.cpu.cfs_quota_us": "-1",
     "lxc.cgroup.pids.max": "max",
     "lxc.cgroup2.memory.max": "max",
+    "lxc.cgroup2.memory.swap.max": "max",
     "lxc.cgroup2.cpu.max": f"max {CFS_PERIOD_US}",
     "lxc.cgroup2.pids.max": "max",
 }
-_LIVE_ORDER = list(_LIVE_RESET)
+# cpuset has no "all cpus" value that does not depend on the node; dropping a pin restarts.
+_LIVE_ORDER = [*_LIVE_RESET, "lxc.cgroup.cpuset.cpus", "lxc.cgroup2.cpuset.cpus"]
 
 # Every character that could end a line or a value for liblxc, for getmntent, or for a C string,
 # plus the C1 controls and Unicode line separators that other readers of the file treat as breaks.
@@ -126,8 +139,10 @@ def split_overlay_rootfs(value: str) -> tuple[str, str] | None:
 def _check_rootfs(value: str) -> str:
     parts = split_overlay_rootfs(_safe(value, what="rootfs"))
     if parts is None:
-        _abs_path(value, what="rootfs")
-        if ":" in value or "," in value:
+        # "dir:PATH" is how lxc-create writes a plain directory rootfs (kept as is for adopted containers).
+        path = value.removeprefix("dir:")
+        _abs_path(path, what="rootfs")
+        if ":" in path or "," in path:
             raise ValueError(f"rootfs: must not contain ',' or ':', got {value!r}")
         return value
     return overlay_rootfs(*parts)
@@ -174,19 +189,42 @@ def _network(
     return items
 
 
-def _limits(spec: ContainerSpec, *, cgroup_version: int) -> list[Item]:
+# busybox init halts on SIGUSR1 and reboots on SIGTERM (liblxc's defaults, SIGPWR and SIGINT, it
+# ignores); systemd halts on SIGRTMIN+3 and reboots on SIGINT (ctrl-alt-del).
+_SIGNALS = {"busybox": ("SIGUSR1", "SIGTERM"), "systemd": ("SIGRTMIN+3", "SIGINT")}
+_CPUSET = re.compile(r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")
+
+
+def whole_cores(cpu: float | None) -> int | None:
+    """The number of cores when `cpu` is a whole number of them (pinned to a cpuset), else None."""
+    if cpu is None or isinstance(cpu, bool) or not isinstance(cpu, (int, float)) or cpu <= 0:
+        return None
+    return int(cpu) if float(cpu).is_integer() else None
+
+
+def _limits(spec: ContainerSpec, *, cgroup_version: int, cpuset: str | None) -> list[Item]:
     if cgroup_version not in (1, 2):
         raise ValueError(f"cgroup_version must be 1 or 2, got {cgroup_version!r}")
     v1 = cgroup_version == 1
     items: list[Item] = []
     if spec.memory is not None:
         limit = str(parse_bytes(_safe(spec.memory, what="memory")))
-        items.append(("lxc.cgroup.memory.limit_in_bytes", limit) if v1 else ("lxc.cgroup2.memory.max", limit))
+        # Memory plus swap is capped at the memory limit: the limit is what the container gets,
+        # not a figure it can double by swapping (the spec has no swap allowance of its own).
+        if v1:
+            items += [("lxc.cgroup.memory.limit_in_bytes", limit), ("lxc.cgroup.memory.memsw.limit_in_bytes", limit)]
+        else:
+            items += [("lxc.cgroup2.memory.max", limit), ("lxc.cgroup2.memory.swap.max", "0")]
     if spec.cpu is not None:
         if isinstance(spec.cpu, bool) or not isinstance(spec.cpu, (int, float)) or not 0 < spec.cpu <= 1024:
             raise ValueError(f"cpu: must be a number of cores in (0, 1024], got {spec.cpu!r}")
-        # Fractional cores can only be a CFS quota; pinning whole cores to a cpuset would need a
-        # node-wide allocator to stop every container landing on cpu 0, so quota is used for all.
+    if spec.cpu is not None and cpuset is not None and whole_cores(spec.cpu) is not None:
+        # Whole cores are pinned: the node's allocator spreads containers over its cpus.
+        if not _CPUSET.match(_safe(cpuset, what="cpuset")):
+            raise ValueError(f"cpuset: {cpuset!r} is not a cpu list such as 0-1,3")
+        items.append(("lxc.cgroup.cpuset.cpus" if v1 else "lxc.cgroup2.cpuset.cpus", cpuset))
+    elif spec.cpu is not None:
+        # Fractional cores can only be a CFS quota (and whole ones are when no cpuset is given).
         quota = max(_MIN_CFS_QUOTA_US, round(spec.cpu * CFS_PERIOD_US))
         if v1:
             items.append(("lxc.cgroup.cpu.cfs_period_us", str(CFS_PERIOD_US)))
@@ -222,8 +260,14 @@ def render_config(
     ip: ipaddress.IPv4Interface | None,
     gateway: ipaddress.IPv4Address | None,
     idmap: IdMap | None,
+    cpuset: str | None = None,
+    init: str = "busybox",
 ) -> list[tuple[str, str]]:
     """Ordered LXC config items for the container `name` running `spec` on `rootfs`.
+
+    `cpuset` is the node's choice of cpus for a spec asking for whole cores (see kubelet.cpus);
+    without it, whole cores are a CFS quota too. `init` (busybox or systemd) picks the signals
+    that halt and reboot the image's init.
 
     `rootfs` is the value of lxc.rootfs.path: a directory, or `overlay:LOWER:UPPER` as made by
     `overlay_rootfs` (the runtime knows where UPPER lives). Raises ValueError on any value that is
@@ -231,6 +275,8 @@ def render_config(
     """
     if not _DNS_LABEL.match(_safe(name, what="name")):
         raise ValueError(f"name: {name!r} is not a DNS-1123 label")
+    if init not in _SIGNALS:
+        raise ValueError(f"init must be one of {', '.join(_SIGNALS)}, got {init!r}")
     hostname = spec.hostname or name
     if not _DNS_LABEL.match(_safe(hostname, what="hostname")):
         raise ValueError(f"hostname: {hostname!r} is not a DNS-1123 label")
@@ -245,9 +291,8 @@ def render_config(
     items += [
         ("lxc.rootfs.path", _check_rootfs(rootfs)),
         ("lxc.uts.name", hostname),
-        # busybox init halts on SIGUSR1 and reboots on SIGTERM; liblxc's defaults (SIGPWR, SIGINT) it ignores.
-        ("lxc.signal.halt", "SIGUSR1"),
-        ("lxc.signal.reboot", "SIGTERM"),
+        ("lxc.signal.halt", _SIGNALS[init][0]),
+        ("lxc.signal.reboot", _SIGNALS[init][1]),
         ("lxc.autodev", "1"),
         # The image runs no getty, so the ttys common.conf asks for would only be idle devices.
         ("lxc.tty.max", "0"),
@@ -258,7 +303,7 @@ def render_config(
             raise ValueError(f"env: {key!r} is not a valid variable name")
         # liblxc reads a bare "KEY" from its own environment, so the '=' must always be there.
         items.append(("lxc.environment", f"{key}={_safe(value, what=f'env[{key}]')}"))
-    items += _limits(spec, cgroup_version=cgroup_version)
+    items += _limits(spec, cgroup_version=cgroup_version, cpuset=cpuset)
     items += _mounts(spec)
     for key, value in items:
         _check_item(key, value)
@@ -279,7 +324,7 @@ def _quote(value: str) -> str:
 
 def format_config(items: Iterable[Item]) -> str:
     """The text of an LXC config file holding `items`, one `key = value` line each, in order."""
-    lines = ["# Written by the dlxc kubelet; local edits are overwritten."]
+    lines = [CONFIG_HEADER]
     for key, value in items:
         _check_item(key, value)
         lines.append(f"{key} = {_quote(value)}")
@@ -353,9 +398,27 @@ def diff_config(current: Sequence[Item], desired: Sequence[Item]) -> ConfigDiff:
         before, after = old.get(key, []), new.get(key, [])
         if before == after:
             continue
-        if key in LIVE_KEYS and len(after) <= 1:
+        if key in LIVE_KEYS and len(after) <= 1 and (after or key in _LIVE_RESET):
             live.append((key, after[0] if after else _LIVE_RESET[key]))
         else:
             restart.append(key)
-    live.sort(key=lambda kv: _LIVE_ORDER.index(kv[0]))
+    order = order_live_keys([k for k, _ in live], current, desired)
+    live.sort(key=lambda kv: order.index(kv[0]))
     return ConfigDiff(live=tuple((cgroup_file(k), v) for k, v in live), restart=tuple(restart))
+
+
+def _size(values: list[str]) -> float:
+    return math.inf if not values or values[0] in ("-1", "max") else int(values[0])
+
+
+def order_live_keys(keys: Iterable[str], current: Sequence[Item], desired: Sequence[Item]) -> list[str]:
+    """The order to write live keys in: the CFS period before the quota, and memory before
+    memory+swap when the limit shrinks but after it when it grows (the kernel keeps memsw >= limit)."""
+    ordered = sorted(keys, key=lambda k: (_LIVE_ORDER.index(k) if k in _LIVE_ORDER else len(_LIVE_ORDER), k))
+    limit, memsw = "lxc.cgroup.memory.limit_in_bytes", "lxc.cgroup.memory.memsw.limit_in_bytes"
+    if limit in ordered and memsw in ordered:
+        old, new = _by_key(current), _by_key(desired)
+        if _size(new.get(limit, [])) > _size(old.get(limit, [])):
+            i, j = ordered.index(limit), ordered.index(memsw)
+            ordered[i], ordered[j] = ordered[j], ordered[i]
+    return ordered

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kubelet.lxcconfig import order_live_keys
+
 __all__ = [
     "Action",
     "Create",
@@ -30,6 +32,7 @@ class Desired:
     items: Items
     running: bool
     live_keys: frozenset[str]  # keys whose change can be applied to a running container's cgroups
+    restart: bool = False  # a restart was asked for (dlxc restart): a running container goes down and up once
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def plan(desired: Desired | None, observed: Observed | None) -> list[Action]:
         if running:
             live = {key for key in changed if key in desired.live_keys}
             wanted = dict(desired.items)
-            for key in sorted(live):
+            for key in order_live_keys(live, observed.items, desired.items):
                 if key in wanted:
                     actions.append(SetCgroup(name, _cgroup_item(key), wanted[key]))
                 else:
@@ -140,7 +143,7 @@ def plan(desired: Desired | None, observed: Observed | None) -> list[Action]:
     if desired.running:
         if not running:
             actions.append(Start(name))
-        elif needs_restart:
+        elif needs_restart or desired.restart:
             actions.append(Restart(name))
     elif running:
         actions.append(Stop(name))

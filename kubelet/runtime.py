@@ -12,7 +12,7 @@ from pathlib import Path
 import lxc
 
 from kubelet.idmap import unreachable_dirs
-from kubelet.lxcconfig import Item, format_config, overlay_rootfs, parse_config, split_overlay_rootfs
+from kubelet.lxcconfig import CONFIG_HEADER, Item, format_config, overlay_rootfs, parse_config, split_overlay_rootfs
 
 __all__ = ["LxcError", "LxcRuntime", "Observed"]
 
@@ -120,6 +120,64 @@ class LxcRuntime:
         """The state of every container under the lxcpath (RUNNING, STOPPED, FROZEN, ...), cheaply."""
         return {name: self._container(name).state for name in self.names()}
 
+    def scan_unmanaged(self, paths: list[Path]) -> list[dict[str, object]]:
+        """LXC containers under `paths` that no dlxc kubelet wrote (the scanner); read, never changed."""
+        found = []
+        for path in paths:
+            if not Path(path).is_dir():
+                continue
+            for name in sorted(lxc.list_containers(active=True, defined=True, config_path=str(path))):
+                config = Path(path) / name / "config"
+                try:
+                    text = config.read_text(errors="replace")
+                except OSError:
+                    text = ""
+                if text.startswith(CONFIG_HEADER):
+                    continue
+                try:
+                    items = dict(parse_config(text))
+                    idmapped = "lxc.idmap" in items
+                except ValueError:
+                    items, idmapped = {}, False
+                state = lxc.Container(name, str(path)).state
+                found.append({"name": name, "lxcPath": str(path), "state": state,
+                              "rootfs": items.get("lxc.rootfs.path", ""), "privileged": not idmapped})
+        return found
+
+    def init_pids(self) -> dict[str, int]:
+        """The init pid of every running container under the lxcpath."""
+        found = {}
+        for name in self.names():
+            pid = self._container(name).init_pid
+            if pid and pid > 0:
+                found[name] = pid
+        return found
+
+    def config_mtimes(self) -> dict[str, float]:
+        """When each container's config file last changed, to notice edits made behind our back."""
+        found = {}
+        for name in self.names():
+            try:
+                found[name] = (self.container_dir(name) / "config").stat().st_mtime
+            except FileNotFoundError:
+                continue
+        return found
+
+    def exit_log(self, name: str) -> str:
+        """The lxc.log of the container's last run: at INFO level it says how init ended."""
+        try:
+            return (self.container_dir(name) / _LOG).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def managed(self, name: str) -> bool:
+        """Whether the config was written by a dlxc kubelet (anything else under the lxcpath is not ours)."""
+        try:
+            with open(self.container_dir(name) / "config") as handle:
+                return handle.readline().startswith(CONFIG_HEADER)
+        except (FileNotFoundError, ValueError):
+            return False
+
     def create(self, name: str, items: list[Item]) -> None:
         """Make the container's directory, config and overlay dirs; no rootfs is copied. Re-running rewrites the config."""
         if not self.lxc_path.exists():
@@ -193,7 +251,7 @@ class LxcRuntime:
             raise LxcError(f"container {name} did not start in {timeout:g}s{self._log_tail(name)}") from exc
         if result.returncode != 0:
             raise LxcError(f"container {name} failed to start{self._log_tail(name) or ': ' + result.stderr.strip()}")
-        if not self._container(name).wait("RUNNING", timeout):
+        if not self._container(name).wait("RUNNING", max(1, int(timeout))):
             raise LxcError(f"container {name} did not reach RUNNING in {timeout:g}s{self._log_tail(name)}")
 
     def stop(self, name: str, *, timeout: float = 10.0) -> None:
@@ -203,7 +261,8 @@ class LxcRuntime:
             return
         if container.state == "FROZEN":
             container.unfreeze()
-        if container.shutdown(max(0, int(timeout))):
+        # timeout <= 0: kill at once (liblxc's shutdown(0) would only send the signal and not wait).
+        if timeout > 0 and container.shutdown(max(1, int(timeout))):
             return
         if not container.stop() and container.running:
             raise LxcError(f"container {name} could not be stopped{self._log_tail(name)}")

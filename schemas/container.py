@@ -12,8 +12,11 @@ from schemas.meta import Condition, ObjectMeta, validate_labels
 from schemas.quantity import format_bytes, parse_bytes
 
 __all__ = [
+    "ADOPTED_IMAGE",
+    "ADOPTED_ROOTFS_ANNOTATION",
     "AntiAffinity",
     "Container",
+    "ContainerExit",
     "ContainerSpec",
     "ContainerStatus",
     "Mount",
@@ -21,7 +24,16 @@ __all__ = [
     "PHASES",
     "Placement",
     "PlacementCandidate",
+    "RESTART_ANNOTATION",
 ]
+
+# `dlxc restart NAME` sets this annotation to an ISO timestamp; the kubelet restarts the container
+# once per new value and echoes the value in status.observedRestartAt.
+RESTART_ANNOTATION = "dlxc.io/restartedAt"
+# Set by `dlxc adopt`: the rootfs (lxc.rootfs.path) of an LXC container dlxc took over in place.
+# While spec.image is "adopted" the kubelet uses this rootfs instead of an image clone.
+ADOPTED_ROOTFS_ANNOTATION = "dlxc.io/adopted-rootfs"
+ADOPTED_IMAGE = "adopted"
 
 PHASES = ("Pending", "Scheduled", "Creating", "Running", "Stopped", "Failed", "Terminating")
 
@@ -199,6 +211,20 @@ class Placement(Model):
     time: datetime | None = Field(default=None, description="When the decision was made.")
 
 
+class ContainerExit(Model):
+    """How the container's init last ended on its own (not by a stop dlxc asked for)."""
+
+    reason: Literal["Completed", "Error", "Signaled", "Unknown"] = Field(
+        description="Completed: exit 0 or a halt/poweroff; Error: non-zero exit; Signaled: killed by a signal."
+    )
+    exit_code: int | None = None
+    signal: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime
+    generation: int | None = Field(default=None, description="The spec generation the container ran with.")
+    backoff_seconds: float = Field(default=0, description="Delay before the restart that follows this exit.")
+
+
 class ContainerStatus(Model):
     """What the kubelet last observed."""
 
@@ -210,8 +236,13 @@ class ContainerStatus(Model):
     message: str = ""
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
+    # Flat, dotted keys ("cpu.seconds", "net.eth0.rx_bytes", "blkio.sda.read_bytes") so per-device
+    # figures fit the same map every other consumer already reads.
     metrics: dict[str, float] = Field(default_factory=dict)
     placement: Placement | None = Field(default=None, description="The scheduler's last decision and why.")
+    last_exit: ContainerExit | None = None
+    observed_restart_at: str | None = Field(default=None, description="The restart request last honoured.")
+    metrics_time: datetime | None = Field(default=None, description="When status.metrics was collected.")
 
 
 class Container(Model):

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from schemas.base import Model
 from schemas.meta import Condition, ObjectMeta, validate_labels
 
-__all__ = ["Node", "NodeSpec", "NodeStatus", "Resources"]
+__all__ = ["CachedImage", "Node", "NodeSpec", "NodeStatus", "Resources", "UnmanagedContainer"]
 
 
 class Resources(Model):
@@ -31,6 +31,26 @@ class NodeSpec(Model):
         return validate_labels(value)
 
 
+class UnmanagedContainer(Model):
+    """An LXC container on the node that dlxc did not make; listed, never touched (see `dlxc adopt`)."""
+
+    name: str
+    lxc_path: str
+    state: str = ""
+    rootfs: str = ""
+    privileged: bool = Field(default=False, description="Its config has no lxc.idmap.")
+
+
+class CachedImage(Model):
+    """An image prepared in the node's cache, ready to be a container's overlay lower dir."""
+
+    name: str = Field(description="The image reference, e.g. busybox or debian:bookworm.")
+    id_map: str = Field(default="", description="Whose ids own its files: privileged or uSTART-gSTART-nCOUNT.")
+    size: int = Field(default=0, description="Bytes on disk.")
+    containers: int = Field(default=0, description="Containers on this node using it.")
+    last_used: datetime | None = None
+
+
 class NodeStatus(Model):
     conditions: list[Condition] = Field(default_factory=list)
     capacity: Resources = Field(default_factory=Resources)
@@ -43,6 +63,8 @@ class NodeStatus(Model):
     lxc_path: str = Field(default="", description="Where this node's LXC containers live.")
     bridge: str = Field(default="", description="The node's default bridge.")
     subnet: str = Field(default="", description="IPv4 subnet of the default bridge.")
+    unmanaged_containers: list[UnmanagedContainer] = Field(default_factory=list)
+    images: list[CachedImage] = Field(default_factory=list)
 
 
 class Node(Model):

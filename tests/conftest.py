@@ -267,6 +267,7 @@ class Node:
     subnet: str
     proc: subprocess.Popen | None = None
     log: Path | None = None
+    args: list[str] = field(default_factory=list)  # extra kubelet flags, kept across restarts
 
 
 @dataclass
@@ -287,13 +288,14 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    def add_node(self, *, start: bool = True) -> Node:
+    def add_node(self, *, start: bool = True, args: list[str] | None = None) -> Node:
         suffix = secrets.token_hex(3)
         node = Node(
             name=f"t-{suffix}",
             lxc_path=self.lxc_root / f"lxc-{suffix}",
             bridge=f"dt{suffix}",
             subnet=f"10.{200 + len(self.nodes)}.{secrets.randbelow(250) + 1}.1/24",
+            args=list(args or []),
         )
         node.lxc_path.mkdir(parents=True)
         self.nodes.append(node)
@@ -307,7 +309,7 @@ class Cluster:
         node.proc = self.spawn(
             f"kubelet-{node.name}",
             ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path), "--image-dir", str(self.image_dir),
-             "--bridge", node.bridge, "--subnet", node.subnet, "--heartbeat-interval", "1"],
+             "--bridge", node.bridge, "--subnet", node.subnet, "--heartbeat-interval", "1", *node.args],
             {**self.api.env(), "DLXC_TOKEN": token},
         )
 
@@ -316,10 +318,13 @@ class Cluster:
             stop_process(proc)
         from kubelet import network, runtime
 
+        from concurrent.futures import ThreadPoolExecutor
+
         for node in self.nodes:
             rt = runtime.LxcRuntime(node.lxc_path)
-            for name in rt.names():
-                rt.destroy(name)
+            # A clean halt takes seconds per container; many at once take about as long as one.
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                list(pool.map(rt.destroy, rt.names()))
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
             shutil.rmtree(node.lxc_path, ignore_errors=True)

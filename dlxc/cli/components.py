@@ -171,6 +171,15 @@ def kubelet(
     fence_timeout: float = typer.Option(6.0, "--fence-timeout", help="Without a Lease renewal this long, stop containers that may fail over."),
     max_containers: int = typer.Option(100, "--max-containers"),
     cpu_overcommit: float = typer.Option(4.0, "--cpu-overcommit", help="CPU cores offered per real core (limits are caps)."),
+    restart_backoff_base: float = typer.Option(10.0, "--restart-backoff-base", help="Seconds before the second restart of a crashing container; doubles each time."),
+    restart_backoff_cap: float = typer.Option(300.0, "--restart-backoff-cap", help="Longest crash-loop backoff, in seconds."),
+    resync_interval: float = typer.Option(60.0, "--resync-interval", help="Seconds between full comparisons of every container."),
+    metrics_interval: float = typer.Option(30.0, "--metrics-interval", help="Seconds between metrics collections; 0 turns them off."),
+    metrics_port: int = typer.Option(0, "--metrics-port", envvar="DLXC_METRICS_PORT", help="Serve Prometheus /metrics on this port; 0: off."),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", envvar="DLXC_METRICS_HOST"),
+    image_gc_after: float = typer.Option(3600.0, "--image-gc-after", help="Remove cached images unused this many seconds; 0: never."),
+    scan_paths: str = typer.Option("/var/lib/lxc", "--scan-paths", help="Comma-separated lxcpaths whose containers are listed as unmanaged."),
+    metrics_file: Path = typer.Option(None, "--metrics-file", envvar="DLXC_METRICS_FILE", help="Append each collection as one JSON line."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Run the node agent: register, heartbeat, reconcile LXC containers bound to this node."""
@@ -196,6 +205,15 @@ def kubelet(
         heartbeat_interval=status_interval,
         max_containers=max_containers,
         cpu_overcommit=cpu_overcommit,
+        restart_backoff_base=restart_backoff_base,
+        restart_backoff_cap=restart_backoff_cap,
+        resync_interval=resync_interval,
+        metrics_interval=metrics_interval,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        metrics_file=metrics_file,
+        image_gc_after=image_gc_after,
+        scan_paths=[Path(p) for p in scan_paths.split(",") if p.strip()],
     )
     lxc_path.mkdir(parents=True, exist_ok=True)
     ids = idmap.ensure_subids()
@@ -203,7 +221,8 @@ def kubelet(
     async def main(client: Client) -> None:
         agent = Kubelet(
             client,
-            runtime.LxcRuntime(lxc_path),
+            # INFO: the log of each run then says how init ended, which the restart policy needs.
+            runtime.LxcRuntime(lxc_path, log_level="INFO"),
             images.ImageCache(image_dir),
             network,
             settings,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import typer
 
+from dlxc.cli import adopt as adopt_cmd
 from dlxc.cli import apply as apply_cmd
 from dlxc.cli import components, delete as delete_cmd, get as get_cmd, up as up_cmd
 from dlxc.cli import cordon as cordon_cmd
@@ -16,6 +17,7 @@ from dlxc.cli import sync as sync_cmd
 from dlxc.cli import wait as wait_cmd
 from dlxc.cli.config import config_app
 from dlxc.cli.token import token_app
+from dlxc.cli.top import top_app
 
 __all__ = ["app", "main"]
 
@@ -39,6 +41,7 @@ app.command("sync")(sync_cmd.sync)
 app.command("shell")(shell_cmd.shell)
 app.command("schema")(schema_cmd.schema)
 app.command("explain")(explain_cmd.explain)
+app.command("adopt")(adopt_cmd.adopt)
 app.command("up")(up_cmd.up)
 app.command("down")(up_cmd.down)
 app.command("cordon")(cordon_cmd.cordon)
@@ -46,6 +49,7 @@ app.command("uncordon")(cordon_cmd.uncordon)
 app.command("explain-placement")(placement_cmd.explain_placement)
 app.add_typer(config_app, name="config")
 app.add_typer(token_app, name="token")
+app.add_typer(top_app, name="top")
 app.command("apiserver")(components.apiserver)
 app.command("scheduler")(components.scheduler)
 app.command("controller")(components.controller)

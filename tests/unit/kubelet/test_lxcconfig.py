@@ -71,6 +71,7 @@ def test_full_render_of_a_typical_spec() -> None:
         ("lxc.environment", "PORT=8080"),
         ("lxc.environment", "MODE=prod"),
         ("lxc.cgroup.memory.limit_in_bytes", "67108864"),
+        ("lxc.cgroup.memory.memsw.limit_in_bytes", "67108864"),
         ("lxc.cgroup.cpu.cfs_period_us", "100000"),
         ("lxc.cgroup.cpu.cfs_quota_us", "50000"),
         ("lxc.cgroup.pids.max", "2048"),
@@ -87,7 +88,14 @@ FIELD_CASES = [
                  ["lxc.cgroup.memory.limit_in_bytes"], id="memory-v2"),
     pytest.param({"cpu": 0.5}, {}, [("lxc.cgroup.cpu.cfs_period_us", "100000"), ("lxc.cgroup.cpu.cfs_quota_us", "50000")],
                  [], id="cpu-fraction-v1"),
-    pytest.param({"cpu": 2}, {}, [("lxc.cgroup.cpu.cfs_quota_us", "200000")], [], id="cpu-whole-v1"),
+    pytest.param({"cpu": 2}, {}, [("lxc.cgroup.cpu.cfs_quota_us", "200000")], [], id="cpu-whole-without-cpuset-is-quota"),
+    pytest.param({"cpu": 2}, {"cpuset": "0,3"}, [("lxc.cgroup.cpuset.cpus", "0,3")], ["lxc.cgroup.cpu.cfs_quota_us"],
+                 id="cpu-whole-pinned-v1"),
+    pytest.param({"cpu": 1}, {"cpuset": "1", "cgroup_version": 2}, [("lxc.cgroup2.cpuset.cpus", "1")],
+                 ["lxc.cgroup2.cpu.max"], id="cpu-whole-pinned-v2"),
+    pytest.param({"cpu": 1.5}, {"cpuset": "0-1"}, [("lxc.cgroup.cpu.cfs_quota_us", "150000")],
+                 ["lxc.cgroup.cpuset.cpus"], id="cpu-fraction-ignores-cpuset"),
+    pytest.param({"memory": "1Gi"}, {"cgroup_version": 2}, [("lxc.cgroup2.memory.swap.max", "0")], [], id="no-swap-v2"),
     pytest.param({"cpu": 0.001}, {}, [("lxc.cgroup.cpu.cfs_quota_us", "1000")], [], id="cpu-tiny-clamped-to-1ms"),
     pytest.param({"cpu": 1.5}, {"cgroup_version": 2}, [("lxc.cgroup2.cpu.max", "150000 100000")],
                  ["lxc.cgroup.cpu.cfs_quota_us"], id="cpu-v2"),
@@ -115,6 +123,8 @@ FIELD_CASES = [
     pytest.param({"privileged": True}, {"idmap": None}, [("lxc.include", COMMON_CONF)], ["lxc.idmap"], id="privileged"),
     pytest.param({}, {"rootfs": "/var/lib/dlxc/plain"}, [("lxc.rootfs.path", "/var/lib/dlxc/plain")], [],
                  id="plain-dir-rootfs"),
+    pytest.param({}, {"rootfs": "dir:/var/lib/lxc/web/rootfs"}, [("lxc.rootfs.path", "dir:/var/lib/lxc/web/rootfs")], [],
+                 id="lxc-create-dir-rootfs"),
 ]
 
 
@@ -260,14 +270,24 @@ def test_overlay_rootfs_round_trip(lower: str, upper: str) -> None:
 
 DIFF_CASES = [
     pytest.param({}, {}, ConfigDiff(), id="identical"),
-    pytest.param({}, {"memory": "128Mi"}, ConfigDiff(live=(("memory.limit_in_bytes", "134217728"),)), id="memory-live"),
-    pytest.param({"memory": "128Mi"}, {}, ConfigDiff(live=(("memory.limit_in_bytes", "-1"),)), id="memory-dropped"),
+    pytest.param({}, {"memory": "128Mi"}, ConfigDiff(live=(("memory.limit_in_bytes", "134217728"),
+                                                           ("memory.memsw.limit_in_bytes", "134217728"))),
+                 id="memory-live-limit-first-from-unlimited"),
+    pytest.param({"memory": "64Mi"}, {"memory": "128Mi"}, ConfigDiff(live=(("memory.memsw.limit_in_bytes", "134217728"),
+                                                                           ("memory.limit_in_bytes", "134217728"))),
+                 id="memory-grows-memsw-first"),
+    pytest.param({"memory": "128Mi"}, {"memory": "64Mi"}, ConfigDiff(live=(("memory.limit_in_bytes", "67108864"),
+                                                                           ("memory.memsw.limit_in_bytes", "67108864"))),
+                 id="memory-shrinks-limit-first"),
+    pytest.param({"memory": "128Mi"}, {}, ConfigDiff(live=(("memory.memsw.limit_in_bytes", "-1"),
+                                                           ("memory.limit_in_bytes", "-1"))), id="memory-dropped"),
     pytest.param({}, {"cpu": 1.5}, ConfigDiff(live=(("cpu.cfs_period_us", "100000"), ("cpu.cfs_quota_us", "150000"))),
                  id="cpu-live-period-first"),
     pytest.param({}, {"env": {"A": "2"}}, ConfigDiff(restart=("lxc.environment",)), id="env-restart"),
     pytest.param({}, {"mounts": ["/a:/b"]}, ConfigDiff(restart=("lxc.mount.entry",)), id="mount-restart"),
     pytest.param({}, {"memory": "1Gi", "hostname": "other"},
-                 ConfigDiff(live=(("memory.limit_in_bytes", "1073741824"),), restart=("lxc.uts.name",)),
+                 ConfigDiff(live=(("memory.limit_in_bytes", "1073741824"), ("memory.memsw.limit_in_bytes", "1073741824")),
+                            restart=("lxc.uts.name",)),
                  id="mixed"),
 ]
 
@@ -296,7 +316,7 @@ def test_is_live_key(key: str, live: bool) -> None:
 def test_diff_config_v2_resets_to_max() -> None:
     old = render(ContainerSpec(image="busybox", memory="1Gi", cpu=1), cgroup_version=2)
     new = render(ContainerSpec(image="busybox"), cgroup_version=2)
-    assert diff_config(old, new) == ConfigDiff(live=(("memory.max", "max"), ("cpu.max", "max 100000")))
+    assert diff_config(old, new) == ConfigDiff(live=(("memory.max", "max"), ("memory.swap.max", "max"), ("cpu.max", "max 100000")))
 
 
 # Characters that have meant trouble for line-based config files, mixed with arbitrary Unicode.
@@ -343,6 +363,7 @@ def _expected_keys(spec: ContainerSpec) -> Counter[str]:
         keys["lxc.environment"] = len(spec.env)
     if spec.memory is not None:
         keys["lxc.cgroup.memory.limit_in_bytes"] = 1
+        keys["lxc.cgroup.memory.memsw.limit_in_bytes"] = 1
     if spec.cpu is not None:
         keys["lxc.cgroup.cpu.cfs_period_us"] = 1
         keys["lxc.cgroup.cpu.cfs_quota_us"] = 1

@@ -1,0 +1,80 @@
+"""How many idle busybox containers one node holds, and what the kubelet costs while they idle.
+
+Containers are added in batches until the goal is reached or the node stops keeping up (a batch not
+Running within the timeout, or a container Failed). Then the kubelet idles for a while: its RSS and
+CPU are measured. The last line is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+
+from harness import BenchCluster  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--goal", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument("--batch-timeout", type=float, default=180.0)
+    parser.add_argument("--idle-seconds", type=float, default=60.0)
+    args = parser.parse_args()
+
+    # A /22 holds the goal's addresses; the node offers room for more than the goal.
+    cluster = BenchCluster(kubelet_args=["--max-containers", str(args.goal * 2)], subnet_prefixlen=22)
+    running = 0
+    stopped_because = "goal reached"
+    try:
+        cluster.up()
+        began = time.monotonic()
+        while running < args.goal:
+            batch = [f"d-{i:04d}" for i in range(running, min(args.goal, running + args.batch))]
+            for name in batch:
+                cluster.create(name)
+            deadline = time.monotonic() + args.batch_timeout
+            while True:
+                phases = {o["metadata"]["name"]: o["status"].get("phase") for o in cluster.containers()}
+                failed = [n for n in batch if phases.get(n) == "Failed"]
+                done = sum(1 for p in phases.values() if p == "Running")
+                if failed or done >= running + len(batch) or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            if failed or done < running + len(batch):
+                stopped_because = f"batch at {running} did not all run ({len(failed)} failed, {done} running)"
+                running = done
+                break
+            running = done
+            print(f"{running} running after {time.monotonic() - began:.0f}s; "
+                  f"host memory available {psutil.virtual_memory().available / 2**30:.1f} GiB", file=sys.stderr)
+        fill_seconds = time.monotonic() - began
+
+        kubelet = psutil.Process(cluster.kubelet.pid)
+        time.sleep(10)  # let the last starts settle
+        cpu_before, wall_before = kubelet.cpu_times(), time.monotonic()
+        time.sleep(args.idle_seconds)
+        cpu_after, wall_after = kubelet.cpu_times(), time.monotonic()
+        used = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+        result = {
+            "bench": "density",
+            "containers": running,
+            "goal": args.goal,
+            "stopped_because": stopped_because,
+            "fill_seconds": round(fill_seconds, 1),
+            "kubelet_rss_mib": round(kubelet.memory_info().rss / 2**20, 1),
+            "kubelet_idle_cpu_pct": round(100 * used / (wall_after - wall_before), 2),
+            "host_memory_used_gib": round((psutil.virtual_memory().total - psutil.virtual_memory().available) / 2**30, 2),
+        }
+    finally:
+        cluster.down()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""A throwaway one-node cluster for benchmarks: etcd, apiserver, scheduler, controller and a real kubelet."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+__all__ = ["BenchCluster", "percentile"]
+
+PREFIX = "/apis/dlxc.io/v1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _free_subnet(prefixlen: int) -> ipaddress.IPv4Interface:
+    used = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    nets = [ipaddress.IPv4Interface(w).network for line in used.splitlines() for w in line.split() if "/" in w and w[0].isdigit()]
+    for _ in range(200):
+        base = ipaddress.IPv4Network(f"10.{secrets.choice(range(150, 200))}.{secrets.randbelow(64) * 4}.0/{prefixlen}", strict=False)
+        if not any(base.overlaps(n) for n in nets):
+            return ipaddress.IPv4Interface(f"{base[1]}/{prefixlen}")
+    raise RuntimeError("no free 10.x subnet for the bench bridge")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class BenchCluster:
+    kubelet_args: list[str] = field(default_factory=list)
+    subnet_prefixlen: int = 24
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="dlxc-bench-")))
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root.chmod(0o711)  # unprivileged container root must pass through to its rootfs
+        self.node = f"bench-{secrets.token_hex(3)}"
+        self.bridge = f"db{secrets.token_hex(3)}"
+        self.subnet = _free_subnet(self.subnet_prefixlen)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lxc_path = self.root / "lxc"
+        self.image_dir = self.root / "images"
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        with (self.root / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env={**os.environ, **(env or {})}, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def _wait(self, url: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{url} did not answer; logs in {self.root}")
+
+    def up(self) -> None:
+        from apiserver.auth import TokenFile
+
+        tokens = TokenFile(self.root / "tokens")
+        self.token = tokens.add("admin", "admin")
+        kubelet_token = tokens.add(f"kubelet-{self.node}", f"node:{self.node}")
+        client, peer = _free_port(), _free_port()
+        self._spawn("etcd", ["etcd", "--name", "bench", "--data-dir", str(self.root / "etcd"),
+                             "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
+                             "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                             "--initial-cluster", f"bench=http://127.0.0.1:{peer}"])
+        self._wait(f"http://127.0.0.1:{client}/health")
+        py = [sys.executable, "-m", "dlxc"]
+        self._spawn("apiserver", py + ["apiserver", "--port", str(self.port), "--etcd-endpoints", f"http://127.0.0.1:{client}",
+                                       "--token-file", str(self.root / "tokens"), "--log-level", "warning"])
+        self._wait(f"{self.url}/readyz")
+        env = {"DLXC_SERVER": self.url, "DLXC_TOKEN": self.token}
+        self._spawn("scheduler", py + ["scheduler", "--log-level", "warning"], env)
+        self._spawn("controller", py + ["controller", "--log-level", "warning"], env)
+        self.kubelet = self._spawn("kubelet", py + ["kubelet", "--node-name", self.node, "--lxc-path", str(self.lxc_path),
+                                                    "--image-dir", str(self.image_dir), "--bridge", self.bridge,
+                                                    "--subnet", self.subnet.with_prefixlen, "--log-level", "warning",
+                                                    *self.kubelet_args],
+                                   {"DLXC_SERVER": self.url, "DLXC_TOKEN": kubelet_token})
+        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            response = self.http.get(f"{PREFIX}/nodes/{self.node}")
+            if response.status_code == 200 and any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in response.json()["status"].get("conditions", [])):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"node {self.node} not Ready; logs in {self.root}")
+
+    def create(self, name: str, **spec: object) -> None:
+        response = self.http.post(f"{PREFIX}/containers", json={"metadata": {"name": name}, "spec": {"image": "busybox", **spec}})
+        response.raise_for_status()
+
+    def containers(self) -> list[dict]:
+        return self.http.get(f"{PREFIX}/containers").json()["items"]
+
+    def down(self) -> None:
+        for name in ("kubelet", "controller", "scheduler", "apiserver", "etcd"):
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        from kubelet import network, runtime
+
+        rt = runtime.LxcRuntime(self.lxc_path)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda n: rt.destroy(n, timeout=0), rt.names()))
+        if network.bridge_exists(self.bridge):
+            network.delete_bridge(self.bridge)
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,112 @@
+"""`dlxc top containers|nodes [-o table|json]`: what each container or node uses right now."""
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from dlxc.cli import console
+from dlxc.cli.common import fail, with_client
+from dlxc.client import Client
+
+__all__ = ["container_usage_rows", "node_usage_rows", "top_app"]
+
+Obj = dict[str, Any]
+
+top_app = typer.Typer(help="Show resource usage of containers or nodes.", no_args_is_help=True)
+
+
+def _bytes(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{int(value)}B"
+
+
+def _sum(metrics: dict[str, float], prefix: str, suffix: str) -> float | None:
+    values = [v for k, v in metrics.items() if k.startswith(prefix) and k.endswith(suffix)]
+    return sum(values) if values else None
+
+
+def container_usage_rows(items: list[Obj]) -> tuple[list[str], list[list[str]]]:
+    """CPU as cores busy, memory and swap, processes, network and block I/O summed over devices, rootfs."""
+    headers = ["NAME", "NODE", "CPU(cores)", "MEMORY", "SWAP", "PROCS", "NET-RX", "NET-TX", "BLK-READ", "BLK-WRITE", "ROOTFS"]
+    rows = []
+    for obj in sorted(items, key=lambda o: o["metadata"]["name"]):
+        status = obj.get("status", {})
+        m = status.get("metrics") or {}
+        if status.get("phase") != "Running" or not m:
+            continue
+        cores = m.get("cpu.cores")
+        rows.append([
+            obj["metadata"]["name"],
+            obj.get("spec", {}).get("nodeName") or "<none>",
+            f"{cores:.3f}" if cores is not None else "-",
+            _bytes(m.get("memory.bytes")),
+            _bytes(m.get("memory.swap_bytes")),
+            str(int(m["processes"])) if "processes" in m else "-",
+            _bytes(_sum(m, "net.", ".rx_bytes")),
+            _bytes(_sum(m, "net.", ".tx_bytes")),
+            _bytes(_sum(m, "blkio.", ".read_bytes")),
+            _bytes(_sum(m, "blkio.", ".write_bytes")),
+            _bytes(m.get("rootfs.bytes")),
+        ])
+    return headers, rows
+
+
+def node_usage_rows(items: list[Obj]) -> tuple[list[str], list[list[str]]]:
+    headers = ["NAME", "CPU(cores)", "CPU%", "MEMORY", "MEMORY%", "DISK", "CONTAINERS"]
+    rows = []
+    for obj in sorted(items, key=lambda o: o["metadata"]["name"]):
+        status = obj.get("status", {})
+        usage, capacity = status.get("usage") or {}, status.get("capacity") or {}
+
+        def pct(key: str) -> str:
+            return f"{100 * usage.get(key, 0) / capacity[key]:.0f}%" if capacity.get(key) else "-"
+
+        rows.append([
+            obj["metadata"]["name"],
+            f"{usage.get('cpu', 0):.2f}",
+            pct("cpu"),
+            _bytes(usage.get("memory")),
+            pct("memory"),
+            _bytes(usage.get("disk")),
+            str(status.get("containerCount", 0)),
+        ])
+    return headers, rows
+
+
+def _show(plural: str, output: str) -> None:
+    if output not in ("table", "json"):
+        fail(f"unknown output format {output!r}; use table or json")
+
+    async def go(client: Client) -> list[Obj]:
+        items, _ = await client.list(plural)
+        return items
+
+    items = with_client(go)
+    if output == "json":
+        if plural == "containers":
+            console.print_json({o["metadata"]["name"]: (o.get("status") or {}).get("metrics", {}) for o in items})
+        else:
+            console.print_json({o["metadata"]["name"]: (o.get("status") or {}).get("usage", {}) for o in items})
+        return
+    headers, rows = (container_usage_rows if plural == "containers" else node_usage_rows)(items)
+    if not rows:
+        console.out(f"no {plural} with metrics yet" if plural == "containers" else "no nodes")
+        return
+    console.print_table(headers, rows)
+
+
+@top_app.command("containers")
+def containers(output: str = typer.Option("table", "--output", "-o", help="table or json.")) -> None:
+    """Usage of every running container, from the metrics its kubelet last wrote to status."""
+    _show("containers", output)
+
+
+@top_app.command("nodes")
+def nodes(output: str = typer.Option("table", "--output", "-o", help="table or json.")) -> None:
+    """Usage of every node, from its last heartbeat."""
+    _show("nodes", output)
