@@ -125,7 +125,10 @@ class Kubelet:
         self.collector = exporter.ContainerCollector(settings.node_name)
         self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
         # Fault tolerance hooks: the node Lease with self-fencing, and the stale-copy guard.
-        self.lease = NodeLease(client, settings.node_name, lease, on_fence=lambda: self.guard.fence(), on_recover=lambda: self.guard.recover())
+        self.lease = NodeLease(
+            client, settings.node_name, lease,
+            on_fence=lambda: self.guard.fence(), on_recover=lambda: self.guard.recover(), on_reconnect=self._reconnected,
+        )
         self.guard = StaleGuard(self, self.lease)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
@@ -294,6 +297,11 @@ class Kubelet:
             await self.register()
             return
         await self._post_status(node, status)
+
+    async def _reconnected(self) -> None:
+        # The apiserver is back before any fence: compare everything now, not at the next resync.
+        log.info("apiserver reachable again; resyncing")
+        await self.resync()
 
     async def _heartbeat_loop(self) -> None:
         failing = False
@@ -605,20 +613,14 @@ class Kubelet:
         await self._report_observed(obj, desired, status=status)
 
     async def _record_event(self, obj: Obj, reason: str, message: str) -> None:
-        """An Event about the container, where the apiserver has the kind; the condition says it anyway."""
-        meta = obj["metadata"]
-        now = now_iso()
-        event = {
-            "metadata": {"name": f"{meta['name']}.{secrets.token_hex(6)}"},
-            "involvedObject": {"kind": "Container", "name": meta["name"], "uid": meta.get("uid")},
-            "reason": reason, "message": message, "type": "Normal",
-            "source": {"component": "kubelet", "host": self.settings.node_name},
-            "count": 1, "firstTimestamp": now, "lastTimestamp": now,
-        }
+        """An Event about the container (deduplicated with a count by the server); the condition says it too."""
         try:
-            await self.client.create("events", event)
+            await self.client.record_event(
+                {"kind": "Container", **obj}, reason=reason, message=message,
+                component="kubelet", host=self.settings.node_name,
+            )
         except ApiError as exc:
-            log.info("%s: event %s not recorded (%s); the status condition carries it", meta["name"], reason, exc.message)
+            log.info("%s: event %s not recorded (%s); the status condition carries it", obj["metadata"]["name"], reason, exc.message)
 
     async def _write_metrics(self, name: str) -> None:
         obj = self._latest(name)

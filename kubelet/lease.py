@@ -68,8 +68,9 @@ def _now_iso() -> str:
 
 
 class NodeLease:
-    """Renews Lease NODE_NAME; calls `on_fence` once when renewals failed for the fence timeout and
-    `on_recover` once when a renewal succeeds again after that."""
+    """Renews Lease NODE_NAME; calls `on_fence` once when renewals failed for the fence timeout,
+    `on_recover` once when a renewal succeeds again after that, and `on_reconnect` when a renewal
+    succeeds after shorter failures (the apiserver is back before any fence)."""
 
     def __init__(
         self,
@@ -79,6 +80,7 @@ class NodeLease:
         *,
         on_fence: Callable[[], Awaitable[None]],
         on_recover: Callable[[], Awaitable[None]],
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -86,6 +88,8 @@ class NodeLease:
         self.settings = settings or LeaseSettings()
         self.on_fence = on_fence
         self.on_recover = on_recover
+        self.on_reconnect = on_reconnect
+        self.failing = False
         self.clock = clock
         self.last_renewed = clock()  # starting up counts as fresh: nothing runs before the first renewal
         self.fenced = False
@@ -105,6 +109,7 @@ class NodeLease:
             await asyncio.wait_for(self.renew(), self.settings.request_timeout)
         except (ApiError, asyncio.TimeoutError) as exc:
             log.warning("lease renewal failed: %s", getattr(exc, "message", None) or type(exc).__name__)
+            self.failing = True
         else:
             # Counted from when the request was sent: the server wrote it no earlier than that.
             self.last_renewed = max(self.last_renewed, started)
@@ -117,6 +122,9 @@ class NodeLease:
                     log.warning("recovery after fencing failed: %s; staying fenced", exc.message)
                     return
                 self.fenced = False
+            elif self.failing and self.on_reconnect is not None:
+                await self.on_reconnect()
+            self.failing = False
             return
         if self.fenced or fence_due(now=self.clock(), last_renewed=self.last_renewed, fence_timeout=self.settings.fence_timeout):
             if not self.fenced:

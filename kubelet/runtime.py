@@ -261,12 +261,20 @@ class LxcRuntime:
             return
         if container.state == "FROZEN":
             container.unfreeze()
-        # timeout <= 0: kill at once (liblxc's shutdown(0) would only send the signal and not wait).
-        if timeout > 0 and container.shutdown(max(1, int(timeout))):
-            return
-        if not container.stop() and container.running:
-            raise LxcError(f"container {name} could not be stopped{self._log_tail(name)}")
-        container.wait("STOPPED", 5)
+        # Not container.shutdown(): python-lxc holds the GIL for the whole wait, which froze every
+        # other thread of the kubelet, its Lease renewals included, for up to the timeout (long enough
+        # for the controller to declare the node dead). lxc-stop waits in its own process instead.
+        command = ["lxc-stop", "--name", name, "--lxcpath", str(self.lxc_path)]
+        # timeout <= 0: kill at once; otherwise a clean halt, then a kill after `timeout` seconds.
+        command += ["--timeout", str(max(1, int(timeout)))] if timeout > 0 else ["--kill"]
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=max(timeout, 0) + 15, stdin=subprocess.DEVNULL, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise LxcError(f"container {name} did not stop{self._log_tail(name)}") from exc
+        if result.returncode != 0 and self._container(name).running:
+            raise LxcError(f"container {name} could not be stopped: {result.stderr.strip()}{self._log_tail(name)}")
 
     def unfreeze(self, name: str) -> None:
         """Thaw a frozen container; any other state is left alone."""

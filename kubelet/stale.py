@@ -66,7 +66,9 @@ class StaleGuard:
         node = self.agent.settings.node_name
         items, _ = await self.agent.client.list("containers", field_selector=f"spec.nodeName={node}")
         bound = {o["metadata"]["name"]: o for o in items}
-        local = await asyncio.to_thread(self.agent.runtime.names)
+        # Only containers this kubelet made: anything else in the lxcpath is listed, never touched.
+        runtime = self.agent.runtime
+        local = await asyncio.to_thread(lambda: [n for n in runtime.names() if runtime.managed(n)])
         stale = stale_copies(local, bound, self.recorded())
         for name in stale:
             log.warning("%s: stale copy (no longer bound to %s); destroying it before anything else", name, node)

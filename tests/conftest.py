@@ -331,11 +331,13 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(etcd: Etcd, image_dir: Path, lxc_root: Path, tmp_path: Path) -> Iterator[Cluster]:
-    """apiserver + scheduler + controller, and `add_node()` for real kubelets with their own lxcpath and bridge."""
+def cluster(request: pytest.FixtureRequest, etcd: Etcd, image_dir: Path, lxc_root: Path, tmp_path: Path) -> Iterator[Cluster]:
+    """apiserver + scheduler + controller, and `add_node()` for real kubelets with their own lxcpath and bridge.
+
+    A test marked `allow_privileged` gets an apiserver started with --allow-privileged."""
     if os.geteuid() != 0:
         pytest.fail("LXC tests need root")
-    api = start_api(etcd, tmp_path)
+    api = start_api(etcd, tmp_path, allow_privileged=request.node.get_closest_marker("allow_privileged") is not None)
     cluster = Cluster(api, image_dir, tmp_path, lxc_root)
     try:
         cluster.spawn("scheduler", ["scheduler"], api.env())

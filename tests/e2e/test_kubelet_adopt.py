@@ -16,6 +16,7 @@ def unmanaged(api: Api, node) -> list[dict]:
     return api.get(node.name, "nodes")["status"].get("unmanagedContainers", [])
 
 
+@pytest.mark.allow_privileged  # the hand-made container is privileged, as lxc-create makes them
 def test_scan_clash_and_adopt_in_place(cluster: Cluster) -> None:
     node = cluster.add_node()
     api = Api(cluster)
