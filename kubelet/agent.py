@@ -130,6 +130,7 @@ class Kubelet:
             on_fence=lambda: self.guard.fence(), on_recover=lambda: self.guard.recover(), on_reconnect=self._reconnected,
         )
         self.guard = StaleGuard(self, self.lease)
+        self.count_changed = asyncio.Event()
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
 
@@ -144,6 +145,8 @@ class Kubelet:
             self.queue.put_nowait(name)
 
     async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
+        if (old is None) != (new is None):
+            self.count_changed.set()  # the Node's container count is stale: post it soon, not at the next interval
         if old is not None and new is not None and same_but_status(old, new):
             return  # our own status write coming back (or another writer's): nothing to reconcile
         self.enqueue(name)
@@ -306,7 +309,12 @@ class Kubelet:
     async def _heartbeat_loop(self) -> None:
         failing = False
         while True:
-            await asyncio.sleep(self.settings.heartbeat_interval)
+            try:
+                await asyncio.wait_for(self.count_changed.wait(), self.settings.heartbeat_interval)
+                await asyncio.sleep(1.0)  # gather a burst of binds into one Node write
+            except asyncio.TimeoutError:
+                pass
+            self.count_changed.clear()
             try:
                 await self.heartbeat()
             except ApiError as exc:
