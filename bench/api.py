@@ -12,7 +12,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,16 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from apiserver.auth import TokenFile  # noqa: E402
+from harness import free_port, wait_http  # noqa: E402
 from apiserver.registry import Registry  # noqa: E402
 from schemas import KINDS  # noqa: E402
 
 API = "/apis/dlxc.io/v1"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -46,17 +41,6 @@ def percentile(values: list[float], q: float) -> float:
     index = min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))
     return ordered[index]
 
-
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def answer(response: httpx.Response) -> Any:

@@ -17,15 +17,28 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["BenchCluster", "percentile"]
+__all__ = ["BenchCluster", "free_port", "percentile", "wait_http"]
 
 PREFIX = "/apis/dlxc.io/v1"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_http(url: str, *, timeout: float = 30.0, what: str = "") -> None:
+    """Until GET url answers 200; `what` is added to the error (e.g. where the logs are)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout:g}s{what}")
 
 
 def _free_subnet(prefixlen: int) -> ipaddress.IPv4Interface:
@@ -59,7 +72,7 @@ class BenchCluster:
         self.node = f"bench-{secrets.token_hex(3)}"
         self.bridge = f"db{secrets.token_hex(3)}"
         self.subnet = _free_subnet(self.subnet_prefixlen)
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.lxc_path = self.root / "lxc"
         self.image_dir = self.root / "images"
@@ -71,33 +84,22 @@ class BenchCluster:
         self.procs[name] = proc
         return proc
 
-    def _wait(self, url: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{url} did not answer; logs in {self.root}")
-
     def up(self) -> None:
         from apiserver.auth import TokenFile
 
         tokens = TokenFile(self.root / "tokens")
         self.token = tokens.add("admin", "admin")
         kubelet_token = tokens.add(f"kubelet-{self.node}", f"node:{self.node}")
-        client, peer = _free_port(), _free_port()
+        client, peer = free_port(), free_port()
         self._spawn("etcd", ["etcd", "--name", "bench", "--data-dir", str(self.root / "etcd"),
                              "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
                              "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
                              "--initial-cluster", f"bench=http://127.0.0.1:{peer}"])
-        self._wait(f"http://127.0.0.1:{client}/health")
+        wait_http(f"http://127.0.0.1:{client}/health", what=f"; logs in {self.root}")
         py = [sys.executable, "-m", "dlxc"]
-        self._spawn("apiserver", py + ["apiserver", "--port", str(self.port), "--etcd-endpoints", f"http://127.0.0.1:{client}",
+        self._spawn("apiserver", py + ["apiserver", "--port", str(self.port), "--insecure-http", "--etcd-endpoints", f"http://127.0.0.1:{client}",
                                        "--token-file", str(self.root / "tokens"), "--log-level", "warning"])
-        self._wait(f"{self.url}/readyz")
+        wait_http(f"{self.url}/readyz", what=f"; logs in {self.root}")
         env = {"DLXC_SERVER": self.url, "DLXC_TOKEN": self.token}
         self._spawn("scheduler", py + ["scheduler", "--log-level", "warning"], env)
         self._spawn("controller", py + ["controller", "--log-level", "warning"], env)

@@ -18,7 +18,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,13 +25,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from apiserver.auth import TokenFile  # noqa: E402
+from harness import free_port, wait_http  # noqa: E402
 from dlxc.client import Client  # noqa: E402
 from dlxc.clientconfig import ClientConfig  # noqa: E402
 from scheduler.cache import SchedulerCache, request_of  # noqa: E402
@@ -47,22 +46,6 @@ MEMORY = ("64Mi", "128Mi", "256Mi", "512Mi", "1Gi", "2Gi")
 DISK = ("1Gi", "5Gi", "10Gi")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, *, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
 def stop(proc: subprocess.Popen) -> None:
