@@ -10,7 +10,8 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpx
+import aiohttp
+import orjson
 
 from dlxc.clientconfig import ClientConfig, load_config
 from dlxc.errors import ApiError, Gone, TemporaryError, error_from_response
@@ -31,31 +32,50 @@ def backoff_delays(*, base: float = 0.2, cap: float = 10.0) -> Any:
 
 
 class Client:
-    """Async client; one instance per process, shared by every loop in it."""
+    """Async client; one instance per process, shared by every loop in it.
+
+    aiohttp, not httpx: the scheduler, hollow nodes and benchmarks make thousands of requests a
+    second, and httpx's per-request pool bookkeeping cost more CPU than the requests themselves.
+    """
 
     def __init__(self, config: ClientConfig | None = None, *, timeout: float = 30.0) -> None:
         self.config = config or load_config()
-        headers = {"Authorization": f"Bearer {self.config.token}"} if self.config.token else {}
-        # The cluster's own CA when the config names one (a context: httpx deprecates CA paths).
-        verify: Any = ssl.create_default_context(cafile=self.config.certificate_authority) if self.config.certificate_authority else True
-        # Several apiservers, comma-separated: requests go to one; a transport error moves to the next.
-        self.servers = [s.strip() for s in self.config.server.split(",") if s.strip()] or [self.config.server]
-        self._server = 0
-        self._http = httpx.AsyncClient(
-            base_url=self.servers[0], headers=headers, timeout=timeout, verify=verify
+        self.headers = {"Authorization": f"Bearer {self.config.token}"} if self.config.token else {}
+        # The cluster's own CA when the config names one; otherwise the system's trust store.
+        self.ssl: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=self.config.certificate_authority) if self.config.certificate_authority else True
         )
+        # Several apiservers, comma-separated: requests go to one; a transport error moves to the next.
+        self.servers = [s.strip().rstrip("/") for s in self.config.server.split(",") if s.strip()] or [self.config.server]
+        self._server = 0
+        # Each read and each connect is bounded, not the whole request: a big LIST may take longer.
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
         # A leader's fencing token, (lease name, resourceVersion): while set, every write of this
         # client commits only if that Lease is still at that revision (see dlxc.leaderelection).
         self.fence: tuple[str, str] | None = None
 
+    def _http(self) -> aiohttp.ClientSession:
+        # Made on first use: a session belongs to the event loop it is created in.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self.ssl, limit=256, enable_cleanup_closed=True)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout)
+        return self._session
+
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def __aenter__(self) -> Client:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    @property
+    def server(self) -> str:
+        return self.servers[self._server]
 
     @staticmethod
     def path(plural: str, name: str | None = None, sub: str | None = None) -> str:
@@ -70,25 +90,23 @@ class Client:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self.fence is not None and method != "GET":
             headers["X-Dlxc-Lease-Fence"] = f"{self.fence[0]}={self.fence[1]}"
+        data = None if body is None else orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
         for attempt in range(len(self.servers)):
+            server = self.server
             try:
-                response = await self._http.request(
-                    method, path, params=params, content=None if body is None else json.dumps(body), headers=headers or None,
-                )
+                async with self._http().request(method, server + path, params=params, data=data, headers=headers) as response:
+                    payload = await response.read()
+                    status = response.status
                 break
-            except httpx.TransportError as exc:
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 # Only a failure to connect is safe to retry elsewhere for a write: the request never arrived.
-                if attempt == len(self.servers) - 1 or not (method == "GET" or isinstance(exc, httpx.ConnectError)):
-                    self._next_server()
-                    raise TemporaryError(f"cannot reach the apiserver at {self.servers[self._server - 1]}: {exc}") from exc
+                retry = method == "GET" or isinstance(exc, aiohttp.ClientConnectorError)
                 self._next_server()
-        if response.status_code >= 400:
-            try:
-                payload = response.json()
-            except ValueError:
-                payload = None
-            raise error_from_response(response.status_code, payload)
-        return response.json()
+                if attempt == len(self.servers) - 1 or not retry:
+                    raise TemporaryError(f"cannot reach the apiserver at {server}: {_describe(exc)}") from exc
+        if status >= 400:
+            raise error_from_response(status, _loads_or_none(payload))
+        return orjson.loads(payload)
 
     async def list(self, plural: str, *, label_selector: str | None = None, field_selector: str | None = None) -> tuple[list[Obj], str]:
         params = {k: v for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v}
@@ -99,11 +117,11 @@ class Client:
         return await self.request("GET", self.path(plural, name))
 
     async def create(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
-        return await self.request("POST", self.path(plural), body=obj, params={"dryRun": "All"} if dry_run else None)
+        return await self.request("POST", self.path(plural), body=obj, params=_dry(dry_run))
 
     async def replace(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
         name = obj["metadata"]["name"]
-        return await self.request("PUT", self.path(plural, name), body=obj, params={"dryRun": "All"} if dry_run else None)
+        return await self.request("PUT", self.path(plural, name), body=obj, params=_dry(dry_run))
 
     async def patch(self, plural: str, name: str, patch: Obj, *, dry_run: bool = False) -> Obj:
         """RFC 7386 merge patch of metadata and spec."""
@@ -175,29 +193,59 @@ class Client:
             params["labelSelector"] = label_selector
         if field_selector:
             params["fieldSelector"] = field_selector
+        # A watch may be silent for long: only connecting is bounded (the server sends bookmarks).
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=None)
+        server = self.server
         try:
-            async with self._http.stream("GET", self.path(plural), params=params, timeout=httpx.Timeout(10.0, read=None)) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise error_from_response(response.status_code, response.json())
-                async for line in response.aiter_lines():
-                    if not line:
-                        continue
-                    event = json.loads(line)
+            async with self._http().get(server + self.path(plural), params=params, timeout=timeout) as response:
+                if response.status >= 400:
+                    raise error_from_response(response.status, _loads_or_none(await response.read()))
+                async for line in _lines(response.content):
+                    event = orjson.loads(line)
                     if event["type"] == "ERROR":
                         status = event["object"].get("code", 500)
                         raise error_from_response(status, event["object"])
                     if event["type"] == "BOOKMARK" and not bookmarks:
                         continue
                     yield event["type"], event["object"]
-        except httpx.TransportError as exc:
-            self._next_server()  # the informer watches again, on the next apiserver
-            raise TemporaryError(f"watch of {plural} broke: {exc}") from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            if self.server == server:
+                self._next_server()  # the informer watches again, on the next apiserver
+            raise TemporaryError(f"watch of {plural} broke: {_describe(exc)}") from exc
 
     def _next_server(self) -> None:
         if len(self.servers) > 1:
             self._server = (self._server + 1) % len(self.servers)
-            self._http.base_url = httpx.URL(self.servers[self._server])
+
+
+async def _lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The non-empty lines of an NDJSON stream, however long (aiohttp's own readline caps a line's size)."""
+    pending = b""
+    async for chunk in stream.iter_any():
+        pending += chunk
+        if b"\n" not in chunk:
+            continue
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
+
+
+def _loads_or_none(payload: bytes) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as words; a bare timeout has none of its own."""
+    text = str(exc)
+    if isinstance(exc, asyncio.TimeoutError) and not text:
+        return "timed out"
+    return text or type(exc).__name__
 
 
 def _dry(dry_run: bool) -> dict[str, str] | None:

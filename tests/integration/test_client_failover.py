@@ -53,3 +53,19 @@ def test_every_apiserver_gone_is_a_temporary_error(make_api: Any) -> None:
                 await c.get("containers", "a")
 
     asyncio.run(go())
+
+
+def test_an_apiserver_that_never_answers_is_a_temporary_error() -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+
+        async def go() -> None:
+            async with Client(ClientConfig(server=url, token="x"), timeout=0.5) as c:
+                with pytest.raises(TemporaryError, match=f"^cannot reach the apiserver at {url}: Timeout on reading data from socket"):
+                    await c.get("containers", "a")
+
+        asyncio.run(go())

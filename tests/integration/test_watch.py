@@ -214,3 +214,21 @@ def test_timeout_seconds_ends_a_watch_cleanly(api) -> None:
         bad = http.get("/apis/dlxc.io/v1/containers", params={"watch": "1", "resourceVersion": "12a"})
         assert bad.status_code == 400
         assert bad.json()["details"] == [{"field": "resourceVersion", "message": "must be a number"}]
+
+
+def test_an_object_larger_than_a_read_buffer_arrives_whole_through_a_watch(api) -> None:
+    async def go() -> None:
+        async with api.client() as c:
+            _, rv = await c.list("containers")
+            big = "x" * 600_000  # one NDJSON line far longer than any socket read
+            await c.create("containers", ct("big", note=big))
+            await c.create("containers", ct("small"))
+            seen = []
+            async for _, obj in c.watch("containers", resource_version=rv):
+                seen.append(obj)
+                if len(seen) == 2:
+                    break
+            assert [o["metadata"]["name"] for o in seen] == ["big", "small"]
+            assert seen[0]["metadata"]["annotations"]["note"] == big
+
+    asyncio.run(go())
