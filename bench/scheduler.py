@@ -316,7 +316,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--idle-window", type=float, default=10.0,
                         help="Seconds of heartbeats alone measured before the containers.")
-    parser.add_argument("--apiserver-workers", type=int, default=2, help="Processes of the apiserver (one per core).")
+    parser.add_argument("--apiserver-workers", type=int, default=1,
+                        help="Processes of the apiserver (`dlxc apiserver --workers`); more pay only with idle cores.")
     parser.add_argument("--bind-concurrency", type=int, default=8, help="The scheduler's binds in flight.")
     parser.add_argument("--timeout", type=float, default=600.0, help="Seconds to wait for the binds after the creates.")
     parser.add_argument("--keep", action="store_true", help="Keep the temp dir with the logs.")
