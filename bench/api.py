@@ -28,18 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from apiserver.auth import TokenFile  # noqa: E402
-from harness import free_port, wait_http  # noqa: E402
+from harness import free_port, percentile, wait_http  # noqa: E402
 from apiserver.registry import Registry  # noqa: E402
 from schemas import KINDS  # noqa: E402
 
 API = "/apis/dlxc.io/v1"
-
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))
-    return ordered[index]
 
 
 

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from apiserver.auth import TokenFile  # noqa: E402
-from harness import free_port, wait_http  # noqa: E402
+from harness import free_port, percentile, wait_http  # noqa: E402
 from dlxc.client import Client  # noqa: E402
 from dlxc.clientconfig import ClientConfig  # noqa: E402
 from scheduler.cache import SchedulerCache, request_of  # noqa: E402
@@ -80,13 +80,6 @@ def container(i: int, rng: random.Random) -> Obj:
         spec["antiAffinity"] = {"group": f"g{i // 50}", "mode": "preferred"}
     return {"metadata": {"name": f"b-{i:06d}"}, "spec": spec}
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def overcommitted(nodes: list[Obj], containers: list[Obj]) -> int:
@@ -258,8 +251,8 @@ class Bench:
             "containers": args.containers,
             "bound": len(bound),
             "binds_per_second": round(len(bound) / (last - first), 1) if bound else 0.0,
-            "bind_p50_ms": round(percentile(latencies, 0.50), 1),
-            "bind_p99_ms": round(percentile(latencies, 0.99), 1),
+            "bind_p50_ms": round(percentile(latencies, 50), 1),
+            "bind_p99_ms": round(percentile(latencies, 99), 1),
             "cpu_seconds_per_bind": round(sched_cpu / max(1, len(bound)), 5),
             "overcommitted_nodes": overcommitted(nodes, containers),
             "creates_per_second": round(args.containers / create_seconds, 1),

@@ -1,0 +1,55 @@
+"""Every benchmark runs, small, and prints the figures its README row quotes: a bench that no longer
+starts (as startup and density once did when TLS became the default) fails here, not in a release."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(300)
+
+
+def run_bench(script: str, *args: str, timeout: float = 240) -> dict:
+    done = subprocess.run([sys.executable, str(REPO / "bench" / script), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_scheduler_bench_binds_every_container_without_overcommit() -> None:
+    figures = run_bench("scheduler.py", "--nodes", "40", "--containers", "60", "--idle-window", "0.5", "--timeout", "60")
+    assert figures["bound"] == 60
+    assert figures["overcommitted_nodes"] == 0
+    assert figures["binds_per_second"] > 0 and figures["bind_p99_ms"] >= figures["bind_p50_ms"] > 0
+    assert figures["cpu_seconds_per_bind"] > 0 and figures["decisions_per_second_in_process"] > 0
+
+
+def test_scheduler_bench_precreated_with_two_apiserver_workers() -> None:
+    figures = run_bench("scheduler.py", "--nodes", "20", "--containers", "30", "--idle-window", "0.5", "--timeout", "60",
+                        "--precreate", "--apiserver-workers", "2")
+    assert figures["bound"] == 30 and figures["overcommitted_nodes"] == 0
+    assert figures["apiserver_workers"] == 2 and figures["apiserver_cpu_seconds"] >= 0
+
+
+def test_api_bench_reports_latencies_and_the_etcd_baseline() -> None:
+    figures = run_bench("api.py", "--containers", "200", "--watchers", "20", "--mutations", "60", "--rate", "60",
+                        "--watch-events", "3")
+    for key in ("mutating_p50_ms", "mutating_p99_ms", "etcd_put_p50_ms", "ratio_p50", "list_10k_ms", "watch_1000_p99_ms"):
+        assert figures[key] > 0, key
+    assert figures["list_items"] == 200
+
+
+def test_startup_bench_starts_real_containers_and_the_raw_baseline() -> None:
+    figures = run_bench("startup.py", "--containers", "4", "--rate", "4", "--timeout", "90")
+    assert figures["running"] == 4
+    assert figures["running_p50_ms"] > 0 and figures["raw_lxc_p50_ms"] > 0 and figures["ratio_p50"] > 0
+
+
+def test_density_bench_fills_a_node_and_measures_it_idle() -> None:
+    figures = run_bench("density.py", "--goal", "6", "--batch", "3", "--idle-seconds", "2")
+    assert figures["containers"] == 6 and figures["stopped_because"] == "goal reached"
+    assert figures["kubelet_rss_mib"] > 0
