@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
+from apiserver.codec import dumps
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
@@ -46,7 +47,7 @@ class ApiServerSettings(BaseModel):
 
 def _ok(obj: Any, status: int = 200) -> Response:
     """An object as JSON, encoded here: FastAPI's own encoder costs more than the etcd write."""
-    return Response(json.dumps(obj, separators=(",", ":")), status_code=status, media_type="application/json")
+    return Response(dumps(obj), status_code=status, media_type="application/json")
 
 
 def _error(exc: ApiError) -> JSONResponse:
@@ -60,10 +61,12 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     store = Store(settings.etcd_endpoints, prefix=settings.etcd_prefix)
     tokens = TokenFile(settings.token_file) if settings.token_file else None
     admission = Admission(allow_privileged=settings.allow_privileged, allowed_host_paths=settings.allowed_host_paths)
-    registries = {kind.plural: Registry(store, kind, admission=admission) for kind in KINDS}
     caches = {
         kind.plural: WatchCache(store, kind.plural, capacity=settings.watch_cache_size, queue_size=settings.watch_queue_size)
         for kind in KINDS
+    }
+    registries = {
+        kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest) for kind in KINDS
     }
 
     @asynccontextmanager

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from apiserver.codec import dumps
 from apiserver.policy import check_container
 from apiserver.storage import Store
 from dlxc.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
@@ -55,7 +56,7 @@ def _rv_of(body: Any) -> str | None:
 
 
 def _copy(obj: Obj) -> Obj:
-    return json.loads(json.dumps(obj))
+    return json.loads(dumps(obj))
 
 
 class Admission:
@@ -73,11 +74,20 @@ class Admission:
 class Registry:
     """One kind's REST semantics over the store."""
 
-    def __init__(self, store: Store, kind: Kind, *, admission: Admission | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        kind: Kind,
+        *,
+        admission: Admission | None = None,
+        cached: Callable[[str], Obj | None] | None = None,
+    ) -> None:
         self.store = store
         self.kind = kind
         self.plural = kind.plural
         self.admission = admission or Admission()
+        # A recent copy of an object by name (the watch cache's), for writes to start from; may lag.
+        self.cached = cached or (lambda name: None)
 
     # ------------------------------------------------------------------ validation
 
@@ -155,7 +165,7 @@ class Registry:
             status["lastTimestamp"] = obj["status"]["lastTimestamp"]
             return current
 
-        return await self.store.guaranteed_update(self.plural, name, mutate)
+        return await self._update(name, mutate)
 
     # ------------------------------------------------------------------ spec writes
 
@@ -202,7 +212,10 @@ class Registry:
             current = await self.store.get(self.plural, name)
             result = mutate(_copy(current))
             return result if result is not None else current
-        return await self.store.guaranteed_update(self.plural, name, mutate)
+        return await self._update(name, mutate)
+
+    async def _update(self, name: str, mutate: Callable[[Obj], Obj | None]) -> Obj:
+        return await self.store.guaranteed_update(self.plural, name, mutate, cached=self.cached(name))
 
     async def replace(self, name: str, body: Any, *, dry_run: bool = False) -> Obj:
         """PUT: the whole object; resourceVersion is required and a stale one is 409."""
