@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
@@ -55,6 +56,7 @@ def _error(exc: ApiError) -> JSONResponse:
 
 
 Check = Callable[..., Awaitable[None]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(settings: ApiServerSettings) -> FastAPI:
@@ -249,8 +251,20 @@ def _add_routes(
     base = f"{PREFIX}/{kind.plural}"
     lower = kind.name.lower()
 
-    @app.get(base, name=f"list_{kind.plural}")
-    async def list_objects(request: Request) -> Any:
+    def route(path: str, method: str, *, name: str) -> Callable[[Endpoint], Endpoint]:
+        """A plain Starlette route: FastAPI's parameter solving would parse the Cookie header of every
+        request, and these handlers take nothing but the request. HEAD stays 405, as on FastAPI's routes."""
+
+        def add(endpoint: Endpoint) -> Endpoint:
+            added = Route(path, endpoint, methods=[method], name=name)
+            added.methods.discard("HEAD")
+            app.router.routes.append(added)
+            return endpoint
+
+        return add
+
+    @route(base, "GET", name=f"list_{kind.plural}")
+    async def list_objects(request: Request) -> Response:
         selector = _selector(request)
         if request.query_params.get("watch") in ("1", "true"):
             await check(request, "watch", kind, None, None)
@@ -272,60 +286,69 @@ def _add_routes(
         ).encode()
         return Response(head[:-1] + b',"items":[' + b",".join(_listed(raw, selector)) + b"]}", media_type="application/json")
 
-    @app.post(base, status_code=201, name=f"create_{lower}")
-    async def create_object(request: Request) -> Any:
+    @route(base, "POST", name=f"create_{lower}")
+    async def create_object(request: Request) -> Response:
         body = await read_json(request)
         meta = body.get("metadata") if isinstance(body, dict) else None
         name = meta.get("name") if isinstance(meta, dict) and isinstance(meta.get("name"), str) else None
         await check(request, "create", kind, name, None)
         return _ok(await registry.create(body, dry_run=_dry_run(request)), 201)
 
-    @app.get(base + "/{name}", name=f"get_{lower}")
-    async def get_object(name: str, request: Request) -> Any:
+    @route(base + "/{name}", "GET", name=f"get_{lower}")
+    async def get_object(request: Request) -> Response:
+        name = request.path_params["name"]
         await check(request, "get", kind, name, None)
         return _ok(await store.get(kind.plural, name))
 
-    @app.put(base + "/{name}", name=f"replace_{lower}")
-    async def replace_object(name: str, request: Request) -> Any:
+    @route(base + "/{name}", "PUT", name=f"replace_{lower}")
+    async def replace_object(request: Request) -> Response:
+        name = request.path_params["name"]
         await check(request, "update", kind, name, None)
         return _ok(await registry.replace(name, await read_json(request), dry_run=_dry_run(request)))
 
-    @app.patch(base + "/{name}", name=f"patch_{lower}")
-    async def patch_object(name: str, request: Request) -> Any:
+    @route(base + "/{name}", "PATCH", name=f"patch_{lower}")
+    async def patch_object(request: Request) -> Response:
+        name = request.path_params["name"]
         body = await read_json(request)
         await check(request, "patch", kind, name, None, patch=body)
         return _ok(await registry.patch(name, body, dry_run=_dry_run(request)))
 
-    @app.delete(base + "/{name}", name=f"delete_{lower}")
-    async def delete_object(name: str, request: Request) -> Any:
+    @route(base + "/{name}", "DELETE", name=f"delete_{lower}")
+    async def delete_object(request: Request) -> Response:
+        name = request.path_params["name"]
         await check(request, "delete", kind, name, None)
         return _ok(await registry.delete(name, dry_run=_dry_run(request)))
 
-    @app.get(base + "/{name}/status", name=f"get_{lower}_status")
-    async def get_status(name: str, request: Request) -> Any:
+    @route(base + "/{name}/status", "GET", name=f"get_{lower}_status")
+    async def get_status(request: Request) -> Response:
+        name = request.path_params["name"]
         await check(request, "get", kind, name, "status")
         return _ok(await store.get(kind.plural, name))
 
-    @app.put(base + "/{name}/status", name=f"replace_{lower}_status")
-    async def replace_status(name: str, request: Request) -> Any:
+    @route(base + "/{name}/status", "PUT", name=f"replace_{lower}_status")
+    async def replace_status(request: Request) -> Response:
+        name = request.path_params["name"]
         await check(request, "update", kind, name, "status")
         return _ok(await registry.replace_status(name, await read_json(request), dry_run=_dry_run(request)))
 
-    @app.patch(base + "/{name}/status", name=f"patch_{lower}_status")
-    async def patch_status(name: str, request: Request) -> Any:
+    @route(base + "/{name}/status", "PATCH", name=f"patch_{lower}_status")
+    async def patch_status(request: Request) -> Response:
+        name = request.path_params["name"]
         body = await read_json(request)
         await check(request, "patch", kind, name, "status")
         return _ok(await registry.patch_status(name, body, dry_run=_dry_run(request)))
 
     if kind.name == "Container":
 
-        @app.post(base + "/{name}/binding", status_code=201, name="bind_container")
-        async def bind(name: str, request: Request) -> Any:
+        @route(base + "/{name}/binding", "POST", name="bind_container")
+        async def bind(request: Request) -> Response:
+            name = request.path_params["name"]
             await check(request, "create", kind, name, "binding")
             return _ok(await registry.bind(name, await read_json(request), dry_run=_dry_run(request)), 201)
 
-        @app.delete(base + "/{name}/binding", name="unbind_container")
-        async def unbind(name: str, request: Request) -> Any:
+        @route(base + "/{name}/binding", "DELETE", name="unbind_container")
+        async def unbind(request: Request) -> Response:
+            name = request.path_params["name"]
             # Admin only (the node lifecycle controller): a node may never move containers.
             await check(request, "delete", kind, name, "binding")
             return _ok(await registry.unbind(name, await read_json(request), dry_run=_dry_run(request)))
