@@ -13,9 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
+from apiserver.codec import dumps
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
@@ -46,7 +48,7 @@ class ApiServerSettings(BaseModel):
 
 def _ok(obj: Any, status: int = 200) -> Response:
     """An object as JSON, encoded here: FastAPI's own encoder costs more than the etcd write."""
-    return Response(json.dumps(obj, separators=(",", ":")), status_code=status, media_type="application/json")
+    return Response(dumps(obj), status_code=status, media_type="application/json")
 
 
 def _error(exc: ApiError) -> JSONResponse:
@@ -54,16 +56,19 @@ def _error(exc: ApiError) -> JSONResponse:
 
 
 Check = Callable[..., Awaitable[None]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(settings: ApiServerSettings) -> FastAPI:
     store = Store(settings.etcd_endpoints, prefix=settings.etcd_prefix)
     tokens = TokenFile(settings.token_file) if settings.token_file else None
     admission = Admission(allow_privileged=settings.allow_privileged, allowed_host_paths=settings.allowed_host_paths)
-    registries = {kind.plural: Registry(store, kind, admission=admission) for kind in KINDS}
     caches = {
         kind.plural: WatchCache(store, kind.plural, capacity=settings.watch_cache_size, queue_size=settings.watch_queue_size)
         for kind in KINDS
+    }
+    registries = {
+        kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest) for kind in KINDS
     }
 
     @asynccontextmanager
@@ -246,8 +251,20 @@ def _add_routes(
     base = f"{PREFIX}/{kind.plural}"
     lower = kind.name.lower()
 
-    @app.get(base, name=f"list_{kind.plural}")
-    async def list_objects(request: Request) -> Any:
+    def route(path: str, method: str, *, name: str) -> Callable[[Endpoint], Endpoint]:
+        """A plain Starlette route: FastAPI's parameter solving would parse the Cookie header of every
+        request, and these handlers take nothing but the request. HEAD stays 405, as on FastAPI's routes."""
+
+        def add(endpoint: Endpoint) -> Endpoint:
+            added = Route(path, endpoint, methods=[method], name=name)
+            added.methods.discard("HEAD")
+            app.router.routes.append(added)
+            return endpoint
+
+        return add
+
+    @route(base, "GET", name=f"list_{kind.plural}")
+    async def list_objects(request: Request) -> Response:
         selector = _selector(request)
         if request.query_params.get("watch") in ("1", "true"):
             await check(request, "watch", kind, None, None)
@@ -269,60 +286,69 @@ def _add_routes(
         ).encode()
         return Response(head[:-1] + b',"items":[' + b",".join(_listed(raw, selector)) + b"]}", media_type="application/json")
 
-    @app.post(base, status_code=201, name=f"create_{lower}")
-    async def create_object(request: Request) -> Any:
+    @route(base, "POST", name=f"create_{lower}")
+    async def create_object(request: Request) -> Response:
         body = await read_json(request)
         meta = body.get("metadata") if isinstance(body, dict) else None
         name = meta.get("name") if isinstance(meta, dict) and isinstance(meta.get("name"), str) else None
         await check(request, "create", kind, name, None)
         return _ok(await registry.create(body, dry_run=_dry_run(request)), 201)
 
-    @app.get(base + "/{name}", name=f"get_{lower}")
-    async def get_object(name: str, request: Request) -> Any:
+    @route(base + "/{name}", "GET", name=f"get_{lower}")
+    async def get_object(request: Request) -> Response:
+        name = request.path_params["name"]
         await check(request, "get", kind, name, None)
         return _ok(await store.get(kind.plural, name))
 
-    @app.put(base + "/{name}", name=f"replace_{lower}")
-    async def replace_object(name: str, request: Request) -> Any:
+    @route(base + "/{name}", "PUT", name=f"replace_{lower}")
+    async def replace_object(request: Request) -> Response:
+        name = request.path_params["name"]
         await check(request, "update", kind, name, None)
         return _ok(await registry.replace(name, await read_json(request), dry_run=_dry_run(request)))
 
-    @app.patch(base + "/{name}", name=f"patch_{lower}")
-    async def patch_object(name: str, request: Request) -> Any:
+    @route(base + "/{name}", "PATCH", name=f"patch_{lower}")
+    async def patch_object(request: Request) -> Response:
+        name = request.path_params["name"]
         body = await read_json(request)
         await check(request, "patch", kind, name, None, patch=body)
         return _ok(await registry.patch(name, body, dry_run=_dry_run(request)))
 
-    @app.delete(base + "/{name}", name=f"delete_{lower}")
-    async def delete_object(name: str, request: Request) -> Any:
+    @route(base + "/{name}", "DELETE", name=f"delete_{lower}")
+    async def delete_object(request: Request) -> Response:
+        name = request.path_params["name"]
         await check(request, "delete", kind, name, None)
         return _ok(await registry.delete(name, dry_run=_dry_run(request)))
 
-    @app.get(base + "/{name}/status", name=f"get_{lower}_status")
-    async def get_status(name: str, request: Request) -> Any:
+    @route(base + "/{name}/status", "GET", name=f"get_{lower}_status")
+    async def get_status(request: Request) -> Response:
+        name = request.path_params["name"]
         await check(request, "get", kind, name, "status")
         return _ok(await store.get(kind.plural, name))
 
-    @app.put(base + "/{name}/status", name=f"replace_{lower}_status")
-    async def replace_status(name: str, request: Request) -> Any:
+    @route(base + "/{name}/status", "PUT", name=f"replace_{lower}_status")
+    async def replace_status(request: Request) -> Response:
+        name = request.path_params["name"]
         await check(request, "update", kind, name, "status")
         return _ok(await registry.replace_status(name, await read_json(request), dry_run=_dry_run(request)))
 
-    @app.patch(base + "/{name}/status", name=f"patch_{lower}_status")
-    async def patch_status(name: str, request: Request) -> Any:
+    @route(base + "/{name}/status", "PATCH", name=f"patch_{lower}_status")
+    async def patch_status(request: Request) -> Response:
+        name = request.path_params["name"]
         body = await read_json(request)
         await check(request, "patch", kind, name, "status")
         return _ok(await registry.patch_status(name, body, dry_run=_dry_run(request)))
 
     if kind.name == "Container":
 
-        @app.post(base + "/{name}/binding", status_code=201, name="bind_container")
-        async def bind(name: str, request: Request) -> Any:
+        @route(base + "/{name}/binding", "POST", name="bind_container")
+        async def bind(request: Request) -> Response:
+            name = request.path_params["name"]
             await check(request, "create", kind, name, "binding")
             return _ok(await registry.bind(name, await read_json(request), dry_run=_dry_run(request)), 201)
 
-        @app.delete(base + "/{name}/binding", name="unbind_container")
-        async def unbind(name: str, request: Request) -> Any:
+        @route(base + "/{name}/binding", "DELETE", name="unbind_container")
+        async def unbind(request: Request) -> Response:
+            name = request.path_params["name"]
             # Admin only (the node lifecycle controller): a node may never move containers.
             await check(request, "delete", kind, name, "binding")
             return _ok(await registry.unbind(name, await read_json(request), dry_run=_dry_run(request)))

@@ -8,18 +8,22 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from apiserver.codec import dumps
 from apiserver.policy import check_container
 from apiserver.storage import Store
 from dlxc.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
 from schemas import API_VERSION, ContainerStatus, Kind
+from schemas.base import DnsLabel, Model
+from schemas.container import Placement
 
 __all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
 
 Obj = dict[str, Any]
 # Metadata only the server writes; a client's copy is ignored on every write.
 SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "generation")
+_NODE_NAME = TypeAdapter(DnsLabel)
 
 
 def now_iso() -> str:
@@ -39,10 +43,11 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _details(exc: ValidationError) -> list[dict[str, str]]:
+def _details(exc: ValidationError, at: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """Each error of a validation as {field, message}; `at` is where the validated value sits in the object."""
     details = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"])
+        field = ".".join(str(p) for p in (*at, *err["loc"]))
         message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         details.append({"field": field, "message": message})
     return details
@@ -55,7 +60,7 @@ def _rv_of(body: Any) -> str | None:
 
 
 def _copy(obj: Obj) -> Obj:
-    return json.loads(json.dumps(obj))
+    return json.loads(dumps(obj))
 
 
 class Admission:
@@ -73,11 +78,20 @@ class Admission:
 class Registry:
     """One kind's REST semantics over the store."""
 
-    def __init__(self, store: Store, kind: Kind, *, admission: Admission | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        kind: Kind,
+        *,
+        admission: Admission | None = None,
+        cached: Callable[[str], Obj | None] | None = None,
+    ) -> None:
         self.store = store
         self.kind = kind
         self.plural = kind.plural
         self.admission = admission or Admission()
+        # A recent copy of an object by name (the watch cache's), for writes to start from; may lag.
+        self.cached = cached or (lambda name: None)
 
     # ------------------------------------------------------------------ validation
 
@@ -89,10 +103,21 @@ class Registry:
         try:
             model = self.kind.model.model_validate(body)
         except ValidationError as exc:
-            details = _details(exc)
-            summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-            raise Invalid(f"{self.kind.name} is invalid: {summary}", details=details) from None
+            raise self._invalid(_details(exc)) from None
         return model.to_wire()
+
+    def _invalid(self, details: list[dict[str, str]]) -> Invalid:
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        return Invalid(f"{self.kind.name} is invalid: {summary}", details=details)
+
+    def _validate_status(self, status: Any) -> Obj:
+        """A status alone, in wire form, as validating the whole object would check it: no model has
+        a validator across spec and status, so the rest of a stored object needs no second look."""
+        model: type[Model] = self.kind.model.model_fields["status"].annotation  # type: ignore[assignment]
+        try:
+            return model.model_validate(status).to_wire()
+        except ValidationError as exc:
+            raise self._invalid(_details(exc, ("status",))) from None
 
     def _check_name(self, obj: Obj, name: str | None) -> None:
         if name is not None and obj["metadata"]["name"] != name:
@@ -155,7 +180,7 @@ class Registry:
             status["lastTimestamp"] = obj["status"]["lastTimestamp"]
             return current
 
-        return await self.store.guaranteed_update(self.plural, name, mutate)
+        return await self._update(name, mutate)
 
     # ------------------------------------------------------------------ spec writes
 
@@ -202,7 +227,10 @@ class Registry:
             current = await self.store.get(self.plural, name)
             result = mutate(_copy(current))
             return result if result is not None else current
-        return await self.store.guaranteed_update(self.plural, name, mutate)
+        return await self._update(name, mutate)
+
+    async def _update(self, name: str, mutate: Callable[[Obj], Obj | None]) -> Obj:
+        return await self.store.guaranteed_update(self.plural, name, mutate, cached=self.cached(name))
 
     async def replace(self, name: str, body: Any, *, dry_run: bool = False) -> Obj:
         """PUT: the whole object; resourceVersion is required and a stale one is 409."""
@@ -241,9 +269,7 @@ class Registry:
     # ------------------------------------------------------------------ status
 
     def _with_status(self, current: Obj, status: Any) -> Obj:
-        candidate = {**current, "status": status}
-        valid = self.validate(candidate)
-        current["status"] = valid["status"]
+        current["status"] = self._validate_status(status)
         return current
 
     async def replace_status(self, name: str, body: Any, *, dry_run: bool = False) -> Obj:
@@ -251,10 +277,12 @@ class Registry:
         new = self.validate(body)
         self._check_name(new, name)
         rv = _rv_of(body)
+        status = new["status"]  # validated with the body
 
         def mutate(current: Obj) -> Obj:
             self._check_rv(current, rv)
-            return self._with_status(current, new.get("status", {}))
+            current["status"] = _copy(status)
+            return current
 
         return await self._write(name, mutate, dry_run=dry_run)
 
@@ -291,17 +319,24 @@ class Registry:
         # The scheduler's explanation rides on the bind: one write, and it cannot race the kubelet.
         placement = body.get("placement")
         want_rv = body.get("resourceVersion")
+        # Checked as the object would check them (spec.nodeName, status.placement), named as in the binding.
+        errors: list[dict[str, str]] = []
         try:
-            checked = self.validate(
-                {"metadata": {"name": "x"}, "spec": {"image": "x", "nodeName": node},
-                 "status": {"placement": placement} if placement is not None else {}}
-            )
-        except Invalid as exc:
+            _NODE_NAME.validate_python(node)
+        except ValidationError as exc:
+            errors += _details(exc, ("spec", "nodeName"))
+        checked_placement = None
+        if placement is not None:
+            try:
+                checked_placement = Placement.model_validate(placement).to_wire()
+            except ValidationError as exc:
+                errors += _details(exc, ("status", "placement"))
+        if errors:
             details = [
                 {"field": "nodeName" if d["field"].startswith("spec.") else d["field"].removeprefix("status."), "message": d["message"]}
-                for d in exc.details
+                for d in errors
             ]
-            raise Invalid(exc.message, details=details) from None
+            raise Invalid(self._invalid(errors).message, details=details)
 
         def mutate(current: Obj) -> Obj:
             if want_rv and current["metadata"]["resourceVersion"] != str(want_rv):
@@ -314,9 +349,9 @@ class Registry:
             current["metadata"]["generation"] = int(current["metadata"].get("generation") or 0) + 1
             status = current.setdefault("status", {})
             message = f"bound to node {node}"
-            if placement is not None:
-                status["placement"] = checked["status"]["placement"]
-                message = checked["status"]["placement"].get("message") or message
+            if checked_placement is not None:
+                status["placement"] = _copy(checked_placement)
+                message = checked_placement.get("message") or message
             status.update({"phase": "Scheduled", "nodeName": node, "message": message})
             status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != "Scheduled"] + [
                 {"type": "Scheduled", "status": "True", "reason": "Scheduled", "message": message, "lastTransitionTime": now_iso()}

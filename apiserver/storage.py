@@ -13,7 +13,8 @@ import logging
 import aetcd
 import aetcd.exceptions
 
-from dlxc.errors import AlreadyExists, Conflict, Fenced, Gone, NotFound, TemporaryError
+from apiserver.codec import dumps
+from dlxc.errors import AlreadyExists, ApiError, Conflict, Fenced, Gone, NotFound, TemporaryError
 
 __all__ = ["Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
 
@@ -56,7 +57,18 @@ def _decode(value: bytes, mod_revision: int) -> Obj:
 def _encode(obj: Obj) -> bytes:
     meta = dict(obj.get("metadata", {}))
     meta.pop("resourceVersion", None)  # the key's mod revision is the truth; never store a copy
-    return json.dumps({**obj, "metadata": meta}, separators=(",", ":")).encode()
+    return dumps({**obj, "metadata": meta})
+
+
+def _copy(obj: Obj) -> Obj:
+    return json.loads(dumps(obj))
+
+
+class _Moved(Exception):
+    """A compare-and-swap lost: the object is now `current` (read in the same transaction)."""
+
+    def __init__(self, current: Obj) -> None:
+        self.current = current
 
 
 class Store:
@@ -181,35 +193,39 @@ class Store:
 
     async def update(self, plural: str, name: str, obj: Obj, *, expected_rv: int) -> Obj:
         """Write obj only if the stored object still has expected_rv; 409 if it moved on, 404 if gone."""
-        key = self.key(plural, name)
-        tx = self.etcd.transactions
-        value = _encode(obj)
-        compare, fence_get = self._fenced([tx.mod(key) == expected_rv])
-        ok, responses = await self._call(
-            lambda: self.etcd.transaction(compare=compare, success=[tx.put(key, value)], failure=[tx.get(key), *fence_get])
-        )
-        if ok:
-            return self._written(value, responses[0])
-        self._check_fence(responses, at=1)
-        if not responses[0]:
-            raise NotFound(f"{plural}/{name} not found")
-        raise Conflict(
-            f"{plural}/{name} was changed since resourceVersion {expected_rv}; read it again and retry"
-        )
+        try:
+            return await self._swap(plural, name, obj, expected_rv=expected_rv)
+        except _Moved:
+            raise Conflict(
+                f"{plural}/{name} was changed since resourceVersion {expected_rv}; read it again and retry"
+            ) from None
 
     async def delete(self, plural: str, name: str, *, expected_rv: int) -> Obj:
+        try:
+            return await self._swap(plural, name, None, expected_rv=expected_rv)
+        except _Moved:
+            raise Conflict(f"{plural}/{name} was changed since resourceVersion {expected_rv}; read it again and retry") from None
+
+    async def _swap(self, plural: str, name: str, obj: Obj | None, *, expected_rv: int) -> Obj:
+        """Write obj (None: delete) if the stored object still has expected_rv: the written object (the
+        deleted one's last state); 404 if gone, _Moved with the stored object if it moved on."""
         key = self.key(plural, name)
         tx = self.etcd.transactions
         compare, fence_get = self._fenced([tx.mod(key) == expected_rv])
+        if obj is None:
+            success = [tx.get(key), tx.delete(key)]
+        else:
+            value = _encode(obj)
+            success = [tx.put(key, value)]
         ok, responses = await self._call(
-            lambda: self.etcd.transaction(compare=compare, success=[tx.get(key), tx.delete(key)], failure=[tx.get(key), *fence_get])
+            lambda: self.etcd.transaction(compare=compare, success=success, failure=[tx.get(key), *fence_get])
         )
         if ok:
-            return self._from_get(responses[0])
+            return self._from_get(responses[0]) if obj is None else self._written(value, responses[0])
         self._check_fence(responses, at=1)
         if not responses[0]:
             raise NotFound(f"{plural}/{name} not found")
-        raise Conflict(f"{plural}/{name} was changed since resourceVersion {expected_rv}; read it again and retry")
+        raise _Moved(self._from_get(responses[0]))
 
     def _fenced(self, compare: list[Any]) -> tuple[list[Any], list[Any]]:
         """The compares of a write plus the leader's fence, if the request carries one, and the read
@@ -240,22 +256,35 @@ class Store:
         name: str,
         mutate: Callable[[Obj], Obj | None],
         *,
+        cached: Obj | None = None,
         attempts: int = 20,
     ) -> Obj:
-        """Read, mutate, compare-and-swap; retry on conflict. `mutate` returning None means delete."""
+        """Read, mutate, compare-and-swap; retry on conflict. `mutate` returning None means delete.
+
+        `cached` (a recent copy, e.g. from the watch cache) saves the read: the swap is tried against
+        its resourceVersion, and a lost swap returns the stored object in the same transaction. A copy
+        that may be stale never decides an answer: when mutate refuses it (an error) or finds nothing
+        to change, the object is read from etcd and mutate runs again on that.
+        """
+        current, fresh = (cached, False) if cached is not None else (await self.get(plural, name), True)
         for _ in range(attempts):
-            current = await self.get(plural, name)
             rv = int(current["metadata"]["resourceVersion"])
-            updated = mutate(json.loads(json.dumps(current)))
             try:
-                if updated is None:
-                    return await self.delete(plural, name, expected_rv=rv)
-                if updated == current:
+                updated = mutate(_copy(current))
+            except ApiError:
+                if fresh:
+                    raise
+                current, fresh = await self.get(plural, name), True
+                continue
+            if updated == current:
+                if fresh:
                     return current
-                return await self.update(plural, name, updated, expected_rv=rv)
-            except Fenced:
-                raise
-            except Conflict:
+                current, fresh = await self.get(plural, name), True
+                continue
+            try:
+                return await self._swap(plural, name, updated, expected_rv=rv)
+            except _Moved as moved:
+                current, fresh = moved.current, True
                 await asyncio.sleep(0)
         raise Conflict(f"{plural}/{name} is changing too fast; retry")
 

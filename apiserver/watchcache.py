@@ -4,6 +4,9 @@ A watcher that asks for `resourceVersion=N` inside the buffer's window is served
 older than the window, it is served by its own etcd watch (which answers 410 when N is compacted
 away). A watcher that falls more than `queue_size` events behind is dropped with 410 instead of
 holding up the others or growing without bound.
+
+The cache also keeps the newest copy of every object it has seen change, for writes to start from
+instead of reading etcd first (`latest`); a copy may lag etcd, so writers use it only as a guess.
 """
 from __future__ import annotations
 
@@ -12,6 +15,9 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
+
+from apiserver.codec import dumps
 from apiserver.storage import Compacted, Store, WatchEvent
 from dlxc.errors import ApiError, Gone, TemporaryError
 
@@ -39,7 +45,7 @@ class CachedEvent:
     @property
     def encoded(self) -> bytes:
         if self._encoded is None:
-            self._encoded = json.dumps(self.event.obj, separators=(",", ":")).encode()
+            self._encoded = dumps(self.event.obj)
         return self._encoded
 
     def line(self, kind: str) -> bytes:
@@ -122,6 +128,8 @@ class WatchCache:
         self._floor = 0  # the buffer holds every event with revision > floor
         self._last = 0  # the newest revision every subscriber has been offered
         self._watchers: set[Watcher] = set()
+        # name -> the newest object seen, encoded: written at its resourceVersion, maybe since changed.
+        self._latest: dict[str, bytes] = {}
         self._task: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
 
@@ -136,6 +144,12 @@ class WatchCache:
     @property
     def watcher_count(self) -> int:
         return len(self._watchers)
+
+    def latest(self, name: str) -> dict[str, Any] | None:
+        """A fresh copy of the newest version of `name` this cache has seen, if any; etcd may be ahead
+        (or the object gone), so it is only a starting guess for a compare-and-swap."""
+        encoded = self._latest.get(name)
+        return json.loads(encoded) if encoded is not None else None
 
     async def start(self, *, timeout: float = 10.0) -> None:
         """Start the one etcd watch, if not yet running; returns once the window is known."""
@@ -154,6 +168,7 @@ class WatchCache:
             except (asyncio.CancelledError, Exception):
                 pass
             self._task = None
+        self._latest.clear()
         for watcher in list(self._watchers):
             watcher.drop(Gone("the apiserver is shutting down; watch again"))
         self._watchers.clear()
@@ -181,6 +196,11 @@ class WatchCache:
     def append(self, event: WatchEvent) -> None:
         """Record an event and offer it to every watcher (synchronously, so none can miss it)."""
         cached = CachedEvent(event)
+        name = event.obj.get("metadata", {}).get("name")
+        if event.kind == "PUT":
+            self._latest[name] = cached.encoded
+        else:
+            self._latest.pop(name, None)
         self._events.append(cached)
         self._bytes += len(cached.encoded)
         while len(self._events) > 1 and (len(self._events) > self.capacity or self._bytes > self.max_bytes):
@@ -193,7 +213,9 @@ class WatchCache:
                 self._watchers.discard(watcher)
 
     def reset(self, floor: int, error: ApiError) -> None:
-        """Events up to `floor` are gone for good: forget them, and drop the watchers still waiting for one."""
+        """Events up to `floor` are gone for good: forget them, and drop the watchers still waiting for one.
+        The latest copies go too: a delete among the lost events would leave its object behind."""
+        self._latest.clear()
         while self._events and self._events[0].revision <= floor:
             self._bytes -= len(self._events.popleft().encoded)
         self._floor = max(self._floor, floor)

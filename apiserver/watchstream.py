@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from apiserver.codec import dumps
 from apiserver.selectors import Selector
 from apiserver.storage import Store, WatchEvent
 from apiserver.watchcache import CachedEvent, WatchCache, WatchEnded
@@ -19,7 +19,7 @@ log = logging.getLogger("dlxc.apiserver.watch")
 
 
 def event_line(kind: str, obj: dict[str, Any]) -> bytes:
-    return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
+    return dumps({"type": kind, "object": obj}) + b"\n"
 
 
 def translate(event: WatchEvent, selector: Selector) -> str | None:

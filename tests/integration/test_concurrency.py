@@ -10,9 +10,17 @@ from dlxc.errors import AlreadyExists, Conflict
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
-def test_ten_writers_times_a_hundred_read_modify_writes_lose_nothing(api) -> None:
+@pytest.mark.parametrize("watching", [False, True], ids=["no-watch-cache", "watch-cache-live"])
+def test_ten_writers_times_a_hundred_read_modify_writes_lose_nothing(api, watching: bool) -> None:
+    # With a watch open, the apiserver's watch cache runs and every write starts from its copy.
+    async def watch(c) -> None:
+        async for _ in c.watch("containers"):
+            pass
+
     async def go() -> tuple[int, int]:
-        async with api.client() as c:
+        async with api.client() as c, api.client() as w:
+            watcher = asyncio.create_task(watch(w)) if watching else None
+            await asyncio.sleep(0.2)
             await c.create("containers", {"metadata": {"name": "counter", "annotations": {"n": "0"}}, "spec": {"image": "busybox"}})
             successes = 0
 
@@ -29,6 +37,8 @@ def test_ten_writers_times_a_hundred_read_modify_writes_lose_nothing(api) -> Non
 
             await asyncio.gather(*(writer() for _ in range(10)))
             final = await c.get("containers", "counter")
+            if watcher is not None:
+                watcher.cancel()
             return successes, int(final["metadata"]["annotations"]["n"])
 
     successes, counter = asyncio.run(go())

@@ -124,3 +124,26 @@ def test_each_event_is_encoded_once() -> None:
         assert a.encoded == b'{"metadata":{"name":"a","resourceVersion":"1"}}'
 
     asyncio.run(go())
+
+
+def test_latest_follows_puts_and_deletes_and_hands_out_copies() -> None:
+    c = cache()
+    assert c.latest("a") is None
+    c.append(ev(1, "a"))
+    c.append(ev(2, "b"))
+    c.append(ev(3, "a"))
+    got = c.latest("a")
+    assert got == {"metadata": {"name": "a", "resourceVersion": "3"}}
+    got["metadata"]["name"] = "changed"
+    assert c.latest("a") == {"metadata": {"name": "a", "resourceVersion": "3"}}
+    c.append(ev(4, "a", kind="DELETE"))
+    assert c.latest("a") is None
+    assert c.latest("b") == {"metadata": {"name": "b", "resourceVersion": "2"}}
+
+
+def test_reset_forgets_the_latest_copies() -> None:
+    # Events lost to compaction may include deletes: a copy kept across a reset could outlive its object.
+    c = cache()
+    c.append(ev(1, "a"))
+    c.reset(5, Gone("compacted"))
+    assert c.latest("a") is None

@@ -1,0 +1,149 @@
+"""Writes that start from the watch cache's copy: a stale copy costs a retry, never a lost update or a wrong answer."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from apiserver.registry import Registry
+from apiserver.storage import Store
+from dlxc.errors import Conflict, NotFound
+from schemas import KINDS
+
+pytestmark = [pytest.mark.timeout(60)]
+
+Obj = dict[str, Any]
+CONTAINERS = next(k for k in KINDS if k.plural == "containers")
+
+
+@asynccontextmanager
+async def connected(etcd) -> AsyncIterator[Store]:
+    store = Store([etcd.endpoint], prefix=f"/test-{uuid.uuid4().hex[:8]}")
+    await store.connect()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def counter(n: int = 0) -> Obj:
+    return {"apiVersion": "dlxc.io/v1", "kind": "Container", "metadata": {"name": "c", "annotations": {"n": str(n)}},
+            "spec": {"image": "busybox"}}
+
+
+def bump(obj: Obj) -> Obj:
+    obj["metadata"]["annotations"]["n"] = str(int(obj["metadata"]["annotations"]["n"]) + 1)
+    return obj
+
+
+class Calls:
+    """A mutate that records the resourceVersions it was shown."""
+
+    def __init__(self, mutate: Callable[[Obj], Obj | None]) -> None:
+        self.mutate = mutate
+        self.seen: list[str] = []
+
+    def __call__(self, obj: Obj) -> Obj | None:
+        self.seen.append(obj["metadata"]["resourceVersion"])
+        return self.mutate(obj)
+
+
+def test_a_fresh_copy_saves_the_read_and_a_stale_copy_costs_one_retry(etcd) -> None:
+    async def go() -> None:
+        async with connected(etcd) as store:
+            first = await store.create("containers", "c", counter())
+            fresh = Calls(bump)
+            second = await store.guaranteed_update("containers", "c", fresh, cached=first)
+            assert fresh.seen == [first["metadata"]["resourceVersion"]]
+            stale = Calls(bump)
+            third = await store.guaranteed_update("containers", "c", stale, cached=first)  # first is now stale
+            assert stale.seen == [first["metadata"]["resourceVersion"], second["metadata"]["resourceVersion"]]
+            assert third["metadata"]["annotations"]["n"] == "2"
+            assert await store.get("containers", "c") == third
+
+    asyncio.run(go())
+
+
+def test_an_error_or_no_change_on_a_stale_copy_is_decided_again_on_the_stored_object(etcd) -> None:
+    async def go() -> None:
+        async with connected(etcd) as store:
+            first = await store.create("containers", "c", counter())
+            second = await store.update("containers", "c", bump(dict(first)), expected_rv=int(first["metadata"]["resourceVersion"]))
+
+            def only_at_one(obj: Obj) -> Obj:
+                if obj["metadata"]["annotations"]["n"] != "1":
+                    raise Conflict("not yet")
+                return obj  # nothing to change
+
+            # On the stale copy mutate says Conflict; on the stored one, nothing to change.
+            assert await store.guaranteed_update("containers", "c", only_at_one, cached=first) == second
+            # On the stale copy nothing changes; on the stored one it does.
+            undo = Calls(lambda obj: {**obj, "metadata": {**obj["metadata"], "annotations": {"n": "0"}}})
+            undone = await store.guaranteed_update("containers", "c", undo, cached={**second, "metadata": {**second["metadata"], "annotations": {"n": "0"}}})
+            assert undone["metadata"]["annotations"] == {"n": "0"}
+            assert len(undo.seen) == 2
+
+    asyncio.run(go())
+
+
+def test_a_cached_copy_of_a_deleted_object_gives_404(etcd) -> None:
+    async def go() -> None:
+        async with connected(etcd) as store:
+            first = await store.create("containers", "c", counter())
+            await store.delete("containers", "c", expected_rv=int(first["metadata"]["resourceVersion"]))
+            with pytest.raises(NotFound):
+                await store.guaranteed_update("containers", "c", bump, cached=first)
+            with pytest.raises(NotFound):  # a delete too
+                await store.guaranteed_update("containers", "c", lambda obj: None, cached=first)
+
+    asyncio.run(go())
+
+
+def test_a_cached_copy_of_an_object_deleted_and_created_again_updates_the_new_one(etcd) -> None:
+    async def go() -> None:
+        async with connected(etcd) as store:
+            first = await store.create("containers", "c", counter())
+            await store.delete("containers", "c", expected_rv=int(first["metadata"]["resourceVersion"]))
+            await store.create("containers", "c", counter(10))
+            updated = await store.guaranteed_update("containers", "c", bump, cached=first)
+            assert updated["metadata"]["annotations"]["n"] == "11"
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("cache_lags", [True, False], ids=["cache-lags", "cache-current"])
+def test_put_with_the_current_resource_version_succeeds_and_a_stale_one_is_409(etcd, cache_lags: bool) -> None:
+    async def go() -> None:
+        async with connected(etcd) as store:
+            first = await store.create("containers", "c", counter())
+            current = await store.update("containers", "c", bump(dict(first)), expected_rv=int(first["metadata"]["resourceVersion"]))
+            copy = first if cache_lags else current
+            registry = Registry(store, CONTAINERS, cached=lambda name: {**copy} if name == "c" else None)
+            with pytest.raises(Conflict):
+                await registry.replace("c", bump(dict(first)))  # the client's resourceVersion is stale
+            assert await store.get("containers", "c") == current
+            # The client's resourceVersion is newer than the cache's copy: not a conflict.
+            written = await registry.replace("c", bump(dict(current)))
+            assert written["metadata"]["annotations"]["n"] == "2"
+
+    asyncio.run(go())
+
+
+def test_status_put_and_bind_on_a_lagging_cache_are_not_refused(etcd) -> None:
+    async def go() -> None:
+        async with connected(etcd) as store:
+            created = await store.create("containers", "c", {**counter(), "status": {"phase": "Pending"}})
+            registry = Registry(store, CONTAINERS, cached=lambda name: {**created})
+            bound = await registry.bind("c", {"nodeName": "n1", "resourceVersion": created["metadata"]["resourceVersion"]})
+            # The cache still shows the container unbound; the kubelet read the bound one.
+            running = await registry.replace_status("c", {**bound, "status": {"phase": "Running", "nodeName": "n1"}})
+            assert running["status"]["phase"] == "Running"
+            assert running["spec"]["nodeName"] == "n1"
+            with pytest.raises(Conflict, match="already bound"):  # decided on the stored object, not the copy
+                await registry.bind("c", {"nodeName": "n2"})
+
+    asyncio.run(go())
