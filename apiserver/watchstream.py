@@ -87,19 +87,23 @@ async def watch_stream(
                     wait = min(wait, deadline - loop.time())
                     if wait <= 0:
                         return
-                cached = await watcher.next(wait)
-                if cached is None and deadline is not None and loop.time() >= deadline:
+                batch = await watcher.next_batch(wait)
+                if batch is None and deadline is not None and loop.time() >= deadline:
                     return
-                if cached is None:
+                if batch is None:
                     # Every event up to the cache's newest revision has reached this watcher
                     # (offers are synchronous), so a client may resume from there.
                     sent = max(sent, cache.last_revision)
                     yield _bookmark(kind, sent)
                     continue
-                kind_word = translate(cached.event, selector)
-                sent = cached.revision
-                if kind_word is not None:
-                    yield cached.line(kind_word)
+                lines = []
+                for cached in batch:
+                    kind_word = translate(cached.event, selector)
+                    if kind_word is not None:
+                        lines.append(cached.line(kind_word))
+                sent = batch[-1].revision
+                if lines:
+                    yield b"".join(lines)
         finally:
             cache.unsubscribe(watcher)
     except WatchEnded:

@@ -147,3 +147,17 @@ def test_reset_forgets_the_latest_copies() -> None:
     c.append(ev(1, "a"))
     c.reset(5, Gone("compacted"))
     assert c.latest("a") is None
+
+
+def test_next_batch_hands_over_the_whole_backlog_in_order() -> None:
+    async def go() -> None:
+        c = cache(capacity=10)
+        watcher = c.subscribe(0)
+        assert await watcher.next_batch(0.01) is None
+        for revision in (1, 2, 3):
+            c.append(ev(revision))
+        batch = await watcher.next_batch(0.01)
+        assert [e.revision for e in batch] == [1, 2, 3]
+        assert await watcher.next_batch(0.01) is None
+
+    asyncio.run(go())
