@@ -60,16 +60,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def cpu_seconds(proc: subprocess.Popen) -> float:
-    """CPU of the process and its living children (the apiserver's workers)."""
-    total = 0.0
-    parent = psutil.Process(proc.pid)
-    for p in (parent, *parent.children(recursive=True)):
-        try:
-            times = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
+    times = psutil.Process(proc.pid).cpu_times()
+    return times.user + times.system
 
 
 def container(i: int, rng: random.Random) -> Obj:
@@ -153,7 +145,6 @@ class Bench:
         self.apiserver = self.spawn("apiserver", [
             sys.executable, "-m", "dlxc", "apiserver", "--port", str(port), "--insecure-http",
             "--etcd-endpoints", f"http://127.0.0.1:{client}", "--etcd-prefix", "/bench", "--token-file", str(token_file),
-            "--workers", str(self.args.apiserver_workers),
         ], env)
         wait_http(f"http://127.0.0.1:{port}/readyz")
         return env
@@ -262,7 +253,6 @@ class Bench:
             "register_seconds": round(register_seconds, 1),
             **idle,
             "heartbeat_interval": args.heartbeat_interval,
-            "apiserver_workers": args.apiserver_workers,
             "record_placement": not args.no_placement,
         }
 
@@ -309,8 +299,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--idle-window", type=float, default=10.0,
                         help="Seconds of heartbeats alone measured before the containers.")
-    parser.add_argument("--apiserver-workers", type=int, default=1,
-                        help="Processes of the apiserver (`dlxc apiserver --workers`); more pay only with idle cores.")
     parser.add_argument("--bind-concurrency", type=int, default=8, help="The scheduler's binds in flight.")
     parser.add_argument("--timeout", type=float, default=600.0, help="Seconds to wait for the binds after the creates.")
     parser.add_argument("--keep", action="store_true", help="Keep the temp dir with the logs.")

@@ -79,8 +79,6 @@ def apiserver(
     insecure_http: bool = typer.Option(False, "--insecure-http", envvar="DLXC_INSECURE_HTTP", help="Serve plain HTTP (loopback only)."),
     allow_privileged: bool = typer.Option(False, "--allow-privileged", envvar="DLXC_ALLOW_PRIVILEGED", help="Accept privileged: true."),
     allowed_host_paths: str = typer.Option("", "--allowed-host-paths", envvar="DLXC_ALLOWED_HOST_PATHS", help="Comma-separated folders host-path mounts must lie under; empty: none."),
-    workers: int = typer.Option(1, "--workers", envvar="DLXC_APISERVER_WORKERS", min=1, max=64,
-                                help="Processes serving the API on the one port (each uses at most one core)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Serve the API over etcd (TLS unless --insecure-http on loopback)."""
@@ -107,8 +105,7 @@ def apiserver(
         allow_privileged=allow_privileged,
         allowed_host_paths=roots,
     )
-    serve(settings, host=host, port=port, cert=tls_cert_file, key=tls_private_key_file, insecure_http=insecure_http,
-          log_level="warning", workers=workers)
+    serve(settings, host=host, port=port, cert=tls_cert_file, key=tls_private_key_file, insecure_http=insecure_http, log_level="warning")
 
 
 def scheduler(
