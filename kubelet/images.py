@@ -257,6 +257,7 @@ class ImageCache:
         self._busybox = Path(busybox)
         self._mirror = debian_mirror
         self._touched: dict[Path, float] = {}
+        self._written: dict[Path, float] = {}  # when the sidecar's mtime was last set
 
     def path_for(self, ref: str, *, idmap: IdMap | None) -> Path:
         """Where the rootfs of `ref` for `idmap` lives (whether or not it is built yet)."""
@@ -269,10 +270,9 @@ class ImageCache:
         """The rootfs directory of `ref`, built on first use; safe to call from many threads and processes."""
         image = resolve(ref)
         final = self.path_for(ref, idmap=idmap)
-        if final.is_dir():
-            self._touch(final, ref)
-            return final
         self._ensure_root(idmap)
+        # Under the image's lock even when it is cached: garbage collection takes the same lock and
+        # re-checks the last use, so it never removes an image in the instant it is handed out.
         with open(self.root / f".{final.name}.lock", "w") as lock:
             # flock conflicts between separate open()s even in one process, so threads wait here too.
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -306,11 +306,14 @@ class ImageCache:
         os.replace(tmp, self._meta_path(final))
 
     def _touch(self, final: Path, ref: str) -> None:
-        # Last use is the sidecar's mtime, written at most once a minute per image.
+        # Last use: in memory at every use; on disk (the sidecar's mtime, which outlives the
+        # kubelet) at most once a minute per image.
         now = time.time()
-        if now - self._touched.get(final, 0) < 60:
-            return
+        last_written = self._written.get(final, 0)
         self._touched[final] = now
+        if now - last_written < 60:
+            return
+        self._written[final] = now
         meta = self._meta_path(final)
         if not meta.exists():
             self._write_meta(final, ref, size=_du(final))
@@ -344,9 +347,12 @@ class ImageCache:
                 continue
             with open(self.root / f".{path.name}.lock", "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
+                if self._touched.get(path, 0) > cutoff:
+                    continue  # handed out since the list was read
                 shutil.rmtree(path, ignore_errors=True)
                 self._meta_path(path).unlink(missing_ok=True)
             self._touched.pop(path, None)
+            self._written.pop(path, None)
             removed.append(str(image["name"]))
         return removed
 

@@ -73,3 +73,37 @@ def test_cache_lists_and_collects_unused_images(tmp_path: Path) -> None:
     cache._touched.clear()
     assert cache.collect_garbage(set(), unused_for=3600) == ["busybox"]
     assert not path.exists() and cache.list() == []
+
+
+def test_an_image_handed_out_while_gc_decides_is_kept(tmp_path: Path) -> None:
+    """GC lists an image as unused, then ensure() hands it out before GC takes its lock: GC must
+    re-check under the lock (ensure takes it too, also for a cached image) and keep it."""
+    cache = ImageCache(tmp_path / "images")
+    path = cache.ensure("busybox", idmap=None)
+    old = time.time() - 7200
+    os.utime(path.with_name(path.name + ".json"), (old, old))
+    cache._touched.clear()
+    listed = cache.list
+
+    def list_then_use() -> list[dict[str, object]]:
+        found = listed()
+        assert cache.ensure("busybox", idmap=None) == path  # a container asks for it now
+        return found
+
+    cache.list = list_then_use  # type: ignore[method-assign]
+    assert cache.collect_garbage(set(), unused_for=3600) == []
+    assert path.is_dir()
+
+
+def test_every_use_counts_though_the_disk_is_touched_once_a_minute(tmp_path: Path) -> None:
+    cache = ImageCache(tmp_path / "images")
+    path = cache.ensure("busybox", idmap=None)
+    cache.ensure("busybox", idmap=None)  # a use: the sidecar is touched
+    old = time.time() - 7200
+    os.utime(path.with_name(path.name + ".json"), (old, old))  # as if that use were 2 h ago
+    used = time.time()
+    cache.ensure("busybox", idmap=None)  # within the minute: the sidecar is not touched again
+    [listed] = cache.list()
+    assert float(listed["lastUsed"]) >= used
+    assert cache.collect_garbage(set(), unused_for=3600) == []
+    assert path.is_dir()
