@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -229,19 +230,49 @@ class LocalCluster:
                           "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet],
                     self._component_env(node.component, component_tokens[node.component], pki),
                 )
-        (self.state_dir / "layout.json").write_text(json.dumps({"nodes": self.nodes, "etcdMembers": self.etcd_members}))
+        (self.state_dir / "layout.json").write_text(json.dumps({
+            "nodes": self.nodes, "etcdMembers": self.etcd_members,
+            "nodeName": self.node_name, "bridge": self.bridge, "subnet": self.subnet,
+        }))
         config = ClientConfig(server=self.server, token=admin, certificate_authority=str(pki.ca_cert))
         for node in self.local_nodes():
             self._wait_node_ready(config, timeout=timeout, node_name=node.name)
         return config
 
     def load_layout(self) -> None:
-        """Take the node and etcd member counts of the last `up` (so `down` finds every bridge)."""
+        """Take the layout of the last `up` (so `down` finds every node's lxcpath and bridge)."""
         try:
             layout = json.loads((self.state_dir / "layout.json").read_text())
         except (FileNotFoundError, ValueError):
             return
         self.nodes, self.etcd_members = int(layout.get("nodes", 1)), int(layout.get("etcdMembers", 1))
+        self.node_name = str(layout.get("nodeName", self.node_name))
+        self.bridge = str(layout.get("bridge", self.bridge))
+        self.subnet = str(layout.get("subnet", self.subnet))
+
+    def is_state_dir(self) -> bool:
+        """Whether state_dir holds a cluster `up` made: only such a folder may be purged."""
+        return (self.state_dir / "layout.json").is_file() and (self.state_dir / "tokens").is_file()
+
+    def purge(self) -> tuple[list[str], int]:
+        """`down`, then destroy the containers and delete the state dir: nothing of the cluster is left.
+
+        Returns the processes stopped and how many containers were destroyed.
+        """
+        if not self.is_state_dir():
+            raise RuntimeError(f"{self.state_dir} is not the state dir of a `dlxc up` cluster; not removing it")
+        stopped = self.down()
+        from kubelet import runtime
+
+        destroyed = 0
+        for node in self.local_nodes():
+            if node.lxc_path.exists():
+                rt = runtime.LxcRuntime(node.lxc_path)
+                for name in rt.names():
+                    rt.destroy(name, timeout=0)
+                    destroyed += 1
+        shutil.rmtree(self.state_dir)
+        return stopped, destroyed
 
     def _component_env(self, name: str, token: str, pki: Pki) -> dict[str, str]:
         """A component's own client config (server, token, the CA to verify against) in the state dir."""

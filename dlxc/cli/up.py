@@ -1,16 +1,18 @@
 """`dlxc up` and `dlxc down`: the local all-in-one cluster."""
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import typer
+import yaml
 
 from dlxc.applier import apply_one
 from dlxc.cli import console
 from dlxc.cli.common import fail, run
 from dlxc.cli.components import default_node_name
 from dlxc.client import Client
-from dlxc.clientconfig import save_config
+from dlxc.clientconfig import config_path, load_config, save_config
 from dlxc.localcluster import LocalCluster, default_state_dir
 from dlxc.manifests import load_manifests
 
@@ -22,6 +24,15 @@ def _examples_dir() -> Path | None:
     return here if here.is_dir() else None
 
 
+def _points_into(config: Path, state_dir: Path) -> bool:
+    """Whether the client config at `config` is the one `up` wrote for the cluster in state_dir."""
+    try:
+        ca = load_config(config).certificate_authority
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    return bool(ca) and Path(ca).resolve().is_relative_to(state_dir.resolve())
+
+
 def up(
     state_dir: Path = typer.Option(None, "--state-dir", envvar="DLXC_STATE_DIR", help="Default: /var/lib/dlxc."),
     port: int = typer.Option(6443, "--port", envvar="DLXC_PORT", help="apiserver port; etcd uses the next two."),
@@ -29,11 +40,23 @@ def up(
     no_examples: bool = typer.Option(False, "--no-examples", help="Apply nothing."),
     nodes: int = typer.Option(1, "--nodes", min=1, max=20, help="Kubelets on this host, each its own node (own name, lxcpath, bridge)."),
     etcd_members: int = typer.Option(1, "--etcd-members", help="1, or 3 for an etcd cluster on loopback."),
+    bridge: str = typer.Option("dlxcbr0", "--bridge", envvar="DLXC_BRIDGE", help="The first node's bridge; node k gets BRIDGE-k."),
+    subnet: str = typer.Option("10.77.0.1/24", "--subnet", envvar="DLXC_SUBNET",
+                               help="The first node's bridge address; each further node takes the next subnet of that size."),
 ) -> None:
     """Start a local cluster in the background and apply the examples."""
     if etcd_members not in (1, 3, 5):
         raise typer.BadParameter("must be 1, 3 or 5 (an odd number keeps a majority)", param_hint="--etcd-members")
-    cluster = LocalCluster(state_dir or default_state_dir(), port=port, node_name=default_node_name(), nodes=nodes, etcd_members=etcd_members)
+    if not 1 <= len(bridge) <= 12 or not all(c.isalnum() or c in "-_" for c in bridge):
+        # Interface names have 15 characters at most, and node 19's bridge is BRIDGE-19.
+        raise typer.BadParameter("1-12 letters, digits, - or _", param_hint="--bridge")
+    try:
+        if ipaddress.IPv4Interface(subnet).network.prefixlen > 28:
+            raise ValueError("too small")
+    except ValueError:
+        raise typer.BadParameter("an IPv4 address with a prefix of /28 or wider, e.g. 10.77.0.1/24", param_hint="--subnet") from None
+    cluster = LocalCluster(state_dir or default_state_dir(), port=port, node_name=default_node_name(), nodes=nodes,
+                           etcd_members=etcd_members, bridge=bridge, subnet=subnet)
     try:
         config = cluster.up()
     except RuntimeError as exc:
@@ -67,9 +90,22 @@ def up(
 def down(
     state_dir: Path = typer.Option(None, "--state-dir", envvar="DLXC_STATE_DIR", help="Default: /var/lib/dlxc."),
     port: int = typer.Option(6443, "--port", envvar="DLXC_PORT"),
+    purge: bool = typer.Option(False, "--purge", help="Also destroy the containers and delete the state dir and its client config."),
 ) -> None:
-    """Stop the local cluster's processes and containers; the desired state stays in the state dir."""
+    """Stop the local cluster's processes and containers; the desired state stays in the state dir (unless --purge)."""
     cluster = LocalCluster(state_dir or default_state_dir(), port=port, node_name=default_node_name())
-    stopped = cluster.down()
+    if not purge:
+        stopped = cluster.down()
+        console.out(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+        console.out(f"desired state kept in {cluster.state_dir}; `dlxc up` brings it back")
+        return
+    try:
+        stopped, destroyed = cluster.purge()
+    except RuntimeError as exc:
+        fail(str(exc))
     console.out(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
-    console.out(f"desired state kept in {cluster.state_dir}; `dlxc up` brings it back")
+    console.out(f"destroyed {destroyed} container{'s' if destroyed != 1 else ''}; removed {cluster.state_dir}")
+    config = config_path()
+    if config.is_file() and _points_into(config, cluster.state_dir):
+        config.unlink()
+        console.out(f"removed the client config {config}")

@@ -1,0 +1,77 @@
+"""The quick start through the CLI: `dlxc up` applies the examples and they run; `dlxc down --purge`
+leaves nothing behind (no process, container, bridge, state dir or client config)."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from test_up_nodes import free_block
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
+
+
+def dlxc(*args: str, env: dict[str, str], timeout: float = 150) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dlxc", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def processes_using(state: Path) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if any(str(state) in part for part in proc.info["cmdline"] or []):
+            found.append(proc.info["pid"])
+    return found
+
+
+def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.fail("LXC tests need root")
+    suffix = secrets.token_hex(2)
+    state, bridge = lxc_root / f"cli-{suffix}", f"dq{suffix}"
+    config = tmp_path / "config.yaml"
+    env = {**os.environ, "DLXC_CONFIG": str(config), "DLXC_STATE_DIR": str(state), "DLXC_PORT": str(free_block(3)),
+           "DLXC_BRIDGE": bridge, "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{secrets.randbelow(200)}.1/24"}
+    env.pop("DLXC_SERVER", None)
+    env.pop("DLXC_TOKEN", None)
+    try:
+        up = dlxc("up", env=env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "cluster is up: apiserver https://127.0.0.1:" in up.stdout
+        for name in ("shop-frontend", "shop-backend", "shop-db", "my-web-server"):
+            assert f"container/{name} created" in up.stdout
+        assert config.is_file()
+        deadline = time.monotonic() + 90
+        while True:
+            got = dlxc("get", "containers", "-o", "json", env=env, timeout=30)
+            assert got.returncode == 0, got.stderr
+            phases = {c["metadata"]["name"]: c["status"].get("phase") for c in json.loads(got.stdout)["items"]}
+            if len(phases) == 4 and set(phases.values()) == {"Running"}:
+                break
+            assert time.monotonic() < deadline, f"not all Running: {phases}"
+            time.sleep(0.5)
+        assert (state / "lxc" / "shop-db").is_dir()
+    finally:
+        down = dlxc("down", "--purge", env=env)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "destroyed 4 containers" in down.stdout
+    assert not state.exists()
+    assert not config.exists()
+    assert not Path("/sys/class/net", bridge).exists()
+    assert processes_using(state) == []
+
+
+def test_down_purge_refuses_a_folder_up_did_not_make(tmp_path: Path) -> None:
+    keep = tmp_path / "precious"
+    keep.mkdir()
+    (keep / "data").write_text("mine")
+    done = dlxc("down", "--purge", "--state-dir", str(keep), env={**os.environ, "DLXC_CONFIG": str(tmp_path / "c.yaml")})
+    assert done.returncode != 0
+    assert "is not the state dir of a `dlxc up` cluster" in done.stdout + done.stderr
+    assert (keep / "data").read_text() == "mine"
