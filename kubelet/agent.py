@@ -40,6 +40,7 @@ from kubelet.statusfields import (
     same_but_status,
     set_condition,
 )
+from kubelet.drift import DriftPoller
 from kubelet.lease import LeaseSettings, NodeLease
 from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
 from kubelet.stale import StaleGuard
@@ -116,7 +117,6 @@ class Kubelet:
         # desired() runs in worker threads; addresses and cpus are handed out under this lock.
         self.alloc_lock = threading.Lock()
         self.last_states: dict[str, str] = {}
-        self.watched: dict[str, tuple[int, str, Path]] = {}  # running containers the fast poll checks
         self._scanned: tuple[float, list[Obj]] | None = None
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
         self.started: dict[str, datetime] = {}  # when we last started each container
@@ -131,6 +131,7 @@ class Kubelet:
         )
         self.guard = StaleGuard(self, self.lease)
         self.count_changed = asyncio.Event()
+        self.drift = DriftPoller(settings.lxc_path, interval=settings.state_poll_interval, enqueue=self.enqueue)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
 
@@ -454,7 +455,7 @@ class Kubelet:
         obj = self._latest(name)
         observed = await asyncio.to_thread(self.observe, name)
         if observed is None or observed.state not in ("RUNNING", "FROZEN"):
-            self.watched.pop(name, None)
+            self.drift.forget(name)
         if obj is None or obj["spec"].get("nodeName") != self.settings.node_name:
             # Not ours (deleted while we were away, or moved): remove what LXC still holds, if we made it.
             if observed is not None and await asyncio.to_thread(self.runtime.managed, name):
@@ -462,7 +463,7 @@ class Kubelet:
                     await asyncio.to_thread(self.execute, action)
             self.reported.pop(name, None)
             self.started.pop(name, None)
-            self.watched.pop(name, None)
+            self.drift.forget(name)
             return
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
@@ -658,9 +659,9 @@ class Kubelet:
             return
         self.last_states[observed.name] = observed.state
         if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
-            await asyncio.to_thread(self._watch, name, observed.init_pid)
+            await asyncio.to_thread(self.drift.watch, name, observed.init_pid)
         else:
-            self.watched.pop(name, None)
+            self.drift.forget(name)
         started = None
         if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
             started = init_started(observed.init_pid)
@@ -728,67 +729,6 @@ class Kubelet:
         names = set(self.containers.cache) | set(await asyncio.to_thread(self.runtime.names))
         for name in names:
             self.enqueue(name)
-
-    def _watch(self, name: str, pid: int) -> None:
-        """Remember a running container's init (pid, start time) and freezer file for the fast poll."""
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                start = handle.read().rsplit(")", 1)[1].split()[19]
-            paths = metrics.parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
-        except (OSError, IndexError):
-            self.watched.pop(name, None)
-            return
-        freezer = paths.dir("freezer", root=Path("/sys/fs/cgroup"))
-        freeze_file = (freezer / "freezer.state") if freezer else (paths.dir("", root=Path("/sys/fs/cgroup")) or Path("/")) / "cgroup.freeze"
-        self.watched[name] = (pid, start, freeze_file)
-
-    def _poll_once(self, mtimes: dict[str, float]) -> tuple[set[str], dict[str, float]]:
-        """Names whose init died or changed, that are frozen, or whose config file changed; and the new mtimes.
-
-        Reads /proc and one cgroup file per running container instead of asking liblxc, so a node
-        with hundreds of containers can afford it every second.
-        """
-        changed: set[str] = set()
-        for name, (pid, start, freeze_file) in list(self.watched.items()):
-            try:
-                with open(f"/proc/{pid}/stat") as handle:
-                    alive = handle.read().rsplit(")", 1)[1].split()[19] == start
-            except (OSError, IndexError):
-                alive = False
-            if not alive:
-                changed.add(name)
-                continue
-            try:
-                frozen = freeze_file.read_text().strip() not in ("THAWED", "0")
-            except OSError:
-                frozen = False
-            if frozen:
-                changed.add(name)
-        fresh: dict[str, float] = {}
-        try:
-            with os.scandir(self.settings.lxc_path) as entries:
-                for entry in entries:
-                    try:
-                        fresh[entry.name] = os.stat(os.path.join(entry.path, "config")).st_mtime
-                    except OSError:
-                        continue
-        except OSError:
-            pass
-        changed |= {name for name, mtime in fresh.items() if mtimes.get(name) not in (None, mtime)}
-        return changed, fresh
-
-    async def _state_poll_loop(self) -> None:
-        """Notice a container stopped, frozen or its config edited behind our back within about a second."""
-        mtimes: dict[str, float] = {}
-        while True:
-            await asyncio.sleep(self.settings.state_poll_interval)
-            try:
-                changed, mtimes = await asyncio.to_thread(self._poll_once, mtimes)
-            except Exception:
-                log.exception("state poll failed")
-                continue
-            for name in changed:
-                self.enqueue(name)
 
     async def collect_metrics(self) -> dict[str, dict[str, float]]:
         """Sample every running container in parallel; keep it for /metrics, the file and status.metrics."""
@@ -867,7 +807,7 @@ class Kubelet:
             tasks += [
                 asyncio.create_task(self._heartbeat_loop()),
                 asyncio.create_task(self._resync_loop()),
-                asyncio.create_task(self._state_poll_loop()),
+                asyncio.create_task(self.drift.run()),
             ]
             if self.settings.metrics_interval > 0:
                 tasks.append(asyncio.create_task(self._metrics_loop()))
