@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from pydantic import BaseModel, ConfigDict
 
 from dlxc import __version__
 from dlxc.client import Client, Informer
@@ -41,7 +40,10 @@ from kubelet.statusfields import (
     set_condition,
 )
 from kubelet.drift import DriftPoller
+from kubelet.imagegc import ImageGC
 from kubelet.lease import LeaseSettings, NodeLease
+from kubelet.nodestatus import NodeStatus
+from kubelet.settings import KubeletSettings
 from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
 from kubelet.stale import StaleGuard
 from schemas import Container
@@ -53,38 +55,6 @@ log = logging.getLogger("dlxc.kubelet")
 Obj = dict[str, Any]
 
 FINALIZER = "dlxc.io/lxc-container"
-
-
-class KubeletSettings(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    node_name: str
-    lxc_path: Path
-    image_dir: Path
-    bridge: str = "dlxcbr0"
-    subnet: ipaddress.IPv4Interface = ipaddress.IPv4Interface("10.77.0.1/24")  # the bridge's own address
-    heartbeat_interval: float = 2.0
-    resync_interval: float = 60.0  # stops, freezes and config edits are caught by the 1 s poll
-    state_poll_interval: float = 1.0
-    workers: int = 8
-    max_containers: int = 100
-    # CPU limits are caps, not reservations (as in LXD and Proxmox): a node offers this many
-    # times its cores to the scheduler. Memory is never overcommitted.
-    cpu_overcommit: float = 4.0
-    labels: dict[str, str] = {}
-    # Crash-loop backoff: first restart at once, then base seconds doubling up to cap.
-    restart_backoff_base: float = 10.0
-    restart_backoff_cap: float = 300.0
-    metrics_interval: float = 30.0  # 0: no collection
-    metrics_port: int = 0  # 0: no /metrics endpoint
-    metrics_host: str = "127.0.0.1"
-    metrics_file: Path | None = None
-    # Other lxcpaths whose containers are listed as unmanaged in the Node status (never touched).
-    scan_paths: list[Path] = [Path("/var/lib/lxc")]
-    scan_interval: float = 10.0
-    # Cached images no container has used for this long are removed (0: never).
-    image_gc_after: float = 3600.0
-    image_retry_interval: float = 30.0
 
 
 class RenderError(Exception):
@@ -117,7 +87,6 @@ class Kubelet:
         # desired() runs in worker threads; addresses and cpus are handed out under this lock.
         self.alloc_lock = threading.Lock()
         self.last_states: dict[str, str] = {}
-        self._scanned: tuple[float, list[Obj]] | None = None
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
         self.started: dict[str, datetime] = {}  # when we last started each container
         self.metrics: dict[str, tuple[dict[str, float], str]] = {}
@@ -130,7 +99,8 @@ class Kubelet:
             on_fence=lambda: self.guard.fence(), on_recover=lambda: self.guard.recover(), on_reconnect=self._reconnected,
         )
         self.guard = StaleGuard(self, self.lease)
-        self.count_changed = asyncio.Event()
+        self.image_gc = ImageGC(runtime, images, unused_for=settings.image_gc_after)
+        self.node = NodeStatus(client, settings, containers=self.containers, runtime=runtime, images=images, resync=self.resync)
         self.drift = DriftPoller(settings.lxc_path, interval=settings.state_poll_interval, enqueue=self.enqueue)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
@@ -147,7 +117,7 @@ class Kubelet:
 
     async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
         if (old is None) != (new is None):
-            self.count_changed.set()  # the Node's container count is stale: post it soon, not at the next interval
+            self.node.count_changed.set()  # the Node's container count is stale: post it soon, not at the next interval
         if old is not None and new is not None and same_but_status(old, new):
             return  # our own status write coming back (or another writer's): nothing to reconcile
         self.enqueue(name)
@@ -184,150 +154,10 @@ class Kubelet:
         self.failures[name] = count + 1
         return min(30.0, 2.0 ** count) * random.uniform(0.8, 1.2)
 
-    # ---- the node ----
-
-    def _node_status(self) -> Obj:
-        cpu = psutil.cpu_count() or 1
-        memory = psutil.virtual_memory()
-        disk = psutil.disk_usage(str(self.settings.lxc_path))
-        capacity = {"cpu": cpu, "memory": memory.total, "disk": disk.total, "containers": self.settings.max_containers}
-        allocatable = {**capacity, "cpu": cpu * self.settings.cpu_overcommit}
-        addresses = sorted({socket.gethostname()})
-        return {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "KubeletReady",
-                    "message": "kubelet is posting ready status",
-                    "lastTransitionTime": now_iso(),
-                }
-            ],
-            "capacity": capacity,
-            "allocatable": allocatable,
-            "usage": {
-                "cpu": round(psutil.cpu_percent() / 100 * cpu, 3),
-                "memory": memory.total - memory.available,
-                "disk": disk.used,
-                "containers": len(self.containers.cache),
-            },
-            "containerCount": len(self.containers.cache),
-            "lastHeartbeatTime": now_iso(),
-            "addresses": addresses,
-            "version": f"dlxc/{__version__} {platform.system().lower()}",
-            "lxcPath": str(self.settings.lxc_path),
-            "bridge": self.settings.bridge,
-            "subnet": str(self.settings.subnet.network),
-            "unmanagedContainers": self._scan(),
-            "images": self._image_list(),
-        }
-
-    def _image_list(self) -> list[Obj]:
-        by_image: dict[str, int] = {}
-        for obj in list(self.containers.cache.values()):
-            ref = obj.get("spec", {}).get("image", "")
-            by_image[ref] = by_image.get(ref, 0) + 1
-        return [
-            {"name": image["name"], "idMap": image["idMap"], "size": image["size"],
-             "containers": by_image.get(str(image["name"]), 0),
-             "lastUsed": iso_time(datetime.fromtimestamp(float(image["lastUsed"]), timezone.utc))}
-            for image in self.images.list()
-        ]
-
-    def _images_in_use(self) -> set[Path]:
-        """Image dirs that a container under our lxcpath has as its overlay lower dir."""
-        used = set()
-        for name in self.runtime.names():
-            found = self.runtime.inspect(name)
-            rootfs = dict(found.items).get("lxc.rootfs.path", "") if found else ""
-            parts = lxcconfig.split_overlay_rootfs(rootfs) if rootfs else None
-            if parts:
-                used.add(Path(parts[0]))
-        return used
-
-    async def _image_gc_loop(self) -> None:
-        while True:
-            await asyncio.sleep(max(1.0, min(60.0, self.settings.image_gc_after / 2)))
-            try:
-                in_use = await asyncio.to_thread(self._images_in_use)
-                removed = await asyncio.to_thread(self.images.collect_garbage, in_use, unused_for=self.settings.image_gc_after)
-                for ref in removed:
-                    log.info("image %s removed: unused for %gs", ref, self.settings.image_gc_after)
-            except Exception:
-                log.exception("image garbage collection failed")
-
-    def _scan(self) -> list[Obj]:
-        # Listing every lxcpath asks liblxc about each container: every few heartbeats is enough.
-        now = time.monotonic()
-        if self._scanned is not None and now - self._scanned[0] < self.settings.scan_interval:
-            return self._scanned[1]
-        self._scanned = (now, self._scan_now())
-        return self._scanned[1]
-
-    def _scan_now(self) -> list[Obj]:
-        paths = [self.settings.lxc_path, *[p for p in self.settings.scan_paths if p != self.settings.lxc_path]]
-        try:
-            return self.runtime.scan_unmanaged(paths)
-        except Exception:
-            log.exception("scanning for unmanaged containers failed")
-            return []
-
-    async def register(self) -> None:
-        status = await asyncio.to_thread(self._node_status)
-        body = {
-            "metadata": {"name": self.settings.node_name, "labels": self.settings.labels},
-            "spec": {},
-            "status": status,
-        }
-        try:
-            await self.client.create("nodes", body)
-        except Conflict:
-            node = await self.client.get("nodes", self.settings.node_name)
-            await self._post_status(node, status)
-
-    async def _post_status(self, node: Obj, status: Obj) -> None:
-        old_ready = next((c for c in node.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
-        if old_ready and old_ready.get("status") == "True":
-            status["conditions"][0]["lastTransitionTime"] = old_ready.get("lastTransitionTime")
-        await self.client.replace_status(
-            "nodes", {"metadata": {"name": node["metadata"]["name"]}, "spec": node.get("spec", {}), "status": status}
-        )
-
-    async def heartbeat(self) -> None:
-        status = await asyncio.to_thread(self._node_status)
-        try:
-            node = await self.client.get("nodes", self.settings.node_name)
-        except NotFound:
-            await self.register()
-            return
-        await self._post_status(node, status)
-
     async def _reconnected(self) -> None:
         # The apiserver is back before any fence: compare everything now, not at the next resync.
         log.info("apiserver reachable again; resyncing")
         await self.resync()
-
-    async def _heartbeat_loop(self) -> None:
-        failing = False
-        while True:
-            try:
-                await asyncio.wait_for(self.count_changed.wait(), self.settings.heartbeat_interval)
-                await asyncio.sleep(1.0)  # gather a burst of binds into one Node write
-            except asyncio.TimeoutError:
-                pass
-            self.count_changed.clear()
-            try:
-                await self.heartbeat()
-            except ApiError as exc:
-                if not failing:
-                    log.warning("heartbeat failed: %s; containers keep running, retrying", exc.message)
-                failing = True
-                continue
-            if failing:
-                # The apiserver is back: compare everything now instead of waiting for the next resync.
-                log.info("apiserver reachable again; resyncing")
-                failing = False
-                await self.resync()
 
     # ---- containers ----
 
@@ -794,7 +624,7 @@ class Kubelet:
         try:
             while True:
                 try:
-                    await self.register()
+                    await self.node.register()
                     break
                 except ApiError as exc:
                     log.warning("cannot register node: %s; retrying", exc.message)
@@ -805,14 +635,14 @@ class Kubelet:
             await self.guard.remove_stale_copies_first()  # before any reconcile can start a stale copy
             tasks += [asyncio.create_task(self._worker()) for _ in range(self.settings.workers)]
             tasks += [
-                asyncio.create_task(self._heartbeat_loop()),
+                asyncio.create_task(self.node.run()),
                 asyncio.create_task(self._resync_loop()),
                 asyncio.create_task(self.drift.run()),
             ]
             if self.settings.metrics_interval > 0:
                 tasks.append(asyncio.create_task(self._metrics_loop()))
             if self.settings.image_gc_after > 0:
-                tasks.append(asyncio.create_task(self._image_gc_loop()))
+                tasks.append(asyncio.create_task(self.image_gc.run()))
             if self.settings.metrics_port:
                 exporter.serve(self.collector, host=self.settings.metrics_host, port=self.settings.metrics_port)
             await self.resync()  # orphans: LXC containers whose objects are gone
