@@ -39,6 +39,7 @@ from kubelet.statusfields import (
     same_but_status,
     set_condition,
 )
+from kubelet.allocator import Allocator
 from kubelet.drift import DriftPoller
 from kubelet.imagegc import ImageGC
 from kubelet.lease import LeaseSettings, NodeLease
@@ -81,11 +82,7 @@ class Kubelet:
         self.failures: dict[str, int] = {}  # consecutive failed reconciles per container, for backoff
         self.full: set[str] = set()  # queued names that need a whole reconcile, not only a metrics write
         self.busy: set[str] = set()
-        self.ips: dict[str, ipaddress.IPv4Interface] = {}
-        self.cpusets: dict[str, list[int]] = {}
-        self.online_cpus = sorted(os.sched_getaffinity(0))
-        # desired() runs in worker threads; addresses and cpus are handed out under this lock.
-        self.alloc_lock = threading.Lock()
+        self.allocator = Allocator(settings.subnet)
         self.last_states: dict[str, str] = {}
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
         self.started: dict[str, datetime] = {}  # when we last started each container
@@ -161,17 +158,6 @@ class Kubelet:
 
     # ---- containers ----
 
-    def _allocate_ip(self, name: str) -> ipaddress.IPv4Interface:
-        if name in self.ips:
-            return self.ips[name]
-        gateway = self.settings.subnet
-        taken = {iface.ip for iface in self.ips.values()} | {gateway.ip}
-        for host in gateway.network.hosts():
-            if host not in taken:
-                self.ips[name] = ipaddress.IPv4Interface(f"{host}/{gateway.network.prefixlen}")
-                return self.ips[name]
-        raise RenderError(f"no free address left in {gateway.network} on node {self.settings.node_name}")
-
     def _bridge_of(self, container: Container) -> str | None:
         network = container.spec.network
         if network is not None and network.type == "none":
@@ -185,16 +171,13 @@ class Kubelet:
         if bridge is not None and not self.network.bridge_exists(bridge):
             raise RenderError(f"bridge {bridge!r} does not exist on node {self.settings.node_name}")
         ip = gateway = None
-        cpuset = None
-        with self.alloc_lock:
+        with self.allocator.lock:
             if bridge == self.settings.bridge:
-                ip, gateway = self._allocate_ip(name), self.settings.subnet.ip
-            cores = lxcconfig.whole_cores(container.spec.cpu)
-            if cores is not None:
-                self.cpusets[name] = cpus.pick_cpus(cores, self.online_cpus, self.cpusets, name=name)
-                cpuset = cpus.format_cpuset(self.cpusets[name])
-            else:
-                self.cpusets.pop(name, None)
+                ip = self.allocator.allocate_ip(name)
+                if ip is None:
+                    raise RenderError(f"no free address left in {self.settings.subnet.network} on node {self.settings.node_name}")
+                gateway = self.settings.subnet.ip
+            cpuset = self.allocator.pin_cpus(name, lxcconfig.whole_cores(container.spec.cpu))
         adopted = adopted_rootfs(container)
         if adopted is not None:
             rootfs_value = adopted
@@ -249,9 +232,7 @@ class Kubelet:
             rt.create(name, list(action.items))
         elif isinstance(action, Destroy):
             rt.destroy(name)
-            with self.alloc_lock:
-                self.ips.pop(name, None)
-                self.cpusets.pop(name, None)
+            self.allocator.release(name)
         elif isinstance(action, Reconfigure):
             rt.write_config(name, list(action.items))
         elif isinstance(action, SetCgroup):
@@ -506,7 +487,7 @@ class Kubelet:
             phase, message = "Running", "frozen"
         else:
             phase, message = "Stopped", ""
-        ip = self.ips.get(observed.name)
+        ip = self.allocator.ips.get(observed.name)
         await self._report(
             obj,
             phase=phase,
@@ -597,21 +578,6 @@ class Kubelet:
             except Exception:
                 log.exception("metrics collection failed")
 
-    def _recover_ips(self) -> None:
-        """Addresses and cpu pins in existing configs stay with their containers across kubelet restarts."""
-        for name in self.runtime.names():
-            found = self.runtime.inspect(name)
-            if found is None:
-                continue
-            for key, value in found.items:
-                if key == "lxc.net.0.ipv4.address":
-                    self.ips[name] = ipaddress.IPv4Interface(value)
-                elif key in ("lxc.cgroup.cpuset.cpus", "lxc.cgroup2.cpuset.cpus"):
-                    try:
-                        self.cpusets[name] = cpus.parse_cpuset(value)
-                    except ValueError:
-                        pass
-
     async def run(self, *, ready: Callable[[], None] | None = None) -> None:
         # Every LXC call, image build and metrics read is a blocking call in a thread; the default
         # pool (cores + 4) would let a long image build or a metrics sweep hold up the heartbeat.
@@ -619,7 +585,7 @@ class Kubelet:
             concurrent.futures.ThreadPoolExecutor(max_workers=max(32, self.settings.workers * 2), thread_name_prefix="kubelet"))
         self.settings.lxc_path.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.network.ensure_bridge, self.settings.bridge, self.settings.subnet)
-        await asyncio.to_thread(self._recover_ips)
+        await asyncio.to_thread(self.allocator.recover, self.runtime)
         tasks: list[asyncio.Task[Any]] = []
         try:
             while True:
