@@ -3,50 +3,38 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ipaddress
-import json
 import logging
-import os
-import platform
 import random
-import secrets
-import socket
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from dlxc import __version__
 from dlxc.client import Client, Informer
-from dlxc.errors import ApiError, Conflict, NotFound
-from kubelet import cpus, exporter, images, lxcconfig, metrics, restarts
+from dlxc.errors import ApiError, NotFound
+from kubelet import exporter, images, lxcconfig, restarts
+from kubelet.allocator import Allocator
+from kubelet.drift import DriftPoller
+from kubelet.imagegc import ImageGC
+from kubelet.lease import LeaseSettings, NodeLease
+from kubelet.nodestatus import NodeStatus
+from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
+from kubelet.sampler import MetricsSampler
+from kubelet.settings import KubeletSettings
+from kubelet.stale import StaleGuard
 from kubelet.statusfields import (
     adopted_rootfs,
-    append_line,
     describe_exit,
     error_summary,
     init_started,
     iso_time,
-    now_iso,
     parse_time,
     ran_since_last_exit,
     restarted_after,
     same_but_status,
     set_condition,
 )
-from kubelet.allocator import Allocator
-from kubelet.drift import DriftPoller
-from kubelet.imagegc import ImageGC
-from kubelet.lease import LeaseSettings, NodeLease
-from kubelet.nodestatus import NodeStatus
-from kubelet.settings import KubeletSettings
-from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
-from kubelet.stale import StaleGuard
 from schemas import Container
 from schemas.container import RESTART_ANNOTATION
 
@@ -86,9 +74,6 @@ class Kubelet:
         self.last_states: dict[str, str] = {}
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
         self.started: dict[str, datetime] = {}  # when we last started each container
-        self.metrics: dict[str, tuple[dict[str, float], str]] = {}
-        self.samples: dict[str, tuple[float, dict[str, float]]] = {}  # name -> (monotonic time, raw sample)
-        self.collector = exporter.ContainerCollector(settings.node_name)
         self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
         # Fault tolerance hooks: the node Lease with self-fencing, and the stale-copy guard.
         self.lease = NodeLease(
@@ -98,6 +83,7 @@ class Kubelet:
         self.guard = StaleGuard(self, self.lease)
         self.image_gc = ImageGC(runtime, images, unused_for=settings.image_gc_after)
         self.node = NodeStatus(client, settings, containers=self.containers, runtime=runtime, images=images, resync=self.resync)
+        self.sampler = MetricsSampler(runtime, settings, containers=self.containers, enqueue=self.enqueue)
         self.drift = DriftPoller(settings.lxc_path, interval=settings.state_poll_interval, enqueue=self.enqueue)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
@@ -512,7 +498,7 @@ class Kubelet:
                     status.pop(key, None)
                 else:
                     status[key] = fields[arg]
-        sample = self.metrics.get(name)
+        sample = self.sampler.latest.get(name)
         if status.get("phase") != "Running":
             status.pop("metrics", None)
             status.pop("metricsTime", None)
@@ -540,43 +526,6 @@ class Kubelet:
         names = set(self.containers.cache) | set(await asyncio.to_thread(self.runtime.names))
         for name in names:
             self.enqueue(name)
-
-    async def collect_metrics(self) -> dict[str, dict[str, float]]:
-        """Sample every running container in parallel; keep it for /metrics, the file and status.metrics."""
-        pids = await asyncio.to_thread(self.runtime.init_pids)
-        names = [n for n in pids if n in self.containers.cache]
-        results = await asyncio.gather(*(
-            asyncio.to_thread(metrics.collect, pids[n], rootfs_dir=self.settings.lxc_path / n / "delta0") for n in names
-        ))
-        clock, stamp = time.monotonic(), now_iso()
-        snapshot: dict[str, dict[str, float]] = {}
-        for name, sample in zip(names, results):
-            if not sample:
-                continue
-            previous = self.samples.get(name)
-            rates = metrics.usage_rates(previous[1] if previous else None, sample, clock - previous[0] if previous else 0)
-            self.samples[name] = (clock, sample)
-            snapshot[name] = {**sample, **rates}
-            self.metrics[name] = (snapshot[name], stamp)
-        for gone in set(self.samples) - set(pids):
-            self.samples.pop(gone, None)
-            self.metrics.pop(gone, None)
-        self.collector.samples = snapshot
-        if self.settings.metrics_file is not None:
-            line = json.dumps({"time": stamp, "node": self.settings.node_name, "containers": snapshot}, sort_keys=True)
-            await asyncio.to_thread(append_line, self.settings.metrics_file, line)
-        for name in snapshot:
-            # Through the work queue, so a status write never races a reconcile of the same container.
-            self.enqueue(name, metrics_only=True)
-        return snapshot
-
-    async def _metrics_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.metrics_interval)
-            try:
-                await self.collect_metrics()
-            except Exception:
-                log.exception("metrics collection failed")
 
     async def run(self, *, ready: Callable[[], None] | None = None) -> None:
         # Every LXC call, image build and metrics read is a blocking call in a thread; the default
@@ -606,11 +555,11 @@ class Kubelet:
                 asyncio.create_task(self.drift.run()),
             ]
             if self.settings.metrics_interval > 0:
-                tasks.append(asyncio.create_task(self._metrics_loop()))
+                tasks.append(asyncio.create_task(self.sampler.run()))
             if self.settings.image_gc_after > 0:
                 tasks.append(asyncio.create_task(self.image_gc.run()))
             if self.settings.metrics_port:
-                exporter.serve(self.collector, host=self.settings.metrics_host, port=self.settings.metrics_port)
+                exporter.serve(self.sampler.collector, host=self.settings.metrics_host, port=self.settings.metrics_port)
             await self.resync()  # orphans: LXC containers whose objects are gone
             if ready:
                 ready()
