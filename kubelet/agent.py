@@ -3,46 +3,38 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ipaddress
-import json
 import logging
-import os
-import platform
 import random
-import secrets
-import socket
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import psutil
-from pydantic import BaseModel, ConfigDict
-
-from dlxc import __version__
 from dlxc.client import Client, Informer
-from dlxc.errors import ApiError, Conflict, NotFound
-from kubelet import cpus, exporter, images, lxcconfig, metrics, restarts
+from dlxc.errors import ApiError, NotFound
+from kubelet import exporter, images, lxcconfig, restarts
+from kubelet.allocator import Allocator
+from kubelet.drift import DriftPoller
+from kubelet.imagegc import ImageGC
+from kubelet.lease import LeaseSettings, NodeLease
+from kubelet.nodestatus import NodeStatus
+from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
+from kubelet.sampler import MetricsSampler
+from kubelet.settings import KubeletSettings
+from kubelet.stale import StaleGuard
 from kubelet.statusfields import (
     adopted_rootfs,
-    append_line,
     describe_exit,
     error_summary,
     init_started,
     iso_time,
-    now_iso,
     parse_time,
     ran_since_last_exit,
     restarted_after,
     same_but_status,
     set_condition,
 )
-from kubelet.lease import LeaseSettings, NodeLease
-from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
-from kubelet.stale import StaleGuard
 from schemas import Container
 from schemas.container import RESTART_ANNOTATION
 
@@ -52,38 +44,6 @@ log = logging.getLogger("dlxc.kubelet")
 Obj = dict[str, Any]
 
 FINALIZER = "dlxc.io/lxc-container"
-
-
-class KubeletSettings(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    node_name: str
-    lxc_path: Path
-    image_dir: Path
-    bridge: str = "dlxcbr0"
-    subnet: ipaddress.IPv4Interface = ipaddress.IPv4Interface("10.77.0.1/24")  # the bridge's own address
-    heartbeat_interval: float = 2.0
-    resync_interval: float = 60.0  # stops, freezes and config edits are caught by the 1 s poll
-    state_poll_interval: float = 1.0
-    workers: int = 8
-    max_containers: int = 100
-    # CPU limits are caps, not reservations (as in LXD and Proxmox): a node offers this many
-    # times its cores to the scheduler. Memory is never overcommitted.
-    cpu_overcommit: float = 4.0
-    labels: dict[str, str] = {}
-    # Crash-loop backoff: first restart at once, then base seconds doubling up to cap.
-    restart_backoff_base: float = 10.0
-    restart_backoff_cap: float = 300.0
-    metrics_interval: float = 30.0  # 0: no collection
-    metrics_port: int = 0  # 0: no /metrics endpoint
-    metrics_host: str = "127.0.0.1"
-    metrics_file: Path | None = None
-    # Other lxcpaths whose containers are listed as unmanaged in the Node status (never touched).
-    scan_paths: list[Path] = [Path("/var/lib/lxc")]
-    scan_interval: float = 10.0
-    # Cached images no container has used for this long are removed (0: never).
-    image_gc_after: float = 3600.0
-    image_retry_interval: float = 30.0
 
 
 class RenderError(Exception):
@@ -110,19 +70,10 @@ class Kubelet:
         self.failures: dict[str, int] = {}  # consecutive failed reconciles per container, for backoff
         self.full: set[str] = set()  # queued names that need a whole reconcile, not only a metrics write
         self.busy: set[str] = set()
-        self.ips: dict[str, ipaddress.IPv4Interface] = {}
-        self.cpusets: dict[str, list[int]] = {}
-        self.online_cpus = sorted(os.sched_getaffinity(0))
-        # desired() runs in worker threads; addresses and cpus are handed out under this lock.
-        self.alloc_lock = threading.Lock()
+        self.allocator = Allocator(settings.subnet)
         self.last_states: dict[str, str] = {}
-        self.watched: dict[str, tuple[int, str, Path]] = {}  # running containers the fast poll checks
-        self._scanned: tuple[float, list[Obj]] | None = None
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
         self.started: dict[str, datetime] = {}  # when we last started each container
-        self.metrics: dict[str, tuple[dict[str, float], str]] = {}
-        self.samples: dict[str, tuple[float, dict[str, float]]] = {}  # name -> (monotonic time, raw sample)
-        self.collector = exporter.ContainerCollector(settings.node_name)
         self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
         # Fault tolerance hooks: the node Lease with self-fencing, and the stale-copy guard.
         self.lease = NodeLease(
@@ -130,7 +81,10 @@ class Kubelet:
             on_fence=lambda: self.guard.fence(), on_recover=lambda: self.guard.recover(), on_reconnect=self._reconnected,
         )
         self.guard = StaleGuard(self, self.lease)
-        self.count_changed = asyncio.Event()
+        self.image_gc = ImageGC(runtime, images, unused_for=settings.image_gc_after)
+        self.node = NodeStatus(client, settings, containers=self.containers, runtime=runtime, images=images, resync=self.resync)
+        self.sampler = MetricsSampler(runtime, settings, containers=self.containers, enqueue=self.enqueue)
+        self.drift = DriftPoller(settings.lxc_path, interval=settings.state_poll_interval, enqueue=self.enqueue)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
 
@@ -146,7 +100,7 @@ class Kubelet:
 
     async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
         if (old is None) != (new is None):
-            self.count_changed.set()  # the Node's container count is stale: post it soon, not at the next interval
+            self.node.count_changed.set()  # the Node's container count is stale: post it soon, not at the next interval
         if old is not None and new is not None and same_but_status(old, new):
             return  # our own status write coming back (or another writer's): nothing to reconcile
         self.enqueue(name)
@@ -183,163 +137,12 @@ class Kubelet:
         self.failures[name] = count + 1
         return min(30.0, 2.0 ** count) * random.uniform(0.8, 1.2)
 
-    # ---- the node ----
-
-    def _node_status(self) -> Obj:
-        cpu = psutil.cpu_count() or 1
-        memory = psutil.virtual_memory()
-        disk = psutil.disk_usage(str(self.settings.lxc_path))
-        capacity = {"cpu": cpu, "memory": memory.total, "disk": disk.total, "containers": self.settings.max_containers}
-        allocatable = {**capacity, "cpu": cpu * self.settings.cpu_overcommit}
-        addresses = sorted({socket.gethostname()})
-        return {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "KubeletReady",
-                    "message": "kubelet is posting ready status",
-                    "lastTransitionTime": now_iso(),
-                }
-            ],
-            "capacity": capacity,
-            "allocatable": allocatable,
-            "usage": {
-                "cpu": round(psutil.cpu_percent() / 100 * cpu, 3),
-                "memory": memory.total - memory.available,
-                "disk": disk.used,
-                "containers": len(self.containers.cache),
-            },
-            "containerCount": len(self.containers.cache),
-            "lastHeartbeatTime": now_iso(),
-            "addresses": addresses,
-            "version": f"dlxc/{__version__} {platform.system().lower()}",
-            "lxcPath": str(self.settings.lxc_path),
-            "bridge": self.settings.bridge,
-            "subnet": str(self.settings.subnet.network),
-            "unmanagedContainers": self._scan(),
-            "images": self._image_list(),
-        }
-
-    def _image_list(self) -> list[Obj]:
-        by_image: dict[str, int] = {}
-        for obj in list(self.containers.cache.values()):
-            ref = obj.get("spec", {}).get("image", "")
-            by_image[ref] = by_image.get(ref, 0) + 1
-        return [
-            {"name": image["name"], "idMap": image["idMap"], "size": image["size"],
-             "containers": by_image.get(str(image["name"]), 0),
-             "lastUsed": iso_time(datetime.fromtimestamp(float(image["lastUsed"]), timezone.utc))}
-            for image in self.images.list()
-        ]
-
-    def _images_in_use(self) -> set[Path]:
-        """Image dirs that a container under our lxcpath has as its overlay lower dir."""
-        used = set()
-        for name in self.runtime.names():
-            found = self.runtime.inspect(name)
-            rootfs = dict(found.items).get("lxc.rootfs.path", "") if found else ""
-            parts = lxcconfig.split_overlay_rootfs(rootfs) if rootfs else None
-            if parts:
-                used.add(Path(parts[0]))
-        return used
-
-    async def _image_gc_loop(self) -> None:
-        while True:
-            await asyncio.sleep(max(1.0, min(60.0, self.settings.image_gc_after / 2)))
-            try:
-                in_use = await asyncio.to_thread(self._images_in_use)
-                removed = await asyncio.to_thread(self.images.collect_garbage, in_use, unused_for=self.settings.image_gc_after)
-                for ref in removed:
-                    log.info("image %s removed: unused for %gs", ref, self.settings.image_gc_after)
-            except Exception:
-                log.exception("image garbage collection failed")
-
-    def _scan(self) -> list[Obj]:
-        # Listing every lxcpath asks liblxc about each container: every few heartbeats is enough.
-        now = time.monotonic()
-        if self._scanned is not None and now - self._scanned[0] < self.settings.scan_interval:
-            return self._scanned[1]
-        self._scanned = (now, self._scan_now())
-        return self._scanned[1]
-
-    def _scan_now(self) -> list[Obj]:
-        paths = [self.settings.lxc_path, *[p for p in self.settings.scan_paths if p != self.settings.lxc_path]]
-        try:
-            return self.runtime.scan_unmanaged(paths)
-        except Exception:
-            log.exception("scanning for unmanaged containers failed")
-            return []
-
-    async def register(self) -> None:
-        status = await asyncio.to_thread(self._node_status)
-        body = {
-            "metadata": {"name": self.settings.node_name, "labels": self.settings.labels},
-            "spec": {},
-            "status": status,
-        }
-        try:
-            await self.client.create("nodes", body)
-        except Conflict:
-            node = await self.client.get("nodes", self.settings.node_name)
-            await self._post_status(node, status)
-
-    async def _post_status(self, node: Obj, status: Obj) -> None:
-        old_ready = next((c for c in node.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
-        if old_ready and old_ready.get("status") == "True":
-            status["conditions"][0]["lastTransitionTime"] = old_ready.get("lastTransitionTime")
-        await self.client.replace_status(
-            "nodes", {"metadata": {"name": node["metadata"]["name"]}, "spec": node.get("spec", {}), "status": status}
-        )
-
-    async def heartbeat(self) -> None:
-        status = await asyncio.to_thread(self._node_status)
-        try:
-            node = await self.client.get("nodes", self.settings.node_name)
-        except NotFound:
-            await self.register()
-            return
-        await self._post_status(node, status)
-
     async def _reconnected(self) -> None:
         # The apiserver is back before any fence: compare everything now, not at the next resync.
         log.info("apiserver reachable again; resyncing")
         await self.resync()
 
-    async def _heartbeat_loop(self) -> None:
-        failing = False
-        while True:
-            try:
-                await asyncio.wait_for(self.count_changed.wait(), self.settings.heartbeat_interval)
-                await asyncio.sleep(1.0)  # gather a burst of binds into one Node write
-            except asyncio.TimeoutError:
-                pass
-            self.count_changed.clear()
-            try:
-                await self.heartbeat()
-            except ApiError as exc:
-                if not failing:
-                    log.warning("heartbeat failed: %s; containers keep running, retrying", exc.message)
-                failing = True
-                continue
-            if failing:
-                # The apiserver is back: compare everything now instead of waiting for the next resync.
-                log.info("apiserver reachable again; resyncing")
-                failing = False
-                await self.resync()
-
     # ---- containers ----
-
-    def _allocate_ip(self, name: str) -> ipaddress.IPv4Interface:
-        if name in self.ips:
-            return self.ips[name]
-        gateway = self.settings.subnet
-        taken = {iface.ip for iface in self.ips.values()} | {gateway.ip}
-        for host in gateway.network.hosts():
-            if host not in taken:
-                self.ips[name] = ipaddress.IPv4Interface(f"{host}/{gateway.network.prefixlen}")
-                return self.ips[name]
-        raise RenderError(f"no free address left in {gateway.network} on node {self.settings.node_name}")
 
     def _bridge_of(self, container: Container) -> str | None:
         network = container.spec.network
@@ -354,16 +157,13 @@ class Kubelet:
         if bridge is not None and not self.network.bridge_exists(bridge):
             raise RenderError(f"bridge {bridge!r} does not exist on node {self.settings.node_name}")
         ip = gateway = None
-        cpuset = None
-        with self.alloc_lock:
+        with self.allocator.lock:
             if bridge == self.settings.bridge:
-                ip, gateway = self._allocate_ip(name), self.settings.subnet.ip
-            cores = lxcconfig.whole_cores(container.spec.cpu)
-            if cores is not None:
-                self.cpusets[name] = cpus.pick_cpus(cores, self.online_cpus, self.cpusets, name=name)
-                cpuset = cpus.format_cpuset(self.cpusets[name])
-            else:
-                self.cpusets.pop(name, None)
+                ip = self.allocator.allocate_ip(name)
+                if ip is None:
+                    raise RenderError(f"no free address left in {self.settings.subnet.network} on node {self.settings.node_name}")
+                gateway = self.settings.subnet.ip
+            cpuset = self.allocator.pin_cpus(name, lxcconfig.whole_cores(container.spec.cpu))
         adopted = adopted_rootfs(container)
         if adopted is not None:
             rootfs_value = adopted
@@ -418,9 +218,7 @@ class Kubelet:
             rt.create(name, list(action.items))
         elif isinstance(action, Destroy):
             rt.destroy(name)
-            with self.alloc_lock:
-                self.ips.pop(name, None)
-                self.cpusets.pop(name, None)
+            self.allocator.release(name)
         elif isinstance(action, Reconfigure):
             rt.write_config(name, list(action.items))
         elif isinstance(action, SetCgroup):
@@ -454,7 +252,7 @@ class Kubelet:
         obj = self._latest(name)
         observed = await asyncio.to_thread(self.observe, name)
         if observed is None or observed.state not in ("RUNNING", "FROZEN"):
-            self.watched.pop(name, None)
+            self.drift.forget(name)
         if obj is None or obj["spec"].get("nodeName") != self.settings.node_name:
             # Not ours (deleted while we were away, or moved): remove what LXC still holds, if we made it.
             if observed is not None and await asyncio.to_thread(self.runtime.managed, name):
@@ -462,7 +260,7 @@ class Kubelet:
                     await asyncio.to_thread(self.execute, action)
             self.reported.pop(name, None)
             self.started.pop(name, None)
-            self.watched.pop(name, None)
+            self.drift.forget(name)
             return
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
@@ -658,9 +456,9 @@ class Kubelet:
             return
         self.last_states[observed.name] = observed.state
         if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
-            await asyncio.to_thread(self._watch, name, observed.init_pid)
+            await asyncio.to_thread(self.drift.watch, name, observed.init_pid)
         else:
-            self.watched.pop(name, None)
+            self.drift.forget(name)
         started = None
         if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
             started = init_started(observed.init_pid)
@@ -675,7 +473,7 @@ class Kubelet:
             phase, message = "Running", "frozen"
         else:
             phase, message = "Stopped", ""
-        ip = self.ips.get(observed.name)
+        ip = self.allocator.ips.get(observed.name)
         await self._report(
             obj,
             phase=phase,
@@ -700,7 +498,7 @@ class Kubelet:
                     status.pop(key, None)
                 else:
                     status[key] = fields[arg]
-        sample = self.metrics.get(name)
+        sample = self.sampler.latest.get(name)
         if status.get("phase") != "Running":
             status.pop("metrics", None)
             status.pop("metricsTime", None)
@@ -729,119 +527,6 @@ class Kubelet:
         for name in names:
             self.enqueue(name)
 
-    def _watch(self, name: str, pid: int) -> None:
-        """Remember a running container's init (pid, start time) and freezer file for the fast poll."""
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                start = handle.read().rsplit(")", 1)[1].split()[19]
-            paths = metrics.parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
-        except (OSError, IndexError):
-            self.watched.pop(name, None)
-            return
-        freezer = paths.dir("freezer", root=Path("/sys/fs/cgroup"))
-        freeze_file = (freezer / "freezer.state") if freezer else (paths.dir("", root=Path("/sys/fs/cgroup")) or Path("/")) / "cgroup.freeze"
-        self.watched[name] = (pid, start, freeze_file)
-
-    def _poll_once(self, mtimes: dict[str, float]) -> tuple[set[str], dict[str, float]]:
-        """Names whose init died or changed, that are frozen, or whose config file changed; and the new mtimes.
-
-        Reads /proc and one cgroup file per running container instead of asking liblxc, so a node
-        with hundreds of containers can afford it every second.
-        """
-        changed: set[str] = set()
-        for name, (pid, start, freeze_file) in list(self.watched.items()):
-            try:
-                with open(f"/proc/{pid}/stat") as handle:
-                    alive = handle.read().rsplit(")", 1)[1].split()[19] == start
-            except (OSError, IndexError):
-                alive = False
-            if not alive:
-                changed.add(name)
-                continue
-            try:
-                frozen = freeze_file.read_text().strip() not in ("THAWED", "0")
-            except OSError:
-                frozen = False
-            if frozen:
-                changed.add(name)
-        fresh: dict[str, float] = {}
-        try:
-            with os.scandir(self.settings.lxc_path) as entries:
-                for entry in entries:
-                    try:
-                        fresh[entry.name] = os.stat(os.path.join(entry.path, "config")).st_mtime
-                    except OSError:
-                        continue
-        except OSError:
-            pass
-        changed |= {name for name, mtime in fresh.items() if mtimes.get(name) not in (None, mtime)}
-        return changed, fresh
-
-    async def _state_poll_loop(self) -> None:
-        """Notice a container stopped, frozen or its config edited behind our back within about a second."""
-        mtimes: dict[str, float] = {}
-        while True:
-            await asyncio.sleep(self.settings.state_poll_interval)
-            try:
-                changed, mtimes = await asyncio.to_thread(self._poll_once, mtimes)
-            except Exception:
-                log.exception("state poll failed")
-                continue
-            for name in changed:
-                self.enqueue(name)
-
-    async def collect_metrics(self) -> dict[str, dict[str, float]]:
-        """Sample every running container in parallel; keep it for /metrics, the file and status.metrics."""
-        pids = await asyncio.to_thread(self.runtime.init_pids)
-        names = [n for n in pids if n in self.containers.cache]
-        results = await asyncio.gather(*(
-            asyncio.to_thread(metrics.collect, pids[n], rootfs_dir=self.settings.lxc_path / n / "delta0") for n in names
-        ))
-        clock, stamp = time.monotonic(), now_iso()
-        snapshot: dict[str, dict[str, float]] = {}
-        for name, sample in zip(names, results):
-            if not sample:
-                continue
-            previous = self.samples.get(name)
-            rates = metrics.usage_rates(previous[1] if previous else None, sample, clock - previous[0] if previous else 0)
-            self.samples[name] = (clock, sample)
-            snapshot[name] = {**sample, **rates}
-            self.metrics[name] = (snapshot[name], stamp)
-        for gone in set(self.samples) - set(pids):
-            self.samples.pop(gone, None)
-            self.metrics.pop(gone, None)
-        self.collector.samples = snapshot
-        if self.settings.metrics_file is not None:
-            line = json.dumps({"time": stamp, "node": self.settings.node_name, "containers": snapshot}, sort_keys=True)
-            await asyncio.to_thread(append_line, self.settings.metrics_file, line)
-        for name in snapshot:
-            # Through the work queue, so a status write never races a reconcile of the same container.
-            self.enqueue(name, metrics_only=True)
-        return snapshot
-
-    async def _metrics_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.metrics_interval)
-            try:
-                await self.collect_metrics()
-            except Exception:
-                log.exception("metrics collection failed")
-
-    def _recover_ips(self) -> None:
-        """Addresses and cpu pins in existing configs stay with their containers across kubelet restarts."""
-        for name in self.runtime.names():
-            found = self.runtime.inspect(name)
-            if found is None:
-                continue
-            for key, value in found.items:
-                if key == "lxc.net.0.ipv4.address":
-                    self.ips[name] = ipaddress.IPv4Interface(value)
-                elif key in ("lxc.cgroup.cpuset.cpus", "lxc.cgroup2.cpuset.cpus"):
-                    try:
-                        self.cpusets[name] = cpus.parse_cpuset(value)
-                    except ValueError:
-                        pass
-
     async def run(self, *, ready: Callable[[], None] | None = None) -> None:
         # Every LXC call, image build and metrics read is a blocking call in a thread; the default
         # pool (cores + 4) would let a long image build or a metrics sweep hold up the heartbeat.
@@ -849,12 +534,12 @@ class Kubelet:
             concurrent.futures.ThreadPoolExecutor(max_workers=max(32, self.settings.workers * 2), thread_name_prefix="kubelet"))
         self.settings.lxc_path.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.network.ensure_bridge, self.settings.bridge, self.settings.subnet)
-        await asyncio.to_thread(self._recover_ips)
+        await asyncio.to_thread(self.allocator.recover, self.runtime)
         tasks: list[asyncio.Task[Any]] = []
         try:
             while True:
                 try:
-                    await self.register()
+                    await self.node.register()
                     break
                 except ApiError as exc:
                     log.warning("cannot register node: %s; retrying", exc.message)
@@ -865,16 +550,16 @@ class Kubelet:
             await self.guard.remove_stale_copies_first()  # before any reconcile can start a stale copy
             tasks += [asyncio.create_task(self._worker()) for _ in range(self.settings.workers)]
             tasks += [
-                asyncio.create_task(self._heartbeat_loop()),
+                asyncio.create_task(self.node.run()),
                 asyncio.create_task(self._resync_loop()),
-                asyncio.create_task(self._state_poll_loop()),
+                asyncio.create_task(self.drift.run()),
             ]
             if self.settings.metrics_interval > 0:
-                tasks.append(asyncio.create_task(self._metrics_loop()))
+                tasks.append(asyncio.create_task(self.sampler.run()))
             if self.settings.image_gc_after > 0:
-                tasks.append(asyncio.create_task(self._image_gc_loop()))
+                tasks.append(asyncio.create_task(self.image_gc.run()))
             if self.settings.metrics_port:
-                exporter.serve(self.collector, host=self.settings.metrics_host, port=self.settings.metrics_port)
+                exporter.serve(self.sampler.collector, host=self.settings.metrics_host, port=self.settings.metrics_port)
             await self.resync()  # orphans: LXC containers whose objects are gone
             if ready:
                 ready()

@@ -134,5 +134,5 @@ class StaleGuard:
     async def recover(self) -> None:
         """The lease is back: stale copies go first, then everything is reconciled again."""
         await self.remove_stale_copies()
-        await self.agent.heartbeat()  # Ready again now, not at the next status interval
+        await self.agent.node.heartbeat()  # Ready again now, not at the next status interval
         await self.agent.resync()

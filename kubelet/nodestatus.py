@@ -1,0 +1,156 @@
+"""The Node object: registration, its status (capacity, usage, images, unmanaged containers) and the heartbeat."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import psutil
+
+from dlxc import __version__
+from dlxc.client import Client, Informer
+from dlxc.errors import ApiError, Conflict, NotFound
+from kubelet.settings import KubeletSettings
+from kubelet.statusfields import iso_time, now_iso
+
+__all__ = ["NodeStatus"]
+
+log = logging.getLogger("dlxc.kubelet")
+Obj = dict[str, Any]
+
+
+class NodeStatus:
+    def __init__(
+        self, client: Client, settings: KubeletSettings, *, containers: Informer, runtime: Any, images: Any,
+        resync: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.containers = containers
+        self.runtime = runtime
+        self.images = images
+        self.resync = resync
+        self.count_changed = asyncio.Event()
+        self._scanned: tuple[float, list[Obj]] | None = None
+
+    def status(self) -> Obj:
+        cpu = psutil.cpu_count() or 1
+        memory = psutil.virtual_memory()
+        disk = psutil.disk_usage(str(self.settings.lxc_path))
+        capacity = {"cpu": cpu, "memory": memory.total, "disk": disk.total, "containers": self.settings.max_containers}
+        allocatable = {**capacity, "cpu": cpu * self.settings.cpu_overcommit}
+        addresses = sorted({socket.gethostname()})
+        return {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                    "lastTransitionTime": now_iso(),
+                }
+            ],
+            "capacity": capacity,
+            "allocatable": allocatable,
+            "usage": {
+                "cpu": round(psutil.cpu_percent() / 100 * cpu, 3),
+                "memory": memory.total - memory.available,
+                "disk": disk.used,
+                "containers": len(self.containers.cache),
+            },
+            "containerCount": len(self.containers.cache),
+            "lastHeartbeatTime": now_iso(),
+            "addresses": addresses,
+            "version": f"dlxc/{__version__} {platform.system().lower()}",
+            "lxcPath": str(self.settings.lxc_path),
+            "bridge": self.settings.bridge,
+            "subnet": str(self.settings.subnet.network),
+            "unmanagedContainers": self._scan(),
+            "images": self._image_list(),
+        }
+
+    def _image_list(self) -> list[Obj]:
+        by_image: dict[str, int] = {}
+        for obj in list(self.containers.cache.values()):
+            ref = obj.get("spec", {}).get("image", "")
+            by_image[ref] = by_image.get(ref, 0) + 1
+        return [
+            {"name": image["name"], "idMap": image["idMap"], "size": image["size"],
+             "containers": by_image.get(str(image["name"]), 0),
+             "lastUsed": iso_time(datetime.fromtimestamp(float(image["lastUsed"]), timezone.utc))}
+            for image in self.images.list()
+        ]
+
+    def _scan(self) -> list[Obj]:
+        # Listing every lxcpath asks liblxc about each container: every few heartbeats is enough.
+        now = time.monotonic()
+        if self._scanned is not None and now - self._scanned[0] < self.settings.scan_interval:
+            return self._scanned[1]
+        self._scanned = (now, self._scan_now())
+        return self._scanned[1]
+
+    def _scan_now(self) -> list[Obj]:
+        paths = [self.settings.lxc_path, *[p for p in self.settings.scan_paths if p != self.settings.lxc_path]]
+        try:
+            return self.runtime.scan_unmanaged(paths)
+        except Exception:
+            log.exception("scanning for unmanaged containers failed")
+            return []
+
+    async def register(self) -> None:
+        status = await asyncio.to_thread(self.status)
+        body = {
+            "metadata": {"name": self.settings.node_name, "labels": self.settings.labels},
+            "spec": {},
+            "status": status,
+        }
+        try:
+            await self.client.create("nodes", body)
+        except Conflict:
+            node = await self.client.get("nodes", self.settings.node_name)
+            await self._post_status(node, status)
+
+    async def _post_status(self, node: Obj, status: Obj) -> None:
+        old_ready = next((c for c in node.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
+        if old_ready and old_ready.get("status") == "True":
+            status["conditions"][0]["lastTransitionTime"] = old_ready.get("lastTransitionTime")
+        await self.client.replace_status(
+            "nodes", {"metadata": {"name": node["metadata"]["name"]}, "spec": node.get("spec", {}), "status": status}
+        )
+
+    async def heartbeat(self) -> None:
+        status = await asyncio.to_thread(self.status)
+        try:
+            node = await self.client.get("nodes", self.settings.node_name)
+        except NotFound:
+            await self.register()
+            return
+        await self._post_status(node, status)
+
+    async def run(self) -> None:
+        """Post the status every heartbeat interval, or about a second after the container count changed."""
+        failing = False
+        while True:
+            try:
+                await asyncio.wait_for(self.count_changed.wait(), self.settings.heartbeat_interval)
+                await asyncio.sleep(1.0)  # gather a burst of binds into one Node write
+            except asyncio.TimeoutError:
+                pass
+            self.count_changed.clear()
+            try:
+                await self.heartbeat()
+            except ApiError as exc:
+                if not failing:
+                    log.warning("heartbeat failed: %s; containers keep running, retrying", exc.message)
+                failing = True
+                continue
+            if failing:
+                # The apiserver is back: compare everything now instead of waiting for the next resync.
+                log.info("apiserver reachable again; resyncing")
+                failing = False
+                await self.resync()
