@@ -71,7 +71,6 @@ class Kubelet:
         self.full: set[str] = set()  # queued names that need a whole reconcile, not only a metrics write
         self.busy: set[str] = set()
         self.allocator = Allocator(settings.subnet)
-        self.last_states: dict[str, str] = {}
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
         self.started: dict[str, datetime] = {}  # when we last started each container
         self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
@@ -454,7 +453,6 @@ class Kubelet:
         if observed is None:
             await self._report(obj, phase="Failed", message="the LXC container disappeared", status=status)
             return
-        self.last_states[observed.name] = observed.state
         if observed.state in ("RUNNING", "FROZEN") and observed.init_pid > 0:
             await asyncio.to_thread(self.drift.watch, name, observed.init_pid)
         else:
