@@ -74,6 +74,15 @@ def main() -> None:
         cluster.start()
         for _ in range(args.nodes):
             cluster.add_node()
+        # Every node Ready before the first create, or the first to register gets them all.
+        deadline = time.monotonic() + 120
+        while True:
+            _, nodes = asyncio.run(snapshot(cluster))
+            if sum(ready(n) for n in nodes.values()) >= args.nodes:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{args.nodes} nodes were not Ready within 120s")
+            time.sleep(0.2)
 
         async def create() -> None:
             async with cluster.client() as c:
