@@ -73,17 +73,32 @@ def test_one_leader_then_handover_and_the_old_token_is_refused(api: Any) -> None
     asyncio.run(go())
 
 
-def spawn(api: Any, tmp: Path, identity: str) -> subprocess.Popen:
-    with (tmp / f"scheduler-{identity}.log").open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "dlxc", "scheduler", "--identity", identity], env=api.env(),
+def spawn(api: Any, tmp: Path, identity: str, component: str = "scheduler") -> subprocess.Popen:
+    with (tmp / f"{component}-{identity}.log").open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "dlxc", component, "--identity", identity], env=api.env(),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-async def holder(c: Any) -> str | None:
+async def holder(c: Any, lease: str = "dlxc-scheduler") -> str | None:
     try:
-        return (await c.get("leases", "dlxc-scheduler"))["spec"]["holderIdentity"]
+        return (await c.get("leases", lease))["spec"]["holderIdentity"]
     except Exception:
         return None
+
+
+def stop_all(procs: dict[str, subprocess.Popen]) -> None:
+    """SIGCONT (a stopped one cannot act on SIGTERM), SIGTERM, then SIGKILL after 10 s, each process group."""
+    for proc in procs.values():
+        try:
+            os.killpg(proc.pid, signal.SIGCONT)
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 @pytest.mark.parametrize("how", ["kill", "sigstop"])
@@ -132,31 +147,14 @@ def test_scheduler_leader_lost_during_a_burst_binds_each_container_once(api: Any
     try:
         asyncio.run(go())
     finally:
-        for proc in procs.values():
-            try:
-                os.killpg(proc.pid, signal.SIGCONT)
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_all(procs)
 
 
 def test_two_controllers_one_leads_and_hands_over_when_it_dies(api: Any, tmp_path: Path) -> None:
-    procs = {}
-    for who in ("c1", "c2"):
-        with (tmp_path / f"controller-{who}.log").open("ab") as log:
-            procs[who] = subprocess.Popen([sys.executable, "-m", "dlxc", "controller", "--identity", who], env=api.env(),
-                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    procs = {who: spawn(api, tmp_path, who, "controller") for who in ("c1", "c2")}
 
     async def lease_holder(c: Any) -> str | None:
-        try:
-            return (await c.get("leases", "dlxc-controller"))["spec"]["holderIdentity"]
-        except Exception:
-            return None
+        return await holder(c, "dlxc-controller")
 
     async def go() -> None:
         async with api.client() as c:
@@ -177,13 +175,4 @@ def test_two_controllers_one_leads_and_hands_over_when_it_dies(api: Any, tmp_pat
     try:
         asyncio.run(go())
     finally:
-        for proc in procs.values():
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_all(procs)

@@ -16,6 +16,16 @@ def http(api: Any, fence: str | None = None) -> httpx.Client:
     return httpx.Client(base_url=api.url, headers=headers)
 
 
+def write(h: httpx.Client, verb: str) -> httpx.Response:
+    """One write of each kind the fence guards, on container c (create makes d)."""
+    return {
+        "create": lambda: h.post(f"{BASE}/containers", json={"metadata": {"name": "d"}, "spec": {"image": "busybox"}}),
+        "bind": lambda: h.post(f"{BASE}/containers/c/binding", json={"nodeName": "n1"}),
+        "patch": lambda: h.patch(f"{BASE}/containers/c", json={"metadata": {"labels": {"a": "b"}}}),
+        "delete": lambda: h.delete(f"{BASE}/containers/c"),
+    }[verb]()
+
+
 def lease(api: Any) -> str:
     with http(api) as h:
         created = h.post(f"{BASE}/leases", json={"metadata": {"name": "scheduler"}, "spec": {"holderIdentity": "a"}})
@@ -31,12 +41,7 @@ def test_a_current_token_lets_every_write_through(api: Any, verb: str) -> None:
     with http(api) as h:  # the leader renews: its term, and so its token, stays
         h.patch(f"{BASE}/leases/scheduler", json={"spec": {"renewTime": "2026-01-01T00:00:00Z"}}).raise_for_status()
     with http(api, f"scheduler={rv}") as h:
-        response = {
-            "create": lambda: h.post(f"{BASE}/containers", json={"metadata": {"name": "d"}, "spec": {"image": "busybox"}}),
-            "bind": lambda: h.post(f"{BASE}/containers/c/binding", json={"nodeName": "n1"}),
-            "patch": lambda: h.patch(f"{BASE}/containers/c", json={"metadata": {"labels": {"a": "b"}}}),
-            "delete": lambda: h.delete(f"{BASE}/containers/c"),
-        }[verb]()
+        response = write(h, verb)
     assert response.status_code in (200, 201), response.text
 
 
@@ -50,12 +55,7 @@ def test_a_deposed_leaders_write_is_refused_and_not_made(api: Any, verb: str) ->
         h.post(f"{BASE}/leases", json={"metadata": {"name": "scheduler"}, "spec": {"holderIdentity": "b"}}).raise_for_status()
         before = h.get(f"{BASE}/containers/c").json()
     with http(api, f"scheduler={old}") as h:
-        response = {
-            "create": lambda: h.post(f"{BASE}/containers", json={"metadata": {"name": "d"}, "spec": {"image": "busybox"}}),
-            "bind": lambda: h.post(f"{BASE}/containers/c/binding", json={"nodeName": "n1"}),
-            "patch": lambda: h.patch(f"{BASE}/containers/c", json={"metadata": {"labels": {"a": "b"}}}),
-            "delete": lambda: h.delete(f"{BASE}/containers/c"),
-        }[verb]()
+        response = write(h, verb)
     body = response.json()
     assert (response.status_code, body["reason"]) == (409, "Fenced")
     assert body["message"].startswith("fenced: lease scheduler belongs to the term that began at resourceVersion ")
