@@ -5,7 +5,6 @@ import copy
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -15,7 +14,7 @@ from apiserver.policy import check_container
 from apiserver.storage import Store
 from dlxc.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
 from schemas import API_VERSION, ContainerStatus, Kind
-from schemas.base import DnsLabel, Model
+from schemas.base import DnsLabel, Model, now_iso
 from schemas.container import Placement
 
 __all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
@@ -24,10 +23,6 @@ Obj = dict[str, Any]
 # Metadata only the server writes; a client's copy is ignored on every write.
 SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "generation")
 _NODE_NAME = TypeAdapter(DnsLabel)
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

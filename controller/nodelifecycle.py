@@ -25,13 +25,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, model_validator
 
 from dlxc.client import Client, Informer
 from dlxc.errors import ApiError, Conflict, NotFound
+from schemas.base import now_iso
 
 __all__ = ["KUBELET_FINALIZER", "NodeLifecycleController", "NodeLifecycleSettings", "Verdict", "node_verdict"]
 
@@ -67,10 +67,6 @@ def node_verdict(*, silent_for: float, settings: NodeLifecycleSettings) -> Verdi
     if silent_for < settings.node_grace + settings.eviction_timeout:
         return "not-ready"
     return "evict"
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _ready(node: Obj) -> str | None:
@@ -125,7 +121,7 @@ class NodeLifecycleController:
         message = f"node lease not renewed for {silent:.1f}s (grace {self.settings.node_grace:g}s)"
         status = dict(node.get("status") or {})
         status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != "Ready"] + [
-            {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": message, "lastTransitionTime": _now_iso()}
+            {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": message, "lastTransitionTime": now_iso()}
         ]
         body = {"metadata": {"name": name, "resourceVersion": node["metadata"]["resourceVersion"]}, "spec": node.get("spec", {}), "status": status}
         await self.client.replace_status("nodes", body)
@@ -167,7 +163,7 @@ class NodeLifecycleController:
         status = container.get("status") or {}
         conditions = [c for c in status.get("conditions", []) if c.get("type") != "NodeLost"] + [
             {"type": "NodeLost", "status": "True", "reason": "NodeLost", "message": f"{why}; failover: Never keeps it bound there",
-             "lastTransitionTime": _now_iso()}
+             "lastTransitionTime": now_iso()}
         ]
         await self.client.patch_status("containers", container["metadata"]["name"], {"conditions": conditions},
                                        resource_version=container["metadata"]["resourceVersion"])

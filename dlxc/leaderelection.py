@@ -21,11 +21,11 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from dlxc.client import Client
 from dlxc.errors import AlreadyExists, ApiError, Conflict, NotFound
+from schemas.base import now_iso
 
 __all__ = ["LeaderElection", "default_identity", "expired"]
 
@@ -40,10 +40,6 @@ def default_identity() -> str:
 def expired(*, now: float, last_change_seen: float, duration: float) -> bool:
     """Whether a Lease seen unchanged since `last_change_seen` (candidate's clock) may be taken over."""
     return now - last_change_seen >= duration
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 class LeaderElection:
@@ -77,7 +73,7 @@ class LeaderElection:
         return self.token is not None
 
     def _spec(self, transitions: int) -> Obj:
-        now = _now_iso()
+        now = now_iso()
         return {"holderIdentity": self.identity, "leaseDurationSeconds": max(1, math.ceil(self.duration)),
                 "acquireTime": now, "renewTime": now, "leaseTransitions": transitions}
 
@@ -113,7 +109,7 @@ class LeaderElection:
 
     async def renew(self) -> None:
         """Renew the term; Conflict or NotFound when someone else holds the Lease now."""
-        patch = {"metadata": {"resourceVersion": self._rv}, "spec": {"renewTime": _now_iso()}}
+        patch = {"metadata": {"resourceVersion": self._rv}, "spec": {"renewTime": now_iso()}}
         renewed = await self.client.patch("leases", self.name, patch)
         if renewed["spec"].get("holderIdentity") != self.identity:
             raise Conflict(f"lease {self.name} is held by {renewed['spec'].get('holderIdentity')}")

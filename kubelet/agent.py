@@ -28,7 +28,6 @@ from kubelet.statusfields import (
     describe_exit,
     error_summary,
     init_started,
-    iso_time,
     parse_time,
     ran_since_last_exit,
     restarted_after,
@@ -36,6 +35,7 @@ from kubelet.statusfields import (
     set_condition,
 )
 from schemas import Container
+from schemas.base import iso_time
 from schemas.container import RESTART_ANNOTATION
 
 __all__ = ["FINALIZER", "Kubelet", "KubeletSettings"]

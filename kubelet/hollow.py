@@ -14,12 +14,12 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from dlxc import __version__
 from dlxc.client import Client, Informer
 from dlxc.errors import AlreadyExists, ApiError, Conflict, NotFound
+from schemas.base import now_iso
 
 __all__ = ["HOLLOW_LABEL", "SIZES", "HollowNode", "HollowNodes", "mixed_nodes"]
 
@@ -59,10 +59,6 @@ def mixed_nodes(count: int, *, prefix: str = "hollow", seed: int = 0) -> list[Ho
     return nodes
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 class HollowNodes:
     """Registers the nodes, heartbeats each every `heartbeat_interval` (spread out), reports containers Running."""
 
@@ -78,7 +74,7 @@ class HollowNodes:
         self.nodes = {n.name: n for n in nodes}
         self.heartbeat_interval = heartbeat_interval
         self.concurrency = concurrency
-        self.started = _now()
+        self.started = now_iso()
         self.containers = Informer(client, "containers", self._on_container)
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.queued: set[str] = set()
@@ -98,7 +94,7 @@ class HollowNodes:
             "allocatable": capacity,
             "usage": {"containers": running},
             "containerCount": running,
-            "lastHeartbeatTime": _now(),
+            "lastHeartbeatTime": now_iso(),
             "addresses": [],
             "version": f"dlxc/{__version__} hollow",
         }
@@ -184,7 +180,7 @@ class HollowNodes:
             return
         status.update({
             "phase": "Running", "nodeName": obj["spec"]["nodeName"], "message": "",
-            "startedAt": _now(), "observedGeneration": obj["metadata"].get("generation"),
+            "startedAt": now_iso(), "observedGeneration": obj["metadata"].get("generation"),
         })
         body = {"metadata": {"name": name, "resourceVersion": obj["metadata"]["resourceVersion"]},
                 "spec": obj["spec"], "status": status}

@@ -16,13 +16,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, model_validator
 
 from dlxc.client import Client
 from dlxc.errors import ApiError, NotFound
+from schemas.base import now_iso
 
 __all__ = ["LeaseSettings", "NodeLease", "fence_due", "fence_targets"]
 
@@ -63,10 +63,6 @@ def fence_targets(local: list[str], objects: dict[str, Obj]) -> list[str]:
     return [name for name in local if name not in keep]
 
 
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 class NodeLease:
     """Renews Lease NODE_NAME; calls `on_fence` once when renewals failed for the fence timeout,
     `on_recover` once when a renewal succeeds again after that, and `on_reconnect` when a renewal
@@ -97,7 +93,7 @@ class NodeLease:
 
     async def renew(self) -> None:
         """One renewal: a merge patch of renewTime (create the Lease when it is missing)."""
-        spec = {"holderIdentity": self.node_name, "renewTime": _now_iso(), "leaseDurationSeconds": self.settings.duration_seconds}
+        spec = {"holderIdentity": self.node_name, "renewTime": now_iso(), "leaseDurationSeconds": self.settings.duration_seconds}
         try:
             await self.client.patch("leases", self.node_name, {"spec": spec})
         except NotFound:

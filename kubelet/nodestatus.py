@@ -16,7 +16,7 @@ from dlxc import __version__
 from dlxc.client import Client, Informer
 from dlxc.errors import ApiError, Conflict, NotFound
 from kubelet.settings import KubeletSettings
-from kubelet.statusfields import iso_time, now_iso
+from schemas.base import iso_time, now_iso
 
 __all__ = ["NodeStatus"]
 

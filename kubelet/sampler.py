@@ -11,7 +11,8 @@ from typing import Any
 from dlxc.client import Informer
 from kubelet import exporter, metrics
 from kubelet.settings import KubeletSettings
-from kubelet.statusfields import append_line, now_iso
+from kubelet.statusfields import append_line
+from schemas.base import now_iso
 
 __all__ = ["MetricsSampler"]
 

@@ -10,6 +10,7 @@ from typing import Any
 from kubelet import restarts
 from kubelet.plan import Observed
 from schemas import Container
+from schemas.base import now_iso
 from schemas.container import ADOPTED_IMAGE, ADOPTED_ROOTFS_ANNOTATION
 
 __all__ = [
@@ -18,8 +19,6 @@ __all__ = [
     "describe_exit",
     "error_summary",
     "init_started",
-    "iso_time",
-    "now_iso",
     "parse_time",
     "ran_since_last_exit",
     "restarted_after",
@@ -28,14 +27,6 @@ __all__ = [
 ]
 
 Obj = dict[str, Any]
-
-
-def iso_time(when: datetime) -> str:
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def now_iso() -> str:
-    return iso_time(datetime.now(timezone.utc))
 
 
 def parse_time(value: str | None) -> datetime | None:

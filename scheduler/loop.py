@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from datetime import datetime, timezone
 from typing import Any
 
 from dlxc.client import Client, Informer
@@ -20,6 +19,7 @@ from dlxc.errors import ApiError, Conflict, NotFound
 from scheduler.cache import SchedulerCache, request_of
 from scheduler.config import SchedulerSettings
 from scheduler.framework import Decision, schedule
+from schemas.base import now_iso
 
 __all__ = ["Scheduler", "placement_of", "scheduled_condition"]
 
@@ -27,10 +27,6 @@ log = logging.getLogger("dlxc.scheduler")
 Obj = dict[str, Any]
 
 WAKE_DELAY = 0.2  # seconds to gather the cluster changes that wake waiting containers
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def placement_of(decision: Decision, *, seed: int, time: str | None = None) -> Obj:
@@ -45,7 +41,7 @@ def placement_of(decision: Decision, *, seed: int, time: str | None = None) -> O
         "rejected": dict(decision.rejected),
         "message": decision.message,
         "seed": seed,
-        "time": time or _now(),
+        "time": time or now_iso(),
     }
     if decision.node is not None:
         placement["node"] = decision.node
@@ -60,7 +56,7 @@ def scheduled_condition(decision: Decision, previous: Obj | None) -> Obj:
         "status": status,
         "reason": "Scheduled" if decision.node else "Unschedulable",
         "message": decision.message,
-        "lastTransitionTime": previous.get("lastTransitionTime") if keep and previous else _now(),
+        "lastTransitionTime": previous.get("lastTransitionTime") if keep and previous else now_iso(),
     }
 
 

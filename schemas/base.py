@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-__all__ = ["DNS_LABEL", "ConfigSafeStr", "DnsLabel", "Model", "check_config_safe"]
+__all__ = ["DNS_LABEL", "ConfigSafeStr", "DnsLabel", "Model", "check_config_safe", "iso_time", "now_iso"]
+
+
+def iso_time(when: datetime) -> str:
+    """A time as the API writes it: RFC 3339 in UTC with a Z."""
+    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def now_iso() -> str:
+    return iso_time(datetime.now(timezone.utc))
 
 
 class Model(BaseModel):
