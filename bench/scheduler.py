@@ -46,8 +46,6 @@ MEMORY = ("64Mi", "128Mi", "256Mi", "512Mi", "1Gi", "2Gi")
 DISK = ("1Gi", "5Gi", "10Gi")
 
 
-
-
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
         return
@@ -71,7 +69,6 @@ def container(i: int, rng: random.Random) -> Obj:
     if i % 10 == 5:
         spec["antiAffinity"] = {"group": f"g{i // 50}", "mode": "preferred"}
     return {"metadata": {"name": f"b-{i:06d}"}, "spec": spec}
-
 
 
 def overcommitted(nodes: list[Obj], containers: list[Obj]) -> int:
