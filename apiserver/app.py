@@ -24,15 +24,15 @@ from apiserver.selectors import Selector, parse_field_selector, parse_label_sele
 from apiserver.storage import LEASE_FENCE, Store
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
-from dlxc.errors import ApiError, BadRequest, NotFound
+from dlxc.client.errors import ApiError, BadRequest, NotFound
 from schemas import API_VERSION, KINDS, Kind
+from schemas.wire import LXC_FINALIZER
 
 __all__ = ["ApiServerSettings", "create_app"]
 
 log = logging.getLogger("dlxc.apiserver")
 
 PREFIX = f"/apis/{API_VERSION}"
-KUBELET_FINALIZER = "dlxc.io/lxc-container"
 
 
 class ApiServerSettings(BaseModel):
@@ -191,7 +191,7 @@ def _only_kubelet_finalizer(current: dict[str, Any], patch: Any) -> bool:
     if not isinstance(wanted, list) or not all(isinstance(f, str) for f in wanted):
         return False
     changed = set(wanted) ^ set(current["metadata"].get("finalizers") or [])
-    return changed <= {KUBELET_FINALIZER}
+    return changed <= {LXC_FINALIZER}
 
 
 _META = b'"metadata":{'

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlxc.errors import Forbidden, Unauthorized
+from dlxc.client.errors import Forbidden, Unauthorized
 
 __all__ = ["Identity", "TokenFile", "authorize", "check_role", "hash_token", "new_token"]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Request
 
-from dlxc.errors import BadRequest, PayloadTooLarge
+from dlxc.client.errors import BadRequest, PayloadTooLarge
 
 __all__ = ["MAX_BODY", "MAX_DEPTH", "read_json"]
 

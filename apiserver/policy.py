@@ -5,7 +5,7 @@ import os
 from pathlib import PurePosixPath
 from typing import Any
 
-from dlxc.errors import Invalid
+from dlxc.client.errors import Invalid
 
 __all__ = ["check_container", "host_path_allowed"]
 

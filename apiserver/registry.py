@@ -12,14 +12,13 @@ from pydantic import TypeAdapter, ValidationError
 from apiserver.codec import dumps
 from apiserver.policy import check_container
 from apiserver.storage import Store
-from dlxc.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
+from dlxc.client.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
 from schemas import API_VERSION, ContainerStatus, Kind
-from schemas.base import DnsLabel, Model, now_iso
+from schemas.base import DnsLabel, Model, Obj, now_iso
 from schemas.container import Placement
 
 __all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
 
-Obj = dict[str, Any]
 # Metadata only the server writes; a client's copy is ignored on every write.
 SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "generation")
 _NODE_NAME = TypeAdapter(DnsLabel)

@@ -4,13 +4,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from dlxc.errors import BadRequest
+from dlxc.client.errors import BadRequest
+from schemas.base import Obj
 
 __all__ = ["FIELDS", "Selector", "parse_field_selector", "parse_label_selector"]
 
-Obj = dict[str, Any]
 
 # fieldSelector paths every kind supports.
 FIELDS: dict[str, Callable[[Obj], str]] = {

@@ -4,22 +4,29 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-
-import logging
 
 import aetcd
 import aetcd.exceptions
 
 from apiserver.codec import dumps
-from dlxc.errors import AlreadyExists, ApiError, Conflict, Fenced, Gone, NotFound, TemporaryError
+from dlxc.client.errors import (
+    AlreadyExists,
+    ApiError,
+    Conflict,
+    Fenced,
+    Gone,
+    NotFound,
+    TemporaryError,
+)
+from schemas.base import Obj
 
 __all__ = ["Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
 
 log = logging.getLogger("dlxc.apiserver.storage")
-Obj = dict[str, Any]
 MAX_MESSAGE = 512 * 1024 * 1024
 
 # A leader's fencing token for the request being served: (lease name, the resourceVersion at which

@@ -19,7 +19,7 @@ from typing import Any
 
 from apiserver.codec import dumps
 from apiserver.storage import Compacted, Store, WatchEvent
-from dlxc.errors import ApiError, Gone, TemporaryError
+from dlxc.client.errors import ApiError, Gone, TemporaryError
 
 __all__ = ["CachedEvent", "WatchCache", "WatchEnded", "Watcher"]
 

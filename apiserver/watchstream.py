@@ -10,7 +10,7 @@ from apiserver.codec import dumps
 from apiserver.selectors import Selector
 from apiserver.storage import Store, WatchEvent
 from apiserver.watchcache import CachedEvent, WatchCache, WatchEnded
-from dlxc.errors import ApiError, BadRequest
+from dlxc.client.errors import ApiError, BadRequest
 from schemas import API_VERSION, Kind
 
 __all__ = ["event_line", "translate", "watch_stream"]

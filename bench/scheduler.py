@@ -23,23 +23,23 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
+
+from schemas.base import Obj
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from apiserver.auth import TokenFile  # noqa: E402
 from harness import free_port, percentile, wait_http  # noqa: E402
-from dlxc.client import Client  # noqa: E402
-from dlxc.clientconfig import ClientConfig  # noqa: E402
+
+from apiserver.auth import TokenFile  # noqa: E402
+from dlxc.client.api import Client  # noqa: E402
+from dlxc.client.config import ClientConfig  # noqa: E402
 from scheduler.cache import SchedulerCache, request_of  # noqa: E402
 from scheduler.config import SchedulerSettings  # noqa: E402
 from scheduler.framework import schedule  # noqa: E402
 from schemas.quantity import parse_bytes  # noqa: E402
-
-Obj = dict[str, Any]
 
 CPUS = (0.1, 0.25, 0.5, 1.0, 2.0)
 MEMORY = ("64Mi", "128Mi", "256Mi", "512Mi", "1Gi", "2Gi")

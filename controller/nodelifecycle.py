@@ -25,20 +25,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, model_validator
 
-from dlxc.client import Client, Informer
-from dlxc.errors import ApiError, Conflict, NotFound
-from schemas.base import now_iso
+from dlxc.client.api import Client
+from dlxc.client.errors import ApiError, Conflict, NotFound
+from dlxc.client.informer import Informer
+from schemas.base import Obj, now_iso
+from schemas.wire import LXC_FINALIZER
 
-__all__ = ["KUBELET_FINALIZER", "NodeLifecycleController", "NodeLifecycleSettings", "Verdict", "node_verdict"]
+__all__ = ["NodeLifecycleController", "NodeLifecycleSettings", "Verdict", "node_verdict"]
 
 log = logging.getLogger("dlxc.controller")
-Obj = dict[str, Any]
 Verdict = Literal["live", "not-ready", "evict"]
-KUBELET_FINALIZER = "dlxc.io/lxc-container"
 
 
 class NodeLifecycleSettings(BaseModel):
@@ -153,7 +153,7 @@ class NodeLifecycleController:
     async def _release_finalizer(self, container: Obj) -> None:
         """A container deleted while its node is lost: its fenced copy is gone or stopped; let the delete finish."""
         meta = container["metadata"]
-        rest = [f for f in meta.get("finalizers", []) if f != KUBELET_FINALIZER]
+        rest = [f for f in meta.get("finalizers", []) if f != LXC_FINALIZER]
         if rest != meta.get("finalizers", []):
             await self.client.patch("containers", meta["name"], {"metadata": {"finalizers": rest, "resourceVersion": meta["resourceVersion"]}})
 

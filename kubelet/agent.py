@@ -11,15 +11,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dlxc.client import Client, Informer
-from dlxc.errors import ApiError, NotFound
+from dlxc.client.api import Client
+from dlxc.client.errors import ApiError, NotFound
+from dlxc.client.informer import Informer
 from kubelet import exporter, images, lxcconfig, restarts
 from kubelet.allocator import Allocator
 from kubelet.drift import DriftPoller
 from kubelet.imagegc import ImageGC
 from kubelet.lease import LeaseSettings, NodeLease
 from kubelet.nodestatus import NodeStatus
-from kubelet.plan import Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan
+from kubelet.plan import (
+    Action,
+    Create,
+    Desired,
+    Destroy,
+    Observed,
+    Reconfigure,
+    Restart,
+    SetCgroup,
+    Start,
+    Stop,
+    Unfreeze,
+    plan,
+)
 from kubelet.sampler import MetricsSampler
 from kubelet.settings import KubeletSettings
 from kubelet.stale import StaleGuard
@@ -35,15 +49,13 @@ from kubelet.statusfields import (
     set_condition,
 )
 from schemas import Container
-from schemas.base import iso_time
-from schemas.container import RESTART_ANNOTATION
+from schemas.base import Obj, iso_time
+from schemas.wire import LXC_FINALIZER, RESTART_ANNOTATION
 
-__all__ = ["FINALIZER", "Kubelet", "KubeletSettings"]
+__all__ = ["Kubelet", "KubeletSettings"]
 
 log = logging.getLogger("dlxc.kubelet")
-Obj = dict[str, Any]
 
-FINALIZER = "dlxc.io/lxc-container"
 
 
 class RenderError(Exception):
@@ -269,12 +281,12 @@ class Kubelet:
                     await asyncio.to_thread(self.execute, action)
             await self._remove_finalizer(obj)
             return
-        if FINALIZER not in meta.get("finalizers", []):
+        if LXC_FINALIZER not in meta.get("finalizers", []):
             # Claim the object before creating anything, so a delete waits for our cleanup.
             await self.client.patch(
                 "containers",
                 name,
-                {"metadata": {"finalizers": [*meta.get("finalizers", []), FINALIZER], "resourceVersion": meta["resourceVersion"]}},
+                {"metadata": {"finalizers": [*meta.get("finalizers", []), LXC_FINALIZER], "resourceVersion": meta["resourceVersion"]}},
             )
             return  # the watch brings the updated object back to us
         container = Container.model_validate(obj)
@@ -437,9 +449,9 @@ class Kubelet:
 
     async def _remove_finalizer(self, obj: Obj) -> None:
         meta = obj["metadata"]
-        if FINALIZER not in meta.get("finalizers", []):
+        if LXC_FINALIZER not in meta.get("finalizers", []):
             return
-        rest = [f for f in meta["finalizers"] if f != FINALIZER]
+        rest = [f for f in meta["finalizers"] if f != LXC_FINALIZER]
         try:
             await self.client.patch(
                 "containers", meta["name"], {"metadata": {"finalizers": rest, "resourceVersion": meta["resourceVersion"]}}

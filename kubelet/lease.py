@@ -16,18 +16,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from pydantic import BaseModel, model_validator
 
-from dlxc.client import Client
-from dlxc.errors import ApiError, NotFound
-from schemas.base import now_iso
+from dlxc.client.api import Client
+from dlxc.client.errors import ApiError, NotFound
+from schemas.base import Obj, now_iso
 
 __all__ = ["LeaseSettings", "NodeLease", "fence_due", "fence_targets"]
 
 log = logging.getLogger("dlxc.kubelet.lease")
-Obj = dict[str, Any]
 
 
 class LeaseSettings(BaseModel):

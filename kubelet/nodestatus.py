@@ -13,15 +13,15 @@ from typing import Any
 import psutil
 
 from dlxc import __version__
-from dlxc.client import Client, Informer
-from dlxc.errors import ApiError, Conflict, NotFound
+from dlxc.client.api import Client
+from dlxc.client.errors import ApiError, Conflict, NotFound
+from dlxc.client.informer import Informer
 from kubelet.settings import KubeletSettings
-from schemas.base import iso_time, now_iso
+from schemas.base import Obj, iso_time, now_iso
 
 __all__ = ["NodeStatus"]
 
 log = logging.getLogger("dlxc.kubelet")
-Obj = dict[str, Any]
 
 
 class NodeStatus:

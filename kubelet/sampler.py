@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from dlxc.client import Informer
+from dlxc.client.informer import Informer
 from kubelet import exporter, metrics
 from kubelet.settings import KubeletSettings
 from kubelet.statusfields import append_line

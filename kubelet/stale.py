@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dlxc.errors import ApiError, NotFound
+from dlxc.client.errors import ApiError, NotFound
 from kubelet.lease import NodeLease, fence_targets
 from kubelet.plan import Destroy
+from schemas.base import Obj
 
 __all__ = ["StaleGuard", "stale_copies"]
 
 log = logging.getLogger("dlxc.kubelet.stale")
-Obj = dict[str, Any]
 
 
 def stale_copies(local: list[str], bound: dict[str, Obj], recorded: dict[str, str]) -> list[str]:

@@ -5,13 +5,13 @@ import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from kubelet import restarts
 from kubelet.plan import Observed
 from schemas import Container
-from schemas.base import now_iso
-from schemas.container import ADOPTED_IMAGE, ADOPTED_ROOTFS_ANNOTATION
+from schemas.base import Obj, now_iso
+from schemas.container import ADOPTED_IMAGE
+from schemas.wire import ADOPTED_ROOTFS_ANNOTATION
 
 __all__ = [
     "adopted_rootfs",
@@ -25,8 +25,6 @@ __all__ = [
     "same_but_status",
     "set_condition",
 ]
-
-Obj = dict[str, Any]
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from scheduler.nodetable import NodeTable, Request, Usage
+from schemas.base import Obj
 from schemas.quantity import parse_bytes
 
 __all__ = ["SchedulerCache", "node_fields", "request_of"]
-
-Obj = dict[str, Any]
 
 
 def request_of(container: Obj) -> Request:

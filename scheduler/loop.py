@@ -12,19 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Any
 
-from dlxc.client import Client, Informer
-from dlxc.errors import ApiError, Conflict, NotFound
+from dlxc.client.api import Client
+from dlxc.client.errors import ApiError, Conflict, NotFound
+from dlxc.client.informer import Informer
 from scheduler.cache import SchedulerCache, request_of
 from scheduler.config import SchedulerSettings
 from scheduler.framework import Decision, schedule
-from schemas.base import now_iso
+from schemas.base import Obj, now_iso
 
 __all__ = ["Scheduler", "placement_of", "scheduled_condition"]
 
 log = logging.getLogger("dlxc.scheduler")
-Obj = dict[str, Any]
 
 WAKE_DELAY = 0.2  # seconds to gather the cluster changes that wake waiting containers
 

@@ -8,7 +8,10 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-__all__ = ["DNS_LABEL", "ConfigSafeStr", "DnsLabel", "Model", "check_config_safe", "iso_time", "now_iso"]
+__all__ = ["DNS_LABEL", "Obj", "ConfigSafeStr", "DnsLabel", "Model", "check_config_safe", "iso_time", "now_iso"]
+
+# A decoded API object as it travels between components: plain JSON-ready dicts.
+Obj = dict[str, Any]
 
 
 def iso_time(when: datetime) -> str:

@@ -13,7 +13,6 @@ from schemas.quantity import format_bytes, parse_bytes
 
 __all__ = [
     "ADOPTED_IMAGE",
-    "ADOPTED_ROOTFS_ANNOTATION",
     "AntiAffinity",
     "Container",
     "ContainerExit",
@@ -24,15 +23,8 @@ __all__ = [
     "PHASES",
     "Placement",
     "PlacementCandidate",
-    "RESTART_ANNOTATION",
 ]
 
-# `dlxc restart NAME` sets this annotation to an ISO timestamp; the kubelet restarts the container
-# once per new value and echoes the value in status.observedRestartAt.
-RESTART_ANNOTATION = "dlxc.io/restartedAt"
-# Set by `dlxc adopt`: the rootfs (lxc.rootfs.path) of an LXC container dlxc took over in place.
-# While spec.image is "adopted" the kubelet uses this rootfs instead of an image clone.
-ADOPTED_ROOTFS_ANNOTATION = "dlxc.io/adopted-rootfs"
 ADOPTED_IMAGE = "adopted"
 
 PHASES = ("Pending", "Scheduled", "Creating", "Running", "Stopped", "Failed", "Terminating")

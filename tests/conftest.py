@@ -122,7 +122,7 @@ class Api:
     tls: dict[str, Path] = field(default_factory=dict)
 
     def verify(self) -> object:
-        from dlxc.pki import ssl_context
+        from dlxc.cluster.pki import ssl_context
 
         return ssl_context(self.ca) if self.ca else True
 
@@ -139,8 +139,8 @@ class Api:
         return TokenFile(self.token_file).add(name, role)
 
     def client(self, token: str | None = None):  # -> dlxc.client.Client
-        from dlxc.client import Client
-        from dlxc.clientconfig import ClientConfig
+        from dlxc.client.api import Client
+        from dlxc.client.config import ClientConfig
 
         return Client(ClientConfig(server=self.url, token=token or self.token, certificate_authority=str(self.ca) if self.ca else None))
 
@@ -172,7 +172,7 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
     certs: dict[str, Path] = {}
     ca = None
     if tls:
-        from dlxc.pki import ensure_pki
+        from dlxc.cluster.pki import ensure_pki
 
         pki = ensure_pki(tmp / "pki")
         certs, ca = {"cert": pki.server_cert, "key": pki.server_key}, pki.ca_cert
@@ -316,9 +316,9 @@ class Cluster:
     def cleanup(self) -> None:
         for proc in reversed(self.procs):
             stop_process(proc)
-        from kubelet import network, runtime
-
         from concurrent.futures import ThreadPoolExecutor
+
+        from kubelet import network, runtime
 
         for node in self.nodes:
             rt = runtime.LxcRuntime(node.lxc_path)

@@ -1,19 +1,17 @@
 """`dlxc adopt NODE NAME`: make a Container object for an LXC container dlxc did not create, without recreating it."""
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client import Client
-from dlxc.errors import NotFound
-from schemas.container import ADOPTED_IMAGE, ADOPTED_ROOTFS_ANNOTATION
+from dlxc.client.api import Client
+from dlxc.client.errors import NotFound
+from schemas.base import Obj
+from schemas.container import ADOPTED_IMAGE
+from schemas.wire import ADOPTED_ROOTFS_ANNOTATION
 
 __all__ = ["adopt", "adoption_manifest"]
-
-Obj = dict[str, Any]
 
 
 def adoption_manifest(node: Obj, name: str) -> Obj:

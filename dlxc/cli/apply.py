@@ -5,13 +5,13 @@ from pathlib import Path
 
 import typer
 
-from dlxc.applier import ApplyResult, apply_set
+from dlxc.apply.applier import ApplyResult, apply_set
+from dlxc.apply.inventory import applyset_id, default_inventory_dir, validate_applyset
+from dlxc.apply.manifests import Manifest, load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client import Client
-from dlxc.inventory import applyset_id, default_inventory_dir, validate_applyset
-from dlxc.manifests import Manifest, load_manifests
-from dlxc.waiter import WaitFor, parse_duration, wait_for
+from dlxc.client.api import Client
+from dlxc.client.waiter import WaitFor, parse_duration, wait_for
 
 __all__ = ["apply", "load_or_fail", "print_results", "run_apply", "wait_ready"]
 

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 import typer
 
 from dlxc.cli import console
-from dlxc.client import Client
-from dlxc.clientconfig import load_config
-from dlxc.errors import ApiError
+from dlxc.client.api import Client
+from dlxc.client.config import load_config
+from dlxc.client.errors import ApiError
 
 __all__ = ["run", "with_client"]
 

@@ -5,9 +5,9 @@ import asyncio
 
 import typer
 
-from dlxc.client import Client
-from dlxc.clientconfig import load_config
-from dlxc.errors import ApiError
+from dlxc.client.api import Client
+from dlxc.client.config import load_config
+from dlxc.client.errors import ApiError
 from schemas import KINDS, kind_for_plural
 
 __all__ = ["complete_container_names", "complete_kinds", "complete_names", "complete_node_names", "object_names"]

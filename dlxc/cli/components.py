@@ -12,8 +12,8 @@ from pathlib import Path
 
 import typer
 
-from dlxc.client import Client
-from dlxc.clientconfig import ClientConfig, load_config
+from dlxc.client.api import Client
+from dlxc.client.config import ClientConfig, load_config
 
 __all__ = ["apiserver", "controller", "kubelet", "scheduler"]
 
@@ -55,7 +55,7 @@ def _elected(name: str, enabled: bool, identity: str | None, main: Callable[[Cli
         return main
 
     async def elected(client: Client) -> None:
-        from dlxc.leaderelection import LeaderElection
+        from dlxc.client.leaderelection import LeaderElection
 
         await LeaderElection(client, name, identity=identity).run(lambda: main(client))
 
@@ -183,9 +183,9 @@ def kubelet(
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Run the node agent: register, heartbeat, reconcile LXC containers bound to this node."""
-    from kubelet import idmap, images, network, runtime
     from pydantic import ValidationError
 
+    from kubelet import idmap, images, network, runtime
     from kubelet.agent import Kubelet, KubeletSettings
     from kubelet.lease import LeaseSettings
 

@@ -5,7 +5,7 @@ import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail
-from dlxc.clientconfig import config_path, load_config
+from dlxc.client.config import config_path, load_config
 
 __all__ = ["config_app"]
 

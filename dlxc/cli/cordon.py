@@ -5,7 +5,7 @@ import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import with_client
-from dlxc.client import Client
+from dlxc.client.api import Client
 
 __all__ = ["cordon", "set_unschedulable", "uncordon"]
 

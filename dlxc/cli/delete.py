@@ -5,13 +5,13 @@ import time
 
 import typer
 
-from dlxc.applier import delete_one
+from dlxc.apply.applier import delete_one
+from dlxc.apply.manifests import load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.client import Client
-from dlxc.manifests import load_manifests
-from dlxc.waiter import WaitFor, wait_for
+from dlxc.client.api import Client
+from dlxc.client.waiter import WaitFor, wait_for
 from schemas import kind_for_plural
 
 __all__ = ["delete"]

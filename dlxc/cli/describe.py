@@ -10,12 +10,11 @@ from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
 from dlxc.cli.explain_placement import placement_lines
-from dlxc.client import Client
+from dlxc.client.api import Client
 from schemas import Kind, kind_for_plural
+from schemas.base import Obj
 
 __all__ = ["describe", "describe_lines", "events_for"]
-
-Obj = dict[str, Any]
 
 
 def _pairs(mapping: dict[str, str] | None) -> str:

@@ -5,15 +5,16 @@ import asyncio
 
 import typer
 
-from dlxc.applier import desired_wire
+from dlxc.apply.applier import desired_wire
+from dlxc.apply.diff import unified_diff
+from dlxc.apply.manifests import Manifest, load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import fail
-from dlxc.client import Client
-from dlxc.clientconfig import load_config
-from dlxc.diff import unified_diff
-from dlxc.errors import ApiError, NotFound
-from dlxc.manifests import Manifest, load_manifests
+from dlxc.client.api import Client
+from dlxc.client.config import load_config
+from dlxc.client.errors import ApiError, NotFound
 from schemas import kind_for_plural
+from schemas.wire import APPLYSET_LABEL
 
 __all__ = ["diff", "diff_manifests"]
 
@@ -29,7 +30,7 @@ async def diff_manifests(client: Client, manifests: list[Manifest]) -> list[str]
             live = None
         if live is not None:
             # Labels the set machinery owns are not the user's to diff.
-            labels = {k: v for k, v in (live["metadata"].get("labels") or {}).items() if k != "dlxc.io/applyset"}
+            labels = {k: v for k, v in (live["metadata"].get("labels") or {}).items() if k != APPLYSET_LABEL}
             live = {**live, "metadata": {**live["metadata"], "labels": labels}}
         text = unified_diff(desired, live, ref=manifest.ref)
         if text:

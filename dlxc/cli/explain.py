@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import typer
 
+from dlxc.apply.schemadoc import explain as explain_field
 from dlxc.cli import console
 from dlxc.cli.common import fail
-from dlxc.schemadoc import explain as explain_field
 
 __all__ = ["explain", "explain_lines"]
 

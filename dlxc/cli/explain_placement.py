@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
 
 import typer
 
+from dlxc.apply.manifests import load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client import Client
-from dlxc.manifests import load_manifests
+from dlxc.client.api import Client
 from scheduler.cache import SchedulerCache, request_of
 from scheduler.config import SchedulerConfigError, SchedulerSettings, load_settings
 from scheduler.framework import Decision, schedule
 from scheduler.loop import placement_of
+from schemas.base import Obj
 
 __all__ = ["explain", "explain_placement", "placement_lines"]
-
-Obj = dict[str, Any]
 
 
 def explain(nodes: list[Obj], containers: list[Obj], wanted: list[Obj], settings: SchedulerSettings) -> list[Decision]:

@@ -9,13 +9,13 @@ import typer
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.client import Client, Informer
-from dlxc.waiter import parse_duration
+from dlxc.client.api import Client
+from dlxc.client.informer import Informer
+from dlxc.client.waiter import parse_duration
 from schemas import Kind, kind_for_plural
+from schemas.base import Obj
 
 __all__ = ["container_rows", "event_rows", "get", "lease_rows", "node_ready", "node_rows", "rows_for", "show", "watch"]
-
-Obj = dict[str, Any]
 
 
 def node_ready(node: Obj) -> str:

@@ -19,7 +19,7 @@ def hollow_nodes(
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Register N hollow nodes (no LXC): they heartbeat and report bound containers Running. Scale work only."""
-    from kubelet.hollow import HollowNodes, mixed_nodes
+    from dlxc.sim.hollow import HollowNodes, mixed_nodes
 
     _logging(log_level)
     nodes = mixed_nodes(count, prefix=prefix, seed=seed)

@@ -6,9 +6,9 @@ import typer
 from dlxc.cli import console
 from dlxc.cli.common import with_client
 from dlxc.cli.completion import complete_container_names
-from dlxc.client import Client
-from dlxc.errors import ApiError
-from dlxc.lifecycle import request_restart, set_state
+from dlxc.client.api import Client
+from dlxc.client.errors import ApiError
+from dlxc.client.lifecycle import request_restart, set_state
 
 __all__ = ["power", "restart", "start", "stop"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
+from dlxc.apply.schemadoc import manifest_schema
 from dlxc.cli import console
-from dlxc.schemadoc import manifest_schema
 
 __all__ = ["schema"]
 

@@ -20,16 +20,16 @@ from typing import Any, TypeVar
 import click
 import typer
 
-from dlxc.applier import delete_one
+from dlxc.apply.applier import delete_one
 from dlxc.cli import console
 from dlxc.cli.apply import load_or_fail, run_apply
 from dlxc.cli.describe import describe_object
 from dlxc.cli.get import show
 from dlxc.cli.power import power
 from dlxc.cli.status import show_status
-from dlxc.client import Client
-from dlxc.clientconfig import load_config
-from dlxc.errors import ApiError
+from dlxc.client.api import Client
+from dlxc.client.config import load_config
+from dlxc.client.errors import ApiError
 from schemas import kind_for_plural
 
 __all__ = ["DlxcShell", "history_path", "shell"]

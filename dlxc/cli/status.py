@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from dlxc.cli import console
 from dlxc.cli.common import with_client
 from dlxc.cli.get import node_ready
-from dlxc.client import Client
-from dlxc.errors import NotFound
+from dlxc.client.api import Client
+from dlxc.client.errors import NotFound
+from schemas.base import Obj
 from schemas.container import PHASES
 
 __all__ = ["cluster_lines", "status"]
 
-Obj = dict[str, Any]
 WARNINGS_SHOWN = 10
 
 

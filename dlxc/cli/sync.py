@@ -8,12 +8,12 @@ from pathlib import Path
 
 import typer
 
+from dlxc.apply.inventory import validate_applyset
+from dlxc.apply.sync import ObjectReport, SyncReport, SyncSettings, run_sync, sync_once
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client import Client
-from dlxc.errors import ApiError
-from dlxc.inventory import validate_applyset
-from dlxc.sync import ObjectReport, SyncReport, SyncSettings, run_sync, sync_once
+from dlxc.client.api import Client
+from dlxc.client.errors import ApiError
 
 __all__ = ["Printer", "report_lines", "sync"]
 

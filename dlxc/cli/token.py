@@ -7,7 +7,7 @@ import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail
-from dlxc.localcluster import default_state_dir
+from dlxc.cluster.local import default_state_dir
 
 __all__ = ["token_app"]
 

@@ -1,17 +1,15 @@
 """`dlxc top containers|nodes [-o table|json]`: what each container or node uses right now."""
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client import Client
+from dlxc.client.api import Client
+from schemas.base import Obj
 
 __all__ = ["container_usage_rows", "node_usage_rows", "top_app"]
 
-Obj = dict[str, Any]
 
 top_app = typer.Typer(help="Show resource usage of containers or nodes.", no_args_is_help=True)
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import typer
 import yaml
 
-from dlxc.applier import apply_one
+from dlxc.apply.applier import apply_one
+from dlxc.apply.manifests import load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import fail, run
 from dlxc.cli.components import default_node_name
-from dlxc.client import Client
-from dlxc.clientconfig import config_path, load_config, save_config
-from dlxc.localcluster import LocalCluster, default_state_dir
-from dlxc.manifests import load_manifests
+from dlxc.client.api import Client
+from dlxc.client.config import config_path, load_config, save_config
+from dlxc.cluster.local import LocalCluster, default_state_dir
 
 __all__ = ["down", "up"]
 

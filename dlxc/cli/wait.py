@@ -6,8 +6,8 @@ import typer
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.client import Client
-from dlxc.waiter import parse_duration, parse_for, wait_for
+from dlxc.client.api import Client
+from dlxc.client.waiter import parse_duration, parse_for, wait_for
 
 __all__ = ["wait"]
 

@@ -99,8 +99,8 @@ class NetCluster:
         from apiserver.app import ApiServerSettings, create_app
         from apiserver.auth import TokenFile
         from apiserver.server import ApiServer, config_for
-        from dlxc.clientconfig import ClientConfig, save_config
-        from dlxc.pki import ensure_pki, ssl_context
+        from dlxc.client.config import ClientConfig, save_config
+        from dlxc.cluster.pki import ensure_pki, ssl_context
 
         pki = ensure_pki(self.tmp / "pki", hosts=self.host_ips)
         self.ca = pki.ca_cert
@@ -128,8 +128,8 @@ class NetCluster:
         self.spawn("controller", ["controller", *self.controller_args], self.env)
 
     def client(self) -> Any:
-        from dlxc.client import Client
-        from dlxc.clientconfig import ClientConfig
+        from dlxc.client.api import Client
+        from dlxc.client.config import ClientConfig
 
         return Client(ClientConfig(server=self.url, token=self.token, certificate_authority=str(self.ca)))
 

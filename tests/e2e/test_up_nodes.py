@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dlxc.localcluster import LocalCluster
-from dlxc.pki import ssl_context
+from dlxc.cluster.local import LocalCluster
+from dlxc.cluster.pki import ssl_context
 
 # `dlxc up` leaves its processes running on purpose (`dlxc down` stops them): their Popen objects
 # go away while they run, which Python reports as a ResourceWarning.

@@ -6,7 +6,14 @@ import asyncio
 import httpx
 import pytest
 
-from dlxc.errors import AlreadyExists, Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from dlxc.client.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthorized,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

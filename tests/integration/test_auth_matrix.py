@@ -7,11 +7,12 @@ from typing import Any
 import httpx
 import pytest
 
+from schemas.wire import LXC_FINALIZER
+
 pytestmark = pytest.mark.timeout(120)
 
 BASE = "/apis/dlxc.io/v1"
 NODE = "n1"
-KUBELET_FINALIZER = "dlxc.io/lxc-container"
 
 # The objects each case starts from: (own, other) per kind; "own" belongs to node n1.
 TARGETS = {
@@ -137,7 +138,7 @@ def perform(http: Http, admin: Http, plural: str, verb: str, name: str) -> int:
         # An unbound container: the question is only who may bind.
         return http("POST", "/containers/c-free/binding", json={"nodeName": NODE if name == "c-own" else "n2"}).status_code
     if verb == "finalizer_patch":
-        finalizers = [*current["metadata"].get("finalizers", []), KUBELET_FINALIZER]
+        finalizers = [*current["metadata"].get("finalizers", []), LXC_FINALIZER]
         return http("PATCH", f"/{plural}/{name}", json={"metadata": {"finalizers": finalizers}}).status_code
     if verb == "foreign_finalizer_patch":
         return http("PATCH", f"/{plural}/{name}", json={"metadata": {"finalizers": []}}).status_code

@@ -5,18 +5,17 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 
 from apiserver.registry import Registry
 from apiserver.storage import Store
-from dlxc.errors import Conflict, NotFound
+from dlxc.client.errors import Conflict, NotFound
 from schemas import KINDS
+from schemas.base import Obj
 
 pytestmark = [pytest.mark.timeout(60)]
 
-Obj = dict[str, Any]
 CONTAINERS = next(k for k in KINDS if k.plural == "containers")
 
 

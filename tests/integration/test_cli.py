@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from dlxc.cli.completion import complete_names, object_names
 from dlxc.cli.main import app
-from dlxc.inventory import APPLYSET_LABEL
+from schemas.wire import APPLYSET_LABEL
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -125,7 +125,7 @@ def test_sync_usage_errors(cli, args: list[str], code: int, stderr: str | None) 
 
 
 def test_run_sync_applies_on_file_changes(api, repo: Path, tmp_path: Path) -> None:
-    from dlxc.sync import SyncSettings, run_sync
+    from dlxc.apply.sync import SyncSettings, run_sync
 
     settings = SyncSettings(paths=[str(repo)], prune=True, interval=30, inventory_dir=tmp_path / "inventory")
     reports = []
@@ -148,10 +148,10 @@ def test_run_sync_applies_on_file_changes(api, repo: Path, tmp_path: Path) -> No
 
 
 def test_a_failed_round_is_reported_and_retried(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dlxc.apply.sync import SyncSettings, run_sync
     from dlxc.cli.sync import Printer
-    from dlxc.client import Client
-    from dlxc.clientconfig import ClientConfig
-    from dlxc.sync import SyncSettings, run_sync
+    from dlxc.client.api import Client
+    from dlxc.client.config import ClientConfig
 
     settings = SyncSettings(paths=[str(repo)], interval=0.1, inventory_dir=tmp_path / "inventory")
     printer = Printer(watching=True)

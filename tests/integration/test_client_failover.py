@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from dlxc.client import Client, Informer
-from dlxc.clientconfig import ClientConfig
-from dlxc.errors import TemporaryError
+from dlxc.client.api import Client
+from dlxc.client.config import ClientConfig
+from dlxc.client.errors import TemporaryError
+from dlxc.client.informer import Informer
 
 pytestmark = pytest.mark.timeout(60)
 

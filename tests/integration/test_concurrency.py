@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from dlxc.errors import AlreadyExists, Conflict
+from dlxc.client.errors import AlreadyExists, Conflict
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 

@@ -6,7 +6,7 @@ import asyncio
 import httpx
 import pytest
 
-from dlxc.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
+from dlxc.client.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
 
 pytestmark = pytest.mark.timeout(60)
 

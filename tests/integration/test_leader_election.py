@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from dlxc.errors import Fenced
-from dlxc.leaderelection import LeaderElection, expired
+from dlxc.client.errors import Fenced
+from dlxc.client.leaderelection import LeaderElection, expired
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from dlxc.client import Client
+from dlxc.client.api import Client
 from scheduler.config import SchedulerSettings
 from scheduler.loop import Scheduler
+from schemas.base import Obj
 
 pytestmark = pytest.mark.timeout(90)
 
 GI = 2**30
-Obj = dict[str, Any]
 
 
 def node_body(name: str, *, memory_gi: int = 8, cpu: float = 4, containers: int = 10, ready: str = "True",

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from kubelet.hollow import HOLLOW_LABEL, HollowNodes, mixed_nodes
+from dlxc.sim.hollow import HollowNodes, mixed_nodes
 from scheduler.loop import Scheduler
+from schemas.wire import HOLLOW_LABEL
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -8,9 +8,9 @@ import sys
 import httpx
 import pytest
 
-from dlxc.client import Client
-from dlxc.clientconfig import ClientConfig
-from dlxc.errors import TemporaryError
+from dlxc.client.api import Client
+from dlxc.client.config import ClientConfig
+from dlxc.client.errors import TemporaryError
 
 pytestmark = pytest.mark.timeout(60)
 

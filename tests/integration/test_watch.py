@@ -9,8 +9,8 @@ import aetcd
 import httpx
 import pytest
 
-from dlxc.client import Informer
-from dlxc.errors import Gone
+from dlxc.client.errors import Gone
+from dlxc.client.informer import Informer
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from apiserver.auth import Identity, TokenFile, authorize, check_role
-from dlxc.errors import Forbidden, Unauthorized
+from dlxc.client.errors import Forbidden, Unauthorized
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from apiserver.policy import check_container, host_path_allowed
-from dlxc.errors import Invalid
+from dlxc.client.errors import Invalid
 
 
 @pytest.mark.parametrize(

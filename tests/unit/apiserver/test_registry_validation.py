@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from apiserver.registry import Registry, merge_patch
-from dlxc.errors import Invalid
+from dlxc.client.errors import Invalid
 from schemas import KINDS
+from schemas.base import Obj
 
-Obj = dict[str, Any]
 CONTAINERS = next(k for k in KINDS if k.plural == "containers")
 STORED: Obj = {
     "apiVersion": "dlxc.io/v1", "kind": "Container",

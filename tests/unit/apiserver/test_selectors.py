@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
-from dlxc.errors import BadRequest
+from dlxc.client.errors import BadRequest
 
 OBJ = {"metadata": {"name": "web", "labels": {"app": "web", "tier": "front"}}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}}
 

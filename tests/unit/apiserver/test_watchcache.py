@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from apiserver.storage import WatchEvent
-from apiserver.watchcache import WatchCache, Watcher, WatchEnded
-from dlxc.errors import Gone
+from apiserver.watchcache import WatchCache, WatchEnded, Watcher
+from dlxc.client.errors import Gone
 
 
 def ev(revision: int, name: str = "a", kind: str = "PUT") -> WatchEvent:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from dlxc.applier import ApplyResult
+from dlxc.apply.applier import ApplyResult
+from dlxc.apply.sync import ObjectReport, SyncReport, _report, health_of
 from dlxc.cli.sync import Printer, report_lines
-from dlxc.sync import ObjectReport, SyncReport, _report, health_of
 
 RUNNING = {"status": {"phase": "Running"}}
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from dlxc.applier import _message, _mode, desired_wire
-from dlxc.errors import Forbidden, Invalid
-from dlxc.inventory import APPLYSET_LABEL
-from dlxc.manifests import Manifest
+from dlxc.apply.applier import _message, _mode, desired_wire
+from dlxc.apply.manifests import Manifest
+from dlxc.client.errors import Forbidden, Invalid
 from schemas.manifest import parse_object
+from schemas.wire import APPLYSET_LABEL
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlxc.diff import drifted_fields, unified_diff, user_view
+from dlxc.apply.diff import drifted_fields, unified_diff, user_view
 
 
 def obj(**spec: object) -> dict:

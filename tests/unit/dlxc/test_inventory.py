@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from dlxc.inventory import APPLYSET_LABEL, Inventory, Member, applyset_id, prune_candidates, validate_applyset
+from dlxc.apply.inventory import (
+    APPLYSET_LABEL,
+    Inventory,
+    Member,
+    applyset_id,
+    prune_candidates,
+    validate_applyset,
+)
 
 
 def live(name: str, *, uid: str = "u-", label: str | None = "demo") -> tuple[str, dict]:

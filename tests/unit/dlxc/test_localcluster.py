@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dlxc.localcluster import LocalCluster, LocalNode, stop_order
+from dlxc.cluster.local import LocalCluster, LocalNode, stop_order
 
 
 def test_nodes_get_their_own_name_lxcpath_bridge_and_subnet() -> None:

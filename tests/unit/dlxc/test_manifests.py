@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlxc.manifests import load_manifests, safe_load_all
+from dlxc.apply.manifests import load_manifests, safe_load_all
 
 BILLION_LAUGHS = """
 a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]

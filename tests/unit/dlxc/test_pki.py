@@ -5,7 +5,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from dlxc.pki import ensure_pki
+from dlxc.cluster.pki import ensure_pki
 
 
 def test_ensure_pki_makes_a_ca_and_a_server_certificate_once(tmp_path: Path) -> None:

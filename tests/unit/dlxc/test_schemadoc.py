@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlxc.schemadoc import explain, manifest_schema
+from dlxc.apply.schemadoc import explain, manifest_schema
 
 
 def test_schema_offers_every_kind_and_the_flat_form() -> None:
@@ -60,7 +60,7 @@ def _validator():
 def test_every_shipped_manifest_matches_the_schema() -> None:
     from pathlib import Path
 
-    from dlxc.manifests import safe_load_all
+    from dlxc.apply.manifests import safe_load_all
 
     validator = _validator()
     root = Path(__file__).resolve().parents[3] / "manifests"

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from dlxc.waiter import WaitFor, condition_met, parse_duration, parse_for, state_of
+from dlxc.client.waiter import (
+    WaitFor,
+    condition_met,
+    parse_duration,
+    parse_for,
+    state_of,
+)
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ from typing import Any
 
 import yaml
 
-__all__ = ["drifted_fields", "unified_diff", "user_view"]
+from schemas.base import Obj
 
-Obj = dict[str, Any]
+__all__ = ["drifted_fields", "unified_diff", "user_view"]
 
 
 def user_view(obj: Obj) -> Obj:

@@ -21,16 +21,14 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from dlxc.client import Client
-from dlxc.errors import AlreadyExists, ApiError, Conflict, NotFound
-from schemas.base import now_iso
+from dlxc.client.api import Client
+from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
+from schemas.base import Obj, now_iso
 
 __all__ = ["LeaderElection", "default_identity", "expired"]
 
-log = logging.getLogger("dlxc.leaderelection")
-Obj = dict[str, Any]
+log = logging.getLogger("dlxc.client.leaderelection")
 
 
 def default_identity() -> str:

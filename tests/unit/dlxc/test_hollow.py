@@ -1,7 +1,8 @@
 """Hollow nodes (scale tooling only): the mix of node sizes and the status they post."""
 from __future__ import annotations
 
-from kubelet.hollow import HOLLOW_LABEL, HollowNode, HollowNodes, mixed_nodes
+from dlxc.sim.hollow import HollowNode, HollowNodes, mixed_nodes
+from schemas.wire import HOLLOW_LABEL
 
 GI = 2**30
 

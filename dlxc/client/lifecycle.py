@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
 
-from dlxc.client import Client
+from dlxc.client.api import Client
+from schemas.base import Obj
+from schemas.wire import RESTART_ANNOTATION
 
-__all__ = ["RESTARTED_AT", "request_restart", "set_state"]
+__all__ = ["request_restart", "set_state"]
 
-RESTARTED_AT = "dlxc.io/restartedAt"
-Obj = dict[str, Any]
 
 
 async def set_state(client: Client, name: str, state: str) -> Obj:
@@ -22,4 +21,4 @@ async def set_state(client: Client, name: str, state: str) -> Obj:
 async def request_restart(client: Client, name: str, *, now: datetime | None = None) -> Obj:
     """Record a restart request as an annotation; a kubelet restarts a container whose request is newer than its start."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return await client.patch("containers", name, {"metadata": {"annotations": {RESTARTED_AT: stamp}}, "spec": {"state": "Running"}})
+    return await client.patch("containers", name, {"metadata": {"annotations": {RESTART_ANNOTATION: stamp}}, "spec": {"state": "Running"}})

@@ -6,19 +6,17 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
-from dlxc.applier import ApplyResult, apply_set
-from dlxc.client import Client
-from dlxc.errors import ApiError
-from dlxc.inventory import applyset_id, default_inventory_dir
-from dlxc.manifests import LoadError, load_manifests
+from dlxc.apply.applier import ApplyResult, apply_set
+from dlxc.apply.inventory import applyset_id, default_inventory_dir
+from dlxc.apply.manifests import LoadError, load_manifests
+from dlxc.client.api import Client
+from dlxc.client.errors import ApiError
+from schemas.base import Obj
 
 __all__ = ["ObjectReport", "SyncReport", "SyncSettings", "health_of", "run_sync", "sync_once"]
-
-Obj = dict[str, Any]
 
 
 class SyncSettings(BaseModel):

@@ -14,19 +14,18 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Any
 
 from dlxc import __version__
-from dlxc.client import Client, Informer
-from dlxc.errors import AlreadyExists, ApiError, Conflict, NotFound
-from schemas.base import now_iso
+from dlxc.client.api import Client
+from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
+from dlxc.client.informer import Informer
+from schemas.base import Obj, now_iso
+from schemas.wire import HOLLOW_LABEL
 
-__all__ = ["HOLLOW_LABEL", "SIZES", "HollowNode", "HollowNodes", "mixed_nodes"]
+__all__ = ["SIZES", "HollowNode", "HollowNodes", "mixed_nodes"]
 
 log = logging.getLogger("dlxc.hollow")
-Obj = dict[str, Any]
 GI = 2**30
-HOLLOW_LABEL = "dlxc.io/hollow"
 
 # (name, cpu cores, memory bytes, disk bytes, max containers, share of nodes)
 SIZES: tuple[tuple[str, float, int, int, int, float], ...] = (

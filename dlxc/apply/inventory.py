@@ -16,10 +16,11 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+
+from schemas.base import Obj
+from schemas.wire import APPLYSET_LABEL
 
 __all__ = [
-    "APPLYSET_LABEL",
     "Inventory",
     "Member",
     "applyset_id",
@@ -28,9 +29,7 @@ __all__ = [
     "validate_applyset",
 ]
 
-APPLYSET_LABEL = "dlxc.io/applyset"
 _ID = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-Obj = dict[str, Any]
 
 
 def validate_applyset(value: str) -> str:

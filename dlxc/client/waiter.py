@@ -6,14 +6,13 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from dlxc.client import Client
-from dlxc.errors import NotFound
+from dlxc.client.api import Client
+from dlxc.client.errors import NotFound
+from schemas.base import Obj
 
 __all__ = ["WaitFor", "condition_met", "parse_duration", "parse_for", "state_of", "wait_for"]
 
-Obj = dict[str, Any]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 
 from apiserver.auth import TokenFile
-from dlxc.clientconfig import ClientConfig, save_config
-from dlxc.pki import Pki, ensure_pki, ssl_context
+from dlxc.client.config import ClientConfig, save_config
+from dlxc.cluster.pki import Pki, ensure_pki, ssl_context
 
 __all__ = ["LocalCluster", "LocalNode", "default_state_dir", "stop_order"]
 

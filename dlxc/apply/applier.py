@@ -4,18 +4,19 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from dlxc.client import Client
-from dlxc.diff import drifted_fields
-from dlxc.errors import ApiError, Conflict, NotFound
-from dlxc.inventory import APPLYSET_LABEL, Inventory, Member, prune_candidates
-from dlxc.manifests import Manifest
+from dlxc.apply.diff import drifted_fields
+from dlxc.apply.inventory import Inventory, Member, prune_candidates
+from dlxc.apply.manifests import Manifest
+from dlxc.client.api import Client
+from dlxc.client.errors import ApiError, Conflict, NotFound
 from schemas import KINDS, kind_for_plural
+from schemas.base import Obj
+from schemas.wire import APPLYSET_LABEL
 
 __all__ = ["ApplyResult", "DryRun", "apply_one", "apply_set", "delete_one", "desired_wire", "differs"]
 
-Obj = dict[str, Any]
 LIST_THRESHOLD = 8
 DryRun = Literal["none", "client", "server"]
 
@@ -152,7 +153,7 @@ async def apply_set(
     """Apply every manifest (one failure does not stop the others), then prune, then record the set.
 
     Without `prune` nothing is ever deleted. With it, only objects in the set's inventory
-    (see dlxc.inventory) that the manifests no longer hold are deleted; objects whose source
+    (see dlxc.apply.inventory) that the manifests no longer hold are deleted; objects whose source
     file is in `protected_sources` (it could not be read) are kept.
     """
     if prune and not applyset:

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import KINDS, kind_for_plural
+from schemas.base import Obj
 from schemas.container import ContainerSpec
 from schemas.manifest import _FLAT_ALIASES
 
 __all__ = ["FieldDoc", "explain", "manifest_schema"]
 
-Obj = dict[str, Any]
 SCHEMA_ID = "https://dlxc.io/schemas/v1/manifest.json"
 
 
