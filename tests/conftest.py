@@ -2,7 +2,7 @@
 
 Everything lives in temp dirs, on free ports, with names (`dt...` bridges, `t-...` nodes) that
 cannot collide with a user's own containers or a running `make up` cluster; every finalizer runs
-on failure and on Ctrl-C too.
+on failure, on Ctrl-C and on SIGTERM/SIGHUP too.
 """
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run stopped by `kill` or a CI timeout tears down like Ctrl-C: every fixture's finalizer
+    runs, so no cluster, container, bridge or process outlives it (SIGTERM would end it at once)."""
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupted)
 
 
 def free_port() -> int:
