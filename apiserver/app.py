@@ -22,6 +22,7 @@ from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
 from apiserver.storage import LEASE_FENCE, Store
+from apiserver.ui.site import create_dashboard
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, NotFound
@@ -71,12 +72,21 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest) for kind in KINDS
     }
 
+    def authenticate(header: str | None) -> Identity:
+        if tokens is None:
+            return Identity("anonymous", "admin")
+        return tokens.authenticate(header)
+
+    # The web dashboard, under /ui/ on this port: the same stores, caches and token check as the API.
+    dashboard = create_dashboard(store=store, caches=caches, registries=registries, authenticate=authenticate)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.connect()
         try:
             yield
         finally:
+            await dashboard.stop()
             for cache in caches.values():
                 await cache.stop()
             await store.close()
@@ -85,6 +95,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     app.add_middleware(LeaseFenceMiddleware)
     app.state.store = store
     app.state.caches = caches
+    app.mount("/ui", dashboard.app)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -106,9 +117,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         return JSONResponse({"reason": "InternalError", "message": "internal error", "details": [], "code": 500}, 500)
 
     def identity_of(request: Request) -> Identity:
-        if tokens is None:
-            return Identity("anonymous", "admin")
-        return tokens.authenticate(request.headers.get("authorization"))
+        return authenticate(request.headers.get("authorization"))
 
     async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
         identity = identity_of(request)

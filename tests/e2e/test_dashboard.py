@@ -1,0 +1,206 @@
+"""The web dashboard in a real browser (Debian's chromium under Playwright) against a real apiserver and etcd;
+one test against a whole cluster with a real kubelet, for a stop that a kubelet carries out."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import Api, Cluster
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the test extras install playwright")
+from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless chromium for the module: starting a browser costs more than most tests here."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make deps` installs Debian's chromium package")
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    ctx.set_default_timeout(10_000)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def log_in(page: Page, api: Api, token: str, path: str = "/ui/") -> None:
+    page.goto(api.url + path)
+    expect(page.get_by_label("API token")).to_be_visible()
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("link", name="Containers", exact=True)).to_be_visible()
+
+
+def container(name: str, **spec: object) -> dict:
+    return {"metadata": {"name": name}, "spec": {"image": "busybox", **spec}}
+
+
+def csrf_of(page: Page) -> str:
+    return json.loads(page.locator("body").get_attribute("hx-headers") or "{}")["X-CSRF-Token"]
+
+
+def test_without_a_token_every_page_is_the_login_page(context: BrowserContext, module_api: Api) -> None:
+    page = context.new_page()
+    for path in ("/ui/", "/ui/containers?phase=Running", "/ui/containers/web", "/ui/nodes", "/ui/apply"):
+        page.goto(module_api.url + path)
+        assert page.url.startswith(module_api.url + "/ui/login?next="), page.url
+        expect(page.get_by_label("API token")).to_be_visible()
+    page.get_by_label("API token").fill("not-a-token")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("that token is not valid")
+    # After logging in, the page asked for first (a filtered table) comes back: its URL is bookmarkable.
+    page.goto(module_api.url + "/ui/containers?phase=Running")
+    page.get_by_label("API token").fill(module_api.token)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_label("Phase")).to_have_value("Running")
+    assert page.url == module_api.url + "/ui/containers?phase=Running"
+    cookie = next(c for c in context.cookies() if c["name"] == "dlxc_session")
+    assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, True, "Strict")
+
+
+def test_a_post_without_the_csrf_token_is_refused(context: BrowserContext, module_api: Api) -> None:
+    _create(module_api, container("csrf-target"))
+    page = context.new_page()
+    log_in(page, module_api, module_api.token)
+    url = module_api.url + "/ui/containers/csrf-target/action"
+    refused = context.request.post(url, form={"action": "stop"})
+    assert refused.status == 403 and "CSRF" in refused.text()
+    wrong = context.request.post(url, form={"action": "stop"}, headers={"X-CSRF-Token": "0" * 64})
+    assert wrong.status == 403
+    assert _get(module_api, "csrf-target")["spec"]["state"] == "Running"
+    done = context.request.post(url, form={"action": "stop"}, headers={"X-CSRF-Token": csrf_of(page)})
+    assert done.status == 200, done.text()
+    assert _get(module_api, "csrf-target")["spec"]["state"] == "Stopped"
+
+
+def test_a_viewer_sees_no_actions_and_a_forged_write_gets_403(context: BrowserContext, module_api: Api) -> None:
+    _create(module_api, container("viewer-target"))
+    viewer = module_api.new_token("ui-viewer", "viewer")
+    page = context.new_page()
+    log_in(page, module_api, viewer, "/ui/containers")
+    expect(page.locator("#row-viewer-target")).to_be_visible()
+    assert page.locator("button[name=action]").count() == 0
+    assert page.locator('input[name="name"]').count() == 0
+    page.goto(module_api.url + "/ui/containers/viewer-target")
+    expect(page.locator("#phase")).to_be_visible()
+    assert page.locator("button[name=action]").count() == 0
+    assert page.locator("button[name=mode]").count() == 0
+    page.goto(module_api.url + "/ui/nodes")
+    assert page.get_by_role("button", name="Cordon").count() == 0
+    # The server refuses anyway: a forged POST with the viewer's own session and CSRF token.
+    forged = context.request.post(module_api.url + "/ui/containers/viewer-target/action", form={"action": "delete"},
+                                  headers={"X-CSRF-Token": csrf_of(page)})
+    assert forged.status == 403, forged.text()
+    assert "ui-viewer (viewer) may not patch containers/viewer-target" in forged.text() or "may not delete" in forged.text()
+    _get(module_api, "viewer-target")  # still there
+
+
+def test_a_bad_field_shows_the_error_the_cli_prints(context: BrowserContext, module_api: Api, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: dlxc.io/v1\nkind: Container\nmetadata:\n  name: bad-field\nspec:\n  image: busybox\n  cpu: lots\n")
+    cli = subprocess.run([sys.executable, "-m", "dlxc", "apply", "-f", "bad.yaml"], cwd=tmp_path, env=module_api.env(),
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 1
+    line = next(ln for ln in cli.stderr.splitlines() if "spec.cpu" in ln)
+    line = line.removeprefix("error: ")
+    page = context.new_page()
+    log_in(page, module_api, module_api.token, "/ui/apply")
+    page.get_by_label("Upload a file").set_input_files(str(bad))
+    expect(page.get_by_label("YAML")).to_have_value(bad.read_text())
+    page.get_by_role("button", name="Preview diff").click()
+    expect(page.locator(".field-error")).to_have_text(line)
+    assert "bad.yaml (document 1) container/bad-field: spec.cpu:" in line
+    # Pasted, the source is <pasted>; a good manifest shows its diff, then applies.
+    page.get_by_label("YAML").fill("apiVersion: dlxc.io/v1\nkind: Container\nmetadata:\n  name: from-ui\nspec:\n  image: busybox\n  cpu: 0.5\n")
+    page.get_by_role("button", name="Preview diff").click()
+    expect(page.locator("#apply-result")).to_contain_text("container/from-ui created (server dry run)")
+    expect(page.locator("pre.diff")).to_contain_text("+  cpu: 0.5")
+    with pytest.raises(LookupError):
+        _get(module_api, "from-ui")
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Apply", exact=True).click()
+    expect(page.locator("#apply-result")).to_contain_text("container/from-ui created")
+    assert _get(module_api, "from-ui")["spec"]["cpu"] == 0.5
+
+
+def test_the_table_shows_a_new_container_and_its_phase_live(context: BrowserContext, module_api: Api) -> None:
+    page = context.new_page()
+    log_in(page, module_api, module_api.token, "/ui/containers")
+    page.on("console", lambda m: print("console:", m.text))
+    expect(page.locator("html[data-live=open]")).to_have_count(1)
+    started = time.monotonic()
+    _create(module_api, container("live-one"))
+    expect(page.locator("#row-live-one")).to_be_visible(timeout=1000)
+    assert time.monotonic() - started < 1.5
+    expect(page.locator("#row-live-one .phase")).to_have_text("Pending")
+    _set_phase(module_api, "live-one", "Running")
+    expect(page.locator("#row-live-one .phase")).to_have_text("Running", timeout=1000)
+    _delete(module_api, "live-one")
+    expect(page.locator("#row-live-one")).to_have_count(0, timeout=2000)
+
+
+@pytest.mark.lxc
+def test_stop_a_container_from_its_page(context: BrowserContext, cluster: Cluster) -> None:
+    cluster.add_node()
+    api = cluster.api
+    _create(api, container("ui-stop"))
+    page = context.new_page()
+    log_in(page, api, api.token, "/ui/containers/ui-stop")
+    expect(page.locator("#phase")).to_have_text("Running", timeout=90_000)
+    expect(page.get_by_text("Placed on")).to_be_visible()
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Stop", exact=True).click()
+    expect(page.locator("#action-result")).to_contain_text("stop: ui-stop")
+    expect(page.locator("#phase")).to_have_text("Stopped", timeout=30_000)
+
+
+# ---------------------------------------------------------------- API helpers
+# Plain HTTP calls: Playwright's sync API keeps an event loop running in this thread, so no asyncio.run.
+
+
+def _call(api: Api, method: str, path: str, body: dict | None = None) -> dict:
+    response = httpx.request(method, f"{api.url}/apis/dlxc.io/v1/containers{path}", json=body,
+                             headers={"Authorization": f"Bearer {api.token}"}, verify=api.verify(), timeout=10)
+    if response.status_code == 404:
+        raise LookupError(path)
+    response.raise_for_status()
+    return response.json()
+
+
+def _create(api: Api, obj: dict) -> dict:
+    return _call(api, "POST", "", obj)
+
+
+def _get(api: Api, name: str) -> dict:
+    return _call(api, "GET", f"/{name}")
+
+
+def _delete(api: Api, name: str) -> dict:
+    return _call(api, "DELETE", f"/{name}")
+
+
+def _set_phase(api: Api, name: str, phase: str) -> dict:
+    obj = _get(api, name)
+    obj["status"] = {**(obj.get("status") or {}), "phase": phase}
+    return _call(api, "PUT", f"/{name}/status", obj)
