@@ -7,6 +7,7 @@ from dlxc.cli import adopt as adopt_cmd
 from dlxc.cli import apply as apply_cmd
 from dlxc.cli import components, delete as delete_cmd, get as get_cmd, up as up_cmd
 from dlxc.cli import cordon as cordon_cmd
+from dlxc.cli import dashboard as dashboard_cmd
 from dlxc.cli import describe as describe_cmd
 from dlxc.cli import diff as diff_cmd
 from dlxc.cli import explain as explain_cmd
@@ -47,6 +48,7 @@ app.command("down")(up_cmd.down)
 app.command("cordon")(cordon_cmd.cordon)
 app.command("uncordon")(cordon_cmd.uncordon)
 app.command("explain-placement")(placement_cmd.explain_placement)
+app.command("dashboard")(dashboard_cmd.dashboard)
 app.add_typer(config_app, name="config")
 app.add_typer(token_app, name="token")
 app.add_typer(top_app, name="top")

@@ -82,6 +82,7 @@ def up(
     members = f", etcd of {etcd_members} members" if etcd_members > 1 else ""
     console.out(f"cluster is up: apiserver {cluster.server}, node{'s' if nodes > 1 else ''} {names} Ready{members}")
     console.out(f"state in {cluster.state_dir}, logs in {cluster.state_dir / 'logs'}, client config {path}")
+    console.out(f"dashboard: {cluster.server}/ui/ (`dlxc dashboard` prints a one-time login link)")
     source = examples or _examples_dir()
     if not created and source is not None and not no_examples:
         # Re-applying would revert what the user changed since (a stopped container, a new image).
@@ -103,6 +104,7 @@ def up(
     console.out("  dlxc get nodes")
     console.out("  dlxc get containers -o wide")
     console.out("  dlxc apply -f manifests/examples/")
+    console.out("  dlxc dashboard --open")
     console.out("  dlxc down")
 
 

@@ -49,7 +49,7 @@ def log_in(page: Page, api: Api, token: str, path: str = "/ui/") -> None:
     expect(page.get_by_label("API token")).to_be_visible()
     page.get_by_label("API token").fill(token)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("link", name="Containers", exact=True)).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
 
 
 def container(name: str, **spec: object) -> dict:
@@ -77,6 +77,28 @@ def test_without_a_token_every_page_is_the_login_page(context: BrowserContext, m
     assert page.url == module_api.url + "/ui/containers?phase=Running"
     cookie = next(c for c in context.cookies() if c["name"] == "dlxc_session")
     assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, True, "Strict")
+
+
+def test_dlxc_dashboard_prints_a_one_time_login_link(context: BrowserContext, module_api: Api) -> None:
+    done = subprocess.run([sys.executable, "-m", "dlxc", "dashboard"], env=module_api.env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip()
+    assert link.startswith(module_api.url + "/ui/login?code=")
+    page = context.new_page()
+    page.goto(link)
+    assert page.url == module_api.url + "/ui/"
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.locator(".who")).to_contain_text("admin · admin")
+    other = context.browser.new_context()  # type: ignore[union-attr]
+    try:
+        again = other.new_page()
+        again.goto(link)
+        expect(again.get_by_role("alert")).to_contain_text("used up or expired")
+    finally:
+        other.close()
+    refused = subprocess.run([sys.executable, "-m", "dlxc", "dashboard"], env={**module_api.env(), "DLXC_TOKEN": "wrong"},
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "not valid" in refused.stderr
 
 
 def test_a_post_without_the_csrf_token_is_refused(context: BrowserContext, module_api: Api) -> None:
