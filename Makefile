@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := lxc lxc-dev pkg-config gcc etcd-server etcd-client busybox-static uidmap iproute2 debootstrap rsync chromium
 PYTEST_ARGS ?=
 
-.PHONY: deps apt venv up down test unit lint clean
+.PHONY: deps apt venv up down test unit lint clean screenshots
 
 deps: apt venv
 
@@ -41,6 +41,10 @@ test: deps
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+# The dashboard figures in docs/ (README), from a simulated cluster in Debian's chromium.
+screenshots: deps
+	$(BIN)/python bench/screenshots.py --out docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -247,12 +247,12 @@ def create_dashboard(
                 parts, changed = [], []
                 for name, row in last.items():
                     if row is not None and first[name]:
-                        changed.append(render("_row.html", row=row, now=now, can_write=can_write).replace("<tr ", '<tr hx-swap-oob="true" ', 1))
+                        changed.append(render("_rows.html", rows=[row], now=now, can_write=can_write).strip().replace("<tr ", '<tr hx-swap-oob="true" ', 1))
                         continue
                     if first[name]:
                         parts.append(f'<tbody hx-swap-oob="delete:#row-{name}"></tbody>')
                     if row is not None:
-                        parts.append(f'<tbody hx-swap-oob="beforeend:#rows">{render("_row.html", row=row, now=now, can_write=can_write)}</tbody>')
+                        parts.append(f'<tbody hx-swap-oob="beforeend:#rows">{render("_rows.html", rows=[row], now=now, can_write=can_write).strip()}</tbody>')
                 parts += changed
                 if parts:
                     yield sse("rows", "".join(parts))

@@ -166,6 +166,27 @@ def test_a_bad_field_shows_the_error_the_cli_prints(context: BrowserContext, mod
     assert _get(module_api, "from-ui")["spec"]["cpu"] == 0.5
 
 
+def test_a_container_spec_edit_shows_the_server_dry_run_diff_before_it_applies(context: BrowserContext, module_api: Api) -> None:
+    _create(module_api, container("edit-me", cpu=1))
+    page = context.new_page()
+    log_in(page, module_api, module_api.token, "/ui/containers/edit-me")
+    editor = page.get_by_label("Container manifest (YAML)")
+    editor.fill(editor.input_value().replace("cpu: 1", "cpu: 2"))
+    page.get_by_role("button", name="Preview diff").click()
+    expect(page.locator("#spec-result pre.diff")).to_contain_text("-  cpu: 1")
+    expect(page.locator("#spec-result pre.diff")).to_contain_text("+  cpu: 2")
+    assert _get(module_api, "edit-me")["spec"]["cpu"] == 1  # a dry run changed nothing
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Apply", exact=True).click()
+    expect(page.locator("#spec-result")).to_contain_text("container/edit-me configured")
+    assert _get(module_api, "edit-me")["spec"]["cpu"] == 2
+    # Another object in this editor is refused, naming what the page edits.
+    editor.fill(editor.input_value().replace("name: edit-me", "name: someone-else"))
+    page.get_by_role("button", name="Preview diff").click()
+    expect(page.locator("#spec-result .field-error")).to_have_text(
+        "container/edit-me: this page edits container/edit-me only; use the Apply page for other objects")
+
+
 def test_the_table_shows_a_new_container_and_its_phase_live(context: BrowserContext, module_api: Api) -> None:
     page = context.new_page()
     log_in(page, module_api, module_api.token, "/ui/containers")
