@@ -94,6 +94,11 @@ class Store:
     def endpoint(self) -> str:
         return self._endpoints[self._current]
 
+    @property
+    def endpoints(self) -> list[str]:
+        """Every etcd member this store was given, in failover order."""
+        return list(self._endpoints)
+
     async def connect(self) -> None:
         host, _, port = self._endpoints[self._current].rpartition("//")[2].partition(":")
         self._client = aetcd.Client(

@@ -189,6 +189,7 @@ def create_dashboard(
             "total": len(containers),
             "warnings": views.warning_events(list(state["events"].values())),
             "leaders": views.leaders(list(state["leases"].values()), set(state["nodes"]), now=now),
+            "etcd": {"members": store.endpoints, "in_use": store.endpoint},
             "now": now,
         }
 

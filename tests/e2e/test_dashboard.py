@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import Api, Cluster
+from conftest import Api, Cluster, Etcd, start_api
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the test extras install playwright")
 from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
@@ -201,6 +201,47 @@ def test_the_table_shows_a_new_container_and_its_phase_live(context: BrowserCont
     expect(page.locator("#row-live-one .phase")).to_have_text("Running", timeout=1000)
     _delete(module_api, "live-one")
     expect(page.locator("#row-live-one")).to_have_count(0, timeout=2000)
+
+
+def test_the_overview_counts_live_and_a_node_is_cordoned_from_the_nodes_page(context: BrowserContext, module_api: Api) -> None:
+    _call(module_api, "POST", "", {"metadata": {"name": "count-me"}, "spec": {"image": "busybox"}})
+    httpx.post(f"{module_api.url}/apis/dlxc.io/v1/nodes", json={"metadata": {"name": "ui-node"}, "spec": {}},
+               headers={"Authorization": f"Bearer {module_api.token}"}, timeout=10).raise_for_status()
+    page = context.new_page()
+    log_in(page, module_api, module_api.token, "/ui/")
+    expect(page.locator("html[data-live=open]")).to_have_count(1)
+    pending = page.locator("a.phase-pending .n")
+    before = int(pending.inner_text())
+    _create(module_api, container("count-me-too"))
+    expect(pending).to_have_text(str(before + 1), timeout=2000)
+    expect(page.locator(".etcd")).to_contain_text(f"1 member configured ({module_api.etcd.endpoint} in use)")
+    page.goto(module_api.url + "/ui/nodes")
+    card = page.locator("#node-ui-node")
+    page.once("dialog", lambda d: d.accept())
+    card.get_by_role("button", name="Cordon").click()
+    expect(card.locator(".cordoned")).to_be_visible()
+    assert httpx.get(f"{module_api.url}/apis/dlxc.io/v1/nodes/ui-node", headers={"Authorization": f"Bearer {module_api.token}"},
+                     timeout=10).json()["spec"]["unschedulable"] is True
+    card.get_by_role("button", name="Uncordon").click()
+    expect(card.locator(".cordoned")).to_have_count(0)
+
+
+def test_the_dashboard_is_served_over_the_apiservers_tls(browser: Browser, etcd: Etcd, tmp_path: Path) -> None:
+    api = start_api(etcd, tmp_path, tls=True)
+    try:
+        ctx = browser.new_context(ignore_https_errors=True)  # the test's own CA is not in chromium's store
+        try:
+            page = ctx.new_page()
+            assert api.url.startswith("https://")
+            log_in(page, api, api.token, "/ui/containers")
+            assert page.url == api.url + "/ui/containers"
+            cookie = next(c for c in ctx.cookies() if c["name"] == "dlxc_session")
+            assert (cookie["secure"], cookie["httpOnly"], cookie["path"]) == (True, True, "/ui")
+        finally:
+            ctx.close()
+    finally:
+        assert api.server is not None
+        api.server.stop()
 
 
 @pytest.mark.lxc
