@@ -10,8 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
+
+from dlxc.cluster.pki import ssl_context
 
 from test_up_nodes import free_block
 
@@ -44,6 +47,14 @@ def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, t
         up = dlxc("up", env=env)
         assert up.returncode == 0, up.stdout + up.stderr
         assert "cluster is up: apiserver https://127.0.0.1:" in up.stdout
+        server = up.stdout.split("cluster is up: apiserver ", 1)[1].split(",", 1)[0]
+        assert f"dashboard: {server}/ui/ (`dlxc dashboard` prints a one-time login link)" in up.stdout
+        link = dlxc("dashboard", env=env, timeout=30)
+        assert link.returncode == 0 and link.stdout.startswith(f"{server}/ui/login?code="), link.stdout + link.stderr
+        ca = state / "pki" / "ca.crt"
+        login = httpx.get(link.stdout.strip(), verify=ssl_context(ca), timeout=10)
+        assert (login.status_code, login.headers["location"]) == (303, "/ui/")
+        assert "HttpOnly" in login.headers["set-cookie"] and "Secure" in login.headers["set-cookie"]
         for name in ("shop-frontend", "shop-backend", "shop-db", "my-web-server"):
             assert f"container/{name} created" in up.stdout
         assert config.is_file()
