@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 
 from apiserver.storage import WatchEvent
-from apiserver.watchcache import WatchCache, Watcher, WatchEnded
+from apiserver.watchcache import WatchCache, WatchEnded, Watcher
 from dlxc.client.errors import ApiError
 
 __all__ = ["Stale", "changes", "sse"]

@@ -34,7 +34,7 @@ from apiserver.watchcache import WatchCache
 from dlxc.apply.applier import apply_set
 from dlxc.apply.diff import unified_diff, user_view
 from dlxc.apply.manifests import load_text
-from dlxc.client.errors import ApiError, Forbidden, NotFound, Unauthorized
+from dlxc.client.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
 from schemas.base import Obj
 
 __all__ = ["Dashboard", "create_dashboard"]
@@ -264,6 +264,8 @@ def create_dashboard(
         form = await request.form()
         action = str(form.get("action") or "")
         names = [str(n) for n in form.getlist("name")]
+        if not names:
+            return error(BadRequest("select one or more containers first", details=[{"field": "name", "message": "none selected"}]))
         done, failed = [], []
         for name in names:
             try:
@@ -297,7 +299,7 @@ def create_dashboard(
 
     async def container_page(request: Request, session: Session) -> Response:
         name = request.path_params["name"]
-        obj, events, since = await container_state(name)
+        obj, events, _ = await container_state(name)
         spec_yaml = yaml.safe_dump({"apiVersion": obj.get("apiVersion"), "kind": "Container", **user_view(obj)}, sort_keys=False)
         ctx = container_context(obj, events, session)
         live = f"/ui/live/containers/{quote(name)}"
@@ -338,8 +340,6 @@ def create_dashboard(
         form = await request.form()
         action = str(form.get("action") or "")
         await container_action(client(session), name, action)
-        if action == "delete":
-            return secured(HTMLResponse(render("_action_result.html", action=action, done=[name], failed=[])))
         return secured(HTMLResponse(render("_action_result.html", action=action, done=[name], failed=[])))
 
     # ------------------------------------------------------------------ apply (the page, and a container's spec)

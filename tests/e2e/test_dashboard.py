@@ -11,11 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import Api, Cluster, Etcd, start_api
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the test extras install playwright")
-from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -50,6 +49,14 @@ def log_in(page: Page, api: Api, token: str, path: str = "/ui/") -> None:
     page.get_by_label("API token").fill(token)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+def confirm(page: Page, button: Locator) -> str:
+    """Click a button that asks first, accept, and return the question (failing when none was asked)."""
+    page.once("dialog", lambda d: d.accept())
+    with page.expect_event("dialog") as shown:
+        button.click()
+    return shown.value.message
 
 
 def container(name: str, **spec: object) -> dict:
@@ -160,10 +167,28 @@ def test_a_bad_field_shows_the_error_the_cli_prints(context: BrowserContext, mod
     expect(page.locator("pre.diff")).to_contain_text("+  cpu: 0.5")
     with pytest.raises(LookupError):
         _get(module_api, "from-ui")
-    page.once("dialog", lambda d: d.accept())
-    page.get_by_role("button", name="Apply", exact=True).click()
+    confirm(page, page.get_by_role("button", name="Apply", exact=True))
     expect(page.locator("#apply-result")).to_contain_text("container/from-ui created")
     assert _get(module_api, "from-ui")["spec"]["cpu"] == 0.5
+
+
+def test_selected_rows_are_stopped_after_a_confirmation(context: BrowserContext, module_api: Api) -> None:
+    for name in ("bulk-a", "bulk-b", "bulk-c"):
+        _create(module_api, container(name))
+    page = context.new_page()
+    log_in(page, module_api, module_api.token, "/ui/containers?q=bulk-")
+    expect(page.locator("#rows tr")).to_have_count(3)
+    page.get_by_label("Select bulk-a").check()
+    page.get_by_label("Select bulk-c").check()
+    page.once("dialog", lambda d: d.dismiss())
+    with page.expect_event("dialog") as shown:
+        page.get_by_role("button", name="Stop", exact=True).click()
+    assert shown.value.message == "Stop the selected containers?"
+    expect(page.locator("#action-result")).to_be_empty()
+    assert _get(module_api, "bulk-a")["spec"]["state"] == "Running"  # dismissed: nothing happened
+    confirm(page, page.get_by_role("button", name="Stop", exact=True))
+    expect(page.locator("#action-result")).to_have_text("stop: bulk-a, bulk-c")
+    assert [_get(module_api, n)["spec"]["state"] for n in ("bulk-a", "bulk-b", "bulk-c")] == ["Stopped", "Running", "Stopped"]
 
 
 def test_a_container_spec_edit_shows_the_server_dry_run_diff_before_it_applies(context: BrowserContext, module_api: Api) -> None:
@@ -176,8 +201,7 @@ def test_a_container_spec_edit_shows_the_server_dry_run_diff_before_it_applies(c
     expect(page.locator("#spec-result pre.diff")).to_contain_text("-  cpu: 1")
     expect(page.locator("#spec-result pre.diff")).to_contain_text("+  cpu: 2")
     assert _get(module_api, "edit-me")["spec"]["cpu"] == 1  # a dry run changed nothing
-    page.once("dialog", lambda d: d.accept())
-    page.get_by_role("button", name="Apply", exact=True).click()
+    confirm(page, page.get_by_role("button", name="Apply", exact=True))
     expect(page.locator("#spec-result")).to_contain_text("container/edit-me configured")
     assert _get(module_api, "edit-me")["spec"]["cpu"] == 2
     # Another object in this editor is refused, naming what the page edits.
@@ -217,8 +241,7 @@ def test_the_overview_counts_live_and_a_node_is_cordoned_from_the_nodes_page(con
     expect(page.locator(".etcd")).to_contain_text(f"1 member configured ({module_api.etcd.endpoint} in use)")
     page.goto(module_api.url + "/ui/nodes")
     card = page.locator("#node-ui-node")
-    page.once("dialog", lambda d: d.accept())
-    card.get_by_role("button", name="Cordon").click()
+    confirm(page, card.get_by_role("button", name="Cordon"))
     expect(card.locator(".cordoned")).to_be_visible()
     assert httpx.get(f"{module_api.url}/apis/dlxc.io/v1/nodes/ui-node", headers={"Authorization": f"Bearer {module_api.token}"},
                      timeout=10).json()["spec"]["unschedulable"] is True
@@ -253,8 +276,7 @@ def test_stop_a_container_from_its_page(context: BrowserContext, cluster: Cluste
     log_in(page, api, api.token, "/ui/containers/ui-stop")
     expect(page.locator("#phase")).to_have_text("Running", timeout=90_000)
     expect(page.get_by_text("Placed on")).to_be_visible()
-    page.once("dialog", lambda d: d.accept())
-    page.get_by_role("button", name="Stop", exact=True).click()
+    assert confirm(page, page.get_by_role("button", name="Stop", exact=True)) == "Stop ui-stop?"
     expect(page.locator("#action-result")).to_contain_text("stop: ui-stop")
     expect(page.locator("#phase")).to_have_text("Stopped", timeout=30_000)
 
