@@ -233,16 +233,7 @@ def create_dashboard(
                     yield PING
                     continue
                 now = views.now_utc()
-                # Per row, only where it was before the batch and where it is after it matters.
-                first: dict[str, bool] = {}
-                last: dict[str, views.ContainerRow | None] = {}
-                for _, event in batch:
-                    name = event.obj["metadata"]["name"]
-                    if name not in first:
-                        before = views.container_row(event.prev) if event.prev is not None else None
-                        first[name] = before is not None and flt.matches(before)
-                    after = views.container_row(event.obj) if event.kind == "PUT" else None
-                    last[name] = after if after is not None and flt.matches(after) else None
+                first, last = views.table_changes([event for _, event in batch], flt)
                 # Rows that come or go first, wrapped in <tbody> (a bare <tr> ahead of them would make the
                 # browser's parser drop them); rows that change in place last, as bare <tr>s.
                 parts, changed = [], []

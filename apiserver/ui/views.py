@@ -25,6 +25,7 @@ __all__ = [
     "phase_counts",
     "placement_view",
     "sort_rows",
+    "table_changes",
     "warning_events",
 ]
 
@@ -156,6 +157,22 @@ class Filter:
         values = {"q": self.q, "phase": self.phase, "node": self.node, "sort": self.sort, "desc": "1" if self.desc else ""}
         values.update({k: ("1" if v is True else "" if v is False else v) for k, v in changes.items()})
         return urlencode({k: v for k, v in values.items() if v})
+
+
+def table_changes(events: list[Any], flt: Filter) -> tuple[dict[str, bool], dict[str, ContainerRow | None]]:
+    """What a batch of watch events does to a filtered table: per container, whether its row was
+    shown before the batch and the row to show after it (None: not shown). Only the ends of the
+    batch matter, so a row changed twice is drawn once and one added then deleted not at all."""
+    first: dict[str, bool] = {}
+    last: dict[str, ContainerRow | None] = {}
+    for event in events:
+        name = event.obj["metadata"]["name"]
+        if name not in first:
+            before = container_row(event.prev) if event.prev is not None else None
+            first[name] = before is not None and flt.matches(before)
+        after = container_row(event.obj) if event.kind == "PUT" else None
+        last[name] = after if after is not None and flt.matches(after) else None
+    return first, last
 
 
 def _sort_value(row: ContainerRow, key: str) -> Any:

@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from apiserver.storage import WatchEvent
 from apiserver.ui import views
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -131,3 +132,34 @@ def test_placement_view_lines_up_every_candidate_on_the_same_plugins() -> None:
     ]
     assert got["rejected"] == [("NodeUnschedulable", 1)]
     assert views.placement_view(None) is None
+
+
+def put(name: str, *, phase: str | None = "Running", prev_phase: str | None = None, new: bool = False) -> WatchEvent:
+    prev = None if new else ct(name, phase=prev_phase or phase)
+    return WatchEvent("PUT", ct(name, phase=phase), prev, 0)
+
+
+def gone(name: str, phase: str = "Running") -> WatchEvent:
+    return WatchEvent("DELETE", ct(name, phase=phase), ct(name, phase=phase), 0)
+
+
+@pytest.mark.parametrize(
+    ("events", "query", "expected"),
+    [
+        ([put("a", new=True)], {}, {"a": (False, "Running")}),
+        ([put("a", prev_phase="Pending")], {}, {"a": (True, "Running")}),
+        ([gone("a")], {}, {"a": (True, None)}),
+        ([put("a", phase="Stopped", prev_phase="Running")], {"phase": "Running"}, {"a": (True, None)}),
+        ([put("a", phase="Running", prev_phase="Stopped")], {"phase": "Running"}, {"a": (False, "Running")}),
+        ([put("a", phase="Stopped", prev_phase="Pending")], {"phase": "Running"}, {"a": (False, None)}),
+        ([put("a", new=True, phase="Pending"), put("a", prev_phase="Pending")], {}, {"a": (False, "Running")}),
+        ([put("a", prev_phase="Pending"), gone("a")], {}, {"a": (True, None)}),
+        ([put("a", new=True), gone("a")], {}, {"a": (False, None)}),
+        ([put("b", new=True), put("a", prev_phase="Pending")], {}, {"b": (False, "Running"), "a": (True, "Running")}),
+    ],
+    ids=["added", "changed", "deleted", "leaves-the-filter", "enters-the-filter", "never-shown", "added-then-changed",
+         "changed-then-deleted", "added-then-deleted", "two-rows"],
+)
+def test_table_changes_keep_only_the_ends_of_a_batch(events: list[WatchEvent], query: dict, expected: dict) -> None:
+    first, last = views.table_changes(events, views.Filter.from_query(query))
+    assert {name: (first[name], row.phase if row else None) for name, row in last.items()} == expected
