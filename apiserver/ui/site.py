@@ -19,7 +19,7 @@ import jinja2
 import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -28,7 +28,9 @@ from apiserver.storage import Store
 from apiserver.ui import views
 from apiserver.ui.actions import CONTAINER_ACTIONS, LocalClient, container_action, set_cordon
 from apiserver.ui.history import MetricsHistory
-from apiserver.ui.live import PING, Stale, changes, sse
+from apiserver.ui.live import PING, changes, sse
+from apiserver.ui.login import login_routes
+from apiserver.ui.responses import secured, streaming
 from apiserver.ui.session import COOKIE, CSRF_HEADER, Authenticate, LoginLinks, Session, identify
 from apiserver.watchcache import WatchCache
 from dlxc.apply.applier import apply_set
@@ -123,51 +125,6 @@ def create_dashboard(
 
     def client(session: Session) -> LocalClient:
         return LocalClient(session.identity, store, registries)
-
-    # ------------------------------------------------------------------ login
-
-    async def login_form(request: Request) -> Response:
-        code = request.query_params.get("code")
-        target = _next(request.query_params.get("next"))
-        if code:
-            token = links.redeem(code)
-            if token is None:
-                return login_page("this login link is used up or expired; run `dlxc dashboard` again", 401, target)
-            return logged_in(token, target)
-        return login_page("", 200, target)
-
-    def login_page(message: str, status: int, target: str) -> HTMLResponse:
-        return secured(HTMLResponse(render("login.html", message=message, next=target), status_code=status))
-
-    def logged_in(token: str, target: str) -> Response:
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(COOKIE, token, httponly=True, secure=True, samesite="strict", path="/ui")
-        return secured(response)
-
-    async def login(request: Request) -> Response:
-        form = await request.form()
-        token = str(form.get("token") or "").strip()
-        target = _next(str(form.get("next") or ""))
-        try:
-            await identify(authenticate, token)
-        except Unauthorized:
-            return login_page("that token is not valid", 401, target)
-        return logged_in(token, target)
-
-    async def logout(request: Request) -> Response:
-        response = RedirectResponse("/ui/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/ui", httponly=True, secure=True, samesite="strict")
-        return response
-
-    async def login_link(request: Request) -> Response:
-        """For `dlxc dashboard`: the bearer token buys a one-time link that logs a browser in with it."""
-        header = request.headers.get("authorization") or ""
-        try:
-            await identify(authenticate, header.removeprefix("Bearer ").strip())
-        except Unauthorized as exc:
-            return JSONResponse(exc.to_body(), status_code=401)
-        code = links.issue(header.removeprefix("Bearer ").strip())
-        return JSONResponse({"path": f"/ui/login?{urlencode({'code': code})}", "expiresInSeconds": int(links.ttl)})
 
     # ------------------------------------------------------------------ overview
 
@@ -416,10 +373,7 @@ def create_dashboard(
 
     routes = [
         Route("/", view(overview)),
-        Route("/login", login_form, methods=["GET"]),
-        Route("/login", login, methods=["POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/login-link", login_link, methods=["POST"]),
+        *login_routes(render=render, links=links, authenticate=authenticate),
         Route("/containers", view(containers)),
         Route("/containers/actions", write(container_actions), methods=["POST"]),
         Route("/containers/{name}", view(container_page)),
@@ -450,37 +404,7 @@ def _int(value: str | None) -> int:
     return int(value) if value and value.isdigit() else 0
 
 
-def _next(value: str | None) -> str:
-    """Where to go after login: only a dashboard path of this server, never another site."""
-    if value and value.startswith("/ui/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/ui/"
-
-
 def _plural(kind: str) -> str:
     from schemas import kind_for_plural
 
     return kind_for_plural(kind).plural
-
-
-def streaming(stream: AsyncIterator[bytes]) -> Response:
-    async def guarded() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in stream:
-                yield chunk
-        except Stale:
-            yield sse("reload", "")
-
-    return secured(StreamingResponse(guarded(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}))
-
-
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-
-
-def secured(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response

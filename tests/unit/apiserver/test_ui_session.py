@@ -7,7 +7,7 @@ import pytest
 from apiserver.auth import Identity
 from apiserver.ui.actions import container_action
 from apiserver.ui.session import LoginLinks, Session, csrf_token, identify
-from apiserver.ui.site import _next
+from apiserver.ui.login import safe_next as _next
 from dlxc.client.errors import BadRequest, Unauthorized
 
 
