@@ -108,6 +108,22 @@ def test_dlxc_dashboard_prints_a_one_time_login_link(context: BrowserContext, mo
     assert refused.returncode == 1 and "not valid" in refused.stderr
 
 
+def test_keyboard_only_login_skip_link_and_sorting(context: BrowserContext, module_api: Api) -> None:
+    page = context.new_page()
+    page.goto(module_api.url + "/ui/containers")
+    page.keyboard.type(module_api.token)  # the token field has the focus
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Containers")).to_be_visible()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.get_by_role("link", name="Name").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ui/containers?sort=name&desc=1")
+    expect(page.locator('th[aria-sort="descending"]')).to_have_text("Name ▼")
+
+
 def test_a_post_without_the_csrf_token_is_refused(context: BrowserContext, module_api: Api) -> None:
     _create(module_api, container("csrf-target"))
     page = context.new_page()
@@ -268,14 +284,16 @@ def test_the_dashboard_is_served_over_the_apiservers_tls(browser: Browser, etcd:
 
 
 @pytest.mark.lxc
-def test_stop_a_container_from_its_page(context: BrowserContext, cluster: Cluster) -> None:
-    cluster.add_node()
+def test_a_real_container_charts_its_usage_and_stops_from_its_page(context: BrowserContext, cluster: Cluster) -> None:
+    cluster.add_node(args=["--metrics-interval", "1"])
     api = cluster.api
     _create(api, container("ui-stop"))
     page = context.new_page()
     log_in(page, api, api.token, "/ui/containers/ui-stop")
     expect(page.locator("#phase")).to_have_text("Running", timeout=90_000)
     expect(page.get_by_text("Placed on")).to_be_visible()
+    # The kubelet's samples (status.metrics, every second here) become the two charts, live.
+    expect(page.locator(".chart .uplot")).to_have_count(2, timeout=30_000)
     assert confirm(page, page.get_by_role("button", name="Stop", exact=True)) == "Stop ui-stop?"
     expect(page.locator("#action-result")).to_contain_text("stop: ui-stop")
     expect(page.locator("#phase")).to_have_text("Stopped", timeout=30_000)
