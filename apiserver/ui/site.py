@@ -173,8 +173,9 @@ def create_dashboard(
     async def containers(request: Request, session: Session) -> Response:
         flt = views.Filter.from_query(request.query_params)
         items, revision = await store.list("containers")
-        rows = views.sort_rows([r for r in map(views.container_row, items) if flt.matches(r)], flt.sort, desc=flt.desc)
-        nodes = sorted({r.node for r in map(views.container_row, items) if r.node})
+        every = [views.container_row(o) for o in items]
+        rows = views.sort_rows([r for r in every if flt.matches(r)], flt.sort, desc=flt.desc)
+        nodes = sorted({r.node for r in every if r.node})
         live = f"/ui/live/containers?{urlencode({'since': revision})}&{flt.query()}"
         return page(request, "containers.html", session, rows=rows, filter=flt, phases=views.PHASES, nodes=nodes,
                     live=live, total=len(items), now=views.now_utc(), can_write=session.may("patch", "containers"))

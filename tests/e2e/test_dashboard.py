@@ -232,15 +232,18 @@ def test_the_table_shows_a_new_container_and_its_phase_live(context: BrowserCont
     log_in(page, module_api, module_api.token, "/ui/containers")
     page.on("console", lambda m: print("console:", m.text))
     expect(page.locator("html[data-live=open]")).to_have_count(1)
+    count = int(page.locator("#count").inner_text())
     started = time.monotonic()
     _create(module_api, container("live-one"))
     expect(page.locator("#row-live-one")).to_be_visible(timeout=1000)
+    expect(page.locator("#count")).to_have_text(str(count + 1))
     assert time.monotonic() - started < 1.5
     expect(page.locator("#row-live-one .phase")).to_have_text("Pending")
     _set_phase(module_api, "live-one", "Running")
     expect(page.locator("#row-live-one .phase")).to_have_text("Running", timeout=1000)
     _delete(module_api, "live-one")
     expect(page.locator("#row-live-one")).to_have_count(0, timeout=2000)
+    expect(page.locator("#count")).to_have_text(str(count))
 
 
 def test_the_overview_counts_live_and_a_node_is_cordoned_from_the_nodes_page(context: BrowserContext, module_api: Api) -> None:

@@ -61,7 +61,11 @@
   });
 
   document.addEventListener("htmx:afterSettle", function (e) { drawCharts(e.target); });
-  document.addEventListener("htmx:sseMessage", function (e) { drawCharts(document); });
+  document.addEventListener("htmx:sseMessage", function () {
+    drawCharts(document);
+    const rows = document.getElementById("rows"), count = document.getElementById("count");
+    if (rows && count) count.textContent = rows.children.length;
+  });
   // The live state, for the indicator in the header (and for tests that wait for the stream).
   document.addEventListener("htmx:sseOpen", function () {
     // The table's stream resumes from the page's revision, and rows it added since would come twice:
