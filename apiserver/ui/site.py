@@ -43,7 +43,7 @@ __all__ = ["Dashboard", "create_dashboard"]
 
 log = logging.getLogger("dlxc.apiserver.ui")
 HERE = Path(__file__).parent
-SETTLE = 0.2  # seconds a summary page's stream gathers a burst of changes before it re-renders
+SETTLE = 0.5  # seconds a summary page's stream gathers a burst of changes before it re-renders
 MAX_YAML = 1024 * 1024
 
 
@@ -90,12 +90,12 @@ def create_dashboard(
         """A page: without a valid session, the login page (which comes back here after)."""
 
         async def endpoint(request: Request) -> Response:
-            history.start()
             try:
                 session = await session_of(request)
             except Unauthorized:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/ui/login?{urlencode({'next': target})}", status_code=303)
+            history.start()  # from the first page anyone looks at on, charts have something to show
             try:
                 return await handler(request, session)
             except ApiError as exc:
@@ -114,7 +114,7 @@ def create_dashboard(
             sent = request.headers.get(CSRF_HEADER)
             if sent is None and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
                 sent = str((await request.form()).get("csrf") or "")
-            if not sent or not hmac.compare_digest(sent, session.csrf):
+            if not sent or not hmac.compare_digest(sent.encode(), session.csrf.encode()):
                 return error(Forbidden("the request has no valid CSRF token; reload the page and try again"))
             try:
                 return await handler(request, session)
@@ -157,14 +157,19 @@ def create_dashboard(
     async def overview_live(request: Request, session: Session) -> Response:
         async def stream() -> AsyncIterator[bytes]:
             state, since = await overview_state()
-            yield sse("overview", render("_overview.html", **overview_context(state)))
+            sent = render("_overview.html", **overview_context(state))
+            yield sse("overview", sent)
             async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE):
                 if not batch:
                     yield PING
                     continue
                 for plural, event in batch:
                     _apply(state[plural], event)
-                yield sse("overview", render("_overview.html", **overview_context(state)))
+                html = render("_overview.html", **overview_context(state))
+                # Most changes (heartbeats, lease renewals) change nothing shown: send only what differs.
+                if html != sent:
+                    yield sse("overview", html)
+                    sent = html
 
         return streaming(stream())
 
@@ -355,14 +360,18 @@ def create_dashboard(
     async def nodes_live(request: Request, session: Session) -> Response:
         async def stream() -> AsyncIterator[bytes]:
             state, since = await nodes_state()
-            yield sse("nodes", render("_nodes.html", **nodes_context(state, session)))
+            sent = render("_nodes.html", **nodes_context(state, session))
+            yield sse("nodes", sent)
             async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE):
                 if not batch:
                     yield PING
                     continue
                 for plural, event in batch:
                     _apply(state[plural], event)
-                yield sse("nodes", render("_nodes.html", **nodes_context(state, session)))
+                html = render("_nodes.html", **nodes_context(state, session))
+                if html != sent:
+                    yield sse("nodes", html)
+                    sent = html
 
         return streaming(stream())
 

@@ -240,9 +240,9 @@ def test_the_table_shows_a_new_container_and_its_phase_live(context: BrowserCont
     assert time.monotonic() - started < 1.5
     expect(page.locator("#row-live-one .phase")).to_have_text("Pending")
     _set_phase(module_api, "live-one", "Running")
-    expect(page.locator("#row-live-one .phase")).to_have_text("Running", timeout=1000)
+    expect(page.locator("#row-live-one .phase")).to_have_text("Running", timeout=5000)
     _delete(module_api, "live-one")
-    expect(page.locator("#row-live-one")).to_have_count(0, timeout=2000)
+    expect(page.locator("#row-live-one")).to_have_count(0, timeout=5000)
     expect(page.locator("#count")).to_have_text(str(count))
 
 
@@ -256,7 +256,7 @@ def test_the_overview_counts_live_and_a_node_is_cordoned_from_the_nodes_page(con
     pending = page.locator("a.phase-pending .n")
     before = int(pending.inner_text())
     _create(module_api, container("count-me-too"))
-    expect(pending).to_have_text(str(before + 1), timeout=2000)
+    expect(pending).to_have_text(str(before + 1), timeout=5000)
     expect(page.locator(".etcd")).to_contain_text(f"1 member configured ({module_api.etcd.endpoint} in use)")
     page.goto(module_api.url + "/ui/nodes")
     card = page.locator("#node-ui-node")
