@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+import dlxc
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
 from apiserver.codec import dumps
@@ -128,6 +130,12 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     async def openapi(request: Request) -> JSONResponse:
         identity_of(request)
         return JSONResponse(build_openapi(KINDS))
+
+    @app.get("/version", include_in_schema=False)
+    async def version(request: Request) -> JSONResponse:
+        """The server's release and the API version it serves (`dlxc version`)."""
+        identity_of(request)
+        return JSONResponse(server_version())
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -243,6 +251,10 @@ def _dry_run(request: Request) -> bool:
     if value not in (None, "", "All"):
         raise BadRequest("dryRun must be All", details=[{"field": "dryRun", "message": "must be All"}])
     return value == "All"
+
+
+def server_version() -> dict[str, str]:
+    return {"version": dlxc.__version__, "apiVersion": API_VERSION, "python": platform.python_version()}
 
 
 def _add_routes(

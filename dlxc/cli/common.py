@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from dlxc.cli import console
-from dlxc.client.api import Client
-from dlxc.client.config import load_config
+from dlxc.client.config import ClientConfig, load_config
 from dlxc.client.errors import ApiError
 
-__all__ = ["run", "with_client"]
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+
+__all__ = ["client_config", "fail", "run", "with_client"]
 
 T = TypeVar("T")
 
@@ -26,10 +28,29 @@ def run(coro: Awaitable[T]) -> T:
         raise typer.Exit(1) from None
 
 
-def with_client(action: Callable[[Client], Awaitable[T]]) -> T:
+def client_config() -> ClientConfig:
+    """The client config, with the global --server/--token of this command line over it."""
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    flags = (ctx.find_root().obj if ctx is not None else None) or {}
+    return load_config(server=flags.get("server"), token=flags.get("token"))
+
+
+def with_client(action: Callable[[Client], Awaitable[T]], *, streaming: bool = False) -> T:
+    """Run `action` with a client. One-shot requests use the stdlib OneShotClient (nothing heavy
+    to import); a verb that watches or waits (`streaming`) gets the aiohttp Client."""
+
     async def go() -> T:
-        async with Client(load_config()) as client:
-            return await action(client)
+        if streaming:
+            from dlxc.client.api import Client
+
+            async with Client(client_config()) as client:
+                return await action(client)
+        from dlxc.client.oneshot import OneShotClient
+
+        async with OneShotClient(client_config()) as oneshot:
+            return await action(oneshot)  # type: ignore[arg-type]
 
     return run(go())
 

@@ -5,8 +5,6 @@ import asyncio
 
 import typer
 
-from dlxc.client.api import Client
-from dlxc.client.config import load_config
 from dlxc.client.errors import ApiError
 from schemas import KINDS, kind_for_plural
 
@@ -17,7 +15,10 @@ def object_names(plural: str, incomplete: str = "") -> list[str]:
     """Names of live objects starting with `incomplete`; [] when the server cannot be asked (completion must never fail)."""
 
     async def go() -> list[str]:
-        async with Client(load_config(), timeout=3.0) as client:
+        from dlxc.cli.common import client_config
+        from dlxc.client.oneshot import OneShotClient
+
+        async with OneShotClient(client_config(), timeout=3.0) as client:
             items, _ = await client.list(plural)
         return [i["metadata"]["name"] for i in items]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import typer
 
 from dlxc.cli import console
-from dlxc.cli.common import fail
-from dlxc.client.config import config_path, load_config
+from dlxc.cli.common import client_config, fail
+from dlxc.client.config import config_path
 
 __all__ = ["config_app"]
 
@@ -14,8 +14,8 @@ config_app = typer.Typer(help="Show the client configuration.", no_args_is_help=
 
 @config_app.command("view")
 def view(output: str = typer.Option("yaml", "--output", "-o", help="yaml or json.")) -> None:
-    """Print the server URL, the token and the CA file in use (after $DLXC_SERVER / $DLXC_TOKEN)."""
-    config = load_config()
+    """Print the server URL, the token and the CA file in use (after $DLXC_SERVER / $DLXC_TOKEN and --server / --token)."""
+    config = client_config()
     data = {
         "server": config.server,
         "token": config.token,

@@ -6,8 +6,6 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-import yaml
-
 from schemas.quantity import format_bytes
 
 __all__ = [
@@ -48,6 +46,8 @@ def print_json(data: Any) -> None:
 
 
 def print_yaml(data: Any) -> None:
+    import yaml  # here, not at the top: a table needs no YAML
+
     if isinstance(data, list):
         sys.stdout.write(yaml.safe_dump_all(data, sort_keys=False))
     else:

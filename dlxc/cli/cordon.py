@@ -1,11 +1,15 @@
 """`dlxc cordon NODE` and `dlxc uncordon NODE`: stop or resume placing new containers on a node."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import with_client
-from dlxc.client.api import Client
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["cordon", "set_unschedulable", "uncordon"]
 

@@ -1,6 +1,8 @@
 """`dlxc delete container NAME` and `dlxc delete -f FILE`."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import time
 
 import typer
@@ -10,9 +12,11 @@ from dlxc.apply.manifests import load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.client.api import Client
 from dlxc.client.waiter import WaitFor, wait_for
 from schemas import kind_for_plural
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["delete"]
 
@@ -67,4 +71,4 @@ def delete(
         if missing:
             raise typer.Exit(1)
 
-    with_client(go)
+    with_client(go, streaming=wait)

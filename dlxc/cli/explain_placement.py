@@ -7,6 +7,8 @@ against its node for the next, as the scheduler would do with them.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import random
 from pathlib import Path
 
@@ -15,12 +17,14 @@ import typer
 from dlxc.apply.manifests import load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client.api import Client
 from scheduler.cache import SchedulerCache, request_of
 from scheduler.config import SchedulerConfigError, SchedulerSettings, load_settings
 from scheduler.framework import Decision, schedule
 from scheduler.loop import placement_of
-from schemas.base import Obj
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["explain", "explain_placement", "placement_lines"]
 

@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.client.api import Client
-from dlxc.client.informer import Informer
 from dlxc.client.waiter import parse_duration
 from schemas import Kind, kind_for_plural
-from schemas.base import Obj
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["container_rows", "event_rows", "get", "lease_rows", "node_ready", "node_rows", "rows_for", "show", "watch"]
 
@@ -185,6 +186,8 @@ async def watch(
             event = "DELETED" if new is None else ("ADDED" if old is None else "MODIFIED")
             (console.print_json if output == "json" else console.print_yaml)({"type": event, "object": new or old})
 
+    from dlxc.client.informer import Informer
+
     informer = Informer(client, kind.plural, changed, label_selector=selector)
     # Seeded with the first list, so its own first relist reports only what changed since.
     informer.cache = {o["metadata"]["name"]: o for o in items}
@@ -239,4 +242,4 @@ def get(
         else:
             await show(client, found, name=name, output=output, selector=selector, field_selector=field_selector)
 
-    with_client(go)
+    with_client(go, streaming=watch_)

@@ -1,15 +1,19 @@
 """`dlxc status`: the whole cluster on one screen: nodes with readiness and usage, containers by phase, recent warnings."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections import Counter
 
 from dlxc.cli import console
 from dlxc.cli.common import with_client
 from dlxc.cli.get import node_ready
-from dlxc.client.api import Client
 from dlxc.client.errors import NotFound
-from schemas.base import Obj
 from schemas.container import PHASES
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["cluster_lines", "status"]
 

@@ -1,6 +1,8 @@
 """`dlxc sync DIR [--watch] [--prune] [--interval S]` and `dlxc sync status DIR`: GitOps from a folder of manifests."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import contextlib
 import signal
@@ -12,8 +14,10 @@ from dlxc.apply.inventory import validate_applyset
 from dlxc.apply.sync import ObjectReport, SyncReport, SyncSettings, run_sync, sync_once
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client.api import Client
 from dlxc.client.errors import ApiError
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["Printer", "report_lines", "sync"]
 
@@ -130,4 +134,4 @@ def sync(
         if report.failure or report.errors or any(o.action == "failed" for o in report.objects):
             raise typer.Exit(2)
 
-    with_client(go)
+    with_client(go, streaming=True)

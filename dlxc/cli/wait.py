@@ -1,13 +1,17 @@
 """`dlxc wait container NAME --for phase=Running --timeout 60s`: block until an object reaches a state; exit 1 on timeout."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.client.api import Client
 from dlxc.client.waiter import parse_duration, parse_for, wait_for
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["wait"]
 
@@ -41,4 +45,4 @@ def wait(
             fail(f"{ref} not found")
         fail(f"timed out after {seconds:g}s waiting for {ref}: {target}; it is {state}")
 
-    with_client(go)
+    with_client(go, streaming=True)

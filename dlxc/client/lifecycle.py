@@ -1,11 +1,15 @@
 """Start, stop and restart a container by changing its desired state; the kubelet does the rest."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from datetime import datetime, timezone
 
-from dlxc.client.api import Client
-from schemas.base import Obj
 from schemas.wire import RESTART_ANNOTATION
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["request_restart", "set_state"]
 

@@ -1,15 +1,19 @@
 """Waiting for an object to reach a condition (`dlxc wait`, `--wait`): parsing what to wait for, checking it, polling."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dlxc.client.api import Client
 from dlxc.client.errors import NotFound
-from schemas.base import Obj
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["WaitFor", "condition_met", "parse_duration", "parse_for", "state_of", "wait_for"]
 
