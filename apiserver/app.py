@@ -6,13 +6,11 @@ import logging
 import platform
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
@@ -23,6 +21,7 @@ from apiserver.codec import dumps
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
+from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
@@ -35,17 +34,6 @@ __all__ = ["ApiServerSettings", "create_app"]
 log = logging.getLogger("dlxc.apiserver")
 
 PREFIX = f"/apis/{API_VERSION}"
-
-
-class ApiServerSettings(BaseModel):
-    etcd_endpoints: list[str] = ["http://127.0.0.1:2379"]
-    etcd_prefix: str = "/dlxc"
-    token_file: Path | None = None  # None: no authentication (tests of the pure API only)
-    allow_privileged: bool = False
-    allowed_host_paths: list[str] = []  # empty: no host-path mounts at all
-    watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
-    watch_queue_size: int = 1_000  # events a watcher may fall behind before it is dropped with 410
-    bookmark_interval: float = 10.0  # seconds without events before a watcher gets a BOOKMARK
 
 
 def _ok(obj: Any, status: int = 200) -> Response:

@@ -18,7 +18,7 @@ from kubelet import exporter, images, lxcconfig, restarts
 from kubelet.allocator import Allocator
 from kubelet.drift import DriftPoller
 from kubelet.imagegc import ImageGC
-from kubelet.lease import LeaseSettings, NodeLease
+from kubelet.lease import NodeLease
 from kubelet.nodestatus import NodeStatus
 from kubelet.plan import (
     Action,
@@ -65,7 +65,6 @@ class RenderError(Exception):
 class Kubelet:
     def __init__(
         self, client: Client, runtime: Any, images: Any, network: Any, settings: KubeletSettings, *, idmap: Any,
-        lease: LeaseSettings | None = None,
     ) -> None:
         self.client = client
         self.runtime = runtime  # kubelet.runtime.LxcRuntime: the only caller of liblxc
@@ -88,7 +87,7 @@ class Kubelet:
         self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
         # Fault tolerance hooks: the node Lease with self-fencing, and the stale-copy guard.
         self.lease = NodeLease(
-            client, settings.node_name, lease,
+            client, settings.node_name, settings.lease,
             on_fence=lambda: self.guard.fence(), on_recover=lambda: self.guard.recover(), on_reconnect=self._reconnected,
         )
         self.guard = StaleGuard(self, self.lease)
