@@ -14,7 +14,7 @@ from dlxc.client.errors import ApiError
 if TYPE_CHECKING:
     from dlxc.client.api import Client
 
-__all__ = ["client_config", "fail", "run", "with_client"]
+__all__ = ["client_config", "fail", "run", "seconds", "with_client"]
 
 T = TypeVar("T")
 
@@ -53,6 +53,16 @@ def with_client(action: Callable[[Client], Awaitable[T]], *, streaming: bool = F
             return await action(oneshot)  # type: ignore[arg-type]
 
     return run(go())
+
+
+def seconds(text: str, *, flag: str) -> float:
+    """A duration flag's value in seconds: 30s, 2m, 1h, 500ms or plain seconds; else a usage error."""
+    from dlxc.client.waiter import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=f"'{flag}'") from None
 
 
 def fail(message: str, code: int = 1) -> Any:

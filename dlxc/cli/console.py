@@ -15,6 +15,7 @@ __all__ = [
     "error",
     "format_table",
     "is_terminal",
+    "note",
     "out",
     "print_json",
     "print_table",
@@ -53,6 +54,12 @@ def print_yaml(data: Any) -> None:
     else:
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
     sys.stdout.flush()
+
+
+def note(message: str) -> None:
+    """A remark on stderr that is not an error (the exit code stays 0): `no containers found`."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 def warn(message: str) -> None:

@@ -7,6 +7,7 @@ import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import with_client
+from dlxc.cli.completion import complete_node_names
 
 if TYPE_CHECKING:
     from dlxc.client.api import Client
@@ -34,11 +35,11 @@ def _run(names: list[str], value: bool, verb: str) -> None:
     with_client(go)
 
 
-def cordon(names: list[str] = typer.Argument(..., help="Node names.")) -> None:
+def cordon(names: list[str] = typer.Argument(..., help="Node names.", autocompletion=complete_node_names)) -> None:
     """Mark nodes unschedulable: running containers stay, new ones go elsewhere."""
     _run(names, True, "cordoned")
 
 
-def uncordon(names: list[str] = typer.Argument(..., help="Node names.")) -> None:
+def uncordon(names: list[str] = typer.Argument(..., help="Node names.", autocompletion=complete_node_names)) -> None:
     """Mark nodes schedulable again."""
     _run(names, False, "uncordoned")

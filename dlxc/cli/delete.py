@@ -10,7 +10,7 @@ import typer
 from dlxc.apply.applier import delete_one
 from dlxc.apply.manifests import load_manifests
 from dlxc.cli import console
-from dlxc.cli.common import fail, with_client
+from dlxc.cli.common import fail, seconds, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
 from dlxc.client.waiter import WaitFor, wait_for
 from schemas import kind_for_plural
@@ -26,10 +26,11 @@ def delete(
     names: list[str] = typer.Argument(None, help="Names of the objects.", autocompletion=complete_names),
     filename: list[str] = typer.Option(None, "--filename", "-f", help="Delete the objects in these manifests."),
     wait: bool = typer.Option(False, "--wait", help="Wait until the objects are gone."),
-    timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait with --wait."),
+    timeout: str = typer.Option("120s", "--timeout", help="How long --wait waits, e.g. 30s, 2m or plain seconds."),
     recursive: bool = typer.Option(False, "--recursive", "-R", help="Read folders recursively."),
 ) -> None:
     """Delete objects; a container's LXC container is removed by its kubelet before the object goes."""
+    limit = seconds(timeout, flag="--timeout")
     targets: list[tuple[str, str, str]] = []
     if filename:
         manifests, errors = load_manifests(filename, recursive=recursive)
@@ -59,7 +60,7 @@ def delete(
                 deleted.append((plural, name, ref))
                 console.out(f"{ref} deleted")
         if wait:
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + limit
             for plural, name, ref in deleted:
                 with console.progress(f"waiting for {ref} to be deleted", prefix=ref) as bar:
                     gone, state = await wait_for(

@@ -8,7 +8,7 @@ import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.cli.completion import complete_kinds, complete_names
+from dlxc.cli.completion import GET_OUTPUTS, complete_get_output, complete_kinds, complete_names, complete_object_refs
 from dlxc.client.waiter import parse_duration
 from schemas import Kind, kind_for_plural
 
@@ -152,7 +152,8 @@ async def show(
             console.out(f"{kind.name.lower()}/{item['metadata']['name']}")
         return
     if not items:
-        console.error(f"no {kind.plural} found")
+        # An empty list is an answer, not a failure: exit 0, the remark on stderr only.
+        console.note(f"no {kind.plural} found")
         return
     headers, table = rows_for(kind, items, wide=output == "wide")
     console.print_table(headers, table)
@@ -213,11 +214,11 @@ async def watch(
 def get(
     kind: str = typer.Argument(..., help="containers, nodes, events or leases", autocompletion=complete_kinds),
     name: str = typer.Argument(None, help="One object by name.", autocompletion=complete_names),
-    output: str = typer.Option("table", "--output", "-o", help="table, wide, yaml, json or name."),
+    output: str = typer.Option("table", "--output", "-o", help="table, wide, yaml, json or name.", autocompletion=complete_get_output),
     selector: str = typer.Option(None, "--selector", "-l", help="Label selector, e.g. app=web,tier!=db."),
     watch_: bool = typer.Option(False, "--watch", "-w", help="After listing, follow changes (a live table on a terminal)."),
     timeout: str = typer.Option(None, "--timeout", help="With -w: stop watching after this long, e.g. 30s."),
-    for_object: str = typer.Option(None, "--for", help="Only events about KIND/NAME, e.g. container/web."),
+    for_object: str = typer.Option(None, "--for", help="Only events about KIND/NAME, e.g. container/web.", autocompletion=complete_object_refs),
 ) -> None:
     """List objects, or show one; with -w keep the table current."""
     try:
@@ -227,8 +228,15 @@ def get(
     if for_object and found.name != "Event":
         fail("--for only applies to events", code=2)
     field_selector = _for_selector(for_object) if for_object else None
-    if output not in ("table", "wide", "yaml", "json", "name"):
+    if output not in GET_OUTPUTS:
         fail(f"unknown output format {output!r}; use table, wide, yaml, json or name")
+    if selector:
+        from schemas.labels import check_label_selector
+
+        try:
+            check_label_selector(selector)
+        except ValueError as exc:
+            fail(str(exc), code=2)
     seconds = None
     if timeout is not None:
         try:

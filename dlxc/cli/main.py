@@ -118,6 +118,13 @@ def _plain_values_without_pydantic() -> None:
 _plain_values_without_pydantic()
 
 
+def usage_line(exc: Any) -> str:
+    """`error: MESSAGE (see 'dlxc VERB --help')`: one line a script can grep and a user can act on."""
+    message = " ".join(exc.format_message().split())
+    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    return f"error: {message}{where}"
+
+
 class LazyGroup(TyperGroup):
     """A group whose commands come from VERBS: listed from the table, imported when chosen."""
 
@@ -141,6 +148,32 @@ class LazyGroup(TyperGroup):
         verbs = [CompletionItem(name, help=help) for name, (_, help) in VERBS.items() if name.startswith(incomplete)]
         # Options of the group itself (--server, --help, ...) come from the plain Command.
         return verbs + super(TyperGroup, self).shell_complete(ctx, incomplete)
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """As click's, but a usage error is one line on stderr (`error: ...`), exit code 2."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        import sys
+
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+        from typer.exceptions import Abort
+
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except UsageError as exc:
+            sys.stderr.write(usage_line(exc) + "\n")
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            sys.stderr.write(f"error: {exc.format_message()}\n")
+            sys.exit(exc.exit_code)
+        except Abort:
+            sys.stderr.write("error: aborted\n")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         # Suggestions for a typo ("Did you mean ...") come from the whole table, not only loaded verbs.

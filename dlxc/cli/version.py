@@ -24,6 +24,9 @@ def version(
     if output not in ("text", "yaml", "json"):
         fail(f"unknown output format {output!r}; use text, yaml or json")
     versions: dict[str, object] = {"client": {"version": dlxc.__version__}}
+    if output == "text":
+        # The client's line first: it is true even when the server cannot be reached.
+        console.out(f"Client Version: {dlxc.__version__}")
     if not client_only:
 
         async def ask(client: ApiVerbs) -> Any:
@@ -35,7 +38,6 @@ def version(
     elif output == "yaml":
         console.print_yaml(versions)
     else:
-        console.out(f"Client Version: {dlxc.__version__}")
         server = versions.get("server")
         if isinstance(server, dict):
             console.out(f"Server Version: {server.get('version')} ({server.get('apiVersion')})")
