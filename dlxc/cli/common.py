@@ -14,7 +14,7 @@ from dlxc.client.errors import ApiError
 if TYPE_CHECKING:
     from dlxc.client.api import Client
 
-__all__ = ["client_config", "fail", "run", "seconds", "with_client"]
+__all__ = ["client_config", "duration", "fail", "run", "seconds", "with_client"]
 
 T = TypeVar("T")
 
@@ -63,6 +63,18 @@ def seconds(text: str, *, flag: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=f"'{flag}'") from None
+
+
+def duration(value: Any) -> float:
+    """A typer `parser=` for number-of-seconds flags that also take 30s, 2m, 1h or 500ms."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    from dlxc.client.waiter import parse_duration
+
+    try:
+        return parse_duration(str(value))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def fail(message: str, code: int = 1) -> Any:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from apiserver.settings import ApiServerSettings
 from controller.nodelifecycle import NodeLifecycleSettings
+from dlxc.cli.common import duration
 from dlxc.client.api import Client
 from dlxc.client.config import ClientConfig
 from kubelet.settings import KubeletSettings, LeaseSettings
@@ -161,10 +162,10 @@ def scheduler(
 def controller(
     server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
     token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
-    node_grace: float = typer.Option(_default(NodeLifecycleSettings, "node_grace"), "--node-grace", help="Seconds of a silent node Lease before the node is NotReady."),
-    eviction_timeout: float = typer.Option(_default(NodeLifecycleSettings, "eviction_timeout"), "--eviction-timeout", help="Seconds after NotReady before its containers move."),
+    node_grace: float = typer.Option(_default(NodeLifecycleSettings, "node_grace"), "--node-grace", parser=duration, help="Seconds of a silent node Lease before the node is NotReady."),
+    eviction_timeout: float = typer.Option(_default(NodeLifecycleSettings, "eviction_timeout"), "--eviction-timeout", parser=duration, help="Seconds after NotReady before its containers move."),
     # The kubelets' fence timeout is theirs: its default is read from their LeaseSettings.
-    fence_timeout: float = typer.Option(_default(LeaseSettings, "fence_timeout"), "--fence-timeout", help="The kubelets' --fence-timeout (grace + eviction must exceed it)."),
+    fence_timeout: float = typer.Option(_default(LeaseSettings, "fence_timeout"), "--fence-timeout", parser=duration, help="The kubelets' --fence-timeout (grace + eviction must exceed it)."),
     leader_elect: bool = typer.Option(True, "--leader-elect/--no-leader-elect", help="Act only while holding Lease dlxc-controller."),
     identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
@@ -190,18 +191,18 @@ def kubelet(
     image_dir: Path = typer.Option(Path("/var/lib/dlxc/images"), "--image-dir", envvar="DLXC_IMAGE_DIR"),
     bridge: str = typer.Option(_default(KubeletSettings, "bridge"), "--bridge", envvar="DLXC_BRIDGE", help="Default bridge, created when missing."),
     subnet: str = typer.Option(str(_default(KubeletSettings, "subnet")), "--subnet", envvar="DLXC_SUBNET", help="The bridge's address and subnet."),
-    heartbeat_interval: float = typer.Option(_default(LeaseSettings, "renew_interval"), "--heartbeat-interval", help="Seconds between two renewals of the node Lease: the heartbeat."),
-    status_interval: float = typer.Option(_default(KubeletSettings, "status_interval"), "--status-interval", help="Seconds between two Node status (usage) updates."),
-    fence_timeout: float = typer.Option(_default(LeaseSettings, "fence_timeout"), "--fence-timeout", help="Without a Lease renewal this long, stop containers that may fail over."),
+    heartbeat_interval: float = typer.Option(_default(LeaseSettings, "renew_interval"), "--heartbeat-interval", parser=duration, help="Seconds between two renewals of the node Lease: the heartbeat."),
+    status_interval: float = typer.Option(_default(KubeletSettings, "status_interval"), "--status-interval", parser=duration, help="Seconds between two Node status (usage) updates."),
+    fence_timeout: float = typer.Option(_default(LeaseSettings, "fence_timeout"), "--fence-timeout", parser=duration, help="Without a Lease renewal this long, stop containers that may fail over."),
     max_containers: int = typer.Option(_default(KubeletSettings, "max_containers"), "--max-containers"),
     cpu_overcommit: float = typer.Option(_default(KubeletSettings, "cpu_overcommit"), "--cpu-overcommit", help="CPU cores offered per real core (limits are caps)."),
-    restart_backoff_base: float = typer.Option(_default(KubeletSettings, "restart_backoff_base"), "--restart-backoff-base", help="Seconds before the second restart of a crashing container; doubles each time."),
-    restart_backoff_cap: float = typer.Option(_default(KubeletSettings, "restart_backoff_cap"), "--restart-backoff-cap", help="Longest crash-loop backoff, in seconds."),
-    resync_interval: float = typer.Option(_default(KubeletSettings, "resync_interval"), "--resync-interval", help="Seconds between full comparisons of every container."),
-    metrics_interval: float = typer.Option(_default(KubeletSettings, "metrics_interval"), "--metrics-interval", help="Seconds between metrics collections; 0 turns them off."),
+    restart_backoff_base: float = typer.Option(_default(KubeletSettings, "restart_backoff_base"), "--restart-backoff-base", parser=duration, help="Seconds before the second restart of a crashing container; doubles each time."),
+    restart_backoff_cap: float = typer.Option(_default(KubeletSettings, "restart_backoff_cap"), "--restart-backoff-cap", parser=duration, help="Longest crash-loop backoff, in seconds."),
+    resync_interval: float = typer.Option(_default(KubeletSettings, "resync_interval"), "--resync-interval", parser=duration, help="Seconds between full comparisons of every container."),
+    metrics_interval: float = typer.Option(_default(KubeletSettings, "metrics_interval"), "--metrics-interval", parser=duration, help="Seconds between metrics collections; 0 turns them off."),
     metrics_port: int = typer.Option(_default(KubeletSettings, "metrics_port"), "--metrics-port", envvar="DLXC_METRICS_PORT", help="Serve Prometheus /metrics on this port; 0: off."),
     metrics_host: str = typer.Option(_default(KubeletSettings, "metrics_host"), "--metrics-host", envvar="DLXC_METRICS_HOST"),
-    image_gc_after: float = typer.Option(_default(KubeletSettings, "image_gc_after"), "--image-gc-after", help="Remove cached images unused this many seconds; 0: never."),
+    image_gc_after: float = typer.Option(_default(KubeletSettings, "image_gc_after"), "--image-gc-after", parser=duration, help="Remove cached images unused this many seconds; 0: never."),
     scan_paths: str = typer.Option(",".join(str(p) for p in _default(KubeletSettings, "scan_paths")), "--scan-paths", help="Comma-separated lxcpaths whose containers are listed as unmanaged."),
     metrics_file: Path = typer.Option(None, "--metrics-file", envvar="DLXC_METRICS_FILE", help="Append each collection as one JSON line."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),

@@ -69,3 +69,18 @@ def test_the_controllers_unsafe_timeouts_are_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["controller", "--node-grace", "1", "--eviction-timeout", "1", "--fence-timeout", "6"])
     assert result.exit_code == 2
     assert "--eviction-timeout" in result.output and "must be at least the kubelets' fence timeout 6s" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["kubelet", "--heartbeat-interval", "2s", "--fence-timeout", "1500ms"], "fence timeout 1.5s must be longer than the renew interval 2s"),
+        (["controller", "--node-grace", "0.5m", "--eviction-timeout", "1", "--fence-timeout", "1m"], "node grace 30s + eviction timeout 1s"),
+        (["kubelet", "--status-interval", "soon"], "Invalid value for '--status-interval': 'soon' is not a duration; use e.g. 30s, 2m or 1h"),
+    ],
+    ids=["kubelet-durations", "controller-durations", "not-a-duration"],
+)
+def test_component_intervals_take_durations(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
