@@ -34,7 +34,10 @@ def client_config() -> ClientConfig:
 
     ctx = get_current_context(silent=True)
     flags = (ctx.find_root().obj if ctx is not None else None) or {}
-    return load_config(server=flags.get("server"), token=flags.get("token"))
+    try:
+        return load_config(server=flags.get("server"), token=flags.get("token"))
+    except ValueError as exc:  # a broken config file, named in the message
+        return fail(str(exc))
 
 
 def with_client(action: Callable[[Client], Awaitable[T]], *, streaming: bool = False) -> T:

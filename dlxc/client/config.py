@@ -46,13 +46,18 @@ def config_path() -> Path:
 
 def load_config(path: Path | None = None, *, server: str | None = None, token: str | None = None) -> ClientConfig:
     """The config file's contents with $DLXC_SERVER and $DLXC_TOKEN laid over them, and
-    `server`/`token` (from --server/--token) over those."""
+    `server`/`token` (from --server/--token) over those. A broken file is a ValueError naming it."""
     path = path or config_path()
     data = {}
     if path.exists():
         import yaml  # only when there is a file: an environment-only call skips the import
 
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            raise ValueError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     config = ClientConfig.from_file_data(data, source=path)
     if os.environ.get("DLXC_SERVER"):
         config.server = os.environ["DLXC_SERVER"]

@@ -148,3 +148,11 @@ def test_completion_of_node_names(api, verb: str) -> None:
     env = {**api.env(), "_DLXC_COMPLETE": "complete_bash", "COMP_WORDS": f"dlxc {verb} a", "COMP_CWORD": "2"}
     done = subprocess.run([DLXC], env=env, capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout) == (0, "alpha\n")
+
+
+def test_a_broken_client_config_is_one_error_line(cli, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("server: [x\n")
+    result = cli("get", "containers", DLXC_CONFIG=str(config), DLXC_SERVER=None)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: {config}: not valid YAML (line 2): expected ',' or ']', but got '<stream end>'\n"
