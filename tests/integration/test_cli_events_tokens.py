@@ -115,3 +115,20 @@ def test_get_events_for_one_container(api) -> None:
     assert (wrong.returncode, wrong.stderr) == (2, "error: --for only applies to events\n")
     bad = dlxc("get", "events", "--for", "widget/web", env=api.env())
     assert (bad.returncode, bad.stderr) == (2, "error: --for 'widget/web': unknown kind 'widget'; use e.g. container/NAME or node/NAME\n")
+
+
+def test_an_api_token_works_and_is_revoked_on_every_apiserver(make_api) -> None:
+    # Why tokens live in etcd and not in one apiserver's file: two apiservers, one cluster.
+    first = make_api()
+    second = make_api(etcd_prefix=first.prefix, token_file=first.token_file)
+    admin = {"Authorization": f"Bearer {first.token}"}
+    made = httpx.post(f"{first.url}/apis/dlxc.io/v1/tokens", headers=admin, json={"metadata": {"name": "frank"}, "spec": {"role": "viewer"}})
+    assert made.status_code == 201, made.text
+    frank = {"Authorization": f"Bearer {made.json()['status']['token']}"}
+    assert httpx.get(f"{second.url}/apis/dlxc.io/v1/nodes", headers=frank).status_code == 200
+    assert httpx.delete(f"{first.url}/apis/dlxc.io/v1/tokens/frank", headers=admin).status_code == 200
+    deadline = time.monotonic() + 3
+    while httpx.get(f"{second.url}/apis/dlxc.io/v1/nodes", headers=frank).status_code == 200:
+        assert time.monotonic() < deadline, "the second apiserver still accepts a revoked token"
+        time.sleep(0.1)
+    assert httpx.get(f"{second.url}/apis/dlxc.io/v1/nodes", headers=frank).status_code == 401
