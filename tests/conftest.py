@@ -190,6 +190,10 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
     server = ThreadedServer(settings, port, **certs)
     scheme = "https" if tls else "http"
     api = Api(f"{scheme}://127.0.0.1:{port}", token, token_file, prefix, etcd, server, settings, port, ca, certs)
+    # The client config that api.env() names: a DLXC_CONFIG naming no file is an error.
+    from dlxc.client.config import ClientConfig, save_config
+
+    save_config(ClientConfig(server=api.url, token=token, certificate_authority=str(ca) if ca else None), tmp / "config.yaml")
     server.start(api.url, verify=api.verify())
     return api
 

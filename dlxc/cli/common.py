@@ -9,7 +9,7 @@ import typer
 
 from dlxc.cli import console
 from dlxc.client.api import Client
-from dlxc.client.config import load_config
+from dlxc.client.config import ConfigError, load_config
 from dlxc.client.errors import ApiError
 
 __all__ = ["run", "with_client"]
@@ -18,11 +18,14 @@ T = TypeVar("T")
 
 
 def run(coro: Awaitable[T]) -> T:
-    """Run a coroutine; API errors become one line on stderr and exit code 1."""
+    """Run a coroutine; API and client-config errors become one line on stderr and exit code 1."""
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except ApiError as exc:
         console.error(exc.message)
+        raise typer.Exit(1) from None
+    except ConfigError as exc:
+        console.error(str(exc))
         raise typer.Exit(1) from None
 
 

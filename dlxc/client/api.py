@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import logging
@@ -17,10 +18,42 @@ from dlxc.client.config import ClientConfig, load_config
 from dlxc.client.errors import TemporaryError, error_from_response
 from schemas.base import Obj
 
-__all__ = ["PREFIX", "Client", "backoff_delays", "event_name"]
+__all__ = ["IDLE_KEEPALIVE", "PREFIX", "Client", "backoff_delays", "event_name", "retry_safe"]
 
 log = logging.getLogger("dlxc.client")
 PREFIX = "/apis/dlxc.io/v1"
+# How long an idle connection is kept for reuse. It must be shorter than the apiserver's own
+# keep-alive (apiserver.server.KEEPALIVE, 30 s): a connection the server is closing at the moment it
+# is reused fails with "Server disconnected" (with aiohttp's 15 s against uvicorn's 5 s, a kubelet's
+# Lease renewal did every few minutes).
+IDLE_KEEPALIVE = 10.0
+
+
+def retry_safe(method: str, body: Any) -> bool:
+    """Whether a request may be sent again when its connection broke and the reply is unknown.
+
+    GET: reads. PUT: the server refuses a replace without metadata.resourceVersion, so a replay of one
+    that did commit is a 409, never a second write. PATCH: a merge patch applied twice leaves what it
+    left once (RFC 7386), and with a resourceVersion it is guarded as PUT is. Not POST (a create would
+    find its own object and say 409, an Event would count twice) and not DELETE (no precondition is
+    sent: a replay could delete an object made again under the same name in between, or say 404 for
+    a delete that worked).
+    """
+    if method == "GET":
+        return True
+    if method == "PUT":
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        return isinstance(meta, dict) and bool(meta.get("resourceVersion"))
+    return method == "PATCH"
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A reused connection that the server closed or reset under the request (not a refused connect)."""
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return True
+    if isinstance(exc, aiohttp.ClientOSError) and not isinstance(exc, aiohttp.ClientConnectorError):
+        return exc.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED)
+    return False
 
 
 def backoff_delays(*, base: float = 0.2, cap: float = 10.0) -> Any:
@@ -58,8 +91,11 @@ class Client:
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the event loop it is created in.
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.ssl, limit=256, enable_cleanup_closed=True)
+            connector = aiohttp.TCPConnector(ssl=self.ssl, limit=256, enable_cleanup_closed=True, keepalive_timeout=IDLE_KEEPALIVE)
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout)
+            # aiohttp would replay GET, PUT and DELETE on a broken reused connection on its own; which
+            # requests are safe to replay is retry_safe's to say, once, in request().
+            self._session._retry_connection = False
         return self._session
 
     async def close(self) -> None:
@@ -91,7 +127,9 @@ class Client:
         if self.fence is not None and method != "GET":
             headers["X-Dlxc-Lease-Fence"] = f"{self.fence[0]}={self.fence[1]}"
         data = None if body is None else orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
-        for attempt in range(len(self.servers)):
+        replay = retry_safe(method, body)
+        attempt = 0
+        while True:
             server = self.server
             try:
                 async with self._http().request(method, server + path, params=params, data=data, headers=headers) as response:
@@ -99,10 +137,15 @@ class Client:
                     status = response.status
                 break
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                if replay and _connection_lost(exc):
+                    replay = False  # once, on the same server, on a new connection
+                    log.debug("%s %s: %s; sending it again", method, path, _describe(exc))
+                    continue
                 # Only a failure to connect is safe to retry elsewhere for a write: the request never arrived.
                 retry = method == "GET" or isinstance(exc, aiohttp.ClientConnectorError)
                 self._next_server()
-                if attempt == len(self.servers) - 1 or not retry:
+                attempt += 1
+                if attempt >= len(self.servers) or not retry:
                     raise TemporaryError(f"cannot reach the apiserver at {server}: {_describe(exc)}") from exc
         if status >= 400:
             raise error_from_response(status, _loads_or_none(payload))

@@ -8,7 +8,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-__all__ = ["ClientConfig", "config_path", "load_config", "save_config"]
+__all__ = ["ClientConfig", "ConfigError", "config_path", "load_config", "save_config"]
+
+
+class ConfigError(ValueError):
+    """The client configuration cannot be used as given."""
 
 
 class ClientConfig(BaseModel):
@@ -28,7 +32,13 @@ def config_path() -> Path:
 
 
 def load_config(path: Path | None = None) -> ClientConfig:
-    """The config file's contents with $DLXC_SERVER and $DLXC_TOKEN laid over them."""
+    """The config file's contents with $DLXC_SERVER and $DLXC_TOKEN laid over them.
+
+    A $DLXC_CONFIG that names no file is an error: silently talking to the default server with no
+    token would hide a typo. Without $DLXC_CONFIG, a missing ~/.config/dlxc/config.yaml means defaults.
+    """
+    if path is None and os.environ.get("DLXC_CONFIG") and not config_path().is_file():
+        raise ConfigError(f"DLXC_CONFIG is {config_path()}, which does not exist; unset it or point it at a config file")
     path = path or config_path()
     data = {}
     if path.exists():
