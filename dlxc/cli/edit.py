@@ -88,6 +88,11 @@ def edit(args: list[str] = typer.Argument(..., help="KIND/NAME (or KIND NAME).",
         for field, was, now in (("kind", original["kind"], edited.get("kind")), ("metadata.name", ref.name, meta.get("name"))):
             if now != was:
                 _keep(path, f"{path}: {ref}: {field} cannot be changed (it is {was!r}, the file says {now!r})")
+        from dlxc.apply.applier import image_change, rebuild_warning
+
+        rebuild = image_change({**edited, "kind": original["kind"]}, live)
+        if rebuild:
+            console.warn(rebuild_warning(str(ref), rebuild))
         update = {
             **edited,
             "metadata": {

@@ -49,6 +49,11 @@ def patch(
             fields = [f"{d.get('field')}: {d.get('message')}" for d in exc.details if d.get("field")]
             console.error(f"{ref}: " + "; ".join([exc.message, *[f for f in fields if f not in exc.message]]))
             raise typer.Exit(1) from None
+        from dlxc.apply.applier import image_change, rebuild_warning
+
+        rebuild = image_change({**after, "kind": ref.kind.name}, before)
+        if rebuild:
+            console.warn(rebuild_warning(str(ref), rebuild))
         same = after["metadata"].get("resourceVersion") == before["metadata"].get("resourceVersion")
         if dry_run:
             console.out(f"{ref} patched (server dry run)")

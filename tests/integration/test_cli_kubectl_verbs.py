@@ -165,6 +165,13 @@ def test_patch_merge(cli, api) -> None:
     assert (result.exit_code, result.stdout) == (0, "container/web patched (no change)\n")
     result = cli("patch", "container/web", "-p", '{"spec": {"cpu": -1}}')
     assert (result.exit_code, result.stderr) == (1, "error: container/web: Container is invalid: spec.cpu: Input should be greater than 0\n")
+    result = cli("patch", "container/web", "-p", '{"spec": {"image": "alpine"}}')
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        "container/web patched\n",
+        "warning: container/web: image busybox -> alpine: the rootfs is rebuilt from the new image "
+        "and the data in it is lost (mounts are kept)\n",
+    )
     result = cli("patch", "container/web", "--type", "json", "-p", "[]")
     assert (result.exit_code, result.stderr) == (1, "error: --type 'json' is not supported; use --type merge (an RFC 7386 JSON merge patch)\n")
     result = cli("patch", "container/web", "-p", "[1, 2]")
@@ -213,6 +220,14 @@ def test_edit_applies_on_save_cancels_unchanged_and_keeps_a_refused_file(cli, ap
         1, f"error: {kept_at}: container/web: not valid YAML: line 11, column 9: expected ',' or ']', but got ':'"
     )
     Path(kept_at).unlink()
+    new_image = _editor(tmp_path, "text = text.replace('image: busybox', 'image: alpine')")
+    result = cli("edit", "container/web", extra={"EDITOR": new_image})
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        "container/web edited\n",
+        "warning: container/web: image busybox -> alpine: the rootfs is rebuilt from the new image "
+        "and the data in it is lost (mounts are kept)\n",
+    )
 
 
 def test_delete_by_selector_all_and_ignore_not_found(cli, api) -> None:
