@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from dlxc.cli.console import format_table
 from dlxc.cli.main import app
 from schemas.wire import RESTART_ANNOTATION
 
@@ -185,14 +186,18 @@ def test_restart_is_not_drift_and_sync_keeps_it(cli, api, tmp_path: Path) -> Non
     assert cli("restart", "web").exit_code == 0
     stamp = _live(api, "web")["metadata"]["annotations"][RESTART_ANNOTATION]
     result = cli("sync", "status", str(repo))
-    assert (result.exit_code, result.stdout.splitlines()[1].split()[2]) == (0, "InSync")
+    table = format_table(["OBJECT", "SOURCE", "SYNC", "HEALTH", "DETAIL"], [["container/web", str(repo / "web.yaml"), "InSync", "Pending", ""]])
+    assert (result.exit_code, result.stdout) == (0, "\n".join(table) + "\n")
     result = cli("diff", "-f", str(repo / "web.yaml"))
     assert (result.exit_code, result.stdout) == (0, "")
     # A real change is applied, and the restart request survives it.
     (repo / "web.yaml").write_text(WEB.replace("256", "512"))
     result = cli("sync", str(repo))
-    assert result.exit_code == 0
-    assert "Drifted   configured" in result.stdout and "spec.memory" in result.stdout
+    table = format_table(
+        ["OBJECT", "SOURCE", "SYNC", "ACTION", "HEALTH", "DETAIL"],
+        [["container/web", str(repo / "web.yaml"), "Drifted", "configured", "Pending", "spec.memory"]],
+    )
+    assert (result.exit_code, result.stdout) == (0, "\n".join([*table, "sync: 1 object(s), 1 changed, 0 failed, 0 file error(s)"]) + "\n")
     live = _live(api, "web")
     assert (live["spec"]["memory"], live["metadata"]["annotations"]) == ("512Mi", {RESTART_ANNOTATION: stamp})
     result = cli("apply", "-f", str(repo / "web.yaml"))
@@ -251,15 +256,27 @@ def test_sync_refuses_an_image_change_without_force_rebuild(cli, api, tmp_path: 
     (repo / "web.yaml").write_text(WEB)
     assert cli("sync", str(repo)).exit_code == 0
     (repo / "web.yaml").write_text(WEB.replace("busybox", "alpine"))
-    result = cli("sync", str(repo))
-    assert result.exit_code == 2
-    assert "container/web" in result.stdout and "Failed" in result.stdout
-    assert "spec.image: changing the image from busybox to alpine rebuilds the rootfs" in result.stdout
-    assert _live(api, "web")["spec"]["image"] == "busybox"
-    result = cli("sync", str(repo), "--force-rebuild")
-    assert result.exit_code == 0
-    assert result.stderr == (
+    source = str(repo / "web.yaml")
+    warning = (
         "warning: container/web: image busybox -> alpine: the rootfs is rebuilt from the new image "
         "and the data in it is lost (mounts are kept)\n"
     )
+    result = cli("sync", "status", str(repo))
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "\n".join(format_table(["OBJECT", "SOURCE", "SYNC", "HEALTH", "DETAIL"], [["container/web", source, "Drifted", "Pending", "spec.image"]])) + "\n",
+        warning,
+    )
+    result = cli("sync", str(repo))
+    refusal = (
+        "spec.image: changing the image from busybox to alpine rebuilds the rootfs and loses the data in it; "
+        "apply with --force-rebuild to do it"
+    )
+    table = format_table(
+        ["OBJECT", "SOURCE", "SYNC", "ACTION", "HEALTH", "DETAIL"], [["container/web", source, "Failed", "failed", "Pending", refusal]]
+    )
+    assert (result.exit_code, result.stdout) == (2, "\n".join([*table, "sync: 1 object(s), 0 changed, 1 failed, 0 file error(s)"]) + "\n")
+    assert _live(api, "web")["spec"]["image"] == "busybox"
+    result = cli("sync", str(repo), "--force-rebuild")
+    assert (result.exit_code, result.stderr) == (0, warning)
     assert _live(api, "web")["spec"]["image"] == "alpine"
