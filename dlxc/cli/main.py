@@ -4,14 +4,18 @@ from __future__ import annotations
 import typer
 
 from dlxc.cli import adopt as adopt_cmd
+from dlxc.cli import annotate as annotate_cmd
 from dlxc.cli import apply as apply_cmd
 from dlxc.cli import components, delete as delete_cmd, get as get_cmd, up as up_cmd
 from dlxc.cli import cordon as cordon_cmd
 from dlxc.cli import describe as describe_cmd
 from dlxc.cli import diff as diff_cmd
+from dlxc.cli import edit as edit_cmd
 from dlxc.cli import explain as explain_cmd
 from dlxc.cli import explain_placement as placement_cmd
 from dlxc.cli import hollow_nodes as hollow_cmd
+from dlxc.cli import label as label_cmd
+from dlxc.cli import patch as patch_cmd
 from dlxc.cli import power, schema as schema_cmd, shell as shell_cmd, status as status_cmd
 from dlxc.cli import sync as sync_cmd
 from dlxc.cli import wait as wait_cmd
@@ -47,6 +51,10 @@ app.command("down")(up_cmd.down)
 app.command("cordon")(cordon_cmd.cordon)
 app.command("uncordon")(cordon_cmd.uncordon)
 app.command("explain-placement")(placement_cmd.explain_placement)
+app.command("label")(label_cmd.label)
+app.command("annotate")(annotate_cmd.annotate)
+app.command("edit")(edit_cmd.edit)
+app.command("patch")(patch_cmd.patch)
 app.add_typer(config_app, name="config")
 app.add_typer(token_app, name="token")
 app.add_typer(top_app, name="top")
