@@ -23,6 +23,8 @@ from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
 from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
+from apiserver.tokens import PLURAL as TOKENS
+from apiserver.tokens import Authenticator, TokenRegistry
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, NotFound
@@ -51,7 +53,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def create_app(settings: ApiServerSettings) -> FastAPI:
     store = Store(settings.etcd_endpoints, prefix=settings.etcd_prefix)
-    tokens = TokenFile(settings.token_file) if settings.token_file else None
+    token_file = TokenFile(settings.token_file) if settings.token_file else None
+    token_registry = TokenRegistry(store, token_file=token_file)
+    authenticator = Authenticator(token_file, token_registry) if token_file else None
     admission = Admission(allow_privileged=settings.allow_privileged, allowed_host_paths=settings.allowed_host_paths)
     caches = {
         kind.plural: WatchCache(store, kind.plural, capacity=settings.watch_cache_size, queue_size=settings.watch_queue_size)
@@ -95,13 +99,13 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"reason": "InternalError", "message": "internal error", "details": [], "code": 500}, 500)
 
-    def identity_of(request: Request) -> Identity:
-        if tokens is None:
+    async def identity_of(request: Request) -> Identity:
+        if authenticator is None:
             return Identity("anonymous", "admin")
-        return tokens.authenticate(request.headers.get("authorization"))
+        return await authenticator.authenticate(request.headers.get("authorization"))
 
     async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
-        identity = identity_of(request)
+        identity = await identity_of(request)
         bound = None
         if identity.node and kind.plural == "containers" and name and verb not in ("get", "list", "watch"):
             try:
@@ -116,7 +120,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:
-        identity_of(request)
+        await identity_of(request)
         return JSONResponse(build_openapi(KINDS))
 
     @app.get("/version", include_in_schema=False)
@@ -139,7 +143,42 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
 
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
+    _add_token_routes(app, token_registry, identity_of)
     return app
+
+
+def _add_token_routes(app: FastAPI, registry: TokenRegistry, identity_of: Callable[[Request], Awaitable[Identity]]) -> None:
+    """Tokens are not a watchable kind: create (the answer holds the secret, once), list, get, revoke; admin only."""
+    base = f"{PREFIX}/{TOKENS}"
+
+    async def allow(request: Request, verb: str, name: str | None) -> None:
+        authorize(await identity_of(request), verb=verb, plural=TOKENS, name=name, subresource=None, bound_node=None)
+
+    async def create_token(request: Request) -> Response:
+        await allow(request, "create", None)
+        return _ok(await registry.create(await read_json(request), dry_run=_dry_run(request)), 201)
+
+    async def list_tokens(request: Request) -> Response:
+        await allow(request, "list", None)
+        return _ok(await registry.list())
+
+    async def get_token(request: Request) -> Response:
+        name = request.path_params["name"]
+        await allow(request, "get", name)
+        return _ok(await registry.get(name))
+
+    async def revoke_token(request: Request) -> Response:
+        name = request.path_params["name"]
+        await allow(request, "delete", name)
+        return _ok(await registry.revoke(name, dry_run=_dry_run(request)))
+
+    for path, method, endpoint in (
+        (base, "POST", create_token), (base, "GET", list_tokens),
+        (base + "/{name}", "GET", get_token), (base + "/{name}", "DELETE", revoke_token),
+    ):
+        added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
+        added.methods.discard("HEAD")
+        app.router.routes.append(added)
 
 
 FENCE_HEADER = b"x-dlxc-lease-fence"

@@ -78,9 +78,11 @@ def main() -> None:
             for i in range(args.containers):
                 http.post(f"{PREFIX}/containers", json={"metadata": {"name": f"c-{i}"}, "spec": {"image": "busybox"}}).raise_for_status()
 
-        # No config file: the environment alone names the server, as in CI.
-        env = {**os.environ, "DLXC_SERVER": url, "DLXC_TOKEN": token, "DLXC_CONFIG": str(tmp / "none.yaml"),
-               "DLXC_INVENTORY_DIR": str(tmp / "inventory"), "XDG_STATE_HOME": str(tmp / "state")}
+        # A client config file names the server, as `dlxc up` writes it; nothing in the environment.
+        config = tmp / "config.yaml"
+        config.write_text(f"server: {url}\ntoken: {token}\n")
+        env = {k: v for k, v in os.environ.items() if k not in ("DLXC_SERVER", "DLXC_TOKEN")}
+        env.update(DLXC_CONFIG=str(config), DLXC_INVENTORY_DIR=str(tmp / "inventory"), XDG_STATE_HOME=str(tmp / "state"))
         manifest = tmp / "one.yaml"
         manifest.write_text("name: one\nimage: busybox\nmemory_limit: 256\n")
         floor = timed([sys.executable, "-c", "pass"], env=env, runs=args.runs)

@@ -112,6 +112,12 @@ class AntiAffinity(Model):
         return value
 
 
+# The smallest memory limit accepted. busybox under LXC here starts with 1Mi and peaks at 1.0-1.3 MiB
+# (cgroup memory.max_usage_in_bytes), and fails to start with 512Ki; 4Mi leaves room for a shell and
+# a command beside init. A limit below it can never run anything, so it is refused, not scheduled.
+MIN_MEMORY = 4 * 1024 * 1024
+
+
 def _size(value: Any) -> str | None:
     if value is None:
         return None
@@ -152,6 +158,13 @@ class ContainerSpec(Model):
     @classmethod
     def _sizes(cls, value: Any) -> str | None:
         return _size(value)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_floor(cls, value: str | None) -> str | None:
+        if value is not None and parse_bytes(value) < MIN_MEMORY:
+            raise ValueError(f"{value} is too small to start a container; the minimum is {format_bytes(MIN_MEMORY)}")
+        return value
 
     @field_validator("env", mode="before")
     @classmethod

@@ -38,6 +38,8 @@ def print_results(results: list[ApplyResult], *, dry_run: str = "none") -> int:
     """One line per object; failures on stderr naming file and object. Returns the number of failures."""
     failures = 0
     for result in results:
+        for warning in result.warnings:
+            console.warn(warning)
         if result.failed:
             failures += 1
             console.error(f"{result.source}: {result.ref}: {result.message}")
@@ -55,8 +57,12 @@ async def wait_ready(client: Client, results: list[ApplyResult], *, timeout: flo
             continue
         target = WaitFor("phase", (obj.get("spec") or {}).get("state", "Running"))
         with console.progress(f"waiting for {result.ref} to be {target.value}", prefix=result.ref) as bar:
-            ok, state = await wait_for(client, "containers", obj["metadata"]["name"], target, timeout=timeout, on_change=bar.update)
-        if not ok:
+            outcome = await wait_for(client, "containers", obj["metadata"]["name"], target, timeout=timeout, on_change=bar.update)
+        ok, state = outcome
+        if outcome.failure:
+            late += 1
+            console.error(f"{result.ref} will not reach {target}: {outcome.failure}")
+        elif not ok:
             late += 1
             console.error(f"{result.ref} is {state}, not {target.value}, after {timeout:g}s")
     return late
@@ -72,12 +78,17 @@ async def run_apply(
     inventory_dir: Path | None = None,
     wait: bool = False,
     timeout: float = 120.0,
+    force_rebuild: bool = False,
 ) -> int:
     """Apply, print, optionally wait; the exit code (0 all applied, 1 otherwise). `dlxc shell` runs this too."""
     results = await apply_set(
-        client, manifests, applyset=applyset, prune=prune, dry_run=dry_run, inventory_dir=inventory_dir
+        client, manifests, applyset=applyset, prune=prune, dry_run=dry_run, inventory_dir=inventory_dir,
+        force_rebuild=force_rebuild, all_or_nothing=True,
     )
     failures = print_results(results, dry_run=dry_run)
+    refused = sum(1 for r in results if r.action == "refused")
+    if refused:
+        console.error(f"{refused} image change(s) need --force-rebuild; nothing was applied")
     if wait and dry_run == "none":
         failures += await wait_ready(client, results, timeout=timeout)
     return 1 if failures else 0
@@ -92,6 +103,7 @@ def apply(
     wait: bool = typer.Option(False, "--wait", help="Wait until every container holds its desired state."),
     timeout: str = typer.Option("120s", "--timeout", help="How long --wait waits, e.g. 60s or 2m."),
     inventory_dir: Path = typer.Option(None, "--inventory-dir", envvar="DLXC_INVENTORY_DIR", help="Where applyset records live."),
+    force_rebuild: bool = typer.Option(False, "--force-rebuild", help="Allow image changes, which rebuild a container's rootfs and lose its data."),
 ) -> None:
     """Create or update the objects in the manifests; nothing is written if any manifest is invalid."""
     if dry_run not in _SUFFIX:
@@ -113,6 +125,7 @@ def apply(
         code = await run_apply(
             client, manifests, applyset=set_id, prune=prune, dry_run=dry_run,
             inventory_dir=inventory_dir or default_inventory_dir(), wait=wait, timeout=seconds,
+            force_rebuild=force_rebuild,
         )
         if code:
             raise typer.Exit(code)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from dlxc.cli import console
-from dlxc.client.config import ClientConfig, load_config
+from dlxc.client.config import ClientConfig, ConfigError, load_config
 from dlxc.client.errors import ApiError
 
 if TYPE_CHECKING:
@@ -20,11 +20,14 @@ T = TypeVar("T")
 
 
 def run(coro: Awaitable[T]) -> T:
-    """Run a coroutine; API errors become one line on stderr and exit code 1."""
+    """Run a coroutine; API and client-config errors become one line on stderr and exit code 1."""
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except ApiError as exc:
         console.error(exc.message)
+        raise typer.Exit(1) from None
+    except ConfigError as exc:
+        console.error(str(exc))
         raise typer.Exit(1) from None
 
 
@@ -36,7 +39,7 @@ def client_config() -> ClientConfig:
     flags = (ctx.find_root().obj if ctx is not None else None) or {}
     try:
         return load_config(server=flags.get("server"), token=flags.get("token"))
-    except ValueError as exc:  # a broken config file, named in the message
+    except ConfigError as exc:  # a broken config file, or a $DLXC_CONFIG naming none
         return fail(str(exc))
 
 

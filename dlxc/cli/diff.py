@@ -7,7 +7,7 @@ import asyncio
 
 import typer
 
-from dlxc.apply.applier import desired_wire
+from dlxc.apply.applier import desired_wire, image_change, rebuild_warning
 from dlxc.apply.diff import unified_diff
 from dlxc.apply.manifests import Manifest, load_manifests
 from dlxc.cli import console
@@ -35,6 +35,9 @@ async def diff_manifests(client: Client, manifests: list[Manifest]) -> list[str]
             # Labels the set machinery owns are not the user's to diff.
             labels = {k: v for k, v in (live["metadata"].get("labels") or {}).items() if k != APPLYSET_LABEL}
             live = {**live, "metadata": {**live["metadata"], "labels": labels}}
+        rebuild = image_change(desired, live)
+        if rebuild:
+            console.warn(rebuild_warning(manifest.ref, rebuild) + "; apply needs --force-rebuild")
         text = unified_diff(desired, live, ref=manifest.ref)
         if text:
             texts.append(text)

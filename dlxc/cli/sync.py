@@ -58,6 +58,9 @@ class Printer:
             for err in errors:
                 console.error(err)
             self._errors = errors
+        for o in report.objects:
+            for warning in o.warnings:
+                console.warn(warning)
         for line in report_lines(report, only_changes=not first):
             console.out(line)
         changed = sum(1 for o in report.objects if o.action not in ("-", "failed"))
@@ -69,14 +72,18 @@ class Printer:
         )
 
 
-def _settings(path: str, *, prune: bool, interval: float, applyset: str | None, inventory_dir: Path | None) -> SyncSettings:
+def _settings(
+    path: str, *, prune: bool, interval: float, applyset: str | None, inventory_dir: Path | None, force_rebuild: bool = False
+) -> SyncSettings:
     if not Path(path).exists():
         fail(f"{path}: no such file or directory", 2)
     try:
         set_id = validate_applyset(applyset) if applyset else None
     except ValueError as exc:
         fail(str(exc), 2)
-    return SyncSettings(paths=[path], prune=prune, interval=interval, applyset=set_id, inventory_dir=inventory_dir)
+    return SyncSettings(
+        paths=[path], prune=prune, interval=interval, applyset=set_id, inventory_dir=inventory_dir, force_rebuild=force_rebuild
+    )
 
 
 def sync(
@@ -86,6 +93,7 @@ def sync(
     interval: str = typer.Option("60s", "--interval", help="Time between re-applies that correct drift, e.g. 30s, 5m or plain seconds."),
     applyset: str = typer.Option(None, "--applyset", envvar="DLXC_APPLYSET", help="Name of the set; default: derived from DIR."),
     inventory_dir: Path = typer.Option(None, "--inventory-dir", envvar="DLXC_INVENTORY_DIR", help="Where applyset records live."),
+    force_rebuild: bool = typer.Option(False, "--force-rebuild", help="Apply image changes, which rebuild a container's rootfs and lose its data."),
 ) -> None:
     """Make the cluster match a folder (recursively); `sync status DIR` only reports.
 
@@ -106,6 +114,9 @@ def sync(
                 fail(exc.message, 2)
             for err in report.errors:
                 console.error(str(err))
+            for o in report.objects:
+                for warning in o.warnings:
+                    console.warn(warning)
             for line in report_lines(report, actions=False):
                 console.out(line)
             if report.errors or any(o.sync == "Failed" for o in report.objects):
@@ -116,7 +127,9 @@ def sync(
         return
     if len(args) != 1:
         fail("give one folder: dlxc sync DIR, or dlxc sync status DIR", 2)
-    settings = _settings(args[0], prune=prune, interval=every, applyset=applyset, inventory_dir=inventory_dir)
+    settings = _settings(
+        args[0], prune=prune, interval=every, applyset=applyset, inventory_dir=inventory_dir, force_rebuild=force_rebuild
+    )
     printer = Printer(watching=watch)
 
     async def go(client: Client) -> None:

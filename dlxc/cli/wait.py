@@ -37,10 +37,13 @@ def wait(
 
     async def go(client: Client) -> None:
         with console.progress(f"waiting for {ref}: {target}", prefix=ref) as bar:
-            ok, state = await wait_for(client, found.plural, name, target, timeout=seconds, on_change=bar.update)
+            outcome = await wait_for(client, found.plural, name, target, timeout=seconds, on_change=bar.update)
+        ok, state = outcome
         if ok:
             console.out(f"{ref} condition met: {target}")
             return
+        if outcome.failure:
+            fail(f"{ref} will not reach {target}: {outcome.failure}")
         if state == "gone":
             fail(f"{ref} not found")
         fail(f"timed out after {seconds:g}s waiting for {ref}: {target}; it is {state}")

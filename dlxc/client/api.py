@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import random
 import ssl
@@ -13,12 +14,26 @@ import orjson
 
 from dlxc.client.config import ClientConfig, load_config
 from dlxc.client.errors import TemporaryError, error_from_response
-from dlxc.client.verbs import PREFIX, ApiVerbs, event_name
+from dlxc.client.verbs import PREFIX, ApiVerbs, event_name, retry_safe
 from schemas.base import Obj
 
-__all__ = ["PREFIX", "Client", "backoff_delays", "event_name"]
+__all__ = ["IDLE_KEEPALIVE", "PREFIX", "Client", "backoff_delays", "event_name", "retry_safe"]
 
 log = logging.getLogger("dlxc.client")
+# How long an idle connection is kept for reuse. It must be shorter than the apiserver's own
+# keep-alive (apiserver.server.KEEPALIVE, 30 s): a connection the server is closing at the moment it
+# is reused fails with "Server disconnected" (with aiohttp's 15 s against uvicorn's 5 s, a kubelet's
+# Lease renewal did every few minutes).
+IDLE_KEEPALIVE = 10.0
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A reused connection that the server closed or reset under the request (not a refused connect)."""
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return True
+    if isinstance(exc, aiohttp.ClientOSError) and not isinstance(exc, aiohttp.ClientConnectorError):
+        return exc.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED)
+    return False
 
 
 def backoff_delays(*, base: float = 0.2, cap: float = 10.0) -> Any:
@@ -56,8 +71,11 @@ class Client(ApiVerbs):
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the event loop it is created in.
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.ssl, limit=256, enable_cleanup_closed=True)
+            connector = aiohttp.TCPConnector(ssl=self.ssl, limit=256, enable_cleanup_closed=True, keepalive_timeout=IDLE_KEEPALIVE)
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout)
+            # aiohttp would replay GET, PUT and DELETE on a broken reused connection on its own; which
+            # requests are safe to replay is retry_safe's to say, once, in request().
+            self._session._retry_connection = False
         return self._session
 
     async def close(self) -> None:
@@ -80,7 +98,9 @@ class Client(ApiVerbs):
         if self.fence is not None and method != "GET":
             headers["X-Dlxc-Lease-Fence"] = f"{self.fence[0]}={self.fence[1]}"
         data = None if body is None else orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
-        for attempt in range(len(self.servers)):
+        replay = retry_safe(method, body)
+        attempt = 0
+        while True:
             server = self.server
             try:
                 async with self._http().request(method, server + path, params=params, data=data, headers=headers) as response:
@@ -88,10 +108,15 @@ class Client(ApiVerbs):
                     status = response.status
                 break
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                if replay and _connection_lost(exc):
+                    replay = False  # once, on the same server, on a new connection
+                    log.debug("%s %s: %s; sending it again", method, path, _describe(exc))
+                    continue
                 # Only a failure to connect is safe to retry elsewhere for a write: the request never arrived.
                 retry = method == "GET" or isinstance(exc, aiohttp.ClientConnectorError)
                 self._next_server()
-                if attempt == len(self.servers) - 1 or not retry:
+                attempt += 1
+                if attempt >= len(self.servers) or not retry:
                     raise TemporaryError(f"cannot reach the apiserver at {server}: {_describe(exc)}") from exc
         if status >= 400:
             raise error_from_response(status, _loads_or_none(payload))

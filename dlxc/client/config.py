@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ClientConfig", "config_path", "load_config", "save_config"]
+__all__ = ["ClientConfig", "ConfigError", "config_path", "load_config", "save_config"]
+
+
+class ConfigError(ValueError):
+    """The client configuration cannot be used as given."""
 
 
 # A dataclass, not a pydantic model: every CLI call loads it, and pydantic's import alone
@@ -21,12 +25,12 @@ class ClientConfig:
     def from_file_data(cls, data: Any, *, source: Path) -> ClientConfig:
         """The config from a parsed file: camelCase keys, unknown keys ignored, wrong types refused."""
         if not isinstance(data, dict):
-            raise ValueError(f"{source}: the client config must be a mapping")
+            raise ConfigError(f"{source}: the client config must be a mapping")
         values: dict[str, str | None] = {}
         for key, field in (("server", "server"), ("token", "token"), ("certificateAuthority", "certificate_authority")):
             value = data.get(key, data.get(field))
             if value is not None and not isinstance(value, str):
-                raise ValueError(f"{source}: {key} must be a string")
+                raise ConfigError(f"{source}: {key} must be a string")
             if value is not None:
                 values[field] = value
         return cls(**values)  # type: ignore[arg-type]
@@ -46,7 +50,13 @@ def config_path() -> Path:
 
 def load_config(path: Path | None = None, *, server: str | None = None, token: str | None = None) -> ClientConfig:
     """The config file's contents with $DLXC_SERVER and $DLXC_TOKEN laid over them, and
-    `server`/`token` (from --server/--token) over those. A broken file is a ValueError naming it."""
+    `server`/`token` (from --server/--token) over those. A broken file is a ConfigError naming it.
+
+    A $DLXC_CONFIG that names no file is an error: silently talking to the default server with no
+    token would hide a typo. Without $DLXC_CONFIG, a missing ~/.config/dlxc/config.yaml means defaults.
+    """
+    if path is None and os.environ.get("DLXC_CONFIG") and not config_path().is_file():
+        raise ConfigError(f"DLXC_CONFIG is {config_path()}, which does not exist; unset it or point it at a config file")
     path = path or config_path()
     data = {}
     if path.exists():
@@ -57,7 +67,7 @@ def load_config(path: Path | None = None, *, server: str | None = None, token: s
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise ValueError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+            raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     config = ClientConfig.from_file_data(data, source=path)
     if os.environ.get("DLXC_SERVER"):
         config.server = os.environ["DLXC_SERVER"]

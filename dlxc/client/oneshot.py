@@ -16,7 +16,7 @@ import orjson
 
 from dlxc.client.config import ClientConfig, load_config
 from dlxc.client.errors import TemporaryError, error_from_response
-from dlxc.client.verbs import ApiVerbs
+from dlxc.client.verbs import ApiVerbs, retry_safe
 
 __all__ = ["OneShotClient"]
 
@@ -32,6 +32,7 @@ class OneShotClient(ApiVerbs):
         self.timeout = timeout
         self._ssl: ssl.SSLContext | None = None
         self._conn: http.client.HTTPConnection | None = None
+        self._reused = False  # the connection has answered before: the server may have closed it since
         self.fence: tuple[str, str] | None = None
 
     @property
@@ -60,6 +61,7 @@ class OneShotClient(ApiVerbs):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._reused = False
 
     def send(self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None) -> Any:
         """One request, blocking; the typed ApiError of an error answer."""
@@ -71,9 +73,12 @@ class OneShotClient(ApiVerbs):
         if self.fence is not None and method != "GET":
             headers["X-Dlxc-Lease-Fence"] = f"{self.fence[0]}={self.fence[1]}"
         query = f"?{urlencode(params)}" if params else ""
-        for attempt in range(len(self.servers)):
+        replay = retry_safe(method, body)
+        attempt = 0
+        while True:
             server = self.server
             sent = False
+            reused = self._reused
             try:
                 conn, prefix = self._connection()
                 conn.request(method, prefix + path + query, body=data, headers=headers)
@@ -81,13 +86,18 @@ class OneShotClient(ApiVerbs):
                 response = conn.getresponse()
                 payload = response.read()
                 status = response.status
+                self._reused = True
                 break
             except (OSError, http.client.HTTPException) as exc:
                 self._drop()
+                if replay and reused and isinstance(exc, _LOST):
+                    replay = False  # as in Client: once, on the same server, on a new connection
+                    continue
                 # As in Client: a write that may have arrived is not sent again elsewhere.
                 retry = method == "GET" or not sent
                 self._next_server()
-                if attempt == len(self.servers) - 1 or not retry:
+                attempt += 1
+                if attempt >= len(self.servers) or not retry:
                     raise TemporaryError(f"cannot reach the apiserver at {server}: {_describe(exc)}") from exc
         if status >= 400:
             raise error_from_response(status, _loads_or_none(payload))
@@ -108,6 +118,10 @@ class OneShotClient(ApiVerbs):
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+
+# A kept-alive connection the server closed or reset under the request (not a refused connect).
+_LOST = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
 def _loads_or_none(payload: bytes) -> Any:

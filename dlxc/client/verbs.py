@@ -13,9 +13,27 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from schemas.base import Obj
 
-__all__ = ["PREFIX", "ApiVerbs", "event_name"]
+__all__ = ["PREFIX", "ApiVerbs", "event_name", "retry_safe"]
 
 PREFIX = "/apis/dlxc.io/v1"
+
+
+def retry_safe(method: str, body: Any) -> bool:
+    """Whether a request may be sent again when its connection broke and the reply is unknown.
+
+    GET: reads. PUT: the server refuses a replace without metadata.resourceVersion, so a replay of one
+    that did commit is a 409, never a second write. PATCH: a merge patch applied twice leaves what it
+    left once (RFC 7386), and with a resourceVersion it is guarded as PUT is. Not POST (a create would
+    find its own object and say 409, an Event would count twice) and not DELETE (no precondition is
+    sent: a replay could delete an object made again under the same name in between, or say 404 for
+    a delete that worked).
+    """
+    if method == "GET":
+        return True
+    if method == "PUT":
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        return isinstance(meta, dict) and bool(meta.get("resourceVersion"))
+    return method == "PATCH"
 
 
 class ApiVerbs:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from schemas import Container
+from schemas import Container, ContainerSpec
 from schemas.manifest import ManifestError, parse_object
 from schemas.quantity import format_bytes, parse_bytes
 
@@ -53,6 +53,8 @@ def test_full_form_round_trips() -> None:
         ({"name": "web", "image": "busybox", "colour": "red"}, "colour", "unknown field"),
         ({"name": "Web_1", "image": "busybox"}, "name", "DNS-1123"),
         ({"name": "web", "image": "busybox", "memory_limit": "lots"}, "memory_limit", "not a size"),
+        ({"name": "web", "image": "busybox", "memory_limit": "1Ki"}, "memory_limit", "1Ki is too small to start a container; the minimum is 4Mi"),
+        ({"name": "web", "image": "busybox", "memory_limit": 3}, "memory_limit", "3Mi is too small to start a container; the minimum is 4Mi"),
         ({"name": "web", "image": "busybox", "cpu_limit": "two"}, "cpu_limit", "valid number"),
         ({"name": "web", "image": "busybox", "environment": ["A=1\nlxc.cap.drop="]}, "environment.A", "control characters"),
         ({"name": "web", "image": "busybox", "environment": ["1A=x"]}, "environment", "not a valid variable name"),
@@ -66,7 +68,7 @@ def test_full_form_round_trips() -> None:
         ({"apiVersion": "v2", "kind": "Container", "metadata": {"name": "x"}}, "apiVersion", "dlxc.io/v1"),
         ({"apiVersion": "dlxc.io/v1", "kind": "Container", "metadata": {"name": "x"}, "spec": {"image": "busybox", "memroy": "1Gi"}}, "spec.memroy", "unknown field"),
     ],
-    ids=["unknown-field", "bad-name", "bad-size", "cpu-type", "env-injection", "env-key", "mount-relative",
+    ids=["unknown-field", "bad-name", "bad-size", "memory-1Ki", "memory-bare-3", "cpu-type", "env-injection", "env-key", "mount-relative",
          "mount-space", "mount-dotdot", "bridge-injection", "image", "state", "unknown-kind", "api-version", "full-unknown"],
 )
 def test_bad_manifests_name_the_field(doc: dict, field: str, message: str) -> None:
@@ -92,3 +94,8 @@ def test_sizes(value: object, size: int, canonical: str) -> None:
 def test_bad_sizes(value: object) -> None:
     with pytest.raises(ValueError):
         parse_bytes(value)
+
+
+@pytest.mark.parametrize(("memory", "canonical"), [("4Mi", "4Mi"), (4, "4Mi"), ("4096Ki", "4Mi"), (None, None)], ids=["floor", "bare", "ki", "unset"])
+def test_memory_at_the_floor_is_accepted(memory: object, canonical: str | None) -> None:
+    assert ContainerSpec.model_validate({"image": "busybox", "memory": memory}).memory == canonical
