@@ -126,7 +126,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     @app.get("/version", include_in_schema=False)
     async def version(request: Request) -> JSONResponse:
         """The server's release and the API version it serves (`dlxc version`)."""
-        identity_of(request)
+        await identity_of(request)
         return JSONResponse(server_version())
 
     @app.get("/healthz", tags=["health"])

@@ -156,3 +156,12 @@ def test_a_broken_client_config_is_one_error_line(cli, tmp_path: Path) -> None:
     result = cli("get", "containers", DLXC_CONFIG=str(config), DLXC_SERVER=None)
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == f"error: {config}: not valid YAML (line 2): expected ',' or ']', but got '<stream end>'\n"
+
+
+def test_the_version_endpoint_wants_a_valid_token(api) -> None:
+    import httpx
+
+    assert httpx.get(f"{api.url}/version", timeout=5).status_code == 401
+    assert httpx.get(f"{api.url}/version", headers={"Authorization": "Bearer nope"}, timeout=5).status_code == 401
+    answer = httpx.get(f"{api.url}/version", headers={"Authorization": f"Bearer {api.token}"}, timeout=5)
+    assert (answer.status_code, answer.json()["version"]) == (200, dlxc.__version__)
