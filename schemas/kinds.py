@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,8 +25,13 @@ class Kind:
 
     @property
     def model(self) -> type[Model]:
-        module, attribute = self.model_path.split(":")
-        return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
+        return _load(self.model_path)
+
+
+@lru_cache(maxsize=None)
+def _load(path: str) -> type[Model]:
+    module, attribute = path.split(":")
+    return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
 
 
 KINDS: tuple[Kind, ...] = (
