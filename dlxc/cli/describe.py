@@ -9,7 +9,7 @@ import yaml
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.cli.explain_placement import placement_lines
+from dlxc.cli.placement import placement_lines
 from schemas import Kind, kind_for_plural
 
 if TYPE_CHECKING:

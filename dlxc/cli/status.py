@@ -1,9 +1,8 @@
 """`dlxc status`: the whole cluster on one screen: nodes with readiness and usage, containers by phase, recent warnings."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from dlxc.cli import console
 from dlxc.cli.common import with_client

@@ -36,8 +36,9 @@ def test_help_of_the_command_loads_no_heavy_package_nor_rich_nor_pydantic() -> N
         (["get", "containers"], {*HEAVY, "pydantic", "rich"}),
         (["apply", "-f", "/nonexistent.yaml"], set(HEAVY)),
         (["version", "--client"], {*HEAVY, "pydantic", "rich"}),
+        (["describe", "container", "web"], {*HEAVY, "pydantic", "rich"}),
     ],
-    ids=["get", "apply", "version"],
+    ids=["get", "apply", "version", "describe"],
 )
 def test_a_one_shot_verb_loads_only_what_it_needs(argv: list[str], absent: set[str], tmp_path: Path) -> None:
     # The server is unreachable: the verb fails after it has imported everything it would use.
