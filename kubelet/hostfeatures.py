@@ -1,6 +1,7 @@
 """What this node's kernel and packages let containers have (idmapped mounts, LXCFS), found once at kubelet start."""
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import platform
@@ -82,6 +83,15 @@ def ensure_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE,
     """
     if lxcfs_mounted(mountpoint):
         return ""
+    # Several kubelets on one host (dlxc up --nodes 3) start at once: one of them starts lxcfs.
+    with open(pidfile.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _start_lxcfs(mountpoint, pidfile=pidfile, wait=wait)
+
+
+def _start_lxcfs(mountpoint: Path, *, pidfile: Path, wait: float) -> str:
+    if lxcfs_mounted(mountpoint):
+        return ""
     binary = shutil.which("lxcfs")
     if binary is None:
         return "lxcfs is not installed (apt-get install lxcfs); containers see the host's memory and cpus in /proc"
@@ -109,6 +119,14 @@ def ensure_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE,
     return f"lxcfs did not mount {mountpoint} in {wait:g}s (exit code {proc.wait()}); see {pidfile.with_suffix('.log')}"
 
 
+def _alive(pid: int) -> bool:
+    # A zombie (its parent, a kubelet, has not reaped it yet) has exited already.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 def stop_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE, wait: float = 10.0) -> bool:
     """Stop the lxcfs that `ensure_lxcfs` started (found by its pid file) and unmount it; False if there was none.
 
@@ -124,9 +142,9 @@ def stop_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE, w
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+    while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.1)
-    if Path(f"/proc/{pid}").exists():
+    if _alive(pid):
         os.kill(pid, signal.SIGKILL)
     if _listed(mountpoint):
         subprocess.run(["umount", "--lazy", str(mountpoint)], capture_output=True, check=False)

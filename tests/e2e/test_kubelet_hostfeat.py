@@ -6,10 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import Cluster, Node
-from kubelet import hostfeatures
 from kubelet_helpers import Api, wait_for
+
+from kubelet import hostfeatures
 
 pytestmark = [pytest.mark.lxc, pytest.mark.timeout(240)]
 
@@ -18,7 +18,7 @@ BACKOFF = ["--restart-backoff-base", "2", "--restart-backoff-cap", "4"]
 
 def attach(node: Node, name: str, script: str) -> subprocess.CompletedProcess:
     return subprocess.run(["lxc-attach", "-P", str(node.lxc_path), "-n", name, "--clear-env", "--", "/bin/sh", "-c", script],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
 
 
 def host_dir(cluster: Cluster, name: str) -> Path:
@@ -104,5 +104,20 @@ def test_failed_start_says_why_in_one_line(cluster: Cluster) -> None:
         log = node.lxc_path / "nomount" / "lxc.log"
         assert message == f"start failed: mount {missing}: No such file or directory (full log: {log})"
         assert "Failed to create detached mount of" in log.read_text()
+    finally:
+        api.close()
+
+
+def test_without_lxcfs_a_container_still_starts_and_the_kubelet_says_why(cluster: Cluster) -> None:
+    node = cluster.add_node(args=["--no-lxcfs"])
+    api = Api(cluster)
+    try:
+        api.create("plain", node, memory="64Mi", network={"type": "none"})
+        wait_for(lambda: api.phase("plain") == "Running", timeout=60, what="plain Running")
+        meminfo = attach(node, "plain", "cat /proc/meminfo").stdout
+        total_kib = int(next(line for line in meminfo.splitlines() if line.startswith("MemTotal:")).split()[1])
+        assert total_kib > 64 * 1024  # the host's figure, not the limit
+        assert "lxcfs disabled by --no-lxcfs" in node.log.read_text()
+        assert "/usr/share/lxcfs" not in (node.lxc_path / "plain" / "config").read_text()
     finally:
         api.close()
