@@ -32,7 +32,6 @@ _UPPER = "delta0"
 _WORK = "work"
 _LOG = "lxc.log"
 _LOG_TAIL_LINES = 15
-_INIT_ENDED = re.compile(r"Child <\d+> ended on (error|signal)")
 
 
 class LxcError(RuntimeError):
@@ -268,7 +267,7 @@ class LxcRuntime:
             )
         except subprocess.TimeoutExpired as exc:
             raise StartError(self._start_failure(name, f"did not start in {timeout:g}s")) from exc
-        if result.returncode != 0 and not self._init_ran(name):
+        if result.returncode != 0:
             raise StartError(self._start_failure(name, result.stderr))
         # lxc-start returns once init is RUNNING; a command may already have ended by now (STOPPED),
         # which is an exit for the restart policy to judge, not a failed start.
@@ -339,12 +338,6 @@ class LxcRuntime:
         if value is False:
             raise LxcError(f"container {name}: cgroup {key} cannot be read")
         return str(value)
-
-    def _init_ran(self, name: str) -> bool:
-        # A command that ends at once can be STOPPED before lxc-start sees RUNNING, and lxc-start
-        # then fails ("Received container state STOPPED instead of RUNNING"); but init did run,
-        # and its exit is for the restart policy to judge. liblxc logs how it ended (INFO level).
-        return self._container(name).state == "STOPPED" and _INIT_ENDED.search(self.exit_log(name)) is not None
 
     def _start_failure(self, name: str, fallback: str) -> str:
         log = self.container_dir(name) / _LOG
