@@ -181,11 +181,15 @@ def kubelet(
     scan_paths: str = typer.Option("/var/lib/lxc", "--scan-paths", help="Comma-separated lxcpaths whose containers are listed as unmanaged."),
     metrics_file: Path = typer.Option(None, "--metrics-file", envvar="DLXC_METRICS_FILE", help="Append each collection as one JSON line."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
+    lxcfs: bool = typer.Option(
+        True, "--lxcfs/--no-lxcfs", envvar="DLXC_LXCFS",
+        help="Start lxcfs if it is not running, so containers see their own limits in /proc/meminfo, cpuinfo, uptime.",
+    ),
 ) -> None:
     """Run the node agent: register, heartbeat, reconcile LXC containers bound to this node."""
     from pydantic import ValidationError
 
-    from kubelet import idmap, images, network, runtime
+    from kubelet import hostfeatures, idmap, images, network, runtime
     from kubelet.agent import Kubelet, KubeletSettings
     from kubelet.lease import LeaseSettings
 
@@ -217,6 +221,7 @@ def kubelet(
     )
     lxc_path.mkdir(parents=True, exist_ok=True)
     ids = idmap.ensure_subids()
+    host = hostfeatures.detect(start_lxcfs=lxcfs)
 
     async def main(client: Client) -> None:
         agent = Kubelet(
@@ -228,6 +233,7 @@ def kubelet(
             settings,
             idmap=ids,
             lease=lease,
+            host=host,
         )
         await agent.run()
 
