@@ -254,6 +254,17 @@ def dlxc(*args: str, env: dict[str, str], input: str | None = None, timeout: flo
 # ---------------------------------------------------------------- real LXC clusters
 
 
+@pytest.fixture(scope="session", autouse=True)
+def lxcfs_left_as_found() -> Iterator[None]:
+    """Kubelets start lxcfs when it is not running; a session that made them do so stops it at the end."""
+    from kubelet import hostfeatures
+
+    running_before = hostfeatures.lxcfs_mounted()
+    yield
+    if not running_before:
+        hostfeatures.stop_lxcfs()
+
+
 @pytest.fixture(scope="session")
 def lxc_root() -> Iterator[Path]:
     """A 0711 temp dir for lxcpaths and images: an unprivileged container's root (host uid 100000)

@@ -206,9 +206,13 @@ def kubelet(
     scan_paths: str = typer.Option(",".join(str(p) for p in _default(KubeletSettings, "scan_paths")), "--scan-paths", help="Comma-separated lxcpaths whose containers are listed as unmanaged."),
     metrics_file: Path = typer.Option(None, "--metrics-file", envvar="DLXC_METRICS_FILE", help="Append each collection as one JSON line."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
+    lxcfs: bool = typer.Option(
+        True, "--lxcfs/--no-lxcfs", envvar="DLXC_LXCFS",
+        help="Start lxcfs if it is not running, so containers see their own limits in /proc/meminfo, cpuinfo, uptime.",
+    ),
 ) -> None:
     """Run the node agent: register, heartbeat, reconcile LXC containers bound to this node."""
-    from kubelet import idmap, images, network, runtime
+    from kubelet import hostfeatures, idmap, images, network, runtime
     from kubelet.agent import Kubelet
 
     _logging(log_level)
@@ -240,6 +244,7 @@ def kubelet(
         raise typer.BadParameter("the kubelet must run as root to manage LXC containers")
     lxc_path.mkdir(parents=True, exist_ok=True)
     ids = idmap.ensure_subids()
+    host = hostfeatures.detect(start_lxcfs=lxcfs)
 
     async def main(client: Client) -> None:
         agent = Kubelet(
@@ -250,6 +255,7 @@ def kubelet(
             network,
             settings,
             idmap=ids,
+            host=host,
         )
         await agent.run()
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from test_up_nodes import free_block
+
+from dlxc.cluster.local import lxc_containers_running
+from kubelet import hostfeatures
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 
@@ -33,6 +35,7 @@ def processes_using(state: Path) -> list[int]:
 def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.fail("LXC tests need root")
+    lxcfs_before = hostfeatures.lxcfs_mounted()
     suffix = secrets.token_hex(2)
     state, bridge = lxc_root / f"cli-{suffix}", f"dq{suffix}"
     config = tmp_path / "config.yaml"
@@ -90,6 +93,8 @@ def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, t
     assert not config.exists()
     assert not Path("/sys/class/net", bridge).exists()
     assert processes_using(state) == []
+    if not lxcfs_before and not lxc_containers_running():
+        assert not hostfeatures.lxcfs_mounted(), "the lxcfs the kubelet started outlived `dlxc down`"
 
 
 def test_down_purge_refuses_a_folder_up_did_not_make(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from schemas import Container, ContainerSpec
 from schemas.manifest import ManifestError, parse_object
@@ -99,3 +100,25 @@ def test_bad_sizes(value: object) -> None:
 @pytest.mark.parametrize(("memory", "canonical"), [("4Mi", "4Mi"), (4, "4Mi"), ("4096Ki", "4Mi"), (None, None)], ids=["floor", "bare", "ki", "unset"])
 def test_memory_at_the_floor_is_accepted(memory: object, canonical: str | None) -> None:
     assert ContainerSpec.model_validate({"image": "busybox", "memory": memory}).memory == canonical
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    pytest.param([], "must not be empty; leave command out to run the image's init", id="empty"),
+    pytest.param(["sh", "-c", "exit 3"], "the program (item 0) must be an absolute path inside the container, got 'sh'",
+                 id="relative"),
+    pytest.param(["/bin/sh", "-c", "a\nlxc.init.uid = 0"], "item 2: must not contain control characters", id="newline"),
+    pytest.param(["/bin/sh", ""], "item 1 is empty", id="empty-item"),
+    pytest.param(["/bin/sh", "x" * 4097], "item 1 is longer than 4096 characters", id="too-long"),
+    pytest.param(["/bin/true"] * 257, "at most 256 items, got 257", id="too-many"),
+])
+def test_bad_command_names_the_problem(command: list[str], message: str) -> None:
+    with pytest.raises(ValidationError, match="command") as info:
+        ContainerSpec(image="busybox", command=command)
+    assert message in str(info.value)
+
+
+def test_command_and_args_are_kept_exactly() -> None:
+    spec = ContainerSpec(image="busybox", command=["/bin/sh", "-c", "echo hi; exit 3"], args=["x y"])
+    assert (spec.command, spec.args) == (["/bin/sh", "-c", "echo hi; exit 3"], ["x y"])
+    with pytest.raises(ValidationError, match="args"):
+        ContainerSpec(image="busybox", args=["ok", "bad\r"])
