@@ -310,11 +310,16 @@ class LocalCluster:
                 stopped.append(name)
         self.pid_file.unlink(missing_ok=True)
         from kubelet import network, runtime
+        from kubelet.stops import StopRecords
 
         for node in self.local_nodes():
             if node.lxc_path.exists():
                 rt = runtime.LxcRuntime(node.lxc_path)
-                for name in rt.names():
+                stops = StopRecords(node.lxc_path)
+                for name, state in rt.states().items():
+                    if state != "STOPPED":
+                        # Our stop, not the container's exit: after `up` it runs again, counters as they were.
+                        stops.mark(name, "down")
                     rt.stop(name, timeout=10)
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
