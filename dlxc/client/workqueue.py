@@ -26,8 +26,8 @@ class WorkQueue(Generic[K]):
 
     def __init__(self, *, base_delay: float = 1.0, max_delay: float = 30.0, jitter: float = 0.0,
                  rng: random.Random | None = None) -> None:
-        if base_delay <= 0 or max_delay < base_delay:
-            raise ValueError(f"backoff needs 0 < base_delay <= max_delay, got {base_delay} and {max_delay}")
+        if base_delay <= 0 or max_delay <= 0:
+            raise ValueError(f"backoff delays must be positive, got base_delay {base_delay} and max_delay {max_delay}")
         if not 0 <= jitter < 1:
             raise ValueError(f"jitter is a fraction in [0, 1), got {jitter}")
         self.base_delay = base_delay
@@ -76,7 +76,10 @@ class WorkQueue(Generic[K]):
             timer.cancel()
 
     def backoff(self, key: K) -> float:
-        """The next backoff delay of `key` (counting this failure): base, doubling up to the cap, jittered."""
+        """The next backoff delay of `key` (counting this failure): base, doubling up to the cap, jittered.
+
+        The cap always wins, also over a base above it.
+        """
         count = self._failures.get(key, 0)
         self._failures[key] = count + 1
         delay = min(self.max_delay, self.base_delay * 2.0 ** count)
