@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from dlxc.client.errors import ApiError, NotFound
-from kubelet import images, lxcconfig, restarts
+from kubelet import images, render, restarts
 from kubelet.allocator import Allocator
 from kubelet.plan import (
     Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan,
 )
 from kubelet.ports import ContainerApi, Runtime
+from kubelet.render import RenderError
 from kubelet.settings import KubeletSettings
 from kubelet.statusfields import (
     adopted_rootfs, describe_exit, error_summary, parse_time, ran_since_last_exit, restarted_after, set_condition,
@@ -46,10 +46,6 @@ log = logging.getLogger("dlxc.kubelet")
 
 # After a start, how soon to look again at a container that did not stay up (to record its exit).
 RECHECK_AFTER_START = 0.2
-
-
-class RenderError(Exception):
-    """The spec cannot be made into a container on this node (e.g. a missing bridge)."""
 
 
 @dataclass(frozen=True)
@@ -138,46 +134,10 @@ class Reconciler:
         return Observed(name=name, state=found.state, items=tuple(found.items), init_pid=found.init_pid or -1,
                         started=found.started)
 
-    def _bridge_of(self, container: Container) -> str | None:
-        network = container.spec.network
-        if network is not None and network.type == "none":
-            return None
-        return (network.bridge if network and network.bridge else None) or self.settings.bridge
-
     def desired(self, container: Container) -> Desired:
         """Render the spec into LXC config; raise RenderError when this node cannot host it."""
-        name = container.metadata.name
-        bridge = self._bridge_of(container)
-        if bridge is not None and not self.network.bridge_exists(bridge):
-            raise RenderError(f"bridge {bridge!r} does not exist on node {self.settings.node_name}")
-        ip = gateway = None
-        with self.allocator.lock:
-            if bridge == self.settings.bridge:
-                ip = self.allocator.allocate_ip(name)
-                if ip is None:
-                    raise RenderError(f"no free address left in {self.settings.subnet.network} on node {self.settings.node_name}")
-                gateway = self.settings.subnet.ip
-            cpuset = self.allocator.pin_cpus(name, lxcconfig.whole_cores(container.spec.cpu))
-        adopted = adopted_rootfs(container)
-        if adopted is not None:
-            rootfs_value = adopted
-            # Keep halting it the way its own config did.
-            found = self.runtime.inspect(name)
-            halt = dict(found.items).get("lxc.signal.halt") if found else None
-            init = "busybox" if halt in (None, "SIGUSR1") else "systemd"
-        else:
-            lower = self.images.ensure(container.spec.image, idmap=None if container.spec.privileged else self.idmap)
-            rootfs_value = f"overlay:{lower}:{Path(self.settings.lxc_path) / name / 'delta0'}"
-            init = images.resolve(container.spec.image).init
-        items = lxcconfig.render_config(
-            container.spec, name=name, rootfs=rootfs_value, cgroup_version=self.cgroup_version,
-            default_bridge=self.settings.bridge, ip=ip, gateway=gateway,
-            idmap=None if container.spec.privileged else self.idmap, cpuset=cpuset, init=init,
-        )
-        return Desired(
-            name=name, items=tuple(items), running=container.spec.state == "Running",
-            live_keys=frozenset(key for key, _ in items if lxcconfig.is_live_key(key)),
-        )
+        return render.desired(container, settings=self.settings, allocator=self.allocator, network=self.network,
+                              image_cache=self.images, runtime=self.runtime, idmap=self.idmap, cgroup_version=self.cgroup_version)
 
     # ---- acting ----
 
@@ -275,21 +235,10 @@ class Reconciler:
         if adopted_rootfs(p.container) is None:
             return await self._failed(p, f"an LXC container {p.name} that dlxc did not make exists on node {node}; "
                                          f"adopt it with `dlxc adopt {node} {p.name}` or choose another name", as_read=True)
-        problem = self._adoption_problem(p.container, p.observed)
+        problem = render.adoption_problem(p.container, p.observed, idmap=self.idmap)
         if problem:
             return await self._failed(p, problem, as_read=True)
         p.takeover = True
-        return None
-
-    def _adoption_problem(self, container: Container, observed: Observed) -> str | None:
-        """Why an adopted container cannot be taken over as its spec says, or None."""
-        if container.spec.privileged:
-            return None
-        have = sorted(v for k, v in observed.items if k == "lxc.idmap")
-        want = sorted([f"u 0 {self.idmap.host_uid_start} {self.idmap.count}", f"g 0 {self.idmap.host_gid_start} {self.idmap.count}"])
-        if have != want:
-            return (f"adopted container {container.metadata.name} maps ids as {have or 'privileged (no lxc.idmap)'}; "
-                    f"this node maps unprivileged containers as {want}: set spec.privileged to match, or shift its rootfs")
         return None
 
     async def prepare(self, p: Pass) -> Result | None:
