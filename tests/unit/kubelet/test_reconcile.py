@@ -452,3 +452,19 @@ def test_an_apiserver_outage_is_retried_with_backoff(tmp_path: Path) -> None:
             await asyncio.gather(worker, return_exceptions=True)
 
     asyncio.run(scenario())
+
+
+def test_the_stale_guard_removes_copies_no_longer_bound_here_and_leaves_foreign_ones(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        w.api.add(container("kept"))
+        await w.reconcile("kept")
+        w.rt.add_foreign("theirs", [("lxc.rootfs.path", "dir:/srv/theirs")])
+        del w.api.objects["web"]  # deleted (or moved) while this node was away
+        w.rt.calls.clear()
+        assert await w.guard.remove_stale_copies() == ["web"]
+        assert w.rt.calls == [("destroy", "web")]
+        assert sorted(w.rt.containers) == ["kept", "theirs"]
+
+    asyncio.run(scenario())
