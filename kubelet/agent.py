@@ -15,8 +15,9 @@ from dlxc.client.workqueue import WorkQueue
 from kubelet import exporter
 from kubelet.allocator import Allocator
 from kubelet.drift import DriftPoller
+from kubelet.hostfeatures import HostFeatures
 from kubelet.imagegc import ImageGC
-from kubelet.lease import LeaseSettings, NodeLease
+from kubelet.lease import NodeLease
 from kubelet.nodestatus import NodeStatus
 from kubelet.plan import Destroy
 from kubelet.ports import Runtime
@@ -36,12 +37,13 @@ log = logging.getLogger("dlxc.kubelet")
 class Kubelet:
     def __init__(
         self, client: Client, runtime: Runtime, images: Any, network: Any, settings: KubeletSettings, *, idmap: Any,
-        lease: LeaseSettings | None = None,
+        host: HostFeatures | None = None,
     ) -> None:
         self.client = client
         self.runtime = runtime  # kubelet.runtime.LxcRuntime: the only caller of liblxc
         self.settings = settings
         self.network = network  # the kubelet.network module
+        self.host = host or HostFeatures()  # idmapped mounts, lxcfs: see kubelet.hostfeatures
         self.containers = Informer(
             client, "containers", self._on_container, field_selector=f"spec.nodeName={settings.node_name}"
         )
@@ -53,7 +55,7 @@ class Kubelet:
         self.stops = StopRecords(settings.lxc_path)
         # Fault tolerance hooks: the node Lease with self-fencing, and the stale-copy guard.
         self.lease = NodeLease(
-            client, settings.node_name, lease,
+            client, settings.node_name, settings.lease,
             on_fence=lambda: self.guard.fence(), on_recover=lambda: self.guard.recover(), on_reconnect=self._reconnected,
         )
         self.image_gc = ImageGC(runtime, images, unused_for=settings.image_gc_after)
@@ -67,7 +69,7 @@ class Kubelet:
         )
         self.reconciler = Reconciler(
             client, runtime, settings, images=images, network=network, idmap=idmap, allocator=self.allocator,
-            drift=self.drift, stops=self.stops, cached=lambda name: self.containers.cache.get(name),
+            host=self.host, drift=self.drift, stops=self.stops, cached=lambda name: self.containers.cache.get(name),
             may_start=self.guard.may_start, metrics=lambda name: self.sampler.latest.get(name),
             cgroup_version=2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1,
         )

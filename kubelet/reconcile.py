@@ -26,6 +26,7 @@ from typing import Any
 from dlxc.client.errors import ApiError, NotFound
 from kubelet import images, render, restarts
 from kubelet.allocator import Allocator
+from kubelet.hostfeatures import HostFeatures
 from kubelet.plan import (
     Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan,
 )
@@ -94,7 +95,7 @@ class Reconciler:
 
     def __init__(
         self, api: ContainerApi, runtime: Runtime, settings: KubeletSettings, *,
-        images: Any, network: Any, idmap: Any, allocator: Allocator, drift: Any, stops: StopRecords,
+        images: Any, network: Any, idmap: Any, allocator: Allocator, host: HostFeatures, drift: Any, stops: StopRecords,
         cached: Callable[[str], Obj | None], may_start: Callable[[Obj], Awaitable[bool]],
         metrics: Callable[[str], Any], cgroup_version: int,
     ) -> None:
@@ -105,6 +106,7 @@ class Reconciler:
         self.network = network  # the kubelet.network module
         self.idmap = idmap
         self.allocator = allocator
+        self.host = host  # idmapped mounts, lxcfs: see kubelet.hostfeatures
         self.drift = drift  # kubelet.drift.DriftPoller
         self.stops = stops
         self.cached = cached  # the informer's copy of a container
@@ -137,7 +139,8 @@ class Reconciler:
     def desired(self, container: Container) -> Desired:
         """Render the spec into LXC config; raise RenderError when this node cannot host it."""
         return render.desired(container, settings=self.settings, allocator=self.allocator, network=self.network,
-                              image_cache=self.images, runtime=self.runtime, idmap=self.idmap, cgroup_version=self.cgroup_version)
+                              image_cache=self.images, runtime=self.runtime, idmap=self.idmap, host=self.host,
+                              cgroup_version=self.cgroup_version)
 
     # ---- acting ----
 

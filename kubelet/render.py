@@ -6,6 +6,7 @@ from typing import Any
 
 from kubelet import images, lxcconfig
 from kubelet.allocator import Allocator
+from kubelet.hostfeatures import HostFeatures
 from kubelet.plan import Desired, Observed
 from kubelet.ports import Runtime
 from kubelet.settings import KubeletSettings
@@ -28,7 +29,7 @@ def bridge_of(container: Container, default: str) -> str | None:
 
 def desired(
     container: Container, *, settings: KubeletSettings, allocator: Allocator, network: Any, image_cache: Any,
-    runtime: Runtime, idmap: Any, cgroup_version: int,
+    runtime: Runtime, idmap: Any, host: HostFeatures, cgroup_version: int,
 ) -> Desired:
     """Render the spec into LXC config; raise RenderError when this node cannot host it.
 
@@ -61,6 +62,7 @@ def desired(
     items = lxcconfig.render_config(
         container.spec, name=name, rootfs=rootfs_value, cgroup_version=cgroup_version,
         default_bridge=settings.bridge, ip=ip, gateway=gateway, idmap=mapped, cpuset=cpuset, init=init,
+        idmapped_mounts=host.idmapped_mounts, lxcfs=host.lxcfs,
     )
     return Desired(
         name=name, items=tuple(items), running=container.spec.state == "Running",

@@ -14,6 +14,7 @@ from fakes.runtime import FakeRuntime
 from kubelet.agent import Kubelet
 from kubelet.allocator import Allocator
 from kubelet.drift import DriftPoller
+from kubelet.hostfeatures import HostFeatures
 from kubelet.idmap import IdMap
 from kubelet.lease import LeaseSettings, NodeLease
 from kubelet.plan import Destroy
@@ -83,6 +84,7 @@ def world(tmp_path: Path, **overrides: Any) -> World:
                        bound=lambda: dict(api.objects), destroy=lambda name: holder["r"].execute(Destroy(name)),
                        heartbeat=nothing, resync=nothing)
     r = Reconciler(api, rt, s, images=FakeImages(), network=FakeNetwork, idmap=IDMAP, allocator=Allocator(s.subnet),
+                   host=HostFeatures(),
                    drift=DriftPoller(s.lxc_path, interval=1.0, enqueue=lambda name: None), stops=stops,
                    cached=api.cached, may_start=guard.may_start, metrics=lambda name: None, cgroup_version=2)
     holder["r"] = r
@@ -424,7 +426,7 @@ def test_an_apiserver_outage_is_retried_with_backoff(tmp_path: Path) -> None:
         api, rt = FakeApi(), FakeRuntime()
         s = settings(tmp_path)
         s.lxc_path.mkdir(parents=True)
-        agent = Kubelet(api, rt, FakeImages(), FakeNetwork, s, idmap=IDMAP)  # type: ignore[arg-type]
+        agent = Kubelet(api, rt, FakeImages(), FakeNetwork, s, idmap=IDMAP, host=HostFeatures())  # type: ignore[arg-type]
         api.add(container())
         agent.containers.cache["web"] = api.cached("web")  # type: ignore[assignment]
         api.outage = unreachable()
