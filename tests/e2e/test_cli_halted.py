@@ -2,11 +2,9 @@
 `dlxc start` (its spec already says Running) really starts it again."""
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
-
 from conftest import Cluster, dlxc
 from kubelet_helpers import Api, power_off_from_inside, wait_for
 
