@@ -6,15 +6,9 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+
 from conftest import Cluster
-from kubelet_helpers import (
-    Api,
-    init_pid,
-    kill_init,
-    lxc_state,
-    power_off_from_inside,
-    wait_for,
-)
+from kubelet_helpers import Api, init_pid, kill_init, lxc_state, power_off_from_inside, wait_for
 
 pytestmark = [pytest.mark.lxc, pytest.mark.timeout(240)]
 
