@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import webbrowser
+from typing import TYPE_CHECKING
 
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import with_client
-from dlxc.client.api import Client
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["dashboard", "login_link"]
 

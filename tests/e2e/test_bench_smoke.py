@@ -60,3 +60,10 @@ def test_ui_bench_times_the_containers_page_and_its_live_updates_in_the_browser(
     assert (figures["containers"], figures["nodes"], figures["updates"]) == (40, 4, 5)
     assert 0 < figures["first_render_ms"] <= figures["first_render_max_ms"]
     assert 0 < figures["live_update_p50_ms"] <= figures["live_update_p99_ms"]
+
+
+def test_cli_bench_times_help_get_and_apply_next_to_the_python_floor() -> None:
+    figures = run_bench("cli.py", "--containers", "10", "--runs", "2")
+    assert figures["containers"] == 10 and figures["runs"] == 2
+    for key in ("help_ms", "get_ms", "apply_ms", "python_floor_ms"):
+        assert figures[key] > 0, key
