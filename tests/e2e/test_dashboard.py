@@ -123,6 +123,23 @@ def test_keyboard_only_login_skip_link_and_sorting(context: BrowserContext, modu
     expect(page.locator('th[aria-sort="descending"]')).to_have_text("Name ▼")
 
 
+def test_an_api_made_token_logs_in_and_its_revocation_ends_the_session(context: BrowserContext, module_api: Api) -> None:
+    admin = {"Authorization": f"Bearer {module_api.token}"}
+    made = httpx.post(f"{module_api.url}/apis/dlxc.io/v1/tokens", headers=admin, timeout=10,
+                      json={"metadata": {"name": "ui-grace"}, "spec": {"role": "viewer"}})
+    assert made.status_code == 201, made.text
+    page = context.new_page()
+    log_in(page, module_api, made.json()["status"]["token"], "/ui/nodes")
+    expect(page.locator(".who")).to_contain_text("ui-grace · viewer")
+    assert httpx.delete(f"{module_api.url}/apis/dlxc.io/v1/tokens/ui-grace", headers=admin, timeout=10).status_code == 200
+    for _ in range(30):  # revocation reaches every apiserver within a second
+        page.goto(module_api.url + "/ui/nodes")
+        if "/ui/login" in page.url:
+            break
+        page.wait_for_timeout(100)
+    assert page.url.startswith(module_api.url + "/ui/login?next=")
+
+
 def test_a_post_without_the_csrf_token_is_refused(context: BrowserContext, module_api: Api) -> None:
     _create(module_api, container("csrf-target"))
     page = context.new_page()
