@@ -35,7 +35,7 @@ from harness import free_port, percentile, wait_http  # noqa: E402
 
 from apiserver.auth import TokenFile  # noqa: E402
 from dlxc.client.api import Client  # noqa: E402
-from dlxc.client.config import ClientConfig  # noqa: E402
+from dlxc.client.config import ClientConfig, save_config  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -81,14 +81,16 @@ class UiCluster:
         self.viewer_token = TokenFile(token_file).add("viewer", "viewer")
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
+        # The components' own config (a DLXC_CONFIG naming no file is an error).
+        config = save_config(ClientConfig(server=self.url, token=self.token), self.tmp / "config.yaml")
         self.env = {**os.environ, "DLXC_SERVER": self.url, "DLXC_TOKEN": self.token,
-                    "DLXC_CONFIG": str(self.tmp / "config.yaml"), "DLXC_LOG_LEVEL": "warning"}
+                    "DLXC_CONFIG": str(config), "DLXC_LOG_LEVEL": "warning"}
         self.spawn("apiserver", [
             sys.executable, "-m", "dlxc", "apiserver", "--port", str(port), "--insecure-http",
             "--etcd-endpoints", f"http://127.0.0.1:{client}", "--etcd-prefix", "/ui", "--token-file", str(token_file),
         ], self.env)
         wait_http(f"{self.url}/readyz")
-        self.spawn("hollow", [sys.executable, "-m", "dlxc", "hollow-nodes", "--count", str(nodes), "--prefix", "node",
+        self.hollow = self.spawn("hollow", [sys.executable, "-m", "dlxc", "hollow-nodes", "--count", str(nodes), "--prefix", "node",
                               "--seed", str(seed), "--heartbeat-interval", "10", "--concurrency", "16"], self.env)
         if scheduler:
             self.spawn("scheduler", [sys.executable, "-m", "dlxc", "scheduler"], self.env)
@@ -103,7 +105,7 @@ class UiCluster:
         async with Client(self.config(), timeout=120) as client:
             deadline = time.monotonic() + timeout
             while len((await client.list("nodes"))[0]) < nodes:
-                if time.monotonic() > deadline:
+                if self.hollow.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"hollow nodes did not register; see {self.tmp / 'hollow.log'}")
                 await asyncio.sleep(0.5)
             sem = asyncio.Semaphore(16)
