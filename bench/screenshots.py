@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import math
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -76,6 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # end the cluster's processes when stopped
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="dlxc-ui-shots-"))
     cluster = UiCluster(tmp)

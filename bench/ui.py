@@ -206,6 +206,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=30, help="API writes whose row update is timed")
     parser.add_argument("--gap", type=float, default=0.1, help="seconds between two timed writes")
     args = parser.parse_args()
+    # A run stopped by `timeout` or the test harness still ends its processes (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="dlxc-ui-bench-"))
     cluster = UiCluster(tmp)
     try:
