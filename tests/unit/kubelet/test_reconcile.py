@@ -61,6 +61,13 @@ class World:
     def status(self, name: str = "web") -> dict[str, Any]:
         return self.api.objects[name]["status"]
 
+    async def events(self) -> list[tuple[str, str, str]]:
+        """(type, reason, message) of the events posted since the last call."""
+        await self.r.events.flush()
+        posted = list(self.api.events)
+        self.api.events.clear()
+        return posted
+
     def condition(self, kind: str, name: str = "web") -> dict[str, Any] | None:
         return next((c for c in self.status(name).get("conditions", []) if c["type"] == kind), None)
 
@@ -107,6 +114,8 @@ async def running(w: World, **kwargs: Any) -> None:
     assert await w.reconcile() == DONE
     assert w.status()["phase"] == "Running"
     w.rt.calls.clear()
+    await w.r.events.flush()
+    w.api.events.clear()
 
 
 # ---- creation, claim, Ready ----
@@ -271,7 +280,12 @@ def test_an_image_change_rebuilds_the_rootfs_and_says_so(tmp_path: Path) -> None
         assert w.rt.actions("web") == ["destroy", "create", "start"]
         assert "download_alpine_3.19_amd64" in dict(w.rt.containers["web"].items)["lxc.rootfs.path"]
         assert w.condition("RootfsRebuilt")["reason"] == "ImageChanged"
-        assert [reason for reason, _ in w.api.events] == ["ImageChanged"]
+        assert await w.events() == [
+            ("Normal", "ImageChanged", "rootfs rebuilt from image download:alpine/3.19/amd64 (the old one, "
+                                       f"overlay:/images/busybox:{tmp_path}/lxc/web/delta0, was removed)"),
+            ("Normal", "Created", "created on node n1 from image download:alpine/3.19/amd64"),
+            ("Normal", "Started", "started on node n1"),
+        ]
 
     asyncio.run(scenario())
 
