@@ -278,7 +278,7 @@ class Reconciler:
             return await self._failed(p, str(exc))
         except images.ImageError as exc:
             set_condition(p.status, "ImageReady", "False", "Failed", str(exc))
-            self._event(p, WARNING, "ImagePullFailed", f"image {image}: {exc}")
+            self._event(p, WARNING, "ImagePullFailed", str(exc) if image in str(exc) else f"image {image}: {exc}")
             await self._failed(p, str(exc))
             # Building again at once would fail the same way (no network, no mirror): wait a while.
             return Result(requeue_after=self.settings.image_retry_interval)
