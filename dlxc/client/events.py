@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from schemas.base import Obj
+if TYPE_CHECKING:  # the CLI imports one_line: no pydantic at run time
+    from schemas.base import Obj
 
 __all__ = ["NORMAL", "WARNING", "EventRecorder", "one_line"]
 
