@@ -22,6 +22,7 @@ from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
 from apiserver.storage import LEASE_FENCE, Store
+from apiserver.streams import KubeletDialer, add_stream_routes
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, NotFound
@@ -44,6 +45,10 @@ class ApiServerSettings(BaseModel):
     watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
     watch_queue_size: int = 1_000  # events a watcher may fall behind before it is dropped with 410
     bookmark_interval: float = 10.0  # seconds without events before a watcher gets a BOOKMARK
+    # Mutual TLS towards kubelets' stream servers (exec, attach, log); without them those answer 503.
+    kubelet_client_certificate: Path | None = None
+    kubelet_client_key: Path | None = None
+    kubelet_certificate_authority: Path | None = None
 
 
 def _ok(obj: Any, status: int = 200) -> Response:
@@ -71,12 +76,17 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest) for kind in KINDS
     }
 
+    dialer = KubeletDialer(
+        cert=settings.kubelet_client_certificate, key=settings.kubelet_client_key, ca=settings.kubelet_certificate_authority
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.connect()
         try:
             yield
         finally:
+            await dialer.close()
             for cache in caches.values():
                 await cache.stop()
             await store.close()
@@ -105,7 +115,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"reason": "InternalError", "message": "internal error", "details": [], "code": 500}, 500)
 
-    def identity_of(request: Request) -> Identity:
+    def identity_of(request: Any) -> Identity:
         if tokens is None:
             return Identity("anonymous", "admin")
         return tokens.authenticate(request.headers.get("authorization"))
@@ -143,6 +153,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
 
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
+    add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
     return app
 
 

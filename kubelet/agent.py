@@ -546,7 +546,13 @@ class Kubelet:
         await asyncio.to_thread(self.network.ensure_bridge, self.settings.bridge, self.settings.subnet)
         await asyncio.to_thread(self.allocator.recover, self.runtime)
         tasks: list[asyncio.Task[Any]] = []
+        streams = None
         try:
+            if self.settings.stream_cert_file:
+                from kubelet.streams import StreamServer
+
+                streams = StreamServer(self.runtime, self.settings, apiserver=self.client.server)
+                self.node.stream_endpoint = await streams.start()
             while True:
                 try:
                     await self.node.register()
@@ -577,3 +583,5 @@ class Kubelet:
         finally:
             for task in tasks:
                 task.cancel()
+            if streams is not None:
+                await streams.stop()  # open sessions end with the kubelet: nothing keeps running

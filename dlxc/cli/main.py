@@ -11,6 +11,7 @@ from dlxc.cli import describe as describe_cmd
 from dlxc.cli import diff as diff_cmd
 from dlxc.cli import explain as explain_cmd
 from dlxc.cli import explain_placement as placement_cmd
+from dlxc.cli import console_attach, enter as enter_cmd, exec as exec_cmd, logs as logs_cmd, passwd as passwd_cmd
 from dlxc.cli import hollow_nodes as hollow_cmd
 from dlxc.cli import power, schema as schema_cmd, shell as shell_cmd, status as status_cmd
 from dlxc.cli import sync as sync_cmd
@@ -55,6 +56,11 @@ app.command("scheduler")(components.scheduler)
 app.command("controller")(components.controller)
 app.command("kubelet")(components.kubelet)
 app.command("hollow-nodes")(hollow_cmd.hollow_nodes)
+app.command("exec")(exec_cmd.exec_command)
+app.command("enter")(enter_cmd.enter)
+app.command("logs")(logs_cmd.logs)
+app.command("console")(console_attach.console)
+app.command("passwd")(passwd_cmd.passwd)
 
 
 def main() -> None:

@@ -1,0 +1,157 @@
+"""`dlxc exec` and `dlxc enter` into real LXC containers, through the apiserver and the kubelet's streams."""
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import Cluster, dlxc
+from kubelet_helpers import Api, wait_for
+
+pytestmark = [pytest.mark.lxc, pytest.mark.timeout(300)]
+
+
+def running(api: Api, name: str) -> bool:
+    return api.phase(name) == "Running"
+
+
+def inside_pids(node_lxc_path, name: str, comm: str) -> list[str]:
+    """Processes in the container whose command is `comm` (as seen from inside)."""
+    result = subprocess.run(
+        ["lxc-attach", "-P", str(node_lxc_path), "-n", name, "--clear-env", "--", "/bin/sh", "-c",
+         f'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = {comm} ] && echo ${{p#/proc/}}; done; true'],
+        capture_output=True, text=True, timeout=30,
+    )
+    return [line for line in result.stdout.split() if line.isdigit()]
+
+
+def test_exec_streams_exit_codes_and_options(cluster: Cluster) -> None:
+    node = cluster.add_node()
+    api = Api(cluster)
+    env = cluster.api.env()
+    try:
+        api.create("web", node, network={"type": "none"})
+        wait_for(lambda: running(api, "web"), timeout=90, what="web Running")
+        assert api.get(node.name, "nodes")["status"]["streamEndpoint"].startswith("127.0.0.1:")
+
+        result = dlxc("exec", "web", "--", "echo", "hello", env=env)
+        assert (result.returncode, result.stdout, result.stderr) == (0, "hello\n", "")
+
+        # Exit codes: plain, and a signal death as a shell reports it (128+9).
+        assert dlxc("exec", "web", "--", "/bin/sh", "-c", "exit 3", env=env).returncode == 3
+        assert dlxc("exec", "web", "--", "/bin/sh", "-c", "kill -9 $$", env=env).returncode == 137
+
+        # stdout and stderr stay apart, each in order.
+        result = dlxc("exec", "web", "--", "/bin/sh", "-c", "for i in 1 2 3; do echo out$i; echo err$i >&2; done", env=env)
+        assert (result.returncode, result.stdout, result.stderr) == (0, "out1\nout2\nout3\n", "err1\nerr2\nerr3\n")
+
+        # --env, --cwd, --user (name and uid); nothing of the kubelet's environment leaks in.
+        result = dlxc("exec", "web", "--env", "GREETING=hi there", "--cwd", "/etc", "--", "/bin/sh", "-c", 'echo "$GREETING"; pwd; env', env=env)
+        lines = result.stdout.splitlines()
+        assert result.returncode == 0, result.stderr
+        assert lines[:2] == ["hi there", "/etc"]
+        assert not any(line.startswith("DLXC_") for line in lines), lines
+        assert dlxc("exec", "web", "--user", "nobody", "--", "id", "-un", env=env).stdout.strip() == "nobody"
+        assert dlxc("exec", "web", "--user", "1234", "--", "id", "-u", env=env).stdout.strip() == "1234"
+        assert dlxc("exec", "web", "--cwd", "/nonexistent", "--", "true", env=env).returncode == 126
+
+        # 10 MiB of stdin through wc -c, and EOF ends it.
+        data = os.urandom(10 * 1024 * 1024)
+        proc = subprocess.run(
+            [sys.executable, "-m", "dlxc", "exec", "-i", "web", "--", "wc", "-c"], input=data, env=env, capture_output=True, timeout=120,
+        )
+        assert (proc.returncode, proc.stdout.strip()) == (0, str(len(data)).encode()), proc.stderr
+
+        # 20 concurrent sessions against one container, each with its own answer.
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            results = list(pool.map(lambda i: dlxc("exec", "web", "--", "/bin/sh", "-c", f"echo {i}; exit {i % 5}", env=env), range(20)))
+        assert [(r.stdout.strip(), r.returncode) for r in results] == [(str(i), i % 5) for i in range(20)]
+
+        # A missing command, an unknown user: clear errors, nothing run.
+        result = dlxc("exec", "web", "--user", "nosuchuser", "--", "true", env=env)
+        assert (result.returncode, result.stderr.strip()) == (1, "error: no user 'nosuchuser' in container web")
+
+        # A stopped container: exit 1 at once with the phase, not a hang.
+        api.patch("web", {"spec": {"state": "Stopped"}})
+        wait_for(lambda: api.phase("web") == "Stopped", timeout=60, what="web Stopped")
+        started = time.monotonic()
+        result = dlxc("exec", "web", "--", "true", env=env)
+        assert (result.returncode, result.stderr.strip()) == (1, "error: container web is Stopped")
+        assert time.monotonic() - started < 10
+        result = dlxc("exec", "nosuch", "--", "true", env=env)
+        assert result.returncode == 1 and "nosuch" in result.stderr
+    finally:
+        api.close()
+
+
+def test_exec_tty_resize_and_client_killed_leaves_nothing(cluster: Cluster) -> None:
+    node = cluster.add_node()
+    api = Api(cluster)
+    env = {**cluster.api.env(), "TERM": "xterm"}
+    try:
+        api.create("shell", node, network={"type": "none"})
+        wait_for(lambda: running(api, "shell"), timeout=90, what="shell Running")
+
+        # -t on a real terminal: the size follows it, a resize (SIGWINCH) is seen by stty size.
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(sys.executable, [sys.executable, "-m", "dlxc", "exec", "-it", "shell", "--", "/bin/sh"], env)
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        seen = b""
+        # (LXC's terminal proxy has a line discipline of its own: lines end in \r\r\n, which a terminal shows as one.)
+
+        def read_until(token: bytes, timeout: float = 20) -> bytes:
+            nonlocal seen
+            deadline = time.monotonic() + timeout
+            while token not in seen and time.monotonic() < deadline:
+                ready, _, _ = select.select([fd], [], [], 0.2)
+                if ready:
+                    try:
+                        seen += os.read(fd, 4096)
+                    except OSError:
+                        break
+            assert token in seen, seen[-500:]
+            return seen
+
+        time.sleep(2)
+        os.write(fd, b"stty size; echo mark$((0+1))\n")
+        out = read_until(b"mark1\r")
+        assert b"\n30 100\r" in out, out[-500:]
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 132, 0, 0))
+        os.kill(pid, signal.SIGWINCH)
+        time.sleep(1)
+        os.write(fd, b"stty size; echo mark$((1+1))\n")
+        out = read_until(b"mark2\r")
+        assert b"\n41 132\r" in out, out[-500:]
+        os.write(fd, b"exit 7\n")
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        assert os.waitstatus_to_exitcode(status) == 7
+
+        # A client killed mid-session (pipes and tty): the command inside gets SIGHUP and is gone.
+        clients = [
+            subprocess.Popen([sys.executable, "-m", "dlxc", "exec", "shell", "--", "sleep", "1001"], env=env),
+            subprocess.Popen([sys.executable, "-m", "dlxc", "exec", "-i", "shell", "--", "sleep", "1002"], env=env, stdin=subprocess.PIPE),
+        ]
+        wait_for(lambda: len(inside_pids(node.lxc_path, "shell", "sleep")) >= 2, timeout=20, what="both sleeps running")
+        for client in clients:
+            client.kill()
+            client.wait()
+            if client.stdin:
+                client.stdin.close()
+        wait_for(lambda: not inside_pids(node.lxc_path, "shell", "sleep"), timeout=20, what="no sleep left in the container")
+        attach = subprocess.run(["pgrep", "-f", f"lxc-attach --name shell --lxcpath {node.lxc_path}"], capture_output=True, text=True)
+        assert attach.stdout.strip() == "", "lxc-attach processes left behind"
+    finally:
+        api.close()
