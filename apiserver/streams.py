@@ -88,6 +88,11 @@ async def _target(store: Store, name: str, *, need_running: bool) -> tuple[Any, 
     return container, node
 
 
+def _printable(text: str) -> str:
+    """Control characters (a script's newlines) written as escapes: an Event's message is one line."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def _denial(exc: ApiError) -> JSONResponse:
     safe = exc.message.encode("ascii", "replace").decode()[:1000]
     return JSONResponse(exc.to_body(), status_code=exc.status, headers={ERROR_HEADER: safe})
@@ -105,7 +110,7 @@ def add_stream_routes(
             "involvedObject": {"kind": "Container", "name": container["metadata"]["name"], "uid": container["metadata"].get("uid")},
             "type": "Normal",
             "reason": reason,
-            "message": f"{identity.name} ({identity.role}): {what}"[:4000],
+            "message": _printable(f"{identity.name} ({identity.role}): {what}")[:4000],
             "source": {"component": "apiserver", "host": ""},
         }
         await events.create({"metadata": {"name": event_name(spec)}, "spec": spec})
