@@ -537,6 +537,11 @@ class Kubelet:
         for name in names:
             self.enqueue(name)
 
+    def _going_down(self, name: str) -> bool:
+        """The container is to be stopped or deleted (exec sessions ending then say so)."""
+        obj = self.containers.cache.get(name)
+        return obj is None or obj["metadata"].get("deletionTimestamp") is not None or obj["spec"].get("state") == "Stopped"
+
     async def run(self, *, ready: Callable[[], None] | None = None) -> None:
         # Every LXC call, image build and metrics read is a blocking call in a thread; the default
         # pool (cores + 4) would let a long image build or a metrics sweep hold up the heartbeat.
@@ -551,7 +556,7 @@ class Kubelet:
             if self.settings.stream_cert_file:
                 from kubelet.streams import StreamServer
 
-                streams = StreamServer(self.runtime, self.settings, apiserver=self.client.server)
+                streams = StreamServer(self.runtime, self.settings, apiserver=self.client.server, going_down=self._going_down)
                 self.node.stream_endpoint = await streams.start()
             while True:
                 try:

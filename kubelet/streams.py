@@ -22,7 +22,7 @@ import struct
 import termios
 import time
 import tty as tty_module
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,11 +191,15 @@ class Session:
 class StreamServer:
     """aiohttp over mutual TLS; `start()` returns the host:port it is reachable at."""
 
-    def __init__(self, runtime: Any, settings: KubeletSettings, *, apiserver: str) -> None:
+    def __init__(
+        self, runtime: Any, settings: KubeletSettings, *, apiserver: str, going_down: Callable[[str], bool] = lambda name: False
+    ) -> None:
         self.runtime = runtime  # kubelet.runtime.LxcRuntime
+        self.going_down = going_down  # whether the container is being stopped or deleted (the kubelet's informer knows)
         self.settings = settings
         self.apiserver = apiserver
         self.sessions: set[Session] = set()
+        self.stopping = False
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
@@ -219,6 +223,7 @@ class StreamServer:
 
     async def stop(self) -> None:
         """End every open session (nothing left running, nothing unreaped), then the server."""
+        self.stopping = True
         await asyncio.gather(*(session.end() for session in list(self.sessions)), return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
@@ -388,7 +393,12 @@ class StreamServer:
                 return
             incoming.cancel()
             code = _returncode(finished.result()[-1])
-            if await self._running(name) is not None:
+            if self.stopping:
+                await self._fail(ws, failure_status(
+                    f"the kubelet of node {self.settings.node_name} is stopping; the session ended", reason="KubeletStopping", code=503
+                ))
+                return
+            if await self._stopped_under(name, code):
                 await self._fail(
                     ws, failure_status(f"container {name} stopped; the session ended", reason="ContainerStopped", code=409)
                 )
@@ -397,6 +407,19 @@ class StreamServer:
         finally:
             await session.end()
             self.sessions.discard(session)
+
+    async def _stopped_under(self, name: str, code: int) -> bool:
+        """Whether the container went down under the session. A signal death (128+N) may be the
+        container's halt killing it a moment before LXC reports the state: look again for a second."""
+        if code >= 128 and self.going_down(name):
+            return True  # its halt killed the command; LXC still says RUNNING until init is done
+        for _ in range(10 if code >= 128 else 1):
+            if await self._running(name) is not None:
+                return True
+            if code < 128:
+                return False
+            await asyncio.sleep(0.1)
+        return False
 
     async def _pump(self, reader: asyncio.StreamReader, ws: web.WebSocketResponse, channel: int) -> None:
         """Output to the client; awaiting each send is the flow control (nothing piles up here)."""

@@ -155,3 +155,97 @@ def test_exec_tty_resize_and_client_killed_leaves_nothing(cluster: Cluster) -> N
         assert attach.stdout.strip() == "", "lxc-attach processes left behind"
     finally:
         api.close()
+
+
+def rss_peak(proc: subprocess.Popen, stop) -> int:
+    import psutil
+
+    peak = 0
+    handle = psutil.Process(proc.pid)
+    while not stop():
+        try:
+            peak = max(peak, handle.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.05)
+    return peak
+
+
+def test_console_big_output_and_sessions_that_end_early(cluster: Cluster) -> None:
+    node = cluster.add_node()
+    api = Api(cluster)
+    env = {**cluster.api.env(), "TERM": "xterm"}
+    try:
+        api.create("big", node, network={"type": "none"})
+        wait_for(lambda: running(api, "big"), timeout=90, what="big Running")
+
+        # 100 MiB through exec, with the CLI's memory flat (streamed, not buffered).
+        size = 100 * 1024 * 1024
+        proc = subprocess.Popen([sys.executable, "-m", "dlxc", "exec", "big", "--", "head", "-c", str(size), "/dev/zero"],
+                                env=env, stdout=subprocess.PIPE)
+        received = 0
+        import threading
+
+        peak: list[int] = []
+        watcher = threading.Thread(target=lambda: peak.append(rss_peak(proc, lambda: proc.poll() is not None)))
+        watcher.start()
+        assert proc.stdout is not None
+        while chunk := proc.stdout.read(1024 * 1024):
+            received += len(chunk)
+        proc.stdout.close()
+        assert proc.wait() == 0
+        watcher.join()
+        print(f"100 MiB exec: CLI peak RSS {peak[0] / 2**20:.1f} MiB")
+        assert received == size
+        assert peak[0] < 150 * 2**20
+
+        # The console: --tail shows what it printed before, Ctrl-a q detaches.
+        dlxc("exec", "big", "--", "/bin/sh", "-c", "echo console-marker > /dev/console", env=env)
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(sys.executable, [sys.executable, "-m", "dlxc", "console", "big", "--tail", "3"], env)
+        seen = b""
+        deadline = time.monotonic() + 20
+        while b"console-marker" not in seen and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(fd, 4096)
+                except OSError:  # the client is gone
+                    break
+        assert b"console-marker" in seen, seen
+        time.sleep(1)
+        os.write(fd, b"\x01q")
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert any(e["spec"]["reason"] == "Attach" for e in api.list("events"))
+
+        # The container stops under a session: it ends with a clear message, exit 1.
+        session = subprocess.Popen([sys.executable, "-m", "dlxc", "exec", "big", "--", "sleep", "1000"], env=env,
+                                   stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        api.patch("big", {"spec": {"state": "Stopped"}})
+        _, err = session.communicate(timeout=60)
+        assert (session.returncode, err.strip()) == (1, "error: container big stopped; the session ended")
+        api.patch("big", {"spec": {"state": "Running"}})
+        wait_for(lambda: running(api, "big"), timeout=60, what="big Running again")
+
+        # The kubelet stops: open sessions end with a message; no lxc-attach, no command is left behind.
+        sessions = [
+            subprocess.Popen([sys.executable, "-m", "dlxc", "exec", "big", "--", "sleep", "1001"], env=env, stderr=subprocess.PIPE, text=True),
+            subprocess.Popen([sys.executable, "-m", "dlxc", "exec", "-i", "big", "--", "sleep", "1002"], env=env,
+                             stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+        ]
+        wait_for(lambda: len(inside_pids(node.lxc_path, "big", "sleep")) == 2, timeout=20, what="two sleeps")
+        assert node.proc is not None
+        node.proc.terminate()
+        node.proc.wait(30)
+        for client in sessions:
+            _, err = client.communicate(timeout=30)
+            assert (client.returncode, err.strip()) == (1, f"error: the kubelet of node {node.name} is stopping; the session ended")
+        assert inside_pids(node.lxc_path, "big", "sleep") == []
+        assert subprocess.run(["pgrep", "-f", f"lxc-attach --name big --lxcpath {node.lxc_path}"], capture_output=True).stdout == b""
+        cluster.start_kubelet(node)
+        wait_for(lambda: dlxc("exec", "big", "--", "true", env=env).returncode == 0, timeout=60, what="exec after the kubelet restart")
+    finally:
+        api.close()
