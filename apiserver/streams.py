@@ -98,11 +98,26 @@ def _denial(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status, headers={ERROR_HEADER: safe})
 
 
+class _DenialIsAHandshake(logging.Filter):
+    """uvicorn's websockets-sansio protocol logs "returned without completing handshake" after a
+    denial response (an HTTP answer to the upgrade), which is the handshake's proper end; every
+    stream endpoint here either denies or accepts, so the line is only ever noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
+_NOISE = _DenialIsAHandshake()
+
+
 def add_stream_routes(
     app: FastAPI, *, prefix: str, store: Store, events: Registry, dialer: KubeletDialer,
     identity_of: Callable[[Any], Identity],
 ) -> None:
     base = f"{prefix}/containers/{{name}}"
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if _NOISE not in uvicorn_log.filters:
+        uvicorn_log.addFilter(_NOISE)
 
     async def audit(identity: Identity, container: Any, *, reason: str, what: str) -> None:
         """An Event per session: who, which container, what; never anything sent on stdin."""
@@ -126,11 +141,21 @@ def add_stream_routes(
                 container, node = await _target(store, name, need_running=True)
                 url, server_name = dialer.url(node, f"/{sub}/{name}")
                 what = describe(websocket)
-                await audit(identity, container, reason=reason, what=what)
-                upstream = await dialer.session().ws_connect(
-                    url, params=list(websocket.query_params.multi_items()), protocols=(STREAM_PROTOCOL,),
-                    ssl=dialer.context, server_hostname=server_name, max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
+                # The audit write and the dial to the kubelet at once; the session starts only when both succeeded.
+                written, dialed = await asyncio.gather(
+                    audit(identity, container, reason=reason, what=what),
+                    dialer.session().ws_connect(
+                        url, params=list(websocket.query_params.multi_items()), protocols=(STREAM_PROTOCOL,),
+                        ssl=dialer.context, server_hostname=server_name, max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
+                    ),
+                    return_exceptions=True,
                 )
+                if isinstance(dialed, BaseException):
+                    raise dialed
+                upstream = dialed
+                if isinstance(written, BaseException):
+                    await upstream.close()  # no session without its audit record
+                    raise written
             except ApiError as exc:
                 await websocket.send_denial_response(_denial(exc))
                 return

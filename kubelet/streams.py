@@ -10,7 +10,6 @@ SIGKILL after a grace; kubelet stopping → the same for every session.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import fcntl
 import json
 import logging
@@ -47,19 +46,39 @@ CHANNEL_STDIN, CHANNEL_STDOUT, CHANNEL_STDERR, CHANNEL_ERROR, CHANNEL_RESIZE, CH
 APISERVER_CLIENT_CN = "dlxc-apiserver-kubelet-client"
 CHUNK = 32 * 1024  # bytes per output message: small enough to interleave stdout and stderr promptly
 HANGUP_GRACE = 2.0  # seconds between SIGHUP and SIGKILL for what runs inside when a session ends early
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_kubelet() -> None:
-    # lxc-attach gets SIGHUP if the kubelet dies without cleaning up (SIGKILL, crash): no orphan.
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0)
+# argv[0] of every lxc-attach the kubelet starts without a terminal, so a kubelet that starts finds
+# (and ends) the sessions a killed predecessor left behind, and never an admin's own lxc-attach.
+SESSION_ARGV0 = "dlxc-exec-session"
 
 
 def _terminal_child() -> None:
-    # In the child after setsid: the PTY becomes its controlling terminal; without one lxc-attach
-    # sets up no terminal proxy and the output is lost.
+    # In the child after setsid: the PTY becomes its controlling terminal. Without one lxc-attach
+    # sets up no terminal proxy (the output is lost); with it, the kubelet dying hangs the PTY up,
+    # which ends lxc-attach and, through the container's own terminal, the command.
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    _die_with_kubelet()
+
+
+def sweep_orphans(lxc_path: Path) -> int:
+    """End the terminal-less sessions of an earlier kubelet on this lxcpath (it was killed before it
+    could end them); returns how many. Their commands are lxc-attach's children (cloned as such)."""
+    ended = 0
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if not cmdline or cmdline[0] != SESSION_ARGV0:
+            continue
+        if not any(a == "--lxcpath" and b == str(lxc_path) for a, b in zip(cmdline, cmdline[1:])):
+            continue
+        try:
+            victims = [*proc.children(recursive=True), proc]
+        except psutil.Error:
+            continue
+        for victim in victims:
+            try:
+                victim.kill()
+            except psutil.Error:
+                pass
+        ended += 1
+    return ended
 
 
 def failure_status(message: str, *, reason: str, code: int) -> dict[str, Any]:
@@ -210,6 +229,8 @@ class StreamServer:
         return app
 
     async def start(self) -> str:
+        if ended := await asyncio.to_thread(sweep_orphans, self.settings.lxc_path):
+            log.warning("ended %d exec sessions left behind by an earlier kubelet", ended)
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(
@@ -321,8 +342,8 @@ class StreamServer:
         )
         argv = self.runtime.attach_command(name, ["/bin/sh", "-c", script, "sh", user])
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            preexec_fn=_die_with_kubelet,
+            SESSION_ARGV0, *argv[1:], executable=argv[0],
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )
         out, _ = await proc.communicate()
         parts = out.decode(errors="replace").split()
@@ -355,11 +376,12 @@ class StreamServer:
                 os.close(slave)
             session = Session(proc, master=master)
         else:
+            # No preexec_fn here: with one, Python forks the whole kubelet (tens of ms) instead of vfork.
             proc = await asyncio.create_subprocess_exec(
-                *argv,
+                SESSION_ARGV0, *argv[1:], executable=argv[0],
                 stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, preexec_fn=_die_with_kubelet,
+                start_new_session=True,
             )
             session = Session(proc)
         self.sessions.add(session)
@@ -411,6 +433,8 @@ class StreamServer:
     async def _stopped_under(self, name: str, code: int) -> bool:
         """Whether the container went down under the session. A signal death (128+N) may be the
         container's halt killing it a moment before LXC reports the state: look again for a second."""
+        if code == 0:
+            return False
         if code >= 128 and self.going_down(name):
             return True  # its halt killed the command; LXC still says RUNNING until init is done
         for _ in range(10 if code >= 128 else 1):

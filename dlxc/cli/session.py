@@ -68,7 +68,7 @@ async def run_session(
     stop = threading.Event()
     if tty_mode and os.isatty(0):
         saved = termios.tcgetattr(0)
-        tty.setraw(0)
+        tty.setraw(0, termios.TCSANOW)  # not the default TCSAFLUSH: it would drop what was typed ahead
     if tty_mode:
         loop.add_signal_handler(signal.SIGWINCH, lambda: asyncio.ensure_future(stream.resize(*terminal_size())))
     if stdin:

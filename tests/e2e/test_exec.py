@@ -124,7 +124,7 @@ def test_exec_tty_resize_and_client_killed_leaves_nothing(cluster: Cluster) -> N
             assert token in seen, seen[-500:]
             return seen
 
-        time.sleep(2)
+        read_until(b"# ", timeout=30)  # the shell's prompt
         os.write(fd, b"stty size; echo mark$((0+1))\n")
         out = read_until(b"mark1\r")
         assert b"\n30 100\r" in out, out[-500:]
