@@ -53,3 +53,10 @@ def test_density_bench_fills_a_node_and_measures_it_idle() -> None:
     figures = run_bench("density.py", "--goal", "6", "--batch", "3", "--idle-seconds", "2")
     assert figures["containers"] == 6 and figures["stopped_because"] == "goal reached"
     assert figures["kubelet_rss_mib"] > 0
+
+
+def test_exec_bench_compares_the_api_with_raw_lxc_attach() -> None:
+    figures = run_bench("exec.py", "--count", "10")
+    assert figures["count"] == 10
+    assert figures["exec_p99_ms"] >= figures["exec_p50_ms"] > 0 and figures["raw_attach_p50_ms"] > 0
+    assert figures["ratio_p50"] > 0

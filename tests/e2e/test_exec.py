@@ -247,5 +247,19 @@ def test_console_big_output_and_sessions_that_end_early(cluster: Cluster) -> Non
         assert subprocess.run(["pgrep", "-f", f"lxc-attach --name big --lxcpath {node.lxc_path}"], capture_output=True).stdout == b""
         cluster.start_kubelet(node)
         wait_for(lambda: dlxc("exec", "big", "--", "true", env=env).returncode == 0, timeout=60, what="exec after the kubelet restart")
+
+        # The kubelet is killed (no cleanup): the client's session ends; the next kubelet ends the
+        # command it left behind before it serves again.
+        client = subprocess.Popen([sys.executable, "-m", "dlxc", "exec", "big", "--", "sleep", "1003"], env=env,
+                                  stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: len(inside_pids(node.lxc_path, "big", "sleep")) == 1, timeout=20, what="the sleep")
+        assert node.proc is not None
+        os.killpg(node.proc.pid, signal.SIGKILL)
+        node.proc.wait()
+        _, err = client.communicate(timeout=30)
+        assert client.returncode == 1 and "the session ended" in err, err
+        cluster.start_kubelet(node)
+        wait_for(lambda: not inside_pids(node.lxc_path, "big", "sleep"), timeout=60, what="the orphaned sleep ended")
+        assert subprocess.run(["pgrep", "-f", f"dlxc-exec-session --name big --lxcpath {node.lxc_path}"], capture_output=True).stdout == b""
     finally:
         api.close()
