@@ -139,6 +139,19 @@ def test_exec_tty_resize_and_client_killed_leaves_nothing(cluster: Cluster) -> N
         os.close(fd)
         assert os.waitstatus_to_exitcode(status) == 7
 
+        # enter: a login shell (busybox has no bash: /bin/sh -l), whose exit code is dlxc's.
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(sys.executable, [sys.executable, "-m", "dlxc", "enter", "shell"], env)
+        seen = b""
+        read_until(b"# ", timeout=30)
+        os.write(fd, b"echo shell=$0 user=$(id -un) home=$HOME; exit 5\n")
+        out = read_until(b"home=/root", timeout=20)
+        assert b"shell=/bin/sh user=root home=/root" in out, out[-300:]
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        assert os.waitstatus_to_exitcode(status) == 5
+
         # A client killed mid-session (pipes and tty): the command inside gets SIGHUP and is gone.
         clients = [
             subprocess.Popen([sys.executable, "-m", "dlxc", "exec", "shell", "--", "sleep", "1001"], env=env),
@@ -236,7 +249,12 @@ def test_console_big_output_and_sessions_that_end_early(cluster: Cluster) -> Non
             subprocess.Popen([sys.executable, "-m", "dlxc", "exec", "-i", "big", "--", "sleep", "1002"], env=env,
                              stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
         ]
-        wait_for(lambda: len(inside_pids(node.lxc_path, "big", "sleep")) == 2, timeout=20, what="two sleeps")
+        def both_sleeping() -> bool:
+            for client in sessions:
+                assert client.poll() is None, f"exec ended early ({client.returncode}): {client.communicate()[1]}"
+            return len(inside_pids(node.lxc_path, "big", "sleep")) == 2
+
+        wait_for(both_sleeping, timeout=20, what="two sleeps")
         assert node.proc is not None
         node.proc.terminate()
         node.proc.wait(30)
