@@ -7,7 +7,7 @@ from typing import Any
 
 from dlxc.client.errors import Invalid
 
-__all__ = ["check_container", "host_path_allowed"]
+__all__ = ["check_container", "host_path_allowed", "parse_root"]
 
 
 def _under(path: PurePosixPath, root: PurePosixPath) -> bool:
@@ -27,18 +27,33 @@ def _symlink_on_the_way(path: PurePosixPath) -> PurePosixPath | None:
     return None
 
 
-def host_path_allowed(host_path: str, allowed: list[str]) -> str | None:
-    """None when host_path lies under one of `allowed`, else why not.
+def parse_root(entry: str) -> tuple[PurePosixPath, bool]:
+    """An allowed host path as configured: `PATH` (read-write) or `PATH:ro` (read-only mounts only)."""
+    read_only = entry.endswith(":ro")
+    path = entry[: -len(":ro")] if read_only else entry
+    return PurePosixPath(os.path.normpath(path)), read_only
+
+
+def _describe(allowed: list[str]) -> str:
+    if not allowed:
+        return "nowhere (the apiserver allows no host paths; start it with --allowed-host-paths)"
+    return ", ".join(f"{root} (read-only)" if ro else str(root) for root, ro in map(parse_root, allowed))
+
+
+def host_path_allowed(host_path: str, allowed: list[str], *, read_only: bool = False) -> str | None:
+    """None when host_path lies under one of `allowed` (a `PATH:ro` root only for a read-only
+    mount), else why not, naming what is allowed.
 
     The path is judged as written (normalised, '..' is refused by the schema), never by following
     symlinks: a link inside an allowed folder that points elsewhere would otherwise smuggle the
     target in, so a path that passes through a symlink on this host is refused outright.
     """
     path = PurePosixPath(os.path.normpath(host_path))
-    roots = [PurePosixPath(os.path.normpath(root)) for root in allowed]
-    if not any(_under(path, root) for root in roots):
-        where = ", ".join(str(r) for r in roots) if roots else "nowhere (the apiserver allows no host paths)"
-        return f"{host_path} is not under an allowed host path: {where}"
+    roots = [parse_root(entry) for entry in allowed]
+    if not any(_under(path, root) for root, _ in roots):
+        return f"{host_path} is not under an allowed host path: {_describe(allowed)}"
+    if not read_only and not any(_under(path, root) for root, ro in roots if not ro):
+        return f"{host_path} may only be mounted read-only (add :ro); allowed host paths: {_describe(allowed)}"
     link = _symlink_on_the_way(path)
     if link is not None:
         return f"{link} is a symlink; host paths are not resolved through symlinks"
@@ -52,7 +67,7 @@ def check_container(obj: dict[str, Any], *, allow_privileged: bool, allowed_host
     if spec.get("privileged") and not allow_privileged:
         details.append({"field": "spec.privileged", "message": "privileged containers need an apiserver started with --allow-privileged"})
     for index, mount in enumerate(spec.get("mounts") or []):
-        why = host_path_allowed(mount["hostPath"], allowed_host_paths)
+        why = host_path_allowed(mount["hostPath"], allowed_host_paths, read_only=bool(mount.get("readOnly")))
         if why is not None:
             details.append({"field": f"spec.mounts.{index}.hostPath", "message": why})
     if details:

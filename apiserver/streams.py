@@ -13,7 +13,7 @@ import asyncio
 import logging
 import shlex
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +112,7 @@ _NOISE = _DenialIsAHandshake()
 
 def add_stream_routes(
     app: FastAPI, *, prefix: str, store: Store, events: Registry, dialer: KubeletDialer,
-    identity_of: Callable[[Any], Identity],
+    identity_of: Callable[[Any], Awaitable[Identity]],
 ) -> None:
     base = f"{prefix}/containers/{{name}}"
     uvicorn_log = logging.getLogger("uvicorn.error")
@@ -134,7 +134,7 @@ def add_stream_routes(
         async def endpoint(websocket: WebSocket) -> None:
             name = websocket.path_params["name"]
             try:
-                identity = identity_of(websocket)
+                identity = await identity_of(websocket)
                 authorize(identity, verb="create", plural="containers", name=name, subresource=sub, bound_node=None)
                 if sub == "exec" and not websocket.query_params.getlist("command"):
                     raise BadRequest("no command given", details=[{"field": "command", "message": "give at least one"}])
@@ -180,7 +180,7 @@ def add_stream_routes(
 
     async def logs(request: Request) -> Response:
         name = request.path_params["name"]
-        identity = identity_of(request)
+        identity = await identity_of(request)
         authorize(identity, verb="get", plural="containers", name=name, subresource="log", bound_node=None)
         _container, node = await _target(store, name, need_running=False)
         url, server_name = dialer.url(node, f"/logs/{name}")

@@ -18,7 +18,8 @@ from kubelet import exporter, images, lxcconfig, restarts
 from kubelet.allocator import Allocator
 from kubelet.drift import DriftPoller
 from kubelet.imagegc import ImageGC
-from kubelet.lease import LeaseSettings, NodeLease
+from kubelet.hostfeatures import HostFeatures
+from kubelet.lease import NodeLease
 from kubelet.nodestatus import NodeStatus
 from kubelet.plan import (
     Action,
@@ -65,7 +66,7 @@ class RenderError(Exception):
 class Kubelet:
     def __init__(
         self, client: Client, runtime: Any, images: Any, network: Any, settings: KubeletSettings, *, idmap: Any,
-        lease: LeaseSettings | None = None,
+        host: HostFeatures | None = None,
     ) -> None:
         self.client = client
         self.runtime = runtime  # kubelet.runtime.LxcRuntime: the only caller of liblxc
@@ -73,6 +74,7 @@ class Kubelet:
         self.network = network  # the kubelet.network module
         self.settings = settings
         self.idmap = idmap
+        self.host = host or HostFeatures()  # idmapped mounts, lxcfs: see kubelet.hostfeatures
         self.cgroup_version = 2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1
         self.containers = Informer(
             client, "containers", self._on_container, field_selector=f"spec.nodeName={settings.node_name}"
@@ -88,7 +90,7 @@ class Kubelet:
         self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
         # Fault tolerance hooks: the node Lease with self-fencing, and the stale-copy guard.
         self.lease = NodeLease(
-            client, settings.node_name, lease,
+            client, settings.node_name, settings.lease,
             on_fence=lambda: self.guard.fence(), on_recover=lambda: self.guard.recover(), on_reconnect=self._reconnected,
         )
         self.guard = StaleGuard(self, self.lease)
@@ -197,6 +199,8 @@ class Kubelet:
             idmap=None if container.spec.privileged else self.idmap,
             cpuset=cpuset,
             init=init,
+            idmapped_mounts=self.host.idmapped_mounts,
+            lxcfs=self.host.lxcfs,
         )
         return Desired(
             name=name,

@@ -2,7 +2,7 @@
 
 Everything lives in temp dirs, on free ports, with names (`dt...` bridges, `t-...` nodes) that
 cannot collide with a user's own containers or a running `make up` cluster; every finalizer runs
-on failure and on Ctrl-C too.
+on failure, on Ctrl-C and on SIGTERM/SIGHUP too.
 """
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run stopped by `kill` or a CI timeout tears down like Ctrl-C: every fixture's finalizer
+    runs, so no cluster, container, bridge or process outlives it (SIGTERM would end it at once)."""
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupted)
 
 
 def free_port() -> int:
@@ -179,6 +190,10 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
     server = ThreadedServer(settings, port, **certs)
     scheme = "https" if tls else "http"
     api = Api(f"{scheme}://127.0.0.1:{port}", token, token_file, prefix, etcd, server, settings, port, ca, certs)
+    # The client config that api.env() names: a DLXC_CONFIG naming no file is an error.
+    from dlxc.client.config import ClientConfig, save_config
+
+    save_config(ClientConfig(server=api.url, token=token, certificate_authority=str(ca) if ca else None), tmp / "config.yaml")
     server.start(api.url, verify=api.verify())
     return api
 
@@ -237,6 +252,17 @@ def dlxc(*args: str, env: dict[str, str], input: str | None = None, timeout: flo
 
 
 # ---------------------------------------------------------------- real LXC clusters
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lxcfs_left_as_found() -> Iterator[None]:
+    """Kubelets start lxcfs when it is not running; a session that made them do so stops it at the end."""
+    from kubelet import hostfeatures
+
+    running_before = hostfeatures.lxcfs_mounted()
+    yield
+    if not running_before:
+        hostfeatures.stop_lxcfs()
 
 
 @pytest.fixture(scope="session")

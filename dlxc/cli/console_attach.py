@@ -24,7 +24,7 @@ def console(
             before = b"".join([chunk async for chunk in read_log(client, name, {"tail": str(tail)})])
         return await run_session(client, name, "attach", [], stdin=True, tty_mode=True, before=before)
 
-    outcome = with_client(go)
+    outcome = with_client(go, streaming=True)
     if outcome.message:
         fail(outcome.message, outcome.exit_code)
     raise typer.Exit(0)

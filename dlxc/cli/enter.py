@@ -21,7 +21,7 @@ def enter(
     from dlxc.cli.session import run_session
 
     params = exec_params(LOGIN_SHELL, tty=True, stdin=True, user=user)
-    outcome = with_client(lambda client: run_session(client, name, "exec", params, stdin=True, tty_mode=True))
+    outcome = with_client(lambda client: run_session(client, name, "exec", params, stdin=True, tty_mode=True), streaming=True)
     if outcome.message:
         fail(outcome.message, outcome.exit_code)
     raise typer.Exit(outcome.exit_code)

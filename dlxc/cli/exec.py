@@ -39,7 +39,7 @@ def exec_command(
         if "=" not in item or item.startswith("="):
             fail(f"--env {item!r} must be KEY=VALUE", 2)
     params = exec_params(command, tty=tty, stdin=stdin, user=user, env=env, cwd=cwd)
-    outcome = with_client(lambda client: run_session(client, name, "exec", params, stdin=stdin, tty_mode=tty))
+    outcome = with_client(lambda client: run_session(client, name, "exec", params, stdin=stdin, tty_mode=tty), streaming=True)
     if outcome.message:
         fail(outcome.message, outcome.exit_code)
     raise typer.Exit(outcome.exit_code)

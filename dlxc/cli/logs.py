@@ -57,6 +57,6 @@ def logs(
                 view = view[os.write(1, view):]
 
     try:
-        with_client(go)
+        with_client(go, streaming=True)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None

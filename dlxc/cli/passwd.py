@@ -86,7 +86,7 @@ def passwd(
         await stream.close_stdin()
         return await stream.output(lambda channel, data: errors.append(data))
 
-    outcome = with_client(go)
+    outcome = with_client(go, streaming=True)
     if outcome.exit_code != 0:
         fail(outcome.message or b"".join(errors).decode(errors="replace").strip() or f"setting the password failed ({outcome.exit_code})")
     console.out(f"password of {user} in container/{name} set")

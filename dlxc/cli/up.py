@@ -36,8 +36,13 @@ def _points_into(config: Path, state_dir: Path) -> bool:
 def up(
     state_dir: Path = typer.Option(None, "--state-dir", envvar="DLXC_STATE_DIR", help="Default: /var/lib/dlxc."),
     port: int = typer.Option(6443, "--port", envvar="DLXC_PORT", help="apiserver port; etcd uses the next two."),
-    examples: Path = typer.Option(None, "--examples", help="Manifests to apply; default: manifests/examples."),
+    examples: Path = typer.Option(None, "--examples", help="Manifests to apply when the cluster is created; default: manifests/examples."),
     no_examples: bool = typer.Option(False, "--no-examples", help="Apply nothing."),
+    allow_privileged: bool = typer.Option(False, "--allow-privileged", envvar="DLXC_ALLOW_PRIVILEGED",
+                                          help="Accept privileged: true (and so `dlxc adopt` of privileged LXC containers)."),
+    allowed_host_paths: str = typer.Option("", "--allowed-host-paths", envvar="DLXC_ALLOWED_HOST_PATHS",
+                                           help="Comma-separated folders (PATH or PATH:ro) host mounts may also come from; "
+                                                "always allowed: STATE_DIR/volumes, /usr/share read-only."),
     nodes: int = typer.Option(1, "--nodes", min=1, max=20, help="Kubelets on this host, each its own node (own name, lxcpath, bridge)."),
     etcd_members: int = typer.Option(1, "--etcd-members", help="1, or 3 for an etcd cluster on loopback."),
     bridge: str = typer.Option("dlxcbr0", "--bridge", envvar="DLXC_BRIDGE", help="The first node's bridge; node k gets BRIDGE-k."),
@@ -55,8 +60,19 @@ def up(
             raise ValueError("too small")
     except ValueError:
         raise typer.BadParameter("an IPv4 address with a prefix of /28 or wider, e.g. 10.77.0.1/24", param_hint="--subnet") from None
+    extra = tuple(p.strip() for p in allowed_host_paths.split(",") if p.strip())
+    for root in extra:
+        if not root.startswith("/"):
+            raise typer.BadParameter(f"{root!r} is not an absolute path", param_hint="--allowed-host-paths")
     cluster = LocalCluster(state_dir or default_state_dir(), port=port, node_name=default_node_name(), nodes=nodes,
-                           etcd_members=etcd_members, bridge=bridge, subnet=subnet)
+                           etcd_members=etcd_members, bridge=bridge, subnet=subnet,
+                           allow_privileged=allow_privileged, extra_host_paths=extra)
+    created = not cluster.exists()
+    before = cluster.admission_layout()
+    if "apiserver" in cluster.running() and before is not None and before != (allow_privileged, extra):
+        console.warn("the apiserver is already running with its earlier --allow-privileged/--allowed-host-paths; "
+                    "`dlxc down` and `dlxc up` with the new ones to change them")
+        cluster.allow_privileged, cluster.extra_host_paths = before
     try:
         config = cluster.up()
     except RuntimeError as exc:
@@ -67,7 +83,10 @@ def up(
     console.out(f"cluster is up: apiserver {cluster.server}, node{'s' if nodes > 1 else ''} {names} Ready{members}")
     console.out(f"state in {cluster.state_dir}, logs in {cluster.state_dir / 'logs'}, client config {path}")
     source = examples or _examples_dir()
-    if source is not None and not no_examples:
+    if not created and source is not None and not no_examples:
+        # Re-applying would revert what the user changed since (a stopped container, a new image).
+        console.out("examples not applied: the cluster existed already (they are applied when it is created)")
+    if created and source is not None and not no_examples:
         manifests, errors = load_manifests([str(source)])
         if errors:
             fail("; ".join(str(e) for e in errors))

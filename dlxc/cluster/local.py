@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -18,7 +21,9 @@ from apiserver.auth import TokenFile
 from dlxc.client.config import ClientConfig, save_config
 from dlxc.cluster.pki import Pki, ensure_pki, issue_apiserver_client, issue_kubelet_serving, ssl_context
 
-__all__ = ["LocalCluster", "LocalNode", "default_state_dir", "stop_order"]
+__all__ = ["STOP_GRACE", "LocalCluster", "LocalNode", "default_state_dir", "stop_containers", "stop_order"]
+
+log = logging.getLogger("dlxc.cluster")
 
 COMPONENTS = ("etcd", "apiserver", "scheduler", "controller", "kubelet")
 
@@ -75,6 +80,8 @@ class LocalCluster:
     subnet: str = "10.77.0.1/24"
     nodes: int = 1  # kubelets on this host, each a node of its own (for trying failover)
     etcd_members: int = 1  # 3 for an etcd cluster on loopback
+    allow_privileged: bool = False
+    extra_host_paths: tuple[str, ...] = ()  # `--allowed-host-paths`, added to the defaults
 
     @property
     def etcd_port(self) -> int:
@@ -108,10 +115,15 @@ class LocalCluster:
 
     @property
     def allowed_host_paths(self) -> list[str]:
-        """Where a local cluster's containers may mount host folders from: the usual homes of data
-        on a workstation, the temp dir, the state dir's own volumes/, and /usr/share (shared,
-        root-owned data the examples mount read-only). Not / nor /etc."""
-        return ["/srv", "/home", "/tmp", "/var/tmp", "/usr/share", str(self.state_dir / "volumes")]
+        """Where a local cluster's containers may mount host folders from. By default only what
+        needs no trust: the state dir's own volumes/ (read-write) and /usr/share read-only (shared,
+        root-owned data such as the examples' licences). Mounts are writable from containers, so
+        anything more (a home, /srv) is the operator's choice: `dlxc up --allowed-host-paths`."""
+        return [str(self.state_dir / "volumes"), "/usr/share:ro", *self.extra_host_paths]
+
+    def exists(self) -> bool:
+        """Whether this state dir already holds a cluster's data (an earlier `up` created it)."""
+        return (self.state_dir / "etcd").is_dir()
 
     def pki(self) -> Pki:
         return ensure_pki(self.state_dir / "pki")
@@ -219,7 +231,8 @@ class LocalCluster:
                       "--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key),
                       "--kubelet-client-certificate", str(client_cert), "--kubelet-client-key", str(client_key),
                       "--kubelet-certificate-authority", str(pki.ca_cert),
-                      "--allowed-host-paths", ",".join(self.allowed_host_paths)],
+                      "--allowed-host-paths", ",".join(self.allowed_host_paths),
+                      *(["--allow-privileged"] if self.allow_privileged else [])],
                 {},
             )
         verify = ssl_context(pki.ca_cert)
@@ -241,6 +254,7 @@ class LocalCluster:
         (self.state_dir / "layout.json").write_text(json.dumps({
             "nodes": self.nodes, "etcdMembers": self.etcd_members,
             "nodeName": self.node_name, "bridge": self.bridge, "subnet": self.subnet,
+            "allowPrivileged": self.allow_privileged, "extraHostPaths": list(self.extra_host_paths),
         }))
         config = ClientConfig(server=self.server, token=admin, certificate_authority=str(pki.ca_cert))
         for node in self.local_nodes():
@@ -257,6 +271,16 @@ class LocalCluster:
         self.node_name = str(layout.get("nodeName", self.node_name))
         self.bridge = str(layout.get("bridge", self.bridge))
         self.subnet = str(layout.get("subnet", self.subnet))
+        self.allow_privileged = bool(layout.get("allowPrivileged", self.allow_privileged))
+        self.extra_host_paths = tuple(layout.get("extraHostPaths", self.extra_host_paths))
+
+    def admission_layout(self) -> tuple[bool, tuple[str, ...]] | None:
+        """(allow_privileged, extra host paths) the running apiserver was started with, if recorded."""
+        try:
+            layout = json.loads((self.state_dir / "layout.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return bool(layout.get("allowPrivileged", False)), tuple(layout.get("extraHostPaths", ()))
 
     def is_state_dir(self) -> bool:
         """Whether state_dir holds a cluster `up` made: only such a folder may be purged."""
@@ -317,16 +341,56 @@ class LocalCluster:
                 _terminate(pid)
                 stopped.append(name)
         self.pid_file.unlink(missing_ok=True)
-        from kubelet import network, runtime
+        from kubelet import hostfeatures, network, runtime
 
+        work = []
         for node in self.local_nodes():
             if node.lxc_path.exists():
                 rt = runtime.LxcRuntime(node.lxc_path)
-                for name in rt.names():
-                    rt.stop(name, timeout=10)
+                work += [(rt, name) for name in rt.names()]
+        stop_containers(work, grace=STOP_GRACE)
+        for node in self.local_nodes():
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
+        # The kubelet started lxcfs if the host did not run it; with no container left it serves
+        # nobody. One started by the host (its pid file is not ours) is never touched.
+        if not lxc_containers_running() and hostfeatures.stop_lxcfs():
+            stopped.append("lxcfs")
         return stopped
+
+
+def lxc_containers_running() -> bool:
+    """Whether any LXC container still runs on this host, ours or not (each has an `[lxc monitor]`)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(b"[lxc monitor]"):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+# How long a container's init has to halt cleanly on `dlxc down` before it is killed.
+STOP_GRACE = 10.0
+
+
+def stop_containers(work: list[tuple[Any, str]], *, grace: float) -> list[str]:
+    """Stop every (runtime, name) at once: each gets `grace` seconds to halt cleanly before it is
+    killed, and the whole takes about one grace period however many there are (not one each).
+    Returns the names that could not be stopped (their error is logged)."""
+    if not work:
+        return []
+    failed = []
+    with ThreadPoolExecutor(max_workers=min(32, len(work))) as pool:
+        futures = {pool.submit(rt.stop, name, timeout=grace): name for rt, name in work}
+        for future in as_completed(futures):
+            try:
+                future.result()
+            except Exception as exc:  # one container's trouble must not leave the others running
+                log.warning("could not stop %s: %s", futures[future], exc)
+                failed.append(futures[future])
+    return failed
 
 
 def _terminate(pid: int, *, grace: float = 10.0) -> None:

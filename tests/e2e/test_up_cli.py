@@ -12,8 +12,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from test_up_nodes import free_block
+
+from dlxc.cluster.local import lxc_containers_running
+from kubelet import hostfeatures
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 
@@ -33,6 +35,7 @@ def processes_using(state: Path) -> list[int]:
 def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.fail("LXC tests need root")
+    lxcfs_before = hostfeatures.lxcfs_mounted()
     suffix = secrets.token_hex(2)
     state, bridge = lxc_root / f"cli-{suffix}", f"dq{suffix}"
     config = tmp_path / "config.yaml"
@@ -57,6 +60,31 @@ def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, t
             assert time.monotonic() < deadline, f"not all Running: {phases}"
             time.sleep(0.5)
         assert (state / "lxc" / "shop-db").is_dir()
+
+        # What needs no trust is allowed; a home is not, and the refusal names what is.
+        manifest = tmp_path / "mounts.yaml"
+        manifest.write_text("name: homey\nimage: busybox\nmounts: [/home:/data]\n")
+        refused = dlxc("apply", "-f", str(manifest), env=env, timeout=30)
+        assert refused.returncode == 1
+        assert f"/home is not under an allowed host path: {state / 'volumes'}, /usr/share (read-only)" in refused.stderr
+        manifest.write_text("name: priv\nimage: busybox\nprivileged: true\n")
+        assert dlxc("apply", "-f", str(manifest), "--dry-run=server", env=env, timeout=30).returncode == 1
+
+        # A change the user made survives `down` + `up`: the examples are applied only at creation.
+        assert dlxc("stop", "shop-frontend", env=env, timeout=30).returncode == 0
+        started = time.monotonic()
+        down = dlxc("down", env=env)
+        print(f"dlxc down of 4 running containers: {time.monotonic() - started:.1f}s")
+        assert down.returncode == 0, down.stdout + down.stderr
+        up = dlxc("up", "--allow-privileged", env=env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "examples not applied: the cluster existed already" in up.stdout
+        assert "container/" not in up.stdout  # nothing created or configured
+        got = dlxc("get", "container", "shop-frontend", "-o", "json", env=env, timeout=30)
+        assert json.loads(got.stdout)["spec"]["state"] == "Stopped"
+        # `up --allow-privileged` reaches the apiserver: a privileged container is accepted now.
+        allowed = dlxc("apply", "-f", str(manifest), "--dry-run=server", env=env, timeout=30)
+        assert allowed.returncode == 0, allowed.stderr
     finally:
         down = dlxc("down", "--purge", env=env)
     assert down.returncode == 0, down.stdout + down.stderr
@@ -65,6 +93,8 @@ def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, t
     assert not config.exists()
     assert not Path("/sys/class/net", bridge).exists()
     assert processes_using(state) == []
+    if not lxcfs_before and not lxc_containers_running():
+        assert not hostfeatures.lxcfs_mounted(), "the lxcfs the kubelet started outlived `dlxc down`"
 
 
 def test_down_purge_refuses_a_folder_up_did_not_make(tmp_path: Path) -> None:

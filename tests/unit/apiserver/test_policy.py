@@ -17,13 +17,32 @@ from dlxc.client.errors import Invalid
         ("/srv/", ["/srv/"], None),
         ("/srvx/data", ["/srv"], "/srvx/data is not under an allowed host path: /srv"),
         ("/etc", ["/srv", "/home"], "/etc is not under an allowed host path: /srv, /home"),
-        ("/etc", [], "/etc is not under an allowed host path: nowhere (the apiserver allows no host paths)"),
+        ("/etc", [], "/etc is not under an allowed host path: nowhere (the apiserver allows no host paths; "
+                     "start it with --allowed-host-paths)"),
         ("/srv//a/./b", ["/srv/a"], None),
     ],
     ids=["under", "equal", "trailing-slash", "prefix-is-not-parent", "outside", "nothing-allowed", "normalised"],
 )
 def test_host_path_allowed(path: str, allowed: list[str], expected: str | None) -> None:
     assert host_path_allowed(path, allowed) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "read_only", "allowed", "expected"),
+    [
+        ("/usr/share/doc", True, ["/var/lib/dlxc/volumes", "/usr/share:ro"], None),
+        ("/usr/share/doc", False, ["/var/lib/dlxc/volumes", "/usr/share:ro"],
+         "/usr/share/doc may only be mounted read-only (add :ro); allowed host paths: "
+         "/var/lib/dlxc/volumes, /usr/share (read-only)"),
+        ("/var/lib/dlxc/volumes/db", False, ["/var/lib/dlxc/volumes", "/usr/share:ro"], None),
+        ("/home/alice", True, ["/var/lib/dlxc/volumes", "/usr/share:ro"],
+         "/home/alice is not under an allowed host path: /var/lib/dlxc/volumes, /usr/share (read-only)"),
+        ("/srv/a", False, ["/srv:ro", "/srv/a"], None),
+    ],
+    ids=["ro-root-ro-mount", "ro-root-rw-mount", "rw-root", "outside-names-list", "rw-inside-ro"],
+)
+def test_read_only_roots(path: str, read_only: bool, allowed: list[str], expected: str | None) -> None:
+    assert host_path_allowed(path, allowed, read_only=read_only) == expected
 
 
 def test_a_symlink_on_the_way_is_refused_not_followed(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
-from dlxc.cluster.local import LocalCluster, LocalNode, stop_order
+from dlxc.cluster.local import LocalCluster, LocalNode, stop_containers, stop_order
 
 
 def test_nodes_get_their_own_name_lxcpath_bridge_and_subnet() -> None:
@@ -31,3 +32,43 @@ def test_etcd_members_take_two_ports_each_after_the_apiserver(members: int, endp
 def test_stop_order_kubelets_first_etcd_last() -> None:
     names = ["etcd", "apiserver", "kubelet-1", "etcd-2", "scheduler", "kubelet", "controller", "etcd-1"]
     assert stop_order(names) == ["kubelet", "kubelet-1", "controller", "scheduler", "apiserver", "etcd", "etcd-1", "etcd-2"]
+
+
+def test_allowed_host_paths_default_to_what_needs_no_trust() -> None:
+    cluster = LocalCluster(Path("/s"))
+    assert cluster.allowed_host_paths == ["/s/volumes", "/usr/share:ro"]
+    wider = LocalCluster(Path("/s"), extra_host_paths=("/srv", "/home:ro"))
+    assert wider.allowed_host_paths == ["/s/volumes", "/usr/share:ro", "/srv", "/home:ro"]
+
+
+class SlowRuntime:
+    """Stands in for LxcRuntime.stop: records how many stops overlap and the grace each was given."""
+
+    def __init__(self, *, fail: set[str] = frozenset()) -> None:
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.graces: dict[str, float] = {}
+        self.fail = fail
+        self.all_started = threading.Barrier(6, timeout=5)
+
+    def stop(self, name: str, *, timeout: float) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.graces[name] = timeout
+        self.all_started.wait()  # every stop is under way before any ends: they run side by side
+        with self.lock:
+            self.in_flight -= 1
+        if name in self.fail:
+            raise RuntimeError("boom")
+
+
+def test_down_stops_every_container_at_once_each_with_the_full_grace() -> None:
+    rt = SlowRuntime(fail={"c3"})
+    names = [f"c{i}" for i in range(6)]
+    failed = stop_containers([(rt, n) for n in names], grace=10.0)
+    assert rt.most_in_flight == 6
+    assert rt.graces == dict.fromkeys(names, 10.0)
+    assert failed == ["c3"]
+    assert stop_containers([], grace=10.0) == []
