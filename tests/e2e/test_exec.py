@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import pty
 import select
 import signal
 import subprocess
@@ -30,6 +29,16 @@ def inside_pids(node_lxc_path, name: str, comm: str) -> list[str]:
         capture_output=True, text=True, timeout=30,
     )
     return [line for line in result.stdout.split() if line.isdigit()]
+
+
+def on_pty(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    """`dlxc ARGS` with a new terminal as stdin, stdout and stderr; the terminal's other side.
+    (Not pty.fork: forking this process, which runs the apiserver's gRPC threads, is not safe.)"""
+    master, slave = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "dlxc", *args], stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    return proc, master
 
 
 def test_exec_streams_exit_codes_and_options(cluster: Cluster) -> None:
@@ -100,14 +109,16 @@ def test_exec_tty_resize_and_client_killed_leaves_nothing(cluster: Cluster) -> N
         wait_for(lambda: running(api, "shell"), timeout=90, what="shell Running")
 
         # -t on a real terminal: the size follows it, a resize (SIGWINCH) is seen by stty size.
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execve(sys.executable, [sys.executable, "-m", "dlxc", "exec", "-it", "shell", "--", "/bin/sh"], env)
         import fcntl
         import struct
         import termios
 
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        client = subprocess.Popen([sys.executable, "-m", "dlxc", "exec", "-it", "shell", "--", "/bin/sh"],
+                                  stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        pid, fd = client.pid, master
         seen = b""
         # (LXC's terminal proxy has a line discipline of its own: lines end in \r\r\n, which a terminal shows as one.)
 
@@ -135,22 +146,18 @@ def test_exec_tty_resize_and_client_killed_leaves_nothing(cluster: Cluster) -> N
         out = read_until(b"mark2\r")
         assert b"\n41 132\r" in out, out[-500:]
         os.write(fd, b"exit 7\n")
-        _, status = os.waitpid(pid, 0)
+        assert client.wait(30) == 7
         os.close(fd)
-        assert os.waitstatus_to_exitcode(status) == 7
 
         # enter: a login shell (busybox has no bash: /bin/sh -l), whose exit code is dlxc's.
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execve(sys.executable, [sys.executable, "-m", "dlxc", "enter", "shell"], env)
+        client, fd = on_pty(["enter", "shell"], env)
         seen = b""
         read_until(b"# ", timeout=30)
         os.write(fd, b"echo shell=$0 user=$(id -un) home=$HOME; exit 5\n")
         out = read_until(b"home=/root", timeout=20)
         assert b"shell=/bin/sh user=root home=/root" in out, out[-300:]
-        _, status = os.waitpid(pid, 0)
+        assert client.wait(30) == 5
         os.close(fd)
-        assert os.waitstatus_to_exitcode(status) == 5
 
         # A client killed mid-session (pipes and tty): the command inside gets SIGHUP and is gone.
         clients = [
@@ -213,10 +220,9 @@ def test_console_big_output_and_sessions_that_end_early(cluster: Cluster) -> Non
         assert peak[0] < 150 * 2**20
 
         # The console: --tail shows what it printed before, Ctrl-a q detaches.
-        dlxc("exec", "big", "--", "/bin/sh", "-c", "echo console-marker > /dev/console", env=env)
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execve(sys.executable, [sys.executable, "-m", "dlxc", "console", "big", "--tail", "3"], env)
+        marked = dlxc("exec", "big", "--", "/bin/sh", "-c", "echo console-marker > /dev/console", env=env)
+        assert marked.returncode == 0, marked.stderr
+        console, fd = on_pty(["console", "big", "--tail", "3"], env)
         seen = b""
         deadline = time.monotonic() + 20
         while b"console-marker" not in seen and time.monotonic() < deadline:
@@ -228,9 +234,8 @@ def test_console_big_output_and_sessions_that_end_early(cluster: Cluster) -> Non
         assert b"console-marker" in seen, seen
         time.sleep(1)
         os.write(fd, b"\x01q")
-        _, status = os.waitpid(pid, 0)
+        assert console.wait(30) == 0
         os.close(fd)
-        assert os.waitstatus_to_exitcode(status) == 0
         assert any(e["spec"]["reason"] == "Attach" for e in api.list("events"))
 
         # The container stops under a session: it ends with a clear message, exit 1.
@@ -240,6 +245,7 @@ def test_console_big_output_and_sessions_that_end_early(cluster: Cluster) -> Non
         api.patch("big", {"spec": {"state": "Stopped"}})
         _, err = session.communicate(timeout=60)
         assert (session.returncode, err.strip()) == (1, "error: container big stopped; the session ended")
+        wait_for(lambda: api.phase("big") == "Stopped", timeout=60, what="big Stopped")  # not the stale Running
         api.patch("big", {"spec": {"state": "Running"}})
         wait_for(lambda: running(api, "big"), timeout=60, what="big Running again")
 
