@@ -171,8 +171,8 @@ def test_exec_tty_resize_and_client_killed_leaves_nothing(cluster: Cluster) -> N
             if client.stdin:
                 client.stdin.close()
         wait_for(lambda: not inside_pids(node.lxc_path, "shell", "sleep"), timeout=20, what="no sleep left in the container")
-        attach = subprocess.run(["pgrep", "-f", f"lxc-attach --name shell --lxcpath {node.lxc_path}"], capture_output=True, text=True)
-        assert attach.stdout.strip() == "", "lxc-attach processes left behind"
+        attach = subprocess.run(["pgrep", "-f", "--", f"--name shell --lxcpath {node.lxc_path}"], capture_output=True, text=True)
+        assert (attach.returncode, attach.stdout) == (1, ""), "lxc-attach processes left behind"
     finally:
         api.close()
 
@@ -267,8 +267,8 @@ def test_console_big_output_and_sessions_that_end_early(cluster: Cluster) -> Non
         for client in sessions:
             _, err = client.communicate(timeout=30)
             assert (client.returncode, err.strip()) == (1, f"error: the kubelet of node {node.name} is stopping; the session ended")
-        assert inside_pids(node.lxc_path, "big", "sleep") == []
-        assert subprocess.run(["pgrep", "-f", f"lxc-attach --name big --lxcpath {node.lxc_path}"], capture_output=True).stdout == b""
+        wait_for(lambda: not inside_pids(node.lxc_path, "big", "sleep"), timeout=10, what="no sleep left after the kubelet stopped")
+        assert subprocess.run(["pgrep", "-f", "--", f"--name big --lxcpath {node.lxc_path}"], capture_output=True).returncode == 1
         cluster.start_kubelet(node)
         wait_for(lambda: dlxc("exec", "big", "--", "true", env=env).returncode == 0, timeout=60, what="exec after the kubelet restart")
 
@@ -284,6 +284,6 @@ def test_console_big_output_and_sessions_that_end_early(cluster: Cluster) -> Non
         assert client.returncode == 1 and "the session ended" in err, err
         cluster.start_kubelet(node)
         wait_for(lambda: not inside_pids(node.lxc_path, "big", "sleep"), timeout=60, what="the orphaned sleep ended")
-        assert subprocess.run(["pgrep", "-f", f"dlxc-exec-session --name big --lxcpath {node.lxc_path}"], capture_output=True).stdout == b""
+        assert subprocess.run(["pgrep", "-f", f"dlxc-exec-session --name big --lxcpath {node.lxc_path}"], capture_output=True).returncode == 1
     finally:
         api.close()
