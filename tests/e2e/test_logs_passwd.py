@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -43,8 +44,6 @@ def test_logs_previous_passwd_and_who_may_get_inside(cluster: Cluster) -> None:
             [sys.executable, "-m", "dlxc", "logs", "-f", "--tail", "0", "web"], env=env, stdout=subprocess.PIPE, text=True
         )
         try:
-            import time
-
             time.sleep(2)
             dlxc("exec", "web", "--", "/bin/sh", "-c", "echo followed-marker > /dev/console", env=env)
             assert follower.stdout is not None
@@ -108,5 +107,13 @@ def test_logs_previous_passwd_and_who_may_get_inside(cluster: Cluster) -> None:
         )
         assert probe.stdout in ("000", "")  # the TLS handshake fails without a certificate from the cluster CA
         assert subprocess.run(["lxc-attach", "-P", str(node.lxc_path), "-n", "web", "--", "test", "-e", "/pwned"]).returncode == 1
+
+        # logs -f ends by itself when the container is deleted.
+        follower = subprocess.Popen([sys.executable, "-m", "dlxc", "logs", "-f", "web"], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        api.delete("web")
+        _, err = follower.communicate(timeout=90)
+        assert follower.returncode == 0, err
     finally:
         api.close()
