@@ -10,6 +10,7 @@ one loop that awaits every send, so a slow side slows the other instead of filli
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import shlex
 import ssl
@@ -28,7 +29,7 @@ from apiserver.auth import Identity, authorize
 from apiserver.registry import Registry
 from apiserver.storage import Store
 from dlxc.client.api import event_name
-from dlxc.client.errors import ApiError, BadRequest, Conflict, NotFound, TemporaryError
+from dlxc.client.errors import ApiError, BadRequest, Conflict, NotFound, TemporaryError, Unauthorized
 
 __all__ = ["STREAM_PROTOCOL", "KubeletDialer", "add_stream_routes"]
 
@@ -88,6 +89,30 @@ async def _target(store: Store, name: str, *, need_running: bool) -> tuple[Any, 
     return container, node
 
 
+BEARER_PROTOCOL = "base64url.bearer.authorization.k8s.io."
+
+
+class _Headers:
+    def __init__(self, authorization: str) -> None:
+        self.headers = {"authorization": authorization}
+
+
+def _with_protocol_token(websocket: WebSocket) -> Any:
+    """A browser's WebSocket cannot send an Authorization header; as in Kubernetes it may offer the
+    token as the subprotocol `base64url.bearer.authorization.k8s.io.<base64url of the token>`."""
+    if websocket.headers.get("authorization"):
+        return websocket
+    for offered in websocket.scope.get("subprotocols") or []:
+        if offered.startswith(BEARER_PROTOCOL):
+            encoded = offered[len(BEARER_PROTOCOL):]
+            try:
+                token = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            except (ValueError, UnicodeDecodeError):
+                raise Unauthorized("the token in the WebSocket subprotocol is not base64url") from None
+            return _Headers(f"Bearer {token}")
+    return websocket
+
+
 def _printable(text: str) -> str:
     """Control characters (a script's newlines) written as escapes: an Event's message is one line."""
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
@@ -134,7 +159,7 @@ def add_stream_routes(
         async def endpoint(websocket: WebSocket) -> None:
             name = websocket.path_params["name"]
             try:
-                identity = await identity_of(websocket)
+                identity = await identity_of(_with_protocol_token(websocket))
                 authorize(identity, verb="create", plural="containers", name=name, subresource=sub, bound_node=None)
                 if sub == "exec" and not websocket.query_params.getlist("command"):
                     raise BadRequest("no command given", details=[{"field": "command", "message": "give at least one"}])

@@ -109,3 +109,27 @@ def test_plain_get_of_exec_is_not_a_route(api: Api) -> None:
     assert response.status_code in (404, 405)
 
 
+
+
+def test_a_browser_may_offer_the_token_as_a_subprotocol(api: Api, setup: dict[str, Any]) -> None:
+    """Browsers cannot set headers on a WebSocket: the token rides in Sec-WebSocket-Protocol, as in Kubernetes."""
+    import base64
+
+    import aiohttp
+
+    def status_with(token: str) -> int:
+        async def go() -> int:
+            offered = "base64url.bearer.authorization.k8s.io." + base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+            async with aiohttp.ClientSession() as session:
+                try:
+                    async with session.ws_connect(f"{api.url}{BASE}/containers/web/exec", params={"command": "true"},
+                                                  protocols=("v5.channel.k8s.io", offered)):
+                        return 101
+                except aiohttp.WSServerHandshakeError as exc:
+                    return exc.status
+
+        return run(go())
+
+    assert status_with(api.token) == 409  # authorized; the container just is not on a node
+    assert status_with(setup["viewer"]) == 403
+    assert status_with("wrong") == 401
