@@ -432,12 +432,13 @@ class StreamServer:
 
     async def _stopped_under(self, name: str, code: int) -> bool:
         """Whether the container went down under the session. A signal death (128+N) may be the
-        container's halt killing it a moment before LXC reports the state: look again for a second."""
+        container's halt killing it a moment before LXC reports the state: the kubelet's own copy
+        says whether a stop or delete is under way; otherwise LXC is asked again for 0.3 s."""
         if code == 0:
             return False
         if code >= 128 and self.going_down(name):
             return True  # its halt killed the command; LXC still says RUNNING until init is done
-        for _ in range(10 if code >= 128 else 1):
+        for _ in range(3 if code >= 128 else 1):
             if await self._running(name) is not None:
                 return True
             if code < 128:
