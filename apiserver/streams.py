@@ -53,7 +53,11 @@ class KubeletDialer:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # No overall timeout: a session lasts as long as the user keeps it; connecting is bounded.
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0))
+            # No connection limit: every open session holds one (aiohttp's default of 100 would make
+            # the 101st exec wait for another to end).
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0), connector=aiohttp.TCPConnector(limit=0)
+            )
         return self._session
 
     async def close(self) -> None:
