@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from dlxc.client.api import PREFIX, Client
-from dlxc.client.errors import error_from_response
+from dlxc.client.api import PREFIX, Client, _describe
+from dlxc.client.errors import TemporaryError, error_from_response
 
 __all__ = [
     "CHANNEL_CLOSE", "CHANNEL_ERROR", "CHANNEL_RESIZE", "CHANNEL_STDERR", "CHANNEL_STDIN", "CHANNEL_STDOUT",
@@ -95,6 +95,8 @@ async def open_stream(client: Client, name: str, subresource: str, params: list[
     except aiohttp.WSServerHandshakeError as exc:
         message = (exc.headers or {}).get(ERROR_HEADER) if exc.headers else None
         raise error_from_response(exc.status, {"message": message or f"the server refused the {subresource} ({exc.status})"}) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise TemporaryError(f"cannot reach the apiserver at {client.server}: {_describe(exc)}") from None
     return Stream(ws)
 
 
@@ -102,12 +104,15 @@ async def read_log(client: Client, name: str, params: dict[str, str]) -> AsyncIt
     """The container's console log as chunks of bytes (following it when params has follow=1)."""
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=None)
     url = client.server + f"{PREFIX}/containers/{name}/log"
-    async with client._http().get(url, params=params, headers=client.headers, ssl=client.ssl, timeout=timeout) as response:  # noqa: SLF001
-        if response.status != 200:
-            try:
-                body = await response.json(content_type=None)
-            except ValueError:
-                body = {"message": await response.text()}
-            raise error_from_response(response.status, body)
-        async for chunk in response.content.iter_any():
-            yield chunk
+    try:
+        async with client._http().get(url, params=params, headers=client.headers, ssl=client.ssl, timeout=timeout) as response:  # noqa: SLF001
+            if response.status != 200:
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = {"message": await response.text()}
+                raise error_from_response(response.status, body)
+            async for chunk in response.content.iter_any():
+                yield chunk
+    except (aiohttp.ClientError, OSError) as exc:
+        raise TemporaryError(f"cannot read the log of container {name} from {client.server}: {_describe(exc)}") from None

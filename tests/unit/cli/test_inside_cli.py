@@ -48,3 +48,19 @@ def test_exec_refuses_a_bad_env_before_connecting(tmp_path) -> None:
     result = subprocess.run([sys.executable, "-m", "dlxc", "exec", "web", "--env", "NOEQUALS", "--", "true"],
                             capture_output=True, text=True, env=env, timeout=30)
     assert (result.returncode, result.stderr.strip()) == (2, "error: --env 'NOEQUALS' must be KEY=VALUE")
+
+
+def test_an_unreachable_apiserver_is_one_line_not_a_traceback(tmp_path) -> None:
+    import os
+    import sys
+
+    env = {**os.environ, "DLXC_SERVER": "http://127.0.0.1:9", "DLXC_TOKEN": "x", "HOME": str(tmp_path)}
+    env.pop("DLXC_CONFIG", None)
+    for args, expected in (
+        (["exec", "web", "--", "true"], "error: cannot reach the apiserver at http://127.0.0.1:9: Cannot connect to host"),
+        (["logs", "web"], "error: cannot read the log of container web from http://127.0.0.1:9: Cannot connect to host"),
+    ):
+        result = subprocess.run([sys.executable, "-m", "dlxc", *args], capture_output=True, text=True, env=env, timeout=30,
+                                stdin=subprocess.DEVNULL)
+        assert result.returncode == 1
+        assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1, result.stderr
