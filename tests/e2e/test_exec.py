@@ -52,6 +52,11 @@ def test_exec_streams_exit_codes_and_options(cluster: Cluster) -> None:
 
         result = dlxc("exec", "web", "--", "echo", "hello", env=env)
         assert (result.returncode, result.stdout, result.stderr) == (0, "hello\n", "")
+        import psutil
+
+        assert node.proc is not None
+        kubelet = psutil.Process(node.proc.pid)
+        fds_before = kubelet.num_fds()
 
         # Exit codes: plain, and a signal death as a shell reports it (128+9).
         assert dlxc("exec", "web", "--", "/bin/sh", "-c", "exit 3", env=env).returncode == 3
@@ -82,6 +87,10 @@ def test_exec_streams_exit_codes_and_options(cluster: Cluster) -> None:
         with ThreadPoolExecutor(max_workers=20) as pool:
             results = list(pool.map(lambda i: dlxc("exec", "web", "--", "/bin/sh", "-c", f"echo {i}; exit {i % 5}", env=env), range(20)))
         assert [(r.stdout.strip(), r.returncode) for r in results] == [(str(i), i % 5) for i in range(20)]
+        # Nothing accumulates in the kubelet: no zombie children, no file descriptors left open.
+        time.sleep(1)
+        assert [c.pid for c in kubelet.children() if c.status() == psutil.STATUS_ZOMBIE] == []
+        assert kubelet.num_fds() <= fds_before + 4, (fds_before, kubelet.num_fds())
 
         # A missing command, an unknown user: clear errors, nothing run.
         result = dlxc("exec", "web", "--user", "nosuchuser", "--", "true", env=env)
