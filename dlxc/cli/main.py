@@ -116,9 +116,12 @@ def _plain_values_without_pydantic() -> None:
             return self.fallback.coerce(value, param=param, ctx=ctx)
 
     def build(descriptor: Any) -> Any:
-        if descriptor.file_annotation is None and descriptor.parameter_info.parser is None:
-            return PlainFirst(descriptor)
-        return original(descriptor)
+        # Private typer API: if its shape ever changes, fall back to typer's own (slower) path.
+        try:
+            plain = descriptor.file_annotation is None and descriptor.parameter_info.parser is None
+        except AttributeError:
+            plain = False
+        return PlainFirst(descriptor) if plain else original(descriptor)
 
     build._dlxc_plain = True  # type: ignore[attr-defined]
     core.build_runtime_param = build  # type: ignore[attr-defined]
