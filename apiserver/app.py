@@ -23,6 +23,7 @@ from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
 from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
+from apiserver.streams import KubeletDialer, add_stream_routes
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import Authenticator, TokenRegistry
 from apiserver.ui.site import create_dashboard
@@ -73,6 +74,9 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
 
     # The web dashboard, under /ui/ on this port: the same stores, caches and token check as the API.
     dashboard = create_dashboard(store=store, caches=caches, registries=registries, authenticate=authenticate)
+    dialer = KubeletDialer(
+        cert=settings.kubelet_client_certificate, key=settings.kubelet_client_key, ca=settings.kubelet_certificate_authority
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +85,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
             yield
         finally:
             await dashboard.stop()
+            await dialer.close()
             for cache in caches.values():
                 await cache.stop()
             await store.close()
@@ -110,7 +115,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"reason": "InternalError", "message": "internal error", "details": [], "code": 500}, 500)
 
-    async def identity_of(request: Request) -> Identity:
+    async def identity_of(request: Any) -> Identity:  # a Request, or a WebSocket (streams)
         return await authenticate(request.headers.get("authorization"))
 
     async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
@@ -153,6 +158,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
     _add_token_routes(app, token_registry, identity_of)
+    add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
     return app
 
 
