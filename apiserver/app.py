@@ -95,6 +95,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     app.state.store = store
     app.state.caches = caches
     app.mount("/ui", dashboard.app)
+    dashboard.api = app
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import httpx
 import jinja2
 import yaml
 from starlette.applications import Starlette
@@ -37,6 +38,7 @@ from dlxc.apply.applier import apply_set
 from dlxc.apply.diff import unified_diff, user_view
 from dlxc.apply.manifests import load_text
 from dlxc.client.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
+from schemas import API_VERSION
 from schemas.base import Obj
 
 __all__ = ["Dashboard", "create_dashboard"]
@@ -51,6 +53,9 @@ MAX_YAML = 1024 * 1024
 class Dashboard:
     app: Starlette
     history: MetricsHistory
+    # The API app this dashboard is mounted in: the logs tab asks the API's own log route, in-process,
+    # with the session's token, so its authorization and its path to the kubelet are the API's.
+    api: Any = None
 
     async def stop(self) -> None:
         await self.history.stop()
@@ -68,8 +73,8 @@ def create_dashboard(
     links = LoginLinks()
     history = MetricsHistory(store, caches["containers"])
 
-    def render(name: str, **context: Any) -> str:
-        return env.get_template(name).render(**context)
+    def render(template: str, /, **context: Any) -> str:
+        return env.get_template(template).render(**context)
 
     def page(request: Request, name: str, session: Session, **context: Any) -> HTMLResponse:
         return secured(HTMLResponse(render(name, session=session, path=request.url.path, **context)))
@@ -296,6 +301,21 @@ def create_dashboard(
         await container_action(client(session), name, action)
         return secured(HTMLResponse(render("_action_result.html", action=action, done=[name], failed=[])))
 
+    async def container_log(request: Request, session: Session) -> Response:
+        name = request.path_params["name"]
+        tail = min(5000, max(1, _int(request.query_params.get("tail")) or 200))
+        transport = httpx.ASGITransport(app=dashboard.api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://apiserver", timeout=30) as api:
+            got = await api.get(f"/apis/{API_VERSION}/containers/{quote(name)}/log", params={"tail": str(tail)},
+                                headers={"Authorization": f"Bearer {session.token}"})
+        if got.status_code != 200:
+            try:
+                body = got.json()
+            except ValueError:
+                body = {"message": got.text.strip() or f"the API answered {got.status_code}", "details": []}
+            return secured(HTMLResponse(render("_error.html", message=body.get("message", ""), details=[]), status_code=got.status_code))
+        return secured(HTMLResponse(render("_log.html", name=name, text=got.text, tail=tail)))
+
     # ------------------------------------------------------------------ apply (the page, and a container's spec)
 
     async def apply_text(session: Session, source: str, text: str, *, dry_run: bool, only: str | None = None) -> HTMLResponse:
@@ -389,6 +409,7 @@ def create_dashboard(
         Route("/containers/{name}", view(container_page)),
         Route("/containers/{name}/action", write(container_action_one), methods=["POST"]),
         Route("/containers/{name}/apply", write(container_apply), methods=["POST"]),
+        Route("/containers/{name}/log", view(container_log)),
         Route("/nodes", view(nodes_page)),
         Route("/nodes/{name}/cordon", write(cordon), methods=["POST"]),
         Route("/apply", view(apply_page)),
@@ -399,7 +420,8 @@ def create_dashboard(
         Route("/live/nodes", view(nodes_live)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    return Dashboard(Starlette(routes=routes), history)
+    dashboard = Dashboard(Starlette(routes=routes), history)
+    return dashboard
 
 
 def _apply(state: dict[str, Obj], event: Any) -> None:

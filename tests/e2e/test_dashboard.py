@@ -243,6 +243,15 @@ def test_a_container_spec_edit_shows_the_server_dry_run_diff_before_it_applies(c
         "container/edit-me: this page edits container/edit-me only; use the Apply page for other objects")
 
 
+def test_a_container_deleted_while_its_page_is_open_says_so(context: BrowserContext, module_api: Api) -> None:
+    _create(module_api, container("gone-soon"))
+    page = context.new_page()
+    log_in(page, module_api, module_api.token, "/ui/containers/gone-soon")
+    expect(page.locator("html[data-live=open]")).to_have_count(1)
+    _delete(module_api, "gone-soon")
+    expect(page.locator("#live")).to_contain_text("Container gone-soon does not exist (any more).")
+
+
 def test_the_table_shows_a_new_container_and_its_phase_live(context: BrowserContext, module_api: Api) -> None:
     page = context.new_page()
     log_in(page, module_api, module_api.token, "/ui/containers")
@@ -310,6 +319,16 @@ def test_a_real_container_charts_its_usage_and_stops_from_its_page(context: Brow
     expect(page.get_by_text("Placed on")).to_be_visible()
     # The kubelet's samples (status.metrics, every second here) become the two charts, live.
     expect(page.locator(".chart .uplot")).to_have_count(2, timeout=30_000)
+    # The console log, through the API's own log route (what reaches /dev/console is in it).
+    marker = subprocess.run([sys.executable, "-m", "dlxc", "exec", "ui-stop", "--", "/bin/sh", "-c", "echo ui-log-marker > /dev/console"],
+                            env=api.env(), capture_output=True, text=True, timeout=60)
+    assert marker.returncode == 0, marker.stderr
+    for _ in range(20):
+        page.get_by_role("button", name="Load the last 200 lines").click()
+        if "ui-log-marker" in (page.locator("#log").inner_text() or ""):
+            break
+        page.wait_for_timeout(500)
+    expect(page.locator("pre.log")).to_contain_text("ui-log-marker")
     assert confirm(page, page.get_by_role("button", name="Stop", exact=True)) == "Stop ui-stop?"
     expect(page.locator("#action-result")).to_contain_text("stop: ui-stop")
     expect(page.locator("#phase")).to_have_text("Stopped", timeout=30_000)
