@@ -16,6 +16,7 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="the test ext
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+expect.set_options(timeout=10_000)  # the machine is shared: waits, not bounds (the 1 s one is explicit)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
@@ -48,6 +49,7 @@ def log_in(page: Page, api: Api, token: str, path: str = "/ui/") -> None:
     page.get_by_label("API token").fill(token)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    page.wait_for_load_state()  # the page's scripts run: htmx and app.js have attached their handlers
 
 
 def confirm(page: Page, button: Locator) -> str:
@@ -110,7 +112,8 @@ def test_dlxc_dashboard_prints_a_one_time_login_link(context: BrowserContext, mo
 def test_keyboard_only_login_skip_link_and_sorting(context: BrowserContext, module_api: Api) -> None:
     page = context.new_page()
     page.goto(module_api.url + "/ui/containers")
-    page.keyboard.type(module_api.token)  # the token field has the focus
+    expect(page.get_by_label("API token")).to_be_focused()  # autofocus: no mouse needed
+    page.keyboard.type(module_api.token)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Containers")).to_be_visible()
     page.keyboard.press("Tab")
