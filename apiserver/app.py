@@ -1,6 +1,7 @@
 """The FastAPI application: REST routes per kind, auth, JSON errors and NDJSON watch streams."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
 from apiserver.codec import dumps
+from apiserver.ipam import ClusterNetwork
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
@@ -44,6 +46,8 @@ class ApiServerSettings(BaseModel):
     watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
     watch_queue_size: int = 1_000  # events a watcher may fall behind before it is dropped with 410
     bookmark_interval: float = 10.0  # seconds without events before a watcher gets a BOOKMARK
+    # The cluster network every node's overlay spans; containers on it get addresses from here.
+    cluster_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.88.0.0/16")
 
 
 def _ok(obj: Any, status: int = 200) -> Response:
@@ -67,8 +71,9 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         kind.plural: WatchCache(store, kind.plural, capacity=settings.watch_cache_size, queue_size=settings.watch_queue_size)
         for kind in KINDS
     }
+    network = ClusterNetwork(store, settings.cluster_cidr)
     registries = {
-        kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest) for kind in KINDS
+        kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest, ipam=network) for kind in KINDS
     }
 
     @asynccontextmanager

@@ -9,7 +9,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from apiserver import ipam
 from apiserver.codec import dumps
+from apiserver.ipam import ClusterNetwork
 from apiserver.policy import check_container
 from apiserver.storage import Store
 from dlxc.client.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
@@ -79,8 +81,11 @@ class Registry:
         *,
         admission: Admission | None = None,
         cached: Callable[[str], Obj | None] | None = None,
+        ipam: ClusterNetwork | None = None,
     ) -> None:
         self.store = store
+        # Containers on the cluster network get their address with their creation (see apiserver.ipam).
+        self.ipam = ipam if kind.name == "Container" else None
         self.kind = kind
         self.plural = kind.plural
         self.admission = admission or Admission()
@@ -149,6 +154,11 @@ class Registry:
         obj = self.prepare_create(body)
         name = obj["metadata"]["name"]
         if dry_run:
+            ipv4 = ipam.cluster_ipv4(obj["spec"])
+            if self.ipam is not None and ipv4:
+                problem = ipam.static_problem(self.ipam.network, str(ipv4))
+                if problem:
+                    raise Invalid(f"Container {name} is invalid: {ipam.FIELD}: {problem}", details=[{"field": ipam.FIELD, "message": problem}])
             try:
                 await self.store.get(self.plural, name)
             except NotFound:
@@ -157,6 +167,8 @@ class Registry:
                 raise AlreadyExists(f"{self.plural}/{name} already exists")
             return obj
         try:
+            if self.ipam is not None and ipam.cluster_ipv4(obj["spec"]) is not False:
+                return await self.ipam.create(obj)
             return await self.store.create(self.plural, name, obj)
         except AlreadyExists:
             if self.kind.name != "Event":
@@ -202,6 +214,8 @@ class Registry:
             if added:
                 raise Conflict(f"{self.plural}/{meta['name']} is being deleted; finalizers cannot be added")
         new["status"] = current.get("status", {})
+        if self.ipam is not None:
+            ipam.keep_address(current, new)
         if new.get("spec") != current.get("spec"):
             meta["generation"] = int(cur_meta.get("generation") or 0) + 1
             self.admission.check(self.kind, new)
@@ -221,7 +235,19 @@ class Registry:
             current = await self.store.get(self.plural, name)
             result = mutate(_copy(current))
             return result if result is not None else current
-        return await self._update(name, mutate)
+        if self.ipam is None:
+            return await self._update(name, mutate)
+        gone: list[Obj] = []
+
+        def noting_deletion(current: Obj) -> Obj | None:
+            result = mutate(current)
+            gone[:] = [current] if result is None else []
+            return result
+
+        written = await self._update(name, noting_deletion)
+        if gone:
+            await self.ipam.release(gone[0])
+        return written
 
     async def _update(self, name: str, mutate: Callable[[Obj], Obj | None]) -> Obj:
         return await self.store.guaranteed_update(self.plural, name, mutate, cached=self.cached(name))

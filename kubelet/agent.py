@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import concurrent.futures
 import logging
 import random
@@ -14,8 +15,9 @@ from typing import Any
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, NotFound
 from dlxc.client.informer import Informer
-from kubelet import exporter, images, lxcconfig, restarts
+from kubelet import exporter, images, lxcconfig, overlay, restarts
 from kubelet.allocator import Allocator
+from kubelet.clusternet import ClusterNet
 from kubelet.drift import DriftPoller
 from kubelet.imagegc import ImageGC
 from kubelet.lease import LeaseSettings, NodeLease
@@ -95,6 +97,7 @@ class Kubelet:
         self.image_gc = ImageGC(runtime, images, unused_for=settings.image_gc_after)
         self.node = NodeStatus(client, settings, containers=self.containers, runtime=runtime, images=images, resync=self.resync)
         self.sampler = MetricsSampler(runtime, settings, containers=self.containers, enqueue=self.enqueue)
+        self.clusternet = ClusterNet(client, settings)  # the cluster network: VXLAN peers and /etc/hosts names
         self.drift = DriftPoller(settings.lxc_path, interval=settings.state_poll_interval, enqueue=self.enqueue)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
@@ -159,6 +162,8 @@ class Kubelet:
         network = container.spec.network
         if network is not None and network.type == "none":
             return None
+        if network is None or network.type == "cluster":
+            return self.settings.cluster_bridge
         return (network.bridge if network and network.bridge else None) or self.settings.bridge
 
     def desired(self, container: Container) -> Desired:
@@ -167,7 +172,12 @@ class Kubelet:
         bridge = self._bridge_of(container)
         if bridge is not None and not self.network.bridge_exists(bridge):
             raise RenderError(f"bridge {bridge!r} does not exist on node {self.settings.node_name}")
-        ip = gateway = None
+        ip = gateway = cluster = None
+        if bridge == self.settings.cluster_bridge:
+            network = container.spec.network
+            ipv4 = self.clusternet.check_address(network.ipv4 if network else None, name=name)
+            cluster = lxcconfig.ClusterLink(bridge=bridge, address=ipv4, gateway=next(ipv4.network.hosts()), mtu=overlay.MTU,
+                                            hosts_file=str(self.clusternet.hosts.ensure(name)))
         with self.allocator.lock:
             if bridge == self.settings.bridge:
                 ip = self.allocator.allocate_ip(name)
@@ -197,6 +207,7 @@ class Kubelet:
             idmap=None if container.spec.privileged else self.idmap,
             cpuset=cpuset,
             init=init,
+            cluster=cluster,
         )
         return Desired(
             name=name,
@@ -484,6 +495,9 @@ class Kubelet:
         else:
             phase, message = "Stopped", ""
         ip = self.allocator.ips.get(observed.name)
+        network = obj["spec"].get("network") or {}
+        if network.get("type", "cluster") == "cluster" and network.get("ipv4"):
+            ip = ipaddress.IPv4Interface(network["ipv4"])
         await self._report(
             obj,
             phase=phase,
@@ -544,6 +558,7 @@ class Kubelet:
             concurrent.futures.ThreadPoolExecutor(max_workers=max(32, self.settings.workers * 2), thread_name_prefix="kubelet"))
         self.settings.lxc_path.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.network.ensure_bridge, self.settings.bridge, self.settings.subnet)
+        await asyncio.to_thread(self.clusternet.ensure_devices, self.client.servers[0])
         await asyncio.to_thread(self.allocator.recover, self.runtime)
         tasks: list[asyncio.Task[Any]] = []
         try:
@@ -556,6 +571,7 @@ class Kubelet:
                     await asyncio.sleep(1.0)
             tasks.append(asyncio.create_task(self.lease.run()))
             tasks.append(asyncio.create_task(self.containers.run()))
+            tasks.append(asyncio.create_task(self.clusternet.run()))
             await self.containers.synced.wait()
             await self.guard.remove_stale_copies_first()  # before any reconcile can start a stale copy
             tasks += [asyncio.create_task(self._worker()) for _ in range(self.settings.workers)]

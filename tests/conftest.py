@@ -177,6 +177,8 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
             "etcd_prefix": prefix,
             "token_file": token_file,
             "allowed_host_paths": [os.path.realpath(tempfile.gettempdir())],
+            # A cluster network of its own: test clusters share this host's routing table.
+            "cluster_cidr": f"10.{64 + secrets.randbelow(64)}.{secrets.randbelow(256)}.0/24",
             **overrides,
         }
     )
@@ -289,6 +291,8 @@ class Cluster:
     lxc_root: Path
     nodes: list[Node] = field(default_factory=list)
     procs: list[subprocess.Popen] = field(default_factory=list)
+    # The cluster network's bridge, shared by this cluster's kubelets (they are all on this host).
+    cluster_bridge: str = field(default_factory=lambda: f"dc{secrets.token_hex(3)}")
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
         with (self.tmp / f"{name}.log").open("ab") as log:
@@ -320,7 +324,10 @@ class Cluster:
         node.proc = self.spawn(
             f"kubelet-{node.name}",
             ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path), "--image-dir", str(self.image_dir),
-             "--bridge", node.bridge, "--subnet", node.subnet, "--heartbeat-interval", "1", *node.args],
+             "--bridge", node.bridge, "--subnet", node.subnet, "--heartbeat-interval", "1",
+             "--cluster-cidr", str(self.api.settings.cluster_cidr), "--cluster-bridge", self.cluster_bridge,
+             # No NAT rule or forwarding switched on in this host's own network namespace.
+             "--no-outbound-nat", *node.args],
             {**self.api.env(), "DLXC_TOKEN": token},
         )
 
@@ -329,7 +336,7 @@ class Cluster:
             stop_process(proc)
         from concurrent.futures import ThreadPoolExecutor
 
-        from kubelet import network, runtime
+        from kubelet import network, overlay, runtime
 
         for node in self.nodes:
             rt = runtime.LxcRuntime(node.lxc_path)
@@ -339,6 +346,7 @@ class Cluster:
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
             shutil.rmtree(node.lxc_path, ignore_errors=True)
+        overlay.teardown(self.cluster_bridge)
 
 
 @pytest.fixture

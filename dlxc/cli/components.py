@@ -68,6 +68,16 @@ def default_node_name() -> str:
     return cleaned[:63] or "node"
 
 
+def _cluster_cidr(text: str) -> ipaddress.IPv4Network:
+    try:
+        network = ipaddress.IPv4Network(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an IPv4 network such as 10.88.0.0/16", param_hint="--cluster-cidr") from None
+    if network.prefixlen > 29:
+        raise typer.BadParameter("a prefix of /29 or wider, e.g. 10.88.0.0/16", param_hint="--cluster-cidr")
+    return network
+
+
 def apiserver(
     host: str = typer.Option("127.0.0.1", "--host", envvar="DLXC_APISERVER_HOST", help="Address to listen on."),
     port: int = typer.Option(6443, "--port", envvar="DLXC_APISERVER_PORT"),
@@ -79,6 +89,7 @@ def apiserver(
     insecure_http: bool = typer.Option(False, "--insecure-http", envvar="DLXC_INSECURE_HTTP", help="Serve plain HTTP (loopback only)."),
     allow_privileged: bool = typer.Option(False, "--allow-privileged", envvar="DLXC_ALLOW_PRIVILEGED", help="Accept privileged: true."),
     allowed_host_paths: str = typer.Option("", "--allowed-host-paths", envvar="DLXC_ALLOWED_HOST_PATHS", help="Comma-separated folders host-path mounts must lie under; empty: none."),
+    cluster_cidr: str = typer.Option("10.88.0.0/16", "--cluster-cidr", envvar="DLXC_CLUSTER_CIDR", help="The cluster network containers get their addresses from."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Serve the API over etcd (TLS unless --insecure-http on loopback)."""
@@ -104,6 +115,7 @@ def apiserver(
         token_file=token_file,
         allow_privileged=allow_privileged,
         allowed_host_paths=roots,
+        cluster_cidr=_cluster_cidr(cluster_cidr),
     )
     serve(settings, host=host, port=port, cert=tls_cert_file, key=tls_private_key_file, insecure_http=insecure_http, log_level="warning")
 
@@ -166,6 +178,12 @@ def kubelet(
     image_dir: Path = typer.Option(Path("/var/lib/dlxc/images"), "--image-dir", envvar="DLXC_IMAGE_DIR"),
     bridge: str = typer.Option("dlxcbr0", "--bridge", envvar="DLXC_BRIDGE", help="Default bridge, created when missing."),
     subnet: str = typer.Option("10.77.0.1/24", "--subnet", envvar="DLXC_SUBNET", help="The bridge's address and subnet."),
+    cluster_cidr: str = typer.Option("10.88.0.0/16", "--cluster-cidr", envvar="DLXC_CLUSTER_CIDR", help="The cluster network (the apiserver's --cluster-cidr)."),
+    cluster_bridge: str = typer.Option("dlxc0", "--cluster-bridge", envvar="DLXC_CLUSTER_BRIDGE", help="This host's bridge of the cluster network."),
+    advertise_address: str = typer.Option(None, "--advertise-address", envvar="DLXC_ADVERTISE_ADDRESS",
+                                          help="This host's address other nodes send overlay traffic to; default: the one that reaches the apiserver."),
+    outbound_nat: bool = typer.Option(True, "--outbound-nat/--no-outbound-nat", envvar="DLXC_OUTBOUND_NAT",
+                                      help="Masquerade the cluster network's outbound traffic (nftables; turns on IPv4 forwarding)."),
     heartbeat_interval: float = typer.Option(1.0, "--heartbeat-interval", help="Seconds between two renewals of the node Lease."),
     status_interval: float = typer.Option(10.0, "--status-interval", help="Seconds between two Node status (usage) updates."),
     fence_timeout: float = typer.Option(6.0, "--fence-timeout", help="Without a Lease renewal this long, stop containers that may fail over."),
@@ -202,6 +220,10 @@ def kubelet(
         image_dir=image_dir,
         bridge=bridge,
         subnet=ipaddress.IPv4Interface(subnet),
+        cluster_cidr=_cluster_cidr(cluster_cidr),
+        cluster_bridge=cluster_bridge,
+        advertise_address=ipaddress.IPv4Address(advertise_address) if advertise_address else None,
+        outbound_nat=outbound_nat,
         heartbeat_interval=status_interval,
         max_containers=max_containers,
         cpu_overcommit=cpu_overcommit,

@@ -78,6 +78,8 @@ class LocalCluster:
     node_name: str = "local"
     bridge: str = "dlxcbr0"
     subnet: str = "10.77.0.1/24"
+    cluster_cidr: str = "10.88.0.0/16"  # the cluster network; on one host its bridge is shared by every node
+    cluster_bridge: str = "dlxc0"
     nodes: int = 1  # kubelets on this host, each a node of its own (for trying failover)
     etcd_members: int = 1  # 3 for an etcd cluster on loopback
     allow_privileged: bool = False
@@ -226,7 +228,7 @@ class LocalCluster:
                 py + ["apiserver", "--port", str(self.port), "--etcd-endpoints", ",".join(self.etcd_endpoints),
                       "--token-file", str(self.state_dir / "tokens"),
                       "--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key),
-                      "--allowed-host-paths", ",".join(self.allowed_host_paths),
+                      "--allowed-host-paths", ",".join(self.allowed_host_paths), "--cluster-cidr", self.cluster_cidr,
                       *(["--allow-privileged"] if self.allow_privileged else [])],
                 {},
             )
@@ -240,12 +242,14 @@ class LocalCluster:
                 self._spawn(
                     node.component,
                     py + ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path),
-                          "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet],
+                          "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet,
+                          "--cluster-cidr", self.cluster_cidr, "--cluster-bridge", self.cluster_bridge],
                     self._component_env(node.component, component_tokens[node.component], pki),
                 )
         (self.state_dir / "layout.json").write_text(json.dumps({
             "nodes": self.nodes, "etcdMembers": self.etcd_members,
             "nodeName": self.node_name, "bridge": self.bridge, "subnet": self.subnet,
+            "clusterCidr": self.cluster_cidr, "clusterBridge": self.cluster_bridge,
             "allowPrivileged": self.allow_privileged, "extraHostPaths": list(self.extra_host_paths),
         }))
         config = ClientConfig(server=self.server, token=admin, certificate_authority=str(pki.ca_cert))
@@ -263,6 +267,8 @@ class LocalCluster:
         self.node_name = str(layout.get("nodeName", self.node_name))
         self.bridge = str(layout.get("bridge", self.bridge))
         self.subnet = str(layout.get("subnet", self.subnet))
+        self.cluster_cidr = str(layout.get("clusterCidr", self.cluster_cidr))
+        self.cluster_bridge = str(layout.get("clusterBridge", self.cluster_bridge))
         self.allow_privileged = bool(layout.get("allowPrivileged", self.allow_privileged))
         self.extra_host_paths = tuple(layout.get("extraHostPaths", self.extra_host_paths))
 
@@ -333,7 +339,7 @@ class LocalCluster:
                 _terminate(pid)
                 stopped.append(name)
         self.pid_file.unlink(missing_ok=True)
-        from kubelet import network, runtime
+        from kubelet import network, overlay, runtime
 
         work = []
         for node in self.local_nodes():
@@ -344,6 +350,7 @@ class LocalCluster:
         for node in self.local_nodes():
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
+        overlay.teardown(self.cluster_bridge)
         return stopped
 
 
