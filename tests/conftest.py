@@ -177,8 +177,9 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
             "etcd_prefix": prefix,
             "token_file": token_file,
             "allowed_host_paths": [os.path.realpath(tempfile.gettempdir())],
-            # A cluster network of its own: test clusters share this host's routing table.
-            "cluster_cidr": f"10.{64 + secrets.randbelow(64)}.{secrets.randbelow(256)}.0/24",
+            # A cluster network of its own (big enough for tests that create a thousand containers);
+            # two test clusters that happen to share one are still apart: each has its own bridge.
+            "cluster_cidr": f"10.{64 + secrets.randbelow(64)}.0.0/16",
             **overrides,
         }
     )

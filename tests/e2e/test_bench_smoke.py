@@ -53,3 +53,10 @@ def test_density_bench_fills_a_node_and_measures_it_idle() -> None:
     figures = run_bench("density.py", "--goal", "6", "--batch", "3", "--idle-seconds", "2")
     assert figures["containers"] == 6 and figures["stopped_because"] == "goal reached"
     assert figures["kubelet_rss_mib"] > 0
+
+
+def test_network_bench_compares_the_overlay_with_a_plain_bridge() -> None:
+    figures = run_bench("network.py", "--pings", "20", "--megabytes", "10", "--repeats", "1")
+    for pair in ("bridge", "overlay_same_host", "overlay_cross_host"):
+        assert figures[f"{pair}_rtt_p50_ms"] > 0 and figures[f"{pair}_tput_mb_s"] > 0, pair
+    assert figures["cross_host_rtt_ratio"] > 0 and figures["cross_host_tput_ratio"] > 0
