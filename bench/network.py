@@ -140,15 +140,20 @@ def main() -> None:
         node_of = {a.name: a, b.name: b}
         pairs = {"bridge": ("br1", "br2"), "overlay_same_host": ("ov1", "ov2"), "overlay_cross_host": ("ov1", "ov3")}
         result: dict[str, object] = {"pings": args.pings, "megabytes": args.megabytes, "repeats": args.repeats}
+        where = {label: (node_of[objs[src]["spec"]["nodeName"]], node_of[objs[dst]["spec"]["nodeName"]])
+                 for label, (src, dst) in pairs.items()}
         for label, (source, target) in pairs.items():
-            src_node, dst_node = node_of[objs[source]["spec"]["nodeName"]], node_of[objs[target]["spec"]["nodeName"]]
-            rtt_p50(cluster, src_node, source, ip[target], 3)  # warm up: ARP, FDB
-            rtt = rtt_p50(cluster, src_node, source, ip[target], args.pings)
-            tput = max(throughput(cluster, src_node, source, dst_node, target, ip[target], args.megabytes)
-                       for _ in range(args.repeats))
-            result[f"{label}_rtt_p50_ms"] = round(rtt, 4)
-            result[f"{label}_tput_mb_s"] = round(tput, 1)
-            print(f"{label:20} rtt p50 {rtt * 1000:7.1f} us   tcp {tput:8.1f} MB/s")
+            rtt_p50(cluster, where[label][0], source, ip[target], 3)  # warm up: ARP, FDB
+            result[f"{label}_rtt_p50_ms"] = round(rtt_p50(cluster, where[label][0], source, ip[target], args.pings), 4)
+        # Round robin, so a busy moment of the shared host falls on every pair alike; the best run counts.
+        best: dict[str, float] = {}
+        for _ in range(args.repeats):
+            for label, (source, target) in pairs.items():
+                tput = throughput(cluster, where[label][0], source, where[label][1], target, ip[target], args.megabytes)
+                best[label] = max(best.get(label, 0.0), tput)
+        for label in pairs:
+            result[f"{label}_tput_mb_s"] = round(best[label], 1)
+            print(f"{label:20} rtt p50 {float(result[f'{label}_rtt_p50_ms']) * 1000:7.1f} us   tcp {best[label]:8.1f} MB/s")  # type: ignore[arg-type]
         result["cross_host_rtt_ratio"] = round(result["overlay_cross_host_rtt_p50_ms"] / result["bridge_rtt_p50_ms"], 2)  # type: ignore[operator]
         result["cross_host_tput_ratio"] = round(result["overlay_cross_host_tput_mb_s"] / result["bridge_tput_mb_s"], 2)  # type: ignore[operator]
         print(json.dumps(result))
