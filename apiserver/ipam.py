@@ -101,6 +101,20 @@ class ClusterNetwork:
         found = await self.store.get_claim(claim)
         return str(found[0].get("name")) if found else "another container"
 
+    async def _create_claiming(self, obj: Obj, ip: ipaddress.IPv4Address, owner: Obj) -> Obj | None:
+        """Create obj holding `ip`: None when another live container holds it. The claim is assumed
+        free (one transaction, no read); only when it is not is its owner looked at."""
+        name, claim = obj["metadata"]["name"], claim_name(ip)
+        rv: int | None = 0
+        for _ in range(3):
+            try:
+                return await self.store.create_with_claim("containers", name, obj, claim=claim, owner=owner, claim_rv=rv or 0)
+            except ClaimTaken:
+                rv = await self._stale_rv(claim)
+                if rv is None:
+                    return None
+        return None
+
     async def create(self, obj: Obj) -> Obj:
         """Create the Container `obj` (already validated) with its cluster address claimed in the same write."""
         ipv4 = cluster_ipv4(obj["spec"])
@@ -112,27 +126,18 @@ class ClusterNetwork:
                 raise Invalid(f"Container {meta['name']} is invalid: {FIELD}: {problem}",
                               details=[{"field": FIELD, "message": problem}])
             ip = ipaddress.IPv4Interface(str(ipv4)).ip
-            for _ in range(3):
-                rv = await self._stale_rv(claim_name(ip))
-                if rv is None:
-                    break
-                try:
-                    return await self.store.create_with_claim("containers", meta["name"], obj, claim=claim_name(ip), owner=owner, claim_rv=rv)
-                except ClaimTaken:
-                    continue
+            created = await self._create_claiming(obj, ip, owner)
+            if created is not None:
+                return created
             message = f"{ip} is taken by container {await self._holder(claim_name(ip))}"
             raise Invalid(f"Container {meta['name']} is invalid: {FIELD}: {message}", details=[{"field": FIELD, "message": message}])
         tried = 0
         for ip in self._candidates():
             tried += 1
-            rv = await self._stale_rv(claim_name(ip))
-            if rv is None:
-                continue
             obj["spec"]["network"] = {"type": "cluster", "ipv4": f"{ip}/{self.network.prefixlen}"}
-            try:
-                return await self.store.create_with_claim("containers", meta["name"], obj, claim=claim_name(ip), owner=owner, claim_rv=rv)
-            except ClaimTaken:
-                continue
+            created = await self._create_claiming(obj, ip, owner)
+            if created is not None:
+                return created
         message = f"no free address left in the cluster network {self.network} ({tried} tried)"
         raise Invalid(f"Container {meta['name']} cannot be created: {message}", details=[{"field": FIELD, "message": message}])
 
