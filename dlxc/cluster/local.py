@@ -80,6 +80,7 @@ class LocalCluster:
     subnet: str = "10.77.0.1/24"
     cluster_cidr: str = "10.88.0.0/16"  # the cluster network; on one host its bridge is shared by every node
     cluster_bridge: str = "dlxc0"
+    outbound_nat: bool = True  # masquerade the cluster network to the host's uplink (turns on IPv4 forwarding)
     nodes: int = 1  # kubelets on this host, each a node of its own (for trying failover)
     etcd_members: int = 1  # 3 for an etcd cluster on loopback
     allow_privileged: bool = False
@@ -243,13 +244,14 @@ class LocalCluster:
                     node.component,
                     py + ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path),
                           "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet,
-                          "--cluster-cidr", self.cluster_cidr, "--cluster-bridge", self.cluster_bridge],
+                          "--cluster-cidr", self.cluster_cidr, "--cluster-bridge", self.cluster_bridge,
+                          "--outbound-nat" if self.outbound_nat else "--no-outbound-nat"],
                     self._component_env(node.component, component_tokens[node.component], pki),
                 )
         (self.state_dir / "layout.json").write_text(json.dumps({
             "nodes": self.nodes, "etcdMembers": self.etcd_members,
             "nodeName": self.node_name, "bridge": self.bridge, "subnet": self.subnet,
-            "clusterCidr": self.cluster_cidr, "clusterBridge": self.cluster_bridge,
+            "clusterCidr": self.cluster_cidr, "clusterBridge": self.cluster_bridge, "outboundNat": self.outbound_nat,
             "allowPrivileged": self.allow_privileged, "extraHostPaths": list(self.extra_host_paths),
         }))
         config = ClientConfig(server=self.server, token=admin, certificate_authority=str(pki.ca_cert))
@@ -269,6 +271,7 @@ class LocalCluster:
         self.subnet = str(layout.get("subnet", self.subnet))
         self.cluster_cidr = str(layout.get("clusterCidr", self.cluster_cidr))
         self.cluster_bridge = str(layout.get("clusterBridge", self.cluster_bridge))
+        self.outbound_nat = bool(layout.get("outboundNat", self.outbound_nat))
         self.allow_privileged = bool(layout.get("allowPrivileged", self.allow_privileged))
         self.extra_host_paths = tuple(layout.get("extraHostPaths", self.extra_host_paths))
 
