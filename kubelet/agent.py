@@ -17,7 +17,7 @@ from dlxc.client.errors import ApiError, NotFound
 from dlxc.client.informer import Informer
 from kubelet import exporter, images, lxcconfig, overlay, restarts
 from kubelet.allocator import Allocator
-from kubelet.clusternet import ClusterNet
+from kubelet.clusternet import ClusterNet, on_cluster_network
 from kubelet.drift import DriftPoller
 from kubelet.imagegc import ImageGC
 from kubelet.lease import LeaseSettings, NodeLease
@@ -162,7 +162,7 @@ class Kubelet:
         network = container.spec.network
         if network is not None and network.type == "none":
             return None
-        if network is None or network.type == "cluster":
+        if on_cluster_network(network):
             return self.settings.cluster_bridge
         return (network.bridge if network and network.bridge else None) or self.settings.bridge
 

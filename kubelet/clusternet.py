@@ -12,10 +12,18 @@ from kubelet import overlay
 from kubelet.names import HostsFiles, hosts_content
 from kubelet.settings import KubeletSettings
 from schemas.base import Obj
+from schemas.container import Network
 
-__all__ = ["ClusterNet"]
+__all__ = ["ClusterNet", "on_cluster_network"]
 
 log = logging.getLogger("dlxc.kubelet")
+
+
+def on_cluster_network(network: Network | None) -> bool:
+    """Whether a stored container is on the cluster network. The apiserver writes `spec.network` into
+    every container it creates there; one without it was stored before the cluster network existed
+    and stays on the node bridge it was on."""
+    return network is not None and network.type == "cluster"
 
 
 class ClusterNet:
@@ -52,7 +60,7 @@ class ClusterNet:
         """The container's cluster address, or ValueError saying why it cannot be used on this node."""
         if not ipv4:
             raise ValueError(f"container {name} is on the cluster network but has no spec.network.ipv4 "
-                             "(created before the cluster network existed: delete and create it again)")
+                             "(the apiserver gives every container on it one: is it older than the cluster network?)")
         iface = ipaddress.IPv4Interface(ipv4)
         if iface.network != self.settings.cluster_cidr:
             raise ValueError(f"spec.network.ipv4 {ipv4} is not in this node's cluster network {self.settings.cluster_cidr} "
@@ -72,10 +80,14 @@ class ClusterNet:
                 if fdb_plan:
                     log.info("overlay: adding %d and removing %d forwarding entries", len(fdb_plan.add), len(fdb_plan.remove))
                     overlay.apply_fdb(self.devices.vxlan, fdb_plan)
-        local = [
+        # This node's containers: bound here, or still in the lxcpath (this watch may lag the
+        # kubelet's own, and a file must not vanish under a container about to start).
+        local = {
             obj["metadata"]["name"] for obj in containers
             if (obj.get("spec") or {}).get("nodeName") == self.settings.node_name
-        ]
+        }
+        if self.settings.lxc_path.is_dir():
+            local |= {p.name for p in self.settings.lxc_path.iterdir() if (p / "config").is_file()}
         self.hosts.update(hosts_content(containers), local)
 
     async def run(self) -> None:

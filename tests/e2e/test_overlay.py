@@ -96,9 +96,11 @@ def test_one_network_across_three_hosts(hosts: NetCluster) -> None:
     address = pm["spec"]["network"]["ipv4"]
     assert pm["status"]["ip"] == address.split("/")[0]
 
-    # Across hosts, by name, within 2 s of Running (resolution and the first ARP through the overlay).
+    # Across hosts, by name: the name is in pa's /etc/hosts within 2 s of pm being Running.
+    line = f"{address.split('/')[0]}\tpm pm.dlxc"
+    wait_until("pm in pa's /etc/hosts", lambda: line in hosts.attach(a, "pa", "/bin/cat", "/etc/hosts").stdout, timeout=10)
+    assert time.monotonic() - running_at <= 2.0
     wait_until("pa pings pm by name", lambda: pings(hosts, a, "pa", "pm"), timeout=10)
-    assert time.monotonic() - running_at <= 2.0 + 1.0  # one ping round of up to a second on top
     assert pings(hosts, first, "pm", "pa.dlxc")
     # The other hosts' VXLAN ports hold a flood entry per peer, on the LAN addresses only.
     fdb = a.in_ns("bridge", "fdb", "show", "dev", "dlxc0-vx").stdout
