@@ -118,6 +118,12 @@ def test_one_network_across_three_hosts(hosts: NetCluster) -> None:
     link = hosts.attach(second, "pm", "/bin/busybox", "ip", "link", "show", "eth0").stdout
     assert hwaddr_for("pm") in link
     wait_until("pa pings the moved pm by name", lambda: pings(hosts, a, "pa", "pm"), timeout=10)
+    # pm's MAC now points at its new host; the dead host stays a peer until its Node goes, then leaves.
+    fdb = a.in_ns("bridge", "fdb", "show", "dev", "dlxc0-vx").stdout
+    assert f"{hwaddr_for('pm')} dst {second.ns_ip}" in fdb and f"{hwaddr_for('pm')} dst {first.ns_ip}" not in fdb
+    api(hosts, "delete", "nodes", first.name)
+    wait_until("the deleted node's flood entry gone", lambda: first.ns_ip not in a.in_ns(
+        "bridge", "fdb", "show", "dev", "dlxc0-vx").stdout, timeout=5)
 
     # A partition of pm's new host: while it lasts a container created elsewhere is unknown there;
     # when the link is back its name resolves and it answers through the overlay.
