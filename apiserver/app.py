@@ -1,21 +1,20 @@
 """The FastAPI application: REST routes per kind, auth, JSON errors and NDJSON watch streams."""
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
+import platform
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+import dlxc
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
 from apiserver.codec import dumps
@@ -23,7 +22,10 @@ from apiserver.ipam import ClusterNetwork
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
+from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
+from apiserver.tokens import PLURAL as TOKENS
+from apiserver.tokens import Authenticator, TokenRegistry
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, NotFound
@@ -35,19 +37,6 @@ __all__ = ["ApiServerSettings", "create_app"]
 log = logging.getLogger("dlxc.apiserver")
 
 PREFIX = f"/apis/{API_VERSION}"
-
-
-class ApiServerSettings(BaseModel):
-    etcd_endpoints: list[str] = ["http://127.0.0.1:2379"]
-    etcd_prefix: str = "/dlxc"
-    token_file: Path | None = None  # None: no authentication (tests of the pure API only)
-    allow_privileged: bool = False
-    allowed_host_paths: list[str] = []  # empty: no host-path mounts at all
-    watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
-    watch_queue_size: int = 1_000  # events a watcher may fall behind before it is dropped with 410
-    bookmark_interval: float = 10.0  # seconds without events before a watcher gets a BOOKMARK
-    # The cluster network every node's overlay spans; containers on it get addresses from here.
-    cluster_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.88.0.0/16")
 
 
 def _ok(obj: Any, status: int = 200) -> Response:
@@ -65,7 +54,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def create_app(settings: ApiServerSettings) -> FastAPI:
     store = Store(settings.etcd_endpoints, prefix=settings.etcd_prefix)
-    tokens = TokenFile(settings.token_file) if settings.token_file else None
+    token_file = TokenFile(settings.token_file) if settings.token_file else None
+    token_registry = TokenRegistry(store, token_file=token_file)
+    authenticator = Authenticator(token_file, token_registry) if token_file else None
     admission = Admission(allow_privileged=settings.allow_privileged, allowed_host_paths=settings.allowed_host_paths)
     caches = {
         kind.plural: WatchCache(store, kind.plural, capacity=settings.watch_cache_size, queue_size=settings.watch_queue_size)
@@ -110,13 +101,13 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"reason": "InternalError", "message": "internal error", "details": [], "code": 500}, 500)
 
-    def identity_of(request: Request) -> Identity:
-        if tokens is None:
+    async def identity_of(request: Request) -> Identity:
+        if authenticator is None:
             return Identity("anonymous", "admin")
-        return tokens.authenticate(request.headers.get("authorization"))
+        return await authenticator.authenticate(request.headers.get("authorization"))
 
     async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
-        identity = identity_of(request)
+        identity = await identity_of(request)
         bound = None
         if identity.node and kind.plural == "containers" and name and verb not in ("get", "list", "watch"):
             try:
@@ -131,8 +122,14 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:
-        identity_of(request)
+        await identity_of(request)
         return JSONResponse(build_openapi(KINDS))
+
+    @app.get("/version", include_in_schema=False)
+    async def version(request: Request) -> JSONResponse:
+        """The server's release and the API version it serves (`dlxc version`)."""
+        await identity_of(request)
+        return JSONResponse(server_version())
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -148,7 +145,42 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
 
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
+    _add_token_routes(app, token_registry, identity_of)
     return app
+
+
+def _add_token_routes(app: FastAPI, registry: TokenRegistry, identity_of: Callable[[Request], Awaitable[Identity]]) -> None:
+    """Tokens are not a watchable kind: create (the answer holds the secret, once), list, get, revoke; admin only."""
+    base = f"{PREFIX}/{TOKENS}"
+
+    async def allow(request: Request, verb: str, name: str | None) -> None:
+        authorize(await identity_of(request), verb=verb, plural=TOKENS, name=name, subresource=None, bound_node=None)
+
+    async def create_token(request: Request) -> Response:
+        await allow(request, "create", None)
+        return _ok(await registry.create(await read_json(request), dry_run=_dry_run(request)), 201)
+
+    async def list_tokens(request: Request) -> Response:
+        await allow(request, "list", None)
+        return _ok(await registry.list())
+
+    async def get_token(request: Request) -> Response:
+        name = request.path_params["name"]
+        await allow(request, "get", name)
+        return _ok(await registry.get(name))
+
+    async def revoke_token(request: Request) -> Response:
+        name = request.path_params["name"]
+        await allow(request, "delete", name)
+        return _ok(await registry.revoke(name, dry_run=_dry_run(request)))
+
+    for path, method, endpoint in (
+        (base, "POST", create_token), (base, "GET", list_tokens),
+        (base + "/{name}", "GET", get_token), (base + "/{name}", "DELETE", revoke_token),
+    ):
+        added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
+        added.methods.discard("HEAD")
+        app.router.routes.append(added)
 
 
 FENCE_HEADER = b"x-dlxc-lease-fence"
@@ -248,6 +280,10 @@ def _dry_run(request: Request) -> bool:
     if value not in (None, "", "All"):
         raise BadRequest("dryRun must be All", details=[{"field": "dryRun", "message": "must be All"}])
     return value == "All"
+
+
+def server_version() -> dict[str, str]:
+    return {"version": dlxc.__version__, "apiVersion": API_VERSION, "python": platform.python_version()}
 
 
 def _add_routes(

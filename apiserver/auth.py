@@ -1,4 +1,4 @@
-"""Bearer tokens, stored hashed, and what each role may do."""
+"""Bearer tokens, stored hashed: the bootstrap token file, and what each role may do."""
 from __future__ import annotations
 
 import hashlib
@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlxc.client.errors import Forbidden, Unauthorized
+from schemas.token import check_role
 
-__all__ = ["Identity", "TokenFile", "authorize", "check_role", "hash_token", "new_token"]
-
-_NODE_ROLE = re.compile(r"^node:[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+__all__ = ["Identity", "TokenFile", "authorize", "bearer_digest", "check_role", "hash_token", "new_token"]
 
 
 @dataclass(frozen=True)
@@ -26,13 +25,6 @@ class Identity:
         return self.role.split(":", 1)[1] if self.role.startswith("node:") else None
 
 
-def check_role(role: str) -> str:
-    """The role if it is admin, viewer or node:NAME (NAME a DNS-1123 label), else ValueError."""
-    if role in ("admin", "viewer") or (_NODE_ROLE.match(role) and len(role) <= 5 + 63):
-        return role
-    raise ValueError(f"unknown role {role!r}; use admin, viewer or node:NAME")
-
-
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -41,8 +33,20 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def bearer_digest(header: str | None) -> str:
+    """The hash of the request's bearer token; 401 when there is none."""
+    if not header or not header.startswith("Bearer "):
+        raise Unauthorized("missing bearer token; set DLXC_TOKEN or the token in your dlxc config")
+    return hash_token(header[len("Bearer "):].strip())
+
+
 class TokenFile:
-    """Lines of `SHA256HEX NAME ROLE`; re-read when the file changes, so new tokens work at once."""
+    """Lines of `SHA256HEX NAME ROLE`; re-read when the file changes.
+
+    The bootstrap tokens: `dlxc up` (and whoever runs an apiserver by hand) writes the first admin
+    and the components' tokens here, before there is an API to ask. Every later token is made
+    through the API (apiserver.tokens), by an admin.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -74,19 +78,34 @@ class TokenFile:
         entries = {}
         for line in self.path.read_text().splitlines():
             parts = line.split()
-            if len(parts) == 3 and parts[2] in ("admin", "viewer") or len(parts) == 3 and _NODE_ROLE.match(parts[2]):
+            if len(parts) == 3 and _valid_role(parts[2]):
                 entries[parts[0]] = Identity(parts[1], parts[2])
         self._entries, self._mtime = entries, mtime
 
-    def authenticate(self, header: str | None) -> Identity:
-        if not header or not header.startswith("Bearer "):
-            raise Unauthorized("missing bearer token; set DLXC_TOKEN or the token in your dlxc config")
-        digest = hash_token(header[len("Bearer "):].strip())
+    def lookup(self, digest: str) -> Identity | None:
         self._load()
         for known, identity in self._entries.items():
             if hmac.compare_digest(known, digest):
                 return identity
-        raise Unauthorized("the bearer token is not valid")
+        return None
+
+    def names(self) -> set[str]:
+        self._load()
+        return {identity.name for identity in self._entries.values()}
+
+    def authenticate(self, header: str | None) -> Identity:
+        identity = self.lookup(bearer_digest(header))
+        if identity is None:
+            raise Unauthorized("the bearer token is not valid")
+        return identity
+
+
+def _valid_role(role: str) -> bool:
+    try:
+        check_role(role)
+    except ValueError:
+        return False
+    return True
 
 
 READ_VERBS = ("get", "list", "watch")
@@ -103,11 +122,15 @@ def authorize(
 ) -> None:
     """Raise Forbidden unless the identity's role allows the verb on the object.
 
-    admin: everything. viewer: reads. node:NAME: reads, and writes to Node NAME, Lease NAME,
+    admin: everything. viewer: reads, but not of tokens (admin only, even to list). node:NAME: reads, and writes to Node NAME, Lease NAME,
     events (not their deletion), and the status of containers bound to NAME (plus adding or
     removing the kubelet's own finalizer on them, which `subresource="finalizers"` stands for).
     """
-    if identity.role == "admin" or verb in READ_VERBS:
+    if identity.role == "admin":
+        return
+    if plural == "tokens":
+        raise Forbidden(f"{identity.name} ({identity.role}) may not {verb} tokens; only an admin may")
+    if verb in READ_VERBS:
         return
     node = identity.node
     if node is not None:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from schemas import API_VERSION, Kind
+from schemas.token import Token
 
 __all__ = ["build_openapi"]
 
@@ -81,6 +82,11 @@ def _extra_schemas(kinds: tuple[Kind, ...]) -> dict[str, Any]:
         },
         "MergePatch": {"type": "object", "description": "An RFC 7386 JSON merge patch.", "additionalProperties": True},
         "Health": {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]},
+        "Version": {
+            "type": "object",
+            "properties": {"version": {"type": "string"}, "apiVersion": {"type": "string"}, "python": {"type": "string"}},
+            "required": ["version", "apiVersion"],
+        },
         "WatchEvent": {
             "type": "object",
             "description": "One line of a watch stream (application/x-ndjson).",
@@ -228,14 +234,49 @@ def _kind_paths(kind: Kind) -> dict[str, Any]:
     return paths
 
 
+def _token_paths() -> dict[str, Any]:
+    """Tokens are not a watchable kind: create (the answer holds the secret, once), list, get, revoke."""
+    obj = _ref("Token")
+    base = f"{PREFIX}/tokens"
+    tags = ["Token"]
+    listing = {"type": "object", "properties": {"kind": {"const": "TokenList"}, "items": {"type": "array", "items": obj}}}
+    return {
+        base: {
+            "get": {"operationId": "list_tokens", "tags": tags, "summary": "List tokens (never their secrets); admin only.",
+                    "responses": _responses("200", listing, errors=("401", "403", "503"))},
+            "post": {"operationId": "create_token", "tags": tags,
+                     "summary": "Create a token; status.token in the answer is the secret, shown this once.",
+                     "parameters": [DRY_RUN], "requestBody": {"required": True, "content": _json(obj)},
+                     "responses": _responses("201", obj, errors=tuple(c for c in ERRORS if c != "404"))},
+        },
+        base + "/{name}": {
+            "parameters": [NAME],
+            "get": {"operationId": "get_token", "tags": tags,
+                    "responses": _responses("200", obj, errors=("401", "403", "404", "503"))},
+            "delete": {"operationId": "revoke_token", "tags": tags, "summary": "Revoke: the token stops working at once.",
+                       "parameters": [DRY_RUN],
+                       "responses": _responses("200", obj, errors=tuple(c for c in ERRORS if c not in ("413", "422")))},
+        },
+    }
+
+
 @lru_cache(maxsize=4)
 def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
-    _, top = models_json_schema([(k.model, "validation") for k in kinds], ref_template=REF, by_alias=True)
+    models = [(k.model, "validation") for k in kinds] + [(Token, "validation")]
+    _, top = models_json_schema(models, ref_template=REF, by_alias=True)
     components = {**top.get("$defs", {}), **_extra_schemas(kinds)}
     health = {"get": {"tags": ["health"], "security": [], "responses": {"200": {"description": "OK", "content": _json(_ref("Health"))}, "503": {"description": ERRORS["503"], "content": _json(_ref("Status"))}}}}
     paths: dict[str, Any] = {
         "/healthz": {"get": {**health["get"], "operationId": "healthz"}},
         "/readyz": {"get": {**health["get"], "operationId": "readyz"}},
+        "/version": {
+            "get": {
+                "operationId": "version",
+                "tags": ["health"],
+                "summary": "The server's release and the API version it serves.",
+                "responses": {"200": {"description": "OK", "content": _json(_ref("Version"))}},
+            }
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
@@ -247,6 +288,7 @@ def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     }
     for kind in kinds:
         paths.update(_kind_paths(kind))
+    paths.update(_token_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "dlxc apiserver", "version": "v1", "description": "Declarative LXC containers: the only door to etcd."},

@@ -11,7 +11,12 @@ from fastapi import FastAPI
 
 from apiserver.app import ApiServerSettings, create_app
 
-__all__ = ["ApiServer", "check_listen", "serve"]
+__all__ = ["KEEPALIVE", "ApiServer", "check_listen", "serve"]
+
+# Seconds an idle client connection stays open. Longer than the client's own idle keep-alive
+# (dlxc.client.api.IDLE_KEEPALIVE), so the client, not the server, drops an idle connection: the
+# other way round, a request sent just as the server closes fails with "Server disconnected".
+KEEPALIVE = 30
 
 
 class ApiServer(uvicorn.Server):
@@ -48,7 +53,7 @@ def config_for(
     tls: dict[str, Any] = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)} if cert and key else {}
     return uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
-        timeout_graceful_shutdown=2, **tls,
+        timeout_graceful_shutdown=2, timeout_keep_alive=KEEPALIVE, **tls,
     )
 
 

@@ -35,7 +35,7 @@ from harness import free_port, percentile, wait_http  # noqa: E402
 
 from apiserver.auth import TokenFile  # noqa: E402
 from dlxc.client.api import Client  # noqa: E402
-from dlxc.client.config import ClientConfig  # noqa: E402
+from dlxc.client.config import ClientConfig, save_config  # noqa: E402
 from scheduler.cache import SchedulerCache, request_of  # noqa: E402
 from scheduler.config import SchedulerSettings  # noqa: E402
 from scheduler.framework import schedule  # noqa: E402
@@ -137,8 +137,10 @@ class Bench:
         token_file = self.tmp / "tokens"
         token = TokenFile(token_file).add("bench", "admin")
         port = free_port()
+        # The components' own config (a DLXC_CONFIG naming no file is an error).
+        config = save_config(ClientConfig(server=f"http://127.0.0.1:{port}", token=token), self.tmp / "config.yaml")
         env = {**os.environ, "DLXC_SERVER": f"http://127.0.0.1:{port}", "DLXC_TOKEN": token,
-               "DLXC_CONFIG": str(self.tmp / "config.yaml"), "DLXC_LOG_LEVEL": "warning"}
+               "DLXC_CONFIG": str(config), "DLXC_LOG_LEVEL": "warning"}
         self.apiserver = self.spawn("apiserver", [
             sys.executable, "-m", "dlxc", "apiserver", "--port", str(port), "--insecure-http",
             "--etcd-endpoints", f"http://127.0.0.1:{client}", "--etcd-prefix", "/bench", "--token-file", str(token_file),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -17,13 +18,18 @@ __all__ = [
     "CFS_PERIOD_US",
     "CONFIG_HEADER",
     "COMMON_CONF",
+    "DEFAULT_INIT",
     "DEFAULT_PIDS_MAX",
     "LIVE_KEYS",
+    "LXCFS_MOUNT_HOOK",
+    "LXCFS_REBOOT_HOOK",
     "USERNS_CONF",
     "ConfigDiff",
+    "COMMAND_ENV",
     "IdMap",
     "Item",
     "cgroup_file",
+    "command_of",
     "diff_config",
     "format_config",
     "hwaddr_for",
@@ -81,7 +87,7 @@ _LIVE_ORDER = [*_LIVE_RESET, "lxc.cgroup.cpuset.cpus", "lxc.cgroup2.cpuset.cpus"
 # Every character that could end a line or a value for liblxc, for getmntent, or for a C string,
 # plus the C1 controls and Unicode line separators that other readers of the file treat as breaks.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_KEY = re.compile(r"^lxc\.[a-z0-9_]+(\.[a-z0-9_]+)*$")
+_KEY = re.compile(r"^lxc\.[a-z0-9_]+(\.[a-z0-9_][a-z0-9_-]*)*$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -219,6 +225,16 @@ def _network(
 # busybox init halts on SIGUSR1 and reboots on SIGTERM (liblxc's defaults, SIGPWR and SIGINT, it
 # ignores); systemd halts on SIGRTMIN+3 and reboots on SIGINT (ctrl-alt-del).
 _SIGNALS = {"busybox": ("SIGUSR1", "SIGTERM"), "systemd": ("SIGRTMIN+3", "SIGINT")}
+# A spec.command runs as pid 1 in place of init; like any app it is asked to stop with SIGTERM
+# (pid 1 ignores it without a handler, so lxc-stop kills it after its timeout).
+_COMMAND_SIGNALS = ("SIGTERM", "SIGTERM")
+# The image's init, which spec.args alone is appended to (liblxc's own default).
+DEFAULT_INIT = "/sbin/init"
+# Where the config keeps spec.command + spec.args: liblxc splits lxc.init.cmd on every space with
+# no quoting, so `sh -c "echo hi; exit 3"` cannot be written there. The argv is kept as JSON in
+# this variable instead (so a changed command is a changed config, and restarts the container),
+# and the runtime hands it to lxc-start as separate arguments; the process sees it in its env too.
+COMMAND_ENV = "DLXC_COMMAND"
 _CPUSET = re.compile(r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")
 
 
@@ -262,7 +278,27 @@ def _limits(spec: ContainerSpec, *, cgroup_version: int, cpuset: str | None) -> 
     return items
 
 
-def _mounts(spec: ContainerSpec) -> list[Item]:
+# What Debian's lxcfs package ships for LXC (also in common.conf.d/00-lxcfs.conf, which
+# common.conf includes): bind the lxcfs /proc and /sys files over the container's own at mount
+# time, and tidy up after a reboot. liblxc runs hooks in the container's mount namespace.
+LXCFS_MOUNT_HOOK = "/usr/share/lxcfs/lxc.mount.hook"
+LXCFS_REBOOT_HOOK = "/usr/share/lxcfs/lxc.reboot.hook"
+
+
+def _lxcfs(enabled: bool) -> list[Item]:
+    # An empty hook value clears the hooks of that kind included so far (the package's drop-in), so
+    # whether a container gets lxcfs is this config's choice alone, and the hooks never run twice.
+    items: list[Item] = [("lxc.hook.mount", ""), ("lxc.hook.post-stop", "")]
+    if enabled:
+        items += [
+            ("lxc.mount.auto", "cgroup:mixed proc:mixed sys:mixed"),
+            ("lxc.hook.mount", LXCFS_MOUNT_HOOK),
+            ("lxc.hook.post-stop", LXCFS_REBOOT_HOOK),
+        ]
+    return items
+
+
+def _mounts(spec: ContainerSpec, *, idmapped: bool) -> list[Item]:
     # A tmpfs /dev/shm as the busybox template has: lxc.autodev builds /dev without one.
     items = [("lxc.mount.entry", "tmpfs dev/shm tmpfs rw,nosuid,nodev,create=dir 0 0")]
     for index, mount in enumerate(spec.mounts):
@@ -273,8 +309,36 @@ def _mounts(spec: ContainerSpec) -> list[Item]:
         # A relative target is resolved inside the rootfs; an absolute one would name a host path.
         relative = target.strip("/")
         options = "bind,create=dir" + (",ro" if mount.read_only else "")
+        if idmapped:
+            # Container uid N reads and writes host files as host uid N, not as uid 100000+N: without
+            # it a host dir shows up as nobody (65534) inside and is not writable by container root.
+            options += ",idmap=container"
         items.append(("lxc.mount.entry", f"{_fstab_escape(host)} {_fstab_escape(relative)} none {options} 0 0"))
     return items
+
+
+def _argv(spec: ContainerSpec) -> list[str] | None:
+    if spec.command is None and spec.args is None:
+        return None
+    argv = [*(spec.command or [DEFAULT_INIT]), *(spec.args or [])]
+    for index, arg in enumerate(argv):
+        if not isinstance(arg, str) or not arg:
+            raise ValueError(f"command/args item {index}: must be a non-empty string")
+        _safe(arg, what=f"command/args item {index}")
+    if not argv[0].startswith("/"):
+        raise ValueError(f"command: the program must be an absolute path, got {argv[0]!r}")
+    return argv
+
+
+def command_of(items: Iterable[Item]) -> list[str] | None:
+    """The argv the container runs instead of its image's init (spec.command + spec.args), or None."""
+    for key, value in items:
+        if key == "lxc.environment" and value.startswith(COMMAND_ENV + "="):
+            argv = json.loads(value[len(COMMAND_ENV) + 1:])
+            if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
+                raise ValueError(f"{COMMAND_ENV} in the config is not a list of non-empty strings: {value!r}")
+            return argv
+    return None
 
 
 def render_config(
@@ -289,13 +353,17 @@ def render_config(
     idmap: IdMap | None,
     cpuset: str | None = None,
     init: str = "busybox",
+    idmapped_mounts: bool = False,
+    lxcfs: bool = False,
     cluster: ClusterLink | None = None,
 ) -> list[tuple[str, str]]:
     """Ordered LXC config items for the container `name` running `spec` on `rootfs`.
 
     `cpuset` is the node's choice of cpus for a spec asking for whole cores (see kubelet.cpus);
     without it, whole cores are a CFS quota too. `init` (busybox or systemd) picks the signals
-    that halt and reboot the image's init.
+    that halt and reboot the image's init. `idmapped_mounts` (kernel >= 5.12) makes host bind
+    mounts of an unprivileged container idmapped, so container root owns what host root owns there;
+    `lxcfs` adds LXCFS's hooks so /proc/meminfo, /proc/cpuinfo and uptime show the container's own.
 
     `rootfs` is the value of lxc.rootfs.path: a directory, or `overlay:LOWER:UPPER` as made by
     `overlay_rootfs` (the runtime knows where UPPER lives). Raises ValueError on any value that is
@@ -305,6 +373,8 @@ def render_config(
         raise ValueError(f"name: {name!r} is not a DNS-1123 label")
     if init not in _SIGNALS:
         raise ValueError(f"init must be one of {', '.join(_SIGNALS)}, got {init!r}")
+    argv = _argv(spec)
+    signals = _COMMAND_SIGNALS if spec.command else _SIGNALS[init]
     hostname = spec.hostname or name
     if not _DNS_LABEL.match(_safe(hostname, what="hostname")):
         raise ValueError(f"hostname: {hostname!r} is not a DNS-1123 label")
@@ -319,8 +389,8 @@ def render_config(
     items += [
         ("lxc.rootfs.path", _check_rootfs(rootfs)),
         ("lxc.uts.name", hostname),
-        ("lxc.signal.halt", _SIGNALS[init][0]),
-        ("lxc.signal.reboot", _SIGNALS[init][1]),
+        ("lxc.signal.halt", signals[0]),
+        ("lxc.signal.reboot", signals[1]),
         ("lxc.autodev", "1"),
         # The image runs no getty, so the ttys common.conf asks for would only be idle devices.
         ("lxc.tty.max", "0"),
@@ -329,10 +399,16 @@ def render_config(
     for key, value in spec.env.items():
         if not _ENV_KEY.match(_safe(key, what="env key")):
             raise ValueError(f"env: {key!r} is not a valid variable name")
+        if key == COMMAND_ENV:
+            raise ValueError(f"env: {COMMAND_ENV} is reserved for spec.command")
         # liblxc reads a bare "KEY" from its own environment, so the '=' must always be there.
         items.append(("lxc.environment", f"{key}={_safe(value, what=f'env[{key}]')}"))
+    if argv is not None:
+        # ensure_ascii: every non-ASCII character becomes a \uXXXX escape, so nothing in the value can end a line.
+        items.append(("lxc.environment", f"{COMMAND_ENV}={json.dumps(argv, ensure_ascii=True)}"))
     items += _limits(spec, cgroup_version=cgroup_version, cpuset=cpuset)
-    items += _mounts(spec)
+    items += _lxcfs(lxcfs)
+    items += _mounts(spec, idmapped=idmapped_mounts and not spec.privileged)
     for key, value in items:
         _check_item(key, value)
     return items

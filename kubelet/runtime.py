@@ -7,14 +7,25 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import lxc
 
 from kubelet.idmap import unreachable_dirs
-from kubelet.lxcconfig import CONFIG_HEADER, Item, format_config, overlay_rootfs, parse_config, split_overlay_rootfs
+from kubelet.lxcconfig import (
+    CONFIG_HEADER,
+    Item,
+    command_of,
+    format_config,
+    overlay_rootfs,
+    parse_config,
+    split_overlay_rootfs,
+)
+from kubelet.startlog import start_failure
+from kubelet.statusfields import init_started
 
-__all__ = ["LxcError", "LxcRuntime", "Observed"]
+__all__ = ["LxcError", "LxcRuntime", "Observed", "StartError"]
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _UPPER = "delta0"
@@ -29,6 +40,10 @@ class LxcError(RuntimeError):
     """liblxc refused or failed an action; the message carries the tail of the container's lxc.log."""
 
 
+class StartError(LxcError):
+    """A container did not start: the message is one line saying why, ending with where the full log is."""
+
+
 @dataclass(frozen=True)
 class Observed:
     """What one container looks like on this node right now."""
@@ -38,6 +53,7 @@ class Observed:
     init_pid: int | None
     items: tuple[Item, ...]  # the container's config file, parsed (includes not expanded)
     ips: tuple[str, ...]
+    started: datetime | None = None  # when the running init started (from /proc), to about 10 ms
 
     @property
     def running(self) -> bool:
@@ -114,7 +130,9 @@ class LxcRuntime:
             items = tuple(parse_config(config_file.read_text()))
         except FileNotFoundError:
             items = ()
-        return Observed(name=name, state=state, init_pid=pid if pid and pid > 0 else None, items=items, ips=ips)
+        pid = pid if pid and pid > 0 else None
+        started = init_started(pid) if pid and state in ("RUNNING", "FROZEN") else None
+        return Observed(name=name, state=state, init_pid=pid, items=items, ips=ips, started=started)
 
     def states(self) -> dict[str, str]:
         """The state of every container under the lxcpath (RUNNING, STOPPED, FROZEN, ...), cheaply."""
@@ -232,7 +250,8 @@ class LxcRuntime:
             return
         if not container.defined:
             raise LxcError(f"container {name} does not exist; create it first")
-        self._prepare_rootfs(name, parse_config((self.container_dir(name) / "config").read_text()))
+        items = parse_config((self.container_dir(name) / "config").read_text())
+        self._prepare_rootfs(name, items)
         log = self.container_dir(name) / _LOG
         log.unlink(missing_ok=True)
         # Not container.start(): liblxc moves the process that asks for a daemonized start into the
@@ -243,16 +262,24 @@ class LxcRuntime:
             "lxc-start", "--name", name, "--lxcpath", str(self.lxc_path), "--daemon",
             "--logfile", str(log), "--logpriority", self.log_level,
         ]
+        argv = command_of(items)
+        if argv is not None:
+            # spec.command: each item one argument of pid 1 (lxc.init.cmd would split them on spaces).
+            command += ["--", *argv]
         try:
             result = subprocess.run(
                 command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
             )
         except subprocess.TimeoutExpired as exc:
-            raise LxcError(f"container {name} did not start in {timeout:g}s{self._log_tail(name)}") from exc
+            raise StartError(self._start_failure(name, f"did not start in {timeout:g}s")) from exc
         if result.returncode != 0:
-            raise LxcError(f"container {name} failed to start{self._log_tail(name) or ': ' + result.stderr.strip()}")
-        if not self._container(name).wait("RUNNING", max(1, int(timeout))):
-            raise LxcError(f"container {name} did not reach RUNNING in {timeout:g}s{self._log_tail(name)}")
+            raise StartError(self._start_failure(name, result.stderr))
+        # lxc-start returns once init is RUNNING; a command may already have ended by now (STOPPED),
+        # which is an exit for the restart policy to judge, not a failed start.
+        if self._container(name).state not in ("RUNNING", "STOPPED") and not self._container(name).wait(
+            "RUNNING", max(1, int(timeout))
+        ):
+            raise StartError(self._start_failure(name, f"did not reach RUNNING in {timeout:g}s"))
 
     def stop(self, name: str, *, timeout: float = 10.0) -> None:
         """Ask init to halt (lxc.signal.halt), then kill what is left after `timeout`; a stopped one is left alone."""
@@ -316,6 +343,14 @@ class LxcRuntime:
         if value is False:
             raise LxcError(f"container {name}: cgroup {key} cannot be read")
         return str(value)
+
+    def _start_failure(self, name: str, fallback: str) -> str:
+        log = self.container_dir(name) / _LOG
+        try:
+            text = log.read_text(errors="replace")
+        except FileNotFoundError:
+            text = ""
+        return start_failure(text, fallback=fallback, log_path=str(log))
 
     def _log_tail(self, name: str) -> str:
         try:

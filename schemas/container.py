@@ -151,6 +151,38 @@ class AntiAffinity(Model):
         return value
 
 
+# The smallest memory limit accepted. busybox under LXC here starts with 1Mi and peaks at 1.0-1.3 MiB
+# (cgroup memory.max_usage_in_bytes), and fails to start with 512Ki; 4Mi leaves room for a shell and
+# a command beside init. A limit below it can never run anything, so it is refused, not scheduled.
+MIN_MEMORY = 4 * 1024 * 1024
+
+
+_MAX_ARGS = 256
+_MAX_ARG_CHARS = 4096
+
+
+def _check_argv(value: list[str] | None, *, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    if what == "command" and not value:
+        raise ValueError("must not be empty; leave command out to run the image's init")
+    if len(value) > _MAX_ARGS:
+        raise ValueError(f"at most {_MAX_ARGS} items, got {len(value)}")
+    for index, item in enumerate(value):
+        if not item:
+            raise ValueError(f"item {index} is empty")
+        if len(item) > _MAX_ARG_CHARS:
+            raise ValueError(f"item {index} is longer than {_MAX_ARG_CHARS} characters")
+        try:
+            check_config_safe(item)
+        except ValueError as exc:
+            raise ValueError(f"item {index}: {exc}") from None
+    if what == "command" and not value[0].startswith("/"):
+        # There is no shell or PATH lookup to find a bare name: liblxc execs the first item as is.
+        raise ValueError(f"the program (item 0) must be an absolute path inside the container, got {value[0]!r}")
+    return value
+
+
 def _size(value: Any) -> str | None:
     if value is None:
         return None
@@ -163,10 +195,25 @@ class ContainerSpec(Model):
     image: str = Field(description="Image reference, e.g. busybox.")
     cpu: float | None = Field(default=None, gt=0, le=1024, description="CPU cores, may be fractional.")
     memory: str | None = Field(default=None, description="Memory limit, e.g. 512Mi; a bare number means MiB.")
-    disk: str | None = Field(default=None, description="Disk request, e.g. 10Gi; a bare number means MiB.")
+    disk: str | None = Field(
+        default=None,
+        description="Disk request, e.g. 10Gi; a bare number means MiB. A scheduling request only, not a limit: "
+        "the scheduler places the container on a node with this much disk left, but nothing stops it writing "
+        "more (its overlay upper dir sits on the node's filesystem, which has no per-container quota).",
+    )
     privileged: bool = Field(default=False, description="Run without a user-namespace id map.")
     hostname: DnsLabel | None = Field(default=None, description="Hostname inside; default: the name.")
     env: dict[str, ConfigSafeStr] = Field(default_factory=dict, description="Environment of the init process.")
+    command: list[str] | None = Field(
+        default=None,
+        description="Run this instead of the image's init, as the container's pid 1 (an absolute path, then its "
+        "arguments, e.g. [/bin/sh, -c, 'echo hi; exit 3']); each item is passed as one argument, never split or "
+        "run through a shell. When it exits, restartPolicy decides what happens, as for any init.",
+    )
+    args: list[str] | None = Field(
+        default=None,
+        description="Arguments appended to command (or to the image's init, /sbin/init, when command is unset).",
+    )
     mounts: list[Mount] = Field(default_factory=list, description="Bind mounts HOST:CONTAINER[:ro].")
     network: Network | None = Field(default=None, description="Default: the cluster network, with an address the apiserver allocates.")
     state: Literal["Running", "Stopped"] = Field(default="Running", description="Power state to hold.")
@@ -187,10 +234,22 @@ class ContainerSpec(Model):
             raise ValueError(f"{value!r} is not an image reference (e.g. busybox, debian:bookworm)")
         return value
 
+    @field_validator("command", "args")
+    @classmethod
+    def _argv(cls, value: list[str] | None, info: Any) -> list[str] | None:
+        return _check_argv(value, what=info.field_name)
+
     @field_validator("memory", "disk", mode="before")
     @classmethod
     def _sizes(cls, value: Any) -> str | None:
         return _size(value)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_floor(cls, value: str | None) -> str | None:
+        if value is not None and parse_bytes(value) < MIN_MEMORY:
+            raise ValueError(f"{value} is too small to start a container; the minimum is {format_bytes(MIN_MEMORY)}")
+        return value
 
     @field_validator("env", mode="before")
     @classmethod

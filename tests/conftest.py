@@ -193,6 +193,10 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
     server = ThreadedServer(settings, port, **certs)
     scheme = "https" if tls else "http"
     api = Api(f"{scheme}://127.0.0.1:{port}", token, token_file, prefix, etcd, server, settings, port, ca, certs)
+    # The client config that api.env() names: a DLXC_CONFIG naming no file is an error.
+    from dlxc.client.config import ClientConfig, save_config
+
+    save_config(ClientConfig(server=api.url, token=token, certificate_authority=str(ca) if ca else None), tmp / "config.yaml")
     server.start(api.url, verify=api.verify())
     return api
 
@@ -251,6 +255,17 @@ def dlxc(*args: str, env: dict[str, str], input: str | None = None, timeout: flo
 
 
 # ---------------------------------------------------------------- real LXC clusters
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lxcfs_left_as_found() -> Iterator[None]:
+    """Kubelets start lxcfs when it is not running; a session that made them do so stops it at the end."""
+    from kubelet import hostfeatures
+
+    running_before = hostfeatures.lxcfs_mounted()
+    yield
+    if not running_before:
+        hostfeatures.stop_lxcfs()
 
 
 @pytest.fixture(scope="session")

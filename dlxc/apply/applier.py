@@ -4,18 +4,23 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from dlxc.apply.diff import drifted_fields
+from dlxc.apply.diff import IMPERATIVE_ANNOTATIONS, drifted_fields
 from dlxc.apply.inventory import Inventory, Member, prune_candidates
 from dlxc.apply.manifests import Manifest
-from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from schemas import KINDS, kind_for_plural
 from schemas.base import Obj
 from schemas.wire import APPLYSET_LABEL
 
-__all__ = ["ApplyResult", "DryRun", "apply_one", "apply_set", "delete_one", "desired_wire", "differs"]
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+
+__all__ = [
+    "ApplyResult", "DryRun", "apply_one", "apply_set", "delete_one", "desired_wire", "differs", "image_change",
+    "rebuild_warning",
+]
 
 LIST_THRESHOLD = 8
 DryRun = Literal["none", "client", "server"]
@@ -24,15 +29,16 @@ DryRun = Literal["none", "client", "server"]
 @dataclass(frozen=True)
 class ApplyResult:
     ref: str
-    action: str  # created | configured | unchanged | pruned | deleted | not found | failed
+    action: str  # created | configured | unchanged | pruned | deleted | not found | failed | refused (image change)
     fields: tuple[str, ...] = ()  # what differed, for configured
     message: str = ""  # why, for failed
     source: str = ""
     obj: Obj | None = field(default=None, compare=False)  # the live object afterwards (or now, in a dry run)
+    warnings: tuple[str, ...] = ()  # what the user should know before it happens (an image change)
 
     @property
     def failed(self) -> bool:
-        return self.action == "failed"
+        return self.action in ("failed", "refused")
 
 
 def _mode(dry_run: bool | str) -> DryRun:
@@ -65,6 +71,28 @@ def differs(desired: Obj, live: Obj) -> bool:
     return bool(drifted_fields(desired, live))
 
 
+def image_change(desired: Obj, live: Obj | None) -> tuple[str, str] | None:
+    """(old, new) image when applying would change an existing container's image, which rebuilds its rootfs."""
+    if live is None or desired.get("kind") != "Container":
+        return None
+    old, new = (live.get("spec") or {}).get("image"), (desired.get("spec") or {}).get("image")
+    return (old, new) if old and new and old != new else None
+
+
+def rebuild_warning(ref: str, change: tuple[str, str]) -> str:
+    return (
+        f"{ref}: image {change[0]} -> {change[1]}: the rootfs is rebuilt from the new image "
+        "and the data in it is lost (mounts are kept)"
+    )
+
+
+def _refusal(change: tuple[str, str]) -> str:
+    return (
+        f"spec.image: changing the image from {change[0]} to {change[1]} rebuilds the rootfs and loses the data in it; "
+        "apply with --force-rebuild to do it"
+    )
+
+
 _UNREAD: Obj = {}
 
 
@@ -75,11 +103,13 @@ async def apply_one(
     dry_run: bool | str = False,
     applyset: str | None = None,
     known: Obj | None = _UNREAD,
+    force_rebuild: bool = False,
 ) -> ApplyResult:
     """Make the live object match the manifest; a client dry run only reads, a server dry run writes nothing.
 
     `known` is the live object from a recent list (None: it did not exist), which saves a GET
-    per object; a stale one only costs a 409 and a re-read.
+    per object; a stale one only costs a 409 and a re-read. An image change of an existing
+    container is refused without `force_rebuild` (dry runs only warn): it rebuilds the rootfs.
     """
     mode = _mode(dry_run)
     plural = kind_for_plural(manifest.kind).plural
@@ -112,12 +142,22 @@ async def apply_one(
         changed = tuple(drifted_fields(desired, live))
         if not changed:
             return ApplyResult(manifest.ref, "unchanged", source=manifest.source, obj=live)
+        rebuild = image_change(desired, live)
+        warnings = (rebuild_warning(manifest.ref, rebuild),) if rebuild else ()
+        if rebuild and not force_rebuild and mode == "none":
+            return ApplyResult(manifest.ref, "refused", changed, source=manifest.source, obj=live, message=_refusal(rebuild))
         if mode == "client":
-            return ApplyResult(manifest.ref, "configured", changed, source=manifest.source, obj=live)
+            return ApplyResult(manifest.ref, "configured", changed, source=manifest.source, obj=live, warnings=warnings)
+        own = desired["metadata"].get("annotations") or {}
+        kept = {
+            k: v for k, v in (live["metadata"].get("annotations") or {}).items()
+            if k in IMPERATIVE_ANNOTATIONS and k not in own
+        }
         update = {
             **desired,
             "metadata": {
                 **desired["metadata"],
+                **({"annotations": {**own, **kept}} if kept else {}),
                 "resourceVersion": live["metadata"]["resourceVersion"],
                 "finalizers": live["metadata"].get("finalizers", []),
             },
@@ -126,7 +166,7 @@ async def apply_one(
             update["spec"] = {**desired["spec"], "nodeName": live["spec"]["nodeName"]}
         try:
             done = await client.replace(plural, update, dry_run=mode == "server")
-            return ApplyResult(manifest.ref, "configured", changed, source=manifest.source, obj=done)
+            return ApplyResult(manifest.ref, "configured", changed, source=manifest.source, obj=done, warnings=warnings)
         except Conflict:
             continue
     raise Conflict(f"{manifest.ref} keeps changing; try again")
@@ -149,8 +189,13 @@ async def apply_set(
     dry_run: bool | str = False,
     inventory_dir: Path | None = None,
     protected_sources: set[str] | None = None,
+    force_rebuild: bool = False,
+    all_or_nothing: bool = False,
 ) -> list[ApplyResult]:
     """Apply every manifest (one failure does not stop the others), then prune, then record the set.
+
+    An image change of an existing container needs `force_rebuild`; without it that object is
+    refused, and with `all_or_nothing` (`dlxc apply`) nothing at all is written.
 
     Without `prune` nothing is ever deleted. With it, only objects in the set's inventory
     (see dlxc.apply.inventory) that the manifests no longer hold are deleted; objects whose source
@@ -167,10 +212,37 @@ async def apply_set(
     for kind_name in sorted(k for k, n in counts.items() if n > LIST_THRESHOLD):
         items, _ = await client.list(kind_for_plural(kind_name).plural)
         listed[kind_name] = {o["metadata"]["name"]: o for o in items}
+    prefetched: dict[str, Obj | None] = {}
+    if all_or_nothing and mode == "none" and not force_rebuild:
+        # Read every container first: an image change refused after others were written would
+        # leave half an apply behind. The reads are reused below, so this costs no extra request.
+        refused = []
+        for manifest in manifests:
+            if manifest.kind != "Container":
+                continue
+            try:
+                live = listed["Container"].get(manifest.name) if "Container" in listed else await client.get("containers", manifest.name)
+            except NotFound:
+                live = None
+            except ApiError as exc:
+                if exc.retryable:
+                    raise
+                continue  # the apply below reports it for this object
+            prefetched[manifest.ref] = live
+            rebuild = image_change(desired_wire(manifest), live)
+            if rebuild:
+                refused.append(ApplyResult(manifest.ref, "refused", ("spec.image",), _refusal(rebuild), manifest.source, live))
+        if refused:
+            return refused
     for manifest in manifests:
         try:
-            known = listed[manifest.kind].get(manifest.name) if manifest.kind in listed else _UNREAD
-            results.append(await apply_one(client, manifest, dry_run=mode, applyset=applyset, known=known))
+            if manifest.ref in prefetched:
+                known = prefetched[manifest.ref]
+            else:
+                known = listed[manifest.kind].get(manifest.name) if manifest.kind in listed else _UNREAD
+            results.append(await apply_one(
+                client, manifest, dry_run=mode, applyset=applyset, known=known, force_rebuild=force_rebuild
+            ))
         except ApiError as exc:
             if exc.retryable:
                 raise  # the server is unreachable or unavailable: the whole round fails and is retried

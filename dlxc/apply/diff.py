@@ -7,8 +7,13 @@ from typing import Any
 import yaml
 
 from schemas.base import Obj
+from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, RESTART_ANNOTATION
 
-__all__ = ["drifted_fields", "unified_diff", "user_view"]
+__all__ = ["IMPERATIVE_ANNOTATIONS", "comparable_live", "drifted_fields", "unified_diff", "user_view"]
+
+# Annotations set by imperative verbs (`dlxc restart`, `dlxc adopt`), not by manifests: a live
+# value is neither drift nor removed by apply/sync unless the manifest itself sets the key.
+IMPERATIVE_ANNOTATIONS = frozenset({RESTART_ANNOTATION, ADOPTED_ROOTFS_ANNOTATION})
 
 
 def _without_cluster_address(spec: Obj) -> Obj:
@@ -45,9 +50,19 @@ def _paths(a: Any, b: Any, prefix: str) -> list[str]:
     return [] if a == b else [prefix]
 
 
+def comparable_live(desired: Obj, live: Obj) -> Obj:
+    """The live object less the imperative annotations the desired one does not set itself."""
+    own = (desired.get("metadata") or {}).get("annotations") or {}
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    if not any(k in IMPERATIVE_ANNOTATIONS and k not in own for k in annotations):
+        return live
+    kept = {k: v for k, v in annotations.items() if k in own or k not in IMPERATIVE_ANNOTATIONS}
+    return {**live, "metadata": {**live["metadata"], "annotations": kept}}
+
+
 def drifted_fields(desired: Obj, live: Obj) -> list[str]:
     """Dotted paths of every manifest-owned field whose live value is not the desired one."""
-    return _paths(user_view(desired), user_view(live), "")
+    return _paths(user_view(desired), user_view(comparable_live(desired, live)), "")
 
 
 def _dump(obj: Obj | None) -> list[str]:
@@ -64,4 +79,6 @@ def unified_diff(desired: Obj | None, live: Obj | None, *, ref: str) -> str:
     """
     before = f"live/{ref}" if live is not None else "/dev/null"
     after = f"desired/{ref}" if desired is not None else "/dev/null"
+    if live is not None and desired is not None:
+        live = comparable_live(desired, live)
     return "".join(difflib.unified_diff(_dump(live), _dump(desired), fromfile=before, tofile=after))

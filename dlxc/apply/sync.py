@@ -25,6 +25,7 @@ class SyncSettings(BaseModel):
     interval: float = Field(default=60.0, gt=0, description="Seconds between re-applies that correct drift.")
     applyset: str | None = Field(default=None, description="Default: derived from the paths.")
     inventory_dir: Path | None = Field(default=None, description="Default: ~/.local/state/dlxc/applysets.")
+    force_rebuild: bool = Field(default=False, description="Apply image changes, which rebuild the rootfs and lose its data.")
 
     def set_id(self) -> str:
         return self.applyset or applyset_id(self.paths)
@@ -41,6 +42,7 @@ class ObjectReport:
     action: str  # what this round did: created | configured | pruned | - | failed
     health: str  # the phase from status, or - when there is no object
     detail: str = ""
+    warnings: tuple[str, ...] = ()
 
     @property
     def in_sync(self) -> bool:
@@ -72,7 +74,9 @@ def _report(result: ApplyResult, *, applied: bool) -> ObjectReport:
         return ObjectReport(result.ref, result.source, "Missing", "created" if applied else "-", health)
     if result.action == "configured":
         detail = ", ".join(result.fields)
-        return ObjectReport(result.ref, result.source, "Drifted", "configured" if applied else "-", health, detail)
+        return ObjectReport(
+            result.ref, result.source, "Drifted", "configured" if applied else "-", health, detail, result.warnings
+        )
     if result.action == "unchanged":
         return ObjectReport(result.ref, result.source, "InSync", "-", health)
     if result.action == "pruned":
@@ -95,6 +99,7 @@ async def sync_once(client: Client, settings: SyncSettings, *, apply: bool = Tru
         dry_run="none" if apply else "client",
         inventory_dir=settings.record_dir(),
         protected_sources=broken,
+        force_rebuild=settings.force_rebuild,
     )
     return SyncReport([_report(r, applied=apply) for r in results], errors)
 

@@ -1,6 +1,8 @@
 """`dlxc apply -f PATH [-R] [--prune] [--dry-run=client|server] [--wait]`: create, update and prune objects from manifests."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
 
 import typer
@@ -10,8 +12,10 @@ from dlxc.apply.inventory import applyset_id, default_inventory_dir, validate_ap
 from dlxc.apply.manifests import Manifest, load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client.api import Client
 from dlxc.client.waiter import WaitFor, parse_duration, wait_for
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["apply", "load_or_fail", "print_results", "run_apply", "wait_ready"]
 
@@ -34,6 +38,8 @@ def print_results(results: list[ApplyResult], *, dry_run: str = "none") -> int:
     """One line per object; failures on stderr naming file and object. Returns the number of failures."""
     failures = 0
     for result in results:
+        for warning in result.warnings:
+            console.warn(warning)
         if result.failed:
             failures += 1
             console.error(f"{result.source}: {result.ref}: {result.message}")
@@ -51,8 +57,12 @@ async def wait_ready(client: Client, results: list[ApplyResult], *, timeout: flo
             continue
         target = WaitFor("phase", (obj.get("spec") or {}).get("state", "Running"))
         with console.progress(f"waiting for {result.ref} to be {target.value}", prefix=result.ref) as bar:
-            ok, state = await wait_for(client, "containers", obj["metadata"]["name"], target, timeout=timeout, on_change=bar.update)
-        if not ok:
+            outcome = await wait_for(client, "containers", obj["metadata"]["name"], target, timeout=timeout, on_change=bar.update)
+        ok, state = outcome
+        if outcome.failure:
+            late += 1
+            console.error(f"{result.ref} will not reach {target}: {outcome.failure}")
+        elif not ok:
             late += 1
             console.error(f"{result.ref} is {state}, not {target.value}, after {timeout:g}s")
     return late
@@ -68,12 +78,17 @@ async def run_apply(
     inventory_dir: Path | None = None,
     wait: bool = False,
     timeout: float = 120.0,
+    force_rebuild: bool = False,
 ) -> int:
     """Apply, print, optionally wait; the exit code (0 all applied, 1 otherwise). `dlxc shell` runs this too."""
     results = await apply_set(
-        client, manifests, applyset=applyset, prune=prune, dry_run=dry_run, inventory_dir=inventory_dir
+        client, manifests, applyset=applyset, prune=prune, dry_run=dry_run, inventory_dir=inventory_dir,
+        force_rebuild=force_rebuild, all_or_nothing=True,
     )
     failures = print_results(results, dry_run=dry_run)
+    refused = sum(1 for r in results if r.action == "refused")
+    if refused:
+        console.error(f"{refused} image change(s) need --force-rebuild; nothing was applied")
     if wait and dry_run == "none":
         failures += await wait_ready(client, results, timeout=timeout)
     return 1 if failures else 0
@@ -88,6 +103,7 @@ def apply(
     wait: bool = typer.Option(False, "--wait", help="Wait until every container holds its desired state."),
     timeout: str = typer.Option("120s", "--timeout", help="How long --wait waits, e.g. 60s or 2m."),
     inventory_dir: Path = typer.Option(None, "--inventory-dir", envvar="DLXC_INVENTORY_DIR", help="Where applyset records live."),
+    force_rebuild: bool = typer.Option(False, "--force-rebuild", help="Allow image changes, which rebuild a container's rootfs and lose its data."),
 ) -> None:
     """Create or update the objects in the manifests; nothing is written if any manifest is invalid."""
     if dry_run not in _SUFFIX:
@@ -109,8 +125,9 @@ def apply(
         code = await run_apply(
             client, manifests, applyset=set_id, prune=prune, dry_run=dry_run,
             inventory_dir=inventory_dir or default_inventory_dir(), wait=wait, timeout=seconds,
+            force_rebuild=force_rebuild,
         )
         if code:
             raise typer.Exit(code)
 
-    with_client(go)
+    with_client(go, streaming=wait)

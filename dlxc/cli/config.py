@@ -1,11 +1,11 @@
-"""`dlxc config view [-o json|yaml]`: the server, token and CA file the CLI uses."""
+"""`dlxc config view [-o json|yaml] [--show-token]`: the server, token and CA file the CLI uses."""
 from __future__ import annotations
 
 import typer
 
 from dlxc.cli import console
-from dlxc.cli.common import fail
-from dlxc.client.config import config_path, load_config
+from dlxc.cli.common import client_config, fail
+from dlxc.client.config import config_path
 
 __all__ = ["config_app"]
 
@@ -13,18 +13,24 @@ config_app = typer.Typer(help="Show the client configuration.", no_args_is_help=
 
 
 @config_app.command("view")
-def view(output: str = typer.Option("yaml", "--output", "-o", help="yaml or json.")) -> None:
-    """Print the server URL, the token and the CA file in use (after $DLXC_SERVER / $DLXC_TOKEN)."""
-    config = load_config()
+def view(
+    output: str = typer.Option("yaml", "--output", "-o", help="yaml or json."),
+    show_token: bool = typer.Option(False, "--show-token", help="Print the token itself, not REDACTED."),
+) -> None:
+    """Print the server URL, the token (REDACTED unless --show-token) and the CA file in use (after
+    $DLXC_SERVER / $DLXC_TOKEN and the global --server / --token)."""
+    if output not in ("yaml", "json"):
+        fail(f"unknown output format {output!r}; use yaml or json")
+    config = client_config()
+    # A config view gets pasted into tickets and chats; the token is a credential.
+    token = config.token if show_token or config.token is None else "REDACTED"
     data = {
         "server": config.server,
-        "token": config.token,
+        "token": token,
         "certificateAuthority": config.certificate_authority,
         "configFile": str(config_path()),
     }
     if output == "json":
         console.print_json(data)
-    elif output == "yaml":
-        console.print_yaml(data)
     else:
-        fail(f"unknown output format {output!r}; use yaml or json")
+        console.print_yaml(data)

@@ -1,20 +1,23 @@
 """`dlxc diff -f PATH [-R]`: a unified diff of live against would-be objects; exit 0 same, 1 different, 2 error."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 
 import typer
 
-from dlxc.apply.applier import desired_wire
+from dlxc.apply.applier import desired_wire, image_change, rebuild_warning
 from dlxc.apply.diff import unified_diff
 from dlxc.apply.manifests import Manifest, load_manifests
 from dlxc.cli import console
-from dlxc.cli.common import fail
-from dlxc.client.api import Client
-from dlxc.client.config import load_config
+from dlxc.cli.common import client_config, fail
 from dlxc.client.errors import ApiError, NotFound
 from schemas import kind_for_plural
 from schemas.wire import APPLYSET_LABEL
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["diff", "diff_manifests"]
 
@@ -32,6 +35,9 @@ async def diff_manifests(client: Client, manifests: list[Manifest]) -> list[str]
             # Labels the set machinery owns are not the user's to diff.
             labels = {k: v for k, v in (live["metadata"].get("labels") or {}).items() if k != APPLYSET_LABEL}
             live = {**live, "metadata": {**live["metadata"], "labels": labels}}
+        rebuild = image_change(desired, live)
+        if rebuild:
+            console.warn(rebuild_warning(manifest.ref, rebuild) + "; apply needs --force-rebuild")
         text = unified_diff(desired, live, ref=manifest.ref)
         if text:
             texts.append(text)
@@ -50,7 +56,9 @@ def diff(
         fail(f"{len(errors)} error(s) in the manifests", 2)
 
     async def go() -> list[str]:
-        async with Client(load_config()) as client:
+        from dlxc.client.oneshot import OneShotClient
+
+        async with OneShotClient(client_config()) as client:
             return await diff_manifests(client, manifests)
 
     try:

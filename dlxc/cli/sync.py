@@ -1,6 +1,8 @@
 """`dlxc sync DIR [--watch] [--prune] [--interval S]` and `dlxc sync status DIR`: GitOps from a folder of manifests."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import contextlib
 import signal
@@ -11,9 +13,11 @@ import typer
 from dlxc.apply.inventory import validate_applyset
 from dlxc.apply.sync import ObjectReport, SyncReport, SyncSettings, run_sync, sync_once
 from dlxc.cli import console
-from dlxc.cli.common import fail, with_client
-from dlxc.client.api import Client
+from dlxc.cli.common import fail, seconds, with_client
 from dlxc.client.errors import ApiError
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["Printer", "report_lines", "sync"]
 
@@ -54,6 +58,9 @@ class Printer:
             for err in errors:
                 console.error(err)
             self._errors = errors
+        for o in report.objects:
+            for warning in o.warnings:
+                console.warn(warning)
         for line in report_lines(report, only_changes=not first):
             console.out(line)
         changed = sum(1 for o in report.objects if o.action not in ("-", "failed"))
@@ -65,23 +72,28 @@ class Printer:
         )
 
 
-def _settings(path: str, *, prune: bool, interval: float, applyset: str | None, inventory_dir: Path | None) -> SyncSettings:
+def _settings(
+    path: str, *, prune: bool, interval: float, applyset: str | None, inventory_dir: Path | None, force_rebuild: bool = False
+) -> SyncSettings:
     if not Path(path).exists():
         fail(f"{path}: no such file or directory", 2)
     try:
         set_id = validate_applyset(applyset) if applyset else None
     except ValueError as exc:
         fail(str(exc), 2)
-    return SyncSettings(paths=[path], prune=prune, interval=interval, applyset=set_id, inventory_dir=inventory_dir)
+    return SyncSettings(
+        paths=[path], prune=prune, interval=interval, applyset=set_id, inventory_dir=inventory_dir, force_rebuild=force_rebuild
+    )
 
 
 def sync(
     args: list[str] = typer.Argument(..., help="DIR, or `status DIR`.", metavar="[status] DIR"),
     watch: bool = typer.Option(False, "--watch", help="Keep syncing: on every file change and every --interval."),
     prune: bool = typer.Option(False, "--prune", help="Delete objects this folder created and no longer holds."),
-    interval: float = typer.Option(60.0, "--interval", min=0.1, help="Seconds between re-applies that correct drift."),
+    interval: str = typer.Option("60s", "--interval", help="Time between re-applies that correct drift, e.g. 30s, 5m or plain seconds."),
     applyset: str = typer.Option(None, "--applyset", envvar="DLXC_APPLYSET", help="Name of the set; default: derived from DIR."),
     inventory_dir: Path = typer.Option(None, "--inventory-dir", envvar="DLXC_INVENTORY_DIR", help="Where applyset records live."),
+    force_rebuild: bool = typer.Option(False, "--force-rebuild", help="Apply image changes, which rebuild a container's rootfs and lose its data."),
 ) -> None:
     """Make the cluster match a folder (recursively); `sync status DIR` only reports.
 
@@ -89,8 +101,11 @@ def sync(
     Pruned, and health from status. A broken file is reported and its objects are left
     alone; everything else stays in sync. Exit 0 in sync, 1 out of sync, 2 errors.
     """
+    every = seconds(interval, flag="--interval")
+    if every < 0.1:
+        raise typer.BadParameter(f"{interval} is shorter than the shortest interval, 0.1s", param_hint="'--interval'")
     if len(args) == 2 and args[0] == "status":
-        settings = _settings(args[1], prune=prune, interval=interval, applyset=applyset, inventory_dir=inventory_dir)
+        settings = _settings(args[1], prune=prune, interval=every, applyset=applyset, inventory_dir=inventory_dir)
 
         async def status(client: Client) -> None:
             try:
@@ -99,6 +114,9 @@ def sync(
                 fail(exc.message, 2)
             for err in report.errors:
                 console.error(str(err))
+            for o in report.objects:
+                for warning in o.warnings:
+                    console.warn(warning)
             for line in report_lines(report, actions=False):
                 console.out(line)
             if report.errors or any(o.sync == "Failed" for o in report.objects):
@@ -109,7 +127,9 @@ def sync(
         return
     if len(args) != 1:
         fail("give one folder: dlxc sync DIR, or dlxc sync status DIR", 2)
-    settings = _settings(args[0], prune=prune, interval=interval, applyset=applyset, inventory_dir=inventory_dir)
+    settings = _settings(
+        args[0], prune=prune, interval=every, applyset=applyset, inventory_dir=inventory_dir, force_rebuild=force_rebuild
+    )
     printer = Printer(watching=watch)
 
     async def go(client: Client) -> None:
@@ -130,4 +150,4 @@ def sync(
         if report.failure or report.errors or any(o.action == "failed" for o in report.objects):
             raise typer.Exit(2)
 
-    with_client(go)
+    with_client(go, streaming=True)

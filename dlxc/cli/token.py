@@ -1,35 +1,84 @@
-"""`dlxc token create NAME --role ROLE`: a new bearer token, of which only the hash is stored."""
+"""`dlxc token create|list|revoke`: bearer tokens made through the API by an admin, kept hashed by the apiserver."""
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from typing import TYPE_CHECKING
 
 import typer
 
 from dlxc.cli import console
-from dlxc.cli.common import fail
-from dlxc.cluster.local import default_state_dir
+from dlxc.cli.common import fail, with_client
+from schemas.token import ROLES_HELP, check_role
 
-__all__ = ["token_app"]
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
-token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+__all__ = ["parse_ttl", "token_app"]
+
+token_app = typer.Typer(help="Manage API tokens (admin only).", no_args_is_help=True)
+
+_TTL = re.compile(r"^([0-9]+)(s|m|h|d)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_ttl(text: str) -> int:
+    """Seconds in a TTL such as 90s, 30m, 1h or 7d; ValueError otherwise."""
+    match = _TTL.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"--ttl {text!r} is not a duration; use a positive number with s, m, h or d (e.g. 1h, 7d)")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
 @token_app.command("create")
 def create(
-    name: str = typer.Argument(..., help="Who the token is for, e.g. alice or kubelet-node1."),
-    role: str = typer.Option(..., "--role", "-r", help="admin, viewer or node:NODENAME."),
-    token_file: Path = typer.Option(
-        None, "--token-file", envvar="DLXC_TOKEN_FILE", help="The apiserver's token file; default: STATE_DIR/tokens."
-    ),
+    name: str = typer.Argument(..., help="Who the token is for, e.g. alice or kubelet-node1 (a DNS-1123 label)."),
+    role: str = typer.Option(..., "--role", "-r", help=f"{ROLES_HELP} (NAME a registered Node)."),
+    ttl: str = typer.Option(None, "--ttl", help="Lifetime, e.g. 1h or 7d; default: until revoked."),
 ) -> None:
-    """Print a new token for NAME with ROLE; the apiserver accepts it at once (it re-reads the file)."""
-    from apiserver.auth import TokenFile
-
-    path = token_file or default_state_dir() / "tokens"
+    """Ask the apiserver for a new token; its secret is printed once and stored nowhere (only its hash)."""
     try:
-        token = TokenFile(path).add(name, role)
+        check_role(role)
+        spec: Obj = {"role": role}
+        if ttl is not None:
+            spec["ttlSeconds"] = parse_ttl(ttl)
     except ValueError as exc:
         fail(str(exc), code=2)
-    except OSError as exc:
-        fail(f"cannot write {path}: {exc.strerror}")
-    console.out(token)
+
+    async def go(client: Client) -> Obj:
+        return await client.create("tokens", {"metadata": {"name": name}, "spec": spec})
+
+    console.out(with_client(go)["status"]["token"])
+
+
+@token_app.command("list")
+def list_tokens(output: str = typer.Option("table", "--output", "-o", help="table, json or yaml.")) -> None:
+    """NAME, ROLE, CREATED and EXPIRES of every API-made token (never a secret or a hash)."""
+    if output not in ("table", "json", "yaml"):
+        fail(f"unknown output format {output!r}; use table, json or yaml", code=2)
+
+    async def go(client: Client) -> list[Obj]:
+        return (await client.list("tokens"))[0]
+
+    items = with_client(go)
+    if output == "json":
+        console.print_json(items)
+    elif output == "yaml":
+        console.print_yaml(items)
+    else:
+        rows = [
+            [t["metadata"]["name"], t["spec"]["role"], t["metadata"]["creationTimestamp"], (t.get("status") or {}).get("expirationTimestamp") or "never"]
+            for t in items
+        ]
+        console.print_table(["NAME", "ROLE", "CREATED", "EXPIRES"], rows)
+
+
+@token_app.command("revoke")
+def revoke(name: str = typer.Argument(..., help="The token's name.")) -> None:
+    """Delete an API-made token: every apiserver refuses it within a second. Bootstrap tokens live in the token file."""
+
+    async def go(client: Client) -> Obj:
+        return await client.delete("tokens", name)
+
+    with_client(go)
+    console.out(f"token/{name} revoked")

@@ -1,12 +1,16 @@
 """`dlxc top containers|nodes [-o table|json]`: what each container or node uses right now."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client.api import Client
-from schemas.base import Obj
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["container_usage_rows", "node_usage_rows", "top_app"]
 
@@ -76,12 +80,12 @@ def node_usage_rows(items: list[Obj]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def _show(plural: str, output: str) -> None:
+def _show(plural: str, output: str, selector: str | None = None) -> None:
     if output not in ("table", "json"):
         fail(f"unknown output format {output!r}; use table or json")
 
     async def go(client: Client) -> list[Obj]:
-        items, _ = await client.list(plural)
+        items, _ = await client.list(plural, label_selector=selector)
         return items
 
     items = with_client(go)
@@ -99,12 +103,18 @@ def _show(plural: str, output: str) -> None:
 
 
 @top_app.command("containers")
-def containers(output: str = typer.Option("table", "--output", "-o", help="table or json.")) -> None:
+def containers(
+    output: str = typer.Option("table", "--output", "-o", help="table or json."),
+    selector: str = typer.Option(None, "--selector", "-l", help="Only containers with these labels, e.g. app=web."),
+) -> None:
     """Usage of every running container, from the metrics its kubelet last wrote to status."""
-    _show("containers", output)
+    _show("containers", output, selector)
 
 
 @top_app.command("nodes")
-def nodes(output: str = typer.Option("table", "--output", "-o", help="table or json.")) -> None:
+def nodes(
+    output: str = typer.Option("table", "--output", "-o", help="table or json."),
+    selector: str = typer.Option(None, "--selector", "-l", help="Only nodes with these labels, e.g. zone=a."),
+) -> None:
     """Usage of every node, from its last heartbeat."""
-    _show("nodes", output)
+    _show("nodes", output, selector)

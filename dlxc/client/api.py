@@ -1,9 +1,8 @@
-"""The one HTTP client of the API: CRUD, status, binding, watch, and an informer that relists on its own."""
+"""The async HTTP client of the API on aiohttp: the verbs of ApiVerbs, failover across apiservers, and watch."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
+import errno
 import logging
 import random
 import ssl
@@ -15,12 +14,26 @@ import orjson
 
 from dlxc.client.config import ClientConfig, load_config
 from dlxc.client.errors import TemporaryError, error_from_response
+from dlxc.client.verbs import PREFIX, ApiVerbs, event_name, retry_safe
 from schemas.base import Obj
 
-__all__ = ["PREFIX", "Client", "backoff_delays", "event_name"]
+__all__ = ["IDLE_KEEPALIVE", "PREFIX", "Client", "backoff_delays", "event_name", "retry_safe"]
 
 log = logging.getLogger("dlxc.client")
-PREFIX = "/apis/dlxc.io/v1"
+# How long an idle connection is kept for reuse. It must be shorter than the apiserver's own
+# keep-alive (apiserver.server.KEEPALIVE, 30 s): a connection the server is closing at the moment it
+# is reused fails with "Server disconnected" (with aiohttp's 15 s against uvicorn's 5 s, a kubelet's
+# Lease renewal did every few minutes).
+IDLE_KEEPALIVE = 10.0
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A reused connection that the server closed or reset under the request (not a refused connect)."""
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return True
+    if isinstance(exc, aiohttp.ClientOSError) and not isinstance(exc, aiohttp.ClientConnectorError):
+        return exc.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED)
+    return False
 
 
 def backoff_delays(*, base: float = 0.2, cap: float = 10.0) -> Any:
@@ -31,7 +44,7 @@ def backoff_delays(*, base: float = 0.2, cap: float = 10.0) -> Any:
         delay = min(cap, delay * 2)
 
 
-class Client:
+class Client(ApiVerbs):
     """Async client; one instance per process, shared by every loop in it.
 
     aiohttp, not httpx: the scheduler, hollow nodes and benchmarks make thousands of requests a
@@ -58,8 +71,11 @@ class Client:
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the event loop it is created in.
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.ssl, limit=256, enable_cleanup_closed=True)
+            connector = aiohttp.TCPConnector(ssl=self.ssl, limit=256, enable_cleanup_closed=True, keepalive_timeout=IDLE_KEEPALIVE)
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout)
+            # aiohttp would replay GET, PUT and DELETE on a broken reused connection on its own; which
+            # requests are safe to replay is retry_safe's to say, once, in request().
+            self._session._retry_connection = False
         return self._session
 
     async def close(self) -> None:
@@ -77,21 +93,14 @@ class Client:
     def server(self) -> str:
         return self.servers[self._server]
 
-    @staticmethod
-    def path(plural: str, name: str | None = None, sub: str | None = None) -> str:
-        path = f"{PREFIX}/{plural}"
-        if name:
-            path += f"/{name}"
-        if sub:
-            path += f"/{sub}"
-        return path
-
     async def request(self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None) -> Any:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self.fence is not None and method != "GET":
             headers["X-Dlxc-Lease-Fence"] = f"{self.fence[0]}={self.fence[1]}"
         data = None if body is None else orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
-        for attempt in range(len(self.servers)):
+        replay = retry_safe(method, body)
+        attempt = 0
+        while True:
             server = self.server
             try:
                 async with self._http().request(method, server + path, params=params, data=data, headers=headers) as response:
@@ -99,80 +108,19 @@ class Client:
                     status = response.status
                 break
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                if replay and _connection_lost(exc):
+                    replay = False  # once, on the same server, on a new connection
+                    log.debug("%s %s: %s; sending it again", method, path, _describe(exc))
+                    continue
                 # Only a failure to connect is safe to retry elsewhere for a write: the request never arrived.
                 retry = method == "GET" or isinstance(exc, aiohttp.ClientConnectorError)
                 self._next_server()
-                if attempt == len(self.servers) - 1 or not retry:
+                attempt += 1
+                if attempt >= len(self.servers) or not retry:
                     raise TemporaryError(f"cannot reach the apiserver at {server}: {_describe(exc)}") from exc
         if status >= 400:
             raise error_from_response(status, _loads_or_none(payload))
         return orjson.loads(payload)
-
-    async def list(self, plural: str, *, label_selector: str | None = None, field_selector: str | None = None) -> tuple[list[Obj], str]:
-        params = {k: v for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v}
-        result = await self.request("GET", self.path(plural), params=params)
-        return result["items"], result["metadata"]["resourceVersion"]
-
-    async def get(self, plural: str, name: str) -> Obj:
-        return await self.request("GET", self.path(plural, name))
-
-    async def create(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
-        return await self.request("POST", self.path(plural), body=obj, params=_dry(dry_run))
-
-    async def replace(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
-        name = obj["metadata"]["name"]
-        return await self.request("PUT", self.path(plural, name), body=obj, params=_dry(dry_run))
-
-    async def patch(self, plural: str, name: str, patch: Obj, *, dry_run: bool = False) -> Obj:
-        """RFC 7386 merge patch of metadata and spec."""
-        return await self.request("PATCH", self.path(plural, name), body=patch, params=_dry(dry_run))
-
-    async def replace_status(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
-        return await self.request("PUT", self.path(plural, obj["metadata"]["name"], "status"), body=obj, params=_dry(dry_run))
-
-    async def patch_status(self, plural: str, name: str, status: Obj, *, resource_version: str | None = None) -> Obj:
-        """Merge-patch only the status; with resource_version, a stale read is 409."""
-        body: Obj = {"status": status}
-        if resource_version:
-            body["metadata"] = {"resourceVersion": resource_version}
-        return await self.request("PATCH", self.path(plural, name, "status"), body=body)
-
-    async def bind(self, name: str, node: str, *, placement: Obj | None = None, resource_version: str | None = None) -> Obj:
-        """Bind once (409 if bound, or if it changed since resource_version); placement explains why."""
-        body: Obj = {"nodeName": node}
-        if placement is not None:
-            body["placement"] = placement
-        if resource_version is not None:
-            body["resourceVersion"] = resource_version
-        return await self.request("POST", self.path("containers", name, "binding"), body=body)
-
-    async def unbind(self, name: str, node: str, *, reason: str, message: str) -> Obj:
-        """Clear the binding of a container expected on `node` (409 if it is bound elsewhere or not at all)."""
-        body = {"nodeName": node, "reason": reason, "message": message}
-        return await self.request("DELETE", self.path("containers", name, "binding"), body=body)
-
-    async def delete(self, plural: str, name: str, *, dry_run: bool = False) -> Obj:
-        return await self.request("DELETE", self.path(plural, name), params=_dry(dry_run))
-
-    async def record_event(
-        self,
-        involved: Obj,
-        *,
-        reason: str,
-        message: str,
-        type: str = "Normal",
-        component: str = "",
-        host: str = "",
-    ) -> Obj:
-        """Post an Event about `involved`; the same event again only raises its count on the server."""
-        spec = {
-            "involvedObject": {"kind": involved["kind"], "name": involved["metadata"]["name"]},
-            "type": type,
-            "reason": reason,
-            "message": message,
-            "source": {"component": component, "host": host},
-        }
-        return await self.create("events", {"metadata": {"name": event_name(spec)}, "spec": spec})
 
     async def watch(
         self,
@@ -250,10 +198,3 @@ def _describe(exc: BaseException) -> str:
 
 def _dry(dry_run: bool) -> dict[str, str] | None:
     return {"dryRun": "All"} if dry_run else None
-
-
-def event_name(spec: Obj) -> str:
-    """A stable name per (object, type, reason, message, source): the same event again has the same name."""
-    key = json.dumps(spec, sort_keys=True).encode()
-    digest = hashlib.sha256(key).hexdigest()[:12]
-    return f"{spec['involvedObject']['name'][:50]}-{digest}"

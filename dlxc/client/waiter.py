@@ -6,12 +6,22 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, get_args
 
-from dlxc.client.api import Client
 from dlxc.client.errors import NotFound
-from schemas.base import Obj
+from schemas.container import ContainerStatus
+from schemas.wire import RESTART_ANNOTATION
 
-__all__ = ["WaitFor", "condition_met", "parse_duration", "parse_for", "state_of", "wait_for"]
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
+
+__all__ = [
+    "PHASES", "WaitFor", "WaitOutcome", "condition_met", "parse_duration", "parse_for", "state_of", "terminal_failure",
+    "wait_for",
+]
+
+PHASES: tuple[str, ...] = get_args(ContainerStatus.model_fields["phase"].annotation)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
@@ -45,7 +55,10 @@ def parse_for(text: str) -> WaitFor:
         return WaitFor("delete")
     key, sep, rest = text.partition("=")
     if sep and key == "phase" and rest:
-        return WaitFor("phase", rest)
+        phase = next((p for p in PHASES if p.lower() == rest.lower()), None)
+        if phase is None:
+            raise ValueError(f"--for {text!r}: no such phase {rest!r}; use one of {', '.join(PHASES)}")
+        return WaitFor("phase", phase)
     if sep and key == "condition" and rest:
         name, _, status = rest.partition("=")
         return WaitFor("condition", name, status or "True")
@@ -76,6 +89,48 @@ def condition_met(obj: Obj | None, wait: WaitFor) -> bool:
     return any(c.get("type") == wait.value and c.get("status") == wait.status for c in status.get("conditions", []))
 
 
+def terminal_failure(obj: Obj | None, wait: WaitFor) -> str:
+    """Why waiting on is pointless ('' when it is not): a container that failed or halted for good.
+
+    A crash loop in back-off (CrashLoopBackOff=True) restarts by itself, and a status the kubelet
+    wrote before the latest spec or start request is stale, so neither ends a wait.
+    """
+    if obj is None or wait.what == "delete" or obj.get("kind", "Container") != "Container":
+        return ""
+    status, spec, meta = obj.get("status") or {}, obj.get("spec") or {}, obj.get("metadata") or {}
+    phase = status.get("phase") or "Pending"
+    if wait.what == "phase" and wait.value == phase:
+        return ""
+    observed = status.get("observedGeneration")
+    if observed is not None and meta.get("generation") is not None and observed < meta["generation"]:
+        return ""
+    requested = (meta.get("annotations") or {}).get(RESTART_ANNOTATION)
+    if requested and requested != status.get("observedRestartAt"):
+        return ""
+    message = status.get("message") or ""
+    if phase == "Failed":
+        backoff = any(c.get("type") == "CrashLoopBackOff" and c.get("status") == "True" for c in status.get("conditions", []))
+        return "" if backoff else f"Failed: {message}" if message else "Failed"
+    last_exit = status.get("lastExit")
+    if phase == "Stopped" and spec.get("state", "Running") == "Running" and last_exit:
+        policy = spec.get("restartPolicy", "Always")
+        if policy == "Never" or (policy == "OnFailure" and last_exit.get("reason") == "Completed"):
+            return f"Stopped: {message}" if message else "Stopped"
+    return ""
+
+
+@dataclass(frozen=True)
+class WaitOutcome:
+    """How a wait ended; unpacks as (met, state) like the plain tuple it replaced."""
+
+    met: bool
+    state: str
+    failure: str = ""  # a terminal failure that ended the wait early
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter((self.met, self.state))
+
+
 async def wait_for(
     client: Client,
     plural: str,
@@ -85,8 +140,11 @@ async def wait_for(
     timeout: float,
     on_change: Callable[[str], None] | None = None,
     poll: float = 0.25,
-) -> tuple[bool, str]:
-    """(met, last state seen); polls, because a wait is short and a poll survives apiserver restarts."""
+) -> WaitOutcome:
+    """(met, last state seen); polls, because a wait is short and a poll survives apiserver restarts.
+
+    A terminal failure (see terminal_failure) ends the wait at once, unmet, with its reason.
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -97,9 +155,12 @@ async def wait_for(
         if on_change is not None:
             on_change(state)
         if condition_met(obj, wait):
-            return True, state
+            return WaitOutcome(True, state)
         if obj is None and wait.what != "delete":
-            return False, state
+            return WaitOutcome(False, state)
+        failure = terminal_failure(obj, wait)
+        if failure:
+            return WaitOutcome(False, state, failure)
         if time.monotonic() >= deadline:
-            return False, state
+            return WaitOutcome(False, state)
         await asyncio.sleep(poll)

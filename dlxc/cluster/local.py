@@ -342,19 +342,41 @@ class LocalCluster:
                 _terminate(pid)
                 stopped.append(name)
         self.pid_file.unlink(missing_ok=True)
-        from kubelet import network, overlay, runtime
+        from kubelet import hostfeatures, network, overlay, runtime
+        from kubelet.stops import StopRecords
 
         work = []
         for node in self.local_nodes():
             if node.lxc_path.exists():
                 rt = runtime.LxcRuntime(node.lxc_path)
-                work += [(rt, name) for name in rt.names()]
+                stops = StopRecords(node.lxc_path)
+                for name, state in rt.states().items():
+                    if state != "STOPPED":
+                        # Our stop, not the container's exit: after `up` it runs again, counters as they were.
+                        stops.mark(name, "down")
+                    work.append((rt, name))
         stop_containers(work, grace=STOP_GRACE)
         for node in self.local_nodes():
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
         overlay.teardown(self.cluster_bridge)
+        # The kubelet started lxcfs if the host did not run it; with no container left it serves
+        # nobody. One started by the host (its pid file is not ours) is never touched.
+        if not lxc_containers_running() and hostfeatures.stop_lxcfs():
+            stopped.append("lxcfs")
         return stopped
+
+
+def lxc_containers_running() -> bool:
+    """Whether any LXC container still runs on this host, ours or not (each has an `[lxc monitor]`)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(b"[lxc monitor]"):
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 # How long a container's init has to halt cleanly on `dlxc down` before it is killed.

@@ -55,6 +55,13 @@ def test_density_bench_fills_a_node_and_measures_it_idle() -> None:
     assert figures["kubelet_rss_mib"] > 0
 
 
+def test_cli_bench_times_help_get_and_apply_next_to_the_python_floor() -> None:
+    figures = run_bench("cli.py", "--containers", "10", "--runs", "2")
+    assert figures["containers"] == 10 and figures["runs"] == 2
+    for key in ("help_ms", "get_ms", "apply_ms", "python_floor_ms"):
+        assert figures[key] > 0, key
+
+
 def test_network_bench_compares_the_overlay_with_a_plain_bridge() -> None:
     figures = run_bench("network.py", "--pings", "20", "--megabytes", "10", "--repeats", "1")
     for pair in ("bridge", "overlay_same_host", "overlay_cross_host"):

@@ -183,3 +183,30 @@ def test_tokens_are_stored_hashed(module_api, tokens) -> None:
     for token in [module_api.token, *tokens.values()]:
         assert token not in stored
     assert oct(module_api.token_file.stat().st_mode & 0o777) == "0o600"
+
+
+TOKEN_VERBS = {
+    "create": lambda http: http("POST", "/tokens", json={"metadata": {"name": "minted"}, "spec": {"role": "admin"}}),
+    "list": lambda http: http("GET", "/tokens"),
+    "get": lambda http: http("GET", "/tokens/standing"),
+    "delete": lambda http: http("DELETE", "/tokens/standing"),
+}
+
+
+@pytest.mark.parametrize(
+    ("role", "verb"), [pytest.param(role, verb, id=f"{role}-tokens-{verb}") for role in ROLES for verb in TOKEN_VERBS]
+)
+def test_only_an_admin_may_touch_tokens(clients, role: str, verb: str) -> None:
+    # Not even a viewer may list them: names and roles of credentials are an admin's business.
+    admin, http = clients["setup"], clients[role]
+    for name in ("minted", "standing"):
+        admin("DELETE", f"/tokens/{name}")
+    assert admin("POST", "/tokens", json={"metadata": {"name": "standing"}, "spec": {"role": "viewer"}}).status_code == 201
+    response = TOKEN_VERBS[verb](http)
+    if role == "admin":
+        assert response.status_code in (200, 201), response.text
+    else:
+        assert response.status_code == 403, response.text
+        assert response.json()["message"] == f"{role.replace(':', '-')} ({role}) may not {verb} tokens; only an admin may"
+        assert admin("GET", "/tokens/minted").status_code == 404
+        assert admin("GET", "/tokens/standing").status_code == 200

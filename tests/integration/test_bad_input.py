@@ -48,6 +48,7 @@ CORPUS: list[tuple[str, Any, int, str]] = [
     ("privileged", ct(privileged=True), 422, "spec.privileged"),
     ("image-space", ct(image="busy box"), 422, "spec.image"),
     ("memory-words", ct(memory="lots"), 422, "spec.memory"),
+    ("memory-too-small", ct(memory="1Ki"), 422, "spec.memory"),
     ("cpu-negative", ct(cpu=-1), 422, "spec.cpu"),
     ("unknown-field", ct(foo=1), 422, "spec.foo"),
     ("annotation-newline", {"metadata": {"name": "bad", "annotations": {"a": "x\ny"}}, "spec": {"image": "busybox"}}, 422, "metadata.annotations.a"),
@@ -86,6 +87,13 @@ def test_a_host_path_through_a_symlink_is_refused(module_api, tmp_path) -> None:
         ok = http.post(URL, json=ct(mounts=[{"hostPath": str(tmp_path), "path": "/a"}]))
         assert ok.status_code == 201, ok.text
         http.delete(f"{URL}/bad")
+
+
+def test_a_memory_limit_too_small_to_start_is_refused_by_a_server_dry_run(module_api) -> None:
+    headers = {"Authorization": f"Bearer {module_api.token}"}
+    response = httpx.post(f"{module_api.url}{URL}?dryRun=All", json=ct(memory="1Ki"), headers=headers)
+    assert response.status_code == 422
+    assert response.json()["details"] == [{"field": "spec.memory", "message": "1Ki is too small to start a container; the minimum is 4Mi"}]
 
 
 def test_a_413_is_answered_before_the_body_is_read(module_api) -> None:

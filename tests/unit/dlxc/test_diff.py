@@ -46,3 +46,23 @@ def test_unified_diff_of_a_change_a_new_and_a_pruned_object() -> None:
     )
     assert unified_diff(obj(), None, ref="container/web").splitlines()[:2] == ["--- /dev/null", "+++ desired/container/web"]
     assert unified_diff(None, obj(), ref="container/web").splitlines()[:2] == ["--- live/container/web", "+++ /dev/null"]
+
+
+RESTART = {"dlxc.io/restartedAt": "2026-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("desired_annotations", "live_annotations", "fields"),
+    [
+        ({}, RESTART, []),
+        ({}, {**RESTART, "dlxc.io/adopted-rootfs": "/r"}, []),
+        ({}, {**RESTART, "note": "x"}, ["metadata.annotations.note"]),
+        ({"dlxc.io/restartedAt": "2020-01-01T00:00:00Z"}, RESTART, ["metadata.annotations.dlxc.io/restartedAt"]),
+    ],
+    ids=["restart-request", "adopted-rootfs", "other-annotation-drifts", "manifest-owns-it"],
+)
+def test_imperative_annotations_are_not_drift(desired_annotations: dict, live_annotations: dict, fields: list[str]) -> None:
+    desired = {**obj(), "metadata": {**obj()["metadata"], "annotations": desired_annotations}}
+    live = {**obj(), "metadata": {**obj()["metadata"], "annotations": live_annotations}}
+    assert drifted_fields(desired, live) == fields
+    assert (unified_diff(desired, live, ref="container/web") == "") == (fields == [])

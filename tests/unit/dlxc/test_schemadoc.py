@@ -90,3 +90,22 @@ def test_every_shipped_manifest_matches_the_schema() -> None:
 )
 def test_schema_accepts_what_the_models_accept(doc: dict, valid: bool) -> None:
     assert _validator().is_valid(doc) is valid
+
+
+def test_explain_says_disk_is_a_scheduling_request_only() -> None:
+    doc = explain("container.spec.disk")
+    assert doc.type == "string | number | null"
+    assert doc.description == (
+        "Disk request, e.g. 10Gi; a bare number means MiB. A scheduling request only, not a limit: "
+        "the scheduler places the container on a node with this much disk left, but nothing stops it writing "
+        "more (its overlay upper dir sits on the node's filesystem, which has no per-container quota)."
+    )
+
+
+def test_explain_command_and_args() -> None:
+    command = explain("container.spec.command")
+    assert command.type == "[]string | null"
+    assert command.description.startswith("Run this instead of the image's init, as the container's pid 1")
+    assert "never split or run through a shell" in command.description
+    args = explain("container.spec.args")
+    assert args.description == "Arguments appended to command (or to the image's init, /sbin/init, when command is unset)."

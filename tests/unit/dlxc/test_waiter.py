@@ -8,6 +8,7 @@ from dlxc.client.waiter import (
     parse_duration,
     parse_for,
     state_of,
+    terminal_failure,
 )
 
 
@@ -60,3 +61,58 @@ FAILED = {"status": {"phase": "Failed", "message": "image not found"}}
 def test_condition_met_and_state(obj: dict | None, wait: WaitFor, met: bool, state: str) -> None:
     assert condition_met(obj, wait) is met
     assert state_of(obj, wait) == state
+
+
+@pytest.mark.parametrize(
+    ("text", "wait"),
+    [("phase=running", WaitFor("phase", "Running")), ("phase=STOPPED", WaitFor("phase", "Stopped"))],
+    ids=["lower", "upper"],
+)
+def test_parse_for_phase_is_case_insensitive(text: str, wait: WaitFor) -> None:
+    assert parse_for(text) == wait
+
+
+def test_parse_for_refuses_an_unknown_phase() -> None:
+    with pytest.raises(ValueError, match="no such phase 'Up'; use one of Pending, Scheduled, Creating, Running, Stopped, Failed, Terminating"):
+        parse_for("phase=Up")
+
+
+def _ct(phase: str, *, policy: str = "Always", generation: int = 1, observed: int | None = 1, **status: object) -> dict:
+    return {
+        "kind": "Container",
+        "metadata": {"name": "web", "generation": generation, "annotations": status.pop("annotations", {})},
+        "spec": {"state": "Running", "restartPolicy": policy},
+        "status": {"phase": phase, **({"observedGeneration": observed} if observed is not None else {}), **status},
+    }
+
+
+HALT = {"reason": "Completed", "exitCode": 0}
+BACKOFF = [{"type": "CrashLoopBackOff", "status": "True", "reason": "BackOff"}]
+
+
+@pytest.mark.parametrize(
+    ("obj", "wait", "failure"),
+    [
+        (_ct("Failed", message="image x not found"), WaitFor("phase", "Running"), "Failed: image x not found"),
+        (_ct("Failed", message="image x not found"), WaitFor("condition", "Ready"), "Failed: image x not found"),
+        (_ct("Failed", message="back-off", conditions=BACKOFF), WaitFor("phase", "Running"), ""),
+        (_ct("Failed", message="old", generation=2), WaitFor("phase", "Running"), ""),
+        (_ct("Failed", message="old", observed=None), WaitFor("phase", "Running"), "Failed: old"),
+        (_ct("Failed"), WaitFor("phase", "Failed"), ""),
+        (_ct("Failed"), WaitFor("delete"), ""),
+        (_ct("Stopped", policy="OnFailure", message="it halted", lastExit=HALT), WaitFor("phase", "Running"), "Stopped: it halted"),
+        (_ct("Stopped", policy="Never", lastExit={"reason": "Error"}), WaitFor("phase", "Running"), "Stopped"),
+        (_ct("Stopped", policy="Always", lastExit=HALT), WaitFor("phase", "Running"), ""),
+        (_ct("Stopped", policy="OnFailure", lastExit={"reason": "Error"}), WaitFor("phase", "Running"), ""),
+        (_ct("Stopped", policy="Never", lastExit=HALT, annotations={"dlxc.io/restartedAt": "t"}), WaitFor("phase", "Running"), ""),
+        (_ct("Pending"), WaitFor("phase", "Running"), ""),
+        (None, WaitFor("phase", "Running"), ""),
+    ],
+    ids=[
+        "failed", "failed-condition-wait", "crash-loop-back-off", "stale-generation", "no-observed-generation",
+        "waiting-for-failed", "delete", "halted-onfailure", "held-never", "always-restarts", "onfailure-error-restarts",
+        "start-requested", "pending", "gone",
+    ],
+)
+def test_terminal_failure(obj: dict | None, wait: WaitFor, failure: str) -> None:
+    assert terminal_failure(obj, wait) == failure

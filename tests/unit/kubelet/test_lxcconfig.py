@@ -15,6 +15,7 @@ from kubelet.lxcconfig import (
     COMMON_CONF,
     USERNS_CONF,
     ConfigDiff,
+    command_of,
     diff_config,
     format_config,
     hwaddr_for,
@@ -75,6 +76,8 @@ def test_full_render_of_a_typical_spec() -> None:
         ("lxc.cgroup.cpu.cfs_period_us", "100000"),
         ("lxc.cgroup.cpu.cfs_quota_us", "50000"),
         ("lxc.cgroup.pids.max", "2048"),
+        ("lxc.hook.mount", ""),
+        ("lxc.hook.post-stop", ""),
         ("lxc.mount.entry", "tmpfs dev/shm tmpfs rw,nosuid,nodev,create=dir 0 0"),
         ("lxc.mount.entry", "/srv/data data none bind,create=dir 0 0"),
         ("lxc.mount.entry", "/etc/ssl etc/ssl none bind,create=dir,ro 0 0"),
@@ -341,6 +344,8 @@ def _spec_fields(alphabet: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str
         "memory": st.none() | st.sampled_from(["64Mi", "1Gi", "512"]) | text,
         "cpu": st.none() | st.floats(min_value=0.001, max_value=64),
         "privileged": st.booleans(),
+        "command": st.none() | st.lists(path | text, max_size=3),
+        "args": st.none() | st.lists(text, max_size=3),
     })
 
 
@@ -351,6 +356,7 @@ def _expected_keys(spec: ContainerSpec) -> Counter[str]:
         "lxc.rootfs.path": 1, "lxc.uts.name": 1, "lxc.signal.halt": 1, "lxc.signal.reboot": 1,
         "lxc.autodev": 1, "lxc.tty.max": 1, "lxc.cgroup.pids.max": 1,
         "lxc.mount.entry": 1 + len(spec.mounts),
+        "lxc.hook.mount": 1, "lxc.hook.post-stop": 1,
     })
     if not spec.privileged:
         keys["lxc.idmap"] = 2
@@ -359,8 +365,8 @@ def _expected_keys(spec: ContainerSpec) -> Counter[str]:
     else:
         for key in ("type", "link", "flags", "name", "hwaddr", "ipv4.address", "ipv4.gateway"):
             keys[f"lxc.net.0.{key}"] = 1
-    if spec.env:
-        keys["lxc.environment"] = len(spec.env)
+    if spec.env or spec.command is not None or spec.args is not None:
+        keys["lxc.environment"] = len(spec.env) + (spec.command is not None or spec.args is not None)
     if spec.memory is not None:
         keys["lxc.cgroup.memory.limit_in_bytes"] = 1
         keys["lxc.cgroup.memory.memsw.limit_in_bytes"] = 1
@@ -374,7 +380,11 @@ def _check_no_injection(spec: ContainerSpec, items: list[tuple[str, str]]) -> No
     parsed = parse_config(format_config(items))
     assert parsed == items
     assert Counter(key for key, _ in parsed) == _expected_keys(spec)
-    assert [v for k, v in parsed if k == "lxc.environment"] == [f"{k}={v}" for k, v in spec.env.items()]
+    env = [v for k, v in parsed if k == "lxc.environment"]
+    if spec.command is not None or spec.args is not None:
+        assert command_of(parsed) == [*(spec.command or ["/sbin/init"]), *(spec.args or [])]
+        env = env[:-1]
+    assert env == [f"{k}={v}" for k, v in spec.env.items()]
     assert dict(parsed)["lxc.uts.name"] == (spec.hostname or "web")
 
 
@@ -429,3 +439,76 @@ def test_unvalidated_specs_render_safely_or_raise(fields: dict[str, Any]) -> Non
         return
     event("rendered")
     _check_no_injection(spec, items)
+
+
+# ---- spec.command / spec.args, idmapped host mounts, LXCFS (issue 18, items 16, 4, 13) ----
+
+COMMAND_CASES = [
+    pytest.param({"command": ["/bin/sh", "-c", "echo hi; exit 3"]}, ["/bin/sh", "-c", "echo hi; exit 3"], id="command"),
+    pytest.param({"command": ["/bin/sleep"], "args": ["30"]}, ["/bin/sleep", "30"], id="command-and-args"),
+    pytest.param({"args": ["--debug"]}, ["/sbin/init", "--debug"], id="args-to-the-image-init"),
+    pytest.param({"command": ["/bin/echo", 'quote " and \\ and é']}, ["/bin/echo", 'quote " and \\ and é'],
+                 id="quotes-and-unicode-kept-exactly"),
+]
+
+
+@pytest.mark.parametrize(("fields", "argv"), COMMAND_CASES)
+def test_command_is_kept_as_separate_arguments(fields: dict[str, Any], argv: list[str]) -> None:
+    items = render(ContainerSpec(image="busybox", **fields))
+    parsed = parse_config(format_config(items))
+    assert command_of(parsed) == argv
+    assert "lxc.init.cmd" not in dict(parsed)
+    # A command is asked to stop with SIGTERM, as any app, not with busybox init's SIGUSR1.
+    if "command" in fields:
+        assert (dict(parsed)["lxc.signal.halt"], dict(parsed)["lxc.signal.reboot"]) == ("SIGTERM", "SIGTERM")
+
+
+def test_no_command_keeps_the_image_init() -> None:
+    items = render(ContainerSpec(image="busybox"))
+    assert command_of(items) is None
+    assert dict(items)["lxc.signal.halt"] == "SIGUSR1"
+
+
+def test_command_env_name_is_reserved() -> None:
+    spec = ContainerSpec(image="busybox", env={"DLXC_COMMAND": "x"})
+    with pytest.raises(ValueError, match="env: DLXC_COMMAND is reserved for spec.command"):
+        render(spec)
+
+
+@pytest.mark.parametrize("command", [
+    pytest.param(["sh", "-c", "exit 3"], id="relative-program"),
+    pytest.param(["/bin/sh", "a\nlxc.init.uid = 0"], id="newline"),
+    pytest.param(["/bin/sh", ""], id="empty-item"),
+])
+def test_unvalidated_command_is_refused_by_the_renderer(command: list[str]) -> None:
+    spec = ContainerSpec.model_construct(**{**ContainerSpec(image="busybox").__dict__, "command": command})
+    with pytest.raises(ValueError, match="command"):
+        render(spec)
+
+
+def test_mounts_are_idmapped_for_unprivileged_containers_when_the_kernel_can() -> None:
+    spec = ContainerSpec(image="busybox", mounts=["/srv/data:/data", "/etc/ssl:/etc/ssl:ro"])
+    mounts = [v for k, v in render(spec, idmapped_mounts=True) if k == "lxc.mount.entry"][1:]
+    assert mounts == [
+        "/srv/data data none bind,create=dir,idmap=container 0 0",
+        "/etc/ssl etc/ssl none bind,create=dir,ro,idmap=container 0 0",
+    ]
+    # Privileged containers have no user namespace to map through.
+    privileged = ContainerSpec(image="busybox", privileged=True, mounts=["/srv/data:/data"])
+    assert [v for k, v in render(privileged, idmap=None, idmapped_mounts=True) if k == "lxc.mount.entry"][1:] == [
+        "/srv/data data none bind,create=dir 0 0"]
+
+
+def test_lxcfs_hooks_replace_the_package_drop_in() -> None:
+    items = render(ContainerSpec(image="busybox"), lxcfs=True)
+    hooks = [(k, v) for k, v in items if k.startswith("lxc.hook.") or k == "lxc.mount.auto"]
+    assert hooks == [
+        ("lxc.hook.mount", ""),
+        ("lxc.hook.post-stop", ""),
+        ("lxc.mount.auto", "cgroup:mixed proc:mixed sys:mixed"),
+        ("lxc.hook.mount", "/usr/share/lxcfs/lxc.mount.hook"),
+        ("lxc.hook.post-stop", "/usr/share/lxcfs/lxc.reboot.hook"),
+    ]
+    # The empty values survive the file as "" (liblxc's way to clear a hook list).
+    assert 'lxc.hook.mount = ""' in format_config(items).splitlines()
+    assert parse_config(format_config(items)) == items

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from schemas import Container
+from schemas import Container, ContainerSpec
 from schemas.manifest import ManifestError, parse_object
 from schemas.quantity import format_bytes, parse_bytes
 
@@ -53,6 +54,8 @@ def test_full_form_round_trips() -> None:
         ({"name": "web", "image": "busybox", "colour": "red"}, "colour", "unknown field"),
         ({"name": "Web_1", "image": "busybox"}, "name", "DNS-1123"),
         ({"name": "web", "image": "busybox", "memory_limit": "lots"}, "memory_limit", "not a size"),
+        ({"name": "web", "image": "busybox", "memory_limit": "1Ki"}, "memory_limit", "1Ki is too small to start a container; the minimum is 4Mi"),
+        ({"name": "web", "image": "busybox", "memory_limit": 3}, "memory_limit", "3Mi is too small to start a container; the minimum is 4Mi"),
         ({"name": "web", "image": "busybox", "cpu_limit": "two"}, "cpu_limit", "valid number"),
         ({"name": "web", "image": "busybox", "environment": ["A=1\nlxc.cap.drop="]}, "environment.A", "control characters"),
         ({"name": "web", "image": "busybox", "environment": ["1A=x"]}, "environment", "not a valid variable name"),
@@ -66,7 +69,7 @@ def test_full_form_round_trips() -> None:
         ({"apiVersion": "v2", "kind": "Container", "metadata": {"name": "x"}}, "apiVersion", "dlxc.io/v1"),
         ({"apiVersion": "dlxc.io/v1", "kind": "Container", "metadata": {"name": "x"}, "spec": {"image": "busybox", "memroy": "1Gi"}}, "spec.memroy", "unknown field"),
     ],
-    ids=["unknown-field", "bad-name", "bad-size", "cpu-type", "env-injection", "env-key", "mount-relative",
+    ids=["unknown-field", "bad-name", "bad-size", "memory-1Ki", "memory-bare-3", "cpu-type", "env-injection", "env-key", "mount-relative",
          "mount-space", "mount-dotdot", "bridge-injection", "image", "state", "unknown-kind", "api-version", "full-unknown"],
 )
 def test_bad_manifests_name_the_field(doc: dict, field: str, message: str) -> None:
@@ -92,6 +95,33 @@ def test_sizes(value: object, size: int, canonical: str) -> None:
 def test_bad_sizes(value: object) -> None:
     with pytest.raises(ValueError):
         parse_bytes(value)
+
+
+@pytest.mark.parametrize(("memory", "canonical"), [("4Mi", "4Mi"), (4, "4Mi"), ("4096Ki", "4Mi"), (None, None)], ids=["floor", "bare", "ki", "unset"])
+def test_memory_at_the_floor_is_accepted(memory: object, canonical: str | None) -> None:
+    assert ContainerSpec.model_validate({"image": "busybox", "memory": memory}).memory == canonical
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    pytest.param([], "must not be empty; leave command out to run the image's init", id="empty"),
+    pytest.param(["sh", "-c", "exit 3"], "the program (item 0) must be an absolute path inside the container, got 'sh'",
+                 id="relative"),
+    pytest.param(["/bin/sh", "-c", "a\nlxc.init.uid = 0"], "item 2: must not contain control characters", id="newline"),
+    pytest.param(["/bin/sh", ""], "item 1 is empty", id="empty-item"),
+    pytest.param(["/bin/sh", "x" * 4097], "item 1 is longer than 4096 characters", id="too-long"),
+    pytest.param(["/bin/true"] * 257, "at most 256 items, got 257", id="too-many"),
+])
+def test_bad_command_names_the_problem(command: list[str], message: str) -> None:
+    with pytest.raises(ValidationError, match="command") as info:
+        ContainerSpec(image="busybox", command=command)
+    assert message in str(info.value)
+
+
+def test_command_and_args_are_kept_exactly() -> None:
+    spec = ContainerSpec(image="busybox", command=["/bin/sh", "-c", "echo hi; exit 3"], args=["x y"])
+    assert (spec.command, spec.args) == (["/bin/sh", "-c", "echo hi; exit 3"], ["x y"])
+    with pytest.raises(ValidationError, match="args"):
+        ContainerSpec(image="busybox", args=["ok", "bad\r"])
 
 
 @pytest.mark.parametrize(

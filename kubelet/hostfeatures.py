@@ -1,0 +1,160 @@
+"""What this node's kernel and packages let containers have (idmapped mounts, LXCFS), found once at kubelet start."""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "LXCFS_DIR",
+    "LXCFS_PIDFILE",
+    "HostFeatures",
+    "detect",
+    "ensure_lxcfs",
+    "idmapped_mounts_supported",
+    "lxcfs_mounted",
+    "stop_lxcfs",
+]
+
+log = logging.getLogger("dlxc.kubelet")
+
+# Where Debian's lxcfs unit mounts it, and where LXC's lxcfs hooks look for it.
+LXCFS_DIR = Path("/var/lib/lxcfs")
+# Our own pidfile, apart from the package unit's /run/lxcfs.pid, so whoever started lxcfs is known.
+LXCFS_PIDFILE = Path("/run/dlxc-lxcfs.pid")
+# Idmapped mounts came with Linux 5.12 (mount_setattr with MOUNT_ATTR_IDMAP).
+_IDMAP_KERNEL = (5, 12)
+_RELEASE = re.compile(r"^(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class HostFeatures:
+    """What the kubelet renders into each container's config; all off is what any LXC host can run."""
+
+    idmapped_mounts: bool = False
+    lxcfs: bool = False
+    lxcfs_problem: str = ""  # why lxcfs is off, for the log and the Node condition
+
+
+def idmapped_mounts_supported(release: str | None = None) -> bool:
+    """Whether the kernel (`uname -r`) can make idmapped bind mounts (LXC's idmap=container mount option)."""
+    match = _RELEASE.match(release if release is not None else platform.release())
+    return match is not None and (int(match.group(1)), int(match.group(2))) >= _IDMAP_KERNEL
+
+
+def lxcfs_mounted(mountpoint: Path = LXCFS_DIR, *, mountinfo: str | None = None) -> bool:
+    """Whether a live lxcfs is mounted at `mountpoint` (a fuse.lxcfs entry in /proc/self/mountinfo)."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo") as handle:
+            mountinfo = handle.read()
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or fields[4].replace("\\040", " ") != str(mountpoint):
+            continue
+        _, sep, rest = line.partition(" - ")
+        if sep and rest.split()[0] == "fuse.lxcfs":
+            # A dead lxcfs leaves its mount behind; reads then fail with ENOTCONN.
+            try:
+                os.stat(mountpoint / "proc")
+            except OSError:
+                return False
+            return True
+    return False
+
+
+def _listed(mountpoint: Path) -> bool:
+    # Not os.path.ismount: it stats the path, which fails on a dead FUSE mount.
+    with open("/proc/self/mountinfo") as handle:
+        return any(line.split()[4].replace("\\040", " ") == str(mountpoint) for line in handle if line.strip())
+
+
+def ensure_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE, wait: float = 5.0) -> str:
+    """Make sure lxcfs serves `mountpoint`, starting `lxcfs` as a daemon when it does not; '' or why it cannot.
+
+    On a systemd host the package's lxcfs.service mounts it at boot and this finds it running.
+    """
+    if lxcfs_mounted(mountpoint):
+        return ""
+    # Several kubelets on one host (dlxc up --nodes 3) start at once: one of them starts lxcfs.
+    with open(pidfile.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _start_lxcfs(mountpoint, pidfile=pidfile, wait=wait)
+
+
+def _start_lxcfs(mountpoint: Path, *, pidfile: Path, wait: float) -> str:
+    if lxcfs_mounted(mountpoint):
+        return ""
+    binary = shutil.which("lxcfs")
+    if binary is None:
+        return "lxcfs is not installed (apt-get install lxcfs); containers see the host's memory and cpus in /proc"
+    if not Path("/dev/fuse").exists():
+        return "/dev/fuse is missing, so lxcfs cannot run; containers see the host's memory and cpus in /proc"
+    # A dead lxcfs leaves "Transport endpoint is not connected" behind; a new one cannot mount over it.
+    if _listed(mountpoint):
+        subprocess.run(["umount", "--lazy", str(mountpoint)], capture_output=True, check=False)
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    # lxcfs runs in the foreground until it is stopped: a new session keeps it out of our process
+    # group (so stopping the kubelet leaves it serving the containers), and its log goes beside the pid file.
+    with open(pidfile.with_suffix(".log"), "ab") as err:
+        proc = subprocess.Popen(
+            [binary, f"--pidfile={pidfile}", str(mountpoint)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+        )
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and proc.poll() is None:
+        if lxcfs_mounted(mountpoint):
+            log.info("started lxcfs (pid %d) on %s; its log: %s", proc.pid, mountpoint, pidfile.with_suffix(".log"))
+            return ""
+        time.sleep(0.1)
+    if proc.poll() is None:
+        proc.terminate()
+    return f"lxcfs did not mount {mountpoint} in {wait:g}s (exit code {proc.wait()}); see {pidfile.with_suffix('.log')}"
+
+
+def _alive(pid: int) -> bool:
+    # A zombie (its parent, a kubelet, has not reaped it yet) has exited already.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def stop_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE, wait: float = 10.0) -> bool:
+    """Stop the lxcfs that `ensure_lxcfs` started (found by its pid file) and unmount it; False if there was none.
+
+    Running containers then read ENOTCONN from their lxcfs files until restarted: for tests and teardown only.
+    """
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    # The pid file may be stale and the pid reused: only an lxcfs started with this pid file is ours.
+    if not cmdline or Path(cmdline[0].decode(errors="replace")).name != "lxcfs" or f"--pidfile={pidfile}".encode() not in cmdline:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    if _listed(mountpoint):
+        subprocess.run(["umount", "--lazy", str(mountpoint)], capture_output=True, check=False)
+    pidfile.unlink(missing_ok=True)
+    return True
+
+
+def detect(*, start_lxcfs: bool = True) -> HostFeatures:
+    """The node's features; starts lxcfs when it is installed but not running (and `start_lxcfs`)."""
+    problem = ensure_lxcfs() if start_lxcfs else "lxcfs disabled by --no-lxcfs"
+    if problem:
+        log.warning("%s", problem)
+    return HostFeatures(idmapped_mounts=idmapped_mounts_supported(), lxcfs=not problem, lxcfs_problem=problem)
