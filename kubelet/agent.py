@@ -143,7 +143,7 @@ class Kubelet:
             concurrent.futures.ThreadPoolExecutor(max_workers=max(32, self.settings.workers * 2), thread_name_prefix="kubelet"))
         self.settings.lxc_path.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.network.ensure_bridge, self.settings.bridge, self.settings.subnet)
-        await asyncio.to_thread(self.clusternet.ensure_devices, self.client.servers[0])
+        await asyncio.to_thread(self.clusternet.resolve_address, self.client.servers[0])
         await asyncio.to_thread(self.allocator.recover, self.runtime)
         await asyncio.to_thread(self._note_boot)
         tasks: list[asyncio.Task[Any]] = []
@@ -159,6 +159,10 @@ class Kubelet:
             tasks.append(asyncio.create_task(self.containers.run()))
             tasks.append(asyncio.create_task(self.clusternet.run()))
             await self.containers.synced.wait()
+            # The cluster network's bridge before any reconcile renders a container onto it; made
+            # while the Lease already renews, as a restarted kubelet must renew it first.
+            await asyncio.to_thread(self.clusternet.ensure_devices, self.client.servers[0])
+            self.clusternet.changed.set()  # sync the FDB now that there is a device for it
             await self.guard.remove_stale_copies_first()  # before any reconcile can start a stale copy
             tasks.append(asyncio.create_task(self.queue.run(self._process, workers=self.settings.workers)))
             tasks += [

@@ -46,15 +46,22 @@ class ClusterNet:
     async def _changed(self, name: str, old: Obj | None, new: Obj | None) -> None:
         self.changed.set()
 
-    def ensure_devices(self, server: str) -> None:
-        """Create the bridge (blocking): the tunnel address is the flag's, or the one that reaches `server`."""
+    def resolve_address(self, server: str) -> None:
+        """The tunnel address (before the Node is registered, which reports it): the flag's, or the
+        local address that reaches `server`."""
         if self.settings.advertise_address is None:
             self.settings.advertise_address = overlay.detect_address(server)
-        self.devices = overlay.OverlayDevices(
+
+    def ensure_devices(self, server: str) -> None:
+        """Create the bridge (blocking); the sync loop writes the FDB only once this is done."""
+        self.resolve_address(server)
+        assert self.settings.advertise_address is not None
+        devices = overlay.OverlayDevices(
             self.settings.cluster_bridge, self.settings.cluster_cidr, self.settings.advertise_address,
             vni=self.settings.vxlan_id, port=self.settings.vxlan_port, nat=self.settings.outbound_nat,
         )
-        self.devices.ensure()
+        devices.ensure()
+        self.devices = devices
 
     def check_address(self, ipv4: str | None, *, name: str) -> ipaddress.IPv4Interface:
         """The container's cluster address, or ValueError saying why it cannot be used on this node."""
