@@ -307,6 +307,7 @@ class Cluster:
     lxc_root: Path
     nodes: list[Node] = field(default_factory=list)
     procs: list[subprocess.Popen] = field(default_factory=list)
+    pki: Path | None = None  # the cluster CA's dir: kubelets get a stream serving certificate from it
     # The cluster network's bridge, shared by this cluster's kubelets (they are all on this host).
     cluster_bridge: str = field(default_factory=lambda: f"dc{secrets.token_hex(3)}")
 
@@ -334,6 +335,16 @@ class Cluster:
             self.start_kubelet(node)
         return node
 
+    def stream_args(self, node_name: str, *, host: str = "127.0.0.1") -> list[str]:
+        """The kubelet's stream server flags: a serving certificate for the node from the cluster CA."""
+        if self.pki is None:
+            return []
+        from dlxc.cluster.pki import issue_kubelet_serving
+
+        cert, key = issue_kubelet_serving(self.pki, node_name)
+        return ["--stream-cert-file", str(cert), "--stream-key-file", str(key),
+                "--stream-client-ca-file", str(self.pki / "ca.crt"), "--stream-host", host]
+
     def start_kubelet(self, node: Node) -> None:
         token = self.api.new_token(f"kubelet-{node.name}", f"node:{node.name}")
         node.log = self.tmp / f"kubelet-{node.name}.log"
@@ -343,7 +354,7 @@ class Cluster:
              "--bridge", node.bridge, "--subnet", node.subnet, "--heartbeat-interval", "1",
              "--cluster-cidr", str(self.api.settings.cluster_cidr), "--cluster-bridge", self.cluster_bridge,
              # No NAT rule or forwarding switched on in this host's own network namespace.
-             "--no-outbound-nat", *node.args],
+             "--no-outbound-nat", *self.stream_args(node.name), *node.args],
             {**self.api.env(), "DLXC_TOKEN": token},
         )
 
@@ -372,8 +383,16 @@ def cluster(request: pytest.FixtureRequest, etcd: Etcd, image_dir: Path, lxc_roo
     A test marked `allow_privileged` gets an apiserver started with --allow-privileged."""
     if os.geteuid() != 0:
         pytest.fail("LXC tests need root")
-    api = start_api(etcd, tmp_path, allow_privileged=request.node.get_closest_marker("allow_privileged") is not None)
-    cluster = Cluster(api, image_dir, tmp_path, lxc_root)
+    from dlxc.cluster.pki import ensure_pki, issue_apiserver_client
+
+    pki = tmp_path / "pki"
+    ensure_pki(pki)
+    client_cert, client_key = issue_apiserver_client(pki)
+    api = start_api(
+        etcd, tmp_path, allow_privileged=request.node.get_closest_marker("allow_privileged") is not None,
+        kubelet_client_certificate=client_cert, kubelet_client_key=client_key, kubelet_certificate_authority=pki / "ca.crt",
+    )
+    cluster = Cluster(api, image_dir, tmp_path, lxc_root, pki=pki)
     try:
         cluster.spawn("scheduler", ["scheduler"], api.env())
         cluster.spawn("controller", ["controller"], api.env())

@@ -62,6 +62,13 @@ def test_cli_bench_times_help_get_and_apply_next_to_the_python_floor() -> None:
         assert figures[key] > 0, key
 
 
+def test_exec_bench_compares_the_api_with_raw_lxc_attach() -> None:
+    figures = run_bench("exec.py", "--count", "10")
+    assert figures["count"] == 10
+    assert figures["exec_p99_ms"] >= figures["exec_p50_ms"] > 0 and figures["raw_attach_p50_ms"] > 0
+    assert figures["ratio_p50"] > 0
+
+
 def test_network_bench_compares_the_overlay_with_a_plain_bridge() -> None:
     figures = run_bench("network.py", "--pings", "20", "--megabytes", "10", "--repeats", "1")
     for pair in ("bridge", "overlay_same_host", "overlay_cross_host"):

@@ -64,6 +64,9 @@ def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, t
             assert time.monotonic() < deadline, f"not all Running: {phases}"
             time.sleep(0.5)
         assert (state / "lxc" / "shop-db").is_dir()
+        # Getting inside works on the cluster `up` made: its CA issued the kubelet's and the apiserver's certificates.
+        inside = dlxc("exec", "shop-db", "--", "hostname", env=env, timeout=30)
+        assert (inside.returncode, inside.stdout) == (0, "shop-db\n"), inside.stderr
         # The examples without a network field are on the cluster network, with addresses of it.
         db = json.loads(dlxc("get", "container", "shop-db", "-o", "json", env=env, timeout=30).stdout)
         assert ipaddress.IPv4Interface(db["spec"]["network"]["ipv4"]).network == ipaddress.IPv4Network(env["DLXC_CLUSTER_CIDR"])
