@@ -111,7 +111,7 @@ def _valid_role(role: str) -> bool:
 READ_VERBS = ("get", "list", "watch")
 # Subresources that reach inside a container: exec, console attach (and the passwd and terminal
 # built on them) only for admin; the console log also for viewer; never for a node's token.
-INSIDE = {"exec": ("admin",), "attach": ("admin",), "log": ("admin", "viewer")}
+INSIDE = {"exec": ("admin",), "attach": ("admin",), "terminal": ("admin",), "log": ("admin", "viewer")}
 
 
 def authorize(
