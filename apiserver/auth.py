@@ -132,7 +132,8 @@ def authorize(
     if plural == "containers" and subresource in INSIDE:
         if identity.role in INSIDE[subresource]:
             return
-        raise Forbidden(f"{identity.name} ({identity.role}) may not {subresource} containers/{name}")
+        action = "open a terminal in" if subresource == "terminal" else subresource
+        raise Forbidden(f"{identity.name} ({identity.role}) may not {action} containers/{name}")
     if identity.role == "admin":
         return
     if plural == "tokens":
