@@ -32,7 +32,7 @@ from apiserver.storage import Store
 from dlxc.client.api import event_name
 from dlxc.client.errors import ApiError, BadRequest, Conflict, NotFound, TemporaryError, Unauthorized
 
-__all__ = ["STREAM_PROTOCOL", "KubeletDialer", "StreamProxy", "add_stream_routes"]
+__all__ = ["STREAM_PROTOCOL", "KubeletDialer", "StreamProxy", "add_stream_routes", "container_and_node"]
 
 log = logging.getLogger("dlxc.apiserver.streams")
 
@@ -79,7 +79,7 @@ class KubeletDialer:
         return f"https://{endpoint}{path}", name
 
 
-async def _target(store: Store, name: str, *, need_running: bool) -> tuple[Any, Any]:
+async def container_and_node(store: Store, name: str, *, need_running: bool) -> tuple[Any, Any]:
     container = await store.get("containers", name)
     node_name = container["spec"].get("nodeName")
     phase = (container.get("status") or {}).get("phase") or "Pending"
@@ -169,7 +169,7 @@ class StreamProxy:
         which cannot read a refused upgrade) an accepted socket that carries only the Failure status."""
         try:
             identity, params, what = await authenticate()
-            container, node = await _target(self.store, name, need_running=True)
+            container, node = await container_and_node(self.store, name, need_running=True)
             if check is not None:
                 check(container)
             url, server_name = self.dialer.url(node, f"/{sub}/{name}")
@@ -255,7 +255,7 @@ def add_stream_routes(
         name = request.path_params["name"]
         identity = await identity_of(request)
         authorize(identity, verb="get", plural="containers", name=name, subresource="log", bound_node=None)
-        _container, node = await _target(store, name, need_running=False)
+        _container, node = await container_and_node(store, name, need_running=False)
         url, server_name = dialer.url(node, f"/logs/{name}")
         params = [(k, v) for k, v in request.query_params.multi_items() if k in ("follow", "tail", "since", "previous")]
         try:

@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket
 from apiserver.auth import Identity, authorize
 from apiserver.body import read_json
 from apiserver.storage import Store
-from apiserver.streams import StreamProxy, _target
+from apiserver.streams import StreamProxy, container_and_node
 from dlxc.client.errors import ApiError, BadRequest, Conflict, Gone, NotFound, Unauthorized
 from schemas.base import iso_time
 
@@ -126,7 +126,7 @@ def add_terminal_routes(
         identity = await identity_of(request)
         authorize(identity, verb="create", plural="containers", name=name, subresource="terminal", bound_node=None)
         ttl, user = parse_request(await read_json(request))
-        container, _node = await _target(store, name, need_running=True)
+        container, _node = await container_and_node(store, name, need_running=True)
         await _collect(store)
         token = secrets.token_urlsafe(32)
         created = _now()
