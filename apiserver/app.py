@@ -27,6 +27,7 @@ from apiserver.storage import LEASE_FENCE, Store
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import Authenticator, TokenRegistry
 from apiserver.streams import KubeletDialer, add_stream_routes
+from apiserver.terminal import add_terminal_routes
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, NotFound
@@ -152,7 +153,8 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
     _add_token_routes(app, token_registry, identity_of)
-    add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
+    proxy = add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
+    add_terminal_routes(app, prefix=PREFIX, store=store, proxy=proxy, identity_of=identity_of)
     return app
 
 

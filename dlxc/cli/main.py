@@ -55,6 +55,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "logs": ("dlxc.cli.logs:logs", "Print a container's console output (this run or the previous one)."),
     "console": ("dlxc.cli.console_attach:console", "Attach to a container's console; Ctrl-a q detaches."),
     "passwd": ("dlxc.cli.passwd:passwd", "Set a user's password inside a container."),
+    "terminal": ("dlxc.cli.terminal:terminal", "Print a one-time URL of a browser terminal in a container."),
 }
 
 
