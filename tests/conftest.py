@@ -380,7 +380,8 @@ class Cluster:
 def cluster(request: pytest.FixtureRequest, etcd: Etcd, image_dir: Path, lxc_root: Path, tmp_path: Path) -> Iterator[Cluster]:
     """apiserver + scheduler + controller, and `add_node()` for real kubelets with their own lxcpath and bridge.
 
-    A test marked `allow_privileged` gets an apiserver started with --allow-privileged."""
+    A test marked `allow_privileged` gets an apiserver started with --allow-privileged, one marked
+    `controller_args(...)` a controller with those flags."""
     if os.geteuid() != 0:
         pytest.fail("LXC tests need root")
     from dlxc.cluster.pki import ensure_pki, issue_apiserver_client
@@ -395,7 +396,8 @@ def cluster(request: pytest.FixtureRequest, etcd: Etcd, image_dir: Path, lxc_roo
     cluster = Cluster(api, image_dir, tmp_path, lxc_root, pki=pki)
     try:
         cluster.spawn("scheduler", ["scheduler"], api.env())
-        cluster.spawn("controller", ["controller"], api.env())
+        marker = request.node.get_closest_marker("controller_args")
+        cluster.spawn("controller", ["controller", *(marker.args if marker else ())], api.env())
         yield cluster
     finally:
         cluster.cleanup()
