@@ -16,6 +16,7 @@ from dlxc.client.errors import AlreadyExists, BadRequest, Conflict, Invalid, Not
 from schemas import API_VERSION, ContainerStatus, Kind
 from schemas.base import DnsLabel, Model, Obj, now_iso
 from schemas.container import Placement
+from schemas.containerset import ContainerSetStatus
 
 __all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
 
@@ -67,6 +68,10 @@ class Admission:
     def check(self, kind: Kind, obj: Obj) -> None:
         if kind.name == "Container":
             check_container(obj, allow_privileged=self.allow_privileged, allowed_host_paths=self.allowed_host_paths)
+        elif kind.name == "ContainerSet":
+            # Every member is a Container made from the template: refuse now what each would be refused.
+            check_container(obj, allow_privileged=self.allow_privileged, allowed_host_paths=self.allowed_host_paths,
+                            at="spec.template.spec", kind=kind.name)
 
 
 class Registry:
@@ -138,6 +143,9 @@ class Registry:
         if self.kind.name == "Container":
             # A container's status is the kubelet's to write; a new one starts Pending.
             obj["status"] = ContainerStatus().to_wire()
+        if self.kind.name == "ContainerSet":
+            obj["status"] = ContainerSetStatus().to_wire()  # the controller's to write
+
         if self.kind.name == "Event":
             status = obj["status"]
             status["firstTimestamp"] = status.get("firstTimestamp") or meta["creationTimestamp"]

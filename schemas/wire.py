@@ -7,6 +7,9 @@ __all__ = [
     "HOLLOW_LABEL",
     "LXC_FINALIZER",
     "RESTART_ANNOTATION",
+    "SET_FINALIZER",
+    "SET_LABEL",
+    "TEMPLATE_HASH_ANNOTATION",
 ]
 
 # The kubelet's finalizer on every Container it created an LXC container for: the object stays
@@ -26,3 +29,13 @@ APPLYSET_LABEL = "dlxc.io/applyset"
 
 # Simulated nodes (dlxc.sim.hollow) carry this label, so benchmarks can find and remove them.
 HOLLOW_LABEL = "dlxc.io/hollow"
+
+# The ContainerSet controller's finalizer on every set: the set stays until its members are gone.
+SET_FINALIZER = "dlxc.io/set-members"
+
+# Every member of a ContainerSet carries `dlxc.io/set=<set name>` (besides its owner reference),
+# so the controller can watch members alone and `dlxc get containers -l dlxc.io/set=web` finds them.
+SET_LABEL = "dlxc.io/set"
+
+# The digest of the set template a member was made from (schemas.containerset.template_hash).
+TEMPLATE_HASH_ANNOTATION = "dlxc.io/template-hash"

@@ -47,7 +47,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "top": ("dlxc.cli.top:top_app", "Show resource usage of containers or nodes."),
     "apiserver": ("dlxc.cli.components:apiserver", "Serve the API over etcd."),
     "scheduler": ("dlxc.cli.components:scheduler", "Bind unbound containers to nodes by weighted score."),
-    "controller": ("dlxc.cli.components:controller", "Run the controllers (node lifecycle)."),
+    "controller": ("dlxc.cli.components:controller", "Run the controllers (node lifecycle, container sets)."),
     "kubelet": ("dlxc.cli.components:kubelet", "Run the node agent: register, heartbeat, reconcile containers."),
     "hollow-nodes": ("dlxc.cli.hollow_nodes:hollow_nodes", "Register N hollow nodes (no LXC) for scale tests."),
 }
