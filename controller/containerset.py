@@ -112,8 +112,12 @@ class ContainerSetController:
             await self._event(cset, "UpdateFailed", f"rolling update stopped: {plan.failed[1]}", type="Warning")
         # Compared in canonical form (defaults filled in): a status write is itself a change, so
         # writing an equal one would requeue the set forever.
+        # status.autoscale is the autoscaler's: left out of this merge patch, so the two never undo each other.
         status = ContainerSetStatus.model_validate(plan.status).to_wire()
-        if status != ContainerSetStatus.model_validate(old_status).to_wire():
+        status.pop("autoscale", None)
+        old_canonical = ContainerSetStatus.model_validate(old_status).to_wire()
+        old_canonical.pop("autoscale", None)
+        if status != old_canonical:
             await self.client.patch_status("containersets", name, status)
 
     async def _delete(self, name: str) -> bool:

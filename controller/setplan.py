@@ -155,7 +155,7 @@ def _revisions(cset: Obj, current: str) -> list[Obj]:
 def set_status(
     cset: Obj, members: dict[str, Obj], *, wanted: int, failed: tuple[str, str] | None, now_iso: str
 ) -> Obj:
-    """The set's status from its members: counts, conditions, revisions; autoscale decisions kept."""
+    """The set's status from its members: counts, conditions, revisions (status.autoscale is the autoscaler's)."""
     spec, old = cset["spec"], cset.get("status") or {}
     current = template_hash(spec["template"])
     live = [m for m in members.values() if not _terminating(m)]
@@ -186,8 +186,6 @@ def set_status(
         "conditions": conditions,
         "revisions": revisions,
     }
-    if old.get("autoscale"):
-        status["autoscale"] = old["autoscale"]
     return status
 
 

@@ -93,7 +93,9 @@ class Autoscale(Model):
 
     min: int = Field(default=1, ge=0)
     max: int = Field(ge=1)
-    target_cpu_percent: float = Field(gt=0, le=100000, description="Target CPU use per member, in % of its spec.cpu (or of one core).")
+    target_cpu_percent: float = Field(
+        gt=0, le=100000, alias="targetCPUPercent", description="Target CPU use per member, in % of its spec.cpu (or of one core)."
+    )
     tolerance: float = Field(default=0.1, ge=0, lt=1, description="Ratios within 1 +- tolerance change nothing.")
     scale_down_stabilization: float = Field(
         default=300.0, ge=0, description="Seconds: scale down only to the highest recommendation seen in this window."

@@ -169,3 +169,49 @@ async def _gone(c: Any, name: str) -> bool:
     except NotFound:
         return True
     return False
+
+
+def test_autoscale_follows_cpu_and_waits_out_the_window(api: Any) -> None:
+    """Members report 100% of their CPU: replicas go to max; then 5%: they come down only after the window."""
+    async def go() -> None:
+        async with api.client() as c:
+            load = {"cores": 0.5}
+
+            async def kubelet() -> None:
+                while True:
+                    items, _ = await c.list("containers")
+                    for item in items:
+                        if not item["metadata"].get("deletionTimestamp"):
+                            try:
+                                await c.patch_status("containers", item["metadata"]["name"],
+                                                     {"phase": "Running", "metrics": {"cpu.cores": load["cores"]}})
+                            except NotFound:
+                                pass
+                    await asyncio.sleep(0.1)
+
+            tasks = [asyncio.create_task(kubelet()),
+                     asyncio.create_task(ContainerSetController(c, ContainerSetSettings(resync=1.0, tick=0.1)).run())]
+            try:
+                await c.create("containersets", {
+                    "metadata": {"name": "web"},
+                    "spec": {"replicas": 1, "template": {"spec": {"image": "busybox", "cpu": 0.5}},
+                             "autoscale": {"min": 1, "max": 4, "targetCPUPercent": 50, "period": "0.5s",
+                                           "scaleDownStabilization": "3s"}},
+                })
+                assert await until("4 members", lambda: _names_are(c, ["web-0", "web-1", "web-2", "web-3"]))
+                load["cores"] = 0.025  # 5% of 0.5 cores
+                low = time.monotonic()
+                assert await until("back to 1", lambda: _names_are(c, ["web-0"]), timeout=20)
+                assert time.monotonic() - low >= 2.5  # held for the stabilization window
+                events, _ = await c.list("events", field_selector="involvedObject.kind=ContainerSet,involvedObject.name=web")
+                messages = [e["spec"]["message"] for e in events if e["spec"]["reason"] == "Autoscale"]
+                assert "replicas 1 -> 2: ceil(1 x 100.0% / 50%) = 2" in messages
+                assert "replicas 2 -> 4: ceil(2 x 100.0% / 50%) = 4" in messages
+                assert "replicas 4 -> 1: ceil(4 x 5.0% / 50%) = 1" in messages
+                decisions = (await c.get("containersets", "web"))["status"]["autoscale"]
+                assert decisions[-1]["desired"] == 1 and decisions[-1]["targetPercent"] == 50
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    asyncio.run(go())
