@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from apiserver.codec import dumps
-from apiserver.policy import check_container
+from apiserver.policy import check_container, host_path_allowed
 from apiserver.storage import Store
 from dlxc.client.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
 from schemas import API_VERSION, ContainerStatus, Kind
@@ -68,6 +68,12 @@ class Admission:
     def check(self, kind: Kind, obj: Obj) -> None:
         if kind.name == "Container":
             check_container(obj, allow_privileged=self.allow_privileged, allowed_host_paths=self.allowed_host_paths)
+        elif kind.name == "ContainerCluster":
+            home = (obj.get("spec") or {}).get("home")
+            why = host_path_allowed(home["hostPath"], self.allowed_host_paths) if home else None
+            if why is not None:
+                raise Invalid(f"ContainerCluster {obj['metadata']['name']} is not allowed: spec.home.hostPath: {why}",
+                              details=[{"field": "spec.home.hostPath", "message": why}])
         elif kind.name == "ContainerSet":
             # Every member is a Container made from the template: refuse now what each would be refused.
             check_container(obj, allow_privileged=self.allow_privileged, allowed_host_paths=self.allowed_host_paths,

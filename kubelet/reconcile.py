@@ -12,6 +12,7 @@ one. The steps run in this order, and each returns None to go on or a Result to 
   plan_actions      plan(desired, observed), and what a rebuild or takeover says about it
   confirm_binding   never start a copy that may run elsewhere (fenced, or moved away)
   act               run the actions; count the restart
+  cluster_files     a cluster member's /etc/hosts block and first-boot scripts (kubelet.clusterfiles)
   report            write the status, and say when to look again
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dlxc.client.errors import ApiError, NotFound
-from kubelet import images, render, restarts
+from kubelet import clusterfiles, images, render, restarts
 from kubelet.allocator import Allocator
 from kubelet.hostfeatures import HostFeatures
 from kubelet.plan import (
@@ -39,7 +40,7 @@ from kubelet.statusfields import (
 from kubelet.stops import StopRecords
 from schemas import Container
 from schemas.base import Obj, iso_time
-from schemas.wire import LXC_FINALIZER, RESTART_ANNOTATION
+from schemas.wire import CONTEXT_ANNOTATION, HOSTS_ANNOTATION, LXC_FINALIZER, RESTART_ANNOTATION
 
 __all__ = ["DONE", "Reconciler", "RenderError", "Result"]
 
@@ -194,7 +195,7 @@ class Reconciler:
         p = Pass(obj=obj, container=Container.model_validate(obj), observed=observed,
                  status=dict(obj.get("status") or {}), now=datetime.now(timezone.utc))
         steps = (self.check_adoption, self.prepare, self.record_exit, self.restart_request, self.hold_after_exit,
-                 self.plan_actions, self.confirm_binding, self.act, self.report)
+                 self.plan_actions, self.confirm_binding, self.act, self.cluster_files, self.report)
         for step in steps:
             result = await step(p)
             if result is not None:
@@ -383,6 +384,22 @@ class Reconciler:
             p.status["restartCount"] = int(p.status.get("restartCount") or 0) + 1
             set_condition(p.status, "CrashLoopBackOff", "False", "Restarted",
                           f"restarted after it {describe_exit(p.last_exit)} (restartPolicy {p.container.spec.restart_policy})")
+        return None
+
+    async def cluster_files(self, p: Pass) -> Result | None:
+        annotations = p.obj["metadata"].get("annotations") or {}
+        if not p.desired.running or not (HOSTS_ANNOTATION in annotations or CONTEXT_ANNOTATION in annotations):
+            return None
+        observed = await asyncio.to_thread(self.observe, p.name)
+        if observed is None or observed.state != "RUNNING" or observed.init_pid <= 0:
+            return None
+        try:
+            found = await asyncio.to_thread(clusterfiles.apply, self.settings.lxc_path, p.name, observed.init_pid, annotations)
+        except OSError as exc:
+            log.warning("%s: cluster files: %s", p.name, exc)
+            return None
+        if found is not None:
+            set_condition(p.status, "Contextualized", *found)
         return None
 
     async def report(self, p: Pass) -> Result:

@@ -40,6 +40,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("Event", "events", "schemas.event:Event", ("event", "ev")),
     Kind("Lease", "leases", "schemas.lease:Lease", ("lease",)),
     Kind("ContainerSet", "containersets", "schemas.containerset:ContainerSet", ("containerset", "sets", "set", "cs")),
+    Kind("ContainerCluster", "containerclusters", "schemas.containercluster:ContainerCluster",
+         ("containercluster", "clusters", "cluster", "cc")),
 )
 
 

@@ -3,6 +3,11 @@ from __future__ import annotations
 
 __all__ = [
     "ADOPTED_ROOTFS_ANNOTATION",
+    "CLUSTER_FINALIZER",
+    "CLUSTER_LABEL",
+    "CLUSTER_ROLE_LABEL",
+    "CONTEXT_ANNOTATION",
+    "HOSTS_ANNOTATION",
     "APPLYSET_LABEL",
     "HOLLOW_LABEL",
     "LXC_FINALIZER",
@@ -39,3 +44,17 @@ SET_LABEL = "dlxc.io/set"
 
 # The digest of the set template a member was made from (schemas.containerset.template_hash).
 TEMPLATE_HASH_ANNOTATION = "dlxc.io/template-hash"
+
+# The ContainerCluster controller's finalizer: the cluster stays until its front-end and node set are gone.
+CLUSTER_FINALIZER = "dlxc.io/cluster-members"
+
+# Every member of a ContainerCluster (and its node set) carries `dlxc.io/cluster=<name>` and
+# `dlxc.io/cluster-role=frontend|node`.
+CLUSTER_LABEL = "dlxc.io/cluster"
+CLUSTER_ROLE_LABEL = "dlxc.io/cluster-role"
+
+# Written by the cluster controller on each member, read by its kubelet (kubelet.clusterfiles):
+# the lines of the member's /etc/hosts block ("IP NAMES" per line, joined by ";"), and the
+# contextualization to run once at first boot (JSON: {"env": {...}, "scripts": [[name, text], ...]}).
+HOSTS_ANNOTATION = "dlxc.io/hosts"
+CONTEXT_ANNOTATION = "dlxc.io/context"

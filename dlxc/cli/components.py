@@ -170,7 +170,8 @@ def controller(
     identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
-    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling; ContainerSets: members, rollouts, autoscale)."""
+    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling; ContainerSets: members, rollouts, autoscale; ContainerClusters)."""
+    from controller.containercluster import ContainerClusterController
     from controller.containerset import ContainerSetController
     from controller.nodelifecycle import NodeLifecycleController
 
@@ -180,7 +181,9 @@ def controller(
     except ValidationError as exc:
         raise _invalid(exc, {"node_grace": "--node-grace", "": "--eviction-timeout"}) from None
     _run_until_signal(
-        _elected("dlxc-controller", leader_elect, identity, lambda c: _both(NodeLifecycleController(c, settings).run(), ContainerSetController(c).run())),
+        _elected("dlxc-controller", leader_elect, identity, lambda c: _both(
+            NodeLifecycleController(c, settings).run(), ContainerSetController(c).run(), ContainerClusterController(c).run()
+        )),
         _client_config(server, token),
     )
 

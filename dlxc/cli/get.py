@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from schemas.base import Obj
 
 __all__ = [
-    "container_rows", "event_rows", "set_rows", "field_value", "get", "labels_of", "lease_rows", "node_ready", "node_rows", "rows_for",
+    "cluster_rows", "container_rows", "event_rows", "set_rows", "field_value", "get", "labels_of", "lease_rows", "node_ready", "node_rows", "rows_for",
     "show", "sort_items", "watch",
 ]
 
@@ -138,7 +138,16 @@ def set_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]
     return headers, rows
 
 
-ROWS = {"Container": container_rows, "Node": node_rows, "Event": event_rows, "Lease": lease_rows, "ContainerSet": set_rows}
+def cluster_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]]]:
+    from dlxc.cli.cluster import cluster_rows as rows
+
+    return rows(items)
+
+
+ROWS = {
+    "Container": container_rows, "Node": node_rows, "Event": event_rows, "Lease": lease_rows, "ContainerSet": set_rows,
+    "ContainerCluster": cluster_rows,
+}
 
 
 def _for_selector(value: str) -> str:

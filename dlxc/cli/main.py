@@ -36,6 +36,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "down": ("dlxc.cli.up:down", "Stop the local cluster's processes and containers."),
     "scale": ("dlxc.cli.scale:scale", "Set the number of members of a set."),
     "rollout": ("dlxc.cli.rollout:rollout_app", "Follow or undo the rolling update of a set."),
+    "cluster": ("dlxc.cli.cluster:cluster_app", "Build clusters: a front-end and N working nodes."),
     "cordon": ("dlxc.cli.cordon:cordon", "Mark nodes unschedulable: running containers stay."),
     "uncordon": ("dlxc.cli.cordon:uncordon", "Mark nodes schedulable again."),
     "explain-placement": ("dlxc.cli.explain_placement:explain_placement", "Show where each container of the manifests would be placed, and why."),
