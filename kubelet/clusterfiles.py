@@ -7,6 +7,7 @@ CONTEXT_ANNOTATION); the kubelet applies them to the running container on every 
   so the overlay it sees), between `# BEGIN dlxc cluster` and `# END dlxc cluster`; lines outside
   the block are the user's and are kept. Every path component is opened without following
   symlinks: a link planted in the container cannot send the host's root to another file.
+  Files that do not exist yet are created through lxc-attach, as the container's root.
 - the scripts run with lxc-attach as the container's root, in name order, with only the cluster's
   variables (and PATH, HOME) in the environment. A marker file (/etc/dlxc-context.done) says they
   ran, and how they ended, so a later reconcile or a restart never runs them again; their output
@@ -56,7 +57,7 @@ def merge_hosts(existing: str, lines: list[str]) -> str:
 @contextmanager
 def _etc(pid: int) -> Iterator[tuple[int, tuple[int, int]]]:
     """A directory fd of the container's /etc, reached without following any symlink inside it, and
-    the owner of the container's / (its root user as the host sees it: files made here go to it)."""
+    the owner of the container's / (its root user as the host sees it)."""
     root = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY)
     try:
         info = os.fstat(root)
@@ -82,26 +83,37 @@ def _read(etc: int, name: str) -> str | None:
         return handle.read()
 
 
-def _write(etc: int, name: str, text: str, *, owner: tuple[int, int]) -> None:
-    """Write in place (keeps the file's owner and mode, and works on a bind-mounted /etc/hosts)."""
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644, dir_fd=etc)
+def _write(etc: int, name: str, text: str) -> None:
+    """Rewrite an existing file in place (keeps its owner and mode, and works on a bind-mounted /etc/hosts)."""
+    fd = os.open(name, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, dir_fd=etc)
     try:
-        if os.fstat(fd).st_uid == 0 and owner != (0, 0):
-            os.fchown(fd, *owner)  # created just now by the host's root: give it to the container's
         os.write(fd, text.encode())
     finally:
         os.close(fd)
 
 
-def sync_hosts(pid: int, lines: list[str]) -> bool:
+def _attach_write(lxc_path: Path, name: str, path: str, text: str) -> None:
+    """Create a file as the container's root: the host's root cannot create files on a filesystem the
+    container's user namespace mounted (EOVERFLOW: its uid 0 has no id there)."""
+    argv = ["lxc-attach", "--name", name, "--lxcpath", str(lxc_path), "--clear-env", "--set-var", f"PATH={PATH}",
+            "--", "/bin/sh", "-c", f'cat > "{path}"']
+    proc = subprocess.run(argv, input=text.encode(), capture_output=True, timeout=30)
+    if proc.returncode != 0:
+        raise OSError(f"cannot write {path} in {name}: {proc.stderr.decode(errors='replace').strip() or proc.returncode}")
+
+
+def sync_hosts(lxc_path: Path, name: str, pid: int, lines: list[str]) -> bool:
     """Make the container's /etc/hosts carry `lines` in its block; True when it was changed."""
-    with _etc(pid) as (etc, owner):
-        existing = _read(etc, "hosts") or ""
-        wanted = merge_hosts(existing, lines)
+    with _etc(pid) as (etc, _):
+        existing = _read(etc, "hosts")
+        wanted = merge_hosts(existing or "", lines)
         if wanted == existing:
             return False
-        _write(etc, "hosts", wanted, owner=owner)
-        return True
+        if existing is not None:
+            _write(etc, "hosts", wanted)
+            return True
+    _attach_write(lxc_path, name, "/etc/hosts", wanted)
+    return True
 
 
 def context_state(pid: int) -> str | None:
@@ -130,6 +142,8 @@ def run_context(lxc_path: Path, name: str, pid: int, context: str, *, log: Path)
     """Run the scripts of a CONTEXT_ANNOTATION value once, in name order; stop at the first failure."""
     spec = json.loads(context)
     env = {"PATH": PATH, "HOME": "/root", **{str(k): str(v) for k, v in (spec.get("env") or {}).items()}}
+    # Marked before the first script runs: a kubelet that dies midway never runs them a second time.
+    _attach_write(lxc_path, name, f"/etc/{MARKER}", "RUNNING\n")
     result = ContextResult(ok=True)
     with log.open("ab") as out:
         for script_name, text in sorted((str(n), str(t)) for n, t in spec.get("scripts") or []):
@@ -148,8 +162,7 @@ def run_context(lxc_path: Path, name: str, pid: int, context: str, *, log: Path)
             if code != 0:
                 result = ContextResult(ok=False, script=script_name, code=code)
                 break
-    with _etc(pid) as (etc, owner):
-        _write(etc, MARKER, result.marker + "\n", owner=owner)
+    _attach_write(lxc_path, name, f"/etc/{MARKER}", result.marker + "\n")
     return result
 
 
@@ -160,7 +173,7 @@ def apply(lxc_path: Path, name: str, pid: int, annotations: dict[str, str]) -> t
     """
     hosts = annotations.get(HOSTS_ANNOTATION)
     if hosts is not None:
-        sync_hosts(pid, [line for line in hosts.split(";") if line.strip()])
+        sync_hosts(lxc_path, name, pid, [line for line in hosts.split(";") if line.strip()])
     context = annotations.get(CONTEXT_ANNOTATION)
     if context is None:
         return None
@@ -177,4 +190,6 @@ def condition_for(marker: str) -> tuple[str, str, str]:
         return "True", "ContextDone", "contextualization scripts ran"
     if parts[:1] == ["FAILED"] and len(parts) == 3:
         return "False", "ContextFailed", f"script {parts[1]} exited with code {parts[2]}"
+    if parts[:1] == ["RUNNING"]:
+        return "Unknown", "ContextInterrupted", "the scripts were started but did not finish (the kubelet stopped meanwhile?)"
     return "Unknown", "ContextUnknown", f"unreadable marker /etc/{MARKER}: {marker[:80]!r}"

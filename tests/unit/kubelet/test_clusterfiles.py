@@ -32,9 +32,10 @@ def test_merge_hosts(existing: str, expected: list[str]) -> None:
     [
         ("DONE", ("True", "ContextDone", "contextualization scripts ran")),
         ("FAILED 20-fail.sh 3", ("False", "ContextFailed", "script 20-fail.sh exited with code 3")),
+        ("RUNNING", ("Unknown", "ContextInterrupted", "the scripts were started but did not finish (the kubelet stopped meanwhile?)")),
         ("garbage", ("Unknown", "ContextUnknown", "unreadable marker /etc/dlxc-context.done: 'garbage'")),
     ],
-    ids=["done", "failed", "unreadable"],
+    ids=["done", "failed", "interrupted", "unreadable"],
 )
 def test_condition_for(marker: str, condition: tuple[str, str, str]) -> None:
     assert condition_for(marker) == condition
@@ -49,7 +50,7 @@ def test_files_through_proc_root_never_follow_a_symlink(tmp_path) -> None:
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "hosts").write_text("127.0.0.1 localhost\n10.1.1.1 mine\n")
     with pytest.raises(PermissionError, match="has the host's root"):
-        sync_hosts(os.getpid(), LINES)
+        sync_hosts(tmp_path, "x", os.getpid(), LINES)
     ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child only sits in its chroot
@@ -60,16 +61,16 @@ def test_files_through_proc_root_never_follow_a_symlink(tmp_path) -> None:
     os.close(ready_r)
     os.close(ready_w)
     try:
-        assert sync_hosts(pid, LINES) is True
+        assert sync_hosts(tmp_path, "x", pid, LINES) is True
         assert (root / "etc" / "hosts").read_text() == "\n".join(["127.0.0.1 localhost", "10.1.1.1 mine", BEGIN, *LINES, END]) + "\n"
-        assert sync_hosts(pid, LINES) is False
+        assert sync_hosts(tmp_path, "x", pid, LINES) is False
         assert context_state(pid) is None
         secret = tmp_path / "secret"
         secret.write_text("host file\n")
         (root / "etc" / "hosts").unlink()
         (root / "etc" / "hosts").symlink_to(secret)
         with pytest.raises(OSError):
-            sync_hosts(pid, LINES)
+            sync_hosts(tmp_path, "x", pid, LINES)
         assert secret.read_text() == "host file\n"
     finally:
         os.kill(pid, 9)
