@@ -60,3 +60,9 @@ def test_cli_bench_times_help_get_and_apply_next_to_the_python_floor() -> None:
     assert figures["containers"] == 10 and figures["runs"] == 2
     for key in ("help_ms", "get_ms", "apply_ms", "python_floor_ms"):
         assert figures[key] > 0, key
+
+
+def test_cluster_bench_builds_a_cluster_with_complete_hosts() -> None:
+    figures = run_bench("cluster.py", "--nodes", "2", "--timeout", "120")
+    assert figures["members"] == 3 and figures["cluster_ready_s"] > 0
+    assert figures["lxd_peer_s"] is None or figures["ratio"] > 0
