@@ -25,12 +25,14 @@ from pathlib import Path
 
 from schemas.wire import CONTEXT_ANNOTATION, HOSTS_ANNOTATION
 
-__all__ = ["BEGIN", "END", "ContextResult", "apply", "condition_for", "context_state", "merge_hosts", "run_context", "sync_hosts"]
+__all__ = ["BEGIN", "BOOT_SETTLE", "END", "ContextResult", "apply", "condition_for", "context_state", "merge_hosts", "run_context", "sync_hosts"]
 
 BEGIN = "# BEGIN dlxc cluster (managed: edits inside this block are replaced)"
 END = "# END dlxc cluster"
 MARKER = "dlxc-context.done"
 SCRIPT_TIMEOUT = 900.0
+# Seconds after its init started before a member's files are touched: its boot scripts go first.
+BOOT_SETTLE = 1.5
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 

@@ -393,6 +393,9 @@ class Reconciler:
         observed = await asyncio.to_thread(self.observe, p.name)
         if observed is None or observed.state != "RUNNING" or observed.init_pid <= 0:
             return None
+        if any(isinstance(a, (Create, Start, Restart)) for a in p.actions):
+            # Started by this pass: its boot scripts may rewrite /etc/hosts (busybox's rcS does); let them run first.
+            await asyncio.sleep(clusterfiles.BOOT_SETTLE)
         try:
             found = await asyncio.to_thread(clusterfiles.apply, self.settings.lxc_path, p.name, observed.init_pid, annotations)
         except OSError as exc:

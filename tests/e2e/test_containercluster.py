@@ -64,6 +64,13 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
         wait_for(lambda: api.status("mc-node1").get("phase") == "Running", timeout=10, what="reconcile")
         assert (home / "ctx-node1").read_text() == "node mc frontend node1 node2\n"
 
+        # A restart (busybox's rcS rewrites /etc/hosts at boot) gets the block back, and no second run of the scripts.
+        assert dlxc("restart", "mc-node2", env=env).returncode == 0
+        wait_for(lambda: api.status("mc-node2").get("observedRestartAt"), timeout=60, what="the restart")
+        wait_for(lambda: hosts_names(node.lxc_path, "mc-node2") == ["frontend", "node1", "node2"], timeout=10,
+                 what="the block back after the restart")
+        assert (home / "ctx-node2").read_text() == "node mc frontend node1 node2\n"
+
         added = dlxc("cluster", "addnode", "mc", env=env)
         assert added.stdout == "cluster/mc: added node3\n"
         wait_for(lambda: all(hosts_names(node.lxc_path, n) == ["frontend", "node1", "node2", "node3"]
