@@ -429,7 +429,10 @@ class Reconciler:
             log.warning("%s: cluster files: %s", p.name, exc)
             return None
         if found is not None:
+            before = next((c for c in p.status.get("conditions", []) if c.get("type") == "Contextualized"), None)
             set_condition(p.status, "Contextualized", *found)
+            if before is None or before.get("status") != found[0]:
+                self._event(p, NORMAL if found[0] == "True" else WARNING, found[1], found[2])
         return None
 
     async def report(self, p: Pass) -> Result:

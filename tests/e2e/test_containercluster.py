@@ -115,6 +115,9 @@ def test_a_failing_context_script_marks_the_member(cluster: Cluster, tmp_path: P
         cond = api.condition("bad-node1", "Contextualized")
         assert (cond["status"], cond["reason"], cond["message"]) == ("False", "ContextFailed", "script 20-fail.sh exited with code 3")
         assert attach(node.lxc_path, "bad-node1", "test", "-e", "/never").returncode == 1
+        events = api.http.get(f"{PREFIX}/events", params={"fieldSelector": "involvedObject.name=bad-node1"}).json()["items"]
+        assert [(e["spec"]["type"], e["spec"]["message"]) for e in events if e["spec"]["reason"] == "ContextFailed"] == [
+            ("Warning", "script 20-fail.sh exited with code 3")]
         log = (node.lxc_path / "bad-node1" / "context.log").read_text()
         assert "==> 20-fail.sh\nfailing\n<== 20-fail.sh exited 3\n" in log
         assert dlxc("cluster", "delete", "bad", env=env, timeout=140).returncode == 0
