@@ -2,6 +2,7 @@
 a member deleted by hand comes back under its name, a failed update stops and says why, delete leaves nothing."""
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -117,4 +118,38 @@ def test_set_lifecycle(cluster: Cluster) -> None:
         assert _members(api) == {}
         assert all(lxc_state(node.lxc_path, f"web-{i}") == "MISSING" for node in nodes for i in range(5))
     finally:
+        api.close()
+
+
+def test_autoscale_real_cpu(cluster: Cluster) -> None:
+    """Burn CPU in the one member: replicas go up; stop it: they come back down only after the window."""
+    node = cluster.add_node(args=["--metrics-interval", "1"])
+    api = Api(cluster)
+    burner = None
+    try:
+        wait_for(lambda: len(api.list("nodes")) == 1, timeout=60, what="the node")
+        body = {"metadata": {"name": "web"},
+                "spec": {"replicas": 1, "template": {"spec": {"image": "busybox", "cpu": 0.5, "memory": "32Mi"}},
+                         "autoscale": {"min": 1, "max": 3, "targetCPUPercent": 50, "period": "2s", "scaleDownStabilization": "8s"}}}
+        assert api.http.post(f"{PREFIX}/containersets", json=body).status_code == 201
+        wait_for(lambda: _all_running(api, ["web-0"]), timeout=120, what="web-0 Running")
+        # One busy loop: 0.5 cores of the 0.5 it may use is 100% of its request, twice the target.
+        burner = subprocess.Popen(["lxc-attach", "-P", str(node.lxc_path), "-n", "web-0", "--", "sh", "-c", "while :; do :; done"])
+        wait_for(lambda: _set(api)["spec"]["replicas"] >= 2, timeout=60, what="a scale-up")
+        burner.kill()
+        burner.wait()
+        subprocess.run(["lxc-attach", "-P", str(node.lxc_path), "-n", "web-0", "--", "killall", "sh"], capture_output=True)
+        calm = time.monotonic()
+        wait_for(lambda: _set(api)["spec"]["replicas"] == 1, timeout=90, what="the scale-down")
+        assert time.monotonic() - calm >= 6  # not before the stabilization window (8 s, less the sampling lag)
+        events = api.http.get(f"{PREFIX}/events", params={"fieldSelector": "involvedObject.kind=ContainerSet,involvedObject.name=web"}).json()["items"]
+        autoscale = [e["spec"]["message"] for e in events if e["spec"]["reason"] == "Autoscale"]
+        assert any(m.startswith("replicas 1 -> ") for m in autoscale), autoscale
+        assert any(" -> 1: " in m for m in autoscale), autoscale
+        described = dlxc("describe", "set", "web", env=cluster.api.env()).stdout
+        assert "Autoscale decisions:" in described
+    finally:
+        if burner is not None and burner.poll() is None:
+            burner.kill()
+            burner.wait()
         api.close()
