@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from schemas.base import Obj
-from schemas.wire import CLUSTER_LABEL, CLUSTER_ROLE_LABEL, CONTEXT_ANNOTATION, HOSTS_ANNOTATION
+from schemas.wire import CLUSTER_LABEL, CLUSTER_ROLE_LABEL, CONTEXT_ANNOTATION, HOSTS_ANNOTATION, NODE_HOOKS_ANNOTATION
 
 __all__ = [
     "cluster_status",
@@ -122,11 +122,29 @@ def _context(cluster: Obj, role: str) -> str:
     return json.dumps({"env": env, "scripts": scripts}, sort_keys=True)
 
 
+def _node_hooks(cluster: Obj) -> str:
+    name, count = cluster["metadata"]["name"], cluster["spec"]["nodes"]
+    nodes = [f"node{i}" for i in range(1, count + 1)]
+    env = {"DLXC_CLUSTER": name, "DLXC_ROLE": "frontend", "DLXC_FRONTEND": "frontend", "DLXC_NODES": " ".join(nodes)}
+    add = [[s["name"], s["script"]] for s in cluster["spec"].get("addNode") or []]
+    remove = [[s["name"], s["script"]] for s in cluster["spec"].get("removeNode") or []]
+    return json.dumps({"nodes": nodes, "env": env, "add": add, "remove": remove}, sort_keys=True)
+
+
 def member_annotations(cluster: Obj, member: Obj, lines: list[str], complete: bool) -> dict[str, str]:
     """The annotations a member should have: the hosts lines always; the context once, when every
-    member has an address (kept as first written: the scripts run once, a later change is moot)."""
+    member has an address (kept as first written: the scripts run once, a later change is moot);
+    on the front-end, the node list and hooks, updated only when every member has an address (so a
+    joining node is in /etc/hosts before its add-node hook runs)."""
     current = member["metadata"].get("annotations") or {}
     wanted = {HOSTS_ANNOTATION: ";".join(lines)}
+    spec = cluster["spec"]
+    role = (member["metadata"].get("labels") or {}).get(CLUSTER_ROLE_LABEL)
+    if role == "frontend" and (spec.get("addNode") or spec.get("removeNode")):
+        if complete:
+            wanted[NODE_HOOKS_ANNOTATION] = _node_hooks(cluster)
+        elif NODE_HOOKS_ANNOTATION in current:
+            wanted[NODE_HOOKS_ANNOTATION] = current[NODE_HOOKS_ANNOTATION]
     if CONTEXT_ANNOTATION in current:
         wanted[CONTEXT_ANNOTATION] = current[CONTEXT_ANNOTATION]
     elif complete and cluster["spec"].get("context"):

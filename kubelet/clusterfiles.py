@@ -12,6 +12,8 @@ CONTEXT_ANNOTATION); the kubelet applies them to the running container on every 
   variables (and PATH, HOME) in the environment. A marker file (/etc/dlxc-context.done) says they
   ran, and how they ended, so a later reconcile or a restart never runs them again; their output
   is appended to CONTAINER_DIR/context.log on the node.
+- on a front-end, the add-node.d/remove-node.d hooks run for each node that joined or left since
+  the list recorded in /etc/dlxc-nodes (with DLXC_NODE naming it).
 """
 from __future__ import annotations
 
@@ -23,13 +25,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.wire import CONTEXT_ANNOTATION, HOSTS_ANNOTATION
+from schemas.wire import CONTEXT_ANNOTATION, HOSTS_ANNOTATION, NODE_HOOKS_ANNOTATION
 
-__all__ = ["BEGIN", "BOOT_SETTLE", "END", "ContextResult", "apply", "condition_for", "context_state", "merge_hosts", "run_context", "sync_hosts"]
+__all__ = [
+    "BEGIN", "BOOT_SETTLE", "END", "ContextResult", "apply", "condition_for", "context_state", "merge_hosts", "run_context",
+    "run_node_hooks", "sync_hosts",
+]
 
 BEGIN = "# BEGIN dlxc cluster (managed: edits inside this block are replaced)"
 END = "# END dlxc cluster"
 MARKER = "dlxc-context.done"
+NODES_FILE = "dlxc-nodes"  # on a front-end: the nodes its hooks last saw
 SCRIPT_TIMEOUT = 900.0
 # Seconds after its init started before a member's files are touched: its boot scripts go first.
 BOOT_SETTLE = 1.5
@@ -140,19 +146,15 @@ class ContextResult:
 _RUNNER = 'f=$(mktemp 2>/dev/null || echo /dlxc-context.$$) && cat > "$f" && chmod 700 "$f" && "$f"; rc=$?; rm -f "$f"; exit $rc'
 
 
-def run_context(lxc_path: Path, name: str, pid: int, context: str, *, log: Path) -> ContextResult:
-    """Run the scripts of a CONTEXT_ANNOTATION value once, in name order; stop at the first failure."""
-    spec = json.loads(context)
-    env = {"PATH": PATH, "HOME": "/root", **{str(k): str(v) for k, v in (spec.get("env") or {}).items()}}
-    # Marked before the first script runs: a kubelet that dies midway never runs them a second time.
-    _attach_write(lxc_path, name, f"/etc/{MARKER}", "RUNNING\n")
-    result = ContextResult(ok=True)
+def _run_scripts(lxc_path: Path, name: str, scripts: list[list[str]], env: dict[str, str], *, log: Path, label: str = "") -> ContextResult:
+    """Run scripts in name order as the container's root with only `env`; stop at the first failure."""
+    full = {"PATH": PATH, "HOME": "/root", **env}
     with log.open("ab") as out:
-        for script_name, text in sorted((str(n), str(t)) for n, t in spec.get("scripts") or []):
-            out.write(f"==> {script_name}\n".encode())
+        for script_name, text in sorted((str(n), str(t)) for n, t in scripts):
+            out.write(f"==> {label}{script_name}\n".encode())
             out.flush()
             argv = ["lxc-attach", "--name", name, "--lxcpath", str(lxc_path), "--clear-env"]
-            for key, value in env.items():
+            for key, value in full.items():
                 argv += ["--set-var", f"{key}={value}"]
             argv += ["--", "/bin/sh", "-c", _RUNNER]
             try:
@@ -160,29 +162,74 @@ def run_context(lxc_path: Path, name: str, pid: int, context: str, *, log: Path)
                 code = proc.returncode
             except subprocess.TimeoutExpired:
                 code = 124
-            out.write(f"<== {script_name} exited {code}\n".encode())
+            out.write(f"<== {label}{script_name} exited {code}\n".encode())
             if code != 0:
-                result = ContextResult(ok=False, script=script_name, code=code)
-                break
+                return ContextResult(ok=False, script=label + script_name, code=code)
+    return ContextResult(ok=True)
+
+
+def run_context(lxc_path: Path, name: str, pid: int, context: str, *, log: Path) -> ContextResult:
+    """Run the scripts of a CONTEXT_ANNOTATION value once, in name order; stop at the first failure."""
+    spec = json.loads(context)
+    # Marked before the first script runs: a kubelet that dies midway never runs them a second time.
+    _attach_write(lxc_path, name, f"/etc/{MARKER}", "RUNNING\n")
+    env = {str(k): str(v) for k, v in (spec.get("env") or {}).items()}
+    result = _run_scripts(lxc_path, name, spec.get("scripts") or [], env, log=log)
     _attach_write(lxc_path, name, f"/etc/{MARKER}", result.marker + "\n")
     return result
 
 
-def apply(lxc_path: Path, name: str, pid: int, annotations: dict[str, str]) -> tuple[str, str, str] | None:
-    """Bring one running member up to its annotations: the hosts block, then (once) the scripts.
+def run_node_hooks(lxc_path: Path, name: str, pid: int, hooks: str, *, log: Path) -> tuple[str, str, str] | None:
+    """On a front-end: run add-node.d for each node that joined and remove-node.d for each that left
+    since the list in /etc/dlxc-nodes, then record the new list. The first list seen is recorded
+    without running anything (those nodes came with the cluster; its context scripts cover them).
+    Returns the NodeHooks condition (status, reason, message) when hooks ran, else None."""
+    spec = json.loads(hooks)
+    nodes = [str(n) for n in spec.get("nodes") or []]
+    with _etc(pid) as (etc, _):
+        seen_text = _read(etc, NODES_FILE)
+    if seen_text is None:
+        _attach_write(lxc_path, name, f"/etc/{NODES_FILE}", " ".join(nodes) + "\n")
+        return None
+    seen = seen_text.split()
+    added = [n for n in nodes if n not in seen]
+    removed = [n for n in seen if n not in nodes]
+    if not added and not removed:
+        return None
+    env = {str(k): str(v) for k, v in (spec.get("env") or {}).items()}
+    failed = None
+    for node, scripts, label in [*((n, spec.get("add") or [], "add-node.d/") for n in added),
+                                 *((n, spec.get("remove") or [], "remove-node.d/") for n in removed)]:
+        result = _run_scripts(lxc_path, name, scripts, {**env, "DLXC_NODE": node}, log=log, label=label)
+        if not result.ok and failed is None:
+            failed = f"{result.script} for {node} exited with code {result.code}"
+    with _etc(pid) as (etc, _):
+        _write(etc, NODES_FILE, " ".join(nodes) + "\n")
+    if failed is not None:
+        return "False", "HookFailed", failed
+    return "True", "HooksRan", f"hooks ran for {', '.join([*('+' + n for n in added), *('-' + n for n in removed)])}"
 
-    Returns the Contextualized condition (status, reason, message) to show, or None without scripts.
-    """
+
+def apply(lxc_path: Path, name: str, pid: int, annotations: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """Bring one running member up to its annotations: the hosts block, then (once) the scripts, then a
+    front-end's node hooks. Returns the conditions (type, status, reason, message) to show."""
+    conditions = []
     hosts = annotations.get(HOSTS_ANNOTATION)
     if hosts is not None:
         sync_hosts(lxc_path, name, pid, [line for line in hosts.split(";") if line.strip()])
+    log = lxc_path / name / "context.log"
     context = annotations.get(CONTEXT_ANNOTATION)
-    if context is None:
-        return None
-    state = context_state(pid)
-    if state is None:
-        state = run_context(lxc_path, name, pid, context, log=lxc_path / name / "context.log").marker
-    return condition_for(state)
+    if context is not None:
+        state = context_state(pid)
+        if state is None:
+            state = run_context(lxc_path, name, pid, context, log=log).marker
+        conditions.append(("Contextualized", *condition_for(state)))
+    hooks = annotations.get(NODE_HOOKS_ANNOTATION)
+    if hooks is not None:
+        ran = run_node_hooks(lxc_path, name, pid, hooks, log=log)
+        if ran is not None:
+            conditions.append(("NodeHooks", *ran))
+    return conditions
 
 
 def condition_for(marker: str) -> tuple[str, str, str]:

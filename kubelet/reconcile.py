@@ -46,7 +46,7 @@ from kubelet.statusfields import (
 from kubelet.stops import StopRecords
 from schemas import Container
 from schemas.base import Obj, iso_time
-from schemas.wire import CONTEXT_ANNOTATION, HOSTS_ANNOTATION, LXC_FINALIZER, RESTART_ANNOTATION
+from schemas.wire import CONTEXT_ANNOTATION, HOSTS_ANNOTATION, LXC_FINALIZER, NODE_HOOKS_ANNOTATION, RESTART_ANNOTATION
 
 __all__ = ["DONE", "Reconciler", "RenderError", "Result"]
 
@@ -415,7 +415,7 @@ class Reconciler:
 
     async def cluster_files(self, p: Pass) -> Result | None:
         annotations = p.obj["metadata"].get("annotations") or {}
-        if not p.desired.running or not (HOSTS_ANNOTATION in annotations or CONTEXT_ANNOTATION in annotations):
+        if not p.desired.running or not any(k in annotations for k in (HOSTS_ANNOTATION, CONTEXT_ANNOTATION, NODE_HOOKS_ANNOTATION)):
             return None
         observed = await asyncio.to_thread(self.observe, p.name)
         if observed is None or observed.state != "RUNNING" or observed.init_pid <= 0:
@@ -428,11 +428,11 @@ class Reconciler:
         except OSError as exc:
             log.warning("%s: cluster files: %s", p.name, exc)
             return None
-        if found is not None:
-            before = next((c for c in p.status.get("conditions", []) if c.get("type") == "Contextualized"), None)
-            set_condition(p.status, "Contextualized", *found)
-            if before is None or before.get("status") != found[0]:
-                self._event(p, NORMAL if found[0] == "True" else WARNING, found[1], found[2])
+        for kind, status, reason, message in found:
+            before = next((c for c in p.status.get("conditions", []) if c.get("type") == kind), None)
+            set_condition(p.status, kind, status, reason, message)
+            if kind != "Contextualized" or before is None or before.get("status") != status:
+                self._event(p, NORMAL if status == "True" else WARNING, reason, message)
         return None
 
     async def report(self, p: Pass) -> Result:

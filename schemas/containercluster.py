@@ -62,6 +62,12 @@ class ContainerClusterSpec(Model):
     nodes: int = Field(ge=1, le=250, description="How many working nodes.")
     home: ClusterHome | None = Field(default=None, description="Share this host folder as /home in every member.")
     context: list[ContextScript] = Field(default_factory=list, description="Contextualization scripts, run at first boot.")
+    add_node: list[ContextScript] = Field(
+        default_factory=list, description="Run on the front-end, in name order, for each node that joins (DLXC_NODE names it)."
+    )
+    remove_node: list[ContextScript] = Field(
+        default_factory=list, description="Run on the front-end, in name order, for each node that leaves (DLXC_NODE names it)."
+    )
     domain: str | None = Field(default=None, description="DNS domain of the members' names in /etc/hosts; default NAME.cluster.")
     memory: str | None = Field(default=None, description="Memory limit of every member, e.g. 256Mi.")
     cpu: float | None = Field(default=None, gt=0, le=1024, description="CPU cores of every member.")
@@ -80,10 +86,11 @@ class ContainerClusterSpec(Model):
 
     @model_validator(mode="after")
     def _unique_scripts(self) -> ContainerClusterSpec:
-        names = [s.name for s in self.context]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"context script names must be unique: {', '.join(dupes)}")
+        for field, scripts in (("context", self.context), ("addNode", self.add_node), ("removeNode", self.remove_node)):
+            names = [s.name for s in scripts]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{field} script names must be unique: {', '.join(dupes)}")
         return self
 
 

@@ -8,6 +8,7 @@ __all__ = [
     "CLUSTER_ROLE_LABEL",
     "CONTEXT_ANNOTATION",
     "HOSTS_ANNOTATION",
+    "NODE_HOOKS_ANNOTATION",
     "APPLYSET_LABEL",
     "HOLLOW_LABEL",
     "LXC_FINALIZER",
@@ -58,3 +59,7 @@ CLUSTER_ROLE_LABEL = "dlxc.io/cluster-role"
 # contextualization to run once at first boot (JSON: {"env": {...}, "scripts": [[name, text], ...]}).
 HOSTS_ANNOTATION = "dlxc.io/hosts"
 CONTEXT_ANNOTATION = "dlxc.io/context"
+
+# On a cluster's front-end only: the nodes it has now and the add-node/remove-node hooks to run on it
+# when that list changes (JSON: {"nodes": [...], "env": {...}, "add": [[name, text]], "remove": [...]}).
+NODE_HOOKS_ANNOTATION = "dlxc.io/node-hooks"

@@ -35,6 +35,10 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
     context = tmp_path / "context"
     context.mkdir()
     (context / "10-record.sh").write_text(CONTEXT)
+    (context / "add-node.d").mkdir()
+    (context / "add-node.d" / "10-add.sh").write_text('echo "added $DLXC_NODE on $(hostname)" >> /home/hooks\n')
+    (context / "remove-node.d").mkdir()
+    (context / "remove-node.d" / "10-remove.sh").write_text('echo "removed $DLXC_NODE" >> /home/hooks\n')
     try:
         wait_for(lambda: any(c["type"] == "Ready" and c["status"] == "True" for n in api.list("nodes")
                              for c in n["status"].get("conditions", [])), timeout=60, what="a Ready node")
@@ -78,6 +82,8 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
                  and lxc_state(node.lxc_path, "mc-node3") == "RUNNING", timeout=120, what="node3 in every /etc/hosts")
         assert "10.9.9.9 mine" in attach(node.lxc_path, "mc-node1", "cat", "/etc/hosts").stdout
         wait_for(lambda: (home / "ctx-node3").exists(), timeout=60, what="node3's context")
+        wait_for(lambda: (home / "hooks").exists(), timeout=30, what="the add-node hook")
+        assert (home / "hooks").read_text() == "added node3 on frontend\n"
         assert (home / "ctx-node3").read_text() == "node mc frontend node1 node2 node3\n"
 
         listed = dlxc("cluster", "list", env=env).stdout.splitlines()
@@ -87,6 +93,8 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
         wait_for(lambda: hosts_names(node.lxc_path, "mc-frontend") == ["frontend", "node1", "node2"], timeout=30,
                  what="node3 gone from the front-end's /etc/hosts")
         wait_for(lambda: lxc_state(node.lxc_path, "mc-node3") == "MISSING", timeout=60, what="node3 destroyed")
+        wait_for(lambda: (home / "hooks").read_text() == "added node3 on frontend\nremoved node3\n", timeout=30,
+                 what="the remove-node hook")
 
         deleted = dlxc("cluster", "delete", "mc", "--timeout", "120s", env=env, timeout=140)
         assert deleted.stdout == "cluster/mc deleted\n", deleted.stderr

@@ -112,3 +112,17 @@ def test_delnode_count(asked: list[str], result: int | str) -> None:
         with pytest.raises(ValueError) as info:
             delnode_count("mc", 3, asked)
         assert str(info.value) == result
+
+
+def test_front_end_node_hooks_follow_complete_node_lists() -> None:
+    from schemas.wire import NODE_HOOKS_ANNOTATION
+
+    cluster = a_cluster(3, addNode=[{"name": "10-add.sh", "script": "echo $DLXC_NODE\n"}])
+    front = member("mc-frontend", "10.0.0.2", role="frontend", annotations={NODE_HOOKS_ANNOTATION: "before"})
+    # node3 has no address yet: the front-end keeps the list it had.
+    assert member_annotations(cluster, front, ["l"], False)[NODE_HOOKS_ANNOTATION] == "before"
+    hooks = json.loads(member_annotations(cluster, front, ["l"], True)[NODE_HOOKS_ANNOTATION])
+    assert hooks == {"nodes": ["node1", "node2", "node3"], "add": [["10-add.sh", "echo $DLXC_NODE\n"]], "remove": [],
+                     "env": {"DLXC_CLUSTER": "mc", "DLXC_ROLE": "frontend", "DLXC_FRONTEND": "frontend", "DLXC_NODES": "node1 node2 node3"}}
+    assert NODE_HOOKS_ANNOTATION not in member_annotations(cluster, member("mc-node1", "10.0.0.3"), ["l"], True)
+    assert NODE_HOOKS_ANNOTATION not in member_annotations(a_cluster(3), front, ["l"], True)
