@@ -109,12 +109,12 @@ async def describe_object(client: Client, kind: Kind, name: str) -> None:
 
 
 def describe(
-    kind: str = typer.Argument(..., help="container, node or set", autocompletion=complete_kinds),
+    kind: str = typer.Argument(..., help="container, node, set or cluster", autocompletion=complete_kinds),
     name: str = typer.Argument(..., help="Name of the object.", autocompletion=complete_names),
 ) -> None:
     """Show one object in full: spec, status, conditions, events and why it was placed where it is."""
     try:
         found = kind_for_plural(kind)
     except KeyError:
-        fail(f"unknown kind {kind!r}; use container, node or set")
+        fail(f"unknown kind {kind!r}; use container, node, set or cluster")
     with_client(lambda client: describe_object(client, found, name))

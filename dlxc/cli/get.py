@@ -322,7 +322,7 @@ async def watch(
 
 
 def get(
-    kind: str = typer.Argument(..., help="containers, nodes, sets, events or leases", autocompletion=complete_kinds),
+    kind: str = typer.Argument(..., help="containers, nodes, sets, clusters, events or leases", autocompletion=complete_kinds),
     name: str = typer.Argument(None, help="One object by name.", autocompletion=complete_names),
     output: str = typer.Option("table", "--output", "-o", help="table, wide, yaml, json or name.", autocompletion=complete_get_output),
     selector: str = typer.Option(None, "--selector", "-l", help="Label selector, e.g. app=web,tier!=db."),
@@ -337,7 +337,7 @@ def get(
     try:
         found = kind_for_plural(kind)
     except KeyError:
-        fail(f"unknown kind {kind!r}; use containers, nodes, sets, events or leases")
+        fail(f"unknown kind {kind!r}; use containers, nodes, sets, clusters, events or leases")
     if for_object and found.name != "Event":
         fail("--for only applies to events", code=2)
     field_selector = _for_selector(for_object) if for_object else None

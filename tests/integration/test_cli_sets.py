@@ -98,6 +98,7 @@ def test_set_verbs(api: Any, cli: Any, controller: None, tmp_path: Path) -> None
     manifest.write_text(SET)
     assert cli("apply", "-f", str(manifest)).exit_code == 0
     _until("2 members", lambda: _members(api) == ["web-0", "web-1"])
+    assert cli("apply", "-f", str(manifest)).stdout == "containerset/web unchanged\n"
     assert cli("rollout", "status", "set/web", "--timeout", "20s").stdout.splitlines()[-1] == (
         "set/web: rolled out, 2 of 2 members on revision 1 and Running")
     got = cli("get", "sets")
