@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from schemas.base import Model
+from schemas.base import Model, field_error
 from schemas.container import ContainerSpec, _check_path
 from schemas.meta import Condition, ObjectMeta
 
@@ -122,5 +122,6 @@ class ContainerCluster(Model):
     def _names_fit(self) -> ContainerCluster:
         longest = f"{self.metadata.name}-node{self.spec.nodes}"
         if len(f"{self.metadata.name}-frontend") > 63 or len(longest) > 60:
-            raise ValueError(f"metadata.name is too long for its members' names ({longest}); use at most 50 characters")
+            raise field_error("ContainerCluster", ("metadata", "name"), self.metadata.name,
+                              f"too long for its members' names ({longest}); use at most 50 characters")
         return self

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from schemas.base import ConfigSafeStr, Model
+from schemas.base import ConfigSafeStr, Model, field_error
 from schemas.container import ContainerSpec
 from schemas.meta import Condition, ObjectMeta, validate_labels
 
@@ -189,7 +189,8 @@ class ContainerSet(Model):
         prefix = self.spec.member_prefix or f"{self.metadata.name}-"
         last = self.spec.ordinal_start + max(self.spec.replicas, self.spec.autoscale.max if self.spec.autoscale else 0) - 1
         if len(prefix) + len(str(max(last, 0))) > 63:
-            raise ValueError(f"member names ({prefix}{last}) would be longer than 63 characters; use a shorter name or spec.memberPrefix")
+            raise field_error("ContainerSet", ("metadata", "name"), self.metadata.name,
+                              f"member names ({prefix}{last}) would be longer than 63 characters; use a shorter name or spec.memberPrefix")
         return self
 
 
