@@ -62,3 +62,11 @@ class KubeletSettings(BaseModel):
     # Cached images no container has used for this long are removed (0: never).
     image_gc_after: float = 3600.0
     image_retry_interval: float = 30.0
+    # The stream server (exec, attach, logs; kubelet/streams.py): on only with a certificate. Port 0
+    # picks a free one; the Node status publishes host:port either way.
+    stream_cert_file: Path | None = None
+    stream_key_file: Path | None = None
+    stream_client_ca_file: Path | None = None  # the CA that signs the apiserver's client certificate
+    stream_host: str = "0.0.0.0"
+    stream_port: int = 0
+    stream_advertise_address: str = ""  # default: the bind address, or the one this host reaches the apiserver from

@@ -62,6 +62,13 @@ def test_cli_bench_times_help_get_and_apply_next_to_the_python_floor() -> None:
         assert figures[key] > 0, key
 
 
+def test_exec_bench_compares_the_api_with_raw_lxc_attach() -> None:
+    figures = run_bench("exec.py", "--count", "10")
+    assert figures["count"] == 10
+    assert figures["exec_p99_ms"] >= figures["exec_p50_ms"] > 0 and figures["raw_attach_p50_ms"] > 0
+    assert figures["ratio_p50"] > 0
+
+
 def test_cluster_bench_builds_a_cluster_with_complete_hosts() -> None:
     figures = run_bench("cluster.py", "--nodes", "2", "--timeout", "120")
     assert figures["members"] == 3 and figures["cluster_ready_s"] > 0
