@@ -142,8 +142,13 @@ class ContextResult:
         return "DONE" if self.ok else f"FAILED {self.script} {self.code}"
 
 
-# Copies the script from stdin to a file and runs it, so the script's own reads of stdin see EOF, not itself.
-_RUNNER = 'f=$(mktemp 2>/dev/null || echo /dlxc-context.$$) && cat > "$f" && chmod 700 "$f" && "$f"; rc=$?; rm -f "$f"; exit $rc'
+# Copies the script from stdin to a file and runs it, so the script's own reads of stdin see EOF, not itself;
+# its output also goes to the container's console, so `dlxc logs` shows it beside the boot messages.
+_RUNNER = (
+    'f=$(mktemp 2>/dev/null || echo /dlxc-context.$$) && cat > "$f" && chmod 700 "$f" || exit 125; '
+    '{ "$f"; echo $? > "$f.rc"; } 2>&1 | { if [ -w /dev/console ]; then tee -a /dev/console; else cat; fi; }; '
+    'rc=$(cat "$f.rc" 2>/dev/null || echo 126); rm -f "$f" "$f.rc"; exit $rc'
+)
 
 
 def _run_scripts(lxc_path: Path, name: str, scripts: list[list[str]], env: dict[str, str], *, log: Path, label: str = "") -> ContextResult:

@@ -1,4 +1,4 @@
-"""`dlxc cluster create|list|addnode|delnode|delete`: the cluster builder over the ContainerCluster kind."""
+"""`dlxc cluster create|list|addnode|delnode|delete|enter`: the cluster builder over the ContainerCluster kind."""
 from __future__ import annotations
 
 import asyncio
@@ -70,7 +70,7 @@ def create(
     memory: str = typer.Option(None, "--memory", help="Memory limit of every member, e.g. 256Mi."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until every member runs with its /etc/hosts complete."),
     timeout: float = typer.Option(300.0, "--timeout", parser=duration, help="How long --wait waits (exit 1 after)."),
-    enter: bool = typer.Option(False, "--enter", help="Open a shell on the front-end (needs `dlxc enter`; not available yet)."),
+    enter: bool = typer.Option(False, "--enter", help="Then open a login shell on the front-end (waits for the cluster first)."),
 ) -> None:
     """Create a cluster: a front-end and N working nodes, /etc/hosts listing all, an optional shared /home."""
     if nodes < 1:
@@ -78,8 +78,6 @@ def create(
     unknown = [d for d in device or [] if d != "home"]
     if unknown:
         fail(f"--device {unknown[0]!r} is not supported; the only device is home", code=2)
-    if enter:
-        fail("--enter needs `dlxc enter`, which this build does not have yet; create the cluster without it", code=2)
     spec: Obj = {"frontEndImage": front_end_image, "workingNodeImage": working_node_image, "nodes": nodes}
     if memory:
         spec["memory"] = memory
@@ -101,10 +99,12 @@ def create(
             home.chmod(0o755)
         await client.create(PLURAL, body)
         console.out(f"cluster/{name} created")
-        if wait:
+        if wait or enter:
             await _wait_ready(client, name, timeout)
 
     with_client(go, streaming=True)
+    if enter:
+        _enter_frontend(name, None)
 
 
 async def _wait_ready(client: Client, name: str, timeout: float) -> None:
@@ -221,6 +221,26 @@ def delnode(
         return f"cluster/{name}: removed {', '.join(f'node{i}' for i in range(after + 1, before + 1))}"
 
     console.out(with_client(go))
+
+
+def _enter_frontend(name: str, user: str | None) -> None:
+    from dlxc.cli.enter import enter as enter_container
+
+    enter_container(f"{name}-frontend", user)
+
+
+@cluster_app.command("enter")
+def enter(
+    name: str = typer.Argument(..., help="Cluster name."),
+    user: str = typer.Option(None, "--user", "-u", help="User name or uid (default: root)."),
+) -> None:
+    """Open a login shell on the cluster's front-end (`dlxc enter NAME-frontend`)."""
+
+    async def check(client: Client) -> None:
+        await client.get(PLURAL, name)  # a clear 'containerclusters/NAME not found' first
+
+    with_client(check)
+    _enter_frontend(name, user)
 
 
 @cluster_app.command("delete")

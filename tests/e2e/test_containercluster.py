@@ -2,7 +2,11 @@
 /etc/hosts (ping), /home is shared, the scripts ran once each; addnode, delnode, a failing script, delete leaves nothing."""
 from __future__ import annotations
 
+import os
+import select
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,28 @@ echo "$DLXC_ROLE $DLXC_CLUSTER $DLXC_FRONTEND $DLXC_NODES" >> /home/ctx-$(hostna
 
 def attach(lxc_path: Path, name: str, *command: str) -> subprocess.CompletedProcess:
     return subprocess.run(["lxc-attach", "-P", str(lxc_path), "-n", name, "--", *command], capture_output=True, text=True, timeout=30)
+
+
+def on_pty(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    """`dlxc ARGS` on a new terminal (not pty.fork: this process runs the apiserver's threads)."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "dlxc", *args], stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    return proc, master
+
+
+def read_until(fd: int, token: bytes, timeout: float = 20) -> bytes:
+    seen, deadline = b"", time.monotonic() + timeout
+    while token not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                break
+    assert token in seen, seen[-500:]
+    return seen
 
 
 def hosts_names(lxc_path: Path, name: str) -> list[str]:
@@ -54,8 +80,9 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
         # The user's own line outside the block survives the next update.
         assert attach(node.lxc_path, "mc-node1", "sh", "-c", "echo '10.9.9.9 mine' >> /etc/hosts").returncode == 0
 
-        ping = attach(node.lxc_path, "mc-frontend", "ping", "-c1", "-W3", "node2")
+        ping = dlxc("exec", "mc-frontend", "--", "ping", "-c1", "-W3", "node2", env=env)
         assert ping.returncode == 0, ping.stdout + ping.stderr
+        assert "1 packets received" in ping.stdout
         assert attach(node.lxc_path, "mc-node1", "sh", "-c", "echo shared > /home/from-node1").returncode == 0
         assert attach(node.lxc_path, "mc-node2", "cat", "/home/from-node1").stdout == "shared\n"
 
@@ -85,6 +112,16 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
         wait_for(lambda: (home / "hooks").exists(), timeout=30, what="the add-node hook")
         assert (home / "hooks").read_text() == "added node3 on frontend\n"
         assert (home / "ctx-node3").read_text() == "node mc frontend node1 node2 node3\n"
+
+        # cluster enter: a login shell on the front-end, whose exit code is dlxc's.
+        client, fd = on_pty(["cluster", "enter", "mc"], env)
+        read_until(fd, b"# ", timeout=30)
+        os.write(fd, b"echo on=$(hostname); exit 4\n")
+        assert b"on=frontend" in read_until(fd, b"on=frontend")
+        assert client.wait(30) == 4
+        os.close(fd)
+        missing = dlxc("cluster", "enter", "nope", env=env)
+        assert (missing.returncode, missing.stderr) == (1, "error: containerclusters/nope not found\n")
 
         listed = dlxc("cluster", "list", env=env).stdout.splitlines()
         assert listed[1].split()[:5] == ["mc", "Ready", "4/4", listed[1].split()[3], "3"]
@@ -126,6 +163,8 @@ def test_a_failing_context_script_marks_the_member(cluster: Cluster, tmp_path: P
         events = api.http.get(f"{PREFIX}/events", params={"fieldSelector": "involvedObject.name=bad-node1"}).json()["items"]
         assert [(e["spec"]["type"], e["spec"]["message"]) for e in events if e["spec"]["reason"] == "ContextFailed"] == [
             ("Warning", "script 20-fail.sh exited with code 3")]
+        logs = dlxc("logs", "bad-node1", env=env)
+        assert "failing\n" in logs.stdout, logs.stdout + logs.stderr
         log = (node.lxc_path / "bad-node1" / "context.log").read_text()
         assert "==> 20-fail.sh\nfailing\n<== 20-fail.sh exited 3\n" in log
         assert dlxc("cluster", "delete", "bad", env=env, timeout=140).returncode == 0
