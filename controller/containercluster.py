@@ -18,6 +18,7 @@ from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
 from schemas.base import Obj
 from schemas.containercluster import ContainerClusterStatus
+from schemas.containerset import ContainerSet
 from schemas.wire import CLUSTER_FINALIZER, CLUSTER_LABEL
 
 __all__ = ["ContainerClusterController"]
@@ -91,6 +92,12 @@ class ContainerClusterController:
             if spec.get("replicas") != wanted_set["spec"]["replicas"]:
                 await self.client.patch("containersets", set_name(name), {"spec": {"replicas": wanted_set["spec"]["replicas"]}})
                 log.info("%s: nodes -> %d", name, wanted_set["spec"]["replicas"])
+            # Compared in wire form (defaults filled in): a new node image or memory rolls the nodes over.
+            template = ContainerSet.model_validate(wanted_set).to_wire()["spec"]["template"]
+            if spec.get("template") != template:
+                # A whole-object replace: a merge patch could not remove a field the new template leaves out.
+                await self.client.replace("containersets", {**node_set, "spec": {**spec, "template": template}})
+                log.info("%s: node template changed; the nodes roll over", name)
         lines, complete = hosts_lines(cluster, members)
         for member in members.values():
             if member["metadata"].get("deletionTimestamp"):

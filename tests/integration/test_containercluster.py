@@ -159,3 +159,36 @@ def _nothing(api: Any) -> bool:
             return all([(await c.list(p))[0] == [] for p in ("containerclusters", "containersets", "containers")])
 
     return asyncio.run(go())
+
+
+def test_a_new_node_image_rolls_the_nodes_over_and_nothing_loops(api: Any) -> None:
+    async def go() -> None:
+        async with api.client() as c:
+            tasks = [asyncio.create_task(fake_kubelet(c)),
+                     asyncio.create_task(ContainerSetController(c, ContainerSetSettings(resync=1.0)).run()),
+                     asyncio.create_task(ContainerClusterController(c, resync=1.0).run())]
+            try:
+                await c.create("containerclusters", {"metadata": {"name": "mc"}, "spec": {
+                    "frontEndImage": "busybox", "workingNodeImage": "busybox", "nodes": 2, "memory": "64Mi"}})
+                await until("Ready", lambda: _phase_is(c, "Ready"))
+                settled = (await c.get("containersets", "mc-nodes"))["metadata"]["resourceVersion"]
+                await asyncio.sleep(2.5)  # two resyncs: an unchanged cluster writes nothing to its set
+                assert (await c.get("containersets", "mc-nodes"))["metadata"]["resourceVersion"] == settled
+                await c.patch("containerclusters", "mc", {"spec": {"workingNodeImage": "debian", "memory": None}})
+
+                async def rolled() -> bool:
+                    items, _ = await c.list("containers", label_selector=f"{CLUSTER_LABEL}=mc")
+                    nodes = [i for i in items if i["metadata"]["name"] != "mc-frontend" and not i["metadata"].get("deletionTimestamp")]
+                    return len(nodes) == 2 and all(i["spec"]["image"] == "debian" and "memory" not in i["spec"] for i in nodes)
+
+                await until("nodes on debian", rolled, timeout=30)
+                assert (await c.get("containers", "mc-frontend"))["spec"]["image"] == "busybox"
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    asyncio.run(go())
+
+
+async def _phase_is(c: Any, phase: str) -> bool:
+    return ((await c.get("containerclusters", "mc")).get("status") or {}).get("phase") == phase
