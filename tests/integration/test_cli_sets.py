@@ -153,3 +153,17 @@ def test_set_verbs_refuse_bad_input(api: Any, cli: Any, tmp_path: Path, args: tu
     assert (result.exit_code, result.stderr) == (code, message)
     after = _call(api, lambda c: c.get("containersets", "web"))
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+def test_apply_of_a_bad_template_names_each_field_and_creates_nothing(api: Any, cli: Any, tmp_path: Path) -> None:
+    manifest = tmp_path / "bad.yaml"
+    manifest.write_text(SET.replace("replicas: 2", "replicas: -2").replace("{image: busybox}", '{image: "no such", cpu: 0}'))
+    result = cli("apply", "-f", str(manifest))
+    where = f"error: {manifest} (document 1) containerset/web"
+    assert (result.exit_code, result.stderr.splitlines()) == (1, [
+        f"{where}: spec.replicas: Input should be greater than or equal to 0",
+        f"{where}: spec.template.spec.image: 'no such' is not an image reference (e.g. busybox, debian:bookworm)",
+        f"{where}: spec.template.spec.cpu: Input should be greater than 0",
+        "error: 3 error(s); nothing was applied",
+    ])
+    assert _call(api, lambda c: c.list("containersets"))[0] == []
