@@ -12,12 +12,13 @@ from pydantic import TypeAdapter, ValidationError
 from apiserver import ipam
 from apiserver.codec import dumps
 from apiserver.ipam import ClusterNetwork
-from apiserver.policy import check_container
+from apiserver.policy import check_container, host_path_allowed
 from apiserver.storage import Store
 from dlxc.client.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
 from schemas import API_VERSION, ContainerStatus, Kind
 from schemas.base import DnsLabel, Model, Obj, now_iso
 from schemas.container import Placement
+from schemas.containerset import ContainerSetStatus
 
 __all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
 
@@ -69,6 +70,16 @@ class Admission:
     def check(self, kind: Kind, obj: Obj) -> None:
         if kind.name == "Container":
             check_container(obj, allow_privileged=self.allow_privileged, allowed_host_paths=self.allowed_host_paths)
+        elif kind.name == "ContainerCluster":
+            home = (obj.get("spec") or {}).get("home")
+            why = host_path_allowed(home["hostPath"], self.allowed_host_paths) if home else None
+            if why is not None:
+                raise Invalid(f"ContainerCluster {obj['metadata']['name']} is not allowed: spec.home.hostPath: {why}",
+                              details=[{"field": "spec.home.hostPath", "message": why}])
+        elif kind.name == "ContainerSet":
+            # Every member is a Container made from the template: refuse now what each would be refused.
+            check_container(obj, allow_privileged=self.allow_privileged, allowed_host_paths=self.allowed_host_paths,
+                            at="spec.template.spec", kind=kind.name)
 
 
 class Registry:
@@ -143,6 +154,9 @@ class Registry:
         if self.kind.name == "Container":
             # A container's status is the kubelet's to write; a new one starts Pending.
             obj["status"] = ContainerStatus().to_wire()
+        if self.kind.name == "ContainerSet":
+            obj["status"] = ContainerSetStatus().to_wire()  # the controller's to write
+
         if self.kind.name == "Event":
             status = obj["status"]
             status["firstTimestamp"] = status.get("firstTimestamp") or meta["creationTimestamp"]

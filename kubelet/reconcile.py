@@ -12,6 +12,7 @@ one. The steps run in this order, and each returns None to go on or a Result to 
   plan_actions      plan(desired, observed), and what a rebuild or takeover says about it
   confirm_binding   never start a copy that may run elsewhere (fenced, or moved away)
   act               run the actions; count the restart
+  cluster_files     a cluster member's /etc/hosts block and first-boot scripts (kubelet.clusterfiles)
   report            write the status, and say when to look again
 
 Events (`_event`) are recorded where an action happened, after it succeeded or failed, and only on a
@@ -31,7 +32,7 @@ from typing import Any
 
 from dlxc.client.errors import NotFound
 from dlxc.client.events import NORMAL, WARNING, EventRecorder
-from kubelet import images, render, restarts
+from kubelet import clusterfiles, images, render, restarts
 from kubelet.allocator import Allocator
 from kubelet.hostfeatures import HostFeatures
 from kubelet.plan import (
@@ -46,7 +47,7 @@ from kubelet.statusfields import (
 from kubelet.stops import StopRecords
 from schemas import Container
 from schemas.base import Obj, iso_time
-from schemas.wire import LXC_FINALIZER, RESTART_ANNOTATION
+from schemas.wire import CONTEXT_ANNOTATION, HOSTS_ANNOTATION, LXC_FINALIZER, NODE_HOOKS_ANNOTATION, RESTART_ANNOTATION
 
 __all__ = ["DONE", "Reconciler", "RenderError", "Result"]
 
@@ -211,7 +212,7 @@ class Reconciler:
         p = Pass(obj=obj, container=Container.model_validate(obj), observed=observed,
                  status=dict(obj.get("status") or {}), now=datetime.now(timezone.utc))
         steps = (self.check_adoption, self.prepare, self.record_exit, self.restart_request, self.hold_after_exit,
-                 self.plan_actions, self.confirm_binding, self.act, self.report)
+                 self.plan_actions, self.confirm_binding, self.act, self.cluster_files, self.report)
         for step in steps:
             result = await step(p)
             if result is not None:
@@ -412,6 +413,28 @@ class Reconciler:
             set_condition(p.status, "CrashLoopBackOff", "False", "Restarted", why)
             self._event(p, NORMAL, "Restarted", why)
         self._reconfigure_event(p)
+        return None
+
+    async def cluster_files(self, p: Pass) -> Result | None:
+        annotations = p.obj["metadata"].get("annotations") or {}
+        if not p.desired.running or not any(k in annotations for k in (HOSTS_ANNOTATION, CONTEXT_ANNOTATION, NODE_HOOKS_ANNOTATION)):
+            return None
+        observed = await asyncio.to_thread(self.observe, p.name)
+        if observed is None or observed.state != "RUNNING" or observed.init_pid <= 0:
+            return None
+        if any(isinstance(a, (Create, Start, Restart)) for a in p.actions):
+            # Started by this pass: its boot scripts may rewrite /etc/hosts (busybox's rcS does); let them run first.
+            await asyncio.sleep(clusterfiles.BOOT_SETTLE)
+        try:
+            found = await asyncio.to_thread(clusterfiles.apply, self.settings.lxc_path, p.name, observed.init_pid, annotations)
+        except OSError as exc:
+            log.warning("%s: cluster files: %s", p.name, exc)
+            return None
+        for kind, status, reason, message in found:
+            before = next((c for c in p.status.get("conditions", []) if c.get("type") == kind), None)
+            set_condition(p.status, kind, status, reason, message)
+            if kind != "Contextualized" or before is None or before.get("status") != status:
+                self._event(p, NORMAL if status == "True" else WARNING, reason, message)
         return None
 
     async def report(self, p: Pass) -> Result:

@@ -188,7 +188,9 @@ def controller(
     identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
-    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling)."""
+    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling; ContainerSets: members, rollouts, autoscale; ContainerClusters)."""
+    from controller.containercluster import ContainerClusterController
+    from controller.containerset import ContainerSetController
     from controller.nodelifecycle import NodeLifecycleController
 
     _logging(log_level)
@@ -197,8 +199,23 @@ def controller(
     except ValidationError as exc:
         raise _invalid(exc, {"node_grace": "--node-grace", "": "--eviction-timeout"}) from None
     _run_until_signal(
-        _elected("dlxc-controller", leader_elect, identity, lambda c: NodeLifecycleController(c, settings).run()), _client_config(server, token)
+        _elected("dlxc-controller", leader_elect, identity, lambda c: _both(
+            NodeLifecycleController(c, settings).run(), ContainerSetController(c).run(), ContainerClusterController(c).run()
+        )),
+        _client_config(server, token),
     )
+
+
+async def _both(*loops: Awaitable[None]) -> None:
+    """Run the controllers side by side; if one ends (it only ends by failing), the rest stop too."""
+    tasks = [asyncio.ensure_future(loop) for loop in loops]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def kubelet(
