@@ -8,7 +8,7 @@ the apiserver and the other namespaces' VXLAN ports over the LAN (nothing has a 
 no packet leaves the machine). Power loss kills the kubelet and every container init of the
 namespace with SIGKILL; a partition takes the namespace's LAN port down. Everything (namespaces,
 veths, the LAN bridge, containers, processes) is removed by `close()`, on failure too.
-Used by tests/e2e/test_failover.py, tests/e2e/test_overlay.py, bench/failover.py and bench/network.py.
+Used by tests/e2e/test_failover.py, tests/e2e/test_overlay_hosts.py, bench/failover.py and bench/network.py.
 """
 from __future__ import annotations
 
