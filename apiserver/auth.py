@@ -111,7 +111,7 @@ def _valid_role(role: str) -> bool:
 READ_VERBS = ("get", "list", "watch")
 # Subresources that reach inside a container: exec, console attach (and the passwd and terminal
 # built on them) only for admin; the console log also for viewer; never for a node's token.
-INSIDE = {"exec": ("admin",), "attach": ("admin",), "log": ("admin", "viewer")}
+INSIDE = {"exec": ("admin",), "attach": ("admin",), "terminal": ("admin",), "log": ("admin", "viewer")}
 
 
 def authorize(
@@ -132,7 +132,8 @@ def authorize(
     if plural == "containers" and subresource in INSIDE:
         if identity.role in INSIDE[subresource]:
             return
-        raise Forbidden(f"{identity.name} ({identity.role}) may not {subresource} containers/{name}")
+        action = "open a terminal in" if subresource == "terminal" else subresource
+        raise Forbidden(f"{identity.name} ({identity.role}) may not {action} containers/{name}")
     if identity.role == "admin":
         return
     if plural == "tokens":

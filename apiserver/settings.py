@@ -1,6 +1,7 @@
 """The apiserver's settings: the one source of its defaults (`dlxc apiserver`'s flags map onto them)."""
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -21,3 +22,5 @@ class ApiServerSettings(BaseModel):
     kubelet_client_certificate: Path | None = None
     kubelet_client_key: Path | None = None
     kubelet_certificate_authority: Path | None = None
+    # The cluster network every node's overlay spans; containers on it get addresses from here.
+    cluster_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.88.0.0/16")

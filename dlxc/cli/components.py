@@ -95,6 +95,16 @@ def default_node_name() -> str:
     return cleaned[:63] or "node"
 
 
+def _cluster_cidr(text: str) -> ipaddress.IPv4Network:
+    try:
+        network = ipaddress.IPv4Network(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an IPv4 network such as 10.88.0.0/16", param_hint="--cluster-cidr") from None
+    if network.prefixlen > 29:
+        raise typer.BadParameter("a prefix of /29 or wider, e.g. 10.88.0.0/16", param_hint="--cluster-cidr")
+    return network
+
+
 def apiserver(
     host: str = typer.Option("127.0.0.1", "--host", envvar="DLXC_APISERVER_HOST", help="Address to listen on."),
     port: int = typer.Option(6443, "--port", envvar="DLXC_APISERVER_PORT"),
@@ -109,6 +119,7 @@ def apiserver(
     kubelet_client_certificate: Path = typer.Option(None, "--kubelet-client-certificate", envvar="DLXC_KUBELET_CLIENT_CERTIFICATE", help="Client certificate towards kubelets' streams (exec, attach, logs)."),
     kubelet_client_key: Path = typer.Option(None, "--kubelet-client-key", envvar="DLXC_KUBELET_CLIENT_KEY", help="Its key (PEM)."),
     kubelet_certificate_authority: Path = typer.Option(None, "--kubelet-certificate-authority", envvar="DLXC_KUBELET_CERTIFICATE_AUTHORITY", help="CA that signs the kubelets' serving certificates."),
+    cluster_cidr: str = typer.Option(str(_default(ApiServerSettings, "cluster_cidr")), "--cluster-cidr", envvar="DLXC_CLUSTER_CIDR", help="The cluster network containers get their addresses from."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Serve the API over etcd (TLS unless --insecure-http on loopback)."""
@@ -136,6 +147,7 @@ def apiserver(
         kubelet_client_certificate=kubelet_client_certificate,
         kubelet_client_key=kubelet_client_key,
         kubelet_certificate_authority=kubelet_certificate_authority,
+        cluster_cidr=_cluster_cidr(cluster_cidr),
     )
     serve(settings, host=host, port=port, cert=tls_cert_file, key=tls_private_key_file, insecure_http=insecure_http, log_level="warning")
 
@@ -176,7 +188,9 @@ def controller(
     identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
-    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling)."""
+    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling; ContainerSets: members, rollouts, autoscale; ContainerClusters)."""
+    from controller.containercluster import ContainerClusterController
+    from controller.containerset import ContainerSetController
     from controller.nodelifecycle import NodeLifecycleController
 
     _logging(log_level)
@@ -185,8 +199,23 @@ def controller(
     except ValidationError as exc:
         raise _invalid(exc, {"node_grace": "--node-grace", "": "--eviction-timeout"}) from None
     _run_until_signal(
-        _elected("dlxc-controller", leader_elect, identity, lambda c: NodeLifecycleController(c, settings).run()), _client_config(server, token)
+        _elected("dlxc-controller", leader_elect, identity, lambda c: _both(
+            NodeLifecycleController(c, settings).run(), ContainerSetController(c).run(), ContainerClusterController(c).run()
+        )),
+        _client_config(server, token),
     )
+
+
+async def _both(*loops: Awaitable[None]) -> None:
+    """Run the controllers side by side; if one ends (it only ends by failing), the rest stop too."""
+    tasks = [asyncio.ensure_future(loop) for loop in loops]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def kubelet(
@@ -197,6 +226,12 @@ def kubelet(
     image_dir: Path = typer.Option(Path("/var/lib/dlxc/images"), "--image-dir", envvar="DLXC_IMAGE_DIR"),
     bridge: str = typer.Option(_default(KubeletSettings, "bridge"), "--bridge", envvar="DLXC_BRIDGE", help="Default bridge, created when missing."),
     subnet: str = typer.Option(str(_default(KubeletSettings, "subnet")), "--subnet", envvar="DLXC_SUBNET", help="The bridge's address and subnet."),
+    cluster_cidr: str = typer.Option(str(_default(KubeletSettings, "cluster_cidr")), "--cluster-cidr", envvar="DLXC_CLUSTER_CIDR", help="The cluster network (the apiserver's --cluster-cidr)."),
+    cluster_bridge: str = typer.Option(_default(KubeletSettings, "cluster_bridge"), "--cluster-bridge", envvar="DLXC_CLUSTER_BRIDGE", help="This host's bridge of the cluster network."),
+    advertise_address: str = typer.Option(None, "--advertise-address", envvar="DLXC_ADVERTISE_ADDRESS",
+                                          help="This host's address other nodes send overlay traffic to; default: the one that reaches the apiserver."),
+    outbound_nat: bool = typer.Option(_default(KubeletSettings, "outbound_nat"), "--outbound-nat/--no-outbound-nat", envvar="DLXC_OUTBOUND_NAT",
+                                      help="Masquerade the cluster network's outbound traffic (nftables; turns on IPv4 forwarding)."),
     heartbeat_interval: float = typer.Option(_default(LeaseSettings, "renew_interval"), "--heartbeat-interval", parser=duration, help="Seconds between two renewals of the node Lease: the heartbeat."),
     status_interval: float = typer.Option(_default(KubeletSettings, "status_interval"), "--status-interval", parser=duration, help="Seconds between two Node status (usage) updates."),
     fence_timeout: float = typer.Option(_default(LeaseSettings, "fence_timeout"), "--fence-timeout", parser=duration, help="Without a Lease renewal this long, stop containers that may fail over."),
@@ -236,6 +271,10 @@ def kubelet(
             image_dir=image_dir,
             bridge=bridge,
             subnet=ipaddress.IPv4Interface(subnet),
+            cluster_cidr=_cluster_cidr(cluster_cidr),
+            cluster_bridge=cluster_bridge,
+            advertise_address=ipaddress.IPv4Address(advertise_address) if advertise_address else None,
+            outbound_nat=outbound_nat,
             status_interval=status_interval,
             lease=lease,
             max_containers=max_containers,

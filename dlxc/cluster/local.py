@@ -78,6 +78,9 @@ class LocalCluster:
     node_name: str = "local"
     bridge: str = "dlxcbr0"
     subnet: str = "10.77.0.1/24"
+    cluster_cidr: str = "10.88.0.0/16"  # the cluster network; on one host its bridge is shared by every node
+    cluster_bridge: str = "dlxc0"
+    outbound_nat: bool = True  # masquerade the cluster network to the host's uplink (turns on IPv4 forwarding)
     nodes: int = 1  # kubelets on this host, each a node of its own (for trying failover)
     etcd_members: int = 1  # 3 for an etcd cluster on loopback
     allow_privileged: bool = False
@@ -231,7 +234,7 @@ class LocalCluster:
                       "--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key),
                       "--kubelet-client-certificate", str(client_cert), "--kubelet-client-key", str(client_key),
                       "--kubelet-certificate-authority", str(pki.ca_cert),
-                      "--allowed-host-paths", ",".join(self.allowed_host_paths),
+                      "--allowed-host-paths", ",".join(self.allowed_host_paths), "--cluster-cidr", self.cluster_cidr,
                       *(["--allow-privileged"] if self.allow_privileged else [])],
                 {},
             )
@@ -248,12 +251,15 @@ class LocalCluster:
                     py + ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path),
                           "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet,
                           "--stream-cert-file", str(stream_cert), "--stream-key-file", str(stream_key),
-                          "--stream-client-ca-file", str(pki.ca_cert), "--stream-host", "127.0.0.1"],
+                          "--stream-client-ca-file", str(pki.ca_cert), "--stream-host", "127.0.0.1",
+                          "--cluster-cidr", self.cluster_cidr, "--cluster-bridge", self.cluster_bridge,
+                          "--outbound-nat" if self.outbound_nat else "--no-outbound-nat"],
                     self._component_env(node.component, component_tokens[node.component], pki),
                 )
         (self.state_dir / "layout.json").write_text(json.dumps({
             "nodes": self.nodes, "etcdMembers": self.etcd_members,
             "nodeName": self.node_name, "bridge": self.bridge, "subnet": self.subnet,
+            "clusterCidr": self.cluster_cidr, "clusterBridge": self.cluster_bridge, "outboundNat": self.outbound_nat,
             "allowPrivileged": self.allow_privileged, "extraHostPaths": list(self.extra_host_paths),
         }))
         config = ClientConfig(server=self.server, token=admin, certificate_authority=str(pki.ca_cert))
@@ -271,6 +277,9 @@ class LocalCluster:
         self.node_name = str(layout.get("nodeName", self.node_name))
         self.bridge = str(layout.get("bridge", self.bridge))
         self.subnet = str(layout.get("subnet", self.subnet))
+        self.cluster_cidr = str(layout.get("clusterCidr", self.cluster_cidr))
+        self.cluster_bridge = str(layout.get("clusterBridge", self.cluster_bridge))
+        self.outbound_nat = bool(layout.get("outboundNat", self.outbound_nat))
         self.allow_privileged = bool(layout.get("allowPrivileged", self.allow_privileged))
         self.extra_host_paths = tuple(layout.get("extraHostPaths", self.extra_host_paths))
 
@@ -341,7 +350,7 @@ class LocalCluster:
                 _terminate(pid)
                 stopped.append(name)
         self.pid_file.unlink(missing_ok=True)
-        from kubelet import hostfeatures, network, runtime
+        from kubelet import hostfeatures, network, overlay, runtime
         from kubelet.stops import StopRecords
 
         work = []
@@ -358,6 +367,7 @@ class LocalCluster:
         for node in self.local_nodes():
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
+        overlay.teardown(self.cluster_bridge)
         # The kubelet started lxcfs if the host did not run it; with no container left it serves
         # nobody. One started by the host (its pid file is not ours) is never touched.
         if not lxc_containers_running() and hostfeatures.stop_lxcfs():

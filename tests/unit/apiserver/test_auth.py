@@ -73,6 +73,9 @@ def test_node_role(verb: str, plural: str, name: str | None, sub: str | None, bo
         pytest.param("node:n1", "exec", False, id="node-exec"),
         pytest.param("node:n1", "attach", False, id="node-attach"),
         pytest.param("node:n1", "log", False, id="node-log-even-its-own"),
+        pytest.param("admin", "terminal", True, id="admin-terminal"),
+        pytest.param("viewer", "terminal", False, id="viewer-terminal"),
+        pytest.param("node:n1", "terminal", False, id="node-terminal"),
     ],
 )
 def test_getting_inside_a_container(role: str, sub: str, allowed: bool) -> None:
@@ -85,5 +88,6 @@ def test_getting_inside_a_container(role: str, sub: str, allowed: bool) -> None:
     if allowed:
         decide()
     else:
-        with pytest.raises(Forbidden, match=f"someone \\({role}\\) may not {sub} containers/web"):
+        action = "open a terminal in" if sub == "terminal" else sub
+        with pytest.raises(Forbidden, match=f"someone \\({role}\\) may not {action} containers/web"):
             decide()
