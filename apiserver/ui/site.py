@@ -301,20 +301,38 @@ def create_dashboard(
         await container_action(client(session), name, action)
         return secured(HTMLResponse(render("_action_result.html", action=action, done=[name], failed=[])))
 
+    async def call_api(session: Session, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request to the API this dashboard is mounted in, in-process, as the session's identity:
+        for what the API does beyond objects (logs, terminal links), with exactly its checks."""
+        transport = httpx.ASGITransport(app=dashboard.api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://apiserver", timeout=30) as api:
+            return await api.request(method, f"/apis/{API_VERSION}{path}", headers={"Authorization": f"Bearer {session.token}"}, **kwargs)
+
+    def api_error(got: httpx.Response) -> HTMLResponse:
+        try:
+            body = got.json()
+        except ValueError:
+            body = {"message": got.text.strip() or f"the API answered {got.status_code}"}
+        return secured(HTMLResponse(render("_error.html", message=body.get("message", ""), details=[]), status_code=got.status_code))
+
     async def container_log(request: Request, session: Session) -> Response:
         name = request.path_params["name"]
         tail = min(5000, max(1, _int(request.query_params.get("tail")) or 200))
-        transport = httpx.ASGITransport(app=dashboard.api)
-        async with httpx.AsyncClient(transport=transport, base_url="http://apiserver", timeout=30) as api:
-            got = await api.get(f"/apis/{API_VERSION}/containers/{quote(name)}/log", params={"tail": str(tail)},
-                                headers={"Authorization": f"Bearer {session.token}"})
+        got = await call_api(session, "GET", f"/containers/{quote(name)}/log", params={"tail": str(tail)})
         if got.status_code != 200:
-            try:
-                body = got.json()
-            except ValueError:
-                body = {"message": got.text.strip() or f"the API answered {got.status_code}", "details": []}
-            return secured(HTMLResponse(render("_error.html", message=body.get("message", ""), details=[]), status_code=got.status_code))
+            return api_error(got)
         return secured(HTMLResponse(render("_log.html", name=name, text=got.text, tail=tail)))
+
+    async def container_terminal(request: Request, session: Session) -> Response:
+        """A one-time browser terminal link (the API's terminal route), shown as a link to open."""
+        name = request.path_params["name"]
+        got = await call_api(session, "POST", f"/containers/{quote(name)}/terminal", json={})
+        if got.status_code != 201:
+            return api_error(got)
+        link = got.json()
+        # The API builds the URL from the host it was asked on (here the in-process one): keep the path.
+        path = "/terminal/" + link["url"].split("/terminal/", 1)[1]
+        return secured(HTMLResponse(render("_terminal_link.html", name=name, path=path, expires=link.get("expiresAt", ""))))
 
     # ------------------------------------------------------------------ apply (the page, and a container's spec)
 
@@ -410,6 +428,7 @@ def create_dashboard(
         Route("/containers/{name}/action", write(container_action_one), methods=["POST"]),
         Route("/containers/{name}/apply", write(container_apply), methods=["POST"]),
         Route("/containers/{name}/log", view(container_log)),
+        Route("/containers/{name}/terminal", write(container_terminal), methods=["POST"]),
         Route("/nodes", view(nodes_page)),
         Route("/nodes/{name}/cordon", write(cordon), methods=["POST"]),
         Route("/apply", view(apply_page)),

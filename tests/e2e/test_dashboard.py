@@ -3,6 +3,7 @@ one test against a whole cluster with a real kubelet, for a stop that a kubelet 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -332,6 +333,16 @@ def test_a_real_container_charts_its_usage_and_stops_from_its_page(context: Brow
             break
         page.wait_for_timeout(500)
     expect(page.locator("pre.log")).to_contain_text("ui-log-marker")
+    # A terminal: the API's one-time browser terminal link, opened in a new tab.
+    page.get_by_role("button", name="Open a terminal").click()
+    link = page.locator("#terminal-open")
+    expect(link).to_have_attribute("href", re.compile(r"^/terminal/#[-_A-Za-z0-9]{20,}$"))
+    with context.expect_page() as opened:
+        link.click()
+    terminal = opened.value
+    assert terminal.url.startswith(api.url + "/terminal/")
+    expect(terminal.locator("#state")).to_contain_text("Connected", timeout=30_000)
+    terminal.close()
     assert confirm(page, page.get_by_role("button", name="Stop", exact=True)) == "Stop ui-stop?"
     expect(page.locator("#action-result")).to_contain_text("stop: ui-stop")
     expect(page.locator("#phase")).to_have_text("Stopped", timeout=30_000)
