@@ -47,6 +47,7 @@ log = logging.getLogger("dlxc.apiserver.ui")
 HERE = Path(__file__).parent
 SETTLE = 0.5  # seconds a summary page's stream gathers a burst of changes before it re-renders
 MAX_YAML = 1024 * 1024
+GROUP_KINDS = ("containersets", "containerclusters")
 
 
 @dataclass
@@ -413,6 +414,43 @@ def create_dashboard(
 
         return streaming(stream())
 
+    # ------------------------------------------------------------------ groups (sets and clusters)
+
+    async def groups_state() -> tuple[dict[str, dict[str, Obj]], dict[str, int]]:
+        state: dict[str, dict[str, Obj]] = {}
+        since: dict[str, int] = {}
+        for plural in GROUP_KINDS:
+            items, revision = await store.list(plural)
+            state[plural] = {o["metadata"]["name"]: o for o in items}
+            since[plural] = revision
+        return state, since
+
+    def groups_context(state: dict[str, dict[str, Obj]]) -> dict[str, Any]:
+        return {"sets": sorted(state["containersets"].values(), key=lambda o: o["metadata"]["name"]),
+                "clusters": sorted(state["containerclusters"].values(), key=lambda o: o["metadata"]["name"])}
+
+    async def groups_page(request: Request, session: Session) -> Response:
+        state, _ = await groups_state()
+        return page(request, "groups.html", session, **groups_context(state))
+
+    async def groups_live(request: Request, session: Session) -> Response:
+        async def stream() -> AsyncIterator[bytes]:
+            state, since = await groups_state()
+            sent = render("_groups.html", **groups_context(state))
+            yield sse("groups", sent)
+            async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE):
+                if not batch:
+                    yield PING
+                    continue
+                for plural, event in batch:
+                    _apply(state[plural], event)
+                html = render("_groups.html", **groups_context(state))
+                if html != sent:
+                    yield sse("groups", html)
+                    sent = html
+
+        return streaming(stream())
+
     async def cordon(request: Request, session: Session) -> Response:
         name = request.path_params["name"]
         form = await request.form()
@@ -431,6 +469,8 @@ def create_dashboard(
         Route("/containers/{name}/terminal", write(container_terminal), methods=["POST"]),
         Route("/nodes", view(nodes_page)),
         Route("/nodes/{name}/cordon", write(cordon), methods=["POST"]),
+        Route("/groups", view(groups_page)),
+        Route("/live/groups", view(groups_live)),
         Route("/apply", view(apply_page)),
         Route("/apply", write(apply_post), methods=["POST"]),
         Route("/live/overview", view(overview_live)),

@@ -294,6 +294,27 @@ def test_the_overview_counts_live_and_a_node_is_cordoned_from_the_nodes_page(con
     expect(card.locator(".cordoned")).to_have_count(0)
 
 
+def test_the_groups_page_follows_container_sets_live(context: BrowserContext, module_api: Api) -> None:
+    sets = f"{module_api.url}/apis/dlxc.io/v1/containersets"
+    admin = {"Authorization": f"Bearer {module_api.token}"}
+
+    def body(name: str, replicas: int) -> dict:
+        return {"metadata": {"name": name}, "spec": {"replicas": replicas, "template": {
+            "metadata": {"labels": {"app": name}}, "spec": {"image": "busybox"}}}}
+
+    made = httpx.post(sets, json=body("ui-set-a", 2), headers=admin, timeout=10)
+    assert made.status_code == 201, made.text
+    page = context.new_page()
+    log_in(page, module_api, module_api.token, "/ui/groups")
+    expect(page.locator("#set-ui-set-a td").nth(1)).to_have_text("2")
+    expect(page.locator("html[data-live=open]")).to_have_count(1)
+    assert httpx.post(sets, json=body("ui-set-b", 1), headers=admin, timeout=10).status_code == 201
+    expect(page.locator("#set-ui-set-b")).to_be_visible()
+    httpx.patch(f"{sets}/ui-set-a", json={"spec": {"replicas": 5}}, headers=admin, timeout=10).raise_for_status()
+    expect(page.locator("#set-ui-set-a td").nth(1)).to_have_text("5")
+    expect(page.locator("#set-ui-set-a a")).to_have_attribute("href", "/ui/containers?q=ui-set-a-")
+
+
 def test_the_dashboard_is_served_over_the_apiservers_tls(browser: Browser, etcd: Etcd, tmp_path: Path) -> None:
     api = start_api(etcd, tmp_path, tls=True)
     try:
