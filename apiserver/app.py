@@ -18,6 +18,7 @@ from starlette.routing import Route
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
 from apiserver.codec import dumps
+from apiserver.joins import JoinService
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
@@ -41,6 +42,7 @@ class ApiServerSettings(BaseModel):
     etcd_endpoints: list[str] = ["http://127.0.0.1:2379"]
     etcd_prefix: str = "/dlxc"
     token_file: Path | None = None  # None: no authentication (tests of the pure API only)
+    ca_file: Path | None = None  # served at /cacert, unauthenticated, for `dlxc join` to check against its --ca-hash
     allow_privileged: bool = False
     allowed_host_paths: list[str] = []  # empty: no host-path mounts at all
     watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
@@ -148,6 +150,22 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
     _add_token_routes(app, token_registry, identity_of)
+    joins = JoinService(store, token_registry)
+
+    async def join(request: Request) -> Response:
+        return _ok(await joins.join(request.headers.get("authorization"), await read_json(request)), 201)
+
+    async def cacert(request: Request) -> Response:
+        # Public by design: the joining host compares it with the --ca-hash it was given before it
+        # sends its join token, so serving it to anyone gives nothing away.
+        if settings.ca_file is None:
+            raise NotFound("this apiserver was started without --ca-file; it serves no CA certificate")
+        return Response(settings.ca_file.read_bytes(), media_type="application/x-pem-file")
+
+    for path, method, endpoint in ((f"{PREFIX}/joins", "POST", join), ("/cacert", "GET", cacert)):
+        added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
+        added.methods.discard("HEAD")
+        app.router.routes.append(added)
     return app
 
 

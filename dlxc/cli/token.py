@@ -9,7 +9,7 @@ from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.client.api import Client
 from schemas.base import Obj
-from schemas.token import ROLES_HELP, check_role
+from schemas.token import JOIN, ROLES_HELP, check_role
 
 __all__ = ["parse_ttl", "token_app"]
 
@@ -32,6 +32,7 @@ def create(
     name: str = typer.Argument(..., help="Who the token is for, e.g. alice or kubelet-node1 (a DNS-1123 label)."),
     role: str = typer.Option(..., "--role", "-r", help=f"{ROLES_HELP} (NAME a registered Node)."),
     ttl: str = typer.Option(None, "--ttl", help="Lifetime, e.g. 1h or 7d; default: until revoked."),
+    uses: int = typer.Option(None, "--uses", min=1, help="--role join only: how many hosts may join with it; default: any number."),
 ) -> None:
     """Ask the apiserver for a new token; its secret is printed once and stored nowhere (only its hash)."""
     try:
@@ -39,6 +40,10 @@ def create(
         spec: Obj = {"role": role}
         if ttl is not None:
             spec["ttlSeconds"] = parse_ttl(ttl)
+        if uses is not None:
+            if role != JOIN:
+                raise ValueError(f"--uses is only for --role join, not {role}")
+            spec["uses"] = uses
     except ValueError as exc:
         fail(str(exc), code=2)
 
@@ -64,10 +69,19 @@ def list_tokens(output: str = typer.Option("table", "--output", "-o", help="tabl
         console.print_yaml(items)
     else:
         rows = [
-            [t["metadata"]["name"], t["spec"]["role"], t["metadata"]["creationTimestamp"], (t.get("status") or {}).get("expirationTimestamp") or "never"]
+            [t["metadata"]["name"], t["spec"]["role"], t["metadata"]["creationTimestamp"],
+             (t.get("status") or {}).get("expirationTimestamp") or "never", _uses(t)]
             for t in items
         ]
-        console.print_table(["NAME", "ROLE", "CREATED", "EXPIRES"], rows)
+        console.print_table(["NAME", "ROLE", "CREATED", "EXPIRES", "USES"], rows)
+
+
+def _uses(token: Obj) -> str:
+    """USED/USES of a join token (USED/- when unlimited); - for every other role."""
+    if token["spec"]["role"] != JOIN:
+        return "-"
+    used = (token.get("status") or {}).get("used") or 0
+    return f"{used}/{token['spec'].get('uses') or '-'}"
 
 
 @token_app.command("revoke")
