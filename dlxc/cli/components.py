@@ -19,7 +19,18 @@ __all__ = ["apiserver", "controller", "kubelet", "scheduler"]
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """To stderr, or (DLXC_LOG_FILE, as `dlxc up`, `init` and `join` start components) to that file,
+    rotated by size (10 MiB, five old files kept) so a long-lived host never fills its disk."""
+    from dlxc.cluster.supervisor import LOG_BACKUPS, LOG_MAX_BYTES
+
+    handlers: list[logging.Handler] | None = None
+    path = os.environ.get("DLXC_LOG_FILE")
+    if path:
+        from logging.handlers import RotatingFileHandler
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers = [RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS)]
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers)
 
 
 def _client_config(server: str | None, token: str | None) -> ClientConfig:

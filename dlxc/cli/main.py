@@ -14,12 +14,15 @@ from dlxc.cli import edit as edit_cmd
 from dlxc.cli import explain as explain_cmd
 from dlxc.cli import explain_placement as placement_cmd
 from dlxc.cli import hollow_nodes as hollow_cmd
+from dlxc.cli import init as init_cmd
+from dlxc.cli import join as join_cmd
 from dlxc.cli import label as label_cmd
 from dlxc.cli import patch as patch_cmd
-from dlxc.cli import power, schema as schema_cmd, shell as shell_cmd, status as status_cmd
+from dlxc.cli import power, reset as reset_cmd, schema as schema_cmd, shell as shell_cmd, status as status_cmd
 from dlxc.cli import sync as sync_cmd
 from dlxc.cli import wait as wait_cmd
 from dlxc.cli.config import config_app
+from dlxc.cli.node import node_app
 from dlxc.cli.token import token_app
 from dlxc.cli.top import top_app
 
@@ -48,6 +51,9 @@ app.command("explain")(explain_cmd.explain)
 app.command("adopt")(adopt_cmd.adopt)
 app.command("up")(up_cmd.up)
 app.command("down")(up_cmd.down)
+app.command("init")(init_cmd.init)
+app.command("join")(join_cmd.join)
+app.command("reset")(reset_cmd.reset)
 app.command("cordon")(cordon_cmd.cordon)
 app.command("uncordon")(cordon_cmd.uncordon)
 app.command("explain-placement")(placement_cmd.explain_placement)
@@ -57,6 +63,7 @@ app.command("edit")(edit_cmd.edit)
 app.command("patch")(patch_cmd.patch)
 app.add_typer(config_app, name="config")
 app.add_typer(token_app, name="token")
+app.add_typer(node_app, name="node")
 app.add_typer(top_app, name="top")
 app.command("apiserver")(components.apiserver)
 app.command("scheduler")(components.scheduler)

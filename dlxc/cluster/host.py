@@ -1,0 +1,296 @@
+"""One host of a many-host cluster: `dlxc init` (the control plane and a kubelet) and `dlxc join` (a kubelet).
+
+Where a host keeps things (HostLayout): config and credentials in ETC, data (etcd, images, the
+lxcpath, volumes) in DATA, logs in LOG: /etc/dlxc, /var/lib/dlxc and /var/log/dlxc, or all three
+under one --state-dir (DIR/etc, DIR/data, DIR/log) so several simulated hosts share a machine.
+The processes are started detached by the same Supervisor as `dlxc up`'s.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import socket
+import ssl
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from apiserver.auth import TokenFile
+from dlxc.client.config import ClientConfig, save_config
+from dlxc.cluster.pki import ca_hash, ensure_pki, ssl_context
+from dlxc.cluster.supervisor import Supervisor, wait_http
+
+__all__ = [
+    "ADDRESS_ANNOTATION", "HostLayout", "InitResult", "JoinError", "annotate_address", "fetch_ca", "init_host",
+    "join_command", "join_host", "reset_host", "wait_ready",
+]
+
+ADDRESS_ANNOTATION = "dlxc.io/advertise-address"
+
+
+class JoinError(RuntimeError):
+    """`dlxc join` cannot go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class HostLayout:
+    etc: Path
+    data: Path
+    log: Path
+
+    @classmethod
+    def of(cls, state_dir: Path | None) -> HostLayout:
+        if state_dir is None:
+            return cls(Path("/etc/dlxc"), Path("/var/lib/dlxc"), Path("/var/log/dlxc"))
+        return cls(state_dir / "etc", state_dir / "data", state_dir / "log")
+
+    @property
+    def pki(self) -> Path:
+        return self.etc / "pki"
+
+    @property
+    def lxc_path(self) -> Path:
+        return self.data / "lxc"
+
+    @property
+    def supervisor(self) -> Supervisor:
+        return Supervisor(self.data / "pids.json", self.log, self.data)
+
+    def make(self) -> None:
+        self.etc.mkdir(parents=True, exist_ok=True)
+        self.etc.chmod(0o700)  # credentials
+        self.log.mkdir(parents=True, exist_ok=True)
+        # 0711: an unprivileged container's root (host uid 100000) must pass through to its rootfs.
+        for path in (self.data, self.lxc_path):
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o711)
+
+
+@dataclass(frozen=True)
+class InitResult:
+    server: str
+    config: Path
+    join_token: str
+    ca_hash: str
+    node_name: str | None
+
+
+def join_command(result: InitResult) -> str:
+    return f"dlxc join {result.server} --token {result.join_token} --ca-hash {result.ca_hash}"
+
+
+def default_address() -> str:
+    """This host's address on its default route (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.255.255.255", 1))
+            return str(sock.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def _py() -> list[str]:
+    return [sys.executable, "-m", "dlxc"]
+
+
+def _component_env(layout: HostLayout, name: str, config: ClientConfig) -> dict[str, str]:
+    path = save_config(config, layout.etc / f"{name}.yaml")
+    return {"DLXC_CONFIG": str(path), "DLXC_SERVER": config.server, "DLXC_TOKEN": config.token or ""}
+
+
+def _kubelet_args(layout: HostLayout, node_name: str) -> list[str]:
+    return [*_py(), "kubelet", "--node-name", node_name, "--lxc-path", str(layout.lxc_path), "--image-dir", str(layout.data / "images")]
+
+
+def init_host(
+    layout: HostLayout,
+    *,
+    advertise: str,
+    port: int,
+    node_name: str | None,
+    join_ttl_seconds: int,
+    timeout: float = 90.0,
+) -> InitResult:
+    """Start etcd, the apiserver (TLS on every address, the advertised one in its certificate), the
+    scheduler, the controller and (node_name given) a kubelet; make a join token; wait until Ready."""
+    layout.make()
+    sup = layout.supervisor
+    running = sup.running()
+    if "apiserver" in running:
+        raise RuntimeError(f"this host already runs a control plane (pids in {sup.pid_file}); `dlxc reset` it first")
+    pki = ensure_pki(layout.pki, hosts=[advertise])
+    secrets_file = layout.etc / "component-tokens.json"
+    tokens = TokenFile(layout.etc / "tokens")
+    if secrets_file.exists():
+        known = json.loads(secrets_file.read_text())
+    else:
+        known = {"admin": tokens.add("admin", "admin"), "scheduler": tokens.add("scheduler", "admin"),
+                 "controller": tokens.add("controller", "admin")}
+    if node_name and f"kubelet-{node_name}" not in known:
+        known[f"kubelet-{node_name}"] = tokens.add(f"kubelet-{node_name}", f"node:{node_name}")
+    secrets_file.write_text(json.dumps(known))
+    secrets_file.chmod(0o600)
+    client_port, peer_port = port + 1, port + 2
+    etcd = f"http://127.0.0.1:{client_port}"
+    if "etcd" not in running:
+        sup.spawn("etcd", [
+            "etcd", "--name", "dlxc", "--data-dir", str(layout.data / "etcd"),
+            "--listen-client-urls", etcd, "--advertise-client-urls", etcd,
+            "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
+            "--initial-cluster", f"dlxc=http://127.0.0.1:{peer_port}",
+            "--auto-compaction-retention", "1h",
+        ], {}, self_logging=False)
+    wait_http(f"{etcd}/health", timeout=timeout, what="etcd", logs=layout.log)
+    volumes = layout.data / "volumes"
+    volumes.mkdir(exist_ok=True)
+    sup.spawn("apiserver", [
+        *_py(), "apiserver", "--host", "0.0.0.0", "--port", str(port), "--etcd-endpoints", etcd,
+        "--token-file", str(layout.etc / "tokens"), "--ca-file", str(pki.ca_cert),
+        "--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key),
+        "--allowed-host-paths", f"{volumes},/usr/share:ro",
+    ], {})
+    server = f"https://{advertise}:{port}"
+    wait_http(f"{server}/readyz", timeout=timeout, what="the apiserver", logs=layout.log, verify=ssl_context(pki.ca_cert))
+    for name in ("scheduler", "controller"):
+        if name not in running:
+            sup.spawn(name, [*_py(), name], _component_env(layout, name, ClientConfig(
+                server=server, token=known[name], certificate_authority=str(pki.ca_cert))))
+    if node_name and "kubelet" not in running:
+        sup.spawn("kubelet", _kubelet_args(layout, node_name), _component_env(layout, "kubelet", ClientConfig(
+            server=server, token=known[f"kubelet-{node_name}"], certificate_authority=str(pki.ca_cert))))
+    admin = ClientConfig(server=server, token=known["admin"], certificate_authority=str(pki.ca_cert))
+    join_token = _create_join_token(admin, ttl_seconds=join_ttl_seconds)
+    path = save_config(admin)
+    if node_name:
+        wait_ready(admin, node_name, timeout=timeout, logs=layout.log)
+        annotate_address(admin, node_name, advertise)
+    return InitResult(server, path, join_token, ca_hash(pki.ca_cert.read_bytes()), node_name)
+
+
+def _create_join_token(admin: ClientConfig, *, ttl_seconds: int) -> str:
+    body = {"metadata": {"name": f"join-{secrets.token_hex(3)}"}, "spec": {"role": "join", "ttlSeconds": ttl_seconds}}
+    response = httpx.post(
+        f"{admin.server}/apis/dlxc.io/v1/tokens", json=body, headers={"Authorization": f"Bearer {admin.token}"},
+        verify=ssl_context(admin.certificate_authority or ""), timeout=10,
+    )
+    if response.status_code != 201:
+        raise RuntimeError(f"could not make the join token: {response.status_code} {response.text}")
+    return str(response.json()["status"]["token"])
+
+
+def wait_ready(config: ClientConfig, node: str, *, timeout: float, logs: Path) -> None:
+    deadline = time.monotonic() + timeout
+    verify = ssl_context(config.certificate_authority) if config.certificate_authority else True
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{config.server}/apis/dlxc.io/v1/nodes/{node}", headers={"Authorization": f"Bearer {config.token}"},
+                                 timeout=2.0, verify=verify)
+            if response.status_code == 200:
+                conditions = (response.json().get("status") or {}).get("conditions") or []
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                    return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"node {node} did not become Ready within {timeout:.0f}s; see {logs}")
+
+
+def fetch_ca(server: str, expected_hash: str) -> bytes:
+    """The server's CA certificate, once its hash is the one given; JoinError otherwise.
+
+    Fetched without verification (there is nothing to verify against yet) and without any secret:
+    the hash is what makes it trusted.
+    """
+    parts = urlsplit(server)
+    if parts.scheme != "https" or not parts.hostname:
+        raise JoinError(f"{server!r} is not an https://HOST:PORT URL of an apiserver")
+    if not expected_hash.startswith("sha256:") or len(expected_hash) != 7 + 64:
+        raise JoinError(f"--ca-hash {expected_hash!r} is not sha256: and 64 hex digits, as `dlxc init` prints it")
+    try:
+        response = httpx.get(f"{server}/cacert", verify=False, timeout=10)  # noqa: S501 - checked against the hash below
+    except httpx.HTTPError as exc:
+        raise JoinError(f"cannot reach {server}: {exc}; nothing was written") from None
+    if response.status_code != 200:
+        raise JoinError(f"{server} serves no CA certificate at /cacert ({response.status_code}); is it a dlxc apiserver? nothing was written")
+    try:
+        got = ca_hash(response.content)
+    except ValueError:
+        raise JoinError(f"{server}/cacert is not a PEM certificate; nothing was written") from None
+    if got != expected_hash.lower():
+        raise JoinError(
+            f"the CA of {server} has hash {got}, not the {expected_hash} given: a wrong server, or someone in between; "
+            f"nothing was sent or written"
+        )
+    return response.content
+
+
+def join_host(
+    layout: HostLayout,
+    *,
+    server: str,
+    token: str,
+    expected_hash: str,
+    node_name: str,
+    advertise: str | None = None,
+    timeout: float = 90.0,
+) -> None:
+    """Check the CA, trade the join token for this node's own, write its config, start its kubelet, wait until Ready."""
+    ca = fetch_ca(server, expected_hash)
+    context = ssl.create_default_context(cadata=ca.decode())
+    try:
+        response = httpx.post(f"{server}/apis/dlxc.io/v1/joins", json={"nodeName": node_name},
+                              headers={"Authorization": f"Bearer {token}"}, verify=context, timeout=10)
+    except httpx.HTTPError as exc:
+        raise JoinError(f"cannot reach {server}: {exc}; nothing was written") from None
+    if response.status_code != 201:
+        try:
+            message = response.json()["message"]
+        except (ValueError, KeyError):
+            message = response.text
+        raise JoinError(f"{server} refused the join: {message}; nothing was written")
+    node_token = response.json()["token"]
+    layout.make()
+    if "kubelet" in layout.supervisor.running():
+        raise JoinError(f"this host already runs a kubelet (pids in {layout.supervisor.pid_file}); `dlxc reset` it first")
+    layout.pki.mkdir(parents=True, exist_ok=True)
+    ca_file = layout.pki / "ca.crt"
+    ca_file.write_bytes(ca)
+    config = ClientConfig(server=server, token=node_token, certificate_authority=str(ca_file))
+    layout.supervisor.spawn("kubelet", _kubelet_args(layout, node_name), _component_env(layout, "kubelet", config))
+    wait_ready(config, node_name, timeout=timeout, logs=layout.log)
+    if advertise:
+        annotate_address(config, node_name, advertise)
+
+
+def annotate_address(config: ClientConfig, node: str, address: str) -> None:
+    """Record the host's advertised address on its Node (`dlxc.io/advertise-address`), for what needs to reach it."""
+    verify = ssl_context(config.certificate_authority) if config.certificate_authority else True
+    httpx.patch(f"{config.server}/apis/dlxc.io/v1/nodes/{node}", json={"metadata": {"annotations": {ADDRESS_ANNOTATION: address}}},
+                headers={"Authorization": f"Bearer {config.token}", "Content-Type": "application/merge-patch+json"},
+                verify=verify, timeout=10).raise_for_status()
+
+
+def reset_host(layout: HostLayout, *, bridge: str = "dlxcbr0") -> tuple[list[str], int]:
+    """Undo init or join on this host: stop its processes, destroy its containers, delete its bridge
+    and its ETC, DATA and LOG folders. Returns the processes stopped and the containers destroyed.
+    The cluster keeps the Node: `dlxc node remove NAME` (on an admin's machine) takes it out."""
+    from kubelet import network, runtime
+
+    stopped = layout.supervisor.stop()
+    destroyed = 0
+    if layout.lxc_path.is_dir():
+        rt = runtime.LxcRuntime(layout.lxc_path)
+        for name in rt.names():
+            rt.destroy(name, timeout=0)
+            destroyed += 1
+    if network.bridge_exists(bridge):
+        network.delete_bridge(bridge)
+    for path in (layout.etc, layout.data, layout.log):
+        shutil.rmtree(path, ignore_errors=True)
+    return stopped, destroyed
