@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+import dlxc
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
 from apiserver.codec import dumps
@@ -22,6 +22,7 @@ from apiserver.joins import JoinService
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
+from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import Authenticator, TokenRegistry
@@ -36,18 +37,6 @@ __all__ = ["ApiServerSettings", "create_app"]
 log = logging.getLogger("dlxc.apiserver")
 
 PREFIX = f"/apis/{API_VERSION}"
-
-
-class ApiServerSettings(BaseModel):
-    etcd_endpoints: list[str] = ["http://127.0.0.1:2379"]
-    etcd_prefix: str = "/dlxc"
-    token_file: Path | None = None  # None: no authentication (tests of the pure API only)
-    ca_file: Path | None = None  # served at /cacert, unauthenticated, for `dlxc join` to check against its --ca-hash
-    allow_privileged: bool = False
-    allowed_host_paths: list[str] = []  # empty: no host-path mounts at all
-    watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
-    watch_queue_size: int = 1_000  # events a watcher may fall behind before it is dropped with 410
-    bookmark_interval: float = 10.0  # seconds without events before a watcher gets a BOOKMARK
 
 
 def _ok(obj: Any, status: int = 200) -> Response:
@@ -134,6 +123,12 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     async def openapi(request: Request) -> JSONResponse:
         await identity_of(request)
         return JSONResponse(build_openapi(KINDS))
+
+    @app.get("/version", include_in_schema=False)
+    async def version(request: Request) -> JSONResponse:
+        """The server's release and the API version it serves (`dlxc version`)."""
+        await identity_of(request)
+        return JSONResponse(server_version())
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -300,6 +295,10 @@ def _dry_run(request: Request) -> bool:
     if value not in (None, "", "All"):
         raise BadRequest("dryRun must be All", details=[{"field": "dryRun", "message": "must be All"}])
     return value == "All"
+
+
+def server_version() -> dict[str, str]:
+    return {"version": dlxc.__version__, "apiVersion": API_VERSION, "python": platform.python_version()}
 
 
 def _add_routes(

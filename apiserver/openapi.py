@@ -82,6 +82,11 @@ def _extra_schemas(kinds: tuple[Kind, ...]) -> dict[str, Any]:
         },
         "MergePatch": {"type": "object", "description": "An RFC 7386 JSON merge patch.", "additionalProperties": True},
         "Health": {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]},
+        "Version": {
+            "type": "object",
+            "properties": {"version": {"type": "string"}, "apiVersion": {"type": "string"}, "python": {"type": "string"}},
+            "required": ["version", "apiVersion"],
+        },
         "WatchEvent": {
             "type": "object",
             "description": "One line of a watch stream (application/x-ndjson).",
@@ -264,6 +269,14 @@ def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/healthz": {"get": {**health["get"], "operationId": "healthz"}},
         "/readyz": {"get": {**health["get"], "operationId": "readyz"}},
+        "/version": {
+            "get": {
+                "operationId": "version",
+                "tags": ["health"],
+                "summary": "The server's release and the API version it serves.",
+                "responses": {"200": {"description": "OK", "content": _json(_ref("Version"))}},
+            }
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",

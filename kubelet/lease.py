@@ -17,34 +17,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from pydantic import BaseModel, model_validator
-
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, NotFound
+from kubelet.settings import LeaseSettings
 from schemas.base import Obj, now_iso
 
 __all__ = ["LeaseSettings", "NodeLease", "fence_due", "fence_targets"]
 
 log = logging.getLogger("dlxc.kubelet.lease")
-
-
-class LeaseSettings(BaseModel):
-    # Every renew_interval the Lease is renewed: one small PATCH. Shorter detects faster, costs
-    # one write per node per interval on etcd (1,000 nodes at 1 s = 1,000 writes/s).
-    renew_interval: float = 1.0
-    # No acknowledged renewal for this long: stop the containers that may fail over. Must stay
-    # below the controller's node grace + eviction timeout (minus a margin), or a moved container
-    # could start elsewhere while its old copy still runs.
-    fence_timeout: float = 6.0
-    # A renewal that takes longer than this counts as failed (a partitioned link hangs, not fails).
-    request_timeout: float = 1.0
-    duration_seconds: int = 5  # written into the Lease for readers; the controller uses its own grace
-
-    @model_validator(mode="after")
-    def _order(self) -> LeaseSettings:
-        if self.fence_timeout <= self.renew_interval:
-            raise ValueError(f"fence timeout {self.fence_timeout:g}s must be longer than the renew interval {self.renew_interval:g}s")
-        return self
 
 
 def fence_due(*, now: float, last_renewed: float, fence_timeout: float) -> bool:

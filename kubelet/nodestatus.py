@@ -133,11 +133,11 @@ class NodeStatus:
         await self._post_status(node, status)
 
     async def run(self) -> None:
-        """Post the status every heartbeat interval, or about a second after the container count changed."""
+        """Post the status every status interval, or about a second after the container count changed."""
         failing = False
         while True:
             try:
-                await asyncio.wait_for(self.count_changed.wait(), self.settings.heartbeat_interval)
+                await asyncio.wait_for(self.count_changed.wait(), self.settings.status_interval)
                 await asyncio.sleep(1.0)  # gather a burst of binds into one Node write
             except asyncio.TimeoutError:
                 pass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,10 +46,18 @@ class ExitInfo:
 
     def describe(self) -> str:
         if self.signal is not None:
-            return "halted" if self.signal == SIGINT else f"killed by signal {self.signal}"
+            # Read after "it": "it was killed by signal 9 (SIGKILL)", "it exited with code 1".
+            return "halted" if self.signal == SIGINT else f"was killed by signal {self.signal}{_signal_name(self.signal)}"
         if self.exit_code:
             return f"exited with code {self.exit_code}"
         return "exited with code 0"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f" ({signal.Signals(number).name})"
+    except ValueError:
+        return ""
 
 
 def parse_exit(log_text: str) -> ExitInfo:

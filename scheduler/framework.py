@@ -77,8 +77,15 @@ def unschedulable_message(total: int, rejected: Mapping[str, int]) -> str:
     """'0/3 nodes are available: 2 insufficient memory, 1 node not ready.'"""
     if total == 0:
         return "0/0 nodes are available: no nodes registered."
-    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(rejected.items(), key=lambda kv: (-kv[1], kv[0])))
+    reasons = ", ".join(_counted(n, reason) for reason, n in sorted(rejected.items(), key=lambda kv: (-kv[1], kv[0])))
     return f"0/{total} nodes are available: {reasons}."
+
+
+def _counted(n: int, reason: str) -> str:
+    """'1 node not ready', '2 nodes not ready'; reasons that do not start with 'node' read right as they are."""
+    if n != 1 and reason.startswith("node ") and not reason.startswith("node selector"):
+        reason = "nodes " + reason.removeprefix("node ")
+    return f"{n} {reason}"
 
 
 def filter_one(plugin: Filter, request: Request, node: NodeInfo) -> str | None:

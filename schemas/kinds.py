@@ -1,13 +1,13 @@
 """The registry of kinds: names on the wire, URL plurals and their models."""
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from schemas.base import Model
-from schemas.container import Container
-from schemas.event import Event
-from schemas.lease import Lease
-from schemas.node import Node
+if TYPE_CHECKING:
+    from schemas.base import Model
 
 __all__ = ["API_VERSION", "KINDS", "Kind", "kind_for_plural", "model_for_kind"]
 
@@ -18,15 +18,27 @@ API_VERSION = "dlxc.io/v1"
 class Kind:
     name: str
     plural: str
-    model: type[Model]
+    # "module:Class", imported on first use: the table is read by every CLI call, the
+    # pydantic models only by those that validate.
+    model_path: str
     short_names: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> type[Model]:
+        return _load(self.model_path)
+
+
+@lru_cache(maxsize=None)
+def _load(path: str) -> type[Model]:
+    module, attribute = path.split(":")
+    return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("Container", "containers", Container, ("container", "ct", "c")),
-    Kind("Node", "nodes", Node, ("node", "no")),
-    Kind("Event", "events", Event, ("event", "ev")),
-    Kind("Lease", "leases", Lease, ("lease",)),
+    Kind("Container", "containers", "schemas.container:Container", ("container", "ct", "c")),
+    Kind("Node", "nodes", "schemas.node:Node", ("node", "no")),
+    Kind("Event", "events", "schemas.event:Event", ("event", "ev")),
+    Kind("Lease", "leases", "schemas.lease:Lease", ("lease",)),
 )
 
 

@@ -7,21 +7,16 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from schemas.base import ConfigSafeStr, DnsLabel, Model
+from schemas.labels import label_key_ok, label_value_ok
 
 __all__ = ["Condition", "ObjectMeta", "validate_labels"]
 
-_LABEL_KEY_MAX = 253
-
 
 def validate_labels(labels: dict[str, str]) -> dict[str, str]:
-    import re
-
-    key_re = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-    value_re = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
     for key, value in labels.items():
-        if len(key) > _LABEL_KEY_MAX or not key_re.match(key):
+        if not label_key_ok(key):
             raise ValueError(f"label key {key!r} is not a valid label key")
-        if len(value) > 63 or not value_re.match(value):
+        if not label_value_ok(value):
             raise ValueError(f"label {key!r} has an invalid value {value!r}")
     return labels
 

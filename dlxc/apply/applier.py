@@ -4,16 +4,18 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dlxc.apply.diff import IMPERATIVE_ANNOTATIONS, drifted_fields
 from dlxc.apply.inventory import Inventory, Member, prune_candidates
 from dlxc.apply.manifests import Manifest
-from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from schemas import KINDS, kind_for_plural
 from schemas.base import Obj
 from schemas.wire import APPLYSET_LABEL
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = [
     "ApplyResult", "DryRun", "apply_one", "apply_set", "delete_one", "desired_wire", "differs", "image_change",

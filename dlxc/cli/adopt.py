@@ -1,15 +1,19 @@
 """`dlxc adopt NODE NAME`: make a Container object for an LXC container dlxc did not create, without recreating it."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client.api import Client
 from dlxc.client.errors import NotFound
-from schemas.base import Obj
 from schemas.container import ADOPTED_IMAGE
 from schemas.wire import ADOPTED_ROOTFS_ANNOTATION
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["adopt", "adoption_manifest"]
 

@@ -1,6 +1,8 @@
 """`dlxc apply -f PATH [-R] [--prune] [--dry-run=client|server] [--wait]`: create, update and prune objects from manifests."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
 
 import typer
@@ -10,8 +12,10 @@ from dlxc.apply.inventory import applyset_id, default_inventory_dir, validate_ap
 from dlxc.apply.manifests import Manifest, load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client.api import Client
 from dlxc.client.waiter import WaitFor, parse_duration, wait_for
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["apply", "load_or_fail", "print_results", "run_apply", "wait_ready"]
 
@@ -126,4 +130,4 @@ def apply(
         if code:
             raise typer.Exit(code)
 
-    with_client(go)
+    with_client(go, streaming=wait)

@@ -1,4 +1,9 @@
-"""`dlxc apiserver|scheduler|controller|kubelet`: run one component in the foreground."""
+"""`dlxc apiserver|scheduler|controller|kubelet`: run one component in the foreground.
+
+Each component's settings and their defaults live with the component (ApiServerSettings,
+SchedulerSettings, NodeLifecycleSettings, KubeletSettings with its LeaseSettings); this module
+only maps flags onto those fields, so a flag's default is read from the model, never restated.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -9,11 +14,17 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import typer
+from pydantic import BaseModel, ValidationError
 
+from apiserver.settings import ApiServerSettings
+from controller.nodelifecycle import NodeLifecycleSettings
+from dlxc.cli.common import duration
 from dlxc.client.api import Client
-from dlxc.client.config import ClientConfig, load_config
+from dlxc.client.config import ClientConfig
+from kubelet.settings import KubeletSettings, LeaseSettings
 
 __all__ = ["apiserver", "controller", "kubelet", "scheduler"]
 
@@ -33,8 +44,24 @@ def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers)
 
 
+def _default(model: type[BaseModel], field: str) -> Any:
+    """A settings field's default, as the flag's default: one source of truth."""
+    return model.model_fields[field].get_default(call_default_factory=True)
+
+
+def _invalid(exc: ValidationError, flags: dict[str, str]) -> typer.BadParameter:
+    """The first validation error as a usage error naming the flag of the field it is about."""
+    error = exc.errors()[0]
+    field = ".".join(str(p) for p in error["loc"])
+    hint = next((flag for prefix, flag in flags.items() if field == prefix or field.startswith(prefix + ".")), None)
+    return typer.BadParameter(str(error["msg"]).removeprefix("Value error, "), param_hint=hint)
+
+
 def _client_config(server: str | None, token: str | None) -> ClientConfig:
-    config = load_config()
+    """The client config with the global --server/--token, then this verb's own, over it."""
+    from dlxc.cli.common import client_config
+
+    config = client_config()
     if server:
         config.server = server
     if token:
@@ -82,8 +109,8 @@ def default_node_name() -> str:
 def apiserver(
     host: str = typer.Option("127.0.0.1", "--host", envvar="DLXC_APISERVER_HOST", help="Address to listen on."),
     port: int = typer.Option(6443, "--port", envvar="DLXC_APISERVER_PORT"),
-    etcd_endpoints: str = typer.Option("http://127.0.0.1:2379", "--etcd-endpoints", envvar="DLXC_ETCD_ENDPOINTS", help="Comma-separated."),
-    etcd_prefix: str = typer.Option("/dlxc", "--etcd-prefix", envvar="DLXC_ETCD_PREFIX"),
+    etcd_endpoints: str = typer.Option(",".join(_default(ApiServerSettings, "etcd_endpoints")), "--etcd-endpoints", envvar="DLXC_ETCD_ENDPOINTS", help="Comma-separated."),
+    etcd_prefix: str = typer.Option(_default(ApiServerSettings, "etcd_prefix"), "--etcd-prefix", envvar="DLXC_ETCD_PREFIX"),
     token_file: Path = typer.Option(None, "--token-file", envvar="DLXC_TOKEN_FILE", help="Hashed tokens; without it no auth (loopback only)."),
     tls_cert_file: Path = typer.Option(None, "--tls-cert-file", envvar="DLXC_TLS_CERT_FILE", help="Server certificate (PEM)."),
     tls_private_key_file: Path = typer.Option(None, "--tls-private-key-file", envvar="DLXC_TLS_PRIVATE_KEY_FILE", help="Its key (PEM)."),
@@ -94,7 +121,6 @@ def apiserver(
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Serve the API over etcd (TLS unless --insecure-http on loopback)."""
-    from apiserver.app import ApiServerSettings
     from apiserver.server import is_loopback, serve
 
     _logging(log_level)
@@ -149,23 +175,22 @@ def scheduler(
 def controller(
     server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
     token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
-    node_grace: float = typer.Option(5.0, "--node-grace", help="Seconds of a silent node Lease before the node is NotReady."),
-    eviction_timeout: float = typer.Option(4.0, "--eviction-timeout", help="Seconds after NotReady before its containers move."),
-    fence_timeout: float = typer.Option(6.0, "--fence-timeout", help="The kubelets' --fence-timeout (grace + eviction must exceed it)."),
+    node_grace: float = typer.Option(_default(NodeLifecycleSettings, "node_grace"), "--node-grace", parser=duration, help="Seconds of a silent node Lease before the node is NotReady."),
+    eviction_timeout: float = typer.Option(_default(NodeLifecycleSettings, "eviction_timeout"), "--eviction-timeout", parser=duration, help="Seconds after NotReady before its containers move."),
+    # The kubelets' fence timeout is theirs: its default is read from their LeaseSettings.
+    fence_timeout: float = typer.Option(_default(LeaseSettings, "fence_timeout"), "--fence-timeout", parser=duration, help="The kubelets' --fence-timeout (grace + eviction must exceed it)."),
     leader_elect: bool = typer.Option(True, "--leader-elect/--no-leader-elect", help="Act only while holding Lease dlxc-controller."),
     identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Run the controllers (node lifecycle: NotReady, eviction, rescheduling)."""
-    from pydantic import ValidationError
-
-    from controller.nodelifecycle import NodeLifecycleController, NodeLifecycleSettings
+    from controller.nodelifecycle import NodeLifecycleController
 
     _logging(log_level)
     try:
         settings = NodeLifecycleSettings(node_grace=node_grace, eviction_timeout=eviction_timeout, fence_timeout=fence_timeout)
     except ValidationError as exc:
-        raise typer.BadParameter(exc.errors()[0]["msg"].removeprefix("Value error, "), param_hint="--eviction-timeout") from None
+        raise _invalid(exc, {"node_grace": "--node-grace", "": "--eviction-timeout"}) from None
     _run_until_signal(
         _elected("dlxc-controller", leader_elect, identity, lambda c: NodeLifecycleController(c, settings).run()), _client_config(server, token)
     )
@@ -177,21 +202,21 @@ def kubelet(
     node_name: str = typer.Option(None, "--node-name", envvar="DLXC_NODE_NAME", help="Default: the hostname."),
     lxc_path: Path = typer.Option(Path("/var/lib/dlxc/lxc"), "--lxc-path", envvar="DLXC_LXC_PATH"),
     image_dir: Path = typer.Option(Path("/var/lib/dlxc/images"), "--image-dir", envvar="DLXC_IMAGE_DIR"),
-    bridge: str = typer.Option("dlxcbr0", "--bridge", envvar="DLXC_BRIDGE", help="Default bridge, created when missing."),
-    subnet: str = typer.Option("10.77.0.1/24", "--subnet", envvar="DLXC_SUBNET", help="The bridge's address and subnet."),
-    heartbeat_interval: float = typer.Option(1.0, "--heartbeat-interval", help="Seconds between two renewals of the node Lease."),
-    status_interval: float = typer.Option(10.0, "--status-interval", help="Seconds between two Node status (usage) updates."),
-    fence_timeout: float = typer.Option(6.0, "--fence-timeout", help="Without a Lease renewal this long, stop containers that may fail over."),
-    max_containers: int = typer.Option(100, "--max-containers"),
-    cpu_overcommit: float = typer.Option(4.0, "--cpu-overcommit", help="CPU cores offered per real core (limits are caps)."),
-    restart_backoff_base: float = typer.Option(10.0, "--restart-backoff-base", help="Seconds before the second restart of a crashing container; doubles each time."),
-    restart_backoff_cap: float = typer.Option(300.0, "--restart-backoff-cap", help="Longest crash-loop backoff, in seconds."),
-    resync_interval: float = typer.Option(60.0, "--resync-interval", help="Seconds between full comparisons of every container."),
-    metrics_interval: float = typer.Option(30.0, "--metrics-interval", help="Seconds between metrics collections; 0 turns them off."),
-    metrics_port: int = typer.Option(0, "--metrics-port", envvar="DLXC_METRICS_PORT", help="Serve Prometheus /metrics on this port; 0: off."),
-    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", envvar="DLXC_METRICS_HOST"),
-    image_gc_after: float = typer.Option(3600.0, "--image-gc-after", help="Remove cached images unused this many seconds; 0: never."),
-    scan_paths: str = typer.Option("/var/lib/lxc", "--scan-paths", help="Comma-separated lxcpaths whose containers are listed as unmanaged."),
+    bridge: str = typer.Option(_default(KubeletSettings, "bridge"), "--bridge", envvar="DLXC_BRIDGE", help="Default bridge, created when missing."),
+    subnet: str = typer.Option(str(_default(KubeletSettings, "subnet")), "--subnet", envvar="DLXC_SUBNET", help="The bridge's address and subnet."),
+    heartbeat_interval: float = typer.Option(_default(LeaseSettings, "renew_interval"), "--heartbeat-interval", parser=duration, help="Seconds between two renewals of the node Lease: the heartbeat."),
+    status_interval: float = typer.Option(_default(KubeletSettings, "status_interval"), "--status-interval", parser=duration, help="Seconds between two Node status (usage) updates."),
+    fence_timeout: float = typer.Option(_default(LeaseSettings, "fence_timeout"), "--fence-timeout", parser=duration, help="Without a Lease renewal this long, stop containers that may fail over."),
+    max_containers: int = typer.Option(_default(KubeletSettings, "max_containers"), "--max-containers"),
+    cpu_overcommit: float = typer.Option(_default(KubeletSettings, "cpu_overcommit"), "--cpu-overcommit", help="CPU cores offered per real core (limits are caps)."),
+    restart_backoff_base: float = typer.Option(_default(KubeletSettings, "restart_backoff_base"), "--restart-backoff-base", parser=duration, help="Seconds before the second restart of a crashing container; doubles each time."),
+    restart_backoff_cap: float = typer.Option(_default(KubeletSettings, "restart_backoff_cap"), "--restart-backoff-cap", parser=duration, help="Longest crash-loop backoff, in seconds."),
+    resync_interval: float = typer.Option(_default(KubeletSettings, "resync_interval"), "--resync-interval", parser=duration, help="Seconds between full comparisons of every container."),
+    metrics_interval: float = typer.Option(_default(KubeletSettings, "metrics_interval"), "--metrics-interval", parser=duration, help="Seconds between metrics collections; 0 turns them off."),
+    metrics_port: int = typer.Option(_default(KubeletSettings, "metrics_port"), "--metrics-port", envvar="DLXC_METRICS_PORT", help="Serve Prometheus /metrics on this port; 0: off."),
+    metrics_host: str = typer.Option(_default(KubeletSettings, "metrics_host"), "--metrics-host", envvar="DLXC_METRICS_HOST"),
+    image_gc_after: float = typer.Option(_default(KubeletSettings, "image_gc_after"), "--image-gc-after", parser=duration, help="Remove cached images unused this many seconds; 0: never."),
+    scan_paths: str = typer.Option(",".join(str(p) for p in _default(KubeletSettings, "scan_paths")), "--scan-paths", help="Comma-separated lxcpaths whose containers are listed as unmanaged."),
     metrics_file: Path = typer.Option(None, "--metrics-file", envvar="DLXC_METRICS_FILE", help="Append each collection as one JSON line."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
     lxcfs: bool = typer.Option(
@@ -200,38 +225,36 @@ def kubelet(
     ),
 ) -> None:
     """Run the node agent: register, heartbeat, reconcile LXC containers bound to this node."""
-    from pydantic import ValidationError
-
     from kubelet import hostfeatures, idmap, images, network, runtime
-    from kubelet.agent import Kubelet, KubeletSettings
-    from kubelet.lease import LeaseSettings
+    from kubelet.agent import Kubelet
 
     _logging(log_level)
     try:
         lease = LeaseSettings(renew_interval=heartbeat_interval, fence_timeout=fence_timeout)
+        settings = KubeletSettings(
+            node_name=node_name or default_node_name(),
+            lxc_path=lxc_path,
+            image_dir=image_dir,
+            bridge=bridge,
+            subnet=ipaddress.IPv4Interface(subnet),
+            status_interval=status_interval,
+            lease=lease,
+            max_containers=max_containers,
+            cpu_overcommit=cpu_overcommit,
+            restart_backoff_base=restart_backoff_base,
+            restart_backoff_cap=restart_backoff_cap,
+            resync_interval=resync_interval,
+            metrics_interval=metrics_interval,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
+            metrics_file=metrics_file,
+            image_gc_after=image_gc_after,
+            scan_paths=[Path(p) for p in scan_paths.split(",") if p.strip()],
+        )
     except ValidationError as exc:
-        raise typer.BadParameter(exc.errors()[0]["msg"].removeprefix("Value error, "), param_hint="--fence-timeout") from None
+        raise _invalid(exc, {"": "--fence-timeout", "status_interval": "--status-interval"}) from None
     if os.geteuid() != 0:
         raise typer.BadParameter("the kubelet must run as root to manage LXC containers")
-    settings = KubeletSettings(
-        node_name=node_name or default_node_name(),
-        lxc_path=lxc_path,
-        image_dir=image_dir,
-        bridge=bridge,
-        subnet=ipaddress.IPv4Interface(subnet),
-        heartbeat_interval=status_interval,
-        max_containers=max_containers,
-        cpu_overcommit=cpu_overcommit,
-        restart_backoff_base=restart_backoff_base,
-        restart_backoff_cap=restart_backoff_cap,
-        resync_interval=resync_interval,
-        metrics_interval=metrics_interval,
-        metrics_port=metrics_port,
-        metrics_host=metrics_host,
-        metrics_file=metrics_file,
-        image_gc_after=image_gc_after,
-        scan_paths=[Path(p) for p in scan_paths.split(",") if p.strip()],
-    )
     lxc_path.mkdir(parents=True, exist_ok=True)
     ids = idmap.ensure_subids()
     host = hostfeatures.detect(start_lxcfs=lxcfs)
@@ -245,7 +268,6 @@ def kubelet(
             network,
             settings,
             idmap=ids,
-            lease=lease,
             host=host,
         )
         await agent.run()

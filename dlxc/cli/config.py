@@ -4,8 +4,8 @@ from __future__ import annotations
 import typer
 
 from dlxc.cli import console
-from dlxc.cli.common import fail
-from dlxc.client.config import ConfigError, config_path, load_config
+from dlxc.cli.common import client_config, fail
+from dlxc.client.config import config_path
 
 __all__ = ["config_app"]
 
@@ -17,13 +17,11 @@ def view(
     output: str = typer.Option("yaml", "--output", "-o", help="yaml or json."),
     show_token: bool = typer.Option(False, "--show-token", help="Print the token itself, not REDACTED."),
 ) -> None:
-    """Print the server URL, the token (REDACTED unless --show-token) and the CA file in use (after $DLXC_SERVER / $DLXC_TOKEN)."""
+    """Print the server URL, the token (REDACTED unless --show-token) and the CA file in use (after
+    $DLXC_SERVER / $DLXC_TOKEN and the global --server / --token)."""
     if output not in ("yaml", "json"):
         fail(f"unknown output format {output!r}; use yaml or json")
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        fail(str(exc))
+    config = client_config()
     # A config view gets pasted into tickets and chats; the token is a credential.
     token = config.token if show_token or config.token is None else "REDACTED"
     data = {

@@ -6,8 +6,6 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-import yaml
-
 from schemas.quantity import format_bytes
 
 __all__ = [
@@ -17,6 +15,7 @@ __all__ = [
     "error",
     "format_table",
     "is_terminal",
+    "note",
     "out",
     "print_json",
     "print_table",
@@ -48,11 +47,19 @@ def print_json(data: Any) -> None:
 
 
 def print_yaml(data: Any) -> None:
+    import yaml  # here, not at the top: a table needs no YAML
+
     if isinstance(data, list):
         sys.stdout.write(yaml.safe_dump_all(data, sort_keys=False))
     else:
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
     sys.stdout.flush()
+
+
+def note(message: str) -> None:
+    """A remark on stderr that is not an error (the exit code stays 0): `no containers found`."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 def warn(message: str) -> None:

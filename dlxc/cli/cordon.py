@@ -1,11 +1,16 @@
 """`dlxc cordon NODE` and `dlxc uncordon NODE`: stop or resume placing new containers on a node."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import with_client
-from dlxc.client.api import Client
+from dlxc.cli.completion import complete_node_names
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["cordon", "set_unschedulable", "uncordon"]
 
@@ -30,11 +35,11 @@ def _run(names: list[str], value: bool, verb: str) -> None:
     with_client(go)
 
 
-def cordon(names: list[str] = typer.Argument(..., help="Node names.")) -> None:
+def cordon(names: list[str] = typer.Argument(..., help="Node names.", autocompletion=complete_node_names)) -> None:
     """Mark nodes unschedulable: running containers stay, new ones go elsewhere."""
     _run(names, True, "cordoned")
 
 
-def uncordon(names: list[str] = typer.Argument(..., help="Node names.")) -> None:
+def uncordon(names: list[str] = typer.Argument(..., help="Node names.", autocompletion=complete_node_names)) -> None:
     """Mark nodes schedulable again."""
     _run(names, False, "uncordoned")

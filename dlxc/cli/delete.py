@@ -1,6 +1,8 @@
 """`dlxc delete container NAME`, `dlxc delete container/NAME`, `dlxc delete containers -l SELECTOR|--all` and `dlxc delete -f FILE`."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import time
 
 import typer
@@ -8,11 +10,13 @@ import typer
 from dlxc.apply.applier import delete_one
 from dlxc.apply.manifests import load_manifests
 from dlxc.cli import console
-from dlxc.cli.common import fail, with_client
+from dlxc.cli.common import fail, seconds, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.client.api import Client
 from dlxc.client.waiter import WaitFor, wait_for
 from schemas import kind_for_plural
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["delete"]
 
@@ -22,13 +26,14 @@ def delete(
     names: list[str] = typer.Argument(None, help="Names of the objects.", autocompletion=complete_names),
     filename: list[str] = typer.Option(None, "--filename", "-f", help="Delete the objects in these manifests."),
     wait: bool = typer.Option(False, "--wait", help="Wait until the objects are gone."),
-    timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait with --wait."),
+    timeout: str = typer.Option("120s", "--timeout", help="How long --wait waits, e.g. 30s, 2m or plain seconds."),
     recursive: bool = typer.Option(False, "--recursive", "-R", help="Read folders recursively."),
     selector: str = typer.Option(None, "--selector", "-l", help="Delete every object of KIND with these labels, e.g. app=web."),
     all_: bool = typer.Option(False, "--all", help="Delete every object of KIND."),
     ignore_not_found: bool = typer.Option(False, "--ignore-not-found", help="A name that does not exist is not an error."),
 ) -> None:
     """Delete objects; a container's LXC container is removed by its kubelet before the object goes."""
+    limit = seconds(timeout, flag="--timeout")
     targets: list[tuple[str, str, str]] = []
     if kind and "/" in kind:
         # kubectl's KIND/NAME form, also as further arguments: delete container/a container/b
@@ -79,7 +84,7 @@ def delete(
                 deleted.append((plural, name, ref))
                 console.out(f"{ref} deleted")
         if wait:
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + limit
             for plural, name, ref in deleted:
                 with console.progress(f"waiting for {ref} to be deleted", prefix=ref) as bar:
                     gone, state = await wait_for(
@@ -91,4 +96,4 @@ def delete(
         if missing:
             raise typer.Exit(1)
 
-    with_client(go)
+    with_client(go, streaming=wait)

@@ -1,7 +1,7 @@
 """`dlxc describe container|node NAME`: spec, status, conditions, events and placement, in that order."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
@@ -9,10 +9,12 @@ import yaml
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.cli.explain_placement import placement_lines
-from dlxc.client.api import Client
+from dlxc.cli.placement import placement_lines
 from schemas import Kind, kind_for_plural
-from schemas.base import Obj
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["describe", "describe_lines", "events_for"]
 

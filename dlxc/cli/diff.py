@@ -1,6 +1,8 @@
 """`dlxc diff -f PATH [-R]`: a unified diff of live against would-be objects; exit 0 same, 1 different, 2 error."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 
 import typer
@@ -9,12 +11,13 @@ from dlxc.apply.applier import desired_wire, image_change, rebuild_warning
 from dlxc.apply.diff import unified_diff
 from dlxc.apply.manifests import Manifest, load_manifests
 from dlxc.cli import console
-from dlxc.cli.common import fail
-from dlxc.client.api import Client
-from dlxc.client.config import load_config
+from dlxc.cli.common import client_config, fail
 from dlxc.client.errors import ApiError, NotFound
 from schemas import kind_for_plural
 from schemas.wire import APPLYSET_LABEL
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["diff", "diff_manifests"]
 
@@ -53,7 +56,9 @@ def diff(
         fail(f"{len(errors)} error(s) in the manifests", 2)
 
     async def go() -> list[str]:
-        async with Client(load_config()) as client:
+        from dlxc.client.oneshot import OneShotClient
+
+        async with OneShotClient(client_config()) as client:
             return await diff_manifests(client, manifests)
 
     try:

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.client.api import Client
-from dlxc.client.informer import Informer
-from dlxc.client.waiter import parse_duration
+from dlxc.cli.completion import GET_OUTPUTS, complete_get_output, complete_kinds, complete_names, complete_object_refs
 from schemas import Kind, kind_for_plural
-from schemas.base import Obj
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = [
     "container_rows", "event_rows", "field_value", "get", "labels_of", "lease_rows", "node_ready", "node_rows", "rows_for",
@@ -212,7 +212,8 @@ async def show(
             console.out(f"{kind.name.lower()}/{item['metadata']['name']}")
         return
     if not items:
-        console.error(f"no {kind.plural} found")
+        # An empty list is an answer, not a failure: exit 0, the remark on stderr only.
+        console.note(f"no {kind.plural} found")
         return
     headers, table = rows_for(kind, items, wide=output == "wide", label_columns=label_columns, show_labels=show_labels)
     if sort_by and kind.name == "Event":
@@ -258,6 +259,8 @@ async def watch(
             event = "DELETED" if new is None else ("ADDED" if old is None else "MODIFIED")
             (console.print_json if output == "json" else console.print_yaml)({"type": event, "object": new or old})
 
+    from dlxc.client.informer import Informer
+
     informer = Informer(client, kind.plural, changed, label_selector=selector)
     # Seeded with the first list, so its own first relist reports only what changed since.
     informer.cache = {o["metadata"]["name"]: o for o in items}
@@ -284,11 +287,11 @@ async def watch(
 def get(
     kind: str = typer.Argument(..., help="containers, nodes, events or leases", autocompletion=complete_kinds),
     name: str = typer.Argument(None, help="One object by name.", autocompletion=complete_names),
-    output: str = typer.Option("table", "--output", "-o", help="table, wide, yaml, json or name."),
+    output: str = typer.Option("table", "--output", "-o", help="table, wide, yaml, json or name.", autocompletion=complete_get_output),
     selector: str = typer.Option(None, "--selector", "-l", help="Label selector, e.g. app=web,tier!=db."),
     watch_: bool = typer.Option(False, "--watch", "-w", help="After listing, follow changes (a live table on a terminal)."),
     timeout: str = typer.Option(None, "--timeout", help="With -w: stop watching after this long, e.g. 30s."),
-    for_object: str = typer.Option(None, "--for", help="Only events about KIND/NAME, e.g. container/web."),
+    for_object: str = typer.Option(None, "--for", help="Only events about KIND/NAME, e.g. container/web.", autocompletion=complete_object_refs),
     label_columns: list[str] = typer.Option(None, "--label-columns", "-L", help="A column with this label's value; repeatable or comma-separated."),
     show_labels: bool = typer.Option(False, "--show-labels", help="A LABELS column with every label."),
     sort_by: str = typer.Option(None, "--sort-by", help="Sort a list by a field, e.g. .metadata.name or .status.phase."),
@@ -301,12 +304,21 @@ def get(
     if for_object and found.name != "Event":
         fail("--for only applies to events", code=2)
     field_selector = _for_selector(for_object) if for_object else None
-    if output not in ("table", "wide", "yaml", "json", "name"):
+    if output not in GET_OUTPUTS:
         fail(f"unknown output format {output!r}; use table, wide, yaml, json or name")
+    if selector:
+        from schemas.labels import check_label_selector
+
+        try:
+            check_label_selector(selector)
+        except ValueError as exc:
+            fail(str(exc), code=2)
     columns = [key.strip() for value in label_columns or [] for key in value.split(",") if key.strip()]
     sort_path = _check_sort_path(sort_by) if sort_by else None
     seconds = None
     if timeout is not None:
+        from dlxc.client.waiter import parse_duration  # here: the waiter loads the models
+
         try:
             seconds = parse_duration(timeout)
         except ValueError as exc:
@@ -324,4 +336,4 @@ def get(
                 label_columns=columns, show_labels=show_labels, sort_by=sort_path,
             )
 
-    with_client(go)
+    with_client(go, streaming=watch_)

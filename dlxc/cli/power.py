@@ -1,14 +1,18 @@
 """`dlxc start|stop|restart NAME...`: thin merge PATCHes of a container's desired state; the kubelet acts on them."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import with_client
 from dlxc.cli.completion import complete_container_names
-from dlxc.client.api import Client
 from dlxc.client.errors import ApiError
 from dlxc.client.lifecycle import request_restart, set_state, start as start_container
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["power", "restart", "start", "stop"]
 

@@ -8,6 +8,7 @@ import typer
 
 from dlxc.apply.schemadoc import manifest_schema
 from dlxc.cli import console
+from dlxc.cli.common import fail
 
 __all__ = ["schema"]
 
@@ -21,5 +22,8 @@ def schema(output: Path = typer.Option(None, "--output", "-o", help="Write to th
     if output is None:
         console.raw(text)
         return
-    output.write_text(text)
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
     console.out(f"wrote {output}; point yaml-language-server at it with `# yaml-language-server: $schema={output}`")

@@ -23,12 +23,12 @@ import typer
 from dlxc.apply.applier import delete_one
 from dlxc.cli import console
 from dlxc.cli.apply import load_or_fail, run_apply
+from dlxc.cli.common import client_config
 from dlxc.cli.describe import describe_object
 from dlxc.cli.get import show
 from dlxc.cli.power import power
 from dlxc.cli.status import show_status
 from dlxc.client.api import Client
-from dlxc.client.config import load_config
 from dlxc.client.errors import ApiError
 from schemas import kind_for_plural
 
@@ -233,7 +233,7 @@ def shell() -> None:
                 readline.read_history_file(str(history))
             readline.set_history_length(1000)
     with asyncio.Runner() as runner:
-        client = Client(load_config())
+        client = Client(client_config())
         prompt = DlxcShell(runner, client, interactive=interactive)
         try:
             prompt.cmdloop(intro=prompt.intro if interactive else "")

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from dlxc.cli import console
 from dlxc.cli.common import with_client
 from dlxc.cli.get import node_ready
-from dlxc.client.api import Client
 from dlxc.client.errors import NotFound
-from schemas.base import Obj
 from schemas.container import PHASES
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["cluster_lines", "status"]
 

@@ -1,6 +1,8 @@
 """`dlxc sync DIR [--watch] [--prune] [--interval S]` and `dlxc sync status DIR`: GitOps from a folder of manifests."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import contextlib
 import signal
@@ -11,9 +13,11 @@ import typer
 from dlxc.apply.inventory import validate_applyset
 from dlxc.apply.sync import ObjectReport, SyncReport, SyncSettings, run_sync, sync_once
 from dlxc.cli import console
-from dlxc.cli.common import fail, with_client
-from dlxc.client.api import Client
+from dlxc.cli.common import fail, seconds, with_client
 from dlxc.client.errors import ApiError
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["Printer", "report_lines", "sync"]
 
@@ -86,7 +90,7 @@ def sync(
     args: list[str] = typer.Argument(..., help="DIR, or `status DIR`.", metavar="[status] DIR"),
     watch: bool = typer.Option(False, "--watch", help="Keep syncing: on every file change and every --interval."),
     prune: bool = typer.Option(False, "--prune", help="Delete objects this folder created and no longer holds."),
-    interval: float = typer.Option(60.0, "--interval", min=0.1, help="Seconds between re-applies that correct drift."),
+    interval: str = typer.Option("60s", "--interval", help="Time between re-applies that correct drift, e.g. 30s, 5m or plain seconds."),
     applyset: str = typer.Option(None, "--applyset", envvar="DLXC_APPLYSET", help="Name of the set; default: derived from DIR."),
     inventory_dir: Path = typer.Option(None, "--inventory-dir", envvar="DLXC_INVENTORY_DIR", help="Where applyset records live."),
     force_rebuild: bool = typer.Option(False, "--force-rebuild", help="Apply image changes, which rebuild a container's rootfs and lose its data."),
@@ -97,8 +101,11 @@ def sync(
     Pruned, and health from status. A broken file is reported and its objects are left
     alone; everything else stays in sync. Exit 0 in sync, 1 out of sync, 2 errors.
     """
+    every = seconds(interval, flag="--interval")
+    if every < 0.1:
+        raise typer.BadParameter(f"{interval} is shorter than the shortest interval, 0.1s", param_hint="'--interval'")
     if len(args) == 2 and args[0] == "status":
-        settings = _settings(args[1], prune=prune, interval=interval, applyset=applyset, inventory_dir=inventory_dir)
+        settings = _settings(args[1], prune=prune, interval=every, applyset=applyset, inventory_dir=inventory_dir)
 
         async def status(client: Client) -> None:
             try:
@@ -121,7 +128,7 @@ def sync(
     if len(args) != 1:
         fail("give one folder: dlxc sync DIR, or dlxc sync status DIR", 2)
     settings = _settings(
-        args[0], prune=prune, interval=interval, applyset=applyset, inventory_dir=inventory_dir, force_rebuild=force_rebuild
+        args[0], prune=prune, interval=every, applyset=applyset, inventory_dir=inventory_dir, force_rebuild=force_rebuild
     )
     printer = Printer(watching=watch)
 
@@ -143,4 +150,4 @@ def sync(
         if report.failure or report.errors or any(o.action == "failed" for o in report.objects):
             raise typer.Exit(2)
 
-    with_client(go)
+    with_client(go, streaming=True)

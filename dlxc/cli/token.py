@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client.api import Client
-from schemas.base import Obj
 from schemas.token import JOIN, ROLES_HELP, check_role
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["parse_ttl", "token_app"]
 

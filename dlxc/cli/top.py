@@ -1,12 +1,16 @@
 """`dlxc top containers|nodes [-o table|json]`: what each container or node uses right now."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.client.api import Client
-from schemas.base import Obj
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["container_usage_rows", "node_usage_rows", "top_app"]
 

@@ -1,13 +1,17 @@
 """`dlxc wait container NAME --for phase=Running --timeout 60s`: block until an object reaches a state; exit 1 on timeout."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from dlxc.cli.completion import complete_kinds, complete_names
-from dlxc.client.api import Client
+from dlxc.cli.completion import complete_kinds, complete_names, complete_wait_for
 from dlxc.client.waiter import parse_duration, parse_for, wait_for
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["wait"]
 
@@ -15,8 +19,8 @@ __all__ = ["wait"]
 def wait(
     kind: str = typer.Argument(..., help="container or node", autocompletion=complete_kinds),
     name: str = typer.Argument(..., help="Name of the object.", autocompletion=complete_names),
-    for_: str = typer.Option(..., "--for", help="phase=PHASE, condition=TYPE[=STATUS] or delete."),
-    timeout: str = typer.Option("60s", "--timeout", help="e.g. 60s, 2m."),
+    for_: str = typer.Option(..., "--for", help="phase=PHASE, condition=TYPE[=STATUS] or delete.", autocompletion=complete_wait_for),
+    timeout: str = typer.Option("60s", "--timeout", help="e.g. 60s, 2m or plain seconds."),
 ) -> None:
     """Wait until the object is in the given phase, has the condition, or is deleted."""
     from schemas import kind_for_plural
@@ -44,4 +48,4 @@ def wait(
             fail(f"{ref} not found")
         fail(f"timed out after {seconds:g}s waiting for {ref}: {target}; it is {state}")
 
-    with_client(go)
+    with_client(go, streaming=True)

@@ -1,10 +1,8 @@
-"""The one HTTP client of the API: CRUD, status, binding, watch, and an informer that relists on its own."""
+"""The async HTTP client of the API on aiohttp: the verbs of ApiVerbs, failover across apiservers, and watch."""
 from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
-import json
 import logging
 import random
 import ssl
@@ -16,35 +14,17 @@ import orjson
 
 from dlxc.client.config import ClientConfig, load_config
 from dlxc.client.errors import TemporaryError, error_from_response
+from dlxc.client.verbs import PREFIX, ApiVerbs, event_name, retry_safe
 from schemas.base import Obj
 
 __all__ = ["IDLE_KEEPALIVE", "PREFIX", "Client", "backoff_delays", "event_name", "retry_safe"]
 
 log = logging.getLogger("dlxc.client")
-PREFIX = "/apis/dlxc.io/v1"
 # How long an idle connection is kept for reuse. It must be shorter than the apiserver's own
 # keep-alive (apiserver.server.KEEPALIVE, 30 s): a connection the server is closing at the moment it
 # is reused fails with "Server disconnected" (with aiohttp's 15 s against uvicorn's 5 s, a kubelet's
 # Lease renewal did every few minutes).
 IDLE_KEEPALIVE = 10.0
-
-
-def retry_safe(method: str, body: Any) -> bool:
-    """Whether a request may be sent again when its connection broke and the reply is unknown.
-
-    GET: reads. PUT: the server refuses a replace without metadata.resourceVersion, so a replay of one
-    that did commit is a 409, never a second write. PATCH: a merge patch applied twice leaves what it
-    left once (RFC 7386), and with a resourceVersion it is guarded as PUT is. Not POST (a create would
-    find its own object and say 409, an Event would count twice) and not DELETE (no precondition is
-    sent: a replay could delete an object made again under the same name in between, or say 404 for
-    a delete that worked).
-    """
-    if method == "GET":
-        return True
-    if method == "PUT":
-        meta = body.get("metadata") if isinstance(body, dict) else None
-        return isinstance(meta, dict) and bool(meta.get("resourceVersion"))
-    return method == "PATCH"
 
 
 def _connection_lost(exc: BaseException) -> bool:
@@ -64,7 +44,7 @@ def backoff_delays(*, base: float = 0.2, cap: float = 10.0) -> Any:
         delay = min(cap, delay * 2)
 
 
-class Client:
+class Client(ApiVerbs):
     """Async client; one instance per process, shared by every loop in it.
 
     aiohttp, not httpx: the scheduler, hollow nodes and benchmarks make thousands of requests a
@@ -113,15 +93,6 @@ class Client:
     def server(self) -> str:
         return self.servers[self._server]
 
-    @staticmethod
-    def path(plural: str, name: str | None = None, sub: str | None = None) -> str:
-        path = f"{PREFIX}/{plural}"
-        if name:
-            path += f"/{name}"
-        if sub:
-            path += f"/{sub}"
-        return path
-
     async def request(self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None) -> Any:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self.fence is not None and method != "GET":
@@ -150,72 +121,6 @@ class Client:
         if status >= 400:
             raise error_from_response(status, _loads_or_none(payload))
         return orjson.loads(payload)
-
-    async def list(self, plural: str, *, label_selector: str | None = None, field_selector: str | None = None) -> tuple[list[Obj], str]:
-        params = {k: v for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v}
-        result = await self.request("GET", self.path(plural), params=params)
-        return result["items"], result["metadata"]["resourceVersion"]
-
-    async def get(self, plural: str, name: str) -> Obj:
-        return await self.request("GET", self.path(plural, name))
-
-    async def create(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
-        return await self.request("POST", self.path(plural), body=obj, params=_dry(dry_run))
-
-    async def replace(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
-        name = obj["metadata"]["name"]
-        return await self.request("PUT", self.path(plural, name), body=obj, params=_dry(dry_run))
-
-    async def patch(self, plural: str, name: str, patch: Obj, *, dry_run: bool = False) -> Obj:
-        """RFC 7386 merge patch of metadata and spec."""
-        return await self.request("PATCH", self.path(plural, name), body=patch, params=_dry(dry_run))
-
-    async def replace_status(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
-        return await self.request("PUT", self.path(plural, obj["metadata"]["name"], "status"), body=obj, params=_dry(dry_run))
-
-    async def patch_status(self, plural: str, name: str, status: Obj, *, resource_version: str | None = None) -> Obj:
-        """Merge-patch only the status; with resource_version, a stale read is 409."""
-        body: Obj = {"status": status}
-        if resource_version:
-            body["metadata"] = {"resourceVersion": resource_version}
-        return await self.request("PATCH", self.path(plural, name, "status"), body=body)
-
-    async def bind(self, name: str, node: str, *, placement: Obj | None = None, resource_version: str | None = None) -> Obj:
-        """Bind once (409 if bound, or if it changed since resource_version); placement explains why."""
-        body: Obj = {"nodeName": node}
-        if placement is not None:
-            body["placement"] = placement
-        if resource_version is not None:
-            body["resourceVersion"] = resource_version
-        return await self.request("POST", self.path("containers", name, "binding"), body=body)
-
-    async def unbind(self, name: str, node: str, *, reason: str, message: str) -> Obj:
-        """Clear the binding of a container expected on `node` (409 if it is bound elsewhere or not at all)."""
-        body = {"nodeName": node, "reason": reason, "message": message}
-        return await self.request("DELETE", self.path("containers", name, "binding"), body=body)
-
-    async def delete(self, plural: str, name: str, *, dry_run: bool = False) -> Obj:
-        return await self.request("DELETE", self.path(plural, name), params=_dry(dry_run))
-
-    async def record_event(
-        self,
-        involved: Obj,
-        *,
-        reason: str,
-        message: str,
-        type: str = "Normal",
-        component: str = "",
-        host: str = "",
-    ) -> Obj:
-        """Post an Event about `involved`; the same event again only raises its count on the server."""
-        spec = {
-            "involvedObject": {"kind": involved["kind"], "name": involved["metadata"]["name"]},
-            "type": type,
-            "reason": reason,
-            "message": message,
-            "source": {"component": component, "host": host},
-        }
-        return await self.create("events", {"metadata": {"name": event_name(spec)}, "spec": spec})
 
     async def watch(
         self,
@@ -293,10 +198,3 @@ def _describe(exc: BaseException) -> str:
 
 def _dry(dry_run: bool) -> dict[str, str] | None:
     return {"dryRun": "All"} if dry_run else None
-
-
-def event_name(spec: Obj) -> str:
-    """A stable name per (object, type, reason, message, source): the same event again has the same name."""
-    key = json.dumps(spec, sort_keys=True).encode()
-    digest = hashlib.sha256(key).hexdigest()[:12]
-    return f"{spec['involvedObject']['name'][:50]}-{digest}"

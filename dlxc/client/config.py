@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from typing import Any
 
 __all__ = ["ClientConfig", "ConfigError", "config_path", "load_config", "save_config"]
 
@@ -15,12 +13,31 @@ class ConfigError(ValueError):
     """The client configuration cannot be used as given."""
 
 
-class ClientConfig(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
+# A dataclass, not a pydantic model: every CLI call loads it, and pydantic's import alone
+# costs more than a whole `dlxc get`.
+@dataclass
+class ClientConfig:
     server: str = "http://127.0.0.1:6443"
     token: str | None = None
-    certificate_authority: str | None = Field(default=None, description="CA file that signs the server's certificate.")
+    certificate_authority: str | None = None  # CA file that signs the server's certificate
+
+    @classmethod
+    def from_file_data(cls, data: Any, *, source: Path) -> ClientConfig:
+        """The config from a parsed file: camelCase keys, unknown keys ignored, wrong types refused."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: the client config must be a mapping")
+        values: dict[str, str | None] = {}
+        for key, field in (("server", "server"), ("token", "token"), ("certificateAuthority", "certificate_authority")):
+            value = data.get(key, data.get(field))
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{source}: {key} must be a string")
+            if value is not None:
+                values[field] = value
+        return cls(**values)  # type: ignore[arg-type]
+
+    def to_file_data(self) -> dict[str, str]:
+        pairs = (("server", self.server), ("token", self.token), ("certificateAuthority", self.certificate_authority))
+        return {key: value for key, value in pairs if value is not None}
 
 
 def config_path() -> Path:
@@ -31,8 +48,9 @@ def config_path() -> Path:
     return Path.home() / ".config" / "dlxc" / "config.yaml"
 
 
-def load_config(path: Path | None = None) -> ClientConfig:
-    """The config file's contents with $DLXC_SERVER and $DLXC_TOKEN laid over them.
+def load_config(path: Path | None = None, *, server: str | None = None, token: str | None = None) -> ClientConfig:
+    """The config file's contents with $DLXC_SERVER and $DLXC_TOKEN laid over them, and
+    `server`/`token` (from --server/--token) over those. A broken file is a ConfigError naming it.
 
     A $DLXC_CONFIG that names no file is an error: silently talking to the default server with no
     token would hide a typo. Without $DLXC_CONFIG, a missing ~/.config/dlxc/config.yaml means defaults.
@@ -42,19 +60,32 @@ def load_config(path: Path | None = None) -> ClientConfig:
     path = path or config_path()
     data = {}
     if path.exists():
-        data = yaml.safe_load(path.read_text()) or {}
-    config = ClientConfig.model_validate(data)
+        import yaml  # only when there is a file: an environment-only call skips the import
+
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    config = ClientConfig.from_file_data(data, source=path)
     if os.environ.get("DLXC_SERVER"):
         config.server = os.environ["DLXC_SERVER"]
     if os.environ.get("DLXC_TOKEN"):
         config.token = os.environ["DLXC_TOKEN"]
+    if server:
+        config.server = server
+    if token:
+        config.token = token
     return config
 
 
 def save_config(config: ClientConfig, path: Path | None = None) -> Path:
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(config.model_dump(by_alias=True, exclude_none=True), sort_keys=False)
+    import yaml
+
+    text = yaml.safe_dump(config.to_file_data(), sort_keys=False)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.chmod(0o600)

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from dlxc.client.api import Client
-from schemas.base import Obj
 from schemas.wire import RESTART_ANNOTATION
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["halted", "request_restart", "set_state", "start"]
 

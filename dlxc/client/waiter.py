@@ -6,13 +6,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
-from dlxc.client.api import Client
 from dlxc.client.errors import NotFound
-from schemas.base import Obj
 from schemas.container import ContainerStatus
 from schemas.wire import RESTART_ANNOTATION
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = [
     "PHASES", "WaitFor", "WaitOutcome", "condition_met", "parse_duration", "parse_for", "state_of", "terminal_failure",

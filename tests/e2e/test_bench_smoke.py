@@ -53,3 +53,10 @@ def test_density_bench_fills_a_node_and_measures_it_idle() -> None:
     figures = run_bench("density.py", "--goal", "6", "--batch", "3", "--idle-seconds", "2")
     assert figures["containers"] == 6 and figures["stopped_because"] == "goal reached"
     assert figures["kubelet_rss_mib"] > 0
+
+
+def test_cli_bench_times_help_get_and_apply_next_to_the_python_floor() -> None:
+    figures = run_bench("cli.py", "--containers", "10", "--runs", "2")
+    assert figures["containers"] == 10 and figures["runs"] == 2
+    for key in ("help_ms", "get_ms", "apply_ms", "python_floor_ms"):
+        assert figures[key] > 0, key

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import Cluster
-from kubelet_helpers import Api, init_pid, kill_init, lxc_state, wait_for
+from kubelet_helpers import Api, init_pid, kill_init, lxc_state, power_off_from_inside, wait_for
 
 pytestmark = [pytest.mark.lxc, pytest.mark.timeout(240)]
 
@@ -41,7 +41,7 @@ def test_restart_policies_and_crash_loop_backoff(cluster: Cluster) -> None:
         cond = wait_for(lambda: (c := api.condition("always", "CrashLoopBackOff")) and c["status"] == "True" and c,
                         timeout=10, what="CrashLoopBackOff True")
         assert cond["reason"] == "BackOff"
-        assert cond["message"] == "back-off 2s restarting: it killed by signal 9"
+        assert cond["message"] == "back-off 2s restarting: it was killed by signal 9 (SIGKILL)"
         assert api.phase("always") == "Failed"
         assert lxc_state(node.lxc_path, "always") == "STOPPED"
         began = time.monotonic()
@@ -57,7 +57,7 @@ def test_restart_policies_and_crash_loop_backoff(cluster: Cluster) -> None:
         # OnFailure: a kill is a failure, so it comes back; a halt from inside is not.
         kill_init(node.lxc_path, "onfail")
         wait_for(lambda: api.status("onfail").get("restartCount") == 1 and running(api, "onfail"), timeout=15, what="onfail back")
-        subprocess.run(["lxc-attach", "-P", str(node.lxc_path), "-n", "halter", "--", "/sbin/poweroff"], check=True, timeout=30)
+        power_off_from_inside(node.lxc_path, "halter")
         wait_for(lambda: api.phase("halter") == "Stopped", timeout=20, what="halter Stopped")
         status = api.status("halter")
         assert status["message"] == "it halted; restartPolicy OnFailure does not restart it"
@@ -66,7 +66,7 @@ def test_restart_policies_and_crash_loop_backoff(cluster: Cluster) -> None:
         # Never: even a crash leaves it down, and it stays down.
         kill_init(node.lxc_path, "never")
         wait_for(lambda: api.phase("never") == "Failed", timeout=15, what="never Failed")
-        assert api.status("never")["message"] == "it killed by signal 9; restartPolicy Never does not restart it"
+        assert api.status("never")["message"] == "it was killed by signal 9 (SIGKILL); restartPolicy Never does not restart it"
         time.sleep(3)
         assert lxc_state(node.lxc_path, "never") == "STOPPED"
         assert lxc_state(node.lxc_path, "halter") == "STOPPED"

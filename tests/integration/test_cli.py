@@ -202,7 +202,7 @@ def test_get_name_selector_and_formats(cli, api, tmp_path: Path) -> None:
     result = cli("get", "containers", "-l", "tier=db", "-o", "name")
     assert (result.exit_code, result.stdout) == (0, "container/db\n")
     result = cli("get", "containers", "-l", "tier=nope")
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "error: no containers found\n")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "no containers found\n")
     result = cli("get", "ct", "web", "-o", "json")
     assert result.exit_code == 0 and json.loads(result.stdout)["spec"]["memory"] == "256Mi"
     result = cli("get", "containers")
@@ -328,7 +328,7 @@ def test_shell_runs_the_same_verbs(cli, api, tmp_path: Path) -> None:
     assert result.stdout == (
         "container/web created\ncontainer/web\ncontainer/web stopped\ncontainer/web started\ncontainer/web deleted\n"
     )
-    assert result.stderr == "error: no containers found\nerror: no nodes found\nerror: unknown command 'fly'; type help\n"
+    assert result.stderr == "no containers found\nno nodes found\nerror: unknown command 'fly'; type help\n"
 
 
 def test_completion_of_object_names(cli, api, monkeypatch: pytest.MonkeyPatch) -> None:

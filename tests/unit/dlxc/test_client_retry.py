@@ -90,3 +90,33 @@ def test_the_client_drops_idle_connections_before_the_apiserver_does() -> None:
             return client._http().connector._keepalive_timeout  # type: ignore[union-attr]
 
     assert asyncio.run(connector_keepalive()) == IDLE_KEEPALIVE
+
+
+@pytest.mark.parametrize(("call", "seen", "replayed"), [pytest.param(c, s, r, id=i) for i, c, s, r in CASES])
+def test_the_one_shot_client_replays_the_same_requests_and_no_others(call: Call, seen: list[str], replayed: bool) -> None:
+    from dlxc.client.oneshot import OneShotClient
+
+    async def go() -> None:
+        fake = ClosingServer()
+        server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = OneShotClient(ClientConfig(server=f"http://127.0.0.1:{port}"), timeout=5)
+
+        async def both() -> Any:
+            await client.get("containers", "web")  # the connection is now kept alive
+            return await call(client)  # type: ignore[arg-type]
+
+        try:
+            # The one-shot client blocks; it runs in a thread so this loop can serve it.
+            if replayed:
+                assert (await asyncio.to_thread(asyncio.run, both()))["metadata"]["name"] == "web"
+            else:
+                with pytest.raises(TemporaryError, match="Remote end closed connection without response"):
+                    await asyncio.to_thread(asyncio.run, both())
+        finally:
+            client.close()
+            server.close()
+            await server.wait_closed()
+        assert fake.seen == seen
+
+    asyncio.run(go())

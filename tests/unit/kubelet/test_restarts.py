@@ -17,11 +17,11 @@ LOG_ERROR = "lxc-start web 1 INFO     error - error.c:lxc_error_set_and_log:28 -
 @pytest.mark.parametrize(
     ("text", "expected", "reason", "failed", "described"),
     [
-        (LOG_KILLED, ExitInfo(signal=9), "Signaled", True, "killed by signal 9"),
+        (LOG_KILLED, ExitInfo(signal=9), "Signaled", True, "was killed by signal 9 (SIGKILL)"),
         (LOG_HALTED, ExitInfo(signal=2), "Completed", False, "halted"),
         (LOG_ERROR, ExitInfo(exit_code=3), "Error", True, "exited with code 3"),
         ("", ExitInfo(), "Completed", False, "exited with code 0"),
-        (LOG_ERROR + LOG_KILLED, ExitInfo(signal=9), "Signaled", True, "killed by signal 9"),
+        (LOG_ERROR + LOG_KILLED, ExitInfo(signal=9), "Signaled", True, "was killed by signal 9 (SIGKILL)"),
     ],
     ids=["killed", "halted", "error", "silent-zero", "last-wins"],
 )

@@ -88,8 +88,13 @@ def test_highest_score_wins_and_runners_up_are_recorded() -> None:
         (Request("c", node_selector={"gpu": "yes"}), [node("a"), node("b")],
          "0/2 nodes are available: 2 node selector mismatch."),
         (Request("c"), [], "0/0 nodes are available: no nodes registered."),
+        (Request("c"), [node("a", ready=False), node("b", ready=False), node("c", unschedulable=True)],
+         "0/3 nodes are available: 2 nodes not ready, 1 node cordoned."),
+        (Request("c"), [node("a", unschedulable=True), node("b", unschedulable=True)],
+         "0/2 nodes are available: 2 nodes cordoned."),
     ],
-    ids=["memory-and-not-ready", "first-filter-names-the-node", "three-reasons", "selector", "no-nodes"],
+    ids=["memory-and-not-ready", "first-filter-names-the-node", "three-reasons", "selector", "no-nodes",
+         "plural-not-ready", "plural-cordoned"],
 )
 def test_nothing_fits_counts_reasons_node_by_node(request_: Request, nodes, message: str) -> None:
     decision = decide(request_, nodes)

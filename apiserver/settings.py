@@ -1,0 +1,20 @@
+"""The apiserver's settings: the one source of its defaults (`dlxc apiserver`'s flags map onto them)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+__all__ = ["ApiServerSettings"]
+
+
+class ApiServerSettings(BaseModel):
+    etcd_endpoints: list[str] = ["http://127.0.0.1:2379"]
+    etcd_prefix: str = "/dlxc"
+    token_file: Path | None = None  # None: no authentication (tests of the pure API only)
+    ca_file: Path | None = None  # served at /cacert, unauthenticated, for `dlxc join` to check against its --ca-hash
+    allow_privileged: bool = False
+    allowed_host_paths: list[str] = []  # empty: no host-path mounts at all
+    watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
+    watch_queue_size: int = 1_000  # events a watcher may fall behind before it is dropped with 410
+    bookmark_interval: float = 10.0  # seconds without events before a watcher gets a BOOKMARK
