@@ -68,6 +68,22 @@ class TokenFile:
             fh.write(f"{hash_token(token)} {name} {role}\n")
         return token
 
+    def remove(self, name: str) -> bool:
+        """Drop NAME's lines (its token stops working at the next request); whether there were any."""
+        try:
+            lines = self.path.read_text().splitlines(keepends=True)
+        except FileNotFoundError:
+            return False
+        kept = [line for line in lines if len(line.split()) != 3 or line.split()[1] != name]
+        if len(kept) == len(lines):
+            return False
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.writelines(kept)
+        tmp.replace(self.path)
+        return True
+
     def _load(self) -> None:
         try:
             stat = self.path.stat()

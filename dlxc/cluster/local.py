@@ -1,6 +1,7 @@
 """`dlxc up` / `dlxc down`: a whole cluster on this host (etcd, apiserver, scheduler, controller, kubelet)."""
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -147,6 +148,7 @@ class LocalCluster:
     def up(self, *, timeout: float = 60.0) -> ClientConfig:
         """Start what is not running yet, wait until the node is Ready, return the client config."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        dropped = self.dropped_nodes()
         admin, component_tokens = self._tokens()
         running = self.running()
         py = [sys.executable, "-m", "dlxc"]
@@ -205,7 +207,52 @@ class LocalCluster:
         config = ClientConfig(server=self.server, token=admin, certificate_authority=str(pki.ca_cert))
         for node in self.local_nodes():
             self._wait_node_ready(config, timeout=timeout, node_name=node.name)
+        if dropped:
+            self._drop(dropped, config)
         return config
+
+    def dropped_nodes(self) -> list[LocalNode]:
+        """The nodes the last `up` had (layout.json) that this one does not: `up --nodes 3`, then `up`."""
+        try:
+            before = int(json.loads((self.state_dir / "layout.json").read_text()).get("nodes", 1))
+        except (FileNotFoundError, ValueError):
+            return []
+        return dataclasses.replace(self, nodes=before).local_nodes()[self.nodes:] if before > self.nodes else []
+
+    def _drop(self, nodes: list[LocalNode], config: ClientConfig) -> None:
+        """Take nodes out as `dlxc node remove` does (so no NotReady ghost stays listed), then stop their
+        kubelets, destroy their containers (the scheduler placed them again elsewhere) and delete their bridges."""
+        import asyncio
+
+        from dlxc.client.api import Client
+        from dlxc.cluster.membership import remove_node
+        from dlxc.client.errors import NotFound
+        from kubelet import network, runtime
+
+        self.supervisor.stop([node.component for node in nodes])
+
+        async def remove() -> None:
+            async with Client(config) as client:
+                for node in nodes:
+                    try:
+                        await remove_node(client, node.name)
+                    except NotFound:
+                        pass
+
+        asyncio.run(remove())
+        tokens = TokenFile(self.state_dir / "tokens")
+        secrets_file = self.state_dir / "component-tokens.json"
+        data = json.loads(secrets_file.read_text())
+        for node in nodes:
+            tokens.remove(f"kubelet-{node.name}")
+            data["components"].pop(node.component, None)
+            if node.lxc_path.exists():
+                rt = runtime.LxcRuntime(node.lxc_path)
+                for name in rt.names():
+                    rt.destroy(name, timeout=0)
+            if network.bridge_exists(node.bridge):
+                network.delete_bridge(node.bridge)
+        secrets_file.write_text(json.dumps(data))
 
     def load_layout(self) -> None:
         """Take the layout of the last `up` (so `down` finds every node's lxcpath and bridge)."""

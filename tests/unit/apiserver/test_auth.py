@@ -71,3 +71,15 @@ def test_node_role(verb: str, plural: str, name: str | None, sub: str | None, bo
     else:
         with pytest.raises(Forbidden):
             authorize(node, verb=verb, plural=plural, name=name, subresource=sub, bound_node=bound)
+
+
+def test_token_file_remove_drops_only_that_name(tmp_path: Path) -> None:
+    tokens = TokenFile(tmp_path / "tokens")
+    keep, gone = tokens.add("alice", "viewer"), tokens.add("kubelet-n2", "node:n2")
+    assert tokens.authenticate(f"Bearer {gone}") == Identity("kubelet-n2", "node:n2")
+    assert tokens.remove("kubelet-n2") is True
+    assert tokens.remove("kubelet-n2") is False
+    with pytest.raises(Unauthorized):
+        tokens.authenticate(f"Bearer {gone}")
+    assert tokens.authenticate(f"Bearer {keep}") == Identity("alice", "viewer")
+    assert (tmp_path / "tokens").stat().st_mode & 0o777 == 0o600
