@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from apiserver.settings import ApiServerSettings
 from controller.nodelifecycle import NodeLifecycleSettings
 from dlxc.cli.common import duration
+from dlxc.cli.configfile import config_option
 from dlxc.client.api import Client
 from dlxc.client.config import ClientConfig
 from kubelet.settings import KubeletSettings, LeaseSettings
@@ -107,6 +108,7 @@ def default_node_name() -> str:
 
 
 def apiserver(
+    config: Path = config_option("DLXC_APISERVER_CONFIG", "/etc/dlxc/server.yaml"),
     host: str = typer.Option("127.0.0.1", "--host", envvar="DLXC_APISERVER_HOST", help="Address to listen on."),
     port: int = typer.Option(6443, "--port", envvar="DLXC_APISERVER_PORT"),
     etcd_endpoints: str = typer.Option(",".join(_default(ApiServerSettings, "etcd_endpoints")), "--etcd-endpoints", envvar="DLXC_ETCD_ENDPOINTS", help="Comma-separated."),
@@ -173,6 +175,7 @@ def scheduler(
 
 
 def controller(
+    config: Path = config_option("DLXC_CONTROLLER_CONFIG", "/etc/dlxc/server.yaml"),
     server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
     token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
     node_grace: float = typer.Option(_default(NodeLifecycleSettings, "node_grace"), "--node-grace", parser=duration, help="Seconds of a silent node Lease before the node is NotReady."),
@@ -197,6 +200,7 @@ def controller(
 
 
 def kubelet(
+    config: Path = config_option("DLXC_KUBELET_CONFIG", "/etc/dlxc/agent.yaml"),
     server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
     token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
     node_name: str = typer.Option(None, "--node-name", envvar="DLXC_NODE_NAME", help="Default: the hostname."),

@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -103,8 +104,20 @@ def _component_env(layout: HostLayout, name: str, config: ClientConfig) -> dict[
     return {"DLXC_CONFIG": str(path), "DLXC_SERVER": config.server, "DLXC_TOKEN": config.token or ""}
 
 
+def _write_yaml(path: Path, data: dict[str, Any]) -> Path:
+    import yaml
+
+    path.write_text(f"# Written by dlxc init/join; every flag of the component may be set here (flags override).\n"
+                    + yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 def _kubelet_args(layout: HostLayout, node_name: str) -> list[str]:
-    return [*_py(), "kubelet", "--node-name", node_name, "--lxc-path", str(layout.lxc_path), "--image-dir", str(layout.data / "images")]
+    """The kubelet started with ETC/agent.yaml (kept if it exists, so an operator's edits stay)."""
+    agent = layout.etc / "agent.yaml"
+    if not agent.exists():
+        _write_yaml(agent, {"kubelet": {"node-name": node_name, "lxc-path": str(layout.lxc_path), "image-dir": str(layout.data / "images")}})
+    return [*_py(), "kubelet", "--config", str(agent)]
 
 
 def init_host(
@@ -149,17 +162,23 @@ def init_host(
     wait_http(f"{etcd}/health", timeout=timeout, what="etcd", logs=layout.log)
     volumes = layout.data / "volumes"
     volumes.mkdir(exist_ok=True)
-    sup.spawn("apiserver", [
-        *_py(), "apiserver", "--host", "0.0.0.0", "--port", str(port), "--etcd-endpoints", etcd,
-        "--token-file", str(layout.etc / "tokens"), "--ca-file", str(pki.ca_cert),
-        "--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key),
-        "--allowed-host-paths", f"{volumes},/usr/share:ro",
-    ], {})
+    server_yaml = layout.etc / "server.yaml"
+    if not server_yaml.exists():
+        _write_yaml(server_yaml, {
+            "apiserver": {
+                "host": "0.0.0.0", "port": port, "etcd-endpoints": etcd, "token-file": str(layout.etc / "tokens"),
+                "ca-file": str(pki.ca_cert), "tls-cert-file": str(pki.server_cert), "tls-private-key-file": str(pki.server_key),
+                "allowed-host-paths": [str(volumes), "/usr/share:ro"],
+            },
+            "controller": {},
+        })
+    sup.spawn("apiserver", [*_py(), "apiserver", "--config", str(server_yaml)], {})
     server = f"https://{advertise}:{port}"
     wait_http(f"{server}/readyz", timeout=timeout, what="the apiserver", logs=layout.log, verify=ssl_context(pki.ca_cert))
     for name in ("scheduler", "controller"):
         if name not in running:
-            sup.spawn(name, [*_py(), name], _component_env(layout, name, ClientConfig(
+            extra = ["--config", str(server_yaml)] if name == "controller" else []
+            sup.spawn(name, [*_py(), name, *extra], _component_env(layout, name, ClientConfig(
                 server=server, token=known[name], certificate_authority=str(pki.ca_cert))))
     if node_name and "kubelet" not in running:
         sup.spawn("kubelet", _kubelet_args(layout, node_name), _component_env(layout, "kubelet", ClientConfig(

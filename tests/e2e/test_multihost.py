@@ -82,6 +82,9 @@ def test_three_hosts_init_join_spread_refusals_and_remove(lan: MultiHost) -> Non
     ok(lan.dlxc(h2, "join", server, "--token", once, "--ca-hash", ca_hash, "--node-name", "h2", "--state-dir", str(h2.state_dir)))
     assert nodes(lan) == {"h0": "True", "h1": "True", "h2": "True"}
     assert (h1.state_dir / "log" / "kubelet.log").is_file() and (h1.state_dir / "data" / "lxc").is_dir()
+    # The components run from their YAML config files, written where an operator finds them.
+    assert "kubelet:\n  node-name: h1\n" in (h1.state_dir / "etc" / "agent.yaml").read_text()
+    assert f"  ca-file: {h0.state_dir / 'etc' / 'pki' / 'ca.crt'}\n" in (h0.state_dir / "etc" / "server.yaml").read_text()
 
     # The refusals, each before anything is written on the joining host.
     wrong = "sha256:" + "0" * 64
