@@ -39,12 +39,8 @@ def init(
         fail(f"--advertise-address {advertise!r} is not an IP address", code=2)
     layout = HostLayout.of(state_dir)
     node = None if no_kubelet else (node_name or default_node_name())
-    if systemd:
-        from dlxc.cluster.units import install_server
-
-        install_server(layout, advertise=advertise, port=port, node_name=node)
     try:
-        result = init_host(layout, advertise=advertise, port=port, node_name=node, join_ttl_seconds=ttl)
+        result = init_host(layout, advertise=advertise, port=port, node_name=node, join_ttl_seconds=ttl, systemd=systemd)
     except RuntimeError as exc:
         fail(str(exc))
     console.out(f"control plane is up: apiserver {result.server}" + (f", node {node} Ready" if node else " (no kubelet on this host)"))

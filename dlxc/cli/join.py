@@ -23,21 +23,17 @@ def join(
     state_dir: Path = typer.Option(None, "--state-dir", envvar="DLXC_STATE_DIR",
                                    help="Keep config, credentials, data and logs under DIR/etc, DIR/data, DIR/log; "
                                         "default: /etc/dlxc, /var/lib/dlxc, /var/log/dlxc."),
-    systemd: bool = typer.Option(False, "--systemd", help="Also write and enable the dlxc-agent systemd unit."),
+    systemd: bool = typer.Option(False, "--systemd", help="Run the kubelet as the systemd unit dlxc-agent.service instead of a detached process."),
 ) -> None:
     """Check the cluster's CA, trade the join token for this node's own credential, start the kubelet, wait until Ready."""
     layout = HostLayout.of(state_dir)
     node = node_name or default_node_name()
     try:
         join_host(layout, server=server.rstrip("/"), token=token, expected_hash=ca_hash, node_name=node,
-                  advertise=advertise_address)
+                  advertise=advertise_address, systemd=systemd)
     except JoinError as exc:
         fail(str(exc))
     except RuntimeError as exc:
         fail(str(exc))
-    if systemd:
-        from dlxc.cluster.units import install_agent
-
-        install_agent(layout, node_name=node)
     console.out(f"node {node} joined {server} and is Ready")
     console.out(f"config and credentials in {layout.etc}, data in {layout.data}, logs in {layout.log}")

@@ -36,6 +36,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "down": ("dlxc.cli.up:down", "Stop the local cluster's processes and containers."),
     "init": ("dlxc.cli.init:init", "Start a cluster's control plane on this host; print the join command."),
     "join": ("dlxc.cli.join:join", "Add this host to a cluster as a node (the command `init` printed)."),
+    "server": ("dlxc.cli.server:server", "Run this host's control plane in the foreground (the dlxc-server unit)."),
     "reset": ("dlxc.cli.reset:reset", "Undo init or join on this host: processes, containers, state."),
     "node": ("dlxc.cli.node:node_app", "Manage the cluster's hosts (node remove)."),
     "cordon": ("dlxc.cli.cordon:cordon", "Mark nodes unschedulable: running containers stay."),

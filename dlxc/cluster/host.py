@@ -120,22 +120,32 @@ def _kubelet_args(layout: HostLayout, node_name: str) -> list[str]:
     return [*_py(), "kubelet", "--config", str(agent)]
 
 
-def init_host(
-    layout: HostLayout,
-    *,
-    advertise: str,
-    port: int,
-    node_name: str | None,
-    join_ttl_seconds: int,
-    timeout: float = 90.0,
-) -> InitResult:
-    """Start etcd, the apiserver (TLS on every address, the advertised one in its certificate), the
-    scheduler, the controller and (node_name given) a kubelet; make a join token; wait until Ready."""
+@dataclass(frozen=True)
+class Component:
+    """One process of a host: how to start it, and what must answer before the next one starts."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    self_logging: bool = True  # a dlxc component rotating its own log (etcd is not)
+    ready_url: str | None = None
+    ca: Path | None = None
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    components: list[Component]  # etcd, apiserver, scheduler, controller: in start order
+    kubelet: Component | None
+    admin: ClientConfig
+    ca_hash: str
+
+
+def plan_server(layout: HostLayout, *, advertise: str, port: int, node_name: str | None) -> ServerPlan:
+    """Make (once) what the control plane of this host needs: PKI naming the advertised address,
+    bootstrap tokens, ETC/server.yaml and agent.yaml, each component's client config; return how to
+    start each process. Safe to repeat: `dlxc server` (the systemd unit) calls it at every start."""
     layout.make()
-    sup = layout.supervisor
-    running = sup.running()
-    if "apiserver" in running:
-        raise RuntimeError(f"this host already runs a control plane (pids in {sup.pid_file}); `dlxc reset` it first")
+    (layout.etc / "host.json").write_text(json.dumps({"advertiseAddress": advertise, "port": port, "nodeName": node_name}))
     pki = ensure_pki(layout.pki, hosts=[advertise])
     secrets_file = layout.etc / "component-tokens.json"
     tokens = TokenFile(layout.etc / "tokens")
@@ -150,16 +160,6 @@ def init_host(
     secrets_file.chmod(0o600)
     client_port, peer_port = port + 1, port + 2
     etcd = f"http://127.0.0.1:{client_port}"
-    if "etcd" not in running:
-        sup.spawn("etcd", [
-            "etcd", "--name", "dlxc", "--data-dir", str(layout.data / "etcd"),
-            "--listen-client-urls", etcd, "--advertise-client-urls", etcd,
-            "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-            "--initial-cluster", f"dlxc=http://127.0.0.1:{peer_port}",
-            "--auto-compaction-retention", "1h",
-        ], {}, self_logging=False)
-    wait_http(f"{etcd}/health", timeout=timeout, what="etcd", logs=layout.log)
     volumes = layout.data / "volumes"
     volumes.mkdir(exist_ok=True)
     server_yaml = layout.etc / "server.yaml"
@@ -172,24 +172,76 @@ def init_host(
             },
             "controller": {},
         })
-    sup.spawn("apiserver", [*_py(), "apiserver", "--config", str(server_yaml)], {})
     server = f"https://{advertise}:{port}"
-    wait_http(f"{server}/readyz", timeout=timeout, what="the apiserver", logs=layout.log, verify=ssl_context(pki.ca_cert))
-    for name in ("scheduler", "controller"):
-        if name not in running:
-            extra = ["--config", str(server_yaml)] if name == "controller" else []
-            sup.spawn(name, [*_py(), name, *extra], _component_env(layout, name, ClientConfig(
-                server=server, token=known[name], certificate_authority=str(pki.ca_cert))))
-    if node_name and "kubelet" not in running:
-        sup.spawn("kubelet", _kubelet_args(layout, node_name), _component_env(layout, "kubelet", ClientConfig(
-            server=server, token=known[f"kubelet-{node_name}"], certificate_authority=str(pki.ca_cert))))
-    admin = ClientConfig(server=server, token=known["admin"], certificate_authority=str(pki.ca_cert))
-    join_token = _create_join_token(admin, ttl_seconds=join_ttl_seconds)
-    path = save_config(admin)
+
+    def config(name: str, token: str) -> dict[str, str]:
+        return _component_env(layout, name, ClientConfig(server=server, token=token, certificate_authority=str(pki.ca_cert)))
+
+    components = [
+        Component("etcd", [
+            "etcd", "--name", "dlxc", "--data-dir", str(layout.data / "etcd"),
+            "--listen-client-urls", etcd, "--advertise-client-urls", etcd,
+            "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
+            "--initial-cluster", f"dlxc=http://127.0.0.1:{peer_port}",
+            "--auto-compaction-retention", "1h",
+        ], {}, self_logging=False, ready_url=f"{etcd}/health"),
+        Component("apiserver", [*_py(), "apiserver", "--config", str(server_yaml)], {}, ready_url=f"{server}/readyz", ca=pki.ca_cert),
+        Component("scheduler", [*_py(), "scheduler"], config("scheduler", known["scheduler"])),
+        Component("controller", [*_py(), "controller", "--config", str(server_yaml)], config("controller", known["controller"])),
+    ]
+    kubelet = None
     if node_name:
-        wait_ready(admin, node_name, timeout=timeout, logs=layout.log)
-        annotate_address(admin, node_name, advertise)
-    return InitResult(server, path, join_token, ca_hash(pki.ca_cert.read_bytes()), node_name)
+        kubelet = Component("kubelet", _kubelet_args(layout, node_name), config("kubelet", known[f"kubelet-{node_name}"]))
+    admin = ClientConfig(server=server, token=known["admin"], certificate_authority=str(pki.ca_cert))
+    return ServerPlan(components, kubelet, admin, ca_hash(pki.ca_cert.read_bytes()))
+
+
+def _wait_ready_url(component: Component, *, timeout: float, logs: Path) -> None:
+    if component.ready_url:
+        verify: object = ssl_context(component.ca) if component.ca else True
+        wait_http(component.ready_url, timeout=timeout, what=component.name, logs=logs, verify=verify)
+
+
+def start_detached(layout: HostLayout, components: list[Component], *, timeout: float) -> None:
+    """Start each component not running yet, detached, waiting for each one's ready URL in turn."""
+    running = layout.supervisor.running()
+    for component in components:
+        if component.name not in running:
+            layout.supervisor.spawn(component.name, component.args, component.env, self_logging=component.self_logging)
+        _wait_ready_url(component, timeout=timeout, logs=layout.log)
+
+
+def init_host(
+    layout: HostLayout,
+    *,
+    advertise: str,
+    port: int,
+    node_name: str | None,
+    join_ttl_seconds: int,
+    systemd: bool = False,
+    timeout: float = 90.0,
+) -> InitResult:
+    """Start etcd, the apiserver (TLS on every address, the advertised one in its certificate), the
+    scheduler, the controller and (node_name given) a kubelet, detached or as systemd units; make
+    a join token; wait until this host's node is Ready."""
+    if "apiserver" in layout.supervisor.running():
+        raise RuntimeError(f"this host already runs a control plane (pids in {layout.supervisor.pid_file}); `dlxc reset` it first")
+    plan = plan_server(layout, advertise=advertise, port=port, node_name=node_name)
+    if systemd:
+        from dlxc.cluster import units
+
+        units.install(layout, kubelet=plan.kubelet, server=True)
+        for component in plan.components:
+            _wait_ready_url(component, timeout=timeout, logs=layout.log)
+    else:
+        start_detached(layout, [*plan.components, *([plan.kubelet] if plan.kubelet else [])], timeout=timeout)
+    join_token = _create_join_token(plan.admin, ttl_seconds=join_ttl_seconds)
+    path = save_config(plan.admin)
+    if node_name:
+        wait_ready(plan.admin, node_name, timeout=timeout, logs=layout.log)
+        annotate_address(plan.admin, node_name, advertise)
+    return InitResult(plan.admin.server, path, join_token, plan.ca_hash, node_name)
 
 
 def _create_join_token(admin: ClientConfig, *, ttl_seconds: int) -> str:
@@ -257,6 +309,7 @@ def join_host(
     expected_hash: str,
     node_name: str,
     advertise: str | None = None,
+    systemd: bool = False,
     timeout: float = 90.0,
 ) -> None:
     """Check the CA, trade the join token for this node's own, write its config, start its kubelet, wait until Ready."""
@@ -281,7 +334,13 @@ def join_host(
     ca_file = layout.pki / "ca.crt"
     ca_file.write_bytes(ca)
     config = ClientConfig(server=server, token=node_token, certificate_authority=str(ca_file))
-    layout.supervisor.spawn("kubelet", _kubelet_args(layout, node_name), _component_env(layout, "kubelet", config))
+    kubelet = Component("kubelet", _kubelet_args(layout, node_name), _component_env(layout, "kubelet", config))
+    if systemd:
+        from dlxc.cluster import units
+
+        units.install(layout, kubelet=kubelet, server=False)
+    else:
+        layout.supervisor.spawn(kubelet.name, kubelet.args, kubelet.env)
     wait_ready(config, node_name, timeout=timeout, logs=layout.log)
     if advertise:
         annotate_address(config, node_name, advertise)
@@ -313,3 +372,55 @@ def reset_host(layout: HostLayout, *, bridge: str = "dlxcbr0") -> tuple[list[str
     for path in (layout.etc, layout.data, layout.log):
         shutil.rmtree(path, ignore_errors=True)
     return stopped, destroyed
+
+
+def run_foreground(components: list[Component], *, timeout: float = 90.0, logs: Path) -> int:
+    """Run the components as children of this process (the dlxc-server unit's main process): each
+    started once the one before answers; on SIGTERM or SIGINT all stop (0); when one dies the rest
+    stop too and this returns 1, so systemd's Restart=always starts the whole again."""
+    import os
+    import signal
+    import subprocess
+    import threading
+
+    from dlxc.cluster.supervisor import stop_order
+
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for component in components:
+            if stopping.is_set():
+                return 0
+            env = {k: v for k, v in {**os.environ, **component.env}.items() if k != "DLXC_LOG_FILE"}
+            procs[component.name] = subprocess.Popen(component.args, env=env, stdin=subprocess.DEVNULL)
+            _wait_ready_url(component, timeout=timeout, logs=logs)
+        while not stopping.wait(0.5):
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    print(f"dlxc server: {name} exited with {proc.returncode}; stopping the others", flush=True)
+                    return 1
+        return 0
+    except RuntimeError as exc:
+        print(f"dlxc server: {exc}", flush=True)
+        return 1
+    finally:
+        for name in stop_order(list(procs)):
+            proc = procs[name]
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def server_plan_of(layout: HostLayout) -> ServerPlan:
+    """The control plane `dlxc init` set up in this layout (ETC/host.json), for `dlxc server`."""
+    try:
+        recorded = json.loads((layout.etc / "host.json").read_text())
+    except FileNotFoundError:
+        raise RuntimeError(f"{layout.etc / 'host.json'} is missing: run `dlxc init` on this host first") from None
+    return plan_server(layout, advertise=recorded["advertiseAddress"], port=int(recorded["port"]), node_name=recorded.get("nodeName"))
