@@ -15,7 +15,15 @@ from apiserver.auth import bearer_digest, hash_token, new_token
 from apiserver.storage import Store
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import TokenRegistry
-from dlxc.client.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound, TemporaryError, Unauthorized
+from dlxc.client.errors import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    Invalid,
+    NotFound,
+    TemporaryError,
+    Unauthorized,
+)
 from schemas import API_VERSION
 from schemas.base import DNS_LABEL, Obj, iso_time
 from schemas.token import JOIN

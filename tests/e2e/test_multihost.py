@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from multihost import Host, MultiHost  # noqa: E402
+from multihost import Host, MultiHost
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 
-JOIN = re.compile(r"^  (dlxc join (https://\S+) --token (\S+) --ca-hash (sha256:[0-9a-f]{64}))$", re.M)
+JOIN = re.compile(r"^  (dlxc join (https://\S+) --token (\S+) --ca-hash (sha256:[0-9a-f]{64}))$", re.MULTILINE)
 
 
 @pytest.fixture

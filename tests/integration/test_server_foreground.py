@@ -13,10 +13,10 @@ import psutil
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
-from test_up_nodes import free_block  # noqa: E402
+from test_up_nodes import free_block
 
-from dlxc.cluster.host import HostLayout, plan_server  # noqa: E402
-from dlxc.cluster.pki import ssl_context  # noqa: E402
+from dlxc.cluster.host import HostLayout, plan_server
+from dlxc.cluster.pki import ssl_context
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -63,7 +63,7 @@ def test_sigterm_stops_every_component_and_exits_0(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
         assert proc.returncode == 0
-        gone, alive = psutil.wait_procs(kids, timeout=5)
+        _, alive = psutil.wait_procs(kids, timeout=5)
         assert alive == []
 
 
@@ -76,5 +76,5 @@ def test_a_dead_component_stops_the_rest_and_exits_1_for_systemd_to_restart(tmp_
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 1
         assert "dlxc server: apiserver exited with -9; stopping the others" in out
-        gone, alive = psutil.wait_procs(kids, timeout=5)
+        _, alive = psutil.wait_procs(kids, timeout=5)
         assert alive == []
