@@ -260,6 +260,30 @@ def _token_paths() -> dict[str, Any]:
     }
 
 
+def _join_paths() -> dict[str, Any]:
+    """Joining a host: the public CA certificate, and a join token traded for a node's own token."""
+    request = {"type": "object", "properties": {"nodeName": {"type": "string"}}, "required": ["nodeName"]}
+    result = {
+        "type": "object",
+        "properties": {"apiVersion": {"type": "string"}, "kind": {"const": "JoinResult"}, "nodeName": {"type": "string"}, "token": {"type": "string"}},
+        "required": ["apiVersion", "kind", "nodeName", "token"],
+    }
+    return {
+        f"{PREFIX}/joins": {
+            "post": {"operationId": "join", "tags": ["Token"],
+                     "summary": "Trade a join token (the bearer) for the new node's own node:NAME token; counts one use.",
+                     "requestBody": {"required": True, "content": _json(request)},
+                     "responses": _responses("201", result, errors=("400", "401", "409", "413", "422", "503"))},
+        },
+        "/cacert": {
+            "get": {"operationId": "cacert", "tags": ["health"], "security": [],
+                    "summary": "The cluster's CA certificate (PEM), public: `dlxc join` checks its hash before sending a secret.",
+                    "responses": {"200": {"description": "OK", "content": {"application/x-pem-file": {"schema": {"type": "string"}}}},
+                                  "404": {"description": "The apiserver serves no CA (no --ca-file).", "content": _json(_ref("Status"))}}},
+        },
+    }
+
+
 @lru_cache(maxsize=4)
 def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     models = [(k.model, "validation") for k in kinds] + [(Token, "validation")]
@@ -289,6 +313,7 @@ def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     for kind in kinds:
         paths.update(_kind_paths(kind))
     paths.update(_token_paths())
+    paths.update(_join_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "dlxc apiserver", "version": "v1", "description": "Declarative LXC containers: the only door to etcd."},
