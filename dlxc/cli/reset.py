@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from dlxc.cli import console
+from dlxc.cli.common import fail
 from dlxc.cluster.host import HostLayout, reset_host
 
 __all__ = ["reset"]
@@ -19,7 +20,10 @@ def reset(
     layout = HostLayout.of(state_dir)
     if not yes and not typer.confirm(f"destroy this host's containers and delete {layout.etc}, {layout.data} and {layout.log}?"):
         raise typer.Exit(1)
-    stopped, destroyed = reset_host(layout)
+    try:
+        stopped, destroyed = reset_host(layout)
+    except RuntimeError as exc:
+        fail(str(exc))
     console.out(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
     console.out(f"destroyed {destroyed} container{'s' if destroyed != 1 else ''}; removed {layout.etc}, {layout.data}, {layout.log}")
     console.out("the cluster still lists this node until an admin runs `dlxc node remove NAME`")

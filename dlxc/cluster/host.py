@@ -62,7 +62,18 @@ class HostLayout:
     def supervisor(self) -> Supervisor:
         return Supervisor(self.data / "pids.json", self.log, self.data)
 
+    def is_host(self) -> bool:
+        """Whether init (ETC/host.json) or join (ETC/kubelet.yaml) set this layout up: only then may reset delete it."""
+        return (self.etc / "host.json").is_file() or (self.etc / "kubelet.yaml").is_file()
+
+    def local_cluster_here(self) -> bool:
+        """Whether DATA is the state dir of a `dlxc up` cluster (same default folder, /var/lib/dlxc)."""
+        return (self.data / "layout.json").is_file()
+
     def make(self) -> None:
+        if self.local_cluster_here():
+            raise RuntimeError(f"{self.data} holds a `dlxc up` cluster; stop it with `dlxc down --purge` "
+                               f"or give init/join another --state-dir")
         self.etc.mkdir(parents=True, exist_ok=True)
         self.etc.chmod(0o700)  # credentials
         self.log.mkdir(parents=True, exist_ok=True)
@@ -313,6 +324,11 @@ def join_host(
     timeout: float = 90.0,
 ) -> None:
     """Check the CA, trade the join token for this node's own, write its config, start its kubelet, wait until Ready."""
+    # Whatever would stop the join after the token is traded is checked before: a use is not wasted.
+    if layout.local_cluster_here():
+        raise JoinError(f"{layout.data} holds a `dlxc up` cluster; stop it with `dlxc down --purge` or give join another --state-dir")
+    if "kubelet" in layout.supervisor.running():
+        raise JoinError(f"this host already runs a kubelet (pids in {layout.supervisor.pid_file}); `dlxc reset` it first")
     ca = fetch_ca(server, expected_hash)
     context = ssl.create_default_context(cadata=ca.decode())
     try:
@@ -328,8 +344,6 @@ def join_host(
         raise JoinError(f"{server} refused the join: {message}; nothing was written")
     node_token = response.json()["token"]
     layout.make()
-    if "kubelet" in layout.supervisor.running():
-        raise JoinError(f"this host already runs a kubelet (pids in {layout.supervisor.pid_file}); `dlxc reset` it first")
     layout.pki.mkdir(parents=True, exist_ok=True)
     ca_file = layout.pki / "ca.crt"
     ca_file.write_bytes(ca)
@@ -360,6 +374,9 @@ def reset_host(layout: HostLayout, *, bridge: str = "dlxcbr0") -> tuple[list[str
     The cluster keeps the Node: `dlxc node remove NAME` (on an admin's machine) takes it out."""
     from kubelet import network, runtime
 
+    if not layout.is_host():
+        raise RuntimeError(f"{layout.etc} holds no host that `dlxc init` or `dlxc join` set up; not removing anything "
+                           f"(a `dlxc up` cluster is removed with `dlxc down --purge`)")
     stopped = layout.supervisor.stop()
     destroyed = 0
     if layout.lxc_path.is_dir():

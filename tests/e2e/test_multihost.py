@@ -81,6 +81,8 @@ def test_three_hosts_init_join_spread_refusals_and_remove(lan: MultiHost) -> Non
     assert joined.splitlines()[0] == f"node h1 joined {server} and is Ready"
     ok(lan.dlxc(h2, "join", server, "--token", once, "--ca-hash", ca_hash, "--node-name", "h2", "--state-dir", str(h2.state_dir)))
     assert nodes(lan) == {"h0": "True", "h1": "True", "h2": "True"}
+    h1_node = json.loads(ok(lan.dlxc(None, "get", "nodes", "h1", "-o", "json")))
+    assert h1_node["metadata"]["annotations"]["dlxc.io/advertise-address"] == h1.address
     assert (h1.state_dir / "log" / "kubelet.log").is_file() and (h1.state_dir / "data" / "lxc").is_dir()
     # The components run from their YAML config files, written where an operator finds them.
     assert "kubelet:\n  node-name: h1\n" in (h1.state_dir / "etc" / "agent.yaml").read_text()
