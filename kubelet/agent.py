@@ -175,3 +175,4 @@ class Kubelet:
         finally:
             for task in tasks:
                 task.cancel()
+            await self.reconciler.events.close()
