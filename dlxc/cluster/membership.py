@@ -67,6 +67,8 @@ async def _unbind_all(client: Client, name: str, done: Removal) -> bool:
                 await client.unbind(meta["name"], name, reason="NodeRemoved", message=f"node {name} was removed from the cluster")
                 if meta["name"] not in done.unbound:
                     done.unbound.append(meta["name"])
+                    await client.record_event(container, reason="NodeRemoved", type="Warning", component="dlxc node remove",
+                                              message=f"moved off node {name}: it was removed from the cluster")
         except (Conflict, NotFound):
             pass  # moved or deleted meanwhile
     return found

@@ -125,5 +125,7 @@ def test_three_hosts_init_join_spread_refusals_and_remove(lan: MultiHost) -> Non
         c[n][0] in ("h0", "h1") and c[n][1] == "Running" for n in on_h2) and c, timeout=120,
                        show=lambda: (containers(lan), (lan.hosts[0].state_dir / "log" / "scheduler.log").read_text()[-3000:]))
     assert {node for node, _ in moved.values()} <= {"h0", "h1"}
+    events = ok(lan.dlxc(None, "get", "events", "--for", f"container/{on_h2[0]}"))
+    assert "NodeRemoved" in events and "moved off node h2: it was removed from the cluster" in events, events
     time.sleep(3)
     assert "h2" not in nodes(lan), "the removed host's kubelet registered its Node again"
