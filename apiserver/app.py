@@ -145,7 +145,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
     _add_token_routes(app, token_registry, identity_of)
-    joins = JoinService(store, token_registry)
+    joins = JoinService(store, token_registry, ca_key_file=settings.ca_key_file)
 
     async def join(request: Request) -> Response:
         return _ok(await joins.join(request.headers.get("authorization"), await read_json(request)), 201)

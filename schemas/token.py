@@ -34,6 +34,9 @@ class TokenSpec(Model):
         default=None, ge=1, le=10 * 365 * 86400, description="Lifetime from creation; absent: until revoked."
     )
     uses: int | None = Field(default=None, ge=1, le=100_000, description="join only: how many nodes it may register; absent: any number.")
+    control_plane: bool | None = Field(
+        default=None, description="join only: may also add control-plane hosts (etcd member, apiserver): as powerful as admin."
+    )
 
     @field_validator("role")
     @classmethod
@@ -44,6 +47,8 @@ class TokenSpec(Model):
     def _uses_only_for_join(self) -> TokenSpec:
         if self.uses is not None and self.role != JOIN:
             raise ValueError(f"uses is only for role join, not {self.role}")
+        if self.control_plane and self.role != JOIN:
+            raise ValueError(f"controlPlane is only for role join, not {self.role}")
         return self
 
 

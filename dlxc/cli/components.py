@@ -117,6 +117,7 @@ def apiserver(
     tls_cert_file: Path = typer.Option(None, "--tls-cert-file", envvar="DLXC_TLS_CERT_FILE", help="Server certificate (PEM)."),
     tls_private_key_file: Path = typer.Option(None, "--tls-private-key-file", envvar="DLXC_TLS_PRIVATE_KEY_FILE", help="Its key (PEM)."),
     ca_file: Path = typer.Option(None, "--ca-file", envvar="DLXC_CA_FILE", help="The CA certificate to serve at /cacert (for `dlxc join`)."),
+    ca_key_file: Path = typer.Option(None, "--ca-key-file", envvar="DLXC_CA_KEY_FILE", help="The CA's key, handed to `dlxc join --control-plane` hosts; without it they are refused."),
     insecure_http: bool = typer.Option(False, "--insecure-http", envvar="DLXC_INSECURE_HTTP", help="Serve plain HTTP (loopback only)."),
     allow_privileged: bool = typer.Option(False, "--allow-privileged", envvar="DLXC_ALLOW_PRIVILEGED", help="Accept privileged: true."),
     allowed_host_paths: str = typer.Option("", "--allowed-host-paths", envvar="DLXC_ALLOWED_HOST_PATHS", help="Comma-separated folders host-path mounts must lie under; empty: none."),
@@ -143,6 +144,7 @@ def apiserver(
         etcd_prefix=etcd_prefix,
         token_file=token_file,
         ca_file=ca_file,
+        ca_key_file=ca_key_file,
         allow_privileged=allow_privileged,
         allowed_host_paths=roots,
     )

@@ -23,6 +23,8 @@ def join(
     state_dir: Path = typer.Option(None, "--state-dir", envvar="DLXC_STATE_DIR",
                                    help="Keep config, credentials, data and logs under DIR/etc, DIR/data, DIR/log; "
                                         "default: /etc/dlxc, /var/lib/dlxc, /var/log/dlxc."),
+    control_plane: bool = typer.Option(False, "--control-plane", help="Also run an etcd member, an apiserver and a standby scheduler and "
+                                       "controller here (needs a --control-plane join token and --advertise-address)."),
     systemd: bool = typer.Option(False, "--systemd", help="Run the kubelet as the systemd unit dlxc-agent.service instead of a detached process."),
 ) -> None:
     """Check the cluster's CA, trade the join token for this node's own credential, start the kubelet, wait until Ready."""
@@ -30,7 +32,7 @@ def join(
     node = node_name or default_node_name()
     try:
         join_host(layout, server=server.rstrip("/"), token=token, expected_hash=ca_hash, node_name=node,
-                  advertise=advertise_address, systemd=systemd)
+                  advertise=advertise_address, systemd=systemd, control_plane=control_plane)
     except JoinError as exc:
         fail(str(exc))
     except RuntimeError as exc:

@@ -36,6 +36,7 @@ def create(
     role: str = typer.Option(..., "--role", "-r", help=f"{ROLES_HELP} (NAME a registered Node)."),
     ttl: str = typer.Option(None, "--ttl", help="Lifetime, e.g. 1h or 7d; default: until revoked."),
     uses: int = typer.Option(None, "--uses", min=1, help="--role join only: how many hosts may join with it; default: any number."),
+    control_plane: bool = typer.Option(False, "--control-plane", help="--role join only: may also add control-plane hosts (as powerful as admin)."),
 ) -> None:
     """Ask the apiserver for a new token; its secret is printed once and stored nowhere (only its hash)."""
     try:
@@ -47,6 +48,10 @@ def create(
             if role != JOIN:
                 raise ValueError(f"--uses is only for --role join, not {role}")
             spec["uses"] = uses
+        if control_plane:
+            if role != JOIN:
+                raise ValueError(f"--control-plane is only for --role join, not {role}")
+            spec["controlPlane"] = True
     except ValueError as exc:
         fail(str(exc), code=2)
 

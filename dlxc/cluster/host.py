@@ -7,7 +7,9 @@ The processes are started detached by the same Supervisor as `dlxc up`'s.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import secrets
 import shutil
 import socket
@@ -90,9 +92,13 @@ class InitResult:
     join_token: str
     ca_hash: str
     node_name: str | None
+    control_plane_token: str = ""
 
 
-def join_command(result: InitResult) -> str:
+def join_command(result: InitResult, *, control_plane: bool = False) -> str:
+    if control_plane:
+        return (f"dlxc join {result.server} --token {result.control_plane_token} --ca-hash {result.ca_hash} "
+                f"--control-plane --advertise-address THIS_HOST_IP")
     return f"dlxc join {result.server} --token {result.join_token} --ca-hash {result.ca_hash}"
 
 
@@ -178,7 +184,8 @@ def plan_server(layout: HostLayout, *, advertise: str, port: int, node_name: str
         _write_yaml(server_yaml, {
             "apiserver": {
                 "host": "0.0.0.0", "port": port, "etcd-endpoints": etcd, "token-file": str(layout.etc / "tokens"),
-                "ca-file": str(pki.ca_cert), "tls-cert-file": str(pki.server_cert), "tls-private-key-file": str(pki.server_key),
+                "ca-file": str(pki.ca_cert), "ca-key-file": str(layout.pki / "ca.key"),
+                "tls-cert-file": str(pki.server_cert), "tls-private-key-file": str(pki.server_key),
                 "allowed-host-paths": [str(volumes), "/usr/share:ro"],
             },
             "controller": {},
@@ -188,15 +195,10 @@ def plan_server(layout: HostLayout, *, advertise: str, port: int, node_name: str
     def config(name: str, token: str) -> dict[str, str]:
         return _component_env(layout, name, ClientConfig(server=server, token=token, certificate_authority=str(pki.ca_cert)))
 
+    peer = f"http://{advertise}:{peer_port}"  # other control-plane hosts' etcd members reach this one here
+    member = node_name or "dlxc"
     components = [
-        Component("etcd", [
-            "etcd", "--name", "dlxc", "--data-dir", str(layout.data / "etcd"),
-            "--listen-client-urls", etcd, "--advertise-client-urls", etcd,
-            "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-            "--initial-cluster", f"dlxc=http://127.0.0.1:{peer_port}",
-            "--auto-compaction-retention", "1h",
-        ], {}, self_logging=False, ready_url=f"{etcd}/health"),
+        _etcd(layout, name=member, client=etcd, peer=peer, initial_cluster=f"{member}={peer}", existing=False),
         Component("apiserver", [*_py(), "apiserver", "--config", str(server_yaml)], {}, ready_url=f"{server}/readyz", ca=pki.ca_cert),
         Component("scheduler", [*_py(), "scheduler"], config("scheduler", known["scheduler"])),
         Component("controller", [*_py(), "controller", "--config", str(server_yaml)], config("controller", known["controller"])),
@@ -206,6 +208,17 @@ def plan_server(layout: HostLayout, *, advertise: str, port: int, node_name: str
         kubelet = Component("kubelet", _kubelet_args(layout, node_name), config("kubelet", known[f"kubelet-{node_name}"]))
     admin = ClientConfig(server=server, token=known["admin"], certificate_authority=str(pki.ca_cert))
     return ServerPlan(components, kubelet, admin, ca_hash(pki.ca_cert.read_bytes()))
+
+
+def _etcd(layout: HostLayout, *, name: str, client: str, peer: str, initial_cluster: str, existing: bool) -> Component:
+    """This host's etcd member: clients on loopback only (its own apiserver), peers on the advertised address."""
+    return Component("etcd", [
+        "etcd", "--name", name, "--data-dir", str(layout.data / "etcd"),
+        "--listen-client-urls", client, "--advertise-client-urls", client,
+        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+        "--initial-cluster", initial_cluster, "--initial-cluster-state", "existing" if existing else "new",
+        "--auto-compaction-retention", "1h",
+    ], {}, self_logging=False, ready_url=f"{client}/health")
 
 
 def _wait_ready_url(component: Component, *, timeout: float, logs: Path) -> None:
@@ -248,15 +261,34 @@ def init_host(
     else:
         start_detached(layout, [*plan.components, *([plan.kubelet] if plan.kubelet else [])], timeout=timeout)
     join_token = _create_join_token(plan.admin, ttl_seconds=join_ttl_seconds)
-    path = save_config(plan.admin)
+    control_plane_token = _create_join_token(plan.admin, ttl_seconds=join_ttl_seconds, control_plane=True)
+    # The user's admin credential is an API token (in etcd), so it works on every apiserver of the
+    # cluster, including those `join --control-plane` adds; the file's admin token is this host's only.
+    path = save_config(dataclasses.replace(plan.admin, token=_cluster_admin(layout, plan.admin)))
     if node_name:
         wait_ready(plan.admin, node_name, timeout=timeout, logs=layout.log)
         annotate_address(plan.admin, node_name, advertise)
-    return InitResult(plan.admin.server, path, join_token, plan.ca_hash, node_name)
+    return InitResult(plan.admin.server, path, join_token, plan.ca_hash, node_name, control_plane_token)
 
 
-def _create_join_token(admin: ClientConfig, *, ttl_seconds: int) -> str:
-    body = {"metadata": {"name": f"join-{secrets.token_hex(3)}"}, "spec": {"role": "join", "ttlSeconds": ttl_seconds}}
+def _cluster_admin(layout: HostLayout, bootstrap: ClientConfig) -> str:
+    secrets_file = layout.etc / "component-tokens.json"
+    known = json.loads(secrets_file.read_text())
+    if "clusterAdmin" not in known:
+        response = httpx.post(
+            f"{bootstrap.server}/apis/dlxc.io/v1/tokens", json={"metadata": {"name": "cluster-admin"}, "spec": {"role": "admin"}},
+            headers={"Authorization": f"Bearer {bootstrap.token}"}, verify=ssl_context(bootstrap.certificate_authority or ""), timeout=10,
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"could not make the cluster-admin token: {response.status_code} {response.text}")
+        known["clusterAdmin"] = response.json()["status"]["token"]
+        secrets_file.write_text(json.dumps(known))
+    return str(known["clusterAdmin"])
+
+
+def _create_join_token(admin: ClientConfig, *, ttl_seconds: int, control_plane: bool = False) -> str:
+    spec: dict[str, Any] = {"role": "join", "ttlSeconds": ttl_seconds, **({"controlPlane": True} if control_plane else {})}
+    body = {"metadata": {"name": f"join-{'cp-' if control_plane else ''}{secrets.token_hex(3)}"}, "spec": spec}
     response = httpx.post(
         f"{admin.server}/apis/dlxc.io/v1/tokens", json=body, headers={"Authorization": f"Bearer {admin.token}"},
         verify=ssl_context(admin.certificate_authority or ""), timeout=10,
@@ -321,6 +353,7 @@ def join_host(
     node_name: str,
     advertise: str | None = None,
     systemd: bool = False,
+    control_plane: bool = False,
     timeout: float = 90.0,
 ) -> None:
     """Check the CA, trade the join token for this node's own, write its config, start its kubelet, wait until Ready."""
@@ -331,8 +364,14 @@ def join_host(
         raise JoinError(f"this host already runs a kubelet (pids in {layout.supervisor.pid_file}); `dlxc reset` it first")
     ca = fetch_ca(server, expected_hash)
     context = ssl.create_default_context(cadata=ca.decode())
+    port = urlsplit(server).port or 6443
+    body: dict[str, Any] = {"nodeName": node_name}
+    if control_plane:
+        if not advertise:
+            raise JoinError("--control-plane needs --advertise-address: the address the other control-plane hosts reach this one at")
+        body.update(controlPlane=True, peerURL=f"http://{advertise}:{port + 2}")
     try:
-        response = httpx.post(f"{server}/apis/dlxc.io/v1/joins", json={"nodeName": node_name},
+        response = httpx.post(f"{server}/apis/dlxc.io/v1/joins", json=body,
                               headers={"Authorization": f"Bearer {token}"}, verify=context, timeout=10)
     except httpx.HTTPError as exc:
         raise JoinError(f"cannot reach {server}: {exc}; nothing was written") from None
@@ -343,6 +382,9 @@ def join_host(
             message = response.text
         raise JoinError(f"{server} refused the join: {message}; nothing was written")
     node_token = response.json()["token"]
+    if control_plane:
+        server = _start_control_plane_member(layout, ca=ca, answer=response.json()["controlPlane"], advertise=str(advertise),
+                                             port=port, node_name=node_name, timeout=timeout)
     layout.make()
     layout.pki.mkdir(parents=True, exist_ok=True)
     ca_file = layout.pki / "ca.crt"
@@ -358,6 +400,47 @@ def join_host(
     wait_ready(config, node_name, timeout=timeout, logs=layout.log)
     if advertise:
         annotate_address(config, node_name, advertise)
+
+
+def _start_control_plane_member(
+    layout: HostLayout, *, ca: bytes, answer: dict[str, Any], advertise: str, port: int, node_name: str, timeout: float
+) -> str:
+    """etcd (joining the cluster's members), an apiserver with its own certificate from the cluster's
+    CA, and a standby scheduler and controller on this host; returns this host's apiserver URL,
+    which its kubelet then uses."""
+    layout.make()
+    layout.pki.mkdir(parents=True, exist_ok=True)
+    (layout.pki / "ca.crt").write_bytes(ca)
+    fd = os.open(layout.pki / "ca.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(answer["caKey"])
+    pki = ensure_pki(layout.pki, hosts=[advertise])
+    (layout.etc / "tokens").touch(mode=0o600)  # every credential of this cluster is an API token in etcd
+    etcd = f"http://127.0.0.1:{port + 1}"
+    volumes = layout.data / "volumes"
+    volumes.mkdir(exist_ok=True)
+    server_yaml = layout.etc / "server.yaml"
+    _write_yaml(server_yaml, {
+        "apiserver": {
+            "host": "0.0.0.0", "port": port, "etcd-endpoints": etcd, "token-file": str(layout.etc / "tokens"),
+            "ca-file": str(pki.ca_cert), "ca-key-file": str(layout.pki / "ca.key"),
+            "tls-cert-file": str(pki.server_cert), "tls-private-key-file": str(pki.server_key),
+            "allowed-host-paths": [str(volumes), "/usr/share:ro"],
+        },
+        "controller": {},
+    })
+    (layout.etc / "host.json").write_text(json.dumps({"advertiseAddress": advertise, "port": port, "nodeName": node_name,
+                                                      "controlPlaneMember": True}))
+    server = f"https://{advertise}:{port}"
+    admin = ClientConfig(server=server, token=answer["adminToken"], certificate_authority=str(pki.ca_cert))
+    components = [
+        _etcd(layout, name=node_name, client=etcd, peer=f"http://{advertise}:{port + 2}", initial_cluster=answer["initialCluster"], existing=True),
+        Component("apiserver", [*_py(), "apiserver", "--config", str(server_yaml)], {}, ready_url=f"{server}/readyz", ca=pki.ca_cert),
+        Component("scheduler", [*_py(), "scheduler"], _component_env(layout, "scheduler", admin)),
+        Component("controller", [*_py(), "controller", "--config", str(server_yaml)], _component_env(layout, "controller", admin)),
+    ]
+    start_detached(layout, components, timeout=timeout)
+    return server
 
 
 def annotate_address(config: ClientConfig, node: str, address: str) -> None:
