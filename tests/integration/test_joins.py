@@ -125,3 +125,24 @@ def test_bad_node_names_are_refused(api) -> None:
     assert (bad.status_code, bad.json()["message"]) == (
         422, "nodeName 'Bad_Name' must be a DNS-1123 label: lowercase letters, digits and '-', at most 63"
     )
+
+
+def test_control_plane_joins_need_a_control_plane_token_and_a_peer_url(api) -> None:
+    plain = make_join_token(api, "workers")
+    answer = httpx.post(f"{api.url}{JOINS}", headers={"Authorization": f"Bearer {plain}"},
+                        json={"nodeName": "c1", "controlPlane": True, "peerURL": "http://10.0.0.2:6445"})
+    assert (answer.status_code, answer.json()["message"]) == (
+        403, "the join token 'workers' may not add control-plane hosts; make one with `dlxc token create NAME --role join --control-plane`"
+    )
+    cp = make_join_token(api, "masters", "--control-plane")
+    bad = httpx.post(f"{api.url}{JOINS}", headers={"Authorization": f"Bearer {cp}"},
+                     json={"nodeName": "c1", "controlPlane": True, "peerURL": "10.0.0.2"})
+    assert (bad.status_code, bad.json()["message"]) == (422, "peerURL '10.0.0.2' must be http://ADDRESS:PORT, the new etcd member's peer URL")
+    # This apiserver holds no CA key: it cannot hand one out, so it adds no control-plane host.
+    refused = httpx.post(f"{api.url}{JOINS}", headers={"Authorization": f"Bearer {cp}"},
+                         json={"nodeName": "c1", "controlPlane": True, "peerURL": "http://10.0.0.2:6445"})
+    assert (refused.status_code, refused.json()["message"]) == (
+        403, "this apiserver was started without --ca-key-file; it cannot add control-plane hosts"
+    )
+    listed = dlxc("token", "create", "x", "--role", "viewer", "--control-plane", env=api.env())
+    assert (listed.returncode, listed.stderr) == (2, "error: --control-plane is only for --role join, not viewer\n")
