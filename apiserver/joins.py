@@ -33,6 +33,7 @@ from dlxc.client.errors import (
 from schemas import API_VERSION
 from schemas.base import DNS_LABEL, Obj, iso_time
 from schemas.token import JOIN
+from schemas.wire import CONTROL_PLANE_OF_ANNOTATION
 
 __all__ = ["JoinService", "credential_name"]
 
@@ -125,7 +126,8 @@ class JoinService:
         host starts its etcd as soon as it has this answer.
         """
         assert self.ca_key_file is not None
-        admin = await self._issue(node, joined_with=joined_with, name=f"cp-{credential_name(node)}"[:63], role="admin")
+        admin = await self._issue(node, joined_with=joined_with, name=f"cp-{credential_name(node)}"[:63], role="admin",
+                                  annotations={CONTROL_PLANE_OF_ANNOTATION: node})
         etcd = self.store.etcd
         cluster = [(member.name, url) async for member in etcd.members() for url in member.peer_urls]
         if peer not in {url for _, url in cluster}:  # a second try of the same host adds nothing
@@ -134,7 +136,9 @@ class JoinService:
         initial = [f"{name or node}={url}" for name, url in cluster if url != peer] + [f"{node}={peer}"]
         return {"initialCluster": ",".join(initial), "caKey": self.ca_key_file.read_text(), "adminToken": admin}
 
-    async def _issue(self, node: str, *, joined_with: str, name: str | None = None, role: str | None = None) -> str:
+    async def _issue(
+        self, node: str, *, joined_with: str, name: str | None = None, role: str | None = None, annotations: dict[str, str] | None = None
+    ) -> str:
         """A new node:NODE token (or `role`), replacing the one an earlier join of NODE made (that host is not live)."""
         name = name or credential_name(node)
         try:
@@ -147,7 +151,7 @@ class JoinService:
         obj: Obj = {
             "apiVersion": API_VERSION, "kind": "Token",
             "metadata": {"name": name, "uid": str(uuid.uuid4()), "creationTimestamp": iso_time(created),
-                         "annotations": {"dlxc.io/joined-with": joined_with}},
+                         "annotations": {"dlxc.io/joined-with": joined_with, **(annotations or {})}},
             "spec": {"role": role or f"node:{node}"},
             "status": {},
             _HASH: hash_token(secret),

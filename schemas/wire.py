@@ -4,6 +4,7 @@ from __future__ import annotations
 __all__ = [
     "ADOPTED_ROOTFS_ANNOTATION",
     "APPLYSET_LABEL",
+    "CONTROL_PLANE_OF_ANNOTATION",
     "HOLLOW_LABEL",
     "LXC_FINALIZER",
     "RESTART_ANNOTATION",
@@ -26,3 +27,7 @@ APPLYSET_LABEL = "dlxc.io/applyset"
 
 # Simulated nodes (dlxc.sim.hollow) carry this label, so benchmarks can find and remove them.
 HOLLOW_LABEL = "dlxc.io/hollow"
+
+# On the admin token a control-plane join makes for its host's scheduler and controller: the host
+# it belongs to, so `dlxc node remove` revokes it with that host's node token.
+CONTROL_PLANE_OF_ANNOTATION = "dlxc.io/control-plane-of"

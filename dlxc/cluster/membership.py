@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from dlxc.client.api import Client
 from dlxc.client.errors import Conflict, NotFound
-from schemas.wire import LXC_FINALIZER
+from schemas.wire import CONTROL_PLANE_OF_ANNOTATION, LXC_FINALIZER
 
 __all__ = ["Removal", "remove_node"]
 
@@ -21,7 +21,7 @@ class Removal:
 
 
 async def remove_node(client: Client, name: str, *, settle: float = 1.0) -> Removal:
-    """Revoke every node:NAME token first (the host may no longer act), delete its Lease and Node
+    """Revoke every node:NAME token (and the admin token of its control-plane components) first (the host may no longer act), delete its Lease and Node
     (so the scheduler no longer offers it), then unbind its containers (the scheduler places them
     again, whatever their failover policy: the host is gone for good). A scheduler that had not yet
     seen the Node go may bind one back to NAME: unbound again until `settle` seconds pass without
@@ -30,7 +30,8 @@ async def remove_node(client: Client, name: str, *, settle: float = 1.0) -> Remo
     done = Removal(name)
     tokens, _ = await client.list("tokens")
     for token in tokens:
-        if token["spec"]["role"] == f"node:{name}":
+        ours = token["spec"]["role"] == f"node:{name}" or (token["metadata"].get("annotations") or {}).get(CONTROL_PLANE_OF_ANNOTATION) == name
+        if ours:
             try:
                 await client.delete("tokens", token["metadata"]["name"])
                 done.revoked.append(token["metadata"]["name"])

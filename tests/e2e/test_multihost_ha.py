@@ -123,3 +123,6 @@ def test_three_control_plane_hosts_survive_the_loss_of_the_leaders_host(lan: Mul
     assert node in ("c1", "c2")
     assert took <= 15, f"{took:.1f}s"
     assert phase(lan, "before")[0] is not None, "an acknowledged container was lost"
+    # Removing a control-plane host revokes its node token and its components' admin token.
+    removed = ok(lan.dlxc(None, "node", "remove", "c2"))
+    assert removed.startswith("node/c2 removed: 2 credentials revoked, "), removed
