@@ -19,6 +19,7 @@ from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
 from apiserver.codec import dumps
 from apiserver.joins import JoinService
+from apiserver.ipam import ClusterNetwork
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
@@ -26,6 +27,8 @@ from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import Authenticator, TokenRegistry
+from apiserver.streams import KubeletDialer, add_stream_routes
+from apiserver.terminal import add_terminal_routes
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, NotFound
@@ -62,9 +65,14 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         kind.plural: WatchCache(store, kind.plural, capacity=settings.watch_cache_size, queue_size=settings.watch_queue_size)
         for kind in KINDS
     }
+    network = ClusterNetwork(store, settings.cluster_cidr)
     registries = {
-        kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest) for kind in KINDS
+        kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest, ipam=network) for kind in KINDS
     }
+
+    dialer = KubeletDialer(
+        cert=settings.kubelet_client_certificate, key=settings.kubelet_client_key, ca=settings.kubelet_certificate_authority
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +80,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         try:
             yield
         finally:
+            await dialer.close()
             for cache in caches.values():
                 await cache.stop()
             await store.close()
@@ -100,7 +109,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"reason": "InternalError", "message": "internal error", "details": [], "code": 500}, 500)
 
-    async def identity_of(request: Request) -> Identity:
+    async def identity_of(request: Any) -> Identity:  # a Request, or a WebSocket (streams)
         if authenticator is None:
             return Identity("anonymous", "admin")
         return await authenticator.authenticate(request.headers.get("authorization"))
@@ -161,6 +170,8 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
         added.methods.discard("HEAD")
         app.router.routes.append(added)
+    proxy = add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
+    add_terminal_routes(app, prefix=PREFIX, store=store, proxy=proxy, identity_of=identity_of)
     return app
 
 

@@ -127,6 +127,9 @@ def _valid_role(role: str) -> bool:
 
 
 READ_VERBS = ("get", "list", "watch")
+# Subresources that reach inside a container: exec, console attach (and the passwd and terminal
+# built on them) only for admin; the console log also for viewer; never for a node's token.
+INSIDE = {"exec": ("admin",), "attach": ("admin",), "terminal": ("admin",), "log": ("admin", "viewer")}
 
 
 def authorize(
@@ -144,6 +147,11 @@ def authorize(
     events (not their deletion), and the status of containers bound to NAME (plus adding or
     removing the kubelet's own finalizer on them, which `subresource="finalizers"` stands for).
     """
+    if plural == "containers" and subresource in INSIDE:
+        if identity.role in INSIDE[subresource]:
+            return
+        action = "open a terminal in" if subresource == "terminal" else subresource
+        raise Forbidden(f"{identity.name} ({identity.role}) may not {action} containers/{name}")
     if identity.role == "admin":
         return
     if identity.role == JOIN:

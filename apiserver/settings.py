@@ -1,6 +1,7 @@
 """The apiserver's settings: the one source of its defaults (`dlxc apiserver`'s flags map onto them)."""
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -19,3 +20,9 @@ class ApiServerSettings(BaseModel):
     watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
     watch_queue_size: int = 1_000  # events a watcher may fall behind before it is dropped with 410
     bookmark_interval: float = 10.0  # seconds without events before a watcher gets a BOOKMARK
+    # Mutual TLS towards kubelets' stream servers (exec, attach, log); without them those answer 503.
+    kubelet_client_certificate: Path | None = None
+    kubelet_client_key: Path | None = None
+    kubelet_certificate_authority: Path | None = None
+    # The cluster network every node's overlay spans; containers on it get addresses from here.
+    cluster_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.88.0.0/16")

@@ -39,6 +39,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "server": ("dlxc.cli.server:server", "Run this host's control plane in the foreground (the dlxc-server unit)."),
     "reset": ("dlxc.cli.reset:reset", "Undo init or join on this host: processes, containers, state."),
     "node": ("dlxc.cli.node:node_app", "Manage the cluster's hosts (node remove)."),
+    "scale": ("dlxc.cli.scale:scale", "Set the number of members of a set."),
+    "rollout": ("dlxc.cli.rollout:rollout_app", "Follow or undo the rolling update of a set."),
+    "cluster": ("dlxc.cli.cluster:cluster_app", "Build clusters: a front-end and N working nodes."),
     "cordon": ("dlxc.cli.cordon:cordon", "Mark nodes unschedulable: running containers stay."),
     "uncordon": ("dlxc.cli.cordon:uncordon", "Mark nodes schedulable again."),
     "explain-placement": ("dlxc.cli.explain_placement:explain_placement", "Show where each container of the manifests would be placed, and why."),
@@ -52,9 +55,15 @@ VERBS: dict[str, tuple[str, str]] = {
     "top": ("dlxc.cli.top:top_app", "Show resource usage of containers or nodes."),
     "apiserver": ("dlxc.cli.components:apiserver", "Serve the API over etcd."),
     "scheduler": ("dlxc.cli.components:scheduler", "Bind unbound containers to nodes by weighted score."),
-    "controller": ("dlxc.cli.components:controller", "Run the controllers (node lifecycle)."),
+    "controller": ("dlxc.cli.components:controller", "Run the controllers (node lifecycle, container sets)."),
     "kubelet": ("dlxc.cli.components:kubelet", "Run the node agent: register, heartbeat, reconcile containers."),
     "hollow-nodes": ("dlxc.cli.hollow_nodes:hollow_nodes", "Register N hollow nodes (no LXC) for scale tests."),
+    "exec": ("dlxc.cli.exec:exec_command", "Run a command inside a running container, on any node."),
+    "enter": ("dlxc.cli.enter:enter", "Open a login shell inside a running container."),
+    "logs": ("dlxc.cli.logs:logs", "Print a container's console output (this run or the previous one)."),
+    "console": ("dlxc.cli.console_attach:console", "Attach to a container's console; Ctrl-a q detaches."),
+    "passwd": ("dlxc.cli.passwd:passwd", "Set a user's password inside a container."),
+    "terminal": ("dlxc.cli.terminal:terminal", "Print a one-time URL of a browser terminal in a container."),
 }
 
 

@@ -129,11 +129,14 @@ def _write_yaml(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def _kubelet_args(layout: HostLayout, node_name: str) -> list[str]:
+def _kubelet_args(layout: HostLayout, node_name: str, *, advertise: str | None = None) -> list[str]:
     """The kubelet started with ETC/agent.yaml (kept if it exists, so an operator's edits stay)."""
     agent = layout.etc / "agent.yaml"
     if not agent.exists():
-        _write_yaml(agent, {"kubelet": {"node-name": node_name, "lxc-path": str(layout.lxc_path), "image-dir": str(layout.data / "images")}})
+        flags = {"node-name": node_name, "lxc-path": str(layout.lxc_path), "image-dir": str(layout.data / "images")}
+        if advertise:
+            flags["advertise-address"] = advertise  # where the other hosts send this one's cluster-network traffic
+        _write_yaml(agent, {"kubelet": flags})
     return [*_py(), "kubelet", "--config", str(agent)]
 
 
@@ -205,7 +208,7 @@ def plan_server(layout: HostLayout, *, advertise: str, port: int, node_name: str
     ]
     kubelet = None
     if node_name:
-        kubelet = Component("kubelet", _kubelet_args(layout, node_name), config("kubelet", known[f"kubelet-{node_name}"]))
+        kubelet = Component("kubelet", _kubelet_args(layout, node_name, advertise=advertise), config("kubelet", known[f"kubelet-{node_name}"]))
     admin = ClientConfig(server=server, token=known["admin"], certificate_authority=str(pki.ca_cert))
     return ServerPlan(components, kubelet, admin, ca_hash(pki.ca_cert.read_bytes()))
 
@@ -390,7 +393,7 @@ def join_host(
     ca_file = layout.pki / "ca.crt"
     ca_file.write_bytes(ca)
     config = ClientConfig(server=server, token=node_token, certificate_authority=str(ca_file))
-    kubelet = Component("kubelet", _kubelet_args(layout, node_name), _component_env(layout, "kubelet", config))
+    kubelet = Component("kubelet", _kubelet_args(layout, node_name, advertise=advertise), _component_env(layout, "kubelet", config))
     if systemd:
         from dlxc.cluster import units
 

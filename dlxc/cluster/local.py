@@ -18,7 +18,7 @@ import httpx
 
 from apiserver.auth import TokenFile
 from dlxc.client.config import ClientConfig, save_config
-from dlxc.cluster.pki import Pki, ensure_pki, ssl_context
+from dlxc.cluster.pki import Pki, ensure_pki, issue_apiserver_client, issue_kubelet_serving, ssl_context
 from dlxc.cluster.supervisor import Supervisor, stop_order, wait_http
 
 __all__ = ["STOP_GRACE", "LocalCluster", "LocalNode", "default_state_dir", "stop_containers", "stop_order"]
@@ -57,6 +57,9 @@ class LocalCluster:
     node_name: str = "local"
     bridge: str = "dlxcbr0"
     subnet: str = "10.77.0.1/24"
+    cluster_cidr: str = "10.88.0.0/16"  # the cluster network; on one host its bridge is shared by every node
+    cluster_bridge: str = "dlxc0"
+    outbound_nat: bool = True  # masquerade the cluster network to the host's uplink (turns on IPv4 forwarding)
     nodes: int = 1  # kubelets on this host, each a node of its own (for trying failover)
     etcd_members: int = 1  # 3 for an etcd cluster on loopback
     allow_privileged: bool = False
@@ -176,13 +179,18 @@ class LocalCluster:
             self._wait_http(f"{endpoint}/health", timeout=timeout, what="etcd")
         pki = self.pki()
         (self.state_dir / "volumes").mkdir(exist_ok=True)
+        # Exec, attach and logs: the apiserver dials kubelets with a client certificate, and each
+        # kubelet serves them with a certificate naming its node (mutual TLS, the same CA).
+        client_cert, client_key = issue_apiserver_client(pki.ca_cert.parent)
         if "apiserver" not in running:
             self._spawn(
                 "apiserver",
                 py + ["apiserver", "--port", str(self.port), "--etcd-endpoints", ",".join(self.etcd_endpoints),
                       "--token-file", str(self.state_dir / "tokens"),
                       "--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key),
-                      "--allowed-host-paths", ",".join(self.allowed_host_paths),
+                      "--kubelet-client-certificate", str(client_cert), "--kubelet-client-key", str(client_key),
+                      "--kubelet-certificate-authority", str(pki.ca_cert),
+                      "--allowed-host-paths", ",".join(self.allowed_host_paths), "--cluster-cidr", self.cluster_cidr,
                       *(["--allow-privileged"] if self.allow_privileged else [])],
                 {},
             )
@@ -193,15 +201,21 @@ class LocalCluster:
                 self._spawn(name, py + [name], self._component_env(name, component_tokens[name], pki))
         for node in self.local_nodes():
             if node.component not in running:
+                stream_cert, stream_key = issue_kubelet_serving(pki.ca_cert.parent, node.name)
                 self._spawn(
                     node.component,
                     py + ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path),
-                          "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet],
+                          "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet,
+                          "--stream-cert-file", str(stream_cert), "--stream-key-file", str(stream_key),
+                          "--stream-client-ca-file", str(pki.ca_cert), "--stream-host", "127.0.0.1",
+                          "--cluster-cidr", self.cluster_cidr, "--cluster-bridge", self.cluster_bridge,
+                          "--outbound-nat" if self.outbound_nat else "--no-outbound-nat"],
                     self._component_env(node.component, component_tokens[node.component], pki),
                 )
         (self.state_dir / "layout.json").write_text(json.dumps({
             "nodes": self.nodes, "etcdMembers": self.etcd_members,
             "nodeName": self.node_name, "bridge": self.bridge, "subnet": self.subnet,
+            "clusterCidr": self.cluster_cidr, "clusterBridge": self.cluster_bridge, "outboundNat": self.outbound_nat,
             "allowPrivileged": self.allow_privileged, "extraHostPaths": list(self.extra_host_paths),
         }))
         config = ClientConfig(server=self.server, token=admin, certificate_authority=str(pki.ca_cert))
@@ -264,6 +278,9 @@ class LocalCluster:
         self.node_name = str(layout.get("nodeName", self.node_name))
         self.bridge = str(layout.get("bridge", self.bridge))
         self.subnet = str(layout.get("subnet", self.subnet))
+        self.cluster_cidr = str(layout.get("clusterCidr", self.cluster_cidr))
+        self.cluster_bridge = str(layout.get("clusterBridge", self.cluster_bridge))
+        self.outbound_nat = bool(layout.get("outboundNat", self.outbound_nat))
         self.allow_privileged = bool(layout.get("allowPrivileged", self.allow_privileged))
         self.extra_host_paths = tuple(layout.get("extraHostPaths", self.extra_host_paths))
 
@@ -327,7 +344,7 @@ class LocalCluster:
         """Stop every process this cluster started, then its containers and its bridge."""
         self.load_layout()
         stopped = self.supervisor.stop()
-        from kubelet import hostfeatures, network, runtime
+        from kubelet import hostfeatures, network, overlay, runtime
         from kubelet.stops import StopRecords
 
         work = []
@@ -344,6 +361,7 @@ class LocalCluster:
         for node in self.local_nodes():
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
+        overlay.teardown(self.cluster_bridge)
         # The kubelet started lxcfs if the host did not run it; with no container left it serves
         # nobody. One started by the host (its pid file is not ours) is never touched.
         if not lxc_containers_running() and hostfeatures.stop_lxcfs():

@@ -83,3 +83,35 @@ def test_token_file_remove_drops_only_that_name(tmp_path: Path) -> None:
         tokens.authenticate(f"Bearer {gone}")
     assert tokens.authenticate(f"Bearer {keep}") == Identity("alice", "viewer")
     assert (tmp_path / "tokens").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("role", "sub", "allowed"),
+    [
+        pytest.param("admin", "exec", True, id="admin-exec"),
+        pytest.param("admin", "attach", True, id="admin-attach"),
+        pytest.param("admin", "log", True, id="admin-log"),
+        pytest.param("viewer", "exec", False, id="viewer-exec"),
+        pytest.param("viewer", "attach", False, id="viewer-attach"),
+        pytest.param("viewer", "log", True, id="viewer-log"),
+        pytest.param("node:n1", "exec", False, id="node-exec"),
+        pytest.param("node:n1", "attach", False, id="node-attach"),
+        pytest.param("node:n1", "log", False, id="node-log-even-its-own"),
+        pytest.param("admin", "terminal", True, id="admin-terminal"),
+        pytest.param("viewer", "terminal", False, id="viewer-terminal"),
+        pytest.param("node:n1", "terminal", False, id="node-terminal"),
+    ],
+)
+def test_getting_inside_a_container(role: str, sub: str, allowed: bool) -> None:
+    identity = Identity("someone", role)
+
+    def decide() -> None:
+        # A node's own container is no exception: bound_node names it.
+        authorize(identity, verb="get" if sub == "log" else "create", plural="containers", name="web", subresource=sub, bound_node="n1")
+
+    if allowed:
+        decide()
+    else:
+        action = "open a terminal in" if sub == "terminal" else sub
+        with pytest.raises(Forbidden, match=f"someone \\({role}\\) may not {action} containers/web"):
+            decide()
