@@ -18,6 +18,7 @@ import dlxc
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
 from apiserver.codec import dumps
+from apiserver.joins import JoinService
 from apiserver.ipam import ClusterNetwork
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
@@ -162,6 +163,22 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
     _add_token_routes(app, token_registry, identity_of)
+    joins = JoinService(store, token_registry, ca_key_file=settings.ca_key_file)
+
+    async def join(request: Request) -> Response:
+        return _ok(await joins.join(request.headers.get("authorization"), await read_json(request)), 201)
+
+    async def cacert(request: Request) -> Response:
+        # Public by design: the joining host compares it with the --ca-hash it was given before it
+        # sends its join token, so serving it to anyone gives nothing away.
+        if settings.ca_file is None:
+            raise NotFound("this apiserver was started without --ca-file; it serves no CA certificate")
+        return Response(settings.ca_file.read_bytes(), media_type="application/x-pem-file")
+
+    for path, method, endpoint in ((f"{PREFIX}/joins", "POST", join), ("/cacert", "GET", cacert)):
+        added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
+        added.methods.discard("HEAD")
+        app.router.routes.append(added)
     proxy = add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
     add_terminal_routes(app, prefix=PREFIX, store=store, proxy=proxy, identity_of=identity_of)
     return app

@@ -281,6 +281,30 @@ def _token_paths() -> dict[str, Any]:
     }
 
 
+def _join_paths() -> dict[str, Any]:
+    """Joining a host: the public CA certificate, and a join token traded for a node's own token."""
+    request = {"type": "object", "properties": {"nodeName": {"type": "string"}}, "required": ["nodeName"]}
+    result = {
+        "type": "object",
+        "properties": {"apiVersion": {"type": "string"}, "kind": {"const": "JoinResult"}, "nodeName": {"type": "string"}, "token": {"type": "string"}},
+        "required": ["apiVersion", "kind", "nodeName", "token"],
+    }
+    return {
+        f"{PREFIX}/joins": {
+            "post": {"operationId": "join", "tags": ["Token"],
+                     "summary": "Trade a join token (the bearer) for the new node's own node:NAME token; counts one use.",
+                     "requestBody": {"required": True, "content": _json(request)},
+                     "responses": _responses("201", result, errors=("400", "401", "409", "413", "422", "503"))},
+        },
+        "/cacert": {
+            "get": {"operationId": "cacert", "tags": ["health"], "security": [],
+                    "summary": "The cluster's CA certificate (PEM), public: `dlxc join` checks its hash before sending a secret.",
+                    "responses": {"200": {"description": "OK", "content": {"application/x-pem-file": {"schema": {"type": "string"}}}},
+                                  "404": {"description": "The apiserver serves no CA (no --ca-file).", "content": _json(_ref("Status"))}}},
+        },
+    }
+
+
 def _terminal_paths() -> dict[str, Any]:
     """The browser terminal (apiserver.terminal): an admin makes a one-time link; the page trades it for a
     session, whose WebSocket (`/terminal/stream`, v5.channel.k8s.io) OpenAPI cannot describe."""
@@ -361,6 +385,7 @@ def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     for kind in kinds:
         paths.update(_kind_paths(kind))
     paths.update(_token_paths())
+    paths.update(_join_paths())
     paths.update(_terminal_paths())
     return {
         "openapi": "3.1.0",

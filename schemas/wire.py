@@ -10,6 +10,7 @@ __all__ = [
     "HOSTS_ANNOTATION",
     "NODE_HOOKS_ANNOTATION",
     "APPLYSET_LABEL",
+    "CONTROL_PLANE_OF_ANNOTATION",
     "HOLLOW_LABEL",
     "LXC_FINALIZER",
     "RESTART_ANNOTATION",
@@ -36,6 +37,9 @@ APPLYSET_LABEL = "dlxc.io/applyset"
 # Simulated nodes (dlxc.sim.hollow) carry this label, so benchmarks can find and remove them.
 HOLLOW_LABEL = "dlxc.io/hollow"
 
+# On the admin token a control-plane join makes for its host's scheduler and controller: the host
+# it belongs to, so `dlxc node remove` revokes it with that host's node token.
+CONTROL_PLANE_OF_ANNOTATION = "dlxc.io/control-plane-of"
 # The ContainerSet controller's finalizer on every set: the set stays until its members are gone.
 SET_FINALIZER = "dlxc.io/set-members"
 

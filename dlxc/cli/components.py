@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from apiserver.settings import ApiServerSettings
 from controller.nodelifecycle import NodeLifecycleSettings
 from dlxc.cli.common import duration
+from dlxc.cli.configfile import config_option
 from dlxc.client.api import Client
 from dlxc.client.config import ClientConfig
 from kubelet.settings import KubeletSettings, LeaseSettings
@@ -30,7 +31,18 @@ __all__ = ["apiserver", "controller", "kubelet", "scheduler"]
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """To stderr, or (DLXC_LOG_FILE, as `dlxc up`, `init` and `join` start components) to that file,
+    rotated by size (10 MiB, five old files kept) so a long-lived host never fills its disk."""
+    from dlxc.cluster.supervisor import LOG_BACKUPS, LOG_MAX_BYTES
+
+    handlers: list[logging.Handler] | None = None
+    path = os.environ.get("DLXC_LOG_FILE")
+    if path:
+        from logging.handlers import RotatingFileHandler
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers = [RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS)]
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers)
 
 
 def _default(model: type[BaseModel], field: str) -> Any:
@@ -106,6 +118,7 @@ def _cluster_cidr(text: str) -> ipaddress.IPv4Network:
 
 
 def apiserver(
+    config: Path = config_option("DLXC_APISERVER_CONFIG", "/etc/dlxc/server.yaml"),
     host: str = typer.Option("127.0.0.1", "--host", envvar="DLXC_APISERVER_HOST", help="Address to listen on."),
     port: int = typer.Option(6443, "--port", envvar="DLXC_APISERVER_PORT"),
     etcd_endpoints: str = typer.Option(",".join(_default(ApiServerSettings, "etcd_endpoints")), "--etcd-endpoints", envvar="DLXC_ETCD_ENDPOINTS", help="Comma-separated."),
@@ -113,6 +126,8 @@ def apiserver(
     token_file: Path = typer.Option(None, "--token-file", envvar="DLXC_TOKEN_FILE", help="Hashed tokens; without it no auth (loopback only)."),
     tls_cert_file: Path = typer.Option(None, "--tls-cert-file", envvar="DLXC_TLS_CERT_FILE", help="Server certificate (PEM)."),
     tls_private_key_file: Path = typer.Option(None, "--tls-private-key-file", envvar="DLXC_TLS_PRIVATE_KEY_FILE", help="Its key (PEM)."),
+    ca_file: Path = typer.Option(None, "--ca-file", envvar="DLXC_CA_FILE", help="The CA certificate to serve at /cacert (for `dlxc join`)."),
+    ca_key_file: Path = typer.Option(None, "--ca-key-file", envvar="DLXC_CA_KEY_FILE", help="The CA's key, handed to `dlxc join --control-plane` hosts; without it they are refused."),
     insecure_http: bool = typer.Option(False, "--insecure-http", envvar="DLXC_INSECURE_HTTP", help="Serve plain HTTP (loopback only)."),
     allow_privileged: bool = typer.Option(False, "--allow-privileged", envvar="DLXC_ALLOW_PRIVILEGED", help="Accept privileged: true."),
     allowed_host_paths: str = typer.Option("", "--allowed-host-paths", envvar="DLXC_ALLOWED_HOST_PATHS", help="Comma-separated folders host-path mounts must lie under; empty: none."),
@@ -142,6 +157,8 @@ def apiserver(
         etcd_endpoints=[e.strip() for e in etcd_endpoints.split(",") if e.strip()],
         etcd_prefix=etcd_prefix,
         token_file=token_file,
+        ca_file=ca_file,
+        ca_key_file=ca_key_file,
         allow_privileged=allow_privileged,
         allowed_host_paths=roots,
         kubelet_client_certificate=kubelet_client_certificate,
@@ -178,6 +195,7 @@ def scheduler(
 
 
 def controller(
+    config: Path = config_option("DLXC_CONTROLLER_CONFIG", "/etc/dlxc/server.yaml"),
     server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
     token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
     node_grace: float = typer.Option(_default(NodeLifecycleSettings, "node_grace"), "--node-grace", parser=duration, help="Seconds of a silent node Lease before the node is NotReady."),
@@ -219,6 +237,7 @@ async def _both(*loops: Awaitable[None]) -> None:
 
 
 def kubelet(
+    config: Path = config_option("DLXC_KUBELET_CONFIG", "/etc/dlxc/agent.yaml"),
     server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
     token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
     node_name: str = typer.Option(None, "--node-name", envvar="DLXC_NODE_NAME", help="Default: the hostname."),
