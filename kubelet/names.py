@@ -100,13 +100,21 @@ class HostsFiles:
     def path(self, name: str) -> Path:
         return self.directory / name
 
-    def ensure(self, name: str) -> Path:
-        """The container's file, made now with the current content if missing (it must exist before start)."""
+    def ensure(self, name: str, *, owner: tuple[int, int] | None = None) -> Path:
+        """The container's file, made now with the current content if missing (it must exist before start),
+        owned by `owner` (uid, gid: the container's root as the host sees it), so its root can edit it."""
         path = self.path(name)
         with self.lock:
             if not path.exists():
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self._write(path, self.cluster.get(name, []))
+            if owner is not None:
+                info = path.stat()
+                if (info.st_uid, info.st_gid) != owner:
+                    try:
+                        os.chown(path, *owner)
+                    except PermissionError:
+                        pass  # a kubelet that is not root: the container's root can read the file, not edit it
         return path
 
     def update(self, names: str, local: Iterable[str], cluster: dict[str, list[str]] | None = None) -> None:

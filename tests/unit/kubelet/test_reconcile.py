@@ -691,6 +691,8 @@ def test_a_container_on_the_cluster_network_gets_its_address_gateway_and_hosts_f
         ("lxc.mount.entry", f"{hosts} etc/hosts none bind,create=file 0 0"),
     ]
     assert hosts.is_file()  # there before the start that bind-mounts it
+    # Owned by the container's root, which may edit it (its own lines outside dlxc's blocks are kept).
+    assert (hosts.stat().st_uid, hosts.stat().st_gid) == (IDMAP.host_uid(0), IDMAP.host_gid(0))
     assert w.status()["phase"] == "Running" and w.status()["ip"] == "10.88.3.4"
 
 
