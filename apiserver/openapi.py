@@ -296,6 +296,14 @@ def _join_paths() -> dict[str, Any]:
                      "requestBody": {"required": True, "content": _json(request)},
                      "responses": _responses("201", result, errors=("400", "401", "409", "413", "422", "503"))},
         },
+        f"{PREFIX}/nodecertificates": {
+            "post": {"operationId": "sign_node_certificate", "tags": ["Token"],
+                     "summary": "Sign a kubelet serving certificate from a CSR for nodeName only (a node:NAME token: NAME only).",
+                     "requestBody": {"required": True, "content": _json({
+                         "type": "object", "properties": {"nodeName": {"type": "string"}, "csr": {"type": "string"}},
+                         "required": ["nodeName", "csr"]})},
+                     "responses": _responses("201", {"type": "object"}, errors=("400", "401", "403", "413", "422", "503"))},
+        },
         "/cacert": {
             "get": {"operationId": "cacert", "tags": ["health"], "security": [],
                     "summary": "The cluster's CA certificate (PEM), public: `dlxc join` checks its hash before sending a secret.",
