@@ -16,11 +16,13 @@ from dlxc.client.errors import ApiError, NotFound
 from dlxc.client.informer import Informer
 from kubelet import exporter, images, lxcconfig, restarts
 from kubelet.allocator import Allocator
+from kubelet.backups import BackupAgent
 from kubelet.drift import DriftPoller
 from kubelet.imagegc import ImageGC
 from kubelet.hostfeatures import HostFeatures
 from kubelet.lease import NodeLease
 from kubelet.nodestatus import NodeStatus
+from kubelet.restores import Restorer
 from kubelet.plan import (
     Action,
     Create,
@@ -98,6 +100,8 @@ class Kubelet:
         self.node = NodeStatus(client, settings, containers=self.containers, runtime=runtime, images=images, resync=self.resync)
         self.sampler = MetricsSampler(runtime, settings, containers=self.containers, enqueue=self.enqueue)
         self.drift = DriftPoller(settings.lxc_path, interval=settings.state_poll_interval, enqueue=self.enqueue)
+        self.backups = BackupAgent(self)  # Backups of containers bound here (kubelet/backups.py)
+        self.restores = Restorer(self)  # rootfs from a backup instead of the image (kubelet/restores.py)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
 
@@ -178,7 +182,10 @@ class Kubelet:
                 gateway = self.settings.subnet.ip
             cpuset = self.allocator.pin_cpus(name, lxcconfig.whole_cores(container.spec.cpu))
         adopted = adopted_rootfs(container)
-        if adopted is not None:
+        restored = self.restores.rootfs(container) if adopted is None else None
+        if restored is not None:
+            rootfs_value, init = restored, images.resolve(container.spec.image).init
+        elif adopted is not None:
             rootfs_value = adopted
             # Keep halting it the way its own config did.
             found = self.runtime.inspect(name)
@@ -559,6 +566,8 @@ class Kubelet:
                     log.warning("cannot register node: %s; retrying", exc.message)
                     await asyncio.sleep(1.0)
             tasks.append(asyncio.create_task(self.lease.run()))
+            self.restores.bind_loop()
+            tasks.append(asyncio.create_task(self.backups.run()))
             tasks.append(asyncio.create_task(self.containers.run()))
             await self.containers.synced.wait()
             await self.guard.remove_stale_copies_first()  # before any reconcile can start a stale copy

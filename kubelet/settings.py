@@ -62,3 +62,11 @@ class KubeletSettings(BaseModel):
     # Cached images no container has used for this long are removed (0: never).
     image_gc_after: float = 3600.0
     image_retry_interval: float = 30.0
+    # Where Backups' archives are written; None: `backups` beside the lxcpath (/var/lib/dlxc/backups).
+    # Give every node the same shared mount (NFS) and a container can be restored on, or fail over
+    # to, any node from its latest backup.
+    backup_dir: Path | None = None
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir if self.backup_dir is not None else self.lxc_path.parent / "backups"

@@ -4,9 +4,12 @@ from __future__ import annotations
 __all__ = [
     "ADOPTED_ROOTFS_ANNOTATION",
     "APPLYSET_LABEL",
+    "BACKUP_FINALIZER",
+    "CONTAINER_LABEL",
     "HOLLOW_LABEL",
     "LXC_FINALIZER",
     "RESTART_ANNOTATION",
+    "RESTORE_ANNOTATION",
 ]
 
 # The kubelet's finalizer on every Container it created an LXC container for: the object stays
@@ -26,3 +29,15 @@ APPLYSET_LABEL = "dlxc.io/applyset"
 
 # Simulated nodes (dlxc.sim.hollow) carry this label, so benchmarks can find and remove them.
 HOLLOW_LABEL = "dlxc.io/hollow"
+
+# Every Backup carries `dlxc.io/container=NAME` (set by the apiserver from spec.container), so
+# `dlxc backup list NAME` and the schedule controller select by label.
+CONTAINER_LABEL = "dlxc.io/container"
+
+# The kubelet that writes a Backup's archive puts this finalizer on it: deleting the Backup
+# waits until that kubelet removed the archive.
+BACKUP_FINALIZER = "dlxc.io/backup-archive"
+
+# Set by `dlxc backup restore` (and import, move): the Backup whose archive the kubelet unpacks as
+# the new container's rootfs instead of cloning its image. Read only when the container is created.
+RESTORE_ANNOTATION = "dlxc.io/restore-from"

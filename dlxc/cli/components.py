@@ -204,6 +204,7 @@ def kubelet(
     metrics_host: str = typer.Option(_default(KubeletSettings, "metrics_host"), "--metrics-host", envvar="DLXC_METRICS_HOST"),
     image_gc_after: float = typer.Option(_default(KubeletSettings, "image_gc_after"), "--image-gc-after", parser=duration, help="Remove cached images unused this many seconds; 0: never."),
     scan_paths: str = typer.Option(",".join(str(p) for p in _default(KubeletSettings, "scan_paths")), "--scan-paths", help="Comma-separated lxcpaths whose containers are listed as unmanaged."),
+    backup_dir: Path = typer.Option(None, "--backup-dir", envvar="DLXC_BACKUP_DIR", help="Where backup archives go (default: backups beside --lxc-path); may be a mount shared by every node."),
     metrics_file: Path = typer.Option(None, "--metrics-file", envvar="DLXC_METRICS_FILE", help="Append each collection as one JSON line."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
     lxcfs: bool = typer.Option(
@@ -237,6 +238,7 @@ def kubelet(
             metrics_file=metrics_file,
             image_gc_after=image_gc_after,
             scan_paths=[Path(p) for p in scan_paths.split(",") if p.strip()],
+            backup_dir=backup_dir,
         )
     except ValidationError as exc:
         raise _invalid(exc, {"": "--fence-timeout", "status_interval": "--status-interval"}) from None

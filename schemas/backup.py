@@ -1,0 +1,50 @@
+"""The Backup kind: one archive of a container's rootfs and spec, made by the kubelet of its node."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import Field
+
+from schemas.base import ConfigSafeStr, DnsLabel, Model
+from schemas.meta import ObjectMeta
+
+__all__ = ["BACKUP_PHASES", "Backup", "BackupSpec", "BackupStatus", "backup_name"]
+
+BACKUP_PHASES = ("Pending", "Running", "Completed", "Failed")
+
+
+def backup_name(container: str, when: datetime) -> str:
+    """NAME-YYYYMMDD-HHMMSS (UTC). The container's name is cut so the whole stays a DNS-1123 label."""
+    stamp = when.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{container[:63 - len(stamp) - 1].rstrip('-')}-{stamp}"
+
+
+class BackupSpec(Model):
+    container: DnsLabel = Field(description="The container to back up (its name).")
+
+
+class BackupStatus(Model):
+    phase: Literal["Pending", "Running", "Completed", "Failed"] = "Pending"
+    message: ConfigSafeStr = ""
+    node: str | None = Field(default=None, description="The node whose kubelet made the archive.")
+    location: str | None = Field(default=None, description="The archive's path on that node (in its --backup-dir).")
+    size: int | None = Field(default=None, ge=0, description="Bytes of the compressed archive.")
+    rootfs_bytes: int | None = Field(default=None, ge=0, description="Bytes of file data archived (before compression).")
+    files: int | None = Field(default=None, ge=0, description="Entries in the archive's rootfs.")
+    checksum: str | None = Field(default=None, description="sha256:HEX of the archive file.")
+    duration_seconds: float | None = Field(default=None, ge=0)
+    start_time: datetime | None = None
+    completion_time: datetime | None = None
+    consistency: str | None = Field(default=None, description="How the copy was kept consistent: frozen, or stopped.")
+    container_spec: dict[str, Any] | None = Field(
+        default=None, description="The container's spec at backup time: what `dlxc backup restore` creates again."
+    )
+
+
+class Backup(Model):
+    api_version: Literal["dlxc.io/v1"] = "dlxc.io/v1"
+    kind: Literal["Backup"] = "Backup"
+    metadata: ObjectMeta
+    spec: BackupSpec
+    status: BackupStatus = Field(default_factory=BackupStatus)

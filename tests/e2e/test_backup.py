@@ -1,0 +1,73 @@
+"""Backups on real LXC: a file written inside survives backup -> delete -> restore as another name, owner and all."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import Cluster, dlxc
+from kubelet_helpers import Api, lxc_state, wait_for
+
+pytestmark = [pytest.mark.lxc, pytest.mark.timeout(240)]
+
+
+def sh(node, name: str, script: str) -> str:
+    result = subprocess.run(["lxc-attach", "-P", str(node.lxc_path), "-n", name, "--clear-env", "--", "/bin/sh", "-c", script],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_backup_delete_restore_as_another_name_keeps_files_and_owners(cluster: Cluster) -> None:
+    node = cluster.add_node()
+    api = Api(cluster)
+    env = cluster.api.env()
+    try:
+        api.create("keeper", node, network={"type": "none"})
+        wait_for(lambda: api.phase("keeper") == "Running", timeout=60, what="keeper Running")
+        sh(node, "keeper", "mkdir -p /home/u && echo precious > /home/u/data.txt && chown -R 1000:1000 /home/u && rm /bin/vi")
+
+        made = dlxc("backup", "create", "keeper", env=env, timeout=120)
+        assert made.returncode == 0, made.stderr
+        backup = made.stdout.split()[0].removeprefix("backup/")
+        assert backup.startswith("keeper-") and " completed: " in made.stdout and "(frozen)" in made.stdout
+        obj = api.get(backup, "backups")
+        status = obj["status"]
+        assert obj["metadata"]["labels"] == {"dlxc.io/container": "keeper"}
+        assert status["phase"] == "Completed" and status["node"] == node.name and status["consistency"] == "frozen"
+        assert status["checksum"].startswith("sha256:") and status["size"] > 0
+        assert lxc_state(node.lxc_path, "keeper") == "RUNNING"  # thawed again
+
+        listed = dlxc("backup", "list", "keeper", env=env)
+        assert listed.returncode == 0 and backup in listed.stdout and "Completed" in listed.stdout
+
+        # Bad input changes nothing: an unknown backup, a name already taken.
+        unknown = dlxc("backup", "restore", "nope-20200101-000000", env=env)
+        assert (unknown.returncode, unknown.stderr) == (1, "error: backup nope-20200101-000000 does not exist; `dlxc backup list` shows the backups\n")
+        taken = dlxc("backup", "restore", backup, env=env)
+        assert (taken.returncode, taken.stderr) == (
+            1, "error: container keeper already exists; restore under another name with --as NEWNAME, or delete it first\n")
+        missing = dlxc("backup", "create", "ghost", env=env)
+        assert (missing.returncode, missing.stderr) == (1, "error: container ghost does not exist; nothing to back up\n")
+
+        api.delete("keeper")
+        wait_for(lambda: not api.exists("keeper"), timeout=60, what="keeper gone")
+
+        restored = dlxc("backup", "restore", backup, "--as", "copy", env=env, timeout=120)
+        assert restored.returncode == 0, restored.stderr
+        assert restored.stdout == f"container/copy restored from backup {backup} on node {node.name}\n"
+        assert sh(node, "copy", "cat /home/u/data.txt; stat -c '%u:%g' /home/u/data.txt /home/u; test -e /bin/vi || echo no-vi") == (
+            "precious\n1000:1000\n1000:1000\nno-vi\n")
+        wait_for(lambda: api.condition("copy", "Restored"), timeout=30, what="Restored condition")
+        assert api.condition("copy", "Restored")["message"].startswith(f"rootfs restored from backup {backup} (made ")
+        events = [e for e in api.list("events") if e["spec"]["involvedObject"]["name"] == "copy"]
+        assert any(e["spec"]["reason"] == "RestoredFromBackup" for e in events)
+
+        # Deleting the backup removes its archive.
+        archive = status["location"]
+        subprocess.run(["test", "-f", archive], check=True)
+        deleted = dlxc("backup", "delete", backup, env=env)
+        assert (deleted.returncode, deleted.stdout) == (0, f"backup/{backup} deleted (archive removed)\n"), deleted.stderr
+        assert subprocess.run(["test", "-e", archive]).returncode == 1
+    finally:
+        api.close()
