@@ -4,12 +4,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from schemas.base import ConfigSafeStr, DnsLabel, Model
 from schemas.meta import ObjectMeta
 
-__all__ = ["BACKUP_PHASES", "Backup", "BackupSpec", "BackupStatus", "backup_name"]
+__all__ = ["BACKUP_PHASES", "Backup", "BackupPolicy", "BackupSpec", "BackupStatus", "backup_name", "check_schedule"]
 
 BACKUP_PHASES = ("Pending", "Running", "Completed", "Failed")
 
@@ -18,6 +18,28 @@ def backup_name(container: str, when: datetime) -> str:
     """NAME-YYYYMMDD-HHMMSS (UTC). The container's name is cut so the whole stays a DNS-1123 label."""
     stamp = when.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{container[:63 - len(stamp) - 1].rstrip('-')}-{stamp}"
+
+
+def check_schedule(value: str) -> str:
+    """A five-field cron expression (minute hour day-of-month month day-of-week), else ValueError saying so."""
+    from croniter import croniter
+
+    if len(value.split()) != 5 or not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a cron expression: use five fields, minute hour day-of-month month "
+                         "day-of-week, e.g. '0 3 * * *' for 03:00 every day")
+    return value
+
+
+class BackupPolicy(Model):
+    """Scheduled backups of a container, made by the controller and pruned to `keep`."""
+
+    schedule: str = Field(description="Cron expression (5 fields) in the controller's local timezone, e.g. '0 3 * * *'.")
+    keep: int = Field(default=7, ge=1, le=1000, description="How many scheduled backups to keep; older ones are deleted.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return check_schedule(value)
 
 
 class BackupSpec(Model):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from schemas.backup import BackupPolicy
 from schemas.base import ConfigSafeStr, DnsLabel, Model, check_config_safe
 from schemas.meta import Condition, ObjectMeta, validate_labels
 from schemas.quantity import format_bytes, parse_bytes
@@ -186,6 +187,9 @@ class ContainerSpec(Model):
     )
     node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the node must carry.")
     anti_affinity: AntiAffinity | None = Field(default=None, description="Spread the members of a group over nodes.")
+    backup: BackupPolicy | None = Field(
+        default=None, description="Scheduled backups: {schedule: '0 3 * * *', keep: 7}; the controller creates and prunes them."
+    )
     node_name: DnsLabel | None = Field(default=None, description="Set by the scheduler only.")
 
     @field_validator("image")

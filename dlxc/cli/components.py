@@ -89,6 +89,11 @@ def _elected(name: str, enabled: bool, identity: str | None, main: Callable[[Cli
     return elected
 
 
+async def _all(*loops: Awaitable[None]) -> None:
+    """Several controllers' loops under one leadership: one ending (or failing) ends the term."""
+    await asyncio.gather(*loops)
+
+
 def default_node_name() -> str:
     raw = socket.gethostname().split(".")[0].lower()
     cleaned = "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in raw).strip("-")
@@ -170,7 +175,8 @@ def controller(
     identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
-    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling)."""
+    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling; scheduled backups)."""
+    from controller.backups import BackupScheduler
     from controller.nodelifecycle import NodeLifecycleController
 
     _logging(log_level)
@@ -179,7 +185,8 @@ def controller(
     except ValidationError as exc:
         raise _invalid(exc, {"node_grace": "--node-grace", "": "--eviction-timeout"}) from None
     _run_until_signal(
-        _elected("dlxc-controller", leader_elect, identity, lambda c: NodeLifecycleController(c, settings).run()), _client_config(server, token)
+        _elected("dlxc-controller", leader_elect, identity, lambda c: _all(NodeLifecycleController(c, settings).run(), BackupScheduler(c).run())),
+        _client_config(server, token),
     )
 
 

@@ -71,3 +71,49 @@ def test_backup_delete_restore_as_another_name_keeps_files_and_owners(cluster: C
         assert subprocess.run(["test", "-e", archive]).returncode == 1
     finally:
         api.close()
+
+
+def test_schedule_on_a_fake_clock_three_runs_keep_two_leaves_two_archives(cluster: Cluster) -> None:
+    import asyncio
+    from datetime import datetime, timedelta, timezone
+    from pathlib import Path
+
+    from controller.backups import BackupScheduler
+
+    node = cluster.add_node()
+    api = Api(cluster)
+    try:
+        bad = dlxc("apply", "-f", "-", env=cluster.api.env(), input=(
+            "apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {name: nightly}\n"
+            "spec: {image: busybox, network: {type: none}, backup: {schedule: 'at three', keep: 2}}\n"))
+        assert bad.returncode != 0 and "spec.backup.schedule: 'at three' is not a cron expression" in bad.stderr
+        assert not api.exists("nightly")
+        api.create("nightly", node, network={"type": "none"}, backup={"schedule": "0 3 * * *", "keep": 2})
+        wait_for(lambda: api.phase("nightly") == "Running", timeout=60, what="nightly Running")
+        created = datetime.fromisoformat(api.get("nightly")["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+
+        async def three_days() -> list[list[str]]:
+            made = []
+            async with cluster.api.client() as client:
+                for day in range(1, 4):
+                    now = (created + timedelta(days=day)).replace(hour=3, minute=5, tzinfo=timezone.utc)
+                    scheduler = BackupScheduler(client, clock=lambda: now)
+                    made.append(await scheduler.tick(now))
+                    await scheduler.tick(now)  # a second pass at the same time makes nothing more
+                    names = made[-1]
+                    deadline = asyncio.get_running_loop().time() + 60
+                    while (await client.get("backups", names[0])).get("status", {}).get("phase") != "Completed":
+                        assert asyncio.get_running_loop().time() < deadline, "backup did not complete"
+                        await asyncio.sleep(0.3)
+                await scheduler.tick(now)  # prunes the oldest now that all three ended
+            return made
+
+        made = asyncio.run(three_days())
+        assert [len(m) for m in made] == [1, 1, 1]
+        wait_for(lambda: len(api.list("backups")) == 2, timeout=30, what="pruned to 2")
+        left = sorted(b["metadata"]["name"] for b in api.list("backups"))
+        assert left == sorted([made[1][0], made[2][0]])
+        archives = sorted(p.name for p in Path(api.get(left[0], "backups")["status"]["location"]).parent.glob("nightly-*"))
+        assert archives == [f"{n}.tar.zst" for n in left]
+    finally:
+        api.close()
