@@ -23,6 +23,7 @@ from kubelet.hostfeatures import HostFeatures
 from kubelet.lease import NodeLease
 from kubelet.nodestatus import NodeStatus
 from kubelet.restores import Restorer
+from kubelet.snapshots import SnapshotAgent
 from kubelet.plan import (
     Action,
     Create,
@@ -102,6 +103,7 @@ class Kubelet:
         self.drift = DriftPoller(settings.lxc_path, interval=settings.state_poll_interval, enqueue=self.enqueue)
         self.backups = BackupAgent(self)  # Backups of containers bound here (kubelet/backups.py)
         self.restores = Restorer(self)  # rootfs from a backup instead of the image (kubelet/restores.py)
+        self.snapshots = SnapshotAgent(self)  # snapshots asked for in annotations (kubelet/snapshots.py)
 
     # ---- work queue: one worker per container at a time, many containers in parallel ----
 
@@ -568,6 +570,7 @@ class Kubelet:
             tasks.append(asyncio.create_task(self.lease.run()))
             self.restores.bind_loop()
             tasks.append(asyncio.create_task(self.backups.run()))
+            tasks.append(asyncio.create_task(self.snapshots.run()))
             tasks.append(asyncio.create_task(self.containers.run()))
             await self.containers.synced.wait()
             await self.guard.remove_stale_copies_first()  # before any reconcile can start a stale copy

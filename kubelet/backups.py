@@ -8,7 +8,7 @@ Running). Deleted -> remove the archive, then our finalizer.
 
 Consistency: a running container is *frozen* (cgroup freezer) for the whole copy and thawed after,
 so the archive is one instant of its files; a stopped one is copied as it is. Meanwhile the
-container is held out of the kubelet's work queue, so no reconcile thaws it halfway.
+container is held out of the kubelet's work queue (kubelet/hold.py), so no reconcile thaws it halfway.
 """
 from __future__ import annotations
 
@@ -16,14 +16,13 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
+from kubelet.hold import held
 from kubelet.archive import IdShift, Written, merged_tree, write_archive
 from kubelet.lxcconfig import split_overlay_rootfs
 from schemas.base import Obj, iso_time, now_iso
@@ -174,7 +173,7 @@ class BackupAgent:
             cname = container["metadata"]["name"]
             t0 = time.monotonic()
             try:
-                async with self._held(cname):
+                async with held(self.kubelet, cname):
                     written, consistency = await asyncio.to_thread(self._archive, name, container)
             except Exception as exc:
                 await asyncio.to_thread(self._remove_files, name, partial_only=True)
@@ -225,20 +224,6 @@ class BackupAgent:
                 runtime.unfreeze(cname)
         os.replace(partial, final)
         return written, "frozen" if frozen else "stopped"
-
-    @asynccontextmanager
-    async def _held(self, container: str) -> AsyncIterator[None]:
-        """Keep the kubelet's reconcile off `container` (it would thaw it) while the archive is written."""
-        kubelet = self.kubelet
-        while container in kubelet.busy:
-            await asyncio.sleep(0.05)
-        kubelet.busy.add(container)
-        try:
-            yield
-        finally:
-            kubelet.busy.discard(container)
-            if container in kubelet.dirty:
-                kubelet.queue.put_nowait(container)
 
     def _remove_files(self, name: str, *, partial_only: bool = False) -> None:
         paths = [self.dir / f"{name}{SUFFIX}{PARTIAL}"] + ([] if partial_only else [self.path_for(name)])

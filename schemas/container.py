@@ -280,6 +280,15 @@ class ContainerExit(Model):
     backoff_seconds: float = Field(default=0, description="Delay before the restart that follows this exit.")
 
 
+class SnapshotInfo(Model):
+    """One snapshot of a container's data, kept on its node beside the container."""
+
+    name: DnsLabel
+    created: datetime
+    size: int = Field(ge=0, description="Bytes the snapshot takes (a copy of the overlay's upper dir: only what changed).")
+    consistency: str = Field(default="frozen", description="frozen: taken from a frozen container; stopped: from a stopped one.")
+
+
 class ContainerStatus(Model):
     """What the kubelet last observed."""
 
@@ -298,6 +307,8 @@ class ContainerStatus(Model):
     last_exit: ContainerExit | None = None
     observed_restart_at: str | None = Field(default=None, description="The restart request last honoured.")
     metrics_time: datetime | None = Field(default=None, description="When status.metrics was collected.")
+    snapshots: list[SnapshotInfo] | None = Field(default=None, description="Snapshots on the node, oldest first.")
+    observed_snapshot_restore: str | None = Field(default=None, description="The snapshot restore request (SNAP@TIME) last honoured.")
 
 
 class Container(Model):

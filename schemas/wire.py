@@ -10,6 +10,8 @@ __all__ = [
     "LXC_FINALIZER",
     "RESTART_ANNOTATION",
     "RESTORE_ANNOTATION",
+    "SNAPSHOTS_ANNOTATION",
+    "SNAPSHOT_RESTORE_ANNOTATION",
 ]
 
 # The kubelet's finalizer on every Container it created an LXC container for: the object stays
@@ -41,3 +43,12 @@ BACKUP_FINALIZER = "dlxc.io/backup-archive"
 # Set by `dlxc backup restore` (and import, move): the Backup whose archive the kubelet unpacks as
 # the new container's rootfs instead of cloning its image. Read only when the container is created.
 RESTORE_ANNOTATION = "dlxc.io/restore-from"
+
+# The snapshots a container should have (a JSON list of names), kept by its node's kubelet; what
+# exists is listed in status.snapshots. An annotation, not spec: `dlxc apply` of a manifest leaves
+# it alone, so applying never deletes snapshots.
+SNAPSHOTS_ANNOTATION = "dlxc.io/snapshots"
+
+# `dlxc snapshot restore NAME SNAP` sets SNAP@TIME; the kubelet restores once per new value and
+# echoes it in status.observedSnapshotRestore.
+SNAPSHOT_RESTORE_ANNOTATION = "dlxc.io/snapshot-restore"

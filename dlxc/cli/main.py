@@ -33,6 +33,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "explain": ("dlxc.cli.explain:explain", "Document a kind or one of its fields."),
     "adopt": ("dlxc.cli.adopt:adopt", "Take over an LXC container dlxc did not create."),
     "backup": ("dlxc.cli.backup:backup_app", "Back up containers, list, delete and restore their backups."),
+    "snapshot": ("dlxc.cli.snapshot:snapshot_app", "Take, list, restore and delete snapshots of a container's data."),
     "up": ("dlxc.cli.up:up", "Start a local cluster in the background."),
     "down": ("dlxc.cli.up:down", "Stop the local cluster's processes and containers."),
     "cordon": ("dlxc.cli.cordon:cordon", "Mark nodes unschedulable: running containers stay."),

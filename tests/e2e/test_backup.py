@@ -117,3 +117,38 @@ def test_schedule_on_a_fake_clock_three_runs_keep_two_leaves_two_archives(cluste
         assert archives == [f"{n}.tar.zst" for n in left]
     finally:
         api.close()
+
+
+def test_snapshot_change_restore_keeps_the_file_and_its_owner(cluster: Cluster) -> None:
+    node = cluster.add_node()
+    api = Api(cluster)
+    env = cluster.api.env()
+    try:
+        api.create("snappy", node, network={"type": "none"})
+        wait_for(lambda: api.phase("snappy") == "Running", timeout=60, what="snappy Running")
+        sh(node, "snappy", "mkdir -p /home/u && echo before > /home/u/f && chown -R 1000:1000 /home/u")
+
+        made = dlxc("snapshot", "create", "snappy", "one", env=env, timeout=120)
+        assert made.returncode == 0, made.stderr
+        assert made.stdout.startswith("snapshot snappy/one created (frozen, ")
+        assert lxc_state(node.lxc_path, "snappy") == "RUNNING"
+        listed = dlxc("snapshot", "list", "snappy", "-o", "json", env=env)
+        import json
+
+        assert [s["name"] for s in json.loads(listed.stdout)] == ["one"]
+
+        sh(node, "snappy", "echo after > /home/u/f && touch /home/u/later")
+        unknown = dlxc("snapshot", "restore", "snappy", "two", env=env)
+        assert (unknown.returncode, unknown.stderr) == (1, "error: container snappy has no snapshot two (it has: one)\n")
+        restored = dlxc("snapshot", "restore", "snappy", "one", env=env, timeout=120)
+        assert restored.returncode == 0, restored.stderr
+        wait_for(lambda: lxc_state(node.lxc_path, "snappy") == "RUNNING", timeout=30, what="running again")
+        assert sh(node, "snappy", "cat /home/u/f; stat -c '%u:%g' /home/u/f; test -e /home/u/later || echo no-later") == (
+            "before\n1000:1000\nno-later\n")
+        wait_for(lambda: api.phase("snappy") == "Running", timeout=30, what="phase Running")
+
+        deleted = dlxc("snapshot", "delete", "snappy", "one", env=env, timeout=60)
+        assert (deleted.returncode, deleted.stdout) == (0, "snapshot snappy/one deleted\n"), deleted.stderr
+        assert not (node.lxc_path / "snappy" / "snapshots" / "one").exists()
+    finally:
+        api.close()

@@ -87,3 +87,20 @@ def test_truncated_and_tampered_archives_are_refused_and_leave_nothing(tmp_path:
         read_archive(io.BytesIO(b"not an archive at all"), dest, shift=IdShift())
     assert not dest.exists()
     assert written.files == 2
+
+
+@pytest.mark.parametrize(
+    ("wanted", "have", "request_", "observed", "actions"),
+    [
+        (["a"], [], None, None, ["Take a"]),
+        (["a"], ["a", "b"], None, None, ["Drop b"]),
+        (["a"], ["a"], "a@t1", "a@t1", []),
+        (["a", "c"], ["a"], "a@t2", "a@t1", ["Restore a", "Take c"]),
+    ],
+    ids=["take", "drop", "restore-done", "restore-first-then-take"],
+)
+def test_plan_snapshots(wanted, have, request_, observed, actions) -> None:
+    from kubelet.snapshots import plan_snapshots
+
+    planned = plan_snapshots(wanted, have, request=request_, observed=observed)
+    assert [f"{type(a).__name__} {a.snap}" for a in planned] == actions
