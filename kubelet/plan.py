@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from kubelet.lxcconfig import order_live_keys
 
@@ -43,6 +44,7 @@ class Observed:
     state: str  # RUNNING, STOPPED, FROZEN, ...
     items: Items
     init_pid: int = -1
+    started: datetime | None = None  # when the running init started
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import lxc
@@ -22,6 +23,7 @@ from kubelet.lxcconfig import (
     split_overlay_rootfs,
 )
 from kubelet.startlog import start_failure
+from kubelet.statusfields import init_started
 
 __all__ = ["LxcError", "LxcRuntime", "Observed", "StartError"]
 
@@ -51,6 +53,7 @@ class Observed:
     init_pid: int | None
     items: tuple[Item, ...]  # the container's config file, parsed (includes not expanded)
     ips: tuple[str, ...]
+    started: datetime | None = None  # when the running init started (from /proc), to about 10 ms
 
     @property
     def running(self) -> bool:
@@ -127,7 +130,9 @@ class LxcRuntime:
             items = tuple(parse_config(config_file.read_text()))
         except FileNotFoundError:
             items = ()
-        return Observed(name=name, state=state, init_pid=pid if pid and pid > 0 else None, items=items, ips=ips)
+        pid = pid if pid and pid > 0 else None
+        started = init_started(pid) if pid and state in ("RUNNING", "FROZEN") else None
+        return Observed(name=name, state=state, init_pid=pid, items=items, ips=ips, started=started)
 
     def states(self) -> dict[str, str]:
         """The state of every container under the lxcpath (RUNNING, STOPPED, FROZEN, ...), cheaply."""

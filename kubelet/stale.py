@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from dlxc.client.errors import ApiError, NotFound
 from kubelet.lease import NodeLease, fence_targets
-from kubelet.plan import Destroy
+from kubelet.ports import ContainerApi, Runtime
+from kubelet.stops import StopRecords
 from schemas.base import Obj
 
 __all__ = ["StaleGuard", "stale_copies"]
@@ -38,10 +38,22 @@ def stale_copies(local: list[str], bound: dict[str, Obj], recorded: dict[str, st
 class StaleGuard:
     """The kubelet's safety hooks: fence, recover, remove stale copies, confirm before starting."""
 
-    def __init__(self, agent: Any, lease: NodeLease) -> None:
-        self.agent = agent  # kubelet.agent.Kubelet
+    def __init__(
+        self, api: ContainerApi, runtime: Runtime, *, node_name: str, lxc_path: Path, lease: NodeLease,
+        stops: StopRecords, bound: Callable[[], Mapping[str, Obj]], destroy: Callable[[str], None],
+        heartbeat: Callable[[], Awaitable[None]], resync: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.api = api
+        self.runtime = runtime
+        self.node_name = node_name
+        self.lxc_path = Path(lxc_path)
         self.lease = lease
-        self.uid_dir = Path(agent.settings.lxc_path) / ".dlxc-uids"
+        self.stops = stops
+        self.bound = bound  # what the informer holds as bound here
+        self.destroy = destroy  # blocking: stop and remove one local container
+        self.heartbeat = heartbeat
+        self.resync = resync
+        self.uid_dir = self.lxc_path / ".dlxc-uids"
 
     # ---- which object each local container was made for ----
 
@@ -63,16 +75,16 @@ class StaleGuard:
 
     async def remove_stale_copies(self) -> list[str]:
         """Destroy every local container the API does not bind to this node (as this uid); returns their names."""
-        node = self.agent.settings.node_name
-        items, _ = await self.agent.client.list("containers", field_selector=f"spec.nodeName={node}")
+        node = self.node_name
+        items, _ = await self.api.list("containers", field_selector=f"spec.nodeName={node}")
         bound = {o["metadata"]["name"]: o for o in items}
         # Only containers this kubelet made: anything else in the lxcpath is listed, never touched.
-        runtime = self.agent.runtime
+        runtime = self.runtime
         local = await asyncio.to_thread(lambda: [n for n in runtime.names() if runtime.managed(n)])
         stale = stale_copies(local, bound, self.recorded())
         for name in stale:
             log.warning("%s: stale copy (no longer bound to %s); destroying it before anything else", name, node)
-            await asyncio.to_thread(self.agent.execute, Destroy(name))
+            await asyncio.to_thread(self.destroy, name)
             self.forget(name)
         for name, obj in bound.items():
             if name in local and name not in stale and obj["metadata"].get("uid"):
@@ -97,13 +109,13 @@ class StaleGuard:
             log.info("%s: not starting: the node lease is not fresh (fenced or renewal overdue)", name)
             return False
         try:
-            current = await self.agent.client.get("containers", name)
+            current = await self.api.get("containers", name)
         except NotFound:
             return False
         except ApiError as exc:
             log.info("%s: not starting: cannot confirm the binding: %s", name, exc.message)
             return False
-        if current["spec"].get("nodeName") != self.agent.settings.node_name or current["metadata"].get("uid") != obj["metadata"].get("uid"):
+        if current["spec"].get("nodeName") != self.node_name or current["metadata"].get("uid") != obj["metadata"].get("uid"):
             log.warning("%s: not starting: it is no longer bound to this node", name)
             return False
         self.record(name, current["metadata"]["uid"])
@@ -111,12 +123,14 @@ class StaleGuard:
 
     async def fence(self) -> None:
         """Stop every running local container that may fail over, in parallel (called again while fenced)."""
-        states = await asyncio.to_thread(self.agent.runtime.states)
+        states = await asyncio.to_thread(self.runtime.states)
         running = [name for name, state in states.items() if state in ("RUNNING", "FROZEN", "STARTING")]
-        targets = fence_targets(running, dict(self.agent.containers.cache))
+        targets = fence_targets(running, dict(self.bound()))
         if not targets:
             return
         log.warning("fenced: killing %s", ", ".join(targets))
+        for name in targets:
+            self.stops.mark(name, "fenced")  # our stop, not the container's exit
         results = await asyncio.gather(*(asyncio.to_thread(self._kill, name) for name in targets), return_exceptions=True)
         for name, result in zip(targets, results):
             if isinstance(result, BaseException):
@@ -124,15 +138,10 @@ class StaleGuard:
 
     def _kill(self, name: str) -> None:
         """Kill at once (no clean shutdown): the fence's margin is a few seconds, not a shutdown's."""
-        result = subprocess.run(
-            ["lxc-stop", "-k", "-n", name, "-P", str(self.agent.settings.lxc_path)],
-            capture_output=True, text=True, timeout=10, check=False,
-        )
-        if result.returncode != 0 and self.agent.runtime.states().get(name) == "RUNNING":
-            raise RuntimeError(result.stderr.strip() or f"lxc-stop -k exited {result.returncode}")
+        self.runtime.stop(name, timeout=0)
 
     async def recover(self) -> None:
         """The lease is back: stale copies go first, then everything is reconciled again."""
         await self.remove_stale_copies()
-        await self.agent.node.heartbeat()  # Ready again now, not at the next status interval
-        await self.agent.resync()
+        await self.heartbeat()  # Ready again now, not at the next status interval
+        await self.resync()

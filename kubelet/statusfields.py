@@ -70,10 +70,9 @@ def ran_since_last_exit(status: Obj) -> bool:
 def restarted_after(observed: Observed, requested: str) -> bool:
     """Whether the running init started after the restart request `requested` (an ISO time)."""
     when = parse_time(requested)
-    if when is None or observed.init_pid <= 0 or observed.state not in ("RUNNING", "FROZEN"):
+    if when is None or observed.state not in ("RUNNING", "FROZEN"):
         return False
-    started = init_started(observed.init_pid)
-    return started is not None and started >= when
+    return observed.started is not None and observed.started >= when
 
 
 def describe_exit(last_exit: Obj) -> str:

@@ -16,6 +16,7 @@ import random
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
+from dlxc.client.workqueue import WorkQueue
 from scheduler.cache import SchedulerCache, request_of
 from scheduler.config import SchedulerSettings
 from scheduler.framework import Decision, schedule
@@ -79,10 +80,9 @@ class Scheduler:
         self.cache = SchedulerCache()
         self.nodes = Informer(client, "nodes", self._on_node)
         self.containers = Informer(client, "containers", self._on_container)
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
-        self.queued: set[str] = set()
-        self.backoff: dict[str, float] = {}
-        self.timers: dict[str, asyncio.TimerHandle] = {}
+        # Retries back off per container (1 s doubling to 30 s by default); a success forgets it.
+        self.queue: WorkQueue[str] = WorkQueue(
+            base_delay=self.settings.retry_initial_seconds, max_delay=self.settings.retry_max_seconds)
         self.unschedulable: set[str] = set()
         self.binds = asyncio.Semaphore(self.settings.bind_concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -94,9 +94,7 @@ class Scheduler:
         return self.cache.assumed
 
     def enqueue(self, name: str) -> None:
-        if name not in self.queued:
-            self.queued.add(name)
-            self.queue.put_nowait(name)
+        self.queue.add(name)
 
     def _wake_waiting(self) -> None:
         """Something may have made room: every waiting container gets another try, soon.
@@ -110,7 +108,7 @@ class Scheduler:
     def _wake_now(self) -> None:
         self._wake = None
         for name in sorted(self.unschedulable):
-            self._cancel_timer(name)
+            self.queue.discard_delayed(name)  # tried now instead of at the end of its backoff
             self.enqueue(name)
         self.unschedulable.clear()
 
@@ -190,8 +188,8 @@ class Scheduler:
             self._retry_later(name)
             return
         self.bound += 1
-        self.backoff.pop(name, None)
-        self._cancel_timer(name)
+        self.queue.forget(name)
+        self.queue.discard_delayed(name)
         log.debug("bound %s: %s", name, decision.message)
 
     async def _record_unschedulable(self, container: Obj, decision: Decision) -> None:
@@ -219,43 +217,28 @@ class Scheduler:
             pass  # changed meanwhile: the watch brings it back to the queue
         log.info("%s is unschedulable: %s", name, decision.message)
 
-    def _cancel_timer(self, name: str) -> None:
-        timer = self.timers.pop(name, None)
-        if timer is not None:
-            timer.cancel()
-
     def _retry_later(self, name: str) -> None:
         """Exponential backoff per container, capped; one pending retry per container."""
-        delay = min(self.settings.retry_max_seconds, self.backoff.get(name, self.settings.retry_initial_seconds / 2) * 2)
-        self.backoff[name] = delay
-        self._cancel_timer(name)
-        self.timers[name] = asyncio.get_running_loop().call_later(delay, self._retry, name)
+        self.queue.discard_delayed(name)
+        self.queue.add_rate_limited(name)
 
-    def _retry(self, name: str) -> None:
-        self.timers.pop(name, None)
-        self.unschedulable.discard(name)
-        if _unbound(self.containers.cache.get(name)):
-            self.enqueue(name)
-
-    async def _worker(self) -> None:
-        while True:
-            name = await self.queue.get()
-            self.queued.discard(name)
-            try:
-                await self.schedule_one(name)
-            except ApiError as exc:
-                log.warning("scheduling %s failed: %s; retrying", name, exc.message)
-                self._retry_later(name)
+    async def _process(self, name: str) -> None:
+        try:
+            await self.schedule_one(name)
+        except ApiError as exc:
+            log.warning("scheduling %s failed: %s; retrying", name, exc.message)
+            self._retry_later(name)
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self.nodes.run()), asyncio.create_task(self.containers.run())]
         try:
             await self.nodes.synced.wait()
             await self.containers.synced.wait()
-            tasks.append(asyncio.create_task(self._worker()))
+            tasks.append(asyncio.create_task(self.queue.run(self._process, workers=1)))
             await asyncio.gather(*tasks)
         finally:
             for task in [*tasks, *self.in_flight]:
                 task.cancel()
-            for timer in [*self.timers.values(), *([self._wake] if self._wake else [])]:
-                timer.cancel()
+            self.queue.shutdown()
+            if self._wake is not None:
+                self._wake.cancel()

@@ -334,12 +334,18 @@ class LocalCluster:
                 stopped.append(name)
         self.pid_file.unlink(missing_ok=True)
         from kubelet import hostfeatures, network, runtime
+        from kubelet.stops import StopRecords
 
         work = []
         for node in self.local_nodes():
             if node.lxc_path.exists():
                 rt = runtime.LxcRuntime(node.lxc_path)
-                work += [(rt, name) for name in rt.names()]
+                stops = StopRecords(node.lxc_path)
+                for name, state in rt.states().items():
+                    if state != "STOPPED":
+                        # Our stop, not the container's exit: after `up` it runs again, counters as they were.
+                        stops.mark(name, "down")
+                    work.append((rt, name))
         stop_containers(work, grace=STOP_GRACE)
         for node in self.local_nodes():
             if network.bridge_exists(node.bridge):

@@ -19,6 +19,7 @@ from dlxc import __version__
 from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
+from dlxc.client.workqueue import WorkQueue
 from schemas.base import Obj, now_iso
 from schemas.wire import HOLLOW_LABEL
 
@@ -75,8 +76,7 @@ class HollowNodes:
         self.concurrency = concurrency
         self.started = now_iso()
         self.containers = Informer(client, "containers", self._on_container)
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
-        self.queued: set[str] = set()
+        self.queue: WorkQueue[str] = WorkQueue()
         self.per_node: dict[str, set[str]] = {name: set() for name in self.nodes}
         self.registered = asyncio.Event()
         self.reported = 0
@@ -165,9 +165,7 @@ class HollowNodes:
         status = new.get("status") or {}
         if new["metadata"].get("deletionTimestamp") or status.get("phase") == "Running":
             return
-        if name not in self.queued:
-            self.queued.add(name)
-            self.queue.put_nowait(name)
+        self.queue.add(name)
 
     async def report(self, name: str) -> None:
         """Say the container runs, against the version read, so a newer write is never undone."""
@@ -191,20 +189,17 @@ class HollowNodes:
         except NotFound:
             pass
 
-    async def _worker(self) -> None:
-        while True:
-            name = await self.queue.get()
-            self.queued.discard(name)
-            try:
-                await self.report(name)
-            except ApiError as exc:
-                log.warning("reporting %s failed: %s", name, exc.message)
+    async def _process(self, name: str) -> None:
+        try:
+            await self.report(name)
+        except ApiError as exc:
+            log.warning("reporting %s failed: %s", name, exc.message)
 
     async def run(self) -> None:
         await self.register_all()
         log.info("%d hollow nodes registered", len(self.nodes))
         tasks = [asyncio.create_task(self.containers.run()), asyncio.create_task(self._heartbeat_loop())]
-        tasks += [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
+        tasks.append(asyncio.create_task(self.queue.run(self._process, workers=self.concurrency)))
         try:
             await asyncio.gather(*tasks)
         finally:

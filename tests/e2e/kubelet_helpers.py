@@ -97,3 +97,14 @@ def kill_init(lxc_path: Path, name: str) -> int:
     assert pid > 0, f"{name} has no init"
     os.kill(pid, signal.SIGKILL)
     return pid
+
+
+def power_off_from_inside(lxc_path: Path, name: str) -> None:
+    """Run busybox's `poweroff` in the container: a halt of its own, not one dlxc made.
+
+    poweroff signals init and init's shutdown sends SIGTERM to every process, the attached
+    poweroff too when it has not exited yet: exit 143 is that race, not a failure.
+    """
+    result = subprocess.run(["lxc-attach", "-P", str(lxc_path), "-n", name, "--", "/sbin/poweroff"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode in (0, 128 + signal.SIGTERM), f"poweroff in {name}: exit {result.returncode} {result.stderr}"

@@ -2,13 +2,11 @@
 `dlxc start` (its spec already says Running) really starts it again."""
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
-
 from conftest import Cluster, dlxc
-from kubelet_helpers import Api, wait_for
+from kubelet_helpers import Api, power_off_from_inside, wait_for
 
 pytestmark = [pytest.mark.lxc, pytest.mark.timeout(180)]
 
@@ -20,7 +18,7 @@ def test_start_brings_back_a_container_that_halted(cluster: Cluster) -> None:
     try:
         api.create("halter", node, restartPolicy="OnFailure", network={"type": "none"})
         wait_for(lambda: api.phase("halter") == "Running" and api.status("halter").get("startedAt"), timeout=60, what="Running")
-        subprocess.run(["lxc-attach", "-P", str(node.lxc_path), "-n", "halter", "--", "/sbin/poweroff"], check=True, timeout=30)
+        power_off_from_inside(node.lxc_path, "halter")
         wait_for(lambda: api.phase("halter") == "Stopped", timeout=20, what="halter Stopped")
 
         began = time.monotonic()

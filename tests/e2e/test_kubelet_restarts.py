@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import Cluster
-from kubelet_helpers import Api, init_pid, kill_init, lxc_state, wait_for
+from kubelet_helpers import Api, init_pid, kill_init, lxc_state, power_off_from_inside, wait_for
 
 pytestmark = [pytest.mark.lxc, pytest.mark.timeout(240)]
 
@@ -57,7 +57,7 @@ def test_restart_policies_and_crash_loop_backoff(cluster: Cluster) -> None:
         # OnFailure: a kill is a failure, so it comes back; a halt from inside is not.
         kill_init(node.lxc_path, "onfail")
         wait_for(lambda: api.status("onfail").get("restartCount") == 1 and running(api, "onfail"), timeout=15, what="onfail back")
-        subprocess.run(["lxc-attach", "-P", str(node.lxc_path), "-n", "halter", "--", "/sbin/poweroff"], check=True, timeout=30)
+        power_off_from_inside(node.lxc_path, "halter")
         wait_for(lambda: api.phase("halter") == "Stopped", timeout=20, what="halter Stopped")
         status = api.status("halter")
         assert status["message"] == "it halted; restartPolicy OnFailure does not restart it"

@@ -105,3 +105,78 @@ def test_down_purge_refuses_a_folder_up_did_not_make(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "is not the state dir of a `dlxc up` cluster" in done.stdout + done.stderr
     assert (keep / "data").read_text() == "mine"
+
+
+MANIFESTS = """\
+apiVersion: dlxc.io/v1
+kind: Container
+metadata: {name: keeper}
+spec: {image: busybox, restartPolicy: Always, network: {type: none}}
+---
+apiVersion: dlxc.io/v1
+kind: Container
+metadata: {name: once}
+spec: {image: busybox, restartPolicy: Never, network: {type: none}}
+---
+apiVersion: dlxc.io/v1
+kind: Container
+metadata: {name: picky}
+spec: {image: busybox, restartPolicy: OnFailure, network: {type: none}}
+"""
+
+
+def statuses(env: dict[str, str]) -> dict[str, dict]:
+    got = dlxc("get", "containers", "-o", "json", env=env, timeout=30)
+    assert got.returncode == 0, got.stderr
+    return {c["metadata"]["name"]: c.get("status") or {} for c in json.loads(got.stdout)["items"]}
+
+
+def wait_all_running(env: dict[str, str], count: int, *, timeout: float = 90) -> dict[str, dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = statuses(env)
+        ready = [s for s in found.values() if s.get("phase") == "Running"
+                 and any(c["type"] == "Ready" and c["status"] == "True" for c in s.get("conditions", []))]
+        if len(found) == count and len(ready) == count:
+            return found
+        assert time.monotonic() < deadline, f"not all Running and Ready: { {n: s.get('phase') for n, s in found.items()} }"
+        time.sleep(0.5)
+
+
+def test_down_then_up_is_not_a_crash(lxc_root: Path, tmp_path: Path) -> None:
+    """Issue 18: `dlxc down` stops the containers, but that is dlxc's stop, not their exit: after `up`
+    each runs again (restartPolicy Never and OnFailure too) with no restart counted and no lastExit."""
+    if os.geteuid() != 0:
+        pytest.fail("LXC tests need root")
+    suffix = secrets.token_hex(2)
+    state, bridge = lxc_root / f"cli-{suffix}", f"dq{suffix}"
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "three.yaml").write_text(MANIFESTS)
+    env = {**os.environ, "DLXC_CONFIG": str(tmp_path / "config.yaml"), "DLXC_STATE_DIR": str(state),
+           "DLXC_PORT": str(free_block(3)), "DLXC_BRIDGE": bridge,
+           "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{secrets.randbelow(200)}.1/24"}
+    env.pop("DLXC_SERVER", None)
+    env.pop("DLXC_TOKEN", None)
+    try:
+        up = dlxc("up", "--examples", str(manifests), env=env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        before = wait_all_running(env, 3)
+        down = dlxc("down", env=env)
+        assert down.returncode == 0, down.stdout + down.stderr
+        again = dlxc("up", "--examples", str(manifests), env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        after = wait_all_running(env, 3)
+        time.sleep(2)  # any wrongly recorded exit would show by now
+        after = statuses(env)
+        for name in ("keeper", "once", "picky"):
+            status = after[name]
+            assert status["phase"] == "Running", (name, status)
+            assert status.get("restartCount", 0) == before[name].get("restartCount", 0) == 0, (name, status)
+            assert "lastExit" not in status, (name, status)
+            assert not any(c["type"] == "CrashLoopBackOff" for c in status.get("conditions", [])), (name, status)
+            assert status["startedAt"] != before[name]["startedAt"]  # it really was stopped and started again
+    finally:
+        down = dlxc("down", "--purge", env=env)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not state.exists()

@@ -1,0 +1,472 @@
+"""The kubelet's real reconcile, driven against an in-memory runtime and API: no root, no LXC, no apiserver."""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.api import FakeApi, unreachable
+from fakes.runtime import FakeRuntime
+
+from kubelet.agent import Kubelet
+from kubelet.allocator import Allocator
+from kubelet.drift import DriftPoller
+from kubelet.hostfeatures import HostFeatures
+from kubelet.idmap import IdMap
+from kubelet.lease import LeaseSettings, NodeLease
+from kubelet.plan import Destroy
+from kubelet.reconcile import DONE, Reconciler, Result
+from kubelet.settings import KubeletSettings
+from kubelet.stale import StaleGuard
+from kubelet.stops import StopRecords
+from schemas.container import ADOPTED_IMAGE
+from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, LXC_FINALIZER, RESTART_ANNOTATION
+
+NODE = "n1"
+IDMAP = IdMap(100000, 100000)
+OTHER_IMAGE = "download:alpine/3.19/amd64"
+
+
+class FakeImages:
+    """Every image is cached; its rootfs path names the image, so an image change moves the rootfs."""
+
+    def is_cached(self, ref: str, *, idmap: Any) -> bool:
+        return True
+
+    def ensure(self, ref: str, *, idmap: Any) -> Path:
+        return Path("/images") / ref.replace("/", "_").replace(":", "_")
+
+
+class FakeNetwork:
+    @staticmethod
+    def bridge_exists(name: str) -> bool:
+        return True
+
+
+@dataclass
+class World:
+    api: FakeApi
+    rt: FakeRuntime
+    stops: StopRecords
+    lease: NodeLease
+    guard: StaleGuard
+    r: Reconciler
+
+    async def reconcile(self, name: str = "web") -> Result:
+        return await self.r.reconcile(name)
+
+    def status(self, name: str = "web") -> dict[str, Any]:
+        return self.api.objects[name]["status"]
+
+    def condition(self, kind: str, name: str = "web") -> dict[str, Any] | None:
+        return next((c for c in self.status(name).get("conditions", []) if c["type"] == kind), None)
+
+
+def settings(tmp_path: Path, **overrides: Any) -> KubeletSettings:
+    return KubeletSettings(node_name=NODE, lxc_path=tmp_path / "lxc", image_dir=tmp_path / "images",
+                           subnet=ipaddress.IPv4Interface("10.99.0.1/24"), **overrides)
+
+
+def world(tmp_path: Path, **overrides: Any) -> World:
+    s = settings(tmp_path, **overrides)
+    s.lxc_path.mkdir(parents=True)  # as Kubelet.run makes it
+    api, rt, stops = FakeApi(), FakeRuntime(), StopRecords(s.lxc_path)
+    holder: dict[str, Reconciler] = {}
+
+    async def nothing() -> None:
+        return None
+
+    lease = NodeLease(api, NODE, LeaseSettings(), on_fence=nothing, on_recover=nothing)  # type: ignore[arg-type]
+    guard = StaleGuard(api, rt, node_name=NODE, lxc_path=s.lxc_path, lease=lease, stops=stops,
+                       bound=lambda: dict(api.objects), destroy=lambda name: holder["r"].execute(Destroy(name)),
+                       heartbeat=nothing, resync=nothing)
+    r = Reconciler(api, rt, s, images=FakeImages(), network=FakeNetwork, idmap=IDMAP, allocator=Allocator(s.subnet),
+                   host=HostFeatures(),
+                   drift=DriftPoller(s.lxc_path, interval=1.0, enqueue=lambda name: None), stops=stops,
+                   cached=api.cached, may_start=guard.may_start, metrics=lambda name: None, cgroup_version=2)
+    holder["r"] = r
+    return World(api, rt, stops, lease, guard, r)
+
+
+def container(name: str = "web", *, policy: str = "Always", state: str = "Running", image: str = "busybox",
+              annotations: dict[str, str] | None = None, finalizers: tuple[str, ...] = (LXC_FINALIZER,),
+              privileged: bool = False) -> dict[str, Any]:
+    return {
+        "apiVersion": "dlxc.io/v1", "kind": "Container",
+        "metadata": {"name": name, "finalizers": list(finalizers), "annotations": annotations or {}},
+        "spec": {"image": image, "nodeName": NODE, "restartPolicy": policy, "state": state, "privileged": privileged},
+    }
+
+
+async def running(w: World, **kwargs: Any) -> None:
+    """Create `web` and reconcile it up to Running."""
+    w.api.add(container(**kwargs))
+    assert await w.reconcile() == DONE
+    assert w.status()["phase"] == "Running"
+    w.rt.calls.clear()
+
+
+# ---- creation, claim, Ready ----
+
+
+def test_claims_the_object_before_creating_anything(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.api.add(container(finalizers=()))
+    assert asyncio.run(w.reconcile()) == DONE
+    assert w.api.objects["web"]["metadata"]["finalizers"] == [LXC_FINALIZER]
+    assert w.rt.calls == []
+
+
+def test_creates_starts_and_reports_running_and_ready(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.api.add(container())
+    assert asyncio.run(w.reconcile()) == DONE
+    assert w.rt.actions("web") == ["create", "start"]
+    status = w.status()
+    assert status["phase"] == "Running" and status["startedAt"] and status["ip"].startswith("10.99.0.")
+    assert w.condition("Ready")["status"] == "True"
+
+
+def test_a_stopped_spec_is_not_ready(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.api.add(container(state="Stopped"))
+    asyncio.run(w.reconcile())
+    assert w.rt.actions("web") == ["create"]
+    assert w.status()["phase"] == "Stopped"
+    assert (w.condition("Ready")["status"], w.condition("Ready")["reason"]) == ("False", "Stopped")
+
+
+# ---- restart policy and crash-loop backoff ----
+
+
+@pytest.mark.parametrize(
+    ("policy", "exit_code", "signal", "restarted", "phase"),
+    [
+        ("Always", 0, None, True, "Running"),
+        ("Always", 3, None, True, "Running"),
+        ("OnFailure", 3, None, True, "Running"),
+        ("OnFailure", None, 9, True, "Running"),
+        ("OnFailure", 0, None, False, "Stopped"),
+        ("OnFailure", None, 2, False, "Stopped"),  # halted from inside: a clean end
+        ("Never", 3, None, False, "Failed"),
+        ("Never", 0, None, False, "Stopped"),
+    ],
+    ids=["always-ok", "always-error", "onfailure-error", "onfailure-killed", "onfailure-ok", "onfailure-halted",
+         "never-error", "never-ok"],
+)
+def test_restart_policy_after_a_crash(tmp_path: Path, policy: str, exit_code: int | None, signal: int | None,
+                                      restarted: bool, phase: str) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w, policy=policy)
+        w.rt.crash("web", exit_code=exit_code, signal=signal)
+        assert await w.reconcile() == DONE
+        assert w.rt.actions("web") == (["start"] if restarted else [])
+        status = w.status()
+        assert status["phase"] == phase
+        assert status.get("restartCount", 0) == (1 if restarted else 0)
+        assert status["lastExit"]["reason"] == ("Completed" if not exit_code and signal in (None, 2) else
+                                                "Error" if exit_code else "Signaled")
+        assert (w.condition("Ready")["status"] == "True") is restarted
+
+    asyncio.run(scenario())
+
+
+def test_crash_loop_backs_off_then_restarts(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path, restart_backoff_base=0.3, restart_backoff_cap=5.0)
+        await running(w)
+        w.rt.crash("web", exit_code=1)
+        assert await w.reconcile() == DONE  # the first exit restarts at once
+        assert w.status()["restartCount"] == 1
+        w.rt.calls.clear()
+        w.rt.crash("web", exit_code=1)
+        result = await w.reconcile()
+        assert result.requeue_after is not None and 0.25 < result.requeue_after <= 0.36
+        assert w.rt.calls == []  # held down for the backoff
+        status = w.status()
+        assert status["phase"] == "Failed"
+        assert status["message"] == "back-off 0s before restart 2: it exited with code 1"
+        assert w.condition("CrashLoopBackOff")["status"] == "True"
+        assert w.condition("Ready")["status"] == "False"
+        await asyncio.sleep(result.requeue_after)
+        assert await w.reconcile() == DONE
+        assert w.rt.actions("web") == ["start"]
+        assert w.status()["restartCount"] == 2 and w.status()["phase"] == "Running"
+        assert w.condition("CrashLoopBackOff")["status"] == "False"
+
+    asyncio.run(scenario())
+
+
+# ---- dlxc restart, adoption, image change, drift ----
+
+
+def test_restart_annotation_is_honoured_once(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        asked = "2099-01-01T00:00:00Z"  # after any start this test makes
+        w.api.objects["web"]["metadata"]["annotations"][RESTART_ANNOTATION] = asked
+        await w.reconcile()
+        assert w.rt.actions("web") == ["stop", "start"]
+        assert w.status()["observedRestartAt"] == asked
+        assert w.status().get("restartCount", 0) == 0  # asked for, not a crash
+        w.rt.calls.clear()
+        await w.reconcile()
+        assert w.rt.calls == []
+
+    asyncio.run(scenario())
+
+
+def test_a_container_dlxc_did_not_make_is_not_touched(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        w.rt.add_foreign("web", [("lxc.rootfs.path", "dir:/srv/web/rootfs")])
+        w.api.add(container())
+        assert await w.reconcile() == DONE
+        assert w.rt.calls == []
+        assert w.status()["phase"] == "Failed"
+        assert w.status()["message"].startswith("an LXC container web that dlxc did not make exists on node n1")
+
+    asyncio.run(scenario())
+
+
+def test_adoption_takes_over_in_place_without_a_restart(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        rootfs = "dir:/srv/web/rootfs"
+        w.rt.add_foreign("web", [("lxc.rootfs.path", rootfs), ("lxc.signal.halt", "SIGUSR1")])
+        w.api.add(container(image=ADOPTED_IMAGE, privileged=True, annotations={ADOPTED_ROOTFS_ANNOTATION: rootfs}))
+        assert await w.reconcile() == DONE
+        # Config rewritten and live limits applied; the running container is not restarted for it.
+        assert w.rt.actions("web") == ["write_config", "set_cgroup"]
+        assert w.rt.managed("web")
+        assert w.condition("Adopted")["reason"] == "TakenOver"
+        assert w.status()["phase"] == "Running"
+
+    asyncio.run(scenario())
+
+
+def test_an_adoption_whose_rootfs_differs_is_refused(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        w.rt.add_foreign("web", [("lxc.rootfs.path", "dir:/srv/other")])
+        w.api.add(container(image=ADOPTED_IMAGE, privileged=True, annotations={ADOPTED_ROOTFS_ANNOTATION: "dir:/srv/web"}))
+        await w.reconcile()
+        assert w.rt.calls == []
+        assert "not taking it over, nothing was changed" in w.status()["message"]
+
+    asyncio.run(scenario())
+
+
+def test_an_image_change_rebuilds_the_rootfs_and_says_so(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        w.api.objects["web"]["spec"]["image"] = OTHER_IMAGE
+        await w.reconcile()
+        assert w.rt.actions("web") == ["destroy", "create", "start"]
+        assert "download_alpine_3.19_amd64" in dict(w.rt.containers["web"].items)["lxc.rootfs.path"]
+        assert w.condition("RootfsRebuilt")["reason"] == "ImageChanged"
+        assert [reason for reason, _ in w.api.events] == ["ImageChanged"]
+
+    asyncio.run(scenario())
+
+
+def test_a_config_edited_behind_our_back_is_repaired(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        want = dict(w.rt.containers["web"].items)["lxc.uts.name"]
+        w.rt.drift("web", "lxc.uts.name", "hijacked")
+        await w.reconcile()
+        # Not a live key: rewritten, and a restart applies it.
+        assert w.rt.actions("web") == ["write_config", "stop", "start"]
+        assert dict(w.rt.containers["web"].items)["lxc.uts.name"] == want
+        assert w.status().get("restartCount", 0) == 0
+
+    asyncio.run(scenario())
+
+
+# ---- fencing and the stale guard ----
+
+
+def test_a_fenced_node_never_starts_a_container(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        w.lease.fenced = True
+        w.api.add(container())
+        assert await w.reconcile() == DONE
+        assert w.rt.calls == []
+
+    asyncio.run(scenario())
+
+
+def test_a_container_moved_away_meanwhile_is_not_started(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        w.api.add(container())
+        stale = w.api.cached("web")
+        w.api.objects["web"]["spec"]["nodeName"] = "elsewhere"  # the informer has not seen the move yet
+        w.r.cached = lambda name: stale
+        await w.reconcile()
+        assert "start" not in w.rt.actions("web") and "create" not in w.rt.actions("web")
+
+    asyncio.run(scenario())
+
+
+def test_fencing_kills_and_then_the_stop_is_not_counted_as_an_exit(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w, policy="Never")
+        w.lease.fenced = True
+        await w.guard.fence()
+        assert w.rt.states() == {"web": "STOPPED"} and w.stops.reason("web") == "fenced"
+        await w.reconcile()  # fenced: not started, and no exit recorded
+        assert "lastExit" not in w.status()
+        w.lease.fenced = False
+        await w.reconcile()
+        assert w.rt.actions("web") == ["stop", "start"]
+        assert w.status()["phase"] == "Running" and "lastExit" not in w.status()
+        assert w.stops.reason("web") is None
+
+    asyncio.run(scenario())
+
+
+# ---- stops dlxc made: down/up, host reboot ----
+
+
+@pytest.mark.parametrize("policy", ["Always", "OnFailure", "Never"])
+def test_down_then_up_is_not_a_crash(tmp_path: Path, policy: str) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path, restart_backoff_base=0.3)
+        await running(w, policy=policy)
+        if policy != "Never":
+            w.rt.crash("web", exit_code=1)  # an earlier real crash, so there are counters to keep
+            await w.reconcile()
+        before = {k: w.status().get(k) for k in ("restartCount", "lastExit")}
+        # dlxc down: marks, then stops (the log then says signal 2, as a halt from inside does)
+        w.stops.mark("web", "down")
+        w.rt.stop("web")
+        w.rt.calls.clear()
+        assert await w.reconcile() == DONE  # dlxc up
+        assert w.rt.actions("web") == ["start"]
+        status = w.status()
+        assert status["phase"] == "Running" and w.condition("Ready")["status"] == "True"
+        assert {k: status.get(k) for k in before} == before
+        assert w.stops.reason("web") is None
+        # A crash after that is an exit again.
+        w.rt.crash("web", exit_code=1)
+        await w.reconcile()
+        assert w.status()["lastExit"]["exitCode"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_host_reboot_is_not_a_crash(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w, policy="Never")
+        assert w.stops.note_boot("boot-a", []) is False  # the first run only records the boot id
+        w.rt.crash("web", signal=9)  # the host went down under it: the log says whatever it says
+        assert w.stops.note_boot("boot-b", ["web"]) is True
+        w.rt.calls.clear()
+        await w.reconcile()
+        assert w.rt.actions("web") == ["start"]
+        assert "lastExit" not in w.status() and w.status()["phase"] == "Running"
+
+    asyncio.run(scenario())
+
+
+def test_the_same_boot_marks_nothing(tmp_path: Path) -> None:
+    stops = StopRecords(tmp_path)
+    assert stops.note_boot("boot-a", ["web"]) is False
+    assert stops.note_boot("boot-a", ["web"]) is False
+    assert stops.reason("web") is None
+    assert stops.note_boot("boot-b", ["web"]) is True
+    assert stops.reason("web") == "host-reboot"
+
+
+# ---- deletion ----
+
+
+def test_delete_removes_the_container_then_the_finalizer(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        w.api.objects["web"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        assert await w.reconcile() == DONE
+        assert w.rt.actions("web") == ["destroy"] and "web" not in w.rt.containers
+        assert w.api.objects["web"]["metadata"]["finalizers"] == []
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_start_says_why_and_raises_for_a_retry(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        w.api.add(container())
+        w.rt.fail_next("start", "container web failed to start: no such bridge")
+        with pytest.raises(RuntimeError):
+            await w.reconcile()
+        assert w.status()["phase"] == "Failed"
+        assert w.status()["message"] == "container web failed to start: no such bridge"
+
+    asyncio.run(scenario())
+
+
+# ---- the work queue around it: an apiserver outage ----
+
+
+def test_an_apiserver_outage_is_retried_with_backoff(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        api, rt = FakeApi(), FakeRuntime()
+        s = settings(tmp_path)
+        s.lxc_path.mkdir(parents=True)
+        agent = Kubelet(api, rt, FakeImages(), FakeNetwork, s, idmap=IDMAP, host=HostFeatures())  # type: ignore[arg-type]
+        api.add(container())
+        agent.containers.cache["web"] = api.cached("web")  # type: ignore[assignment]
+        api.outage = unreachable()
+        worker = asyncio.create_task(agent.queue.run(agent._process, workers=2))
+        try:
+            agent.enqueue("web")
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                if agent.queue.failures("web"):
+                    break
+            assert agent.queue.failures("web") == 1
+            delay = agent.queue.pending_delay("web")
+            assert delay is not None and 0.5 < delay <= 1.2  # 1 s, jittered
+            assert rt.calls == []
+            api.outage = None
+            for _ in range(300):
+                await asyncio.sleep(0.01)
+                if api.objects["web"]["status"].get("phase") == "Running":
+                    break
+            assert api.objects["web"]["status"]["phase"] == "Running"
+            assert rt.actions("web") == ["create", "start"]
+            assert agent.queue.failures("web") == 0  # forgotten on success
+        finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+
+def test_the_stale_guard_removes_copies_no_longer_bound_here_and_leaves_foreign_ones(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        w.api.add(container("kept"))
+        await w.reconcile("kept")
+        w.rt.add_foreign("theirs", [("lxc.rootfs.path", "dir:/srv/theirs")])
+        del w.api.objects["web"]  # deleted (or moved) while this node was away
+        w.rt.calls.clear()
+        assert await w.guard.remove_stale_copies() == ["web"]
+        assert w.rt.calls == [("destroy", "web")]
+        assert sorted(w.rt.containers) == ["kept", "theirs"]
+
+    asyncio.run(scenario())
