@@ -35,6 +35,7 @@ __all__ = [
     "merged_tree",
     "read_archive",
     "read_header",
+    "verify_archive",
     "write_archive",
 ]
 
@@ -386,4 +387,36 @@ def _unpack(src: IO[bytes], dest: Path, *, shift: IdShift, checksum: str | None,
         os.lchown(path, *shift.host(member.uid, member.gid))
         os.chmod(path, member.mode)
         os.utime(path, (member.mtime, member.mtime))
+    return result
+
+
+def verify_archive(src: IO[bytes], *, what: str = "archive") -> Unpacked:
+    """Read a whole archive without unpacking it: its spec, its index and the sha256 of the file, or
+    ArchiveError when it is truncated, corrupt or not a dlxc archive (checked before anything is made)."""
+    result = Unpacked()
+    hashing, zin = _reader(src)
+    try:
+        with tarfile.open(fileobj=zin, mode="r|") as tar:
+            for member in tar:
+                if member.name in (SPEC_MEMBER, INDEX_MEMBER):
+                    doc = json.loads(tar.extractfile(member).read())  # type: ignore[union-attr]
+                    setattr(result, "spec" if member.name == SPEC_MEMBER else "index", doc)
+                elif member.isreg():
+                    handle = tar.extractfile(member)
+                    assert handle is not None
+                    while handle.read(_COPY_BUFFER):
+                        pass
+            while zin.read(_COPY_BUFFER):
+                pass
+            while hashing.read(_COPY_BUFFER):
+                pass
+    except (tarfile.TarError, zstandard.ZstdError, EOFError, OSError, ValueError) as exc:
+        raise _problem(f"{what} cannot be read", exc) from None
+    if not result.spec:
+        raise ArchiveError(f"{what} is not a dlxc archive: it has no {SPEC_MEMBER}")
+    if not result.index:
+        raise ArchiveError(f"{what} is truncated: it ends before its index ({INDEX_MEMBER})")
+    if result.index.get("format") != FORMAT:
+        raise ArchiveError(f"{what} has format {result.index.get('format')!r}; this dlxc reads format {FORMAT}")
+    result.checksum = "sha256:" + hashing.sha.hexdigest()
     return result

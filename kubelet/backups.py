@@ -188,7 +188,7 @@ class BackupAgent:
                 "size": written.size, "checksum": written.checksum, "files": written.files,
                 "rootfsBytes": written.data_bytes, "durationSeconds": round(duration, 3),
                 "completionTime": now_iso(), "consistency": consistency,
-                "containerSpec": spec_document(container)["spec"],
+                "containerSpec": spec_document(container)["spec"], "containerUid": container["metadata"].get("uid"),
                 "message": f"{written.files} entries, {written.data_bytes} bytes in {written.size} compressed ({consistency})",
             })
             await self._event(container, "BackupCompleted", f"backup {name} written to {self.path_for(name)} ({consistency})")

@@ -60,8 +60,6 @@ class Restorer:
         None when the container is not one (or already had a rootfs of its own before it was asked).
         Blocking: called from the kubelet's render, in a worker thread."""
         backup = container.metadata.annotations.get(RESTORE_ANNOTATION)
-        if not backup:
-            return None
         name = container.metadata.name
         directory = self.kubelet.settings.lxc_path / name
         upper, lower, marker = directory / UPPER, directory / LOWER, directory / MARKER
@@ -69,8 +67,16 @@ class Restorer:
         if marker.exists():
             return value
         if upper.exists():
-            return None  # made from its image before the annotation appeared: keep what it has
-        record = self._backup(backup, name)
+            return None  # it has a rootfs of its own here (made from its image): keep it
+        after = ""
+        if backup:
+            record = self._backup(backup, name)
+        else:
+            found = self._failover_backup(container)
+            if found is None:
+                return None
+            record, after = found, " after its failover"
+            backup = record["metadata"]["name"]
         status = record.get("status") or {}
         archive = self._archive_path(backup, status)
         staging = directory / ".restore"
@@ -87,10 +93,46 @@ class Restorer:
         shutil.rmtree(staging, ignore_errors=True)
         marker.write_text(json.dumps({"backup": backup, "checksum": unpacked.checksum, "at": now_iso()}) + "\n")
         made = status.get("completionTime") or status.get("startTime") or "?"
-        message = f"rootfs restored from backup {backup} (made {made} on node {status.get('node', '?')})"
+        message = f"rootfs restored from backup {backup} (made {made} on node {status.get('node', '?')}){after}"
         log.info("%s: %s", name, message)
-        asyncio.run_coroutine_threadsafe(self._announce(name, backup, message), self.loop)  # type: ignore[arg-type]
+        self._post(self._announce(name, "RestoredFromBackup", message, restored=True))
         return value
+
+    def _post(self, coro: Any) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+
+    def _failover_backup(self, container: Container) -> Obj | None:
+        """The latest Completed backup of this very container (same uid, image and privilege) whose
+        archive this node can read, when it is being made here afresh although it ran before: a
+        failover, or a move by the controller. None (the image, as always) for a container never
+        backed up; and when its backups are not readable here, the image too, saying so."""
+        from schemas.wire import CONTAINER_LABEL
+
+        name, uid = container.metadata.name, container.metadata.uid
+        try:
+            items, _ = self._call(self.kubelet.client.list("backups", label_selector=f"{CONTAINER_LABEL}={name}"))
+        except ApiError as exc:
+            log.warning("%s: cannot list its backups (%s); making it from its image", name, exc.message)
+            return None
+        mine = [b for b in items if (b.get("status") or {}).get("phase") == "Completed" and uid
+                and b["status"].get("containerUid") == uid and not b["metadata"].get("deletionTimestamp")
+                and (b["status"].get("containerSpec") or {}).get("image") == container.spec.image
+                and bool((b["status"].get("containerSpec") or {}).get("privileged")) == container.spec.privileged]
+        if not mine:
+            return None
+        mine.sort(key=lambda b: b["status"].get("completionTime") or "", reverse=True)
+        for record in mine:
+            try:
+                self._archive_path(record["metadata"]["name"], record["status"])
+            except RestoreError:
+                continue
+            return record
+        latest = mine[0]
+        message = (f"started from image {container.spec.image}: its latest backup {latest['metadata']['name']} "
+                   f"is not readable on node {self.kubelet.settings.node_name} (no shared --backup-dir)")
+        log.info("%s: %s", name, message)
+        self._post(self._announce(name, "StartedFromImage", message, restored=False))
+        return None
 
     def _backup(self, backup: str, name: str) -> Obj:
         try:
@@ -112,12 +154,13 @@ class Restorer:
             f"the archive of backup {backup} ({recorded}, written on node {status.get('node')}) is not readable on node "
             f"{self.kubelet.settings.node_name}: restore it on that node, or give every node the same shared --backup-dir")
 
-    async def _announce(self, name: str, backup: str, message: str) -> None:
+    async def _announce(self, name: str, reason: str, message: str, *, restored: bool) -> None:
         """An Event now, and a `Restored` condition once the kubelet's own status writes settled (Running)."""
         kubelet = self.kubelet
         try:
             obj = await kubelet.client.get("containers", name)
-            await kubelet.client.record_event({"kind": "Container", **obj}, reason="RestoredFromBackup", message=message,
+            await kubelet.client.record_event({"kind": "Container", **obj}, reason=reason, message=message,
+                                              type="Normal" if restored else "Warning",
                                               component="kubelet", host=kubelet.settings.node_name)
         except ApiError as exc:
             log.info("%s: event not recorded: %s", name, exc.message)
@@ -131,7 +174,7 @@ class Restorer:
             if status.get("phase") not in ("Running", "Stopped"):
                 continue
             conditions = [c for c in status.get("conditions", []) if c.get("type") != "Restored"]
-            conditions.append({"type": "Restored", "status": "True", "reason": "FromBackup", "message": message,
+            conditions.append({"type": "Restored", "status": "True" if restored else "False", "reason": reason, "message": message,
                                "lastTransitionTime": now_iso()})
             try:
                 await kubelet.client.patch_status("containers", name, {"conditions": conditions},

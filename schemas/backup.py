@@ -59,6 +59,7 @@ class BackupStatus(Model):
     start_time: datetime | None = None
     completion_time: datetime | None = None
     consistency: str | None = Field(default=None, description="How the copy was kept consistent: frozen, or stopped.")
+    container_uid: str | None = Field(default=None, description="metadata.uid of the container backed up: a failover restores only its own backups.")
     container_spec: dict[str, Any] | None = Field(
         default=None, description="The container's spec at backup time: what `dlxc backup restore` creates again."
     )

@@ -6,6 +6,7 @@ __all__ = [
     "APPLYSET_LABEL",
     "BACKUP_FINALIZER",
     "CONTAINER_LABEL",
+    "DRAINED_FROM_ANNOTATION",
     "HOLLOW_LABEL",
     "LXC_FINALIZER",
     "RESTART_ANNOTATION",
@@ -52,3 +53,7 @@ SNAPSHOTS_ANNOTATION = "dlxc.io/snapshots"
 # `dlxc snapshot restore NAME SNAP` sets SNAP@TIME; the kubelet restores once per new value and
 # echoes it in status.observedSnapshotRestore.
 SNAPSHOT_RESTORE_ANNOTATION = "dlxc.io/snapshot-restore"
+
+# `dlxc drain NODE` marks each container it moved off NODE; `dlxc uncordon NODE --restore` moves
+# those back and removes the mark.
+DRAINED_FROM_ANNOTATION = "dlxc.io/drained-from"

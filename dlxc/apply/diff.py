@@ -9,6 +9,7 @@ import yaml
 from schemas.base import Obj
 from schemas.wire import (
     ADOPTED_ROOTFS_ANNOTATION,
+    DRAINED_FROM_ANNOTATION,
     RESTART_ANNOTATION,
     RESTORE_ANNOTATION,
     SNAPSHOT_RESTORE_ANNOTATION,
@@ -21,6 +22,7 @@ __all__ = ["IMPERATIVE_ANNOTATIONS", "comparable_live", "drifted_fields", "unifi
 # value is neither drift nor removed by apply/sync unless the manifest itself sets the key.
 IMPERATIVE_ANNOTATIONS = frozenset({
     RESTART_ANNOTATION, ADOPTED_ROOTFS_ANNOTATION, RESTORE_ANNOTATION, SNAPSHOTS_ANNOTATION, SNAPSHOT_RESTORE_ANNOTATION,
+    DRAINED_FROM_ANNOTATION,
 })
 
 

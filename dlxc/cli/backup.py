@@ -40,7 +40,7 @@ async def _get(client: Client, plural: str, name: str) -> Obj | None:
         return None
 
 
-async def create_backup(client: Client, container: str) -> Obj:
+async def create_backup(client: Client, container: str, *, labels: dict[str, str] | None = None) -> Obj:
     """A new Backup of `container` (which must exist), named CONTAINER-YYYYMMDD-HHMMSS."""
     from dlxc.client.errors import AlreadyExists
     from schemas.backup import backup_name
@@ -50,7 +50,7 @@ async def create_backup(client: Client, container: str) -> Obj:
     for _ in range(3):
         name = backup_name(container, datetime.now(timezone.utc))
         try:
-            return await client.create("backups", {"metadata": {"name": name}, "spec": {"container": container}})
+            return await client.create("backups", {"metadata": {"name": name, "labels": labels or {}}, "spec": {"container": container}})
         except AlreadyExists:
             await asyncio.sleep(1.0)  # two backups within one second: the next second's name
     return fail(f"could not name a new backup of {container}: backups made every second already exist")

@@ -18,6 +18,13 @@ def sh(node, name: str, script: str) -> str:
     return result.stdout
 
 
+def wait_ready(api: Api, *nodes) -> None:
+    for node in nodes:
+        wait_for(lambda: any(c["type"] == "Ready" and c["status"] == "True"
+                             for c in api.get(node.name, "nodes").get("status", {}).get("conditions", [])),
+                 timeout=30, what=f"{node.name} Ready")
+
+
 def test_backup_delete_restore_as_another_name_keeps_files_and_owners(cluster: Cluster) -> None:
     node = cluster.add_node()
     api = Api(cluster)
@@ -150,5 +157,115 @@ def test_snapshot_change_restore_keeps_the_file_and_its_owner(cluster: Cluster) 
         deleted = dlxc("snapshot", "delete", "snappy", "one", env=env, timeout=60)
         assert (deleted.returncode, deleted.stdout) == (0, "snapshot snappy/one deleted\n"), deleted.stderr
         assert not (node.lxc_path / "snappy" / "snapshots" / "one").exists()
+    finally:
+        api.close()
+
+
+def test_export_import_and_a_truncated_archive(cluster: Cluster, tmp_path) -> None:
+    node = cluster.add_node()
+    api = Api(cluster)
+    backups = node.lxc_path.parent / "backups"  # the kubelets' default --backup-dir: shared by the test's nodes
+    env = {**cluster.api.env(), "DLXC_BACKUP_DIR": str(backups)}
+    try:
+        api.create("exp", node, network={"type": "none"})
+        wait_for(lambda: api.phase("exp") == "Running", timeout=60, what="exp Running")
+        sh(node, "exp", "mkdir -p /home/u && echo exported > /home/u/f && chown -R 1000:1000 /home/u")
+        archive = tmp_path / "exp.tar.zst"
+        exported = dlxc("export", "exp", "-o", str(archive), env=env, timeout=120)
+        assert exported.returncode == 0, exported.stderr
+        assert exported.stdout.startswith(f"container/exp exported to {archive} (") and archive.stat().st_size > 0
+        assert [b for b in api.list("backups") if b["spec"]["container"] == "exp"] == []  # the export's backup is gone
+
+        # A truncated archive is refused and nothing is created.
+        cut = tmp_path / "cut.tar.zst"
+        cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+        refused = dlxc("import", str(cut), "--name", "half", env=env, timeout=60)
+        assert refused.returncode == 1 and refused.stderr.startswith(f"error: {cut} ") and "truncated" in refused.stderr
+        assert refused.stderr.endswith("; nothing was created\n")
+        assert not api.exists("half") and api.list("backups") == []
+        taken = dlxc("import", str(archive), env=env, timeout=60)
+        assert (taken.returncode, taken.stderr) == (
+            1, "error: container exp already exists; import under another name with --name, or delete it first\n")
+
+        imported = dlxc("import", str(archive), "--name", "imp", env=env, timeout=120)
+        assert imported.returncode == 0, imported.stderr
+        assert imported.stdout == f"container/imp imported from {archive} on node {node.name}\n"
+        assert sh(node, "imp", "cat /home/u/f; stat -c '%u:%g' /home/u/f") == "exported\n1000:1000\n"
+        assert api.get("imp")["spec"]["network"] == {"type": "none"}
+    finally:
+        api.close()
+
+
+def test_move_between_nodes_and_refusals(cluster: Cluster) -> None:
+    first, second = cluster.add_node(), cluster.add_node()
+    api = Api(cluster)
+    env = cluster.api.env()
+    try:
+        wait_ready(api, first, second)
+        api.create("mover", first, network={"type": "none"}, nodeSelector={})
+        wait_for(lambda: api.phase("mover") == "Running", timeout=60, what="mover Running")
+        if api.get("mover")["spec"]["nodeName"] != first.name:
+            first, second = second, first
+        sh(first, "mover", "mkdir -p /home/u && echo moving > /home/u/f && chown -R 1000:1000 /home/u")
+
+        same = dlxc("move", "mover", "--to", first.name, env=env)
+        assert (same.returncode, same.stderr) == (1, f"error: container mover is already on node {first.name}\n")
+        nowhere = dlxc("move", "mover", "--to", "ghost", env=env)
+        assert (nowhere.returncode, nowhere.stderr) == (1, "error: node ghost does not exist\n")
+        assert dlxc("cordon", second.name, env=env).returncode == 0
+        cordoned = dlxc("move", "mover", "--to", second.name, env=env)
+        assert (cordoned.returncode, cordoned.stderr) == (1, f"error: node {second.name} is cordoned; uncordon it first or choose another node\n")
+        assert api.phase("mover") == "Running" and api.get("mover")["spec"]["nodeName"] == first.name
+        assert dlxc("uncordon", second.name, env=env).returncode == 0
+
+        moved = dlxc("move", "mover", "--to", second.name, env=env, timeout=180)
+        assert moved.returncode == 0, moved.stderr
+        assert moved.stdout.startswith(f"container/mover moved from {first.name} to {second.name} (downtime ")
+        assert api.get("mover")["spec"]["nodeName"] == second.name and api.phase("mover") == "Running"
+        assert sh(second, "mover", "cat /home/u/f; stat -c '%u:%g' /home/u/f") == "moving\n1000:1000\n"
+        assert lxc_state(first.lxc_path, "mover") == "MISSING"
+        assert [b for b in api.list("backups") if b["spec"]["container"] == "mover"] == []
+    finally:
+        api.close()
+
+
+def test_drain_three_and_restore(cluster: Cluster) -> None:
+    first, second = cluster.add_node(), cluster.add_node()
+    api = Api(cluster)
+    env = cluster.api.env()
+    try:
+        wait_ready(api, first, second)
+        assert dlxc("cordon", second.name, env=env).returncode == 0  # everything starts on the first node
+        for name in ("d1", "d2", "d3"):
+            api.create(name, first, network={"type": "none"})
+        api.create("pinned", first, network={"type": "none"}, failover="Never")
+        for name in ("d1", "d2", "d3", "pinned"):
+            wait_for(lambda: api.phase(name) == "Running", timeout=90, what=f"{name} Running")
+            sh(first, name, f"mkdir -p /home/u && echo {name} > /home/u/f && chown -R 1000:1000 /home/u")
+        assert dlxc("uncordon", second.name, env=env).returncode == 0
+
+        blocked = dlxc("drain", first.name, env=env)
+        assert (blocked.returncode, blocked.stderr) == (1, (
+            f"error: containers with failover: Never are on {first.name}: pinned; they block the drain "
+            "(nothing was changed): move them yourself, or drain with --force\n"))
+        assert not api.get(first.name, "nodes")["spec"].get("unschedulable")
+
+        api.delete("pinned")
+        wait_for(lambda: not api.exists("pinned"), timeout=60, what="pinned gone")
+        drained = dlxc("drain", first.name, "--max-parallel", "2", env=env, timeout=300)
+        assert drained.returncode == 0, drained.stderr
+        assert drained.stdout.splitlines()[-1] == f"node/{first.name} drained: 3 moved, 0 not"
+        assert "waiting (--max-parallel 2 moves already running)" in drained.stderr
+        for name in ("d1", "d2", "d3"):
+            assert api.get(name)["spec"]["nodeName"] == second.name
+            assert sh(second, name, "cat /home/u/f; stat -c '%u' /home/u/f") == f"{name}\n1000\n"
+        assert api.get(first.name, "nodes")["spec"]["unschedulable"] is True
+
+        back = dlxc("uncordon", first.name, "--restore", env=env, timeout=300)
+        assert back.returncode == 0, back.stderr
+        for name in ("d1", "d2", "d3"):
+            obj = api.get(name)
+            assert obj["spec"]["nodeName"] == first.name and "dlxc.io/drained-from" not in obj["metadata"].get("annotations", {})
+            assert sh(first, name, "cat /home/u/f; stat -c '%u' /home/u/f") == f"{name}\n1000\n"
     finally:
         api.close()

@@ -104,3 +104,18 @@ def test_plan_snapshots(wanted, have, request_, observed, actions) -> None:
 
     planned = plan_snapshots(wanted, have, request=request_, observed=observed)
     assert [f"{type(a).__name__} {a.snap}" for a in planned] == actions
+
+
+def test_verify_reads_everything_and_refuses_a_truncated_file(tmp_path: Path) -> None:
+    from kubelet.archive import verify_archive
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "f").write_bytes(os.urandom(200_000))
+    out = io.BytesIO()
+    written = write_archive(out, merged_tree([root]), spec={"metadata": {"name": "c"}}, index={"container": "c"}, shift=IdShift())
+    got = verify_archive(io.BytesIO(out.getvalue()))
+    assert (got.spec, got.index["container"], got.checksum) == ({"metadata": {"name": "c"}}, "c", written.checksum)
+    for cut in (len(out.getvalue()) - 20, len(out.getvalue()) // 3, 10):
+        with pytest.raises(ArchiveError, match="truncated"):
+            verify_archive(io.BytesIO(out.getvalue()[:cut]), what="x.tar.zst")
