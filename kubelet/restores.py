@@ -147,11 +147,13 @@ class Restorer:
         return record
 
     def _archive_path(self, backup: str, status: Obj) -> Path:
+        # Looked up by file name in this kubelet's own --backup-dir, never at the writer's path: a
+        # shared mount may sit elsewhere on each node, and a path that merely exists here is not
+        # the mount the writer used.
         recorded = Path(status.get("location") or "")
         here = self.kubelet.settings.backups / recorded.name
-        for path in (recorded, here):
-            if path.name and path.is_file():
-                return path
+        if recorded.name and here.is_file():
+            return here
         raise RestoreError(
             f"the archive of backup {backup} ({recorded}, written on node {status.get('node')}) is not readable on node "
             f"{self.kubelet.settings.node_name}: restore it on that node, or give every node the same shared --backup-dir")

@@ -269,3 +269,75 @@ def test_drain_three_and_restore(cluster: Cluster) -> None:
             assert sh(first, name, "cat /home/u/f; stat -c '%u' /home/u/f") == f"{name}\n1000\n"
     finally:
         api.close()
+
+
+def test_failover_with_a_shared_backup_dir_starts_from_the_latest_backup(cluster: Cluster) -> None:
+    first, second = cluster.add_node(), cluster.add_node()  # both write to the session's shared backups dir
+    api = Api(cluster)
+    env = cluster.api.env()
+    try:
+        wait_ready(api, first, second)
+        assert dlxc("cordon", second.name, env=env).returncode == 0
+        api.create("fo", first, network={"type": "none"})
+        wait_for(lambda: api.phase("fo") == "Running", timeout=60, what="fo Running")
+        assert dlxc("uncordon", second.name, env=env).returncode == 0
+        sh(first, "fo", "mkdir -p /home/u && echo backed-up > /home/u/a && chown -R 1000:1000 /home/u")
+        made = dlxc("backup", "create", "fo", env=env, timeout=120)
+        assert made.returncode == 0, made.stderr
+        backup = made.stdout.split()[0].removeprefix("backup/")
+        sh(first, "fo", "echo too-late > /home/u/b")
+
+        # Power loss of the first node: its kubelet and its container die together.
+        assert first.proc is not None
+        first.proc.kill()
+        first.proc.wait()
+        subprocess.run(["lxc-stop", "-P", str(first.lxc_path), "-n", "fo", "--kill"], check=True, timeout=30)
+
+        wait_for(lambda: api.get("fo")["spec"].get("nodeName") == second.name and api.phase("fo") == "Running",
+                 timeout=90, what="fo Running on the second node")
+        assert sh(second, "fo", "cat /home/u/a; stat -c '%u:%g' /home/u/a; test -e /home/u/b || echo no-b") == (
+            "backed-up\n1000:1000\nno-b\n")
+        wait_for(lambda: api.condition("fo", "Restored"), timeout=30, what="Restored condition")
+        restored = api.condition("fo", "Restored")
+        assert restored["status"] == "True" and restored["reason"] == "RestoredFromBackup"
+        assert restored["message"].startswith(f"rootfs restored from backup {backup} (made ")
+        assert restored["message"].endswith(f" on node {first.name}) after its failover")
+        assert any(e["spec"]["reason"] == "RestoredFromBackup" and backup in e["spec"]["message"]
+                   for e in api.list("events") if e["spec"]["involvedObject"]["name"] == "fo")
+
+        # The lost node is NotReady: nothing moves there.
+        wait_for(lambda: any(c["type"] == "Ready" and c["status"] != "True"
+                             for c in api.get(first.name, "nodes")["status"].get("conditions", [])), timeout=30, what="NotReady")
+        refused = dlxc("move", "fo", "--to", first.name, env=env)
+        assert (refused.returncode, refused.stderr) == (1, f"error: node {first.name} is not Ready; choose another node\n")
+        assert api.get("fo")["spec"]["nodeName"] == second.name and api.phase("fo") == "Running"
+    finally:
+        api.close()
+
+
+def test_failover_without_a_shared_backup_dir_starts_from_the_image_and_says_so(cluster: Cluster, tmp_path) -> None:
+    first = cluster.add_node()
+    second = cluster.add_node(args=["--backup-dir", str(tmp_path / "own-backups")])  # cannot read the first's archives
+    api = Api(cluster)
+    env = cluster.api.env()
+    try:
+        wait_ready(api, first, second)
+        assert dlxc("cordon", second.name, env=env).returncode == 0
+        api.create("alone", first, network={"type": "none"})
+        wait_for(lambda: api.phase("alone") == "Running", timeout=60, what="alone Running")
+        assert dlxc("uncordon", second.name, env=env).returncode == 0
+        made = dlxc("backup", "create", "alone", env=env, timeout=120)
+        assert made.returncode == 0, made.stderr
+        backup = made.stdout.split()[0].removeprefix("backup/")
+        assert first.proc is not None
+        first.proc.kill()
+        first.proc.wait()
+        subprocess.run(["lxc-stop", "-P", str(first.lxc_path), "-n", "alone", "--kill"], check=True, timeout=30)
+        wait_for(lambda: api.get("alone")["spec"].get("nodeName") == second.name and api.phase("alone") == "Running",
+                 timeout=90, what="alone Running on the second node")
+        wait_for(lambda: api.condition("alone", "Restored"), timeout=30, what="Restored condition")
+        assert api.condition("alone", "Restored")["status"] == "False"
+        assert api.condition("alone", "Restored")["message"] == (
+            f"started from image busybox: its latest backup {backup} is not readable on node {second.name} (no shared --backup-dir)")
+    finally:
+        api.close()
