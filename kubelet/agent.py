@@ -186,3 +186,4 @@ class Kubelet:
         finally:
             for task in tasks:
                 task.cancel()
+            await self.reconciler.events.close()

@@ -281,27 +281,35 @@ class LxcRuntime:
         ):
             raise StartError(self._start_failure(name, f"did not reach RUNNING in {timeout:g}s"))
 
-    def stop(self, name: str, *, timeout: float = 10.0) -> None:
-        """Ask init to halt (lxc.signal.halt), then kill what is left after `timeout`; a stopped one is left alone."""
+    def stop(self, name: str, *, timeout: float = 10.0) -> bool:
+        """Ask init to halt (lxc.signal.halt), then kill what is left after `timeout`; a stopped one is left alone.
+
+        Returns True when the container had to be killed (timeout <= 0, or init did not halt in time).
+        """
         container = self._container(name)
         if not container.running:
-            return
+            return False
         if container.state == "FROZEN":
             container.unfreeze()
         # Not container.shutdown(): python-lxc holds the GIL for the whole wait, which froze every
         # other thread of the kubelet, its Lease renewals included, for up to the timeout (long enough
         # for the controller to declare the node dead). lxc-stop waits in its own process instead.
-        command = ["lxc-stop", "--name", name, "--lxcpath", str(self.lxc_path)]
-        # timeout <= 0: kill at once; otherwise a clean halt, then a kill after `timeout` seconds.
-        command += ["--timeout", str(max(1, int(timeout)))] if timeout > 0 else ["--kill"]
+        # The halt and the kill are two calls (--nokill, then --kill) so that we know which one it took.
+        if timeout > 0:
+            self._lxc_stop(name, ["--timeout", str(max(1, int(timeout))), "--nokill"], wait=timeout)
+            if not self._container(name).running:
+                return False
+        self._lxc_stop(name, ["--kill"], wait=0)
+        if self._container(name).running:
+            raise LxcError(f"container {name} could not be stopped, not even killed{self._log_tail(name)}")
+        return True
+
+    def _lxc_stop(self, name: str, args: list[str], *, wait: float) -> None:
+        command = ["lxc-stop", "--name", name, "--lxcpath", str(self.lxc_path), *args]
         try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, timeout=max(timeout, 0) + 15, stdin=subprocess.DEVNULL, check=False
-            )
+            subprocess.run(command, capture_output=True, text=True, timeout=max(wait, 0) + 15, stdin=subprocess.DEVNULL, check=False)
         except subprocess.TimeoutExpired as exc:
             raise LxcError(f"container {name} did not stop{self._log_tail(name)}") from exc
-        if result.returncode != 0 and self._container(name).running:
-            raise LxcError(f"container {name} could not be stopped: {result.stderr.strip()}{self._log_tail(name)}")
 
     def freeze(self, name: str) -> bool:
         """Freeze a running container (its processes stop, its files stay as they are); False if it is not running."""

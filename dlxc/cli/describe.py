@@ -10,6 +10,7 @@ from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
 from dlxc.cli.placement import placement_lines
+from dlxc.client.events import one_line
 from schemas import Kind, kind_for_plural
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def describe_lines(obj: Obj, events: list[Obj]) -> list[str]:
                 (e.get("spec") or {}).get("reason", ""),
                 console.age(_event_time(e) or None),
                 str((e.get("status") or {}).get("count", 1)),
-                (e.get("spec") or {}).get("message", ""),
+                one_line((e.get("spec") or {}).get("message", "")),
             ]
             for e in events
         ]

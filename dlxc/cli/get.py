@@ -9,6 +9,7 @@ import typer
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import GET_OUTPUTS, complete_get_output, complete_kinds, complete_names, complete_object_refs
+from dlxc.client.events import one_line
 from schemas import Kind, kind_for_plural
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def event_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[st
             spec.get("reason", ""),
             f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
             str(status.get("count", 1)),
-            spec.get("message", ""),
+            one_line(spec.get("message", "")),
         ]
         if wide:
             source = spec.get("source", {})

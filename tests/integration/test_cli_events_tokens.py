@@ -117,6 +117,25 @@ def test_get_events_for_one_container(api) -> None:
     assert (bad.returncode, bad.stderr) == (2, "error: --for 'widget/web': unknown kind 'widget'; use e.g. container/NAME or node/NAME\n")
 
 
+def test_status_lists_the_recent_warnings_the_server_holds(api) -> None:
+    async def record() -> None:
+        async with api.client() as c:
+            web = {"kind": "Container", "metadata": {"name": "web"}}
+            await c.record_event(web, reason="Started", message="started on node n1", component="kubelet", host="n1")
+            for _ in range(3):
+                await c.record_event(web, reason="FailedMount", message="start failed: mount /srv/x: Permission denied",
+                                     type="Warning", component="kubelet", host="n1")
+
+    asyncio.run(record())
+    result = dlxc("status", env=api.env())
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = lines.index("Recent warnings: 1")
+    assert re.split(r"\s{3,}", lines[at + 1].strip()) == ["AGE", "OBJECT", "REASON", "COUNT", "MESSAGE"]
+    assert re.split(r"\s{3,}", lines[at + 2].strip())[1:] == [
+        "container/web", "FailedMount", "3", "start failed: mount /srv/x: Permission denied"]
+
+
 def test_an_api_token_works_and_is_revoked_on_every_apiserver(make_api) -> None:
     # Why tokens live in etcd and not in one apiserver's file: two apiservers, one cluster.
     first = make_api()
