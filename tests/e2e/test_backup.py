@@ -341,3 +341,35 @@ def test_failover_without_a_shared_backup_dir_starts_from_the_image_and_says_so(
             f"started from image busybox: its latest backup {backup} is not readable on node {second.name} (no shared --backup-dir)")
     finally:
         api.close()
+
+
+def test_a_kubelet_killed_during_a_backup_leaves_no_partial_archive_and_no_running_backup(cluster: Cluster) -> None:
+    import os
+
+    node = cluster.add_node()
+    api = Api(cluster)
+    env = cluster.api.env()
+    try:
+        api.create("big", node, network={"type": "none"})
+        wait_for(lambda: api.phase("big") == "Running", timeout=60, what="big Running")
+        # Incompressible data, so the archive takes a while to write.
+        sh(node, "big", "mkdir /data && for i in 1 2 3 4 5 6; do head -c 100000000 /dev/urandom > /data/f$i; done")
+        made = dlxc("backup", "create", "big", "--no-wait", env=env)
+        assert made.returncode == 0, made.stderr
+        backup = made.stdout.split()[0].removeprefix("backup/")
+        wait_for(lambda: api.get(backup, "backups")["status"]["phase"] == "Running", timeout=30, what="backup Running")
+        backups = node.lxc_path.parent / "backups"
+        wait_for(lambda: (backups / f"{backup}.tar.zst.partial").exists(), timeout=30, what="the partial archive")
+        assert node.proc is not None
+        os.killpg(node.proc.pid, 9)
+        node.proc.wait()
+        assert lxc_state(node.lxc_path, "big") == "FROZEN"  # the kubelet died holding it frozen
+
+        cluster.start_kubelet(node)
+        wait_for(lambda: api.get(backup, "backups")["status"]["phase"] == "Failed", timeout=60, what="backup Failed")
+        assert api.get(backup, "backups")["status"]["message"] == (
+            f"the kubelet of node {node.name} restarted while writing the archive; create a new backup")
+        assert not (backups / f"{backup}.tar.zst.partial").exists() and not (backups / f"{backup}.tar.zst").exists()
+        wait_for(lambda: lxc_state(node.lxc_path, "big") == "RUNNING", timeout=30, what="thawed by the new kubelet")
+    finally:
+        api.close()
