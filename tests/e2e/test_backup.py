@@ -373,3 +373,27 @@ def test_a_kubelet_killed_during_a_backup_leaves_no_partial_archive_and_no_runni
         wait_for(lambda: lxc_state(node.lxc_path, "big") == "RUNNING", timeout=30, what="thawed by the new kubelet")
     finally:
         api.close()
+
+
+def test_a_failed_move_leaves_the_container_running_where_it_was(cluster: Cluster, tmp_path) -> None:
+    first = cluster.add_node()
+    second = cluster.add_node(args=["--backup-dir", str(tmp_path / "elsewhere")])  # cannot read the first's archives
+    api = Api(cluster)
+    env = cluster.api.env()
+    try:
+        wait_ready(api, first, second)
+        assert dlxc("cordon", second.name, env=env).returncode == 0
+        api.create("stay", first, network={"type": "none"})
+        wait_for(lambda: api.phase("stay") == "Running", timeout=60, what="stay Running")
+        assert dlxc("uncordon", second.name, env=env).returncode == 0
+        sh(first, "stay", "mkdir -p /home/u && echo kept > /home/u/f && chown -R 1000:1000 /home/u")
+
+        moved = dlxc("move", "stay", "--to", second.name, "--timeout", "60s", env=env, timeout=240)
+        assert moved.returncode == 1
+        assert "is not readable on node " + second.name in moved.stderr
+        assert f"error: move of stay to {second.name} failed; creating it again on {first.name} from backup stay-" in moved.stderr
+        assert moved.stderr.rstrip().splitlines()[-1].startswith(f"error: container stay runs on {first.name} again (backup stay-")
+        assert api.get("stay")["spec"]["nodeName"] == first.name and api.phase("stay") == "Running"
+        assert sh(first, "stay", "cat /home/u/f; stat -c '%u:%g' /home/u/f") == "kept\n1000:1000\n"
+    finally:
+        api.close()
