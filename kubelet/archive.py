@@ -164,20 +164,47 @@ def _merged_dir(rel: str, layers: list[Path]) -> Iterator[tuple[str, Path]]:
 
 
 class _HashingWriter:
-    """A file object that hashes and counts what passes through to `out`."""
+    """A file object that hashes and counts what passes through to `out`, in a thread of its own:
+    sha256 and the file write (both release the GIL) overlap with reading files and compressing."""
 
     def __init__(self, out: IO[bytes]) -> None:
+        import queue
+        import threading
+
         self.out = out
         self.sha = hashlib.sha256()
         self.size = 0
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._drain, name="archive-writer", daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        while (data := self.queue.get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                self.sha.update(data)
+                self.out.write(data)
+            except BaseException as exc:  # handed to the caller at the next write or at close
+                self.error = exc
 
     def write(self, data: bytes) -> int:
-        self.sha.update(data)
-        self.size += len(data)
-        self.out.write(data)
-        return len(data)
+        if self.error is not None:
+            raise self.error
+        chunk = bytes(data)
+        self.size += len(chunk)
+        self.queue.put(chunk)
+        return len(chunk)
 
     def flush(self) -> None:
+        pass  # close() waits for every byte
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
         self.out.flush()
 
 
@@ -228,8 +255,20 @@ def write_archive(
     hashing = _HashingWriter(out)
     compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
     seen: dict[tuple[int, int], str] = {}
-    with compressor.stream_writer(hashing, closefd=False) as zout:
-        with tarfile.open(fileobj=zout, mode="w|", format=tarfile.PAX_FORMAT, copybufsize=_COPY_BUFFER) as tar:
+    try:
+        _write_members(compressor, hashing, entries, spec=spec, index=index, shift=shift, seen=seen, written=written, now=now)
+    finally:
+        hashing.close()
+    written.size = hashing.size
+    written.checksum = "sha256:" + hashing.sha.hexdigest()
+    return written
+
+
+def _write_members(compressor: Any, hashing: _HashingWriter, entries: Iterator[tuple[str, Path]], *, spec: dict[str, Any],
+                   index: dict[str, Any], shift: IdShift, seen: dict[tuple[int, int], str], written: Written, now: float) -> None:
+    with compressor.stream_writer(hashing, closefd=False, write_size=_COPY_BUFFER) as zout:
+        # "w", not the stream mode "w|": its 10 KiB re-buffering copied every byte many times over.
+        with tarfile.open(fileobj=zout, mode="w", format=tarfile.PAX_FORMAT, copybufsize=_COPY_BUFFER) as tar:
             _json_member(tar, SPEC_MEMBER, spec, now)
             for rel, source in entries:
                 st = os.lstat(source)
@@ -268,9 +307,6 @@ def write_archive(
                 written.files += 1
             _json_member(tar, INDEX_MEMBER, {**index, "format": FORMAT, "files": written.files,
                                              "dataBytes": written.data_bytes}, now)
-    written.size = hashing.size
-    written.checksum = "sha256:" + hashing.sha.hexdigest()
-    return written
 
 
 # ---------------------------------------------------------------- reading
