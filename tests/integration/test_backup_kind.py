@@ -53,3 +53,18 @@ def _check(admin: httpx.Client, node: httpx.Client) -> None:
     spec = admin.get("/openapi.json").json()
     assert "Backup" in spec["components"]["schemas"]
     assert {"get", "post"} <= set(spec["paths"][f"{BASE}/backups"]) and "patch" in spec["paths"][f"{BASE}/backups/{{name}}/status"]
+
+
+def test_get_backups_table(api) -> None:
+    from conftest import dlxc
+
+    with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {api.token}"}) as admin:
+        assert admin.post(f"{BASE}/backups", json={"metadata": {"name": "db-20260101-030000"}, "spec": {"container": "db"}}).status_code == 201
+    listed = dlxc("get", "backups", env=api.env())
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].split() == ["NAME", "CONTAINER", "PHASE", "SIZE", "NODE", "AGE"]
+    assert listed.stdout.splitlines()[1].split()[:5] == ["db-20260101-030000", "db", "Pending", "-", "-"]
+    mine = dlxc("backup", "list", "db", env=api.env())
+    assert mine.returncode == 0 and mine.stdout.splitlines()[1].split()[:6] == ["db-20260101-030000", "db", "Pending", "-", "-", "-"]
+    bad = dlxc("backup", "list", "-o", "xml", env=api.env())
+    assert (bad.returncode, bad.stderr) == (2, "error: unknown output format 'xml'; use table, json or yaml\n")
