@@ -25,6 +25,7 @@ from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import Authenticator, TokenRegistry
+from apiserver.streams import KubeletDialer, add_stream_routes
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, NotFound
@@ -65,12 +66,17 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest) for kind in KINDS
     }
 
+    dialer = KubeletDialer(
+        cert=settings.kubelet_client_certificate, key=settings.kubelet_client_key, ca=settings.kubelet_certificate_authority
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.connect()
         try:
             yield
         finally:
+            await dialer.close()
             for cache in caches.values():
                 await cache.stop()
             await store.close()
@@ -99,7 +105,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"reason": "InternalError", "message": "internal error", "details": [], "code": 500}, 500)
 
-    async def identity_of(request: Request) -> Identity:
+    async def identity_of(request: Any) -> Identity:  # a Request, or a WebSocket (streams)
         if authenticator is None:
             return Identity("anonymous", "admin")
         return await authenticator.authenticate(request.headers.get("authorization"))
@@ -144,6 +150,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
     _add_token_routes(app, token_registry, identity_of)
+    add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
     return app
 
 

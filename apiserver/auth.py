@@ -109,6 +109,9 @@ def _valid_role(role: str) -> bool:
 
 
 READ_VERBS = ("get", "list", "watch")
+# Subresources that reach inside a container: exec, console attach (and the passwd and terminal
+# built on them) only for admin; the console log also for viewer; never for a node's token.
+INSIDE = {"exec": ("admin",), "attach": ("admin",), "log": ("admin", "viewer")}
 
 
 def authorize(
@@ -126,6 +129,10 @@ def authorize(
     events (not their deletion), and the status of containers bound to NAME (plus adding or
     removing the kubelet's own finalizer on them, which `subresource="finalizers"` stands for).
     """
+    if plural == "containers" and subresource in INSIDE:
+        if identity.role in INSIDE[subresource]:
+            return
+        raise Forbidden(f"{identity.name} ({identity.role}) may not {subresource} containers/{name}")
     if identity.role == "admin":
         return
     if plural == "tokens":

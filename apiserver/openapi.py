@@ -231,6 +231,27 @@ def _kind_paths(kind: Kind) -> dict[str, Any]:
                 "responses": _responses("200", obj),
             },
         }
+        # exec and attach are WebSockets (v5.channel.k8s.io), which OpenAPI cannot describe;
+        # see docs/architecture.md (Streams). The log is a plain streamed GET.
+        paths[base + "/{name}/log"] = {
+            "parameters": [NAME],
+            "get": {
+                "operationId": "log_container",
+                "tags": tags,
+                "summary": "The container's console output, from its kubelet (admin or viewer).",
+                "parameters": [
+                    _query("follow", "1: keep streaming new output until the container is deleted."),
+                    _query("tail", "Only the last N lines."),
+                    _query("since", "Only files written within this many seconds."),
+                    _query("previous", "1: the run before the last (re)start."),
+                ],
+                "responses": {
+                    "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    **{code: {"description": ERRORS.get(code, "The container is not on a node yet"), "content": _json(_ref("Status"))}
+                       for code in ("400", "401", "403", "404", "409", "503")},
+                },
+            },
+        }
     return paths
 
 

@@ -17,3 +17,7 @@ class ApiServerSettings(BaseModel):
     watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
     watch_queue_size: int = 1_000  # events a watcher may fall behind before it is dropped with 410
     bookmark_interval: float = 10.0  # seconds without events before a watcher gets a BOOKMARK
+    # Mutual TLS towards kubelets' stream servers (exec, attach, log); without them those answer 503.
+    kubelet_client_certificate: Path | None = None
+    kubelet_client_key: Path | None = None
+    kubelet_certificate_authority: Path | None = None

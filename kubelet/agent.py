@@ -136,6 +136,11 @@ class Kubelet:
         for name in names:
             self.enqueue(name)
 
+    def _going_down(self, name: str) -> bool:
+        """The container is to be stopped or deleted (exec sessions ending then say so)."""
+        obj = self.containers.cache.get(name)
+        return obj is None or obj["metadata"].get("deletionTimestamp") is not None or obj["spec"].get("state") == "Stopped"
+
     def _note_boot(self) -> None:
         """A host reboot stopped whatever it found stopped now: that is no exit of those containers."""
         stopped = [n for n, state in self.runtime.states().items() if state == "STOPPED" and self.runtime.managed(n)]
@@ -152,7 +157,13 @@ class Kubelet:
         await asyncio.to_thread(self.allocator.recover, self.runtime)
         await asyncio.to_thread(self._note_boot)
         tasks: list[asyncio.Task[Any]] = []
+        streams = None
         try:
+            if self.settings.stream_cert_file:
+                from kubelet.streams import StreamServer
+
+                streams = StreamServer(self.runtime, self.settings, apiserver=self.client.server, going_down=self._going_down)
+                self.node.stream_endpoint = await streams.start()
             while True:
                 try:
                     await self.node.register()
@@ -186,4 +197,6 @@ class Kubelet:
         finally:
             for task in tasks:
                 task.cancel()
+            if streams is not None:
+                await streams.stop()  # open sessions end with the kubelet: nothing keeps running
             await self.reconciler.events.close()

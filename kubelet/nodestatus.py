@@ -37,6 +37,7 @@ class NodeStatus:
         self.resync = resync
         self.count_changed = asyncio.Event()
         self._scanned: tuple[float, list[Obj]] | None = None
+        self.stream_endpoint = ""  # host:port of the stream server, once it listens
 
     def status(self) -> Obj:
         cpu = psutil.cpu_count() or 1
@@ -72,6 +73,7 @@ class NodeStatus:
             "subnet": str(self.settings.subnet.network),
             "unmanagedContainers": self._scan(),
             "images": self._image_list(),
+            "streamEndpoint": self.stream_endpoint,
         }
 
     def _image_list(self) -> list[Obj]:

@@ -66,6 +66,14 @@ class KubeletSettings(BaseModel):
     # Give every node the same shared mount (NFS) and a container can be restored on, or fail over
     # to, any node from its latest backup.
     backup_dir: Path | None = None
+    # The stream server (exec, attach, logs; kubelet/streams.py): on only with a certificate. Port 0
+    # picks a free one; the Node status publishes host:port either way.
+    stream_cert_file: Path | None = None
+    stream_key_file: Path | None = None
+    stream_client_ca_file: Path | None = None  # the CA that signs the apiserver's client certificate
+    stream_host: str = "0.0.0.0"
+    stream_port: int = 0
+    stream_advertise_address: str = ""  # default: the bind address, or the one this host reaches the apiserver from
 
     @property
     def backups(self) -> Path:

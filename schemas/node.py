@@ -65,6 +65,10 @@ class NodeStatus(Model):
     subnet: str = Field(default="", description="IPv4 subnet of the default bridge.")
     unmanaged_containers: list[UnmanagedContainer] = Field(default_factory=list)
     images: list[CachedImage] = Field(default_factory=list)
+    stream_endpoint: str = Field(
+        default="", max_length=300,
+        description="host:port of the kubelet's TLS stream server (exec, attach, logs); empty when it serves none.",
+    )
 
 
 class Node(Model):

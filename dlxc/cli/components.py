@@ -111,6 +111,9 @@ def apiserver(
     insecure_http: bool = typer.Option(False, "--insecure-http", envvar="DLXC_INSECURE_HTTP", help="Serve plain HTTP (loopback only)."),
     allow_privileged: bool = typer.Option(False, "--allow-privileged", envvar="DLXC_ALLOW_PRIVILEGED", help="Accept privileged: true."),
     allowed_host_paths: str = typer.Option("", "--allowed-host-paths", envvar="DLXC_ALLOWED_HOST_PATHS", help="Comma-separated folders host-path mounts must lie under; empty: none."),
+    kubelet_client_certificate: Path = typer.Option(None, "--kubelet-client-certificate", envvar="DLXC_KUBELET_CLIENT_CERTIFICATE", help="Client certificate towards kubelets' streams (exec, attach, logs)."),
+    kubelet_client_key: Path = typer.Option(None, "--kubelet-client-key", envvar="DLXC_KUBELET_CLIENT_KEY", help="Its key (PEM)."),
+    kubelet_certificate_authority: Path = typer.Option(None, "--kubelet-certificate-authority", envvar="DLXC_KUBELET_CERTIFICATE_AUTHORITY", help="CA that signs the kubelets' serving certificates."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Serve the API over etcd (TLS unless --insecure-http on loopback)."""
@@ -135,6 +138,9 @@ def apiserver(
         token_file=token_file,
         allow_privileged=allow_privileged,
         allowed_host_paths=roots,
+        kubelet_client_certificate=kubelet_client_certificate,
+        kubelet_client_key=kubelet_client_key,
+        kubelet_certificate_authority=kubelet_certificate_authority,
     )
     serve(settings, host=host, port=port, cert=tls_cert_file, key=tls_private_key_file, insecure_http=insecure_http, log_level="warning")
 
@@ -213,6 +219,12 @@ def kubelet(
     scan_paths: str = typer.Option(",".join(str(p) for p in _default(KubeletSettings, "scan_paths")), "--scan-paths", help="Comma-separated lxcpaths whose containers are listed as unmanaged."),
     backup_dir: Path = typer.Option(None, "--backup-dir", envvar="DLXC_BACKUP_DIR", help="Where backup archives go (default: backups beside --lxc-path); may be a mount shared by every node."),
     metrics_file: Path = typer.Option(None, "--metrics-file", envvar="DLXC_METRICS_FILE", help="Append each collection as one JSON line."),
+    stream_cert_file: Path = typer.Option(None, "--stream-cert-file", envvar="DLXC_STREAM_CERT_FILE", help="Serving certificate of exec/attach/logs (names the node); without it no streams."),
+    stream_key_file: Path = typer.Option(None, "--stream-key-file", envvar="DLXC_STREAM_KEY_FILE", help="Its key (PEM)."),
+    stream_client_ca_file: Path = typer.Option(None, "--stream-client-ca-file", envvar="DLXC_STREAM_CLIENT_CA_FILE", help="CA of the apiserver's client certificate."),
+    stream_host: str = typer.Option(_default(KubeletSettings, "stream_host"), "--stream-host", envvar="DLXC_STREAM_HOST", help="Address the stream server listens on."),
+    stream_port: int = typer.Option(_default(KubeletSettings, "stream_port"), "--stream-port", envvar="DLXC_STREAM_PORT", help="Its port; 0: any free one (published in the Node status)."),
+    stream_advertise_address: str = typer.Option("", "--stream-advertise-address", envvar="DLXC_STREAM_ADVERTISE_ADDRESS", help="Address the apiserver dials (default: the listen address, or the one that reaches the apiserver)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
     lxcfs: bool = typer.Option(
         True, "--lxcfs/--no-lxcfs", envvar="DLXC_LXCFS",
@@ -246,11 +258,19 @@ def kubelet(
             image_gc_after=image_gc_after,
             scan_paths=[Path(p) for p in scan_paths.split(",") if p.strip()],
             backup_dir=backup_dir,
+            stream_cert_file=stream_cert_file,
+            stream_key_file=stream_key_file,
+            stream_client_ca_file=stream_client_ca_file,
+            stream_host=stream_host,
+            stream_port=stream_port,
+            stream_advertise_address=stream_advertise_address,
         )
     except ValidationError as exc:
         raise _invalid(exc, {"": "--fence-timeout", "status_interval": "--status-interval"}) from None
     if os.geteuid() != 0:
         raise typer.BadParameter("the kubelet must run as root to manage LXC containers")
+    if stream_cert_file and not (stream_key_file and stream_client_ca_file):
+        raise typer.BadParameter("--stream-cert-file needs --stream-key-file and --stream-client-ca-file", param_hint="--stream-cert-file")
     lxc_path.mkdir(parents=True, exist_ok=True)
     ids = idmap.ensure_subids()
     host = hostfeatures.detect(start_lxcfs=lxcfs)

@@ -56,6 +56,11 @@ VERBS: dict[str, tuple[str, str]] = {
     "controller": ("dlxc.cli.components:controller", "Run the controllers (node lifecycle)."),
     "kubelet": ("dlxc.cli.components:kubelet", "Run the node agent: register, heartbeat, reconcile containers."),
     "hollow-nodes": ("dlxc.cli.hollow_nodes:hollow_nodes", "Register N hollow nodes (no LXC) for scale tests."),
+    "exec": ("dlxc.cli.exec:exec_command", "Run a command inside a running container, on any node."),
+    "enter": ("dlxc.cli.enter:enter", "Open a login shell inside a running container."),
+    "logs": ("dlxc.cli.logs:logs", "Print a container's console output (this run or the previous one)."),
+    "console": ("dlxc.cli.console_attach:console", "Attach to a container's console; Ctrl-a q detaches."),
+    "passwd": ("dlxc.cli.passwd:passwd", "Set a user's password inside a container."),
 }
 
 

@@ -19,7 +19,7 @@ import httpx
 
 from apiserver.auth import TokenFile
 from dlxc.client.config import ClientConfig, save_config
-from dlxc.cluster.pki import Pki, ensure_pki, ssl_context
+from dlxc.cluster.pki import Pki, ensure_pki, issue_apiserver_client, issue_kubelet_serving, ssl_context
 
 __all__ = ["STOP_GRACE", "LocalCluster", "LocalNode", "default_state_dir", "stop_containers", "stop_order"]
 
@@ -220,12 +220,17 @@ class LocalCluster:
             self._wait_http(f"{endpoint}/health", timeout=timeout, what="etcd")
         pki = self.pki()
         (self.state_dir / "volumes").mkdir(exist_ok=True)
+        # Exec, attach and logs: the apiserver dials kubelets with a client certificate, and each
+        # kubelet serves them with a certificate naming its node (mutual TLS, the same CA).
+        client_cert, client_key = issue_apiserver_client(pki.ca_cert.parent)
         if "apiserver" not in running:
             self._spawn(
                 "apiserver",
                 py + ["apiserver", "--port", str(self.port), "--etcd-endpoints", ",".join(self.etcd_endpoints),
                       "--token-file", str(self.state_dir / "tokens"),
                       "--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key),
+                      "--kubelet-client-certificate", str(client_cert), "--kubelet-client-key", str(client_key),
+                      "--kubelet-certificate-authority", str(pki.ca_cert),
                       "--allowed-host-paths", ",".join(self.allowed_host_paths),
                       *(["--allow-privileged"] if self.allow_privileged else [])],
                 {},
@@ -237,12 +242,15 @@ class LocalCluster:
                 self._spawn(name, py + [name], self._component_env(name, component_tokens[name], pki))
         for node in self.local_nodes():
             if node.component not in running:
+                stream_cert, stream_key = issue_kubelet_serving(pki.ca_cert.parent, node.name)
                 self._spawn(
                     node.component,
                     py + ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path),
                           "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet,
                           # One backup dir for every node on this host: restore, move and failover work across them.
-                          "--backup-dir", str(self.state_dir / "backups")],
+                          "--backup-dir", str(self.state_dir / "backups"),
+                          "--stream-cert-file", str(stream_cert), "--stream-key-file", str(stream_key),
+                          "--stream-client-ca-file", str(pki.ca_cert), "--stream-host", "127.0.0.1"],
                     self._component_env(node.component, component_tokens[node.component], pki),
                 )
         (self.state_dir / "layout.json").write_text(json.dumps({

@@ -1,4 +1,5 @@
-"""A small private CA for a local cluster: one CA certificate and a server certificate it signs."""
+"""A small private CA for a local cluster: the CA, the apiserver's serving and kubelet-client certificates,
+and one serving certificate per kubelet (its streams: exec, attach, logs)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +15,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Pki", "ensure_pki", "ssl_context"]
+__all__ = ["APISERVER_CLIENT_CN", "Pki", "ensure_pki", "issue_apiserver_client", "issue_kubelet_serving", "ssl_context"]
+
+# The subject a kubelet requires of the client of its streams (kubelet/streams.py checks it too).
+APISERVER_CLIENT_CN = "dlxc-apiserver-kubelet-client"
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,59 @@ def ensure_pki(directory: Path, *, hosts: list[str] | None = None, days: int = 8
     pki.server_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
     pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     return pki
+
+
+def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    ca = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+    key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return ca, key
+
+
+def _issue(
+    directory: Path, stem: str, *, common_name: str, usage: x509.ObjectIdentifier, names: list[x509.GeneralName], days: int
+) -> tuple[Path, Path]:
+    """A leaf certificate signed by the CA in `directory`, written as STEM.crt and STEM.key (kept if they exist)."""
+    cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    ca, ca_key = _load_ca(directory)
+    now = dt.datetime.now(dt.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+    )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    _write_private(key_path, _key_pem(key))
+    cert_path.write_bytes(builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def issue_apiserver_client(directory: Path, *, days: int = 825) -> tuple[Path, Path]:
+    """The apiserver's client certificate towards kubelets (clientAuth only, so no kubelet can use it to serve)."""
+    return _issue(
+        directory, "apiserver-kubelet-client", common_name=APISERVER_CLIENT_CN, usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+        names=[], days=days,
+    )
+
+
+def issue_kubelet_serving(directory: Path, node: str, *, days: int = 825) -> tuple[Path, Path]:
+    """Kubelet NODE's serving certificate (serverAuth only). It names the node, not an address: the
+    apiserver checks it against the node's name, so a kubelet can only answer for its own node."""
+    return _issue(
+        directory, f"kubelet-{node}", common_name=f"system:node:{node}", usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        names=[x509.DNSName(node)], days=days,
+    )
 
 
 def ssl_context(ca_file: str | Path) -> ssl.SSLContext:

@@ -107,7 +107,13 @@ class NetCluster:
         self.token_file = self.tmp / "tokens"
         self.token = TokenFile(self.token_file).add("admin", "admin")
         self.port = _free_port()
-        settings = ApiServerSettings(etcd_endpoints=[self.etcd_endpoint], etcd_prefix=f"/test-{uuid.uuid4().hex[:8]}", token_file=self.token_file)
+        from dlxc.cluster.pki import issue_apiserver_client
+
+        client_cert, client_key = issue_apiserver_client(self.tmp / "pki")  # exec/attach/logs to the kubelets
+        settings = ApiServerSettings(
+            etcd_endpoints=[self.etcd_endpoint], etcd_prefix=f"/test-{uuid.uuid4().hex[:8]}", token_file=self.token_file,
+            kubelet_client_certificate=client_cert, kubelet_client_key=client_key, kubelet_certificate_authority=self.ca,
+        )
         self._server = ApiServer(config_for(create_app(settings), host="0.0.0.0", port=self.port, cert=pki.server_cert, key=pki.server_key))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -174,10 +180,16 @@ class NetCluster:
             self._node_env = getattr(self, "_node_env", {})
             self._node_env[node.name] = node_env
         env = self._node_env[node.name]
+        from dlxc.cluster.pki import issue_kubelet_serving
+
+        # The stream server listens on the namespace's own address, which the apiserver on the host reaches.
+        stream_cert, stream_key = issue_kubelet_serving(self.tmp / "pki", node.name)
+        streams = ["--stream-cert-file", str(stream_cert), "--stream-key-file", str(stream_key),
+                   "--stream-client-ca-file", str(self.ca), "--stream-host", node.ns_ip]
         node.proc = self.spawn(
             f"kubelet-{node.name}",
             ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path), "--image-dir", str(self.image_dir),
-             "--bridge", node.bridge, "--subnet", node.subnet, *self.kubelet_args],
+             "--bridge", node.bridge, "--subnet", node.subnet, *streams, *self.kubelet_args],
             env, prefix=self._enter(node),
         )
 

@@ -68,3 +68,10 @@ def test_backup_bench_backs_up_restores_and_moves_next_to_tar_zstd() -> None:
     for key in ("backup_mib_per_s", "tar_zstd_backup_mib_per_s", "backup_ratio", "restore_mib_per_s",
                 "tar_zstd_restore_mib_per_s", "restore_ratio", "move_downtime_s", "move_downtime_data_s"):
         assert figures[key] > 0, key
+
+
+def test_exec_bench_compares_the_api_with_raw_lxc_attach() -> None:
+    figures = run_bench("exec.py", "--count", "10")
+    assert figures["count"] == 10
+    assert figures["exec_p99_ms"] >= figures["exec_p50_ms"] > 0 and figures["raw_attach_p50_ms"] > 0
+    assert figures["ratio_p50"] > 0

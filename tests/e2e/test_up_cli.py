@@ -60,6 +60,9 @@ def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, t
             assert time.monotonic() < deadline, f"not all Running: {phases}"
             time.sleep(0.5)
         assert (state / "lxc" / "shop-db").is_dir()
+        # Getting inside works on the cluster `up` made: its CA issued the kubelet's and the apiserver's certificates.
+        inside = dlxc("exec", "shop-db", "--", "hostname", env=env, timeout=30)
+        assert (inside.returncode, inside.stdout) == (0, "shop-db\n"), inside.stderr
 
         # What needs no trust is allowed; a home is not, and the refusal names what is.
         manifest = tmp_path / "mounts.yaml"

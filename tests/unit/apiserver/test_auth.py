@@ -59,3 +59,31 @@ def test_node_role(verb: str, plural: str, name: str | None, sub: str | None, bo
     else:
         with pytest.raises(Forbidden):
             authorize(node, verb=verb, plural=plural, name=name, subresource=sub, bound_node=bound)
+
+
+@pytest.mark.parametrize(
+    ("role", "sub", "allowed"),
+    [
+        pytest.param("admin", "exec", True, id="admin-exec"),
+        pytest.param("admin", "attach", True, id="admin-attach"),
+        pytest.param("admin", "log", True, id="admin-log"),
+        pytest.param("viewer", "exec", False, id="viewer-exec"),
+        pytest.param("viewer", "attach", False, id="viewer-attach"),
+        pytest.param("viewer", "log", True, id="viewer-log"),
+        pytest.param("node:n1", "exec", False, id="node-exec"),
+        pytest.param("node:n1", "attach", False, id="node-attach"),
+        pytest.param("node:n1", "log", False, id="node-log-even-its-own"),
+    ],
+)
+def test_getting_inside_a_container(role: str, sub: str, allowed: bool) -> None:
+    identity = Identity("someone", role)
+
+    def decide() -> None:
+        # A node's own container is no exception: bound_node names it.
+        authorize(identity, verb="get" if sub == "log" else "create", plural="containers", name="web", subresource=sub, bound_node="n1")
+
+    if allowed:
+        decide()
+    else:
+        with pytest.raises(Forbidden, match=f"someone \\({role}\\) may not {sub} containers/web"):
+            decide()
