@@ -1,10 +1,9 @@
 """`dlxc export NAME -o FILE|-`: a container's archive (the backup format) written to a file or stdout.
 
 The kubelet of the container's node writes the archive as a Backup (frozen while it copies);
-this command then streams it from the backup dir to FILE, checking its sha256 on the way, and
-deletes that Backup. The archive is read from the backup dir, so the command must run where
-that dir is mounted (any host of a `dlxc up` cluster; with a shared --backup-dir, any node):
-streaming it through the apiserver from the kubelet is not built yet.
+this command then streams it through the apiserver (`GET backups/NAME/archive`, proxied over
+mutual TLS to that kubelet's stream server) to FILE or stdout, checking its sha256 on the way,
+and deletes that Backup. Progress shows on stderr when it is a terminal.
 """
 from __future__ import annotations
 
@@ -23,35 +22,10 @@ if TYPE_CHECKING:
     from dlxc.client.api import Client
     from schemas.base import Obj
 
-__all__ = ["EXPORT_LABEL", "copy_checked", "export"]
+__all__ = ["EXPORT_LABEL", "export"]
 
 EXPORT_LABEL = "dlxc.io/export"
 _CHUNK = 1 << 20
-
-
-def copy_checked(source: Path, out: object, *, checksum: str | None, what: str) -> int:
-    """Copy `source` to the binary file `out`, with progress on a terminal; ValueError if the sha256 differs."""
-    import contextlib
-
-    sha = hashlib.sha256()
-    total = source.stat().st_size
-    done = 0
-    # Progress on stderr, and only on a terminal: stdout may be the archive itself.
-    status: Any = None
-    if sys.stderr.isatty():
-        from rich.console import Console
-
-        status = Console(stderr=True).status(what)
-    with open(source, "rb") as src, status if status is not None else contextlib.nullcontext():
-        while chunk := src.read(_CHUNK):
-            sha.update(chunk)
-            out.write(chunk)  # type: ignore[attr-defined]
-            done += len(chunk)
-            if status is not None:
-                status.update(f"{what}: {console.human_bytes(done)} of {console.human_bytes(total)}")
-    if checksum and "sha256:" + sha.hexdigest() != checksum:
-        raise ValueError(f"{source} changed since it was written (sha256 differs from {checksum})")
-    return done
 
 
 def export(
@@ -66,41 +40,65 @@ def export(
     if output == "-" and sys.stdout.isatty():
         fail("refusing to write an archive to a terminal; give -o FILE or redirect stdout", code=2)
     limit = parse_duration(timeout)
+    target = None if output == "-" else Path(output)
+    partial = None if target is None else target.with_name(f".{target.name}.partial")
 
-    async def make(client: Client) -> Obj:
+    async def go(client: Client) -> tuple[Obj, int]:
+        from dlxc.client.streams import read_archive
+
         made = await create_backup(client, name, labels={EXPORT_LABEL: "true"})
         try:
-            return await wait_backup(client, made["metadata"]["name"], timeout=limit)
-        except BaseException:
-            await client.delete("backups", made["metadata"]["name"])
-            raise
-
-    backup = with_client(make)
-    status = backup["status"]
-    source = Path(status["location"])
-    try:
-        if not source.is_file():
-            fail(f"the archive of {name} is on node {status['node']} at {source}, which is not readable here: run export "
-                 "on a host that mounts that node's --backup-dir")
-        if output == "-":
-            size = copy_checked(source, sys.stdout.buffer, checksum=status.get("checksum"), what=f"exporting {name}")
-            sys.stdout.buffer.flush()
-        else:
-            target = Path(output)
-            partial = target.with_name(f".{target.name}.partial")
+            backup = await wait_backup(client, made["metadata"]["name"], timeout=limit)
+            out = sys.stdout.buffer if partial is None else open(partial, "wb")
+            sha = hashlib.sha256()
+            size = 0
             try:
-                with open(partial, "wb") as out:
-                    size = copy_checked(source, out, checksum=status.get("checksum"), what=f"exporting {name}")
-                os.replace(partial, target)
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
-    except ValueError as exc:
-        fail(str(exc))
-    finally:
-        async def cleanup(client: Client) -> None:
-            await client.delete("backups", backup["metadata"]["name"])
+                with _progress(f"exporting {name}") as show:
+                    async for chunk in read_archive(client, backup["metadata"]["name"]):
+                        sha.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+                        show(f"{console.human_bytes(size)} of {console.human_bytes(backup['status'].get('size'))}")
+                out.flush()
+            finally:
+                if partial is not None:
+                    out.close()
+            if "sha256:" + sha.hexdigest() != backup["status"].get("checksum"):
+                fail(f"the archive of {name} arrived damaged (sha256 differs from {backup['status'].get('checksum')}); try again")
+            return backup, size
+        finally:
+            await client.delete("backups", made["metadata"]["name"])
 
-        with_client(cleanup)
-    if output != "-":
-        console.out(f"container/{name} exported to {output} ({console.human_bytes(size)}, {status.get('consistency')})")
+    try:
+        backup, size = with_client(go, streaming=True)
+    except BaseException:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        raise
+    if target is not None and partial is not None:
+        os.replace(partial, target)
+        console.out(f"container/{name} exported to {output} ({console.human_bytes(size)}, {backup['status'].get('consistency')})")
+
+
+class _progress:  # noqa: N801 - used like a function in a with statement
+    """Bytes so far on stderr, only on a terminal: stdout may be the archive itself."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.status: Any = None
+
+    def __enter__(self) -> Any:
+        if sys.stderr.isatty():
+            from rich.console import Console
+
+            self.status = Console(stderr=True).status(self.what)
+            self.status.__enter__()
+        return self.update
+
+    def update(self, text: str) -> None:
+        if self.status is not None:
+            self.status.update(f"{self.what}: {text}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.__exit__(None, None, None)
