@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -51,11 +52,21 @@ def _problem(obj: Obj, since: str) -> str | None:
     return cond["message"] if cond and (cond.get("lastTransitionTime") or "") >= since else None
 
 
-async def _set_wanted(client: Client, obj: Obj, names: list[str]) -> None:
+async def _set_wanted(client: Client, obj: Obj, change: Callable[[list[str]], list[str]]) -> None:
+    """Apply `change` to the wanted list by compare-and-swap, reading again when the kubelet's status
+    write (or anyone's) came in between."""
+    from dlxc.client.errors import Conflict
     from schemas.wire import SNAPSHOTS_ANNOTATION
 
-    await client.patch("containers", obj["metadata"]["name"], {"metadata": {
-        "annotations": {SNAPSHOTS_ANNOTATION: json.dumps(names)}, "resourceVersion": obj["metadata"]["resourceVersion"]}})
+    for _ in range(20):
+        try:
+            await client.patch("containers", obj["metadata"]["name"], {"metadata": {
+                "annotations": {SNAPSHOTS_ANNOTATION: json.dumps(change(_wanted(obj)))},
+                "resourceVersion": obj["metadata"]["resourceVersion"]}})
+            return
+        except Conflict:
+            obj = await _container(client, obj["metadata"]["name"])
+    fail(f"container {obj['metadata']['name']} keeps changing; try again")
 
 
 async def _until(client: Client, name: str, done: object, what: str) -> Obj:
@@ -97,7 +108,7 @@ def create(
             fail(f"container {name} is not on a node yet; nothing to snapshot")
         if snap in _wanted(obj) or snap in _have(obj):
             fail(f"container {name} already has a snapshot {snap}")
-        await _set_wanted(client, obj, [*_wanted(obj), snap])
+        await _set_wanted(client, obj, lambda wanted: [*wanted, snap] if snap not in wanted else wanted)
         return await _until(client, name, lambda o: snap in _have(o), f"snapshot {name}/{snap}")
 
     info = _have(with_client(go))[snap]
@@ -152,7 +163,7 @@ def delete(name: str = typer.Argument(..., help="The container."), snap: str = t
         obj = await _container(client, name)
         if snap not in _have(obj) and snap not in _wanted(obj):
             fail(f"container {name} has no snapshot {snap}")
-        await _set_wanted(client, obj, [s for s in _wanted(obj) if s != snap])
+        await _set_wanted(client, obj, lambda wanted: [s for s in wanted if s != snap])
         await _until(client, name, lambda o: snap not in _have(o), f"deleting snapshot {name}/{snap}")
 
     with_client(go)
