@@ -292,7 +292,7 @@ def _add_archive_routes(
                 upstream.release()
 
         headers = {"Content-Length": upstream.headers["Content-Length"]} if "Content-Length" in upstream.headers else {}
-        return StreamingResponse(body(), media_type="application/zstd", headers=headers)
+        return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)
 
     async def write(request: Request) -> Response:
         name, node = await node_of(request)

@@ -40,7 +40,7 @@ def add_archive_routes(app: web.Application, server: Any) -> None:
         path = server.settings.backups / f"{name}.tar.zst"
         if not path.is_file():
             raise web.HTTPNotFound(text=f"backup {name} has no archive on node {server.settings.node_name}\n")
-        response = web.StreamResponse(headers={"Content-Type": "application/zstd", "Content-Length": str(path.stat().st_size)})
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream", "Content-Length": str(path.stat().st_size)})
         await response.prepare(request)
         with open(path, "rb") as handle:
             while chunk := await asyncio.to_thread(handle.read, _CHUNK):
