@@ -7,6 +7,7 @@ and deletes that Backup. Progress shows on stderr when it is a terminal.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import sys
@@ -44,6 +45,7 @@ def export(
     partial = None if target is None else target.with_name(f".{target.name}.partial")
 
     async def go(client: Client) -> tuple[Obj, int]:
+        from dlxc.client.errors import TemporaryError
         from dlxc.client.streams import read_archive
 
         made = await create_backup(client, name, labels={EXPORT_LABEL: "true"})
@@ -54,11 +56,19 @@ def export(
             size = 0
             try:
                 with _progress(f"exporting {name}") as show:
-                    async for chunk in read_archive(client, backup["metadata"]["name"]):
-                        sha.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
-                        show(f"{console.human_bytes(size)} of {console.human_bytes(backup['status'].get('size'))}")
+                    for attempt in range(30):
+                        try:
+                            async for chunk in read_archive(client, backup["metadata"]["name"]):
+                                sha.update(chunk)
+                                out.write(chunk)
+                                size += len(chunk)
+                                show(f"{console.human_bytes(size)} of {console.human_bytes(backup['status'].get('size'))}")
+                            break
+                        except TemporaryError:
+                            # A node that just started may not publish its stream endpoint yet; nothing was written.
+                            if size or attempt == 29:
+                                raise
+                            await asyncio.sleep(1.0)
                 out.flush()
             finally:
                 if partial is not None:

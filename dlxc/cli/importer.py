@@ -84,6 +84,7 @@ def import_archive(
 
     async def go(client: Client) -> Obj:
         from dlxc.cli.backup import _get, restore_container, wait_running
+        from dlxc.client.errors import TemporaryError
         from dlxc.client.streams import write_archive
         from schemas.base import now_iso
         from schemas.wire import BACKUP_FINALIZER, CONTAINER_LABEL
@@ -101,7 +102,15 @@ def import_archive(
             created = True
             # The node first: the apiserver sends the archive to the kubelet the status names.
             await client.patch_status("backups", record, {"node": where, "message": f"receiving {file.name}"})
-            kept = await write_archive(client, record, chunks())
+            for attempt in range(30):
+                try:
+                    kept = await write_archive(client, record, chunks())
+                    break
+                except TemporaryError:
+                    # A node that just started may not publish its stream endpoint yet: send it again.
+                    if attempt == 29:
+                        raise
+                    await asyncio.sleep(1.0)
             if kept.get("checksum") != checked.checksum:
                 fail(f"{file} arrived damaged on node {where} (sha256 {kept.get('checksum')}, sent {checked.checksum}); nothing was kept")
             await client.patch_status("backups", record, {
