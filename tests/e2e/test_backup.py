@@ -173,7 +173,9 @@ def test_export_import_and_a_truncated_archive(cluster: Cluster, tmp_path) -> No
         exported = dlxc("export", "exp", "-o", str(archive), env=env, timeout=120)
         assert exported.returncode == 0, exported.stderr
         assert exported.stdout.startswith(f"container/exp exported to {archive} (") and archive.stat().st_size > 0
-        assert [b for b in api.list("backups") if b["spec"]["container"] == "exp"] == []  # the export's backup is gone
+        # The export's backup goes once its kubelet removed the archive (its finalizer).
+        wait_for(lambda: [b for b in api.list("backups") if b["spec"]["container"] == "exp"] == [], timeout=30,
+                 what="the export's backup gone")
 
         # A truncated archive is refused and nothing is created.
         cut = tmp_path / "cut.tar.zst"
@@ -181,7 +183,7 @@ def test_export_import_and_a_truncated_archive(cluster: Cluster, tmp_path) -> No
         refused = dlxc("import", str(cut), "--name", "half", env=env, timeout=60)
         assert refused.returncode == 1 and refused.stderr.startswith(f"error: {cut} ") and "truncated" in refused.stderr
         assert refused.stderr.endswith("; nothing was created\n")
-        assert not api.exists("half") and api.list("backups") == []
+        assert not api.exists("half") and [b for b in api.list("backups") if b["spec"]["container"] == "half"] == []
         taken = dlxc("import", str(archive), env=env, timeout=60)
         assert (taken.returncode, taken.stderr) == (
             1, "error: container exp already exists; import under another name with --name, or delete it first\n")
@@ -223,7 +225,8 @@ def test_move_between_nodes_and_refusals(cluster: Cluster) -> None:
         assert api.get("mover")["spec"]["nodeName"] == second.name and api.phase("mover") == "Running"
         assert sh(second, "mover", "cat /home/u/f; stat -c '%u:%g' /home/u/f") == "moving\n1000:1000\n"
         assert lxc_state(first.lxc_path, "mover") == "MISSING"
-        assert [b for b in api.list("backups") if b["spec"]["container"] == "mover"] == []
+        wait_for(lambda: [b for b in api.list("backups") if b["spec"]["container"] == "mover"] == [], timeout=30,
+                 what="the move's backup gone")
     finally:
         api.close()
 
