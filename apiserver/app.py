@@ -18,14 +18,18 @@ import dlxc
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
 from apiserver.codec import dumps
+from apiserver.joins import JoinService
+from apiserver.ipam import ClusterNetwork
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
 from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
+from apiserver.streams import KubeletDialer, add_stream_routes
+from apiserver.terminal import add_terminal_routes
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import Authenticator, TokenRegistry
-from apiserver.streams import KubeletDialer, add_stream_routes
+from apiserver.ui.site import create_dashboard
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, NotFound
@@ -62,10 +66,18 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         kind.plural: WatchCache(store, kind.plural, capacity=settings.watch_cache_size, queue_size=settings.watch_queue_size)
         for kind in KINDS
     }
+    network = ClusterNetwork(store, settings.cluster_cidr)
     registries = {
-        kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest) for kind in KINDS
+        kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest, ipam=network) for kind in KINDS
     }
 
+    async def authenticate(header: str | None) -> Identity:
+        if authenticator is None:
+            return Identity("anonymous", "admin")
+        return await authenticator.authenticate(header)
+
+    # The web dashboard, under /ui/ on this port: the same stores, caches and token check as the API.
+    dashboard = create_dashboard(store=store, caches=caches, registries=registries, authenticate=authenticate)
     dialer = KubeletDialer(
         cert=settings.kubelet_client_certificate, key=settings.kubelet_client_key, ca=settings.kubelet_certificate_authority
     )
@@ -76,6 +88,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         try:
             yield
         finally:
+            await dashboard.stop()
             await dialer.close()
             for cache in caches.values():
                 await cache.stop()
@@ -85,6 +98,8 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     app.add_middleware(LeaseFenceMiddleware)
     app.state.store = store
     app.state.caches = caches
+    app.mount("/ui", dashboard.app)
+    dashboard.api = app
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -106,9 +121,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         return JSONResponse({"reason": "InternalError", "message": "internal error", "details": [], "code": 500}, 500)
 
     async def identity_of(request: Any) -> Identity:  # a Request, or a WebSocket (streams)
-        if authenticator is None:
-            return Identity("anonymous", "admin")
-        return await authenticator.authenticate(request.headers.get("authorization"))
+        return await authenticate(request.headers.get("authorization"))
 
     async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
         identity = await identity_of(request)
@@ -150,7 +163,24 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
     _add_token_routes(app, token_registry, identity_of)
-    add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
+    joins = JoinService(store, token_registry, ca_key_file=settings.ca_key_file)
+
+    async def join(request: Request) -> Response:
+        return _ok(await joins.join(request.headers.get("authorization"), await read_json(request)), 201)
+
+    async def cacert(request: Request) -> Response:
+        # Public by design: the joining host compares it with the --ca-hash it was given before it
+        # sends its join token, so serving it to anyone gives nothing away.
+        if settings.ca_file is None:
+            raise NotFound("this apiserver was started without --ca-file; it serves no CA certificate")
+        return Response(settings.ca_file.read_bytes(), media_type="application/x-pem-file")
+
+    for path, method, endpoint in ((f"{PREFIX}/joins", "POST", join), ("/cacert", "GET", cacert)):
+        added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
+        added.methods.discard("HEAD")
+        app.router.routes.append(added)
+    proxy = add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
+    add_terminal_routes(app, prefix=PREFIX, store=store, proxy=proxy, identity_of=identity_of)
     return app
 
 

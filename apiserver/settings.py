@@ -1,6 +1,7 @@
 """The apiserver's settings: the one source of its defaults (`dlxc apiserver`'s flags map onto them)."""
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -12,6 +13,8 @@ class ApiServerSettings(BaseModel):
     etcd_endpoints: list[str] = ["http://127.0.0.1:2379"]
     etcd_prefix: str = "/dlxc"
     token_file: Path | None = None  # None: no authentication (tests of the pure API only)
+    ca_file: Path | None = None  # served at /cacert, unauthenticated, for `dlxc join` to check against its --ca-hash
+    ca_key_file: Path | None = None  # handed to a control-plane join (its host issues its own server certificate)
     allow_privileged: bool = False
     allowed_host_paths: list[str] = []  # empty: no host-path mounts at all
     watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
@@ -21,3 +24,5 @@ class ApiServerSettings(BaseModel):
     kubelet_client_certificate: Path | None = None
     kubelet_client_key: Path | None = None
     kubelet_certificate_authority: Path | None = None
+    # The cluster network every node's overlay spans; containers on it get addresses from here.
+    cluster_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.88.0.0/16")

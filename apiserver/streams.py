@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import shlex
 import ssl
@@ -31,7 +32,7 @@ from apiserver.storage import Store
 from dlxc.client.api import event_name
 from dlxc.client.errors import ApiError, BadRequest, Conflict, NotFound, TemporaryError, Unauthorized
 
-__all__ = ["STREAM_PROTOCOL", "KubeletDialer", "add_stream_routes"]
+__all__ = ["STREAM_PROTOCOL", "KubeletDialer", "StreamProxy", "add_stream_routes", "container_and_node"]
 
 log = logging.getLogger("dlxc.apiserver.streams")
 
@@ -78,7 +79,7 @@ class KubeletDialer:
         return f"https://{endpoint}{path}", name
 
 
-async def _target(store: Store, name: str, *, need_running: bool) -> tuple[Any, Any]:
+async def container_and_node(store: Store, name: str, *, need_running: bool) -> tuple[Any, Any]:
     container = await store.get("containers", name)
     node_name = container["spec"].get("nodeName")
     phase = (container.get("status") or {}).get("phase") or "Pending"
@@ -139,16 +140,15 @@ class _DenialIsAHandshake(logging.Filter):
 _NOISE = _DenialIsAHandshake()
 
 
-def add_stream_routes(
-    app: FastAPI, *, prefix: str, store: Store, events: Registry, dialer: KubeletDialer,
-    identity_of: Callable[[Any], Awaitable[Identity]],
-) -> None:
-    base = f"{prefix}/containers/{{name}}"
-    uvicorn_log = logging.getLogger("uvicorn.error")
-    if _NOISE not in uvicorn_log.filters:
-        uvicorn_log.addFilter(_NOISE)
+class StreamProxy:
+    """Opens one WebSocket session to a container's kubelet for an authenticated user: the checks,
+    the audit Event and the dial, then the splice. Shared by the API's exec/attach and the browser
+    terminal (apiserver.terminal), which authenticates with its own one-time session instead."""
 
-    async def audit(identity: Identity, container: Any, *, reason: str, what: str) -> None:
+    def __init__(self, *, store: Store, events: Registry, dialer: KubeletDialer) -> None:
+        self.store, self.events, self.dialer = store, events, dialer
+
+    async def audit(self, identity: Identity, container: Any, *, reason: str, what: str) -> None:
         """An Event per session: who, which container, what; never anything sent on stdin."""
         spec = {
             "involvedObject": {"kind": "Container", "name": container["metadata"]["name"], "uid": container["metadata"].get("uid")},
@@ -157,50 +157,94 @@ def add_stream_routes(
             "message": _printable(f"{identity.name} ({identity.role}): {what}")[:4000],
             "source": {"component": "apiserver", "host": ""},
         }
-        await events.create({"metadata": {"name": event_name(spec)}, "spec": spec})
+        await self.events.create({"metadata": {"name": event_name(spec)}, "spec": spec})
+
+    async def serve(
+        self, websocket: WebSocket, *, name: str, sub: str, reason: str,
+        authenticate: Callable[[], Awaitable[tuple[Identity, list[tuple[str, str]], str]]],
+        check: Callable[[Any], None] | None = None, refuse_in_session: bool = False,
+    ) -> None:
+        """authenticate() gives the identity, the query for the kubelet and what to record; check(container)
+        may refuse. A refusal is an HTTP answer to the upgrade, or with `refuse_in_session` (for browsers,
+        which cannot read a refused upgrade) an accepted socket that carries only the Failure status."""
+        try:
+            identity, params, what = await authenticate()
+            container, node = await container_and_node(self.store, name, need_running=True)
+            if check is not None:
+                check(container)
+            url, server_name = self.dialer.url(node, f"/{sub}/{name}")
+            # The audit write and the dial to the kubelet at once; the session starts only when both succeeded.
+            written, dialed = await asyncio.gather(
+                self.audit(identity, container, reason=reason, what=what),
+                self.dialer.session().ws_connect(
+                    url, params=params, protocols=(STREAM_PROTOCOL,),
+                    ssl=self.dialer.context, server_hostname=server_name, max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
+                ),
+                return_exceptions=True,
+            )
+            if isinstance(dialed, BaseException):
+                if isinstance(written, BaseException):
+                    raise written
+                raise dialed
+            upstream = dialed
+            if isinstance(written, BaseException):
+                await upstream.close()  # no session without its audit record
+                raise written
+        except ApiError as exc:
+            await self._refuse(websocket, exc, in_session=refuse_in_session)
+            return
+        except (aiohttp.ClientError, OSError) as exc:
+            log.warning("cannot reach the kubelet for %s/%s: %s", name, sub, exc)
+            error = TemporaryError(f"cannot reach the kubelet of container {name}: {exc}", delay=5)
+            await self._refuse(websocket, error, in_session=refuse_in_session)
+            return
+        log.info("%s %s (%s): %s", reason.lower(), name, identity.name, what)
+        try:
+            await websocket.accept(subprotocol=_chosen(websocket))
+            await _splice(websocket, upstream)
+        finally:
+            await upstream.close()
+
+    @staticmethod
+    async def _refuse(websocket: WebSocket, exc: ApiError, *, in_session: bool) -> None:
+        if not in_session:
+            await websocket.send_denial_response(_denial(exc))
+            return
+        status = {"status": "Failure", "reason": exc.reason, "code": exc.status, "message": exc.message}
+        await websocket.accept(subprotocol=_chosen(websocket))
+        await websocket.send_bytes(bytes([STATUS_CHANNEL]) + json.dumps(status).encode())
+        await websocket.close(code=1000)
+
+
+STATUS_CHANNEL = 3
+
+
+def _chosen(websocket: WebSocket) -> str | None:
+    return STREAM_PROTOCOL if STREAM_PROTOCOL in (websocket.scope.get("subprotocols") or []) else None
+
+
+def add_stream_routes(
+    app: FastAPI, *, prefix: str, store: Store, events: Registry, dialer: KubeletDialer,
+    identity_of: Callable[[Any], Awaitable[Identity]],
+) -> StreamProxy:
+    base = f"{prefix}/containers/{{name}}"
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if _NOISE not in uvicorn_log.filters:
+        uvicorn_log.addFilter(_NOISE)
+    proxy = StreamProxy(store=store, events=events, dialer=dialer)
 
     def websocket_route(sub: str, reason: str, describe: Callable[[WebSocket], str]) -> None:
         async def endpoint(websocket: WebSocket) -> None:
             name = websocket.path_params["name"]
-            try:
+
+            async def authenticate() -> tuple[Identity, list[tuple[str, str]], str]:
                 identity = await identity_of(_with_protocol_token(websocket))
                 authorize(identity, verb="create", plural="containers", name=name, subresource=sub, bound_node=None)
                 if sub == "exec" and not websocket.query_params.getlist("command"):
                     raise BadRequest("no command given", details=[{"field": "command", "message": "give at least one"}])
-                container, node = await _target(store, name, need_running=True)
-                url, server_name = dialer.url(node, f"/{sub}/{name}")
-                what = describe(websocket)
-                # The audit write and the dial to the kubelet at once; the session starts only when both succeeded.
-                written, dialed = await asyncio.gather(
-                    audit(identity, container, reason=reason, what=what),
-                    dialer.session().ws_connect(
-                        url, params=list(websocket.query_params.multi_items()), protocols=(STREAM_PROTOCOL,),
-                        ssl=dialer.context, server_hostname=server_name, max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
-                    ),
-                    return_exceptions=True,
-                )
-                if isinstance(dialed, BaseException):
-                    raise dialed
-                upstream = dialed
-                if isinstance(written, BaseException):
-                    await upstream.close()  # no session without its audit record
-                    raise written
-            except ApiError as exc:
-                await websocket.send_denial_response(_denial(exc))
-                return
-            except (aiohttp.ClientError, OSError) as exc:
-                log.warning("cannot reach the kubelet for %s/%s: %s", name, sub, exc)
-                await websocket.send_denial_response(
-                    _denial(TemporaryError(f"cannot reach the kubelet of container {name}: {exc}", delay=5))
-                )
-                return
-            log.info("%s %s (%s): %s", reason.lower(), name, identity.name, what)
-            try:
-                wanted = websocket.scope.get("subprotocols") or []
-                await websocket.accept(subprotocol=STREAM_PROTOCOL if STREAM_PROTOCOL in wanted else None)
-                await _splice(websocket, upstream)
-            finally:
-                await upstream.close()
+                return identity, list(websocket.query_params.multi_items()), describe(websocket)
+
+            await proxy.serve(websocket, name=name, sub=sub, reason=reason, authenticate=authenticate)
 
         app.router.routes.append(WebSocketRoute(f"{base}/{sub}", endpoint, name=f"{sub}_container"))
 
@@ -211,7 +255,7 @@ def add_stream_routes(
         name = request.path_params["name"]
         identity = await identity_of(request)
         authorize(identity, verb="get", plural="containers", name=name, subresource="log", bound_node=None)
-        _container, node = await _target(store, name, need_running=False)
+        _container, node = await container_and_node(store, name, need_running=False)
         url, server_name = dialer.url(node, f"/logs/{name}")
         params = [(k, v) for k, v in request.query_params.multi_items() if k in ("follow", "tail", "since", "previous")]
         try:
@@ -238,6 +282,7 @@ def add_stream_routes(
     route.methods.discard("HEAD")
     app.router.routes.append(route)
     _add_archive_routes(app, prefix=prefix, store=store, dialer=dialer, identity_of=identity_of)
+    return proxy
 
 
 def _add_archive_routes(

@@ -15,6 +15,7 @@ from dlxc.client.workqueue import WorkQueue
 from kubelet import exporter
 from kubelet.allocator import Allocator
 from kubelet.backups import BackupAgent
+from kubelet.clusternet import ClusterNet
 from kubelet.drift import DriftPoller
 from kubelet.hostfeatures import HostFeatures
 from kubelet.imagegc import ImageGC
@@ -71,11 +72,12 @@ class Kubelet:
             bound=lambda: self.containers.cache, destroy=lambda name: self.reconciler.execute(Destroy(name)),
             heartbeat=self.node.heartbeat, resync=self.resync,
         )
+        self.clusternet = ClusterNet(client, settings)  # the cluster network: VXLAN peers and /etc/hosts names
         self.reconciler = Reconciler(
             client, runtime, settings, images=images, network=network, idmap=idmap, allocator=self.allocator,
             host=self.host, drift=self.drift, stops=self.stops, cached=lambda name: self.containers.cache.get(name),
             may_start=self.guard.may_start, metrics=lambda name: self.sampler.latest.get(name),
-            cgroup_version=2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1,
+            cgroup_version=2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1, clusternet=self.clusternet,
             restored_rootfs=lambda container: self.restores.rootfs(container),
         )
         self.backups = BackupAgent(self)  # Backups of containers bound here (kubelet/backups.py)
@@ -154,6 +156,7 @@ class Kubelet:
             concurrent.futures.ThreadPoolExecutor(max_workers=max(32, self.settings.workers * 2), thread_name_prefix="kubelet"))
         self.settings.lxc_path.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.network.ensure_bridge, self.settings.bridge, self.settings.subnet)
+        await asyncio.to_thread(self.clusternet.resolve_address, self.client.servers[0])
         await asyncio.to_thread(self.allocator.recover, self.runtime)
         await asyncio.to_thread(self._note_boot)
         tasks: list[asyncio.Task[Any]] = []
@@ -176,7 +179,12 @@ class Kubelet:
             tasks.append(asyncio.create_task(self.backups.run()))
             tasks.append(asyncio.create_task(self.snapshots.run()))
             tasks.append(asyncio.create_task(self.containers.run()))
+            tasks.append(asyncio.create_task(self.clusternet.run()))
             await self.containers.synced.wait()
+            # The cluster network's bridge before any reconcile renders a container onto it; made
+            # while the Lease already renews, as a restarted kubelet must renew it first.
+            await asyncio.to_thread(self.clusternet.ensure_devices, self.client.servers[0])
+            self.clusternet.changed.set()  # sync the FDB now that there is a device for it
             await self.guard.remove_stale_copies_first()  # before any reconcile can start a stale copy
             tasks.append(asyncio.create_task(self.queue.run(self._process, workers=self.settings.workers)))
             tasks += [

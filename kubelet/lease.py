@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, NotFound
+from kubelet import sdnotify
 from kubelet.settings import LeaseSettings
 from schemas.base import Obj, now_iso
 
@@ -108,7 +109,13 @@ class NodeLease:
             await self.on_fence()
 
     async def run(self) -> None:
+        ready = False
         while True:
             started = self.clock()
             await self.tick()
+            # Whether or not the renewal went through: the watchdog asks whether this loop (and so
+            # fencing) still runs, and a tick is bounded by the request timeout.
+            if not ready and self.renewed.is_set():
+                ready = sdnotify.notify("READY=1")
+            sdnotify.notify("WATCHDOG=1")
             await asyncio.sleep(max(0.0, self.settings.renew_interval - (self.clock() - started)))

@@ -71,6 +71,7 @@ class NodeStatus:
             "lxcPath": str(self.settings.lxc_path),
             "bridge": self.settings.bridge,
             "subnet": str(self.settings.subnet.network),
+            "tunnelAddress": str(self.settings.advertise_address or ""),
             "unmanagedContainers": self._scan(),
             "images": self._image_list(),
             "streamEndpoint": self.stream_endpoint,

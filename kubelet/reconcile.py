@@ -12,6 +12,7 @@ one. The steps run in this order, and each returns None to go on or a Result to 
   plan_actions      plan(desired, observed), and what a rebuild or takeover says about it
   confirm_binding   never start a copy that may run elsewhere (fenced, or moved away)
   act               run the actions; count the restart
+  cluster_files     a cluster member's /etc/hosts block and first-boot scripts (kubelet.clusterfiles)
   report            write the status, and say when to look again
 
 Events (`_event`) are recorded where an action happened, after it succeeded or failed, and only on a
@@ -22,6 +23,7 @@ does not take them never fails or slows a reconcile.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -30,7 +32,7 @@ from typing import Any
 
 from dlxc.client.errors import NotFound
 from dlxc.client.events import NORMAL, WARNING, EventRecorder
-from kubelet import images, render, restarts
+from kubelet import clusterfiles, images, render, restarts
 from kubelet.allocator import Allocator
 from kubelet.hostfeatures import HostFeatures
 from kubelet.plan import (
@@ -45,7 +47,7 @@ from kubelet.statusfields import (
 from kubelet.stops import StopRecords
 from schemas import Container
 from schemas.base import Obj, iso_time
-from schemas.wire import LXC_FINALIZER, RESTART_ANNOTATION
+from schemas.wire import CONTEXT_ANNOTATION, HOSTS_ANNOTATION, LXC_FINALIZER, NODE_HOOKS_ANNOTATION, RESTART_ANNOTATION
 
 __all__ = ["DONE", "Reconciler", "RenderError", "Result"]
 
@@ -106,7 +108,7 @@ class Reconciler:
         self, api: ContainerApi, runtime: Runtime, settings: KubeletSettings, *,
         images: Any, network: Any, idmap: Any, allocator: Allocator, host: HostFeatures, drift: Any, stops: StopRecords,
         cached: Callable[[str], Obj | None], may_start: Callable[[Obj], Awaitable[bool]],
-        metrics: Callable[[str], Any], cgroup_version: int,
+        metrics: Callable[[str], Any], cgroup_version: int, clusternet: Any = None,
         restored_rootfs: Callable[[Container], str | None] | None = None,
     ) -> None:
         self.api = api
@@ -124,6 +126,7 @@ class Reconciler:
         self.metrics = metrics  # the latest sample of a container, for its status
         self.cgroup_version = cgroup_version
         self.restored_rootfs = restored_rootfs  # kubelet.restores: a rootfs unpacked from a backup
+        self.clusternet = clusternet  # kubelet.clusternet.ClusterNet: the cluster network, if this node has it
         self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
         self.started: dict[str, datetime] = {}  # when we last started each container
@@ -152,7 +155,8 @@ class Reconciler:
         """Render the spec into LXC config; raise RenderError when this node cannot host it."""
         return render.desired(container, settings=self.settings, allocator=self.allocator, network=self.network,
                               image_cache=self.images, runtime=self.runtime, idmap=self.idmap, host=self.host,
-                              cgroup_version=self.cgroup_version, restored_rootfs=self.restored_rootfs)
+                              cgroup_version=self.cgroup_version, clusternet=self.clusternet,
+                              restored_rootfs=self.restored_rootfs)
 
     # ---- acting ----
 
@@ -211,7 +215,7 @@ class Reconciler:
         p = Pass(obj=obj, container=Container.model_validate(obj), observed=observed,
                  status=dict(obj.get("status") or {}), now=datetime.now(timezone.utc))
         steps = (self.check_adoption, self.prepare, self.record_exit, self.restart_request, self.hold_after_exit,
-                 self.plan_actions, self.confirm_binding, self.act, self.report)
+                 self.plan_actions, self.confirm_binding, self.act, self.cluster_files, self.report)
         for step in steps:
             result = await step(p)
             if result is not None:
@@ -414,6 +418,28 @@ class Reconciler:
         self._reconfigure_event(p)
         return None
 
+    async def cluster_files(self, p: Pass) -> Result | None:
+        annotations = p.obj["metadata"].get("annotations") or {}
+        if not p.desired.running or not any(k in annotations for k in (HOSTS_ANNOTATION, CONTEXT_ANNOTATION, NODE_HOOKS_ANNOTATION)):
+            return None
+        observed = await asyncio.to_thread(self.observe, p.name)
+        if observed is None or observed.state != "RUNNING" or observed.init_pid <= 0:
+            return None
+        if any(isinstance(a, (Create, Start, Restart)) for a in p.actions):
+            # Started by this pass: its boot scripts may rewrite /etc/hosts (busybox's rcS does); let them run first.
+            await asyncio.sleep(clusterfiles.BOOT_SETTLE)
+        try:
+            found = await asyncio.to_thread(clusterfiles.apply, self.settings.lxc_path, p.name, observed.init_pid, annotations)
+        except OSError as exc:
+            log.warning("%s: cluster files: %s", p.name, exc)
+            return None
+        for kind, status, reason, message in found:
+            before = next((c for c in p.status.get("conditions", []) if c.get("type") == kind), None)
+            set_condition(p.status, kind, status, reason, message)
+            if kind != "Contextualized" or before is None or before.get("status") != status:
+                self._event(p, NORMAL if status == "True" else WARNING, reason, message)
+        return None
+
     async def report(self, p: Pass) -> Result:
         last_exit, policy = p.last_exit, p.container.spec.restart_policy
         if p.wait > 0 and last_exit is not None:
@@ -515,6 +541,9 @@ class Reconciler:
         else:
             phase, message = "Stopped", ""
         ip = self.allocator.ips.get(observed.name)
+        network = obj["spec"].get("network") or {}
+        if network.get("type") == "cluster" and network.get("ipv4"):
+            ip = ipaddress.IPv4Interface(network["ipv4"])  # the apiserver's, kept wherever it runs
         await self._report(
             obj, phase=phase, message=message, status=status, frozen=observed.state == "FROZEN",
             ip=str(ip.ip) if ip and phase == "Running" else None,

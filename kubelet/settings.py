@@ -37,6 +37,13 @@ class KubeletSettings(BaseModel):
     image_dir: Path
     bridge: str = "dlxcbr0"
     subnet: ipaddress.IPv4Interface = ipaddress.IPv4Interface("10.77.0.1/24")  # the bridge's own address
+    # The cluster network (the apiserver's --cluster-cidr) and this host's bridge of it (kubelet.overlay).
+    cluster_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.88.0.0/16")
+    cluster_bridge: str = "dlxc0"
+    advertise_address: ipaddress.IPv4Address | None = None  # None: the address that reaches the apiserver
+    vxlan_id: int = 88
+    vxlan_port: int = 4789
+    outbound_nat: bool = True  # masquerade the cluster network's traffic to the host's uplink
     # The heartbeat is the node Lease (lease.renew_interval); this is only how often the Node's
     # status (usage, counts) is written, or about a second after the container count changed.
     status_interval: float = 10.0

@@ -40,6 +40,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("Event", "events", "schemas.event:Event", ("event", "ev")),
     Kind("Lease", "leases", "schemas.lease:Lease", ("lease",)),
     Kind("Backup", "backups", "schemas.backup:Backup", ("backup", "bk")),
+    Kind("ContainerSet", "containersets", "schemas.containerset:ContainerSet", ("containerset", "sets", "set", "cs")),
+    Kind("ContainerCluster", "containerclusters", "schemas.containercluster:ContainerCluster",
+         ("containercluster", "clusters", "cluster", "cc")),
 )
 
 

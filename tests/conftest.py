@@ -177,6 +177,9 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
             "etcd_prefix": prefix,
             "token_file": token_file,
             "allowed_host_paths": [os.path.realpath(tempfile.gettempdir())],
+            # A cluster network of its own (big enough for tests that create a thousand containers);
+            # two test clusters that happen to share one are still apart: each has its own bridge.
+            "cluster_cidr": f"10.{64 + secrets.randbelow(64)}.0.0/16",
             **overrides,
         }
     )
@@ -305,6 +308,8 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
     procs: list[subprocess.Popen] = field(default_factory=list)
     pki: Path | None = None  # the cluster CA's dir: kubelets get a stream serving certificate from it
+    # The cluster network's bridge, shared by this cluster's kubelets (they are all on this host).
+    cluster_bridge: str = field(default_factory=lambda: f"dc{secrets.token_hex(3)}")
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
         with (self.tmp / f"{name}.log").open("ab") as log:
@@ -347,7 +352,9 @@ class Cluster:
             f"kubelet-{node.name}",
             ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path), "--image-dir", str(self.image_dir),
              "--bridge", node.bridge, "--subnet", node.subnet, "--heartbeat-interval", "1",
-             *self.stream_args(node.name), *node.args],
+             "--cluster-cidr", str(self.api.settings.cluster_cidr), "--cluster-bridge", self.cluster_bridge,
+             # No NAT rule or forwarding switched on in this host's own network namespace.
+             "--no-outbound-nat", *self.stream_args(node.name), *node.args],
             {**self.api.env(), "DLXC_TOKEN": token},
         )
 
@@ -356,7 +363,7 @@ class Cluster:
             stop_process(proc)
         from concurrent.futures import ThreadPoolExecutor
 
-        from kubelet import network, runtime
+        from kubelet import network, overlay, runtime
 
         for node in self.nodes:
             rt = runtime.LxcRuntime(node.lxc_path)
@@ -366,13 +373,15 @@ class Cluster:
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
             shutil.rmtree(node.lxc_path, ignore_errors=True)
+        overlay.teardown(self.cluster_bridge)
 
 
 @pytest.fixture
 def cluster(request: pytest.FixtureRequest, etcd: Etcd, image_dir: Path, lxc_root: Path, tmp_path: Path) -> Iterator[Cluster]:
     """apiserver + scheduler + controller, and `add_node()` for real kubelets with their own lxcpath and bridge.
 
-    A test marked `allow_privileged` gets an apiserver started with --allow-privileged."""
+    A test marked `allow_privileged` gets an apiserver started with --allow-privileged, one marked
+    `controller_args(...)` a controller with those flags."""
     if os.geteuid() != 0:
         pytest.fail("LXC tests need root")
     from dlxc.cluster.pki import ensure_pki, issue_apiserver_client
@@ -387,7 +396,8 @@ def cluster(request: pytest.FixtureRequest, etcd: Etcd, image_dir: Path, lxc_roo
     cluster = Cluster(api, image_dir, tmp_path, lxc_root, pki=pki)
     try:
         cluster.spawn("scheduler", ["scheduler"], api.env())
-        cluster.spawn("controller", ["controller"], api.env())
+        marker = request.node.get_closest_marker("controller_args")
+        cluster.spawn("controller", ["controller", *(marker.args if marker else ())], api.env())
         yield cluster
     finally:
         cluster.cleanup()

@@ -48,8 +48,8 @@ def test_a_viewer_cannot_mint_an_admin_token(api) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--role", "root"], 2, "error: unknown role 'root'; use admin, viewer or node:NAME\n"),
-        (["--role", "node:Bad"], 2, "error: unknown role 'node:Bad'; use admin, viewer or node:NAME\n"),
+        (["--role", "root"], 2, "error: unknown role 'root'; use admin, viewer, node:NAME or join\n"),
+        (["--role", "node:Bad"], 2, "error: unknown role 'node:Bad'; use admin, viewer, node:NAME or join\n"),
         (["--role", "node:n9"], 1, "error: Token is invalid: spec.role: node 'n9' does not exist; a node token is for a registered Node\n"),
         (["--role", "viewer", "--ttl", "soon"], 2, "error: --ttl 'soon' is not a duration; use a positive number with s, m, h or d (e.g. 1h, 7d)\n"),
     ],
@@ -76,7 +76,7 @@ def test_token_list_ttl_expiry_and_revoke(api) -> None:
     listed = dlxc("token", "list", env=api.env())
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
-    assert re.split(r"\s{3,}", lines[0]) == ["NAME", "ROLE", "CREATED", "EXPIRES"]
+    assert re.split(r"\s{3,}", lines[0]) == ["NAME", "ROLE", "CREATED", "EXPIRES", "USES"]
     rows = [re.split(r"\s{3,}", line) for line in lines[1:]]
     assert [(r[0], r[1], r[3] == "never") for r in rows] == [("dave", "admin", True), ("erin", "viewer", False)]
     assert forever not in listed.stdout and brief not in listed.stdout

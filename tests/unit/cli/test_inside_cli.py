@@ -64,3 +64,21 @@ def test_an_unreachable_apiserver_is_one_line_not_a_traceback(tmp_path) -> None:
                                 stdin=subprocess.DEVNULL)
         assert result.returncode == 1
         assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("ttl", "message"),
+    [
+        pytest.param("25h", "error: --ttl must be whole seconds from 1s to 24h", id="over-a-day"),
+        pytest.param("1.5s", "error: --ttl must be whole seconds from 1s to 24h", id="fraction"),
+        pytest.param("0s", "error: --ttl must be whole seconds from 1s to 24h", id="zero"),
+    ],
+)
+def test_terminal_ttl_is_checked_before_asking(ttl: str, message: str, tmp_path) -> None:
+    import os
+    import sys
+
+    # A server nobody listens on: the flag is refused before any request.
+    env = {**os.environ, "DLXC_SERVER": "http://127.0.0.1:9", "DLXC_TOKEN": "x", "DLXC_CONFIG": str(tmp_path / "none.yaml")}
+    result = subprocess.run([sys.executable, "-m", "dlxc", "terminal", "web", "--ttl", ttl], env=env, capture_output=True, text=True, timeout=30)
+    assert (result.returncode, result.stdout, result.stderr.strip()) == (2, "", message)

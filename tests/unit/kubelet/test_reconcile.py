@@ -18,6 +18,7 @@ from kubelet.drift import DriftPoller
 from kubelet.hostfeatures import HostFeatures
 from kubelet.idmap import IdMap
 from kubelet.lease import LeaseSettings, NodeLease
+from kubelet.lxcconfig import hwaddr_for
 from kubelet.plan import Destroy
 from kubelet.reconcile import DONE, Reconciler, Result
 from kubelet.settings import KubeletSettings
@@ -662,3 +663,57 @@ def test_an_event_the_apiserver_refuses_fails_nothing(tmp_path: Path) -> None:
         assert w.r.events.dropped == 2  # Created and Started, given up
 
     asyncio.run(scenario())
+
+
+# ---- the cluster network ----
+
+
+def cluster_world(tmp_path: Path) -> World:
+    from kubelet.clusternet import ClusterNet
+
+    w = world(tmp_path, cluster_cidr=ipaddress.IPv4Network("10.88.0.0/16"), cluster_bridge="dlxc0")
+    w.r.clusternet = ClusterNet(None, w.r.settings)  # type: ignore[arg-type]  # its informers never run here
+    return w
+
+
+def test_a_container_on_the_cluster_network_gets_its_address_gateway_and_hosts_file(tmp_path: Path) -> None:
+    w = cluster_world(tmp_path)
+    obj = container()
+    obj["spec"]["network"] = {"type": "cluster", "ipv4": "10.88.3.4/16"}
+    w.api.add(obj)
+    asyncio.run(w.reconcile())
+    items = w.rt.containers["web"].items
+    hosts = tmp_path / "lxc" / ".hosts" / "web"
+    assert [kv for kv in items if kv[0].startswith("lxc.net.0.") or kv[0] == "lxc.mount.entry" and "etc/hosts" in kv[1]] == [
+        ("lxc.net.0.type", "veth"), ("lxc.net.0.link", "dlxc0"), ("lxc.net.0.flags", "up"), ("lxc.net.0.name", "eth0"),
+        ("lxc.net.0.hwaddr", hwaddr_for("web")), ("lxc.net.0.ipv4.address", "10.88.3.4/16"),
+        ("lxc.net.0.ipv4.gateway", "10.88.0.1"), ("lxc.net.0.mtu", "1450"),
+        ("lxc.mount.entry", f"{hosts} etc/hosts none bind,ro,create=file 0 0"),
+    ]
+    assert hosts.is_file()  # there before the start that bind-mounts it
+    assert w.status()["phase"] == "Running" and w.status()["ip"] == "10.88.3.4"
+
+
+@pytest.mark.parametrize(
+    ("network", "link", "message"),
+    [
+        (None, "dlxcbr0", None),
+        ({"type": "bridge"}, "dlxcbr0", None),
+        ({"type": "cluster", "ipv4": "10.89.3.4/16"}, None,
+         "spec.network.ipv4 10.89.3.4/16 is not in this node's cluster network 10.88.0.0/16"),
+    ],
+    ids=["stored-before-the-cluster-network", "node-bridge", "other-cluster-cidr"],
+)
+def test_which_bridge_a_container_gets(tmp_path: Path, network: dict | None, link: str | None, message: str | None) -> None:
+    w = cluster_world(tmp_path)
+    obj = container()
+    if network is not None:
+        obj["spec"]["network"] = network
+    w.api.add(obj)
+    asyncio.run(w.reconcile())
+    if link is not None:
+        assert ("lxc.net.0.link", link) in w.rt.containers["web"].items
+        assert w.status()["ip"].startswith("10.99.0.")
+    else:
+        assert "web" not in w.rt.containers
+        assert w.status()["phase"] == "Failed" and message in w.status()["message"]
