@@ -112,7 +112,14 @@ def main() -> None:
         def phase(name: str) -> str | None:
             return obj("containers", name).get("status", {}).get("phase")
 
-        wait(lambda: obj("nodes", second).get("status"), timeout=60, what="the second node")
+        wait(lambda: any(c.get("type") == "Ready" and c.get("status") == "True"
+                         for c in obj("nodes", second).get("status", {}).get("conditions", [])), timeout=60, what="the second node Ready")
+
+        def dlxc(*argv: str) -> str:
+            done = subprocess.run([sys.executable, "-m", "dlxc", *argv], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"dlxc {' '.join(argv)} failed: {done.stderr.strip()}")
+            return done.stdout
         for name, state in (("small", "Running"), ("data", "Stopped")):
             http.post(f"{PREFIX}/containers", json={"metadata": {"name": name}, "spec": {
                 "image": "busybox", "network": {"type": "none"}, "nodeName": cluster.node, "state": state}}).raise_for_status()
@@ -138,28 +145,23 @@ def main() -> None:
         tar_restore_s = time.monotonic() - began
         shutil.rmtree(unpacked)
 
-        made = subprocess.run([sys.executable, "-m", "dlxc", "backup", "create", "data", "--timeout", f"{args.timeout:g}s"],
-                              env=env, capture_output=True, text=True, check=True)
-        backup = made.stdout.split()[0].removeprefix("backup/")
+        made = dlxc("backup", "create", "data", "--timeout", f"{args.timeout:g}s")
+        backup = made.split()[0].removeprefix("backup/")
         status = obj("backups", backup)["status"]
         archived = status["rootfsBytes"]
         backup_s = status["durationSeconds"]
-        print(made.stdout.strip(), file=sys.stderr)
+        print(made.strip(), file=sys.stderr)
 
         began = time.monotonic()
-        subprocess.run([sys.executable, "-m", "dlxc", "backup", "restore", backup, "--as", "restored", "--timeout", f"{args.timeout:g}s"],
-                       env=env, capture_output=True, text=True, check=True)
+        dlxc("backup", "restore", backup, "--as", "restored", "--timeout", f"{args.timeout:g}s")
         restore_s = time.monotonic() - began
 
         downtimes = {}
         for name in ("small", "data"):
-            moved = subprocess.run([sys.executable, "-m", "dlxc", "move", name, "--to", second, "--timeout", f"{args.timeout:g}s"],
-                                   env=env, capture_output=True, text=True)
-            if moved.returncode != 0:
-                raise RuntimeError(f"move of {name} failed: {moved.stderr}")
-            found = re.search(r"downtime ([0-9.]+)s", moved.stdout)
+            moved = dlxc("move", name, "--to", second, "--timeout", f"{args.timeout:g}s")
+            found = re.search(r"downtime ([0-9.]+)s", moved)
             downtimes[name] = float(found.group(1)) if found else float("nan")
-            print(moved.stdout.strip(), file=sys.stderr)
+            print(moved.strip(), file=sys.stderr)
 
         result = {
             "bench": "backup",
