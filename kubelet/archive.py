@@ -325,6 +325,72 @@ class _HashingReader:
         return data
 
 
+class _Decompressing:
+    """The decompressed stream, made by a thread of its own that reads, hashes and decompresses the
+    whole source (zstd and sha256 release the GIL) while the caller unpacks what came before."""
+
+    def __init__(self, src: IO[bytes]) -> None:
+        import queue
+        import threading
+
+        self.hashing = _HashingReader(src)
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=32)
+        self.error: BaseException | None = None
+        self.buf = b""
+        self.pos = 0
+        self.done = False
+        self.thread = threading.Thread(target=self._produce, name="archive-reader", daemon=True)
+        self.thread.start()
+
+    def _produce(self) -> None:
+        try:
+            zin = zstandard.ZstdDecompressor().stream_reader(self.hashing, read_across_frames=True, closefd=False)
+            while chunk := zin.read(_COPY_BUFFER):
+                self.queue.put(chunk)
+            while self.hashing.read(_COPY_BUFFER):  # anything after the last frame still counts for the sha256
+                pass
+        except BaseException as exc:  # handed to the reader at its next read
+            self.error = exc
+        finally:
+            self.queue.put(None)
+
+    def read(self, size: int = -1) -> bytes:
+        parts = []
+        want = size if size >= 0 else 1 << 62
+        while want > 0:
+            if self.pos >= len(self.buf):
+                if self.done:
+                    break
+                chunk = self.queue.get()
+                if chunk is None:
+                    self.done = True
+                    if self.error is not None:
+                        raise self.error
+                    break
+                self.buf, self.pos = chunk, 0
+            piece = self.buf[self.pos:self.pos + want]
+            self.pos += len(piece)
+            want -= len(piece)
+            parts.append(piece)
+        return b"".join(parts)
+
+    def finish(self) -> str:
+        """Read to the end (zstd checks its frame checksum there); the sha256 of every byte of the source."""
+        while self.read(_COPY_BUFFER):
+            pass
+        self.thread.join()
+        return "sha256:" + self.hashing.sha.hexdigest()
+
+    def abandon(self) -> None:
+        """Stop the producer early (an error on our side): let it run out without blocking on a full queue."""
+        self.done = True
+        while self.thread.is_alive():
+            try:
+                self.queue.get(timeout=0.1)
+            except Exception:  # noqa: BLE001 - queue.Empty: the producer may be between puts
+                continue
+
+
 def _reader(src: IO[bytes]) -> tuple[_HashingReader, Any]:
     hashing = _HashingReader(src)
     return hashing, zstandard.ZstdDecompressor().stream_reader(hashing, read_across_frames=True, closefd=False)
@@ -366,7 +432,7 @@ def read_archive(src: IO[bytes], dest: Path, *, shift: IdShift, checksum: str | 
 
 def _unpack(src: IO[bytes], dest: Path, *, shift: IdShift, checksum: str | None, what: str) -> Unpacked:
     result = Unpacked()
-    hashing, zin = _reader(src)
+    zin = _Decompressing(src)
     directories: list[tarfile.TarInfo] = []
     root_prefix = ROOT + "/"
 
@@ -400,21 +466,23 @@ def _unpack(src: IO[bytes], dest: Path, *, shift: IdShift, checksum: str | None,
                     if key.startswith(_XATTR):
                         os.setxattr(target, key[len(_XATTR):], value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
             # Read to the end: zstd checks its frame checksum there, and the sha256 needs every byte.
-            while zin.read(_COPY_BUFFER):
-                pass
-            while hashing.read(_COPY_BUFFER):
-                pass
+            digest = zin.finish()
     except ArchiveError:
+        zin.abandon()
         raise
     except (tarfile.TarError, zstandard.ZstdError, EOFError, ValueError) as exc:
+        zin.abandon()
         raise _problem(f"{what} cannot be unpacked", exc) from None
+    except BaseException:
+        zin.abandon()
+        raise
     if not result.spec:
         raise ArchiveError(f"{what} is not a dlxc archive: it has no {SPEC_MEMBER}")
     if not result.index:
         raise ArchiveError(f"{what} is truncated: it ends before its index ({INDEX_MEMBER})")
     if result.index.get("format") != FORMAT:
         raise ArchiveError(f"{what} has format {result.index.get('format')!r}; this kubelet reads format {FORMAT}")
-    result.checksum = "sha256:" + hashing.sha.hexdigest()
+    result.checksum = digest
     if checksum and checksum != result.checksum:
         raise ArchiveError(f"{what} has checksum {result.checksum}, not the recorded {checksum}: it changed since it was written")
     # Directories last, deepest first: writing their children would have moved their mtimes.
