@@ -139,6 +139,8 @@ class BackupAgent:
                 await self._drop_finalizer(obj)
             return
         if phase == "Running" and status.get("node") == self.node:
+            log.warning("%s: Running on this node but not being written by this kubelet: an earlier one was stopped "
+                        "midway; removing its partial archive", name)
             await asyncio.to_thread(self._remove_files, name, partial_only=True)
             await self._fail(obj, f"the kubelet of node {self.node} restarted while writing the archive; create a new backup")
             return
@@ -222,7 +224,12 @@ class BackupAgent:
         finally:
             if frozen:
                 runtime.unfreeze(cname)
-        os.replace(partial, final)
+        try:
+            os.replace(partial, final)
+        except FileNotFoundError:
+            # Someone removed the file or the directory while we wrote it (a shared dir cleaned up?).
+            raise RuntimeError(f"{partial} disappeared before it was complete "
+                               f"({'the directory is still there' if self.dir.is_dir() else 'its directory is gone'})") from None
         return written, "frozen" if frozen else "stopped"
 
     def _remove_files(self, name: str, *, partial_only: bool = False) -> None:
