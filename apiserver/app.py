@@ -163,10 +163,13 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
     _add_token_routes(app, token_registry, identity_of)
-    joins = JoinService(store, token_registry, ca_key_file=settings.ca_key_file)
+    joins = JoinService(store, token_registry, ca_key_file=settings.ca_key_file, ca_file=settings.ca_file)
 
     async def join(request: Request) -> Response:
         return _ok(await joins.join(request.headers.get("authorization"), await read_json(request)), 201)
+
+    async def node_certificate(request: Request) -> Response:
+        return _ok(joins.node_certificate(await identity_of(request), await read_json(request)), 201)
 
     async def cacert(request: Request) -> Response:
         # Public by design: the joining host compares it with the --ca-hash it was given before it
@@ -175,7 +178,8 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
             raise NotFound("this apiserver was started without --ca-file; it serves no CA certificate")
         return Response(settings.ca_file.read_bytes(), media_type="application/x-pem-file")
 
-    for path, method, endpoint in ((f"{PREFIX}/joins", "POST", join), ("/cacert", "GET", cacert)):
+    for path, method, endpoint in ((f"{PREFIX}/joins", "POST", join), (f"{PREFIX}/nodecertificates", "POST", node_certificate),
+                                   ("/cacert", "GET", cacert)):
         added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
         added.methods.discard("HEAD")
         app.router.routes.append(added)

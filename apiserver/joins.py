@@ -3,6 +3,10 @@
 Why the server and not the CLI makes the node token: the joining host holds only the join token,
 which may do nothing else (auth.authorize refuses it everywhere); the use is counted with a
 compare-and-swap on the stored token, so two hosts racing for the last use cannot both win.
+A join may carry `servingCSR`, the host's request for its stream serving certificate
+(apiserver/certs.py); it is checked before the use is counted and signed after, so the host gets
+its certificate without the CA key leaving the control plane. `POST nodecertificates` signs one
+later for a node's own token, for its own name only.
 """
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from urllib.parse import urlsplit
 
 import aetcd.exceptions
 
-from apiserver.auth import bearer_digest, hash_token, new_token
+from apiserver.auth import Identity, bearer_digest, hash_token, new_token
+from apiserver.certs import check_node_csr, sign_node_csr
 from apiserver.storage import Store
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import TokenRegistry
@@ -54,14 +59,29 @@ def _ready(node: Obj) -> bool:
 
 
 class JoinService:
-    def __init__(self, store: Store, registry: TokenRegistry, *, ca_key_file: Path | None = None) -> None:
+    def __init__(self, store: Store, registry: TokenRegistry, *, ca_key_file: Path | None = None, ca_file: Path | None = None) -> None:
         self.store = store
         self.registry = registry
         self.ca_key_file = ca_key_file
+        self.ca_file = ca_file
+
+    def node_certificate(self, identity: Identity, body: Any) -> Obj:
+        """A serving certificate for the caller's own node: a node:NAME token gets one for NAME, never another name."""
+        node = _node_name(body)
+        if identity.role != "admin" and identity.node != node:
+            mine = f"node:{identity.node}" if identity.node else f"role {identity.role}"
+            raise Forbidden(f"{identity.name!r} ({mine}) may not get a certificate for node {node!r}; a node's token gets one for its own name only")
+        certificate = sign_node_csr(body.get("csr"), node, ca_file=self.ca_file, ca_key_file=self.ca_key_file, field="csr")
+        return {"apiVersion": API_VERSION, "kind": "NodeCertificate", "nodeName": node, "certificate": certificate}
 
     async def join(self, header: str | None, body: Any) -> Obj:
         node = _node_name(body)
         peer = _peer_url(body) if body.get("controlPlane") else None
+        csr = body.get("servingCSR")
+        if csr is not None:  # refused before a use is counted
+            check_node_csr(csr, node)
+            if self.ca_file is None or self.ca_key_file is None:
+                raise Forbidden("this apiserver was started without --ca-file and --ca-key-file; it cannot sign the node's serving certificate")
         digest = bearer_digest(header)
         for _ in range(_CAS_TRIES):
             token = await self._find(digest)
@@ -87,6 +107,8 @@ class JoinService:
                 continue  # another join counted a use meanwhile: read it again
             secret = await self._issue(node, joined_with=token["metadata"]["name"])
             answer: Obj = {"apiVersion": API_VERSION, "kind": "JoinResult", "nodeName": node, "token": secret}
+            if csr is not None:
+                answer["servingCertificate"] = sign_node_csr(csr, node, ca_file=self.ca_file, ca_key_file=self.ca_key_file)
             if peer is not None:
                 answer["controlPlane"] = await self._control_plane(node, peer, joined_with=token["metadata"]["name"])
             return answer

@@ -14,7 +14,7 @@ class ApiServerSettings(BaseModel):
     etcd_prefix: str = "/dlxc"
     token_file: Path | None = None  # None: no authentication (tests of the pure API only)
     ca_file: Path | None = None  # served at /cacert, unauthenticated, for `dlxc join` to check against its --ca-hash
-    ca_key_file: Path | None = None  # handed to a control-plane join (its host issues its own server certificate)
+    ca_key_file: Path | None = None  # signs joined kubelets' serving certificates (apiserver/certs.py); handed to a control-plane join
     allow_privileged: bool = False
     allowed_host_paths: list[str] = []  # empty: no host-path mounts at all
     watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming

@@ -3,7 +3,8 @@
 The cluster controller writes what a member needs as annotations (schemas.wire HOSTS_ANNOTATION,
 CONTEXT_ANNOTATION); the kubelet applies them to the running container on every reconcile:
 
-- /etc/hosts is edited through /proc/PID/root of the container's init (its own mount namespace,
+- /etc/hosts (of a member on a node bridge: on the cluster network it is the kubelet's file, and the
+  reconcile gives the block to kubelet.names instead) is edited through /proc/PID/root of the container's init (its own mount namespace,
   so the overlay it sees), between `# BEGIN dlxc cluster` and `# END dlxc cluster`; lines outside
   the block are the user's and are kept. Every path component is opened without following
   symlinks: a link planted in the container cannot send the host's root to another file.

@@ -9,7 +9,7 @@ from typing import Any
 from dlxc.client.api import Client
 from dlxc.client.informer import Informer
 from kubelet import overlay
-from kubelet.names import HostsFiles, hosts_content
+from kubelet.names import HostsFiles, cluster_lines, hosts_content
 from kubelet.settings import KubeletSettings
 from schemas.base import Obj
 from schemas.container import Network
@@ -95,7 +95,8 @@ class ClusterNet:
         }
         if self.settings.lxc_path.is_dir():
             local |= {p.name for p in self.settings.lxc_path.iterdir() if (p / "config").is_file()}
-        self.hosts.update(hosts_content(containers), local)
+        members = {obj["metadata"]["name"]: lines for obj in containers if (lines := cluster_lines(obj)) is not None}
+        self.hosts.update(hosts_content(containers), local, members)
 
     async def run(self) -> None:
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self.nodes.run()), asyncio.create_task(self.containers.run())]

@@ -171,7 +171,7 @@ class ClusterLink:
     address: ipaddress.IPv4Interface  # the container's spec.network.ipv4
     gateway: ipaddress.IPv4Address
     mtu: int
-    hosts_file: str  # bind-mounted read-only at /etc/hosts: the names of the cluster's containers
+    hosts_file: str  # bind-mounted at /etc/hosts (read-write: the container keeps its own lines; kubelet.names)
 
 
 def _network(
@@ -218,7 +218,7 @@ def _network(
     if cluster is not None:
         items.append(("lxc.net.0.mtu", str(int(cluster.mtu))))
         hosts = _abs_path(cluster.hosts_file, what="hosts file")
-        items.append(("lxc.mount.entry", f"{hosts} etc/hosts none bind,ro,create=file 0 0"))
+        items.append(("lxc.mount.entry", f"{hosts} etc/hosts none bind,create=file 0 0"))
     return items
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from dlxc.client.errors import NotFound
 from dlxc.client.events import NORMAL, WARNING, EventRecorder
-from kubelet import clusterfiles, images, render, restarts
+from kubelet import clusterfiles, images, names, render, restarts
 from kubelet.allocator import Allocator
 from kubelet.hostfeatures import HostFeatures
 from kubelet.plan import (
@@ -428,6 +428,12 @@ class Reconciler:
         if any(isinstance(a, (Create, Start, Restart)) for a in p.actions):
             # Started by this pass: its boot scripts may rewrite /etc/hosts (busybox's rcS does); let them run first.
             await asyncio.sleep(clusterfiles.BOOT_SETTLE)
+        lines = names.cluster_lines(p.obj)
+        if lines is not None and self._hosts_file_is_ours(p):
+            # On the cluster network /etc/hosts is the kubelet's file (kubelet.names): the block goes in there,
+            # written now (a boot script may have cut it), not through the container's root.
+            await asyncio.to_thread(self.clusternet.hosts.set_cluster, p.name, lines)
+            annotations = {k: v for k, v in annotations.items() if k != HOSTS_ANNOTATION}
         try:
             found = await asyncio.to_thread(clusterfiles.apply, self.settings.lxc_path, p.name, observed.init_pid, annotations)
         except OSError as exc:
@@ -439,6 +445,10 @@ class Reconciler:
             if kind != "Contextualized" or before is None or before.get("status") != status:
                 self._event(p, NORMAL if status == "True" else WARNING, reason, message)
         return None
+
+    def _hosts_file_is_ours(self, p: Pass) -> bool:
+        """True when the container's /etc/hosts is the kubelet's bind-mounted file (it is on the cluster network here)."""
+        return self.clusternet is not None and self.clusternet.hosts.path(p.name).exists()
 
     async def report(self, p: Pass) -> Result:
         last_exit, policy = p.last_exit, p.container.spec.restart_policy

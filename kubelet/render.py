@@ -31,6 +31,13 @@ def bridge_of(container: Container, default: str, cluster_bridge: str | None = N
     return (network.bridge if network and network.bridge else None) or default
 
 
+def _root_of(container: Container, idmap: Any) -> tuple[int, int]:
+    """The container's root as the host sees it (uid, gid): the owner of files it must be able to write."""
+    if container.spec.privileged or idmap is None:
+        return 0, 0
+    return idmap.host_uid(0), idmap.host_gid(0)
+
+
 def desired(
     container: Container, *, settings: KubeletSettings, allocator: Allocator, network: Any, image_cache: Any,
     runtime: Runtime, idmap: Any, host: HostFeatures, cgroup_version: int, clusternet: Any = None,
@@ -51,7 +58,7 @@ def desired(
         spec_network = container.spec.network
         ipv4 = clusternet.check_address(spec_network.ipv4 if spec_network else None, name=name)
         cluster = lxcconfig.ClusterLink(bridge=bridge, address=ipv4, gateway=next(ipv4.network.hosts()), mtu=overlay.MTU,
-                                        hosts_file=str(clusternet.hosts.ensure(name)))
+                                        hosts_file=str(clusternet.hosts.ensure(name, owner=_root_of(container, idmap))))
     with allocator.lock:
         if bridge == settings.bridge:
             ip = allocator.allocate_ip(name)

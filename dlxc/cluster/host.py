@@ -25,7 +25,15 @@ import httpx
 
 from apiserver.auth import TokenFile
 from dlxc.client.config import ClientConfig, save_config
-from dlxc.cluster.pki import ca_hash, ensure_pki, ssl_context
+from dlxc.cluster.pki import (
+    ca_hash,
+    ensure_pki,
+    issue_apiserver_client,
+    issue_kubelet_serving,
+    kubelet_serving_request,
+    ssl_context,
+    write_private,
+)
 from dlxc.cluster.supervisor import Supervisor, wait_http
 
 __all__ = [
@@ -130,12 +138,20 @@ def _write_yaml(path: Path, data: dict[str, Any]) -> Path:
 
 
 def _kubelet_args(layout: HostLayout, node_name: str, *, advertise: str | None = None) -> list[str]:
-    """The kubelet started with ETC/agent.yaml (kept if it exists, so an operator's edits stay)."""
+    """The kubelet started with ETC/agent.yaml (kept if it exists, so an operator's edits stay).
+
+    Its stream server (exec, attach, logs) serves ETC/pki/kubelet-NODE.crt, which init or join put
+    there, and takes only clients with a certificate from the cluster CA (the apiservers').
+    """
     agent = layout.etc / "agent.yaml"
     if not agent.exists():
-        flags = {"node-name": node_name, "lxc-path": str(layout.lxc_path), "image-dir": str(layout.data / "images")}
+        flags = {"node-name": node_name, "lxc-path": str(layout.lxc_path), "image-dir": str(layout.data / "images"),
+                 "stream-cert-file": str(layout.pki / f"kubelet-{node_name}.crt"),
+                 "stream-key-file": str(layout.pki / f"kubelet-{node_name}.key"),
+                 "stream-client-ca-file": str(layout.pki / "ca.crt")}
         if advertise:
             flags["advertise-address"] = advertise  # where the other hosts send this one's cluster-network traffic
+            flags["stream-advertise-address"] = advertise  # where the apiservers dial its streams
         _write_yaml(agent, {"kubelet": flags})
     return [*_py(), "kubelet", "--config", str(agent)]
 
@@ -167,6 +183,11 @@ def plan_server(layout: HostLayout, *, advertise: str, port: int, node_name: str
     layout.make()
     (layout.etc / "host.json").write_text(json.dumps({"advertiseAddress": advertise, "port": port, "nodeName": node_name}))
     pki = ensure_pki(layout.pki, hosts=[advertise])
+    # Streams: the apiserver's client certificate towards kubelets, and this host's kubelet's serving
+    # one, both from the CA here (as `dlxc up` does); joined hosts ask the apiserver for theirs.
+    client_cert, client_key = issue_apiserver_client(layout.pki)
+    if node_name:
+        issue_kubelet_serving(layout.pki, node_name)
     secrets_file = layout.etc / "component-tokens.json"
     tokens = TokenFile(layout.etc / "tokens")
     if secrets_file.exists():
@@ -189,6 +210,8 @@ def plan_server(layout: HostLayout, *, advertise: str, port: int, node_name: str
                 "host": "0.0.0.0", "port": port, "etcd-endpoints": etcd, "token-file": str(layout.etc / "tokens"),
                 "ca-file": str(pki.ca_cert), "ca-key-file": str(layout.pki / "ca.key"),
                 "tls-cert-file": str(pki.server_cert), "tls-private-key-file": str(pki.server_key),
+                "kubelet-client-certificate": str(client_cert), "kubelet-client-key": str(client_key),
+                "kubelet-certificate-authority": str(pki.ca_cert),
                 "allowed-host-paths": [str(volumes), "/usr/share:ro"],
             },
             "controller": {},
@@ -368,7 +391,10 @@ def join_host(
     ca = fetch_ca(server, expected_hash)
     context = ssl.create_default_context(cadata=ca.decode())
     port = urlsplit(server).port or 6443
-    body: dict[str, Any] = {"nodeName": node_name}
+    # The stream serving certificate: the key is made here and stays here; the apiserver signs the
+    # request for this node's name only, so the CA key never leaves the control plane.
+    serving_key, serving_csr = kubelet_serving_request(node_name)
+    body: dict[str, Any] = {"nodeName": node_name, "servingCSR": serving_csr}
     if control_plane:
         if not advertise:
             raise JoinError("--control-plane needs --advertise-address: the address the other control-plane hosts reach this one at")
@@ -385,6 +411,10 @@ def join_host(
             message = response.text
         raise JoinError(f"{server} refused the join: {message}; nothing was written")
     node_token = response.json()["token"]
+    serving_cert = response.json().get("servingCertificate")
+    if not serving_cert:
+        raise JoinError(f"{server} gave no serving certificate for the kubelet's streams (an older apiserver?); "
+                        f"`dlxc node remove {node_name}` and join again once the control plane is upgraded")
     if control_plane:
         server = _start_control_plane_member(layout, ca=ca, answer=response.json()["controlPlane"], advertise=str(advertise),
                                              port=port, node_name=node_name, timeout=timeout)
@@ -392,6 +422,8 @@ def join_host(
     layout.pki.mkdir(parents=True, exist_ok=True)
     ca_file = layout.pki / "ca.crt"
     ca_file.write_bytes(ca)
+    write_private(layout.pki / f"kubelet-{node_name}.key", serving_key)
+    (layout.pki / f"kubelet-{node_name}.crt").write_text(serving_cert)
     config = ClientConfig(server=server, token=node_token, certificate_authority=str(ca_file))
     kubelet = Component("kubelet", _kubelet_args(layout, node_name, advertise=advertise), _component_env(layout, "kubelet", config))
     if systemd:
@@ -418,6 +450,7 @@ def _start_control_plane_member(
     with os.fdopen(fd, "w") as fh:
         fh.write(answer["caKey"])
     pki = ensure_pki(layout.pki, hosts=[advertise])
+    client_cert, client_key = issue_apiserver_client(layout.pki)  # this host holds the CA key: it signs its own
     (layout.etc / "tokens").touch(mode=0o600)  # every credential of this cluster is an API token in etcd
     etcd = f"http://127.0.0.1:{port + 1}"
     volumes = layout.data / "volumes"
@@ -428,6 +461,8 @@ def _start_control_plane_member(
             "host": "0.0.0.0", "port": port, "etcd-endpoints": etcd, "token-file": str(layout.etc / "tokens"),
             "ca-file": str(pki.ca_cert), "ca-key-file": str(layout.pki / "ca.key"),
             "tls-cert-file": str(pki.server_cert), "tls-private-key-file": str(pki.server_key),
+            "kubelet-client-certificate": str(client_cert), "kubelet-client-key": str(client_key),
+            "kubelet-certificate-authority": str(pki.ca_cert),
             "allowed-host-paths": [str(volumes), "/usr/share:ro"],
         },
         "controller": {},

@@ -16,7 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["APISERVER_CLIENT_CN", "Pki", "ca_hash", "ensure_pki", "issue_apiserver_client", "issue_kubelet_serving", "ssl_context"]
+__all__ = [
+    "APISERVER_CLIENT_CN", "Pki", "ca_hash", "ensure_pki", "issue_apiserver_client", "issue_kubelet_serving", "kubelet_serving_request",
+    "ssl_context", "write_private",
+]
 
 # The subject a kubelet requires of the client of its streams (kubelet/streams.py checks it too).
 APISERVER_CLIENT_CN = "dlxc-apiserver-kubelet-client"
@@ -189,6 +192,24 @@ def issue_kubelet_serving(directory: Path, node: str, *, days: int = 825) -> tup
         directory, f"kubelet-{node}", common_name=f"system:node:{node}", usage=ExtendedKeyUsageOID.SERVER_AUTH,
         names=[x509.DNSName(node)], days=days,
     )
+
+
+def kubelet_serving_request(node: str) -> tuple[bytes, str]:
+    """A new key (PEM) and a signing request for kubelet NODE's serving certificate, with exactly the
+    names the apiserver signs (apiserver/certs.py): the key never leaves this host, nor the CA key the control plane."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node}")]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(node)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _key_pem(key), csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """A file only its owner reads (a private key)."""
+    _write_private(path, data)
 
 
 def ssl_context(ca_file: str | Path) -> ssl.SSLContext:

@@ -104,9 +104,12 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
 
         added = dlxc("cluster", "addnode", "mc", env=env)
         assert added.stdout == "cluster/mc: added node3\n"
+        wait_for(lambda: api.status("mc-node3").get("phase") == "Running", timeout=120, what="node3 Running")
+        # Its alias reaches every member (and its own file) within 5 s of it running.
         wait_for(lambda: all(hosts_names(node.lxc_path, n) == ["frontend", "node1", "node2", "node3"]
-                             for n in [*members, "mc-node3"] if lxc_state(node.lxc_path, n) == "RUNNING")
-                 and lxc_state(node.lxc_path, "mc-node3") == "RUNNING", timeout=120, what="node3 in every /etc/hosts")
+                             for n in [*members, "mc-node3"]), timeout=5, what="node3 in every /etc/hosts")
+        # The cluster network's names are there too, in their own block.
+        assert "mc-node3 mc-node3.dlxc" in attach(node.lxc_path, "mc-frontend", "cat", "/etc/hosts").stdout
         assert "10.9.9.9 mine" in attach(node.lxc_path, "mc-node1", "cat", "/etc/hosts").stdout
         wait_for(lambda: (home / "ctx-node3").exists(), timeout=60, what="node3's context")
         wait_for(lambda: (home / "hooks").exists(), timeout=30, what="the add-node hook")
@@ -127,8 +130,9 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
         assert listed[1].split()[:5] == ["mc", "Ready", "4/4", listed[1].split()[3], "3"]
 
         assert dlxc("cluster", "delnode", "mc", "node3", env=env).stdout == "cluster/mc: removed node3\n"
-        wait_for(lambda: hosts_names(node.lxc_path, "mc-frontend") == ["frontend", "node1", "node2"], timeout=30,
+        wait_for(lambda: hosts_names(node.lxc_path, "mc-frontend") == ["frontend", "node1", "node2"], timeout=5,
                  what="node3 gone from the front-end's /etc/hosts")
+        assert "10.9.9.9 mine" in attach(node.lxc_path, "mc-node1", "cat", "/etc/hosts").stdout
         wait_for(lambda: lxc_state(node.lxc_path, "mc-node3") == "MISSING", timeout=60, what="node3 destroyed")
         wait_for(lambda: (home / "hooks").read_text() == "added node3 on frontend\nremoved node3\n", timeout=30,
                  what="the remove-node hook")

@@ -116,6 +116,20 @@ def test_three_hosts_init_join_spread_refusals_and_remove(lan: MultiHost) -> Non
                         timeout=180, show=lambda: containers(lan))
     assert {node for node, _ in placed.values()} == {"h0", "h1", "h2"}, placed
 
+    # Exec and logs reach every host: the init host's kubelet and the joined ones' serve their streams
+    # with certificates for their node names (the joined ones' signed from a CSR at join), and the
+    # apiserver dials them with its client certificate.
+    for host in ("h0", "h1", "h2"):
+        name = sorted(n for n, (node, _) in placed.items() if node == host)[0]
+        run = lan.dlxc(None, "exec", name, "--", "/bin/sh", "-c", f"echo hello from {host}; exit 3", timeout=60)
+        assert (run.returncode, run.stdout, run.stderr) == (3, f"hello from {host}\n", ""), run.stderr
+        ok(lan.dlxc(None, "exec", name, "--", "/bin/sh", "-c", f"echo console-of-{host} > /dev/console", timeout=60))
+        logs = wait_until(f"{name}'s console in `dlxc logs`", lambda: (out := ok(lan.dlxc(None, "logs", name, timeout=60)))
+                          and f"console-of-{host}" in out and out, timeout=30)
+        assert f"console-of-{host}\n" in logs.replace("\r\n", "\n")
+    assert not (h1.state_dir / "etc" / "pki" / "ca.key").exists(), "the CA key left the control plane"
+    assert (h1.state_dir / "etc" / "pki" / "kubelet-h1.key").stat().st_mode & 0o777 == 0o600
+
     # Removing h2: its credential revoked, its containers Running elsewhere, no ghost Node.
     on_h2 = sorted(n for n, (node, _) in placed.items() if node == "h2")
     removed = ok(lan.dlxc(None, "node", "remove", "h2"))

@@ -66,10 +66,19 @@ def wait_running(lan: MultiHost, name: str, *, timeout: float) -> str:
         time.sleep(0.2)
 
 
-def create(lan: MultiHost, name: str) -> None:
+def create(lan: MultiHost, name: str, *, within: float = 60.0) -> None:
+    """`dlxc apply` as a user would run it while the control plane fails over: an answer that says
+    etcd is between leaders ("leader changed", "unavailable") is tried again, as any client must."""
     manifest = lan.tmp / f"{name}.yaml"
     manifest.write_text(f"apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {{name: {name}}}\nspec: {{image: busybox}}\n")
-    ok(lan.dlxc(None, "apply", "-f", str(manifest), timeout=60))
+    deadline = time.monotonic() + within
+    while True:
+        done = lan.dlxc(None, "apply", "-f", str(manifest), timeout=60)
+        if done.returncode == 0:
+            return
+        transient = "leader changed" in done.stderr or "unavailable" in done.stderr
+        assert transient and time.monotonic() < deadline, done.stdout + done.stderr
+        time.sleep(0.2)
 
 
 def test_three_control_plane_hosts_survive_the_loss_of_the_leaders_host(lan: MultiHost) -> None:

@@ -146,3 +146,105 @@ def test_control_plane_joins_need_a_control_plane_token_and_a_peer_url(api) -> N
     )
     listed = dlxc("token", "create", "x", "--role", "viewer", "--control-plane", env=api.env())
     assert (listed.returncode, listed.stderr) == (2, "error: --control-plane is only for --role join, not viewer\n")
+
+
+# Serving certificates for kubelets' streams: signed by the apiserver, for the node's own name only.
+
+CERTS = "/apis/dlxc.io/v1/nodecertificates"
+
+
+@pytest.fixture
+def ca_api(make_api, tmp_path):
+    from dlxc.cluster.pki import ensure_pki
+
+    pki = ensure_pki(tmp_path / "cluster-pki")
+    return make_api(ca_file=pki.ca_cert, ca_key_file=tmp_path / "cluster-pki" / "ca.key")
+
+
+def csr_for(common_name: str, names: list[str]) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+    return builder.sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def used(api, name: str) -> int:
+    token = httpx.get(f"{api.url}/apis/dlxc.io/v1/tokens/{name}", headers={"Authorization": f"Bearer {api.token}"}).json()
+    return int((token.get("status") or {}).get("used") or 0)
+
+
+def test_a_join_with_a_csr_gets_a_serving_certificate_for_its_name_only(ca_api, tmp_path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from dlxc.cluster.pki import kubelet_serving_request
+
+    key_pem, csr = kubelet_serving_request("h1")
+    secret = make_join_token(ca_api, "hosts", "--uses", "5")
+    answer = httpx.post(f"{ca_api.url}{JOINS}", headers={"Authorization": f"Bearer {secret}"}, json={"nodeName": "h1", "servingCSR": csr})
+    assert answer.status_code == 201, answer.text
+    cert = x509.load_pem_x509_certificate(answer.json()["servingCertificate"].encode())
+    ca = x509.load_pem_x509_certificate(ca_api.settings.ca_file.read_bytes())
+    cert.verify_directly_issued_by(ca)
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "system:node:h1"
+    assert list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value) == [x509.DNSName("h1")]
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    assert cert.public_key() == key.public_key()  # the key the host made; the apiserver never saw it
+
+    # A request for another name (or one more name) is refused before the use is counted.
+    for body, message in [
+        ({"nodeName": "h2", "servingCSR": csr},
+         "servingCSR: its subject is 'CN=system:node:h1'; node h2 may only ask for CN=system:node:h2"),
+        ({"nodeName": "h2", "servingCSR": csr_for("system:node:h2", ["h2", "h0"])},
+         "servingCSR: asks for the names [h2, h0]; node h2 may only ask for DNS:h2"),
+        ({"nodeName": "h2", "servingCSR": "-----BEGIN CERTIFICATE REQUEST-----\nxx\n-----END CERTIFICATE REQUEST-----\n"},
+         "servingCSR: is not a PEM certificate signing request"),
+    ]:
+        refused = httpx.post(f"{ca_api.url}{JOINS}", headers={"Authorization": f"Bearer {secret}"}, json=body)
+        assert (refused.status_code, refused.json()["message"]) == (422, message)
+    assert used(ca_api, "hosts") == 1
+
+
+def test_a_node_token_gets_a_certificate_for_its_own_name_only(ca_api) -> None:
+    from cryptography import x509
+
+    secret = make_join_token(ca_api, "hosts")
+    h1 = {"Authorization": f"Bearer {join(ca_api, secret, 'h1').json()['token']}"}
+    own = httpx.post(f"{ca_api.url}{CERTS}", headers=h1, json={"nodeName": "h1", "csr": csr_for("system:node:h1", ["h1"])})
+    assert own.status_code == 201, own.text
+    assert (own.json()["kind"], own.json()["nodeName"]) == ("NodeCertificate", "h1")
+    cert = x509.load_pem_x509_certificate(own.json()["certificate"].encode())
+    assert list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value) == [x509.DNSName("h1")]
+
+    other = httpx.post(f"{ca_api.url}{CERTS}", headers=h1, json={"nodeName": "h2", "csr": csr_for("system:node:h2", ["h2"])})
+    assert (other.status_code, other.json()["message"]) == (
+        403, "'node-h1' (node:h1) may not get a certificate for node 'h2'; a node's token gets one for its own name only"
+    )
+    # Its own name in the body, another in the request: refused too.
+    smuggled = httpx.post(f"{ca_api.url}{CERTS}", headers=h1, json={"nodeName": "h1", "csr": csr_for("system:node:h2", ["h2"])})
+    assert (smuggled.status_code, smuggled.json()["message"]) == (
+        422, "csr: its subject is 'CN=system:node:h2'; node h1 may only ask for CN=system:node:h1"
+    )
+    viewer = dlxc("token", "create", "v", "--role", "viewer", env=ca_api.env()).stdout.strip()
+    looker = httpx.post(f"{ca_api.url}{CERTS}", headers={"Authorization": f"Bearer {viewer}"},
+                        json={"nodeName": "h1", "csr": csr_for("system:node:h1", ["h1"])})
+    assert (looker.status_code, looker.json()["message"]) == (
+        403, "'v' (role viewer) may not get a certificate for node 'h1'; a node's token gets one for its own name only"
+    )
+
+
+def test_without_the_ca_key_a_join_with_a_csr_is_refused_before_counting(api) -> None:
+    secret = make_join_token(api, "hosts")
+    answer = httpx.post(f"{api.url}{JOINS}", headers={"Authorization": f"Bearer {secret}"},
+                        json={"nodeName": "h1", "servingCSR": csr_for("system:node:h1", ["h1"])})
+    assert (answer.status_code, answer.json()["message"]) == (
+        403, "this apiserver was started without --ca-file and --ca-key-file; it cannot sign the node's serving certificate"
+    )
+    assert used(api, "hosts") == 0

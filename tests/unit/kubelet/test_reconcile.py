@@ -11,7 +11,7 @@ import pytest
 from fakes.api import FakeApi, unreachable
 from fakes.runtime import FakeRuntime
 
-from kubelet import images
+from kubelet import clusterfiles, images
 from kubelet.agent import Kubelet
 from kubelet.allocator import Allocator
 from kubelet.drift import DriftPoller
@@ -25,7 +25,7 @@ from kubelet.settings import KubeletSettings
 from kubelet.stale import StaleGuard
 from kubelet.stops import StopRecords
 from schemas.container import ADOPTED_IMAGE
-from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, LXC_FINALIZER, RESTART_ANNOTATION
+from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, HOSTS_ANNOTATION, LXC_FINALIZER, RESTART_ANNOTATION
 
 NODE = "n1"
 IDMAP = IdMap(100000, 100000)
@@ -688,10 +688,27 @@ def test_a_container_on_the_cluster_network_gets_its_address_gateway_and_hosts_f
         ("lxc.net.0.type", "veth"), ("lxc.net.0.link", "dlxc0"), ("lxc.net.0.flags", "up"), ("lxc.net.0.name", "eth0"),
         ("lxc.net.0.hwaddr", hwaddr_for("web")), ("lxc.net.0.ipv4.address", "10.88.3.4/16"),
         ("lxc.net.0.ipv4.gateway", "10.88.0.1"), ("lxc.net.0.mtu", "1450"),
-        ("lxc.mount.entry", f"{hosts} etc/hosts none bind,ro,create=file 0 0"),
+        ("lxc.mount.entry", f"{hosts} etc/hosts none bind,create=file 0 0"),
     ]
     assert hosts.is_file()  # there before the start that bind-mounts it
+    # Owned by the container's root, which may edit it (its own lines outside dlxc's blocks are kept).
+    assert (hosts.stat().st_uid, hosts.stat().st_gid) == (IDMAP.host_uid(0), IDMAP.host_gid(0))
     assert w.status()["phase"] == "Running" and w.status()["ip"] == "10.88.3.4"
+
+
+def test_a_cluster_members_aliases_go_into_its_hosts_file_not_through_its_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # On the cluster network /etc/hosts is the kubelet's bind-mounted file: writing the block through
+    # /proc/PID/root met the mount and failed (EROFS when it was read-only), so no member ever got ready.
+    monkeypatch.setattr(clusterfiles, "BOOT_SETTLE", 0.0)
+    w = cluster_world(tmp_path)
+    lines = ["10.88.3.4 frontend.mc.cluster frontend mc-frontend", "10.88.3.5 node1.mc.cluster node1 mc-node1"]
+    obj = container("mc-node1", annotations={HOSTS_ANNOTATION: ";".join(lines)})
+    obj["spec"]["network"] = {"type": "cluster", "ipv4": "10.88.3.5/16"}
+    w.api.add(obj)
+    asyncio.run(w.reconcile("mc-node1"))
+    assert w.status("mc-node1")["phase"] == "Running"
+    text = (tmp_path / "lxc" / ".hosts" / "mc-node1").read_text()
+    assert text.split("# BEGIN dlxc cluster")[1].split("\n")[1:3] == lines
 
 
 @pytest.mark.parametrize(
