@@ -159,43 +159,53 @@ class BackupAgent:
     async def _run(self, obj: Obj, container: Obj) -> None:
         name = obj["metadata"]["name"]
         meta = obj["metadata"]
-        # Claim first (compare-and-swap on the version we judged), so a delete waits for our cleanup.
-        try:
-            claimed = await self.client.patch("backups", name, {"metadata": {
-                "finalizers": [*meta.get("finalizers", []), BACKUP_FINALIZER], "resourceVersion": meta["resourceVersion"]}})
-        except (Conflict, NotFound):
-            return  # changed meanwhile: the watch brings the new version
-        started = datetime.now(timezone.utc)
+        if name in self.writing:
+            return
+        # Marked before the first await: the watch may bring back our own claim before its answer
+        # does, and a second worker must not start the same backup then.
         self.writing.add(name)
         try:
-            await self.client.patch_status("backups", name, {
-                "phase": "Running", "node": self.node, "startTime": iso_time(started),
-                "message": f"archiving container {container['metadata']['name']} on node {self.node}",
-            }, resource_version=claimed["metadata"]["resourceVersion"])
-            cname = container["metadata"]["name"]
-            t0 = time.monotonic()
-            try:
-                async with held(self.kubelet, cname):
-                    written, consistency = await asyncio.to_thread(self._archive, name, container)
-            except Exception as exc:
-                await asyncio.to_thread(self._remove_files, name, partial_only=True)
-                message = f"backup of {cname} failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
-                log.warning("%s: %s", name, message)
-                await self._fail(obj, message)
-                await self._event(container, "BackupFailed", message, warning=True)
-                return
-            duration = time.monotonic() - t0
-            await self.client.patch_status("backups", name, {
-                "phase": "Completed", "node": self.node, "location": str(self.path_for(name)),
-                "size": written.size, "checksum": written.checksum, "files": written.files,
-                "rootfsBytes": written.data_bytes, "durationSeconds": round(duration, 3),
-                "completionTime": now_iso(), "consistency": consistency,
-                "containerSpec": spec_document(container)["spec"], "containerUid": container["metadata"].get("uid"),
-                "message": f"{written.files} entries, {written.data_bytes} bytes in {written.size} compressed ({consistency})",
-            })
-            await self._event(container, "BackupCompleted", f"backup {name} written to {self.path_for(name)} ({consistency})")
+            if BACKUP_FINALIZER not in meta.get("finalizers", []):
+                # Claim first (compare-and-swap on the version we judged), so a delete waits for our cleanup.
+                try:
+                    claimed = await self.client.patch("backups", name, {"metadata": {
+                        "finalizers": [*meta.get("finalizers", []), BACKUP_FINALIZER], "resourceVersion": meta["resourceVersion"]}})
+                except (Conflict, NotFound):
+                    return  # changed meanwhile: the watch brings the new version
+                meta = claimed["metadata"]
+            await self._write(obj, container, resource_version=meta["resourceVersion"])
         finally:
             self.writing.discard(name)
+
+    async def _write(self, obj: Obj, container: Obj, *, resource_version: str) -> None:
+        name = obj["metadata"]["name"]
+        started = datetime.now(timezone.utc)
+        await self.client.patch_status("backups", name, {
+            "phase": "Running", "node": self.node, "startTime": iso_time(started),
+            "message": f"archiving container {container['metadata']['name']} on node {self.node}",
+        }, resource_version=resource_version)
+        cname = container["metadata"]["name"]
+        t0 = time.monotonic()
+        try:
+            async with held(self.kubelet, cname):
+                written, consistency = await asyncio.to_thread(self._archive, name, container)
+        except Exception as exc:
+            await asyncio.to_thread(self._remove_files, name, partial_only=True)
+            message = f"backup of {cname} failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+            log.warning("%s: %s", name, message)
+            await self._fail(obj, message)
+            await self._event(container, "BackupFailed", message, warning=True)
+            return
+        duration = time.monotonic() - t0
+        await self.client.patch_status("backups", name, {
+            "phase": "Completed", "node": self.node, "location": str(self.path_for(name)),
+            "size": written.size, "checksum": written.checksum, "files": written.files,
+            "rootfsBytes": written.data_bytes, "durationSeconds": round(duration, 3),
+            "completionTime": now_iso(), "consistency": consistency,
+            "containerSpec": spec_document(container)["spec"], "containerUid": container["metadata"].get("uid"),
+            "message": f"{written.files} entries, {written.data_bytes} bytes in {written.size} compressed ({consistency})",
+        })
+        await self._event(container, "BackupCompleted", f"backup {name} written to {self.path_for(name)} ({consistency})")
 
     def _archive(self, name: str, container: Obj) -> tuple[Written, str]:
         """Blocking: freeze (if running), stream the merged rootfs into the archive, thaw; atomically renamed into place."""
