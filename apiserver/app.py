@@ -34,7 +34,7 @@ from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, NotFound
 from schemas import API_VERSION, KINDS, Kind
-from schemas.wire import LXC_FINALIZER
+from schemas.wire import BACKUP_FINALIZER, LXC_FINALIZER
 
 __all__ = ["ApiServerSettings", "create_app"]
 
@@ -126,14 +126,14 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
         identity = await identity_of(request)
         bound = None
-        if identity.node and kind.plural == "containers" and name and verb not in ("get", "list", "watch"):
+        if identity.node and kind.plural in _FINALIZER_OF and name and verb not in ("get", "list", "watch"):
             try:
                 current = await store.get(kind.plural, name)
             except NotFound:
                 current = None
             if current is not None:
                 bound = current["spec"].get("nodeName")
-                if sub is None and verb == "patch" and _only_kubelet_finalizer(current, patch):
+                if sub is None and verb == "patch" and _only_kubelet_finalizer(current, patch, _FINALIZER_OF[kind.plural]):
                     sub = "finalizers"
         authorize(identity, verb=verb, plural=kind.plural, name=name, subresource=sub, bound_node=bound)
 
@@ -256,7 +256,11 @@ class LeaseFenceMiddleware:
             LEASE_FENCE.reset(token)
 
 
-def _only_kubelet_finalizer(current: dict[str, Any], patch: Any) -> bool:
+# The finalizer a kubelet may add or remove on objects of a kind (a Backup's archive is the kubelet's).
+_FINALIZER_OF = {"containers": LXC_FINALIZER, "backups": BACKUP_FINALIZER}
+
+
+def _only_kubelet_finalizer(current: dict[str, Any], patch: Any, finalizer: str = LXC_FINALIZER) -> bool:
     """A patch that touches nothing but metadata.finalizers, adding or removing only the kubelet's own."""
     if not isinstance(patch, dict) or set(patch) != {"metadata"} or not isinstance(patch["metadata"], dict):
         return False
@@ -267,7 +271,7 @@ def _only_kubelet_finalizer(current: dict[str, Any], patch: Any) -> bool:
     if not isinstance(wanted, list) or not all(isinstance(f, str) for f in wanted):
         return False
     changed = set(wanted) ^ set(current["metadata"].get("finalizers") or [])
-    return changed <= {LXC_FINALIZER}
+    return changed <= {finalizer}
 
 
 _META = b'"metadata":{'

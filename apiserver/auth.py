@@ -168,4 +168,8 @@ def authorize(
             return
         if plural == "containers" and bound_node == node and subresource in ("status", "finalizers") and verb in ("update", "patch"):
             return
+        # A Backup is made by the kubelet of its container's node, which may move: any kubelet may
+        # write a backup's status and its own archive finalizer, never its spec.
+        if plural == "backups" and subresource in ("status", "finalizers") and verb in ("update", "patch"):
+            return
     raise Forbidden(f"{identity.name} ({identity.role}) may not {verb} {plural}{'/' + name if name else ''}{'/' + subresource if subresource and subresource != 'finalizers' else ''}")

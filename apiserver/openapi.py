@@ -252,6 +252,23 @@ def _kind_paths(kind: Kind) -> dict[str, Any]:
                 },
             },
         }
+    if kind.name == "Backup":
+        # The archive itself: streamed from, or to, the kubelet of the node status.node names (admin).
+        binary = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+        errors = {code: {"description": ERRORS.get(code, "The backup names no node, or its archive exists already"),
+                         "content": _json(_ref("Status"))} for code in ("400", "401", "403", "404", "409", "422", "503")}
+        paths[base + "/{name}/archive"] = {
+            "parameters": [NAME],
+            "get": {"operationId": "read_backup_archive", "tags": tags,
+                    "summary": "The backup's archive (zstd tar), from the kubelet that holds it (`dlxc export`).",
+                    "responses": {"200": {"description": "OK", "content": binary}, **errors}},
+            "put": {"operationId": "write_backup_archive", "tags": tags,
+                    "summary": "Send an archive to the kubelet of the node status.node names; it is checked whole before it is kept "
+                               "(`dlxc import`).",
+                    "requestBody": {"required": True, "content": binary},
+                    "responses": {"200": {"description": "What the kubelet kept: checksum, size, location, spec, index.",
+                                          "content": _json({"type": "object"})}, **errors}},
+        }
     return paths
 
 

@@ -19,6 +19,7 @@ from schemas import API_VERSION, ContainerStatus, Kind
 from schemas.base import DnsLabel, Model, Obj, now_iso
 from schemas.container import Placement
 from schemas.containerset import ContainerSetStatus
+from schemas.wire import CONTAINER_LABEL
 
 __all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
 
@@ -154,6 +155,10 @@ class Registry:
         if self.kind.name == "Container":
             # A container's status is the kubelet's to write; a new one starts Pending.
             obj["status"] = ContainerStatus().to_wire()
+        if self.kind.name == "Backup":
+            # The kubelet writes a backup's status; the label lets `backup list NAME` select by container.
+            meta.setdefault("labels", {})[CONTAINER_LABEL] = obj["spec"]["container"]
+            obj["status"] = {"phase": "Pending"}
         if self.kind.name == "ContainerSet":
             obj["status"] = ContainerSetStatus().to_wire()  # the controller's to write
 

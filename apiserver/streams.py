@@ -281,7 +281,80 @@ def add_stream_routes(
     route = Route(f"{base}/log", logs, methods=["GET"], name="log_container")
     route.methods.discard("HEAD")
     app.router.routes.append(route)
+    _add_archive_routes(app, prefix=prefix, store=store, dialer=dialer, identity_of=identity_of)
     return proxy
+
+
+def _add_archive_routes(
+    app: FastAPI, *, prefix: str, store: Store, dialer: KubeletDialer, identity_of: Callable[[Any], Awaitable[Identity]],
+) -> None:
+    """GET/PUT backups/NAME/archive: a backup's archive read from, or written to, the kubelet of the
+    node its status names (`dlxc export` / `dlxc import`). Like exec, only roles that may create
+    (admin): an archive holds every file of the container."""
+
+    async def node_of(request: Request) -> tuple[str, Any]:
+        name = request.path_params["name"]
+        identity = await identity_of(request)
+        authorize(identity, verb="create", plural="backups", name=name, subresource="archive", bound_node=None)
+        backup = await store.get("backups", name)
+        node_name = (backup.get("status") or {}).get("node")
+        if not node_name:
+            raise Conflict(f"backup {name} names no node (status.node): no kubelet holds its archive")
+        try:
+            node = await store.get("nodes", node_name)
+        except NotFound:
+            raise Conflict(f"backup {name} is on node {node_name}, which is not registered") from None
+        return name, node
+
+    async def upstream_error(upstream: aiohttp.ClientResponse) -> ApiError:
+        text = (await upstream.text()).strip()
+        upstream.release()
+        if upstream.status == 404:
+            return NotFound(text)
+        if upstream.status == 409:
+            return Conflict(text)
+        if upstream.status == 422:
+            from dlxc.client.errors import Invalid
+
+            return Invalid(text, details=[{"field": "body", "message": text}])
+        return BadRequest(text or f"the kubelet answered {upstream.status}")
+
+    async def read(request: Request) -> Response:
+        name, node = await node_of(request)
+        url, server_name = dialer.url(node, f"/backups/{name}")
+        try:
+            upstream = await dialer.session().get(url, ssl=dialer.context, server_hostname=server_name)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TemporaryError(f"cannot reach the kubelet of node {node['metadata']['name']}: {exc}", delay=5) from None
+        if upstream.status != 200:
+            raise await upstream_error(upstream)
+
+        async def body() -> Any:
+            try:
+                async for chunk in upstream.content.iter_any():
+                    yield chunk
+            finally:
+                upstream.release()
+
+        headers = {"Content-Length": upstream.headers["Content-Length"]} if "Content-Length" in upstream.headers else {}
+        return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)
+
+    async def write(request: Request) -> Response:
+        name, node = await node_of(request)
+        url, server_name = dialer.url(node, f"/backups/{name}")
+        try:
+            async with dialer.session().put(url, data=request.stream(), ssl=dialer.context, server_hostname=server_name) as upstream:
+                if upstream.status != 200:
+                    raise await upstream_error(upstream)
+                answer = await upstream.read()
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TemporaryError(f"cannot reach the kubelet of node {node['metadata']['name']}: {exc}", delay=5) from None
+        return Response(answer, media_type="application/json")
+
+    for method, endpoint in (("GET", read), ("PUT", write)):
+        route = Route(f"{prefix}/backups/{{name}}/archive", endpoint, methods=[method], name=f"{method.lower()}_backup_archive")
+        route.methods.discard("HEAD")
+        app.router.routes.append(route)
 
 
 async def _splice(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse) -> None:

@@ -14,6 +14,7 @@ from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from kubelet import exporter
 from kubelet.allocator import Allocator
+from kubelet.backups import BackupAgent
 from kubelet.clusternet import ClusterNet
 from kubelet.drift import DriftPoller
 from kubelet.hostfeatures import HostFeatures
@@ -23,8 +24,10 @@ from kubelet.nodestatus import NodeStatus
 from kubelet.plan import Destroy
 from kubelet.ports import Runtime
 from kubelet.reconcile import Reconciler
+from kubelet.restores import Restorer
 from kubelet.sampler import MetricsSampler
 from kubelet.settings import KubeletSettings
+from kubelet.snapshots import SnapshotAgent
 from kubelet.stale import StaleGuard
 from kubelet.statusfields import same_but_status
 from kubelet.stops import StopRecords, current_boot_id
@@ -43,6 +46,7 @@ class Kubelet:
         self.client = client
         self.runtime = runtime  # kubelet.runtime.LxcRuntime: the only caller of liblxc
         self.settings = settings
+        self.idmap = idmap  # how unprivileged containers' ids map onto this host (restores shift onto it)
         self.network = network  # the kubelet.network module
         self.host = host or HostFeatures()  # idmapped mounts, lxcfs: see kubelet.hostfeatures
         self.containers = Informer(
@@ -74,7 +78,11 @@ class Kubelet:
             host=self.host, drift=self.drift, stops=self.stops, cached=lambda name: self.containers.cache.get(name),
             may_start=self.guard.may_start, metrics=lambda name: self.sampler.latest.get(name),
             cgroup_version=2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1, clusternet=self.clusternet,
+            restored_rootfs=lambda container: self.restores.rootfs(container),
         )
+        self.backups = BackupAgent(self)  # Backups of containers bound here (kubelet/backups.py)
+        self.restores = Restorer(self)  # rootfs from a backup instead of the image (kubelet/restores.py)
+        self.snapshots = SnapshotAgent(self)  # snapshots asked for in annotations (kubelet/snapshots.py)
 
     # ---- work queue ----
 
@@ -167,6 +175,9 @@ class Kubelet:
                     log.warning("cannot register node: %s; retrying", exc.message)
                     await asyncio.sleep(1.0)
             tasks.append(asyncio.create_task(self.lease.run()))
+            self.restores.bind_loop()
+            tasks.append(asyncio.create_task(self.backups.run()))
+            tasks.append(asyncio.create_task(self.snapshots.run()))
             tasks.append(asyncio.create_task(self.containers.run()))
             tasks.append(asyncio.create_task(self.clusternet.run()))
             await self.containers.synced.wait()

@@ -109,6 +109,7 @@ class Reconciler:
         images: Any, network: Any, idmap: Any, allocator: Allocator, host: HostFeatures, drift: Any, stops: StopRecords,
         cached: Callable[[str], Obj | None], may_start: Callable[[Obj], Awaitable[bool]],
         metrics: Callable[[str], Any], cgroup_version: int, clusternet: Any = None,
+        restored_rootfs: Callable[[Container], str | None] | None = None,
     ) -> None:
         self.api = api
         self.runtime = runtime
@@ -124,6 +125,7 @@ class Reconciler:
         self.may_start = may_start  # the stale guard's last check before a start
         self.metrics = metrics  # the latest sample of a container, for its status
         self.cgroup_version = cgroup_version
+        self.restored_rootfs = restored_rootfs  # kubelet.restores: a rootfs unpacked from a backup
         self.clusternet = clusternet  # kubelet.clusternet.ClusterNet: the cluster network, if this node has it
         self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
@@ -153,7 +155,8 @@ class Reconciler:
         """Render the spec into LXC config; raise RenderError when this node cannot host it."""
         return render.desired(container, settings=self.settings, allocator=self.allocator, network=self.network,
                               image_cache=self.images, runtime=self.runtime, idmap=self.idmap, host=self.host,
-                              cgroup_version=self.cgroup_version, clusternet=self.clusternet)
+                              cgroup_version=self.cgroup_version, clusternet=self.clusternet,
+                              restored_rootfs=self.restored_rootfs)
 
     # ---- acting ----
 

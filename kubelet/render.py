@@ -1,6 +1,7 @@
 """What a container's spec asks of this node: its LXC config rendered (address, cpus, rootfs), or why not."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ def _root_of(container: Container, idmap: Any) -> tuple[int, int]:
 def desired(
     container: Container, *, settings: KubeletSettings, allocator: Allocator, network: Any, image_cache: Any,
     runtime: Runtime, idmap: Any, host: HostFeatures, cgroup_version: int, clusternet: Any = None,
+    restored_rootfs: Callable[[Container], str | None] | None = None,
 ) -> Desired:
     """Render the spec into LXC config; raise RenderError when this node cannot host it.
 
@@ -66,7 +68,11 @@ def desired(
         cpuset = allocator.pin_cpus(name, lxcconfig.whole_cores(container.spec.cpu))
     mapped = None if container.spec.privileged else idmap
     adopted = adopted_rootfs(container)
-    if adopted is not None:
+    # A container restored from a backup runs on the unpacked archive (kubelet/restores.py).
+    restored = restored_rootfs(container) if restored_rootfs is not None and adopted is None else None
+    if restored is not None:
+        rootfs_value, init = restored, images.resolve(container.spec.image).init
+    elif adopted is not None:
         rootfs_value = adopted
         # Keep halting it the way its own config did.
         found = runtime.inspect(name)

@@ -382,6 +382,17 @@ class LxcRuntime:
         except subprocess.TimeoutExpired as exc:
             raise LxcError(f"container {name} did not stop{self._log_tail(name)}") from exc
 
+    def freeze(self, name: str) -> bool:
+        """Freeze a running container (its processes stop, its files stay as they are); False if it is not running."""
+        container = self._container(name)
+        if container.state == "FROZEN":
+            return True
+        if not container.running:
+            return False
+        if not container.freeze():
+            raise LxcError(f"container {name} could not be frozen{self._log_tail(name)}")
+        return True
+
     def unfreeze(self, name: str) -> None:
         """Thaw a frozen container; any other state is left alone."""
         container = self._container(name)

@@ -69,6 +69,10 @@ class KubeletSettings(BaseModel):
     # Cached images no container has used for this long are removed (0: never).
     image_gc_after: float = 3600.0
     image_retry_interval: float = 30.0
+    # Where Backups' archives are written; None: `backups` beside the lxcpath (/var/lib/dlxc/backups).
+    # Give every node the same shared mount (NFS) and a container can be restored on, or fail over
+    # to, any node from its latest backup.
+    backup_dir: Path | None = None
     # The stream server (exec, attach, logs; kubelet/streams.py): on only with a certificate. Port 0
     # picks a free one; the Node status publishes host:port either way.
     stream_cert_file: Path | None = None
@@ -77,3 +81,7 @@ class KubeletSettings(BaseModel):
     stream_host: str = "0.0.0.0"
     stream_port: int = 0
     stream_advertise_address: str = ""  # default: the bind address, or the one this host reaches the apiserver from
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir if self.backup_dir is not None else self.lxc_path.parent / "backups"

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import psutil
 from aiohttp import WSMsgType, web
 
+from kubelet.archivestream import add_archive_routes
 from kubelet.settings import KubeletSettings
 
 __all__ = [
@@ -226,6 +227,7 @@ class StreamServer:
         app.router.add_get("/exec/{name}", self.exec)
         app.router.add_get("/attach/{name}", self.attach)
         app.router.add_get("/logs/{name}", self.logs)
+        add_archive_routes(app, self)  # backup archives out and in (kubelet/archivestream.py)
         return app
 
     async def start(self) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from schemas.backup import BackupPolicy
 from schemas.base import ConfigSafeStr, DnsLabel, Model, check_config_safe
 from schemas.meta import Condition, ObjectMeta, validate_labels
 from schemas.quantity import format_bytes, parse_bytes
@@ -225,6 +226,9 @@ class ContainerSpec(Model):
     )
     node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the node must carry.")
     anti_affinity: AntiAffinity | None = Field(default=None, description="Spread the members of a group over nodes.")
+    backup: BackupPolicy | None = Field(
+        default=None, description="Scheduled backups: {schedule: '0 3 * * *', keep: 7}; the controller creates and prunes them."
+    )
     node_name: DnsLabel | None = Field(default=None, description="Set by the scheduler only.")
 
     @field_validator("image")
@@ -315,6 +319,15 @@ class ContainerExit(Model):
     backoff_seconds: float = Field(default=0, description="Delay before the restart that follows this exit.")
 
 
+class SnapshotInfo(Model):
+    """One snapshot of a container's data, kept on its node beside the container."""
+
+    name: DnsLabel
+    created: datetime
+    size: int = Field(ge=0, description="Bytes the snapshot takes (a copy of the overlay's upper dir: only what changed).")
+    consistency: str = Field(default="frozen", description="frozen: taken from a frozen container; stopped: from a stopped one.")
+
+
 class ContainerStatus(Model):
     """What the kubelet last observed."""
 
@@ -333,6 +346,8 @@ class ContainerStatus(Model):
     last_exit: ContainerExit | None = None
     observed_restart_at: str | None = Field(default=None, description="The restart request last honoured.")
     metrics_time: datetime | None = Field(default=None, description="When status.metrics was collected.")
+    snapshots: list[SnapshotInfo] | None = Field(default=None, description="Snapshots on the node, oldest first.")
+    observed_snapshot_restore: str | None = Field(default=None, description="The snapshot restore request (SNAP@TIME) last honoured.")
 
 
 class Container(Model):

@@ -39,6 +39,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("Node", "nodes", "schemas.node:Node", ("node", "no")),
     Kind("Event", "events", "schemas.event:Event", ("event", "ev")),
     Kind("Lease", "leases", "schemas.lease:Lease", ("lease",)),
+    Kind("Backup", "backups", "schemas.backup:Backup", ("backup", "bk")),
     Kind("ContainerSet", "containersets", "schemas.containerset:ContainerSet", ("containerset", "sets", "set", "cs")),
     Kind("ContainerCluster", "containerclusters", "schemas.containercluster:ContainerCluster",
          ("containercluster", "clusters", "cluster", "cc")),

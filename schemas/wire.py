@@ -10,12 +10,18 @@ __all__ = [
     "HOSTS_ANNOTATION",
     "NODE_HOOKS_ANNOTATION",
     "APPLYSET_LABEL",
+    "BACKUP_FINALIZER",
+    "CONTAINER_LABEL",
     "CONTROL_PLANE_OF_ANNOTATION",
+    "DRAINED_FROM_ANNOTATION",
     "HOLLOW_LABEL",
     "LXC_FINALIZER",
     "RESTART_ANNOTATION",
+    "RESTORE_ANNOTATION",
     "SET_FINALIZER",
     "SET_LABEL",
+    "SNAPSHOTS_ANNOTATION",
+    "SNAPSHOT_RESTORE_ANNOTATION",
     "TEMPLATE_HASH_ANNOTATION",
 ]
 
@@ -36,6 +42,31 @@ APPLYSET_LABEL = "dlxc.io/applyset"
 
 # Simulated nodes (dlxc.sim.hollow) carry this label, so benchmarks can find and remove them.
 HOLLOW_LABEL = "dlxc.io/hollow"
+
+# Every Backup carries `dlxc.io/container=NAME` (set by the apiserver from spec.container), so
+# `dlxc backup list NAME` and the schedule controller select by label.
+CONTAINER_LABEL = "dlxc.io/container"
+
+# The kubelet that writes a Backup's archive puts this finalizer on it: deleting the Backup
+# waits until that kubelet removed the archive.
+BACKUP_FINALIZER = "dlxc.io/backup-archive"
+
+# Set by `dlxc backup restore` (and import, move): the Backup whose archive the kubelet unpacks as
+# the new container's rootfs instead of cloning its image. Read only when the container is created.
+RESTORE_ANNOTATION = "dlxc.io/restore-from"
+
+# The snapshots a container should have (a JSON list of names), kept by its node's kubelet; what
+# exists is listed in status.snapshots. An annotation, not spec: `dlxc apply` of a manifest leaves
+# it alone, so applying never deletes snapshots.
+SNAPSHOTS_ANNOTATION = "dlxc.io/snapshots"
+
+# `dlxc snapshot restore NAME SNAP` sets SNAP@TIME; the kubelet restores once per new value and
+# echoes it in status.observedSnapshotRestore.
+SNAPSHOT_RESTORE_ANNOTATION = "dlxc.io/snapshot-restore"
+
+# `dlxc drain NODE` marks each container it moved off NODE; `dlxc uncordon NODE --restore` moves
+# those back and removes the mark.
+DRAINED_FROM_ANNOTATION = "dlxc.io/drained-from"
 
 # On the admin token a control-plane join makes for its host's scheduler and controller: the host
 # it belongs to, so `dlxc node remove` revokes it with that host's node token.

@@ -7,13 +7,23 @@ from typing import Any
 import yaml
 
 from schemas.base import Obj
-from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, RESTART_ANNOTATION
+from schemas.wire import (
+    ADOPTED_ROOTFS_ANNOTATION,
+    DRAINED_FROM_ANNOTATION,
+    RESTART_ANNOTATION,
+    RESTORE_ANNOTATION,
+    SNAPSHOT_RESTORE_ANNOTATION,
+    SNAPSHOTS_ANNOTATION,
+)
 
 __all__ = ["IMPERATIVE_ANNOTATIONS", "comparable_live", "drifted_fields", "unified_diff", "user_view"]
 
 # Annotations set by imperative verbs (`dlxc restart`, `dlxc adopt`), not by manifests: a live
 # value is neither drift nor removed by apply/sync unless the manifest itself sets the key.
-IMPERATIVE_ANNOTATIONS = frozenset({RESTART_ANNOTATION, ADOPTED_ROOTFS_ANNOTATION})
+IMPERATIVE_ANNOTATIONS = frozenset({
+    RESTART_ANNOTATION, ADOPTED_ROOTFS_ANNOTATION, RESTORE_ANNOTATION, SNAPSHOTS_ANNOTATION, SNAPSHOT_RESTORE_ANNOTATION,
+    DRAINED_FROM_ANNOTATION,
+})
 
 
 def _without_cluster_address(spec: Obj) -> Obj:

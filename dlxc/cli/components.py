@@ -206,7 +206,8 @@ def controller(
     identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
-    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling; ContainerSets: members, rollouts, autoscale; ContainerClusters)."""
+    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling; ContainerSets: members, rollouts, autoscale; ContainerClusters; scheduled backups)."""
+    from controller.backups import BackupScheduler
     from controller.containercluster import ContainerClusterController
     from controller.containerset import ContainerSetController
     from controller.nodelifecycle import NodeLifecycleController
@@ -218,7 +219,8 @@ def controller(
         raise _invalid(exc, {"node_grace": "--node-grace", "": "--eviction-timeout"}) from None
     _run_until_signal(
         _elected("dlxc-controller", leader_elect, identity, lambda c: _both(
-            NodeLifecycleController(c, settings).run(), ContainerSetController(c).run(), ContainerClusterController(c).run()
+            NodeLifecycleController(c, settings).run(), ContainerSetController(c).run(), ContainerClusterController(c).run(),
+            BackupScheduler(c).run(),
         )),
         _client_config(server, token),
     )
@@ -264,6 +266,7 @@ def kubelet(
     metrics_host: str = typer.Option(_default(KubeletSettings, "metrics_host"), "--metrics-host", envvar="DLXC_METRICS_HOST"),
     image_gc_after: float = typer.Option(_default(KubeletSettings, "image_gc_after"), "--image-gc-after", parser=duration, help="Remove cached images unused this many seconds; 0: never."),
     scan_paths: str = typer.Option(",".join(str(p) for p in _default(KubeletSettings, "scan_paths")), "--scan-paths", help="Comma-separated lxcpaths whose containers are listed as unmanaged."),
+    backup_dir: Path = typer.Option(None, "--backup-dir", envvar="DLXC_BACKUP_DIR", help="Where backup archives go (default: backups beside --lxc-path); may be a mount shared by every node."),
     metrics_file: Path = typer.Option(None, "--metrics-file", envvar="DLXC_METRICS_FILE", help="Append each collection as one JSON line."),
     stream_cert_file: Path = typer.Option(None, "--stream-cert-file", envvar="DLXC_STREAM_CERT_FILE", help="Serving certificate of exec/attach/logs (names the node); without it no streams."),
     stream_key_file: Path = typer.Option(None, "--stream-key-file", envvar="DLXC_STREAM_KEY_FILE", help="Its key (PEM)."),
@@ -307,6 +310,7 @@ def kubelet(
             metrics_file=metrics_file,
             image_gc_after=image_gc_after,
             scan_paths=[Path(p) for p in scan_paths.split(",") if p.strip()],
+            backup_dir=backup_dir,
             stream_cert_file=stream_cert_file,
             stream_key_file=stream_key_file,
             stream_client_ca_file=stream_client_ca_file,

@@ -40,6 +40,14 @@ def cordon(names: list[str] = typer.Argument(..., help="Node names.", autocomple
     _run(names, True, "cordoned")
 
 
-def uncordon(names: list[str] = typer.Argument(..., help="Node names.", autocompletion=complete_node_names)) -> None:
-    """Mark nodes schedulable again."""
+def uncordon(
+    names: list[str] = typer.Argument(..., help="Node names.", autocompletion=complete_node_names),
+    restore: bool = typer.Option(False, "--restore", help="Also move back the containers `dlxc drain` moved off these nodes."),
+    max_parallel: int = typer.Option(2, "--max-parallel", min=1, help="With --restore: containers moved at once."),
+) -> None:
+    """Mark nodes schedulable again; with --restore, move back what a drain took away."""
     _run(names, False, "uncordoned")
+    if restore:
+        from dlxc.cli.drain import restore_drained
+
+        restore_drained(names, max_parallel=max_parallel)

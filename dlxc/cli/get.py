@@ -112,6 +112,20 @@ def lease_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[st
     return headers, rows
 
 
+def backup_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]]]:
+    headers = ["NAME", "CONTAINER", "PHASE", "SIZE", "NODE", "AGE"] + (["CHECKSUM", "LOCATION"] if wide else [])
+    rows = []
+    for obj in items:
+        status = obj.get("status", {})
+        row = [obj["metadata"]["name"], obj.get("spec", {}).get("container", ""), status.get("phase", "Pending"),
+               console.human_bytes(status.get("size")) if status.get("size") is not None else "-",
+               status.get("node") or "-", console.age(obj["metadata"].get("creationTimestamp"))]
+        if wide:
+            row += [status.get("checksum") or "-", status.get("location") or "-"]
+        rows.append(row)
+    return headers, rows
+
+
 def set_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]]]:
     """READY is Running/wanted, as kubectl shows a StatefulSet; UP-TO-DATE counts members on the current template."""
     headers = ["NAME", "READY", "UP-TO-DATE", "AGE"]
@@ -147,7 +161,7 @@ def cluster_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[
 
 ROWS = {
     "Container": container_rows, "Node": node_rows, "Event": event_rows, "Lease": lease_rows, "ContainerSet": set_rows,
-    "ContainerCluster": cluster_rows,
+    "ContainerCluster": cluster_rows, "Backup": backup_rows,
 }
 
 

@@ -20,7 +20,7 @@ from dlxc.client.errors import TemporaryError, error_from_response
 
 __all__ = [
     "CHANNEL_CLOSE", "CHANNEL_ERROR", "CHANNEL_RESIZE", "CHANNEL_STDERR", "CHANNEL_STDIN", "CHANNEL_STDOUT",
-    "STREAM_PROTOCOL", "Outcome", "Stream", "open_stream", "read_log", "status_outcome",
+    "STREAM_PROTOCOL", "Outcome", "Stream", "open_stream", "read_archive", "read_log", "status_outcome", "write_archive",
 ]
 
 STREAM_PROTOCOL = "v5.channel.k8s.io"
@@ -116,3 +116,39 @@ async def read_log(client: Client, name: str, params: dict[str, str]) -> AsyncIt
                 yield chunk
     except (aiohttp.ClientError, OSError) as exc:
         raise TemporaryError(f"cannot read the log of container {name} from {client.server}: {_describe(exc)}") from None
+
+
+async def read_archive(client: Client, backup: str) -> AsyncIterator[bytes]:
+    """The archive of a Completed backup, from the kubelet that holds it, as chunks of bytes (`dlxc export`)."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=300.0)
+    url = client.server + f"{PREFIX}/backups/{backup}/archive"
+    try:
+        async with client._http().get(url, headers=client.headers, ssl=client.ssl, timeout=timeout) as response:  # noqa: SLF001
+            if response.status != 200:
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = {"message": await response.text()}
+                raise error_from_response(response.status, body)
+            async for chunk in response.content.iter_chunked(1 << 20):
+                yield chunk
+    except (aiohttp.ClientError, OSError) as exc:
+        raise TemporaryError(f"cannot read the archive of backup {backup} from {client.server}: {_describe(exc)}") from None
+
+
+async def write_archive(client: Client, backup: str, chunks: AsyncIterator[bytes]) -> Any:
+    """Send an archive to the kubelet of the node the backup's status names (`dlxc import`); its answer:
+    checksum, size, location, spec and index of what it checked and kept."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=600.0)
+    url = client.server + f"{PREFIX}/backups/{backup}/archive"
+    try:
+        async with client._http().put(url, data=chunks, headers=client.headers, ssl=client.ssl, timeout=timeout) as response:  # noqa: SLF001
+            try:
+                body = await response.json(content_type=None)
+            except ValueError:
+                body = {"message": await response.text()}
+            if response.status != 200:
+                raise error_from_response(response.status, body)
+            return body
+    except (aiohttp.ClientError, OSError) as exc:
+        raise TemporaryError(f"cannot send the archive of backup {backup} to {client.server}: {_describe(exc)}") from None

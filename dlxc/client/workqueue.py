@@ -39,6 +39,7 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._failures: dict[K, int] = {}
         self._timers: dict[K, asyncio.TimerHandle] = {}
+        self._held: set[K] = set()  # keys worked on outside the workers (see hold)
 
     def __len__(self) -> int:
         """Keys waiting to be handled (not those in a worker's hands, nor delayed ones)."""
@@ -107,9 +108,24 @@ class WorkQueue(Generic[K]):
             return None
         return max(0.0, timer.when() - asyncio.get_running_loop().time())
 
+    async def hold(self, key: K) -> None:
+        """Keep the workers off `key` until `release(key)`, for work on it done elsewhere (a backup
+        freezing the container, say); first waits for a worker that has it to finish."""
+        while key in self._processing:
+            await asyncio.sleep(0.05)
+        self._processing.add(key)
+        self._held.add(key)
+
+    def release(self, key: K) -> None:
+        """End a hold: a key added meanwhile is handled now."""
+        self._held.discard(key)
+        self.done(key)
+
     async def get(self) -> K:
         """The next key; the caller must call `done(key)` when finished with it."""
         key = await self._ready.get()
+        while key in self._held:
+            key = await self._ready.get()  # still dirty: release() queues it again
         self._dirty.discard(key)
         self._processing.add(key)
         return key

@@ -206,6 +206,8 @@ class LocalCluster:
                     node.component,
                     py + ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path),
                           "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet,
+                          # One backup dir for every node on this host: restore, move and failover work across them.
+                          "--backup-dir", str(self.state_dir / "backups"),
                           "--stream-cert-file", str(stream_cert), "--stream-key-file", str(stream_key),
                           "--stream-client-ca-file", str(pki.ca_cert), "--stream-host", "127.0.0.1",
                           "--cluster-cidr", self.cluster_cidr, "--cluster-bridge", self.cluster_bridge,

@@ -69,6 +69,14 @@ def test_cli_bench_times_help_get_and_apply_next_to_the_python_floor() -> None:
         assert figures[key] > 0, key
 
 
+def test_backup_bench_backs_up_restores_and_moves_next_to_tar_zstd() -> None:
+    figures = run_bench("backup.py", "--size-mib", "24", "--timeout", "120")
+    assert figures["size_mib"] == 24 and figures["archived_mib"] >= 24
+    for key in ("backup_mib_per_s", "tar_zstd_backup_mib_per_s", "backup_ratio", "restore_mib_per_s",
+                "tar_zstd_restore_mib_per_s", "restore_ratio", "move_downtime_s", "move_downtime_data_s"):
+        assert figures[key] > 0, key
+
+
 def test_exec_bench_compares_the_api_with_raw_lxc_attach() -> None:
     figures = run_bench("exec.py", "--count", "10")
     assert figures["count"] == 10

@@ -6,6 +6,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -58,6 +59,28 @@ def test_up_with_two_nodes_and_three_etcd_members(lxc_root: Path, tmp_path: Path
         members = subprocess.run(["etcdctl", "--endpoints", cluster.etcd_endpoints[0], "member", "list"],
                                  capture_output=True, text=True, env={**os.environ, "ETCDCTL_API": "3"}, check=True).stdout
         assert len(members.strip().splitlines()) == 3
+
+        # A cold move between the two nodes of one host: they share the state dir's backups dir.
+        from dlxc.client.config import save_config
+        from conftest import dlxc
+
+        env = {**os.environ, "DLXC_CONFIG": str(save_config(config, tmp_path / "config.yaml"))}
+        verify = ssl_context(config.certificate_authority)
+        body = {"metadata": {"name": "hop"}, "spec": {"image": "busybox", "network": {"type": "none"}, "nodeName": f"t-{suffix}"}}
+        assert httpx.post(f"{cluster.server}/apis/dlxc.io/v1/containers", json=body, headers=headers, verify=verify).status_code == 201
+
+        def phase() -> str | None:
+            got = httpx.get(f"{cluster.server}/apis/dlxc.io/v1/containers/hop", headers=headers, verify=verify).json()
+            return got.get("status", {}).get("phase")
+
+        deadline = time.monotonic() + 60
+        while phase() != "Running":
+            assert time.monotonic() < deadline, "hop did not run"
+            time.sleep(0.3)
+        moved = dlxc("move", "hop", "--to", f"t-{suffix}-1", env=env, timeout=120)
+        assert moved.returncode == 0, moved.stderr
+        assert moved.stdout.startswith(f"container/hop moved from t-{suffix} to t-{suffix}-1 (downtime ")
+        assert (state / "backups").is_dir()
     finally:
         stopped = cluster.down()
     # lxcfs is stopped too when a kubelet of this cluster started it (the host ran none) and nothing else uses it.

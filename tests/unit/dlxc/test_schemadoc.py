@@ -7,7 +7,7 @@ from dlxc.apply.schemadoc import explain, manifest_schema
 
 def test_schema_offers_every_kind_and_the_flat_form() -> None:
     schema = manifest_schema()
-    assert schema["anyOf"] == [{"$ref": f"#/$defs/{kind}"} for kind in ("Container", "Node", "Event", "Lease", "ContainerSet", "ContainerCluster", "FlatContainer")]
+    assert schema["anyOf"] == [{"$ref": f"#/$defs/{kind}"} for kind in ("Container", "Node", "Event", "Lease", "Backup", "ContainerSet", "ContainerCluster", "FlatContainer")]
     flat = schema["$defs"]["FlatContainer"]
     assert flat["required"] == ["name", "image"] and flat["additionalProperties"] is False
     assert {"cpu_limit", "memory_limit", "environment", "mounts", "network"} <= set(flat["properties"])

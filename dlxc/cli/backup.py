@@ -1,0 +1,224 @@
+"""`dlxc backup create|list|delete|restore`: Backup objects, archived by the kubelet of the container's node."""
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from dlxc.cli import console
+from dlxc.cli.common import fail, with_client
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
+
+__all__ = ["backup_app", "create_backup", "restore_container", "wait_backup", "wait_running"]
+
+backup_app = typer.Typer(help="Back up containers and restore them from their archives.", no_args_is_help=True)
+
+_TIMEOUT = typer.Option("10m", "--timeout", help="How long to wait, e.g. 90s or 10m.")
+
+
+def _seconds(text: str) -> float:
+    from dlxc.client.waiter import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        return fail(f"--timeout: {exc}", code=2)
+
+
+async def _get(client: Client, plural: str, name: str) -> Obj | None:
+    from dlxc.client.errors import NotFound
+
+    try:
+        return await client.get(plural, name)
+    except NotFound:
+        return None
+
+
+async def create_backup(client: Client, container: str, *, labels: dict[str, str] | None = None) -> Obj:
+    """A new Backup of `container` (which must exist), named CONTAINER-YYYYMMDD-HHMMSS."""
+    from dlxc.client.errors import AlreadyExists
+    from schemas.backup import backup_name
+
+    if await _get(client, "containers", container) is None:
+        fail(f"container {container} does not exist; nothing to back up")
+    for _ in range(3):
+        name = backup_name(container, datetime.now(timezone.utc))
+        try:
+            return await client.create("backups", {"metadata": {"name": name, "labels": labels or {}}, "spec": {"container": container}})
+        except AlreadyExists:
+            await asyncio.sleep(1.0)  # two backups within one second: the next second's name
+    return fail(f"could not name a new backup of {container}: backups made every second already exist")
+
+
+async def wait_backup(client: Client, name: str, *, timeout: float) -> Obj:
+    """The Backup once Completed; a Failed one, or none by the deadline, ends the command with its message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = await _get(client, "backups", name)
+        if obj is None:
+            fail(f"backup {name} was deleted while waiting for it")
+        status = obj.get("status") or {}
+        if status.get("phase") == "Completed":
+            return obj  # type: ignore[return-value]
+        if status.get("phase") == "Failed":
+            fail(f"backup {name} failed: {status.get('message', '')}")
+        if time.monotonic() > deadline:
+            fail(f"backup {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
+        await asyncio.sleep(0.3)
+
+
+async def wait_running(client: Client, name: str, *, timeout: float) -> Obj:
+    """The Container once Running; Failed, or not Running by the deadline, ends the command with its message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = await _get(client, "containers", name)
+        status = (obj or {}).get("status") or {}
+        if status.get("phase") == "Running":
+            return obj  # type: ignore[return-value]
+        if status.get("phase") == "Failed":
+            fail(f"container {name} failed: {status.get('message', '')}")
+        if time.monotonic() > deadline:
+            fail(f"container {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
+        await asyncio.sleep(0.3)
+
+
+def restore_body(backup: Obj, *, name: str, node: str | None) -> Obj:
+    """The Container a restore creates: the backed-up spec, bound where the archive can be read, asking for the archive."""
+    from schemas.wire import RESTORE_ANNOTATION
+
+    status = backup.get("status") or {}
+    spec: Obj = dict(status.get("containerSpec") or {})
+    spec["nodeName"] = node or status.get("node")
+    return {"metadata": {"name": name, "annotations": {RESTORE_ANNOTATION: backup["metadata"]["name"]}}, "spec": spec}
+
+
+async def restore_container(client: Client, backup_name: str, *, name: str | None, node: str | None) -> Obj:
+    """Create the container of a Completed backup; refuses (changing nothing) an unknown backup, a taken name, a bad node."""
+    backup = await _get(client, "backups", backup_name)
+    if backup is None:
+        fail(f"backup {backup_name} does not exist; `dlxc backup list` shows the backups")
+    status = backup.get("status") or {}
+    if status.get("phase") != "Completed":
+        fail(f"backup {backup_name} is {status.get('phase', 'Pending')}, not Completed; only a completed backup can be restored")
+    target = name or backup["spec"]["container"]
+    if await _get(client, "containers", target) is not None:
+        fail(f"container {target} already exists; restore under another name with --as NEWNAME, or delete it first")
+    if node is not None:
+        found = await _get(client, "nodes", node)
+        if found is None:
+            fail(f"node {node} does not exist")
+    return await client.create("containers", restore_body(backup, name=target, node=node))
+
+
+def _row(obj: Obj) -> list[str]:
+    status = obj.get("status") or {}
+    duration = status.get("durationSeconds")
+    return [
+        obj["metadata"]["name"], obj["spec"]["container"], status.get("phase", "Pending"),
+        console.human_bytes(status.get("size")) if status.get("size") is not None else "-",
+        f"{duration:.1f}s" if duration is not None else "-", status.get("node") or "-",
+        console.age(obj["metadata"].get("creationTimestamp")),
+    ]
+
+
+@backup_app.command("create")
+def create(
+    container: str = typer.Argument(..., help="The container to back up."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the archive is written."),
+    timeout: str = _TIMEOUT,
+) -> None:
+    """Create a Backup: the kubelet of the container's node freezes it, archives its rootfs and spec, thaws it."""
+    limit = _seconds(timeout)
+
+    async def go(client: Client) -> Obj:
+        made = await create_backup(client, container)
+        if not wait:
+            return made
+        return await wait_backup(client, made["metadata"]["name"], timeout=limit)
+
+    obj = with_client(go)
+    status = obj.get("status") or {}
+    if not wait:
+        console.out(f"backup/{obj['metadata']['name']} created")
+        return
+    console.out(f"backup/{obj['metadata']['name']} completed: {console.human_bytes(status.get('size'))} in "
+                f"{status.get('durationSeconds', 0):.1f}s ({status.get('consistency')}), {status.get('location')} on node {status.get('node')}")
+
+
+@backup_app.command("list")
+def list_backups(
+    container: str = typer.Argument(None, help="Only this container's backups."),
+    output: str = typer.Option("table", "--output", "-o", help="table, json or yaml."),
+) -> None:
+    """NAME, CONTAINER, PHASE, SIZE, DURATION, NODE and AGE of backups, oldest first."""
+    from schemas.wire import CONTAINER_LABEL
+
+    if output not in ("table", "json", "yaml"):
+        fail(f"unknown output format {output!r}; use table, json or yaml", code=2)
+
+    async def go(client: Client) -> list[Obj]:
+        selector = f"{CONTAINER_LABEL}={container}" if container else None
+        return (await client.list("backups", label_selector=selector))[0]
+
+    items = sorted(with_client(go), key=lambda o: (o["metadata"].get("creationTimestamp") or "", o["metadata"]["name"]))
+    if output == "json":
+        console.print_json(items)
+    elif output == "yaml":
+        console.print_yaml(items)
+    else:
+        console.print_table(["NAME", "CONTAINER", "PHASE", "SIZE", "DURATION", "NODE", "AGE"], [_row(o) for o in items])
+
+
+@backup_app.command("delete")
+def delete(
+    names: list[str] = typer.Argument(..., help="Backups to delete."),
+    timeout: str = typer.Option("60s", "--timeout", help="How long to wait for the archive's removal."),
+) -> None:
+    """Delete backups and their archives (the kubelet that wrote an archive removes it, then the object goes)."""
+    from dlxc.client.errors import NotFound
+
+    limit = _seconds(timeout)
+
+    async def go(client: Client) -> None:
+        for name in names:
+            try:
+                await client.delete("backups", name)
+            except NotFound:
+                fail(f"backup {name} does not exist")
+        deadline = time.monotonic() + limit
+        for name in names:
+            while (left := await _get(client, "backups", name)) is not None:
+                if time.monotonic() > deadline:
+                    node = (left.get("status") or {}).get("node")
+                    fail(f"backup {name} is still waiting for node {node} to remove its archive")
+                await asyncio.sleep(0.2)
+            console.out(f"backup/{name} deleted (archive removed)")
+
+    with_client(go)
+
+
+@backup_app.command("restore")
+def restore(
+    backup: str = typer.Argument(..., help="The backup to restore."),
+    as_name: str = typer.Option(None, "--as", help="Name of the restored container (default: the backed-up container's)."),
+    node: str = typer.Option(None, "--node", help="Node to restore on (default: the node that wrote the archive; others need a shared --backup-dir)."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the restored container runs."),
+    timeout: str = _TIMEOUT,
+) -> None:
+    """Create a container whose rootfs comes from a backup's archive (the spec is the backed-up one)."""
+    limit = _seconds(timeout)
+
+    async def go(client: Client) -> Any:
+        made = await restore_container(client, backup, name=as_name, node=node)
+        if wait and made["spec"].get("state", "Running") == "Running":
+            return await wait_running(client, made["metadata"]["name"], timeout=limit)
+        return made
+
+    obj = with_client(go)
+    console.out(f"container/{obj['metadata']['name']} restored from backup {backup} on node {obj['spec'].get('nodeName')}")

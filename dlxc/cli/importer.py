@@ -1,0 +1,134 @@
+"""`dlxc import FILE [--name N]`: a container made from an archive `dlxc export` (or a backup) wrote.
+
+The whole file is read and checked first (zstd frame checksum, tar structure, the index at its
+end): a truncated or corrupt archive is refused before anything is created. A Backup labelled
+dlxc.io/imported is then made for the target node, the file streamed through the apiserver to
+that node's kubelet (`PUT backups/NAME/archive`, which checks it again before keeping it in its
+--backup-dir), the Backup marked Completed, and the container restored from it like any
+backup. If anything after the check fails, the Backup (and so its archive) and the container are
+removed again.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from dlxc.cli import console
+from dlxc.cli.common import fail, with_client
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
+
+__all__ = ["IMPORTED_LABEL", "import_archive", "pick_node"]
+
+IMPORTED_LABEL = "dlxc.io/imported"
+
+
+def _ready(node: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions", []))
+
+
+async def pick_node(client: Client, wanted: str | None, *, exclude: str | None = None) -> str:
+    """`wanted` if it exists, is Ready and not cordoned; else the Ready, schedulable node with the fewest containers."""
+    from dlxc.client.errors import NotFound
+
+    if wanted is not None:
+        try:
+            node = await client.get("nodes", wanted)
+        except NotFound:
+            return fail(f"node {wanted} does not exist")
+        if not _ready(node):
+            fail(f"node {wanted} is not Ready; choose another node")
+        if (node.get("spec") or {}).get("unschedulable"):
+            fail(f"node {wanted} is cordoned; uncordon it first or choose another node")
+        return wanted
+    nodes, _ = await client.list("nodes")
+    fit = [n for n in nodes if _ready(n) and not (n.get("spec") or {}).get("unschedulable") and n["metadata"]["name"] != exclude]
+    if not fit:
+        return fail("no Ready, schedulable node to place the container on")
+    return min(fit, key=lambda n: ((n.get("status") or {}).get("containerCount") or 0, n["metadata"]["name"]))["metadata"]["name"]
+
+
+def import_archive(
+    file: Path = typer.Argument(..., help="An archive written by `dlxc export` (or a backup's .tar.zst)."),
+    name: str = typer.Option(None, "--name", help="Name of the new container (default: the exported container's)."),
+    node: str = typer.Option(None, "--node", help="Node to create it on (default: the Ready node with the fewest containers)."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the container runs."),
+) -> None:
+    """Create a container from an archive; a truncated or corrupt one is refused and nothing is created."""
+    from kubelet.archive import ArchiveError, verify_archive
+    from schemas.backup import backup_name
+    from schemas.base import DNS_LABEL
+
+    if not file.is_file():
+        fail(f"{file} is not a file", code=2)
+    try:
+        with open(file, "rb") as src:
+            checked = verify_archive(src, what=str(file))
+    except ArchiveError as exc:
+        fail(f"{exc}; nothing was created")
+    target = name or (checked.spec.get("metadata") or {}).get("name")
+    if not target or len(target) > 63 or not DNS_LABEL.match(target):
+        fail(f"--name {target!r} is not a container name (a DNS-1123 label)", code=2)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with open(file, "rb") as src:
+            while chunk := await asyncio.to_thread(src.read, 1 << 20):
+                yield chunk
+
+    async def go(client: Client) -> Obj:
+        from dlxc.cli.backup import _get, restore_container, wait_running
+        from dlxc.client.errors import TemporaryError
+        from dlxc.client.streams import write_archive
+        from schemas.base import now_iso
+        from schemas.wire import BACKUP_FINALIZER, CONTAINER_LABEL
+
+        if await _get(client, "containers", target) is not None:
+            fail(f"container {target} already exists; import under another name with --name, or delete it first")
+        where = await pick_node(client, node)
+        record = backup_name(target, datetime.now(timezone.utc))
+        created = made_container = False
+        try:
+            await client.create("backups", {
+                "metadata": {"name": record, "labels": {IMPORTED_LABEL: "true", CONTAINER_LABEL: target},
+                             "finalizers": [BACKUP_FINALIZER]},
+                "spec": {"container": target}})
+            created = True
+            # The node first: the apiserver sends the archive to the kubelet the status names.
+            await client.patch_status("backups", record, {"node": where, "message": f"receiving {file.name}"})
+            for attempt in range(30):
+                try:
+                    kept = await write_archive(client, record, chunks())
+                    break
+                except TemporaryError:
+                    # A node that just started may not publish its stream endpoint yet: send it again.
+                    if attempt == 29:
+                        raise
+                    await asyncio.sleep(1.0)
+            if kept.get("checksum") != checked.checksum:
+                fail(f"{file} arrived damaged on node {where} (sha256 {kept.get('checksum')}, sent {checked.checksum}); nothing was kept")
+            await client.patch_status("backups", record, {
+                "phase": "Completed", "node": where, "location": kept["location"], "size": kept["size"],
+                "checksum": kept["checksum"], "files": checked.index.get("files"), "rootfsBytes": checked.index.get("dataBytes"),
+                "consistency": checked.index.get("consistency"), "containerSpec": checked.spec.get("spec") or {},
+                "completionTime": now_iso(), "message": f"imported from {file.name}"})
+            made = await restore_container(client, record, name=target, node=where)
+            made_container = True
+            if wait and made["spec"].get("state", "Running") == "Running":
+                made = await wait_running(client, target, timeout=600)
+            return made
+        except BaseException:
+            if made_container:
+                await client.delete("containers", target)
+            if created:
+                await client.delete("backups", record)  # its node's kubelet removes the archive it kept
+            raise
+
+    made = with_client(go, streaming=True)
+    console.out(f"container/{made['metadata']['name']} imported from {file} on node {made['spec'].get('nodeName')}")

@@ -1,0 +1,270 @@
+"""The kubelet's side of Backups: archive the rootfs of a container bound here, and remove the archive when its Backup goes.
+
+A Backup is level-triggered like a Container: each key is re-read from the informer and handled
+by its phase. Pending and our container's -> claim it (finalizer, then Running), archive, report
+Completed or Failed. Running on this node but not being written by this process -> the kubelet
+restarted in the middle: the partial file is removed and the Backup marked Failed (never left
+Running). Deleted -> remove the archive, then our finalizer.
+
+Consistency: a running container is *frozen* (cgroup freezer) for the whole copy and thawed after,
+so the archive is one instant of its files; a stopped one is copied as it is. Meanwhile the
+container is held out of the kubelet's work queue (kubelet/hold.py), so no reconcile thaws it halfway.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dlxc.client.errors import ApiError, Conflict, NotFound
+from dlxc.client.informer import Informer
+from kubelet.hold import held
+from kubelet.archive import IdShift, Written, merged_tree, write_archive
+from kubelet.lxcconfig import split_overlay_rootfs
+from schemas.base import Obj, iso_time, now_iso
+from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, BACKUP_FINALIZER, RESTART_ANNOTATION, RESTORE_ANNOTATION
+
+__all__ = ["BackupAgent", "archive_layers", "id_shift_of", "spec_document"]
+
+log = logging.getLogger("dlxc.kubelet.backups")
+SUFFIX = ".tar.zst"
+PARTIAL = ".partial"
+# Annotations that asked a kubelet for something once; a restored copy must not ask again.
+_ONE_SHOT = (RESTART_ANNOTATION, RESTORE_ANNOTATION, ADOPTED_ROOTFS_ANNOTATION)
+
+
+def archive_layers(rootfs: str) -> list[Path]:
+    """The directories whose merged view is the rootfs (upper first) of an lxc.rootfs.path value."""
+    parts = split_overlay_rootfs(rootfs)
+    if parts is not None:
+        return [Path(parts[1]), Path(parts[0])]
+    return [Path(rootfs.removeprefix("dir:"))]
+
+
+def id_shift_of(items: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> IdShift:
+    """The id shift an LXC config's `lxc.idmap = u 0 HOST N` / `g 0 HOST N` lines describe (none: privileged)."""
+    uid = gid = 0
+    count = 65536
+    for key, value in items:
+        if key != "lxc.idmap":
+            continue
+        kind, inside, host, number = value.split()
+        if inside == "0":
+            count = int(number)
+            if kind == "u":
+                uid = int(host)
+            else:
+                gid = int(host)
+    return IdShift(uid, gid, count)
+
+
+def spec_document(container: Obj) -> Obj:
+    """What an archive keeps of a Container: enough to create it again, nothing bound to where it ran."""
+    meta = container["metadata"]
+    spec = {k: v for k, v in container["spec"].items() if k != "nodeName"}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _ONE_SHOT}
+    return {"metadata": {"name": meta["name"], "labels": meta.get("labels") or {}, "annotations": annotations}, "spec": spec}
+
+
+class BackupAgent:
+    """Runs beside the kubelet's container loop, sharing its client, runtime and container informer."""
+
+    def __init__(self, kubelet: Any) -> None:
+        self.kubelet = kubelet
+        self.client = kubelet.client
+        self.node = kubelet.settings.node_name
+        self.dir: Path = kubelet.settings.backups
+        self.informer = Informer(self.client, "backups", self._on_backup)
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.queued: set[str] = set()
+        self.writing: set[str] = set()  # Backups this process is archiving right now
+
+    def path_for(self, name: str) -> Path:
+        return self.dir / f"{name}{SUFFIX}"
+
+    def enqueue(self, name: str) -> None:
+        if name not in self.queued:
+            self.queued.add(name)
+            self.queue.put_nowait(name)
+
+    async def _on_backup(self, name: str, old: Obj | None, new: Obj | None) -> None:
+        self.enqueue(name)
+
+    async def run(self, *, workers: int = 2) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tasks = [asyncio.create_task(self.informer.run())]
+        try:
+            await self.informer.synced.wait()
+            await self.kubelet.containers.synced.wait()
+            tasks += [asyncio.create_task(self._worker()) for _ in range(workers)]
+            tasks.append(asyncio.create_task(self._resync()))
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _resync(self) -> None:
+        # A Pending backup of a container that was bound here after the backup's last event.
+        while True:
+            for name in list(self.informer.cache):
+                self.enqueue(name)
+            await asyncio.sleep(self.kubelet.settings.resync_interval / 4)
+
+    async def _worker(self) -> None:
+        while True:
+            name = await self.queue.get()
+            self.queued.discard(name)
+            try:
+                await self.handle(name)
+            except ApiError as exc:
+                log.warning("backup %s: %s; retrying", name, exc.message)
+                asyncio.get_running_loop().call_later(2.0, self.enqueue, name)
+            except Exception:
+                log.exception("backup %s failed unexpectedly; retrying", name)
+                asyncio.get_running_loop().call_later(5.0, self.enqueue, name)
+
+    async def handle(self, name: str) -> None:
+        obj = self.informer.cache.get(name)
+        if obj is None or name in self.writing:
+            return
+        meta, status = obj["metadata"], obj.get("status") or {}
+        phase = status.get("phase") or "Pending"
+        if meta.get("deletionTimestamp"):
+            if BACKUP_FINALIZER in meta.get("finalizers", []) and status.get("node") == self.node:
+                await asyncio.to_thread(self._remove_files, name)
+                await self._drop_finalizer(obj)
+            return
+        if phase == "Running" and status.get("node") == self.node:
+            log.warning("%s: Running on this node but not being written by this kubelet: an earlier one was stopped "
+                        "midway; removing its partial archive", name)
+            await asyncio.to_thread(self._remove_files, name, partial_only=True)
+            await self._fail(obj, f"the kubelet of node {self.node} restarted while writing the archive; create a new backup")
+            return
+        if phase != "Pending":
+            return
+        container = self.kubelet.containers.cache.get(obj["spec"]["container"])
+        if container is None or container["spec"].get("nodeName") != self.node:
+            return  # not ours (or not yet): the kubelet of its node takes it
+        if container["metadata"].get("deletionTimestamp"):
+            await self._fail(obj, f"container {container['metadata']['name']} is being deleted")
+            return
+        await self._run(obj, container)
+
+    # ---- one backup ----
+
+    async def _run(self, obj: Obj, container: Obj) -> None:
+        name = obj["metadata"]["name"]
+        meta = obj["metadata"]
+        if name in self.writing:
+            return
+        # Marked before the first await: the watch may bring back our own claim before its answer
+        # does, and a second worker must not start the same backup then.
+        self.writing.add(name)
+        try:
+            if BACKUP_FINALIZER not in meta.get("finalizers", []):
+                # Claim first (compare-and-swap on the version we judged), so a delete waits for our cleanup.
+                try:
+                    claimed = await self.client.patch("backups", name, {"metadata": {
+                        "finalizers": [*meta.get("finalizers", []), BACKUP_FINALIZER], "resourceVersion": meta["resourceVersion"]}})
+                except (Conflict, NotFound):
+                    return  # changed meanwhile: the watch brings the new version
+                meta = claimed["metadata"]
+            await self._write(obj, container, resource_version=meta["resourceVersion"])
+        finally:
+            self.writing.discard(name)
+
+    async def _write(self, obj: Obj, container: Obj, *, resource_version: str) -> None:
+        name = obj["metadata"]["name"]
+        started = datetime.now(timezone.utc)
+        await self.client.patch_status("backups", name, {
+            "phase": "Running", "node": self.node, "startTime": iso_time(started),
+            "message": f"archiving container {container['metadata']['name']} on node {self.node}",
+        }, resource_version=resource_version)
+        cname = container["metadata"]["name"]
+        t0 = time.monotonic()
+        try:
+            async with held(self.kubelet, cname):
+                written, consistency = await asyncio.to_thread(self._archive, name, container)
+        except Exception as exc:
+            await asyncio.to_thread(self._remove_files, name, partial_only=True)
+            message = f"backup of {cname} failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+            log.warning("%s: %s", name, message)
+            await self._fail(obj, message)
+            await self._event(container, "BackupFailed", message, warning=True)
+            return
+        duration = time.monotonic() - t0
+        await self.client.patch_status("backups", name, {
+            "phase": "Completed", "node": self.node, "location": str(self.path_for(name)),
+            "size": written.size, "checksum": written.checksum, "files": written.files,
+            "rootfsBytes": written.data_bytes, "durationSeconds": round(duration, 3),
+            "completionTime": now_iso(), "consistency": consistency,
+            "containerSpec": spec_document(container)["spec"], "containerUid": container["metadata"].get("uid"),
+            "message": f"{written.files} entries, {written.data_bytes} bytes in {written.size} compressed ({consistency})",
+        })
+        await self._event(container, "BackupCompleted", f"backup {name} written to {self.path_for(name)} ({consistency})")
+
+    def _archive(self, name: str, container: Obj) -> tuple[Written, str]:
+        """Blocking: freeze (if running), stream the merged rootfs into the archive, thaw; atomically renamed into place."""
+        runtime = self.kubelet.runtime
+        cname = container["metadata"]["name"]
+        found = runtime.inspect(cname)
+        if found is None:
+            raise RuntimeError(f"container {cname} has no LXC container on node {self.node} yet")
+        items = list(found.items)
+        rootfs = dict(items).get("lxc.rootfs.path")
+        if not rootfs:
+            raise RuntimeError(f"container {cname}: its config has no lxc.rootfs.path")
+        final, partial = self.path_for(name), self.dir / f"{name}{SUFFIX}{PARTIAL}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        frozen = runtime.freeze(cname)
+        try:
+            with open(partial, "wb") as out:
+                written = write_archive(
+                    out, merged_tree(archive_layers(rootfs)), spec=spec_document(container),
+                    index={"container": cname, "backup": name, "node": self.node, "created": now_iso(),
+                           "consistency": "frozen" if frozen else "stopped"},
+                    shift=id_shift_of(items),
+                )
+                out.flush()
+                os.fsync(out.fileno())
+        finally:
+            if frozen:
+                runtime.unfreeze(cname)
+        try:
+            os.replace(partial, final)
+        except FileNotFoundError:
+            # Someone removed the file or the directory while we wrote it (a shared dir cleaned up?).
+            raise RuntimeError(f"{partial} disappeared before it was complete "
+                               f"({'the directory is still there' if self.dir.is_dir() else 'its directory is gone'})") from None
+        return written, "frozen" if frozen else "stopped"
+
+    def _remove_files(self, name: str, *, partial_only: bool = False) -> None:
+        paths = [self.dir / f"{name}{SUFFIX}{PARTIAL}"] + ([] if partial_only else [self.path_for(name)])
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+    async def _fail(self, obj: Obj, message: str) -> None:
+        try:
+            await self.client.patch_status("backups", obj["metadata"]["name"], {
+                "phase": "Failed", "node": self.node, "message": message, "completionTime": now_iso()})
+        except NotFound:
+            pass
+
+    async def _drop_finalizer(self, obj: Obj) -> None:
+        meta = obj["metadata"]
+        rest = [f for f in meta.get("finalizers", []) if f != BACKUP_FINALIZER]
+        try:
+            await self.client.patch("backups", meta["name"], {"metadata": {"finalizers": rest, "resourceVersion": meta["resourceVersion"]}})
+        except NotFound:
+            pass
+
+    async def _event(self, container: Obj, reason: str, message: str, *, warning: bool = False) -> None:
+        try:
+            await self.client.record_event({"kind": "Container", **container}, reason=reason, message=message,
+                                           type="Warning" if warning else "Normal", component="kubelet", host=self.node)
+        except ApiError as exc:
+            log.info("event %s not recorded: %s", reason, exc.message)

@@ -1,0 +1,191 @@
+"""A container created from a backup: its rootfs is unpacked from the archive instead of cloned from its image.
+
+`dlxc backup restore` (and import, move) create the Container with the annotation
+`dlxc.io/restore-from: BACKUP`. When the kubelet renders such a container that has no rootfs yet,
+`rootfs()` reads the Backup, checks and unpacks its archive into `<container dir>/.restore`, and
+renames it into place as the overlay's upper dir over an empty lower one: the container's files
+are exactly the archive's (files deleted before the backup stay deleted), and later snapshots and
+backups see it like any other container. Nothing is renamed into place unless the whole archive
+was read and its checksum matched, so a bad archive leaves no half-made rootfs. The unpacking
+is recorded in `<container dir>/restored-from`, so later renders never unpack again.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from dlxc.client.errors import ApiError, Conflict, NotFound
+from kubelet.archive import ArchiveError, IdShift, read_archive
+from kubelet.lxcconfig import overlay_rootfs
+from schemas import Container
+from schemas.base import Obj, now_iso
+from schemas.wire import RESTORE_ANNOTATION
+
+__all__ = ["RestoreError", "Restorer"]
+
+log = logging.getLogger("dlxc.kubelet.restores")
+MARKER = "restored-from"
+UPPER = "delta0"
+LOWER = "lower"
+
+
+class RestoreError(ValueError):
+    """The container cannot be made from its backup on this node; the message says why (the kubelet reports it as Failed)."""
+
+
+class Restorer:
+    def __init__(self, kubelet: Any) -> None:
+        self.kubelet = kubelet
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def bind_loop(self) -> None:
+        self.loop = asyncio.get_running_loop()
+
+    def _call(self, coro: Any, timeout: float = 30.0) -> Any:
+        assert self.loop is not None, "Restorer.bind_loop() was not called"
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def shift_for(self, container: Container) -> IdShift:
+        idmap = self.kubelet.idmap
+        if container.spec.privileged or idmap is None:
+            return IdShift()
+        return IdShift(idmap.host_uid_start, idmap.host_gid_start, idmap.count)
+
+    def rootfs(self, container: Container) -> str | None:
+        """The lxc.rootfs.path of a container restored from a backup (unpacking it first if needed), or
+        None when the container is not one (or already had a rootfs of its own before it was asked).
+        Blocking: called from the kubelet's render, in a worker thread."""
+        backup = container.metadata.annotations.get(RESTORE_ANNOTATION)
+        name = container.metadata.name
+        directory = self.kubelet.settings.lxc_path / name
+        upper, lower, marker = directory / UPPER, directory / LOWER, directory / MARKER
+        value = overlay_rootfs(str(lower), str(upper))
+        if marker.exists():
+            return value
+        if upper.exists():
+            return None  # it has a rootfs of its own here (made from its image): keep it
+        after = ""
+        if backup:
+            record = self._backup(backup, name)
+        else:
+            found = self._failover_backup(container)
+            if found is None:
+                return None
+            record, after = found, " after its failover"
+            backup = record["metadata"]["name"]
+        status = record.get("status") or {}
+        archive = self._archive_path(backup, status)
+        staging = directory / ".restore"
+        shutil.rmtree(staging, ignore_errors=True)
+        directory.mkdir(mode=0o711, parents=True, exist_ok=True)
+        try:
+            with open(archive, "rb") as src:
+                unpacked = read_archive(src, staging, shift=self.shift_for(container), checksum=status.get("checksum"),
+                                        what=f"archive {archive} of backup {backup}")
+        except ArchiveError as exc:
+            raise RestoreError(f"cannot restore {name} from backup {backup}: {exc}") from None
+        lower.mkdir(mode=0o755, exist_ok=True)
+        (staging / "rootfs").rename(upper)
+        shutil.rmtree(staging, ignore_errors=True)
+        marker.write_text(json.dumps({"backup": backup, "checksum": unpacked.checksum, "at": now_iso()}) + "\n")
+        made = status.get("completionTime") or status.get("startTime") or "?"
+        message = f"rootfs restored from backup {backup} (made {made} on node {status.get('node', '?')}){after}"
+        log.info("%s: %s", name, message)
+        self._post(self._announce(name, "RestoredFromBackup", message, restored=True))
+        return value
+
+    def _post(self, coro: Any) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+
+    def _failover_backup(self, container: Container) -> Obj | None:
+        """The latest Completed backup of this very container (same uid, image and privilege) whose
+        archive this node can read, when it is being made here afresh although it ran before: a
+        failover, or a move by the controller. None (the image, as always) for a container never
+        backed up; and when its backups are not readable here, the image too, saying so."""
+        from schemas.wire import CONTAINER_LABEL
+
+        name, uid = container.metadata.name, container.metadata.uid
+        if self.loop is None:
+            return None  # not running (a unit test's kubelet): no API to ask
+        try:
+            items, _ = self._call(self.kubelet.client.list("backups", label_selector=f"{CONTAINER_LABEL}={name}"))
+        except Exception as exc:  # noqa: BLE001 - a failed lookup must never block a create: the image, as before
+            log.warning("%s: cannot list its backups (%s); making it from its image", name, getattr(exc, "message", exc))
+            return None
+        mine = [b for b in items if (b.get("status") or {}).get("phase") == "Completed" and uid
+                and b["status"].get("containerUid") == uid and not b["metadata"].get("deletionTimestamp")
+                and (b["status"].get("containerSpec") or {}).get("image") == container.spec.image
+                and bool((b["status"].get("containerSpec") or {}).get("privileged")) == container.spec.privileged]
+        if not mine:
+            return None
+        mine.sort(key=lambda b: b["status"].get("completionTime") or "", reverse=True)
+        for record in mine:
+            try:
+                self._archive_path(record["metadata"]["name"], record["status"])
+            except RestoreError:
+                continue
+            return record
+        latest = mine[0]
+        message = (f"started from image {container.spec.image}: its latest backup {latest['metadata']['name']} "
+                   f"is not readable on node {self.kubelet.settings.node_name} (no shared --backup-dir)")
+        log.info("%s: %s", name, message)
+        self._post(self._announce(name, "StartedFromImage", message, restored=False))
+        return None
+
+    def _backup(self, backup: str, name: str) -> Obj:
+        try:
+            record: Obj = self._call(self.kubelet.client.get("backups", backup))
+        except NotFound:
+            raise RestoreError(f"cannot restore {name}: backup {backup} does not exist") from None
+        phase = (record.get("status") or {}).get("phase")
+        if phase != "Completed":
+            raise RestoreError(f"cannot restore {name}: backup {backup} is {phase or 'Pending'}, not Completed")
+        return record
+
+    def _archive_path(self, backup: str, status: Obj) -> Path:
+        # Looked up by file name in this kubelet's own --backup-dir, never at the writer's path: a
+        # shared mount may sit elsewhere on each node, and a path that merely exists here is not
+        # the mount the writer used.
+        recorded = Path(status.get("location") or "")
+        here = self.kubelet.settings.backups / recorded.name
+        if recorded.name and here.is_file():
+            return here
+        raise RestoreError(
+            f"the archive of backup {backup} ({recorded}, written on node {status.get('node')}) is not readable on node "
+            f"{self.kubelet.settings.node_name}: restore it on that node, or give every node the same shared --backup-dir")
+
+    async def _announce(self, name: str, reason: str, message: str, *, restored: bool) -> None:
+        """An Event now, and a `Restored` condition once the kubelet's own status writes settled (Running)."""
+        kubelet = self.kubelet
+        try:
+            obj = await kubelet.client.get("containers", name)
+            await kubelet.client.record_event({"kind": "Container", **obj}, reason=reason, message=message,
+                                              type="Normal" if restored else "Warning",
+                                              component="kubelet", host=kubelet.settings.node_name)
+        except ApiError as exc:
+            log.info("%s: event not recorded: %s", name, exc.message)
+        for _ in range(240):
+            await asyncio.sleep(0.5)
+            try:
+                obj = await kubelet.client.get("containers", name)
+            except NotFound:
+                return
+            status = obj.get("status") or {}
+            if status.get("phase") not in ("Running", "Stopped"):
+                continue
+            conditions = [c for c in status.get("conditions", []) if c.get("type") != "Restored"]
+            conditions.append({"type": "Restored", "status": "True" if restored else "False", "reason": reason, "message": message,
+                               "lastTransitionTime": now_iso()})
+            try:
+                await kubelet.client.patch_status("containers", name, {"conditions": conditions},
+                                                  resource_version=obj["metadata"]["resourceVersion"])
+                return
+            except Conflict:
+                continue
+            except ApiError as exc:
+                log.info("%s: Restored condition not written: %s", name, exc.message)
+                return

@@ -1,0 +1,71 @@
+"""The kubelet's BackupAgent runs a backup once, even when the watch brings back its own claim before the claim's answer."""
+from __future__ import annotations
+
+import asyncio
+import copy
+from pathlib import Path
+from types import SimpleNamespace
+
+from dlxc.client.workqueue import WorkQueue
+from kubelet.archive import Written
+from kubelet.backups import BackupAgent
+from schemas.wire import BACKUP_FINALIZER
+
+
+class SlowClaimApi:
+    """Answers the claim only when told to; the test delivers the claimed object to the informer first."""
+
+    def __init__(self) -> None:
+        self.answer = asyncio.Event()
+        self.claims = 0
+        self.statuses: list[dict] = []
+
+    async def patch(self, plural: str, name: str, patch: dict) -> dict:
+        self.claims += 1
+        await self.answer.wait()
+        return {"metadata": {"name": name, "resourceVersion": "2", "finalizers": patch["metadata"]["finalizers"]}}
+
+    async def patch_status(self, plural: str, name: str, status: dict, *, resource_version: str | None = None) -> dict:
+        self.statuses.append(status)
+        return {}
+
+    async def record_event(self, *args: object, **kwargs: object) -> dict:
+        return {}
+
+
+class Recording(BackupAgent):
+    def __init__(self, kubelet: object) -> None:
+        super().__init__(kubelet)
+        self.archived: list[str] = []
+
+    def _archive(self, name: str, container: dict) -> tuple[Written, str]:
+        self.archived.append(name)
+        return Written(size=1, checksum="sha256:00", files=1, data_bytes=1), "frozen"
+
+
+def test_a_backup_whose_claim_comes_back_through_the_watch_first_is_archived_once(tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[str], int, list[str]]:
+        api = SlowClaimApi()
+        container = {"metadata": {"name": "web", "uid": "u1"}, "spec": {"image": "busybox", "nodeName": "n1"}}
+        kubelet = SimpleNamespace(
+            client=api, queue=WorkQueue(),
+            settings=SimpleNamespace(node_name="n1", backups=tmp_path, resync_interval=60.0),
+            containers=SimpleNamespace(cache={"web": container}),
+        )
+        agent = Recording(kubelet)
+        pending = {"metadata": {"name": "web-1", "resourceVersion": "1", "finalizers": []},
+                   "spec": {"container": "web"}, "status": {"phase": "Pending"}}
+        agent.informer.cache["web-1"] = pending
+        first = asyncio.create_task(agent.handle("web-1"))
+        await asyncio.sleep(0.01)  # the claim is on its way
+        claimed = copy.deepcopy(pending)
+        claimed["metadata"].update(resourceVersion="2", finalizers=[BACKUP_FINALIZER])
+        agent.informer.cache["web-1"] = claimed  # the watch delivers our own claim before its answer
+        second = asyncio.create_task(agent.handle("web-1"))
+        await asyncio.sleep(0.01)
+        api.answer.set()
+        await asyncio.gather(first, second)
+        return agent.archived, api.claims, [s["phase"] for s in api.statuses]
+
+    archived, claims, phases = asyncio.run(scenario())
+    assert (archived, claims, phases) == (["web-1"], 1, ["Running", "Completed"])
