@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, NotFound
+from dlxc.client.renewals import RenewalStream
 from kubelet.settings import LeaseSettings
 from schemas.base import Obj, now_iso
 
@@ -68,12 +69,14 @@ class NodeLease:
         self.last_renewed = clock()  # starting up counts as fresh: nothing runs before the first renewal
         self.fenced = False
         self.renewed = asyncio.Event()  # set after the first acknowledged renewal
+        self.stream = RenewalStream(client, node_name)
 
     async def renew(self) -> None:
-        """One renewal: a merge patch of renewTime (create the Lease when it is missing)."""
+        """One renewal: a merge patch of renewTime on the renewal stream (the apiserver answers it from
+        memory, see apiserver/heartbeats.py); create the Lease when it is missing."""
         spec = {"holderIdentity": self.node_name, "renewTime": now_iso(), "leaseDurationSeconds": self.settings.duration_seconds}
         try:
-            await self.client.patch("leases", self.node_name, {"spec": spec})
+            await self.stream.renew({"spec": spec})
         except NotFound:
             await self.client.create("leases", {"metadata": {"name": self.node_name}, "spec": {**spec, "acquireTime": spec["renewTime"]}})
 
@@ -84,6 +87,9 @@ class NodeLease:
         except (ApiError, asyncio.TimeoutError) as exc:
             log.warning("lease renewal failed: %s", getattr(exc, "message", None) or type(exc).__name__)
             self.failing = True
+            # Unanswered: the stream may hang (a partition, a stopped apiserver); the next renewal
+            # opens a new one, on the next apiserver.
+            await self.stream.close(move=isinstance(exc, asyncio.TimeoutError))
         else:
             # Counted from when the request was sent: the server wrote it no earlier than that.
             self.last_renewed = max(self.last_renewed, started)
@@ -108,7 +114,10 @@ class NodeLease:
             await self.on_fence()
 
     async def run(self) -> None:
-        while True:
-            started = self.clock()
-            await self.tick()
-            await asyncio.sleep(max(0.0, self.settings.renew_interval - (self.clock() - started)))
+        try:
+            while True:
+                started = self.clock()
+                await self.tick()
+                await asyncio.sleep(max(0.0, self.settings.renew_interval - (self.clock() - started)))
+        finally:
+            await self.stream.close()
