@@ -105,6 +105,7 @@ class Bench:
         self.spawn("controller", [sys.executable, "-m", "dlxc", "controller", "--no-leader-elect"], env)
         self.hollow = self.spawn("hollow", [
             sys.executable, "-m", "dlxc", "hollow-nodes", "--count", str(self.args.nodes), "--prefix", "h", "--concurrency", "32",
+            "--heartbeat-interval", str(self.args.status_interval),
         ], env)
         return env
 
@@ -148,7 +149,8 @@ class Bench:
         async with Client(config, timeout=120) as client:
             while True:
                 leases, _ = await client.list("leases")
-                if len([lease for lease in leases if lease["metadata"]["name"].startswith("h-")]) >= args.nodes:
+                present = len([lease for lease in leases if lease["metadata"]["name"].startswith("h-")])
+                if present >= args.nodes or time.monotonic() - started > args.register_timeout:
                     break
                 if self.hollow.poll() is not None:
                     raise SystemExit(f"hollow nodes exited; see {self.tmp / 'hollow.log'}")
@@ -156,9 +158,21 @@ class Bench:
             register_s = time.monotonic() - started
             await asyncio.sleep(args.settle)
             sample = random.Random(0).sample([f"h-{i:05d}" for i in range(args.nodes)], min(20, args.nodes))
+            events = {"leases": 0, "nodes": 0}
+
+            async def count(plural: str) -> None:
+                _, rv = await client.list(plural) if plural == "nodes" else (None, leases_rv)
+                async for _ in client.watch(plural, resource_version=rv):
+                    events[plural] += 1
+
+            _, leases_rv = await client.list("leases")
+            counters = [asyncio.create_task(count(plural)) for plural in events]
             writes0, cpu0, hollow0, t0 = etcd_writes(self.etcd_metrics), cpu_seconds(self.apiserver), cpu_seconds(self.hollow), time.monotonic()
             await asyncio.sleep(args.window)
             elapsed = time.monotonic() - t0
+            for counter in counters:
+                counter.cancel()
+            await asyncio.gather(*counters, return_exceptions=True)
             writes = etcd_writes(self.etcd_metrics) - writes0
             apiserver_cpu = cpu_seconds(self.apiserver) - cpu0
             hollow_cpu = cpu_seconds(self.hollow) - hollow0
@@ -167,10 +181,13 @@ class Bench:
         return {
             "nodes": args.nodes,
             "register_s": round(register_s, 1),
+            "leases_present": present,  # below nodes: the renewals did not keep up
             "window_s": round(elapsed, 1),
             "apiserver_cpu_pct": round(100 * apiserver_cpu / elapsed, 1),
             "hollow_cpu_pct": round(100 * hollow_cpu / elapsed, 1),
             "etcd_writes_per_s": round(writes / elapsed, 1),
+            "lease_writes_per_s": round(events["leases"] / elapsed, 1),  # the heartbeats' share of etcd's writes
+            "node_status_writes_per_s": round(events["nodes"] / elapsed, 1),
             "renew_age_max_s": round(max(ages), 2),
             "detect_s": round(detect_s, 2),
             "load_avg_1m": round(os.getloadavg()[0], 1),
@@ -184,8 +201,12 @@ class Bench:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--status-interval", type=float, default=10.0,
+                        help="Seconds between Node status posts of a hollow node (the kubelet's --status-interval).")
     parser.add_argument("--settle", type=float, default=5.0, help="Seconds after the last Lease appears before measuring.")
     parser.add_argument("--window", type=float, default=20.0, help="Seconds measured.")
+    parser.add_argument("--register-timeout", type=float, default=300.0,
+                        help="Measure anyway after this many seconds, even if not every node has its Lease.")
     parser.add_argument("--keep", action="store_true", help="Keep the temp dir with the logs.")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dlxc-heartbeat-bench-"))

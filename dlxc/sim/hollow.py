@@ -95,15 +95,18 @@ class HollowNodes:
         """A hollow node runs no containers: fencing and recovery have nothing to stop or clean."""
 
     async def _renew_leases(self) -> None:
-        """Every node's NodeLease loop, started spread over one interval (real kubelets start at random times)."""
-        names = list(self.leases)
-        interval = next(iter(self.leases.values())).settings.renew_interval if names else 1.0
+        """Every node's NodeLease loop. The first renewal of each (it creates the Lease and opens its
+        stream) goes at most `concurrency` at a time, as registration does: real kubelets do not all
+        start in the same second, and 5,000 connections and creates at once only time each other out."""
+        slots = asyncio.Semaphore(self.concurrency)
 
-        async def one(i: int, lease: NodeLease) -> None:
-            await asyncio.sleep(interval * i / max(1, len(names)))
+        async def one(lease: NodeLease) -> None:
+            async with slots:
+                while not lease.renewed.is_set():
+                    await lease.tick()
             await lease.run()
 
-        await asyncio.gather(*(one(i, self.leases[name]) for i, name in enumerate(names)))
+        await asyncio.gather(*(one(lease) for lease in self.leases.values()))
 
     def status_of(self, node: HollowNode) -> Obj:
         capacity = {"cpu": node.cpu, "memory": node.memory, "disk": node.disk, "containers": node.containers}
