@@ -78,8 +78,9 @@ class Heartbeats:
         sweep_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        # Long enough that a keepalive may be a second late and an acknowledgment still covered.
-        session_ttl = session_ttl if session_ttl is not None else math.ceil(expire_after) + 2
+        # Long enough that keepalives may be a few seconds late (a loaded host) and an acknowledgment
+        # still covered: when they are later than that, every renewal here fails at once.
+        session_ttl = session_ttl if session_ttl is not None else math.ceil(expire_after) + 5
         if session_ttl <= expire_after + keepalive_interval:
             raise ValueError(f"session TTL {session_ttl}s must exceed expire_after {expire_after:g}s + keepalive interval {keepalive_interval:g}s")
         self.store = store
@@ -176,17 +177,24 @@ class Heartbeats:
             except (Conflict, NotFound):
                 pass  # written meanwhile (by another apiserver) or already gone: not ours to end
 
-    async def run(self) -> None:
-        next_keepalive = 0.0
+    async def _keep_alive_forever(self) -> None:
         while True:
-            if self.clock() >= next_keepalive:
-                try:
-                    await self.keep_alive()
-                except ApiError as exc:
-                    log.warning("heartbeat session keepalive failed: %s", exc.message)
-                next_keepalive = self.clock() + self.keepalive_interval
+            started = self.clock()
             try:
-                await self.sweep()
+                await self.keep_alive()
             except ApiError as exc:
-                log.warning("heartbeat sweep failed: %s", exc.message)
-            await asyncio.sleep(self.sweep_interval)
+                log.warning("heartbeat session keepalive failed: %s", exc.message)
+            await asyncio.sleep(max(0.0, self.keepalive_interval - (self.clock() - started)))
+
+    async def run(self) -> None:
+        # The keepalive has its own loop: a sweep busy deleting must not make the session stale.
+        keeping = asyncio.create_task(self._keep_alive_forever())
+        try:
+            while True:
+                try:
+                    await self.sweep()
+                except ApiError as exc:
+                    log.warning("heartbeat sweep failed: %s", exc.message)
+                await asyncio.sleep(self.sweep_interval)
+        finally:
+            keeping.cancel()

@@ -49,6 +49,7 @@ class Ledger:
     def __init__(self) -> None:
         self.state: dict[str, dict | None] = {}  # name -> acknowledged spec subset, None = deleted
         self.uncertain: set[str] = set()
+        self.breaches: list[str] = []  # seen while writing: an acknowledged object the API says is gone
 
     def acked(self, name: str, spec: dict | None) -> None:
         self.state[name] = spec
@@ -84,11 +85,14 @@ async def client_loop(cluster: ChaosCluster, ledger: Ledger, *, rate: float, sto
             counts["operations"] += 1
             try:
                 await asyncio.wait_for(call, 10)
-            except (AlreadyExists, NotFound) as exc:
-                # An earlier write whose answer was lost did commit: the name is known again from the API.
-                counts["rejected"] += 1
+            except NotFound:
+                if op != "apply" and name not in ledger.uncertain and ledger.state.get(name) is not None:
+                    ledger.breaches.append(f"{name}: acknowledged, but {op} found it gone")
+                    print(f"BREACH: {ledger.breaches[-1]}", flush=True)
                 ledger.unknown(name)
-                del exc
+            except AlreadyExists:
+                counts["rejected"] += 1  # a create whose answer was lost did commit
+                ledger.unknown(name)
             except (ApiError, asyncio.TimeoutError):
                 counts["failed"] += 1
                 ledger.unknown(name)
@@ -145,7 +149,7 @@ async def lost_writes(cluster: ChaosCluster, ledger: Ledger) -> list[str]:
     async with cluster.client() as c:
         items, _ = await c.list("containers")
     held = {o["metadata"]["name"]: o for o in items if not o["metadata"].get("deletionTimestamp")}
-    lost = []
+    lost = list(ledger.breaches)
     for name, spec in ledger.state.items():
         if name in ledger.uncertain:
             continue

@@ -87,9 +87,10 @@ class NodeLease:
         except (ApiError, asyncio.TimeoutError) as exc:
             log.warning("lease renewal failed: %s", getattr(exc, "message", None) or type(exc).__name__)
             self.failing = True
-            # Unanswered: the stream may hang (a partition, a stopped apiserver); the next renewal
-            # opens a new one, on the next apiserver.
-            await self.stream.close(move=isinstance(exc, asyncio.TimeoutError))
+            # Unanswered for several renewals: the stream hangs (a partition, a stopped apiserver);
+            # the next renewal opens a new one, on the next apiserver.
+            if self.stream.stalled:
+                await self.stream.close(move=True)
         else:
             # Counted from when the request was sent: the server wrote it no earlier than that.
             self.last_renewed = max(self.last_renewed, started)

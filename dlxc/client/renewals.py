@@ -5,8 +5,10 @@ than the renewal itself; at 5,000 nodes renewing every second that was more than
 Here the kubelet opens `POST .../leases/NAME/renewals` once, with a chunked body that never ends,
 and writes the same merge patch a PATCH would carry as one NDJSON line per renewal; the apiserver
 answers each line, in order, with one line: `{"code": 200, "resourceVersion": ...}` or an API error
-body. A renewal that gets no answer in time breaks the stream: the next one opens a new stream,
-on the next apiserver when there are several.
+body. A renewal that gets no answer in time has failed, but the stream stays: its late answer is
+skipped when it comes (answers are in order). Only a stream owing `STALLED` answers is closed, and
+the next renewal opens a new one on the next apiserver: a hiccup of a second must not make
+thousands of kubelets reconnect at once, which would make the next hiccup longer.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from schemas.base import Obj
 __all__ = ["RenewalStream"]
 
 _END = b""
+STALLED = 3  # unanswered renewals after which the stream is given up
 
 
 class RenewalStream:
@@ -35,6 +38,11 @@ class RenewalStream:
         self._response: aiohttp.ClientResponse | None = None
         self._request: Any = None
         self._pending = b""
+        self.owed = 0  # renewals sent whose answers have not been read yet
+
+    @property
+    def stalled(self) -> bool:
+        return self.owed >= STALLED
 
     async def _body(self, outgoing: asyncio.Queue[bytes]) -> AsyncIterator[bytes]:
         while True:
@@ -56,7 +64,11 @@ class RenewalStream:
         )
         try:
             response = await self._request.__aenter__()
+        except asyncio.CancelledError:
+            self._request = self._outgoing = None  # timed out while connecting: start afresh next time
+            raise
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            self._request = self._outgoing = None
             self.client.next_server()
             raise TemporaryError(f"cannot open the renewal stream at {server}: {exc or type(exc).__name__}") from exc
         if response.status >= 400:
@@ -65,6 +77,7 @@ class RenewalStream:
             raise error_from_response(response.status, orjson.loads(body) if body else None)
         self._response = response
         self._pending = b""
+        self.owed = 0
 
     async def _answer(self) -> bytes:
         assert self._response is not None
@@ -84,8 +97,14 @@ class RenewalStream:
         else:
             assert self._outgoing is not None
             self._outgoing.put_nowait(line)
+        self.owed += 1
         try:
-            answer = orjson.loads(await self._answer())
+            while True:  # the answers of earlier renewals that timed out come first
+                raw = await self._answer()
+                self.owed -= 1
+                if self.owed == 0:
+                    break
+            answer = orjson.loads(raw)
         except (aiohttp.ClientError, asyncio.TimeoutError, TemporaryError, orjson.JSONDecodeError) as exc:
             await self.close()
             raise TemporaryError(f"renewal stream broke: {exc or type(exc).__name__}") from exc
@@ -98,6 +117,7 @@ class RenewalStream:
         if self._outgoing is not None:
             self._outgoing.put_nowait(_END)
         request, self._request, self._response, self._outgoing = self._request, None, None, None
+        self.owed = 0
         if request is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(request.__aexit__(None, None, None), 1.0)

@@ -60,3 +60,12 @@ def test_cli_bench_times_help_get_and_apply_next_to_the_python_floor() -> None:
     assert figures["containers"] == 10 and figures["runs"] == 2
     for key in ("help_ms", "get_ms", "apply_ms", "python_floor_ms"):
         assert figures[key] > 0, key
+
+
+def test_heartbeat_bench_renews_from_memory_and_detects_a_silent_node() -> None:
+    figures = run_bench("heartbeat.py", "--nodes", "200", "--window", "5", "--settle", "2")
+    assert figures["nodes"] == figures["leases_present"] == 200
+    assert figures["renew_age_max_s"] < 5  # every sampled Lease renewed within the expire-after
+    assert figures["lease_writes_per_s"] < 20  # a renewal is not a write: 200 nodes renew 200 times a second
+    assert figures["apiserver_cpu_pct"] > 0 and figures["etcd_writes_per_s"] >= figures["lease_writes_per_s"]
+    assert figures["detect_s"] >= 4  # never before the expire-after (5 s) minus the last renewal's age
