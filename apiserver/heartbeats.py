@@ -184,6 +184,13 @@ class Heartbeats:
                 await self.keep_alive()
             except ApiError as exc:
                 log.warning("heartbeat session keepalive failed: %s", exc.message)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                log.warning("heartbeat session keepalive cut off (etcd failover); retrying")
+            except Exception:  # the loop must outlive any one failure, or every node looks silent
+                log.exception("heartbeat session keepalive failed")
             await asyncio.sleep(max(0.0, self.keepalive_interval - (self.clock() - started)))
 
     async def run(self) -> None:
@@ -195,6 +202,12 @@ class Heartbeats:
                     await self.sweep()
                 except ApiError as exc:
                     log.warning("heartbeat sweep failed: %s", exc.message)
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise
+                except Exception:
+                    log.exception("heartbeat sweep failed")
                 await asyncio.sleep(self.sweep_interval)
         finally:
             keeping.cancel()

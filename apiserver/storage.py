@@ -157,6 +157,15 @@ class Store:
                 await self._failover(seen)
             except aetcd.exceptions.InternalError as exc:
                 raise TemporaryError(f"etcd error: {exc}", delay=1.0) from exc
+            except asyncio.CancelledError:
+                # gRPC cancels the calls in flight on a channel that a concurrent failover closed:
+                # that is not this request being cancelled; try it on the member now in use.
+                task = asyncio.current_task()
+                if (task is not None and task.cancelling()) or self._switches == seen or attempt == tries - 1:
+                    raise
+                log.warning("etcd call cut off by a failover to %s; retrying there", self.endpoint)
+                async with self._switching:  # until the new member is connected
+                    pass
             except aetcd.exceptions.RevisionCompactedError:
                 raise
             except aetcd.exceptions.ClientError as exc:
