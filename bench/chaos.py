@@ -72,7 +72,7 @@ async def client_loop(cluster: ChaosCluster, ledger: Ledger, *, rate: float, sto
                 op = rng.choice(["update", "delete"])  # keep the population small: 3 small nodes
             if op == "apply":
                 n += 1
-                name = f"ch-{n:05d}"
+                name = f"ch{cluster.tag}-{n:05d}"  # this run's own: the cgroup check finds no one else's
                 spec = {**IMAGE, "env": {"GEN": "0"}}
                 call = c.create("containers", {"metadata": {"name": name}, "spec": spec})
             elif op == "update":
@@ -116,8 +116,11 @@ def sample_double_running(cluster: ChaosCluster, stop: threading.Event, doubles:
 
 
 def chaos_loop(cluster: ChaosCluster, *, interval: float, stop: threading.Event, rng: random.Random, faults: list[str]) -> None:
+    kinds: list[str] = []
     while not stop.wait(interval):
-        kind = rng.choice(["kill", "stop", "partition", "kubelet"])
+        if not kinds:  # every kind of fault once per round, in a random order
+            kinds = rng.sample(["kill", "stop", "partition", "kubelet"], 4)
+        kind = kinds.pop()
         if kind == "kill":
             component = rng.choice(list(cluster.components.values()))
             faults.append(f"kill -9 {component.name}")
@@ -209,10 +212,10 @@ def leaks(cluster: ChaosCluster) -> list[str]:
         monitors = subprocess.run(["pgrep", "-f", f"lxc monitor.*{node.lxc_path}"], capture_output=True, text=True).stdout.split()
         if len(monitors) > len(node.running()):
             found.append(f"{node.name}: {len(monitors)} lxc monitor processes for {len(node.running())} running containers")
-    for root in (Path("/sys/fs/cgroup"),):
-        for path in root.glob("lxc.payload.ch-*"):
-            if path.name.removeprefix("lxc.payload.") not in running:
-                found.append(f"cgroup {path} of a container not running")
+    cgroups = [*Path("/sys/fs/cgroup").glob(f"lxc.payload.ch{cluster.tag}-*"), *Path("/sys/fs/cgroup").glob(f"*/lxc.payload.ch{cluster.tag}-*")]
+    for path in cgroups:
+        if path.name.removeprefix("lxc.payload.") not in running:
+            found.append(f"cgroup {path} of a container not running")
     return found
 
 
