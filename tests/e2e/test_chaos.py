@@ -14,7 +14,7 @@ pytestmark = pytest.mark.timeout(200)
 
 def test_short_chaos_soak_loses_nothing_runs_nothing_twice_and_converges() -> None:
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "chaos.py"), "--minutes", "0.5", "--interval", "6", "--rate", "10", "--seed", "1"],
+        [sys.executable, str(REPO / "bench" / "chaos.py"), "--minutes", "0.75", "--interval", "3", "--rate", "10", "--seed", "1"],
         capture_output=True, text=True, timeout=190, cwd=REPO,
     )
     assert done.returncode == 0, f"chaos.py failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
