@@ -115,7 +115,8 @@ def sample_double_running(cluster: ChaosCluster, stop: threading.Event, doubles:
         stop.wait(max(0.0, 0.5 - (time.monotonic() - started)))
 
 
-def chaos_loop(cluster: ChaosCluster, *, interval: float, stop: threading.Event, rng: random.Random, faults: list[str]) -> None:
+def chaos_loop(cluster: ChaosCluster, *, interval: float, stop: threading.Event, rng: random.Random, faults: list[str],
+               partition: tuple[float, float] = (3.0, 20.0)) -> None:
     kinds: list[str] = []
     while not stop.wait(interval):
         if not kinds:  # every kind of fault once per round, in a random order
@@ -135,7 +136,7 @@ def chaos_loop(cluster: ChaosCluster, *, interval: float, stop: threading.Event,
             component.resume()
         elif kind == "partition":
             node = rng.choice(cluster.nodes)
-            seconds = rng.uniform(3, 20)
+            seconds = rng.uniform(*partition)
             faults.append(f"partition {node.name} {seconds:.0f}s")
             cluster.partition(node)
             stop.wait(seconds)
@@ -253,7 +254,8 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         stop_chaos = threading.Event()
         sampler = threading.Thread(target=sample_double_running, args=(cluster, stop_threads, doubles), daemon=True)
         chaos = threading.Thread(target=chaos_loop, args=(cluster,), kwargs={
-            "interval": args.interval, "stop": stop_chaos, "rng": random.Random(args.seed + 1), "faults": faults}, daemon=True)
+            "interval": args.interval, "stop": stop_chaos, "rng": random.Random(args.seed + 1), "faults": faults,
+            "partition": (args.partition_min, args.partition_max)}, daemon=True)
         sampler.start()
         chaos.start()
 
@@ -313,6 +315,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="Client operations per second.")
     parser.add_argument("--converge", type=float, default=30.0, help="Seconds allowed to converge after the chaos.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--partition-min", type=float, default=3.0, help="Shortest partition, seconds.")
+    parser.add_argument("--partition-max", type=float, default=20.0,
+                        help="Longest partition, seconds (past 9 s the node's containers are moved: fencing matters).")
     parser.add_argument("--keep", action="store_true", help="Keep the logs (the temp dir).")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="dlxc-chaos-"))
