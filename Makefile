@@ -3,10 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := lxc lxc-dev pkg-config gcc etcd-server etcd-client busybox-static uidmap iproute2 debootstrap rsync lxcfs
+APT_PACKAGES := lxc lxc-dev pkg-config gcc etcd-server etcd-client busybox-static uidmap iproute2 debootstrap rsync lxcfs chromium
 PYTEST_ARGS ?=
 
-.PHONY: deps apt venv up down test unit lint clean
+.PHONY: deps apt venv up down test unit lint clean screenshots
 
 deps: apt venv
 
@@ -41,6 +41,10 @@ test: deps
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+# The dashboard figures in docs/ (README), from a simulated cluster in Debian's chromium.
+screenshots: deps
+	$(BIN)/python bench/screenshots.py --out docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -20,13 +20,18 @@ from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
 from apiserver.codec import dumps
 from apiserver.heartbeats import Heartbeats
+from apiserver.joins import JoinService
+from apiserver.ipam import ClusterNetwork
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
 from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
+from apiserver.streams import KubeletDialer, add_stream_routes
+from apiserver.terminal import add_terminal_routes
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import Authenticator, TokenRegistry
+from apiserver.ui.site import create_dashboard
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, NotFound
@@ -63,10 +68,22 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         kind.plural: WatchCache(store, kind.plural, capacity=settings.watch_cache_size, queue_size=settings.watch_queue_size)
         for kind in KINDS
     }
+    network = ClusterNetwork(store, settings.cluster_cidr)
     registries = {
-        kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest) for kind in KINDS
+        kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest, ipam=network) for kind in KINDS
     }
     heartbeats = Heartbeats(store, expire_after=settings.heartbeat_expire_after)
+
+    async def authenticate(header: str | None) -> Identity:
+        if authenticator is None:
+            return Identity("anonymous", "admin")
+        return await authenticator.authenticate(header)
+
+    # The web dashboard, under /ui/ on this port: the same stores, caches and token check as the API.
+    dashboard = create_dashboard(store=store, caches=caches, registries=registries, authenticate=authenticate)
+    dialer = KubeletDialer(
+        cert=settings.kubelet_client_certificate, key=settings.kubelet_client_key, ca=settings.kubelet_certificate_authority
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +98,8 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
             yield
         finally:
             beating.cancel()
+            await dashboard.stop()
+            await dialer.close()
             for cache in caches.values():
                 await cache.stop()
             await store.close()
@@ -90,6 +109,8 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     app.state.store = store
     app.state.caches = caches
     app.state.heartbeats = heartbeats
+    app.mount("/ui", dashboard.app)
+    dashboard.api = app
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -110,10 +131,8 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"reason": "InternalError", "message": "internal error", "details": [], "code": 500}, 500)
 
-    async def identity_of(request: Request) -> Identity:
-        if authenticator is None:
-            return Identity("anonymous", "admin")
-        return await authenticator.authenticate(request.headers.get("authorization"))
+    async def identity_of(request: Any) -> Identity:  # a Request, or a WebSocket (streams)
+        return await authenticate(request.headers.get("authorization"))
 
     async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
         identity = await identity_of(request)
@@ -155,6 +174,28 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings, heartbeats)
     _add_token_routes(app, token_registry, identity_of)
+    joins = JoinService(store, token_registry, ca_key_file=settings.ca_key_file, ca_file=settings.ca_file)
+
+    async def join(request: Request) -> Response:
+        return _ok(await joins.join(request.headers.get("authorization"), await read_json(request)), 201)
+
+    async def node_certificate(request: Request) -> Response:
+        return _ok(joins.node_certificate(await identity_of(request), await read_json(request)), 201)
+
+    async def cacert(request: Request) -> Response:
+        # Public by design: the joining host compares it with the --ca-hash it was given before it
+        # sends its join token, so serving it to anyone gives nothing away.
+        if settings.ca_file is None:
+            raise NotFound("this apiserver was started without --ca-file; it serves no CA certificate")
+        return Response(settings.ca_file.read_bytes(), media_type="application/x-pem-file")
+
+    for path, method, endpoint in ((f"{PREFIX}/joins", "POST", join), (f"{PREFIX}/nodecertificates", "POST", node_certificate),
+                                   ("/cacert", "GET", cacert)):
+        added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
+        added.methods.discard("HEAD")
+        app.router.routes.append(added)
+    proxy = add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
+    add_terminal_routes(app, prefix=PREFIX, store=store, proxy=proxy, identity_of=identity_of)
     return app
 
 

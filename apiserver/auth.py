@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlxc.client.errors import Forbidden, Unauthorized
-from schemas.token import check_role
+from schemas.token import JOIN, check_role
 
 __all__ = ["Identity", "TokenFile", "authorize", "bearer_digest", "check_role", "hash_token", "new_token"]
 
@@ -18,7 +18,7 @@ __all__ = ["Identity", "TokenFile", "authorize", "bearer_digest", "check_role", 
 @dataclass(frozen=True)
 class Identity:
     name: str
-    role: str  # "admin" | "viewer" | "node:NAME"
+    role: str  # "admin" | "viewer" | "node:NAME" | "join"
 
     @property
     def node(self) -> str | None:
@@ -56,6 +56,8 @@ class TokenFile:
     def add(self, name: str, role: str) -> str:
         """A new token for NAME with ROLE; only its hash is written."""
         check_role(role)
+        if role == JOIN:
+            raise ValueError("a join token counts its uses in etcd; make it through the API (`dlxc token create NAME --role join`)")
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$", name):
             raise ValueError(f"token name {name!r} must be 1-128 of letters, digits, '_', '.', '@', '-'")
         token = new_token()
@@ -65,6 +67,22 @@ class TokenFile:
         with os.fdopen(fd, "a") as fh:
             fh.write(f"{hash_token(token)} {name} {role}\n")
         return token
+
+    def remove(self, name: str) -> bool:
+        """Drop NAME's lines (its token stops working at the next request); whether there were any."""
+        try:
+            lines = self.path.read_text().splitlines(keepends=True)
+        except FileNotFoundError:
+            return False
+        kept = [line for line in lines if len(line.split()) != 3 or line.split()[1] != name]
+        if len(kept) == len(lines):
+            return False
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.writelines(kept)
+        tmp.replace(self.path)
+        return True
 
     def _load(self) -> None:
         try:
@@ -109,6 +127,9 @@ def _valid_role(role: str) -> bool:
 
 
 READ_VERBS = ("get", "list", "watch")
+# Subresources that reach inside a container: exec, console attach (and the passwd and terminal
+# built on them) only for admin; the console log also for viewer; never for a node's token.
+INSIDE = {"exec": ("admin",), "attach": ("admin",), "terminal": ("admin",), "log": ("admin", "viewer")}
 
 
 def authorize(
@@ -126,8 +147,15 @@ def authorize(
     events (not their deletion), and the status of containers bound to NAME (plus adding or
     removing the kubelet's own finalizer on them, which `subresource="finalizers"` stands for).
     """
+    if plural == "containers" and subresource in INSIDE:
+        if identity.role in INSIDE[subresource]:
+            return
+        action = "open a terminal in" if subresource == "terminal" else subresource
+        raise Forbidden(f"{identity.name} ({identity.role}) may not {action} containers/{name}")
     if identity.role == "admin":
         return
+    if identity.role == JOIN:
+        raise Forbidden(f"{identity.name} is a join token: it is only good for `dlxc join` (POST /apis/dlxc.io/v1/joins)")
     if plural == "tokens":
         raise Forbidden(f"{identity.name} ({identity.role}) may not {verb} tokens; only an admin may")
     if verb in READ_VERBS:

@@ -231,6 +231,27 @@ def _kind_paths(kind: Kind) -> dict[str, Any]:
                 "responses": _responses("200", obj),
             },
         }
+        # exec and attach are WebSockets (v5.channel.k8s.io), which OpenAPI cannot describe;
+        # see docs/architecture.md (Streams). The log is a plain streamed GET.
+        paths[base + "/{name}/log"] = {
+            "parameters": [NAME],
+            "get": {
+                "operationId": "log_container",
+                "tags": tags,
+                "summary": "The container's console output, from its kubelet (admin or viewer).",
+                "parameters": [
+                    _query("follow", "1: keep streaming new output until the container is deleted."),
+                    _query("tail", "Only the last N lines."),
+                    _query("since", "Only files written within this many seconds."),
+                    _query("previous", "1: the run before the last (re)start."),
+                ],
+                "responses": {
+                    "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    **{code: {"description": ERRORS.get(code, "The container is not on a node yet"), "content": _json(_ref("Status"))}
+                       for code in ("400", "401", "403", "404", "409", "503")},
+                },
+            },
+        }
     return paths
 
 
@@ -256,6 +277,81 @@ def _token_paths() -> dict[str, Any]:
             "delete": {"operationId": "revoke_token", "tags": tags, "summary": "Revoke: the token stops working at once.",
                        "parameters": [DRY_RUN],
                        "responses": _responses("200", obj, errors=tuple(c for c in ERRORS if c not in ("413", "422")))},
+        },
+    }
+
+
+def _join_paths() -> dict[str, Any]:
+    """Joining a host: the public CA certificate, and a join token traded for a node's own token."""
+    request = {"type": "object", "properties": {"nodeName": {"type": "string"}}, "required": ["nodeName"]}
+    result = {
+        "type": "object",
+        "properties": {"apiVersion": {"type": "string"}, "kind": {"const": "JoinResult"}, "nodeName": {"type": "string"}, "token": {"type": "string"}},
+        "required": ["apiVersion", "kind", "nodeName", "token"],
+    }
+    return {
+        f"{PREFIX}/joins": {
+            "post": {"operationId": "join", "tags": ["Token"],
+                     "summary": "Trade a join token (the bearer) for the new node's own node:NAME token; counts one use.",
+                     "requestBody": {"required": True, "content": _json(request)},
+                     "responses": _responses("201", result, errors=("400", "401", "409", "413", "422", "503"))},
+        },
+        "/cacert": {
+            "get": {"operationId": "cacert", "tags": ["health"], "security": [],
+                    "summary": "The cluster's CA certificate (PEM), public: `dlxc join` checks its hash before sending a secret.",
+                    "responses": {"200": {"description": "OK", "content": {"application/x-pem-file": {"schema": {"type": "string"}}}},
+                                  "404": {"description": "The apiserver serves no CA (no --ca-file).", "content": _json(_ref("Status"))}}},
+        },
+    }
+
+
+def _terminal_paths() -> dict[str, Any]:
+    """The browser terminal (apiserver.terminal): an admin makes a one-time link; the page trades it for a
+    session, whose WebSocket (`/terminal/stream`, v5.channel.k8s.io) OpenAPI cannot describe."""
+    gone = {"description": "The link was already used, or expired.", "content": _json(_ref("Status"))}
+    link = {
+        "type": "object",
+        "properties": {"url": {"type": "string"}, "container": {"type": "string"}, "expiresAt": {"type": "string"}},
+        "required": ["url", "container", "expiresAt"],
+    }
+    request = {
+        "type": "object",
+        "properties": {
+            "ttlSeconds": {"type": "integer", "minimum": 1, "maximum": 86400, "default": 600},
+            "user": {"type": "string", "description": "User name or uid of the shell (default root)."},
+        },
+        "additionalProperties": False,
+    }
+    session = {
+        "type": "object",
+        "properties": {"session": {"type": "string"}, "container": {"type": "string"},
+                       "user": {"type": ["string", "null"]}, "expiresAt": {"type": "string"}},
+        "required": ["session", "container", "expiresAt"],
+    }
+    page = {"200": {"description": "The terminal page", "content": {"text/html": {"schema": {"type": "string"}}}}}
+    return {
+        f"{PREFIX}/containers/{{name}}/terminal": {
+            "parameters": [NAME],
+            "post": {
+                "operationId": "terminal_container", "tags": ["Container"],
+                "summary": "A one-time URL of a browser terminal (a login shell) in the running container; admin only.",
+                "requestBody": {"required": False, "content": _json(request)},
+                "responses": _responses("201", link, errors=("400", "401", "403", "404", "409", "413", "503")),
+            },
+        },
+        "/terminal": {"get": {"operationId": "terminal_redirect", "tags": ["terminal"], "security": [],
+                              "responses": {"308": {"description": "To /terminal/"}}}},
+        "/terminal/": {"get": {"operationId": "terminal_page", "tags": ["terminal"], "security": [],
+                               "summary": "The terminal page; the link's token is in the URL's fragment.", "responses": page}},
+        "/terminal/session": {
+            "post": {
+                "operationId": "terminal_session", "tags": ["terminal"], "security": [],
+                "summary": "Trade a link's token for a session secret (the link is spent); the page does this.",
+                "requestBody": {"required": True, "content": _json(
+                    {"type": "object", "properties": {"token": {"type": "string"}}, "required": ["token"]}
+                )},
+                "responses": {**_responses("201", session, errors=("400", "404", "413", "503")), "410": gone},
+            },
         },
     }
 
@@ -289,6 +385,8 @@ def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     for kind in kinds:
         paths.update(_kind_paths(kind))
     paths.update(_token_paths())
+    paths.update(_join_paths())
+    paths.update(_terminal_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "dlxc apiserver", "version": "v1", "description": "Declarative LXC containers: the only door to etcd."},

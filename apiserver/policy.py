@@ -60,16 +60,20 @@ def host_path_allowed(host_path: str, allowed: list[str], *, read_only: bool = F
     return None
 
 
-def check_container(obj: dict[str, Any], *, allow_privileged: bool, allowed_host_paths: list[str]) -> None:
-    """Raise Invalid naming each field the policy refuses."""
+def check_container(
+    obj: dict[str, Any], *, allow_privileged: bool, allowed_host_paths: list[str], at: str = "spec", kind: str = "Container"
+) -> None:
+    """Raise Invalid naming each field the policy refuses; `at` is where the Container spec sits (a set's template)."""
     spec = obj.get("spec") or {}
+    for part in at.split(".")[1:]:
+        spec = spec.get(part) or {}
     details = []
     if spec.get("privileged") and not allow_privileged:
-        details.append({"field": "spec.privileged", "message": "privileged containers need an apiserver started with --allow-privileged"})
+        details.append({"field": f"{at}.privileged", "message": "privileged containers need an apiserver started with --allow-privileged"})
     for index, mount in enumerate(spec.get("mounts") or []):
         why = host_path_allowed(mount["hostPath"], allowed_host_paths, read_only=bool(mount.get("readOnly")))
         if why is not None:
-            details.append({"field": f"spec.mounts.{index}.hostPath", "message": why})
+            details.append({"field": f"{at}.mounts.{index}.hostPath", "message": why})
     if details:
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-        raise Invalid(f"Container {obj['metadata']['name']} is not allowed: {summary}", details=details)
+        raise Invalid(f"{kind} {obj['metadata']['name']} is not allowed: {summary}", details=details)

@@ -9,13 +9,16 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from apiserver import ipam
 from apiserver.codec import dumps
-from apiserver.policy import check_container
+from apiserver.ipam import ClusterNetwork
+from apiserver.policy import check_container, host_path_allowed
 from apiserver.storage import Store
 from dlxc.client.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
 from schemas import API_VERSION, ContainerStatus, Kind
 from schemas.base import DnsLabel, Model, Obj, now_iso
 from schemas.container import Placement
+from schemas.containerset import ContainerSetStatus
 
 __all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
 
@@ -67,6 +70,16 @@ class Admission:
     def check(self, kind: Kind, obj: Obj) -> None:
         if kind.name == "Container":
             check_container(obj, allow_privileged=self.allow_privileged, allowed_host_paths=self.allowed_host_paths)
+        elif kind.name == "ContainerCluster":
+            home = (obj.get("spec") or {}).get("home")
+            why = host_path_allowed(home["hostPath"], self.allowed_host_paths) if home else None
+            if why is not None:
+                raise Invalid(f"ContainerCluster {obj['metadata']['name']} is not allowed: spec.home.hostPath: {why}",
+                              details=[{"field": "spec.home.hostPath", "message": why}])
+        elif kind.name == "ContainerSet":
+            # Every member is a Container made from the template: refuse now what each would be refused.
+            check_container(obj, allow_privileged=self.allow_privileged, allowed_host_paths=self.allowed_host_paths,
+                            at="spec.template.spec", kind=kind.name)
 
 
 class Registry:
@@ -79,8 +92,11 @@ class Registry:
         *,
         admission: Admission | None = None,
         cached: Callable[[str], Obj | None] | None = None,
+        ipam: ClusterNetwork | None = None,
     ) -> None:
         self.store = store
+        # Containers on the cluster network get their address with their creation (see apiserver.ipam).
+        self.ipam = ipam if kind.name == "Container" else None
         self.kind = kind
         self.plural = kind.plural
         self.admission = admission or Admission()
@@ -138,6 +154,9 @@ class Registry:
         if self.kind.name == "Container":
             # A container's status is the kubelet's to write; a new one starts Pending.
             obj["status"] = ContainerStatus().to_wire()
+        if self.kind.name == "ContainerSet":
+            obj["status"] = ContainerSetStatus().to_wire()  # the controller's to write
+
         if self.kind.name == "Event":
             status = obj["status"]
             status["firstTimestamp"] = status.get("firstTimestamp") or meta["creationTimestamp"]
@@ -149,6 +168,11 @@ class Registry:
         obj = self.prepare_create(body)
         name = obj["metadata"]["name"]
         if dry_run:
+            ipv4 = ipam.cluster_ipv4(obj["spec"])
+            if self.ipam is not None and ipv4:
+                problem = ipam.static_problem(self.ipam.network, str(ipv4))
+                if problem:
+                    raise Invalid(f"Container {name} is invalid: {ipam.FIELD}: {problem}", details=[{"field": ipam.FIELD, "message": problem}])
             try:
                 await self.store.get(self.plural, name)
             except NotFound:
@@ -157,6 +181,8 @@ class Registry:
                 raise AlreadyExists(f"{self.plural}/{name} already exists")
             return obj
         try:
+            if self.ipam is not None and ipam.cluster_ipv4(obj["spec"]) is not False:
+                return await self.ipam.create(obj)
             return await self.store.create(self.plural, name, obj)
         except AlreadyExists:
             if self.kind.name != "Event":
@@ -202,6 +228,8 @@ class Registry:
             if added:
                 raise Conflict(f"{self.plural}/{meta['name']} is being deleted; finalizers cannot be added")
         new["status"] = current.get("status", {})
+        if self.ipam is not None:
+            ipam.keep_address(current, new)
         if new.get("spec") != current.get("spec"):
             meta["generation"] = int(cur_meta.get("generation") or 0) + 1
             self.admission.check(self.kind, new)
@@ -221,7 +249,19 @@ class Registry:
             current = await self.store.get(self.plural, name)
             result = mutate(_copy(current))
             return result if result is not None else current
-        return await self._update(name, mutate)
+        if self.ipam is None:
+            return await self._update(name, mutate)
+        gone: list[Obj] = []
+
+        def noting_deletion(current: Obj) -> Obj | None:
+            result = mutate(current)
+            gone[:] = [current] if result is None else []
+            return result
+
+        written = await self._update(name, noting_deletion)
+        if gone:
+            await self.ipam.release(gone[0])
+        return written
 
     async def _update(self, name: str, mutate: Callable[[Obj], Obj | None]) -> Obj:
         return await self.store.guaranteed_update(self.plural, name, mutate, cached=self.cached(name))

@@ -24,7 +24,7 @@ from dlxc.client.errors import (
 )
 from schemas.base import Obj
 
-__all__ = ["ATTACH_LEASE", "Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
+__all__ = ["ATTACH_LEASE", "ClaimTaken", "Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
 
 log = logging.getLogger("dlxc.apiserver.storage")
 MAX_MESSAGE = 512 * 1024 * 1024
@@ -75,6 +75,14 @@ def _copy(obj: Obj) -> Obj:
     return json.loads(dumps(obj))
 
 
+class ClaimTaken(AlreadyExists):
+    """The claim a create was conditioned on is held (or was taken since it was read)."""
+
+    def __init__(self, claim: str) -> None:
+        super().__init__(f"claims/{claim} is held")
+        self.claim = claim
+
+
 class _Moved(Exception):
     """A compare-and-swap lost: the object is now `current` (read in the same transaction)."""
 
@@ -97,6 +105,11 @@ class Store:
     @property
     def endpoint(self) -> str:
         return self._endpoints[self._current]
+
+    @property
+    def endpoints(self) -> list[str]:
+        """Every etcd member this store was given, in failover order."""
+        return list(self._endpoints)
 
     async def connect(self) -> None:
         host, _, port = self._endpoints[self._current].rpartition("//")[2].partition(":")
@@ -215,6 +228,39 @@ class Store:
             self._check_fence(responses, at=0)
             raise AlreadyExists(f"{plural}/{name} already exists")
         return self._written(value, responses[0])
+
+    async def create_with_claim(self, plural: str, name: str, obj: Obj, *, claim: str, owner: Obj, claim_rv: int) -> Obj:
+        """Create obj and write the claim `claims/CLAIM` (its owner) in one transaction: the claim must not
+        exist (claim_rv 0) or still be at claim_rv (a stale claim taken over). AlreadyExists names which
+        key was in the way: the object, or the claim (then `ClaimTaken`)."""
+        key, claim_key = self.key(plural, name), self.key("claims", claim)
+        tx = self.etcd.transactions
+        value = _encode(obj)
+        claim_check = tx.version(claim_key) == 0 if claim_rv == 0 else tx.mod(claim_key) == claim_rv
+        compare, fence_get = self._fenced([tx.version(key) == 0, claim_check])
+        ok, responses = await self._call(lambda: self.etcd.transaction(
+            compare=compare, success=[tx.put(key, value), tx.put(claim_key, dumps(owner))],
+            failure=[tx.get(key), *fence_get],
+        ))
+        if not ok:
+            self._check_fence(responses, at=1)
+            if responses[0]:
+                raise AlreadyExists(f"{plural}/{name} already exists")
+            raise ClaimTaken(claim)
+        return self._written(value, responses[0])
+
+    async def get_claim(self, claim: str) -> tuple[Obj, int] | None:
+        """The owner recorded in `claims/CLAIM` and the claim's revision, or None."""
+        got = await self._call(lambda: self.etcd.get(self.key("claims", claim)))
+        if got is None:
+            return None
+        return json.loads(got.value), got.mod_revision
+
+    async def delete_claim(self, claim: str, *, rv: int) -> None:
+        """Remove `claims/CLAIM` if it is still at rv (a newer owner's claim is never removed)."""
+        key = self.key("claims", claim)
+        tx = self.etcd.transactions
+        await self._call(lambda: self.etcd.transaction(compare=[tx.mod(key) == rv], success=[tx.delete(key)], failure=[]))
 
     @staticmethod
     def _written(value: bytes, put_response: Any) -> Obj:

@@ -122,6 +122,10 @@ class TokenRegistry:
             self._loaded = -float("inf")
         return _public(current)
 
+    def invalidate(self) -> None:
+        """Read etcd again on the next lookup (a token was made or deleted here)."""
+        self._loaded = -float("inf")
+
     async def lookup(self, digest: str) -> Identity | None:
         """The identity of an API token by its hash; 401 when it expired; None when there is none."""
         entry = self._entries.get(digest)

@@ -97,8 +97,16 @@ class BenchCluster:
                              "--initial-cluster", f"bench=http://127.0.0.1:{peer}"])
         wait_http(f"http://127.0.0.1:{client}/health", what=f"; logs in {self.root}")
         py = [sys.executable, "-m", "dlxc"]
+        # Exec/attach/logs need mutual TLS between the apiserver and the kubelet (bench/exec.py).
+        from dlxc.cluster.pki import ensure_pki, issue_apiserver_client, issue_kubelet_serving
+
+        pki = ensure_pki(self.root / "pki")
+        client_cert, client_key = issue_apiserver_client(self.root / "pki")
+        stream_cert, stream_key = issue_kubelet_serving(self.root / "pki", self.node)
         self._spawn("apiserver", py + ["apiserver", "--port", str(self.port), "--insecure-http", "--etcd-endpoints", f"http://127.0.0.1:{client}",
-                                       "--token-file", str(self.root / "tokens"), "--log-level", "warning"])
+                                       "--token-file", str(self.root / "tokens"), "--log-level", "warning",
+                                       "--kubelet-client-certificate", str(client_cert), "--kubelet-client-key", str(client_key),
+                                       "--kubelet-certificate-authority", str(pki.ca_cert)])
         wait_http(f"{self.url}/readyz", what=f"; logs in {self.root}")
         env = {"DLXC_SERVER": self.url, "DLXC_TOKEN": self.token}
         self._spawn("scheduler", py + ["scheduler", "--log-level", "warning"], env)
@@ -106,6 +114,8 @@ class BenchCluster:
         self.kubelet = self._spawn("kubelet", py + ["kubelet", "--node-name", self.node, "--lxc-path", str(self.lxc_path),
                                                     "--image-dir", str(self.image_dir), "--bridge", self.bridge,
                                                     "--subnet", self.subnet.with_prefixlen, "--log-level", "warning",
+                                                    "--stream-cert-file", str(stream_cert), "--stream-key-file", str(stream_key),
+                                                    "--stream-client-ca-file", str(pki.ca_cert), "--stream-host", "127.0.0.1",
                                                     *self.kubelet_args],
                                    {"DLXC_SERVER": self.url, "DLXC_TOKEN": kubelet_token})
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)

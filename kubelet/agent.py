@@ -14,6 +14,7 @@ from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from kubelet import exporter
 from kubelet.allocator import Allocator
+from kubelet.clusternet import ClusterNet
 from kubelet.drift import DriftPoller
 from kubelet.hostfeatures import HostFeatures
 from kubelet.imagegc import ImageGC
@@ -67,11 +68,12 @@ class Kubelet:
             bound=lambda: self.containers.cache, destroy=lambda name: self.reconciler.execute(Destroy(name)),
             heartbeat=self.node.heartbeat, resync=self.resync,
         )
+        self.clusternet = ClusterNet(client, settings)  # the cluster network: VXLAN peers and /etc/hosts names
         self.reconciler = Reconciler(
             client, runtime, settings, images=images, network=network, idmap=idmap, allocator=self.allocator,
             host=self.host, drift=self.drift, stops=self.stops, cached=lambda name: self.containers.cache.get(name),
             may_start=self.guard.may_start, metrics=lambda name: self.sampler.latest.get(name),
-            cgroup_version=2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1,
+            cgroup_version=2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1, clusternet=self.clusternet,
         )
 
     # ---- work queue ----
@@ -128,6 +130,11 @@ class Kubelet:
         for name in names:
             self.enqueue(name)
 
+    def _going_down(self, name: str) -> bool:
+        """The container is to be stopped or deleted (exec sessions ending then say so)."""
+        obj = self.containers.cache.get(name)
+        return obj is None or obj["metadata"].get("deletionTimestamp") is not None or obj["spec"].get("state") == "Stopped"
+
     def _note_boot(self) -> None:
         """A host reboot stopped whatever it found stopped now: that is no exit of those containers."""
         stopped = [n for n, state in self.runtime.states().items() if state == "STOPPED" and self.runtime.managed(n)]
@@ -141,10 +148,17 @@ class Kubelet:
             concurrent.futures.ThreadPoolExecutor(max_workers=max(32, self.settings.workers * 2), thread_name_prefix="kubelet"))
         self.settings.lxc_path.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.network.ensure_bridge, self.settings.bridge, self.settings.subnet)
+        await asyncio.to_thread(self.clusternet.resolve_address, self.client.servers[0])
         await asyncio.to_thread(self.allocator.recover, self.runtime)
         await asyncio.to_thread(self._note_boot)
         tasks: list[asyncio.Task[Any]] = []
+        streams = None
         try:
+            if self.settings.stream_cert_file:
+                from kubelet.streams import StreamServer
+
+                streams = StreamServer(self.runtime, self.settings, apiserver=self.client.server, going_down=self._going_down)
+                self.node.stream_endpoint = await streams.start()
             while True:
                 try:
                     await self.node.register()
@@ -154,7 +168,12 @@ class Kubelet:
                     await asyncio.sleep(1.0)
             tasks.append(asyncio.create_task(self.lease.run()))
             tasks.append(asyncio.create_task(self.containers.run()))
+            tasks.append(asyncio.create_task(self.clusternet.run()))
             await self.containers.synced.wait()
+            # The cluster network's bridge before any reconcile renders a container onto it; made
+            # while the Lease already renews, as a restarted kubelet must renew it first.
+            await asyncio.to_thread(self.clusternet.ensure_devices, self.client.servers[0])
+            self.clusternet.changed.set()  # sync the FDB now that there is a device for it
             await self.guard.remove_stale_copies_first()  # before any reconcile can start a stale copy
             tasks.append(asyncio.create_task(self.queue.run(self._process, workers=self.settings.workers)))
             tasks += [
@@ -175,3 +194,6 @@ class Kubelet:
         finally:
             for task in tasks:
                 task.cancel()
+            if streams is not None:
+                await streams.stop()  # open sessions end with the kubelet: nothing keeps running
+            await self.reconciler.events.close()

@@ -42,12 +42,13 @@ _INITTAB = """\
 """
 
 # liblxc has set the UTS name from lxc.uts.name; mirror it where tools look for it. The files land
-# in the container's own overlay upper dir, never in this shared image.
+# in the container's own overlay upper dir, never in this shared image. An /etc/hosts with dlxc's
+# blocks is the kubelet's bind-mounted file (kubelet.names): left alone, or the names would go.
 _RCS = """\
 #!/bin/sh
 host=$(hostname)
 echo "$host" > /etc/hostname
-printf '127.0.0.1\\tlocalhost\\n127.0.1.1\\t%s\\n' "$host" > /etc/hosts
+grep -q '^# BEGIN dlxc' /etc/hosts 2>/dev/null || printf '127.0.0.1\\tlocalhost\\n127.0.1.1\\t%s\\n' "$host" > /etc/hosts
 ip link set lo up 2>/dev/null
 exit 0
 """

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, NotFound
 from dlxc.client.renewals import RenewalStream
+from kubelet import sdnotify
 from kubelet.settings import LeaseSettings
 from schemas.base import Obj, now_iso
 
@@ -57,6 +58,7 @@ class NodeLease:
         on_recover: Callable[[], Awaitable[None]],
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        stream: RenewalStream | None = None,
     ) -> None:
         self.client = client
         self.node_name = node_name
@@ -69,7 +71,7 @@ class NodeLease:
         self.last_renewed = clock()  # starting up counts as fresh: nothing runs before the first renewal
         self.fenced = False
         self.renewed = asyncio.Event()  # set after the first acknowledged renewal
-        self.stream = RenewalStream(client, node_name)
+        self.stream = stream or RenewalStream(client, node_name)  # a test gives a fake at this boundary
 
     async def renew(self) -> None:
         """One renewal: a merge patch of renewTime on the renewal stream (the apiserver answers it from
@@ -115,10 +117,16 @@ class NodeLease:
             await self.on_fence()
 
     async def run(self) -> None:
+        ready = False
         try:
             while True:
                 started = self.clock()
                 await self.tick()
+                # Whether or not the renewal went through: the watchdog asks whether this loop (and so
+                # fencing) still runs, and a tick is bounded by the request timeout.
+                if not ready and self.renewed.is_set():
+                    ready = sdnotify.notify("READY=1")
+                sdnotify.notify("WATCHDOG=1")
                 await asyncio.sleep(max(0.0, self.settings.renew_interval - (self.clock() - started)))
         finally:
             await self.stream.close()

@@ -14,6 +14,7 @@ from schemas.container import ContainerSpec
 from schemas.quantity import parse_bytes
 
 __all__ = [
+    "ClusterLink",
     "CFS_PERIOD_US",
     "CONFIG_HEADER",
     "COMMON_CONF",
@@ -162,6 +163,17 @@ def hwaddr_for(name: str) -> str:
     return ":".join(f"{b:02x}" for b in (first, *digest[1:6]))
 
 
+@dataclass(frozen=True)
+class ClusterLink:
+    """Where a container on the cluster network plugs in on this node (see kubelet.overlay)."""
+
+    bridge: str
+    address: ipaddress.IPv4Interface  # the container's spec.network.ipv4
+    gateway: ipaddress.IPv4Address
+    mtu: int
+    hosts_file: str  # bind-mounted at /etc/hosts (read-write: the container keeps its own lines; kubelet.names)
+
+
 def _network(
     spec: ContainerSpec,
     *,
@@ -169,12 +181,23 @@ def _network(
     default_bridge: str,
     ip: ipaddress.IPv4Interface | None,
     gateway: ipaddress.IPv4Address | None,
+    cluster: ClusterLink | None = None,
 ) -> list[Item]:
     network = spec.network
     if network is not None and network.type == "none":
         # "empty" is a fresh network namespace holding only lo; "none" would share the host's.
         return [("lxc.net.0.type", "empty")]
-    bridge = (network.bridge if network is not None else None) or default_bridge
+    # The kubelet passes `cluster` for a container on the cluster network (a spec without a network
+    # is one); without it, such a spec renders on the default bridge as it did before.
+    if network is not None and network.type == "cluster" and cluster is None:
+        raise ValueError("network: the cluster network is not set up on this node")
+    if cluster is not None:
+        if network is not None and network.type != "cluster":
+            raise ValueError(f"network: a {network.type} network is not on the cluster network")
+        bridge = cluster.bridge
+        ip, gateway = cluster.address, cluster.gateway
+    else:
+        bridge = (network.bridge if network is not None else None) or default_bridge
     if not _IFNAME.match(_safe(bridge, what="bridge")):
         raise ValueError(f"bridge: {bridge!r} is not a network interface name")
     items = [
@@ -192,6 +215,10 @@ def _network(
             if not isinstance(gateway, ipaddress.IPv4Address):
                 raise ValueError(f"gateway: expected an IPv4 address, got {gateway!r}")
             items.append(("lxc.net.0.ipv4.gateway", str(gateway)))
+    if cluster is not None:
+        items.append(("lxc.net.0.mtu", str(int(cluster.mtu))))
+        hosts = _abs_path(cluster.hosts_file, what="hosts file")
+        items.append(("lxc.mount.entry", f"{hosts} etc/hosts none bind,create=file 0 0"))
     return items
 
 
@@ -328,6 +355,7 @@ def render_config(
     init: str = "busybox",
     idmapped_mounts: bool = False,
     lxcfs: bool = False,
+    cluster: ClusterLink | None = None,
 ) -> list[tuple[str, str]]:
     """Ordered LXC config items for the container `name` running `spec` on `rootfs`.
 
@@ -367,7 +395,7 @@ def render_config(
         # The image runs no getty, so the ttys common.conf asks for would only be idle devices.
         ("lxc.tty.max", "0"),
     ]
-    items += _network(spec, name=name, default_bridge=default_bridge, ip=ip, gateway=gateway)
+    items += _network(spec, name=name, default_bridge=default_bridge, ip=ip, gateway=gateway, cluster=cluster)
     for key, value in spec.env.items():
         if not _ENV_KEY.match(_safe(key, what="env key")):
             raise ValueError(f"env: {key!r} is not a valid variable name")

@@ -37,6 +37,7 @@ class NodeStatus:
         self.resync = resync
         self.count_changed = asyncio.Event()
         self._scanned: tuple[float, list[Obj]] | None = None
+        self.stream_endpoint = ""  # host:port of the stream server, once it listens
 
     def status(self) -> Obj:
         cpu = psutil.cpu_count() or 1
@@ -70,8 +71,10 @@ class NodeStatus:
             "lxcPath": str(self.settings.lxc_path),
             "bridge": self.settings.bridge,
             "subnet": str(self.settings.subnet.network),
+            "tunnelAddress": str(self.settings.advertise_address or ""),
             "unmanagedContainers": self._scan(),
             "images": self._image_list(),
+            "streamEndpoint": self.stream_endpoint,
         }
 
     def _image_list(self) -> list[Obj]:

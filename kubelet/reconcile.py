@@ -12,23 +12,31 @@ one. The steps run in this order, and each returns None to go on or a Result to 
   plan_actions      plan(desired, observed), and what a rebuild or takeover says about it
   confirm_binding   never start a copy that may run elsewhere (fenced, or moved away)
   act               run the actions; count the restart
+  cluster_files     a cluster member's /etc/hosts block and first-boot scripts (kubelet.clusterfiles)
   report            write the status, and say when to look again
+
+Events (`_event`) are recorded where an action happened, after it succeeded or failed, and only on a
+transition (an action run, a condition turning): a resync that finds nothing to do records nothing.
+They go through an EventRecorder (dlxc.client.events): queued, never awaited, so an apiserver that
+does not take them never fails or slows a reconcile.
 """
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from dlxc.client.errors import ApiError, NotFound
-from kubelet import images, render, restarts
+from dlxc.client.errors import NotFound
+from dlxc.client.events import NORMAL, WARNING, EventRecorder
+from kubelet import clusterfiles, images, names, render, restarts
 from kubelet.allocator import Allocator
 from kubelet.hostfeatures import HostFeatures
 from kubelet.plan import (
-    Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, plan,
+    Action, Create, Desired, Destroy, Observed, Reconfigure, Restart, SetCgroup, Start, Stop, Unfreeze, changed_keys, plan,
 )
 from kubelet.ports import ContainerApi, Runtime
 from kubelet.render import RenderError
@@ -39,7 +47,7 @@ from kubelet.statusfields import (
 from kubelet.stops import StopRecords
 from schemas import Container
 from schemas.base import Obj, iso_time
-from schemas.wire import LXC_FINALIZER, RESTART_ANNOTATION
+from schemas.wire import CONTEXT_ANNOTATION, HOSTS_ANNOTATION, LXC_FINALIZER, NODE_HOOKS_ANNOTATION, RESTART_ANNOTATION
 
 __all__ = ["DONE", "Reconciler", "RenderError", "Result"]
 
@@ -47,6 +55,9 @@ log = logging.getLogger("dlxc.kubelet")
 
 # After a start, how soon to look again at a container that did not stay up (to record its exit).
 RECHECK_AFTER_START = 0.2
+STOP_TIMEOUT = 30.0  # seconds init has to halt before it is killed
+# startlog.start_failure's one line when the first error of the lxc.log is a mount.
+_MOUNT_FAILURE = "start failed: mount "
 
 
 @dataclass(frozen=True)
@@ -97,7 +108,7 @@ class Reconciler:
         self, api: ContainerApi, runtime: Runtime, settings: KubeletSettings, *,
         images: Any, network: Any, idmap: Any, allocator: Allocator, host: HostFeatures, drift: Any, stops: StopRecords,
         cached: Callable[[str], Obj | None], may_start: Callable[[Obj], Awaitable[bool]],
-        metrics: Callable[[str], Any], cgroup_version: int,
+        metrics: Callable[[str], Any], cgroup_version: int, clusternet: Any = None,
     ) -> None:
         self.api = api
         self.runtime = runtime
@@ -113,9 +124,11 @@ class Reconciler:
         self.may_start = may_start  # the stale guard's last check before a start
         self.metrics = metrics  # the latest sample of a container, for its status
         self.cgroup_version = cgroup_version
+        self.clusternet = clusternet  # kubelet.clusternet.ClusterNet: the cluster network, if this node has it
         self.backoff = restarts.Backoff(base=settings.restart_backoff_base, cap=settings.restart_backoff_cap)
         self.reported: dict[str, Obj] = {}  # the object as our last status write returned it
         self.started: dict[str, datetime] = {}  # when we last started each container
+        self.events = EventRecorder(api, component="kubelet", host=settings.node_name)
 
     # ---- reading ----
 
@@ -140,12 +153,15 @@ class Reconciler:
         """Render the spec into LXC config; raise RenderError when this node cannot host it."""
         return render.desired(container, settings=self.settings, allocator=self.allocator, network=self.network,
                               image_cache=self.images, runtime=self.runtime, idmap=self.idmap, host=self.host,
-                              cgroup_version=self.cgroup_version)
+                              cgroup_version=self.cgroup_version, clusternet=self.clusternet)
 
     # ---- acting ----
 
-    def execute(self, action: Action) -> None:
-        """Run one action against LXC; each is idempotent (blocking: called in a thread)."""
+    def execute(self, action: Action) -> bool:
+        """Run one action against LXC; each is idempotent (blocking: called in a thread).
+
+        Returns True when a stop (Stop, Restart) had to kill: init did not halt within STOP_TIMEOUT.
+        """
         rt, name = self.runtime, action.name
         if isinstance(action, Create):
             rt.create(name, list(action.items))
@@ -161,15 +177,17 @@ class Reconciler:
             self.started[name] = datetime.now(timezone.utc)
             rt.start(name, timeout=30)
         elif isinstance(action, Stop):
-            rt.stop(name, timeout=30)
+            return bool(rt.stop(name, timeout=STOP_TIMEOUT))
         elif isinstance(action, Restart):
-            rt.stop(name, timeout=30)
+            killed = bool(rt.stop(name, timeout=STOP_TIMEOUT))
             self.started[name] = datetime.now(timezone.utc)
             rt.start(name, timeout=30)
+            return killed
         elif isinstance(action, Unfreeze):
             rt.unfreeze(name)
         else:
             raise TypeError(f"unknown action {action!r}")
+        return False
 
     async def _remove_if_ours(self, name: str, observed: Observed | None) -> None:
         # A container dlxc did not make (a name clash, or an adoption not yet taken over) is left alone.
@@ -194,7 +212,7 @@ class Reconciler:
         p = Pass(obj=obj, container=Container.model_validate(obj), observed=observed,
                  status=dict(obj.get("status") or {}), now=datetime.now(timezone.utc))
         steps = (self.check_adoption, self.prepare, self.record_exit, self.restart_request, self.hold_after_exit,
-                 self.plan_actions, self.confirm_binding, self.act, self.report)
+                 self.plan_actions, self.confirm_binding, self.act, self.cluster_files, self.report)
         for step in steps:
             result = await step(p)
             if result is not None:
@@ -263,9 +281,12 @@ class Reconciler:
             return await self._failed(p, str(exc))
         except images.ImageError as exc:
             set_condition(p.status, "ImageReady", "False", "Failed", str(exc))
+            self._event(p, WARNING, "ImagePullFailed", str(exc) if image in str(exc) else f"image {image}: {exc}")
             await self._failed(p, str(exc))
             # Building again at once would fail the same way (no network, no mirror): wait a while.
             return Result(requeue_after=self.settings.image_retry_interval)
+        if preparing:
+            self._event(p, NORMAL, "ImagePulled", f"image {image} prepared in node {self.settings.node_name}'s cache")
         if preparing or any(c.get("type") == "ImageReady" and c.get("status") != "True" for c in p.status.get("conditions", [])):
             set_condition(p.status, "ImageReady", "True", "Prepared", f"image {image} is in the node's cache")
         return None
@@ -355,7 +376,6 @@ class Reconciler:
             # Only an image change moves the rootfs: say so where a user looks.
             message = f"rootfs rebuilt from image {p.container.spec.image} (the old one, {before}, was removed)"
             set_condition(p.status, "RootfsRebuilt", "True", "ImageChanged", message)
-            await self._record_event(p.obj, "ImageChanged", message)
         return None
 
     async def confirm_binding(self, p: Pass) -> Result | None:
@@ -364,13 +384,19 @@ class Reconciler:
         return None
 
     async def act(self, p: Pass) -> Result | None:
+        action: Action | None = None
         try:
             for action in p.actions:
                 log.info("%s: %s", p.name, type(action).__name__)
-                await asyncio.to_thread(self.execute, action)
+                if await asyncio.to_thread(self.execute, action):
+                    self._event(p, WARNING, "Killing", f"did not halt within {STOP_TIMEOUT:g}s; killed")
+                self._action_event(p, action)
         except Exception as exc:
             # Say why on the object; the work queue retries with a delay.
-            await self._failed(p, error_summary(exc))
+            summary = error_summary(exc)
+            if action is not None:
+                self._failure_event(p, action, summary)
+            await self._failed(p, summary)
             raise
         started_now = p.desired.running and any(isinstance(a, (Start, Restart, Create)) for a in p.actions)
         if started_now:
@@ -379,15 +405,54 @@ class Reconciler:
             self.stops.clear(p.name)
         if p.restart_asked:
             p.status["observedRestartAt"] = p.requested
+            if any(isinstance(a, Restart) for a in p.actions):
+                self._event(p, NORMAL, "Restarted", "restarted as asked (dlxc restart)")
         if p.pending_exit and started_now and not p.restart_asked and p.last_exit is not None:
             p.status["restartCount"] = int(p.status.get("restartCount") or 0) + 1
-            set_condition(p.status, "CrashLoopBackOff", "False", "Restarted",
-                          f"restarted after it {describe_exit(p.last_exit)} (restartPolicy {p.container.spec.restart_policy})")
+            why = f"restarted after it {describe_exit(p.last_exit)} (restartPolicy {p.container.spec.restart_policy})"
+            set_condition(p.status, "CrashLoopBackOff", "False", "Restarted", why)
+            self._event(p, NORMAL, "Restarted", why)
+        self._reconfigure_event(p)
         return None
+
+    async def cluster_files(self, p: Pass) -> Result | None:
+        annotations = p.obj["metadata"].get("annotations") or {}
+        if not p.desired.running or not any(k in annotations for k in (HOSTS_ANNOTATION, CONTEXT_ANNOTATION, NODE_HOOKS_ANNOTATION)):
+            return None
+        observed = await asyncio.to_thread(self.observe, p.name)
+        if observed is None or observed.state != "RUNNING" or observed.init_pid <= 0:
+            return None
+        if any(isinstance(a, (Create, Start, Restart)) for a in p.actions):
+            # Started by this pass: its boot scripts may rewrite /etc/hosts (busybox's rcS does); let them run first.
+            await asyncio.sleep(clusterfiles.BOOT_SETTLE)
+        lines = names.cluster_lines(p.obj)
+        if lines is not None and self._hosts_file_is_ours(p):
+            # On the cluster network /etc/hosts is the kubelet's file (kubelet.names): the block goes in there,
+            # written now (a boot script may have cut it), not through the container's root.
+            await asyncio.to_thread(self.clusternet.hosts.set_cluster, p.name, lines)
+            annotations = {k: v for k, v in annotations.items() if k != HOSTS_ANNOTATION}
+        try:
+            found = await asyncio.to_thread(clusterfiles.apply, self.settings.lxc_path, p.name, observed.init_pid, annotations)
+        except OSError as exc:
+            log.warning("%s: cluster files: %s", p.name, exc)
+            return None
+        for kind, status, reason, message in found:
+            before = next((c for c in p.status.get("conditions", []) if c.get("type") == kind), None)
+            set_condition(p.status, kind, status, reason, message)
+            if kind != "Contextualized" or before is None or before.get("status") != status:
+                self._event(p, NORMAL if status == "True" else WARNING, reason, message)
+        return None
+
+    def _hosts_file_is_ours(self, p: Pass) -> bool:
+        """True when the container's /etc/hosts is the kubelet's bind-mounted file (it is on the cluster network here)."""
+        return self.clusternet is not None and self.clusternet.hosts.path(p.name).exists()
 
     async def report(self, p: Pass) -> Result:
         last_exit, policy = p.last_exit, p.container.spec.restart_policy
         if p.wait > 0 and last_exit is not None:
+            if not any(c.get("type") == "CrashLoopBackOff" and c.get("status") == "True" for c in p.status.get("conditions", [])):
+                # Once per hold, not per look: a resync during the backoff records nothing again.
+                self._event(p, WARNING, "BackOff", f"back-off restarting: it {describe_exit(last_exit)}")
             set_condition(p.status, "CrashLoopBackOff", "True", "BackOff",
                           f"back-off {last_exit['backoffSeconds']:g}s restarting: it {describe_exit(last_exit)}")
             await self._report(p.obj, phase="Failed", status=p.status, observed_generation=p.generation, ip=None,
@@ -409,13 +474,45 @@ class Reconciler:
         await self._report(p.obj, phase="Failed", message=message, status=None if as_read else p.status)
         return DONE
 
-    async def _record_event(self, obj: Obj, reason: str, message: str) -> None:
-        """An Event about the container (deduplicated with a count by the server); the condition says it too."""
-        try:
-            await self.api.record_event({"kind": "Container", **obj}, reason=reason, message=message,
-                                        component="kubelet", host=self.settings.node_name)
-        except ApiError as exc:
-            log.info("%s: event %s not recorded (%s); the status condition carries it", obj["metadata"]["name"], reason, exc.message)
+    def _event(self, p: Pass, type: str, reason: str, message: str) -> None:
+        """An Event about the container: queued, not awaited (see the module's docstring); the server counts repeats."""
+        self.events.record("Container", p.name, type=type, reason=reason, message=message)
+
+    def _action_event(self, p: Pass, action: Action) -> None:
+        """What one action that succeeded did, as a user reads it (Reconfigure: after all actions ran)."""
+        node, image = self.settings.node_name, p.container.spec.image
+        if isinstance(action, Destroy):
+            before = dict(p.observed.items).get("lxc.rootfs.path", "") if p.observed else ""
+            self._event(p, NORMAL, "ImageChanged", f"rootfs rebuilt from image {image} (the old one, {before}, was removed)")
+        elif isinstance(action, Create):
+            self._event(p, NORMAL, "Created", f"created on node {node} from image {image}")
+        elif isinstance(action, Start):
+            self._event(p, NORMAL, "Started", f"started on node {node}")
+        elif isinstance(action, Stop):
+            self._event(p, NORMAL, "Stopped", "stopped: spec.state is Stopped")
+
+    def _failure_event(self, p: Pass, action: Action, summary: str) -> None:
+        if isinstance(action, (Start, Restart)):
+            # The runtime's one line (kubelet.startlog) names a mount when the first error is one.
+            reason = "FailedMount" if summary.startswith(_MOUNT_FAILURE) else "FailedStart"
+        else:
+            reason = f"Failed{type(action).__name__}"  # FailedCreate, FailedStop, FailedReconfigure, ...
+        self._event(p, WARNING, reason, summary)
+
+    def _reconfigure_event(self, p: Pass) -> None:
+        """A config rewrite says how it took effect: live, by a restart, or at the next start."""
+        if not any(isinstance(a, Reconfigure) for a in p.actions) or p.observed is None:
+            return
+        keys = ", ".join(sorted(changed_keys(p.desired.items, p.observed.items))) or "none"
+        if p.takeover:
+            how = "takes effect at the next start (taken over in place)"
+        elif any(isinstance(a, Restart) for a in p.actions):
+            how = "restarted to apply it"
+        elif any(isinstance(a, SetCgroup) for a in p.actions):
+            how = "applied live, no restart"
+        else:
+            how = "takes effect at the next start"
+        self._event(p, NORMAL, "Reconfigured", f"{how}; changed: {keys}")
 
     async def write_metrics(self, name: str) -> None:
         """Only a status write of the latest metrics sample of a running container."""
@@ -451,6 +548,9 @@ class Reconciler:
         else:
             phase, message = "Stopped", ""
         ip = self.allocator.ips.get(observed.name)
+        network = obj["spec"].get("network") or {}
+        if network.get("type") == "cluster" and network.get("ipv4"):
+            ip = ipaddress.IPv4Interface(network["ipv4"])  # the apiserver's, kept wherever it runs
         await self._report(
             obj, phase=phase, message=message, status=status, frozen=observed.state == "FROZEN",
             ip=str(ip.ip) if ip and phase == "Running" else None,

@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kubelet import images, lxcconfig
+from kubelet import images, lxcconfig, overlay
 from kubelet.allocator import Allocator
+from kubelet.clusternet import on_cluster_network
 from kubelet.hostfeatures import HostFeatures
 from kubelet.plan import Desired, Observed
 from kubelet.ports import Runtime
@@ -20,26 +21,42 @@ class RenderError(Exception):
     """The spec cannot be made into a container on this node (e.g. a missing bridge)."""
 
 
-def bridge_of(container: Container, default: str) -> str | None:
+def bridge_of(container: Container, default: str, cluster_bridge: str | None = None) -> str | None:
     network = container.spec.network
     if network is not None and network.type == "none":
         return None
+    if cluster_bridge is not None and on_cluster_network(network):
+        return cluster_bridge
     return (network.bridge if network and network.bridge else None) or default
+
+
+def _root_of(container: Container, idmap: Any) -> tuple[int, int]:
+    """The container's root as the host sees it (uid, gid): the owner of files it must be able to write."""
+    if container.spec.privileged or idmap is None:
+        return 0, 0
+    return idmap.host_uid(0), idmap.host_gid(0)
 
 
 def desired(
     container: Container, *, settings: KubeletSettings, allocator: Allocator, network: Any, image_cache: Any,
-    runtime: Runtime, idmap: Any, host: HostFeatures, cgroup_version: int,
+    runtime: Runtime, idmap: Any, host: HostFeatures, cgroup_version: int, clusternet: Any = None,
 ) -> Desired:
     """Render the spec into LXC config; raise RenderError when this node cannot host it.
 
     Blocking (it may build the image): call it in a thread. Allocates the address and cpu pins.
     """
     name = container.metadata.name
-    bridge = bridge_of(container, settings.bridge)
+    bridge = bridge_of(container, settings.bridge, settings.cluster_bridge if clusternet is not None else None)
     if bridge is not None and not network.bridge_exists(bridge):
         raise RenderError(f"bridge {bridge!r} does not exist on node {settings.node_name}")
-    ip = gateway = None
+    ip = gateway = cluster = None
+    if clusternet is not None and bridge == settings.cluster_bridge:
+        # On the cluster network (kubelet.overlay): the apiserver's address, the anycast gateway,
+        # and the hosts file with every container's name.
+        spec_network = container.spec.network
+        ipv4 = clusternet.check_address(spec_network.ipv4 if spec_network else None, name=name)
+        cluster = lxcconfig.ClusterLink(bridge=bridge, address=ipv4, gateway=next(ipv4.network.hosts()), mtu=overlay.MTU,
+                                        hosts_file=str(clusternet.hosts.ensure(name, owner=_root_of(container, idmap))))
     with allocator.lock:
         if bridge == settings.bridge:
             ip = allocator.allocate_ip(name)
@@ -62,7 +79,7 @@ def desired(
     items = lxcconfig.render_config(
         container.spec, name=name, rootfs=rootfs_value, cgroup_version=cgroup_version,
         default_bridge=settings.bridge, ip=ip, gateway=gateway, idmap=mapped, cpuset=cpuset, init=init,
-        idmapped_mounts=host.idmapped_mounts, lxcfs=host.lxcfs,
+        idmapped_mounts=host.idmapped_mounts, lxcfs=host.lxcfs, cluster=cluster,
     )
     return Desired(
         name=name, items=tuple(items), running=container.spec.state == "Running",

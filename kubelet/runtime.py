@@ -34,6 +34,12 @@ _UPPER = "delta0"
 _WORK = "work"
 _LOG = "lxc.log"
 _LOG_TAIL_LINES = 15
+# ---- console log (dlxc logs): what init and its children write to the console, per run ----
+CONSOLE_LOG = "console.log"  # this run; liblxc moves it to console.log.1 when it reaches the cap
+PREVIOUS_LOG = "console.previous.log"  # the run before: moved aside by start()
+CONSOLE_LOG_SIZE = "1MB"  # lxc.console.size: the cap of each file (a power of two)
+# The environment of exec sessions: nothing of the kubelet's own (its token!), only what a login needs.
+ATTACH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class LxcError(RuntimeError):
@@ -254,13 +260,14 @@ class LxcRuntime:
         self._prepare_rootfs(name, items)
         log = self.container_dir(name) / _LOG
         log.unlink(missing_ok=True)
+        self._rotate_console_log(name)
         # Not container.start(): liblxc moves the process that asks for a daemonized start into the
         # new lxc.monitor.<name> cgroup (as the "transient" pid), so a long-lived kubelet would hop
         # from cgroup to cgroup and leave every monitor cgroup behind, busy. lxc-start is that
         # transient process instead, and it exits once the container reports RUNNING.
         command = [
             "lxc-start", "--name", name, "--lxcpath", str(self.lxc_path), "--daemon",
-            "--logfile", str(log), "--logpriority", self.log_level,
+            "--logfile", str(log), "--logpriority", self.log_level, *self._console_log_defines(name),
         ]
         argv = command_of(items)
         if argv is not None:
@@ -281,27 +288,99 @@ class LxcRuntime:
         ):
             raise StartError(self._start_failure(name, f"did not reach RUNNING in {timeout:g}s"))
 
-    def stop(self, name: str, *, timeout: float = 10.0) -> None:
-        """Ask init to halt (lxc.signal.halt), then kill what is left after `timeout`; a stopped one is left alone."""
+    # ---- console log and exec (kubelet/streams.py): plain files and lxc-attach, no liblxc call ----
+
+    def _console_log_defines(self, name: str) -> list[str]:
+        # Given at start, not in the config file: the log is the kubelet's business, not the spec's,
+        # and a config change would restart every container made before this existed.
+        log = self.container_dir(name) / CONSOLE_LOG
+        return [
+            "--define", f"lxc.console.logfile={log}",
+            "--define", f"lxc.console.size={CONSOLE_LOG_SIZE}",
+            "--define", "lxc.console.rotate=1",
+        ]
+
+    def _rotate_console_log(self, name: str) -> None:
+        """The last run's console log becomes the previous one (`dlxc logs --previous`)."""
+        directory = self.container_dir(name)
+        current = self.console_log_files(name)
+        if not current:
+            return
+        previous = directory / PREVIOUS_LOG
+        with open(previous.with_suffix(".tmp"), "wb") as out:
+            for path in current:
+                with open(path, "rb") as src:
+                    shutil.copyfileobj(src, out)
+        os.chmod(previous.with_suffix(".tmp"), 0o600)
+        os.replace(previous.with_suffix(".tmp"), previous)
+        for path in current:
+            path.unlink(missing_ok=True)
+
+    def console_log_files(self, name: str, *, previous: bool = False) -> list[Path]:
+        """The files of a run's console output, oldest first (only those that exist)."""
+        directory = self.container_dir(name)
+        if previous:
+            files = [directory / PREVIOUS_LOG]
+        else:
+            files = [directory / (CONSOLE_LOG + ".1"), directory / CONSOLE_LOG]
+        return [path for path in files if path.is_file()]
+
+    def state(self, name: str) -> str | None:
+        """RUNNING, STOPPED, FROZEN, ...; None when there is no such container."""
+        container = self._container(name)
+        if not container.defined and not container.running:
+            return None
+        return str(container.state)
+
+    def attach_command(
+        self, name: str, command: list[str], *, uid: int | None = None, gid: int | None = None, env: dict[str, str] | None = None
+    ) -> list[str]:
+        """The lxc-attach command line that runs `command` in the container with only `env` (plus PATH).
+
+        lxc-attach in a process of its own, not liblxc's attach(): python-lxc holds the GIL while
+        the attached command runs."""
+        argv = ["lxc-attach", "--name", _check_name(name), "--lxcpath", str(self.lxc_path), "--clear-env"]
+        if uid is not None:
+            argv += ["--uid", str(uid)]
+        if gid is not None:
+            argv += ["--gid", str(gid)]
+        for key, value in {"PATH": ATTACH_PATH, **(env or {})}.items():
+            argv += ["--set-var", f"{key}={value}"]
+        return [*argv, "--", *command]
+
+    def console_command(self, name: str) -> list[str]:
+        """lxc-console on the container's tty0 (detach: Ctrl-a q)."""
+        return ["lxc-console", "--name", _check_name(name), "--lxcpath", str(self.lxc_path), "--tty", "0"]
+
+    def stop(self, name: str, *, timeout: float = 10.0) -> bool:
+        """Ask init to halt (lxc.signal.halt), then kill what is left after `timeout`; a stopped one is left alone.
+
+        Returns True when the container had to be killed (timeout <= 0, or init did not halt in time).
+        """
         container = self._container(name)
         if not container.running:
-            return
+            return False
         if container.state == "FROZEN":
             container.unfreeze()
         # Not container.shutdown(): python-lxc holds the GIL for the whole wait, which froze every
         # other thread of the kubelet, its Lease renewals included, for up to the timeout (long enough
         # for the controller to declare the node dead). lxc-stop waits in its own process instead.
-        command = ["lxc-stop", "--name", name, "--lxcpath", str(self.lxc_path)]
-        # timeout <= 0: kill at once; otherwise a clean halt, then a kill after `timeout` seconds.
-        command += ["--timeout", str(max(1, int(timeout)))] if timeout > 0 else ["--kill"]
+        # The halt and the kill are two calls (--nokill, then --kill) so that we know which one it took.
+        if timeout > 0:
+            self._lxc_stop(name, ["--timeout", str(max(1, int(timeout))), "--nokill"], wait=timeout)
+            if not self._container(name).running:
+                return False
+        self._lxc_stop(name, ["--kill"], wait=0)
+        if self._container(name).running:
+            raise LxcError(f"container {name} could not be stopped, not even killed{self._log_tail(name)}")
+        return True
+
+    def _lxc_stop(self, name: str, args: list[str], *, wait: float) -> None:
+        command = ["lxc-stop", "--name", name, "--lxcpath", str(self.lxc_path), *args]
         try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, timeout=max(timeout, 0) + 15, stdin=subprocess.DEVNULL, check=False
-            )
+            subprocess.run(command, capture_output=True, text=True, timeout=max(wait, 0) + 15, stdin=subprocess.DEVNULL, check=False)
         except subprocess.TimeoutExpired as exc:
             raise LxcError(f"container {name} did not stop{self._log_tail(name)}") from exc
-        if result.returncode != 0 and self._container(name).running:
-            raise LxcError(f"container {name} could not be stopped: {result.stderr.strip()}{self._log_tail(name)}")
 
     def unfreeze(self, name: str) -> None:
         """Thaw a frozen container; any other state is left alone."""

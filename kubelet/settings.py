@@ -37,6 +37,13 @@ class KubeletSettings(BaseModel):
     image_dir: Path
     bridge: str = "dlxcbr0"
     subnet: ipaddress.IPv4Interface = ipaddress.IPv4Interface("10.77.0.1/24")  # the bridge's own address
+    # The cluster network (the apiserver's --cluster-cidr) and this host's bridge of it (kubelet.overlay).
+    cluster_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.88.0.0/16")
+    cluster_bridge: str = "dlxc0"
+    advertise_address: ipaddress.IPv4Address | None = None  # None: the address that reaches the apiserver
+    vxlan_id: int = 88
+    vxlan_port: int = 4789
+    outbound_nat: bool = True  # masquerade the cluster network's traffic to the host's uplink
     # The heartbeat is the node Lease (lease.renew_interval); this is only how often the Node's
     # status (usage, counts) is written, or about a second after the container count changed.
     status_interval: float = 10.0
@@ -62,3 +69,11 @@ class KubeletSettings(BaseModel):
     # Cached images no container has used for this long are removed (0: never).
     image_gc_after: float = 3600.0
     image_retry_interval: float = 30.0
+    # The stream server (exec, attach, logs; kubelet/streams.py): on only with a certificate. Port 0
+    # picks a free one; the Node status publishes host:port either way.
+    stream_cert_file: Path | None = None
+    stream_key_file: Path | None = None
+    stream_client_ca_file: Path | None = None  # the CA that signs the apiserver's client certificate
+    stream_host: str = "0.0.0.0"
+    stream_port: int = 0
+    stream_advertise_address: str = ""  # default: the bind address, or the one this host reaches the apiserver from

@@ -6,6 +6,11 @@ One worker decides, in queue order, against the cache; a decision is assumed at 
 A container that fits nowhere stays Pending with a Scheduled=False condition that counts the reasons
 node by node; it is tried again with exponential backoff, and at once when a node or a container
 change may have made room.
+
+Events: Scheduled after a bind succeeded; FailedScheduling on every attempt that found no node. The
+message is the decision's (per-node reasons), so the same reason again is the same event and the
+server raises its count, while a new reason is a new line. They go through an EventRecorder: queued,
+never awaited, so a slow apiserver never holds up a decision.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import random
 
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, Conflict, NotFound
+from dlxc.client.events import NORMAL, WARNING, EventRecorder
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from scheduler.cache import SchedulerCache, request_of
@@ -88,6 +94,7 @@ class Scheduler:
         self.in_flight: set[asyncio.Task[None]] = set()
         self.bound = 0
         self._wake: asyncio.TimerHandle | None = None
+        self.events = EventRecorder(client, component="scheduler")
 
     @property
     def assumed(self) -> dict[str, str]:
@@ -188,6 +195,8 @@ class Scheduler:
             self._retry_later(name)
             return
         self.bound += 1
+        self.events.record("Container", name, type=NORMAL, reason="Scheduled",
+                           message=f"assigned to node {decision.node}; {decision.message}")
         self.queue.forget(name)
         self.queue.discard_delayed(name)
         log.debug("bound %s: %s", name, decision.message)
@@ -196,6 +205,8 @@ class Scheduler:
         name = container["metadata"]["name"]
         self.unschedulable.add(name)
         self._retry_later(name)
+        # Every attempt: the same reason again raises the event's count (the status is written only on a change).
+        self.events.record("Container", name, type=WARNING, reason="FailedScheduling", message=decision.message)
         status = dict(container.get("status") or {})
         conditions = status.get("conditions") or []
         previous = next((c for c in conditions if c.get("type") == "Scheduled"), None)
@@ -239,6 +250,7 @@ class Scheduler:
         finally:
             for task in [*tasks, *self.in_flight]:
                 task.cancel()
+            await self.events.close()
             self.queue.shutdown()
             if self._wake is not None:
                 self._wake.cancel()

@@ -5,10 +5,11 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic.alias_generators import to_camel
 
-__all__ = ["DNS_LABEL", "Obj", "ConfigSafeStr", "DnsLabel", "Model", "check_config_safe", "iso_time", "now_iso"]
+__all__ = ["DNS_LABEL", "Obj", "ConfigSafeStr", "DnsLabel", "Model", "check_config_safe", "field_error", "iso_time", "now_iso"]
 
 # A decoded API object as it travels between components: plain JSON-ready dicts.
 Obj = dict[str, Any]
@@ -63,3 +64,10 @@ def _check_dns_label(value: str) -> str:
 
 ConfigSafeStr = Annotated[str, AfterValidator(check_config_safe)]
 DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
+
+
+def field_error(model: str, loc: tuple[str, ...], value: Any, message: str) -> ValidationError:
+    """A validation error placed at `loc`, for a model-wide check that is about one field (e.g. a
+    name too long for what the spec asks): raised from a model validator, it names that field."""
+    error = PydanticCustomError("value_error", "{message}", {"message": message})
+    return ValidationError.from_exception_data(model, [InitErrorDetails(type=error, loc=loc, input=value)])

@@ -1,6 +1,7 @@
 """The Container kind: one LXC system container, its desired spec and its observed status."""
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from typing import Any, Literal
@@ -77,10 +78,27 @@ class Mount(Model):
 
 
 class Network(Model):
-    """How the container is networked: on a bridge (default: the node's) or loopback only."""
+    """How the container is networked: on the cluster network (the default), on a node-local bridge, or loopback only."""
 
-    type: Literal["bridge", "none"] = "bridge"
-    bridge: str | None = Field(default=None, description="Bridge on the node; default: the kubelet's bridge (dlxcbr0).")
+    type: Literal["cluster", "bridge", "none"] = Field(
+        default="cluster",
+        description="cluster: the network spanning every node, one address for the container's life; "
+        "bridge: a bridge on the node, an address of that node; none: loopback only.",
+    )
+    bridge: str | None = Field(default=None, description="type bridge: the bridge on the node; default: the kubelet's bridge (dlxcbr0).")
+    ipv4: str | None = Field(
+        default=None,
+        description="type cluster: a static address with the network's prefix, e.g. 10.88.5.10/16; "
+        "default: one the apiserver allocates. Kept when the container moves; cannot be changed.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bridge_implies_type(cls, value: Any) -> Any:
+        # `{bridge: br0}` meant a bridge before the cluster network became the default, and still does.
+        if isinstance(value, dict) and value.get("bridge") is not None and "type" not in value:
+            return {**value, "type": "bridge"}
+        return value
 
     @field_validator("bridge")
     @classmethod
@@ -88,6 +106,27 @@ class Network(Model):
         if value is not None and not _IFNAME.match(value):
             raise ValueError("must be a network interface name: 1-15 of letters, digits, '_', '.', '-'")
         return value
+
+    @field_validator("ipv4")
+    @classmethod
+    def _ipv4(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "/" not in value:
+            raise ValueError(f"{value!r} needs the network's prefix length, e.g. 10.88.5.10/16")
+        try:
+            iface = ipaddress.IPv4Interface(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 address with a prefix length, e.g. 10.88.5.10/16") from None
+        return iface.with_prefixlen
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> Network:
+        if self.type != "bridge" and self.bridge is not None:
+            raise ValueError(f"bridge is only for type bridge, not {self.type}")
+        if self.type != "cluster" and self.ipv4 is not None:
+            raise ValueError(f"ipv4 is only for type cluster (addresses on a node bridge are the node's to give), not {self.type}")
+        return self
 
 
 _GROUP = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
@@ -176,7 +215,7 @@ class ContainerSpec(Model):
         description="Arguments appended to command (or to the image's init, /sbin/init, when command is unset).",
     )
     mounts: list[Mount] = Field(default_factory=list, description="Bind mounts HOST:CONTAINER[:ro].")
-    network: Network | None = Field(default=None, description="Default: the node's bridge.")
+    network: Network | None = Field(default=None, description="Default: the cluster network, with an address the apiserver allocates.")
     state: Literal["Running", "Stopped"] = Field(default="Running", description="Power state to hold.")
     restart_policy: Literal["Always", "OnFailure", "Never"] = Field(default="Always")
     failover: Literal["Always", "Never"] = Field(

@@ -15,7 +15,7 @@ __all__ = ["Event", "EventSource", "EventSpec", "EventStatus", "ObjectReference"
 class ObjectReference(Model):
     """The object an event is about."""
 
-    kind: Literal["Container", "Node", "Event", "Lease"]
+    kind: Literal["Container", "Node", "Event", "Lease", "ContainerSet", "ContainerCluster"]
     name: DnsLabel
     uid: str | None = None
 

@@ -39,6 +39,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("Node", "nodes", "schemas.node:Node", ("node", "no")),
     Kind("Event", "events", "schemas.event:Event", ("event", "ev")),
     Kind("Lease", "leases", "schemas.lease:Lease", ("lease",)),
+    Kind("ContainerSet", "containersets", "schemas.containerset:ContainerSet", ("containerset", "sets", "set", "cs")),
+    Kind("ContainerCluster", "containerclusters", "schemas.containercluster:ContainerCluster",
+         ("containercluster", "clusters", "cluster", "cc")),
 )
 
 

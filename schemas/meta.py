@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from schemas.base import ConfigSafeStr, DnsLabel, Model
 from schemas.labels import label_key_ok, label_value_ok
 
-__all__ = ["Condition", "ObjectMeta", "validate_labels"]
+__all__ = ["Condition", "ObjectMeta", "OwnerReference", "validate_labels"]
 
 
 def validate_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -19,6 +19,16 @@ def validate_labels(labels: dict[str, str]) -> dict[str, str]:
         if not label_value_ok(value):
             raise ValueError(f"label {key!r} has an invalid value {value!r}")
     return labels
+
+
+class OwnerReference(Model):
+    """The object this one belongs to: deleting the owner deletes it (the owner's controller does)."""
+
+    api_version: str = "dlxc.io/v1"
+    kind: str
+    name: DnsLabel
+    uid: str
+    controller: bool = Field(default=False, description="The owner's controller manages this object.")
 
 
 class ObjectMeta(Model):
@@ -33,6 +43,7 @@ class ObjectMeta(Model):
     creation_timestamp: datetime | None = None
     deletion_timestamp: datetime | None = None
     finalizers: list[str] = Field(default_factory=list, description="Cleanups that must finish before the object goes.")
+    owner_references: list[OwnerReference] | None = Field(default=None, description="Objects this one belongs to.")
 
     @field_validator("labels")
     @classmethod

@@ -63,8 +63,13 @@ class NodeStatus(Model):
     lxc_path: str = Field(default="", description="Where this node's LXC containers live.")
     bridge: str = Field(default="", description="The node's default bridge.")
     subnet: str = Field(default="", description="IPv4 subnet of the default bridge.")
+    tunnel_address: str = Field(default="", description="Where other nodes send this node's cluster network traffic (VXLAN).")
     unmanaged_containers: list[UnmanagedContainer] = Field(default_factory=list)
     images: list[CachedImage] = Field(default_factory=list)
+    stream_endpoint: str = Field(
+        default="", max_length=300,
+        description="host:port of the kubelet's TLS stream server (exec, attach, logs); empty when it serves none.",
+    )
 
 
 class Node(Model):

@@ -3,10 +3,20 @@ from __future__ import annotations
 
 __all__ = [
     "ADOPTED_ROOTFS_ANNOTATION",
+    "CLUSTER_FINALIZER",
+    "CLUSTER_LABEL",
+    "CLUSTER_ROLE_LABEL",
+    "CONTEXT_ANNOTATION",
+    "HOSTS_ANNOTATION",
+    "NODE_HOOKS_ANNOTATION",
     "APPLYSET_LABEL",
+    "CONTROL_PLANE_OF_ANNOTATION",
     "HOLLOW_LABEL",
     "LXC_FINALIZER",
     "RESTART_ANNOTATION",
+    "SET_FINALIZER",
+    "SET_LABEL",
+    "TEMPLATE_HASH_ANNOTATION",
 ]
 
 # The kubelet's finalizer on every Container it created an LXC container for: the object stays
@@ -26,3 +36,34 @@ APPLYSET_LABEL = "dlxc.io/applyset"
 
 # Simulated nodes (dlxc.sim.hollow) carry this label, so benchmarks can find and remove them.
 HOLLOW_LABEL = "dlxc.io/hollow"
+
+# On the admin token a control-plane join makes for its host's scheduler and controller: the host
+# it belongs to, so `dlxc node remove` revokes it with that host's node token.
+CONTROL_PLANE_OF_ANNOTATION = "dlxc.io/control-plane-of"
+# The ContainerSet controller's finalizer on every set: the set stays until its members are gone.
+SET_FINALIZER = "dlxc.io/set-members"
+
+# Every member of a ContainerSet carries `dlxc.io/set=<set name>` (besides its owner reference),
+# so the controller can watch members alone and `dlxc get containers -l dlxc.io/set=web` finds them.
+SET_LABEL = "dlxc.io/set"
+
+# The digest of the set template a member was made from (schemas.containerset.template_hash).
+TEMPLATE_HASH_ANNOTATION = "dlxc.io/template-hash"
+
+# The ContainerCluster controller's finalizer: the cluster stays until its front-end and node set are gone.
+CLUSTER_FINALIZER = "dlxc.io/cluster-members"
+
+# Every member of a ContainerCluster (and its node set) carries `dlxc.io/cluster=<name>` and
+# `dlxc.io/cluster-role=frontend|node`.
+CLUSTER_LABEL = "dlxc.io/cluster"
+CLUSTER_ROLE_LABEL = "dlxc.io/cluster-role"
+
+# Written by the cluster controller on each member, read by its kubelet (kubelet.clusterfiles):
+# the lines of the member's /etc/hosts block ("IP NAMES" per line, joined by ";"), and the
+# contextualization to run once at first boot (JSON: {"env": {...}, "scripts": [[name, text], ...]}).
+HOSTS_ANNOTATION = "dlxc.io/hosts"
+CONTEXT_ANNOTATION = "dlxc.io/context"
+
+# On a cluster's front-end only: the nodes it has now and the add-node/remove-node hooks to run on it
+# when that list changes (JSON: {"nodes": [...], "env": {...}, "add": [[name, text]], "remove": [...]}).
+NODE_HOOKS_ANNOTATION = "dlxc.io/node-hooks"

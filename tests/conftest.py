@@ -177,6 +177,9 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
             "etcd_prefix": prefix,
             "token_file": token_file,
             "allowed_host_paths": [os.path.realpath(tempfile.gettempdir())],
+            # A cluster network of its own (big enough for tests that create a thousand containers);
+            # two test clusters that happen to share one are still apart: each has its own bridge.
+            "cluster_cidr": f"10.{64 + secrets.randbelow(64)}.0.0/16",
             **overrides,
         }
     )
@@ -304,6 +307,9 @@ class Cluster:
     lxc_root: Path
     nodes: list[Node] = field(default_factory=list)
     procs: list[subprocess.Popen] = field(default_factory=list)
+    pki: Path | None = None  # the cluster CA's dir: kubelets get a stream serving certificate from it
+    # The cluster network's bridge, shared by this cluster's kubelets (they are all on this host).
+    cluster_bridge: str = field(default_factory=lambda: f"dc{secrets.token_hex(3)}")
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
         with (self.tmp / f"{name}.log").open("ab") as log:
@@ -329,13 +335,26 @@ class Cluster:
             self.start_kubelet(node)
         return node
 
+    def stream_args(self, node_name: str, *, host: str = "127.0.0.1") -> list[str]:
+        """The kubelet's stream server flags: a serving certificate for the node from the cluster CA."""
+        if self.pki is None:
+            return []
+        from dlxc.cluster.pki import issue_kubelet_serving
+
+        cert, key = issue_kubelet_serving(self.pki, node_name)
+        return ["--stream-cert-file", str(cert), "--stream-key-file", str(key),
+                "--stream-client-ca-file", str(self.pki / "ca.crt"), "--stream-host", host]
+
     def start_kubelet(self, node: Node) -> None:
         token = self.api.new_token(f"kubelet-{node.name}", f"node:{node.name}")
         node.log = self.tmp / f"kubelet-{node.name}.log"
         node.proc = self.spawn(
             f"kubelet-{node.name}",
             ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path), "--image-dir", str(self.image_dir),
-             "--bridge", node.bridge, "--subnet", node.subnet, "--heartbeat-interval", "1", *node.args],
+             "--bridge", node.bridge, "--subnet", node.subnet, "--heartbeat-interval", "1",
+             "--cluster-cidr", str(self.api.settings.cluster_cidr), "--cluster-bridge", self.cluster_bridge,
+             # No NAT rule or forwarding switched on in this host's own network namespace.
+             "--no-outbound-nat", *self.stream_args(node.name), *node.args],
             {**self.api.env(), "DLXC_TOKEN": token},
         )
 
@@ -344,7 +363,7 @@ class Cluster:
             stop_process(proc)
         from concurrent.futures import ThreadPoolExecutor
 
-        from kubelet import network, runtime
+        from kubelet import network, overlay, runtime
 
         for node in self.nodes:
             rt = runtime.LxcRuntime(node.lxc_path)
@@ -354,20 +373,31 @@ class Cluster:
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
             shutil.rmtree(node.lxc_path, ignore_errors=True)
+        overlay.teardown(self.cluster_bridge)
 
 
 @pytest.fixture
 def cluster(request: pytest.FixtureRequest, etcd: Etcd, image_dir: Path, lxc_root: Path, tmp_path: Path) -> Iterator[Cluster]:
     """apiserver + scheduler + controller, and `add_node()` for real kubelets with their own lxcpath and bridge.
 
-    A test marked `allow_privileged` gets an apiserver started with --allow-privileged."""
+    A test marked `allow_privileged` gets an apiserver started with --allow-privileged, one marked
+    `controller_args(...)` a controller with those flags."""
     if os.geteuid() != 0:
         pytest.fail("LXC tests need root")
-    api = start_api(etcd, tmp_path, allow_privileged=request.node.get_closest_marker("allow_privileged") is not None)
-    cluster = Cluster(api, image_dir, tmp_path, lxc_root)
+    from dlxc.cluster.pki import ensure_pki, issue_apiserver_client
+
+    pki = tmp_path / "pki"
+    ensure_pki(pki)
+    client_cert, client_key = issue_apiserver_client(pki)
+    api = start_api(
+        etcd, tmp_path, allow_privileged=request.node.get_closest_marker("allow_privileged") is not None,
+        kubelet_client_certificate=client_cert, kubelet_client_key=client_key, kubelet_certificate_authority=pki / "ca.crt",
+    )
+    cluster = Cluster(api, image_dir, tmp_path, lxc_root, pki=pki)
     try:
         cluster.spawn("scheduler", ["scheduler"], api.env())
-        cluster.spawn("controller", ["controller"], api.env())
+        marker = request.node.get_closest_marker("controller_args")
+        cluster.spawn("controller", ["controller", *(marker.args if marker else ())], api.env())
         yield cluster
     finally:
         cluster.cleanup()

@@ -16,9 +16,20 @@ __all__ = ["IMPERATIVE_ANNOTATIONS", "comparable_live", "drifted_fields", "unifi
 IMPERATIVE_ANNOTATIONS = frozenset({RESTART_ANNOTATION, ADOPTED_ROOTFS_ANNOTATION})
 
 
+def _without_cluster_address(spec: Obj) -> Obj:
+    """The cluster network is the default, and its address is the apiserver's to choose and to keep
+    (it cannot change): `network: {type: cluster, ipv4: ...}` reads as no network field."""
+    network = spec.get("network")
+    if isinstance(network, dict) and network.get("type", "cluster") == "cluster" and not set(network) - {"type", "ipv4"}:
+        spec = {k: v for k, v in spec.items() if k != "network"}
+    return spec
+
+
 def user_view(obj: Obj) -> Obj:
-    """The fields a manifest owns: name, labels, annotations and spec (less the scheduler's nodeName)."""
+    """The fields a manifest owns: name, labels, annotations and spec (less the scheduler's nodeName
+    and the apiserver's cluster address)."""
     spec = {k: v for k, v in (obj.get("spec") or {}).items() if k != "nodeName"}
+    spec = _without_cluster_address(spec)
     meta = obj.get("metadata") or {}
     return {
         "metadata": {

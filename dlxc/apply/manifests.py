@@ -12,7 +12,7 @@ from yaml.events import AliasEvent, CollectionStartEvent
 from schemas.base import Model
 from schemas.manifest import FieldError, ManifestError, parse_object
 
-__all__ = ["LoadError", "Manifest", "load_manifests", "safe_load_all", "yaml_problem"]
+__all__ = ["LoadError", "Manifest", "load_manifests", "load_text", "safe_load_all", "yaml_problem"]
 
 MAX_DEPTH = 64
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -118,26 +118,37 @@ def load_manifests(paths: list[str], *, recursive: bool = False) -> tuple[list[M
                 except (OSError, UnicodeDecodeError) as exc:
                     errors.append(LoadError(str(file), None, None, None, FieldError("", f"cannot read: {exc}")))
         for source, text in sources:
-            try:
-                docs = safe_load_all(text)
-            except yaml.YAMLError as exc:
-                errors.append(LoadError(source, None, None, None, FieldError("", f"not valid YAML: {yaml_problem(exc)}")))
-                continue
-            for index, doc in enumerate(docs, start=1):
-                if doc is None:
-                    continue
-                try:
-                    obj = parse_object(doc)
-                except ManifestError as exc:
-                    errors += [LoadError(source, index, exc.kind, exc.name, e) for e in exc.errors]
-                    continue
-                manifest = Manifest(source, index, obj)
-                key = (manifest.kind, manifest.name)
-                if key in seen:
-                    errors.append(
-                        LoadError(source, index, manifest.kind, manifest.name, FieldError("metadata.name", f"also defined in {seen[key]}"))
-                    )
-                    continue
-                seen[key] = f"{source} (document {index})"
-                manifests.append(manifest)
+            found, failed = load_text(source, text, seen=seen)
+            manifests += found
+            errors += failed
+    return manifests, errors
+
+
+def load_text(source: str, text: str, *, seen: dict[tuple[str, str], str] | None = None) -> tuple[list[Manifest], list[LoadError]]:
+    """Every object in one YAML text named `source` (a file, or what a user pasted into the dashboard);
+    `seen` carries names across texts, so a name defined twice is an error wherever the two are."""
+    seen = {} if seen is None else seen
+    manifests: list[Manifest] = []
+    errors: list[LoadError] = []
+    try:
+        docs = safe_load_all(text)
+    except yaml.YAMLError as exc:
+        return [], [LoadError(source, None, None, None, FieldError("", f"not valid YAML: {yaml_problem(exc)}"))]
+    for index, doc in enumerate(docs, start=1):
+        if doc is None:
+            continue
+        try:
+            obj = parse_object(doc)
+        except ManifestError as exc:
+            errors += [LoadError(source, index, exc.kind, exc.name, e) for e in exc.errors]
+            continue
+        manifest = Manifest(source, index, obj)
+        key = (manifest.kind, manifest.name)
+        if key in seen:
+            errors.append(
+                LoadError(source, index, manifest.kind, manifest.name, FieldError("metadata.name", f"also defined in {seen[key]}"))
+            )
+            continue
+        seen[key] = f"{source} (document {index})"
+        manifests.append(manifest)
     return manifests, errors

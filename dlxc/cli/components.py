@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from apiserver.settings import ApiServerSettings
 from controller.nodelifecycle import NodeLifecycleSettings
 from dlxc.cli.common import duration
+from dlxc.cli.configfile import config_option
 from dlxc.client.api import Client
 from dlxc.client.config import ClientConfig
 from kubelet.settings import KubeletSettings, LeaseSettings
@@ -30,7 +31,18 @@ __all__ = ["apiserver", "controller", "kubelet", "scheduler"]
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """To stderr, or (DLXC_LOG_FILE, as `dlxc up`, `init` and `join` start components) to that file,
+    rotated by size (10 MiB, five old files kept) so a long-lived host never fills its disk."""
+    from dlxc.cluster.supervisor import LOG_BACKUPS, LOG_MAX_BYTES
+
+    handlers: list[logging.Handler] | None = None
+    path = os.environ.get("DLXC_LOG_FILE")
+    if path:
+        from logging.handlers import RotatingFileHandler
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers = [RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS)]
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers)
 
 
 def _default(model: type[BaseModel], field: str) -> Any:
@@ -95,7 +107,18 @@ def default_node_name() -> str:
     return cleaned[:63] or "node"
 
 
+def _cluster_cidr(text: str) -> ipaddress.IPv4Network:
+    try:
+        network = ipaddress.IPv4Network(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an IPv4 network such as 10.88.0.0/16", param_hint="--cluster-cidr") from None
+    if network.prefixlen > 29:
+        raise typer.BadParameter("a prefix of /29 or wider, e.g. 10.88.0.0/16", param_hint="--cluster-cidr")
+    return network
+
+
 def apiserver(
+    config: Path = config_option("DLXC_APISERVER_CONFIG", "/etc/dlxc/server.yaml"),
     host: str = typer.Option("127.0.0.1", "--host", envvar="DLXC_APISERVER_HOST", help="Address to listen on."),
     port: int = typer.Option(6443, "--port", envvar="DLXC_APISERVER_PORT"),
     etcd_endpoints: str = typer.Option(",".join(_default(ApiServerSettings, "etcd_endpoints")), "--etcd-endpoints", envvar="DLXC_ETCD_ENDPOINTS", help="Comma-separated."),
@@ -103,9 +126,15 @@ def apiserver(
     token_file: Path = typer.Option(None, "--token-file", envvar="DLXC_TOKEN_FILE", help="Hashed tokens; without it no auth (loopback only)."),
     tls_cert_file: Path = typer.Option(None, "--tls-cert-file", envvar="DLXC_TLS_CERT_FILE", help="Server certificate (PEM)."),
     tls_private_key_file: Path = typer.Option(None, "--tls-private-key-file", envvar="DLXC_TLS_PRIVATE_KEY_FILE", help="Its key (PEM)."),
+    ca_file: Path = typer.Option(None, "--ca-file", envvar="DLXC_CA_FILE", help="The CA certificate to serve at /cacert (for `dlxc join`)."),
+    ca_key_file: Path = typer.Option(None, "--ca-key-file", envvar="DLXC_CA_KEY_FILE", help="The CA's key, handed to `dlxc join --control-plane` hosts; without it they are refused."),
     insecure_http: bool = typer.Option(False, "--insecure-http", envvar="DLXC_INSECURE_HTTP", help="Serve plain HTTP (loopback only)."),
     allow_privileged: bool = typer.Option(False, "--allow-privileged", envvar="DLXC_ALLOW_PRIVILEGED", help="Accept privileged: true."),
     allowed_host_paths: str = typer.Option("", "--allowed-host-paths", envvar="DLXC_ALLOWED_HOST_PATHS", help="Comma-separated folders host-path mounts must lie under; empty: none."),
+    kubelet_client_certificate: Path = typer.Option(None, "--kubelet-client-certificate", envvar="DLXC_KUBELET_CLIENT_CERTIFICATE", help="Client certificate towards kubelets' streams (exec, attach, logs)."),
+    kubelet_client_key: Path = typer.Option(None, "--kubelet-client-key", envvar="DLXC_KUBELET_CLIENT_KEY", help="Its key (PEM)."),
+    kubelet_certificate_authority: Path = typer.Option(None, "--kubelet-certificate-authority", envvar="DLXC_KUBELET_CERTIFICATE_AUTHORITY", help="CA that signs the kubelets' serving certificates."),
+    cluster_cidr: str = typer.Option(str(_default(ApiServerSettings, "cluster_cidr")), "--cluster-cidr", envvar="DLXC_CLUSTER_CIDR", help="The cluster network containers get their addresses from."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Serve the API over etcd (TLS unless --insecure-http on loopback)."""
@@ -128,8 +157,14 @@ def apiserver(
         etcd_endpoints=[e.strip() for e in etcd_endpoints.split(",") if e.strip()],
         etcd_prefix=etcd_prefix,
         token_file=token_file,
+        ca_file=ca_file,
+        ca_key_file=ca_key_file,
         allow_privileged=allow_privileged,
         allowed_host_paths=roots,
+        kubelet_client_certificate=kubelet_client_certificate,
+        kubelet_client_key=kubelet_client_key,
+        kubelet_certificate_authority=kubelet_certificate_authority,
+        cluster_cidr=_cluster_cidr(cluster_cidr),
     )
     serve(settings, host=host, port=port, cert=tls_cert_file, key=tls_private_key_file, insecure_http=insecure_http, log_level="warning")
 
@@ -160,6 +195,7 @@ def scheduler(
 
 
 def controller(
+    config: Path = config_option("DLXC_CONTROLLER_CONFIG", "/etc/dlxc/server.yaml"),
     server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
     token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
     node_grace: float = typer.Option(_default(NodeLifecycleSettings, "node_grace"), "--node-grace", parser=duration, help="Seconds of a silent node Lease before the node is NotReady."),
@@ -170,7 +206,9 @@ def controller(
     identity: str = typer.Option(None, "--identity", help="Leader election identity (default: HOST-PID)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
-    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling)."""
+    """Run the controllers (node lifecycle: NotReady, eviction, rescheduling; ContainerSets: members, rollouts, autoscale; ContainerClusters)."""
+    from controller.containercluster import ContainerClusterController
+    from controller.containerset import ContainerSetController
     from controller.nodelifecycle import NodeLifecycleController
 
     _logging(log_level)
@@ -179,11 +217,27 @@ def controller(
     except ValidationError as exc:
         raise _invalid(exc, {"node_grace": "--node-grace", "": "--eviction-timeout"}) from None
     _run_until_signal(
-        _elected("dlxc-controller", leader_elect, identity, lambda c: NodeLifecycleController(c, settings).run()), _client_config(server, token)
+        _elected("dlxc-controller", leader_elect, identity, lambda c: _both(
+            NodeLifecycleController(c, settings).run(), ContainerSetController(c).run(), ContainerClusterController(c).run()
+        )),
+        _client_config(server, token),
     )
 
 
+async def _both(*loops: Awaitable[None]) -> None:
+    """Run the controllers side by side; if one ends (it only ends by failing), the rest stop too."""
+    tasks = [asyncio.ensure_future(loop) for loop in loops]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
 def kubelet(
+    config: Path = config_option("DLXC_KUBELET_CONFIG", "/etc/dlxc/agent.yaml"),
     server: str = typer.Option(None, "--server", envvar="DLXC_SERVER"),
     token: str = typer.Option(None, "--token", envvar="DLXC_TOKEN"),
     node_name: str = typer.Option(None, "--node-name", envvar="DLXC_NODE_NAME", help="Default: the hostname."),
@@ -191,6 +245,12 @@ def kubelet(
     image_dir: Path = typer.Option(Path("/var/lib/dlxc/images"), "--image-dir", envvar="DLXC_IMAGE_DIR"),
     bridge: str = typer.Option(_default(KubeletSettings, "bridge"), "--bridge", envvar="DLXC_BRIDGE", help="Default bridge, created when missing."),
     subnet: str = typer.Option(str(_default(KubeletSettings, "subnet")), "--subnet", envvar="DLXC_SUBNET", help="The bridge's address and subnet."),
+    cluster_cidr: str = typer.Option(str(_default(KubeletSettings, "cluster_cidr")), "--cluster-cidr", envvar="DLXC_CLUSTER_CIDR", help="The cluster network (the apiserver's --cluster-cidr)."),
+    cluster_bridge: str = typer.Option(_default(KubeletSettings, "cluster_bridge"), "--cluster-bridge", envvar="DLXC_CLUSTER_BRIDGE", help="This host's bridge of the cluster network."),
+    advertise_address: str = typer.Option(None, "--advertise-address", envvar="DLXC_ADVERTISE_ADDRESS",
+                                          help="This host's address other nodes send overlay traffic to; default: the one that reaches the apiserver."),
+    outbound_nat: bool = typer.Option(_default(KubeletSettings, "outbound_nat"), "--outbound-nat/--no-outbound-nat", envvar="DLXC_OUTBOUND_NAT",
+                                      help="Masquerade the cluster network's outbound traffic (nftables; turns on IPv4 forwarding)."),
     heartbeat_interval: float = typer.Option(_default(LeaseSettings, "renew_interval"), "--heartbeat-interval", parser=duration, help="Seconds between two renewals of the node Lease: the heartbeat."),
     status_interval: float = typer.Option(_default(KubeletSettings, "status_interval"), "--status-interval", parser=duration, help="Seconds between two Node status (usage) updates."),
     fence_timeout: float = typer.Option(_default(LeaseSettings, "fence_timeout"), "--fence-timeout", parser=duration, help="Without a Lease renewal this long, stop containers that may fail over."),
@@ -205,6 +265,12 @@ def kubelet(
     image_gc_after: float = typer.Option(_default(KubeletSettings, "image_gc_after"), "--image-gc-after", parser=duration, help="Remove cached images unused this many seconds; 0: never."),
     scan_paths: str = typer.Option(",".join(str(p) for p in _default(KubeletSettings, "scan_paths")), "--scan-paths", help="Comma-separated lxcpaths whose containers are listed as unmanaged."),
     metrics_file: Path = typer.Option(None, "--metrics-file", envvar="DLXC_METRICS_FILE", help="Append each collection as one JSON line."),
+    stream_cert_file: Path = typer.Option(None, "--stream-cert-file", envvar="DLXC_STREAM_CERT_FILE", help="Serving certificate of exec/attach/logs (names the node); without it no streams."),
+    stream_key_file: Path = typer.Option(None, "--stream-key-file", envvar="DLXC_STREAM_KEY_FILE", help="Its key (PEM)."),
+    stream_client_ca_file: Path = typer.Option(None, "--stream-client-ca-file", envvar="DLXC_STREAM_CLIENT_CA_FILE", help="CA of the apiserver's client certificate."),
+    stream_host: str = typer.Option(_default(KubeletSettings, "stream_host"), "--stream-host", envvar="DLXC_STREAM_HOST", help="Address the stream server listens on."),
+    stream_port: int = typer.Option(_default(KubeletSettings, "stream_port"), "--stream-port", envvar="DLXC_STREAM_PORT", help="Its port; 0: any free one (published in the Node status)."),
+    stream_advertise_address: str = typer.Option("", "--stream-advertise-address", envvar="DLXC_STREAM_ADVERTISE_ADDRESS", help="Address the apiserver dials (default: the listen address, or the one that reaches the apiserver)."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
     lxcfs: bool = typer.Option(
         True, "--lxcfs/--no-lxcfs", envvar="DLXC_LXCFS",
@@ -224,6 +290,10 @@ def kubelet(
             image_dir=image_dir,
             bridge=bridge,
             subnet=ipaddress.IPv4Interface(subnet),
+            cluster_cidr=_cluster_cidr(cluster_cidr),
+            cluster_bridge=cluster_bridge,
+            advertise_address=ipaddress.IPv4Address(advertise_address) if advertise_address else None,
+            outbound_nat=outbound_nat,
             status_interval=status_interval,
             lease=lease,
             max_containers=max_containers,
@@ -237,11 +307,19 @@ def kubelet(
             metrics_file=metrics_file,
             image_gc_after=image_gc_after,
             scan_paths=[Path(p) for p in scan_paths.split(",") if p.strip()],
+            stream_cert_file=stream_cert_file,
+            stream_key_file=stream_key_file,
+            stream_client_ca_file=stream_client_ca_file,
+            stream_host=stream_host,
+            stream_port=stream_port,
+            stream_advertise_address=stream_advertise_address,
         )
     except ValidationError as exc:
         raise _invalid(exc, {"": "--fence-timeout", "status_interval": "--status-interval"}) from None
     if os.geteuid() != 0:
         raise typer.BadParameter("the kubelet must run as root to manage LXC containers")
+    if stream_cert_file and not (stream_key_file and stream_client_ca_file):
+        raise typer.BadParameter("--stream-cert-file needs --stream-key-file and --stream-client-ca-file", param_hint="--stream-cert-file")
     lxc_path.mkdir(parents=True, exist_ok=True)
     ids = idmap.ensure_subids()
     host = hostfeatures.detect(start_lxcfs=lxcfs)

@@ -1,4 +1,4 @@
-"""`dlxc describe container|node NAME`: spec, status, conditions, events and placement, in that order."""
+"""`dlxc describe container|node|set NAME`: spec, status, conditions, events and placement, in that order."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -10,6 +10,7 @@ from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import complete_kinds, complete_names
 from dlxc.cli.placement import placement_lines
+from dlxc.client.events import one_line
 from schemas import Kind, kind_for_plural
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ def describe_lines(obj: Obj, events: list[Obj]) -> list[str]:
     meta, status = obj.get("metadata") or {}, dict(obj.get("status") or {})
     conditions = status.pop("conditions", []) or []
     placement = status.pop("placement", None)
+    revisions = status.pop("revisions", None) or []
+    decisions = status.pop("autoscale", None) or []
     created = meta.get("creationTimestamp")
     lines = [
         f"Name:         {meta.get('name')}",
@@ -75,7 +78,7 @@ def describe_lines(obj: Obj, events: list[Obj]) -> list[str]:
                 (e.get("spec") or {}).get("reason", ""),
                 console.age(_event_time(e) or None),
                 str((e.get("status") or {}).get("count", 1)),
-                (e.get("spec") or {}).get("message", ""),
+                one_line((e.get("spec") or {}).get("message", "")),
             ]
             for e in events
         ]
@@ -84,6 +87,18 @@ def describe_lines(obj: Obj, events: list[Obj]) -> list[str]:
         lines.append("Events:       <none>")
     if placement:
         lines += ["Placement:", *("  " + line for line in placement_lines(placement))]
+    if revisions:
+        rows = [[str(r.get("revision", "")), r.get("hash", ""), ((r.get("template") or {}).get("spec") or {}).get("image", "")]
+                for r in revisions]
+        lines += ["Revisions:", *console.format_table(["REVISION", "HASH", "IMAGE"], rows, indent="  ")]
+    if decisions:
+        rows = [
+            [console.age(d.get("time")), str(d.get("current", "")), str(d.get("desired", "")),
+             f"{d['usagePercent']:g}%" if d.get("usagePercent") is not None else "-", f"{d.get('targetPercent', 0):g}%",
+             d.get("message", "")]
+            for d in decisions
+        ]
+        lines += ["Autoscale decisions:", *console.format_table(["AGE", "CURRENT", "DESIRED", "USAGE", "TARGET", "WHY"], rows, indent="  ")]
     return lines
 
 
@@ -94,12 +109,12 @@ async def describe_object(client: Client, kind: Kind, name: str) -> None:
 
 
 def describe(
-    kind: str = typer.Argument(..., help="container or node", autocompletion=complete_kinds),
+    kind: str = typer.Argument(..., help="container, node, set or cluster", autocompletion=complete_kinds),
     name: str = typer.Argument(..., help="Name of the object.", autocompletion=complete_names),
 ) -> None:
     """Show one object in full: spec, status, conditions, events and why it was placed where it is."""
     try:
         found = kind_for_plural(kind)
     except KeyError:
-        fail(f"unknown kind {kind!r}; use container or node")
+        fail(f"unknown kind {kind!r}; use container, node, set or cluster")
     with_client(lambda client: describe_object(client, found, name))

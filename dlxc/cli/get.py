@@ -1,4 +1,4 @@
-"""`dlxc get containers|nodes|events|leases [NAME] [-w] [-o wide|yaml|json|name] [-l SELECTOR] [--for KIND/NAME]`."""
+"""`dlxc get containers|nodes|sets|events|leases [NAME] [-w] [-o wide|yaml|json|name] [-l SELECTOR] [--for KIND/NAME]`."""
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +9,7 @@ import typer
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.completion import GET_OUTPUTS, complete_get_output, complete_kinds, complete_names, complete_object_refs
+from dlxc.client.events import one_line
 from schemas import Kind, kind_for_plural
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from schemas.base import Obj
 
 __all__ = [
-    "container_rows", "event_rows", "field_value", "get", "labels_of", "lease_rows", "node_ready", "node_rows", "rows_for",
+    "cluster_rows", "container_rows", "event_rows", "set_rows", "field_value", "get", "labels_of", "lease_rows", "node_ready", "node_rows", "rows_for",
     "show", "sort_items", "watch",
 ]
 
@@ -88,7 +89,7 @@ def event_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[st
             spec.get("reason", ""),
             f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
             str(status.get("count", 1)),
-            spec.get("message", ""),
+            one_line(spec.get("message", "")),
         ]
         if wide:
             source = spec.get("source", {})
@@ -111,7 +112,43 @@ def lease_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[st
     return headers, rows
 
 
-ROWS = {"Container": container_rows, "Node": node_rows, "Event": event_rows, "Lease": lease_rows}
+def set_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]]]:
+    """READY is Running/wanted, as kubectl shows a StatefulSet; UP-TO-DATE counts members on the current template."""
+    headers = ["NAME", "READY", "UP-TO-DATE", "AGE"]
+    if wide:
+        headers += ["IMAGE", "REVISION", "AUTOSCALE", "MESSAGE"]
+    rows = []
+    for obj in items:
+        spec, status = obj.get("spec", {}), obj.get("status", {})
+        row = [
+            obj["metadata"]["name"],
+            f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
+            str(status.get("updatedReplicas", 0)),
+            console.age(obj["metadata"].get("creationTimestamp")),
+        ]
+        if wide:
+            auto = spec.get("autoscale")
+            progressing = next((c for c in status.get("conditions", []) if c.get("type") == "Progressing"), {})
+            row += [
+                ((spec.get("template") or {}).get("spec") or {}).get("image", ""),
+                str(status.get("currentRevision") or "-"),
+                f"{auto.get('min', 1)}..{auto['max']} @{auto['targetCPUPercent']:g}%" if auto else "-",
+                progressing.get("message", ""),
+            ]
+        rows.append(row)
+    return headers, rows
+
+
+def cluster_rows(items: list[Obj], *, wide: bool) -> tuple[list[str], list[list[str]]]:
+    from dlxc.cli.cluster import cluster_rows as rows
+
+    return rows(items)
+
+
+ROWS = {
+    "Container": container_rows, "Node": node_rows, "Event": event_rows, "Lease": lease_rows, "ContainerSet": set_rows,
+    "ContainerCluster": cluster_rows,
+}
 
 
 def _for_selector(value: str) -> str:
@@ -285,7 +322,7 @@ async def watch(
 
 
 def get(
-    kind: str = typer.Argument(..., help="containers, nodes, events or leases", autocompletion=complete_kinds),
+    kind: str = typer.Argument(..., help="containers, nodes, sets, clusters, events or leases", autocompletion=complete_kinds),
     name: str = typer.Argument(None, help="One object by name.", autocompletion=complete_names),
     output: str = typer.Option("table", "--output", "-o", help="table, wide, yaml, json or name.", autocompletion=complete_get_output),
     selector: str = typer.Option(None, "--selector", "-l", help="Label selector, e.g. app=web,tier!=db."),
@@ -300,7 +337,7 @@ def get(
     try:
         found = kind_for_plural(kind)
     except KeyError:
-        fail(f"unknown kind {kind!r}; use containers, nodes, events or leases")
+        fail(f"unknown kind {kind!r}; use containers, nodes, sets, clusters, events or leases")
     if for_object and found.name != "Event":
         fail("--for only applies to events", code=2)
     field_selector = _for_selector(for_object) if for_object else None

@@ -8,6 +8,7 @@ from dlxc.cli import console
 from dlxc.cli.common import with_client
 from dlxc.cli.get import node_ready
 from dlxc.client.errors import NotFound
+from dlxc.client.events import one_line
 from schemas.container import PHASES
 
 if TYPE_CHECKING:
@@ -23,6 +24,10 @@ def _used(used: float, total: float, *, size: bool) -> str:
     if size:
         return f"{console.human_bytes(used) if used else '0'}/{console.human_bytes(total) if total else '0'}"
     return f"{used:g}/{total:g}"
+
+
+def _last_seen(event: Obj) -> str:
+    return str((event.get("status") or {}).get("lastTimestamp") or (event.get("metadata") or {}).get("creationTimestamp") or "")
 
 
 def cluster_lines(nodes: list[Obj], containers: list[Obj], events: list[Obj]) -> list[str]:
@@ -53,17 +58,24 @@ def cluster_lines(nodes: list[Obj], containers: list[Obj], events: list[Obj]) ->
             for c in sorted(troubled, key=lambda c: c["metadata"]["name"])
         ]
         lines += console.format_table(["NAME", "PHASE", "MESSAGE"], rows, indent="  ")
-    warnings = [e for e in events if e.get("type") == "Warning"]
-    warnings.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("metadata", {}).get("creationTimestamp") or ""))
+    # Events keep what they say in spec and when and how often in status (see dlxc get events).
+    warnings = [e for e in events if (e.get("spec") or {}).get("type") == "Warning"]
+    warnings.sort(key=_last_seen)
     warnings = warnings[-WARNINGS_SHOWN:]
     lines.append(f"Recent warnings: {len(warnings) if warnings else 'none'}")
     if warnings:
         rows = []
         for e in warnings:
-            involved = e.get("involvedObject") or {}
-            when = e.get("lastTimestamp") or e.get("metadata", {}).get("creationTimestamp")
-            rows.append([console.age(when), f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}", e.get("reason", ""), e.get("message", "")])
-        lines += console.format_table(["AGE", "OBJECT", "REASON", "MESSAGE"], rows, indent="  ")
+            spec = e.get("spec") or {}
+            involved = spec.get("involvedObject") or {}
+            rows.append([
+                console.age(_last_seen(e) or None),
+                f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+                spec.get("reason", ""),
+                str((e.get("status") or {}).get("count", 1)),
+                one_line(spec.get("message", "")),
+            ])
+        lines += console.format_table(["AGE", "OBJECT", "REASON", "COUNT", "MESSAGE"], rows, indent="  ")
     return lines
 
 

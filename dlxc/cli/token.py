@@ -8,7 +8,7 @@ import typer
 
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
-from schemas.token import ROLES_HELP, check_role
+from schemas.token import JOIN, ROLES_HELP, check_role
 
 if TYPE_CHECKING:
     from dlxc.client.api import Client
@@ -35,6 +35,8 @@ def create(
     name: str = typer.Argument(..., help="Who the token is for, e.g. alice or kubelet-node1 (a DNS-1123 label)."),
     role: str = typer.Option(..., "--role", "-r", help=f"{ROLES_HELP} (NAME a registered Node)."),
     ttl: str = typer.Option(None, "--ttl", help="Lifetime, e.g. 1h or 7d; default: until revoked."),
+    uses: int = typer.Option(None, "--uses", min=1, help="--role join only: how many hosts may join with it; default: any number."),
+    control_plane: bool = typer.Option(False, "--control-plane", help="--role join only: may also add control-plane hosts (as powerful as admin)."),
 ) -> None:
     """Ask the apiserver for a new token; its secret is printed once and stored nowhere (only its hash)."""
     try:
@@ -42,6 +44,14 @@ def create(
         spec: Obj = {"role": role}
         if ttl is not None:
             spec["ttlSeconds"] = parse_ttl(ttl)
+        if uses is not None:
+            if role != JOIN:
+                raise ValueError(f"--uses is only for --role join, not {role}")
+            spec["uses"] = uses
+        if control_plane:
+            if role != JOIN:
+                raise ValueError(f"--control-plane is only for --role join, not {role}")
+            spec["controlPlane"] = True
     except ValueError as exc:
         fail(str(exc), code=2)
 
@@ -67,10 +77,19 @@ def list_tokens(output: str = typer.Option("table", "--output", "-o", help="tabl
         console.print_yaml(items)
     else:
         rows = [
-            [t["metadata"]["name"], t["spec"]["role"], t["metadata"]["creationTimestamp"], (t.get("status") or {}).get("expirationTimestamp") or "never"]
+            [t["metadata"]["name"], t["spec"]["role"], t["metadata"]["creationTimestamp"],
+             (t.get("status") or {}).get("expirationTimestamp") or "never", _uses(t)]
             for t in items
         ]
-        console.print_table(["NAME", "ROLE", "CREATED", "EXPIRES"], rows)
+        console.print_table(["NAME", "ROLE", "CREATED", "EXPIRES", "USES"], rows)
+
+
+def _uses(token: Obj) -> str:
+    """USED/USES of a join token (USED/- when unlimited); - for every other role."""
+    if token["spec"]["role"] != JOIN:
+        return "-"
+    used = (token.get("status") or {}).get("used") or 0
+    return f"{used}/{token['spec'].get('uses') or '-'}"
 
 
 @token_app.command("revoke")

@@ -48,6 +48,12 @@ def up(
     bridge: str = typer.Option("dlxcbr0", "--bridge", envvar="DLXC_BRIDGE", help="The first node's bridge; node k gets BRIDGE-k."),
     subnet: str = typer.Option("10.77.0.1/24", "--subnet", envvar="DLXC_SUBNET",
                                help="The first node's bridge address; each further node takes the next subnet of that size."),
+    cluster_cidr: str = typer.Option("10.88.0.0/16", "--cluster-cidr", envvar="DLXC_CLUSTER_CIDR",
+                                     help="The cluster network containers join by default."),
+    cluster_bridge: str = typer.Option("dlxc0", "--cluster-bridge", envvar="DLXC_CLUSTER_BRIDGE",
+                                       help="This host's bridge of the cluster network, shared by its nodes."),
+    outbound_nat: bool = typer.Option(True, "--outbound-nat/--no-outbound-nat", envvar="DLXC_OUTBOUND_NAT",
+                                      help="Masquerade the cluster network to the host's uplink (nftables; turns on IPv4 forwarding)."),
 ) -> None:
     """Start a local cluster in the background and apply the examples."""
     if etcd_members not in (1, 3, 5):
@@ -60,12 +66,21 @@ def up(
             raise ValueError("too small")
     except ValueError:
         raise typer.BadParameter("an IPv4 address with a prefix of /28 or wider, e.g. 10.77.0.1/24", param_hint="--subnet") from None
+    try:
+        if ipaddress.IPv4Network(cluster_cidr).prefixlen > 29:
+            raise ValueError("too small")
+    except ValueError:
+        raise typer.BadParameter("an IPv4 network of /29 or wider, e.g. 10.88.0.0/16", param_hint="--cluster-cidr") from None
+    if not 1 <= len(cluster_bridge) <= 12 or not all(c.isalnum() or c in "-_" for c in cluster_bridge):
+        # Its VXLAN port is CLUSTER_BRIDGE-vx, within the 15 characters of an interface name.
+        raise typer.BadParameter("1-12 letters, digits, - or _", param_hint="--cluster-bridge")
     extra = tuple(p.strip() for p in allowed_host_paths.split(",") if p.strip())
     for root in extra:
         if not root.startswith("/"):
             raise typer.BadParameter(f"{root!r} is not an absolute path", param_hint="--allowed-host-paths")
     cluster = LocalCluster(state_dir or default_state_dir(), port=port, node_name=default_node_name(), nodes=nodes,
-                           etcd_members=etcd_members, bridge=bridge, subnet=subnet,
+                           etcd_members=etcd_members, bridge=bridge, subnet=subnet, cluster_cidr=str(ipaddress.IPv4Network(cluster_cidr)),
+                           cluster_bridge=cluster_bridge, outbound_nat=outbound_nat,
                            allow_privileged=allow_privileged, extra_host_paths=extra)
     created = not cluster.exists()
     before = cluster.admission_layout()
@@ -82,6 +97,7 @@ def up(
     members = f", etcd of {etcd_members} members" if etcd_members > 1 else ""
     console.out(f"cluster is up: apiserver {cluster.server}, node{'s' if nodes > 1 else ''} {names} Ready{members}")
     console.out(f"state in {cluster.state_dir}, logs in {cluster.state_dir / 'logs'}, client config {path}")
+    console.out(f"dashboard: {cluster.server}/ui/ (`dlxc dashboard` prints a one-time login link)")
     source = examples or _examples_dir()
     if not created and source is not None and not no_examples:
         # Re-applying would revert what the user changed since (a stopped container, a new image).
@@ -103,6 +119,7 @@ def up(
     console.out("  dlxc get nodes")
     console.out("  dlxc get containers -o wide")
     console.out("  dlxc apply -f manifests/examples/")
+    console.out("  dlxc dashboard --open")
     console.out("  dlxc down")
 
 

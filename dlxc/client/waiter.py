@@ -73,7 +73,8 @@ def state_of(obj: Obj | None, wait: WaitFor) -> str:
     if wait.what == "condition":
         cond = next((c for c in status.get("conditions", []) if c.get("type") == wait.value), None)
         return f"{wait.value}={cond.get('status')}" if cond else f"{wait.value} not reported"
-    phase = status.get("phase") or "Pending"
+    # Kinds without a phase (sets, clusters) show Terminating while their finalizers run.
+    phase = status.get("phase") or ("Terminating" if (obj.get("metadata") or {}).get("deletionTimestamp") else "Pending")
     message = status.get("message")
     return f"{phase} ({message})" if message else phase
 

@@ -1,13 +1,12 @@
 """`dlxc up` / `dlxc down`: a whole cluster on this host (etcd, apiserver, scheduler, controller, kubelet)."""
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -19,19 +18,14 @@ import httpx
 
 from apiserver.auth import TokenFile
 from dlxc.client.config import ClientConfig, save_config
-from dlxc.cluster.pki import Pki, ensure_pki, ssl_context
+from dlxc.cluster.pki import Pki, ensure_pki, issue_apiserver_client, issue_kubelet_serving, ssl_context
+from dlxc.cluster.supervisor import Supervisor, stop_order, wait_http
 
 __all__ = ["STOP_GRACE", "LocalCluster", "LocalNode", "default_state_dir", "stop_containers", "stop_order"]
 
 log = logging.getLogger("dlxc.cluster")
 
 COMPONENTS = ("etcd", "apiserver", "scheduler", "controller", "kubelet")
-
-
-def stop_order(names: list[str]) -> list[str]:
-    """Kubelets first, then controller, scheduler, apiserver, and the etcd members last."""
-    rank = {"kubelet": 0, "controller": 1, "scheduler": 2, "apiserver": 3, "etcd": 4}
-    return sorted(names, key=lambda n: (rank.get(n.split("-")[0], 0), n))
 
 
 @dataclass(frozen=True)
@@ -56,21 +50,6 @@ def default_state_dir() -> Path:
     return Path("/var/lib/dlxc") if os.geteuid() == 0 else Path.home() / ".local/share/dlxc"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        # A zombie or a recycled pid of another program does not count.
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return bool(cmdline)
-
-
 @dataclass
 class LocalCluster:
     state_dir: Path
@@ -78,6 +57,9 @@ class LocalCluster:
     node_name: str = "local"
     bridge: str = "dlxcbr0"
     subnet: str = "10.77.0.1/24"
+    cluster_cidr: str = "10.88.0.0/16"  # the cluster network; on one host its bridge is shared by every node
+    cluster_bridge: str = "dlxc0"
+    outbound_nat: bool = True  # masquerade the cluster network to the host's uplink (turns on IPv4 forwarding)
     nodes: int = 1  # kubelets on this host, each a node of its own (for trying failover)
     etcd_members: int = 1  # 3 for an etcd cluster on loopback
     allow_privileged: bool = False
@@ -136,43 +118,18 @@ class LocalCluster:
     def lxc_path(self) -> Path:
         return self.state_dir / "lxc"
 
-    def _pids(self) -> dict[str, int]:
-        try:
-            return json.loads(self.pid_file.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
+    @property
+    def supervisor(self) -> Supervisor:
+        return Supervisor(self.pid_file, self.state_dir / "logs", self.state_dir)
 
     def running(self) -> dict[str, int]:
-        return {name: pid for name, pid in self._pids().items() if _alive(pid)}
+        return self.supervisor.running()
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> int:
-        logs = self.state_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        with (logs / f"{name}.log").open("ab") as log:
-            proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **env},
-                start_new_session=True,  # outlives `dlxc up`; `dlxc down` stops it
-                cwd=self.state_dir,
-            )
-        pids = self._pids()
-        pids[name] = proc.pid
-        self.pid_file.write_text(json.dumps(pids))
-        return proc.pid
+    def _spawn(self, name: str, args: list[str], env: dict[str, str], *, self_logging: bool = True) -> int:
+        return self.supervisor.spawn(name, args, env, self_logging=self_logging)
 
     def _wait_http(self, url: str, *, timeout: float, what: str, verify: object = True) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:  # type: ignore[arg-type]
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{what} did not come up within {timeout:.0f}s; see {self.state_dir / 'logs'}")
+        wait_http(url, timeout=timeout, what=what, logs=self.state_dir / "logs", verify=verify)
 
     def _tokens(self) -> tuple[str, dict[str, str]]:
         """The admin token for the CLI and one token per component (created once, kept in the state dir)."""
@@ -194,6 +151,7 @@ class LocalCluster:
     def up(self, *, timeout: float = 60.0) -> ClientConfig:
         """Start what is not running yet, wait until the node is Ready, return the client config."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        dropped = self.dropped_nodes()
         admin, component_tokens = self._tokens()
         running = self.running()
         py = [sys.executable, "-m", "dlxc"]
@@ -215,18 +173,24 @@ class LocalCluster:
                     "--auto-compaction-retention", "1h",
                 ],
                 {},
+                self_logging=False,
             )
         for endpoint in self.etcd_endpoints:
             self._wait_http(f"{endpoint}/health", timeout=timeout, what="etcd")
         pki = self.pki()
         (self.state_dir / "volumes").mkdir(exist_ok=True)
+        # Exec, attach and logs: the apiserver dials kubelets with a client certificate, and each
+        # kubelet serves them with a certificate naming its node (mutual TLS, the same CA).
+        client_cert, client_key = issue_apiserver_client(pki.ca_cert.parent)
         if "apiserver" not in running:
             self._spawn(
                 "apiserver",
                 py + ["apiserver", "--port", str(self.port), "--etcd-endpoints", ",".join(self.etcd_endpoints),
                       "--token-file", str(self.state_dir / "tokens"),
                       "--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key),
-                      "--allowed-host-paths", ",".join(self.allowed_host_paths),
+                      "--kubelet-client-certificate", str(client_cert), "--kubelet-client-key", str(client_key),
+                      "--kubelet-certificate-authority", str(pki.ca_cert),
+                      "--allowed-host-paths", ",".join(self.allowed_host_paths), "--cluster-cidr", self.cluster_cidr,
                       *(["--allow-privileged"] if self.allow_privileged else [])],
                 {},
             )
@@ -237,21 +201,72 @@ class LocalCluster:
                 self._spawn(name, py + [name], self._component_env(name, component_tokens[name], pki))
         for node in self.local_nodes():
             if node.component not in running:
+                stream_cert, stream_key = issue_kubelet_serving(pki.ca_cert.parent, node.name)
                 self._spawn(
                     node.component,
                     py + ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path),
-                          "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet],
+                          "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet,
+                          "--stream-cert-file", str(stream_cert), "--stream-key-file", str(stream_key),
+                          "--stream-client-ca-file", str(pki.ca_cert), "--stream-host", "127.0.0.1",
+                          "--cluster-cidr", self.cluster_cidr, "--cluster-bridge", self.cluster_bridge,
+                          "--outbound-nat" if self.outbound_nat else "--no-outbound-nat"],
                     self._component_env(node.component, component_tokens[node.component], pki),
                 )
         (self.state_dir / "layout.json").write_text(json.dumps({
             "nodes": self.nodes, "etcdMembers": self.etcd_members,
             "nodeName": self.node_name, "bridge": self.bridge, "subnet": self.subnet,
+            "clusterCidr": self.cluster_cidr, "clusterBridge": self.cluster_bridge, "outboundNat": self.outbound_nat,
             "allowPrivileged": self.allow_privileged, "extraHostPaths": list(self.extra_host_paths),
         }))
         config = ClientConfig(server=self.server, token=admin, certificate_authority=str(pki.ca_cert))
         for node in self.local_nodes():
             self._wait_node_ready(config, timeout=timeout, node_name=node.name)
+        if dropped:
+            self._drop(dropped, config)
         return config
+
+    def dropped_nodes(self) -> list[LocalNode]:
+        """The nodes the last `up` had (layout.json) that this one does not: `up --nodes 3`, then `up`."""
+        try:
+            before = int(json.loads((self.state_dir / "layout.json").read_text()).get("nodes", 1))
+        except (FileNotFoundError, ValueError):
+            return []
+        return dataclasses.replace(self, nodes=before).local_nodes()[self.nodes:] if before > self.nodes else []
+
+    def _drop(self, nodes: list[LocalNode], config: ClientConfig) -> None:
+        """Take nodes out as `dlxc node remove` does (so no NotReady ghost stays listed), then stop their
+        kubelets, destroy their containers (the scheduler placed them again elsewhere) and delete their bridges."""
+        import asyncio
+
+        from dlxc.client.api import Client
+        from dlxc.cluster.membership import remove_node
+        from dlxc.client.errors import NotFound
+        from kubelet import network, runtime
+
+        self.supervisor.stop([node.component for node in nodes])
+
+        async def remove() -> None:
+            async with Client(config) as client:
+                for node in nodes:
+                    try:
+                        await remove_node(client, node.name)
+                    except NotFound:
+                        pass
+
+        asyncio.run(remove())
+        tokens = TokenFile(self.state_dir / "tokens")
+        secrets_file = self.state_dir / "component-tokens.json"
+        data = json.loads(secrets_file.read_text())
+        for node in nodes:
+            tokens.remove(f"kubelet-{node.name}")
+            data["components"].pop(node.component, None)
+            if node.lxc_path.exists():
+                rt = runtime.LxcRuntime(node.lxc_path)
+                for name in rt.names():
+                    rt.destroy(name, timeout=0)
+            if network.bridge_exists(node.bridge):
+                network.delete_bridge(node.bridge)
+        secrets_file.write_text(json.dumps(data))
 
     def load_layout(self) -> None:
         """Take the layout of the last `up` (so `down` finds every node's lxcpath and bridge)."""
@@ -263,6 +278,9 @@ class LocalCluster:
         self.node_name = str(layout.get("nodeName", self.node_name))
         self.bridge = str(layout.get("bridge", self.bridge))
         self.subnet = str(layout.get("subnet", self.subnet))
+        self.cluster_cidr = str(layout.get("clusterCidr", self.cluster_cidr))
+        self.cluster_bridge = str(layout.get("clusterBridge", self.cluster_bridge))
+        self.outbound_nat = bool(layout.get("outboundNat", self.outbound_nat))
         self.allow_privileged = bool(layout.get("allowPrivileged", self.allow_privileged))
         self.extra_host_paths = tuple(layout.get("extraHostPaths", self.extra_host_paths))
 
@@ -324,16 +342,9 @@ class LocalCluster:
 
     def down(self) -> list[str]:
         """Stop every process this cluster started, then its containers and its bridge."""
-        stopped = []
-        pids = self._pids()
         self.load_layout()
-        for name in stop_order(list(pids)):
-            pid = pids[name]
-            if pid and _alive(pid):
-                _terminate(pid)
-                stopped.append(name)
-        self.pid_file.unlink(missing_ok=True)
-        from kubelet import hostfeatures, network, runtime
+        stopped = self.supervisor.stop()
+        from kubelet import hostfeatures, network, overlay, runtime
         from kubelet.stops import StopRecords
 
         work = []
@@ -350,6 +361,7 @@ class LocalCluster:
         for node in self.local_nodes():
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
+        overlay.teardown(self.cluster_bridge)
         # The kubelet started lxcfs if the host did not run it; with no container left it serves
         # nobody. One started by the host (its pid file is not ours) is never touched.
         if not lxc_containers_running() and hostfeatures.stop_lxcfs():
@@ -389,18 +401,3 @@ def stop_containers(work: list[tuple[Any, str]], *, grace: float) -> list[str]:
                 log.warning("could not stop %s: %s", futures[future], exc)
                 failed.append(futures[future])
     return failed
-
-
-def _terminate(pid: int, *, grace: float = 10.0) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.05)
-    if _alive(pid):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

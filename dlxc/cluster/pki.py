@@ -1,7 +1,9 @@
-"""A small private CA for a local cluster: one CA certificate and a server certificate it signs."""
+"""A small private CA for a local cluster: the CA, the apiserver's serving and kubelet-client certificates,
+and one serving certificate per kubelet (its streams: exec, attach, logs)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import os
 import socket
@@ -14,7 +16,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Pki", "ensure_pki", "ssl_context"]
+__all__ = [
+    "APISERVER_CLIENT_CN", "Pki", "ca_hash", "ensure_pki", "issue_apiserver_client", "issue_kubelet_serving", "kubelet_serving_request",
+    "ssl_context", "write_private",
+]
+
+# The subject a kubelet requires of the client of its streams (kubelet/streams.py checks it too).
+APISERVER_CLIENT_CN = "dlxc-apiserver-kubelet-client"
 
 
 @dataclass(frozen=True)
@@ -37,16 +45,56 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 def ensure_pki(directory: Path, *, hosts: list[str] | None = None, days: int = 825) -> Pki:
     """Create the CA and the server certificate in `directory` unless they exist; return their paths.
 
-    The server certificate names localhost, 127.0.0.1, ::1, this host's name and any `hosts`.
+    The server certificate names localhost, 127.0.0.1, ::1, this host's name and any `hosts`. One
+    made earlier is kept while it names every host asked for (clients' trust is in the CA, which is
+    never replaced); a new host (`dlxc init --advertise-address` of another address) gets a new
+    server certificate from the same CA.
     """
     directory.mkdir(parents=True, exist_ok=True)
     pki = Pki(directory / "ca.crt", directory / "apiserver.crt", directory / "apiserver.key")
-    if pki.ca_cert.exists() and pki.server_cert.exists() and pki.server_key.exists():
-        return pki
+    ca_key_file = directory / "ca.key"
+    wanted = [socket.gethostname(), *(hosts or [])]
+    if pki.ca_cert.exists() and ca_key_file.exists():
+        ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+        ca_key = serialization.load_pem_private_key(ca_key_file.read_bytes(), password=None)
+        assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+        if pki.server_cert.exists() and pki.server_key.exists() and _names_all(pki.server_cert, wanted):
+            return pki
+    else:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _make_ca(ca_key, days=days)
+        _write_private(ca_key_file, _key_pem(ca_key))
+        pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server = _make_server(ca, ca_key, server_key, wanted, days=days)
+    _write_private(pki.server_key, _key_pem(server_key))
+    pki.server_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    return pki
+
+
+def ca_hash(pem: bytes) -> str:
+    """`sha256:HEX` of a CA certificate's DER bytes: what `dlxc join --ca-hash` pins."""
+    cert = x509.load_pem_x509_certificate(pem)
+    return "sha256:" + hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def _general_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def _names_all(cert_file: Path, hosts: list[str]) -> bool:
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return all(_general_name(h) in names for h in hosts)
+
+
+def _make_ca(ca_key: ec.EllipticCurvePrivateKey, *, days: int) -> x509.Certificate:
     now = dt.datetime.now(dt.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dlxc local CA")])
-    ca = (
+    return (
         x509.CertificateBuilder()
         .subject_name(ca_name)
         .issuer_name(ca_name)
@@ -64,19 +112,23 @@ def ensure_pki(directory: Path, *, hosts: list[str] | None = None, days: int = 8
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+
+
+def _make_server(
+    ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, server_key: ec.EllipticCurvePrivateKey, hosts: list[str], *, days: int
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.timezone.utc)
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]
     for address in ("127.0.0.1", "::1"):
         names.append(x509.IPAddress(ipaddress.ip_address(address)))
-    for host in [socket.gethostname(), *(hosts or [])]:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server = (
+    for host in hosts:
+        name = _general_name(host)
+        if name not in names:
+            names.append(name)
+    return (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dlxc-apiserver")]))
-        .issuer_name(ca_name)
+        .issuer_name(ca.subject)
         .public_key(server_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
@@ -87,11 +139,77 @@ def ensure_pki(directory: Path, *, hosts: list[str] | None = None, days: int = 8
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(directory / "ca.key", _key_pem(ca_key))
-    _write_private(pki.server_key, _key_pem(server_key))
-    pki.server_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    return pki
+
+
+def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    ca = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+    key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return ca, key
+
+
+def _issue(
+    directory: Path, stem: str, *, common_name: str, usage: x509.ObjectIdentifier, names: list[x509.GeneralName], days: int
+) -> tuple[Path, Path]:
+    """A leaf certificate signed by the CA in `directory`, written as STEM.crt and STEM.key (kept if they exist)."""
+    cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    ca, ca_key = _load_ca(directory)
+    now = dt.datetime.now(dt.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+    )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    _write_private(key_path, _key_pem(key))
+    cert_path.write_bytes(builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def issue_apiserver_client(directory: Path, *, days: int = 825) -> tuple[Path, Path]:
+    """The apiserver's client certificate towards kubelets (clientAuth only, so no kubelet can use it to serve)."""
+    return _issue(
+        directory, "apiserver-kubelet-client", common_name=APISERVER_CLIENT_CN, usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+        names=[], days=days,
+    )
+
+
+def issue_kubelet_serving(directory: Path, node: str, *, days: int = 825) -> tuple[Path, Path]:
+    """Kubelet NODE's serving certificate (serverAuth only). It names the node, not an address: the
+    apiserver checks it against the node's name, so a kubelet can only answer for its own node."""
+    return _issue(
+        directory, f"kubelet-{node}", common_name=f"system:node:{node}", usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        names=[x509.DNSName(node)], days=days,
+    )
+
+
+def kubelet_serving_request(node: str) -> tuple[bytes, str]:
+    """A new key (PEM) and a signing request for kubelet NODE's serving certificate, with exactly the
+    names the apiserver signs (apiserver/certs.py): the key never leaves this host, nor the CA key the control plane."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node}")]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(node)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _key_pem(key), csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """A file only its owner reads (a private key)."""
+    _write_private(path, data)
 
 
 def ssl_context(ca_file: str | Path) -> ssl.SSLContext:

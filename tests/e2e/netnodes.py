@@ -1,11 +1,14 @@
-"""Nodes as network namespaces: each simulated host is an `ip netns` with a veth to the host and its own kubelet.
+"""Nodes as network namespaces: each simulated host is an `ip netns` on a shared "LAN" bridge, with its own kubelet.
 
-The apiserver listens on every address of the host over TLS (the test CA names each veth's host
-side), the scheduler and controller run on the host, and each kubelet runs inside its namespace
-with its own lxcpath and bridge, reaching the apiserver over its veth. Power loss kills the
-kubelet and every container init of the namespace with SIGKILL; a partition takes the veth down.
-Everything (namespaces, veths, containers, processes) is removed by `close()`, on failure too.
-Used by tests/e2e/test_failover.py and bench/failover.py.
+The LAN is a bridge the test makes on the host; each namespace plugs into it with a veth and has
+its own address on it, and the host holds the LAN's first address. The apiserver listens on it
+over TLS (the test CA names it), the scheduler and controller run on the host, and each kubelet
+runs inside its namespace with its own lxcpath, node bridge and cluster network bridge, reaching
+the apiserver and the other namespaces' VXLAN ports over the LAN (nothing has a route off it, so
+no packet leaves the machine). Power loss kills the kubelet and every container init of the
+namespace with SIGKILL; a partition takes the namespace's LAN port down. Everything (namespaces,
+veths, the LAN bridge, containers, processes) is removed by `close()`, on failure too.
+Used by tests/e2e/test_failover.py, tests/e2e/test_overlay_hosts.py, bench/failover.py and bench/network.py.
 """
 from __future__ import annotations
 
@@ -78,6 +81,7 @@ class NetCluster:
     lxc_root: Path
     image_dir: Path
     max_nodes: int = 4
+    cluster_cidr: str = "10.88.0.0/16"  # only ever routed inside the namespaces
     controller_args: list[str] = field(default_factory=list)
     kubelet_args: list[str] = field(default_factory=list)
     nodes: list[NetNode] = field(default_factory=list)
@@ -89,7 +93,9 @@ class NetCluster:
     def __post_init__(self) -> None:
         self.tag = secrets.token_hex(2)
         self.octet = 100 + secrets.randbelow(150)
-        self.host_ips = [f"10.254.{self.octet}.{4 * i + 1}" for i in range(self.max_nodes)]
+        self.lan = f"dlan{self.tag}"
+        self.lan_ip = f"10.254.{self.octet}.1"
+        self.host_ips = [self.lan_ip]
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -102,12 +108,21 @@ class NetCluster:
         from dlxc.client.config import ClientConfig, save_config
         from dlxc.cluster.pki import ensure_pki, ssl_context
 
+        _run("ip", "link", "add", self.lan, "type", "bridge")
+        _run("ip", "addr", "add", f"{self.lan_ip}/24", "dev", self.lan)
+        _run("ip", "link", "set", self.lan, "up")
         pki = ensure_pki(self.tmp / "pki", hosts=self.host_ips)
         self.ca = pki.ca_cert
         self.token_file = self.tmp / "tokens"
         self.token = TokenFile(self.token_file).add("admin", "admin")
         self.port = _free_port()
-        settings = ApiServerSettings(etcd_endpoints=[self.etcd_endpoint], etcd_prefix=f"/test-{uuid.uuid4().hex[:8]}", token_file=self.token_file)
+        from dlxc.cluster.pki import issue_apiserver_client
+
+        client_cert, client_key = issue_apiserver_client(self.tmp / "pki")  # exec/attach/logs to the kubelets
+        settings = ApiServerSettings(
+            etcd_endpoints=[self.etcd_endpoint], etcd_prefix=f"/test-{uuid.uuid4().hex[:8]}", token_file=self.token_file,
+            kubelet_client_certificate=client_cert, kubelet_client_key=client_key, kubelet_certificate_authority=self.ca, cluster_cidr=self.cluster_cidr,
+        )
         self._server = ApiServer(config_for(create_app(settings), host="0.0.0.0", port=self.port, cert=pki.server_cert, key=pki.server_key))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -151,7 +166,7 @@ class NetCluster:
         suffix = f"{self.tag}{index}"
         node = NetNode(
             name=f"n-{suffix}", ns=f"dlxcns-{suffix}", veth_host=f"dvh{suffix}", veth_ns=f"dvn{suffix}",
-            host_ip=self.host_ips[index], ns_ip=f"10.254.{self.octet}.{4 * index + 2}",
+            host_ip=self.lan_ip, ns_ip=f"10.254.{self.octet}.{index + 2}",
             lxc_path=self.lxc_root / f"lxc-{suffix}", bridge=f"dnb{suffix}", subnet=f"10.{200 + index}.{self.octet}.1/24",
             log=self.tmp / f"kubelet-n-{suffix}.log",
         )
@@ -159,9 +174,8 @@ class NetCluster:
         _run("ip", "netns", "add", node.ns)
         _run("ip", "link", "add", node.veth_host, "type", "veth", "peer", "name", node.veth_ns)
         _run("ip", "link", "set", node.veth_ns, "netns", node.ns)
-        _run("ip", "addr", "add", f"{node.host_ip}/30", "dev", node.veth_host)
-        _run("ip", "link", "set", node.veth_host, "up")
-        node.in_ns("ip", "addr", "add", f"{node.ns_ip}/30", "dev", node.veth_ns)
+        _run("ip", "link", "set", node.veth_host, "master", self.lan, "up")
+        node.in_ns("ip", "addr", "add", f"{node.ns_ip}/24", "dev", node.veth_ns)
         node.in_ns("ip", "link", "set", node.veth_ns, "up")
         node.in_ns("ip", "link", "set", "lo", "up")
         node.lxc_path.mkdir(parents=True)
@@ -174,10 +188,16 @@ class NetCluster:
             self._node_env = getattr(self, "_node_env", {})
             self._node_env[node.name] = node_env
         env = self._node_env[node.name]
+        from dlxc.cluster.pki import issue_kubelet_serving
+
+        # The stream server listens on the namespace's own address, which the apiserver on the host reaches.
+        stream_cert, stream_key = issue_kubelet_serving(self.tmp / "pki", node.name)
+        streams = ["--stream-cert-file", str(stream_cert), "--stream-key-file", str(stream_key),
+                   "--stream-client-ca-file", str(self.ca), "--stream-host", node.ns_ip]
         node.proc = self.spawn(
             f"kubelet-{node.name}",
             ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path), "--image-dir", str(self.image_dir),
-             "--bridge", node.bridge, "--subnet", node.subnet, *self.kubelet_args],
+             "--bridge", node.bridge, "--subnet", node.subnet, *streams, "--cluster-cidr", self.cluster_cidr, *self.kubelet_args],
             env, prefix=self._enter(node),
         )
 
@@ -191,6 +211,19 @@ class NetCluster:
             f"mount --move {hold} /sys/fs/cgroup && exec \"$@\""
         )
         return ["nsenter", f"--net=/run/netns/{node.ns}", "unshare", "--mount", "--propagation", "slave", "sh", "-c", script, "sh"]
+
+    def attach(self, node: NetNode, name: str, *command: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        """Run `command` in the container `name` of `node` (from inside the node's namespace, where
+        its LXC command socket is)."""
+        return _run(*self._enter(node), "lxc-attach", "-P", str(node.lxc_path), "-n", name, "--clear-env", "--", *command,
+                    check=False, timeout=timeout)
+
+    def leftovers(self) -> list[str]:
+        """What of this cluster is still on the host (after close: nothing)."""
+        found = [f"netns {n.ns}" for n in self.nodes if Path("/run/netns", n.ns).exists()]
+        found += [f"link {name}" for name in (self.lan, *(n.veth_host for n in self.nodes)) if Path("/sys/class/net", name).exists()]
+        found += [f"process {p.pid} ({' '.join(map(str, p.args))[:60]})" for p in self.procs if p.poll() is None]
+        return found
 
     def power_loss(self, node: NetNode) -> None:
         """SIGKILL the kubelet and the init of every container of the node: the host is gone."""
@@ -238,6 +271,7 @@ class NetCluster:
             _run("ip", "link", "del", node.veth_host, check=False)
             _run("ip", "netns", "del", node.ns, check=False)
             shutil.rmtree(node.lxc_path, ignore_errors=True)
+        _run("ip", "link", "del", self.lan, check=False)
         if self._server is not None:
             self._server.should_exit = True
             assert self._thread is not None

@@ -55,11 +55,38 @@ def test_density_bench_fills_a_node_and_measures_it_idle() -> None:
     assert figures["kubelet_rss_mib"] > 0
 
 
+def test_ui_bench_times_the_containers_page_and_its_live_updates_in_the_browser() -> None:
+    figures = run_bench("ui.py", "--nodes", "4", "--containers", "40", "--loads", "2", "--updates", "5", "--gap", "0")
+    assert (figures["containers"], figures["nodes"], figures["updates"]) == (40, 4, 5)
+    assert 0 < figures["first_render_ms"] <= figures["first_render_max_ms"]
+    assert 0 < figures["live_update_p50_ms"] <= figures["live_update_p99_ms"]
+
+
 def test_cli_bench_times_help_get_and_apply_next_to_the_python_floor() -> None:
     figures = run_bench("cli.py", "--containers", "10", "--runs", "2")
     assert figures["containers"] == 10 and figures["runs"] == 2
     for key in ("help_ms", "get_ms", "apply_ms", "python_floor_ms"):
         assert figures[key] > 0, key
+
+
+def test_exec_bench_compares_the_api_with_raw_lxc_attach() -> None:
+    figures = run_bench("exec.py", "--count", "10")
+    assert figures["count"] == 10
+    assert figures["exec_p99_ms"] >= figures["exec_p50_ms"] > 0 and figures["raw_attach_p50_ms"] > 0
+    assert figures["ratio_p50"] > 0
+
+
+def test_network_bench_compares_the_overlay_with_a_plain_bridge() -> None:
+    figures = run_bench("network.py", "--pings", "20", "--megabytes", "10", "--repeats", "1")
+    for pair in ("bridge", "overlay_same_host", "overlay_cross_host"):
+        assert figures[f"{pair}_rtt_p50_ms"] > 0 and figures[f"{pair}_tput_mb_s"] > 0, pair
+    assert figures["cross_host_rtt_ratio"] > 0 and figures["cross_host_tput_ratio"] > 0
+
+
+def test_cluster_bench_builds_a_cluster_with_complete_hosts() -> None:
+    figures = run_bench("cluster.py", "--nodes", "2", "--timeout", "120")
+    assert figures["members"] == 3 and figures["cluster_ready_s"] > 0
+    assert figures["lxd_peer_s"] is None or figures["ratio"] > 0
 
 
 def test_heartbeat_bench_renews_from_memory_and_detects_a_silent_node() -> None:

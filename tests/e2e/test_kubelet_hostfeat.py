@@ -105,6 +105,12 @@ def test_failed_start_says_why_in_one_line(cluster: Cluster) -> None:
         log = node.lxc_path / "nomount" / "lxc.log"
         assert message == f"start failed: mount {missing}: No such file or directory (full log: {log})"
         assert "Failed to create detached mount of" in log.read_text()
+        # The same line as a FailedMount event (not FailedStart): the work queue retries, the count rises.
+        events = wait_for(lambda: [e["spec"] for e in api.list("events")
+                                   if e["spec"]["involvedObject"]["name"] == "nomount" and e["spec"]["type"] == "Warning"
+                                   and e["spec"]["source"]["component"] == "kubelet"],
+                          timeout=15, what="the FailedMount event")
+        assert {(e["reason"], e["message"]) for e in events} == {("FailedMount", message)}
     finally:
         api.close()
 

@@ -174,14 +174,22 @@ def test_unprivileged_busybox_lifecycle(node: Node) -> None:
     assert rt.states() == {name: "RUNNING"}
     assert rt.inspect(name).init_pid == pid  # type: ignore[union-attr]
 
-    rt.stop(name, timeout=15)
-    rt.stop(name, timeout=15)  # idempotent
+    assert rt.stop(name, timeout=15) is False  # busybox init halts: not killed
+    assert rt.stop(name, timeout=15) is False  # idempotent
     stopped = rt.inspect(name)
     assert stopped is not None and stopped.state == "STOPPED" and stopped.init_pid is None
 
     # The written config boots again, with the new limit.
     rt.start(name, timeout=30)
     assert rt.get_cgroup(name, "memory.limit_in_bytes") == str(128 * MiB)
+
+    # An init that ignores the halt signal (init ignores what it has no handler for) is killed after
+    # the timeout, and stop() says so: the kubelet's Killing event.
+    rt.write_config(name, [*new_items, ("lxc.signal.halt", "SIGWINCH")])
+    started = time.monotonic()
+    assert rt.stop(name, timeout=1) is True
+    assert time.monotonic() - started >= 1.0
+    assert rt.inspect(name).state == "STOPPED"  # type: ignore[union-attr]
 
     rt.destroy(name)
     rt.destroy(name)  # idempotent

@@ -2,6 +2,7 @@
 leaves nothing behind (no process, container, bridge, state dir or client config)."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -10,11 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from test_up_nodes import free_block
 
 from dlxc.cluster.local import lxc_containers_running
+from dlxc.cluster.pki import ssl_context
 from kubelet import hostfeatures
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
@@ -40,13 +43,24 @@ def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, t
     state, bridge = lxc_root / f"cli-{suffix}", f"dq{suffix}"
     config = tmp_path / "config.yaml"
     env = {**os.environ, "DLXC_CONFIG": str(config), "DLXC_STATE_DIR": str(state), "DLXC_PORT": str(free_block(3)),
-           "DLXC_BRIDGE": bridge, "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{secrets.randbelow(200)}.1/24"}
+           "DLXC_BRIDGE": bridge, "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{secrets.randbelow(200)}.1/24",
+           # The cluster network too is the test's own, and no NAT rule or forwarding is switched on on this host.
+           "DLXC_CLUSTER_BRIDGE": f"{bridge}c", "DLXC_CLUSTER_CIDR": f"10.{64 + secrets.randbelow(64)}.0.0/16",
+           "DLXC_OUTBOUND_NAT": "false"}
     env.pop("DLXC_SERVER", None)
     env.pop("DLXC_TOKEN", None)
     try:
         up = dlxc("up", env=env)
         assert up.returncode == 0, up.stdout + up.stderr
         assert "cluster is up: apiserver https://127.0.0.1:" in up.stdout
+        server = up.stdout.split("cluster is up: apiserver ", 1)[1].split(",", 1)[0]
+        assert f"dashboard: {server}/ui/ (`dlxc dashboard` prints a one-time login link)" in up.stdout
+        link = dlxc("dashboard", env=env, timeout=30)
+        assert link.returncode == 0 and link.stdout.startswith(f"{server}/ui/login?code="), link.stdout + link.stderr
+        ca = state / "pki" / "ca.crt"
+        login = httpx.get(link.stdout.strip(), verify=ssl_context(ca), timeout=10)
+        assert (login.status_code, login.headers["location"]) == (303, "/ui/")
+        assert "HttpOnly" in login.headers["set-cookie"] and "Secure" in login.headers["set-cookie"]
         for name in ("shop-frontend", "shop-backend", "shop-db", "my-web-server"):
             assert f"container/{name} created" in up.stdout
         assert config.is_file()
@@ -60,6 +74,13 @@ def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, t
             assert time.monotonic() < deadline, f"not all Running: {phases}"
             time.sleep(0.5)
         assert (state / "lxc" / "shop-db").is_dir()
+        # Getting inside works on the cluster `up` made: its CA issued the kubelet's and the apiserver's certificates.
+        inside = dlxc("exec", "shop-db", "--", "hostname", env=env, timeout=30)
+        assert (inside.returncode, inside.stdout) == (0, "shop-db\n"), inside.stderr
+        # The examples without a network field are on the cluster network, with addresses of it.
+        db = json.loads(dlxc("get", "container", "shop-db", "-o", "json", env=env, timeout=30).stdout)
+        assert ipaddress.IPv4Interface(db["spec"]["network"]["ipv4"]).network == ipaddress.IPv4Network(env["DLXC_CLUSTER_CIDR"])
+        assert Path("/sys/class/net", f"{bridge}c", "bridge").is_dir()
 
         # What needs no trust is allowed; a home is not, and the refusal names what is.
         manifest = tmp_path / "mounts.yaml"
@@ -92,6 +113,7 @@ def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, t
     assert not state.exists()
     assert not config.exists()
     assert not Path("/sys/class/net", bridge).exists()
+    assert not Path("/sys/class/net", f"{bridge}c").exists()
     assert processes_using(state) == []
     if not lxcfs_before and not lxc_containers_running():
         assert not hostfeatures.lxcfs_mounted(), "the lxcfs the kubelet started outlived `dlxc down`"

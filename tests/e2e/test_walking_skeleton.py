@@ -40,6 +40,22 @@ def lxc_cgroup(lxc_path: Path, name: str, key: str) -> str:
     return result.stdout.strip()
 
 
+def described_events(cluster: Cluster, name: str) -> dict[str, tuple[str, str]]:
+    """The Events section of `dlxc describe container NAME`: reason -> (type, message), one row per event."""
+    result = dlxc("describe", "container", name, env=cluster.api.env())
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    if "Events:" not in lines:
+        return {}
+    found = {}
+    for line in lines[lines.index("Events:") + 2:]:
+        if not line.startswith("  "):
+            break
+        type_, reason, _age, _count, message = line.split(None, 4)
+        found[reason] = (type_, message)
+    return found
+
+
 def test_apply_run_change_delete(cluster: Cluster, tmp_path: Path) -> None:
     node = cluster.add_node()
     env = cluster.api.env()
@@ -81,6 +97,13 @@ def test_apply_run_change_delete(cluster: Cluster, tmp_path: Path) -> None:
     )
     assert attach.stdout == "hi\n", attach.stderr
 
+    # What happened, as `dlxc describe` tells it: placed by the scheduler, created and started by the kubelet.
+    events = wait_for(lambda: (e := described_events(cluster, "my-web-server")).keys() >= {"Scheduled", "Created", "Started"} and e,
+                      timeout=15, what="the Scheduled, Created and Started events")
+    assert events["Scheduled"][0] == "Normal" and events["Scheduled"][1].startswith(f"assigned to node {node.name}; ")
+    assert events["Created"] == ("Normal", f"created on node {node.name} from image busybox")
+    assert events["Started"] == ("Normal", f"started on node {node.name}")
+
     # Same manifest again: nothing to do.
     assert dlxc("apply", "-f", str(manifest), env=env).stdout == "container/my-web-server unchanged\n"
 
@@ -96,11 +119,18 @@ def test_apply_run_change_delete(cluster: Cluster, tmp_path: Path) -> None:
     wait_for(lambda: get_json(cluster, "containers", "my-web-server")["status"].get("observedGeneration") == generation,
              timeout=30, what=f"observedGeneration {generation}")
 
+    events = wait_for(lambda: (e := described_events(cluster, "my-web-server")).get("Reconfigured") and e,
+                      timeout=15, what="the Reconfigured event")
+    assert events["Reconfigured"][0] == "Normal" and events["Reconfigured"][1].startswith("applied live, no restart; changed: ")
+
     # Power off through the spec: the LXC container stops and the phase says so.
     manifest.write_text(manifest.read_text() + "state: Stopped\n")
     assert dlxc("apply", "-f", str(manifest), env=env).stdout == "container/my-web-server configured\n"
     wait_for(lambda: lxc_state(node.lxc_path, "my-web-server") == "STOPPED", timeout=30, what="LXC STOPPED")
     wait_for(lambda: get_json(cluster, "containers", "my-web-server")["status"]["phase"] == "Stopped", timeout=30, what="phase Stopped")
+    events = wait_for(lambda: (e := described_events(cluster, "my-web-server")).get("Stopped") and e, timeout=15, what="the Stopped event")
+    assert events["Stopped"] == ("Normal", "stopped: spec.state is Stopped")  # busybox init halts: no Killing
+    assert "Killing" not in events
 
     # Delete: the LXC container goes first, then the object.
     result = dlxc("delete", "container", "my-web-server", "--wait", "--timeout", "60", env=env)

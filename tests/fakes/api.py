@@ -17,7 +17,7 @@ class FakeApi:
     def __init__(self) -> None:
         self.objects: dict[str, Obj] = {}
         self.writes: list[tuple[str, str, Obj]] = []  # (verb, name, body)
-        self.events: list[tuple[str, str]] = []  # (reason, message)
+        self.events: list[tuple[str, str, str]] = []  # (type, reason, message), as posted
         self.outage: ApiError | None = None
         self._rv = 100
 
@@ -81,9 +81,10 @@ class FakeApi:
         stored["status"] = copy.deepcopy(obj["status"])
         return self._bump(stored)
 
-    async def record_event(self, involved: Obj, *, reason: str, message: str, component: str, host: str) -> Obj:
+    async def record_event(self, involved: Obj, *, reason: str, message: str, type: str = "Normal",
+                           component: str = "", host: str = "") -> Obj:
         self._check()
-        self.events.append((reason, message))
+        self.events.append((type, reason, message))
         return {}
 
 

@@ -53,6 +53,7 @@ class FakeRuntime:
     calls: list[tuple[str, str]] = field(default_factory=list)  # (method, name) of every action
     failures: dict[str, Exception] = field(default_factory=dict)  # method -> error raised on its next call
     clock: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    stubborn: set[str] = field(default_factory=set)  # containers whose init ignores the halt signal
     _next_pid: int = 1000
 
     # ---- telling it what happens ----
@@ -141,12 +142,15 @@ class FakeRuntime:
         if c.state != "RUNNING":
             self._boot(c)
 
-    def stop(self, name: str, *, timeout: float = 10.0) -> None:
+    def stop(self, name: str, *, timeout: float = 10.0) -> bool:
         self._call("stop", name)
         c = self.containers.get(name)
-        if c is not None and c.state in ("RUNNING", "FROZEN"):
-            c.state, c.init_pid, c.started = "STOPPED", None, None
-            c.log = exit_line(signal=HALT_SIGNAL)  # a clean halt looks like this in the log
+        if c is None or c.state not in ("RUNNING", "FROZEN"):
+            return False
+        killed = name in self.stubborn or timeout <= 0
+        c.state, c.init_pid, c.started = "STOPPED", None, None
+        c.log = exit_line(signal=9 if killed else HALT_SIGNAL)  # a clean halt looks like signal 2 in the log
+        return killed
 
     def unfreeze(self, name: str) -> None:
         self._call("unfreeze", name)

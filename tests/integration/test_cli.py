@@ -209,7 +209,7 @@ def test_get_name_selector_and_formats(cli, api, tmp_path: Path) -> None:
     assert result.stdout.splitlines()[0] == "NAME   PHASE     NODE     IP       AGE"
     assert re.fullmatch(r"db     Pending   <none>   <none>   \d+s", result.stdout.splitlines()[1])
     result = cli("get", "pods")
-    assert (result.exit_code, result.stderr) == (1, "error: unknown kind 'pods'; use containers, nodes, events or leases\n")
+    assert (result.exit_code, result.stderr) == (1, "error: unknown kind 'pods'; use containers, nodes, sets, clusters, events or leases\n")
 
 
 def test_get_watch_streams_lines_when_piped(cli, api) -> None:

@@ -48,8 +48,8 @@ def test_a_viewer_cannot_mint_an_admin_token(api) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--role", "root"], 2, "error: unknown role 'root'; use admin, viewer or node:NAME\n"),
-        (["--role", "node:Bad"], 2, "error: unknown role 'node:Bad'; use admin, viewer or node:NAME\n"),
+        (["--role", "root"], 2, "error: unknown role 'root'; use admin, viewer, node:NAME or join\n"),
+        (["--role", "node:Bad"], 2, "error: unknown role 'node:Bad'; use admin, viewer, node:NAME or join\n"),
         (["--role", "node:n9"], 1, "error: Token is invalid: spec.role: node 'n9' does not exist; a node token is for a registered Node\n"),
         (["--role", "viewer", "--ttl", "soon"], 2, "error: --ttl 'soon' is not a duration; use a positive number with s, m, h or d (e.g. 1h, 7d)\n"),
     ],
@@ -76,7 +76,7 @@ def test_token_list_ttl_expiry_and_revoke(api) -> None:
     listed = dlxc("token", "list", env=api.env())
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
-    assert re.split(r"\s{3,}", lines[0]) == ["NAME", "ROLE", "CREATED", "EXPIRES"]
+    assert re.split(r"\s{3,}", lines[0]) == ["NAME", "ROLE", "CREATED", "EXPIRES", "USES"]
     rows = [re.split(r"\s{3,}", line) for line in lines[1:]]
     assert [(r[0], r[1], r[3] == "never") for r in rows] == [("dave", "admin", True), ("erin", "viewer", False)]
     assert forever not in listed.stdout and brief not in listed.stdout
@@ -115,6 +115,25 @@ def test_get_events_for_one_container(api) -> None:
     assert (wrong.returncode, wrong.stderr) == (2, "error: --for only applies to events\n")
     bad = dlxc("get", "events", "--for", "widget/web", env=api.env())
     assert (bad.returncode, bad.stderr) == (2, "error: --for 'widget/web': unknown kind 'widget'; use e.g. container/NAME or node/NAME\n")
+
+
+def test_status_lists_the_recent_warnings_the_server_holds(api) -> None:
+    async def record() -> None:
+        async with api.client() as c:
+            web = {"kind": "Container", "metadata": {"name": "web"}}
+            await c.record_event(web, reason="Started", message="started on node n1", component="kubelet", host="n1")
+            for _ in range(3):
+                await c.record_event(web, reason="FailedMount", message="start failed: mount /srv/x: Permission denied",
+                                     type="Warning", component="kubelet", host="n1")
+
+    asyncio.run(record())
+    result = dlxc("status", env=api.env())
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = lines.index("Recent warnings: 1")
+    assert re.split(r"\s{3,}", lines[at + 1].strip()) == ["AGE", "OBJECT", "REASON", "COUNT", "MESSAGE"]
+    assert re.split(r"\s{3,}", lines[at + 2].strip())[1:] == [
+        "container/web", "FailedMount", "3", "start failed: mount /srv/x: Permission denied"]
 
 
 def test_an_api_token_works_and_is_revoked_on_every_apiserver(make_api) -> None:

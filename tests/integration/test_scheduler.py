@@ -260,3 +260,50 @@ def test_two_schedulers_never_bind_a_container_twice(api) -> None:
 
 async def _settled(*schedulers: Scheduler) -> bool:
     return all(not s.cache.assumed and not s.in_flight for s in schedulers)
+
+
+async def _events(client: Client, name: str, reason: str) -> list[Obj]:
+    items, _ = await client.list("events", field_selector=f"involvedObject.kind=Container,involvedObject.name={name}")
+    return sorted((e for e in items if e["spec"]["reason"] == reason), key=lambda e: e["metadata"]["creationTimestamp"])
+
+
+def test_failed_scheduling_is_one_event_per_reason_whose_count_rises_then_scheduled(api) -> None:
+    async def go() -> None:
+        async with api.client() as c:
+            await c.create("nodes", node_body("a"))
+            await c.create("nodes", node_body("b"))
+
+            async def counted(n: int) -> list[Obj] | None:
+                found = await _events(c, "huge", "FailedScheduling")
+                return found if found and int(found[-1]["status"].get("count", 1)) >= n else None
+
+            async def body(scheduler: Scheduler) -> None:
+                await c.create("containers", container_body("huge", memory="64Gi"))
+                # Retried every 0.1-0.2 s: one event whose count rises, not one event per retry.
+                found = await wait_for(lambda: counted(3))
+                assert [(e["spec"]["type"], e["spec"]["message"], e["spec"]["source"]["component"]) for e in found] == [
+                    ("Warning", "0/2 nodes are available: 2 insufficient memory.", "scheduler"),
+                ]
+                # A new reason is a new event.
+                await c.create("nodes", node_body("down", ready="Unknown", memory_gi=128))
+                found = await wait_for(lambda: _two_reasons(c))
+                assert [e["spec"]["message"] for e in found] == [
+                    "0/2 nodes are available: 2 insufficient memory.",
+                    "0/3 nodes are available: 2 insufficient memory, 1 node not ready.",
+                ]
+                down = await c.get("nodes", "down")
+                down["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+                await c.replace_status("nodes", down)
+                scheduled = await wait_for(lambda: _events(c, "huge", "Scheduled"))
+                assert [(e["spec"]["type"], e["spec"]["message"]) for e in scheduled] == [
+                    ("Normal", "assigned to node down; node down scored 83.0 of 100 (1/3 nodes fit)"),
+                ]
+
+            await with_scheduler(c, body, retry_initial_seconds=0.1, retry_max_seconds=0.2)
+
+    asyncio.run(go())
+
+
+async def _two_reasons(client: Client) -> list[Obj] | None:
+    found = await _events(client, "huge", "FailedScheduling")
+    return found if len(found) == 2 else None

@@ -10,8 +10,8 @@ from dlxc.client.errors import Forbidden, Unauthorized
 
 @pytest.mark.parametrize(
     ("role", "ok"),
-    [("admin", True), ("viewer", True), ("node:n1", True), ("node:", False), ("node:N1", False), ("root", False), ("node:a b", False)],
-    ids=["admin", "viewer", "node", "node-empty", "node-upper", "unknown", "node-space"],
+    [("admin", True), ("viewer", True), ("node:n1", True), ("join", True), ("node:", False), ("node:N1", False), ("root", False), ("node:a b", False)],
+    ids=["admin", "viewer", "node", "join", "node-empty", "node-upper", "unknown", "node-space"],
 )
 def test_check_role(role: str, ok: bool) -> None:
     if ok:
@@ -31,6 +31,18 @@ def test_token_file_stores_only_hashes_and_authenticates(tmp_path: Path) -> None
     for header in (None, "", f"Basic {token}", "Bearer wrong"):
         with pytest.raises(Unauthorized):
             tokens.authenticate(header)
+
+
+def test_join_tokens_are_never_in_the_token_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="a join token counts its uses in etcd"):
+        TokenFile(tmp_path / "tokens").add("hosts", "join")
+    assert not (tmp_path / "tokens").exists()
+
+
+@pytest.mark.parametrize("verb", ["get", "list", "watch", "create", "update", "delete"])
+def test_a_join_identity_may_do_nothing(verb: str) -> None:
+    with pytest.raises(Forbidden, match="only good for `dlxc join`"):
+        authorize(Identity("hosts", "join"), verb=verb, plural="nodes", name=None, subresource=None, bound_node=None)
 
 
 @pytest.mark.parametrize(
@@ -59,3 +71,47 @@ def test_node_role(verb: str, plural: str, name: str | None, sub: str | None, bo
     else:
         with pytest.raises(Forbidden):
             authorize(node, verb=verb, plural=plural, name=name, subresource=sub, bound_node=bound)
+
+
+def test_token_file_remove_drops_only_that_name(tmp_path: Path) -> None:
+    tokens = TokenFile(tmp_path / "tokens")
+    keep, gone = tokens.add("alice", "viewer"), tokens.add("kubelet-n2", "node:n2")
+    assert tokens.authenticate(f"Bearer {gone}") == Identity("kubelet-n2", "node:n2")
+    assert tokens.remove("kubelet-n2") is True
+    assert tokens.remove("kubelet-n2") is False
+    with pytest.raises(Unauthorized):
+        tokens.authenticate(f"Bearer {gone}")
+    assert tokens.authenticate(f"Bearer {keep}") == Identity("alice", "viewer")
+    assert (tmp_path / "tokens").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("role", "sub", "allowed"),
+    [
+        pytest.param("admin", "exec", True, id="admin-exec"),
+        pytest.param("admin", "attach", True, id="admin-attach"),
+        pytest.param("admin", "log", True, id="admin-log"),
+        pytest.param("viewer", "exec", False, id="viewer-exec"),
+        pytest.param("viewer", "attach", False, id="viewer-attach"),
+        pytest.param("viewer", "log", True, id="viewer-log"),
+        pytest.param("node:n1", "exec", False, id="node-exec"),
+        pytest.param("node:n1", "attach", False, id="node-attach"),
+        pytest.param("node:n1", "log", False, id="node-log-even-its-own"),
+        pytest.param("admin", "terminal", True, id="admin-terminal"),
+        pytest.param("viewer", "terminal", False, id="viewer-terminal"),
+        pytest.param("node:n1", "terminal", False, id="node-terminal"),
+    ],
+)
+def test_getting_inside_a_container(role: str, sub: str, allowed: bool) -> None:
+    identity = Identity("someone", role)
+
+    def decide() -> None:
+        # A node's own container is no exception: bound_node names it.
+        authorize(identity, verb="get" if sub == "log" else "create", plural="containers", name="web", subresource=sub, bound_node="n1")
+
+    if allowed:
+        decide()
+    else:
+        action = "open a terminal in" if sub == "terminal" else sub
+        with pytest.raises(Forbidden, match=f"someone \\({role}\\) may not {action} containers/web"):
+            decide()

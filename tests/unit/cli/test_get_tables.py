@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from dlxc.cli import console
-from dlxc.cli.get import container_rows, node_rows
+from dlxc.cli.get import container_rows, event_rows, node_rows
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -51,3 +51,16 @@ def test_node_table(capsys: pytest.CaptureFixture[str]) -> None:
         "n1     Ready,SchedulingDisabled   3/100        2     23.5Gi   2m",
         "n2     NotReady                   0/50         4     8Gi      2m",
     ]
+
+
+def test_event_table_is_one_line_per_event() -> None:
+    # An event posted by an older kubelet or another client may carry a log tail: only its first line shows.
+    items = [
+        {"metadata": {"name": "web-1"},
+         "spec": {"type": "Warning", "reason": "FailedStart", "involvedObject": {"kind": "Container", "name": "web"},
+                  "message": "start failed: no such bridge (full log: /l)\nlxc-start web ERROR tail\n"},
+         "status": {"count": 3, "lastTimestamp": ts(5)}},
+    ]
+    headers, rows = event_rows(items, wide=False)
+    assert headers == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE"]
+    assert rows == [["5s", "Warning", "FailedStart", "container/web", "3", "start failed: no such bridge (full log: /l)"]]

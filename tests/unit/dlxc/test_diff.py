@@ -18,8 +18,13 @@ def obj(**spec: object) -> dict:
         (obj(env={"A": "1"}), obj(env={"A": "2", "B": "3"}), ["spec.env.A", "spec.env.B"]),
         (obj(), {**obj(), "metadata": {"name": "web", "labels": {}}}, ["metadata.labels.app"]),
         (obj(), {**obj(), "status": {"phase": "Running"}, "metadata": {"name": "web", "labels": {"app": "web"}, "uid": "u"}}, []),
+        (obj(), obj(network={"type": "cluster", "ipv4": "10.88.3.4/16"}), []),
+        (obj(network={"ipv4": "10.88.3.4/16"}), obj(network={"type": "cluster", "ipv4": "10.88.3.4/16"}), []),
+        (obj(network={"type": "bridge", "bridge": "br0"}), obj(network={"type": "cluster", "ipv4": "10.88.3.4/16"}),
+         ["spec.network"]),
     ],
-    ids=["same", "scheduler-field-ignored", "changed", "nested", "label-removed", "server-fields-ignored"],
+    ids=["same", "scheduler-field-ignored", "changed", "nested", "label-removed", "server-fields-ignored",
+         "allocated-address-ignored", "static-address-as-stored", "bridge-vs-cluster"],
 )
 def test_drifted_fields(desired: dict, live: dict, fields: list[str]) -> None:
     assert drifted_fields(desired, live) == fields

@@ -7,7 +7,7 @@ from dlxc.apply.schemadoc import explain, manifest_schema
 
 def test_schema_offers_every_kind_and_the_flat_form() -> None:
     schema = manifest_schema()
-    assert schema["anyOf"] == [{"$ref": f"#/$defs/{kind}"} for kind in ("Container", "Node", "Event", "Lease", "FlatContainer")]
+    assert schema["anyOf"] == [{"$ref": f"#/$defs/{kind}"} for kind in ("Container", "Node", "Event", "Lease", "ContainerSet", "ContainerCluster", "FlatContainer")]
     flat = schema["$defs"]["FlatContainer"]
     assert flat["required"] == ["name", "image"] and flat["additionalProperties"] is False
     assert {"cpu_limit", "memory_limit", "environment", "mounts", "network"} <= set(flat["properties"])
@@ -34,8 +34,11 @@ def test_explain_field(path: str, type_: str, description: str) -> None:
 def test_explain_object_lists_its_fields() -> None:
     doc = explain("container.spec.network")
     assert doc.fields == [
-        ("type", "string (bridge | none)", ""),
-        ("bridge", "string | null", "Bridge on the node; default: the kubelet's bridge (dlxcbr0)."),
+        ("type", "string (cluster | bridge | none)", "cluster: the network spanning every node, one address for the container's "
+         "life; bridge: a bridge on the node, an address of that node; none: loopback only."),
+        ("bridge", "string | null", "type bridge: the bridge on the node; default: the kubelet's bridge (dlxcbr0)."),
+        ("ipv4", "string | null", "type cluster: a static address with the network's prefix, e.g. 10.88.5.10/16; "
+         "default: one the apiserver allocates. Kept when the container moves; cannot be changed."),
     ]
 
 

@@ -55,8 +55,11 @@ FAILED = {"status": {"phase": "Failed", "message": "image not found"}}
         (None, WaitFor("delete"), True, "gone"),
         (RUNNING, WaitFor("delete"), False, "Running"),
         (None, WaitFor("phase", "Running"), False, "gone"),
+        ({"kind": "ContainerSet", "metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": {"replicas": 2}},
+         WaitFor("delete"), False, "Terminating"),
     ],
-    ids=["running", "failed", "no-status", "condition", "no-condition", "deleted", "not-deleted", "gone-while-waiting"],
+    ids=["running", "failed", "no-status", "condition", "no-condition", "deleted", "not-deleted", "gone-while-waiting",
+         "phaseless-kind-deleting"],
 )
 def test_condition_met_and_state(obj: dict | None, wait: WaitFor, met: bool, state: str) -> None:
     assert condition_met(obj, wait) is met

@@ -11,19 +11,21 @@ import pytest
 from fakes.api import FakeApi, unreachable
 from fakes.runtime import FakeRuntime
 
+from kubelet import clusterfiles, images
 from kubelet.agent import Kubelet
 from kubelet.allocator import Allocator
 from kubelet.drift import DriftPoller
 from kubelet.hostfeatures import HostFeatures
 from kubelet.idmap import IdMap
 from kubelet.lease import LeaseSettings, NodeLease
+from kubelet.lxcconfig import hwaddr_for
 from kubelet.plan import Destroy
 from kubelet.reconcile import DONE, Reconciler, Result
 from kubelet.settings import KubeletSettings
 from kubelet.stale import StaleGuard
 from kubelet.stops import StopRecords
 from schemas.container import ADOPTED_IMAGE
-from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, LXC_FINALIZER, RESTART_ANNOTATION
+from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, HOSTS_ANNOTATION, LXC_FINALIZER, RESTART_ANNOTATION
 
 NODE = "n1"
 IDMAP = IdMap(100000, 100000)
@@ -60,6 +62,13 @@ class World:
 
     def status(self, name: str = "web") -> dict[str, Any]:
         return self.api.objects[name]["status"]
+
+    async def events(self) -> list[tuple[str, str, str]]:
+        """(type, reason, message) of the events posted since the last call."""
+        await self.r.events.flush()
+        posted = list(self.api.events)
+        self.api.events.clear()
+        return posted
 
     def condition(self, kind: str, name: str = "web") -> dict[str, Any] | None:
         return next((c for c in self.status(name).get("conditions", []) if c["type"] == kind), None)
@@ -107,6 +116,8 @@ async def running(w: World, **kwargs: Any) -> None:
     assert await w.reconcile() == DONE
     assert w.status()["phase"] == "Running"
     w.rt.calls.clear()
+    await w.r.events.flush()
+    w.api.events.clear()
 
 
 # ---- creation, claim, Ready ----
@@ -271,7 +282,12 @@ def test_an_image_change_rebuilds_the_rootfs_and_says_so(tmp_path: Path) -> None
         assert w.rt.actions("web") == ["destroy", "create", "start"]
         assert "download_alpine_3.19_amd64" in dict(w.rt.containers["web"].items)["lxc.rootfs.path"]
         assert w.condition("RootfsRebuilt")["reason"] == "ImageChanged"
-        assert [reason for reason, _ in w.api.events] == ["ImageChanged"]
+        assert await w.events() == [
+            ("Normal", "ImageChanged", "rootfs rebuilt from image download:alpine/3.19/amd64 (the old one, "
+                                       f"overlay:/images/busybox:{tmp_path}/lxc/web/delta0, was removed)"),
+            ("Normal", "Created", "created on node n1 from image download:alpine/3.19/amd64"),
+            ("Normal", "Started", "started on node n1"),
+        ]
 
     asyncio.run(scenario())
 
@@ -470,3 +486,251 @@ def test_the_stale_guard_removes_copies_no_longer_bound_here_and_leaves_foreign_
         assert sorted(w.rt.containers) == ["kept", "theirs"]
 
     asyncio.run(scenario())
+
+
+# ---- events: exact type, reason and message, only on transitions ----
+
+
+class PreparingImages(FakeImages):
+    """Images are built on first use; a ref in `broken` fails to build as a mirror that is down does."""
+
+    def __init__(self, broken: set[str] | None = None) -> None:
+        self.cached: set[str] = set()
+        self.broken = broken or set()
+
+    def is_cached(self, ref: str, *, idmap: Any) -> bool:
+        return ref in self.cached
+
+    def ensure(self, ref: str, *, idmap: Any) -> Path:
+        if ref in self.broken:
+            raise images.ImageError("lxc-create failed (exit 1): mirror unreachable")
+        self.cached.add(ref)
+        return super().ensure(ref, idmap=idmap)
+
+
+def test_events_of_create_and_start_then_none_on_resync(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        w.api.add(container())
+        await w.reconcile()
+        assert await w.events() == [
+            ("Normal", "Created", "created on node n1 from image busybox"),
+            ("Normal", "Started", "started on node n1"),
+        ]
+        for _ in range(3):  # resyncs that find nothing to do write no events
+            await w.reconcile()
+        assert await w.events() == []
+
+    asyncio.run(scenario())
+
+
+def test_events_of_a_crash_loop(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path, restart_backoff_base=0.3, restart_backoff_cap=5.0)
+        await running(w)
+        w.rt.crash("web", exit_code=1)
+        await w.reconcile()  # the first exit restarts at once
+        assert await w.events() == [
+            ("Normal", "Started", "started on node n1"),
+            ("Normal", "Restarted", "restarted after it exited with code 1 (restartPolicy Always)"),
+        ]
+        w.rt.crash("web", exit_code=1)
+        result = await w.reconcile()
+        await w.reconcile()  # a look during the backoff says nothing again
+        assert await w.events() == [("Warning", "BackOff", "back-off restarting: it exited with code 1")]
+        assert result.requeue_after is not None
+        await asyncio.sleep(result.requeue_after)
+        await w.reconcile()
+        assert await w.events() == [
+            ("Normal", "Started", "started on node n1"),
+            ("Normal", "Restarted", "restarted after it exited with code 1 (restartPolicy Always)"),
+        ]
+
+    asyncio.run(scenario())
+
+
+def test_event_of_a_live_reconfigure(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        w.api.objects["web"]["spec"]["memory"] = "256Mi"
+        await w.reconcile()
+        assert w.rt.actions("web") == ["write_config", "set_cgroup", "set_cgroup"]
+        assert await w.events() == [
+            ("Normal", "Reconfigured", "applied live, no restart; changed: lxc.cgroup2.memory.max, lxc.cgroup2.memory.swap.max"),
+        ]
+
+    asyncio.run(scenario())
+
+
+def test_event_of_a_reconfigure_that_needs_a_restart(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        w.rt.drift("web", "lxc.uts.name", "hijacked")
+        await w.reconcile()
+        assert w.rt.actions("web") == ["write_config", "stop", "start"]
+        assert await w.events() == [("Normal", "Reconfigured", "restarted to apply it; changed: lxc.uts.name")]
+
+    asyncio.run(scenario())
+
+
+def test_event_of_dlxc_restart(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        w.api.objects["web"]["metadata"]["annotations"][RESTART_ANNOTATION] = "2099-01-01T00:00:00Z"
+        await w.reconcile()
+        assert await w.events() == [("Normal", "Restarted", "restarted as asked (dlxc restart)")]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("stubborn", "expected"),
+    [
+        (False, [("Normal", "Stopped", "stopped: spec.state is Stopped")]),
+        (True, [("Warning", "Killing", "did not halt within 30s; killed"),
+                ("Normal", "Stopped", "stopped: spec.state is Stopped")]),
+    ],
+    ids=["halted", "killed"],
+)
+def test_events_of_a_stop(tmp_path: Path, stubborn: bool, expected: list[tuple[str, str, str]]) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        if stubborn:
+            w.rt.stubborn.add("web")
+        w.api.objects["web"]["spec"]["state"] = "Stopped"
+        await w.reconcile()
+        assert w.rt.states() == {"web": "STOPPED"}
+        assert await w.events() == expected
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ("start failed: mount /tmp/x/vol: Permission denied (full log: /var/lib/dlxc/web/lxc.log)", "FailedMount"),
+        ("start failed: no such bridge dlxcbr9 (full log: /var/lib/dlxc/web/lxc.log)", "FailedStart"),
+    ],
+    ids=["mount", "other"],
+)
+def test_event_of_a_failed_start(tmp_path: Path, error: str, reason: str) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        w.api.add(container())
+        w.rt.fail_next("start", error + "\nlxc-start web 20261130 ERROR a log tail line")
+        with pytest.raises(RuntimeError):
+            await w.reconcile()
+        assert await w.events() == [("Normal", "Created", "created on node n1 from image busybox"), ("Warning", reason, error)]
+
+    asyncio.run(scenario())
+
+
+def test_events_of_an_image_prepared_and_one_that_failed(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+        w.r.images = PreparingImages(broken={OTHER_IMAGE})
+        w.api.add(container())
+        await w.reconcile()
+        assert (await w.events())[0] == ("Normal", "ImagePulled", "image busybox prepared in node n1's cache")
+        await w.reconcile()
+        assert await w.events() == []  # cached now: nothing to say
+        w.api.objects["web"]["spec"]["image"] = OTHER_IMAGE
+        result = await w.reconcile()
+        assert result.requeue_after == w.r.settings.image_retry_interval
+        assert await w.events() == [
+            ("Warning", "ImagePullFailed", f"image {OTHER_IMAGE}: lxc-create failed (exit 1): mirror unreachable"),
+        ]
+
+    asyncio.run(scenario())
+
+
+def test_an_event_the_apiserver_refuses_fails_nothing(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = world(tmp_path)
+
+        async def refused(*args: Any, **kwargs: Any) -> None:
+            raise unreachable()
+
+        w.api.record_event = refused  # type: ignore[method-assign]
+        w.api.add(container())
+        assert await w.reconcile() == DONE
+        await w.r.events.flush()
+        assert w.status()["phase"] == "Running"
+        assert w.r.events.dropped == 2  # Created and Started, given up
+
+    asyncio.run(scenario())
+
+
+# ---- the cluster network ----
+
+
+def cluster_world(tmp_path: Path) -> World:
+    from kubelet.clusternet import ClusterNet
+
+    w = world(tmp_path, cluster_cidr=ipaddress.IPv4Network("10.88.0.0/16"), cluster_bridge="dlxc0")
+    w.r.clusternet = ClusterNet(None, w.r.settings)  # type: ignore[arg-type]  # its informers never run here
+    return w
+
+
+def test_a_container_on_the_cluster_network_gets_its_address_gateway_and_hosts_file(tmp_path: Path) -> None:
+    w = cluster_world(tmp_path)
+    obj = container()
+    obj["spec"]["network"] = {"type": "cluster", "ipv4": "10.88.3.4/16"}
+    w.api.add(obj)
+    asyncio.run(w.reconcile())
+    items = w.rt.containers["web"].items
+    hosts = tmp_path / "lxc" / ".hosts" / "web"
+    assert [kv for kv in items if kv[0].startswith("lxc.net.0.") or kv[0] == "lxc.mount.entry" and "etc/hosts" in kv[1]] == [
+        ("lxc.net.0.type", "veth"), ("lxc.net.0.link", "dlxc0"), ("lxc.net.0.flags", "up"), ("lxc.net.0.name", "eth0"),
+        ("lxc.net.0.hwaddr", hwaddr_for("web")), ("lxc.net.0.ipv4.address", "10.88.3.4/16"),
+        ("lxc.net.0.ipv4.gateway", "10.88.0.1"), ("lxc.net.0.mtu", "1450"),
+        ("lxc.mount.entry", f"{hosts} etc/hosts none bind,create=file 0 0"),
+    ]
+    assert hosts.is_file()  # there before the start that bind-mounts it
+    # Owned by the container's root, which may edit it (its own lines outside dlxc's blocks are kept).
+    assert (hosts.stat().st_uid, hosts.stat().st_gid) == (IDMAP.host_uid(0), IDMAP.host_gid(0))
+    assert w.status()["phase"] == "Running" and w.status()["ip"] == "10.88.3.4"
+
+
+def test_a_cluster_members_aliases_go_into_its_hosts_file_not_through_its_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # On the cluster network /etc/hosts is the kubelet's bind-mounted file: writing the block through
+    # /proc/PID/root met the mount and failed (EROFS when it was read-only), so no member ever got ready.
+    monkeypatch.setattr(clusterfiles, "BOOT_SETTLE", 0.0)
+    w = cluster_world(tmp_path)
+    lines = ["10.88.3.4 frontend.mc.cluster frontend mc-frontend", "10.88.3.5 node1.mc.cluster node1 mc-node1"]
+    obj = container("mc-node1", annotations={HOSTS_ANNOTATION: ";".join(lines)})
+    obj["spec"]["network"] = {"type": "cluster", "ipv4": "10.88.3.5/16"}
+    w.api.add(obj)
+    asyncio.run(w.reconcile("mc-node1"))
+    assert w.status("mc-node1")["phase"] == "Running"
+    text = (tmp_path / "lxc" / ".hosts" / "mc-node1").read_text()
+    assert text.split("# BEGIN dlxc cluster")[1].split("\n")[1:3] == lines
+
+
+@pytest.mark.parametrize(
+    ("network", "link", "message"),
+    [
+        (None, "dlxcbr0", None),
+        ({"type": "bridge"}, "dlxcbr0", None),
+        ({"type": "cluster", "ipv4": "10.89.3.4/16"}, None,
+         "spec.network.ipv4 10.89.3.4/16 is not in this node's cluster network 10.88.0.0/16"),
+    ],
+    ids=["stored-before-the-cluster-network", "node-bridge", "other-cluster-cidr"],
+)
+def test_which_bridge_a_container_gets(tmp_path: Path, network: dict | None, link: str | None, message: str | None) -> None:
+    w = cluster_world(tmp_path)
+    obj = container()
+    if network is not None:
+        obj["spec"]["network"] = network
+    w.api.add(obj)
+    asyncio.run(w.reconcile())
+    if link is not None:
+        assert ("lxc.net.0.link", link) in w.rt.containers["web"].items
+        assert w.status()["ip"].startswith("10.99.0.")
+    else:
+        assert "web" not in w.rt.containers
+        assert w.status()["phase"] == "Failed" and message in w.status()["message"]

@@ -122,3 +122,37 @@ def test_command_and_args_are_kept_exactly() -> None:
     assert (spec.command, spec.args) == (["/bin/sh", "-c", "echo hi; exit 3"], ["x y"])
     with pytest.raises(ValidationError, match="args"):
         ContainerSpec(image="busybox", args=["ok", "bad\r"])
+
+
+@pytest.mark.parametrize(
+    ("network", "expected"),
+    [
+        ({}, ("cluster", None, None)),
+        ({"ipv4": "10.88.5.10/16"}, ("cluster", None, "10.88.5.10/16")),
+        ({"bridge": "lxcbr0"}, ("bridge", "lxcbr0", None)),
+        ({"type": "bridge"}, ("bridge", None, None)),
+        ({"type": "none"}, ("none", None, None)),
+    ],
+    ids=["default-cluster", "static", "bridge-implies-type", "node-bridge", "none"],
+)
+def test_network_forms(network: dict, expected: tuple) -> None:
+    obj = parse_object({"name": "web", "image": "busybox", "network": network})
+    assert obj.spec.network is not None
+    assert (obj.spec.network.type, obj.spec.network.bridge, obj.spec.network.ipv4) == expected
+
+
+@pytest.mark.parametrize(
+    ("network", "message"),
+    [
+        ({"ipv4": "10.88.5.10"}, "needs the network's prefix length"),
+        ({"ipv4": "10.88.5.300/16"}, "not an IPv4 address"),
+        ({"type": "bridge", "bridge": "br0", "ipv4": "10.88.5.10/16"}, "ipv4 is only for type cluster"),
+        ({"type": "cluster", "bridge": "br0"}, "bridge is only for type bridge"),
+    ],
+    ids=["no-prefix", "bad-address", "ipv4-on-bridge", "bridge-on-cluster"],
+)
+def test_bad_networks_name_the_field(network: dict, message: str) -> None:
+    with pytest.raises(ManifestError) as info:
+        parse_object({"name": "web", "image": "busybox", "network": network})
+    fields = {e.field: e.message for e in info.value.errors}
+    assert any(f.startswith("network") and message in m for f, m in fields.items()), fields

@@ -1,0 +1,322 @@
+"""Streaming subresources of a container (exec, attach, log), proxied to the kubelet of its node.
+
+The client speaks WebSocket (`v5.channel.k8s.io`: first byte of each message = channel) for exec
+and attach, plain chunked HTTP for log. The apiserver authenticates and authorizes the user, checks
+the container runs, writes the audit Event, then dials the node's stream endpoint (its Node
+`status.streamEndpoint`) over mutual TLS: the kubelet must present a certificate from the cluster
+CA naming the node, and the apiserver presents its kubelet-client certificate. Each direction is
+one loop that awaits every send, so a slow side slows the other instead of filling a buffer here.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import shlex
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from apiserver.auth import Identity, authorize
+from apiserver.registry import Registry
+from apiserver.storage import Store
+from dlxc.client.api import event_name
+from dlxc.client.errors import ApiError, BadRequest, Conflict, NotFound, TemporaryError, Unauthorized
+
+__all__ = ["STREAM_PROTOCOL", "KubeletDialer", "StreamProxy", "add_stream_routes", "container_and_node"]
+
+log = logging.getLogger("dlxc.apiserver.streams")
+
+STREAM_PROTOCOL = "v5.channel.k8s.io"
+ERROR_HEADER = "X-Dlxc-Error"  # the error message again, for WebSocket clients that cannot read a refused upgrade's body
+
+
+class KubeletDialer:
+    """Connections to kubelets' stream servers with the apiserver's client certificate."""
+
+    def __init__(self, *, cert: Path | None, key: Path | None, ca: Path | None) -> None:
+        self.context: ssl.SSLContext | None = None
+        if cert and key and ca:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+            context.load_cert_chain(str(cert), str(key))
+            self.context = context
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # No overall timeout: a session lasts as long as the user keeps it; connecting is bounded.
+            # No connection limit: every open session holds one (aiohttp's default of 100 would make
+            # the 101st exec wait for another to end).
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0), connector=aiohttp.TCPConnector(limit=0)
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def url(self, node: Any, path: str) -> tuple[str, str]:
+        """https URL on the node's stream endpoint, and the name its certificate must carry (the node's)."""
+        if self.context is None:
+            raise TemporaryError(
+                "this apiserver has no kubelet client certificate (--kubelet-client-certificate, --kubelet-client-key, "
+                "--kubelet-certificate-authority), so it cannot reach kubelets' streams", delay=30,
+            )
+        name = node["metadata"]["name"]
+        endpoint = (node.get("status") or {}).get("streamEndpoint") or ""
+        if not endpoint:
+            raise TemporaryError(f"node {name} publishes no stream endpoint (its kubelet runs without --stream-cert-file)", delay=5)
+        return f"https://{endpoint}{path}", name
+
+
+async def container_and_node(store: Store, name: str, *, need_running: bool) -> tuple[Any, Any]:
+    container = await store.get("containers", name)
+    node_name = container["spec"].get("nodeName")
+    phase = (container.get("status") or {}).get("phase") or "Pending"
+    if not node_name:
+        raise Conflict(f"container {name} is not scheduled to a node yet ({phase})")
+    if need_running and phase != "Running":
+        raise Conflict(f"container {name} is {phase}")
+    try:
+        node = await store.get("nodes", node_name)
+    except NotFound:
+        raise Conflict(f"container {name} is bound to node {node_name}, which is not registered") from None
+    return container, node
+
+
+BEARER_PROTOCOL = "base64url.bearer.authorization.k8s.io."
+
+
+class _Headers:
+    def __init__(self, authorization: str) -> None:
+        self.headers = {"authorization": authorization}
+
+
+def _with_protocol_token(websocket: WebSocket) -> Any:
+    """A browser's WebSocket cannot send an Authorization header; as in Kubernetes it may offer the
+    token as the subprotocol `base64url.bearer.authorization.k8s.io.<base64url of the token>`."""
+    if websocket.headers.get("authorization"):
+        return websocket
+    for offered in websocket.scope.get("subprotocols") or []:
+        if offered.startswith(BEARER_PROTOCOL):
+            encoded = offered[len(BEARER_PROTOCOL):]
+            try:
+                token = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            except (ValueError, UnicodeDecodeError):
+                raise Unauthorized("the token in the WebSocket subprotocol is not base64url") from None
+            return _Headers(f"Bearer {token}")
+    return websocket
+
+
+def _printable(text: str) -> str:
+    """Control characters (a script's newlines) written as escapes: an Event's message is one line."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
+def _denial(exc: ApiError) -> JSONResponse:
+    safe = exc.message.encode("ascii", "replace").decode()[:1000]
+    return JSONResponse(exc.to_body(), status_code=exc.status, headers={ERROR_HEADER: safe})
+
+
+class _DenialIsAHandshake(logging.Filter):
+    """uvicorn's websockets-sansio protocol logs "returned without completing handshake" after a
+    denial response (an HTTP answer to the upgrade), which is the handshake's proper end; every
+    stream endpoint here either denies or accepts, so the line is only ever noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
+_NOISE = _DenialIsAHandshake()
+
+
+class StreamProxy:
+    """Opens one WebSocket session to a container's kubelet for an authenticated user: the checks,
+    the audit Event and the dial, then the splice. Shared by the API's exec/attach and the browser
+    terminal (apiserver.terminal), which authenticates with its own one-time session instead."""
+
+    def __init__(self, *, store: Store, events: Registry, dialer: KubeletDialer) -> None:
+        self.store, self.events, self.dialer = store, events, dialer
+
+    async def audit(self, identity: Identity, container: Any, *, reason: str, what: str) -> None:
+        """An Event per session: who, which container, what; never anything sent on stdin."""
+        spec = {
+            "involvedObject": {"kind": "Container", "name": container["metadata"]["name"], "uid": container["metadata"].get("uid")},
+            "type": "Normal",
+            "reason": reason,
+            "message": _printable(f"{identity.name} ({identity.role}): {what}")[:4000],
+            "source": {"component": "apiserver", "host": ""},
+        }
+        await self.events.create({"metadata": {"name": event_name(spec)}, "spec": spec})
+
+    async def serve(
+        self, websocket: WebSocket, *, name: str, sub: str, reason: str,
+        authenticate: Callable[[], Awaitable[tuple[Identity, list[tuple[str, str]], str]]],
+        check: Callable[[Any], None] | None = None, refuse_in_session: bool = False,
+    ) -> None:
+        """authenticate() gives the identity, the query for the kubelet and what to record; check(container)
+        may refuse. A refusal is an HTTP answer to the upgrade, or with `refuse_in_session` (for browsers,
+        which cannot read a refused upgrade) an accepted socket that carries only the Failure status."""
+        try:
+            identity, params, what = await authenticate()
+            container, node = await container_and_node(self.store, name, need_running=True)
+            if check is not None:
+                check(container)
+            url, server_name = self.dialer.url(node, f"/{sub}/{name}")
+            # The audit write and the dial to the kubelet at once; the session starts only when both succeeded.
+            written, dialed = await asyncio.gather(
+                self.audit(identity, container, reason=reason, what=what),
+                self.dialer.session().ws_connect(
+                    url, params=params, protocols=(STREAM_PROTOCOL,),
+                    ssl=self.dialer.context, server_hostname=server_name, max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
+                ),
+                return_exceptions=True,
+            )
+            if isinstance(dialed, BaseException):
+                if isinstance(written, BaseException):
+                    raise written
+                raise dialed
+            upstream = dialed
+            if isinstance(written, BaseException):
+                await upstream.close()  # no session without its audit record
+                raise written
+        except ApiError as exc:
+            await self._refuse(websocket, exc, in_session=refuse_in_session)
+            return
+        except (aiohttp.ClientError, OSError) as exc:
+            log.warning("cannot reach the kubelet for %s/%s: %s", name, sub, exc)
+            error = TemporaryError(f"cannot reach the kubelet of container {name}: {exc}", delay=5)
+            await self._refuse(websocket, error, in_session=refuse_in_session)
+            return
+        log.info("%s %s (%s): %s", reason.lower(), name, identity.name, what)
+        try:
+            await websocket.accept(subprotocol=_chosen(websocket))
+            await _splice(websocket, upstream)
+        finally:
+            await upstream.close()
+
+    @staticmethod
+    async def _refuse(websocket: WebSocket, exc: ApiError, *, in_session: bool) -> None:
+        if not in_session:
+            await websocket.send_denial_response(_denial(exc))
+            return
+        status = {"status": "Failure", "reason": exc.reason, "code": exc.status, "message": exc.message}
+        await websocket.accept(subprotocol=_chosen(websocket))
+        await websocket.send_bytes(bytes([STATUS_CHANNEL]) + json.dumps(status).encode())
+        await websocket.close(code=1000)
+
+
+STATUS_CHANNEL = 3
+
+
+def _chosen(websocket: WebSocket) -> str | None:
+    return STREAM_PROTOCOL if STREAM_PROTOCOL in (websocket.scope.get("subprotocols") or []) else None
+
+
+def add_stream_routes(
+    app: FastAPI, *, prefix: str, store: Store, events: Registry, dialer: KubeletDialer,
+    identity_of: Callable[[Any], Awaitable[Identity]],
+) -> StreamProxy:
+    base = f"{prefix}/containers/{{name}}"
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if _NOISE not in uvicorn_log.filters:
+        uvicorn_log.addFilter(_NOISE)
+    proxy = StreamProxy(store=store, events=events, dialer=dialer)
+
+    def websocket_route(sub: str, reason: str, describe: Callable[[WebSocket], str]) -> None:
+        async def endpoint(websocket: WebSocket) -> None:
+            name = websocket.path_params["name"]
+
+            async def authenticate() -> tuple[Identity, list[tuple[str, str]], str]:
+                identity = await identity_of(_with_protocol_token(websocket))
+                authorize(identity, verb="create", plural="containers", name=name, subresource=sub, bound_node=None)
+                if sub == "exec" and not websocket.query_params.getlist("command"):
+                    raise BadRequest("no command given", details=[{"field": "command", "message": "give at least one"}])
+                return identity, list(websocket.query_params.multi_items()), describe(websocket)
+
+            await proxy.serve(websocket, name=name, sub=sub, reason=reason, authenticate=authenticate)
+
+        app.router.routes.append(WebSocketRoute(f"{base}/{sub}", endpoint, name=f"{sub}_container"))
+
+    websocket_route("exec", "Exec", lambda ws: "exec " + shlex.join(ws.query_params.getlist("command")))
+    websocket_route("attach", "Attach", lambda ws: "attach to the console")
+
+    async def logs(request: Request) -> Response:
+        name = request.path_params["name"]
+        identity = await identity_of(request)
+        authorize(identity, verb="get", plural="containers", name=name, subresource="log", bound_node=None)
+        _container, node = await container_and_node(store, name, need_running=False)
+        url, server_name = dialer.url(node, f"/logs/{name}")
+        params = [(k, v) for k, v in request.query_params.multi_items() if k in ("follow", "tail", "since", "previous")]
+        try:
+            upstream = await dialer.session().get(url, params=params, ssl=dialer.context, server_hostname=server_name)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TemporaryError(f"cannot reach the kubelet of container {name}: {exc}", delay=5) from None
+        if upstream.status != 200:
+            text = (await upstream.text()).strip()
+            upstream.release()
+            if upstream.status == 404:
+                raise NotFound(text)
+            raise BadRequest(text or f"the kubelet answered {upstream.status}")
+
+        async def body() -> Any:
+            try:
+                async for chunk in upstream.content.iter_any():
+                    yield chunk
+            finally:
+                upstream.release()
+
+        return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
+
+    route = Route(f"{base}/log", logs, methods=["GET"], name="log_container")
+    route.methods.discard("HEAD")
+    app.router.routes.append(route)
+    return proxy
+
+
+async def _splice(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    """Messages both ways until either side ends; the kubelet's close ends the client's socket."""
+
+    async def up() -> None:
+        while True:
+            try:
+                message = await websocket.receive()
+            except WebSocketDisconnect:
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                await upstream.send_bytes(message["bytes"])
+            elif message.get("text") is not None:
+                await upstream.send_str(message["text"])
+
+    async def down() -> None:
+        async for message in upstream:
+            if message.type == aiohttp.WSMsgType.BINARY:
+                await websocket.send_bytes(message.data)
+            elif message.type == aiohttp.WSMsgType.TEXT:
+                await websocket.send_text(message.data)
+
+    tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if tasks[1] in done:
+        try:
+            await websocket.close()
+        except (RuntimeError, WebSocketDisconnect):
+            pass
+

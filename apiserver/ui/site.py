@@ -1,0 +1,501 @@
+"""The dashboard's routes under /ui/: login, the pages, their live streams and the writes they make.
+
+Pages are Jinja2 templates; htmx swaps fragments in, and its SSE extension swaps in what the
+streams (apiserver.ui.live) send. Every write needs the session cookie and its CSRF token, and goes
+through the API's own authorization (apiserver.ui.actions.LocalClient): a viewer gets 403 here too.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+import jinja2
+import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from apiserver.registry import Registry
+from apiserver.storage import Store
+from apiserver.ui import views
+from apiserver.ui.actions import CONTAINER_ACTIONS, LocalClient, container_action, set_cordon
+from apiserver.ui.history import MetricsHistory
+from apiserver.ui.live import PING, changes, sse
+from apiserver.ui.login import login_routes
+from apiserver.ui.responses import secured, streaming
+from apiserver.ui.session import COOKIE, CSRF_HEADER, Authenticate, LoginLinks, Session, identify
+from apiserver.watchcache import WatchCache
+from dlxc.apply.applier import apply_set
+from dlxc.apply.diff import unified_diff, user_view
+from dlxc.apply.manifests import load_text
+from dlxc.client.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
+from schemas import API_VERSION
+from schemas.base import Obj
+
+__all__ = ["Dashboard", "create_dashboard"]
+
+log = logging.getLogger("dlxc.apiserver.ui")
+HERE = Path(__file__).parent
+SETTLE = 0.5  # seconds a summary page's stream gathers a burst of changes before it re-renders
+MAX_YAML = 1024 * 1024
+GROUP_KINDS = ("containersets", "containerclusters")
+
+
+@dataclass
+class Dashboard:
+    app: Starlette
+    history: MetricsHistory
+    # The API app this dashboard is mounted in: the logs tab asks the API's own log route, in-process,
+    # with the session's token, so its authorization and its path to the kubelet are the API's.
+    api: Any = None
+
+    async def stop(self) -> None:
+        await self.history.stop()
+
+
+def create_dashboard(
+    *, store: Store, caches: dict[str, WatchCache], registries: dict[str, Registry], authenticate: Authenticate
+) -> Dashboard:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True,
+        undefined=jinja2.ChainableUndefined,
+    )
+    env.filters["bytes"] = views.human_bytes
+    env.filters["age"] = lambda stamp, now: views.age(stamp, now=now)
+    links = LoginLinks()
+    history = MetricsHistory(store, caches["containers"])
+
+    def render(template: str, /, **context: Any) -> str:
+        return env.get_template(template).render(**context)
+
+    def page(request: Request, name: str, session: Session, **context: Any) -> HTMLResponse:
+        return secured(HTMLResponse(render(name, session=session, path=request.url.path, **context)))
+
+    def error(exc: ApiError) -> HTMLResponse:
+        details = [f"{d.get('field')}: {d.get('message')}" for d in exc.details if d.get("field")]
+        return secured(HTMLResponse(render("_error.html", message=exc.message, details=details), status_code=exc.status))
+
+    async def session_of(request: Request) -> Session:
+        token = request.cookies.get(COOKIE)
+        if not token:
+            raise Unauthorized("not logged in")
+        return Session(token, await identify(authenticate, token))
+
+    Handler = Callable[[Request, Session], Awaitable[Response]]
+
+    def view(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """A page: without a valid session, the login page (which comes back here after)."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                session = await session_of(request)
+            except Unauthorized:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/ui/login?{urlencode({'next': target})}", status_code=303)
+            history.start()  # from the first page anyone looks at on, charts have something to show
+            try:
+                return await handler(request, session)
+            except ApiError as exc:
+                return error(exc)
+
+        return endpoint
+
+    def write(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """A write: a valid session, and its CSRF token in the X-CSRF-Token header or the csrf form field."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                session = await session_of(request)
+            except Unauthorized as exc:
+                return error(exc)
+            sent = request.headers.get(CSRF_HEADER)
+            if sent is None and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                sent = str((await request.form()).get("csrf") or "")
+            if not sent or not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+                return error(Forbidden("the request has no valid CSRF token; reload the page and try again"))
+            try:
+                return await handler(request, session)
+            except ApiError as exc:
+                return error(exc)
+
+        return endpoint
+
+    def client(session: Session) -> LocalClient:
+        return LocalClient(session.identity, store, registries)
+
+    # ------------------------------------------------------------------ overview
+
+    async def overview_state() -> tuple[dict[str, dict[str, Obj]], dict[str, int]]:
+        state: dict[str, dict[str, Obj]] = {}
+        since: dict[str, int] = {}
+        for plural in ("nodes", "containers", "events", "leases"):
+            items, revision = await store.list(plural)
+            state[plural] = {o["metadata"]["name"]: o for o in items}
+            since[plural] = revision
+        return state, since
+
+    def overview_context(state: dict[str, dict[str, Obj]]) -> dict[str, Any]:
+        now = views.now_utc()
+        nodes, containers = list(state["nodes"].values()), list(state["containers"].values())
+        return {
+            "nodes": views.node_views(nodes, containers, now=now),
+            "phases": views.phase_counts(containers),
+            "total": len(containers),
+            "warnings": views.warning_events(list(state["events"].values())),
+            "leaders": views.leaders(list(state["leases"].values()), set(state["nodes"]), now=now),
+            "etcd": {"members": store.endpoints, "in_use": store.endpoint},
+            "now": now,
+        }
+
+    async def overview(request: Request, session: Session) -> Response:
+        state, _ = await overview_state()
+        return page(request, "overview.html", session, **overview_context(state))
+
+    async def overview_live(request: Request, session: Session) -> Response:
+        async def stream() -> AsyncIterator[bytes]:
+            state, since = await overview_state()
+            sent = render("_overview.html", **overview_context(state))
+            yield sse("overview", sent)
+            async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE):
+                if not batch:
+                    yield PING
+                    continue
+                for plural, event in batch:
+                    _apply(state[plural], event)
+                html = render("_overview.html", **overview_context(state))
+                # Most changes (heartbeats, lease renewals) change nothing shown: send only what differs.
+                if html != sent:
+                    yield sse("overview", html)
+                    sent = html
+
+        return streaming(stream())
+
+    # ------------------------------------------------------------------ containers
+
+    async def containers(request: Request, session: Session) -> Response:
+        flt = views.Filter.from_query(request.query_params)
+        items, revision = await store.list("containers")
+        every = [views.container_row(o) for o in items]
+        rows = views.sort_rows([r for r in every if flt.matches(r)], flt.sort, desc=flt.desc)
+        nodes = sorted({r.node for r in every if r.node})
+        live = f"/ui/live/containers?{urlencode({'since': revision})}&{flt.query()}"
+        return page(request, "containers.html", session, rows=rows, filter=flt, phases=views.PHASES, nodes=nodes,
+                    live=live, total=len(items), now=views.now_utc(), can_write=session.may("patch", "containers"))
+
+    async def containers_live(request: Request, session: Session) -> Response:
+        flt = views.Filter.from_query(request.query_params)
+        since = _int(request.query_params.get("since"))
+        can_write = session.may("patch", "containers")
+
+        async def stream() -> AsyncIterator[bytes]:
+            async for batch in changes({"containers": caches["containers"]}, {"containers": since}):
+                if not batch:
+                    yield PING
+                    continue
+                now = views.now_utc()
+                first, last = views.table_changes([event for _, event in batch], flt)
+                # Rows that come or go first, wrapped in <tbody> (a bare <tr> ahead of them would make the
+                # browser's parser drop them); rows that change in place last, as bare <tr>s.
+                parts, changed = [], []
+                for name, row in last.items():
+                    if row is not None and first[name]:
+                        changed.append(render("_rows.html", rows=[row], now=now, can_write=can_write).strip().replace("<tr ", '<tr hx-swap-oob="true" ', 1))
+                        continue
+                    if first[name]:
+                        parts.append(f'<tbody hx-swap-oob="delete:#row-{name}"></tbody>')
+                    if row is not None:
+                        parts.append(f'<tbody hx-swap-oob="beforeend:#rows">{render("_rows.html", rows=[row], now=now, can_write=can_write).strip()}</tbody>')
+                parts += changed
+                if parts:
+                    yield sse("rows", "".join(parts))
+
+        return streaming(stream())
+
+    async def container_actions(request: Request, session: Session) -> Response:
+        form = await request.form()
+        action = str(form.get("action") or "")
+        names = [str(n) for n in form.getlist("name")]
+        if not names:
+            return error(BadRequest("select one or more containers first", details=[{"field": "name", "message": "none selected"}]))
+        done, failed = [], []
+        for name in names:
+            try:
+                await container_action(client(session), name, action)
+                done.append(name)
+            except Forbidden:
+                raise
+            except ApiError as exc:
+                failed.append(f"{name}: {exc.message}")
+        return secured(HTMLResponse(render("_action_result.html", action=action, done=done, failed=failed)))
+
+    # ------------------------------------------------------------------ one container
+
+    async def container_state(name: str) -> tuple[Obj, dict[str, Obj], dict[str, int]]:
+        # Events first: the container read after them is at least as new as their revision.
+        events, revision = await store.list("events")
+        obj = await store.get("containers", name)
+        return obj, {e["metadata"]["name"]: e for e in events}, {"containers": revision, "events": revision}
+
+    def container_context(obj: Obj, events: dict[str, Obj], session: Session) -> dict[str, Any]:
+        name = obj["metadata"]["name"]
+        now = views.now_utc()
+        series = history.series(name, now=time.time())
+        return {
+            "obj": obj, "row": views.container_row(obj), "status": obj.get("status") or {},
+            "placement": views.placement_view((obj.get("status") or {}).get("placement")),
+            "events": views.events_for(list(events.values()), "Container", name), "now": now,
+            "series": [[s[0] for s in series], [s[1] for s in series], [s[2] for s in series]],
+            "can_write": session.may("patch", "containers"),
+        }
+
+    async def container_page(request: Request, session: Session) -> Response:
+        name = request.path_params["name"]
+        obj, events, _ = await container_state(name)
+        spec_yaml = yaml.safe_dump({"apiVersion": obj.get("apiVersion"), "kind": "Container", **user_view(obj)}, sort_keys=False)
+        ctx = container_context(obj, events, session)
+        live = f"/ui/live/containers/{quote(name)}"
+        return page(request, "container.html", session, spec_yaml=spec_yaml, live=live, actions=CONTAINER_ACTIONS, **ctx)
+
+    async def container_live(request: Request, session: Session) -> Response:
+        name = request.path_params["name"]
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                obj, events, since = await container_state(name)
+            except NotFound:
+                yield sse("live", render("_gone.html", name=name))
+                return
+            yield sse("live", render("_container_live.html", **container_context(obj, events, session)))
+            async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE):
+                if not batch:
+                    yield PING
+                    continue
+                relevant = False
+                for plural, event in batch:
+                    if plural == "containers" and event.obj["metadata"]["name"] == name:
+                        if event.kind == "DELETE":
+                            yield sse("live", render("_gone.html", name=name))
+                            return
+                        obj, relevant = event.obj, True
+                    elif plural == "events":
+                        _apply(events, event)
+                        involved = (event.obj.get("spec") or {}).get("involvedObject") or {}
+                        relevant = relevant or involved.get("name") == name
+                if relevant:
+                    yield sse("live", render("_container_live.html", **container_context(obj, events, session)))
+
+        return streaming(stream())
+
+    async def container_action_one(request: Request, session: Session) -> Response:
+        name = request.path_params["name"]
+        form = await request.form()
+        action = str(form.get("action") or "")
+        await container_action(client(session), name, action)
+        return secured(HTMLResponse(render("_action_result.html", action=action, done=[name], failed=[])))
+
+    async def call_api(session: Session, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request to the API this dashboard is mounted in, in-process, as the session's identity:
+        for what the API does beyond objects (logs, terminal links), with exactly its checks."""
+        transport = httpx.ASGITransport(app=dashboard.api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://apiserver", timeout=30) as api:
+            return await api.request(method, f"/apis/{API_VERSION}{path}", headers={"Authorization": f"Bearer {session.token}"}, **kwargs)
+
+    def api_error(got: httpx.Response) -> HTMLResponse:
+        try:
+            body = got.json()
+        except ValueError:
+            body = {"message": got.text.strip() or f"the API answered {got.status_code}"}
+        return secured(HTMLResponse(render("_error.html", message=body.get("message", ""), details=[]), status_code=got.status_code))
+
+    async def container_log(request: Request, session: Session) -> Response:
+        name = request.path_params["name"]
+        tail = min(5000, max(1, _int(request.query_params.get("tail")) or 200))
+        got = await call_api(session, "GET", f"/containers/{quote(name)}/log", params={"tail": str(tail)})
+        if got.status_code != 200:
+            return api_error(got)
+        return secured(HTMLResponse(render("_log.html", name=name, text=got.text, tail=tail)))
+
+    async def container_terminal(request: Request, session: Session) -> Response:
+        """A one-time browser terminal link (the API's terminal route), shown as a link to open."""
+        name = request.path_params["name"]
+        got = await call_api(session, "POST", f"/containers/{quote(name)}/terminal", json={})
+        if got.status_code != 201:
+            return api_error(got)
+        link = got.json()
+        # The API builds the URL from the host it was asked on (here the in-process one): keep the path.
+        path = "/terminal/" + link["url"].split("/terminal/", 1)[1]
+        return secured(HTMLResponse(render("_terminal_link.html", name=name, path=path, expires=link.get("expiresAt", ""))))
+
+    # ------------------------------------------------------------------ apply (the page, and a container's spec)
+
+    async def apply_text(session: Session, source: str, text: str, *, dry_run: bool, only: str | None = None) -> HTMLResponse:
+        if len(text.encode()) > MAX_YAML:
+            return secured(HTMLResponse(render("_apply.html", errors=[f"{source}: larger than 1 MiB"], results=[], dry_run=dry_run), 400))
+        manifests, errors = load_text(source, text)
+        lines = [str(e) for e in errors]
+        if only is not None and not errors:
+            wrong = [m for m in manifests if m.ref != only]
+            if wrong or not manifests:
+                lines.append(f"{source}: this page edits {only} only; use the Apply page for other objects")
+        if lines:
+            return secured(HTMLResponse(render("_apply.html", errors=lines, results=[], dry_run=dry_run), 422))
+        local = client(session)
+        before: dict[str, Obj | None] = {}
+        for m in manifests:
+            try:
+                before[m.ref] = await local.get(_plural(m.kind), m.name)
+            except NotFound:
+                before[m.ref] = None
+        results = await apply_set(local, manifests, dry_run="server" if dry_run else False)  # type: ignore[arg-type]
+        shown = []
+        for result in results:
+            diff = "" if result.failed else unified_diff(result.obj, before.get(result.ref), ref=result.ref)
+            shown.append({"result": result, "diff": diff})
+        failed = any(r.failed for r in results)
+        return secured(HTMLResponse(render("_apply.html", errors=[], results=shown, dry_run=dry_run), 422 if failed else 200))
+
+    async def apply_page(request: Request, session: Session) -> Response:
+        return page(request, "apply.html", session, can_write=session.may("create", "containers"))
+
+    async def apply_post(request: Request, session: Session) -> Response:
+        form = await request.form()
+        source = str(form.get("source") or "").strip() or "<pasted>"
+        return await apply_text(session, source[:200], str(form.get("yaml") or ""), dry_run=form.get("mode") != "apply")
+
+    async def container_apply(request: Request, session: Session) -> Response:
+        name = request.path_params["name"]
+        form = await request.form()
+        return await apply_text(session, f"container/{name}", str(form.get("yaml") or ""), dry_run=form.get("mode") != "apply",
+                                only=f"container/{name}")
+
+    # ------------------------------------------------------------------ nodes
+
+    async def nodes_state() -> tuple[dict[str, dict[str, Obj]], dict[str, int]]:
+        state: dict[str, dict[str, Obj]] = {}
+        since: dict[str, int] = {}
+        for plural in ("nodes", "containers"):
+            items, revision = await store.list(plural)
+            state[plural] = {o["metadata"]["name"]: o for o in items}
+            since[plural] = revision
+        return state, since
+
+    def nodes_context(state: dict[str, dict[str, Obj]], session: Session) -> dict[str, Any]:
+        return {"nodes": views.node_views(list(state["nodes"].values()), list(state["containers"].values()), now=views.now_utc()),
+                "can_write": session.may("patch", "nodes")}
+
+    async def nodes_page(request: Request, session: Session) -> Response:
+        state, _ = await nodes_state()
+        return page(request, "nodes.html", session, **nodes_context(state, session))
+
+    async def nodes_live(request: Request, session: Session) -> Response:
+        async def stream() -> AsyncIterator[bytes]:
+            state, since = await nodes_state()
+            sent = render("_nodes.html", **nodes_context(state, session))
+            yield sse("nodes", sent)
+            async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE):
+                if not batch:
+                    yield PING
+                    continue
+                for plural, event in batch:
+                    _apply(state[plural], event)
+                html = render("_nodes.html", **nodes_context(state, session))
+                if html != sent:
+                    yield sse("nodes", html)
+                    sent = html
+
+        return streaming(stream())
+
+    # ------------------------------------------------------------------ groups (sets and clusters)
+
+    async def groups_state() -> tuple[dict[str, dict[str, Obj]], dict[str, int]]:
+        state: dict[str, dict[str, Obj]] = {}
+        since: dict[str, int] = {}
+        for plural in GROUP_KINDS:
+            items, revision = await store.list(plural)
+            state[plural] = {o["metadata"]["name"]: o for o in items}
+            since[plural] = revision
+        return state, since
+
+    def groups_context(state: dict[str, dict[str, Obj]]) -> dict[str, Any]:
+        return {"sets": sorted(state["containersets"].values(), key=lambda o: o["metadata"]["name"]),
+                "clusters": sorted(state["containerclusters"].values(), key=lambda o: o["metadata"]["name"])}
+
+    async def groups_page(request: Request, session: Session) -> Response:
+        state, _ = await groups_state()
+        return page(request, "groups.html", session, **groups_context(state))
+
+    async def groups_live(request: Request, session: Session) -> Response:
+        async def stream() -> AsyncIterator[bytes]:
+            state, since = await groups_state()
+            sent = render("_groups.html", **groups_context(state))
+            yield sse("groups", sent)
+            async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE):
+                if not batch:
+                    yield PING
+                    continue
+                for plural, event in batch:
+                    _apply(state[plural], event)
+                html = render("_groups.html", **groups_context(state))
+                if html != sent:
+                    yield sse("groups", html)
+                    sent = html
+
+        return streaming(stream())
+
+    async def cordon(request: Request, session: Session) -> Response:
+        name = request.path_params["name"]
+        form = await request.form()
+        await set_cordon(client(session), name, form.get("cordon") == "1")
+        return Response(status_code=204)
+
+    routes = [
+        Route("/", view(overview)),
+        *login_routes(render=render, links=links, authenticate=authenticate),
+        Route("/containers", view(containers)),
+        Route("/containers/actions", write(container_actions), methods=["POST"]),
+        Route("/containers/{name}", view(container_page)),
+        Route("/containers/{name}/action", write(container_action_one), methods=["POST"]),
+        Route("/containers/{name}/apply", write(container_apply), methods=["POST"]),
+        Route("/containers/{name}/log", view(container_log)),
+        Route("/containers/{name}/terminal", write(container_terminal), methods=["POST"]),
+        Route("/nodes", view(nodes_page)),
+        Route("/nodes/{name}/cordon", write(cordon), methods=["POST"]),
+        Route("/groups", view(groups_page)),
+        Route("/live/groups", view(groups_live)),
+        Route("/apply", view(apply_page)),
+        Route("/apply", write(apply_post), methods=["POST"]),
+        Route("/live/overview", view(overview_live)),
+        Route("/live/containers", view(containers_live)),
+        Route("/live/containers/{name}", view(container_live)),
+        Route("/live/nodes", view(nodes_live)),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    dashboard = Dashboard(Starlette(routes=routes), history)
+    return dashboard
+
+
+def _apply(state: dict[str, Obj], event: Any) -> None:
+    name = event.obj["metadata"]["name"]
+    if event.kind == "PUT":
+        state[name] = event.obj
+    else:
+        state.pop(name, None)
+
+
+def _int(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
+
+
+def _plural(kind: str) -> str:
+    from schemas import kind_for_plural
+
+    return kind_for_plural(kind).plural

@@ -1,0 +1,272 @@
+"""`dlxc cluster create|list|addnode|delnode|delete|enter`: the cluster builder over the ContainerCluster kind."""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from dlxc.cli import console
+from dlxc.cli.common import duration, fail, with_client
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
+    from schemas.base import Obj
+
+__all__ = ["cluster_app", "cluster_rows", "context_scripts", "delnode_count"]
+
+cluster_app = typer.Typer(help="Build clusters: a front-end and N working nodes that know each other by name.", no_args_is_help=True)
+
+PLURAL = "containerclusters"
+# Hook folders of the original builder: run on the front-end when nodes join or leave.
+_HOOK_DIRS = ("add-node.d", "remove-node.d")
+
+
+def _scripts(folder: Path, *, what: str) -> list[Obj]:
+    scripts = []
+    for path in sorted(folder.iterdir()):
+        if path.is_dir():
+            continue
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{what}: cannot read {path}: {exc}") from None
+        scripts.append({"name": path.name, "script": text})
+    return scripts
+
+
+def context_scripts(folder: Path) -> tuple[list[Obj], list[Obj], list[Obj]]:
+    """The scripts of a context folder (its regular files, by name), and of its add-node.d and
+    remove-node.d hook folders: spec.context, spec.addNode, spec.removeNode; ValueError saying what is wrong."""
+    if not folder.exists():
+        raise ValueError(f"--context-folder {folder}: no such folder")
+    if not folder.is_dir():
+        raise ValueError(f"--context-folder {folder}: not a folder")
+    context = _scripts(folder, what="--context-folder")
+    hooks = [_scripts(folder / sub, what=f"--context-folder {sub}") if (folder / sub).is_dir() else [] for sub in _HOOK_DIRS]
+    if not context and not any(hooks):
+        raise ValueError(f"--context-folder {folder}: holds no scripts")
+    return context, hooks[0], hooks[1]
+
+
+def _default_home_root() -> Path:
+    from dlxc.cluster.local import default_state_dir
+
+    return default_state_dir() / "volumes" / "clusters"
+
+
+@cluster_app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Cluster name: members are NAME-frontend and NAME-node1..N."),
+    front_end_image: str = typer.Option(..., "--front-end-image", help="Image of the front-end."),
+    working_node_image: str = typer.Option(..., "--working-node-image", help="Image of the working nodes."),
+    nodes: int = typer.Option(..., "--nodes", help="How many working nodes (1 or more)."),
+    device: list[str] = typer.Option(None, "--device", help="home: share one host folder as /home in every member."),
+    home_root: Path = typer.Option(None, "--home-root", envvar="DLXC_CLUSTER_HOME_ROOT",
+                                   help="Where shared homes are made (NAME/home below it); default: the local cluster's volumes/clusters."),
+    context_folder: Path = typer.Option(None, "--context-folder", help="Scripts run once per member at first boot, in name order, as root."),
+    memory: str = typer.Option(None, "--memory", help="Memory limit of every member, e.g. 256Mi."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until every member runs with its /etc/hosts complete."),
+    timeout: float = typer.Option(300.0, "--timeout", parser=duration, help="How long --wait waits (exit 1 after)."),
+    enter: bool = typer.Option(False, "--enter", help="Then open a login shell on the front-end (waits for the cluster first)."),
+) -> None:
+    """Create a cluster: a front-end and N working nodes, /etc/hosts listing all, an optional shared /home."""
+    if nodes < 1:
+        fail(f"--nodes must be 1 or more, got {nodes}", code=2)
+    unknown = [d for d in device or [] if d != "home"]
+    if unknown:
+        fail(f"--device {unknown[0]!r} is not supported; the only device is home", code=2)
+    spec: Obj = {"frontEndImage": front_end_image, "workingNodeImage": working_node_image, "nodes": nodes}
+    if memory:
+        spec["memory"] = memory
+    if context_folder is not None:
+        try:
+            spec["context"], spec["addNode"], spec["removeNode"] = context_scripts(context_folder)
+        except ValueError as exc:
+            fail(str(exc), code=2)
+    home: Path | None = None
+    if "home" in (device or []):
+        home = (home_root or _default_home_root()) / name / "home"
+        spec["home"] = {"hostPath": str(home)}
+    body = {"apiVersion": "dlxc.io/v1", "kind": "ContainerCluster", "metadata": {"name": name}, "spec": spec}
+
+    async def go(client: Client) -> None:
+        await client.create(PLURAL, body, dry_run=True)  # every check before anything is made, the home folder too
+        if home is not None:
+            home.mkdir(parents=True, exist_ok=True)
+            home.chmod(0o755)
+        await client.create(PLURAL, body)
+        console.out(f"cluster/{name} created")
+        if wait or enter:
+            await _wait_ready(client, name, timeout)
+
+    with_client(go, streaming=True)
+    if enter:
+        _enter_frontend(name, None)
+
+
+async def _wait_ready(client: Client, name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        obj = await client.get(PLURAL, name)
+        status = obj.get("status") or {}
+        line = f"cluster/{name}: {status.get('phase', 'Pending')}, {status.get('readyMembers', 0)}/{obj['spec']['nodes'] + 1} members ready"
+        if line != last:
+            console.note(line)
+            last = line
+        if status.get("phase") == "Ready":
+            console.out(f"cluster/{name} ready: frontend + {obj['spec']['nodes']} nodes")
+            return
+        if status.get("phase") == "Degraded":
+            fail(f"cluster/{name}: {(status.get('conditions') or [{}])[0].get('message', 'degraded')}")
+        if time.monotonic() > deadline:
+            fail(f"cluster/{name} not ready after {timeout:g}s: {line}")
+        await asyncio.sleep(0.2)
+
+
+def cluster_rows(items: list[Obj]) -> tuple[list[str], list[list[str]]]:
+    headers = ["NAME", "PHASE", "READY", "FRONTEND", "NODES", "HOME"]
+    rows = []
+    for obj in items:
+        spec, status = obj.get("spec", {}), obj.get("status", {})
+        front = next((m for m in status.get("members", []) if m.get("role") == "frontend"), {})
+        rows.append([
+            obj["metadata"]["name"],
+            status.get("phase", "Pending"),
+            f"{status.get('readyMembers', 0)}/{spec.get('nodes', 0) + 1}",
+            front.get("ip") or "<none>",
+            str(spec.get("nodes", 0)),
+            (spec.get("home") or {}).get("hostPath", "-"),
+        ])
+    return headers, rows
+
+
+@cluster_app.command("list")
+def list_clusters() -> None:
+    """List clusters with their phase and how many members are ready."""
+
+    async def go(client: Client) -> list[Obj]:
+        items, _ = await client.list(PLURAL)
+        return items
+
+    items = with_client(go)
+    if not items:
+        console.note("no clusters found")
+        return
+    console.print_table(*cluster_rows(items))
+
+
+async def _set_nodes(client: Client, name: str, count: int) -> int:
+    obj = await client.get(PLURAL, name)
+    before = obj["spec"]["nodes"]
+    await client.patch(PLURAL, name, {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "spec": {"nodes": count}})
+    return before
+
+
+@cluster_app.command("addnode")
+def addnode(
+    name: str = typer.Argument(..., help="Cluster name."),
+    count: int = typer.Option(1, "--count", help="How many nodes to add."),
+) -> None:
+    """Add working nodes (named after the last one); every member's /etc/hosts gets them within seconds."""
+    if count < 1:
+        fail(f"--count must be 1 or more, got {count}", code=2)
+
+    async def go(client: Client) -> str:
+        obj = await client.get(PLURAL, name)
+        before = obj["spec"]["nodes"]
+        await _set_nodes(client, name, before + count)
+        added = ", ".join(f"node{i}" for i in range(before + 1, before + count + 1))
+        return f"cluster/{name}: added {added}"
+
+    console.out(with_client(go))
+
+
+def delnode_count(name: str, nodes: int, asked: list[str]) -> int:
+    """How many nodes remain after removing `asked` (node names or NAME-nodeK); ValueError unless they are the last ones."""
+    if not asked:
+        return nodes - 1
+    wanted = set()
+    for word in asked:
+        short = word.removeprefix(f"{name}-")
+        if not short.startswith("node") or not short[4:].isdigit() or not 1 <= int(short[4:]) <= nodes:
+            raise ValueError(f"{word!r} is not a node of cluster {name} (node1..node{nodes})")
+        wanted.add(int(short[4:]))
+    last = set(range(nodes - len(wanted) + 1, nodes + 1))
+    if wanted != last:
+        raise ValueError(f"nodes keep their names, so only the last ones can go: {', '.join(f'node{i}' for i in sorted(last))}")
+    return nodes - len(wanted)
+
+
+@cluster_app.command("delnode")
+def delnode(
+    name: str = typer.Argument(..., help="Cluster name."),
+    node: list[str] = typer.Argument(None, help="Nodes to remove (the last ones, e.g. node3); default: the last node."),
+) -> None:
+    """Remove working nodes (the highest-numbered); the others' /etc/hosts forget them within seconds."""
+
+    async def go(client: Client) -> str:
+        obj = await client.get(PLURAL, name)
+        before = obj["spec"]["nodes"]
+        try:
+            after = delnode_count(name, before, list(node or []))
+        except ValueError as exc:
+            fail(str(exc), code=2)
+        if after < 1:
+            fail(f"cluster/{name} must keep at least one node; delete the cluster instead", code=2)
+        await _set_nodes(client, name, after)
+        return f"cluster/{name}: removed {', '.join(f'node{i}' for i in range(after + 1, before + 1))}"
+
+    console.out(with_client(go))
+
+
+def _enter_frontend(name: str, user: str | None) -> None:
+    from dlxc.cli.enter import enter as enter_container
+
+    enter_container(f"{name}-frontend", user)
+
+
+@cluster_app.command("enter")
+def enter(
+    name: str = typer.Argument(..., help="Cluster name."),
+    user: str = typer.Option(None, "--user", "-u", help="User name or uid (default: root)."),
+) -> None:
+    """Open a login shell on the cluster's front-end (`dlxc enter NAME-frontend`)."""
+
+    async def check(client: Client) -> None:
+        await client.get(PLURAL, name)  # a clear 'containerclusters/NAME not found' first
+
+    with_client(check)
+    _enter_frontend(name, user)
+
+
+@cluster_app.command("delete")
+def delete(
+    name: str = typer.Argument(..., help="Cluster name."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until every member is gone."),
+    timeout: float = typer.Option(300.0, "--timeout", parser=duration),
+) -> None:
+    """Delete a cluster and all its members (the shared /home folder is kept)."""
+
+    async def go(client: Client) -> None:
+        await client.delete(PLURAL, name)
+        if not wait:
+            console.out(f"cluster/{name} deleting")
+            return
+        deadline = time.monotonic() + timeout
+        from dlxc.client.errors import NotFound
+
+        while True:
+            try:
+                await client.get(PLURAL, name)
+            except NotFound:
+                console.out(f"cluster/{name} deleted")
+                return
+            if time.monotonic() > deadline:
+                fail(f"cluster/{name} still being deleted after {timeout:g}s")
+            await asyncio.sleep(0.2)
+
+    with_client(go, streaming=True)

@@ -1,0 +1,62 @@
+"""`dlxc logs NAME`: the container's console output, kept by its kubelet on disk (size-capped, per run)."""
+from __future__ import annotations
+
+import re
+
+import typer
+
+from dlxc.cli.completion import complete_container_names
+
+__all__ = ["logs", "parse_duration"]
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(text: str) -> float:
+    """'90', '30s', '10m', '2h', '1d' as seconds; ValueError otherwise."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30s, 10m, 2h or 1d")
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def logs(
+    name: str = typer.Argument(..., help="Container.", autocompletion=complete_container_names),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new output until interrupted or the container is deleted."),
+    tail: int = typer.Option(None, "--tail", help="Only the last N lines."),
+    since: str = typer.Option(None, "--since", help="Only if written within this long, e.g. 10m (the log has no per-line times: whole files)."),
+    previous: bool = typer.Option(False, "--previous", "-p", help="The run before the last (re)start."),
+) -> None:
+    """Print the console output of container NAME (its init and what init starts)."""
+    import os
+
+    from dlxc.cli.common import fail, with_client
+    from dlxc.client.api import Client
+    from dlxc.client.streams import read_log
+
+    params: dict[str, str] = {}
+    if follow:
+        params["follow"] = "1"
+    if tail is not None:
+        if tail < 0:
+            fail("--tail must be 0 or more", 2)
+        params["tail"] = str(tail)
+    if since:
+        try:
+            params["since"] = str(parse_duration(since))
+        except ValueError as exc:
+            fail(f"--since: {exc}", 2)
+    if previous:
+        params["previous"] = "1"
+
+    async def go(client: Client) -> None:
+        async for chunk in read_log(client, name, params):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(1, view):]
+
+    try:
+        with_client(go, streaming=True)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None

@@ -1,0 +1,75 @@
+"""Removing a host from the cluster: its credentials revoked, its containers sent elsewhere, its Node deleted."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from dlxc.client.api import Client
+from dlxc.client.errors import Conflict, NotFound
+from schemas.wire import CONTROL_PLANE_OF_ANNOTATION, LXC_FINALIZER
+
+__all__ = ["Removal", "remove_node"]
+
+
+@dataclass
+class Removal:
+    node: str
+    revoked: list[str] = field(default_factory=list)
+    unbound: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # deleted containers whose finalizer the node will never clear
+
+
+async def remove_node(client: Client, name: str, *, settle: float = 1.0) -> Removal:
+    """Revoke every node:NAME token (and the admin token of its control-plane components) first (the host may no longer act), delete its Lease and Node
+    (so the scheduler no longer offers it), then unbind its containers (the scheduler places them
+    again, whatever their failover policy: the host is gone for good). A scheduler that had not yet
+    seen the Node go may bind one back to NAME: unbound again until `settle` seconds pass without
+    that. NotFound when there is no such Node."""
+    await client.get("nodes", name)
+    done = Removal(name)
+    tokens, _ = await client.list("tokens")
+    for token in tokens:
+        ours = token["spec"]["role"] == f"node:{name}" or (token["metadata"].get("annotations") or {}).get(CONTROL_PLANE_OF_ANNOTATION) == name
+        if ours:
+            try:
+                await client.delete("tokens", token["metadata"]["name"])
+                done.revoked.append(token["metadata"]["name"])
+            except NotFound:
+                pass
+    for plural in ("leases", "nodes"):
+        try:
+            await client.delete(plural, name)
+        except NotFound:
+            pass
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < settle:
+        if await _unbind_all(client, name, done):
+            quiet_since = time.monotonic()
+        await asyncio.sleep(0.2)
+    return done
+
+
+async def _unbind_all(client: Client, name: str, done: Removal) -> bool:
+    """Unbind (or, when deleted, release) every container bound to node NAME; whether there was any."""
+    containers, _ = await client.list("containers")
+    found = False
+    for container in containers:
+        if container["spec"].get("nodeName") != name:
+            continue
+        found = True
+        meta = container["metadata"]
+        try:
+            if meta.get("deletionTimestamp"):
+                rest = [f for f in meta.get("finalizers", []) if f != LXC_FINALIZER]
+                await client.patch("containers", meta["name"], {"metadata": {"finalizers": rest, "resourceVersion": meta["resourceVersion"]}})
+                done.released.append(meta["name"])
+            else:
+                await client.unbind(meta["name"], name, reason="NodeRemoved", message=f"node {name} was removed from the cluster")
+                if meta["name"] not in done.unbound:
+                    done.unbound.append(meta["name"])
+                    await client.record_event(container, reason="NodeRemoved", type="Warning", component="dlxc node remove",
+                                              message=f"moved off node {name}: it was removed from the cluster")
+        except (Conflict, NotFound):
+            pass  # moved or deleted meanwhile
+    return found

@@ -1,0 +1,145 @@
+"""Detached component processes of one host: start them, record their pids, tell whether they live, stop them.
+
+Shared by `dlxc up` (a whole cluster on one host) and `dlxc init` / `dlxc join` (one host of many).
+Each process gets its own session, so it outlives the command that started it and a stop takes its
+whole process group. Logs: a dlxc component writes LOG_DIR/NAME.log itself through a size-rotated
+handler (DLXC_LOG_FILE, see dlxc.cli.components), and what it prints outside logging (a crash at
+start) goes to LOG_DIR/NAME.out; a program that cannot rotate its own log (etcd 3.4) writes
+LOG_DIR/NAME.log through its output, which is rotated here at each start once it is too big.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+__all__ = ["LOG_BACKUPS", "LOG_MAX_BYTES", "Supervisor", "alive", "rotate", "stop_order", "terminate", "wait_http"]
+
+# Size-based rotation of every component log: 10 MiB, five old files kept (NAME.log.1 .. .5).
+LOG_MAX_BYTES = 10 * 1024 * 1024
+LOG_BACKUPS = 5
+
+
+def stop_order(names: list[str]) -> list[str]:
+    """Kubelets first, then controller, scheduler, apiserver, and the etcd members last."""
+    rank = {"kubelet": 0, "controller": 1, "scheduler": 2, "apiserver": 3, "etcd": 4}
+    return sorted(names, key=lambda n: (rank.get(n.split("-")[0], 0), n))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        # A zombie or a recycled pid of another program does not count.
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return bool(cmdline)
+
+
+def rotate(path: Path, *, max_bytes: int = LOG_MAX_BYTES, backups: int = LOG_BACKUPS) -> bool:
+    """PATH.1 .. PATH.N shifted up and PATH moved to PATH.1 when PATH is bigger than max_bytes."""
+    try:
+        if path.stat().st_size <= max_bytes:
+            return False
+    except FileNotFoundError:
+        return False
+    for index in range(backups - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{index}")
+        if older.exists():
+            older.replace(path.with_name(f"{path.name}.{index + 1}"))
+    path.replace(path.with_name(f"{path.name}.1"))
+    return True
+
+
+def terminate(pid: int, *, grace: float = 10.0) -> None:
+    """SIGTERM the process group of pid, SIGKILL it after `grace` seconds."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and alive(pid):
+        time.sleep(0.05)
+    if alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def wait_http(url: str, *, timeout: float, what: str, logs: Path, verify: object = True) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:  # type: ignore[arg-type]
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not come up within {timeout:.0f}s; see {logs}")
+
+
+@dataclass
+class Supervisor:
+    """The processes recorded in pid_file, logging under log_dir, started in cwd."""
+
+    pid_file: Path
+    log_dir: Path
+    cwd: Path
+
+    def pids(self) -> dict[str, int]:
+        try:
+            return json.loads(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def running(self) -> dict[str, int]:
+        return {name: pid for name, pid in self.pids().items() if alive(pid)}
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str], *, self_logging: bool = True) -> int:
+        """Start args detached as NAME; `self_logging`: a dlxc component that rotates NAME.log itself."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        out = self.log_dir / f"{name}.out" if self_logging else self.log_dir / f"{name}.log"
+        rotate(out)
+        with out.open("ab") as sink:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **({"DLXC_LOG_FILE": str(self.log_dir / f"{name}.log")} if self_logging else {}), **env},
+                start_new_session=True,  # outlives the command that started it; a stop takes its group
+                cwd=self.cwd,
+            )
+        pids = self.pids()
+        pids[name] = proc.pid
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.write_text(json.dumps(pids))
+        return proc.pid
+
+    def stop(self, names: list[str] | None = None) -> list[str]:
+        """Stop the named processes (default: all), in stop_order; returns those that were running."""
+        pids = self.pids()
+        chosen = list(pids) if names is None else [n for n in names if n in pids]
+        stopped = []
+        for name in stop_order(chosen):
+            if alive(pids[name]):
+                terminate(pids[name])
+                stopped.append(name)
+        if names is None:
+            self.pid_file.unlink(missing_ok=True)
+        else:
+            left = {k: v for k, v in pids.items() if k not in chosen}
+            self.pid_file.write_text(json.dumps(left))
+        return stopped

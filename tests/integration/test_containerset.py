@@ -1,0 +1,217 @@
+"""ContainerSets against a real apiserver and the real controller; a stand-in kubelet marks members Running."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from controller.containerset import ContainerSetController, ContainerSetSettings
+from dlxc.client.errors import Invalid, NotFound
+from schemas.wire import SET_FINALIZER, SET_LABEL
+
+pytestmark = pytest.mark.timeout(90)
+
+SET = {
+    "metadata": {"name": "web"},
+    "spec": {"replicas": 3, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"image": "busybox"}}},
+}
+
+
+async def until(what: str, check: Any, *, timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def member_names(c: Any) -> list[str]:
+    items, _ = await c.list("containers", label_selector=f"{SET_LABEL}=web")
+    return sorted(i["metadata"]["name"] for i in items if not i["metadata"].get("deletionTimestamp"))
+
+
+class FakeKubelet:
+    """Marks each new container Running after `delay` seconds, as a kubelet would; records the lowest Running count."""
+
+    def __init__(self, c: Any, *, delay: float = 0.3) -> None:
+        self.c, self.delay = c, delay
+        self.seen: dict[str, float] = {}
+        self.min_running: int | None = None
+
+    async def run(self) -> None:
+        while True:
+            items, _ = await self.c.list("containers")
+            running = 0
+            for item in items:
+                name, status = item["metadata"]["name"], item.get("status") or {}
+                uid = item["metadata"]["uid"]
+                if status.get("phase") == "Running" and not item["metadata"].get("deletionTimestamp"):
+                    running += 1
+                elif status.get("phase") == "Pending":
+                    first = self.seen.setdefault(uid, time.monotonic())
+                    if time.monotonic() - first >= self.delay:
+                        try:
+                            await self.c.patch_status("containers", name, {"phase": "Running"})
+                        except NotFound:
+                            pass
+            if self.min_running is not None:
+                self.min_running = min(self.min_running, running)
+            await asyncio.sleep(0.05)
+
+
+def test_scale_rolling_update_undo_and_delete(api: Any) -> None:
+    async def go() -> None:
+        async with api.client() as c:
+            kubelet = FakeKubelet(c)
+            tasks = [asyncio.create_task(kubelet.run()),
+                     asyncio.create_task(ContainerSetController(c, ContainerSetSettings(resync=1.0)).run())]
+            try:
+                await c.create("containersets", SET)
+                assert await until("3 members", lambda: _names_are(c, ["web-0", "web-1", "web-2"]))
+                member = await c.get("containers", "web-0")
+                cset = await c.get("containersets", "web")
+                assert member["metadata"]["ownerReferences"] == [
+                    {"apiVersion": "dlxc.io/v1", "kind": "ContainerSet", "name": "web", "uid": cset["metadata"]["uid"], "controller": True}]
+                assert member["metadata"]["labels"] == {"app": "web", SET_LABEL: "web"}
+                assert member["spec"]["antiAffinity"] == {"group": "web", "mode": "preferred"}
+                assert cset["metadata"]["finalizers"] == [SET_FINALIZER]
+                await until("3 ready", lambda: _status(c, readyReplicas=3, updatedReplicas=3, replicas=3))
+
+                await c.patch("containersets", "web", {"spec": {"replicas": 5}})
+                assert await until("5 members", lambda: _names_are(c, [f"web-{i}" for i in range(5)]))
+                await c.patch("containersets", "web", {"spec": {"replicas": 2}})
+                assert await until("web-0, web-1 stay", lambda: _names_are(c, ["web-0", "web-1"]))
+
+                # A member deleted by hand comes back under its name.
+                old_uid = (await c.get("containers", "web-1"))["metadata"]["uid"]
+                await c.delete("containers", "web-1")
+                back = await until("web-1 back", lambda: _new_uid(c, "web-1", old_uid))
+                assert back["metadata"]["labels"][SET_LABEL] == "web"
+                await until("2 ready", lambda: _status(c, readyReplicas=2, replicas=2))
+
+                # Rolling update: never fewer than replicas - maxUnavailable Running.
+                await c.patch("containersets", "web", {"spec": {"replicas": 3}})
+                await until("3 ready", lambda: _status(c, readyReplicas=3, updatedReplicas=3))
+                kubelet.min_running = 3
+                await c.patch("containersets", "web", {"spec": {"template": {"spec": {"image": "debian"}}}})
+                await until("rolled out", lambda: _status(c, readyReplicas=3, updatedReplicas=3, replicas=3, rolled="debian"))
+                assert kubelet.min_running == 2
+                cset = await c.get("containersets", "web")
+                assert [(r["revision"], r["template"]["spec"]["image"]) for r in cset["status"]["revisions"]] == [(1, "busybox"), (2, "debian")]
+                progressing = next(x for x in cset["status"]["conditions"] if x["type"] == "Progressing")
+                assert progressing["reason"] == "RolloutComplete"
+
+                # Delete: members first, then the set.
+                await c.delete("containersets", "web")
+                await until("members gone", lambda: _names_are(c, []))
+                await until("set gone", lambda: _gone(c, "web"))
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    asyncio.run(go())
+
+
+def test_a_template_that_fails_validation_creates_nothing(api: Any) -> None:
+    async def go() -> None:
+        async with api.client() as c:
+            bad = {"metadata": {"name": "bad"}, "spec": {"replicas": -1, "template": {"spec": {"image": "no spaces", "memory": "1Ki"}}}}
+            with pytest.raises(Invalid) as info:
+                await c.create("containersets", bad)
+            assert [d["field"] for d in info.value.details] == ["spec.replicas", "spec.template.spec.image", "spec.template.spec.memory"]
+            privileged = {"metadata": {"name": "priv"}, "spec": {"template": {"spec": {"image": "busybox", "privileged": True}}}}
+            with pytest.raises(Invalid) as info:
+                await c.create("containersets", privileged)
+            assert info.value.details == [{"field": "spec.template.spec.privileged",
+                                           "message": "privileged containers need an apiserver started with --allow-privileged"}]
+            selector = {"metadata": {"name": "sel"}, "spec": {"selector": {"matchLabels": {"app": "db"}},
+                                                              "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"image": "busybox"}}}}
+            with pytest.raises(Invalid) as info:
+                await c.create("containersets", selector)
+            assert "selector.matchLabels app=db must also be in template.metadata.labels" in info.value.message
+            items, _ = await c.list("containersets")
+            assert items == []
+
+    asyncio.run(go())
+
+
+async def _names_are(c: Any, names: list[str]) -> bool:
+    return await member_names(c) == names
+
+
+async def _status(c: Any, *, rolled: str | None = None, **want: int) -> bool:
+    cset = await c.get("containersets", "web")
+    status = cset.get("status") or {}
+    if any(status.get(k) != v for k, v in want.items()):
+        return False
+    if rolled is not None:
+        items, _ = await c.list("containers", label_selector=f"{SET_LABEL}=web")
+        return all(i["spec"]["image"] == rolled for i in items)
+    return True
+
+
+async def _new_uid(c: Any, name: str, old_uid: str) -> Any:
+    try:
+        obj = await c.get("containers", name)
+    except NotFound:
+        return None
+    return obj if obj["metadata"]["uid"] != old_uid else None
+
+
+async def _gone(c: Any, name: str) -> bool:
+    try:
+        await c.get("containersets", name)
+    except NotFound:
+        return True
+    return False
+
+
+def test_autoscale_follows_cpu_and_waits_out_the_window(api: Any) -> None:
+    """Members report 100% of their CPU: replicas go to max; then 5%: they come down only after the window."""
+    async def go() -> None:
+        async with api.client() as c:
+            load = {"cores": 0.5}
+
+            async def kubelet() -> None:
+                while True:
+                    items, _ = await c.list("containers")
+                    for item in items:
+                        if not item["metadata"].get("deletionTimestamp"):
+                            try:
+                                await c.patch_status("containers", item["metadata"]["name"],
+                                                     {"phase": "Running", "metrics": {"cpu.cores": load["cores"]}})
+                            except NotFound:
+                                pass
+                    await asyncio.sleep(0.1)
+
+            tasks = [asyncio.create_task(kubelet()),
+                     asyncio.create_task(ContainerSetController(c, ContainerSetSettings(resync=1.0, tick=0.1)).run())]
+            try:
+                await c.create("containersets", {
+                    "metadata": {"name": "web"},
+                    "spec": {"replicas": 1, "template": {"spec": {"image": "busybox", "cpu": 0.5}},
+                             "autoscale": {"min": 1, "max": 4, "targetCPUPercent": 50, "period": "0.5s",
+                                           "scaleDownStabilization": "3s"}},
+                })
+                assert await until("4 members", lambda: _names_are(c, ["web-0", "web-1", "web-2", "web-3"]))
+                load["cores"] = 0.025  # 5% of 0.5 cores
+                low = time.monotonic()
+                assert await until("back to 1", lambda: _names_are(c, ["web-0"]), timeout=20)
+                assert time.monotonic() - low >= 2.5  # held for the stabilization window
+                events, _ = await c.list("events", field_selector="involvedObject.kind=ContainerSet,involvedObject.name=web")
+                messages = [e["spec"]["message"] for e in events if e["spec"]["reason"] == "Autoscale"]
+                assert "replicas 1 -> 2: ceil(1 x 100.0% / 50%) = 2" in messages
+                assert "replicas 2 -> 4: ceil(2 x 100.0% / 50%) = 4" in messages
+                assert "replicas 4 -> 1: ceil(4 x 5.0% / 50%) = 1" in messages
+                decisions = (await c.get("containersets", "web"))["status"]["autoscale"]
+                assert decisions[-1]["desired"] == 1 and decisions[-1]["targetPercent"] == 50
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    asyncio.run(go())

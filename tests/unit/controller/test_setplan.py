@@ -1,0 +1,183 @@
+"""plan_set: which members a ContainerSet creates, deletes and replaces, as tables."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from controller.setplan import AddFinalizer, Create, Delete, RemoveFinalizer, member_object, ordinal_of, plan_set
+from schemas.containerset import ContainerSet, template_hash
+from schemas.wire import SET_FINALIZER, SET_LABEL, TEMPLATE_HASH_ANNOTATION
+
+NOW = 1_000_000.0
+NOW_ISO = "1970-01-12T13:46:40Z"
+OLD = {"metadata": {"labels": {"app": "web"}}, "spec": {"image": "busybox"}}
+NEW = {"metadata": {"labels": {"app": "web"}}, "spec": {"image": "debian"}}
+
+
+def a_set(replicas: int = 3, *, template: dict[str, Any] = OLD, max_unavailable: int = 1, **spec: Any) -> dict[str, Any]:
+    obj = {
+        "metadata": {"name": "web", "uid": "u1", "generation": 2, "finalizers": [SET_FINALIZER], "resourceVersion": "9"},
+        "spec": {"replicas": replicas, "template": copy.deepcopy(template), "updateStrategy": {"maxUnavailable": max_unavailable}, **spec},
+    }
+    # The wire form the apiserver stores: defaults filled in, so the hash is the one the controller sees.
+    wire = ContainerSet.model_validate(obj).to_wire()
+    wire["metadata"].update({"uid": "u1", "generation": 2, "resourceVersion": "9"})
+    return wire
+
+
+def member(name: str, *, phase: str = "Running", template: dict[str, Any] | None = None, cset: dict[str, Any] | None = None,
+           terminating: bool = False, created: str = "1970-01-12T13:46:00Z", message: str = "") -> dict[str, Any]:
+    cset = cset or a_set(template=template or OLD)
+    obj = {
+        "metadata": {
+            "name": name, "creationTimestamp": created,
+            "labels": {SET_LABEL: "web"},
+            "annotations": {TEMPLATE_HASH_ANNOTATION: template_hash(cset["spec"]["template"])},
+        },
+        "spec": {"image": "x"},
+        "status": {"phase": phase, "message": message},
+    }
+    if terminating:
+        obj["metadata"]["deletionTimestamp"] = NOW_ISO
+    return obj
+
+
+def members(*items: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["metadata"]["name"]: m for m in items}
+
+
+def actions(cset: dict[str, Any], current: dict[str, dict[str, Any]]) -> list[Any]:
+    return plan_set(cset, current, now=NOW, now_iso=NOW_ISO).actions
+
+
+NEW_SET = a_set(template=NEW)
+
+
+@pytest.mark.parametrize(
+    ("cset", "current", "expected"),
+    [
+        (a_set(3), {}, [Create("web-0", 0), Create("web-1", 1), Create("web-2", 2)]),
+        (a_set(3), members(member("web-0"), member("web-1"), member("web-2")), []),
+        (a_set(5), members(member("web-0"), member("web-1"), member("web-2")), [Create("web-3", 3), Create("web-4", 4)]),
+        (a_set(2), members(*(member(f"web-{i}") for i in range(5))),
+         [Delete("web-4", "scaled down to 2"), Delete("web-3", "scaled down to 2"), Delete("web-2", "scaled down to 2")]),
+        (a_set(0), members(member("web-0"), member("web-1")), [Delete("web-1", "scaled down to 0"), Delete("web-0", "scaled down to 0")]),
+        (a_set(3), members(member("web-0"), member("web-2")), [Create("web-1", 1)]),
+        (a_set(3), members(member("web-0"), member("web-1", terminating=True), member("web-2")), []),
+        (a_set(1), members(member("web-0"), member("web-x"), member("web-01")),
+         [Delete("web-x", "not a member name of this set"), Delete("web-01", "not a member name of this set")]),
+    ],
+    ids=["create-all", "steady", "scale-up", "scale-down-highest-first", "scale-to-zero", "deleted-by-hand-comes-back",
+         "wait-for-terminating", "strangers-go"],
+)
+def test_replicas(cset: dict[str, Any], current: dict[str, dict[str, Any]], expected: list[Any]) -> None:
+    assert actions(cset, current) == expected
+
+
+@pytest.mark.parametrize(
+    ("current", "max_unavailable", "expected"),
+    [
+        # All three on the old template and Running: one goes, the highest.
+        ((("web-0", "Running", OLD), ("web-1", "Running", OLD), ("web-2", "Running", OLD)), 1,
+         [Delete("web-2", "replaced by the new template")]),
+        # web-2 is being re-created (missing): nobody else may go yet.
+        ((("web-0", "Running", OLD), ("web-1", "Running", OLD)), 1, [Create("web-2", 2)]),
+        # web-2 new but not Running yet: wait.
+        ((("web-0", "Running", OLD), ("web-1", "Running", OLD), ("web-2", "Creating", NEW)), 1, []),
+        # web-2 new and Running: the next one goes.
+        ((("web-0", "Running", OLD), ("web-1", "Running", OLD), ("web-2", "Running", NEW)), 1,
+         [Delete("web-1", "replaced by the new template")]),
+        ((("web-0", "Running", OLD), ("web-1", "Running", OLD), ("web-2", "Running", OLD)), 2,
+         [Delete("web-2", "replaced by the new template"), Delete("web-1", "replaced by the new template")]),
+        # An old member that is down anyway is replaced at once, without using the budget.
+        ((("web-0", "Running", OLD), ("web-1", "Stopped", OLD), ("web-2", "Running", OLD)), 1,
+         [Delete("web-1", "replaced by the new template")]),
+        ((("web-0", "Running", NEW), ("web-1", "Running", NEW), ("web-2", "Running", NEW)), 1, []),
+    ],
+    ids=["first-goes", "wait-for-recreate", "wait-for-running", "next-goes", "max-unavailable-2", "down-old-member-free", "done"],
+)
+def test_rolling_update(current: tuple[tuple[str, str, dict[str, Any]], ...], max_unavailable: int, expected: list[Any]) -> None:
+    cset = a_set(template=NEW, max_unavailable=max_unavailable)
+    found = members(*(member(n, phase=p, template=t) for n, p, t in current))
+    assert actions(cset, found) == expected
+
+
+def test_rolling_update_never_leaves_fewer_than_replicas_minus_max_unavailable_running() -> None:
+    """Play the rollout out step by step: each deleted member comes back on the new template, Running."""
+    cset = a_set(4, template=NEW)
+    world = members(*(member(f"web-{i}") for i in range(4)))
+    for _ in range(20):
+        plan = plan_set(cset, world, now=NOW, now_iso=NOW_ISO)
+        if not plan.actions:
+            break
+        for action in plan.actions:
+            if isinstance(action, Delete):
+                del world[action.name]
+            elif isinstance(action, Create):
+                world[action.name] = member(action.name, phase="Running", template=NEW)
+        running = sum(1 for m in world.values() if m["status"]["phase"] == "Running")
+        assert running >= 3
+    assert all(m["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION] == template_hash(cset["spec"]["template"]) for m in world.values())
+    assert plan_set(cset, world, now=NOW, now_iso=NOW_ISO).status["updatedReplicas"] == 4
+
+
+@pytest.mark.parametrize(
+    ("new_member", "why"),
+    [
+        (member("web-2", phase="Failed", template=NEW, message="image debian:nope not found"),
+         "member web-2 failed: image debian:nope not found"),
+        (member("web-2", phase="Creating", template=NEW, created="1970-01-12T13:00:00Z", message="pulling"),
+         "member web-2 not Running after 300s (progressDeadline): pulling"),
+    ],
+    ids=["failed-phase", "past-deadline"],
+)
+def test_a_failed_update_stops_and_says_why(new_member: dict[str, Any], why: str) -> None:
+    cset = a_set(template=NEW)
+    plan = plan_set(cset, members(member("web-0"), member("web-1"), new_member), now=NOW, now_iso=NOW_ISO)
+    assert plan.actions == []
+    assert plan.failed == ("web-2", why)
+    progressing = next(c for c in plan.status["conditions"] if c["type"] == "Progressing")
+    assert (progressing["status"], progressing["reason"], progressing["message"]) == ("False", "UpdateFailed", why)
+
+
+def test_deleting_the_set_deletes_members_then_drops_the_finalizer() -> None:
+    cset = a_set(2)
+    cset["metadata"]["deletionTimestamp"] = NOW_ISO
+    assert actions(cset, members(member("web-0"), member("web-1"))) == [
+        Delete("web-1", "the set is being deleted"), Delete("web-0", "the set is being deleted")]
+    assert actions(cset, members(member("web-0", terminating=True))) == []
+    assert actions(cset, {}) == [RemoveFinalizer()]
+
+
+def test_a_new_set_gets_its_finalizer() -> None:
+    cset = a_set(1)
+    cset["metadata"]["finalizers"] = []
+    assert actions(cset, members(member("web-0"))) == [AddFinalizer()]
+
+
+def test_status_counts_and_revisions() -> None:
+    old = plan_set(a_set(3), members(member("web-0"), member("web-1", phase="Creating")), now=NOW, now_iso=NOW_ISO).status
+    assert {k: old[k] for k in ("replicas", "readyReplicas", "updatedReplicas", "observedGeneration", "currentRevision")} == {
+        "replicas": 2, "readyReplicas": 1, "updatedReplicas": 2, "observedGeneration": 2, "currentRevision": 1}
+    assert [c["type"] + "=" + c["status"] + "/" + c["reason"] for c in old["conditions"]] == [
+        "Available=False/MinimumReplicasUnavailable", "Progressing=True/Updating"]
+    changed = a_set(3, template=NEW)
+    changed["status"] = old
+    new = plan_set(changed, members(member("web-0"), member("web-1"), member("web-2")), now=NOW, now_iso=NOW_ISO).status
+    assert [(r["revision"], r["template"]["spec"]["image"]) for r in new["revisions"]] == [(1, "busybox"), (2, "debian")]
+    assert new["currentRevision"] == 2
+
+
+def test_member_object_carries_owner_label_hash_and_spread() -> None:
+    cset = a_set(2, memberPrefix="mc-node", ordinalStart=1, hostnamePrefix="node")
+    obj = member_object(cset, 1)
+    assert obj["metadata"]["name"] == "mc-node1"
+    assert obj["metadata"]["labels"] == {"app": "web", SET_LABEL: "web"}
+    assert obj["metadata"]["ownerReferences"] == [
+        {"apiVersion": "dlxc.io/v1", "kind": "ContainerSet", "name": "web", "uid": "u1", "controller": True}]
+    assert obj["spec"]["hostname"] == "node1"
+    assert obj["spec"]["antiAffinity"] == {"group": "web", "mode": "preferred"}
+    assert ordinal_of(cset["spec"], "web", "mc-node1") == 1
+    assert actions(cset, {}) == [Create("mc-node1", 1), Create("mc-node2", 2)]

@@ -1,0 +1,53 @@
+"""The EventRecorder: record() never waits or raises; a full queue drops; messages are one line."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from dlxc.client.events import EventRecorder, one_line
+
+
+class SlowSink:
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.posted: list[tuple[str, str, str, str, str]] = []
+
+    async def record_event(self, involved: Any, *, reason: str, message: str, type: str, component: str, host: str) -> None:
+        await asyncio.sleep(self.delay)
+        self.posted.append((involved["metadata"]["name"], type, reason, message, component))
+
+
+def test_record_returns_at_once_and_posts_in_order() -> None:
+    async def scenario() -> None:
+        sink = SlowSink(0.05)
+        rec = EventRecorder(sink, component="kubelet", host="n1")
+        started = time.monotonic()
+        rec.record("Container", "web", type="Normal", reason="Created", message="created")
+        rec.record("Container", "web", type="Normal", reason="Started", message="started\nand a log tail")
+        assert time.monotonic() - started < 0.02  # did not wait for the 0.05 s posts
+        await rec.flush()
+        assert sink.posted == [("web", "Normal", "Created", "created", "kubelet"),
+                               ("web", "Normal", "Started", "started", "kubelet")]
+
+    asyncio.run(scenario())
+
+
+def test_a_full_queue_drops_and_a_slow_post_is_given_up() -> None:
+    async def scenario() -> None:
+        sink = SlowSink(10.0)  # an apiserver that never answers
+        rec = EventRecorder(sink, component="scheduler", queue_size=2, send_timeout=0.05)
+        for i in range(4):
+            rec.record("Container", f"c{i}", type="Warning", reason="FailedScheduling", message="no node")
+        # record() never yields, so the sender has not run yet: c0 and c1 wait, c2 and c3 found it full.
+        assert rec.dropped == 2
+        await rec.flush()
+        assert rec.dropped == 4 and sink.posted == []  # each post timed out, none raised
+
+    asyncio.run(scenario())
+
+
+def test_one_line() -> None:
+    assert one_line("  start failed: x\nlxc-start ... ERROR tail\n") == "start failed: x"
+    assert one_line("") == ""
+    assert len(one_line("x" * 1000)) == 300

@@ -1,0 +1,67 @@
+"""The pure parts of the kubelet's stream server and the client's reading of its status."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dlxc.client.streams import Outcome, status_outcome
+from kubelet.runtime import LxcRuntime
+from kubelet.streams import _returncode, _tail, exit_status, failure_status
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [pytest.param(0, 0, id="ok"), pytest.param(3, 3, id="exit-3"), pytest.param(-9, 137, id="sigkill"), pytest.param(-1, 129, id="sighup")],
+)
+def test_exit_codes_round_trip_through_the_status(raw: int, code: int) -> None:
+    assert status_outcome(exit_status(_returncode(raw))) == Outcome(code)
+
+
+def test_a_failure_that_is_no_exit_code_is_1_with_its_message() -> None:
+    status = failure_status("container web is Stopped", reason="Conflict", code=409)
+    assert status_outcome(status) == Outcome(1, "container web is Stopped")
+    assert status_outcome({}) == Outcome(1, "the session failed")
+
+
+@pytest.mark.parametrize(
+    ("files", "lines", "expected"),
+    [
+        pytest.param([b"a\nb\n", b"c\nd\n"], 3, b"b\nc\nd\n", id="across-the-rotation"),
+        pytest.param([b"a\nb\n", b"c\nd\n"], 10, b"a\nb\nc\nd\n", id="more-than-there-is"),
+        pytest.param([b"a\nb\n"], 0, b"", id="none"),
+        pytest.param([b"x\npartial"], 1, b"partial", id="unfinished-last-line"),
+    ],
+)
+def test_tail_counts_lines_from_the_newest_file_back(tmp_path: Path, files: list[bytes], lines: int, expected: bytes) -> None:
+    paths = []
+    for i, data in enumerate(files):
+        path = tmp_path / f"f{i}"
+        path.write_bytes(data)
+        paths.append(path)
+    assert b"".join(_tail(paths, lines)) == expected
+
+
+def test_attach_command_clears_the_environment_and_sets_only_what_it_is_given(tmp_path: Path) -> None:
+    argv = LxcRuntime(tmp_path).attach_command("web", ["id", "-u"], uid=1000, gid=100, env={"HOME": "/home/a", "X": "1 2"})
+    assert argv == [
+        "lxc-attach", "--name", "web", "--lxcpath", str(tmp_path), "--clear-env", "--uid", "1000", "--gid", "100",
+        "--set-var", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "--set-var", "HOME=/home/a", "--set-var", "X=1 2", "--", "id", "-u",
+    ]
+    with pytest.raises(ValueError):
+        LxcRuntime(tmp_path).attach_command("../etc", ["true"])
+
+
+def test_console_log_files_oldest_first_and_previous(tmp_path: Path) -> None:
+    runtime = LxcRuntime(tmp_path)
+    directory = tmp_path / "web"
+    directory.mkdir()
+    assert runtime.console_log_files("web") == []
+    (directory / "console.log").write_text("new\n")
+    (directory / "console.log.1").write_text("old\n")
+    assert runtime.console_log_files("web") == [directory / "console.log.1", directory / "console.log"]
+    runtime._rotate_console_log("web")
+    assert runtime.console_log_files("web") == []
+    assert runtime.console_log_files("web", previous=True) == [directory / "console.previous.log"]
+    assert (directory / "console.previous.log").read_text() == "old\nnew\n"
