@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 from chaosnet import ChaosCluster  # noqa: E402
 
 from dlxc.client.errors import AlreadyExists, ApiError, NotFound  # noqa: E402
+from kubelet.settings import KubeletSettings  # noqa: E402
 
 IMAGE = {"image": "busybox"}
 
@@ -50,6 +51,10 @@ class Ledger:
         self.state: dict[str, dict | None] = {}  # name -> acknowledged spec subset, None = deleted
         self.uncertain: set[str] = set()
         self.breaches: list[str] = []  # seen while writing: an acknowledged object the API says is gone
+        self.history: dict[str, list[str]] = {}  # name -> "T op outcome [resourceVersion]", to explain a breach
+
+    def note(self, name: str, entry: str) -> None:
+        self.history.setdefault(name, []).append(f"{time.strftime('%H:%M:%S')} {entry}")
 
     def acked(self, name: str, spec: dict | None) -> None:
         self.state[name] = spec
@@ -84,19 +89,24 @@ async def client_loop(cluster: ChaosCluster, ledger: Ledger, *, rate: float, sto
                 call = c.delete("containers", name)
             counts["operations"] += 1
             try:
-                await asyncio.wait_for(call, 10)
+                answer = await asyncio.wait_for(call, 10)
             except NotFound:
+                ledger.note(name, f"{op} NotFound")
                 if op != "apply" and name not in ledger.uncertain and ledger.state.get(name) is not None:
                     ledger.breaches.append(f"{name}: acknowledged, but {op} found it gone")
                     print(f"BREACH: {ledger.breaches[-1]}", flush=True)
                 ledger.unknown(name)
             except AlreadyExists:
+                ledger.note(name, f"{op} AlreadyExists")
                 counts["rejected"] += 1  # a create whose answer was lost did commit
                 ledger.unknown(name)
-            except (ApiError, asyncio.TimeoutError):
+            except (ApiError, asyncio.TimeoutError) as exc:
+                ledger.note(name, f"{op} failed: {getattr(exc, 'message', None) or type(exc).__name__}")
                 counts["failed"] += 1
                 ledger.unknown(name)
             else:
+                meta = (answer or {}).get("metadata", {}) if isinstance(answer, dict) else {}
+                ledger.note(name, f"{op} ok rv={meta.get('resourceVersion')} deleting={bool(meta.get('deletionTimestamp'))}")
                 ledger.acked(name, spec)
 
 
@@ -159,9 +169,10 @@ async def lost_writes(cluster: ChaosCluster, ledger: Ledger) -> list[str]:
             continue
         obj = held.get(name)
         if spec is None and obj is not None:
-            lost.append(f"{name}: deleted (acknowledged) but still there")
+            lost.append(f"{name}: deleted (acknowledged) but still there at rv {obj['metadata'].get('resourceVersion')} "
+                        f"on {obj['spec'].get('nodeName')}; history: {ledger.history.get(name)}")
         elif spec is not None and obj is None:
-            lost.append(f"{name}: acknowledged but gone")
+            lost.append(f"{name}: acknowledged but gone; history: {ledger.history.get(name)}")
         elif spec is not None and obj is not None and obj["spec"].get("env") != spec["env"]:
             lost.append(f"{name}: env {obj['spec'].get('env')} != acknowledged {spec['env']}")
     return lost
@@ -208,7 +219,8 @@ def leaks(cluster: ChaosCluster) -> list[str]:
             found.append(f"{node.name}: {extra} veth(s) more than running containers: {veths}")
         bridges = node.in_ns("ip", "-o", "link", "show", "type", "bridge", check=False).stdout
         names = [line.split(":")[1].strip() for line in bridges.splitlines() if ":" in line]
-        if [b for b in names if b != node.bridge]:
+        cluster_bridge = KubeletSettings.model_fields["cluster_bridge"].default  # the overlay's, one per node
+        if [b for b in names if b not in (node.bridge, cluster_bridge)]:
             found.append(f"{node.name}: unexpected bridges {names}")
         monitors = subprocess.run(["pgrep", "-f", f"lxc monitor.*{node.lxc_path}"], capture_output=True, text=True).stdout.split()
         if len(monitors) > len(node.running()):

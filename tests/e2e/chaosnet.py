@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from netnodes import NetCluster, NetNode, _free_port
+from netnodes import NetCluster, NetNode, _free_port, _run
 
 __all__ = ["ChaosCluster", "Component"]
 
@@ -92,6 +92,10 @@ class ChaosCluster(NetCluster):
                 "--initial-cluster", initial, "--initial-cluster-token", token, "--initial-cluster-state", "new",
             ])
         self.etcd_endpoint = ",".join(f"http://127.0.0.1:{client}" for client, _ in ports)
+        # The nodes' LAN, as NetCluster.start makes it (its close() removes it).
+        _run("ip", "link", "add", self.lan, "type", "bridge")
+        _run("ip", "addr", "add", f"{self.lan_ip}/24", "dev", self.lan)
+        _run("ip", "link", "set", self.lan, "up")
         pki = ensure_pki(self.tmp / "pki", hosts=self.host_ips)
         self.ca = pki.ca_cert
         self.token_file = self.tmp / "tokens"
@@ -104,6 +108,7 @@ class ChaosCluster(NetCluster):
                 sys.executable, "-m", "dlxc", "apiserver", "--host", "0.0.0.0", "--port", str(port),
                 "--etcd-endpoints", self.etcd_endpoint, "--etcd-prefix", prefix, "--token-file", str(self.token_file),
                 "--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key),
+                "--cluster-cidr", self.cluster_cidr,
             ])
         self.url = ",".join(f"https://127.0.0.1:{port}" for port in self.ports)
         for server in self.url.split(","):
