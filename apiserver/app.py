@@ -1,6 +1,7 @@
 """The FastAPI application: REST routes per kind, auth, JSON errors and NDJSON watch streams."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import platform
@@ -18,6 +19,7 @@ import dlxc
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
 from apiserver.codec import dumps
+from apiserver.heartbeats import Heartbeats
 from apiserver.joins import JoinService
 from apiserver.ipam import ClusterNetwork
 from apiserver.openapi import build_openapi
@@ -70,6 +72,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     registries = {
         kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest, ipam=network) for kind in KINDS
     }
+    heartbeats = Heartbeats(store, expire_after=settings.heartbeat_expire_after)
 
     async def authenticate(header: str | None) -> Identity:
         if authenticator is None:
@@ -85,9 +88,16 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.connect()
+        caches["leases"].listeners.append(heartbeats.observe)
+        beating = asyncio.create_task(heartbeats.run())
+        try:
+            await caches["leases"].start()  # heartbeats must see Leases written or deleted elsewhere
+        except ApiError as exc:
+            log.warning("leases watch not started yet: %s", exc.message)
         try:
             yield
         finally:
+            beating.cancel()
             await dashboard.stop()
             await dialer.close()
             for cache in caches.values():
@@ -98,6 +108,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     app.add_middleware(LeaseFenceMiddleware)
     app.state.store = store
     app.state.caches = caches
+    app.state.heartbeats = heartbeats
     app.mount("/ui", dashboard.app)
     dashboard.api = app
 
@@ -161,7 +172,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     for kind in KINDS:
-        _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings)
+        _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings, heartbeats)
     _add_token_routes(app, token_registry, identity_of)
     joins = JoinService(store, token_registry, ca_key_file=settings.ca_key_file, ca_file=settings.ca_file)
 
@@ -256,6 +267,60 @@ class LeaseFenceMiddleware:
             LEASE_FENCE.reset(token)
 
 
+class RenewalStream:
+    """`POST .../leases/NAME/renewals`: one NDJSON line per renewal in the request body, which never
+    ends; one answer line per renewal, in order (see dlxc.client.renewals). Authorized once, as a
+    PATCH of the Lease; each line is the merge patch a PATCH would carry, answered from memory when
+    it is a heartbeat (apiserver.heartbeats), else written as a PATCH is."""
+
+    def __init__(self, registry: Registry, heartbeats: Heartbeats, check: Check, kind: Kind) -> None:
+        self.registry = registry
+        self.heartbeats = heartbeats
+        self.check = check
+        self.kind = kind
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        name = scope["path_params"]["name"]
+        try:
+            await self.check(request, "patch", self.kind, name, None)
+        except ApiError as exc:
+            await _error(exc)(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/x-ndjson")]})
+        pending = b""
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the kubelet went away
+            pending += message.get("body", b"")
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if line.strip():
+                    answer = await self.answer(name, line)
+                    await send({"type": "http.response.body", "body": answer, "more_body": True})
+            if not message.get("more_body", False):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+
+    async def answer(self, name: str, line: bytes) -> bytes:
+        try:
+            try:
+                patch = json.loads(line)
+            except ValueError:
+                raise BadRequest("a renewal must be one JSON object per line",
+                                 details=[{"field": "body", "message": "must be NDJSON"}]) from None
+            renewed = self.heartbeats.renew(name, patch)
+            if renewed is None:
+                with self.heartbeats.writing("leases", name, patch) as attached:
+                    renewed = await self.registry.patch(name, patch)
+                if attached:
+                    self.heartbeats.wrote(renewed)
+            return b'{"code":200,"resourceVersion":"%s"}\n' % renewed["metadata"]["resourceVersion"].encode()
+        except ApiError as exc:
+            return dumps(exc.to_body()) + b"\n"
+
+
 # The finalizer a kubelet may add or remove on objects of a kind (a Backup's archive is the kubelet's).
 _FINALIZER_OF = {"containers": LXC_FINALIZER, "backups": BACKUP_FINALIZER}
 
@@ -330,7 +395,8 @@ def server_version() -> dict[str, str]:
 
 
 def _add_routes(
-    app: FastAPI, kind: Kind, registry: Registry, store: Store, cache: WatchCache, check: Check, settings: ApiServerSettings
+    app: FastAPI, kind: Kind, registry: Registry, store: Store, cache: WatchCache, check: Check, settings: ApiServerSettings,
+    heartbeats: Heartbeats,
 ) -> None:
     base = f"{PREFIX}/{kind.plural}"
     lower = kind.name.lower()
@@ -376,31 +442,56 @@ def _add_routes(
         meta = body.get("metadata") if isinstance(body, dict) else None
         name = meta.get("name") if isinstance(meta, dict) and isinstance(meta.get("name"), str) else None
         await check(request, "create", kind, name, None)
-        return _ok(await registry.create(body, dry_run=_dry_run(request)), 201)
+        dry_run = _dry_run(request)
+        with heartbeats.writing(kind.plural, None if dry_run else name, body) as attached:
+            created = await registry.create(body, dry_run=dry_run)
+        if attached:
+            heartbeats.wrote(created)
+        return _ok(created, 201)
 
     @route(base + "/{name}", "GET", name=f"get_{lower}")
     async def get_object(request: Request) -> Response:
         name = request.path_params["name"]
         await check(request, "get", kind, name, None)
-        return _ok(await store.get(kind.plural, name))
+        obj = await store.get(kind.plural, name)
+        renewed = heartbeats.current(name) if kind.plural == "leases" else None
+        if renewed is not None and renewed["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]:
+            obj = renewed  # renewTime as renewed in memory
+        return _ok(obj)
 
     @route(base + "/{name}", "PUT", name=f"replace_{lower}")
     async def replace_object(request: Request) -> Response:
         name = request.path_params["name"]
         await check(request, "update", kind, name, None)
-        return _ok(await registry.replace(name, await read_json(request), dry_run=_dry_run(request)))
+        body, dry_run = await read_json(request), _dry_run(request)
+        with heartbeats.writing(kind.plural, None if dry_run else name, body) as attached:
+            replaced = await registry.replace(name, body, dry_run=dry_run)
+        if attached:
+            heartbeats.wrote(replaced)
+        return _ok(replaced)
 
     @route(base + "/{name}", "PATCH", name=f"patch_{lower}")
     async def patch_object(request: Request) -> Response:
         name = request.path_params["name"]
         body = await read_json(request)
         await check(request, "patch", kind, name, None, patch=body)
-        return _ok(await registry.patch(name, body, dry_run=_dry_run(request)))
+        dry_run = _dry_run(request)
+        if kind.plural == "leases" and not dry_run:
+            renewed = heartbeats.renew(name, body)  # a node's heartbeat: no etcd write
+            if renewed is not None:
+                return _ok(renewed)
+        with heartbeats.writing(kind.plural, None if dry_run else name, body) as attached:
+            patched = await registry.patch(name, body, dry_run=dry_run)
+        if attached:
+            heartbeats.wrote(patched)
+        return _ok(patched)
 
     @route(base + "/{name}", "DELETE", name=f"delete_{lower}")
     async def delete_object(request: Request) -> Response:
         name = request.path_params["name"]
         await check(request, "delete", kind, name, None)
+        if kind.plural == "leases":
+            heartbeats.forget(name)
         return _ok(await registry.delete(name, dry_run=_dry_run(request)))
 
     @route(base + "/{name}/status", "GET", name=f"get_{lower}_status")
@@ -421,6 +512,11 @@ def _add_routes(
         body = await read_json(request)
         await check(request, "patch", kind, name, "status")
         return _ok(await registry.patch_status(name, body, dry_run=_dry_run(request)))
+
+    if kind.name == "Lease":
+        renewals = Route(base + "/{name}/renewals", RenewalStream(registry, heartbeats, check, kind), methods=["POST"], name="renew_lease_stream")
+        renewals.methods.discard("HEAD")
+        app.router.routes.append(renewals)
 
     if kind.name == "Container":
 

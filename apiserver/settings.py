@@ -19,6 +19,9 @@ class ApiServerSettings(BaseModel):
     allowed_host_paths: list[str] = []  # empty: no host-path mounts at all
     watch_cache_size: int = 10_000  # events of each kind kept in memory for watchers resuming
     watch_queue_size: int = 1_000  # events a watcher may fall behind before it is dropped with 410
+    # A node's Lease not renewed for this long is deleted by the apiserver that holds it (renewals are
+    # answered from memory; see apiserver/heartbeats.py). The controller's --lease-expire-after must match.
+    heartbeat_expire_after: float = 5.0
     bookmark_interval: float = 10.0  # seconds without events before a watcher gets a BOOKMARK
     # Mutual TLS towards kubelets' stream servers (exec, attach, log); without them those answer 503.
     kubelet_client_certificate: Path | None = None

@@ -24,7 +24,7 @@ from dlxc.client.errors import (
 )
 from schemas.base import Obj
 
-__all__ = ["ClaimTaken", "Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
+__all__ = ["ATTACH_LEASE", "ClaimTaken", "Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
 
 log = logging.getLogger("dlxc.apiserver.storage")
 MAX_MESSAGE = 512 * 1024 * 1024
@@ -35,6 +35,10 @@ MAX_MESSAGE = 512 * 1024 * 1024
 # transaction, so a deposed leader's late write is refused even if it raced the new leader. Renewals
 # do not change the create revision: a leader's writes in flight are not refused by its own renewal.
 LEASE_FENCE: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar("lease_fence", default=None)
+
+# An etcd lease id that every put made while it is set attaches its key to (the apiserver's heartbeat
+# session, for node Leases): when that etcd lease expires, etcd itself deletes the key.
+ATTACH_LEASE: contextvars.ContextVar[int | None] = contextvars.ContextVar("attach_lease", default=None)
 
 
 class Compacted(Gone):
@@ -166,11 +170,30 @@ class Store:
                 await self._failover(seen)
             except aetcd.exceptions.InternalError as exc:
                 raise TemporaryError(f"etcd error: {exc}", delay=1.0) from exc
+            except asyncio.CancelledError:
+                # gRPC cancels the calls in flight on a channel that a concurrent failover closed:
+                # that is not this request being cancelled; try it on the member now in use.
+                task = asyncio.current_task()
+                if (task is not None and task.cancelling()) or self._switches == seen or attempt == tries - 1:
+                    raise
+                log.warning("etcd call cut off by a failover to %s; retrying there", self.endpoint)
+                async with self._switching:  # until the new member is connected
+                    pass
             except aetcd.exceptions.RevisionCompactedError:
                 raise
             except aetcd.exceptions.ClientError as exc:
                 raise TemporaryError(f"etcd refused the request: {type(exc).__name__}", delay=1.0) from exc
         raise TemporaryError("etcd unavailable", delay=1.0)
+
+    async def grant_lease(self, ttl: int) -> int:
+        """A new etcd lease of `ttl` seconds: its id."""
+        granted = await self._call(lambda: self.etcd.lease(ttl))
+        return int(granted.id)
+
+    async def keep_alive(self, lease_id: int) -> int:
+        """Refresh an etcd lease: the seconds it now has left, 0 or less when it has expired."""
+        reply = await self._call(lambda: self.etcd.refresh_lease(lease_id))
+        return int(reply.TTL) if reply is not None else 0
 
     async def get(self, plural: str, name: str) -> Obj:
         got = await self._call(lambda: self.etcd.get(self.key(plural, name)))
@@ -199,7 +222,7 @@ class Store:
         value = _encode(obj)
         compare, fence_get = self._fenced([tx.version(key) == 0])
         ok, responses = await self._call(
-            lambda: self.etcd.transaction(compare=compare, success=[tx.put(key, value)], failure=fence_get)
+            lambda: self.etcd.transaction(compare=compare, success=[tx.put(key, value, lease=ATTACH_LEASE.get())], failure=fence_get)
         )
         if not ok:
             self._check_fence(responses, at=0)
@@ -269,7 +292,7 @@ class Store:
             success = [tx.get(key), tx.delete(key)]
         else:
             value = _encode(obj)
-            success = [tx.put(key, value)]
+            success = [tx.put(key, value, lease=ATTACH_LEASE.get())]
         ok, responses = await self._call(
             lambda: self.etcd.transaction(compare=compare, success=success, failure=[tx.get(key), *fence_get])
         )

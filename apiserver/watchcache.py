@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +146,7 @@ class WatchCache:
         self._latest: dict[str, bytes] = {}
         self._task: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
+        self.listeners: list[Callable[[WatchEvent], None]] = []  # told of every event, in order
 
     @property
     def floor(self) -> int:
@@ -221,6 +223,8 @@ class WatchCache:
             self._bytes -= len(evicted.encoded)
             self._floor = evicted.revision
         self._last = max(self._last, event.revision)
+        for listener in self.listeners:
+            listener(event)
         for watcher in list(self._watchers):
             if not watcher.offer(cached):
                 self._watchers.discard(watcher)

@@ -1,7 +1,11 @@
 """Node lifecycle: a node whose Lease goes silent is NotReady after the grace, and its containers are moved after the eviction timeout.
 
-Timers (defaults), all measured on this controller's own monotonic clock from the moment it last
-*saw* the node's Lease change, so no two clocks need to agree:
+A node's Lease is renewed in the apiserver's memory (apiserver/heartbeats.py): it changes in etcd
+only when written, and it is *deleted* once the node was silent for the apiservers' expire-after
+(5 s), or with the apiserver that kept it alive. So a node whose Lease exists is live, and a node
+whose Lease this controller saw deleted has been silent since (DELETE seen - expire-after): that
+moment is never before the start of the kubelet's last acknowledged renewal, on this controller's
+own monotonic clock, so no two clocks need to agree. Timers (defaults) count from there:
 
 - node grace (5 s): silent this long -> Ready=Unknown, event NodeNotReady; the scheduler's
   NodeReady filter keeps new containers off it. Shorter detects sooner but a GC pause or a slow
@@ -14,7 +18,8 @@ Timers (defaults), all measured on this controller's own monotonic clock from th
   Power loss to Running elsewhere is about grace + eviction + period + a bind + a create (~10 s).
 - period (0.5 s): how often the nodes are checked.
 
-A node without any Lease (hollow nodes, older kubelets) is judged by its Node heartbeats instead,
+A node without any Lease that this controller never saw deleted (older kubelets; or its Lease
+expired while no controller watched) is judged by its Node heartbeats instead,
 with the longer `heartbeat_grace` (40 s), and is never evicted: nothing there fences itself, so
 moving its containers could run them twice. A freshly started controller gives every node a full
 grace first: it has never seen them renew.
@@ -39,6 +44,7 @@ __all__ = ["NodeLifecycleController", "NodeLifecycleSettings", "Verdict", "node_
 
 log = logging.getLogger("dlxc.controller")
 Verdict = Literal["live", "not-ready", "evict"]
+GONE = "lease-gone"
 
 
 class NodeLifecycleSettings(BaseModel):
@@ -48,6 +54,9 @@ class NodeLifecycleSettings(BaseModel):
     fence_margin: float = 1.0
     period: float = 0.5
     heartbeat_grace: float = 40.0  # nodes without a Lease: NotReady after this long without a Node heartbeat
+    # What the apiservers were started with (--heartbeat-expire-after): a Lease deleted for silence
+    # was last renewed at least this long before the DELETE.
+    lease_expire_after: float = 5.0
 
     @model_validator(mode="after")
     def _safe(self) -> NodeLifecycleSettings:
@@ -100,17 +109,25 @@ class NodeLifecycleController:
     async def _on_lease(self, name: str, old: Obj | None, new: Obj | None) -> None:
         if new is not None:
             self._saw(name, "lease:" + new["metadata"]["resourceVersion"])
+        elif old is not None:
+            # Deleted for silence (or with its apiserver): silent since expire-after before now.
+            self.seen[name] = (GONE, self.clock() - self.settings.lease_expire_after)
+
+    def lease_gone(self, node: str) -> bool:
+        return self.seen.get(node, ("", 0.0))[0] == GONE
 
     async def _on_node(self, name: str, old: Obj | None, new: Obj | None) -> None:
         if new is None:
             self.seen.pop(name, None)
-        elif name not in self.leases.cache:
+        elif name not in self.leases.cache and not self.lease_gone(name):
             self._saw(name, "beat:" + str((new.get("status") or {}).get("lastHeartbeatTime")))
 
     async def _ignore(self, name: str, old: Obj | None, new: Obj | None) -> None:
         return None
 
     def silent_for(self, node: str) -> float:
+        if node in self.leases.cache:
+            return 0.0  # the apiservers keep it only while it is renewed
         _, since = self.seen.get(node, ("", self.started))
         return self.clock() - max(since, self.started)
 
@@ -186,7 +203,7 @@ class NodeLifecycleController:
         for name, node in list(self.nodes.cache.items()):
             silent = self.silent_for(name)
             verdict = node_verdict(silent_for=silent, settings=self.settings)
-            if name not in self.leases.cache:
+            if name not in self.leases.cache and not self.lease_gone(name):
                 verdict = "live" if silent < self.settings.heartbeat_grace else "not-ready"
             try:
                 if verdict == "live":

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, NotFound
+from dlxc.client.renewals import RenewalStream
 from kubelet import sdnotify
 from kubelet.settings import LeaseSettings
 from schemas.base import Obj, now_iso
@@ -57,6 +58,7 @@ class NodeLease:
         on_recover: Callable[[], Awaitable[None]],
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        stream: RenewalStream | None = None,
     ) -> None:
         self.client = client
         self.node_name = node_name
@@ -69,12 +71,14 @@ class NodeLease:
         self.last_renewed = clock()  # starting up counts as fresh: nothing runs before the first renewal
         self.fenced = False
         self.renewed = asyncio.Event()  # set after the first acknowledged renewal
+        self.stream = stream or RenewalStream(client, node_name)  # a test gives a fake at this boundary
 
     async def renew(self) -> None:
-        """One renewal: a merge patch of renewTime (create the Lease when it is missing)."""
+        """One renewal: a merge patch of renewTime on the renewal stream (the apiserver answers it from
+        memory, see apiserver/heartbeats.py); create the Lease when it is missing."""
         spec = {"holderIdentity": self.node_name, "renewTime": now_iso(), "leaseDurationSeconds": self.settings.duration_seconds}
         try:
-            await self.client.patch("leases", self.node_name, {"spec": spec})
+            await self.stream.renew({"spec": spec})
         except NotFound:
             await self.client.create("leases", {"metadata": {"name": self.node_name}, "spec": {**spec, "acquireTime": spec["renewTime"]}})
 
@@ -85,6 +89,10 @@ class NodeLease:
         except (ApiError, asyncio.TimeoutError) as exc:
             log.warning("lease renewal failed: %s", getattr(exc, "message", None) or type(exc).__name__)
             self.failing = True
+            # Unanswered for several renewals: the stream hangs (a partition, a stopped apiserver);
+            # the next renewal opens a new one, on the next apiserver.
+            if self.stream.stalled:
+                await self.stream.close(move=True)
         else:
             # Counted from when the request was sent: the server wrote it no earlier than that.
             self.last_renewed = max(self.last_renewed, started)
@@ -110,12 +118,15 @@ class NodeLease:
 
     async def run(self) -> None:
         ready = False
-        while True:
-            started = self.clock()
-            await self.tick()
-            # Whether or not the renewal went through: the watchdog asks whether this loop (and so
-            # fencing) still runs, and a tick is bounded by the request timeout.
-            if not ready and self.renewed.is_set():
-                ready = sdnotify.notify("READY=1")
-            sdnotify.notify("WATCHDOG=1")
-            await asyncio.sleep(max(0.0, self.settings.renew_interval - (self.clock() - started)))
+        try:
+            while True:
+                started = self.clock()
+                await self.tick()
+                # Whether or not the renewal went through: the watchdog asks whether this loop (and so
+                # fencing) still runs, and a tick is bounded by the request timeout.
+                if not ready and self.renewed.is_set():
+                    ready = sdnotify.notify("READY=1")
+                sdnotify.notify("WATCHDOG=1")
+                await asyncio.sleep(max(0.0, self.settings.renew_interval - (self.clock() - started)))
+        finally:
+            await self.stream.close()

@@ -64,6 +64,7 @@ class Client(ApiVerbs):
         # Each read and each connect is bounded, not the whole request: a big LIST may take longer.
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._streams: aiohttp.ClientSession | None = None
         # A leader's fencing token, (lease name, resourceVersion): while set, every write of this
         # client commits only if that Lease is still at that revision (see dlxc.client.leaderelection).
         self.fence: tuple[str, str] | None = None
@@ -78,10 +79,21 @@ class Client(ApiVerbs):
             self._session._retry_connection = False
         return self._session
 
+    def streams(self) -> aiohttp.ClientSession:
+        """A session for long-lived requests (Lease renewal streams): one connection each, no cap, so
+        that thousands of hollow nodes in one process do not queue behind the request pool's limit."""
+        if self._streams is None or self._streams.closed:
+            connector = aiohttp.TCPConnector(ssl=self.ssl, limit=0, enable_cleanup_closed=True)
+            self._streams = aiohttp.ClientSession(connector=connector, headers=self.headers)
+        return self._streams
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._streams is not None:
+            await self._streams.close()
+            self._streams = None
 
     async def __aenter__(self) -> Client:
         return self
@@ -164,6 +176,10 @@ class Client(ApiVerbs):
     def _next_server(self) -> None:
         if len(self.servers) > 1:
             self._server = (self._server + 1) % len(self.servers)
+
+    def next_server(self) -> None:
+        """Move this client's requests to the next apiserver (after a failure only it can see)."""
+        self._next_server()
 
 
 async def _lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:

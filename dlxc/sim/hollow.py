@@ -1,6 +1,8 @@
 """Hollow kubelets: many fake nodes in one process, for scale work on the control plane only.
 
-A hollow node registers a Node with a made-up capacity, heartbeats, and reports every container
+A hollow node registers a Node with a made-up capacity, renews its node Lease exactly as the real
+kubelet does (the same `NodeLease`, the same `LeaseSettings` defaults: a renewal every second), posts
+its Node status every `heartbeat_interval`, and reports every container
 bound to it as Running, without creating anything. It runs no LXC at all (it never imports liblxc)
 and it must never stand in for the real kubelet in a test of the kubelet: it exists so the
 scheduler and the apiserver can be measured against thousands of nodes on one machine.
@@ -20,6 +22,8 @@ from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
+from kubelet.lease import NodeLease
+from kubelet.settings import LeaseSettings
 from schemas.base import Obj, now_iso
 from schemas.wire import HOLLOW_LABEL
 
@@ -69,6 +73,7 @@ class HollowNodes:
         *,
         heartbeat_interval: float = 10.0,
         concurrency: int = 16,
+        lease: LeaseSettings | None = None,
     ) -> None:
         self.client = client
         self.nodes = {n.name: n for n in nodes}
@@ -80,6 +85,28 @@ class HollowNodes:
         self.per_node: dict[str, set[str]] = {name: set() for name in self.nodes}
         self.registered = asyncio.Event()
         self.reported = 0
+        self.leases = {
+            name: NodeLease(client, name, lease or LeaseSettings(), on_fence=self._nothing_runs, on_recover=self._nothing_runs)
+            for name in self.nodes
+        }
+
+    @staticmethod
+    async def _nothing_runs() -> None:
+        """A hollow node runs no containers: fencing and recovery have nothing to stop or clean."""
+
+    async def _renew_leases(self) -> None:
+        """Every node's NodeLease loop. The first renewal of each (it creates the Lease and opens its
+        stream) goes at most `concurrency` at a time, as registration does: real kubelets do not all
+        start in the same second, and 5,000 connections and creates at once only time each other out."""
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(lease: NodeLease) -> None:
+            async with slots:
+                while not lease.renewed.is_set():
+                    await lease.tick()
+            await lease.run()
+
+        await asyncio.gather(*(one(lease) for lease in self.leases.values()))
 
     def status_of(self, node: HollowNode) -> Obj:
         capacity = {"cpu": node.cpu, "memory": node.memory, "disk": node.disk, "containers": node.containers}
@@ -198,7 +225,8 @@ class HollowNodes:
     async def run(self) -> None:
         await self.register_all()
         log.info("%d hollow nodes registered", len(self.nodes))
-        tasks = [asyncio.create_task(self.containers.run()), asyncio.create_task(self._heartbeat_loop())]
+        tasks = [asyncio.create_task(self.containers.run()), asyncio.create_task(self._heartbeat_loop()),
+                 asyncio.create_task(self._renew_leases())]
         tasks.append(asyncio.create_task(self.queue.run(self._process, workers=self.concurrency)))
         try:
             await asyncio.gather(*tasks)

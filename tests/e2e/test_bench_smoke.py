@@ -95,3 +95,12 @@ def test_cluster_bench_builds_a_cluster_with_complete_hosts() -> None:
     figures = run_bench("cluster.py", "--nodes", "2", "--timeout", "120")
     assert figures["members"] == 3 and figures["cluster_ready_s"] > 0
     assert figures["lxd_peer_s"] is None or figures["ratio"] > 0
+
+
+def test_heartbeat_bench_renews_from_memory_and_detects_a_silent_node() -> None:
+    figures = run_bench("heartbeat.py", "--nodes", "200", "--window", "5", "--settle", "2")
+    assert figures["nodes"] == figures["leases_present"] == 200
+    assert figures["renew_age_max_s"] < 5  # every sampled Lease renewed within the expire-after
+    assert figures["lease_writes_per_s"] < 20  # a renewal is not a write: 200 nodes renew 200 times a second
+    assert figures["apiserver_cpu_pct"] > 0 and figures["etcd_writes_per_s"] >= figures["lease_writes_per_s"]
+    assert figures["detect_s"] >= 4  # never before the expire-after (5 s) minus the last renewal's age

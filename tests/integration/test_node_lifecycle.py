@@ -12,7 +12,9 @@ from kubelet.lease import LeaseSettings, NodeLease
 
 pytestmark = pytest.mark.timeout(60)
 
-FAST = NodeLifecycleSettings(node_grace=1.0, eviction_timeout=1.0, fence_timeout=1.5, fence_margin=0.5, period=0.1)
+# The apiserver deletes a silent node's Lease after EXPIRE (heartbeat_expire_after); the controller knows it.
+EXPIRE = 1.0
+FAST = NodeLifecycleSettings(node_grace=1.0, eviction_timeout=1.0, fence_timeout=1.5, fence_margin=0.5, period=0.1, lease_expire_after=EXPIRE)
 
 
 async def until(what: str, check: Any, *, timeout: float = 10.0) -> Any:
@@ -43,7 +45,9 @@ async def setup(c: Any) -> None:
         await c.bind(name, "n1" if name != "other" else "n2")
 
 
-def test_silent_lease_marks_not_ready_then_moves_what_may_move(api: Any) -> None:
+def test_silent_lease_marks_not_ready_then_moves_what_may_move(make_api: Any) -> None:
+    api = make_api(heartbeat_expire_after=EXPIRE)
+
     async def go() -> None:
         async with api.client() as c:
             await setup(c)

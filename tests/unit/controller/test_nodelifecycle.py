@@ -29,3 +29,24 @@ def test_eviction_before_the_fence_is_refused() -> None:
         "Value error, node grace 3s + eviction timeout 2s must be at least the kubelets' fence timeout 6s + margin 1s, "
         "or a moved container could start elsewhere before its old copy is stopped"
     )
+
+
+def test_a_lease_deleted_for_silence_counts_from_expire_after_before_the_delete() -> None:
+    """Renewals are not writes: a present Lease is live; its DELETE means silent for expire-after already."""
+    import asyncio
+
+    from controller.nodelifecycle import NodeLifecycleController
+
+    now = [100.0]
+    controller = NodeLifecycleController(None, DEFAULTS, clock=lambda: now[0])  # type: ignore[arg-type]
+    controller.started = 0.0
+    lease = {"metadata": {"name": "n1", "resourceVersion": "7"}, "spec": {"holderIdentity": "n1"}}
+    asyncio.run(controller._on_lease("n1", None, lease))
+    controller.leases.cache["n1"] = lease
+    now[0] = 160.0  # no event for a minute: renewals live in the apiserver's memory
+    assert controller.silent_for("n1") == 0.0
+    del controller.leases.cache["n1"]
+    asyncio.run(controller._on_lease("n1", lease, None))
+    assert (controller.lease_gone("n1"), controller.silent_for("n1")) == (True, DEFAULTS.lease_expire_after)
+    now[0] += 4.0
+    assert node_verdict(silent_for=controller.silent_for("n1"), settings=DEFAULTS) == "evict"

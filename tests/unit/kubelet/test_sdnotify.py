@@ -39,15 +39,20 @@ def test_notify_sends_to_the_socket_and_is_silent_without_one(tmp_path: Path, so
 
 
 class Leases:
-    """The API at the boundary: renewals succeed, or fail as an unreachable apiserver's do."""
+    """The renewal stream at the boundary: renewals succeed, or fail as an unreachable apiserver's do."""
+
+    stalled = False
 
     def __init__(self, ok: bool) -> None:
         self.ok = ok
 
-    async def patch(self, plural: str, name: str, body: dict) -> dict:
+    async def renew(self, body: dict) -> dict:
         if not self.ok:
             raise TemporaryError("apiserver unreachable")
-        return body
+        return {"code": 200}
+
+    async def close(self, *, move: bool = False) -> None:
+        return None
 
 
 @pytest.mark.parametrize(("ok", "expected"), [(True, ["READY=1", "WATCHDOG=1", "WATCHDOG=1"]), (False, ["WATCHDOG=1", "WATCHDOG=1"])],
@@ -60,7 +65,8 @@ def test_every_lease_tick_pings_the_watchdog(
     async def noop() -> None:
         return None
 
-    lease = NodeLease(Leases(ok), "n1", LeaseSettings(renew_interval=0.05, fence_timeout=5.0), on_fence=noop, on_recover=noop)  # type: ignore[arg-type]
+    lease = NodeLease(None, "n1", LeaseSettings(renew_interval=0.05, fence_timeout=5.0), on_fence=noop, on_recover=noop,  # type: ignore[arg-type]
+                      stream=Leases(ok))  # type: ignore[arg-type]
 
     async def two_ticks() -> None:
         task = asyncio.create_task(lease.run())

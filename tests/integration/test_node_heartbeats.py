@@ -1,0 +1,129 @@
+"""Node Lease renewals answered from the apiserver's memory: no etcd write, and a DELETE when silent."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from kubelet.lease import LeaseSettings, NodeLease
+
+pytestmark = pytest.mark.timeout(60)
+
+EXPIRE = 1.0  # the apiservers' heartbeat_expire_after in these tests
+
+
+async def _noop() -> None:
+    return None
+
+
+def node_lease(c: Any, name: str = "n1") -> NodeLease:
+    return NodeLease(c, name, LeaseSettings(renew_interval=0.1, fence_timeout=1.0, request_timeout=0.5), on_fence=_noop, on_recover=_noop)
+
+
+async def revision(c: Any) -> int:
+    _, rv = await c.list("leases")
+    return int(rv)
+
+
+async def exists(c: Any, name: str) -> bool:
+    items, _ = await c.list("leases")
+    return any(i["metadata"]["name"] == name for i in items)
+
+
+def test_renewals_of_a_node_lease_write_nothing_to_etcd(make_api: Any) -> None:
+    api = make_api(heartbeat_expire_after=EXPIRE)
+
+    async def go() -> None:
+        async with api.client() as c:
+            lease = node_lease(c)
+            await lease.renew()  # creates it: one write
+            first = await c.get("leases", "n1")
+            before = await revision(c)
+            for _ in range(10):
+                await lease.renew()
+                await asyncio.sleep(0.02)
+            renewed = await c.get("leases", "n1")
+            assert await revision(c) == before
+            assert renewed["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+            assert renewed["spec"]["renewTime"] > first["spec"]["renewTime"]  # served from memory
+
+    asyncio.run(go())
+
+
+def test_a_leader_lease_is_still_written_on_every_renewal(make_api: Any) -> None:
+    api = make_api(heartbeat_expire_after=EXPIRE)
+
+    async def go() -> None:
+        async with api.client() as c:
+            await c.create("leases", {"metadata": {"name": "scheduler"}, "spec": {"holderIdentity": "host-1"}})
+            before = await revision(c)
+            await c.patch("leases", "scheduler", {"spec": {"holderIdentity": "host-1", "renewTime": "2026-01-01T00:00:00Z"}})
+            assert await revision(c) == before + 1
+
+    asyncio.run(go())
+
+
+def test_a_silent_node_lease_is_deleted_after_expire_after_and_not_before(make_api: Any) -> None:
+    api = make_api(heartbeat_expire_after=EXPIRE)
+
+    async def go() -> None:
+        async with api.client() as c:
+            lease = node_lease(c)
+            await lease.renew()
+            await lease.renew()
+            silent = time.monotonic()
+            await asyncio.sleep(EXPIRE * 0.6)
+            assert await exists(c, "n1")
+            while await exists(c, "n1"):
+                assert time.monotonic() - silent < EXPIRE + 2.0, "the silent node's Lease was never deleted"
+                await asyncio.sleep(0.05)
+            assert time.monotonic() - silent >= EXPIRE
+            await lease.renew()  # the node is back: it creates its Lease again
+            assert await exists(c, "n1")
+
+    asyncio.run(go())
+
+
+def test_a_hung_apiservers_node_leases_expire_with_its_session(make_api: Any) -> None:
+    """No apiserver deletes the Lease (the one holding it hangs: no sweep, no keepalive): etcd does,
+    when that apiserver's session runs out, and not before expire_after."""
+    a = make_api(heartbeat_expire_after=EXPIRE)
+    b = make_api(heartbeat_expire_after=EXPIRE, etcd_prefix=a.prefix)
+    heartbeats = a.server.server.config.app.state.heartbeats
+
+    async def hung() -> None:
+        return None
+
+    async def go() -> None:
+        async with a.client() as ca, b.client() as cb:
+            await node_lease(ca).renew()
+            heartbeats.sweep = heartbeats.keep_alive = hung
+            await node_lease(ca).renew()
+            stopped = time.monotonic()
+            while await exists(cb, "n1"):
+                assert time.monotonic() - stopped < 10, "the hung apiserver's node Lease never expired"
+                await asyncio.sleep(0.1)
+            assert time.monotonic() - stopped >= EXPIRE
+
+    asyncio.run(go())
+
+
+def test_a_node_moving_to_another_apiserver_keeps_its_lease(make_api: Any) -> None:
+    """The first apiserver's sweep must not delete the Lease the second one now keeps alive."""
+    a = make_api(heartbeat_expire_after=EXPIRE)
+    b = make_api(heartbeat_expire_after=EXPIRE, etcd_prefix=a.prefix)
+
+    async def go() -> None:
+        async with a.client() as ca, b.client() as cb:
+            await node_lease(ca).renew()
+            await node_lease(ca).renew()
+            moved = node_lease(cb)
+            until = time.monotonic() + EXPIRE * 2.5
+            while time.monotonic() < until:
+                await moved.renew()
+                assert await exists(cb, "n1")
+                await asyncio.sleep(0.1)
+
+    asyncio.run(go())
