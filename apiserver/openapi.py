@@ -330,6 +330,24 @@ def _join_paths() -> dict[str, Any]:
     }
 
 
+def _renewal_paths() -> dict[str, Any]:
+    """A node's heartbeat stream (apiserver.heartbeats): NDJSON merge patches in, one answer line each."""
+    line = {"type": "object", "description": "One Lease merge patch per line (spec.renewTime, ...)."}
+    answer = {"type": "object", "properties": {"code": {"type": "integer"}, "resourceVersion": {"type": "string"}}}
+    return {
+        f"{PREFIX}/leases/{{name}}/renewals": {
+            "parameters": [NAME],
+            "post": {"operationId": "renew_lease_stream", "tags": ["Lease"],
+                     "summary": "Renew a Lease on one long request: each NDJSON line is answered in order; "
+                                "a node's own Lease is renewed from memory, other lines are written as a PATCH.",
+                     "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": line}}},
+                     "responses": {"200": {"description": "One answer line per renewal, in order.",
+                                           "content": {"application/x-ndjson": {"schema": answer}}},
+                                   **{c: v for c, v in _responses("200", answer, errors=("401", "403", "404")).items() if c != "200"}}},
+        },
+    }
+
+
 def _terminal_paths() -> dict[str, Any]:
     """The browser terminal (apiserver.terminal): an admin makes a one-time link; the page trades it for a
     session, whose WebSocket (`/terminal/stream`, v5.channel.k8s.io) OpenAPI cannot describe."""
@@ -412,6 +430,7 @@ def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     paths.update(_token_paths())
     paths.update(_join_paths())
     paths.update(_terminal_paths())
+    paths.update(_renewal_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "dlxc apiserver", "version": "v1", "description": "Declarative LXC containers: the only door to etcd."},

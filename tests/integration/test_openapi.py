@@ -35,6 +35,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_breaking_response(modu
         for operation in item.values():
             if isinstance(operation, dict) and "parameters" in operation:
                 operation["parameters"] = [p for p in operation["parameters"] if p.get("name") != "watch"]
+    # A renewal stream's body is NDJSON, which schemathesis cannot generate; test_node_heartbeats.py covers it.
+    doc["paths"] = {path: item for path, item in doc["paths"].items() if not path.endswith("/renewals")}
     schema = schemathesis.openapi.from_dict(doc)
     checks = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
     cases = 0
