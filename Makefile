@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := lxc lxc-dev pkg-config gcc etcd-server etcd-client busybox-static uidmap iproute2 debootstrap rsync lxcfs chromium
+APT_PACKAGES := lxc lxc-dev pkg-config gcc etcd-server etcd-client busybox-static uidmap iproute2 debootstrap rsync lxcfs chromium nftables openssl zstd systemd
 PYTEST_ARGS ?=
 
 .PHONY: deps apt venv up down test unit lint clean screenshots
