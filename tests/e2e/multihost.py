@@ -17,12 +17,15 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from netnodes import _run
 
-__all__ = ["Host", "MultiHost"]
+__all__ = ["Host", "MultiHost", "lan", "ok"]
 
 
 @dataclass
@@ -112,3 +115,21 @@ class MultiHost:
             _run("ip", "netns", "del", host.ns, check=False)
             shutil.rmtree(host.state_dir, ignore_errors=True)
         _run("ip", "link", "del", self.bridge, check=False)
+
+
+@pytest.fixture
+def lan(lxc_root: Path, tmp_path: Path) -> Iterator[MultiHost]:
+    """Namespace hosts for one test, every one of them removed afterwards, on failure too."""
+    if os.geteuid() != 0:
+        pytest.fail("network-namespace hosts need root")
+    hosts = MultiHost(tmp_path, lxc_root)
+    try:
+        yield hosts
+    finally:
+        hosts.close()
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    """The stdout of a command that must have succeeded; its whole output when it did not."""
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result.stdout

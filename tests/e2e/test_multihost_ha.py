@@ -8,34 +8,17 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from multihost import Host, MultiHost
+from multihost import Host, MultiHost, lan, ok  # noqa: F401  (lan is a fixture)
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 
 CONTROL_PLANE = re.compile(r"^  dlxc join (https://\S+) --token (\S+) --ca-hash (sha256:[0-9a-f]{64}) --control-plane", re.MULTILINE)
-
-
-@pytest.fixture
-def lan(lxc_root: Path, tmp_path: Path) -> Iterator[MultiHost]:
-    if os.geteuid() != 0:
-        pytest.fail("network-namespace hosts need root")
-    lan = MultiHost(tmp_path, lxc_root)
-    try:
-        yield lan
-    finally:
-        lan.close()
-
-
-def ok(result) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    return result.stdout
 
 
 def etcdctl(lan: MultiHost, host: Host, *args: str) -> str:
