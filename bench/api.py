@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from apiserver.auth import TokenFile  # noqa: E402
-from harness import free_port, percentile, wait_http  # noqa: E402
+from harness import etcd_argv, free_port, percentile, wait_http  # noqa: E402
 from apiserver.registry import Registry  # noqa: E402
 from schemas import KINDS  # noqa: E402
 
@@ -269,12 +269,7 @@ def main() -> None:
     try:
         with (tmp / "etcd.log").open("wb") as log:
             procs.append(subprocess.Popen(
-                ["etcd", "--name", "bench", "--data-dir", str(tmp / "etcd"),
-                 "--listen-client-urls", f"http://127.0.0.1:{client_port}",
-                 "--advertise-client-urls", f"http://127.0.0.1:{client_port}",
-                 "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-                 "--initial-cluster", f"bench=http://127.0.0.1:{peer_port}"],
+                etcd_argv(tmp / "etcd", client_port, peer_port),
                 stdout=log, stderr=subprocess.STDOUT,
             ))
         wait_http(f"http://127.0.0.1:{client_port}/health")

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from apiserver.auth import TokenFile  # noqa: E402
-from harness import PREFIX, free_port, wait_http  # noqa: E402
+from harness import PREFIX, etcd_argv, free_port, wait_http  # noqa: E402
 
 # The installed console script, as a user types it; `python -m dlxc` when there is none.
 DLXC = [str(Path(sys.executable).parent / "dlxc")] if (Path(sys.executable).parent / "dlxc").exists() else [sys.executable, "-m", "dlxc"]
@@ -55,12 +55,7 @@ def main() -> None:
     try:
         with (tmp / "etcd.log").open("wb") as log:
             procs.append(subprocess.Popen(
-                ["etcd", "--name", "bench", "--data-dir", str(tmp / "etcd"),
-                 "--listen-client-urls", f"http://127.0.0.1:{client_port}",
-                 "--advertise-client-urls", f"http://127.0.0.1:{client_port}",
-                 "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-                 "--initial-cluster", f"bench=http://127.0.0.1:{peer_port}"],
+                etcd_argv(tmp / "etcd", client_port, peer_port),
                 stdout=log, stderr=subprocess.STDOUT,
             ))
         wait_http(f"http://127.0.0.1:{client_port}/health")

@@ -51,6 +51,14 @@ def _free_subnet(prefixlen: int) -> ipaddress.IPv4Interface:
     raise RuntimeError("no free 10.x subnet for the bench bridge")
 
 
+def etcd_argv(data_dir: Path, client: int, peer: int, *extra: str, binary: str = "etcd") -> list[str]:
+    """A one-member etcd on loopback: client and peer ports, its data in data_dir."""
+    return [binary, "--name", "bench", "--data-dir", str(data_dir),
+            "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"bench=http://127.0.0.1:{peer}", *extra]
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100)."""
     ordered = sorted(values)
@@ -91,10 +99,7 @@ class BenchCluster:
         self.token = tokens.add("admin", "admin")
         kubelet_token = tokens.add(f"kubelet-{self.node}", f"node:{self.node}")
         client, peer = free_port(), free_port()
-        self._spawn("etcd", ["etcd", "--name", "bench", "--data-dir", str(self.root / "etcd"),
-                             "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
-                             "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-                             "--initial-cluster", f"bench=http://127.0.0.1:{peer}"])
+        self._spawn("etcd", etcd_argv(self.root / "etcd", client, peer))
         wait_http(f"http://127.0.0.1:{client}/health", what=f"; logs in {self.root}")
         py = [sys.executable, "-m", "dlxc"]
         # Exec/attach/logs need mutual TLS between the apiserver and the kubelet (bench/exec.py).

@@ -32,7 +32,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness import free_port, wait_http  # noqa: E402
+from harness import etcd_argv, free_port, wait_http  # noqa: E402
 
 from apiserver.auth import TokenFile  # noqa: E402
 from dlxc.client.api import Client  # noqa: E402
@@ -83,12 +83,7 @@ class Bench:
         etcd = shutil.which("etcd")
         if etcd is None:
             raise SystemExit("etcd is not installed; `make deps` installs etcd-server")
-        self.spawn("etcd", [
-            etcd, "--name", "bench", "--data-dir", str(self.tmp / "etcd"),
-            "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"bench=http://127.0.0.1:{peer}",
-        ])
+        self.spawn("etcd", etcd_argv(self.tmp / "etcd", client, peer, binary=etcd))
         self.etcd_metrics = f"http://127.0.0.1:{client}/metrics"
         wait_http(f"http://127.0.0.1:{client}/health")
         token_file = self.tmp / "tokens"

@@ -31,7 +31,7 @@ from schemas.base import Obj
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness import free_port, percentile, wait_http  # noqa: E402
+from harness import etcd_argv, free_port, percentile, wait_http  # noqa: E402
 
 from apiserver.auth import TokenFile  # noqa: E402
 from dlxc.client.api import Client  # noqa: E402
@@ -127,12 +127,7 @@ class Bench:
         etcd = shutil.which("etcd")
         if etcd is None:
             raise SystemExit("etcd is not installed; `make deps` installs etcd-server")
-        self.spawn("etcd", [
-            etcd, "--name", "bench", "--data-dir", str(self.tmp / "etcd"),
-            "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"bench=http://127.0.0.1:{peer}", "--quota-backend-bytes", str(4 * 2**30),
-        ])
+        self.spawn("etcd", etcd_argv(self.tmp / "etcd", client, peer, "--quota-backend-bytes", str(4 * 2**30), binary=etcd))
         wait_http(f"http://127.0.0.1:{client}/health")
         token_file = self.tmp / "tokens"
         token = TokenFile(token_file).add("bench", "admin")
