@@ -79,6 +79,9 @@ class BenchCluster:
         self.root.chmod(0o711)  # unprivileged container root must pass through to its rootfs
         self.node = f"bench-{secrets.token_hex(3)}"
         self.bridge = f"db{secrets.token_hex(3)}"
+        # A cluster network of its own (bridge and /16), as the tests have: never a user's dlxc0 or 10.88/16.
+        self.cluster_bridge = f"dc{secrets.token_hex(3)}"
+        self.cluster_cidr = f"10.{64 + secrets.randbelow(64)}.0.0/16"
         self.subnet = _free_subnet(self.subnet_prefixlen)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -111,7 +114,7 @@ class BenchCluster:
         self._spawn("apiserver", py + ["apiserver", "--port", str(self.port), "--insecure-http", "--etcd-endpoints", f"http://127.0.0.1:{client}",
                                        "--token-file", str(self.root / "tokens"), "--log-level", "warning",
                                        "--kubelet-client-certificate", str(client_cert), "--kubelet-client-key", str(client_key),
-                                       "--kubelet-certificate-authority", str(pki.ca_cert)])
+                                       "--kubelet-certificate-authority", str(pki.ca_cert), "--cluster-cidr", self.cluster_cidr])
         wait_http(f"{self.url}/readyz", what=f"; logs in {self.root}")
         env = {"DLXC_SERVER": self.url, "DLXC_TOKEN": self.token}
         self._spawn("scheduler", py + ["scheduler", "--log-level", "warning"], env)
@@ -121,6 +124,7 @@ class BenchCluster:
                                                     "--subnet", self.subnet.with_prefixlen, "--log-level", "warning",
                                                     "--stream-cert-file", str(stream_cert), "--stream-key-file", str(stream_key),
                                                     "--stream-client-ca-file", str(pki.ca_cert), "--stream-host", "127.0.0.1",
+                                                    "--cluster-cidr", self.cluster_cidr, "--cluster-bridge", self.cluster_bridge,
                                                     *self.kubelet_args],
                                    {"DLXC_SERVER": self.url, "DLXC_TOKEN": kubelet_token})
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
@@ -151,11 +155,12 @@ class BenchCluster:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        from kubelet import network, runtime
+        from kubelet import network, overlay, runtime
 
         rt = runtime.LxcRuntime(self.lxc_path)
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(lambda n: rt.destroy(n, timeout=0), rt.names()))
         if network.bridge_exists(self.bridge):
             network.delete_bridge(self.bridge)
+        overlay.teardown(self.cluster_bridge)
         shutil.rmtree(self.root, ignore_errors=True)
