@@ -25,13 +25,18 @@ class DriftPoller:
         self.watched: dict[str, tuple[int, str, Path]] = {}  # running containers the fast poll checks
 
     def watch(self, name: str, pid: int) -> None:
-        """Remember a running container's init (pid, start time) and freezer file for the fast poll."""
+        """Remember a running container's init (pid, start time) and freezer file for the fast poll.
+
+        An init already gone (it exited between the look and this call) queues the name at once:
+        nothing else would notice the exit before the slow resync.
+        """
         try:
             with open(f"/proc/{pid}/stat") as handle:
                 start = handle.read().rsplit(")", 1)[1].split()[19]
             paths = metrics.parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
         except (OSError, IndexError):
             self.watched.pop(name, None)
+            self.enqueue(name)
             return
         freezer = paths.dir("freezer", root=Path("/sys/fs/cgroup"))
         freeze_file = (freezer / "freezer.state") if freezer else (paths.dir("", root=Path("/sys/fs/cgroup")) or Path("/")) / "cgroup.freeze"

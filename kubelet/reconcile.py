@@ -537,7 +537,9 @@ class Reconciler:
             await asyncio.to_thread(self.drift.watch, name, observed.init_pid)
         else:
             self.drift.forget(name)
-        started = observed.started if up else None
+        # Up but with no start time: init exited between reading its state and its /proc entry. Our
+        # own start time keeps the run on record, so its exit is recorded (and not taken for no run).
+        started = (observed.started or self.started.get(name)) if up else None
         result = DONE
         if desired.running and not up:
             # It stopped between our start and this look: the next reconcile records the exit.

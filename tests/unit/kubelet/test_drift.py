@@ -40,3 +40,12 @@ def test_a_watched_init_that_is_gone_or_frozen_is_noticed(tmp_path: Path) -> Non
     assert (changed, mtimes) == ({"frozen", "restarted", "gone"}, {})
     drift.forget("gone")
     assert "gone" not in drift.watched
+
+
+def test_watching_an_init_that_already_exited_queues_the_container(tmp_path: Path) -> None:
+    # The reconcile saw it running, then init exited before the watch: without a queued look the exit
+    # would go unnoticed until the slow resync (a minute), and no exit would be recorded.
+    queued: list[str] = []
+    drift = DriftPoller(tmp_path, interval=1.0, enqueue=queued.append)
+    drift.watch("quick", 2**22 + 1)
+    assert queued == ["quick"] and "quick" not in drift.watched

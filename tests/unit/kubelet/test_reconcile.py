@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,6 +209,29 @@ def test_crash_loop_backs_off_then_restarts(tmp_path: Path) -> None:
         assert w.rt.actions("web") == ["start"]
         assert w.status()["restartCount"] == 2 and w.status()["phase"] == "Running"
         assert w.condition("CrashLoopBackOff")["status"] == "False"
+
+    asyncio.run(scenario())
+
+
+def test_an_exit_racing_the_status_look_is_still_recorded(tmp_path: Path) -> None:
+    # init was RUNNING when read, but gone before its /proc start time could be read: the report
+    # must keep a start time (ours), or the next pass takes the stop for "never ran" and records nothing.
+    async def scenario() -> None:
+        w = world(tmp_path)
+        w.api.add(container(policy="OnFailure"))
+        real_inspect = w.rt.inspect
+
+        def racing(name: str) -> Any:
+            found = real_inspect(name)
+            return dataclasses.replace(found, started=None) if found is not None and found.state == "RUNNING" else found
+
+        w.rt.inspect = racing  # type: ignore[method-assign]
+        assert await w.reconcile() == DONE
+        assert w.status()["phase"] == "Running" and w.status().get("startedAt")
+        w.rt.crash("web", exit_code=3)
+        assert await w.reconcile() == DONE
+        assert (w.status()["lastExit"]["reason"], w.status()["lastExit"]["exitCode"]) == ("Error", 3)
+        assert w.status()["restartCount"] == 1
 
     asyncio.run(scenario())
 
