@@ -25,18 +25,15 @@ from dlxc.client.informer import Informer
 from kubelet.hold import held
 from kubelet.archive import IdShift, Written, merged_tree, write_archive
 from kubelet.lxcconfig import split_overlay_rootfs
+from schemas.backup import spec_document
 from schemas.base import Obj, iso_time, now_iso
-from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, BACKUP_FINALIZER, RESTART_ANNOTATION, RESTORE_ANNOTATION
+from schemas.wire import BACKUP_FINALIZER
 
 __all__ = ["BackupAgent", "archive_layers", "id_shift_of", "spec_document"]
 
 log = logging.getLogger("dlxc.kubelet.backups")
 SUFFIX = ".tar.zst"
 PARTIAL = ".partial"
-# Annotations that asked a kubelet for something once; a restored copy must not ask again.
-_ONE_SHOT = (RESTART_ANNOTATION, RESTORE_ANNOTATION, ADOPTED_ROOTFS_ANNOTATION)
-
-
 def archive_layers(rootfs: str) -> list[Path]:
     """The directories whose merged view is the rootfs (upper first) of an lxc.rootfs.path value."""
     parts = split_overlay_rootfs(rootfs)
@@ -60,14 +57,6 @@ def id_shift_of(items: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> I
             else:
                 gid = int(host)
     return IdShift(uid, gid, count)
-
-
-def spec_document(container: Obj) -> Obj:
-    """What an archive keeps of a Container: enough to create it again, nothing bound to where it ran."""
-    meta = container["metadata"]
-    spec = {k: v for k, v in container["spec"].items() if k != "nodeName"}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _ONE_SHOT}
-    return {"metadata": {"name": meta["name"], "labels": meta.get("labels") or {}, "annotations": annotations}, "spec": spec}
 
 
 class BackupAgent:
