@@ -55,16 +55,16 @@ class Drains:
         self.runs: dict[str, DrainRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, client: LocalClient, node: str, *, force: bool = False) -> DrainRun:
+    async def start(self, client: LocalClient, node: str) -> DrainRun:
         for verb, plural in NEEDS:
             client.authorize(verb, plural)
         running = self.runs.get(node)
         if running is not None and not running.done:
             raise Conflict(f"node/{node} is being drained already ({running.summary}, asked by {running.by})")
         try:
-            names = await prepare_drain(client, node, force=force)
+            names = await prepare_drain(client, node, force=False, force_hint="drain it with `dlxc drain --force`")
         except MoveError as exc:
-            raise Conflict(str(exc).replace("drain with --force", "drain it with `dlxc drain --force`")) from None
+            raise Conflict(str(exc)) from None
         run = DrainRun(node, client.identity.name, len(names))
         run.lines.append(f"node/{node} cordoned; moving {len(names)} containers")
         self.runs[node] = run

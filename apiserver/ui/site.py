@@ -467,9 +467,8 @@ def create_dashboard(
         return Response(status_code=204)
 
     async def drain(request: Request, session: Session) -> Response:
-        name = request.path_params["name"]
-        form = await request.form()
-        run = await drains.start(client(session), name, force=form.get("force") == "1")
+        # No --force here: containers with failover: Never are moved by `dlxc drain --force` only.
+        run = await drains.start(client(session), request.path_params["name"])
         return secured(HTMLResponse(render("_drain.html", run=run)))
 
     routes = [

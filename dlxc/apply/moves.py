@@ -53,7 +53,16 @@ Say = Callable[[str], None]
 
 
 class MoveError(Exception):
-    """A step could not be done; the message says what and why."""
+    """A step could not be done; the message says what and why. `reported`: already given to `warn`
+    (a move says why it failed before it says how it rolled back)."""
+
+    reported = False
+
+
+def _report(exc: BaseException, warn: Say) -> None:
+    if isinstance(exc, MoveError) and not exc.reported:
+        warn(str(exc))
+        exc.reported = True
 
 
 @dataclass(frozen=True)
@@ -198,8 +207,9 @@ async def move_container(
         say(f"{name}: archiving on {source}")
         made = await create_backup(client, name, labels={MOVE_LABEL: "true"})
         backup = (await wait_backup(client, made["metadata"]["name"], timeout=timeout))["metadata"]["name"]
-    except BaseException:
+    except BaseException as exc:
         if state == "Running":
+            _report(exc, warn)
             await client.patch("containers", name, {"spec": {"state": "Running"}})
             warn(f"move of {name} failed before it left {source}; it is started there again")
         raise
@@ -212,7 +222,8 @@ async def move_container(
         await client.create("containers", _body(live, node=target, backup=backup, annotations=dict(annotations or {}), state=state))
         if state == "Running":
             await wait_running(client, name, timeout=timeout)
-    except BaseException:
+    except BaseException as exc:
+        _report(exc, warn)
         warn(f"move of {name} to {target} failed; creating it again on {source} from backup {backup}")
         if await get_or_none(client, "containers", name) is not None:
             await client.delete("containers", name)
@@ -260,10 +271,10 @@ async def move_all(client: Any, names: list[str], *, to: str | None, max_paralle
     return moved, failed
 
 
-async def prepare_drain(client: Any, node: str, *, force: bool) -> list[str]:
+async def prepare_drain(client: Any, node: str, *, force: bool, force_hint: str = "drain with --force") -> list[str]:
     """Check that `node` can be drained, cordon it, and return the containers to move off it (by name).
     Raises MoveError, having changed nothing, for a missing node or (without `force`) containers
-    with failover: Never."""
+    with failover: Never (the message ends with `force_hint`, how the caller forces a drain)."""
     current = await get_or_none(client, "nodes", node)
     if current is None:
         raise MoveError(f"node {node} does not exist")
@@ -272,7 +283,7 @@ async def prepare_drain(client: Any, node: str, *, force: bool) -> list[str]:
     pinned = sorted(c["metadata"]["name"] for c in containers if c["spec"].get("failover") == "Never")
     if pinned and not force:
         raise MoveError(f"containers with failover: Never are on {node}: {', '.join(pinned)}; they block the drain "
-                        "(nothing was changed): move them yourself, or drain with --force")
+                        f"(nothing was changed): move them yourself, or {force_hint}")
     if not (current.get("spec") or {}).get("unschedulable"):
         await client.patch("nodes", node, {"metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
                                            "spec": {"unschedulable": True}})

@@ -40,6 +40,8 @@ async def move_container(
         return await moves.move_container(client, name, to=to, say=say, warn=console.error, timeout=timeout,
                                           annotations=annotations, strip=strip)
     except moves.MoveError as exc:
+        if exc.reported:  # printed already, before the rollback's own lines
+            raise typer.Exit(1) from None
         return fail(str(exc))
 
 
