@@ -3,7 +3,7 @@
 The checks and the cordon happen in the request, so a refusal (a viewer, a missing node, containers
 with failover: Never) is its answer and changes nothing. The moves then run here in the background,
 as the admin who asked, behind the API's authorization (apiserver.ui.actions.LocalClient), up to
-MAX_PARALLEL at once; their progress lines are kept for the nodes page. Like a `dlxc drain` whose
+MAX_PARALLEL at once; their progress lines are kept for the nodes page, whose streams each line wakes. Like a `dlxc drain` whose
 terminal is closed, a drain ends with this apiserver: a move cut off between its delete and its
 create leaves the container in its move's backup (`dlxc backup restore` brings it back); running
 the drain again moves what is left.
@@ -53,7 +53,13 @@ class Drains:
 
     def __init__(self) -> None:
         self.runs: dict[str, DrainRun] = {}
+        self.watchers: set[asyncio.Event] = set()  # one per open nodes page, set on every progress line
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _note(self, run: DrainRun, line: str) -> None:
+        run.lines.append(line)
+        for event in self.watchers:
+            event.set()
 
     async def start(self, client: LocalClient, node: str) -> DrainRun:
         for verb, plural in NEEDS:
@@ -66,8 +72,8 @@ class Drains:
         except MoveError as exc:
             raise Conflict(str(exc)) from None
         run = DrainRun(node, client.identity.name, len(names))
-        run.lines.append(f"node/{node} cordoned; moving {len(names)} containers")
         self.runs[node] = run
+        self._note(run, f"node/{node} cordoned; moving {len(names)} containers")
         task = asyncio.create_task(self._moves(client, run, names), name=f"drain-{node}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -77,10 +83,11 @@ class Drains:
         try:
             run.moved, run.failed = await move_all(
                 client, names, to=None, max_parallel=MAX_PARALLEL, deadline=DEADLINE,
-                annotations={DRAINED_FROM: run.node}, say=run.lines.append, warn=run.lines.append)
+                annotations={DRAINED_FROM: run.node}, say=lambda line: self._note(run, line),
+                warn=lambda line: self._note(run, line))
         except Exception as exc:  # an API error no move step turned into MoveError: said on the page, logged
             log.exception("drain of node %s failed", run.node)
             run.failed.append(f"the drain stopped: {exc}")
         finally:
             run.done = True
-            run.lines.append(run.summary)
+            self._note(run, run.summary)

@@ -6,6 +6,7 @@ through the API's own authorization (apiserver.ui.actions.LocalClient): a viewer
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -50,7 +51,6 @@ __all__ = ["Dashboard", "create_dashboard"]
 log = logging.getLogger("dlxc.apiserver.ui")
 HERE = Path(__file__).parent
 SETTLE = 0.5  # seconds a summary page's stream gathers a burst of changes before it re-renders
-NODES_QUIET = 5.0  # seconds of quiet after which the nodes page re-renders anyway (a drain's progress)
 MAX_YAML = 1024 * 1024
 GROUP_KINDS = ("containersets", "containerclusters")
 
@@ -410,16 +410,21 @@ def create_dashboard(
             state, since = await nodes_state()
             sent = render("_nodes.html", **nodes_context(state, session))
             yield sse("nodes", sent)
-            # A drain's progress is in no watch: quiet spells re-render too (only a change is sent).
-            async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE, keepalive=NODES_QUIET):
-                for plural, event in batch:
-                    _apply(state[plural], event)
-                html = render("_nodes.html", **nodes_context(state, session))
-                if html != sent:
-                    yield sse("nodes", html)
-                    sent = html
-                elif not batch:
-                    yield PING
+            # A drain's progress is in no watch: each of its lines nudges the stream to render too.
+            nudge = asyncio.Event()
+            drains.watchers.add(nudge)
+            try:
+                async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE, nudge=nudge):
+                    for plural, event in batch:
+                        _apply(state[plural], event)
+                    html = render("_nodes.html", **nodes_context(state, session))
+                    if html != sent:
+                        yield sse("nodes", html)
+                        sent = html
+                    elif not batch:
+                        yield PING
+            finally:
+                drains.watchers.discard(nudge)
 
         return streaming(stream())
 
