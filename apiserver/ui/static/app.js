@@ -83,11 +83,17 @@
       pre.textContent = "";
       state.textContent = "Connecting…";
       const source = new EventSource(panel.dataset.follow);
+      let size = 0;
       source.addEventListener("open", function () { state.textContent = "Following the log live"; });
       source.addEventListener("log", function (e) {
         const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-        pre.appendChild(document.createTextNode(JSON.parse(e.data)));
-        if (pre.textContent.length > 1048576) pre.textContent = pre.textContent.slice(-524288);
+        const text = JSON.parse(e.data);
+        pre.appendChild(document.createTextNode(text));
+        size += text.length;
+        if (size > 1048576) {  // keep the newest half MiB: a long-followed log must not grow the page without end
+          pre.textContent = pre.textContent.slice(-524288);
+          size = pre.textContent.length;
+        }
         if (atEnd) pre.scrollTop = pre.scrollHeight;
       });
       source.addEventListener("refused", function (e) { state.textContent = JSON.parse(e.data); source.close(); });
