@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from dlxc.client.api import Client
     from schemas.base import Obj
 
-__all__ = ["cluster_app", "cluster_rows", "context_scripts", "delnode_count"]
+__all__ = ["addnode_numbers", "cluster_app", "cluster_rows", "context_scripts", "delnode_numbers", "nodes_spec"]
 
 cluster_app = typer.Typer(help="Build clusters: a front-end and N working nodes that know each other by name.", no_args_is_help=True)
 
@@ -159,11 +159,55 @@ def list_clusters() -> None:
     console.print_table(*cluster_rows(items))
 
 
-async def _set_nodes(client: Client, name: str, count: int) -> int:
-    obj = await client.get(PLURAL, name)
-    before = obj["spec"]["nodes"]
-    await client.patch(PLURAL, name, {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "spec": {"nodes": count}})
-    return before
+def _numbers(spec: Obj) -> list[int]:
+    from schemas.containercluster import node_numbers
+
+    return node_numbers(spec.get("skipNodes") or [], spec["nodes"])
+
+
+def nodes_spec(numbers: list[int]) -> Obj:
+    """spec.nodes and spec.skipNodes for a cluster whose nodes are `numbers` (the holes below the highest)."""
+    present = set(numbers)
+    return {"nodes": len(numbers), "skipNodes": [i for i in range(1, max(numbers, default=0) + 1) if i not in present]}
+
+
+def addnode_numbers(numbers: list[int], count: int) -> list[int]:
+    """The node numbers after adding `count`: the holes first, lowest first (node2 comes back as node2), then
+    after the highest, so a cluster's names stay as compact as they can."""
+    present, added, candidate = set(numbers), [], 1
+    while len(added) < count:
+        if candidate not in present:
+            added.append(candidate)
+        candidate += 1
+    return sorted([*numbers, *added])
+
+
+def delnode_numbers(name: str, numbers: list[int], asked: list[str], *, count: int | None = None) -> list[int]:
+    """The node numbers left after removing the `asked` nodes (node3, node03, NAME-node3), or else the `count`
+    highest (default 1); ValueError naming a word that is not a node of the cluster."""
+    if asked and count is not None:
+        raise ValueError("name the nodes or give --count, not both")
+    if not asked:
+        return numbers[:max(0, len(numbers) - (1 if count is None else count))]
+    gone = set()
+    for word in asked:
+        short = word.removeprefix(f"{name}-")
+        digits = short[4:]
+        if not short.startswith("node") or not digits.isdigit() or int(digits) not in numbers:
+            shown = " ".join(f"node{i}" for i in numbers)
+            raise ValueError(f"{word!r} is not a node of cluster {name} (its nodes: {shown})")
+        gone.add(int(digits))
+    return [i for i in numbers if i not in gone]
+
+
+async def _set_nodes(client: Client, obj: Obj, numbers: list[int]) -> None:
+    # The resourceVersion makes a concurrent addnode/delnode a conflict rather than a lost update.
+    await client.patch(PLURAL, obj["metadata"]["name"],
+                       {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "spec": nodes_spec(numbers)})
+
+
+def _names(numbers: list[int]) -> str:
+    return ", ".join(f"node{i}" for i in numbers)
 
 
 @cluster_app.command("addnode")
@@ -171,54 +215,41 @@ def addnode(
     name: str = typer.Argument(..., help="Cluster name."),
     count: int = typer.Option(1, "--count", help="How many nodes to add."),
 ) -> None:
-    """Add working nodes (named after the last one); every member's /etc/hosts gets them within seconds."""
+    """Add working nodes (into the holes delnode left first, then after the last); every member's /etc/hosts gets them within seconds."""
     if count < 1:
         fail(f"--count must be 1 or more, got {count}", code=2)
 
     async def go(client: Client) -> str:
         obj = await client.get(PLURAL, name)
-        before = obj["spec"]["nodes"]
-        await _set_nodes(client, name, before + count)
-        added = ", ".join(f"node{i}" for i in range(before + 1, before + count + 1))
-        return f"cluster/{name}: added {added}"
+        before = _numbers(obj["spec"])
+        after = addnode_numbers(before, count)
+        await _set_nodes(client, obj, after)
+        return f"cluster/{name}: added {_names([i for i in after if i not in before])}"
 
     console.out(with_client(go))
-
-
-def delnode_count(name: str, nodes: int, asked: list[str]) -> int:
-    """How many nodes remain after removing `asked` (node names or NAME-nodeK); ValueError unless they are the last ones."""
-    if not asked:
-        return nodes - 1
-    wanted = set()
-    for word in asked:
-        short = word.removeprefix(f"{name}-")
-        if not short.startswith("node") or not short[4:].isdigit() or not 1 <= int(short[4:]) <= nodes:
-            raise ValueError(f"{word!r} is not a node of cluster {name} (node1..node{nodes})")
-        wanted.add(int(short[4:]))
-    last = set(range(nodes - len(wanted) + 1, nodes + 1))
-    if wanted != last:
-        raise ValueError(f"nodes keep their names, so only the last ones can go: {', '.join(f'node{i}' for i in sorted(last))}")
-    return nodes - len(wanted)
 
 
 @cluster_app.command("delnode")
 def delnode(
     name: str = typer.Argument(..., help="Cluster name."),
-    node: list[str] = typer.Argument(None, help="Nodes to remove (the last ones, e.g. node3); default: the last node."),
+    node: list[str] = typer.Argument(None, help="Nodes to remove (e.g. node3 node5); the others keep their names and addresses."),
+    count: int = typer.Option(None, "--count", "--nodes", help="Remove this many nodes, the highest-numbered (default: 1)."),
 ) -> None:
-    """Remove working nodes (the highest-numbered); the others' /etc/hosts forget them within seconds."""
+    """Remove working nodes: the ones named, or the highest-numbered; the others' /etc/hosts forget them within seconds."""
+    if count is not None and count < 1:
+        fail(f"--count must be 1 or more, got {count}", code=2)
 
     async def go(client: Client) -> str:
         obj = await client.get(PLURAL, name)
-        before = obj["spec"]["nodes"]
+        before = _numbers(obj["spec"])
         try:
-            after = delnode_count(name, before, list(node or []))
+            after = delnode_numbers(name, before, list(node or []), count=count)
         except ValueError as exc:
             fail(str(exc), code=2)
-        if after < 1:
+        if not after:
             fail(f"cluster/{name} must keep at least one node; delete the cluster instead", code=2)
-        await _set_nodes(client, name, after)
-        return f"cluster/{name}: removed {', '.join(f'node{i}' for i in range(after + 1, before + 1))}"
+        await _set_nodes(client, obj, after)
+        return f"cluster/{name}: removed {_names([i for i in before if i not in after])}"
 
     console.out(with_client(go))
 
