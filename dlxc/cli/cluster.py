@@ -20,35 +20,14 @@ __all__ = ["addnode_numbers", "cluster_app", "cluster_rows", "context_scripts", 
 cluster_app = typer.Typer(help="Build clusters: a front-end and N working nodes that know each other by name.", no_args_is_help=True)
 
 PLURAL = "containerclusters"
-# Hook folders of the original builder: run on the front-end when nodes join or leave.
-_HOOK_DIRS = ("add-node.d", "remove-node.d")
-
-
-def _scripts(folder: Path, *, what: str) -> list[Obj]:
-    scripts = []
-    for path in sorted(folder.iterdir()):
-        if path.is_dir():
-            continue
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{what}: cannot read {path}: {exc}") from None
-        scripts.append({"name": path.name, "script": text})
-    return scripts
 
 
 def context_scripts(folder: Path) -> tuple[list[Obj], list[Obj], list[Obj]]:
-    """The scripts of a context folder (its regular files, by name), and of its add-node.d and
+    """The scripts of --context-folder (its regular files, by name), and of its add-node.d and
     remove-node.d hook folders: spec.context, spec.addNode, spec.removeNode; ValueError saying what is wrong."""
-    if not folder.exists():
-        raise ValueError(f"--context-folder {folder}: no such folder")
-    if not folder.is_dir():
-        raise ValueError(f"--context-folder {folder}: not a folder")
-    context = _scripts(folder, what="--context-folder")
-    hooks = [_scripts(folder / sub, what=f"--context-folder {sub}") if (folder / sub).is_dir() else [] for sub in _HOOK_DIRS]
-    if not context and not any(hooks):
-        raise ValueError(f"--context-folder {folder}: holds no scripts")
-    return context, hooks[0], hooks[1]
+    from dlxc.apply.contextfolder import read_context_folder
+
+    return read_context_folder(folder, what="--context-folder")
 
 
 def _default_home_root() -> Path:
