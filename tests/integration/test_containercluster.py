@@ -96,6 +96,15 @@ def test_create_addnode_delnode_delete(api: Any) -> None:
                 assert (result.exit_code, result.stdout) == (0, "cluster/mc: added node2\n"), result.stderr
                 await until("node2 back", lambda: _has(c, "mc-node3", "node2.mc.cluster"))
                 assert (await c.get("containers", "mc-node3"))["metadata"]["uid"] == node3
+                result = await asyncio.to_thread(CliRunner().invoke, app, ["cluster", "delnode", "mc", "node7"], env=env)
+                assert (result.exit_code, result.stderr) == (2, "error: 'node7' is not a node of cluster mc (its nodes: node1 node2 node3)\n")
+                result = await asyncio.to_thread(CliRunner().invoke, app, ["cluster", "delnode", "mc", "--count", "3"], env=env)
+                assert (result.exit_code, result.stderr) == (2, "error: cluster/mc must keep at least one node; delete the cluster instead\n")
+                result = await asyncio.to_thread(CliRunner().invoke, app, ["cluster", "delnode", "mc", "--nodes", "2"], env=env)
+                assert (result.exit_code, result.stdout) == (0, "cluster/mc: removed node2, node3\n"), result.stderr
+                await until("node2, node3 gone", lambda: _members_are(c, ["mc-frontend", "mc-node1"]))
+                await c.patch("containerclusters", "mc", {"spec": {"nodes": 3}})
+                await until("node3 back", lambda: _has(c, "mc-frontend", "node3.mc.cluster"))
 
                 await c.patch("containerclusters", "mc", {"spec": {"nodes": 1}})
                 await until("node2, node3 gone", lambda: _members_are(c, ["mc-frontend", "mc-node1"]))
