@@ -3,9 +3,9 @@
 A cluster NAME is a Container NAME-frontend (hostname frontend) and a ContainerSet NAME-nodes whose
 members are NAME-node1..NAME-nodeN (hostnames node1..nodeN; numbers in spec.skipNodes left out, so
 removing node2 keeps node3's name). Every member carries the /etc/hosts lines of every member that
-has an address (HOSTS_ANNOTATION) and, once all of them have one, the contextualization to run at
-first boot (CONTEXT_ANNOTATION), so the scripts see every name. The address is spec.network.ipv4,
-which the apiserver gives a member when it is created, so the names resolve before it runs.
+has an address (HOSTS_ANNOTATION): spec.network.ipv4, which the apiserver gives a member when it is
+created, so the names resolve before it runs. Once every member runs, each also gets the
+contextualization to run at first boot (CONTEXT_ANNOTATION), so the scripts find every peer up.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ __all__ = [
     "hosts_lines",
     "member_address",
     "member_annotations",
+    "members_started",
     "node_names",
     "numbers_of",
     "set_name",
@@ -134,6 +135,15 @@ def hosts_lines(cluster: Obj, members: dict[str, Obj]) -> tuple[list[str], bool]
     return lines, complete
 
 
+def members_started(cluster: Obj, members: dict[str, Obj]) -> bool:
+    """Whether every wanted member runs (has reported its address): only then are the context scripts and
+    the front-end's node hooks handed out, so a script or an add-node hook finds its peers up, not
+    only named."""
+    name = cluster["metadata"]["name"]
+    wanted = [frontend_name(name), *(n for n, _ in node_names(cluster))]
+    return all(_live(members.get(m)) and ((members[m].get("status") or {}).get("ip")) for m in wanted)
+
+
 def _context(cluster: Obj, role: str) -> str:
     name = cluster["metadata"]["name"]
     env = {
@@ -156,10 +166,10 @@ def _node_hooks(cluster: Obj) -> str:
 
 
 def member_annotations(cluster: Obj, member: Obj, lines: list[str], complete: bool) -> dict[str, str]:
-    """The annotations a member should have: the hosts lines always; the context once, when every
-    member has an address (kept as first written: the scripts run once, a later change is moot);
-    on the front-end, the node list and hooks, updated only when every member has an address (so a
-    joining node is in /etc/hosts before its add-node hook runs)."""
+    """The annotations a member should have: the hosts lines always; the context once, when
+    `complete` (every member started, see members_started; kept as first written: the scripts run
+    once, a later change is moot); on the front-end, the node list and hooks, updated only when
+    `complete` (so a joining node runs and is in /etc/hosts before its add-node hook runs)."""
     current = member["metadata"].get("annotations") or {}
     wanted = {HOSTS_ANNOTATION: ";".join(lines)}
     spec = cluster["spec"]

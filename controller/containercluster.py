@@ -14,7 +14,8 @@ import asyncio
 import logging
 
 from controller.clusterplan import (
-    cluster_status, frontend_name, frontend_object, frontend_outdated, hosts_lines, member_annotations, set_name, set_object,
+    cluster_status, frontend_name, frontend_object, frontend_outdated, hosts_lines, member_annotations, members_started,
+    set_name, set_object,
 )
 from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
@@ -113,10 +114,11 @@ class ContainerClusterController:
                 await self.client.replace("containersets", {**node_set, "spec": {**spec, "template": template}})
                 log.info("%s: node template changed; the nodes roll over", name)
         lines, complete = hosts_lines(cluster, members)
+        started = members_started(cluster, members)
         for member in members.values():
             if member["metadata"].get("deletionTimestamp"):
                 continue
-            wanted = member_annotations(cluster, member, lines, complete)
+            wanted = member_annotations(cluster, member, lines, started)
             current = member["metadata"].get("annotations") or {}
             if any(current.get(k) != v for k, v in wanted.items()):
                 try:

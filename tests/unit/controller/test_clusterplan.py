@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from controller.clusterplan import cluster_status, frontend_object, frontend_outdated, hosts_lines, member_annotations, set_object
+from controller.clusterplan import (
+    cluster_status, frontend_object, frontend_outdated, hosts_lines, member_annotations, members_started, set_object,
+)
 from dlxc.cli.cluster import addnode_numbers, delnode_numbers, nodes_spec
 from schemas.container import Container
 from schemas.wire import CLUSTER_LABEL, CLUSTER_ROLE_LABEL, CONTEXT_ANNOTATION, HOSTS_ANNOTATION
@@ -88,6 +90,20 @@ def test_context_only_once_every_member_has_an_address() -> None:
     given = member("mc-node1", "10.0.0.3", annotations={CONTEXT_ANNOTATION: "first"})
     assert member_annotations(a_cluster(3, context=cluster["spec"]["context"]), given, ["l1"], True)[CONTEXT_ANNOTATION] == "first"
     assert member_annotations(a_cluster(), node, ["l1"], True) == {HOSTS_ANNOTATION: "l1"}  # no scripts, no context
+
+
+def test_scripts_wait_for_running_peers_though_names_do_not() -> None:
+    """With every address given at create, /etc/hosts is complete at once; the context and the front-end's
+    hooks still wait until every member runs (has reported its address), so a script finds its peers up."""
+    found = members(member("mc-frontend", "10.88.0.7", role="frontend", ipv4="10.88.0.7/16"),
+                    member("mc-node1", "10.88.0.8", ipv4="10.88.0.8/16"),
+                    member("mc-node2", None, phase="Creating", ipv4="10.88.0.9/16"))
+    assert hosts_lines(a_cluster(), found)[1] is True
+    assert members_started(a_cluster(), found) is False
+    found["mc-node2"]["status"]["ip"] = "10.88.0.9"
+    assert members_started(a_cluster(), found) is True
+    found["mc-node2"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert members_started(a_cluster(), found) is False
 
 
 @pytest.mark.parametrize(
