@@ -154,6 +154,9 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
         wait_for(lambda: (home / "hooks").read_text() == "added node3 on frontend\nremoved node2\n", timeout=30,
                  what="the remove-node hook")
 
+        # Nothing made the front-end look outdated (a stored spec differing from the wanted one would replace it in a loop).
+        events = api.http.get(f"{PREFIX}/events", params={"fieldSelector": "involvedObject.name=mc"}).json()["items"]
+        assert [e["spec"]["message"] for e in events if e["spec"]["reason"] == "ReplaceFrontend"] == []
         assert dlxc("cluster", "delete", "other", "--no-wait", env=env).returncode == 0
         deleted = dlxc("cluster", "delete", "mc", "--timeout", "120s", env=env, timeout=140)
         assert deleted.stdout == "cluster/mc deleted\n", deleted.stderr
