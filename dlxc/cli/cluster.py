@@ -12,6 +12,8 @@ from dlxc.cli import console
 from dlxc.cli.common import duration, fail, with_client
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dlxc.client.api import Client
     from schemas.base import Obj
 
@@ -179,10 +181,28 @@ def delnode_numbers(name: str, numbers: list[int], asked: list[str], *, count: i
     return [i for i in numbers if i not in gone]
 
 
-async def _set_nodes(client: Client, obj: Obj, numbers: list[int]) -> None:
-    # The resourceVersion makes a concurrent addnode/delnode a conflict rather than a lost update.
-    await client.patch(PLURAL, obj["metadata"]["name"],
-                       {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "spec": nodes_spec(numbers)})
+async def _change_nodes(client: Client, name: str, change: Callable[[list[int]], list[int]]) -> tuple[list[int], list[int]]:
+    """Read the cluster, work out its new node numbers with `change` and write them with the resourceVersion
+    read, so a concurrent addnode/delnode is never lost; on a conflict (the controller's status writes
+    move the version too) read again and redo, a few times. Returns (before, after)."""
+    from dlxc.client.errors import Conflict
+
+    for attempt in range(ATTEMPTS):
+        obj = await client.get(PLURAL, name)
+        before = _numbers(obj["spec"])
+        after = change(before)
+        try:
+            await client.patch(PLURAL, name, {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                              "spec": nodes_spec(after)})
+            return before, after
+        except Conflict:
+            if attempt == ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+ATTEMPTS = 5
 
 
 def _names(numbers: list[int]) -> str:
@@ -199,10 +219,7 @@ def addnode(
         fail(f"--count must be 1 or more, got {count}", code=2)
 
     async def go(client: Client) -> str:
-        obj = await client.get(PLURAL, name)
-        before = _numbers(obj["spec"])
-        after = addnode_numbers(before, count)
-        await _set_nodes(client, obj, after)
+        before, after = await _change_nodes(client, name, lambda numbers: addnode_numbers(numbers, count))
         return f"cluster/{name}: added {_names([i for i in after if i not in before])}"
 
     console.out(with_client(go))
@@ -218,16 +235,17 @@ def delnode(
     if count is not None and count < 1:
         fail(f"--count must be 1 or more, got {count}", code=2)
 
-    async def go(client: Client) -> str:
-        obj = await client.get(PLURAL, name)
-        before = _numbers(obj["spec"])
+    def change(numbers: list[int]) -> list[int]:
         try:
-            after = delnode_numbers(name, before, list(node or []), count=count)
+            after = delnode_numbers(name, numbers, list(node or []), count=count)
         except ValueError as exc:
             fail(str(exc), code=2)
         if not after:
             fail(f"cluster/{name} must keep at least one node; delete the cluster instead", code=2)
-        await _set_nodes(client, obj, after)
+        return after
+
+    async def go(client: Client) -> str:
+        before, after = await _change_nodes(client, name, change)
         return f"cluster/{name}: removed {_names([i for i in before if i not in after])}"
 
     console.out(with_client(go))
