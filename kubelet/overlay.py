@@ -209,9 +209,11 @@ class OverlayDevices:
 
 
 def teardown(bridge: str) -> None:
-    """Remove the cluster network's bridge, VXLAN device and NAT table from this host, if there."""
+    """Remove the cluster network's bridge, VXLAN device, NAT table and cluster isolation table from this host, if there."""
     for name in (vxlan_name(bridge), bridge):
         if Path("/sys/class/net", name).exists():
             _run("ip", "link", "del", "dev", name, tolerate=("Cannot find device",))
     if shutil.which("nft"):
         subprocess.run(["nft", "delete", "table", "ip", _nat_table(bridge)], capture_output=True, check=False)
+        # The cluster isolation table (kubelet.isolation), named the same way; not imported, to keep this module alone.
+        subprocess.run(["nft", "delete", "table", "bridge", f"dlxc-iso-{bridge}"], capture_output=True, check=False)
