@@ -136,8 +136,9 @@ class Bench:
         config = save_config(ClientConfig(server=f"http://127.0.0.1:{port}", token=token), self.tmp / "config.yaml")
         env = {**os.environ, "DLXC_SERVER": f"http://127.0.0.1:{port}", "DLXC_TOKEN": token,
                "DLXC_CONFIG": str(config), "DLXC_LOG_LEVEL": "warning"}
+        profile = ["-m", "cProfile", "-o", self.args.profile_apiserver] if self.args.profile_apiserver else []
         self.apiserver = self.spawn("apiserver", [
-            sys.executable, "-m", "dlxc", "apiserver", "--port", str(port), "--insecure-http",
+            sys.executable, *profile, "-m", "dlxc", "apiserver", "--port", str(port), "--insecure-http",
             "--etcd-endpoints", f"http://127.0.0.1:{client}", "--etcd-prefix", "/bench", "--token-file", str(token_file),
         ], env)
         wait_http(f"http://127.0.0.1:{port}/readyz")
@@ -315,6 +316,7 @@ def main() -> None:
     parser.add_argument("--precreate", action="store_true",
                         help="Create every container first, then start the scheduler (rate from the first bind).")
     parser.add_argument("--profile-scheduler", metavar="FILE", help="Run the scheduler under cProfile, stats to FILE.")
+    parser.add_argument("--profile-apiserver", metavar="FILE", help="Run the apiserver under cProfile, stats to FILE.")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dlxc-sched-bench-"))
     bench = Bench(args, tmp)
