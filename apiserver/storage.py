@@ -275,7 +275,7 @@ class Store:
             attempts += 1
             number = attempts
             mine, fence_get = self._fenced([tx.version(key) == 0, *compare, tx.version(self._void_key(token, number)) == 0])
-            voids = []
+            voids: list[Any] = []
             if number > 1:
                 lease = await self._void_lease()
                 voids = [tx.put(self._void_key(token, earlier), b"", lease=lease) for earlier in range(1, number)]
