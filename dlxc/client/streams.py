@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from dlxc.client.api import PREFIX, Client, _describe
-from dlxc.client.errors import TemporaryError, error_from_response
+from dlxc.client.errors import TemporaryError, Unreachable, error_from_response
 
 __all__ = [
     "CHANNEL_CLOSE", "CHANNEL_ERROR", "CHANNEL_RESIZE", "CHANNEL_STDERR", "CHANNEL_STDIN", "CHANNEL_STDOUT",
@@ -96,7 +96,7 @@ async def open_stream(client: Client, name: str, subresource: str, params: list[
         message = (exc.headers or {}).get(ERROR_HEADER) if exc.headers else None
         raise error_from_response(exc.status, {"message": message or f"the server refused the {subresource} ({exc.status})"}) from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise TemporaryError(f"cannot reach the apiserver at {client.server}: {_describe(exc)}") from None
+        raise Unreachable(f"cannot reach the apiserver at {client.server}: {_describe(exc)}") from None
     return Stream(ws)
 
 
