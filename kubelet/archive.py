@@ -161,7 +161,8 @@ def _merged_dir(rel: str, layers: list[tuple[Path, int]], roots: list[Path]) -> 
         if entry is None:
             continue
         child_rel = f"{rel}/{name}" if rel else name
-        if entry.is_file(follow_symlinks=False) and _overlay_xattr(entry.path, "metacopy") is not None:
+        upper_of_some = layers[position][1] < len(roots) - 1  # only a layer with one below holds metacopy files
+        if upper_of_some and entry.is_file(follow_symlinks=False) and _overlay_xattr(entry.path, "metacopy") is not None:
             raise ArchiveError(f"{entry.path} is an overlay metacopy file (its data is in a lower layer): the rootfs was "
                                "mounted with metacopy=on, which dlxc archives do not read; mount without it")
         yield child_rel, Path(entry.path)
