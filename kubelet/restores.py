@@ -199,12 +199,12 @@ class Restorer:
 
         try:
             async for chunk in streams.read_archive(self.kubelet.client, backup, for_container=name):
-                if not await asyncio.to_thread(pipe.feed, chunk):
+                if not await pipe.send(chunk):
                     return  # the reader gave up (a bad archive): stop receiving
         except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, which says what failed
             pipe.error = exc
         finally:
-            await asyncio.to_thread(pipe.feed, None)
+            await pipe.send(None)
 
     async def _announce(self, name: str, reason: str, message: str, *, restored: bool) -> None:
         """An Event now, and a `Restored` condition once the kubelet's own status writes settled (Running)."""
@@ -259,13 +259,27 @@ class _Pipe:
         self.eof = False
 
     def feed(self, chunk: bytes | None) -> bool:
-        """Blocking (the loop calls it in a thread); False once the reader closed the pipe."""
+        """Blocking put for a thread; False once the reader closed the pipe."""
         while not self.closed.is_set():
             try:
                 self.queue.put(chunk, timeout=0.5)
                 return True
             except queue.Full:
                 continue
+        return False
+
+    async def send(self, chunk: bytes | None) -> bool:
+        """`feed` for the event loop, without a worker thread: the unpacking itself holds one (the
+        render's), and a few restores at once must never take every thread of the default pool
+        while they wait for chunks only the loop can give them."""
+        delay = 0.001
+        while not self.closed.is_set():
+            try:
+                self.queue.put_nowait(chunk)
+                return True
+            except queue.Full:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.02)
         return False
 
     def read(self, size: int = -1) -> bytes:

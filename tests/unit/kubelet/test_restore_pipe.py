@@ -49,3 +49,31 @@ def test_closing_releases_a_waiting_sender_and_a_waiting_reader() -> None:
     assert pipe.read(1) == b"x"
     with pytest.raises(OSError, match="abandoned"):
         pipe.read(1)
+
+
+def test_the_loop_sends_without_a_worker_thread_and_waits_for_room() -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    pipe = _Pipe(depth=1)
+    got: list[bytes] = []
+
+    async def go() -> list[bool]:
+        # The default pool's only thread is taken: send must not need one (the unpacking holds the
+        # render's thread, and a few restores at once would otherwise wait on each other for ever).
+        loop = asyncio.get_running_loop()
+        blocked = threading.Event()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+        hog = loop.run_in_executor(None, blocked.wait)
+        reader = threading.Thread(target=lambda: got.extend(pipe.read(1) for _ in range(3)))
+        reader.start()
+        sent = [await pipe.send(b"a"), await pipe.send(b"b"), await pipe.send(b"c")]  # room only as the reader takes
+        reader.join(timeout=5)
+        pipe.close()
+        sent.append(await pipe.send(None))  # closed: nobody reads any more
+        blocked.set()
+        await hog
+        return sent
+
+    assert asyncio.run(asyncio.wait_for(go(), 10)) == [True, True, True, False]
+    assert got == [b"a", b"b", b"c"]
