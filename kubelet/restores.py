@@ -122,10 +122,10 @@ class Restorer:
         asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
 
     def _failover_backup(self, container: Container) -> Obj | None:
-        """The latest Completed backup of this very container (same uid, image and privilege) whose
-        archive this node can read, when it is being made here afresh although it ran before: a
-        failover, or a move by the controller. None (the image, as always) for a container never
-        backed up; and when its backups are not readable here, the image too, saying so."""
+        """The latest Completed backup of this very container (same uid, image and privilege), when it
+        is being made here afresh although it ran before: a failover, or a move by the controller.
+        None (the image, as always) for a container never backed up. Its archive is read here or
+        streamed from its node; when neither can be done, rootfs() starts it from the image, saying so."""
         from schemas.wire import CONTAINER_LABEL
 
         name, uid = container.metadata.name, container.metadata.uid
