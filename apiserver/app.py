@@ -18,7 +18,7 @@ from starlette.routing import Route
 import dlxc
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
-from apiserver.codec import dumps
+from apiserver.codec import dumps, loads
 from apiserver.heartbeats import Heartbeats
 from apiserver.joins import JoinService
 from apiserver.ipam import ClusterNetwork
@@ -306,7 +306,7 @@ class RenewalStream:
     async def answer(self, name: str, line: bytes) -> bytes:
         try:
             try:
-                patch = json.loads(line)
+                patch = loads(line)
             except ValueError:
                 raise BadRequest("a renewal must be one JSON object per line",
                                  details=[{"field": "body", "message": "must be NDJSON"}]) from None

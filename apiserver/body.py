@@ -2,10 +2,11 @@
 JSON or nested too deeply."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
+
+from apiserver.codec import loads
 
 from dlxc.client.errors import BadRequest, PayloadTooLarge
 
@@ -63,7 +64,7 @@ async def read_json(request: Request) -> Any:
     if seen > MAX_BODY:
         raise _too_large()
     try:
-        value = json.loads(body or b"null")
+        value = loads(body or b"null")
     except (ValueError, RecursionError) as exc:
         message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
         raise BadRequest(f"the body is not valid JSON: {message}", details=[{"field": "body", "message": message}]) from None

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from apiserver import ipam
-from apiserver.codec import dumps
+from apiserver.codec import dumps, loads
 from apiserver.ipam import ClusterNetwork
 from apiserver.policy import check_container, host_path_allowed
 from apiserver.storage import Store
@@ -58,7 +57,7 @@ def _rv_of(body: Any) -> str | None:
 
 
 def _copy(obj: Obj) -> Obj:
-    return json.loads(dumps(obj))
+    return loads(dumps(obj))
 
 
 class Admission:

@@ -10,6 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from apiserver.app import ApiServerSettings, create_app
+from dlxc import eventloop
 
 __all__ = ["KEEPALIVE", "ApiServer", "check_listen", "serve"]
 
@@ -53,7 +54,7 @@ def config_for(
     tls: dict[str, Any] = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)} if cert and key else {}
     return uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
-        timeout_graceful_shutdown=2, timeout_keep_alive=KEEPALIVE, ws="websockets-sansio", **tls,
+        timeout_graceful_shutdown=2, timeout_keep_alive=KEEPALIVE, ws="websockets-sansio", loop=eventloop.loop_name(), **tls,
     )
 
 

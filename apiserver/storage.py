@@ -8,13 +8,12 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aetcd
 import aetcd.exceptions
 
-from apiserver.codec import dumps
+from apiserver.codec import dumps, loads
 from dlxc.client.errors import (
     AlreadyExists,
     ApiError,
@@ -26,7 +25,7 @@ from dlxc.client.errors import (
 )
 from schemas.base import Obj
 
-__all__ = ["ATTACH_LEASE", "VOID_TTL", "ClaimTaken", "Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
+__all__ = ["ATTACH_LEASE", "VOID_TTL", "ClaimTaken", "Compacted", "LEASE_FENCE", "Store", "WatchEvent", "with_resource_version"]
 
 log = logging.getLogger("dlxc.apiserver.storage")
 MAX_MESSAGE = 512 * 1024 * 1024
@@ -57,18 +56,79 @@ class Compacted(Gone):
         self.revision = revision
 
 
-@dataclass(frozen=True)
 class WatchEvent:
-    """One change of one object: PUT (with the object before it, if any) or DELETE."""
+    """One change of one object: PUT (with the object before it, if any) or DELETE.
 
-    kind: str  # "PUT" | "DELETE"
-    obj: Obj  # the object after a PUT, the last state before a DELETE
-    prev: Obj | None
-    revision: int
+    From etcd, the objects are decoded only when first asked for: a watch cache with no selector
+    and no listener sends the stored bytes on (`encoded`) and never decodes them at all.
+    """
+
+    __slots__ = ("_encoded", "_name", "_obj", "_prev", "_prev_raw", "_raw", "has_prev", "kind", "revision")
+
+    def __init__(self, kind: str, obj: Obj, prev: Obj | None, revision: int) -> None:
+        self.kind = kind  # "PUT" | "DELETE"
+        self.revision = revision
+        self._obj: Obj | None = obj  # the object after a PUT, the last state before a DELETE
+        self._prev = prev
+        self._raw: bytes | None = None
+        self._prev_raw: tuple[bytes, int] | None = None
+        self._encoded: bytes | None = None
+        self._name: str | None = None
+        self.has_prev = prev is not None
+
+    @classmethod
+    def stored(cls, kind: str, name: str, value: bytes, prev: tuple[bytes, int] | None, revision: int) -> WatchEvent:
+        """An event as etcd sent it: object `name` stored at `revision` as `value` (for a DELETE, its
+        last value), and the previous (value, mod revision), if the key existed before."""
+        event = cls(kind, None, None, revision)  # type: ignore[arg-type]
+        event._name, event._raw, event._prev_raw, event.has_prev = name, value, prev, prev is not None
+        return event
+
+    @property
+    def obj(self) -> Obj:
+        if self._obj is None:
+            assert self._raw is not None
+            self._obj = _decode(self._raw, self.revision)
+        return self._obj
+
+    @property
+    def prev(self) -> Obj | None:
+        if self._prev is None and self._prev_raw is not None:
+            value, mod_revision = self._prev_raw
+            self._prev = _decode(value, mod_revision)
+        return self._prev
+
+    @property
+    def name(self) -> str | None:
+        return self._name if self._name is not None else self.obj.get("metadata", {}).get("name")
+
+    @property
+    def encoded(self) -> bytes:
+        """The object as JSON, with its resourceVersion, encoded once."""
+        if self._encoded is None:
+            spliced = with_resource_version(self._raw, self.revision) if self._raw is not None and self._obj is None else None
+            self._encoded = spliced if spliced is not None else dumps(self.obj)
+        return self._encoded
+
+    def __repr__(self) -> str:
+        return f"WatchEvent({self.kind}, revision={self.revision})"
+
+
+_META = b'"metadata":{'
+
+
+def with_resource_version(value: bytes, revision: int) -> bytes | None:
+    """Stored bytes as the object served, resourceVersion spliced in without decoding, or None when
+    the bytes are not in the server's own layout (apiVersion and kind first, then a non-empty metadata)."""
+    at = value.find(_META)
+    if 0 <= at < 96 and value[at + len(_META):at + len(_META) + 1] == b'"':
+        cut = at + len(_META)
+        return value[:cut] + b'"resourceVersion":"%d",' % revision + value[cut:]
+    return None
 
 
 def _decode(value: bytes, mod_revision: int) -> Obj:
-    obj = json.loads(value)
+    obj = loads(value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
     return obj
 
@@ -80,7 +140,13 @@ def _encode(obj: Obj) -> bytes:
 
 
 def _copy(obj: Obj) -> Obj:
-    return json.loads(dumps(obj))
+    return loads(dumps(obj))
+
+
+def _stored_as(obj: Obj, revision: int) -> Obj:
+    """`obj` as a read after writing it at `revision` returns it, without decoding what was written:
+    top level and metadata are new dicts (the caller's object is left as it was), the rest is shared."""
+    return {**obj, "metadata": {**obj.get("metadata", {}), "resourceVersion": str(revision)}}
 
 
 class ClaimTaken(AlreadyExists):
@@ -234,7 +300,7 @@ class Store:
         if revision is None:
             self._check_fence(responses, at=1)
             raise AlreadyExists(f"{plural}/{name} already exists")
-        return _decode(value, revision)
+        return _stored_as(obj, revision)
 
     async def create_with_claim(self, plural: str, name: str, obj: Obj, *, claim: str, owner: Obj, claim_rv: int) -> Obj:
         """Create obj and write the claim `claims/CLAIM` (its owner) in one transaction: the claim must not
@@ -250,7 +316,7 @@ class Store:
             if responses[0]:
                 raise AlreadyExists(f"{plural}/{name} already exists")
             raise ClaimTaken(claim)
-        return _decode(value, revision)
+        return _stored_as(obj, revision)
 
     async def _create_txn(self, key: bytes, value: bytes, compare: list[Any], success: list[Any]) -> tuple[int | None, list[Any]]:
         """Run a create's transaction (`key` must not exist, and `compare`; then `success`, which puts
@@ -317,9 +383,9 @@ class Store:
         await self._call(lambda: self.etcd.transaction(compare=[tx.mod(key) == rv], success=[tx.delete(key)], failure=[]))
 
     @staticmethod
-    def _written(value: bytes, put_response: Any) -> Obj:
+    def _written(obj: Obj, put_response: Any) -> Obj:
         """What was stored, as a read would return it: the put's revision is the key's new mod revision."""
-        return _decode(value, put_response.response_put.header.revision)
+        return _stored_as(obj, put_response.response_put.header.revision)
 
     async def update(self, plural: str, name: str, obj: Obj, *, expected_rv: int) -> Obj:
         """Write obj only if the stored object still has expected_rv; 409 if it moved on, 404 if gone."""
@@ -351,7 +417,7 @@ class Store:
             lambda: self.etcd.transaction(compare=compare, success=success, failure=[tx.get(key), *fence_get])
         )
         if ok:
-            return self._from_get(responses[0]) if obj is None else self._written(value, responses[0])
+            return self._from_get(responses[0]) if obj is None else self._written(obj, responses[0])
         self._check_fence(responses, at=1)
         if not responses[0]:
             raise NotFound(f"{plural}/{name} not found")
@@ -434,16 +500,18 @@ class Store:
                 f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again",
                 revision=exc.compacted_revision,
             ) from exc
+        skip = len(self.key(plural))
         try:
             async for event in stream:
                 # etcd sends an empty previous pair for a key that did not exist before.
                 had_prev = event.prev_kv is not None and event.prev_kv.create_revision
-                prev = _decode(event.prev_kv.value, event.prev_kv.mod_revision) if had_prev else None
+                prev = (event.prev_kv.value, event.prev_kv.mod_revision) if had_prev else None
+                name = event.kv.key[skip:].decode()
                 if event.kind == "PUT":
-                    yield WatchEvent("PUT", _decode(event.kv.value, event.kv.mod_revision), prev, event.kv.mod_revision)
+                    yield WatchEvent.stored("PUT", name, event.kv.value, prev, event.kv.mod_revision)
                 elif prev is not None:
-                    prev["metadata"]["resourceVersion"] = str(event.kv.mod_revision)
-                    yield WatchEvent("DELETE", prev, prev, event.kv.mod_revision)
+                    # The deleted object's last state, at the revision of its deletion.
+                    yield WatchEvent.stored("DELETE", name, prev[0], prev, event.kv.mod_revision)
         except aetcd.exceptions.RevisionCompactedError as exc:
             raise Compacted(
                 f"resourceVersion {since} is too old (compacted at {exc.compacted_revision}); list again",

@@ -11,14 +11,13 @@ instead of reading etcd first (`latest`); a copy may lag etcd, so writers use it
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apiserver.codec import dumps
+from apiserver.codec import loads
 from apiserver.storage import Compacted, Store, WatchEvent
 from dlxc.client.errors import ApiError, Gone, TemporaryError
 
@@ -46,7 +45,7 @@ class CachedEvent:
     @property
     def encoded(self) -> bytes:
         if self._encoded is None:
-            self._encoded = dumps(self.event.obj)
+            self._encoded = self.event.encoded
         return self._encoded
 
     def line(self, kind: str) -> bytes:
@@ -164,7 +163,7 @@ class WatchCache:
         """A fresh copy of the newest version of `name` this cache has seen, if any; etcd may be ahead
         (or the object gone), so it is only a starting guess for a compare-and-swap."""
         encoded = self._latest.get(name)
-        return json.loads(encoded) if encoded is not None else None
+        return loads(encoded) if encoded is not None else None
 
     async def start(self, *, timeout: float = 10.0) -> None:
         """Start the one etcd watch, if not yet running; returns once the window is known."""
@@ -211,7 +210,7 @@ class WatchCache:
     def append(self, event: WatchEvent) -> None:
         """Record an event and offer it to every watcher (synchronously, so none can miss it)."""
         cached = CachedEvent(event)
-        name = event.obj.get("metadata", {}).get("name")
+        name = event.name
         if event.kind == "PUT":
             self._latest[name] = cached.encoded
         else:

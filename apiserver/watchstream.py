@@ -27,9 +27,9 @@ def translate(event: WatchEvent, selector: Selector) -> str | None:
     if selector.empty:
         if event.kind == "DELETE":
             return "DELETED"
-        return "MODIFIED" if event.prev is not None else "ADDED"
+        return "MODIFIED" if event.has_prev else "ADDED"
     now = event.kind == "PUT" and selector.matches(event.obj)
-    before = event.prev is not None and selector.matches(event.prev)
+    before = event.has_prev and selector.matches(event.prev)
     if event.kind == "DELETE":
         return "DELETED" if before else None
     if now:

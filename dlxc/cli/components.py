@@ -70,8 +70,9 @@ def _client_config(server: str | None, token: str | None) -> ClientConfig:
     return config
 
 
-def _run_until_signal(main: Callable[[Client], Awaitable[None]], config: ClientConfig) -> None:
-    """Run a component until SIGTERM or SIGINT, then exit 0 without touching what it manages."""
+def _run_until_signal(main: Callable[[Client], Awaitable[None]], config: ClientConfig, *, busy: bool = False) -> None:
+    """Run a component until SIGTERM or SIGINT, then exit 0 without touching what it manages; a busy
+    one (the scheduler, hollow nodes) on the faster loop DLXC_EVENT_LOOP names (dlxc.eventloop)."""
 
     async def go() -> None:
         loop = asyncio.get_running_loop()
@@ -85,7 +86,19 @@ def _run_until_signal(main: Callable[[Client], Awaitable[None]], config: ClientC
             except asyncio.CancelledError:
                 pass
 
-    asyncio.run(go())
+    if busy:
+        from dlxc import eventloop
+
+        try:
+            eventloop.loop_name()
+        except ValueError as exc:
+            from dlxc.cli import console
+
+            console.error(str(exc))
+            raise typer.Exit(2) from None
+        eventloop.run(go())
+    else:
+        asyncio.run(go())
 
 
 def _elected(name: str, enabled: bool, identity: str | None, main: Callable[[Client], Awaitable[None]]) -> Callable[[Client], Awaitable[None]]:
@@ -191,7 +204,7 @@ def scheduler(
 
         console.error(str(exc))
         raise typer.Exit(2) from None
-    _run_until_signal(_elected("dlxc-scheduler", leader_elect, identity, lambda c: Scheduler(c, settings).run()), _client_config(server, token))
+    _run_until_signal(_elected("dlxc-scheduler", leader_elect, identity, lambda c: Scheduler(c, settings).run()), _client_config(server, token), busy=True)
 
 
 def controller(

@@ -26,4 +26,5 @@ def hollow_nodes(
     _run_until_signal(
         lambda c: HollowNodes(c, nodes, heartbeat_interval=heartbeat_interval, concurrency=concurrency).run(),
         _client_config(server, token),
+        busy=True,
     )
