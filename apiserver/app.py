@@ -36,6 +36,7 @@ from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, NotFound
 from schemas import API_VERSION, KINDS, Kind
+from schemas.base import Obj
 from schemas.wire import BACKUP_FINALIZER, LXC_FINALIZER
 
 __all__ = ["ApiServerSettings", "create_app"]
@@ -175,6 +176,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings, heartbeats)
     app.fast_routes = _fast_routes(app)
     _add_token_routes(app, token_registry, identity_of)
+    _add_event_batch_route(app, registries["events"], check)
     joins = JoinService(store, token_registry, ca_key_file=settings.ca_key_file, ca_file=settings.ca_file)
 
     async def join(request: Request) -> Response:
@@ -232,6 +234,40 @@ def _add_token_routes(app: FastAPI, registry: TokenRegistry, identity_of: Callab
         added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
         added.methods.discard("HEAD")
         app.router.routes.append(added)
+
+
+MAX_EVENT_BATCH = 100
+
+
+def _add_event_batch_route(app: FastAPI, registry: Registry, check: Check) -> None:
+    """`POST .../eventbatches`: up to MAX_EVENT_BATCH Events in one request (dlxc.client.events sends
+    what queued up while its last post was in flight). Each is created, or counted again, exactly as
+    `POST .../events` would; the answer has one line per item, in order: its code, and the Event or
+    the error. Authorized once, as a create of events."""
+    kind = registry.kind
+
+    async def one(item: Any) -> Obj:
+        try:
+            return {"code": 201, "object": await registry.create(item)}
+        except ApiError as exc:
+            return exc.to_body()
+
+    async def create_events(request: Request) -> Response:
+        await check(request, "create", kind, None, None)
+        body = await read_json(request)
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_EVENT_BATCH:
+            raise BadRequest(f"an event batch is {{\"items\": [...]}} with 1 to {MAX_EVENT_BATCH} Events",
+                             details=[{"field": "items", "message": f"must be a list of 1 to {MAX_EVENT_BATCH} Events"}])
+        extra = sorted(k for k in body if k not in ("apiVersion", "kind", "items"))
+        if extra:
+            raise BadRequest("an event batch has only items", details=[{"field": k, "message": "unknown field"} for k in extra])
+        answers = await asyncio.gather(*(one(item) for item in items))
+        return _ok({"apiVersion": API_VERSION, "kind": "EventBatchResult", "items": answers})
+
+    added = Route(f"{PREFIX}/eventbatches", create_events, methods=["POST"], name="create_event_batch")
+    added.methods.discard("HEAD")
+    app.router.routes.append(added)
 
 
 FENCE_HEADER = b"x-dlxc-lease-fence"

@@ -334,6 +334,28 @@ def _join_paths() -> dict[str, Any]:
     }
 
 
+def _event_batch_paths() -> dict[str, Any]:
+    """Several Events in one request (dlxc.client.events batches what queues up)."""
+    request = {"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                                "items": {"type": "array", "minItems": 1, "maxItems": 100, "items": _ref("Event")}},
+               "required": ["items"], "additionalProperties": False}
+    answer = {"type": "object", "description": "201 and the Event, or an error as in Status.",
+              "properties": {"code": {"type": "integer"}, "object": _ref("Event"), "reason": {"type": "string"},
+                             "message": {"type": "string"}, "details": {"type": "array"}},
+              "required": ["code"]}
+    result = {"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"const": "EventBatchResult"},
+                                               "items": {"type": "array", "items": answer}},
+              "required": ["apiVersion", "kind", "items"]}
+    return {
+        f"{PREFIX}/eventbatches": {
+            "post": {"operationId": "create_event_batch", "tags": ["Event"],
+                     "summary": "Create up to 100 Events, each as POST .../events would (the same event again raises its count); one answer per item, in order.",
+                     "requestBody": {"required": True, "content": _json(request)},
+                     "responses": _responses("200", result, errors=("400", "401", "403", "413", "503"))},
+        },
+    }
+
+
 def _renewal_paths() -> dict[str, Any]:
     """A node's heartbeat stream (apiserver.heartbeats): NDJSON merge patches in, one answer line each."""
     line = {"type": "object", "description": "One Lease merge patch per line (spec.renewTime, ...)."}
@@ -435,6 +457,7 @@ def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     paths.update(_join_paths())
     paths.update(_terminal_paths())
     paths.update(_renewal_paths())
+    paths.update(_event_batch_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "dlxc apiserver", "version": "v1", "description": "Declarative LXC containers: the only door to etcd."},

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from schemas.base import Obj
 
-__all__ = ["PREFIX", "ApiVerbs", "event_name", "retry_safe"]
+__all__ = ["PREFIX", "ApiVerbs", "event_body", "event_name", "retry_safe"]
 
 PREFIX = "/apis/dlxc.io/v1"
 
@@ -108,19 +108,31 @@ class ApiVerbs:
         host: str = "",
     ) -> Obj:
         """Post an Event about `involved`; the same event again only raises its count on the server."""
-        spec = {
-            "involvedObject": {"kind": involved["kind"], "name": involved["metadata"]["name"]},
-            "type": type,
-            "reason": reason,
-            "message": message,
-            "source": {"component": component, "host": host},
-        }
-        return await self.create("events", {"metadata": {"name": event_name(spec)}, "spec": spec})
+        return await self.create("events", event_body(involved, reason=reason, message=message, type=type,
+                                                      component=component, host=host))
+
+    async def record_events(self, events: list[Obj]) -> list[Obj]:
+        """Post several Events (each an `event_body`) in one request: one answer per event, in order,
+        {"code": 201, "object": EVENT} or an error body ({"code", "reason", "message", ...})."""
+        answer = await self.request("POST", self.path("eventbatches"), body={"items": events})
+        return list(answer["items"])
 
 
 
 def _dry(dry_run: bool) -> dict[str, str] | None:
     return {"dryRun": "All"} if dry_run else None
+
+
+def event_body(involved: Obj, *, reason: str, message: str, type: str = "Normal", component: str = "", host: str = "") -> Obj:
+    """The Event about `involved` that `record_event` posts."""
+    spec = {
+        "involvedObject": {"kind": involved["kind"], "name": involved["metadata"]["name"]},
+        "type": type,
+        "reason": reason,
+        "message": message,
+        "source": {"component": component, "host": host},
+    }
+    return {"metadata": {"name": event_name(spec)}, "spec": spec}
 
 
 def event_name(spec: Obj) -> str:

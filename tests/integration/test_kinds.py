@@ -6,7 +6,8 @@ import asyncio
 import httpx
 import pytest
 
-from dlxc.client.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
+from dlxc.client.errors import AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound
+from dlxc.client.verbs import event_body
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -149,6 +150,33 @@ def test_duplicate_events_raise_the_count(api) -> None:
             assert sorted(i["spec"]["reason"] for i in items) == ["Failed", "Started"]
             none, _ = await c.list("events", field_selector="involvedObject.name=db")
             assert none == []
+
+    asyncio.run(go())
+
+
+def test_an_event_batch_creates_each_as_one_post_would(api) -> None:
+    """POST .../eventbatches: one answer per item, in order; a duplicate raises the count, a bad item
+    fails alone; authorized once, as a create of events."""
+    async def go() -> None:
+        async with api.client() as c:
+            web = {"kind": "Container", "metadata": {"name": "web"}}
+            started = event_body(web, reason="Started", message="started", component="kubelet", host="n1")
+            bad = {"metadata": {"name": "x"}, "spec": {**started["spec"], "type": "Loud"}}
+            answers = await c.record_events([started, bad, event_body(web, reason="Failed", message="no image", type="Warning")])
+            assert [a["code"] for a in answers] == [201, 422, 201]
+            assert answers[0]["object"]["status"]["count"] == 1 and answers[2]["object"]["spec"]["reason"] == "Failed"
+            assert answers[1]["details"][0]["field"] == "spec.type"
+            again = await c.record_events([started, started])
+            assert sorted(a["object"]["status"]["count"] for a in again) == [2, 3]
+            items, _ = await c.list("events", field_selector="involvedObject.name=web")
+            assert sorted(i["spec"]["reason"] for i in items) == ["Failed", "Started"]
+            with pytest.raises(BadRequest):
+                await c.request("POST", c.path("eventbatches"), body={"items": []})
+            with pytest.raises(BadRequest):
+                await c.request("POST", c.path("eventbatches"), body={"items": [started], "dryRun": True})
+        async with api.client(api.new_token("watcher", "viewer")) as viewer:
+            with pytest.raises(Forbidden):
+                await viewer.record_events([started])
 
     asyncio.run(go())
 

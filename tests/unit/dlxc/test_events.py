@@ -47,6 +47,36 @@ def test_a_full_queue_drops_and_a_slow_post_is_given_up() -> None:
     asyncio.run(scenario())
 
 
+class BatchSink(SlowSink):
+    """Also takes several events in one call, as the Client does (POST .../eventbatches)."""
+
+    def __init__(self, delay: float, *, refuse: str = "") -> None:
+        super().__init__(delay)
+        self.refuse = refuse
+        self.batches: list[list[str]] = []
+
+    async def record_events(self, events: list[Any]) -> list[Any]:
+        await asyncio.sleep(self.delay)
+        self.batches.append([e["spec"]["involvedObject"]["name"] for e in events])
+        return [{"code": 422, "message": "no"} if e["spec"]["reason"] == self.refuse else {"code": 201, "object": e} for e in events]
+
+
+def test_what_queues_up_during_a_post_goes_in_one_batch() -> None:
+    async def scenario() -> None:
+        sink = BatchSink(0.05, refuse="Bad")
+        rec = EventRecorder(sink, component="scheduler")
+        rec.record("Container", "c0", type="Normal", reason="Scheduled", message="assigned to node n1")
+        await asyncio.sleep(0.01)  # c0 alone: posted as one event
+        for i in range(1, 5):
+            rec.record("Container", f"c{i}", type="Normal", reason="Bad" if i == 3 else "Scheduled", message="m")
+        await rec.flush()
+        assert [p[0] for p in sink.posted] == ["c0"]
+        assert sink.batches == [["c1", "c2", "c3", "c4"]]  # queued while c0 was in flight: one request
+        assert rec.dropped == 1  # the one the server refused
+
+    asyncio.run(scenario())
+
+
 def test_one_line() -> None:
     assert one_line("  start failed: x\nlxc-start ... ERROR tail\n") == "start failed: x"
     assert one_line("") == ""
