@@ -132,8 +132,9 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"reason": "InternalError", "message": "internal error", "details": [], "code": 500}, 500)
 
-    async def identity_of(request: Any) -> Identity:  # a Request, or a WebSocket (streams)
-        return await authenticate(_header(request.scope, b"authorization"))
+    async def identity_of(request: Any) -> Identity:  # a Request, a WebSocket, or anything with .headers (streams)
+        scope = getattr(request, "scope", None)
+        return await authenticate(_header(scope, b"authorization") if scope is not None else request.headers.get("authorization"))
 
     async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
         identity = await identity_of(request)

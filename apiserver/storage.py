@@ -145,7 +145,7 @@ def _copy(obj: Obj) -> Obj:
 
 def _stored_as(obj: Obj, revision: int) -> Obj:
     """`obj` as a read after writing it at `revision` returns it, without decoding what was written:
-    top level and metadata are new dicts (the caller's object is left as it was), the rest is shared."""
+    top level and metadata are new dicts, the rest is `obj`'s own (so only for an object no one else holds)."""
     return {**obj, "metadata": {**obj.get("metadata", {}), "resourceVersion": str(revision)}}
 
 
@@ -300,7 +300,7 @@ class Store:
         if revision is None:
             self._check_fence(responses, at=1)
             raise AlreadyExists(f"{plural}/{name} already exists")
-        return _stored_as(obj, revision)
+        return _decode(value, revision)
 
     async def create_with_claim(self, plural: str, name: str, obj: Obj, *, claim: str, owner: Obj, claim_rv: int) -> Obj:
         """Create obj and write the claim `claims/CLAIM` (its owner) in one transaction: the claim must not
@@ -316,7 +316,7 @@ class Store:
             if responses[0]:
                 raise AlreadyExists(f"{plural}/{name} already exists")
             raise ClaimTaken(claim)
-        return _stored_as(obj, revision)
+        return _decode(value, revision)
 
     async def _create_txn(self, key: bytes, value: bytes, compare: list[Any], success: list[Any]) -> tuple[int | None, list[Any]]:
         """Run a create's transaction (`key` must not exist, and `compare`; then `success`, which puts
@@ -383,9 +383,11 @@ class Store:
         await self._call(lambda: self.etcd.transaction(compare=[tx.mod(key) == rv], success=[tx.delete(key)], failure=[]))
 
     @staticmethod
-    def _written(obj: Obj, put_response: Any) -> Obj:
-        """What was stored, as a read would return it: the put's revision is the key's new mod revision."""
-        return _stored_as(obj, put_response.response_put.header.revision)
+    def _written(obj: Obj, value: bytes, put_response: Any, *, owned: bool) -> Obj:
+        """What was stored, as a read would return it: the put's revision is the key's new mod revision.
+        An `owned` object (no one else holds it) is answered as it is, instead of decoding `value`."""
+        revision = put_response.response_put.header.revision
+        return _stored_as(obj, revision) if owned else _decode(value, revision)
 
     async def update(self, plural: str, name: str, obj: Obj, *, expected_rv: int) -> Obj:
         """Write obj only if the stored object still has expected_rv; 409 if it moved on, 404 if gone."""
@@ -402,7 +404,7 @@ class Store:
         except _Moved:
             raise Conflict(f"{plural}/{name} was changed since resourceVersion {expected_rv}; read it again and retry") from None
 
-    async def _swap(self, plural: str, name: str, obj: Obj | None, *, expected_rv: int) -> Obj:
+    async def _swap(self, plural: str, name: str, obj: Obj | None, *, expected_rv: int, owned: bool = False) -> Obj:
         """Write obj (None: delete) if the stored object still has expected_rv: the written object (the
         deleted one's last state); 404 if gone, _Moved with the stored object if it moved on."""
         key = self.key(plural, name)
@@ -417,7 +419,7 @@ class Store:
             lambda: self.etcd.transaction(compare=compare, success=success, failure=[tx.get(key), *fence_get])
         )
         if ok:
-            return self._from_get(responses[0]) if obj is None else self._written(obj, responses[0])
+            return self._from_get(responses[0]) if obj is None else self._written(obj, value, responses[0], owned=owned)
         self._check_fence(responses, at=1)
         if not responses[0]:
             raise NotFound(f"{plural}/{name} not found")
@@ -478,7 +480,8 @@ class Store:
                 current, fresh = await self.get(plural, name), True
                 continue
             try:
-                return await self._swap(plural, name, updated, expected_rv=rv)
+                # mutate ran on a private copy: what it returns is this call's own to answer with.
+                return await self._swap(plural, name, updated, expected_rv=rv, owned=True)
             except _Moved as moved:
                 current, fresh = moved.current, True
                 await asyncio.sleep(0)

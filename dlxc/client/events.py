@@ -13,7 +13,7 @@ The server turns the same event (same object, type, reason, message and source) 
 whose count rises, so a repeated failure shows as one line with a count, not one line per retry.
 
 Events that queue up while a post is in flight go together in the next one (`POST .../eventbatches`,
-up to BATCH): a scheduler binding a hundred containers a second records every Scheduled event in a
+up to BATCH): a scheduler binding tens of containers a second records every Scheduled event in a
 few requests a second, where one request per event fell behind and dropped most of them.
 """
 from __future__ import annotations
