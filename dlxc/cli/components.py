@@ -70,6 +70,19 @@ def _client_config(server: str | None, token: str | None) -> ClientConfig:
     return config
 
 
+def _check_event_loop() -> None:
+    """A DLXC_EVENT_LOOP that names no loop is a usage error (exit 2), before anything starts."""
+    from dlxc import eventloop
+
+    try:
+        eventloop.loop_name()
+    except ValueError as exc:
+        from dlxc.cli import console
+
+        console.error(str(exc))
+        raise typer.Exit(2) from None
+
+
 def _run_until_signal(main: Callable[[Client], Awaitable[None]], config: ClientConfig, *, busy: bool = False) -> None:
     """Run a component until SIGTERM or SIGINT, then exit 0 without touching what it manages; a busy
     one (the scheduler, hollow nodes) on the faster loop DLXC_EVENT_LOOP names (dlxc.eventloop)."""
@@ -89,13 +102,7 @@ def _run_until_signal(main: Callable[[Client], Awaitable[None]], config: ClientC
     if busy:
         from dlxc import eventloop
 
-        try:
-            eventloop.loop_name()
-        except ValueError as exc:
-            from dlxc.cli import console
-
-            console.error(str(exc))
-            raise typer.Exit(2) from None
+        _check_event_loop()
         eventloop.run(go())
     else:
         asyncio.run(go())
@@ -179,6 +186,7 @@ def apiserver(
         kubelet_certificate_authority=kubelet_certificate_authority,
         cluster_cidr=_cluster_cidr(cluster_cidr),
     )
+    _check_event_loop()
     serve(settings, host=host, port=port, cert=tls_cert_file, key=tls_private_key_file, insecure_http=insecure_http, log_level="warning")
 
 
