@@ -131,28 +131,34 @@ class Bench:
         wait_http(f"http://127.0.0.1:{client}/health")
         token_file = self.tmp / "tokens"
         token = TokenFile(token_file).add("bench", "admin")
-        port = free_port()
+        ports = [free_port() for _ in range(self.args.apiservers)]
+        self.urls = [f"http://127.0.0.1:{port}" for port in ports]
         # The components' own config (a DLXC_CONFIG naming no file is an error).
-        config = save_config(ClientConfig(server=f"http://127.0.0.1:{port}", token=token), self.tmp / "config.yaml")
-        env = {**os.environ, "DLXC_SERVER": f"http://127.0.0.1:{port}", "DLXC_TOKEN": token,
+        config = save_config(ClientConfig(server=self.urls[0], token=token), self.tmp / "config.yaml")
+        env = {**os.environ, "DLXC_SERVER": self.urls[0], "DLXC_TOKEN": token,
                "DLXC_CONFIG": str(config), "DLXC_LOG_LEVEL": "warning"}
         profile = ["-m", "cProfile", "-o", self.args.profile_apiserver] if self.args.profile_apiserver else []
-        self.apiserver = self.spawn("apiserver", [
-            sys.executable, *profile, "-m", "dlxc", "apiserver", "--port", str(port), "--insecure-http",
+        self.apiservers = [self.spawn(f"apiserver{i}", [
+            sys.executable, *(profile if i == 0 else []), "-m", "dlxc", "apiserver", "--port", str(port), "--insecure-http",
             "--etcd-endpoints", f"http://127.0.0.1:{client}", "--etcd-prefix", "/bench", "--token-file", str(token_file),
-        ], env)
-        wait_http(f"http://127.0.0.1:{port}/readyz")
+        ], env) for i, port in enumerate(ports)]
+        for url in self.urls:
+            wait_http(f"{url}/readyz")
         return env
+
+    def apiserver_cpu(self) -> float:
+        return sum(cpu_seconds(p) for p in self.apiservers)
 
     async def run(self) -> Obj:
         args = self.args
         env = self.start_control_plane()
         config = ClientConfig(server=env["DLXC_SERVER"], token=env["DLXC_TOKEN"])
         started = time.monotonic()
+        # With several apiservers the hollow kubelets use the last, the scheduler and this client the first.
         self.hollow = self.spawn("hollow", [
             sys.executable, "-m", "dlxc", "hollow-nodes", "--count", str(args.nodes), "--prefix", "h",
             "--seed", str(args.seed), "--heartbeat-interval", str(args.heartbeat_interval), "--concurrency", "32",
-        ], env)
+        ], {**env, "DLXC_SERVER": self.urls[-1]})
         async with Client(config, timeout=120) as client:
             while True:
                 nodes, _ = await client.list("nodes")
@@ -208,7 +214,7 @@ class Bench:
                 await asyncio.gather(*(creator() for _ in range(args.concurrency)))
                 create_seconds = time.monotonic() - first
                 self.start_scheduler(env)
-                cpu_before = {p: cpu_seconds(p) for p in (self.scheduler, self.apiserver, self.hollow)}
+                cpu_before = {p: cpu_seconds(p) for p in (self.scheduler, *self.apiservers, self.hollow)}
             else:
                 self.start_scheduler(env)
                 # The scheduler is synced once it binds a first container.
@@ -217,7 +223,7 @@ class Bench:
                     await asyncio.sleep(0.1)
                 _, rv = await client.list("containers")
                 watcher = asyncio.create_task(watch(rv))
-                cpu_before = {p: cpu_seconds(p) for p in (self.scheduler, self.apiserver, self.hollow)}
+                cpu_before = {p: cpu_seconds(p) for p in (self.scheduler, *self.apiservers, self.hollow)}
                 first = time.monotonic()
                 await asyncio.gather(*(creator() for _ in range(args.concurrency)))
                 create_seconds = time.monotonic() - first
@@ -227,7 +233,7 @@ class Bench:
                 pass
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
-            cpu_after = {p: cpu_seconds(p) for p in (self.scheduler, self.apiserver, self.hollow)}
+            cpu_after = {p: cpu_seconds(p) for p in (self.scheduler, *self.apiservers, self.hollow)}
             nodes, _ = await client.list("nodes")
             containers, _ = await client.list("containers")
 
@@ -250,7 +256,8 @@ class Bench:
             "cpu_seconds_per_bind": round(sched_cpu / max(1, len(bound)), 5),
             "overcommitted_nodes": overcommitted(nodes, containers),
             "creates_per_second": round(args.containers / create_seconds, 1),
-            "apiserver_cpu_seconds": round(cpu_after[self.apiserver] - cpu_before[self.apiserver], 1),
+            "apiservers": len(self.apiservers),
+            "apiserver_cpu_seconds": round(sum(cpu_after[p] - cpu_before[p] for p in self.apiservers), 1),
             "hollow_cpu_seconds": round(cpu_after[self.hollow] - cpu_before[self.hollow], 1),
             "scheduler_cpu_seconds": round(sched_cpu, 1),
             # The whole control plane's cost of one container, from create to Running: the figure that
@@ -275,9 +282,9 @@ class Bench:
                     beats += 1
 
         counter = asyncio.create_task(count())
-        before, started = cpu_seconds(self.apiserver), time.monotonic()
+        before, started = self.apiserver_cpu(), time.monotonic()
         await asyncio.sleep(self.args.idle_window)
-        cpu, elapsed = cpu_seconds(self.apiserver) - before, time.monotonic() - started
+        cpu, elapsed = self.apiserver_cpu() - before, time.monotonic() - started
         counter.cancel()
         await asyncio.gather(counter, return_exceptions=True)
         return {"heartbeats_per_second": round(beats / elapsed, 1),
@@ -315,6 +322,8 @@ def main() -> None:
                         help="Do not write status.placement (measures what the explanation costs).")
     parser.add_argument("--precreate", action="store_true",
                         help="Create every container first, then start the scheduler (rate from the first bind).")
+    parser.add_argument("--apiservers", type=int, default=1,
+                        help="Apiserver processes on one etcd (the hollow nodes use the last, the scheduler the first).")
     parser.add_argument("--profile-scheduler", metavar="FILE", help="Run the scheduler under cProfile, stats to FILE.")
     parser.add_argument("--profile-apiserver", metavar="FILE", help="Run the apiserver under cProfile, stats to FILE.")
     args = parser.parse_args()
