@@ -307,9 +307,12 @@ def _join_paths() -> dict[str, Any]:
     request = {"type": "object", "properties": {"nodeName": {"type": "string"}}, "required": ["nodeName"]}
     result = {
         "type": "object",
-        "properties": {"apiVersion": {"type": "string"}, "kind": {"const": "JoinResult"}, "nodeName": {"type": "string"}, "token": {"type": "string"}},
+        "properties": {"apiVersion": {"type": "string"}, "kind": {"const": "JoinResult"}, "nodeName": {"type": "string"}, "token": {"type": "string"},
+                       "apiservers": {"type": "array", "items": {"type": "string"}, "description": "Every live apiserver's advertised URL."}},
         "required": ["apiVersion", "kind", "nodeName", "token"],
     }
+    member = {"type": "object", "properties": {"name": {"type": "string"}, "id": {"type": "string"},
+                                               "peerURLs": {"type": "array", "items": {"type": "string"}}}}
     return {
         f"{PREFIX}/joins": {
             "post": {"operationId": "join", "tags": ["Token"],
@@ -324,6 +327,24 @@ def _join_paths() -> dict[str, Any]:
                          "type": "object", "properties": {"nodeName": {"type": "string"}, "csr": {"type": "string"}},
                          "required": ["nodeName", "csr"]})},
                      "responses": _responses("201", {"type": "object"}, errors=("400", "401", "403", "413", "422", "503"))},
+        },
+        f"{PREFIX}/etcdmembers": {
+            "get": {"operationId": "list_etcd_members", "tags": ["Token"], "summary": "The control plane's etcd members (admin).",
+                    "responses": _responses("200", {"type": "object", "properties": {"items": {"type": "array", "items": member}}},
+                                            errors=("401", "403", "503"))},
+        },
+        f"{PREFIX}/etcdmembers/{{name}}": {
+            "parameters": [NAME],
+            "delete": {"operationId": "remove_etcd_member", "tags": ["Token"],
+                       "summary": "Remove a control-plane host's etcd member (admin); 409 when etcd would lose quorum.",
+                       "responses": _responses("200", member, errors=("401", "403", "404", "409", "503"))},
+        },
+        "/apiservers": {
+            "get": {"operationId": "apiservers", "tags": ["health"],
+                    "summary": "Every live apiserver's advertised URL (each kept while its apiserver's etcd session lives), for clients to fail over to.",
+                    "responses": _responses("200", {"type": "object", "properties": {
+                        "apiVersion": {"type": "string"}, "kind": {"const": "ApiServerList"},
+                        "servers": {"type": "array", "items": {"type": "string"}}}, "required": ["servers"]}, errors=("401", "503"))},
         },
         "/cacert": {
             "get": {"operationId": "cacert", "tags": ["health"], "security": [],

@@ -14,6 +14,7 @@ from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from kubelet import exporter
 from kubelet.allocator import Allocator
+from kubelet.apiservers import refresh_apiservers
 from kubelet.backups import BackupAgent
 from kubelet.clusternet import ClusterNet
 from kubelet.drift import DriftPoller
@@ -175,6 +176,8 @@ class Kubelet:
                     log.warning("cannot register node: %s; retrying", exc.message)
                     await asyncio.sleep(1.0)
             tasks.append(asyncio.create_task(self.lease.run()))
+            if self.settings.apiserver_refresh_interval > 0:
+                tasks.append(asyncio.create_task(refresh_apiservers(self.client, interval=self.settings.apiserver_refresh_interval)))
             self.restores.bind_loop()
             tasks.append(asyncio.create_task(self.backups.run()))
             tasks.append(asyncio.create_task(self.snapshots.run()))

@@ -80,6 +80,9 @@ class KubeletSettings(BaseModel):
     stream_client_ca_file: Path | None = None  # the CA that signs the apiserver's client certificate
     stream_host: str = "0.0.0.0"
     stream_port: int = 0
+    # How often the list of live apiservers is read again (GET /apiservers), so the loss of the one
+    # this node joined through does not cut it off (kubelet/apiservers.py); 0: never.
+    apiserver_refresh_interval: float = 30.0
     stream_advertise_address: str = ""  # default: the bind address, or the one this host reaches the apiserver from
 
     @property

@@ -170,7 +170,7 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
     token_file = tmp / "tokens"
     token = TokenFile(token_file).add("admin", "admin")
     prefix = f"/test-{uuid.uuid4().hex[:8]}"
-    port = free_port()
+    port = int(overrides.pop("port", None) or free_port())  # a test that must know it first (an advertised URL) gives it
     settings = ApiServerSettings(
         **{
             "etcd_endpoints": [etcd.endpoint],  # a test may give its own (an etcd cluster)

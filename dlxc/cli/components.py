@@ -135,6 +135,7 @@ def apiserver(
     kubelet_client_key: Path = typer.Option(None, "--kubelet-client-key", envvar="DLXC_KUBELET_CLIENT_KEY", help="Its key (PEM)."),
     kubelet_certificate_authority: Path = typer.Option(None, "--kubelet-certificate-authority", envvar="DLXC_KUBELET_CERTIFICATE_AUTHORITY", help="CA that signs the kubelets' serving certificates."),
     cluster_cidr: str = typer.Option(str(_default(ApiServerSettings, "cluster_cidr")), "--cluster-cidr", envvar="DLXC_CLUSTER_CIDR", help="The cluster network containers get their addresses from."),
+    advertise_url: str = typer.Option(None, "--advertise-url", envvar="DLXC_APISERVER_ADVERTISE_URL", help="The URL other hosts reach this apiserver at, published for clients to learn every apiserver."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Serve the API over etcd (TLS unless --insecure-http on loopback)."""
@@ -149,6 +150,8 @@ def apiserver(
         raise typer.BadParameter("give --tls-cert-file and --tls-private-key-file, or --insecure-http on loopback", param_hint="--tls-cert-file")
     if not tls_cert_file and not is_loopback(host):
         raise typer.BadParameter(f"plain HTTP is only allowed on loopback, not on {host}", param_hint="--insecure-http")
+    if advertise_url and not advertise_url.startswith(("https://", "http://")):
+        raise typer.BadParameter(f"{advertise_url!r} is not an https://ADDRESS:PORT URL", param_hint="--advertise-url")
     roots = [p.strip() for p in allowed_host_paths.split(",") if p.strip()]
     for root in roots:
         if not root.startswith("/"):
@@ -165,6 +168,7 @@ def apiserver(
         kubelet_client_key=kubelet_client_key,
         kubelet_certificate_authority=kubelet_certificate_authority,
         cluster_cidr=_cluster_cidr(cluster_cidr),
+        advertise_url=advertise_url,
     )
     serve(settings, host=host, port=port, cert=tls_cert_file, key=tls_private_key_file, insecure_http=insecure_http, log_level="warning")
 

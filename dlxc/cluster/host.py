@@ -213,6 +213,7 @@ def plan_server(layout: HostLayout, *, advertise: str, port: int, node_name: str
                 "kubelet-client-certificate": str(client_cert), "kubelet-client-key": str(client_key),
                 "kubelet-certificate-authority": str(pki.ca_cert),
                 "allowed-host-paths": [str(volumes), "/usr/share:ro"],
+                "advertise-url": f"https://{advertise}:{port}",  # published for clients to learn every apiserver
             },
             "controller": {},
         })
@@ -411,6 +412,7 @@ def join_host(
             message = response.text
         raise JoinError(f"{server} refused the join: {message}; nothing was written")
     node_token = response.json()["token"]
+    apiservers = [str(u) for u in response.json().get("apiservers") or []]
     serving_cert = response.json().get("servingCertificate")
     if not serving_cert:
         raise JoinError(f"{server} gave no serving certificate for the kubelet's streams (an older apiserver?); "
@@ -424,7 +426,9 @@ def join_host(
     ca_file.write_bytes(ca)
     write_private(layout.pki / f"kubelet-{node_name}.key", serving_key)
     (layout.pki / f"kubelet-{node_name}.crt").write_text(serving_cert)
-    config = ClientConfig(server=server, token=node_token, certificate_authority=str(ca_file))
+    # Every live apiserver, the one joined through (or this host's own) first: the kubelet fails over
+    # across them, and keeps the list current (kubelet/apiservers.py).
+    config = ClientConfig(server=",".join(dict.fromkeys([server, *apiservers])), token=node_token, certificate_authority=str(ca_file))
     kubelet = Component("kubelet", _kubelet_args(layout, node_name, advertise=advertise), _component_env(layout, "kubelet", config))
     if systemd:
         from dlxc.cluster import units
@@ -432,9 +436,10 @@ def join_host(
         units.install(layout, kubelet=kubelet, server=False)
     else:
         layout.supervisor.spawn(kubelet.name, kubelet.args, kubelet.env)
-    wait_ready(config, node_name, timeout=timeout, logs=layout.log)
+    here = dataclasses.replace(config, server=server)  # httpx takes one URL
+    wait_ready(here, node_name, timeout=timeout, logs=layout.log)
     if advertise:
-        annotate_address(config, node_name, advertise)
+        annotate_address(here, node_name, advertise)
 
 
 def _start_control_plane_member(
@@ -464,6 +469,7 @@ def _start_control_plane_member(
             "kubelet-client-certificate": str(client_cert), "kubelet-client-key": str(client_key),
             "kubelet-certificate-authority": str(pki.ca_cert),
             "allowed-host-paths": [str(volumes), "/usr/share:ro"],
+            "advertise-url": f"https://{advertise}:{port}",
         },
         "controller": {},
     })

@@ -1,11 +1,12 @@
-"""Removing a host from the cluster: its credentials revoked, its containers sent elsewhere, its Node deleted."""
+"""Removing a host from the cluster: its etcd member (a control-plane host) removed, its credentials revoked,
+its containers sent elsewhere, its Node deleted."""
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass, field
 
-from dlxc.client.api import Client
+from dlxc.client.api import PREFIX, Client
 from dlxc.client.errors import Conflict, NotFound
 from schemas.wire import CONTROL_PLANE_OF_ANNOTATION, LXC_FINALIZER
 
@@ -15,6 +16,7 @@ __all__ = ["Removal", "remove_node"]
 @dataclass
 class Removal:
     node: str
+    etcd_member: bool = False  # a control-plane host: its etcd member was removed
     revoked: list[str] = field(default_factory=list)
     unbound: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)  # deleted containers whose finalizer the node will never clear
@@ -25,9 +27,17 @@ async def remove_node(client: Client, name: str, *, settle: float = 1.0) -> Remo
     (so the scheduler no longer offers it), then unbind its containers (the scheduler places them
     again, whatever their failover policy: the host is gone for good). A scheduler that had not yet
     seen the Node go may bind one back to NAME: unbound again until `settle` seconds pass without
-    that. NotFound when there is no such Node."""
+    that. NotFound when there is no such Node.
+
+    A control-plane host's etcd member goes first: when etcd refuses (it would lose quorum), the
+    Conflict says why and nothing else has changed."""
     await client.get("nodes", name)
     done = Removal(name)
+    try:
+        await client.request("DELETE", f"{PREFIX}/etcdmembers/{name}")
+        done.etcd_member = True
+    except NotFound:
+        pass  # not a control-plane host
     tokens, _ = await client.list("tokens")
     for token in tokens:
         ours = token["spec"]["role"] == f"node:{name}" or (token["metadata"].get("annotations") or {}).get(CONTROL_PLANE_OF_ANNOTATION) == name

@@ -107,8 +107,10 @@ def test_killing_the_etcd_leader_loses_no_acknowledged_write(etcd3: list, make_a
     print(f"longest gap after killing the etcd leader: {max(gaps):.2f}s")
 
 
-def test_the_etcd_probe_names_the_leader_sizes_and_a_dead_member(etcd3: list) -> None:
-    """What the dashboard's overview shows of etcd: each member asked itself, a dead one unhealthy with why."""
+def test_the_etcd_probe_names_the_leader_sizes_and_a_dead_member(etcd3: list, make_api: Any) -> None:
+    """What the dashboard's overview shows of etcd: each member asked itself, a dead one unhealthy with why.
+    Then `dlxc node remove` of a control-plane host: refused while removing its (running) member would
+    leave etcd without a quorum, the dead member removed."""
     from apiserver.etcdhealth import probe
     from apiserver.storage import Store
 
@@ -134,3 +136,23 @@ def test_the_etcd_probe_names_the_leader_sizes_and_a_dead_member(etcd3: list) ->
     assert (dead.name, dead.healthy, dead.leader, dead.db_size) == (f"m{victim}", False, False, None)
     assert dead.error
     assert health.healthy == 2 and health.leader == f"m{leader}"
+
+    # `dlxc node remove` of the running member's host: etcd would lose quorum (one of three is dead);
+    # refused before anything else changes. The dead one's host goes, its member with it.
+    from conftest import dlxc
+
+    api = make_api(etcd_endpoints=[etcd3[0][0]])
+    alive = 3 - victim
+    for name in (f"m{alive}", f"m{victim}"):
+        made = httpx.post(f"{api.url}/apis/dlxc.io/v1/nodes", headers={"Authorization": f"Bearer {api.token}"},
+                          json={"metadata": {"name": name}, "spec": {}})
+        assert made.status_code == 201, made.text
+    refused = dlxc("node", "remove", f"m{alive}", env=api.env())
+    assert refused.returncode != 0 and refused.stdout == "", refused.stdout
+    assert refused.stderr.startswith(f"error: etcd refused to remove member 'm{alive}': the other 2 members would not have a quorum running ("), refused.stderr
+    assert refused.stderr.endswith("); bring the stopped control-plane hosts back, or remove a dead one first\n"), refused.stderr
+    assert httpx.get(f"{api.url}/apis/dlxc.io/v1/nodes/m{alive}", headers={"Authorization": f"Bearer {api.token}"}).status_code == 200
+    removed = dlxc("node", "remove", f"m{victim}", env=api.env())
+    assert (removed.returncode, removed.stdout) == (0, f"node/m{victim} removed: 0 credentials revoked, 0 containers rescheduled, etcd member removed\n"), removed.stderr
+    members = httpx.get(f"{api.url}/apis/dlxc.io/v1/etcdmembers", headers={"Authorization": f"Bearer {api.token}"}).json()["items"]
+    assert [m["name"] for m in members] == sorted(["m0", f"m{alive}"])
