@@ -115,6 +115,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     app.state.store = store
     app.state.caches = caches
     app.state.heartbeats = heartbeats
+    app.state.dialer = dialer
     app.mount("/ui", dashboard.app)
     dashboard.api = app
 

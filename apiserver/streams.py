@@ -46,6 +46,7 @@ class KubeletDialer:
 
     def __init__(self, *, cert: Path | None, key: Path | None, ca: Path | None) -> None:
         self.context: ssl.SSLContext | None = None
+        self.cert, self.key = cert, key  # loaded again when renewed (apiserver.server.CertReloader)
         if cert and key and ca:
             context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
             context.load_cert_chain(str(cert), str(key))

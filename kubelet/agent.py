@@ -16,6 +16,7 @@ from kubelet import exporter
 from kubelet.allocator import Allocator
 from kubelet.apiservers import refresh_apiservers
 from kubelet.backups import BackupAgent
+from kubelet.certrenewal import CertRenewal
 from kubelet.clusternet import ClusterNet
 from kubelet.drift import DriftPoller
 from kubelet.hostfeatures import HostFeatures
@@ -168,6 +169,11 @@ class Kubelet:
 
                 streams = StreamServer(self.runtime, self.settings, apiserver=self.client.server, going_down=self._going_down)
                 self.node.stream_endpoint = await streams.start()
+                if self.settings.stream_key_file and self.settings.cert_check_interval > 0:
+                    renewal = CertRenewal(self.client, self.settings.node_name, cert_file=self.settings.stream_cert_file,
+                                          key_file=self.settings.stream_key_file, interval=self.settings.cert_check_interval,
+                                          renewed=streams.reload_certificate)
+                    tasks.append(asyncio.create_task(renewal.run()))
             while True:
                 try:
                     await self.node.register()

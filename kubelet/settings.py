@@ -83,6 +83,9 @@ class KubeletSettings(BaseModel):
     # How often the list of live apiservers is read again (GET /apiservers), so the loss of the one
     # this node joined through does not cut it off (kubelet/apiservers.py); 0: never.
     apiserver_refresh_interval: float = 30.0
+    # How often the stream serving certificate is checked (at start, then this often); past 2/3 of its
+    # lifetime it is renewed from the apiserver (kubelet/certrenewal.py). 0: never.
+    cert_check_interval: float = 86400.0
     stream_advertise_address: str = ""  # default: the bind address, or the one this host reaches the apiserver from
 
     @property

@@ -221,6 +221,12 @@ class StreamServer:
         self.sessions: set[Session] = set()
         self.stopping = False
         self._runner: web.AppRunner | None = None
+        self._context: ssl.SSLContext | None = None
+
+    def reload_certificate(self) -> None:
+        """Serve the certificate now in the files (renewed, kubelet/certrenewal.py) on every new connection."""
+        if self._context is not None:
+            self._context.load_cert_chain(str(self.settings.stream_cert_file), str(self.settings.stream_key_file))
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -235,9 +241,8 @@ class StreamServer:
             log.warning("ended %d exec sessions left behind by an earlier kubelet", ended)
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self.settings.stream_host, self.settings.stream_port, ssl_context=server_context(self.settings)
-        )
+        self._context = server_context(self.settings)
+        site = web.TCPSite(self._runner, self.settings.stream_host, self.settings.stream_port, ssl_context=self._context)
         await site.start()
         server = site._server  # noqa: SLF001 - the only way to learn the port picked for port 0
         port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else self.settings.stream_port

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from dlxc.client.certs import node_serving_request
+
 __all__ = [
     "APISERVER_CLIENT_CN", "Pki", "ca_hash", "ensure_pki", "issue_apiserver_client", "issue_kubelet_serving", "kubelet_serving_request",
     "ssl_context", "write_private",
@@ -195,16 +197,8 @@ def issue_kubelet_serving(directory: Path, node: str, *, days: int = 825) -> tup
 
 
 def kubelet_serving_request(node: str) -> tuple[bytes, str]:
-    """A new key (PEM) and a signing request for kubelet NODE's serving certificate, with exactly the
-    names the apiserver signs (apiserver/certs.py): the key never leaves this host, nor the CA key the control plane."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node}")]))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(node)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return _key_pem(key), csr.public_bytes(serialization.Encoding.PEM).decode()
+    """A new key (PEM) and a signing request for kubelet NODE's serving certificate (dlxc.client.certs)."""
+    return node_serving_request(node)
 
 
 def write_private(path: Path, data: bytes) -> None:
