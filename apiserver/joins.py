@@ -206,9 +206,9 @@ async def _add_member(etcd: Any, peer: str, *, tries: int = 20, delay: float = 0
 def _peer_url(body: Obj) -> str:
     peer = body.get("peerURL")
     parts = urlsplit(peer) if isinstance(peer, str) else None
-    if parts is None or parts.scheme != "http" or not parts.hostname or not parts.port:
-        raise Invalid(f"peerURL {peer!r} must be http://ADDRESS:PORT, the new etcd member's peer URL",
-                      details=[{"field": "peerURL", "message": "must be http://ADDRESS:PORT"}])
+    if parts is None or parts.scheme not in ("https", "http") or not parts.hostname or not parts.port:
+        raise Invalid(f"peerURL {peer!r} must be https://ADDRESS:PORT, the new etcd member's peer URL",
+                      details=[{"field": "peerURL", "message": "must be https://ADDRESS:PORT"}])
     return peer
 
 

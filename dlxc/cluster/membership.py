@@ -7,10 +7,12 @@ import time
 from dataclasses import dataclass, field
 
 from dlxc.client.api import PREFIX, Client
-from dlxc.client.errors import Conflict, NotFound
+from dlxc.client.errors import Conflict, NotFound, TemporaryError
 from schemas.wire import CONTROL_PLANE_OF_ANNOTATION, LXC_FINALIZER
 
 __all__ = ["Removal", "remove_node"]
+
+RIDE_OUT = 30.0  # seconds an etcd leader election after a member's removal may take, at most
 
 
 @dataclass
@@ -38,6 +40,21 @@ async def remove_node(client: Client, name: str, *, settle: float = 1.0) -> Remo
         done.etcd_member = True
     except NotFound:
         pass  # not a control-plane host
+    # With one member fewer, etcd may elect a new leader (the removed member led) and the apiserver on
+    # the removed host loses its etcd: every step below is safe to repeat, so ride that out.
+    deadline = time.monotonic() + (RIDE_OUT if done.etcd_member else 0.0)
+    while True:
+        try:
+            await _take_out(client, name, done, settle=settle)
+            return done
+        except TemporaryError:
+            if time.monotonic() > deadline:
+                raise
+            client.next_server()
+            await asyncio.sleep(0.5)
+
+
+async def _take_out(client: Client, name: str, done: Removal, *, settle: float) -> None:
     tokens, _ = await client.list("tokens")
     for token in tokens:
         ours = token["spec"]["role"] == f"node:{name}" or (token["metadata"].get("annotations") or {}).get(CONTROL_PLANE_OF_ANNOTATION) == name

@@ -1,5 +1,6 @@
 """A small private CA for a local cluster: the CA, the apiserver's serving and kubelet-client certificates,
-and one serving certificate per kubelet (its streams: exec, attach, logs)."""
+one serving certificate per kubelet (its streams: exec, attach, logs), and each control-plane host's
+etcd peer certificate."""
 from __future__ import annotations
 
 import datetime as dt
@@ -19,7 +20,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from dlxc.client.certs import node_serving_request
 
 __all__ = [
-    "APISERVER_CLIENT_CN", "Pki", "ca_hash", "ensure_pki", "issue_apiserver_client", "issue_kubelet_serving", "kubelet_serving_request",
+    "APISERVER_CLIENT_CN", "Pki", "ca_hash", "ensure_pki", "issue_apiserver_client", "issue_etcd_peer", "issue_kubelet_serving",
+    "kubelet_serving_request",
     "ssl_context", "write_private",
 ]
 
@@ -151,7 +153,8 @@ def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
 
 
 def _issue(
-    directory: Path, stem: str, *, common_name: str, usage: x509.ObjectIdentifier, names: list[x509.GeneralName], days: int
+    directory: Path, stem: str, *, common_name: str, usage: x509.ObjectIdentifier | list[x509.ObjectIdentifier],
+    names: list[x509.GeneralName], days: int,
 ) -> tuple[Path, Path]:
     """A leaf certificate signed by the CA in `directory`, written as STEM.crt and STEM.key (kept if they exist)."""
     cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
@@ -169,7 +172,7 @@ def _issue(
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usage if isinstance(usage, list) else [usage]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     if names:
@@ -193,6 +196,16 @@ def issue_kubelet_serving(directory: Path, node: str, *, days: int = 825) -> tup
     return _issue(
         directory, f"kubelet-{node}", common_name=f"system:node:{node}", usage=ExtendedKeyUsageOID.SERVER_AUTH,
         names=[x509.DNSName(node)], days=days,
+    )
+
+
+def issue_etcd_peer(directory: Path, member: str, address: str, *, days: int = 825) -> tuple[Path, Path]:
+    """This host's etcd member's peer certificate: it serves the peer port (the address in its SANs) and
+    is the client certificate towards the other members (serverAuth and clientAuth), from the cluster CA."""
+    return _issue(
+        directory, "etcd-peer", common_name=f"dlxc-etcd-{member}",
+        usage=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        names=[_general_name(address), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))], days=days,
     )
 
 

@@ -78,6 +78,16 @@ def test_three_control_plane_hosts_survive_the_loss_of_the_leaders_host(lan: Mul
         assert set(pids(host)) == {"etcd", "apiserver", "scheduler", "controller", "kubelet"}
     members = etcdctl(lan, h0, "member", "list")
     assert len(members.strip().splitlines()) == 3, members
+    # etcd's peers talk mutual TLS from the cluster CA: every peer URL is https; c0's peer certificate
+    # opens c1's peer port (from c0's address: etcd checks it against the certificate), none does not.
+    assert all(", https://" in line for line in members.strip().splitlines()), members
+    from netnodes import _run
+
+    pki = h0.state_dir / "etc" / "pki"
+    curl = ["ip", "netns", "exec", h0.ns, "curl", "-sS", "--http1.1", "--max-time", "5", "--cacert", str(pki / "ca.crt")]
+    assert '"etcdserver":"3.' in _run(*curl, "--cert", str(pki / "etcd-peer.crt"), "--key", str(pki / "etcd-peer.key"),
+                                      f"https://{h1.address}:6445/version").stdout
+    assert _run(*curl, f"https://{h1.address}:6445/version", check=False).returncode != 0
     # A plain node joined through c0 knows every apiserver (the join's answer lists them), so the
     # loss of c0 does not cut it off.
     w3 = lan.add_host("w3")
@@ -112,7 +122,6 @@ def test_three_control_plane_hosts_survive_the_loss_of_the_leaders_host(lan: Mul
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    from netnodes import _run
 
     for entry in (h0.state_dir / "data" / "lxc").iterdir():
         out = _run("ip", "netns", "exec", h0.ns, "lxc-info", "-P", str(h0.state_dir / "data" / "lxc"), "-n", entry.name, "-pH", check=False).stdout.strip()
