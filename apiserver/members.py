@@ -51,8 +51,9 @@ class EtcdMembers:
         except aetcd.exceptions.ClientError as exc:
             if any(words in str(exc) for words in _QUORUM):
                 raise Conflict(
-                    f"etcd refused to remove member {name!r}: the other {total - 1} members would not have a quorum "
-                    f"running ({exc}); bring the stopped control-plane hosts back, or remove a dead one first"
+                    f"etcd refused to remove member {name!r}: without it, the other {total - 1} members would not have a "
+                    f"quorum connected ({exc}); a member is stopped or unreachable, or joined seconds ago: bring it back "
+                    f"or wait, or remove a dead member first"
                 ) from None
             raise TemporaryError(f"etcd did not remove member {name!r}: {exc}; try again", delay=1.0) from None
         return _member(member)

@@ -40,17 +40,17 @@ def check_expiration(state_dir: Path = STATE_DIR) -> None:
 
 @certs_app.command("renew")
 def renew(
-    names: list[str] = typer.Argument(..., help="apiserver, apiserver-kubelet-client, or all."),
+    names: list[str] = typer.Argument(..., help="apiserver, apiserver-kubelet-client, etcd-peer, or all."),
     state_dir: Path = STATE_DIR,
 ) -> None:
-    """Issue the apiserver's certificates again from the CA on this host (a control-plane host); the
-    running apiserver loads them within seconds."""
+    """Issue the apiserver's and etcd's certificates again from the CA on this host (a control-plane
+    host); the running apiserver loads them within seconds, etcd on its next peer connection."""
     from dlxc.cluster.certs import RENEWABLE, CertsError
     from dlxc.cluster.certs import renew as renew_one
     from dlxc.cluster.host import HostLayout
 
     pki = HostLayout.of(state_dir).pki
-    wanted = list(RENEWABLE) if names == ["all"] else names
+    wanted = [n for n in RENEWABLE if (pki / f"{n}.crt").is_file()] if names == ["all"] else names
     for name in wanted:
         try:
             done = renew_one(pki, name)

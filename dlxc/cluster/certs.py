@@ -4,10 +4,13 @@
 What each certificate under ETC/pki is and who renews it:
 - apiserver: the apiserver's serving certificate; renewed here, same names (SANs), new key.
 - apiserver-kubelet-client: the apiserver's client certificate towards kubelets' streams; renewed here.
+- etcd-peer: this host's etcd member's peer certificate (serving and client); renewed here, and etcd
+  reads it again on its next peer connection.
 - kubelet-NODE: a kubelet's stream serving certificate; the kubelet renews it itself by CSR past 2/3
   of its lifetime (kubelet/certrenewal.py), so it is listed, not renewed here.
 - ca: the cluster CA; not renewed (every host pins its hash); it outlives what it signs.
 A running apiserver loads a renewed certificate within seconds (apiserver.server.CertReloader).
+`renew all` renews those of RENEWABLE this host has.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from dlxc.cluster.pki import _key_pem, _load_ca, _write_private
 
 __all__ = ["RENEWABLE", "CertInfo", "CertsError", "certificates", "renew"]
 
-RENEWABLE = ("apiserver", "apiserver-kubelet-client")
+RENEWABLE = ("apiserver", "apiserver-kubelet-client", "etcd-peer")
 DAYS = 825
 
 

@@ -25,6 +25,10 @@ __all__ = [
     "ssl_context", "write_private",
 ]
 
+# The CA outlives the leaf certificates it signs (825 days, renewed: `dlxc certs`, the kubelet's own
+# renewal); it is never renewed itself, as every host pins its hash (kubeadm's is 10 years too).
+CA_DAYS = 3650
+
 # The subject a kubelet requires of the client of its streams (kubelet/streams.py checks it too).
 APISERVER_CLIENT_CN = "dlxc-apiserver-kubelet-client"
 
@@ -66,7 +70,7 @@ def ensure_pki(directory: Path, *, hosts: list[str] | None = None, days: int = 8
             return pki
     else:
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = _make_ca(ca_key, days=days)
+        ca = _make_ca(ca_key, days=CA_DAYS)
         _write_private(ca_key_file, _key_pem(ca_key))
         pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     server_key = ec.generate_private_key(ec.SECP256R1())

@@ -126,7 +126,7 @@ def test_certs_check_expiration_and_renew_and_the_apiserver_serves_the_renewed_o
     rows = [re.split(r"\s{2,}", line.strip()) for line in checked.stdout.splitlines()]
     assert rows[0] == ["CERTIFICATE", "EXPIRES", "RESIDUAL", "RENEWAL DUE", "RENEWED BY"]
     assert [(r[0], r[2], r[3], r[4]) for r in rows[1:]] == [
-        ("ca", "824d", "no", "-"), ("apiserver", "824d", "no", "dlxc certs renew"),
+        ("ca", "3649d", "no", "-"), ("apiserver", "824d", "no", "dlxc certs renew"),
         ("apiserver-kubelet-client", "824d", "no", "dlxc certs renew"), ("kubelet-n1", "824d", "no", "the kubelet")]
 
     before = x509.load_pem_x509_certificate((pki / "apiserver.crt").read_bytes())
@@ -149,7 +149,7 @@ def test_certs_check_expiration_and_renew_and_the_apiserver_serves_the_renewed_o
 
     for name, message in (("kubelet-n1", "kubelet-n1: the kubelet renews it itself (past 2/3 of its lifetime)"),
                           ("ca", "ca: the CA is not renewed"),
-                          ("etcd", "etcd: there is no such certificate; renewable: apiserver, apiserver-kubelet-client")):
+                          ("etcd", "etcd: there is no such certificate; renewable: apiserver, apiserver-kubelet-client, etcd-peer")):
         refused = certs("renew", name)
         assert (refused.returncode, refused.stdout, refused.stderr) == (1, "", f"error: {message}\n")
     (pki / "ca.key").rename(pki / "ca.key.away")
