@@ -156,3 +156,58 @@ def test_the_etcd_probe_names_the_leader_sizes_and_a_dead_member(etcd3: list, ma
     assert (removed.returncode, removed.stdout) == (0, f"node/m{victim} removed: 0 credentials revoked, 0 containers rescheduled, etcd member removed\n"), removed.stderr
     members = httpx.get(f"{api.url}/apis/dlxc.io/v1/etcdmembers", headers={"Authorization": f"Bearer {api.token}"}).json()["items"]
     assert [m["name"] for m in members] == sorted(["m0", f"m{alive}"])
+
+
+def test_etcd_serves_its_peer_port_with_the_peer_certificate_and_takes_a_renewed_one(tmp_path: Path) -> None:
+    """A member started as `dlxc init` starts it (mutual TLS on the peer port, `pki/etcd-peer.crt`):
+    a peer certificate from the CA opens the port, none does not, and after `dlxc certs renew
+    etcd-peer` the next connection gets the new certificate, with no restart."""
+    import ssl
+    import sys
+
+    from cryptography import x509
+
+    from dlxc.cluster.host import HostLayout, _etcd
+    from dlxc.cluster.pki import ensure_pki, issue_etcd_peer
+
+    layout = HostLayout.of(tmp_path / "host")
+    ensure_pki(layout.pki)
+    issue_etcd_peer(layout.pki, "m", "127.0.0.1")
+    client, peer = _port(), _port()
+    etcd = _etcd(layout, name="m", client=f"http://127.0.0.1:{client}", peer=f"https://127.0.0.1:{peer}",
+                 initial_cluster=f"m=https://127.0.0.1:{peer}", existing=False)
+    assert "--peer-client-cert-auth" in etcd.args
+    layout.data.mkdir(parents=True)
+    with (tmp_path / "etcd.log").open("wb") as log:
+        proc = subprocess.Popen(etcd.args, stdout=log, stderr=subprocess.STDOUT)
+
+    def served(*, with_cert: bool) -> int:
+        context = ssl.create_default_context(cafile=str(layout.pki / "ca.crt"))
+        if with_cert:
+            context.load_cert_chain(str(layout.pki / "etcd-peer.crt"), str(layout.pki / "etcd-peer.key"))
+        with socket.create_connection(("127.0.0.1", peer), timeout=5) as raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert b'"etcdserver":"3.' in tls.recv(4096)
+            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{client}/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, (tmp_path / "etcd.log").read_text()[-2000:]
+                time.sleep(0.2)
+        before = served(with_cert=True)
+        assert before == x509.load_pem_x509_certificate((layout.pki / "etcd-peer.crt").read_bytes()).serial_number
+        with pytest.raises((ssl.SSLError, ConnectionError, AssertionError)):
+            served(with_cert=False)
+        renewed = subprocess.run([sys.executable, "-m", "dlxc", "certs", "renew", "etcd-peer", "--state-dir", str(tmp_path / "host")],
+                                 capture_output=True, text=True, timeout=30)
+        assert renewed.returncode == 0 and renewed.stdout.startswith("certificate etcd-peer renewed: valid until "), renewed.stderr
+        after = x509.load_pem_x509_certificate((layout.pki / "etcd-peer.crt").read_bytes()).serial_number
+        assert after != before and served(with_cert=True) == after
+    finally:
+        proc.terminate()
+        proc.wait(10)
