@@ -28,6 +28,7 @@ from apiserver.selectors import Selector, parse_field_selector, parse_label_sele
 from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
 from apiserver.streams import KubeletDialer, add_stream_routes
+from apiserver.usage import KubeletUsage, add_usage_routes
 from apiserver.terminal import add_terminal_routes
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import Authenticator, TokenRegistry
@@ -80,10 +81,11 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         return await authenticator.authenticate(header)
 
     # The web dashboard, under /ui/ on this port: the same stores, caches and token check as the API.
-    dashboard = create_dashboard(store=store, caches=caches, registries=registries, authenticate=authenticate)
     dialer = KubeletDialer(
         cert=settings.kubelet_client_certificate, key=settings.kubelet_client_key, ca=settings.kubelet_certificate_authority
     )
+    usage = KubeletUsage(store=store, dialer=dialer)  # usage metrics from the kubelets' memory (apiserver/usage.py)
+    dashboard = create_dashboard(store=store, caches=caches, registries=registries, authenticate=authenticate, usage=usage)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -196,6 +198,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         app.router.routes.append(added)
     proxy = add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
     add_terminal_routes(app, prefix=PREFIX, store=store, proxy=proxy, identity_of=identity_of)
+    add_usage_routes(app, prefix=PREFIX, usage=usage, identity_of=identity_of)
     return app
 
 

@@ -1,4 +1,4 @@
-"""The Node object: registration, its status (capacity, usage, images, unmanaged containers) and the heartbeat."""
+"""The Node object: registration and its status (capacity, a coarse usage summary, images, unmanaged containers), written when due."""
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +17,7 @@ from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
 from kubelet.settings import KubeletSettings
+from kubelet.usage import status_due
 from schemas.base import Obj, iso_time, now_iso
 
 __all__ = ["NodeStatus"]
@@ -126,17 +127,26 @@ class NodeStatus:
             "nodes", {"metadata": {"name": node["metadata"]["name"]}, "spec": node.get("spec", {}), "status": status}
         )
 
-    async def heartbeat(self) -> None:
+    async def heartbeat(self, *, force: bool = True) -> bool:
+        """Post the status (unless `force` is off and kubelet.usage.status_due finds nothing worth a
+        write: an idle node writes its Node every status_max_age only). Whether it wrote."""
         status = await asyncio.to_thread(self.status)
         try:
             node = await self.client.get("nodes", self.settings.node_name)
         except NotFound:
             await self.register()
-            return
+            return True
+        if not force:
+            why = status_due(node.get("status"), status, now=time.time(), max_age=self.settings.status_max_age)
+            if why is None:
+                return False
+            log.debug("posting the node status: %s", why)
         await self._post_status(node, status)
+        return True
 
     async def run(self) -> None:
-        """Post the status every status interval, or about a second after the container count changed."""
+        """Look at the status every status interval, or about a second after the container count changed;
+        post it when it is due (see heartbeat)."""
         failing = False
         while True:
             try:
@@ -146,7 +156,7 @@ class NodeStatus:
                 pass
             self.count_changed.clear()
             try:
-                await self.heartbeat()
+                await self.heartbeat(force=failing)
             except ApiError as exc:
                 if not failing:
                     log.warning("heartbeat failed: %s; containers keep running, retrying", exc.message)

@@ -1,4 +1,4 @@
-"""The kubelet's stream server: exec, console attach and console logs of its containers, over mutual TLS.
+"""The kubelet's stream server: exec, console attach, console logs and usage of its containers, over mutual TLS.
 
 Only the apiserver may connect: the server asks for a client certificate signed by the cluster CA
 with the apiserver's kubelet-client subject (clientAuth), so nobody can exec by talking to a kubelet
@@ -32,6 +32,7 @@ from aiohttp import WSMsgType, web
 
 from kubelet.archivestream import add_archive_routes
 from kubelet.settings import KubeletSettings
+from kubelet.statsroutes import add_stats_routes
 
 __all__ = [
     "APISERVER_CLIENT_CN", "CHANNEL_CLOSE", "CHANNEL_ERROR", "CHANNEL_RESIZE", "CHANNEL_STDERR", "CHANNEL_STDIN",
@@ -212,12 +213,14 @@ class StreamServer:
     """aiohttp over mutual TLS; `start()` returns the host:port it is reachable at."""
 
     def __init__(
-        self, runtime: Any, settings: KubeletSettings, *, apiserver: str, going_down: Callable[[str], bool] = lambda name: False
+        self, runtime: Any, settings: KubeletSettings, *, apiserver: str, going_down: Callable[[str], bool] = lambda name: False,
+        stats: Any = None,
     ) -> None:
         self.runtime = runtime  # kubelet.runtime.LxcRuntime
         self.going_down = going_down  # whether the container is being stopped or deleted (the kubelet's informer knows)
         self.settings = settings
         self.apiserver = apiserver
+        self.stats = stats  # kubelet.sampler.MetricsSampler (None: no metrics collected), for /stats
         self.sessions: set[Session] = set()
         self.stopping = False
         self._runner: web.AppRunner | None = None
@@ -228,6 +231,7 @@ class StreamServer:
         app.router.add_get("/attach/{name}", self.attach)
         app.router.add_get("/logs/{name}", self.logs)
         add_archive_routes(app, self)  # backup archives out and in (kubelet/archivestream.py)
+        add_stats_routes(app, self)  # usage from memory (kubelet/statsroutes.py)
         return app
 
     async def start(self) -> str:

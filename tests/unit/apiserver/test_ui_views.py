@@ -20,8 +20,9 @@ def ct(name: str, *, phase: str | None = None, node: str = "", ip: str = "", cpu
     if memory is not None:
         spec["memory"] = memory
     metrics = {k: v for k, v in (("cpu.cores", used_cpu), ("memory.bytes", used_mem)) if v is not None}
-    status = {"phase": phase, "ip": ip, "metrics": metrics} if phase else {}
-    return {"metadata": {"name": name, "creationTimestamp": created, **meta}, "spec": spec, "status": status}
+    status = {"phase": phase, "ip": ip} if phase else {}
+    # Usage is not in the object: the row takes the kubelet's sample beside it (the "usage" key here).
+    return {"metadata": {"name": name, "creationTimestamp": created, **meta}, "spec": spec, "status": status, "usage": metrics}
 
 
 @pytest.mark.parametrize(
@@ -35,7 +36,7 @@ def ct(name: str, *, phase: str | None = None, node: str = "", ip: str = "", cpu
     ids=["new", "running-with-metrics", "deleting", "unparseable-memory"],
 )
 def test_container_row(obj: dict, phase: str, cpu: str, memory: str) -> None:
-    row = views.container_row(obj)
+    row = views.container_row(obj, obj.get("usage"))
     assert (row.phase, row.cpu_text, row.memory_text) == (phase, cpu, memory)
 
 

@@ -96,7 +96,7 @@ def world(tmp_path: Path, **overrides: Any) -> World:
     r = Reconciler(api, rt, s, images=FakeImages(), network=FakeNetwork, idmap=IDMAP, allocator=Allocator(s.subnet),
                    host=HostFeatures(),
                    drift=DriftPoller(s.lxc_path, interval=1.0, enqueue=lambda name: None), stops=stops,
-                   cached=api.cached, may_start=guard.may_start, metrics=lambda name: None, cgroup_version=2)
+                   cached=api.cached, may_start=guard.may_start, cgroup_version=2)
     holder["r"] = r
     return World(api, rt, stops, lease, guard, r)
 
