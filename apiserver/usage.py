@@ -74,7 +74,7 @@ def aggregate(summaries: dict[str, Obj], failures: dict[str, str], bound: dict[s
 
 
 class KubeletUsage:
-    def __init__(self, *, store: Store, dialer: KubeletDialer, ttl: float = 5.0, timeout: float = 5.0) -> None:
+    def __init__(self, *, store: Store, dialer: KubeletDialer, ttl: float = 2.0, timeout: float = 5.0) -> None:
         self.store, self.dialer, self.timeout = store, dialer, timeout
         self.cache = TtlCache(ttl)
         self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}

@@ -1,5 +1,5 @@
 """kubectl habits (issue 18, item 14): label, annotate, edit, patch, get -L/--show-labels/--sort-by,
-delete -l/--all/--ignore-not-found, top -l, node labels the scheduler matches. Real apiserver over real etcd."""
+delete -l/--all/--ignore-not-found, node labels (top -l: test_usage_api.py) the scheduler matches. Real apiserver over real etcd."""
 from __future__ import annotations
 
 import asyncio
@@ -245,19 +245,3 @@ def test_delete_by_selector_all_and_ignore_not_found(cli, api) -> None:
     assert _call(api, lambda c: c.list("containers"))[0] == []
     result = cli("delete", "containers", "web", "-l", "a=b")
     assert (result.exit_code, result.stderr) == (1, "error: -l and --all take a KIND and no names, e.g. dlxc delete containers -l app=web\n")
-
-
-def test_top_by_selector(cli, api) -> None:
-    assert cli("apply", "-f", "-", input=WEB + "---\n" + DB).exit_code == 0
-    for name in ("web", "db"):
-        async def running(c, name=name) -> None:
-            obj = await c.get("containers", name)
-            obj["status"] = {**obj["status"], "phase": "Running", "metrics": {"cpu.cores": 0.5, "memory.bytes": 2**20}}
-            await c.replace_status("containers", obj)
-
-        _call(api, running)
-    result = cli("top", "containers", "-l", "tier=db")
-    assert result.exit_code == 0
-    assert [line.split()[0] for line in result.stdout.splitlines()] == ["NAME", "db"]
-    result = cli("top", "containers", "-l", "tier=none")
-    assert (result.exit_code, result.stdout) == (0, "no containers with metrics yet\n")
