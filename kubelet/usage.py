@@ -53,7 +53,7 @@ class UsageHistory:
 
 
 # A summary moves "by a lot" when one of these moves by this share of the node's capacity.
-SUMMARY_STEP = {"cpu": 0.10, "memory": 0.10, "disk": 0.05}
+SUMMARY_STEP = {"cpu": 0.25, "memory": 0.10, "disk": 0.05}
 # Fields of a Node status that change at every look without meaning a change of state.
 _VOLATILE = ("lastHeartbeatTime", "usage", "conditions")
 

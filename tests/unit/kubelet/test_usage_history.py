@@ -45,7 +45,7 @@ def status(*, stamp: str = STAMP, cpu: float = 1.0, memory: int = 500, disk: int
     [
         (None, status(), 0, "not posted yet"),
         (status(), status(stamp="2026-01-01T00:00:10Z", cpu=1.3, memory=550, disk=520), 10, None),
-        (status(), status(cpu=1.5), 299, "cpu usage moved by 10% of capacity or more"),
+        (status(), status(cpu=2.0), 299, "cpu usage moved by 25% of capacity or more"),
         (status(), status(memory=400), 10, "memory usage moved by 10% of capacity or more"),
         (status(), status(disk=550), 10, "disk usage moved by 5% of capacity or more"),
         (status(), status(containers=11), 10, "container count changed"),
