@@ -572,8 +572,9 @@ class Reconciler:
                     status[key] = fields[arg]
         # Usage is served from the kubelet's memory (kubelet/statsroutes.py), not written here: a
         # status write happens on a change of state only. An older kubelet's sample is dropped.
-        status.pop("metrics", None)
-        status.pop("metricsTime", None)
+        for key in ("metrics", "metricsTime"):
+            if status.get(key):  # the apiserver's empty default stays: dropping it would differ at every look
+                status.pop(key)
         status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != "Scheduled"]
         if status == base:
             return

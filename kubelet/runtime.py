@@ -58,7 +58,6 @@ class Observed:
     state: str
     init_pid: int | None
     items: tuple[Item, ...]  # the container's config file, parsed (includes not expanded)
-    ips: tuple[str, ...]
     started: datetime | None = None  # when the running init started (from /proc), to about 10 ms
 
     @property
@@ -122,23 +121,22 @@ class LxcRuntime:
         return sorted(name for name in found if _NAME.match(name))
 
     def inspect(self, name: str) -> Observed | None:
-        """The container's state, init pid, config items and addresses; None when it does not exist."""
+        """The container's state, init pid and config items; None when it does not exist. (Not its
+        addresses: liblxc's get_ips forks into the container's network namespace, at every resync of
+        every container, and nothing read them.)"""
         config_file = self.container_dir(name) / "config"
         container = self._container(name)
         if not config_file.is_file() and not container.running:
             return None
         state = container.state
         pid = container.init_pid
-        ips: tuple[str, ...] = ()
-        if state == "RUNNING":
-            ips = tuple(container.get_ips(family="inet") or ())
         try:
             items = tuple(parse_config(config_file.read_text()))
         except FileNotFoundError:
             items = ()
         pid = pid if pid and pid > 0 else None
         started = init_started(pid) if pid and state in ("RUNNING", "FROZEN") else None
-        return Observed(name=name, state=state, init_pid=pid, items=items, ips=ips, started=started)
+        return Observed(name=name, state=state, init_pid=pid, items=items, started=started)
 
     def states(self) -> dict[str, str]:
         """The state of every container under the lxcpath (RUNNING, STOPPED, FROZEN, ...), cheaply."""
