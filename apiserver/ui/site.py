@@ -331,6 +331,9 @@ def create_dashboard(
                         involved = (event.obj.get("spec") or {}).get("involvedObject") or {}
                         relevant = relevant or involved.get("name") == name
                 if relevant:
+                    if any(plural == "containers" for plural, _ in batch):
+                        # A change of state (Running, say) may bring the first samples: look now, not in 15 s.
+                        (series, latest), refreshed = await chart(name), time.monotonic()
                     yield sse("live", render("_container_live.html", **container_context(obj, events, session, series, latest)))
 
         return streaming(stream())
