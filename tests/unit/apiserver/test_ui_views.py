@@ -164,3 +164,11 @@ def gone(name: str, phase: str = "Running") -> WatchEvent:
 def test_table_changes_keep_only_the_ends_of_a_batch(events: list[WatchEvent], query: dict, expected: dict) -> None:
     first, last = views.table_changes(events, views.Filter.from_query(query))
     assert {name: (first[name], row.phase if row else None) for name, row in last.items()} == expected
+
+
+def test_table_changes_draw_rows_with_the_served_usage() -> None:
+    """Usage is not in the objects: a row redrawn for a watch event carries the kubelet's latest sample."""
+    _, last = views.table_changes([put("a", prev_phase="Pending"), put("b", prev_phase="Pending")], views.Filter(),
+                                  usage={"a": {"cpu.cores": 0.5, "memory.bytes": 2.0**20}})
+    assert (last["a"].cpu_text, last["a"].memory_text) == ("0.50", "1.0Mi")
+    assert (last["b"].cpu_text, last["b"].memory_text) == ("–", "–")
