@@ -260,7 +260,11 @@ def _kind_paths(kind: Kind) -> dict[str, Any]:
         paths[base + "/{name}/archive"] = {
             "parameters": [NAME],
             "get": {"operationId": "read_backup_archive", "tags": tags,
-                    "summary": "The backup's archive (zstd tar), from the kubelet that holds it (`dlxc export`).",
+                    "summary": "The backup's archive (zstd tar), from the kubelet that holds it (`dlxc export`; a node's "
+                               "restore, move or failover with `for`).",
+                    "parameters": [{"name": "for", "in": "query", "required": False, "schema": {"type": "string"},
+                                    "description": "A node token may read the archive when the container named here is "
+                                                   "bound to that node and is restored from this backup."}],
                     "responses": {"200": {"description": "OK", "content": binary}, **errors}},
             "put": {"operationId": "write_backup_archive", "tags": tags,
                     "summary": "Send an archive to the kubelet of the node status.node names; it is checked whole before it is kept "

@@ -29,8 +29,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from apiserver.auth import Identity, authorize
 from apiserver.registry import Registry
 from apiserver.storage import Store
+from schemas.wire import RESTORE_ANNOTATION
 from dlxc.client.api import event_name
-from dlxc.client.errors import ApiError, BadRequest, Conflict, NotFound, TemporaryError, Unauthorized
+from dlxc.client.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, TemporaryError, Unauthorized
 
 __all__ = ["STREAM_PROTOCOL", "KubeletDialer", "StreamProxy", "add_stream_routes", "container_and_node"]
 
@@ -290,13 +291,17 @@ def _add_archive_routes(
 ) -> None:
     """GET/PUT backups/NAME/archive: a backup's archive read from, or written to, the kubelet of the
     node its status names (`dlxc export` / `dlxc import`). Like exec, only roles that may create
-    (admin): an archive holds every file of the container."""
+    (admin): an archive holds every file of the container. One exception: a node may read the
+    archive it restores a container bound to it from (`?for=CONTAINER`, a move or a restore to
+    another node, or a failover), so nodes need no shared --backup-dir."""
 
-    async def node_of(request: Request) -> tuple[str, Any]:
+    async def node_of(request: Request, *, reading: bool = False) -> tuple[str, Any]:
         name = request.path_params["name"]
         identity = await identity_of(request)
-        authorize(identity, verb="create", plural="backups", name=name, subresource="archive", bound_node=None)
-        backup = await store.get("backups", name)
+        backup = await _readable_by_node(store, identity, name, request.query_params.get("for")) if reading else None
+        if backup is None:
+            authorize(identity, verb="create", plural="backups", name=name, subresource="archive", bound_node=None)
+            backup = await store.get("backups", name)
         node_name = (backup.get("status") or {}).get("node")
         if not node_name:
             raise Conflict(f"backup {name} names no node (status.node): no kubelet holds its archive")
@@ -320,7 +325,7 @@ def _add_archive_routes(
         return BadRequest(text or f"the kubelet answered {upstream.status}")
 
     async def read(request: Request) -> Response:
-        name, node = await node_of(request)
+        name, node = await node_of(request, reading=True)
         url, server_name = dialer.url(node, f"/backups/{name}")
         try:
             upstream = await dialer.session().get(url, ssl=dialer.context, server_hostname=server_name)
@@ -355,6 +360,28 @@ def _add_archive_routes(
         route = Route(f"{prefix}/backups/{{name}}/archive", endpoint, methods=[method], name=f"{method.lower()}_backup_archive")
         route.methods.discard("HEAD")
         app.router.routes.append(route)
+
+
+async def _readable_by_node(store: Store, identity: Identity, name: str, container: str | None) -> Any | None:
+    """The Backup `name` when `identity` is the node that `container` (bound to it) is restored
+    from it on; None when the caller is not a node asking for one (the admin rule applies)."""
+    node = identity.node
+    if node is None or not container:
+        return None
+    try:
+        target = await store.get("containers", container)
+    except NotFound:
+        raise Forbidden(f"{identity.name} may not read the archive of backup {name}: container {container} does not exist") from None
+    backup = await store.get("backups", name)
+    annotations = target["metadata"].get("annotations") or {}
+    # Restored from it by name, or the very container it was made of (same uid: a failover).
+    ours = annotations.get(RESTORE_ANNOTATION) == name or (
+        (backup.get("spec") or {}).get("container") == container
+        and (backup.get("status") or {}).get("containerUid") == target["metadata"].get("uid"))
+    if target["spec"].get("nodeName") != node or not ours:
+        raise Forbidden(f"{identity.name} may not read the archive of backup {name}: it is not restoring "
+                        f"container {container} from it on node {node}")
+    return backup
 
 
 async def _splice(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse) -> None:

@@ -4,7 +4,8 @@ A Backup is level-triggered like a Container: each key is re-read from the infor
 by its phase. Pending and our container's -> claim it (finalizer, then Running), archive, report
 Completed or Failed. Running on this node but not being written by this process -> the kubelet
 restarted in the middle: the partial file is removed and the Backup marked Failed (never left
-Running). Deleted -> remove the archive, then our finalizer.
+Running). Deleted -> remove the archive (and a container directory a move kept for it,
+kubelet/keep.py), then our finalizer.
 
 Consistency: a running container is *frozen* (cgroup freezer) for the whole copy and thawed after,
 so the archive is one instant of its files; a stopped one is copied as it is. Meanwhile the
@@ -22,21 +23,19 @@ from typing import Any
 
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
+from kubelet import keep
 from kubelet.hold import held
 from kubelet.archive import IdShift, Written, merged_tree, write_archive
 from kubelet.lxcconfig import split_overlay_rootfs
+from schemas.backup import spec_document
 from schemas.base import Obj, iso_time, now_iso
-from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, BACKUP_FINALIZER, RESTART_ANNOTATION, RESTORE_ANNOTATION
+from schemas.wire import BACKUP_FINALIZER
 
 __all__ = ["BackupAgent", "archive_layers", "id_shift_of", "spec_document"]
 
 log = logging.getLogger("dlxc.kubelet.backups")
 SUFFIX = ".tar.zst"
 PARTIAL = ".partial"
-# Annotations that asked a kubelet for something once; a restored copy must not ask again.
-_ONE_SHOT = (RESTART_ANNOTATION, RESTORE_ANNOTATION, ADOPTED_ROOTFS_ANNOTATION)
-
-
 def archive_layers(rootfs: str) -> list[Path]:
     """The directories whose merged view is the rootfs (upper first) of an lxc.rootfs.path value."""
     parts = split_overlay_rootfs(rootfs)
@@ -60,14 +59,6 @@ def id_shift_of(items: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> I
             else:
                 gid = int(host)
     return IdShift(uid, gid, count)
-
-
-def spec_document(container: Obj) -> Obj:
-    """What an archive keeps of a Container: enough to create it again, nothing bound to where it ran."""
-    meta = container["metadata"]
-    spec = {k: v for k, v in container["spec"].items() if k != "nodeName"}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _ONE_SHOT}
-    return {"metadata": {"name": meta["name"], "labels": meta.get("labels") or {}, "annotations": annotations}, "spec": spec}
 
 
 class BackupAgent:
@@ -246,6 +237,8 @@ class BackupAgent:
         paths = [self.dir / f"{name}{SUFFIX}{PARTIAL}"] + ([] if partial_only else [self.path_for(name)])
         for path in paths:
             path.unlink(missing_ok=True)
+        if not partial_only and keep.discard(self.kubelet.settings.lxc_path, name):
+            log.info("%s: removed the container directory a move kept until this backup's deletion", name)
 
     async def _fail(self, obj: Obj, message: str) -> None:
         try:

@@ -32,7 +32,7 @@ from typing import Any
 
 from dlxc.client.errors import NotFound
 from dlxc.client.events import NORMAL, WARNING, EventRecorder
-from kubelet import clusterfiles, images, names, render, restarts
+from kubelet import clusterfiles, images, keep, names, render, restarts
 from kubelet.allocator import Allocator
 from kubelet.hostfeatures import HostFeatures
 from kubelet.plan import (
@@ -47,7 +47,9 @@ from kubelet.statusfields import (
 from kubelet.stops import StopRecords
 from schemas import Container
 from schemas.base import Obj, iso_time
-from schemas.wire import CONTEXT_ANNOTATION, HOSTS_ANNOTATION, LXC_FINALIZER, NODE_HOOKS_ANNOTATION, RESTART_ANNOTATION
+from schemas.wire import (
+    CONTEXT_ANNOTATION, HOSTS_ANNOTATION, KEEP_ROOTFS_ANNOTATION, LXC_FINALIZER, NODE_HOOKS_ANNOTATION, RESTART_ANNOTATION,
+)
 
 __all__ = ["DONE", "Reconciler", "RenderError", "Result"]
 
@@ -230,8 +232,17 @@ class Reconciler:
         return DONE
 
     async def finalize(self, obj: Obj, observed: Observed | None) -> Result:
-        """Deleted: remove the LXC container, then our finalizer, so the object goes."""
-        await self._remove_if_ours(obj["metadata"]["name"], observed)
+        """Deleted: remove the LXC container (or, for a move, keep its directory: kubelet.keep), then
+        our finalizer, so the object goes."""
+        name = obj["metadata"]["name"]
+        backup = (obj["metadata"].get("annotations") or {}).get(KEEP_ROOTFS_ANNOTATION)
+        if backup and observed is not None and await asyncio.to_thread(self.runtime.managed, name):
+            if observed.state != "STOPPED":
+                await asyncio.to_thread(self.execute, Stop(name))
+            await asyncio.to_thread(keep.park, self.settings.lxc_path, name, backup)
+            self.allocator.release(name)
+            self.stops.clear(name)
+        await self._remove_if_ours(name, await asyncio.to_thread(self.observe, name) if backup else observed)
         meta = obj["metadata"]
         if LXC_FINALIZER in meta.get("finalizers", []):
             rest = [f for f in meta["finalizers"] if f != LXC_FINALIZER]

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from schemas.base import ConfigSafeStr, DnsLabel, Model
 from schemas.meta import ObjectMeta
 
-__all__ = ["BACKUP_PHASES", "Backup", "BackupPolicy", "BackupSpec", "BackupStatus", "backup_name", "check_schedule"]
+__all__ = ["BACKUP_PHASES", "Backup", "BackupPolicy", "BackupSpec", "BackupStatus", "backup_name", "check_schedule", "spec_document"]
 
 BACKUP_PHASES = ("Pending", "Running", "Completed", "Failed")
 
@@ -18,6 +18,18 @@ def backup_name(container: str, when: datetime) -> str:
     """NAME-YYYYMMDD-HHMMSS (UTC). The container's name is cut so the whole stays a DNS-1123 label."""
     stamp = when.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{container[:63 - len(stamp) - 1].rstrip('-')}-{stamp}"
+
+
+def spec_document(container: Any) -> Any:
+    """What an archive keeps of a Container: enough to create it again, nothing bound to where it ran
+    (nor the annotations that asked a kubelet for something once: a restored copy must not ask again)."""
+    from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, KEEP_ROOTFS_ANNOTATION, RESTART_ANNOTATION, RESTORE_ANNOTATION
+
+    one_shot = (RESTART_ANNOTATION, RESTORE_ANNOTATION, ADOPTED_ROOTFS_ANNOTATION, KEEP_ROOTFS_ANNOTATION)
+    meta = container["metadata"]
+    spec = {k: v for k, v in container["spec"].items() if k != "nodeName"}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in one_shot}
+    return {"metadata": {"name": meta["name"], "labels": meta.get("labels") or {}, "annotations": annotations}, "spec": spec}
 
 
 def check_schedule(value: str) -> str:

@@ -14,6 +14,7 @@ __all__ = [
     "CONTAINER_LABEL",
     "CONTROL_PLANE_OF_ANNOTATION",
     "DRAINED_FROM_ANNOTATION",
+    "KEEP_ROOTFS_ANNOTATION",
     "HOLLOW_LABEL",
     "LXC_FINALIZER",
     "RESTART_ANNOTATION",
@@ -54,6 +55,11 @@ BACKUP_FINALIZER = "dlxc.io/backup-archive"
 # Set by `dlxc backup restore` (and import, move): the Backup whose archive the kubelet unpacks as
 # the new container's rootfs instead of cloning its image. Read only when the container is created.
 RESTORE_ANNOTATION = "dlxc.io/restore-from"
+
+# Set by `dlxc move` just before it deletes the stopped container on its old node: that node's
+# kubelet keeps the container's directory (as `.kept/BACKUP`) instead of removing it, until the
+# move's Backup is deleted (the move succeeded) or the container is made there again (it failed).
+KEEP_ROOTFS_ANNOTATION = "dlxc.io/keep-rootfs-for"
 
 # The snapshots a container should have (a JSON list of names), kept by its node's kubelet; what
 # exists is listed in status.snapshots. An annotation, not spec: `dlxc apply` of a manifest leaves

@@ -259,26 +259,14 @@ def dlxc(*args: str, env: dict[str, str], input: str | None = None, timeout: flo
 
 @pytest.fixture(scope="session", autouse=True)
 def lxcfs_left_as_found() -> Iterator[None]:
-    """Kubelets start lxcfs when it is not running; a session that made them do so stops it at the end."""
+    """Kubelets start lxcfs when it is not running; a session that made them do so stops it at the end.
+    (A kubelet of a namespace host stops the lxcfs it started itself: tests/e2e/netnodes.py checks it.)"""
     from kubelet import hostfeatures
 
-    import psutil
-
     running_before = hostfeatures.lxcfs_mounted()
-    began = time.time()
     yield
     if not running_before:
         hostfeatures.stop_lxcfs()
-    # A kubelet of a namespace host (its own mount namespace) cannot see the host's lxcfs and starts
-    # one of its own there, which outlives it: stop every lxcfs with dlxc's pid file this session began.
-    marker = f"--pidfile={hostfeatures.LXCFS_PIDFILE}"
-    for proc in psutil.process_iter(["name", "cmdline", "create_time"]):
-        if proc.info["name"] == "lxcfs" and marker in (proc.info["cmdline"] or []) and proc.info["create_time"] >= began:
-            try:
-                proc.terminate()
-                proc.wait(10)
-            except (psutil.NoSuchProcess, psutil.TimeoutExpired):
-                pass
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Writes from the dashboard: the API's own registries, behind the API's own authorization.
 
-`LocalClient` has the methods of `dlxc.client.Client` the apply workflow uses, served in-process for
-one identity, so the dashboard applies manifests with the very code `dlxc apply` runs.
+`LocalClient` has the methods of `dlxc.client.Client` the apply and move workflows use, served
+in-process for one identity, so the dashboard applies manifests and drains nodes with the very code
+`dlxc apply` and `dlxc drain` run.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from apiserver.auth import Identity, authorize
 from apiserver.registry import Registry
+from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
 from apiserver.storage import Store
 from dlxc.client.errors import BadRequest
 from schemas.base import Obj
@@ -28,19 +30,22 @@ class LocalClient:
         registry = self.registries.get(plural)
         if registry is None:
             raise BadRequest(f"unknown resource {plural!r}")
-        authorize(self.identity, verb=verb, plural=plural, name=name, subresource=None, bound_node=None)
+        self.authorize(verb, plural, name)
         return registry
+
+    def authorize(self, verb: str, plural: str, name: str | None = None) -> None:
+        """Forbidden unless this identity may `verb` `plural` (a workflow checks all it will do before it starts)."""
+        authorize(self.identity, verb=verb, plural=plural, name=name, subresource=None, bound_node=None)
 
     async def get(self, plural: str, name: str) -> Obj:
         self._check("get", plural, name)
         return await self.store.get(plural, name)
 
     async def list(self, plural: str, *, label_selector: str | None = None, field_selector: str | None = None) -> tuple[list[Obj], str]:
-        if label_selector or field_selector:
-            raise BadRequest("the dashboard lists whole kinds only")
+        selector = Selector(parse_label_selector(label_selector), parse_field_selector(field_selector))
         self._check("list", plural, None)
         items, revision = await self.store.list(plural)
-        return items, str(revision)
+        return [o for o in items if selector.matches(o)], str(revision)
 
     async def create(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
         name = (obj.get("metadata") or {}).get("name") if isinstance(obj, dict) else None

@@ -32,11 +32,13 @@ PING = b": ping\n\n"
 
 
 async def changes(
-    caches: Mapping[str, WatchCache], since: Mapping[str, int], *, keepalive: float = KEEPALIVE, settle: float = 0.0
+    caches: Mapping[str, WatchCache], since: Mapping[str, int], *, keepalive: float = KEEPALIVE, settle: float = 0.0,
+    nudge: asyncio.Event | None = None,
 ) -> AsyncIterator[list[tuple[str, WatchEvent]]]:
     """Batches of (plural, event) after each kind's `since` revision; an empty batch every `keepalive`
     seconds of quiet. With `settle`, changes arriving within that many seconds of the first are sent
-    as one batch (pages that re-render a summary do it once per burst, not once per event)."""
+    as one batch (pages that re-render a summary do it once per burst, not once per event). Setting
+    `nudge` makes an empty batch too (and clears it): for what a page shows that is in no watch."""
     watchers: dict[str, Watcher] = {}
     queue: asyncio.Queue[tuple[str, list[WatchEvent]] | BaseException] = asyncio.Queue()
 
@@ -49,6 +51,12 @@ async def changes(
         except (ApiError, WatchEnded) as exc:
             queue.put_nowait(exc)
 
+    async def poke(event: asyncio.Event) -> None:
+        while True:
+            await event.wait()
+            event.clear()
+            queue.put_nowait(("", []))
+
     tasks = []
     try:
         for plural, cache in caches.items():
@@ -58,6 +66,8 @@ async def changes(
                 raise Stale(plural)
             watchers[plural] = watcher
         tasks = [asyncio.create_task(pump(p, w)) for p, w in watchers.items()]
+        if nudge is not None:
+            tasks.append(asyncio.create_task(poke(nudge)))
         while True:
             try:
                 first = await asyncio.wait_for(queue.get(), keepalive)

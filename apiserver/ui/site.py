@@ -6,11 +6,13 @@ through the API's own authorization (apiserver.ui.actions.LocalClient): a viewer
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -20,15 +22,18 @@ import jinja2
 import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from apiserver.etcdhealth import EtcdHealth, EtcdProbe
 from apiserver.registry import Registry
 from apiserver.usage import KubeletUsage
 from apiserver.storage import Store
 from apiserver.ui import views
 from apiserver.ui.actions import CONTAINER_ACTIONS, LocalClient, container_action, set_cordon
+from apiserver.ui.drains import Drains
+from apiserver.ui.follow import follow_log
 from apiserver.ui.live import PING, changes, sse
 from apiserver.ui.login import login_routes
 from apiserver.ui.responses import secured, streaming
@@ -73,8 +78,11 @@ def create_dashboard(
         undefined=jinja2.ChainableUndefined,
     )
     env.filters["bytes"] = views.human_bytes
+    env.filters["sort_key"] = views.sort_key
     env.filters["age"] = lambda stamp, now: views.age(stamp, now=now)
     links = LoginLinks()
+    etcd = EtcdProbe(store)
+    drains = Drains()
 
     async def served() -> dict[str, dict[str, float]]:
         """Every running container's latest sample (from the kubelets, never etcd); {} when none answer."""
@@ -162,7 +170,7 @@ def create_dashboard(
             since[plural] = revision
         return state, since
 
-    def overview_context(state: dict[str, dict[str, Obj]]) -> dict[str, Any]:
+    def overview_context(state: dict[str, dict[str, Obj]], health: EtcdHealth) -> dict[str, Any]:
         now = views.now_utc()
         nodes, containers = list(state["nodes"].values()), list(state["containers"].values())
         return {
@@ -171,30 +179,33 @@ def create_dashboard(
             "total": len(containers),
             "warnings": views.warning_events(list(state["events"].values())),
             "leaders": views.leaders(list(state["leases"].values()), set(state["nodes"]), now=now),
-            "etcd": {"members": store.endpoints, "in_use": store.endpoint},
+            "etcd": {"members": store.endpoints, "in_use": store.endpoint, "health": health},
             "now": now,
         }
 
     async def overview(request: Request, session: Session) -> Response:
         state, _ = await overview_state()
-        return page(request, "overview.html", session, **overview_context(state))
+        return page(request, "overview.html", session, **overview_context(state, await etcd.get()))
 
     async def overview_live(request: Request, session: Session) -> Response:
         async def stream() -> AsyncIterator[bytes]:
             state, since = await overview_state()
-            sent = render("_overview.html", **overview_context(state))
+            health = await etcd.get()
+            sent = render("_overview.html", **overview_context(state, health))
             yield sse("overview", sent)
             async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE):
-                if not batch:
-                    yield PING
-                    continue
+                # etcd's health is in no watch: look again with every batch (at least every keepalive);
+                # EtcdProbe answers from its last look for a few seconds, shared by every open page.
+                health = await etcd.get()
                 for plural, event in batch:
                     _apply(state[plural], event)
-                html = render("_overview.html", **overview_context(state))
+                html = render("_overview.html", **overview_context(state, health))
                 # Most changes (heartbeats, lease renewals) change nothing shown: send only what differs.
                 if html != sent:
                     yield sse("overview", html)
                     sent = html
+                elif not batch:
+                    yield PING
 
         return streaming(stream())
 
@@ -209,7 +220,8 @@ def create_dashboard(
         nodes = sorted({r.node for r in every if r.node})
         live = f"/ui/live/containers?{urlencode({'since': revision})}&{flt.query()}"
         return page(request, "containers.html", session, rows=rows, filter=flt, phases=views.PHASES, nodes=nodes,
-                    live=live, total=len(items), now=views.now_utc(), can_write=session.may("patch", "containers"))
+                    live=live, total=len(items), now=views.now_utc(), can_write=session.may("patch", "containers"),
+                    sort=flt.sort, direction=views.sort_direction(flt.sort, desc=flt.desc), numeric=flt.sort in views.NUMERIC_KEYS)
 
     async def containers_live(request: Request, session: Session) -> Response:
         flt = views.Filter.from_query(request.query_params)
@@ -228,28 +240,19 @@ def create_dashboard(
                               for obj in [caches["containers"].latest(name)] if obj is not None
                               for row in [views.container_row(obj, sample)] if flt.matches(row)]
                     shown = fresh
-                    if redraw:
-                        yield sse("rows", "".join(
-                            render("_rows.html", rows=[row], now=now, can_write=can_write).strip().replace("<tr ", '<tr hx-swap-oob="true" ', 1)
-                            for row in redraw))
+                    if redraw:  # whole rows: the page's script (app.js) swaps each where the sort puts it
+                        yield sse("rows", render("_rows.html", rows=redraw, now=now, can_write=can_write, sort=flt.sort).strip())
                 if not batch:
                     yield PING
                     continue
                 first, last = views.table_changes([event for _, event in batch], flt, usage=shown)
-                # Rows that come or go first, wrapped in <tbody> (a bare <tr> ahead of them would make the
-                # browser's parser drop them); rows that change in place last, as bare <tr>s.
-                parts, changed = [], []
-                for name, row in last.items():
-                    if row is not None and first[name]:
-                        changed.append(render("_rows.html", rows=[row], now=now, can_write=can_write).strip().replace("<tr ", '<tr hx-swap-oob="true" ', 1))
-                        continue
-                    if first[name]:
-                        parts.append(f'<tbody hx-swap-oob="delete:#row-{name}"></tbody>')
-                    if row is not None:
-                        parts.append(f'<tbody hx-swap-oob="beforeend:#rows">{render("_rows.html", rows=[row], now=now, can_write=can_write).strip()}</tbody>')
-                parts += changed
-                if parts:
-                    yield sse("rows", "".join(parts))
+                # Each row to show, whole, and an empty row for each to take away: the page's script
+                # (app.js) takes the old row out and puts the new one where the table's sort says.
+                rows = [row for row in last.values() if row is not None]
+                gone = [name for name, row in last.items() if row is None and first[name]]
+                if rows or gone:
+                    html = render("_rows.html", rows=rows, now=now, can_write=can_write, sort=flt.sort).strip()
+                    yield sse("rows", html + "".join(f'<tr id="row-{escape(name)}" data-gone></tr>' for name in gone))
 
         return streaming(stream())
 
@@ -345,12 +348,14 @@ def create_dashboard(
         await container_action(client(session), name, action)
         return secured(HTMLResponse(render("_action_result.html", action=action, done=[name], failed=[])))
 
-    async def call_api(session: Session, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def call_api(session: Session, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> httpx.Response:
         """One request to the API this dashboard is mounted in, in-process, as the session's identity:
-        for what the API does beyond objects (logs, terminal links), with exactly its checks."""
+        for what the API does beyond objects (terminal links), with exactly its checks. `raw`: `path`
+        is not under /apis/VERSION."""
         transport = httpx.ASGITransport(app=dashboard.api)
         async with httpx.AsyncClient(transport=transport, base_url="http://apiserver", timeout=30) as api:
-            return await api.request(method, f"/apis/{API_VERSION}{path}", headers={"Authorization": f"Bearer {session.token}"}, **kwargs)
+            url = path if raw else f"/apis/{API_VERSION}{path}"
+            return await api.request(method, url, headers={"Authorization": f"Bearer {session.token}"}, **kwargs)
 
     def api_error(got: httpx.Response) -> HTMLResponse:
         try:
@@ -360,23 +365,25 @@ def create_dashboard(
         return secured(HTMLResponse(render("_error.html", message=body.get("message", ""), details=[]), status_code=got.status_code))
 
     async def container_log(request: Request, session: Session) -> Response:
+        """The logs tab's stream: the last lines, then new ones as the kubelet writes them, until the tab is left."""
         name = request.path_params["name"]
         tail = min(5000, max(1, _int(request.query_params.get("tail")) or 200))
-        got = await call_api(session, "GET", f"/containers/{quote(name)}/log", params={"tail": str(tail)})
-        if got.status_code != 200:
-            return api_error(got)
-        return secured(HTMLResponse(render("_log.html", name=name, text=got.text, tail=tail)))
+        path = f"/apis/{API_VERSION}/containers/{quote(name)}/log"
+        return streaming(follow_log(dashboard.api, path, token=session.token, tail=tail))
 
     async def container_terminal(request: Request, session: Session) -> Response:
-        """A one-time browser terminal link (the API's terminal route), shown as a link to open."""
+        """The terminal tab's session: a one-time link made by the API's terminal route for this session's
+        identity, exchanged at once (in-process) for its one-time session, which only this response carries."""
         name = request.path_params["name"]
         got = await call_api(session, "POST", f"/containers/{quote(name)}/terminal", json={})
         if got.status_code != 201:
             return api_error(got)
-        link = got.json()
-        # The API builds the URL from the host it was asked on (here the in-process one): keep the path.
-        path = "/terminal/" + link["url"].split("/terminal/", 1)[1]
-        return secured(HTMLResponse(render("_terminal_link.html", name=name, path=path, expires=link.get("expiresAt", ""))))
+        token = got.json()["url"].split("#", 1)[1]
+        exchanged = await call_api(session, "POST", "/terminal/session", raw=True, json={"token": token})
+        if exchanged.status_code != 201:
+            return api_error(exchanged)
+        answer = exchanged.json()
+        return secured(JSONResponse({k: answer.get(k) for k in ("session", "container", "user", "expiresAt")}, status_code=201))
 
     # ------------------------------------------------------------------ apply (the page, and a container's spec)
 
@@ -433,7 +440,7 @@ def create_dashboard(
 
     def nodes_context(state: dict[str, dict[str, Obj]], session: Session) -> dict[str, Any]:
         return {"nodes": views.node_views(list(state["nodes"].values()), list(state["containers"].values()), now=views.now_utc()),
-                "can_write": session.may("patch", "nodes")}
+                "can_write": session.may("patch", "nodes"), "drains": drains.runs}
 
     async def nodes_page(request: Request, session: Session) -> Response:
         state, _ = await nodes_state()
@@ -444,16 +451,21 @@ def create_dashboard(
             state, since = await nodes_state()
             sent = render("_nodes.html", **nodes_context(state, session))
             yield sse("nodes", sent)
-            async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE):
-                if not batch:
-                    yield PING
-                    continue
-                for plural, event in batch:
-                    _apply(state[plural], event)
-                html = render("_nodes.html", **nodes_context(state, session))
-                if html != sent:
-                    yield sse("nodes", html)
-                    sent = html
+            # A drain's progress is in no watch: each of its lines nudges the stream to render too.
+            nudge = asyncio.Event()
+            drains.watchers.add(nudge)
+            try:
+                async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE, nudge=nudge):
+                    for plural, event in batch:
+                        _apply(state[plural], event)
+                    html = render("_nodes.html", **nodes_context(state, session))
+                    if html != sent:
+                        yield sse("nodes", html)
+                        sent = html
+                    elif not batch:
+                        yield PING
+            finally:
+                drains.watchers.discard(nudge)
 
         return streaming(stream())
 
@@ -500,6 +512,11 @@ def create_dashboard(
         await set_cordon(client(session), name, form.get("cordon") == "1")
         return Response(status_code=204)
 
+    async def drain(request: Request, session: Session) -> Response:
+        # No --force here: containers with failover: Never are moved by `dlxc drain --force` only.
+        run = await drains.start(client(session), request.path_params["name"])
+        return secured(HTMLResponse(render("_drain.html", run=run)))
+
     routes = [
         Route("/", view(overview)),
         *login_routes(render=render, links=links, authenticate=authenticate),
@@ -508,10 +525,11 @@ def create_dashboard(
         Route("/containers/{name}", view(container_page)),
         Route("/containers/{name}/action", write(container_action_one), methods=["POST"]),
         Route("/containers/{name}/apply", write(container_apply), methods=["POST"]),
-        Route("/containers/{name}/log", view(container_log)),
+        Route("/live/containers/{name}/log", view(container_log)),
         Route("/containers/{name}/terminal", write(container_terminal), methods=["POST"]),
         Route("/nodes", view(nodes_page)),
         Route("/nodes/{name}/cordon", write(cordon), methods=["POST"]),
+        Route("/nodes/{name}/drain", write(drain), methods=["POST"]),
         Route("/groups", view(groups_page)),
         Route("/live/groups", view(groups_live)),
         Route("/apply", view(apply_page)),

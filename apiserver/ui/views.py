@@ -24,6 +24,8 @@ __all__ = [
     "node_views",
     "phase_counts",
     "placement_view",
+    "sort_direction",
+    "sort_key",
     "sort_rows",
     "table_changes",
     "warning_events",
@@ -196,6 +198,27 @@ def sort_rows(rows: list[ContainerRow], key: str, *, desc: bool = False) -> list
     if key == "age":
         desc = not desc
     return sorted(by_name, key=lambda r: _sort_value(r, key), reverse=desc) if key != "name" else (by_name[::-1] if desc else by_name)
+
+
+NUMERIC_KEYS = ("cpu", "memory", "ip")
+
+
+def sort_key(row: ContainerRow, key: str) -> str:
+    """The row's value for `key` as the page's script compares it when it places a live row (a
+    number for numeric columns, else a string; ties go by name), so a row sent later lands where
+    sort_rows would have put it."""
+    value = _sort_value(row, key)
+    if key == "ip":
+        parts = list(value) if len(value) == 4 else [256, 0, 0, 0]  # not an address: after every address
+        return str(((parts[0] * 256 + parts[1]) * 256 + parts[2]) * 256 + parts[3])
+    if key in NUMERIC_KEYS:
+        return repr(float(value))
+    return str(value)
+
+
+def sort_direction(key: str, *, desc: bool) -> int:
+    """1 for ascending values, -1 for descending (age sorts youngest first, so its creation stamps descend)."""
+    return -1 if desc != (key == "age") else 1
 
 
 def phase_counts(containers: list[Obj]) -> list[tuple[str, int]]:

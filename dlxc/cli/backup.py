@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -12,6 +11,8 @@ from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from dlxc.client.api import Client
     from schemas.base import Obj
 
@@ -32,60 +33,40 @@ def _seconds(text: str) -> float:
 
 
 async def _get(client: Client, plural: str, name: str) -> Obj | None:
-    from dlxc.client.errors import NotFound
+    from dlxc.apply.moves import get_or_none
+
+    return await get_or_none(client, plural, name)
+
+
+async def _or_fail(step: Awaitable[Obj]) -> Obj:
+    """A workflow step of dlxc.apply.moves; its failure ends the command with its message."""
+    from dlxc.apply.moves import MoveError
 
     try:
-        return await client.get(plural, name)
-    except NotFound:
-        return None
+        return await step
+    except MoveError as exc:
+        return fail(str(exc))
 
 
 async def create_backup(client: Client, container: str, *, labels: dict[str, str] | None = None) -> Obj:
     """A new Backup of `container` (which must exist), named CONTAINER-YYYYMMDD-HHMMSS."""
-    from dlxc.client.errors import AlreadyExists
-    from schemas.backup import backup_name
+    from dlxc.apply import moves
 
-    if await _get(client, "containers", container) is None:
-        fail(f"container {container} does not exist; nothing to back up")
-    for _ in range(3):
-        name = backup_name(container, datetime.now(timezone.utc))
-        try:
-            return await client.create("backups", {"metadata": {"name": name, "labels": labels or {}}, "spec": {"container": container}})
-        except AlreadyExists:
-            await asyncio.sleep(1.0)  # two backups within one second: the next second's name
-    return fail(f"could not name a new backup of {container}: backups made every second already exist")
+    return await _or_fail(moves.create_backup(client, container, labels=labels))
 
 
 async def wait_backup(client: Client, name: str, *, timeout: float) -> Obj:
     """The Backup once Completed; a Failed one, or none by the deadline, ends the command with its message."""
-    deadline = time.monotonic() + timeout
-    while True:
-        obj = await _get(client, "backups", name)
-        if obj is None:
-            fail(f"backup {name} was deleted while waiting for it")
-        status = obj.get("status") or {}
-        if status.get("phase") == "Completed":
-            return obj  # type: ignore[return-value]
-        if status.get("phase") == "Failed":
-            fail(f"backup {name} failed: {status.get('message', '')}")
-        if time.monotonic() > deadline:
-            fail(f"backup {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
-        await asyncio.sleep(0.3)
+    from dlxc.apply import moves
+
+    return await _or_fail(moves.wait_backup(client, name, timeout=timeout))
 
 
 async def wait_running(client: Client, name: str, *, timeout: float) -> Obj:
     """The Container once Running; Failed, or not Running by the deadline, ends the command with its message."""
-    deadline = time.monotonic() + timeout
-    while True:
-        obj = await _get(client, "containers", name)
-        status = (obj or {}).get("status") or {}
-        if status.get("phase") == "Running":
-            return obj  # type: ignore[return-value]
-        if status.get("phase") == "Failed":
-            fail(f"container {name} failed: {status.get('message', '')}")
-        if time.monotonic() > deadline:
-            fail(f"container {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
-        await asyncio.sleep(0.3)
+    from dlxc.apply import moves
+
+    return await _or_fail(moves.wait_running(client, name, timeout=timeout))
 
 
 def restore_body(backup: Obj, *, name: str, node: str | None) -> Obj:
@@ -207,7 +188,7 @@ def delete(
 def restore(
     backup: str = typer.Argument(..., help="The backup to restore."),
     as_name: str = typer.Option(None, "--as", help="Name of the restored container (default: the backed-up container's)."),
-    node: str = typer.Option(None, "--node", help="Node to restore on (default: the node that wrote the archive; others need a shared --backup-dir)."),
+    node: str = typer.Option(None, "--node", help="Node to restore on (default: the node that wrote the archive; another node streams it from there)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the restored container runs."),
     timeout: str = _TIMEOUT,
 ) -> None:

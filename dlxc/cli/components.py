@@ -341,4 +341,8 @@ def kubelet(
         )
         await agent.run()
 
-    _run_until_signal(main, _client_config(server, token))
+    try:
+        _run_until_signal(main, _client_config(server, token))
+    finally:
+        if host.lxcfs_pidfile:  # started in this kubelet's own mount namespace: it goes with the kubelet
+            hostfeatures.stop_lxcfs(pidfile=Path(host.lxcfs_pidfile))

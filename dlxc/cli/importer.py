@@ -30,29 +30,14 @@ __all__ = ["IMPORTED_LABEL", "import_archive", "pick_node"]
 IMPORTED_LABEL = "dlxc.io/imported"
 
 
-def _ready(node: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions", []))
-
-
 async def pick_node(client: Client, wanted: str | None, *, exclude: str | None = None) -> str:
     """`wanted` if it exists, is Ready and not cordoned; else the Ready, schedulable node with the fewest containers."""
-    from dlxc.client.errors import NotFound
+    from dlxc.apply import moves
 
-    if wanted is not None:
-        try:
-            node = await client.get("nodes", wanted)
-        except NotFound:
-            return fail(f"node {wanted} does not exist")
-        if not _ready(node):
-            fail(f"node {wanted} is not Ready; choose another node")
-        if (node.get("spec") or {}).get("unschedulable"):
-            fail(f"node {wanted} is cordoned; uncordon it first or choose another node")
-        return wanted
-    nodes, _ = await client.list("nodes")
-    fit = [n for n in nodes if _ready(n) and not (n.get("spec") or {}).get("unschedulable") and n["metadata"]["name"] != exclude]
-    if not fit:
-        return fail("no Ready, schedulable node to place the container on")
-    return min(fit, key=lambda n: ((n.get("status") or {}).get("containerCount") or 0, n["metadata"]["name"]))["metadata"]["name"]
+    try:
+        return await moves.pick_node(client, wanted, exclude=exclude)
+    except moves.MoveError as exc:
+        return fail(str(exc))
 
 
 def import_archive(

@@ -13,7 +13,7 @@ import aiohttp
 import orjson
 
 from dlxc.client.config import ClientConfig, load_config
-from dlxc.client.errors import TemporaryError, error_from_response
+from dlxc.client.errors import TemporaryError, Unreachable, error_from_response
 from dlxc.client.verbs import PREFIX, ApiVerbs, event_name, retry_safe
 from schemas.base import Obj
 
@@ -129,7 +129,7 @@ class Client(ApiVerbs):
                 self._next_server()
                 attempt += 1
                 if attempt >= len(self.servers) or not retry:
-                    raise TemporaryError(f"cannot reach the apiserver at {server}: {_describe(exc)}") from exc
+                    raise Unreachable(f"cannot reach the apiserver at {server}: {_describe(exc)}") from exc
         if status >= 400:
             raise error_from_response(status, _loads_or_none(payload))
         return orjson.loads(payload)

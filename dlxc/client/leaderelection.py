@@ -64,6 +64,7 @@ class LeaderElection:
         self.token: str | None = None  # the term's fencing token while leading
         self.terms = 0
         self._rv: str | None = None
+        self._uid: str | None = None  # the term's Lease object: a takeover deletes and re-creates it
         self._seen: tuple[str, float] | None = None
 
     @property
@@ -101,6 +102,7 @@ class LeaderElection:
             self._seen = None
             return False
         self.token = self._rv = created["metadata"]["resourceVersion"]
+        self._uid = created["metadata"].get("uid")
         self.terms += 1
         log.info("%s leads %s (term %s)", self.identity, self.name, self.token)
         return True
@@ -108,10 +110,24 @@ class LeaderElection:
     async def renew(self) -> None:
         """Renew the term; Conflict or NotFound when someone else holds the Lease now."""
         patch = {"metadata": {"resourceVersion": self._rv}, "spec": {"renewTime": now_iso()}}
-        renewed = await self.client.patch("leases", self.name, patch)
-        if renewed["spec"].get("holderIdentity") != self.identity:
+        try:
+            renewed = await self.client.patch("leases", self.name, patch)
+        except Conflict:
+            # A renewal we gave up on (timed out on a slow apiserver) may still have landed and moved
+            # the version on: still our term if the Lease is the object we created and names us.
+            current = await self.client.get("leases", self.name)
+            if not self._still_ours(current):
+                raise
+            self._rv = current["metadata"]["resourceVersion"]
+            renewed = await self.client.patch("leases", self.name,
+                                              {"metadata": {"resourceVersion": self._rv}, "spec": {"renewTime": now_iso()}})
+        if not self._still_ours(renewed):
             raise Conflict(f"lease {self.name} is held by {renewed['spec'].get('holderIdentity')}")
         self._rv = renewed["metadata"]["resourceVersion"]
+
+    def _still_ours(self, lease: Obj) -> bool:
+        return (lease["spec"].get("holderIdentity") == self.identity
+                and (self._uid is None or lease["metadata"].get("uid") == self._uid))
 
     async def _hold(self) -> None:
         """Renew until the term is lost or the renew deadline passes; then return."""

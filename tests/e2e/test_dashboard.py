@@ -171,14 +171,24 @@ def test_a_viewer_sees_no_actions_and_a_forged_write_gets_403(context: BrowserCo
     expect(page.locator("#phase")).to_be_visible()
     assert page.locator("button[name=action]").count() == 0
     assert page.locator("button[name=mode]").count() == 0
+    expect(page.get_by_role("tab", name="Logs")).to_be_visible()  # a viewer reads the log, but gets no terminal
+    assert page.get_by_role("tab", name="Terminal").count() == 0
+    _create_node(module_api, "viewer-node")
     page.goto(module_api.url + "/ui/nodes")
+    expect(page.locator("#node-viewer-node")).to_be_visible()
     assert page.get_by_role("button", name="Cordon").count() == 0
-    # The server refuses anyway: a forged POST with the viewer's own session and CSRF token.
-    forged = context.request.post(module_api.url + "/ui/containers/viewer-target/action", form={"action": "delete"},
-                                  headers={"X-CSRF-Token": csrf_of(page)})
+    assert page.get_by_role("button", name="Drain").count() == 0
+    # The server refuses anyway: forged POSTs with the viewer's own session and CSRF token.
+    csrf = {"X-CSRF-Token": csrf_of(page)}
+    forged = context.request.post(module_api.url + "/ui/containers/viewer-target/action", form={"action": "delete"}, headers=csrf)
     assert forged.status == 403, forged.text()
     assert "ui-viewer (viewer) may not patch containers/viewer-target" in forged.text() or "may not delete" in forged.text()
     _get(module_api, "viewer-target")  # still there
+    drain = context.request.post(module_api.url + "/ui/nodes/viewer-node/drain", headers=csrf)
+    assert drain.status == 403 and "ui-viewer (viewer) may not patch nodes" in drain.text(), drain.text()
+    terminal = context.request.post(module_api.url + "/ui/containers/viewer-target/terminal", headers=csrf)
+    assert terminal.status == 403, terminal.text()
+    assert not _node(module_api, "viewer-node")["spec"].get("unschedulable")
 
 
 def test_a_bad_field_shows_the_error_the_cli_prints(context: BrowserContext, module_api: Api, tmp_path: Path) -> None:
@@ -270,12 +280,21 @@ def test_the_table_shows_a_new_container_and_its_phase_live(context: BrowserCont
     _delete(module_api, "live-one")
     expect(page.locator("#row-live-one")).to_have_count(0, timeout=5000)
     expect(page.locator("#count")).to_have_text(str(count))
+    # Live rows land where the table's sort puts them, and only if they match its filter.
+    page.goto(module_api.url + "/ui/containers?q=order-&sort=image&desc=1")
+    expect(page.locator("html[data-live=open]")).to_have_count(1)
+    for name, image in (("order-a", "img-2"), ("order-b", "img-3"), ("other-c", "img-9"), ("order-d", "img-1")):
+        _create(module_api, {"metadata": {"name": name}, "spec": {"image": image}})
+    names = page.locator("#rows tr td:nth-child(2)")  # after the selection checkbox
+    expect(names).to_have_text(["order-b", "order-a", "order-d"])
+    _call(module_api, "PATCH", "/order-d", {"spec": {"image": "img-4"}})
+    expect(names).to_have_text(["order-d", "order-b", "order-a"])
+    expect(page.locator("#count")).to_have_text("3")
 
 
 def test_the_overview_counts_live_and_a_node_is_cordoned_from_the_nodes_page(context: BrowserContext, module_api: Api) -> None:
     _call(module_api, "POST", "", {"metadata": {"name": "count-me"}, "spec": {"image": "busybox"}})
-    httpx.post(f"{module_api.url}/apis/dlxc.io/v1/nodes", json={"metadata": {"name": "ui-node"}, "spec": {}},
-               headers={"Authorization": f"Bearer {module_api.token}"}, timeout=10).raise_for_status()
+    _create_node(module_api, "ui-node")
     page = context.new_page()
     log_in(page, module_api, module_api.token, "/ui/")
     expect(page.locator("html[data-live=open]")).to_have_count(1)
@@ -284,14 +303,35 @@ def test_the_overview_counts_live_and_a_node_is_cordoned_from_the_nodes_page(con
     _create(module_api, container("count-me-too"))
     expect(pending).to_have_text(str(before + 1), timeout=5000)
     expect(page.locator(".etcd")).to_contain_text(f"1 member configured ({module_api.etcd.endpoint} in use)")
+    # etcd's members as etcd itself reports them: the one member leads, is healthy, and has a database.
+    member = page.locator("#etcd-members tbody tr")
+    expect(member).to_have_count(1)
+    expect(member.locator("td").nth(1)).to_have_text(module_api.etcd.endpoint)
+    expect(member.locator("td").nth(2)).to_have_text("Leader")
+    expect(member.locator("td").nth(3)).to_have_text("Healthy")
+    expect(member.locator("td").nth(4)).to_have_text(re.compile(r"^\d+(\.\d)?(Ki|Mi|Gi)$"))
     page.goto(module_api.url + "/ui/nodes")
     card = page.locator("#node-ui-node")
     confirm(page, card.get_by_role("button", name="Cordon"))
     expect(card.locator(".cordoned")).to_be_visible()
-    assert httpx.get(f"{module_api.url}/apis/dlxc.io/v1/nodes/ui-node", headers={"Authorization": f"Bearer {module_api.token}"},
-                     timeout=10).json()["spec"]["unschedulable"] is True
+    assert _node(module_api, "ui-node")["spec"]["unschedulable"] is True
     card.get_by_role("button", name="Uncordon").click()
     expect(card.locator(".cordoned")).to_have_count(0)
+    # Drain, as `dlxc drain` does it: a container with failover: Never blocks it and nothing changes...
+    _create(module_api, container("ui-pinned", nodeName="ui-node", failover="Never"))
+    expect(card.get_by_text("1 container", exact=True)).to_be_visible()  # the card is live
+    assert "is cordoned, and each of its 1 containers" in confirm(page, card.get_by_role("button", name="Drain"))
+    expect(page.locator("#action-result")).to_have_text(
+        "containers with failover: Never are on ui-node: ui-pinned; they block the drain (nothing was changed): "
+        "move them yourself, or drain it with `dlxc drain --force`")
+    assert not _node(module_api, "ui-node")["spec"].get("unschedulable")
+    # ...and a node with nothing on it is cordoned and reported drained.
+    _delete(module_api, "ui-pinned")
+    expect(card.get_by_text("0 containers", exact=True)).to_be_visible()
+    confirm(page, card.get_by_role("button", name="Drain"))
+    expect(page.locator("#action-result")).to_contain_text("draining node/ui-node: moving 0 containers")
+    expect(card.locator(".drain summary")).to_have_text("node/ui-node drained: 0 moved, 0 not", timeout=15_000)
+    expect(card.locator(".cordoned")).to_be_visible()
 
 
 def test_the_groups_page_follows_container_sets_live(context: BrowserContext, module_api: Api) -> None:
@@ -344,26 +384,23 @@ def test_a_real_container_charts_its_usage_and_stops_from_its_page(context: Brow
     expect(page.get_by_text("Placed on")).to_be_visible()
     # The kubelet's samples (kept in its memory, asked through the API; every second here) become the two charts, live.
     expect(page.locator(".chart .uplot")).to_have_count(2, timeout=30_000)
-    # The console log, through the API's own log route (what reaches /dev/console is in it).
+    # The logs tab follows the console log through the API's own log route, live, as `dlxc logs -f`.
+    page.get_by_role("tab", name="Logs").click()
+    expect(page.locator("#log-state")).to_have_text("Following the log live")
     marker = subprocess.run([sys.executable, "-m", "dlxc", "exec", "ui-stop", "--", "/bin/sh", "-c", "echo ui-log-marker > /dev/console"],
                             env=api.env(), capture_output=True, text=True, timeout=60)
     assert marker.returncode == 0, marker.stderr
-    for _ in range(20):
-        page.get_by_role("button", name="Load the last 200 lines").click()
-        if "ui-log-marker" in (page.locator("#log").inner_text() or ""):
-            break
-        page.wait_for_timeout(500)
-    expect(page.locator("pre.log")).to_contain_text("ui-log-marker")
-    # A terminal: the API's one-time browser terminal link, opened in a new tab.
-    page.get_by_role("button", name="Open a terminal").click()
-    link = page.locator("#terminal-open")
-    expect(link).to_have_attribute("href", re.compile(r"^/terminal/#[-_A-Za-z0-9]{20,}$"))
-    with context.expect_page() as opened:
-        link.click()
-    terminal = opened.value
-    assert terminal.url.startswith(api.url + "/terminal/")
-    expect(terminal.locator("#state")).to_contain_text("Connected", timeout=30_000)
-    terminal.close()
+    expect(page.locator("pre.log")).to_contain_text("ui-log-marker", timeout=15_000)
+    # The terminal tab: a login shell in the page, on a one-time session made for this admin; leaving
+    # the logs tab for it ends the followed log.
+    page.get_by_role("tab", name="Terminal").click()
+    expect(page.locator("#panel-logs")).to_be_hidden()
+    expect(page.locator("#terminal-state")).to_have_text("Connected to ui-stop", timeout=30_000)
+    page.locator("#terminal").click()
+    page.keyboard.type("echo term-$((6*7))\n")
+    expect(page.locator("#terminal .xterm-rows")).to_contain_text("term-42", timeout=15_000)
+    page.get_by_role("tab", name="Terminal").click()  # closes the tab: the shell ends
+    expect(page.locator("#panel-terminal")).to_be_hidden()
     assert confirm(page, page.get_by_role("button", name="Stop", exact=True)) == "Stop ui-stop?"
     expect(page.locator("#action-result")).to_contain_text("stop: ui-stop")
     expect(page.locator("#phase")).to_have_text("Stopped", timeout=30_000)
@@ -384,6 +421,17 @@ def _call(api: Api, method: str, path: str, body: dict | None = None) -> dict:
 
 def _create(api: Api, obj: dict) -> dict:
     return _call(api, "POST", "", obj)
+
+
+def _create_node(api: Api, name: str) -> None:
+    httpx.post(f"{api.url}/apis/dlxc.io/v1/nodes", json={"metadata": {"name": name}, "spec": {}},
+               headers={"Authorization": f"Bearer {api.token}"}, timeout=10).raise_for_status()
+
+
+def _node(api: Api, name: str) -> dict:
+    got = httpx.get(f"{api.url}/apis/dlxc.io/v1/nodes/{name}", headers={"Authorization": f"Bearer {api.token}"}, timeout=10)
+    got.raise_for_status()
+    return got.json()
 
 
 def _get(api: Api, name: str) -> dict:

@@ -105,3 +105,32 @@ def test_killing_the_etcd_leader_loses_no_acknowledged_write(etcd3: list, make_a
     assert etcd3[lead][1].poll() is not None
     assert max(gaps) < 10.0, f"the API was unavailable for {max(gaps):.1f}s"
     print(f"longest gap after killing the etcd leader: {max(gaps):.2f}s")
+
+
+def test_the_etcd_probe_names_the_leader_sizes_and_a_dead_member(etcd3: list) -> None:
+    """What the dashboard's overview shows of etcd: each member asked itself, a dead one unhealthy with why."""
+    from apiserver.etcdhealth import probe
+    from apiserver.storage import Store
+
+    async def look() -> Any:
+        store = Store([etcd3[0][0], etcd3[1][0]], prefix="/probe")
+        await store.connect()
+        try:
+            return await probe(store, timeout=2.0)
+        finally:
+            await store.close()
+
+    health = asyncio.run(look())
+    leader = leader_index(etcd3)
+    assert [(m.name, m.client_url, m.healthy, m.leader, m.in_use) for m in health.members] == [
+        (f"m{i}", url, True, i == leader, i == 0) for i, (url, _) in enumerate(etcd3)]
+    assert health.leader == f"m{leader}" and health.error == ""
+    assert all(m.db_size and m.db_size > 0 and m.version.startswith("3.") for m in health.members)
+    victim = next(i for i in (1, 2) if i != leader)
+    etcd3[victim][1].kill()
+    etcd3[victim][1].wait(10)
+    health = asyncio.run(look())
+    dead = health.members[victim]
+    assert (dead.name, dead.healthy, dead.leader, dead.db_size) == (f"m{victim}", False, False, None)
+    assert dead.error
+    assert health.healthy == 2 and health.leader == f"m{leader}"

@@ -1,6 +1,8 @@
 // The browser terminal: trade the link's one-time token (in the URL's fragment) for a session,
 // then speak v5.channel.k8s.io to the apiserver's exec stream (a login shell with a TTY).
 // Channels: 0 stdin, 1 stdout, 2 stderr, 3 final status (JSON), 4 resize {"Width","Height"}.
+// The dashboard's terminal tab uses the same connection (window.dlxcTerminal.connect) with a session
+// the dashboard made for its admin; the standalone page (/terminal/) starts from a link.
 "use strict";
 (function () {
   const STDIN = 0, STDOUT = 1, STDERR = 2, STATUS = 3, RESIZE = 4;
@@ -60,14 +62,14 @@
     open(answer);
   }
 
-  function open(answer) {
+  // A terminal in `element` on the session `answer` (from /terminal/session); `hooks.state(text)` and
+  // `hooks.refuse(message)` report; returns {close} (closing the socket ends the shell).
+  function connect(element, answer, hooks) {
     const term = new Terminal({ cursorBlink: true, convertEol: false, screenReaderMode: true });
     const fit = new FitAddon.FitAddon();
     term.loadAddon(fit);
-    term.open(document.getElementById("terminal"));
+    term.open(element);
     fit.fit();
-    title.textContent = "dlxc terminal: " + answer.container + (answer.user ? " (" + answer.user + ")" : "");
-    document.title = answer.container + " — dlxc terminal";
 
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = "?width=" + term.cols + "&height=" + term.rows;
@@ -77,7 +79,7 @@
     let finished = false, received = false;
 
     socket.onopen = function () {
-      state.textContent = "Connected to " + answer.container;
+      hooks.state("Connected to " + answer.container);
       term.focus();
     };
     socket.onmessage = function (event) {
@@ -92,15 +94,15 @@
         const status = JSON.parse(new TextDecoder().decode(payload));
         const message = ended(status);
         if (status.status !== "Success" && !received) {
-          refuse(message);  // refused before the shell started: the link's session was not valid
+          hooks.refuse(message);  // refused before the shell started: the session was not valid
           return;
         }
-        state.textContent = "Ended: " + message;
+        hooks.state("Ended: " + message);
         term.write("\r\n[" + message + "]\r\n");
       }
     };
     socket.onclose = function () {
-      if (!finished) state.textContent = "Disconnected";
+      if (!finished) hooks.state("Disconnected");
       term.options.disableStdin = true;
     };
     term.onData(function (text) {
@@ -111,8 +113,27 @@
         socket.send(frame(RESIZE, encoder.encode(JSON.stringify({ Width: size.cols, Height: size.rows }))));
       }
     });
-    window.addEventListener("resize", function () { fit.fit(); });
+    const refit = function () { fit.fit(); };
+    window.addEventListener("resize", refit);
+    return {
+      close: function () {
+        finished = true;
+        window.removeEventListener("resize", refit);
+        socket.close();
+        term.dispose();
+      },
+    };
   }
 
-  start();
+  function open(answer) {
+    title.textContent = "dlxc terminal: " + answer.container + (answer.user ? " (" + answer.user + ")" : "");
+    document.title = answer.container + " — dlxc terminal";
+    connect(document.getElementById("terminal"), answer, {
+      state: function (text) { state.textContent = text; },
+      refuse: refuse,
+    });
+  }
+
+  window.dlxcTerminal = { connect: connect };
+  if (document.getElementById("refused")) start();  // the standalone page, not the dashboard
 })();

@@ -79,3 +79,20 @@ def test_a_page_older_than_the_window_is_stale() -> None:
             await cache.stop()
 
     asyncio.run(go())
+
+
+def test_a_nudge_is_an_empty_batch_at_once_not_after_the_keepalive() -> None:
+    async def go() -> None:
+        cs = caches("nodes")
+        nudge = asyncio.Event()
+        stream = changes(cs, {"nodes": 0}, keepalive=60, nudge=nudge)
+        nxt = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0.01)
+        nudge.set()
+        assert await asyncio.wait_for(nxt, 2) == []
+        assert not nudge.is_set()  # taken: the next nudge makes the next batch
+        cs["nodes"].append(ev(2, "n"))
+        assert [(p, e.revision) for p, e in await asyncio.wait_for(stream.__anext__(), 2)] == [("nodes", 2)]
+        await stream.aclose()
+
+    asyncio.run(go())

@@ -59,7 +59,7 @@ def test_container_row(obj: dict, phase: str, cpu: str, memory: str) -> None:
          "name-desc", "unknown-sort-is-name"],
 )
 def test_filter_and_sort(query: dict, shown: list[str]) -> None:
-    rows = [views.container_row(o) for o in (
+    rows = [views.container_row(o, o["usage"]) for o in (
         ct("web-1", phase="Running", node="n1", ip="10.0.0.20", used_cpu=0.5, created="2026-01-01T10:00:00Z"),
         ct("web-2", phase="Pending", node="n2", created="2026-01-01T11:00:00Z"),
         ct("db", phase="Running", node="n1", ip="10.0.0.3", used_cpu=1.5, created="2026-01-01T09:00:00Z"),
@@ -172,3 +172,55 @@ def test_table_changes_draw_rows_with_the_served_usage() -> None:
                                   usage={"a": {"cpu.cores": 0.5, "memory.bytes": 2.0**20}})
     assert (last["a"].cpu_text, last["a"].memory_text) == ("0.50", "1.0Mi")
     assert (last["b"].cpu_text, last["b"].memory_text) == ("–", "–")
+
+
+def _placed(rows: list[views.ContainerRow], key: str, *, desc: bool) -> list[str]:
+    """Rows put one by one where the page's script (app.js placeRows) puts a live row: a binary search
+    over data-k (numbers for numeric columns) in the table's direction, ties by name."""
+    numeric = key in views.NUMERIC_KEYS
+    direction = views.sort_direction(key, desc=desc)
+
+    def compare(a: views.ContainerRow, b: views.ContainerRow) -> int:
+        ka, kb = views.sort_key(a, key), views.sort_key(b, key)
+        va, vb = (float(ka), float(kb)) if numeric else (ka, kb)
+        by_key = (va > vb) - (va < vb)
+        return by_key * direction if by_key else (a.name > b.name) - (a.name < b.name)
+
+    shown: list[views.ContainerRow] = []
+    for row in rows:
+        lo, hi = 0, len(shown)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if compare(shown[mid], row) <= 0:
+                lo = mid + 1
+            else:
+                hi = mid
+        shown.insert(lo, row)
+    return [r.name for r in shown]
+
+
+LIVE_ROWS = [
+    ct("m", phase="Running", node="n2", ip="10.0.0.20", used_cpu=0.5, used_mem=300, created="2026-01-01T10:00:00Z"),
+    ct("b", phase="Pending", created="2026-01-01T11:30:00Z"),
+    ct("z", phase="Running", node="n1", ip="10.0.0.3", used_cpu=0.5, used_mem=9000, created="2026-01-01T09:00:00Z"),
+    ct("a", phase="Failed", node="n1", ip="9.1.1.1", used_cpu=2.0, used_mem=100, created="2026-01-01T10:00:00Z"),
+    ct("k", phase="Running", node="n10", ip="10.0.0.100", used_cpu=0.05, used_mem=300, created="2026-01-01T11:59:00Z"),
+]
+
+
+@pytest.mark.parametrize("key", views.SORT_KEYS)
+@pytest.mark.parametrize("desc", [False, True], ids=["asc", "desc"])
+def test_a_live_row_lands_where_the_server_sort_puts_it(key: str, desc: bool) -> None:
+    rows = [views.container_row(o, o["usage"]) for o in LIVE_ROWS]
+    expected = [r.name for r in views.sort_rows(rows, key, desc=desc)]
+    assert _placed(rows, key, desc=desc) == expected
+    assert _placed(rows[::-1], key, desc=desc) == expected
+
+
+@pytest.mark.parametrize(
+    ("ip", "key"),
+    [("10.0.0.3", str(10 * 2**24 + 3)), ("", str(256 * 2**24)), ("fe80::1", str(256 * 2**24))],
+    ids=["address", "none", "not-ipv4"],
+)
+def test_the_ip_sort_key_is_a_number_with_non_addresses_last(ip: str, key: str) -> None:
+    assert views.sort_key(views.container_row(ct("x", phase="Running", ip=ip)), "ip") == key

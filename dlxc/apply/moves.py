@@ -1,0 +1,308 @@
+"""Moving containers between nodes and draining a node: workflows over the API, shared by the CLI and the dashboard.
+
+A move is cold, through a backup: stop the container (spec.state), back it up on its node (a
+consistent, stopped copy), delete it there *keeping its directory* (the annotation
+dlxc.io/keep-rootfs-for: BACKUP makes the old node's kubelet rename it aside instead of removing
+it, kubelet/keep.py), create it again bound to the target node from that archive (the target's
+kubelet streams it from the old node's through the apiserver, so no shared --backup-dir is
+needed), wait until it runs *on the target*, then delete the move's backup, which removes the
+archive and the kept directory on the old node. Downtime is stop request to Running on the
+target. Never two copies running: the old one is stopped first.
+
+A failure before the delete just starts it again where it was. A failure after it (the target
+cannot fetch or unpack the archive, the copy does not run there in time, or it was placed
+elsewhere meanwhile) is reported (`warn`), the target's copy removed, and the container created
+again on its old node with the same backup: that node's kubelet renames the kept directory back
+(no unpacking), it runs where it was, and the backup is kept for a later try.
+
+A drain cordons the node, then moves every container on it elsewhere, a few at a time. Containers
+with `failover: Never` asked not to leave their node: they block the drain (nothing is changed, not
+even the cordon) unless forced. Each moved copy carries dlxc.io/drained-from=NODE, so `dlxc uncordon
+NODE --restore` can move them back.
+
+`client` is anything with the methods of dlxc.client.api.Client used here (the dashboard passes its
+in-process client, behind the API's authorization). Failures raise MoveError with the message a user reads.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from dlxc.client.errors import AlreadyExists, NotFound
+from schemas.backup import backup_name, spec_document
+from schemas.base import Obj
+from schemas.wire import DRAINED_FROM_ANNOTATION, KEEP_ROOTFS_ANNOTATION, RESTORE_ANNOTATION
+
+__all__ = [
+    "DRAINED_FROM",
+    "MOVE_LABEL",
+    "MoveError",
+    "Moved",
+    "create_backup",
+    "get_or_none",
+    "move_all",
+    "move_container",
+    "node_is_ready",
+    "pick_node",
+    "prepare_drain",
+    "wait_backup",
+    "wait_running",
+]
+
+MOVE_LABEL = "dlxc.io/move"
+DRAINED_FROM = DRAINED_FROM_ANNOTATION
+Say = Callable[[str], None]
+
+
+class MoveError(Exception):
+    """A step could not be done; the message says what and why. `reported`: already given to `warn`
+    (a move says why it failed before it says how it rolled back)."""
+
+    reported = False
+
+
+def _report(exc: BaseException, warn: Say) -> None:
+    if isinstance(exc, MoveError) and not exc.reported:
+        warn(str(exc))
+        exc.reported = True
+
+
+@dataclass(frozen=True)
+class Moved:
+    name: str
+    source: str
+    target: str
+    downtime: float
+    backup: str
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+async def get_or_none(client: Any, plural: str, name: str) -> Obj | None:
+    try:
+        return await client.get(plural, name)  # type: ignore[no-any-return]
+    except NotFound:
+        return None
+
+
+def node_is_ready(node: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions", []))
+
+
+async def pick_node(client: Any, wanted: str | None, *, exclude: str | None = None) -> str:
+    """`wanted` if it exists, is Ready and not cordoned; else the Ready, schedulable node with the fewest containers."""
+    if wanted is not None:
+        node = await get_or_none(client, "nodes", wanted)
+        if node is None:
+            raise MoveError(f"node {wanted} does not exist")
+        if not node_is_ready(node):
+            raise MoveError(f"node {wanted} is not Ready; choose another node")
+        if (node.get("spec") or {}).get("unschedulable"):
+            raise MoveError(f"node {wanted} is cordoned; uncordon it first or choose another node")
+        return wanted
+    nodes, _ = await client.list("nodes")
+    fit = [n for n in nodes if node_is_ready(n) and not (n.get("spec") or {}).get("unschedulable") and n["metadata"]["name"] != exclude]
+    if not fit:
+        raise MoveError("no Ready, schedulable node to place the container on")
+    return str(min(fit, key=lambda n: ((n.get("status") or {}).get("containerCount") or 0, n["metadata"]["name"]))["metadata"]["name"])
+
+
+async def create_backup(client: Any, container: str, *, labels: dict[str, str] | None = None) -> Obj:
+    """A new Backup of `container` (which must exist), named CONTAINER-YYYYMMDD-HHMMSS."""
+    if await get_or_none(client, "containers", container) is None:
+        raise MoveError(f"container {container} does not exist; nothing to back up")
+    for _ in range(3):
+        name = backup_name(container, datetime.now(timezone.utc))
+        try:
+            return await client.create("backups", {"metadata": {"name": name, "labels": labels or {}}, "spec": {"container": container}})  # type: ignore[no-any-return]
+        except AlreadyExists:
+            await asyncio.sleep(1.0)  # two backups within one second: the next second's name
+    raise MoveError(f"could not name a new backup of {container}: backups made every second already exist")
+
+
+async def wait_backup(client: Any, name: str, *, timeout: float) -> Obj:
+    """The Backup once Completed; a Failed one, or none by the deadline, raises with its message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = await get_or_none(client, "backups", name)
+        if obj is None:
+            raise MoveError(f"backup {name} was deleted while waiting for it")
+        status = obj.get("status") or {}
+        if status.get("phase") == "Completed":
+            return obj
+        if status.get("phase") == "Failed":
+            raise MoveError(f"backup {name} failed: {status.get('message', '')}")
+        if time.monotonic() > deadline:
+            raise MoveError(f"backup {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
+        await asyncio.sleep(0.3)
+
+
+async def wait_running(client: Any, name: str, *, timeout: float) -> Obj:
+    """The Container once Running; Failed, or not Running by the deadline, raises with its message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = await get_or_none(client, "containers", name)
+        status = (obj or {}).get("status") or {}
+        if obj is not None and status.get("phase") == "Running":
+            return obj
+        if status.get("phase") == "Failed":
+            raise MoveError(f"container {name} failed: {status.get('message', '')}")
+        if time.monotonic() > deadline:
+            raise MoveError(f"container {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
+        await asyncio.sleep(0.3)
+
+
+async def _gone(client: Any, name: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while await get_or_none(client, "containers", name) is not None:
+        if time.monotonic() > deadline:
+            raise MoveError(f"container {name} was not removed within {timeout:g}s")
+        await asyncio.sleep(0.2)
+
+
+async def _stopped(client: Any, name: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = await get_or_none(client, "containers", name)
+        if obj is None:
+            raise MoveError(f"container {name} was deleted during the move")
+        if (obj.get("status") or {}).get("phase") == "Stopped":
+            return
+        if time.monotonic() > deadline:
+            raise MoveError(f"container {name} did not stop within {timeout:g}s")
+        await asyncio.sleep(0.2)
+
+
+async def _running_on(client: Any, name: str, node: str, *, timeout: float) -> None:
+    """Running on `node`; a copy placed elsewhere meanwhile (its node went NotReady) is a failure, not a move."""
+    obj = await wait_running(client, name, timeout=timeout)
+    if obj["spec"].get("nodeName") != node:
+        raise MoveError(f"container {name} runs on node {obj['spec'].get('nodeName')}, not {node}: it was placed again meanwhile")
+
+
+def _body(live: Obj, *, node: str, backup: str, annotations: dict[str, str], state: str) -> Obj:
+    doc = spec_document(live)  # drops the one-shot annotations, dlxc.io/keep-rootfs-for among them
+    doc["metadata"]["annotations"] = {**doc["metadata"]["annotations"], **annotations, RESTORE_ANNOTATION: backup}
+    doc["spec"]["nodeName"] = node
+    doc["spec"]["state"] = state  # the live spec says Stopped: the move stopped it
+    return doc
+
+
+async def move_container(
+    client: Any, name: str, *, to: str | None, say: Say = _quiet, warn: Say = _quiet, timeout: float = 600.0,
+    annotations: dict[str, str] | None = None, strip: tuple[str, ...] = (),
+) -> Moved:
+    """Move one container; see the module's docstring. `annotations` are added to (and `strip` removed from) the new copy."""
+    live = await get_or_none(client, "containers", name)
+    if live is None:
+        raise MoveError(f"container {name} does not exist")
+    source = live["spec"].get("nodeName")
+    if not source:
+        raise MoveError(f"container {name} is not on a node yet; nothing to move")
+    if live["metadata"].get("deletionTimestamp"):
+        raise MoveError(f"container {name} is being deleted")
+    if to == source:
+        raise MoveError(f"container {name} is already on node {source}")
+    target = await pick_node(client, to, exclude=source)
+    state = live["spec"].get("state", "Running")
+    started = time.monotonic()
+    if state == "Running":
+        say(f"{name}: stopping on {source}")
+        await client.patch("containers", name, {"spec": {"state": "Stopped"}})
+    try:
+        await _stopped(client, name, timeout=timeout)
+        say(f"{name}: archiving on {source}")
+        made = await create_backup(client, name, labels={MOVE_LABEL: "true"})
+        backup = (await wait_backup(client, made["metadata"]["name"], timeout=timeout))["metadata"]["name"]
+    except BaseException as exc:
+        if state == "Running":
+            _report(exc, warn)
+            await client.patch("containers", name, {"spec": {"state": "Running"}})
+            warn(f"move of {name} failed before it left {source}; it is started there again")
+        raise
+    live = await get_or_none(client, "containers", name) or live
+    live["metadata"]["annotations"] = {k: v for k, v in (live["metadata"].get("annotations") or {}).items() if k not in strip}
+    # The old node keeps the container's directory (renamed aside) until the backup is deleted.
+    await client.patch("containers", name, {"metadata": {"annotations": {KEEP_ROOTFS_ANNOTATION: backup}}})
+    await client.delete("containers", name)
+    await _gone(client, name, timeout=timeout)
+    say(f"{name}: restoring on {target} (its old rootfs kept on {source} until it runs)")
+    try:
+        await client.create("containers", _body(live, node=target, backup=backup, annotations=dict(annotations or {}), state=state))
+        if state == "Running":
+            await _running_on(client, name, target, timeout=timeout)
+    except BaseException as exc:
+        _report(exc, warn)
+        warn(f"move of {name} to {target} failed; creating it again on {source} from its kept rootfs")
+        current = await get_or_none(client, "containers", name)
+        if current is not None and current["spec"].get("nodeName") != source:
+            await client.delete("containers", name)
+            await _gone(client, name, timeout=timeout)
+            current = None
+        if current is None:  # (else the node controller already placed it back there)
+            await client.create("containers", _body(live, node=source, backup=backup, annotations={}, state=state))
+        if state == "Running":
+            await _running_on(client, name, source, timeout=timeout)
+        warn(f"container {name} runs on {source} again (backup {backup} kept)")
+        raise
+    downtime = time.monotonic() - started
+    await client.delete("backups", backup)
+    return Moved(name, source, target, downtime, backup)
+
+
+async def move_all(client: Any, names: list[str], *, to: str | None, max_parallel: int, deadline: float,
+                   annotations: dict[str, str], strip: tuple[str, ...] = (), say: Say = _quiet,
+                   warn: Say = _quiet) -> tuple[list[str], list[str]]:
+    """Move `names` (each to `to`, or to the least loaded Ready node), up to `max_parallel` at once;
+    (moved, failed) lines. A move is never cancelled halfway (one between its delete and its create
+    must finish): the deadline bounds each step's wait instead."""
+    gate = asyncio.Semaphore(max_parallel)
+    moved: list[str] = []
+    failed: list[str] = []
+    end = time.monotonic() + deadline
+
+    async def one(name: str) -> None:
+        if gate.locked():
+            say(f"{name}: waiting (--max-parallel {max_parallel} moves already running)")
+        async with gate:
+            left = end - time.monotonic()
+            if left <= 0:
+                failed.append(f"{name}: not moved, the deadline passed")
+                return
+            try:
+                result = await move_container(client, name, to=to, say=say, warn=warn, timeout=left,
+                                              annotations=annotations, strip=strip)
+            except MoveError as exc:
+                failed.append(f"{name}: not moved: {exc}")
+                return
+            line = f"{name}: {result.source} -> {result.target} (downtime {result.downtime:.1f}s)"
+            say(line)
+            moved.append(line)
+
+    await asyncio.gather(*(one(n) for n in names))
+    return moved, failed
+
+
+async def prepare_drain(client: Any, node: str, *, force: bool, force_hint: str = "drain with --force") -> list[str]:
+    """Check that `node` can be drained, cordon it, and return the containers to move off it (by name).
+    Raises MoveError, having changed nothing, for a missing node or (without `force`) containers
+    with failover: Never (the message ends with `force_hint`, how the caller forces a drain)."""
+    current = await get_or_none(client, "nodes", node)
+    if current is None:
+        raise MoveError(f"node {node} does not exist")
+    containers, _ = await client.list("containers", field_selector=f"spec.nodeName={node}")
+    names = sorted(c["metadata"]["name"] for c in containers if not c["metadata"].get("deletionTimestamp"))
+    pinned = sorted(c["metadata"]["name"] for c in containers if c["spec"].get("failover") == "Never")
+    if pinned and not force:
+        raise MoveError(f"containers with failover: Never are on {node}: {', '.join(pinned)}; they block the drain "
+                        f"(nothing was changed): move them yourself, or {force_hint}")
+    if not (current.get("spec") or {}).get("unschedulable"):
+        await client.patch("nodes", node, {"metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                                           "spec": {"unschedulable": True}})
+    return names
