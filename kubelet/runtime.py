@@ -27,7 +27,7 @@ from kubelet.statusfields import init_started
 
 __all__ = ["LxcError", "LxcRuntime", "Observed", "StartError"]
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _UPPER = "delta0"
 # liblxc derives the overlay workdir from the upper dir: <dirname(upper)>/work in liblxc 5 (older
 # releases used "olwork"); it must exist beforehand, since liblxc mkdirs it from inside the userns.

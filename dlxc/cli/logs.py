@@ -9,7 +9,7 @@ from dlxc.cli.completion import complete_container_names
 
 __all__ = ["logs", "parse_duration"]
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?\Z")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
