@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 
 from dlxc import __version__
@@ -23,7 +24,8 @@ from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from kubelet.lease import NodeLease
-from kubelet.settings import LeaseSettings
+from kubelet.settings import KubeletSettings, LeaseSettings
+from kubelet.usage import status_due
 from schemas.base import Obj, now_iso
 from schemas.wire import HOLLOW_LABEL
 
@@ -74,10 +76,13 @@ class HollowNodes:
         heartbeat_interval: float = 10.0,
         concurrency: int = 16,
         lease: LeaseSettings | None = None,
+        status_max_age: float = KubeletSettings.model_fields["status_max_age"].default,
     ) -> None:
         self.client = client
         self.nodes = {n.name: n for n in nodes}
-        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_interval = heartbeat_interval  # how often each node looks at its status, as --status-interval
+        self.status_max_age = status_max_age
+        self.posted: dict[str, Obj] = {}  # the status each node last posted
         self.concurrency = concurrency
         self.started = now_iso()
         self.containers = Informer(client, "containers", self._on_container)
@@ -129,15 +134,21 @@ class HollowNodes:
         body = {"metadata": {"name": node.name, "labels": node.labels}, "spec": {}, "status": self.status_of(node)}
         try:
             await self.client.create("nodes", body)
+            self.posted[node.name] = body["status"]
         except AlreadyExists:
             await self.heartbeat(node)
 
-    async def heartbeat(self, node: HollowNode) -> None:
-        # The status subresource takes only the status, so no read first: one request per beat.
+    async def heartbeat(self, node: HollowNode, *, force: bool = True) -> None:
+        """Post the Node's status; unless forced, only when a real kubelet would (kubelet.usage.status_due:
+        something changed, or the last post is `status_max_age` old), judged against the last post
+        kept here instead of a read."""
+        status = self.status_of(node)
+        if not force and status_due(self.posted.get(node.name), status, now=time.time(), max_age=self.status_max_age) is None:
+            return
+        # The status subresource takes only the status, so no read first: one request per post.
         try:
-            await self.client.replace_status(
-                "nodes", {"metadata": {"name": node.name}, "spec": {}, "status": self.status_of(node)}
-            )
+            await self.client.replace_status("nodes", {"metadata": {"name": node.name}, "spec": {}, "status": status})
+            self.posted[node.name] = status
         except NotFound:
             await self.register(node)
 
@@ -154,7 +165,7 @@ class HollowNodes:
 
     async def _beat(self, name: str, slots: asyncio.Semaphore) -> None:
         try:
-            await self.heartbeat(self.nodes[name])
+            await self.heartbeat(self.nodes[name], force=False)
         except ApiError as exc:
             log.warning("heartbeat of %s failed: %s", name, exc.message)
         finally:
