@@ -157,6 +157,7 @@ async def apply_one(
                 manifest.ref, "failed", source=manifest.source, obj=live,
                 message=f"belongs to applyset {owner!r}, not {applyset!r}; delete it or apply it with --applyset {owner}",
             )
+        # A plain apply of one member keeps it in its set; only an apply of the set may change that.
         plan = plan_apply(manifest, live, applyset=applyset or owner)
         warnings = tuple(f"{manifest.ref}: {w}" for w in plan.warnings)
         changed = plan.changed
