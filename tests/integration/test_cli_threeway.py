@@ -162,3 +162,22 @@ def test_scaled_and_autoscaled_replicas_survive_apply(cli, api, tmp_path: Path) 
     pool.write_text(SET + "  autoscale: {max: 6, targetCPUPercent: 50}\n")
     assert cli("apply", "-f", str(pool)).stdout == "containerset/pool unchanged\n"
     assert _call(api, "get", "containersets", "pool")["spec"]["replicas"] == 5
+
+
+def test_a_manifest_too_large_to_record_is_applied_two_way_with_a_warning(cli, api, tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text(f"name: big\nimage: busybox\nenv: {{BLOB: {'x' * 300_000}}}\n")
+    result = cli("apply", "-f", str(big))
+    assert (result.exit_code, result.stdout) == (0, "container/big created\n")
+    size = len('{"apiVersion":"dlxc.io/v1","kind":"Container","metadata":{"name":"big"},"spec":{"env":{"BLOB":""},"image":"busybox"}}') + 300_000
+    assert result.stderr == (
+        f"warning: container/big: the manifest is {size} bytes as JSON, over the 262144-byte limit of the "
+        f"{LAST_APPLIED_ANNOTATION} annotation: it is not recorded, so apply compares this object two-way "
+        "(fields set by others are reverted)\n"
+    )
+    live = _call(api, "get", "containers", "big")
+    assert LAST_APPLIED_ANNOTATION not in (live["metadata"].get("annotations") or {})
+    assert cli("label", "container/big", "tier=x").exit_code == 0
+    result = cli("apply", "-f", str(big))
+    assert (result.exit_code, result.stdout) == (0, "container/big configured\n")  # two-way: the label goes
+    assert _call(api, "get", "containers", "big")["metadata"]["labels"] == {}
