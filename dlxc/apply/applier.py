@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from dlxc.apply.diff import drifted_fields
 from dlxc.apply.inventory import Inventory, Member, prune_candidates
 from dlxc.apply.manifests import Manifest
 from dlxc.apply.threeway import Merge, applied_fields, plan_merge, recorded
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
     from dlxc.client.api import Client
 
 __all__ = [
-    "ApplyResult", "DryRun", "apply_one", "apply_set", "creation", "delete_one", "desired_wire", "differs", "image_change",
+    "ApplyResult", "DryRun", "apply_one", "apply_set", "creation", "delete_one", "desired_wire", "image_change",
     "plan_apply", "rebuild_warning",
 ]
 
@@ -66,10 +65,6 @@ def desired_wire(manifest: Manifest, *, applyset: str | None = None) -> Obj:
     if applyset:
         wire["metadata"]["labels"] = {**wire["metadata"].get("labels", {}), APPLYSET_LABEL: applyset}
     return wire
-
-
-def differs(desired: Obj, live: Obj) -> bool:
-    return bool(drifted_fields(desired, live))
 
 
 def plan_apply(manifest: Manifest, live: Obj, *, applyset: str | None = None) -> Merge:
