@@ -172,9 +172,9 @@ def recorded(applied: Obj) -> tuple[str | None, tuple[str, ...]]:
     )
 
 
-def controller_owned(desired: Obj) -> list[tuple[str, ...]]:
+def controller_owned(obj: Obj) -> list[tuple[str, ...]]:
     """Paths a controller writes, which apply leaves alone on update: the replicas of an autoscaled set."""
-    if desired.get("kind") == "ContainerSet" and (desired.get("spec") or {}).get("autoscale"):
+    if obj.get("kind") == "ContainerSet" and (obj.get("spec") or {}).get("autoscale"):
         return [("spec", "replicas")]
     return []
 
@@ -236,12 +236,17 @@ def plan_merge(*, desired: Obj, applied: Obj, live: Obj) -> Merge:
     kind = desired.get("kind") or live.get("kind") or "Container"
     stored, warnings = recorded(applied)
     record = read_record(live)
-    owned = controller_owned(desired)
     if record is None:
         want, last = _merged_part(desired), _two_way_last(live)
     else:
         want, last = _merged_part(applied), _merged_part(record)
-    part = merge(_merged_part(live), _without(want, owned), _without(last, owned), shape_of(kind))
+    base, shape = _merged_part(live), shape_of(kind)
+    part = merge(base, want, last, shape)
+    # What the object will be decides who owns what: an autoscale kept from someone else's write
+    # owns replicas as much as one the manifest sets.
+    owned = controller_owned({"kind": kind, **part})
+    if owned:
+        part = merge(base, _without(want, owned), _without(last, owned), shape)
     annotations = dict(part["metadata"].get("annotations") or {})
     if stored is not None:
         annotations[LAST_APPLIED_ANNOTATION] = stored

@@ -188,6 +188,20 @@ def test_autoscaled_replicas_belong_to_the_autoscaler(recorded: bool, replicas: 
     assert plan.obj["spec"]["replicas"] == 4
 
 
+def test_an_autoscale_set_by_hand_owns_replicas_too() -> None:
+    doc = json.loads(json.dumps(SET_DOC))
+    del doc["spec"]["autoscale"]
+    doc["spec"]["replicas"] = 2
+    live = _live(doc, annotations={LAST_APPLIED_ANNOTATION: record_text(applied_fields(parse_object(doc)))})
+    live["spec"]["autoscale"] = {"min": 1, "max": 5, "targetCPUPercent": 50.0}  # dlxc patch: not the manifest's
+    live["spec"]["replicas"] = 4
+    plan = _plan(doc, live)
+    assert (plan.changed, plan.obj["spec"]["replicas"], plan.obj["spec"]["autoscale"]["max"]) == ((), 4, 5)
+    # the manifest drops the replicas it had set: the autoscaler's value still stays
+    del doc["spec"]["replicas"]
+    assert _plan(doc, live).obj["spec"]["replicas"] == 4
+
+
 def test_without_autoscale_the_manifests_replicas_win_and_left_out_ones_stay() -> None:
     doc = json.loads(json.dumps(SET_DOC))
     del doc["spec"]["autoscale"]
