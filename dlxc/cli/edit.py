@@ -97,7 +97,7 @@ def edit(args: list[str] = typer.Argument(..., help="KIND/NAME (or KIND NAME).",
         if rebuild:
             console.warn(rebuild_warning(str(ref), rebuild))
         record = (live["metadata"].get("annotations") or {}).get(LAST_APPLIED_ANNOTATION)
-        if record is not None and isinstance(meta.get("annotations", {}), dict):
+        if record is not None and isinstance(meta.get("annotations") or {}, dict):
             meta = {**meta, "annotations": {**(meta.get("annotations") or {}), LAST_APPLIED_ANNOTATION: record}}
         update = {
             **edited,
