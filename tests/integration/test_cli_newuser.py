@@ -8,26 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from dlxc.cli.console import format_table
-from dlxc.cli.main import app
 from schemas.wire import LAST_APPLIED_ANNOTATION, RESTART_ANNOTATION
 
 pytestmark = pytest.mark.timeout(60)
 
 WEB = "name: web\nimage: busybox\nmemory_limit: 256\n"
-
-
-@pytest.fixture
-def cli(api, tmp_path: Path):
-    runner = CliRunner()
-    env = {**api.env(), "DLXC_INVENTORY_DIR": str(tmp_path / "inventory"), "XDG_STATE_HOME": str(tmp_path / "state")}
-
-    def invoke(*args: str, input: str | None = None):
-        return runner.invoke(app, list(args), env=env, input=input, catch_exceptions=False)
-
-    return invoke
 
 
 def _call(api, fn):

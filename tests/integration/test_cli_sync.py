@@ -5,25 +5,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from dlxc.cli.main import app
 
 pytestmark = pytest.mark.timeout(60)
 
 WEB = "name: web\nimage: busybox\nmemory_limit: 256\n"
 DB = "name: db\nimage: busybox\n"
-
-
-@pytest.fixture
-def cli(api, tmp_path: Path):
-    runner = CliRunner()
-    env = {**api.env(), "DLXC_INVENTORY_DIR": str(tmp_path / "inventory")}
-
-    def invoke(*args: str):
-        return runner.invoke(app, list(args), env=env, catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture

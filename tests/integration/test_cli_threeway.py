@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from dlxc.cli.main import app
 from schemas.wire import LAST_APPLIED_ANNOTATION, RESTART_ANNOTATION
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,17 +25,6 @@ spec:
     metadata: {labels: {app: pool}}
     spec: {image: busybox}
 """
-
-
-@pytest.fixture
-def cli(api, tmp_path: Path):
-    runner = CliRunner()
-    env = {**api.env(), "DLXC_INVENTORY_DIR": str(tmp_path / "inventory")}
-
-    def invoke(*args: str):
-        return runner.invoke(app, list(args), env=env, catch_exceptions=False)
-
-    return invoke
 
 
 def _call(api, method: str, *args: object) -> dict:
