@@ -18,6 +18,7 @@ import signal
 import socket
 import ssl
 import struct
+import sys
 import termios
 import time
 import tty as tty_module
@@ -36,7 +37,7 @@ from kubelet.settings import KubeletSettings
 
 __all__ = [
     "APISERVER_CLIENT_CN", "CHANNEL_CLOSE", "CHANNEL_ERROR", "CHANNEL_RESIZE", "CHANNEL_STDERR", "CHANNEL_STDIN",
-    "CHANNEL_STDOUT", "STREAM_PROTOCOL", "StreamServer", "exit_status", "failure_status",
+    "CHANNEL_STDOUT", "STREAM_PROTOCOL", "StreamServer", "exit_status", "failure_status", "wait_children_by_pidfd",
 ]
 
 log = logging.getLogger("dlxc.kubelet.streams")
@@ -52,6 +53,23 @@ HANGUP_GRACE = 2.0  # seconds between SIGHUP and SIGKILL for what runs inside wh
 # (and ends) the sessions a killed predecessor left behind, and never an admin's own lxc-attach.
 SESSION_ARGV0 = "dlxc-exec-session"
 MARK_INTERVAL = 1.0  # seconds between looks at the console logs' growth (the precision of `logs --since`)
+
+
+def wait_children_by_pidfd(loop: asyncio.AbstractEventLoop) -> bool:
+    """Have asyncio learn of its children's exits from a pidfd on this loop, where Python 3.11 would
+    start a thread per child (ThreadedChildWatcher): starting that thread cost ~1.7 ms an exec on a
+    busy 2-core host, of ~3 ms the spawn took. Python 3.12 picks the pidfd watcher itself. Returns
+    whether it was installed."""
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:  # a kernel before 5.3, or pidfd_open filtered by seccomp
+        return False
+    watcher = asyncio.PidfdChildWatcher()
+    watcher.attach_loop(loop)
+    asyncio.set_child_watcher(watcher)
+    return True
 
 
 def _terminal_child() -> None:

@@ -65,3 +65,27 @@ def test_console_log_files_oldest_first_and_previous(tmp_path: Path) -> None:
     assert runtime.console_log_files("web") == []
     assert runtime.console_log_files("web", previous=True) == [directory / "console.previous.log"]
     assert (directory / "console.previous.log").read_text() == "old\nnew\n"
+
+
+def test_an_exec_child_is_waited_for_without_a_thread_of_its_own() -> None:
+    import asyncio
+    import sys
+    import threading
+
+    from kubelet.streams import wait_children_by_pidfd
+
+    async def go() -> tuple[int, int]:
+        installed = wait_children_by_pidfd(asyncio.get_running_loop())
+        assert installed or sys.version_info >= (3, 12)  # 3.12 waits by pidfd by itself
+        try:
+            before = threading.active_count()
+            proc = await asyncio.create_subprocess_exec("sleep", "0.2")
+            during = threading.active_count()
+            assert await proc.wait() == 0
+            return before, during
+        finally:
+            if installed:
+                asyncio.set_child_watcher(None)  # the next test's loop gets asyncio's default again
+
+    before, during = asyncio.run(go())
+    assert during == before
