@@ -89,3 +89,28 @@ def test_an_exec_child_is_waited_for_without_a_thread_of_its_own() -> None:
 
     before, during = asyncio.run(go())
     assert during == before
+
+
+def test_the_state_check_reuses_one_liblxc_handle_and_still_sees_a_deletion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import lxc
+
+    made: list[str] = []
+
+    class Counted(lxc.Container):  # type: ignore[misc]
+        def __init__(self, name: str, config_path: str | None = None) -> None:
+            made.append(name)
+            super().__init__(name, config_path)
+
+    monkeypatch.setattr(lxc, "Container", Counted)
+    runtime = LxcRuntime(tmp_path)
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "config").write_text("lxc.uts.name = web\n")
+    assert [runtime.state("web") for _ in range(3)] == ["STOPPED"] * 3
+    assert made == ["web"]  # one parse of the config, not one per exec
+    shutil.rmtree(tmp_path / "web")
+    assert runtime.state("web") is None  # the handle stats the config file at each ask
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "config").write_text("lxc.uts.name = web\n")
+    assert runtime.state("web") == "STOPPED"
