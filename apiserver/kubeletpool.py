@@ -120,8 +120,9 @@ class WarmConnector(aiohttp.TCPConnector):
         if not queue:
             self._spare.pop(key, None)
 
-    def _close(self, *, abort_ssl: bool = False) -> list[Awaitable[object]]:
+    def _close(self, *args: Any, **kwargs: Any) -> Any:
+        # aiohttp's own close path (its signature changed across 3.x: passed through as is).
         for task in self._tasks:
             task.cancel()
         self.drop_spares()
-        return super()._close(abort_ssl=abort_ssl)
+        return super()._close(*args, **kwargs)
