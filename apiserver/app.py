@@ -196,7 +196,9 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
         added.methods.discard("HEAD")
         app.router.routes.append(added)
-    proxy = add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
+    proxy = add_stream_routes(
+        app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of, caches=caches
+    )
     add_terminal_routes(app, prefix=PREFIX, store=store, proxy=proxy, identity_of=identity_of)
     add_usage_routes(app, prefix=PREFIX, usage=usage, identity_of=identity_of)
     return app

@@ -153,8 +153,9 @@ class Kubelet:
         streams = None
         try:
             if self.settings.stream_cert_file:
-                from kubelet.streams import StreamServer
+                from kubelet.streams import StreamServer, wait_children_by_pidfd
 
+                wait_children_by_pidfd(asyncio.get_running_loop())  # an exec's lxc-attach without a waiter thread
                 streams = StreamServer(self.runtime, self.settings, apiserver=self.client.server, going_down=self._going_down,
                                        stats=self.sampler if self.settings.metrics_interval > 0 else None)
                 self.node.stream_endpoint = await streams.start()

@@ -25,7 +25,7 @@ def logs(
     name: str = typer.Argument(..., help="Container.", autocompletion=complete_container_names),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new output until interrupted or the container is deleted."),
     tail: int = typer.Option(None, "--tail", help="Only the last N lines."),
-    since: str = typer.Option(None, "--since", help="Only if written within this long, e.g. 10m (the log has no per-line times: whole files)."),
+    since: str = typer.Option(None, "--since", help="Only lines written within this long, e.g. 10m (to about a second: the kubelet marks when the log grows)."),
     previous: bool = typer.Option(False, "--previous", "-p", help="The run before the last (re)start."),
 ) -> None:
     """Print the console output of container NAME (its init and what init starts)."""
