@@ -56,6 +56,10 @@ GROUP_KINDS = ("containersets", "containerclusters")
 # Seconds between two usage refreshes of an open page (the kubelets' samples come every 30 s by
 # default; apiserver.usage keeps each answer a few seconds, so many open pages cost one fan-out).
 USAGE_REFRESH = 15.0
+# How long a page waits for the kubelets' usage before it renders without it: a slow or partitioned
+# kubelet (its request times out after seconds) must not hold the table up. The fan-out goes on in
+# the background and the page's live stream sends the numbers as soon as they are in.
+PAGE_USAGE_WAIT = 0.5
 
 
 @dataclass
@@ -84,10 +88,13 @@ def create_dashboard(
     etcd = EtcdProbe(store)
     drains = Drains()
 
-    async def served() -> dict[str, dict[str, float]]:
-        """Every running container's latest sample (from the kubelets, never etcd); {} when none answer."""
+    async def served(wait: float | None = None) -> dict[str, dict[str, float]] | None:
+        """Every running container's latest sample (from the kubelets, never etcd); {} when none answer;
+        None when they did not all answer within `wait` seconds (the asking goes on and is cached)."""
         try:
-            view = await usage.cluster()
+            view = await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(usage.cluster())), wait)
+        except asyncio.TimeoutError:
+            return None
         except ApiError as exc:
             log.info("no usage for the dashboard: %s", exc.message)
             return {}
@@ -214,14 +221,24 @@ def create_dashboard(
     async def containers(request: Request, session: Session) -> Response:
         flt = views.Filter.from_query(request.query_params)
         items, revision = await store.list("containers")
-        now_usage = await served()
-        every = [views.container_row(o, now_usage.get(o["metadata"]["name"])) for o in items]
+        now_usage = await served(wait=PAGE_USAGE_WAIT)
+        every = [views.container_row(o, (now_usage or {}).get(o["metadata"]["name"])) for o in items]
         rows = views.sort_rows([r for r in every if flt.matches(r)], flt.sort, desc=flt.desc)
         nodes = sorted({r.node for r in every if r.node})
-        live = f"/ui/live/containers?{urlencode({'since': revision})}&{flt.query()}"
+        pending = {"usage": "pending"} if now_usage is None else {}
+        live = f"/ui/live/containers?{urlencode({'since': revision, **pending})}&{flt.query()}"
         return page(request, "containers.html", session, rows=rows, filter=flt, phases=views.PHASES, nodes=nodes,
                     live=live, total=len(items), now=views.now_utc(), can_write=session.may("patch", "containers"),
                     sort=flt.sort, direction=views.sort_direction(flt.sort, desc=flt.desc), numeric=flt.sort in views.NUMERIC_KEYS)
+
+    async def usage_rows(samples: dict[str, dict[str, float]], flt: views.Filter) -> list[views.ContainerRow]:
+        """The rows of the containers with these samples that the filter shows (from the store: the watch
+        cache's `latest` knows only objects changed since it started)."""
+        if not samples:
+            return []
+        items, _ = await store.list("containers")
+        return [row for obj in items for name in [obj["metadata"]["name"]] if name in samples
+                for row in [views.container_row(obj, samples[name])] if flt.matches(row)]
 
     async def containers_live(request: Request, session: Session) -> Response:
         flt = views.Filter.from_query(request.query_params)
@@ -229,16 +246,19 @@ def create_dashboard(
         can_write = session.may("patch", "containers")
 
         async def stream() -> AsyncIterator[bytes]:
-            shown = await served()
+            shown = await served() or {}
             refreshed = time.monotonic()
+            if request.query_params.get("usage") == "pending" and shown:
+                # The page was drawn before the kubelets answered: its rows with numbers, now.
+                rows = await usage_rows(shown, flt)
+                if rows:
+                    yield sse("rows", render("_rows.html", rows=rows, now=views.now_utc(), can_write=can_write, sort=flt.sort).strip())
             async for batch in changes({"containers": caches["containers"]}, {"containers": since}, keepalive=USAGE_REFRESH):
                 now = views.now_utc()
                 if time.monotonic() - refreshed >= USAGE_REFRESH:
                     # Usage is not in the objects: rows whose numbers moved are redrawn from a fresh look.
-                    fresh, refreshed = await served(), time.monotonic()
-                    redraw = [row for name, sample in fresh.items() if sample != shown.get(name)
-                              for obj in [caches["containers"].latest(name)] if obj is not None
-                              for row in [views.container_row(obj, sample)] if flt.matches(row)]
+                    fresh, refreshed = await served() or {}, time.monotonic()
+                    redraw = await usage_rows({name: sample for name, sample in fresh.items() if sample != shown.get(name)}, flt)
                     shown = fresh
                     if redraw:  # whole rows: the page's script (app.js) swaps each where the sort puts it
                         yield sse("rows", render("_rows.html", rows=redraw, now=now, can_write=can_write, sort=flt.sort).strip())

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -34,7 +35,9 @@ class StatsKubelet:
         self.node_usage: tuple[float, dict[str, float]] | None = (time.time(), {"cpu.cores": 0.5, "memory.bytes": 2.0**30})
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server = StreamServer(None, self.settings, apiserver="http://127.0.0.1:1", stats=self)
+        # No LXC behind it: a runtime whose lxcpath does not exist has no console logs to mark.
+        self.server = StreamServer(SimpleNamespace(lxc_path=self.settings.lxc_path), self.settings,  # type: ignore[arg-type]
+                                   apiserver="http://127.0.0.1:1", stats=self)
 
     def start(self) -> str:
         self.thread.start()

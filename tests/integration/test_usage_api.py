@@ -93,3 +93,35 @@ def test_a_stopped_container_has_no_metrics_and_a_silent_kubelet_is_named(usage_
     assert listing["items"] == [] and listing["unreachable"]["n1"].startswith("cannot reach the kubelet of node n1")
     top = CliRunner().invoke(app, ["top", "nodes"], env=c.api.env(), catch_exceptions=False)
     assert top.exit_code == 0 and "warning: no usage from node n1: cannot reach the kubelet of node n1" in top.stderr
+
+
+def test_a_slow_kubelet_does_not_hold_the_containers_page_up(usage_cluster: UsageCluster) -> None:  # noqa: F811
+    # A kubelet that takes seconds to answer (partitioned, overloaded): the dashboard's table is drawn
+    # without its numbers at once, and the page's live stream sends them when they are in.
+    import re
+
+    from apiserver.ui.session import COOKIE
+    from apiserver.ui.views import container_row
+
+    c = usage_cluster
+    c.running("web")
+    c.kubelet.set("web", WEB)
+    c.kubelet.loop.call_soon_threadsafe(time.sleep, 3.0)  # the kubelet's loop hangs for 3 s
+    cookies = {COOKIE: c.api.token}
+    started = time.monotonic()
+    page = httpx.get(f"{c.api.url}/ui/containers", cookies=cookies, timeout=10)
+    drawn = time.monotonic() - started
+    assert page.status_code == 200 and 'id="row-web"' in page.text
+    assert drawn < 2.0, f"the page waited {drawn:.1f}s for the kubelet"
+    live = re.search(r'/ui/live/containers\?[^"\']*', page.text)
+    assert live is not None and "usage=pending" in live.group(0)
+    got = ""
+    with httpx.stream("GET", f"{c.api.url}{live.group(0).replace('&amp;', '&')}", cookies=cookies, timeout=10) as stream:
+        for line in stream.iter_lines():
+            got += line + "\n"
+            if 'id="row-web"' in got:
+                break
+    assert got.startswith("event: rows") and 'id="row-web"' in got, got
+    obj = httpx.get(f"{c.api.url}{BASE}/containers/web", headers={"Authorization": f"Bearer {c.api.token}"}).json()
+    assert f"<td>{container_row(obj, WEB).cpu_text}</td>" in got, got
+    assert container_row(obj, WEB).cpu_text != container_row(obj, None).cpu_text  # the numbers, not a blank row
