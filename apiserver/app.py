@@ -30,6 +30,7 @@ from apiserver.selectors import Selector, parse_field_selector, parse_label_sele
 from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
 from apiserver.streams import KubeletDialer, add_stream_routes
+from apiserver.usage import KubeletUsage, add_usage_routes
 from apiserver.terminal import add_terminal_routes
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import Authenticator, TokenRegistry
@@ -83,10 +84,11 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         return await authenticator.authenticate(header)
 
     # The web dashboard, under /ui/ on this port: the same stores, caches and token check as the API.
-    dashboard = create_dashboard(store=store, caches=caches, registries=registries, authenticate=authenticate)
     dialer = KubeletDialer(
         cert=settings.kubelet_client_certificate, key=settings.kubelet_client_key, ca=settings.kubelet_certificate_authority
     )
+    usage = KubeletUsage(store=store, dialer=dialer)  # usage metrics from the kubelets' memory (apiserver/usage.py)
+    dashboard = create_dashboard(store=store, caches=caches, registries=registries, authenticate=authenticate, usage=usage)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,7 +117,6 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     app.state.store = store
     app.state.caches = caches
     app.state.heartbeats = heartbeats
-    app.state.dialer = dialer
     app.mount("/ui", dashboard.app)
     dashboard.api = app
 
@@ -219,8 +220,11 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
         added.methods.discard("HEAD")
         app.router.routes.append(added)
-    proxy = add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
+    proxy = add_stream_routes(
+        app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of, caches=caches
+    )
     add_terminal_routes(app, prefix=PREFIX, store=store, proxy=proxy, identity_of=identity_of)
+    add_usage_routes(app, prefix=PREFIX, usage=usage, identity_of=identity_of)
     return app
 
 

@@ -424,6 +424,48 @@ def _terminal_paths() -> dict[str, Any]:
     }
 
 
+def _usage_paths() -> dict[str, Any]:
+    """Usage from the kubelets' memory (apiserver.usage): never stored in etcd, answered through the
+    apiserver -> kubelet path of exec and logs, each kubelet answer kept a few seconds."""
+    sample = {"type": "object", "additionalProperties": {"type": "number"},
+              "description": "Flat dotted keys: cpu.cores, cpu.seconds, memory.bytes, net.IFACE.rx_bytes, rootfs.bytes, ..."}
+    stamp = {"type": ["string", "null"], "description": "When the kubelet took the sample."}
+    entry = {"type": "object", "properties": {"name": {"type": "string"}, "node": {"type": "string"}, "time": stamp, "usage": sample},
+             "required": ["name", "time", "usage"]}
+    history = {"type": "object", "description": "The last hour at the sampler's interval, as columns: unix seconds, cores, bytes.",
+               "properties": {k: {"type": "array", "items": {"type": ["number", "null"]}} for k in ("time", "cpu", "memory")}}
+    container = {"type": "object", "properties": {"name": {"type": "string"}, "node": {"type": "string"}, "interval": {"type": "number"},
+                                                  "time": stamp, "usage": sample, "history": history},
+                 "required": ["name", "node", "time", "usage", "history"]}
+    node = {"type": "object", "properties": {"node": {"type": "string"}, "interval": {"type": "number"}, "time": stamp, "usage": sample,
+                                             "containers": {"type": "object", "additionalProperties": {"type": "object"}}},
+            "required": ["node", "usage", "containers"]}
+    listing = {"type": "object", "properties": {
+        "items": {"type": "array", "items": entry},
+        "unreachable": {"type": "object", "additionalProperties": {"type": "string"}, "description": "node -> why it gave no usage"}},
+        "required": ["items", "unreachable"]}
+    errors = ("401", "403", "404", "409", "503")
+
+    def get(operation: str, tag: str, summary: str, schema: dict[str, Any], codes: tuple[str, ...] = errors) -> dict[str, Any]:
+        responses = _responses("200", schema, errors=tuple(c for c in codes if c != "409"))
+        if "409" in codes:
+            responses["409"] = {"description": "The container is not Running on a node.", "content": _json(_ref("Status"))}
+        return {"get": {"operationId": operation, "tags": [tag], "summary": summary, "responses": responses}}
+
+    return {
+        f"{PREFIX}/containers/{{name}}/metrics": {"parameters": [NAME], **get(
+            "metrics_container", "Container", "The running container's latest usage and its last hour, from its kubelet (get).", container)},
+        f"{PREFIX}/nodes/{{name}}/metrics": {"parameters": [NAME], **get(
+            "metrics_node", "Node", "The node's usage and the latest sample of each container bound to it, from its kubelet (get).", node,
+            ("401", "403", "404", "503"))},
+        f"{PREFIX}/metrics/containers": get(
+            "metrics_containers", "Container", "The latest usage of every running container, from every Ready node (list).", listing,
+            ("401", "403", "503")),
+        f"{PREFIX}/metrics/nodes": get(
+            "metrics_nodes", "Node", "The usage of every Ready node that serves streams (list).", listing, ("401", "403", "503")),
+    }
+
+
 @lru_cache(maxsize=4)
 def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     models = [(k.model, "validation") for k in kinds] + [(Token, "validation")]
@@ -456,6 +498,7 @@ def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     paths.update(_join_paths())
     paths.update(_terminal_paths())
     paths.update(_renewal_paths())
+    paths.update(_usage_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "dlxc apiserver", "version": "v1", "description": "Declarative LXC containers: the only door to etcd."},

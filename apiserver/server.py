@@ -54,7 +54,8 @@ class CertReloader:
 class ApiServer(uvicorn.Server):
     """uvicorn that ends every watch stream first when asked to stop, so shutdown does not wait on them
     and clients resume from their last resourceVersion on the next apiserver. Every few seconds it
-    loads renewed certificates (its serving one, and its client one towards kubelets)."""
+    loads its serving certificate again if it was renewed (its client certificate towards kubelets
+    is looked at by apiserver.streams.KubeletDialer at each dial)."""
 
     RELOAD_TICKS = 50  # on_tick runs every 0.1 s: a renewed certificate is in use within 5 s
 
@@ -69,9 +70,6 @@ class ApiServer(uvicorn.Server):
             reloading = []
             if isinstance(self.config.ssl, ssl.SSLContext) and self.config.ssl_certfile and self.config.ssl_keyfile:
                 reloading.append(CertReloader(self.config.ssl, str(self.config.ssl_certfile), str(self.config.ssl_keyfile)))
-            dialer = getattr(self.config.app.state, "dialer", None) if isinstance(self.config.app, FastAPI) else None
-            if dialer is not None and dialer.context is not None and dialer.cert and dialer.key:
-                reloading.append(CertReloader(dialer.context, dialer.cert, dialer.key))
             self._reloading = reloading
         return self._reloading
 

@@ -258,7 +258,7 @@ def kubelet(
     outbound_nat: bool = typer.Option(_default(KubeletSettings, "outbound_nat"), "--outbound-nat/--no-outbound-nat", envvar="DLXC_OUTBOUND_NAT",
                                       help="Masquerade the cluster network's outbound traffic (nftables; turns on IPv4 forwarding)."),
     heartbeat_interval: float = typer.Option(_default(LeaseSettings, "renew_interval"), "--heartbeat-interval", parser=duration, help="Seconds between two renewals of the node Lease: the heartbeat."),
-    status_interval: float = typer.Option(_default(KubeletSettings, "status_interval"), "--status-interval", parser=duration, help="Seconds between two Node status (usage) updates."),
+    status_interval: float = typer.Option(_default(KubeletSettings, "status_interval"), "--status-interval", parser=duration, help="Seconds between two looks at the Node status; it is written only when it changed or is older than 300 s."),
     apiserver_refresh_interval: float = typer.Option(_default(KubeletSettings, "apiserver_refresh_interval"), "--apiserver-refresh-interval", parser=duration, help="Seconds between two reads of the live apiservers (GET /apiservers); 0: never."),
     cert_check_interval: float = typer.Option(_default(KubeletSettings, "cert_check_interval"), "--cert-check-interval", parser=duration, help="Seconds between two checks of the stream serving certificate (renewed past 2/3 of its life); 0: never."),
     fence_timeout: float = typer.Option(_default(LeaseSettings, "fence_timeout"), "--fence-timeout", parser=duration, help="Without a Lease renewal this long, stop containers that may fail over."),
