@@ -271,6 +271,21 @@ class Store:
         reply = await self._call(lambda: self.etcd.refresh_lease(lease_id))
         return int(reply.TTL) if reply is not None else 0
 
+    def raw_key(self, section: str, name: str = "") -> bytes:
+        """A key outside every kind's range (`/PREFIX/\x00SECTION/NAME`): no kind's LIST or watch sees it."""
+        return f"{self._prefix}/\x00{section}/{name}".encode()
+
+    async def put_raw(self, key: bytes, value: bytes, *, lease: int | None = None) -> None:
+        """An unconditional put of bytes (optionally attached to an etcd lease): bookkeeping, not objects."""
+        await self._call(lambda: self.etcd.put(key, value, lease=lease))
+
+    async def values_raw(self, prefix: bytes) -> list[bytes]:
+        got = await self._call(lambda: self.etcd.get_prefix(prefix, sort_order="ascend", sort_target="key"))
+        return [kv.value for kv in got]
+
+    async def delete_raw(self, key: bytes) -> None:
+        await self._call(lambda: self.etcd.delete(key))
+
     async def get(self, plural: str, name: str) -> Obj:
         got = await self._call(lambda: self.etcd.get(self.key(plural, name)))
         if got is None:

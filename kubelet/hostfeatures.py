@@ -83,20 +83,26 @@ def _listed(mountpoint: Path) -> bool:
 
 def private_mount_namespace(proc: Path = Path("/proc")) -> bool | None:
     """Whether this process runs in a mount namespace of its own rather than the machine's; None when
-    it cannot tell.
+    it cannot tell."""
+    return private_namespace("mnt", proc)
 
-    The machine's is pid 1's. Some sandboxes refuse /proc/1/ns/mnt even to root; kthreadd's (pid 2,
-    a kernel thread, always in the kernel's initial mount namespace) is the fallback.
+
+def private_namespace(kind: str, proc: Path = Path("/proc")) -> bool | None:
+    """Whether this process runs in a namespace of `kind` (mnt, net, ...) of its own rather than the
+    machine's; None when it cannot tell.
+
+    The machine's is pid 1's. Some sandboxes refuse /proc/1/ns/* even to root; kthreadd's (pid 2,
+    a kernel thread, always in the kernel's initial namespaces) is the fallback.
     """
     try:
-        own = os.stat(proc / "self" / "ns" / "mnt")
+        own = os.stat(proc / "self" / "ns" / kind)
     except OSError:
         return None
     for pid in ("1", "2"):
         try:
             if pid == "2" and (proc / pid / "comm").read_text().strip() != "kthreadd":
                 continue
-            machine = os.stat(proc / pid / "ns" / "mnt")
+            machine = os.stat(proc / pid / "ns" / kind)
         except OSError:
             continue
         return (machine.st_dev, machine.st_ino) != (own.st_dev, own.st_ino)

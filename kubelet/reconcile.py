@@ -110,7 +110,7 @@ class Reconciler:
         self, api: ContainerApi, runtime: Runtime, settings: KubeletSettings, *,
         images: Any, network: Any, idmap: Any, allocator: Allocator, host: HostFeatures, drift: Any, stops: StopRecords,
         cached: Callable[[str], Obj | None], may_start: Callable[[Obj], Awaitable[bool]],
-        metrics: Callable[[str], Any], cgroup_version: int, clusternet: Any = None,
+        cgroup_version: int, clusternet: Any = None,
         restored_rootfs: Callable[[Container], str | None] | None = None,
     ) -> None:
         self.api = api
@@ -125,7 +125,6 @@ class Reconciler:
         self.stops = stops
         self.cached = cached  # the informer's copy of a container
         self.may_start = may_start  # the stale guard's last check before a start
-        self.metrics = metrics  # the latest sample of a container, for its status
         self.cgroup_version = cgroup_version
         self.restored_rootfs = restored_rootfs  # kubelet.restores: a rootfs unpacked from a backup
         self.clusternet = clusternet  # kubelet.clusternet.ClusterNet: the cluster network, if this node has it
@@ -528,15 +527,6 @@ class Reconciler:
             how = "takes effect at the next start"
         self._event(p, NORMAL, "Reconfigured", f"{how}; changed: {keys}")
 
-    async def write_metrics(self, name: str) -> None:
-        """Only a status write of the latest metrics sample of a running container."""
-        obj = self.latest(name)
-        if obj is None or obj["spec"].get("nodeName") != self.settings.node_name or obj["metadata"].get("deletionTimestamp"):
-            return
-        status = obj.get("status") or {}
-        if status.get("phase") == "Running":
-            await self._report(obj, phase=None, message=status.get("message", ""))
-
     async def _report_observed(self, obj: Obj, desired: Desired, *, status: Obj) -> Result:
         name = obj["metadata"]["name"]
         observed = await asyncio.to_thread(self.observe, name)
@@ -591,12 +581,11 @@ class Reconciler:
                     status.pop(key, None)
                 else:
                     status[key] = fields[arg]
-        sample = self.metrics(name)
-        if status.get("phase") != "Running":
-            status.pop("metrics", None)
-            status.pop("metricsTime", None)
-        elif sample is not None:
-            status["metrics"], status["metricsTime"] = sample
+        # Usage is served from the kubelet's memory (kubelet/statsroutes.py), not written here: a
+        # status write happens on a change of state only. An older kubelet's sample is dropped.
+        for key in ("metrics", "metricsTime"):
+            if status.get(key):  # the apiserver's empty default stays: dropping it would differ at every look
+                status.pop(key)
         status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != "Scheduled"]
         if status == base:
             return

@@ -27,7 +27,7 @@ __all__ = [
     "node_numbers",
 ]
 
-_SCRIPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_SCRIPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 MAX_SCRIPT_BYTES = 256 * 1024
 
 

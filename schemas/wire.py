@@ -10,6 +10,7 @@ __all__ = [
     "HOSTS_ANNOTATION",
     "NODE_HOOKS_ANNOTATION",
     "APPLYSET_LABEL",
+    "LAST_APPLIED_ANNOTATION",
     "BACKUP_FINALIZER",
     "CONTAINER_LABEL",
     "CONTROL_PLANE_OF_ANNOTATION",
@@ -40,6 +41,11 @@ ADOPTED_ROOTFS_ANNOTATION = "dlxc.io/adopted-rootfs"
 
 # Members of one `dlxc apply --prune` / `dlxc sync` set carry `dlxc.io/applyset=<id>`.
 APPLYSET_LABEL = "dlxc.io/applyset"
+
+# What the last `dlxc apply` / `dlxc sync` of an object's manifest wrote (canonical JSON of the
+# fields the manifest set): the third side of apply's three-way merge (dlxc.apply.threeway), so a
+# field set by anyone else is kept. Never rendered into LXC config; diffs and drift ignore it.
+LAST_APPLIED_ANNOTATION = "dlxc.io/last-applied"
 
 # Simulated nodes (dlxc.sim.hollow) carry this label, so benchmarks can find and remove them.
 HOLLOW_LABEL = "dlxc.io/hollow"

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -170,7 +171,7 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
     token_file = tmp / "tokens"
     token = TokenFile(token_file).add("admin", "admin")
     prefix = f"/test-{uuid.uuid4().hex[:8]}"
-    port = free_port()
+    port = int(overrides.pop("port", None) or free_port())  # a test that must know it first (an advertised URL) gives it
     settings = ApiServerSettings(
         **{
             "etcd_endpoints": [etcd.endpoint],  # a test may give its own (an etcd cluster)
@@ -199,6 +200,23 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
     save_config(ClientConfig(server=api.url, token=token, certificate_authority=str(ca) if ca else None), tmp / "config.yaml")
     server.start(api.url, verify=api.verify())
     return api
+
+
+@pytest.fixture
+def cli(api: Api, tmp_path: Path) -> Any:
+    """`cli("get", "containers", input=..., DLXC_X=...)`: the dlxc CLI in-process against the test's apiserver,
+    with its own inventory and state dirs; keyword arguments override environment variables."""
+    from typer.testing import CliRunner
+
+    from dlxc.cli.main import app
+
+    runner = CliRunner()
+    env = {**api.env(), "DLXC_INVENTORY_DIR": str(tmp_path / "inventory"), "XDG_STATE_HOME": str(tmp_path / "state")}
+
+    def invoke(*args: str, input: str | None = None, **overrides: str | None) -> Any:
+        return runner.invoke(app, list(args), env={**env, **overrides}, input=input, catch_exceptions=False)
+
+    return invoke
 
 
 @pytest.fixture

@@ -128,33 +128,28 @@ async def create_backup(client: Any, container: str, *, labels: dict[str, str] |
 
 async def wait_backup(client: Any, name: str, *, timeout: float) -> Obj:
     """The Backup once Completed; a Failed one, or none by the deadline, raises with its message."""
-    deadline = time.monotonic() + timeout
-    while True:
-        obj = await get_or_none(client, "backups", name)
-        if obj is None:
-            raise MoveError(f"backup {name} was deleted while waiting for it")
-        status = obj.get("status") or {}
-        if status.get("phase") == "Completed":
-            return obj
-        if status.get("phase") == "Failed":
-            raise MoveError(f"backup {name} failed: {status.get('message', '')}")
-        if time.monotonic() > deadline:
-            raise MoveError(f"backup {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
-        await asyncio.sleep(0.3)
+    return await _wait_phase(client, "backups", name, "Completed", timeout=timeout, gone_is_error=True)
 
 
 async def wait_running(client: Any, name: str, *, timeout: float) -> Obj:
     """The Container once Running; Failed, or not Running by the deadline, raises with its message."""
+    return await _wait_phase(client, "containers", name, "Running", timeout=timeout, gone_is_error=False)
+
+
+async def _wait_phase(client: Any, plural: str, name: str, phase: str, *, timeout: float, gone_is_error: bool) -> Obj:
+    kind = plural[:-1]
     deadline = time.monotonic() + timeout
     while True:
-        obj = await get_or_none(client, "containers", name)
+        obj = await get_or_none(client, plural, name)
+        if obj is None and gone_is_error:
+            raise MoveError(f"{kind} {name} was deleted while waiting for it")
         status = (obj or {}).get("status") or {}
-        if obj is not None and status.get("phase") == "Running":
+        if obj is not None and status.get("phase") == phase:
             return obj
         if status.get("phase") == "Failed":
-            raise MoveError(f"container {name} failed: {status.get('message', '')}")
+            raise MoveError(f"{kind} {name} failed: {status.get('message', '')}")
         if time.monotonic() > deadline:
-            raise MoveError(f"container {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
+            raise MoveError(f"{kind} {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
         await asyncio.sleep(0.3)
 
 

@@ -7,9 +7,10 @@ checked in the write's own etcd transaction. Renewals update the Lease (same ter
 a takeover deletes and re-creates it (new term, new token), so a deposed leader's late writes are
 refused even if it was frozen (SIGSTOP) in the middle of one.
 
-Timers: the leader renews every `renew_interval` (1 s) and steps down when it could not renew for
-`renew_deadline` (3 s); a candidate takes over after it has seen the Lease unchanged for
-`duration` (4 s) on its own clock. Shorter hands over faster after a crash; longer rides out
+Timers: the leader renews every `renew_interval` (2 s) and steps down when it could not renew for
+`renew_deadline` (4 s); a candidate takes over after it has seen the Lease unchanged for
+`duration` (5 s) on its own clock. Each renewal is an etcd write: with the scheduler's and the
+controller's Leases that is 1 write/s on an idle cluster (1 s renewals made them its largest writer). Shorter hands over faster after a crash; longer rides out
 slow apiservers and pauses without a needless handover (which costs the new leader a relist).
 """
 from __future__ import annotations
@@ -47,9 +48,9 @@ class LeaderElection:
         name: str,
         *,
         identity: str | None = None,
-        duration: float = 4.0,
-        renew_interval: float = 1.0,
-        renew_deadline: float = 3.0,
+        duration: float = 5.0,
+        renew_interval: float = 2.0,
+        renew_deadline: float = 4.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not renew_interval < renew_deadline < duration:

@@ -110,6 +110,11 @@ class OneShotClient(ApiVerbs):
         if len(self.servers) > 1:
             self._server = (self._server + 1) % len(self.servers)
 
+    def next_server(self) -> None:
+        """Move to the next apiserver (after a failure only the caller can see), as Client.next_server."""
+        self._drop()
+        self._next_server()
+
     def close(self) -> None:
         self._drop()
 
