@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from conftest import spread
 
 __all__ = ["NetCluster", "NetNode"]
 
@@ -92,7 +93,7 @@ class NetCluster:
 
     def __post_init__(self) -> None:
         self.tag = secrets.token_hex(2)
-        self.octet = 100 + secrets.randbelow(150)
+        self.octet = spread(100, 150)  # apart from another xdist worker's test LAN
         self.lan = f"dlan{self.tag}"
         self.lan_ip = f"10.254.{self.octet}.1"
         self.host_ips = [self.lan_ip]

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from conftest import spread
 from test_up_nodes import free_block
 
 from dlxc.cluster.local import lxc_containers_running
@@ -43,9 +44,9 @@ def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, t
     state, bridge = lxc_root / f"cli-{suffix}", f"dq{suffix}"
     config = tmp_path / "config.yaml"
     env = {**os.environ, "DLXC_CONFIG": str(config), "DLXC_STATE_DIR": str(state), "DLXC_PORT": str(free_block(3)),
-           "DLXC_BRIDGE": bridge, "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{secrets.randbelow(200)}.1/24",
+           "DLXC_BRIDGE": bridge, "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{spread(0, 200)}.1/24",
            # The cluster network too is the test's own, and no NAT rule or forwarding is switched on on this host.
-           "DLXC_CLUSTER_BRIDGE": f"{bridge}c", "DLXC_CLUSTER_CIDR": f"10.{64 + secrets.randbelow(64)}.0.0/16",
+           "DLXC_CLUSTER_BRIDGE": f"{bridge}c", "DLXC_CLUSTER_CIDR": f"10.{spread(64, 64)}.0.0/16",
            "DLXC_OUTBOUND_NAT": "false"}
     env.pop("DLXC_SERVER", None)
     env.pop("DLXC_TOKEN", None)
@@ -177,7 +178,9 @@ def test_down_then_up_is_not_a_crash(lxc_root: Path, tmp_path: Path) -> None:
     (manifests / "three.yaml").write_text(MANIFESTS)
     env = {**os.environ, "DLXC_CONFIG": str(tmp_path / "config.yaml"), "DLXC_STATE_DIR": str(state),
            "DLXC_PORT": str(free_block(3)), "DLXC_BRIDGE": bridge,
-           "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{secrets.randbelow(200)}.1/24"}
+           "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{spread(0, 200)}.1/24",
+           # A cluster network of its own (not the default dlxc0 of a user's `make up`, nor another test's), no NAT.
+           "DLXC_CLUSTER_BRIDGE": f"{bridge}c", "DLXC_CLUSTER_CIDR": f"10.{spread(64, 64)}.0.0/16", "DLXC_OUTBOUND_NAT": "false"}
     env.pop("DLXC_SERVER", None)
     env.pop("DLXC_TOKEN", None)
     try:
