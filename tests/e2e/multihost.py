@@ -23,8 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import spread
-from netnodes import _run
+from netnodes import _run, spread
 
 __all__ = ["Host", "MultiHost", "lan", "ok"]
 

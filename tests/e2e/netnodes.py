@@ -28,7 +28,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import spread
+
+try:
+    from conftest import spread  # under pytest: octets from this xdist worker's own share
+except ModuleNotFoundError:  # a bench/ script (run by tests/e2e/test_bench_smoke.py in a worker, or alone)
+
+    def spread(base: int, span: int) -> int:
+        """tests/conftest.py's spread(): the share of the xdist worker whose test started this script."""
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1), 1)
+        index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+        share = max(span // count, 1)
+        return base + (index * share) % span + secrets.randbelow(share)
 
 __all__ = ["NetCluster", "NetNode"]
 
