@@ -154,12 +154,15 @@ def statuses(env: dict[str, str]) -> dict[str, dict]:
     return {c["metadata"]["name"]: c.get("status") or {} for c in json.loads(got.stdout)["items"]}
 
 
-def wait_all_running(env: dict[str, str], count: int, *, timeout: float = 90) -> dict[str, dict]:
+def wait_all_running(env: dict[str, str], count: int, *, timeout: float = 90, since: dict[str, dict] | None = None) -> dict[str, dict]:
+    """All `count` containers Running and Ready; with `since` (statuses from before), each started again
+    after it: right after `up` the statuses still say Running from before `down` until the kubelet reports."""
     deadline = time.monotonic() + timeout
     while True:
         found = statuses(env)
-        ready = [s for s in found.values() if s.get("phase") == "Running"
-                 and any(c["type"] == "Ready" and c["status"] == "True" for c in s.get("conditions", []))]
+        ready = [s for n, s in found.items() if s.get("phase") == "Running"
+                 and any(c["type"] == "Ready" and c["status"] == "True" for c in s.get("conditions", []))
+                 and (since is None or s.get("startedAt") != since.get(n, {}).get("startedAt"))]
         if len(found) == count and len(ready) == count:
             return found
         assert time.monotonic() < deadline, f"not all Running and Ready: { {n: s.get('phase') for n, s in found.items()} }"
@@ -191,7 +194,7 @@ def test_down_then_up_is_not_a_crash(lxc_root: Path, tmp_path: Path) -> None:
         assert down.returncode == 0, down.stdout + down.stderr
         again = dlxc("up", "--examples", str(manifests), env=env)
         assert again.returncode == 0, again.stdout + again.stderr
-        after = wait_all_running(env, 3)
+        after = wait_all_running(env, 3, since=before)
         time.sleep(2)  # any wrongly recorded exit would show by now
         after = statuses(env)
         for name in ("keeper", "once", "picky"):
