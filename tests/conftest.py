@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,7 +349,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     running = hostfeatures.lxcfs_mounted()
     config.stash[_lxcfs_before] = (running, time.time())
     if not running and _has_workers(config) and shutil.which("lxcfs"):
-        problem = hostfeatures.ensure_lxcfs(pidfile=SESSION_LXCFS_PIDFILE)
+        with warnings.catch_warnings():
+            # Its Popen is dropped while lxcfs runs on (a daemon, stopped by its pid file at the end).
+            warnings.simplefilter("ignore", ResourceWarning)
+            problem = hostfeatures.ensure_lxcfs(pidfile=SESSION_LXCFS_PIDFILE)
         if problem:
             print(f"lxcfs for the test session: {problem}", file=sys.stderr)
 
