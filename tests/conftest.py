@@ -3,6 +3,10 @@
 Everything lives in temp dirs, on free ports, with names (`dt...` bridges, `t-...` nodes) that
 cannot collide with a user's own containers or a running `make up` cluster; every finalizer runs
 on failure, on Ctrl-C and on SIGTERM/SIGHUP too.
+
+`make test` runs the files in two pytest-xdist workers at once, so anything a test makes on the host
+needs a name or address no other worker can pick: random suffixes for names, `spread()` for the
+octets of subnets and bridge addresses; host-wide cleanup belongs in the controller's hooks here.
 """
 from __future__ import annotations
 
