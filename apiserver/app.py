@@ -18,9 +18,11 @@ from starlette.routing import Route
 import dlxc
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
+from apiserver.endpoints import ApiServerEndpoints
 from apiserver.codec import dumps
 from apiserver.heartbeats import Heartbeats
 from apiserver.joins import JoinService
+from apiserver.members import EtcdMembers
 from apiserver.ipam import ClusterNetwork
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
@@ -28,6 +30,7 @@ from apiserver.selectors import Selector, parse_field_selector, parse_label_sele
 from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
 from apiserver.streams import KubeletDialer, add_stream_routes
+from apiserver.usage import KubeletUsage, add_usage_routes
 from apiserver.terminal import add_terminal_routes
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import Authenticator, TokenRegistry
@@ -73,6 +76,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest, ipam=network) for kind in KINDS
     }
     heartbeats = Heartbeats(store, expire_after=settings.heartbeat_expire_after)
+    endpoints = ApiServerEndpoints(store, settings.advertise_url, session=lambda: heartbeats.session)
 
     async def authenticate(header: str | None) -> Identity:
         if authenticator is None:
@@ -80,16 +84,18 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         return await authenticator.authenticate(header)
 
     # The web dashboard, under /ui/ on this port: the same stores, caches and token check as the API.
-    dashboard = create_dashboard(store=store, caches=caches, registries=registries, authenticate=authenticate)
     dialer = KubeletDialer(
         cert=settings.kubelet_client_certificate, key=settings.kubelet_client_key, ca=settings.kubelet_certificate_authority
     )
+    usage = KubeletUsage(store=store, dialer=dialer)  # usage metrics from the kubelets' memory (apiserver/usage.py)
+    dashboard = create_dashboard(store=store, caches=caches, registries=registries, authenticate=authenticate, usage=usage)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.connect()
         caches["leases"].listeners.append(heartbeats.observe)
         beating = asyncio.create_task(heartbeats.run())
+        publishing = asyncio.create_task(endpoints.run())
         try:
             await caches["leases"].start()  # heartbeats must see Leases written or deleted elsewhere
         except ApiError as exc:
@@ -98,6 +104,8 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
             yield
         finally:
             beating.cancel()
+            publishing.cancel()
+            await asyncio.gather(publishing, return_exceptions=True)  # its key deleted before the store closes
             await dashboard.stop()
             await dialer.close()
             for cache in caches.values():
@@ -174,13 +182,29 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings, heartbeats)
     _add_token_routes(app, token_registry, identity_of)
-    joins = JoinService(store, token_registry, ca_key_file=settings.ca_key_file, ca_file=settings.ca_file)
+    joins = JoinService(store, token_registry, ca_key_file=settings.ca_key_file, ca_file=settings.ca_file, endpoints=endpoints)
 
     async def join(request: Request) -> Response:
         return _ok(await joins.join(request.headers.get("authorization"), await read_json(request)), 201)
 
     async def node_certificate(request: Request) -> Response:
         return _ok(joins.node_certificate(await identity_of(request), await read_json(request)), 201)
+
+    members = EtcdMembers(store)
+
+    async def list_etcd_members(request: Request) -> Response:
+        authorize(await identity_of(request), verb="list", plural="etcdmembers", name=None, subresource=None, bound_node=None)
+        return _ok(await members.list())
+
+    async def remove_etcd_member(request: Request) -> Response:
+        name = request.path_params["name"]
+        authorize(await identity_of(request), verb="delete", plural="etcdmembers", name=name, subresource=None, bound_node=None)
+        return _ok(await members.remove(name))
+
+    async def apiservers(request: Request) -> Response:
+        # Any credential: a kubelet must learn where else to go before the apiserver it uses is gone.
+        await identity_of(request)
+        return _ok({"apiVersion": API_VERSION, "kind": "ApiServerList", "servers": await endpoints.servers()})
 
     async def cacert(request: Request) -> Response:
         # Public by design: the joining host compares it with the --ca-hash it was given before it
@@ -190,12 +214,17 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         return Response(settings.ca_file.read_bytes(), media_type="application/x-pem-file")
 
     for path, method, endpoint in ((f"{PREFIX}/joins", "POST", join), (f"{PREFIX}/nodecertificates", "POST", node_certificate),
-                                   ("/cacert", "GET", cacert)):
+                                   ("/cacert", "GET", cacert), ("/apiservers", "GET", apiservers),
+                                   (f"{PREFIX}/etcdmembers", "GET", list_etcd_members),
+                                   (f"{PREFIX}/etcdmembers/{{name}}", "DELETE", remove_etcd_member)):
         added = Route(path, endpoint, methods=[method], name=endpoint.__name__)
         added.methods.discard("HEAD")
         app.router.routes.append(added)
-    proxy = add_stream_routes(app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of)
+    proxy = add_stream_routes(
+        app, prefix=PREFIX, store=store, events=registries["events"], dialer=dialer, identity_of=identity_of, caches=caches
+    )
     add_terminal_routes(app, prefix=PREFIX, store=store, proxy=proxy, identity_of=identity_of)
+    add_usage_routes(app, prefix=PREFIX, usage=usage, identity_of=identity_of)
     return app
 
 

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import aetcd.exceptions
 
 from apiserver.auth import Identity, bearer_digest, hash_token, new_token
+from apiserver.endpoints import ApiServerEndpoints
 from apiserver.certs import check_node_csr, sign_node_csr
 from apiserver.storage import Store
 from apiserver.tokens import PLURAL as TOKENS
@@ -59,8 +60,12 @@ def _ready(node: Obj) -> bool:
 
 
 class JoinService:
-    def __init__(self, store: Store, registry: TokenRegistry, *, ca_key_file: Path | None = None, ca_file: Path | None = None) -> None:
+    def __init__(
+        self, store: Store, registry: TokenRegistry, *, ca_key_file: Path | None = None, ca_file: Path | None = None,
+        endpoints: ApiServerEndpoints | None = None,
+    ) -> None:
         self.store = store
+        self.endpoints = endpoints
         self.registry = registry
         self.ca_key_file = ca_key_file
         self.ca_file = ca_file
@@ -106,7 +111,9 @@ class JoinService:
             except Conflict:
                 continue  # another join counted a use meanwhile: read it again
             secret = await self._issue(node, joined_with=token["metadata"]["name"])
-            answer: Obj = {"apiVersion": API_VERSION, "kind": "JoinResult", "nodeName": node, "token": secret}
+            answer: Obj = {"apiVersion": API_VERSION, "kind": "JoinResult", "nodeName": node, "token": secret,
+                           # every live apiserver: the host's config lists them all, not only the one it joined through
+                           "apiservers": await self.endpoints.servers() if self.endpoints is not None else []}
             if csr is not None:
                 answer["servingCertificate"] = sign_node_csr(csr, node, ca_file=self.ca_file, ca_key_file=self.ca_key_file)
             if peer is not None:
@@ -199,9 +206,9 @@ async def _add_member(etcd: Any, peer: str, *, tries: int = 20, delay: float = 0
 def _peer_url(body: Obj) -> str:
     peer = body.get("peerURL")
     parts = urlsplit(peer) if isinstance(peer, str) else None
-    if parts is None or parts.scheme != "http" or not parts.hostname or not parts.port:
-        raise Invalid(f"peerURL {peer!r} must be http://ADDRESS:PORT, the new etcd member's peer URL",
-                      details=[{"field": "peerURL", "message": "must be http://ADDRESS:PORT"}])
+    if parts is None or parts.scheme not in ("https", "http") or not parts.hostname or not parts.port:
+        raise Invalid(f"peerURL {peer!r} must be https://ADDRESS:PORT, the new etcd member's peer URL",
+                      details=[{"field": "peerURL", "message": "must be https://ADDRESS:PORT"}])
     return peer
 
 

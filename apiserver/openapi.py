@@ -260,7 +260,11 @@ def _kind_paths(kind: Kind) -> dict[str, Any]:
         paths[base + "/{name}/archive"] = {
             "parameters": [NAME],
             "get": {"operationId": "read_backup_archive", "tags": tags,
-                    "summary": "The backup's archive (zstd tar), from the kubelet that holds it (`dlxc export`).",
+                    "summary": "The backup's archive (zstd tar), from the kubelet that holds it (`dlxc export`; a node's "
+                               "restore, move or failover with `for`).",
+                    "parameters": [{"name": "for", "in": "query", "required": False, "schema": {"type": "string"},
+                                    "description": "A node token may read the archive when the container named here is "
+                                                   "bound to that node and is restored from this backup."}],
                     "responses": {"200": {"description": "OK", "content": binary}, **errors}},
             "put": {"operationId": "write_backup_archive", "tags": tags,
                     "summary": "Send an archive to the kubelet of the node status.node names; it is checked whole before it is kept "
@@ -303,9 +307,12 @@ def _join_paths() -> dict[str, Any]:
     request = {"type": "object", "properties": {"nodeName": {"type": "string"}}, "required": ["nodeName"]}
     result = {
         "type": "object",
-        "properties": {"apiVersion": {"type": "string"}, "kind": {"const": "JoinResult"}, "nodeName": {"type": "string"}, "token": {"type": "string"}},
+        "properties": {"apiVersion": {"type": "string"}, "kind": {"const": "JoinResult"}, "nodeName": {"type": "string"}, "token": {"type": "string"},
+                       "apiservers": {"type": "array", "items": {"type": "string"}, "description": "Every live apiserver's advertised URL."}},
         "required": ["apiVersion", "kind", "nodeName", "token"],
     }
+    member = {"type": "object", "properties": {"name": {"type": "string"}, "id": {"type": "string"},
+                                               "peerURLs": {"type": "array", "items": {"type": "string"}}}}
     return {
         f"{PREFIX}/joins": {
             "post": {"operationId": "join", "tags": ["Token"],
@@ -320,6 +327,24 @@ def _join_paths() -> dict[str, Any]:
                          "type": "object", "properties": {"nodeName": {"type": "string"}, "csr": {"type": "string"}},
                          "required": ["nodeName", "csr"]})},
                      "responses": _responses("201", {"type": "object"}, errors=("400", "401", "403", "413", "422", "503"))},
+        },
+        f"{PREFIX}/etcdmembers": {
+            "get": {"operationId": "list_etcd_members", "tags": ["Token"], "summary": "The control plane's etcd members (admin).",
+                    "responses": _responses("200", {"type": "object", "properties": {"items": {"type": "array", "items": member}}},
+                                            errors=("401", "403", "503"))},
+        },
+        f"{PREFIX}/etcdmembers/{{name}}": {
+            "parameters": [NAME],
+            "delete": {"operationId": "remove_etcd_member", "tags": ["Token"],
+                       "summary": "Remove a control-plane host's etcd member (admin); 409 when etcd would lose quorum.",
+                       "responses": _responses("200", member, errors=("401", "403", "404", "409", "503"))},
+        },
+        "/apiservers": {
+            "get": {"operationId": "apiservers", "tags": ["health"],
+                    "summary": "Every live apiserver's advertised URL (each kept while its apiserver's etcd session lives), for clients to fail over to.",
+                    "responses": _responses("200", {"type": "object", "properties": {
+                        "apiVersion": {"type": "string"}, "kind": {"const": "ApiServerList"},
+                        "servers": {"type": "array", "items": {"type": "string"}}}, "required": ["servers"]}, errors=("401", "503"))},
         },
         "/cacert": {
             "get": {"operationId": "cacert", "tags": ["health"], "security": [],
@@ -399,6 +424,48 @@ def _terminal_paths() -> dict[str, Any]:
     }
 
 
+def _usage_paths() -> dict[str, Any]:
+    """Usage from the kubelets' memory (apiserver.usage): never stored in etcd, answered through the
+    apiserver -> kubelet path of exec and logs, each kubelet answer kept a few seconds."""
+    sample = {"type": "object", "additionalProperties": {"type": "number"},
+              "description": "Flat dotted keys: cpu.cores, cpu.seconds, memory.bytes, net.IFACE.rx_bytes, rootfs.bytes, ..."}
+    stamp = {"type": ["string", "null"], "description": "When the kubelet took the sample."}
+    entry = {"type": "object", "properties": {"name": {"type": "string"}, "node": {"type": "string"}, "time": stamp, "usage": sample},
+             "required": ["name", "time", "usage"]}
+    history = {"type": "object", "description": "The last hour at the sampler's interval, as columns: unix seconds, cores, bytes.",
+               "properties": {k: {"type": "array", "items": {"type": ["number", "null"]}} for k in ("time", "cpu", "memory")}}
+    container = {"type": "object", "properties": {"name": {"type": "string"}, "node": {"type": "string"}, "interval": {"type": "number"},
+                                                  "time": stamp, "usage": sample, "history": history},
+                 "required": ["name", "node", "time", "usage", "history"]}
+    node = {"type": "object", "properties": {"node": {"type": "string"}, "interval": {"type": "number"}, "time": stamp, "usage": sample,
+                                             "containers": {"type": "object", "additionalProperties": {"type": "object"}}},
+            "required": ["node", "usage", "containers"]}
+    listing = {"type": "object", "properties": {
+        "items": {"type": "array", "items": entry},
+        "unreachable": {"type": "object", "additionalProperties": {"type": "string"}, "description": "node -> why it gave no usage"}},
+        "required": ["items", "unreachable"]}
+    errors = ("401", "403", "404", "409", "503")
+
+    def get(operation: str, tag: str, summary: str, schema: dict[str, Any], codes: tuple[str, ...] = errors) -> dict[str, Any]:
+        responses = _responses("200", schema, errors=tuple(c for c in codes if c != "409"))
+        if "409" in codes:
+            responses["409"] = {"description": "The container is not Running on a node.", "content": _json(_ref("Status"))}
+        return {"get": {"operationId": operation, "tags": [tag], "summary": summary, "responses": responses}}
+
+    return {
+        f"{PREFIX}/containers/{{name}}/metrics": {"parameters": [NAME], **get(
+            "metrics_container", "Container", "The running container's latest usage and its last hour, from its kubelet (get).", container)},
+        f"{PREFIX}/nodes/{{name}}/metrics": {"parameters": [NAME], **get(
+            "metrics_node", "Node", "The node's usage and the latest sample of each container bound to it, from its kubelet (get).", node,
+            ("401", "403", "404", "503"))},
+        f"{PREFIX}/metrics/containers": get(
+            "metrics_containers", "Container", "The latest usage of every running container, from every Ready node (list).", listing,
+            ("401", "403", "503")),
+        f"{PREFIX}/metrics/nodes": get(
+            "metrics_nodes", "Node", "The usage of every Ready node that serves streams (list).", listing, ("401", "403", "503")),
+    }
+
+
 @lru_cache(maxsize=4)
 def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     models = [(k.model, "validation") for k in kinds] + [(Token, "validation")]
@@ -431,6 +498,7 @@ def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     paths.update(_join_paths())
     paths.update(_terminal_paths())
     paths.update(_renewal_paths())
+    paths.update(_usage_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "dlxc apiserver", "version": "v1", "description": "Declarative LXC containers: the only door to etcd."},

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,9 @@ from fastapi import FastAPI
 
 from apiserver.app import ApiServerSettings, create_app
 
-__all__ = ["KEEPALIVE", "ApiServer", "check_listen", "serve"]
+__all__ = ["KEEPALIVE", "ApiServer", "CertReloader", "check_listen", "serve"]
+
+log = logging.getLogger("dlxc.apiserver")
 
 # Seconds an idle client connection stays open. Longer than the client's own idle keep-alive
 # (dlxc.client.api.IDLE_KEEPALIVE), so the client, not the server, drops an idle connection: the
@@ -19,9 +23,55 @@ __all__ = ["KEEPALIVE", "ApiServer", "check_listen", "serve"]
 KEEPALIVE = 30
 
 
+class CertReloader:
+    """A TLS context that loads its certificate and key again when their files change (`dlxc certs renew`):
+    new connections get the new pair, open ones keep theirs; no restart."""
+
+    def __init__(self, context: ssl.SSLContext, cert: str | Path, key: str | Path) -> None:
+        self.context, self.cert, self.key = context, Path(cert), Path(key)
+        self.seen = self._stamp()
+
+    def _stamp(self) -> tuple[float, float]:
+        try:
+            return self.cert.stat().st_mtime, self.key.stat().st_mtime
+        except OSError:
+            return 0.0, 0.0
+
+    def check(self) -> bool:
+        stamp = self._stamp()
+        if stamp == self.seen:
+            return False
+        try:
+            self.context.load_cert_chain(str(self.cert), str(self.key))
+        except (OSError, ssl.SSLError) as exc:  # half written, or a mismatched pair: the next check tries again
+            log.warning("cannot load the renewed certificate %s: %s; still serving the one loaded before", self.cert, exc)
+            return False
+        self.seen = stamp
+        log.info("loaded the renewed certificate %s", self.cert)
+        return True
+
+
 class ApiServer(uvicorn.Server):
     """uvicorn that ends every watch stream first when asked to stop, so shutdown does not wait on them
-    and clients resume from their last resourceVersion on the next apiserver."""
+    and clients resume from their last resourceVersion on the next apiserver. Every few seconds it
+    loads its serving certificate again if it was renewed (its client certificate towards kubelets
+    is looked at by apiserver.streams.KubeletDialer at each dial)."""
+
+    RELOAD_TICKS = 50  # on_tick runs every 0.1 s: a renewed certificate is in use within 5 s
+
+    async def on_tick(self, counter: int) -> bool:
+        if counter % self.RELOAD_TICKS == 0:
+            for reloader in self._reloaders():
+                reloader.check()
+        return await super().on_tick(counter)
+
+    def _reloaders(self) -> list[CertReloader]:
+        if not hasattr(self, "_reloading"):
+            reloading = []
+            if isinstance(self.config.ssl, ssl.SSLContext) and self.config.ssl_certfile and self.config.ssl_keyfile:
+                reloading.append(CertReloader(self.config.ssl, str(self.config.ssl_certfile), str(self.config.ssl_keyfile)))
+            self._reloading = reloading
+        return self._reloading
 
     async def shutdown(self, sockets: Any = None) -> None:
         app: FastAPI = self.config.app

@@ -12,6 +12,9 @@ __all__ = ["ApiServerSettings"]
 class ApiServerSettings(BaseModel):
     etcd_endpoints: list[str] = ["http://127.0.0.1:2379"]
     etcd_prefix: str = "/dlxc"
+    # The URL the other hosts reach this apiserver at (https://ADDRESS:PORT), published in etcd for
+    # clients to learn every apiserver (apiserver/endpoints.py); None: not published.
+    advertise_url: str | None = None
     token_file: Path | None = None  # None: no authentication (tests of the pure API only)
     ca_file: Path | None = None  # served at /cacert, unauthenticated, for `dlxc join` to check against its --ca-hash
     ca_key_file: Path | None = None  # signs joined kubelets' serving certificates (apiserver/certs.py); handed to a control-plane join

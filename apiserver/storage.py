@@ -5,6 +5,8 @@ import asyncio
 import contextvars
 import json
 import logging
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +26,7 @@ from dlxc.client.errors import (
 )
 from schemas.base import Obj
 
-__all__ = ["ATTACH_LEASE", "ClaimTaken", "Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
+__all__ = ["ATTACH_LEASE", "VOID_TTL", "ClaimTaken", "Compacted", "LEASE_FENCE", "Store", "WatchEvent"]
 
 log = logging.getLogger("dlxc.apiserver.storage")
 MAX_MESSAGE = 512 * 1024 * 1024
@@ -39,6 +41,12 @@ LEASE_FENCE: contextvars.ContextVar[tuple[str, int] | None] = contextvars.Contex
 # An etcd lease id that every put made while it is set attaches its key to (the apiserver's heartbeat
 # session, for node Leases): when that etcd lease expires, etcd itself deletes the key.
 ATTACH_LEASE: contextvars.ContextVar[int | None] = contextvars.ContextVar("attach_lease", default=None)
+
+
+# How long the marker that voids a create's earlier attempt lives (seconds; each lives at least half
+# of it, see Store._void_lease). A lost attempt still queued at an etcd member stopped for longer than
+# that could land after all; one stopped for an hour has been replaced long before.
+VOID_TTL = 3600
 
 
 class Compacted(Gone):
@@ -101,6 +109,8 @@ class Store:
         self._current = 0  # index of the endpoint in use; aetcd talks to one member at a time
         self._switches = 0
         self._switching = asyncio.Lock()
+        self._void_lease_id: int | None = None  # the etcd lease of void markers, granted when first needed
+        self._void_lease_at = 0.0
 
     @property
     def endpoint(self) -> str:
@@ -195,6 +205,21 @@ class Store:
         reply = await self._call(lambda: self.etcd.refresh_lease(lease_id))
         return int(reply.TTL) if reply is not None else 0
 
+    def raw_key(self, section: str, name: str = "") -> bytes:
+        """A key outside every kind's range (`/PREFIX/\x00SECTION/NAME`): no kind's LIST or watch sees it."""
+        return f"{self._prefix}/\x00{section}/{name}".encode()
+
+    async def put_raw(self, key: bytes, value: bytes, *, lease: int | None = None) -> None:
+        """An unconditional put of bytes (optionally attached to an etcd lease): bookkeeping, not objects."""
+        await self._call(lambda: self.etcd.put(key, value, lease=lease))
+
+    async def values_raw(self, prefix: bytes) -> list[bytes]:
+        got = await self._call(lambda: self.etcd.get_prefix(prefix, sort_order="ascend", sort_target="key"))
+        return [kv.value for kv in got]
+
+    async def delete_raw(self, key: bytes) -> None:
+        await self._call(lambda: self.etcd.delete(key))
+
     async def get(self, plural: str, name: str) -> Obj:
         got = await self._call(lambda: self.etcd.get(self.key(plural, name)))
         if got is None:
@@ -220,14 +245,11 @@ class Store:
         key = self.key(plural, name)
         tx = self.etcd.transactions
         value = _encode(obj)
-        compare, fence_get = self._fenced([tx.version(key) == 0])
-        ok, responses = await self._call(
-            lambda: self.etcd.transaction(compare=compare, success=[tx.put(key, value, lease=ATTACH_LEASE.get())], failure=fence_get)
-        )
-        if not ok:
-            self._check_fence(responses, at=0)
+        revision, responses = await self._create_txn(key, value, [], [tx.put(key, value, lease=ATTACH_LEASE.get())])
+        if revision is None:
+            self._check_fence(responses, at=1)
             raise AlreadyExists(f"{plural}/{name} already exists")
-        return self._written(value, responses[0])
+        return _decode(value, revision)
 
     async def create_with_claim(self, plural: str, name: str, obj: Obj, *, claim: str, owner: Obj, claim_rv: int) -> Obj:
         """Create obj and write the claim `claims/CLAIM` (its owner) in one transaction: the claim must not
@@ -237,17 +259,64 @@ class Store:
         tx = self.etcd.transactions
         value = _encode(obj)
         claim_check = tx.version(claim_key) == 0 if claim_rv == 0 else tx.mod(claim_key) == claim_rv
-        compare, fence_get = self._fenced([tx.version(key) == 0, claim_check])
-        ok, responses = await self._call(lambda: self.etcd.transaction(
-            compare=compare, success=[tx.put(key, value), tx.put(claim_key, dumps(owner))],
-            failure=[tx.get(key), *fence_get],
-        ))
-        if not ok:
+        revision, responses = await self._create_txn(key, value, [claim_check], [tx.put(key, value), tx.put(claim_key, dumps(owner))])
+        if revision is None:
             self._check_fence(responses, at=1)
             if responses[0]:
                 raise AlreadyExists(f"{plural}/{name} already exists")
             raise ClaimTaken(claim)
-        return self._written(value, responses[0])
+        return _decode(value, revision)
+
+    async def _create_txn(self, key: bytes, value: bytes, compare: list[Any], success: list[Any]) -> tuple[int | None, list[Any]]:
+        """Run a create's transaction (`key` must not exist, and `compare`; then `success`, which puts
+        `key` first), retried on another member when its answer is lost: (the revision `key` was written
+        at, []), or (None, the failure's responses: `key` read, then the fence's).
+
+        "Not there" is true again after a delete, so compare-and-swap alone does not make a retried
+        create safe: an attempt whose answer was lost may still be queued at an etcd member (one that
+        was SIGSTOPped, say) and apply later, after the retry succeeded and the object was deleted,
+        bringing it back. So attempt N also requires that the marker `void/TOKEN/N` does not exist,
+        and every later attempt writes the markers of the earlier ones, whichever way it goes: a lost
+        attempt then fails its compare whenever it lands. The first attempt writes nothing extra.
+        A retry that finds the object exactly as this create wrote it (an earlier attempt did land)
+        answers with it instead of AlreadyExists.
+        """
+        tx = self.etcd.transactions
+        token = uuid.uuid4().hex
+        attempts = 0
+
+        async def attempt() -> tuple[int | None, list[Any]]:
+            nonlocal attempts
+            attempts += 1
+            number = attempts
+            mine, fence_get = self._fenced([tx.version(key) == 0, *compare, tx.version(self._void_key(token, number)) == 0])
+            voids: list[Any] = []
+            if number > 1:
+                lease = await self._void_lease()
+                voids = [tx.put(self._void_key(token, earlier), b"", lease=lease) for earlier in range(1, number)]
+            ok, responses = await self.etcd.transaction(
+                compare=mine, success=[*success, *voids], failure=[tx.get(key), *fence_get, *voids]
+            )
+            if ok:
+                return responses[0].response_put.header.revision, []
+            if number > 1 and responses[0] and responses[0][0][0] == value:
+                log.info("an earlier attempt of this create did land (its answer was lost): %s", key.decode(errors="replace"))
+                return responses[0][0][1].mod_revision, []
+            return None, responses
+
+        return await self._call(attempt)
+
+    def _void_key(self, token: str, attempt: int) -> bytes:
+        return f"{self._prefix}/\x00void/{token}/{attempt}".encode()
+
+    async def _void_lease(self) -> int:
+        """The etcd lease void markers are attached to (so they go by themselves), renewed by a new one
+        once half of VOID_TTL has passed, so every marker lives at least VOID_TTL / 2."""
+        now = time.monotonic()
+        if self._void_lease_id is None or now - self._void_lease_at > VOID_TTL / 2:
+            granted = await self.etcd.lease(VOID_TTL)
+            self._void_lease_id, self._void_lease_at = int(granted.id), now
+        return self._void_lease_id
 
     async def get_claim(self, claim: str) -> tuple[Obj, int] | None:
         """The owner recorded in `claims/CLAIM` and the claim's revision, or None."""

@@ -27,12 +27,14 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from apiserver.auth import Identity, authorize
+from apiserver.kubeletpool import WarmConnector
 from apiserver.registry import Registry
 from apiserver.storage import Store
+from schemas.wire import RESTORE_ANNOTATION
 from dlxc.client.api import event_name
-from dlxc.client.errors import ApiError, BadRequest, Conflict, NotFound, TemporaryError, Unauthorized
+from dlxc.client.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, TemporaryError, Unauthorized
 
-__all__ = ["STREAM_PROTOCOL", "KubeletDialer", "StreamProxy", "add_stream_routes", "container_and_node"]
+__all__ = ["STREAM_PROTOCOL", "KubeletDialer", "Lookup", "StreamProxy", "add_stream_routes", "container_and_node"]
 
 log = logging.getLogger("dlxc.apiserver.streams")
 
@@ -41,25 +43,56 @@ ERROR_HEADER = "X-Dlxc-Error"  # the error message again, for WebSocket clients 
 
 
 class KubeletDialer:
-    """Connections to kubelets' stream servers with the apiserver's client certificate."""
+    """Connections to kubelets' stream servers with the apiserver's client certificate.
 
-    def __init__(self, *, cert: Path | None, key: Path | None, ca: Path | None) -> None:
+    One aiohttp session for every kubelet, over a `WarmConnector`: plain requests (logs, archives)
+    reuse kept-alive connections, and a WebSocket takes a connection whose mutual-TLS handshake was
+    done ahead (apiserver/kubeletpool.py). The certificate files are looked at again (their mtime)
+    at each dial, so a renewed client certificate or CA is used without a restart; the spares made
+    with the old one are closed then."""
+
+    def __init__(self, *, cert: Path | None, key: Path | None, ca: Path | None, spares: int = 1, max_idle: float = 30.0) -> None:
+        self._files = (cert, key, ca) if cert and key and ca else None
+        self._stamp: tuple[int, ...] | None = None
         self.context: ssl.SSLContext | None = None
-        if cert and key and ca:
-            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
-            context.load_cert_chain(str(cert), str(key))
-            self.context = context
+        self.spares, self.max_idle = spares, max_idle
+        self._refresh()
         self._session: aiohttp.ClientSession | None = None
+        self._connector: WarmConnector | None = None
+
+    def _refresh(self) -> None:
+        if self._files is None:
+            return
+        try:
+            stamp = tuple(path.stat().st_mtime_ns for path in self._files)
+        except OSError:
+            return  # mid-rename of a renewal: keep the context we have
+        if stamp == self._stamp:
+            return
+        cert, key, ca = self._files
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+        context.load_cert_chain(str(cert), str(key))
+        if self._stamp is not None:
+            log.info("kubelet client certificate or CA changed; new connections use the new one")
+            if self._connector is not None:
+                self._connector.drop_spares()
+        self.context, self._stamp = context, stamp
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # No overall timeout: a session lasts as long as the user keeps it; connecting is bounded.
             # No connection limit: every open session holds one (aiohttp's default of 100 would make
-            # the 101st exec wait for another to end).
+            # the 101st exec wait for another to end). The client's keep-alive (15 s) stays below the
+            # kubelet server's (75 s), so an idle connection is dropped here before the kubelet drops it.
+            self._connector = WarmConnector(spares=self.spares, max_idle=self.max_idle, limit=0, keepalive_timeout=15.0)
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0), connector=aiohttp.TCPConnector(limit=0)
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0), connector=self._connector
             )
         return self._session
+
+    @property
+    def connector(self) -> WarmConnector | None:
+        return self._connector
 
     async def close(self) -> None:
         if self._session is not None:
@@ -67,6 +100,7 @@ class KubeletDialer:
 
     def url(self, node: Any, path: str) -> tuple[str, str]:
         """https URL on the node's stream endpoint, and the name its certificate must carry (the node's)."""
+        self._refresh()
         if self.context is None:
             raise TemporaryError(
                 "this apiserver has no kubelet client certificate (--kubelet-client-certificate, --kubelet-client-key, "
@@ -78,8 +112,22 @@ class KubeletDialer:
             raise TemporaryError(f"node {name} publishes no stream endpoint (its kubelet runs without --stream-cert-file)", delay=5)
         return f"https://{endpoint}{path}", name
 
+    async def ws_connect(self, node: Any, path: str, params: list[tuple[str, str]]) -> aiohttp.ClientWebSocketResponse:
+        """A WebSocket to `path` on the node's kubelet; the upgrade is bounded (a pooled connection to a
+        host that vanished without closing it would otherwise wait forever)."""
+        url, server_name = self.url(node, path)
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            return await self.session().ws_connect(
+                url, params=params, protocols=(STREAM_PROTOCOL,), ssl=self.context, server_hostname=server_name,
+                max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
+            )
+
+
+HANDSHAKE_TIMEOUT = 10.0  # seconds for a kubelet to answer a stream's upgrade
+
 
 async def container_and_node(store: Store, name: str, *, need_running: bool) -> tuple[Any, Any]:
+    """The container and its node from etcd; Conflict when it is not scheduled, not running (if asked) or its node is gone."""
     container = await store.get("containers", name)
     node_name = container["spec"].get("nodeName")
     phase = (container.get("status") or {}).get("phase") or "Pending"
@@ -92,6 +140,41 @@ async def container_and_node(store: Store, name: str, *, need_running: bool) -> 
     except NotFound:
         raise Conflict(f"container {name} is bound to node {node_name}, which is not registered") from None
     return container, node
+
+
+class Lookup:
+    """A container and its node for a stream, from the watch caches when they hold them, else from etcd.
+
+    The caches lag etcd by the watch's delivery (milliseconds), so only an answer that lets the
+    session go ahead comes from them: a cached container that is not Running, not scheduled or not
+    there is read again from etcd before the user is refused (an exec right after the client saw it
+    Running must not fail). Going ahead on a copy a few ms old is safe because the kubelet checks
+    with LXC that the container runs before it runs anything, and the access decision does not
+    depend on the container's fields. A container deleted in those ms: its old node's kubelet
+    answers that it is gone. A stale node (its kubelet moved to a new port) fails the dial, and the
+    caller asks again with `fresh=True`."""
+
+    def __init__(self, store: Store, caches: dict[str, Any] | None = None) -> None:
+        self.store, self.caches = store, caches or {}
+
+    def _cached(self, plural: str, name: str) -> Any | None:
+        cache = self.caches.get(plural)
+        if cache is None or not getattr(cache, "running", False):
+            return None
+        return cache.latest(name)
+
+    async def __call__(self, name: str, *, need_running: bool, fresh: bool = False) -> tuple[Any, Any, bool]:
+        """(container, node, from_cache)."""
+        if not fresh:
+            container = self._cached("containers", name)
+            if container is not None:
+                node_name = container["spec"].get("nodeName")
+                phase = (container.get("status") or {}).get("phase")
+                node = self._cached("nodes", node_name) if node_name else None
+                if node is not None and (phase == "Running" or not need_running):
+                    return container, node, True
+        container, node = await container_and_node(self.store, name, need_running=need_running)
+        return container, node, False
 
 
 BEARER_PROTOCOL = "base64url.bearer.authorization.k8s.io."
@@ -145,8 +228,9 @@ class StreamProxy:
     the audit Event and the dial, then the splice. Shared by the API's exec/attach and the browser
     terminal (apiserver.terminal), which authenticates with its own one-time session instead."""
 
-    def __init__(self, *, store: Store, events: Registry, dialer: KubeletDialer) -> None:
+    def __init__(self, *, store: Store, events: Registry, dialer: KubeletDialer, lookup: Lookup | None = None) -> None:
         self.store, self.events, self.dialer = store, events, dialer
+        self.lookup = lookup or Lookup(store)
 
     async def audit(self, identity: Identity, container: Any, *, reason: str, what: str) -> None:
         """An Event per session: who, which container, what; never anything sent on stdin."""
@@ -159,6 +243,17 @@ class StreamProxy:
         }
         await self.events.create({"metadata": {"name": event_name(spec)}, "spec": spec})
 
+    async def _dial(self, name: str, sub: str, params: list[tuple[str, str]], node: Any, *, cached: bool) -> aiohttp.ClientWebSocketResponse:
+        """A WebSocket to the kubelet of `node`. A dial that fails on a node from the watch cache is
+        tried once more with the node read from etcd (its kubelet may have restarted on another port)."""
+        try:
+            return await self.dialer.ws_connect(node, f"/{sub}/{name}", params)
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            if not cached:
+                raise
+        _container, node, _ = await self.lookup(name, need_running=True, fresh=True)
+        return await self.dialer.ws_connect(node, f"/{sub}/{name}", params)
+
     async def serve(
         self, websocket: WebSocket, *, name: str, sub: str, reason: str,
         authenticate: Callable[[], Awaitable[tuple[Identity, list[tuple[str, str]], str]]],
@@ -169,17 +264,15 @@ class StreamProxy:
         which cannot read a refused upgrade) an accepted socket that carries only the Failure status."""
         try:
             identity, params, what = await authenticate()
-            container, node = await container_and_node(self.store, name, need_running=True)
+            # A check (the terminal's: the same container uid as when its link was made) is a security
+            # decision, so it is made on a copy read from etcd, never on a cached one.
+            container, node, cached = await self.lookup(name, need_running=True, fresh=check is not None)
             if check is not None:
                 check(container)
-            url, server_name = self.dialer.url(node, f"/{sub}/{name}")
             # The audit write and the dial to the kubelet at once; the session starts only when both succeeded.
             written, dialed = await asyncio.gather(
                 self.audit(identity, container, reason=reason, what=what),
-                self.dialer.session().ws_connect(
-                    url, params=params, protocols=(STREAM_PROTOCOL,),
-                    ssl=self.dialer.context, server_hostname=server_name, max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
-                ),
+                self._dial(name, sub, params, node, cached=cached),
                 return_exceptions=True,
             )
             if isinstance(dialed, BaseException):
@@ -193,9 +286,9 @@ class StreamProxy:
         except ApiError as exc:
             await self._refuse(websocket, exc, in_session=refuse_in_session)
             return
-        except (aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("cannot reach the kubelet for %s/%s: %s", name, sub, exc)
-            error = TemporaryError(f"cannot reach the kubelet of container {name}: {exc}", delay=5)
+            error = TemporaryError(f"cannot reach the kubelet of container {name}: {exc or 'no answer in time'}", delay=5)
             await self._refuse(websocket, error, in_session=refuse_in_session)
             return
         log.info("%s %s (%s): %s", reason.lower(), name, identity.name, what)
@@ -225,13 +318,16 @@ def _chosen(websocket: WebSocket) -> str | None:
 
 def add_stream_routes(
     app: FastAPI, *, prefix: str, store: Store, events: Registry, dialer: KubeletDialer,
-    identity_of: Callable[[Any], Awaitable[Identity]],
+    identity_of: Callable[[Any], Awaitable[Identity]], caches: dict[str, Any] | None = None,
 ) -> StreamProxy:
+    """The exec/attach/log routes (and backup archives); `caches` (plural → WatchCache) answer the
+    container and node lookups when they hold them (see Lookup)."""
     base = f"{prefix}/containers/{{name}}"
     uvicorn_log = logging.getLogger("uvicorn.error")
     if _NOISE not in uvicorn_log.filters:
         uvicorn_log.addFilter(_NOISE)
-    proxy = StreamProxy(store=store, events=events, dialer=dialer)
+    lookup = Lookup(store, caches)
+    proxy = StreamProxy(store=store, events=events, dialer=dialer, lookup=lookup)
 
     def websocket_route(sub: str, reason: str, describe: Callable[[WebSocket], str]) -> None:
         async def endpoint(websocket: WebSocket) -> None:
@@ -255,11 +351,18 @@ def add_stream_routes(
         name = request.path_params["name"]
         identity = await identity_of(request)
         authorize(identity, verb="get", plural="containers", name=name, subresource="log", bound_node=None)
-        _container, node = await container_and_node(store, name, need_running=False)
-        url, server_name = dialer.url(node, f"/logs/{name}")
         params = [(k, v) for k, v in request.query_params.multi_items() if k in ("follow", "tail", "since", "previous")]
+        _container, node, cached = await lookup(name, need_running=False)
         try:
-            upstream = await dialer.session().get(url, params=params, ssl=dialer.context, server_hostname=server_name)
+            try:
+                url, server_name = dialer.url(node, f"/logs/{name}")
+                upstream = await dialer.session().get(url, params=params, ssl=dialer.context, server_hostname=server_name)
+            except (aiohttp.ClientError, OSError):
+                if not cached:
+                    raise
+                _container, node, _ = await lookup(name, need_running=False, fresh=True)  # the node may have moved
+                url, server_name = dialer.url(node, f"/logs/{name}")
+                upstream = await dialer.session().get(url, params=params, ssl=dialer.context, server_hostname=server_name)
         except (aiohttp.ClientError, OSError) as exc:
             raise TemporaryError(f"cannot reach the kubelet of container {name}: {exc}", delay=5) from None
         if upstream.status != 200:
@@ -290,13 +393,17 @@ def _add_archive_routes(
 ) -> None:
     """GET/PUT backups/NAME/archive: a backup's archive read from, or written to, the kubelet of the
     node its status names (`dlxc export` / `dlxc import`). Like exec, only roles that may create
-    (admin): an archive holds every file of the container."""
+    (admin): an archive holds every file of the container. One exception: a node may read the
+    archive it restores a container bound to it from (`?for=CONTAINER`, a move or a restore to
+    another node, or a failover), so nodes need no shared --backup-dir."""
 
-    async def node_of(request: Request) -> tuple[str, Any]:
+    async def node_of(request: Request, *, reading: bool = False) -> tuple[str, Any]:
         name = request.path_params["name"]
         identity = await identity_of(request)
-        authorize(identity, verb="create", plural="backups", name=name, subresource="archive", bound_node=None)
-        backup = await store.get("backups", name)
+        backup = await _readable_by_node(store, identity, name, request.query_params.get("for")) if reading else None
+        if backup is None:
+            authorize(identity, verb="create", plural="backups", name=name, subresource="archive", bound_node=None)
+            backup = await store.get("backups", name)
         node_name = (backup.get("status") or {}).get("node")
         if not node_name:
             raise Conflict(f"backup {name} names no node (status.node): no kubelet holds its archive")
@@ -320,7 +427,7 @@ def _add_archive_routes(
         return BadRequest(text or f"the kubelet answered {upstream.status}")
 
     async def read(request: Request) -> Response:
-        name, node = await node_of(request)
+        name, node = await node_of(request, reading=True)
         url, server_name = dialer.url(node, f"/backups/{name}")
         try:
             upstream = await dialer.session().get(url, ssl=dialer.context, server_hostname=server_name)
@@ -355,6 +462,28 @@ def _add_archive_routes(
         route = Route(f"{prefix}/backups/{{name}}/archive", endpoint, methods=[method], name=f"{method.lower()}_backup_archive")
         route.methods.discard("HEAD")
         app.router.routes.append(route)
+
+
+async def _readable_by_node(store: Store, identity: Identity, name: str, container: str | None) -> Any | None:
+    """The Backup `name` when `identity` is the node that `container` (bound to it) is restored
+    from it on; None when the caller is not a node asking for one (the admin rule applies)."""
+    node = identity.node
+    if node is None or not container:
+        return None
+    try:
+        target = await store.get("containers", container)
+    except NotFound:
+        raise Forbidden(f"{identity.name} may not read the archive of backup {name}: container {container} does not exist") from None
+    backup = await store.get("backups", name)
+    annotations = target["metadata"].get("annotations") or {}
+    # Restored from it by name, or the very container it was made of (same uid: a failover).
+    ours = annotations.get(RESTORE_ANNOTATION) == name or (
+        (backup.get("spec") or {}).get("container") == container
+        and (backup.get("status") or {}).get("containerUid") == target["metadata"].get("uid"))
+    if target["spec"].get("nodeName") != node or not ours:
+        raise Forbidden(f"{identity.name} may not read the archive of backup {name}: it is not restoring "
+                        f"container {container} from it on node {node}")
+    return backup
 
 
 async def _splice(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse) -> None:

@@ -157,6 +157,11 @@ class WatchCache:
         return self._last
 
     @property
+    def running(self) -> bool:
+        """Whether the etcd watch feeds this cache now (so `latest` follows etcd, a little behind)."""
+        return self._task is not None and not self._task.done() and self._started.is_set()
+
+    @property
     def watcher_count(self) -> int:
         return len(self._watchers)
 

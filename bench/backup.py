@@ -1,12 +1,15 @@
 """Backup and restore throughput of a container holding SIZE MiB of mixed files, against `tar --zstd`; move downtime.
 
-Two nodes on this host sharing one backup dir. A container is filled with mixed files (a few large
+Two nodes on this host, each with its own backup dir (--shared-backup-dir: one for both), so a
+move or a restore on the other node streams the archive from the kubelet that wrote it through
+the apiserver. A container is filled with mixed files (a few large
 random ones, many 1 MiB ones half of which compress well, many small text ones), then:
 
 - backup: a Backup through the API; throughput = archived file bytes / the kubelet's own
   durationSeconds (freeze, read, compress, write, fsync, thaw);
 - restore: `backup restore --as` through the API; throughput = the same bytes / create -> Running
-  (so it includes the container's start);
+  (so it includes the container's start); restore_streamed: the same on the other node, which
+  streams the archive through the apiserver into its unpacking;
 - baseline, in the same run on the same files: `tar --zstd -cf` of the container's data dir
   (plus an fsync of the result, as the kubelet does) and `tar --zstd -xf` of that archive (GNU
   tar, zstd's default level 3, the level the kubelet uses too);
@@ -84,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="data in the container (default 1 GiB)")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--shared-backup-dir", action="store_true", help="both nodes read one backup dir (no streaming)")
     args = parser.parse_args()
 
     cluster = BenchCluster()
@@ -100,7 +104,8 @@ def main() -> None:
         second_proc = cluster._spawn("kubelet-2", [sys.executable, "-m", "dlxc", "kubelet", "--node-name", second,
                                                    "--lxc-path", str(second_lxc), "--image-dir", str(cluster.image_dir),
                                                    "--bridge", second_bridge, "--subnet", _free_subnet(24).with_prefixlen,
-                                                   "--log-level", "warning"],
+                                                   "--log-level", "warning",
+                                                   *([] if args.shared_backup_dir else ["--backup-dir", str(cluster.root / "backups-2")])],
                                      {"DLXC_SERVER": cluster.url, "DLXC_TOKEN": token})
         http = cluster.http
         env = {**os.environ, "DLXC_SERVER": cluster.url, "DLXC_TOKEN": cluster.token}
@@ -155,6 +160,11 @@ def main() -> None:
         began = time.monotonic()
         dlxc("backup", "restore", backup, "--as", "restored", "--timeout", f"{args.timeout:g}s")
         restore_s = time.monotonic() - began
+        began = time.monotonic()
+        dlxc("backup", "restore", backup, "--as", "streamed", "--node", second, "--timeout", f"{args.timeout:g}s")
+        restore_streamed_s = time.monotonic() - began
+        for name in ("restored", "streamed"):  # room on the disk for the moves
+            http.delete(f"{PREFIX}/containers/{name}")
 
         downtimes = {}
         for name in ("small", "data"):
@@ -175,6 +185,8 @@ def main() -> None:
             "restore_mib_per_s": round(archived / MIB / restore_s, 1),
             "tar_zstd_restore_mib_per_s": round(size / MIB / tar_restore_s, 1),
             "restore_ratio": round((archived / restore_s) / (size / tar_restore_s), 2),
+            "restore_streamed_mib_per_s": round(archived / MIB / restore_streamed_s, 1),
+            "shared_backup_dir": args.shared_backup_dir,
             "move_downtime_s": downtimes["small"],
             "move_downtime_data_s": downtimes["data"],
         }

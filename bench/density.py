@@ -1,13 +1,17 @@
 """How many idle busybox containers one node holds, and what the kubelet costs while they idle.
 
 Containers are added in batches until the goal is reached or the node stops keeping up (a batch not
-Running within the timeout, or a container Failed). Then the kubelet idles for a while: its RSS and
-CPU are measured. The last line is one JSON object.
+Running within the timeout, or a container Failed). Then everything idles for a while and is measured:
+etcd writes per second (its revision moves once per write transaction), the kubelet's CPU and RSS,
+the apiserver's RSS and that of the whole control plane (etcd, apiserver, scheduler, controller).
+The apiserver's metrics route is asked once at the end, to show usage is still served. The last
+line is one JSON object.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,19 +61,29 @@ def main() -> None:
 
         kubelet = psutil.Process(cluster.kubelet.pid)
         time.sleep(10)  # let the last starts settle
+        revision_before = cluster.etcd_revision()
         cpu_before, wall_before = kubelet.cpu_times(), time.monotonic()
         time.sleep(args.idle_seconds)
         cpu_after, wall_after = kubelet.cpu_times(), time.monotonic()
+        writes = cluster.etcd_revision() - revision_before
         used = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+        rss = {name: psutil.Process(proc.pid).memory_info().rss / 2**20 for name, proc in cluster.procs.items() if proc.poll() is None}
+        served = cluster.http.get("/apis/dlxc.io/v1/metrics/containers").json()
         result = {
             "bench": "density",
             "containers": running,
             "goal": args.goal,
             "stopped_because": stopped_because,
             "fill_seconds": round(fill_seconds, 1),
+            "idle_seconds": round(wall_after - wall_before, 1),
+            "etcd_writes_per_s": round(writes / (wall_after - wall_before), 2),
+            "apiserver_rss_mib": round(rss.get("apiserver", 0.0), 1),
+            "control_plane_rss_mib": round(sum(rss.get(n, 0.0) for n in ("etcd", "apiserver", "scheduler", "controller")), 1),
             "kubelet_rss_mib": round(kubelet.memory_info().rss / 2**20, 1),
             "kubelet_idle_cpu_pct": round(100 * used / (wall_after - wall_before), 2),
+            "containers_with_usage_served": len(served.get("items") or []),
             "host_memory_used_gib": round((psutil.virtual_memory().total - psutil.virtual_memory().available) / 2**30, 2),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
         }
     finally:
         cluster.down()

@@ -1,10 +1,15 @@
 """`exec -- true` through the API (client already running) against `lxc-attach -- true` on the node.
 
-One node, one running busybox container. The API path: one Client in this process opens the exec
-WebSocket, the apiserver authorizes, writes the audit Event and dials the kubelet over mutual TLS,
-the kubelet runs lxc-attach and sends the exit status back; timed from the request to the status.
-The raw path: `lxc-attach -n NAME -P LXCPATH --clear-env -- true` as a subprocess. The two
-alternate, one exec each, in the same run. The last line is one JSON object.
+One node, one running busybox container. The API path: one Client in this process (dlxc.client.streams,
+as `dlxc exec` uses it) opens the exec WebSocket, the apiserver authorizes, writes the audit Event and
+takes a ready mutual-TLS connection to the kubelet, the kubelet runs lxc-attach and sends the exit
+status back; timed from the request to the status. The raw path: `lxc-attach -n NAME -P LXCPATH
+--clear-env -- true` as a subprocess. The two alternate, one exec each, in the same run.
+
+Then the CPU each path costs, which a busy machine does not blur as it does times: CPU seconds of
+this client, the apiserver, etcd and the kubelet (with its reaped lxc-attach children) over `--count`
+API execs, less what the same processes burn idle over as long; and of the raw lxc-attach
+processes. The last line is one JSON object.
 """
 from __future__ import annotations
 
@@ -53,6 +58,58 @@ async def measure(cluster: BenchCluster, name: str, count: int) -> tuple[list[fl
         return api, direct
 
 
+def _cpu_ms(pids: list[int]) -> float:
+    """CPU of these processes, their descendants and their reaped children, in ms."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                times = proc.cpu_times()
+                total += times.user + times.system + times.children_user + times.children_system
+        except psutil.Error:
+            continue
+    return total * 1000
+
+
+async def cpu_per_exec(cluster: BenchCluster, name: str, count: int) -> tuple[float, float]:
+    """CPU ms per exec through the API (every process on the path) and per raw lxc-attach."""
+    import resource
+
+    from dlxc.client.api import Client
+    from dlxc.client.config import ClientConfig
+    from dlxc.client.streams import open_stream
+
+    pids = [cluster.procs[component].pid for component in ("apiserver", "etcd", "kubelet")]
+
+    def spent() -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return _cpu_ms(pids) + (own.ru_utime + own.ru_stime) * 1000
+
+    async with Client(ClientConfig(server=cluster.url, token=cluster.token)) as client:
+        async def once() -> None:
+            stream = await open_stream(client, name, "exec", [("command", "true"), ("stdin", "0"), ("tty", "0")])
+            await stream.output(lambda channel, data: None)
+
+        await once()
+        began, started = spent(), time.monotonic()
+        for _ in range(count):
+            await once()
+        busy, wall = spent() - began, time.monotonic() - started
+    began = spent()
+    await asyncio.sleep(wall)  # lease renewals, heartbeats, syncs: what the same processes spend anyway
+    idle = spent() - began
+    command = ["lxc-attach", "-n", name, "-P", str(cluster.lxc_path), "--clear-env", "--", "true"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for _ in range(count):
+        subprocess.run(command, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    raw = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000
+    return max(0.0, busy - idle) / count, raw / count
+
+
 def lxd_exec(count: int) -> list[float] | None:
     """LXD's `lxc exec` into an instance named dlxc-bench, only when LXD and that instance exist."""
     if shutil.which("lxc") is None or subprocess.run(["lxc", "info", "dlxc-bench"], capture_output=True).returncode != 0:
@@ -80,6 +137,7 @@ def main() -> None:
                 o["status"].get("phase") == "Running" for o in cluster.containers() if o["metadata"]["name"] == "target"):
             time.sleep(0.2)
         api, raw = asyncio.run(measure(cluster, "target", args.count))
+        api_cpu, raw_cpu = asyncio.run(cpu_per_exec(cluster, "target", args.count))
         lxd = lxd_exec(args.count)
         print(f"exec through the API p50 {percentile(api, 50):.1f} ms p99 {percentile(api, 99):.1f} ms; "
               f"raw lxc-attach p50 {percentile(raw, 50):.1f} ms p99 {percentile(raw, 99):.1f} ms", file=sys.stderr)
@@ -91,6 +149,9 @@ def main() -> None:
             "raw_attach_p50_ms": round(percentile(raw, 50), 1),
             "raw_attach_p99_ms": round(percentile(raw, 99), 1),
             "ratio_p50": round(percentile(api, 50) / percentile(raw, 50), 2),
+            "exec_cpu_ms": round(api_cpu, 2),
+            "raw_attach_cpu_ms": round(raw_cpu, 2),
+            "cpu_ratio": round(api_cpu / raw_cpu, 2) if raw_cpu else None,
         }
         if lxd is not None:
             result["lxd_exec_p50_ms"] = round(percentile(lxd, 50), 1)

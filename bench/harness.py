@@ -102,6 +102,7 @@ class BenchCluster:
         self.token = tokens.add("admin", "admin")
         kubelet_token = tokens.add(f"kubelet-{self.node}", f"node:{self.node}")
         client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
         self._spawn("etcd", etcd_argv(self.root / "etcd", client, peer))
         wait_http(f"http://127.0.0.1:{client}/health", what=f"; logs in {self.root}")
         py = [sys.executable, "-m", "dlxc"]
@@ -140,6 +141,12 @@ class BenchCluster:
     def create(self, name: str, **spec: object) -> None:
         response = self.http.post(f"{PREFIX}/containers", json={"metadata": {"name": name}, "spec": {"image": "busybox", **spec}})
         response.raise_for_status()
+
+    def etcd_revision(self) -> int:
+        """etcd's store revision: it moves by one per write transaction, whatever the transaction holds."""
+        response = httpx.post(f"{self.etcd_url}/v3/kv/range", json={"key": "AA==", "limit": 1}, timeout=5)
+        response.raise_for_status()
+        return int(response.json()["header"]["revision"])
 
     def containers(self) -> list[dict]:
         return self.http.get(f"{PREFIX}/containers").json()["items"]

@@ -197,7 +197,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--status-interval", type=float, default=10.0,
-                        help="Seconds between Node status posts of a hollow node (the kubelet's --status-interval).")
+                        help="Seconds between two looks at a hollow node's status (the kubelet's --status-interval); it is posted only when due, as a kubelet's is.")
     parser.add_argument("--settle", type=float, default=5.0, help="Seconds after the last Lease appears before measuring.")
     parser.add_argument("--window", type=float, default=20.0, help="Seconds measured.")
     parser.add_argument("--register-timeout", type=float, default=300.0,

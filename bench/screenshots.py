@@ -3,21 +3,20 @@
     .venv/bin/python bench/screenshots.py --out docs
 
 The cluster is the UI benchmark's (bench/ui.py): etcd, an apiserver, hollow nodes, the real
-scheduler and controller. Hollow nodes run nothing, so the one container whose CPU and memory
-charts are shown gets its samples written to status.metrics here, as a kubelet would write them,
-and the events on the pages are posted here as kubelets post theirs.
+scheduler and controller. The hollow nodes serve made-up usage to the apiserver as kubelets serve
+theirs (`dlxc hollow-nodes --serve-usage`: within each container's limits, an hour of history), so
+the usage columns and charts fill by the real path; the events on the pages are posted here as
+kubelets post theirs (hollow nodes post none).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import shutil
 import signal
 import sys
 import tempfile
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -45,19 +44,6 @@ def stamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_metrics(cluster: UiCluster, name: str, *, minutes: int = 45) -> None:
-    """A sample a minute, as a kubelet writes status.metrics, ending now."""
-    now = datetime.now(timezone.utc)
-    for k in range(minutes, -1, -1):
-        t = minutes - k
-        cpu = 0.18 + 0.12 * math.sin(t / 6) + (0.25 if 20 <= t <= 26 else 0)
-        memory = (180 + 2.2 * t + 15 * math.sin(t / 4)) * 2**20
-        body = {"status": {"metrics": {"cpu.cores": round(cpu, 4), "memory.bytes": int(memory), "processes": 14},
-                           "metricsTime": stamp(now - timedelta(minutes=k))}}
-        httpx.patch(f"{cluster.url}/apis/dlxc.io/v1/containers/{name}/status", json=body,
-                    headers={"Authorization": f"Bearer {cluster.token}"}, timeout=30).raise_for_status()
-
-
 def record_events(cluster: UiCluster) -> None:
     """Events as kubelets post them (hollow nodes post none): a crash loop and a start."""
     now = stamp(datetime.now(timezone.utc))
@@ -82,7 +68,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="dlxc-ui-shots-"))
     cluster = UiCluster(tmp)
     try:
-        cluster.start(nodes=NODES, seed=3, controller=True)
+        cluster.start(nodes=NODES, seed=3, controller=True, usage_interval=30.0)
         asyncio.run(cluster.populate(bodies(), nodes=NODES))
         headers = {"Authorization": f"Bearer {cluster.token}"}
         # One that fits nowhere: the scheduler's FailedScheduling warning and a Pending container.
@@ -97,9 +83,6 @@ def main() -> None:
         with sync_playwright() as pw:
             browser, page = browser_session(pw, cluster)
             try:
-                time.sleep(1.0)  # the dashboard's metrics history is listening now
-                write_metrics(cluster, "web-1")
-                time.sleep(1.5)
                 page.goto(f"{cluster.url}/ui/")
                 page.wait_for_selector("html[data-live=open]", state="attached")
                 page.screenshot(path=str(args.out / "dashboard-overview.png"))

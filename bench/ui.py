@@ -9,7 +9,11 @@ every row in it (median of --loads loads; goal <= 1000; `server_ms` of it until 
 `parse_ms` from the last byte to DOMContentLoaded; `first_paint_ms`, the first contentful paint),
 and `live_update_p50_ms`/`_p99_ms`, from an
 API write (a container's image) to its row showing the new value in the open page, stamped by
-a MutationObserver in the page (goal <= 1000). It never fails on a time.
+a MutationObserver in the page (goal <= 1000). The hollow nodes serve usage (`--serve-usage`, a new
+sample every 5 s), so every page load asks all nodes for it and the open page's usage refresh
+(every USAGE_REFRESH seconds) redraws rows while the writes are timed: the writes are spread over
+`--seconds` (two refreshes by default) and `usage_redraws` counts the rows the refresh redrew.
+It never fails on a time.
 """
 from __future__ import annotations
 
@@ -34,18 +38,26 @@ sys.path.insert(0, str(REPO))
 from harness import free_port, percentile, wait_http  # noqa: E402
 
 from apiserver.auth import TokenFile  # noqa: E402
+from apiserver.ui.site import USAGE_REFRESH  # noqa: E402
 from dlxc.client.api import Client  # noqa: E402
 from dlxc.client.config import ClientConfig, save_config  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 
-# Records when each row of the table is (re)drawn: the time of the change as the user sees it.
-OBSERVE = """() => {
-  window.__seen = {};
+# Records when each row first shows an image (the time of the change as the user sees it), and
+# counts the rows redrawn with the image they had: the usage refresh's redraws.
+OBSERVE = """col => {
+  window.__seen = {}; window.__image = {}; window.__usageRedraws = 0;
+  for (const tr of document.querySelectorAll("#rows tr")) window.__image[tr.id] = tr.children[col].textContent;
   new MutationObserver(records => {
     const now = Date.now();
     for (const r of records) for (const n of r.addedNodes) {
-      if (n.nodeType === 1 && n.tagName === "TR") window.__seen[n.id + "|" + n.children[%d].textContent] = now;
+      if (n.nodeType !== 1 || n.tagName !== "TR" || !n.children[col]) continue;
+      const image = n.children[col].textContent;
+      if (window.__image[n.id] === image) window.__usageRedraws++;
+      window.__image[n.id] = image;
+      const key = n.id + "|" + image;
+      if (!(key in window.__seen)) window.__seen[key] = now;
     }
   }).observe(document.getElementById("rows"), {childList: true});
 }"""
@@ -64,7 +76,10 @@ class UiCluster:
         self.procs.append(proc)
         return proc
 
-    def start(self, *, nodes: int, seed: int = 0, scheduler: bool = True, controller: bool = False) -> None:
+    def start(self, *, nodes: int, seed: int = 0, scheduler: bool = True, controller: bool = False,
+              usage_interval: float | None = None) -> None:
+        """`usage_interval`: the hollow nodes serve usage (a new sample every so many seconds) to the
+        apiserver over mutual TLS, as kubelets do; the PKI for it is made here, as `dlxc up` makes it."""
         client, peer = free_port(), free_port()
         etcd = shutil.which("etcd")
         if etcd is None:
@@ -76,6 +91,17 @@ class UiCluster:
             "--initial-cluster", f"ui=http://127.0.0.1:{peer}",
         ])
         wait_http(f"http://127.0.0.1:{client}/health")
+        kubelet_tls: list[str] = []
+        serve_usage: list[str] = []
+        if usage_interval is not None:
+            from dlxc.cluster.pki import ensure_pki, issue_apiserver_client
+
+            pki = ensure_pki(self.tmp / "pki")
+            cert, key = issue_apiserver_client(self.tmp / "pki")
+            kubelet_tls = ["--kubelet-client-certificate", str(cert), "--kubelet-client-key", str(key),
+                           "--kubelet-certificate-authority", str(pki.ca_cert)]
+            serve_usage = ["--serve-usage", "--ca-file", str(pki.ca_cert), "--ca-key-file", str(self.tmp / "pki" / "ca.key"),
+                           "--usage-interval", str(usage_interval)]
         token_file = self.tmp / "tokens"
         self.token = TokenFile(token_file).add("bench", "admin")
         self.viewer_token = TokenFile(token_file).add("viewer", "viewer")
@@ -88,10 +114,11 @@ class UiCluster:
         self.spawn("apiserver", [
             sys.executable, "-m", "dlxc", "apiserver", "--port", str(port), "--insecure-http",
             "--etcd-endpoints", f"http://127.0.0.1:{client}", "--etcd-prefix", "/ui", "--token-file", str(token_file),
+            *kubelet_tls,
         ], self.env)
         wait_http(f"{self.url}/readyz")
         self.hollow = self.spawn("hollow", [sys.executable, "-m", "dlxc", "hollow-nodes", "--count", str(nodes), "--prefix", "node",
-                              "--seed", str(seed), "--heartbeat-interval", "10", "--concurrency", "16"], self.env)
+                              "--seed", str(seed), "--heartbeat-interval", "10", "--concurrency", "16", *serve_usage], self.env)
         if scheduler:
             self.spawn("scheduler", [sys.executable, "-m", "dlxc", "scheduler"], self.env)
         if controller:
@@ -176,9 +203,12 @@ def measure(cluster: UiCluster, args: argparse.Namespace) -> dict:
                     "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1"))
             page.wait_for_selector("html[data-live=open]", state="attached")
             # Column of the image: after the checkbox column (admins have one) and name, phase, node, IP.
-            page.evaluate(OBSERVE % 5)
+            page.evaluate(OBSERVE, 5)
             latencies = []
+            began = time.monotonic()
             for k in range(args.updates):
+                # Spread over --seconds, so the page's usage refreshes fall among the timed writes.
+                time.sleep(max(0.0, began + k * args.seconds / args.updates - time.monotonic()))
                 name = f"ct-{(k * 37) % args.containers:05d}"
                 image = f"busybox-{k}"
                 sent = time.time() * 1000
@@ -187,6 +217,7 @@ def measure(cluster: UiCluster, args: argparse.Namespace) -> dict:
                 page.wait_for_function("k => window.__seen[k] !== undefined", arg=key, timeout=30_000)
                 latencies.append(page.evaluate("k => window.__seen[k]", key) - sent)
                 time.sleep(args.gap)
+            usage_redraws = page.evaluate("() => window.__usageRedraws")
         finally:
             browser.close()
     return {
@@ -195,6 +226,7 @@ def measure(cluster: UiCluster, args: argparse.Namespace) -> dict:
         "server_ms": round(statistics.median(servers), 1), "parse_ms": round(statistics.median(parsed), 1),
         "first_paint_ms": round(statistics.median(paints), 1),
         "live_update_p50_ms": round(percentile(latencies, 50), 1), "live_update_p99_ms": round(percentile(latencies, 99), 1),
+        "usage_refresh_s": USAGE_REFRESH, "usage_redraws": usage_redraws, "live_seconds": round(time.monotonic() - began, 1),
     }
 
 
@@ -204,14 +236,16 @@ def main() -> None:
     parser.add_argument("--containers", type=int, default=1000)
     parser.add_argument("--loads", type=int, default=5, help="page loads timed; the median is reported")
     parser.add_argument("--updates", type=int, default=30, help="API writes whose row update is timed")
-    parser.add_argument("--gap", type=float, default=0.1, help="seconds between two timed writes")
+    parser.add_argument("--gap", type=float, default=0.1, help="seconds at least between two timed writes")
+    parser.add_argument("--seconds", type=float, default=2 * USAGE_REFRESH + 2,
+                        help="the timed writes are spread over this long (two usage refreshes by default)")
     args = parser.parse_args()
     # A run stopped by `timeout` or the test harness still ends its processes (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="dlxc-ui-bench-"))
     cluster = UiCluster(tmp)
     try:
-        cluster.start(nodes=args.nodes)
+        cluster.start(nodes=args.nodes, usage_interval=5.0)
         asyncio.run(cluster.populate([container(i) for i in range(args.containers)], nodes=args.nodes))
         figures = measure(cluster, args)
     finally:

@@ -1,7 +1,7 @@
 """The autoscale decision for a ContainerSet: pure, with the clock and the recommendation history passed in.
 
 desired = ceil(current x usage / target), where usage is the members' mean CPU use in % of their
-spec.cpu (one core when unset), from status.metrics["cpu.cores"] that the kubelets report.
+spec.cpu (one core when unset), from "cpu.cores" of the samples the kubelets serve (GET metrics/containers).
 A ratio usage/target within 1 +- tolerance changes nothing; the result is kept within min..max;
 scaling down goes only to the highest recommendation of the last `scaleDownStabilization`
 seconds, so a short dip does not remove members that a moment later would be missed.
@@ -32,9 +32,9 @@ class Decision:
     history: tuple[Recommendation, ...]
 
 
-def cpu_percent(member: Obj) -> float | None:
-    """A member's CPU use in % of what it asked for, or None before its kubelet measured it."""
-    cores = ((member.get("status") or {}).get("metrics") or {}).get("cpu.cores")
+def cpu_percent(member: Obj, usage: dict[str, float] | None) -> float | None:
+    """A member's CPU use in % of what it asked for, from its latest sample `usage`; None before its kubelet measured it."""
+    cores = (usage or {}).get("cpu.cores")
     if cores is None:
         return None
     return 100.0 * float(cores) / float((member.get("spec") or {}).get("cpu") or 1.0)

@@ -10,23 +10,34 @@ it returns (for the latest missed time), not one per missed time.
 Pruning keeps the newest `keep` scheduled backups of a container (by scheduled time) and deletes
 older ones that are Completed or Failed; Pending or Running ones are left until they end. Backups
 made by hand (`dlxc backup create`) are never pruned.
+
+Archives whose node is gone: only the kubelet that wrote an archive can remove it, so a Backup
+whose `status.node` is no longer a registered Node (removed with `dlxc node remove`, or lost)
+would keep its finalizer forever once deleted. Each pass (`unreachable`, pure, then `settle`)
+marks such a Completed backup's status (message: the archive is unreachable) with a Warning
+Event, and releases the finalizer of such a deleted one, saying in an Event that its file, if
+the node ever returns, is left on it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from pydantic import BaseModel
 
 from dlxc.client.api import Client
-from dlxc.client.errors import AlreadyExists, ApiError, NotFound
+from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from schemas.backup import backup_name
 from schemas.base import Obj, iso_time
-from schemas.wire import CONTAINER_LABEL
+from schemas.wire import BACKUP_FINALIZER, CONTAINER_LABEL
 
-__all__ = ["BackupScheduler", "BackupSchedulerSettings", "SCHEDULED_ANNOTATION", "due_backup", "to_prune"]
+__all__ = [
+    "BackupScheduler", "BackupSchedulerSettings", "MarkUnreachable", "ReleaseFinalizer", "SCHEDULED_ANNOTATION", "due_backup",
+    "to_prune", "unreachable",
+]
 
 log = logging.getLogger("dlxc.controller.backups")
 SCHEDULED_ANNOTATION = "dlxc.io/scheduled-for"
@@ -76,6 +87,46 @@ def to_prune(backups: list[Obj], keep: int) -> list[str]:
             if (b.get("status") or {}).get("phase") in ("Completed", "Failed") and not b["metadata"].get("deletionTimestamp")]
 
 
+@dataclass(frozen=True)
+class MarkUnreachable:
+    """A Completed backup whose node is gone: say so in its status, once."""
+
+    backup: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ReleaseFinalizer:
+    """A deleted backup whose node is gone: nobody else can remove its archive, so let it go."""
+
+    backup: str
+    resource_version: str
+    finalizers: tuple[str, ...]
+    message: str
+
+
+def unreachable(backups: list[Obj], nodes: set[str]) -> list[MarkUnreachable | ReleaseFinalizer]:
+    """What to do about backups whose archive sits on a node that is no longer registered."""
+    actions: list[MarkUnreachable | ReleaseFinalizer] = []
+    for backup in backups:
+        meta, status = backup["metadata"], backup.get("status") or {}
+        node = status.get("node")
+        if not node or node in nodes:
+            continue
+        where = f"{status.get('location') or 'its archive'} on node {node}"
+        if meta.get("deletionTimestamp"):
+            if BACKUP_FINALIZER in meta.get("finalizers", []):
+                rest = tuple(f for f in meta["finalizers"] if f != BACKUP_FINALIZER)
+                actions.append(ReleaseFinalizer(meta["name"], meta["resourceVersion"], rest,
+                                                f"node {node} is gone: {where} could not be removed (it stays there if the "
+                                                "node returns); the backup is deleted without it"))
+        elif status.get("phase") == "Completed":
+            message = f"archive unreachable: node {node} is gone (no longer registered); {where} cannot be read or restored"
+            if status.get("message") != message:
+                actions.append(MarkUnreachable(meta["name"], message))
+    return actions
+
+
 class BackupScheduler:
     def __init__(self, client: Client, settings: BackupSchedulerSettings | None = None, *,
                  clock: Callable[[], datetime] | None = None) -> None:
@@ -88,6 +139,7 @@ class BackupScheduler:
         while True:
             try:
                 await self.tick(self.clock())
+                await self.settle()
             except ApiError as exc:
                 log.warning("backup schedules: %s; trying again in %gs", exc.message, self.settings.period)
             await asyncio.sleep(self.settings.period)
@@ -122,6 +174,31 @@ class BackupScheduler:
                 except NotFound:
                     pass
         return created
+
+    async def settle(self) -> list[MarkUnreachable | ReleaseFinalizer]:
+        """One pass over backups whose node is gone (see the module's docstring); returns what it did."""
+        backups, _ = await self.client.list("backups")
+        nodes, _ = await self.client.list("nodes")
+        actions = unreachable(backups, {n["metadata"]["name"] for n in nodes})
+        by_name = {b["metadata"]["name"]: b for b in backups}
+        for action in actions:
+            try:
+                if isinstance(action, ReleaseFinalizer):
+                    await self.client.patch("backups", action.backup, {"metadata": {
+                        "finalizers": list(action.finalizers), "resourceVersion": action.resource_version}})
+                    reason = "ArchiveAbandoned"
+                else:
+                    await self.client.patch_status("backups", action.backup, {"message": action.message})
+                    reason = "ArchiveUnreachable"
+            except (NotFound, Conflict):
+                continue  # gone, or changed since the list: the next pass judges again
+            log.warning("backup %s: %s", action.backup, action.message)
+            try:
+                await self.client.record_event({"kind": "Backup", **by_name[action.backup]}, reason=reason,
+                                               message=action.message, type="Warning", component="controller")
+            except ApiError as exc:
+                log.info("backup %s: event not recorded: %s", action.backup, exc.message)
+        return actions
 
     async def _create(self, container: str, when: datetime) -> Obj | None:
         name = backup_name(container, when)

@@ -1,15 +1,18 @@
 """What a ContainerCluster's parts should be, worked out from the cluster and what exists: no I/O here.
 
 A cluster NAME is a Container NAME-frontend (hostname frontend) and a ContainerSet NAME-nodes whose
-members are NAME-node1..NAME-nodeN (hostnames node1..nodeN). Every member carries the /etc/hosts
-lines of every member that has an address (HOSTS_ANNOTATION) and, once all of them have one, the
-contextualization to run at first boot (CONTEXT_ANNOTATION), so the scripts see every name.
+members are NAME-node1..NAME-nodeN (hostnames node1..nodeN; numbers in spec.skipNodes left out, so
+removing node2 keeps node3's name). Every member carries the /etc/hosts lines of every member that
+has an address (HOSTS_ANNOTATION): spec.network.ipv4, which the apiserver gives a member when it is
+created, so the names resolve before it runs. Once every member runs, each also gets the
+contextualization to run at first boot (CONTEXT_ANNOTATION), so the scripts find every peer up.
 """
 from __future__ import annotations
 
 import json
 
 from schemas.base import Obj
+from schemas.containercluster import node_numbers
 from schemas.wire import CLUSTER_LABEL, CLUSTER_ROLE_LABEL, CONTEXT_ANNOTATION, HOSTS_ANNOTATION, NODE_HOOKS_ANNOTATION
 
 __all__ = [
@@ -17,9 +20,13 @@ __all__ = [
     "domain_of",
     "frontend_name",
     "frontend_object",
+    "frontend_outdated",
     "hosts_lines",
+    "member_address",
     "member_annotations",
+    "members_started",
     "node_names",
+    "numbers_of",
     "set_name",
     "set_object",
 ]
@@ -33,8 +40,15 @@ def set_name(name: str) -> str:
     return f"{name}-nodes"
 
 
-def node_names(name: str, count: int) -> list[str]:
-    return [f"{name}-node{i}" for i in range(1, count + 1)]
+def numbers_of(cluster: Obj) -> list[int]:
+    spec = cluster["spec"]
+    return node_numbers(spec.get("skipNodes") or [], spec["nodes"])
+
+
+def node_names(cluster: Obj) -> list[tuple[str, str]]:
+    """(member name, hostname) of every working node the cluster wants."""
+    name = cluster["metadata"]["name"]
+    return [(f"{name}-node{i}", f"node{i}") for i in numbers_of(cluster)]
 
 
 def domain_of(cluster: Obj) -> str:
@@ -82,6 +96,7 @@ def set_object(cluster: Obj) -> Obj:
             "replicas": cluster["spec"]["nodes"],
             "memberPrefix": f"{name}-node",
             "ordinalStart": 1,
+            "skipOrdinals": list(cluster["spec"].get("skipNodes") or []),
             "hostnamePrefix": "node",
             "template": {
                 "metadata": {"labels": _labels(cluster, "node")},
@@ -95,19 +110,38 @@ def _live(obj: Obj | None) -> bool:
     return obj is not None and not obj["metadata"].get("deletionTimestamp")
 
 
+def member_address(obj: Obj | None) -> str | None:
+    """A live member's address: spec.network.ipv4 (given at create, so known before it runs), else the reported one."""
+    if not _live(obj):
+        return None
+    assert obj is not None
+    network = (obj.get("spec") or {}).get("network") or {}
+    if network.get("type", "cluster") == "cluster" and network.get("ipv4"):
+        return str(network["ipv4"]).split("/", 1)[0]
+    return (obj.get("status") or {}).get("ip")
+
+
 def hosts_lines(cluster: Obj, members: dict[str, Obj]) -> tuple[list[str], bool]:
     """The /etc/hosts lines of every wanted member with an address, and whether all of them have one."""
     name, domain = cluster["metadata"]["name"], domain_of(cluster)
-    wanted = [(frontend_name(name), "frontend")] + [(n, f"node{i}") for i, n in enumerate(node_names(name, cluster["spec"]["nodes"]), 1)]
+    wanted = [(frontend_name(name), "frontend"), *node_names(cluster)]
     lines, complete = [], True
     for member, host in wanted:
-        obj = members.get(member)
-        ip = (obj.get("status") or {}).get("ip") if _live(obj) else None
+        ip = member_address(members.get(member))
         if ip:
             lines.append(f"{ip} {host}.{domain} {host} {member}")
         else:
             complete = False
     return lines, complete
+
+
+def members_started(cluster: Obj, members: dict[str, Obj]) -> bool:
+    """Whether every wanted member runs (has reported its address): only then are the context scripts and
+    the front-end's node hooks handed out, so a script or an add-node hook finds its peers up, not
+    only named."""
+    name = cluster["metadata"]["name"]
+    wanted = [frontend_name(name), *(n for n, _ in node_names(cluster))]
+    return all(_live(members.get(m)) and ((members[m].get("status") or {}).get("ip")) for m in wanted)
 
 
 def _context(cluster: Obj, role: str) -> str:
@@ -116,15 +150,15 @@ def _context(cluster: Obj, role: str) -> str:
         "DLXC_CLUSTER": name,
         "DLXC_ROLE": role,
         "DLXC_FRONTEND": "frontend",
-        "DLXC_NODES": " ".join(f"node{i}" for i in range(1, cluster["spec"]["nodes"] + 1)),
+        "DLXC_NODES": " ".join(host for _, host in node_names(cluster)),
     }
     scripts = [[s["name"], s["script"]] for s in cluster["spec"].get("context") or []]
     return json.dumps({"env": env, "scripts": scripts}, sort_keys=True)
 
 
 def _node_hooks(cluster: Obj) -> str:
-    name, count = cluster["metadata"]["name"], cluster["spec"]["nodes"]
-    nodes = [f"node{i}" for i in range(1, count + 1)]
+    name = cluster["metadata"]["name"]
+    nodes = [host for _, host in node_names(cluster)]
     env = {"DLXC_CLUSTER": name, "DLXC_ROLE": "frontend", "DLXC_FRONTEND": "frontend", "DLXC_NODES": " ".join(nodes)}
     add = [[s["name"], s["script"]] for s in cluster["spec"].get("addNode") or []]
     remove = [[s["name"], s["script"]] for s in cluster["spec"].get("removeNode") or []]
@@ -132,10 +166,10 @@ def _node_hooks(cluster: Obj) -> str:
 
 
 def member_annotations(cluster: Obj, member: Obj, lines: list[str], complete: bool) -> dict[str, str]:
-    """The annotations a member should have: the hosts lines always; the context once, when every
-    member has an address (kept as first written: the scripts run once, a later change is moot);
-    on the front-end, the node list and hooks, updated only when every member has an address (so a
-    joining node is in /etc/hosts before its add-node hook runs)."""
+    """The annotations a member should have: the hosts lines always; the context once, when
+    `complete` (every member started, see members_started; kept as first written: the scripts run
+    once, a later change is moot); on the front-end, the node list and hooks, updated only when
+    `complete` (so a joining node runs and is in /etc/hosts before its add-node hook runs)."""
     current = member["metadata"].get("annotations") or {}
     wanted = {HOSTS_ANNOTATION: ";".join(lines)}
     spec = cluster["spec"]
@@ -162,19 +196,67 @@ def _context_of(member: Obj) -> str:
     return f"Failed: {cond.get('message', '')}"
 
 
-def cluster_status(cluster: Obj, members: dict[str, Obj], *, complete: bool) -> Obj:
+_ROLLED = ("image", "cpu", "memory", "mounts")  # the front-end fields the cluster sets; a change replaces it
+
+
+def frontend_outdated(cluster: Obj, front: Obj | None, wanted_spec: Obj) -> str | None:
+    """How a live front-end differs from what the cluster wants (e.g. "image busybox -> debian"), or None.
+
+    `wanted_spec` is frontend_object's spec in wire form (defaults filled in, as stored), so an
+    equal value compares equal. Like a set's member, the front-end is replaced, not changed in
+    place: a new image is a new root file system."""
+    if not _live(front):
+        return None
+    assert front is not None
+    have = front.get("spec") or {}
+    changes = [f"{key} {_show(have.get(key))} -> {_show(wanted_spec.get(key))}"
+               for key in _ROLLED if have.get(key) != wanted_spec.get(key)]
+    return ", ".join(changes) or None
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return ",".join(f"{m.get('hostPath')}:{m.get('path')}" if isinstance(m, dict) else str(m) for m in value) or "none"
+    return str(value)
+
+
+def _updated(cluster: Obj, rows: list[Obj], *, front: Obj | None, front_change: str | None, node_set: Obj | None) -> Obj:
+    """The Updated condition: whether every member is on the spec's images (and the nodes' rollout did not stop)."""
+    spec = cluster["spec"]
+    failed = next((c for c in ((node_set or {}).get("status") or {}).get("conditions", [])
+                   if c.get("type") == "Progressing" and c.get("reason") == "UpdateFailed"), None)
+    if failed is not None:
+        return {"type": "Updated", "status": "False", "reason": "UpdateFailed", "message": f"nodes: {failed.get('message', '')}"}
+    behind = []
+    if front_change:
+        behind.append(f"front-end being replaced ({front_change})")
+    elif front is not None and not _live(front):
+        behind.append("front-end being replaced (the old one is being deleted)")
+    old_nodes = [r["hostname"] for r in rows if r["role"] == "node" and r.get("image") and r["image"] != spec["workingNodeImage"]]
+    if old_nodes:
+        behind.append(f"nodes rolling to {spec['workingNodeImage']}: {' '.join(old_nodes)} still on the old image")
+    if behind:
+        return {"type": "Updated", "status": "False", "reason": "Updating", "message": "; ".join(behind)}
+    return {"type": "Updated", "status": "True", "reason": "UpToDate", "message": "every member is on the spec's images"}
+
+
+def cluster_status(cluster: Obj, members: dict[str, Obj], *, complete: bool, front_change: str | None = None,
+                   node_set: Obj | None = None) -> Obj:
     name = cluster["metadata"]["name"]
     rows, ready = [], 0
-    wanted = [(frontend_name(name), "frontend", "frontend")] + [
-        (n, f"node{i}", "node") for i, n in enumerate(node_names(name, cluster["spec"]["nodes"]), 1)]
+    wanted = [(frontend_name(name), "frontend", "frontend")] + [(n, host, "node") for n, host in node_names(cluster)]
     has_context = bool(cluster["spec"].get("context"))
     failed = []
     for member, host, role in wanted:
         obj = members.get(member)
         status = (obj.get("status") or {}) if _live(obj) else {}
         row: Obj = {"name": member, "hostname": host, "role": role, "phase": status.get("phase", "Pending") if obj else "Pending"}
-        if status.get("ip"):
-            row["ip"] = status["ip"]
+        if ip := member_address(obj):
+            row["ip"] = ip
+        if _live(obj) and obj is not None and (obj.get("spec") or {}).get("image"):
+            row["image"] = obj["spec"]["image"]
         if has_context and obj is not None:
             row["context"] = _context_of(obj)
             if row["context"].startswith("Failed"):
@@ -197,5 +279,6 @@ def cluster_status(cluster: Obj, members: dict[str, Obj], *, complete: bool) -> 
         "readyMembers": ready,
         "observedGeneration": cluster["metadata"].get("generation"),
         "conditions": [{"type": "Ready", "status": "True" if phase == "Ready" else "False",
-                        "reason": {"Ready": "AllMembersReady", "Degraded": "ContextFailed"}.get(phase, phase), "message": message}],
+                        "reason": {"Ready": "AllMembersReady", "Degraded": "ContextFailed"}.get(phase, phase), "message": message},
+                       _updated(cluster, rows, front=members.get(frontend_name(name)), front_change=front_change, node_set=node_set)],
     }

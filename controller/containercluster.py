@@ -2,8 +2,11 @@
 
 Level-triggered like the set controller: a change to a cluster, or to a container or set labelled
 dlxc.io/cluster, queues the cluster's name; handling it re-reads the caches and writes only what
-differs (see controller.clusterplan). Deleting a cluster deletes its front-end and its set (whose
-own controller deletes the nodes); the cluster's finalizer goes once no member is left.
+differs (see controller.clusterplan). A change of the front-end's image (or cpu, memory, home)
+replaces the front-end (deleted, then made again under the same name), as the set rolls its nodes
+over on a change of theirs; status.conditions[Updated] says which is under way. Deleting a cluster
+deletes its front-end and its set (whose own controller deletes the nodes); the cluster's
+finalizer goes once no member is left.
 """
 from __future__ import annotations
 
@@ -11,12 +14,14 @@ import asyncio
 import logging
 
 from controller.clusterplan import (
-    cluster_status, frontend_name, frontend_object, hosts_lines, member_annotations, set_name, set_object,
+    cluster_status, frontend_name, frontend_object, frontend_outdated, hosts_lines, member_annotations, members_started,
+    set_name, set_object,
 )
 from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
 from schemas.base import Obj
+from schemas.container import Container
 from schemas.containercluster import ContainerClusterStatus
 from schemas.containerset import ContainerSet
 from schemas.wire import CLUSTER_FINALIZER, CLUSTER_LABEL
@@ -82,16 +87,26 @@ class ContainerClusterController:
             cluster = await self.client.patch(
                 "containerclusters", name,
                 {"metadata": {"finalizers": [*meta.get("finalizers", []), CLUSTER_FINALIZER], "resourceVersion": meta["resourceVersion"]}})
-        if frontend_name(name) not in members:
-            await self._create("containers", frontend_object(cluster))
+        wanted_front = frontend_object(cluster)
+        front = members.get(frontend_name(name))
+        # Compared in wire form (defaults filled in), as stored.
+        front_change = frontend_outdated(cluster, front, Container.model_validate(wanted_front).to_wire()["spec"])
+        if front is None:
+            await self._create("containers", wanted_front)
+        elif front_change is not None:
+            await self._delete("containers", frontend_name(name))
+            log.info("%s: replacing the front-end: %s", name, front_change)
+            await self._event(cluster, "ReplaceFrontend", f"replacing the front-end: {front_change}")
         wanted_set = set_object(cluster)
         if node_set is None:
             await self._create("containersets", wanted_set)
         elif not node_set["metadata"].get("deletionTimestamp"):
             spec = node_set["spec"]
-            if spec.get("replicas") != wanted_set["spec"]["replicas"]:
-                await self.client.patch("containersets", set_name(name), {"spec": {"replicas": wanted_set["spec"]["replicas"]}})
-                log.info("%s: nodes -> %d", name, wanted_set["spec"]["replicas"])
+            count, skip = wanted_set["spec"]["replicas"], wanted_set["spec"]["skipOrdinals"]
+            if spec.get("replicas") != count or (spec.get("skipOrdinals") or []) != skip:
+                # One patch: the count and the holes change together, so no member is made only to go again.
+                await self.client.patch("containersets", set_name(name), {"spec": {"replicas": count, "skipOrdinals": skip}})
+                log.info("%s: nodes -> %d (left out: %s)", name, count, skip or "none")
             # Compared in wire form (defaults filled in): a new node image or memory rolls the nodes over.
             template = ContainerSet.model_validate(wanted_set).to_wire()["spec"]["template"]
             if spec.get("template") != template:
@@ -99,17 +114,24 @@ class ContainerClusterController:
                 await self.client.replace("containersets", {**node_set, "spec": {**spec, "template": template}})
                 log.info("%s: node template changed; the nodes roll over", name)
         lines, complete = hosts_lines(cluster, members)
+        started = members_started(cluster, members)
         for member in members.values():
             if member["metadata"].get("deletionTimestamp"):
                 continue
-            wanted = member_annotations(cluster, member, lines, complete)
+            wanted = member_annotations(cluster, member, lines, started)
             current = member["metadata"].get("annotations") or {}
             if any(current.get(k) != v for k, v in wanted.items()):
                 try:
                     await self.client.patch("containers", member["metadata"]["name"], {"metadata": {"annotations": wanted}})
                 except NotFound:
                     pass
-        await self._write_status(cluster, members, complete=complete)
+        await self._write_status(cluster, members, complete=complete, front_change=front_change, node_set=node_set)
+
+    async def _event(self, cluster: Obj, reason: str, message: str, *, type: str = "Normal") -> None:
+        try:
+            await self.client.record_event(cluster, reason=reason, message=message, type=type, component=COMPONENT)
+        except ApiError as exc:
+            log.warning("cannot record event %s: %s", reason, exc.message)
 
     async def _create(self, plural: str, obj: Obj) -> None:
         try:
@@ -118,16 +140,14 @@ class ContainerClusterController:
         except AlreadyExists:
             pass
 
-    async def _write_status(self, cluster: Obj, members: dict[str, Obj], *, complete: bool) -> None:
-        status = ContainerClusterStatus.model_validate(cluster_status(cluster, members, complete=complete)).to_wire()
+    async def _write_status(self, cluster: Obj, members: dict[str, Obj], *, complete: bool, front_change: str | None = None,
+                            node_set: Obj | None = None) -> None:
+        status = ContainerClusterStatus.model_validate(
+            cluster_status(cluster, members, complete=complete, front_change=front_change, node_set=node_set)).to_wire()
         old = ContainerClusterStatus.model_validate(cluster.get("status") or {}).to_wire()
         if status != old:
             if status["phase"] == "Degraded" and old.get("phase") != "Degraded":
-                try:
-                    await self.client.record_event(cluster, reason="ContextFailed", message=status["conditions"][0]["message"],
-                                                   type="Warning", component=COMPONENT)
-                except ApiError as exc:
-                    log.warning("cannot record event: %s", exc.message)
+                await self._event(cluster, "ContextFailed", status["conditions"][0]["message"], type="Warning")
             await self.client.patch_status("containerclusters", cluster["metadata"]["name"], status)
 
     async def _worker(self) -> None:

@@ -143,8 +143,9 @@ class ContainerSetController:
             return
         now = self.clock()
         current = int(cset["spec"].get("replicas", 1))
+        served = await self._usage()
         usages = [u for m in self.members_of(name).values() if (m.get("status") or {}).get("phase") == "Running"
-                  for u in [cpu_percent(m)] if u is not None]
+                  for u in [cpu_percent(m, served.get(m["metadata"]["name"]))] if u is not None]
         decision = decide(current=current, usages=usages, autoscale=cset["spec"]["autoscale"],
                           history=self.recommendations.get(name, ()), now=now)
         self.recommendations[name] = decision.history
@@ -165,6 +166,16 @@ class ContainerSetController:
             await self._event(cset, "Autoscale", f"replicas {current} -> {decision.desired}: {decision.message}")
         decisions = [*(cset.get("status") or {}).get("autoscale", []), record][-KEEP_DECISIONS:]
         await self.client.patch_status("containersets", name, {"autoscale": decisions})
+
+    async def _usage(self) -> dict[str, dict[str, float]]:
+        """Every container's latest sample, from the kubelets' memory through the API (apiserver.usage
+        keeps each kubelet's answer a few seconds, so sets deciding together cost one fan-out)."""
+        try:
+            served = await self.client.usage("containers")
+        except ApiError as exc:
+            log.warning("no usage metrics for autoscaling: %s", exc.message)
+            return {}
+        return {entry["name"]: entry.get("usage") or {} for entry in served.get("items") or []}
 
     async def autoscale_due(self) -> None:
         now = self.clock()

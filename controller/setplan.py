@@ -6,8 +6,9 @@ status the set should show. The controller runs the actions; running them again 
 
 Rules, in the order they apply:
 - a set being deleted deletes every member, and drops its finalizer once none is left;
-- members are SET-0 .. SET-(replicas-1) (or the spec's prefix and first ordinal); any other member
-  the set owns is deleted, highest ordinal first;
+- members are SET-0 .. SET-(replicas-1) (or the spec's prefix and first ordinal, leaving out the
+  ordinals of spec.skipOrdinals: a hole where a chosen member was removed, its neighbours keeping
+  their names); any other member the set owns is deleted, highest ordinal first;
 - a missing member is created from the current template (a member deleted by hand comes back
   with the same name); a member still terminating is waited for;
 - rolling update: a member made from an older template is deleted (then re-created from the new
@@ -20,7 +21,7 @@ import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from schemas.base import Obj
-from schemas.containerset import member_name, template_hash
+from schemas.containerset import member_name, ordinals, template_hash
 from schemas.wire import SET_FINALIZER, SET_LABEL, TEMPLATE_HASH_ANNOTATION
 
 __all__ = [
@@ -208,13 +209,15 @@ def plan_set(cset: Obj, members: dict[str, Obj], *, now: float, now_iso: str, re
 
     wanted = spec.get("replicas", 1) if replicas is None else replicas
     start = spec.get("ordinalStart", 0)
-    wanted_ordinals = range(start, start + wanted)
+    wanted_ordinals = ordinals(start, spec.get("skipOrdinals") or [], wanted)
     by_ordinal: dict[int, Obj] = {}
     for member in members.values():
         ordinal = ordinal_of(spec, name, member["metadata"]["name"])
         if ordinal is None or ordinal not in wanted_ordinals:
             if not _terminating(member):
-                why = f"scaled down to {wanted}" if ordinal is not None else "not a member name of this set"
+                why = ("not a member name of this set" if ordinal is None
+                       else "its ordinal is left out (skipOrdinals)" if ordinal in (spec.get("skipOrdinals") or [])
+                       else f"scaled down to {wanted}")
                 plan.actions.append(Delete(member["metadata"]["name"], why))
         else:
             by_ordinal[ordinal] = member

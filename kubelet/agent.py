@@ -14,7 +14,9 @@ from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from kubelet import exporter
 from kubelet.allocator import Allocator
+from kubelet.apiservers import refresh_apiservers
 from kubelet.backups import BackupAgent
+from kubelet.certrenewal import CertRenewal
 from kubelet.clusternet import ClusterNet
 from kubelet.drift import DriftPoller
 from kubelet.hostfeatures import HostFeatures
@@ -55,7 +57,6 @@ class Kubelet:
         # One worker per container at a time, many containers in parallel; a failed reconcile (an
         # apiserver outage, say) is retried after 1 s doubling to 30 s, per container.
         self.queue: WorkQueue[str] = WorkQueue(base_delay=1.0, max_delay=30.0, jitter=0.2)
-        self.full: set[str] = set()  # queued names that need a whole reconcile, not only a metrics write
         self.allocator = Allocator(settings.subnet)
         self.stops = StopRecords(settings.lxc_path)
         # Fault tolerance hooks: the node Lease with self-fencing, and the stale-copy guard.
@@ -65,7 +66,7 @@ class Kubelet:
         )
         self.image_gc = ImageGC(runtime, images, unused_for=settings.image_gc_after)
         self.node = NodeStatus(client, settings, containers=self.containers, runtime=runtime, images=images, resync=self.resync)
-        self.sampler = MetricsSampler(runtime, settings, containers=self.containers, enqueue=self.enqueue)
+        self.sampler = MetricsSampler(runtime, settings, containers=self.containers)
         self.drift = DriftPoller(settings.lxc_path, interval=settings.state_poll_interval, enqueue=self.enqueue)
         self.guard = StaleGuard(
             client, runtime, node_name=settings.node_name, lxc_path=settings.lxc_path, lease=self.lease, stops=self.stops,
@@ -76,7 +77,7 @@ class Kubelet:
         self.reconciler = Reconciler(
             client, runtime, settings, images=images, network=network, idmap=idmap, allocator=self.allocator,
             host=self.host, drift=self.drift, stops=self.stops, cached=lambda name: self.containers.cache.get(name),
-            may_start=self.guard.may_start, metrics=lambda name: self.sampler.latest.get(name),
+            may_start=self.guard.may_start,
             cgroup_version=2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1, clusternet=self.clusternet,
             restored_rootfs=lambda container: self.restores.rootfs(container),
         )
@@ -86,10 +87,8 @@ class Kubelet:
 
     # ---- work queue ----
 
-    def enqueue(self, name: str, *, metrics_only: bool = False) -> None:
-        """Queue a reconcile of `name` (or, with metrics_only, just a status write of its latest sample)."""
-        if not metrics_only:
-            self.full.add(name)
+    def enqueue(self, name: str) -> None:
+        """Queue a reconcile of `name`."""
         self.queue.add(name)
 
     async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
@@ -100,12 +99,7 @@ class Kubelet:
         self.enqueue(name)
 
     async def _process(self, name: str) -> None:
-        full = name in self.full
-        self.full.discard(name)
         try:
-            if not full:
-                await self.reconciler.write_metrics(name)
-                return
             result = await self.reconciler.reconcile(name)
         except Exception as exc:
             delay = self.queue.backoff(name)
@@ -113,12 +107,10 @@ class Kubelet:
                 log.warning("reconcile %s: %s; retrying in %.1fs", name, exc.message, delay)
             else:
                 log.exception("reconcile %s failed; retrying in %.1fs", name, delay)
-            self.full.add(name)
             self.queue.add_after(name, delay)
             return
         self.queue.forget(name)
         if result.requeue_after is not None:
-            self.full.add(name)
             self.queue.add_after(name, result.requeue_after)
 
     async def _reconnected(self) -> None:
@@ -163,10 +155,17 @@ class Kubelet:
         streams = None
         try:
             if self.settings.stream_cert_file:
-                from kubelet.streams import StreamServer
+                from kubelet.streams import StreamServer, wait_children_by_pidfd
 
-                streams = StreamServer(self.runtime, self.settings, apiserver=self.client.server, going_down=self._going_down)
+                wait_children_by_pidfd(asyncio.get_running_loop())  # an exec's lxc-attach without a waiter thread
+                streams = StreamServer(self.runtime, self.settings, apiserver=self.client.server, going_down=self._going_down,
+                                       stats=self.sampler if self.settings.metrics_interval > 0 else None)
                 self.node.stream_endpoint = await streams.start()
+                if self.settings.stream_key_file and self.settings.cert_check_interval > 0:
+                    renewal = CertRenewal(self.client, self.settings.node_name, cert_file=self.settings.stream_cert_file,
+                                          key_file=self.settings.stream_key_file, interval=self.settings.cert_check_interval,
+                                          renewed=streams.reload_certificate)
+                    tasks.append(asyncio.create_task(renewal.run()))
             while True:
                 try:
                     await self.node.register()
@@ -175,6 +174,8 @@ class Kubelet:
                     log.warning("cannot register node: %s; retrying", exc.message)
                     await asyncio.sleep(1.0)
             tasks.append(asyncio.create_task(self.lease.run()))
+            if self.settings.apiserver_refresh_interval > 0:
+                tasks.append(asyncio.create_task(refresh_apiservers(self.client, interval=self.settings.apiserver_refresh_interval)))
             self.restores.bind_loop()
             tasks.append(asyncio.create_task(self.backups.run()))
             tasks.append(asyncio.create_task(self.snapshots.run()))

@@ -28,10 +28,13 @@ import zstandard
 
 __all__ = [
     "ArchiveError",
+    "CAPABILITY_XATTR",
     "FORMAT",
     "IdShift",
     "Unpacked",
     "Written",
+    "caps_host",
+    "caps_inside",
     "merged_tree",
     "read_archive",
     "read_header",
@@ -120,44 +123,65 @@ def _whiteout(entry: os.DirEntry[str]) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
+def _overlay_xattr(path: str | Path, key: str) -> bytes | None:
+    for name in (f"trusted.overlay.{key}", f"user.overlay.{key}"):
+        try:
+            return os.getxattr(path, name, follow_symlinks=False)
+        except OSError:
+            pass
+    return None
+
+
 def merged_tree(layers: list[Path]) -> Iterator[tuple[str, Path]]:
     """(path relative to the root, host path of the entry that shows) of every entry an overlay of
     `layers` (upper first) shows, parents before children: what the container sees, read from the
     host without mounting anything. Whiteouts hide lower entries; an opaque directory hides the
-    lower directories of the same path."""
+    lower directories of the same path; a renamed directory (redirect_dir=on: the
+    `overlay.redirect` xattr) shows the lower directory it names. A metacopy file (metacopy=on:
+    only its metadata is in the upper layer) is refused with ArchiveError: its data would be read
+    from the wrong place."""
     yield "", layers[0]
-    yield from _merged_dir("", layers)
+    yield from _merged_dir("", [(layer, depth) for depth, layer in enumerate(layers)], layers)
 
 
-def _merged_dir(rel: str, layers: list[Path]) -> Iterator[tuple[str, Path]]:
+def _merged_dir(rel: str, layers: list[tuple[Path, int]], roots: list[Path]) -> Iterator[tuple[str, Path]]:
     shown: dict[str, tuple[int, os.DirEntry[str] | None]] = {}
-    for depth, layer in enumerate(layers):
+    for position, (layer, _depth) in enumerate(layers):
         try:
             entries = list(os.scandir(layer))
         except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in entries:
             if entry.name not in shown:
-                shown[entry.name] = (depth, None if _whiteout(entry) else entry)
+                shown[entry.name] = (position, None if _whiteout(entry) else entry)
         if _opaque(layer):
             break
     for name in sorted(shown):
-        depth, entry = shown[name]
+        position, entry = shown[name]
         if entry is None:
             continue
         child_rel = f"{rel}/{name}" if rel else name
+        upper_of_some = layers[position][1] < len(roots) - 1  # only a layer with one below holds metacopy files
+        if upper_of_some and entry.is_file(follow_symlinks=False) and _overlay_xattr(entry.path, "metacopy") is not None:
+            raise ArchiveError(f"{entry.path} is an overlay metacopy file (its data is in a lower layer): the rootfs was "
+                               "mounted with metacopy=on, which dlxc archives do not read; mount without it")
         yield child_rel, Path(entry.path)
         if entry.is_dir(follow_symlinks=False):
-            below = [Path(entry.path)]
+            depth = layers[position][1]
+            below = [(Path(entry.path), depth)]
             if not _opaque(Path(entry.path)):
-                for lower in layers[depth + 1:]:
-                    candidate = lower / name
+                redirect = (_overlay_xattr(entry.path, "redirect") or b"").decode("utf-8", "surrogateescape")
+                if redirect.startswith("/"):  # renamed across directories: from each lower layer's root
+                    lowers = [(roots[d] / redirect.lstrip("/"), d) for d in range(depth + 1, len(roots))]
+                else:  # same directory: the old name (or, not renamed, this one) in the lower parents
+                    lowers = [(parent / (redirect or name), d) for parent, d in layers[position + 1:]]
+                for candidate, d in lowers:
                     if not candidate.is_dir() or candidate.is_symlink():
                         break
-                    below.append(candidate)
+                    below.append((candidate, d))
                     if _opaque(candidate):
                         break
-            yield from _merged_dir(child_rel, below)
+            yield from _merged_dir(child_rel, below, roots)
 
 
 # ---------------------------------------------------------------- writing
@@ -208,7 +232,44 @@ class _HashingWriter:
         self.out.flush()
 
 
-def _xattrs(path: Path) -> dict[str, str]:
+# File capabilities (VFS_CAP_REVISION_*): v2 applies in whatever user namespace reads it; v3, which
+# the kernel writes for a setcap inside an unprivileged container, adds the host uid of the root it
+# belongs to. Archives keep them in the container's view (v2 for its own root, v3 with an inside
+# uid otherwise) and restores write them for the new node's map, so `ping`'s cap_net_raw works
+# after a restore onto another id map instead of being silently ignored by the kernel.
+CAPABILITY_XATTR = "security.capability"
+_CAP_REVISION, _CAP_V2, _CAP_V3 = 0xFF000000, 0x02000000, 0x03000000
+
+
+def caps_inside(value: bytes, shift: IdShift, *, where: str) -> bytes:
+    """A security.capability value as read on the host, in the container's view (see above)."""
+    magic = int.from_bytes(value[:4], "little") if len(value) >= 4 else 0
+    if magic & _CAP_REVISION != _CAP_V3:
+        return value
+    if len(value) != 24:
+        raise ArchiveError(f"{where}: a v3 file capability of {len(value)} bytes, not 24")
+    rootid = int.from_bytes(value[20:24], "little")
+    inside = IdShift._inside(rootid, shift.uid_start, shift.count)  # noqa: SLF001
+    if shift.uid_start and inside == _NOBODY:
+        raise ArchiveError(f"{where}: its file capability belongs to host uid {rootid}, outside the container's id map")
+    if inside == 0:
+        return ((magic & ~_CAP_REVISION) | _CAP_V2).to_bytes(4, "little") + value[4:20]
+    return value[:20] + inside.to_bytes(4, "little")
+
+
+def caps_host(value: bytes, shift: IdShift) -> bytes:
+    """A security.capability value from an archive, to write on this host for the container's id map."""
+    magic = int.from_bytes(value[:4], "little") if len(value) >= 4 else 0
+    revision = magic & _CAP_REVISION
+    if revision == _CAP_V2 and len(value) == 20 and shift.uid_start:
+        return ((magic & ~_CAP_REVISION) | _CAP_V3).to_bytes(4, "little") + value[4:20] + shift.uid_start.to_bytes(4, "little")
+    if revision == _CAP_V3 and len(value) == 24:
+        rootid = IdShift._host(int.from_bytes(value[20:24], "little"), shift.uid_start, shift.count)  # noqa: SLF001
+        return value[:20] + rootid.to_bytes(4, "little")
+    return value
+
+
+def _xattrs(path: Path, shift: IdShift) -> dict[str, str]:
     found: dict[str, str] = {}
     try:
         names = os.listxattr(path, follow_symlinks=False)
@@ -221,6 +282,8 @@ def _xattrs(path: Path) -> dict[str, str]:
             value = os.getxattr(path, name, follow_symlinks=False)
         except OSError:
             continue
+        if name == CAPABILITY_XATTR:
+            value = caps_inside(value, shift, where=str(path))
         # PAX records are text; surrogateescape carries arbitrary bytes through (tarfile marks them BINARY).
         found[_XATTR + name] = value.decode("utf-8", "surrogateescape")
     return found
@@ -276,7 +339,7 @@ def _write_members(compressor: Any, hashing: _HashingWriter, entries: Iterator[t
                 info.mode = stat.S_IMODE(st.st_mode)
                 info.uid, info.gid = shift.inside(st.st_uid, st.st_gid)
                 info.mtime = int(st.st_mtime)
-                info.pax_headers = _xattrs(source)
+                info.pax_headers = _xattrs(source, shift)
                 handle = None
                 if stat.S_ISREG(st.st_mode):
                     key = (st.st_dev, st.st_ino)
@@ -464,7 +527,10 @@ def _unpack(src: IO[bytes], dest: Path, *, shift: IdShift, checksum: str | None,
                     directories.append(member)
                 for key, value in member.pax_headers.items():
                     if key.startswith(_XATTR):
-                        os.setxattr(target, key[len(_XATTR):], value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
+                        raw = value.encode("utf-8", "surrogateescape")
+                        if key == _XATTR + CAPABILITY_XATTR:
+                            raw = caps_host(raw, shift)
+                        os.setxattr(target, key[len(_XATTR):], raw, follow_symlinks=False)
             # Read to the end: zstd checks its frame checksum there, and the sha256 needs every byte.
             digest = zin.finish()
     except ArchiveError:

@@ -4,7 +4,8 @@ A Backup is level-triggered like a Container: each key is re-read from the infor
 by its phase. Pending and our container's -> claim it (finalizer, then Running), archive, report
 Completed or Failed. Running on this node but not being written by this process -> the kubelet
 restarted in the middle: the partial file is removed and the Backup marked Failed (never left
-Running). Deleted -> remove the archive, then our finalizer.
+Running). Deleted -> remove the archive (and a container directory a move kept for it,
+kubelet/keep.py), then our finalizer.
 
 Consistency: a running container is *frozen* (cgroup freezer) for the whole copy and thawed after,
 so the archive is one instant of its files; a stopped one is copied as it is. Meanwhile the
@@ -22,6 +23,7 @@ from typing import Any
 
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
+from kubelet import keep
 from kubelet.hold import held
 from kubelet.archive import IdShift, Written, merged_tree, write_archive
 from kubelet.lxcconfig import split_overlay_rootfs
@@ -235,6 +237,8 @@ class BackupAgent:
         paths = [self.dir / f"{name}{SUFFIX}{PARTIAL}"] + ([] if partial_only else [self.path_for(name)])
         for path in paths:
             path.unlink(missing_ok=True)
+        if not partial_only and keep.discard(self.kubelet.settings.lxc_path, name):
+            log.info("%s: removed the container directory a move kept until this backup's deletion", name)
 
     async def _fail(self, obj: Obj, message: str) -> None:
         try:

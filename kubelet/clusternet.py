@@ -1,14 +1,15 @@
-"""Keeps this host's part of the cluster network current: VXLAN peers from the Nodes, names from the Containers."""
+"""Keeps this host's part of the cluster network current: VXLAN peers from the Nodes, names and cluster isolation from the Containers."""
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import logging
+import time
 from typing import Any
 
 from dlxc.client.api import Client
 from dlxc.client.informer import Informer
-from kubelet import overlay
+from kubelet import isolation, overlay
 from kubelet.names import HostsFiles, cluster_lines, hosts_content
 from kubelet.settings import KubeletSettings
 from schemas.base import Obj
@@ -42,6 +43,11 @@ class ClusterNet:
         self.changed = asyncio.Event()
         self.resync_interval = resync_interval
         self.synced_once = asyncio.Event()
+        # The isolation rules last loaded, and when: loaded again when they change, and every
+        # REAPPLY seconds anyway, so a table someone removed by hand comes back.
+        self.isolation_loaded: tuple[str, float] | None = None
+
+    REAPPLY = 30.0
 
     async def _changed(self, name: str, old: Obj | None, new: Obj | None) -> None:
         self.changed.set()
@@ -87,6 +93,7 @@ class ClusterNet:
                 if fdb_plan:
                     log.info("overlay: adding %d and removing %d forwarding entries", len(fdb_plan.add), len(fdb_plan.remove))
                     overlay.apply_fdb(self.devices.vxlan, fdb_plan)
+            self._isolate(containers)
         # This node's containers: bound here, or still in the lxcpath (this watch may lag the
         # kubelet's own, and a file must not vanish under a container about to start).
         local = {
@@ -97,6 +104,16 @@ class ClusterNet:
             local |= {p.name for p in self.settings.lxc_path.iterdir() if (p / "config").is_file()}
         members = {obj["metadata"]["name"]: lines for obj in containers if (lines := cluster_lines(obj)) is not None}
         self.hosts.update(hosts_content(containers), local, members)
+
+    def _isolate(self, containers: list[Obj]) -> None:
+        assert self.devices is not None
+        text = isolation.isolation_rules(isolation.table_name(self.devices.bridge), isolation.cluster_addresses(containers),
+                                         self.devices.network)
+        now = time.monotonic()
+        if self.isolation_loaded is not None and self.isolation_loaded[0] == text and now - self.isolation_loaded[1] < self.REAPPLY:
+            return
+        if isolation.apply(text):
+            self.isolation_loaded = (text, now)
 
     async def run(self) -> None:
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self.nodes.run()), asyncio.create_task(self.containers.run())]

@@ -1,6 +1,7 @@
 """What this node's kernel and packages let containers have (idmapped mounts, LXCFS), found once at kubelet start."""
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import logging
 import os
@@ -21,6 +22,7 @@ __all__ = [
     "ensure_lxcfs",
     "idmapped_mounts_supported",
     "lxcfs_mounted",
+    "private_mount_namespace",
     "stop_lxcfs",
 ]
 
@@ -42,6 +44,9 @@ class HostFeatures:
     idmapped_mounts: bool = False
     lxcfs: bool = False
     lxcfs_problem: str = ""  # why lxcfs is off, for the log and the Node condition
+    # The pid file of an lxcfs this kubelet started in a mount namespace of its own: it stops that
+    # lxcfs when it exits (see `detect`). Empty when lxcfs, if any, belongs to the machine.
+    lxcfs_pidfile: str = ""
 
 
 def idmapped_mounts_supported(release: str | None = None) -> bool:
@@ -76,20 +81,54 @@ def _listed(mountpoint: Path) -> bool:
         return any(line.split()[4].replace("\\040", " ") == str(mountpoint) for line in handle if line.strip())
 
 
-def ensure_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE, wait: float = 5.0) -> str:
+def private_mount_namespace(proc: Path = Path("/proc")) -> bool | None:
+    """Whether this process runs in a mount namespace of its own rather than the machine's; None when
+    it cannot tell."""
+    return private_namespace("mnt", proc)
+
+
+def private_namespace(kind: str, proc: Path = Path("/proc")) -> bool | None:
+    """Whether this process runs in a namespace of `kind` (mnt, net, ...) of its own rather than the
+    machine's; None when it cannot tell.
+
+    The machine's is pid 1's. Some sandboxes refuse /proc/1/ns/* even to root; kthreadd's (pid 2,
+    a kernel thread, always in the kernel's initial namespaces) is the fallback.
+    """
+    try:
+        own = os.stat(proc / "self" / "ns" / kind)
+    except OSError:
+        return None
+    for pid in ("1", "2"):
+        try:
+            if pid == "2" and (proc / pid / "comm").read_text().strip() != "kthreadd":
+                continue
+            machine = os.stat(proc / pid / "ns" / kind)
+        except OSError:
+            continue
+        return (machine.st_dev, machine.st_ino) != (own.st_dev, own.st_ino)
+    return None
+
+
+def ensure_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE, wait: float = 5.0, tied: bool = False) -> str:
     """Make sure lxcfs serves `mountpoint`, starting `lxcfs` as a daemon when it does not; '' or why it cannot.
 
     On a systemd host the package's lxcfs.service mounts it at boot and this finds it running.
+    `tied`: an lxcfs started here ends when this process does (see `detect`).
     """
     if lxcfs_mounted(mountpoint):
         return ""
     # Several kubelets on one host (dlxc up --nodes 3) start at once: one of them starts lxcfs.
-    with open(pidfile.with_suffix(".lock"), "a") as lock:
+    with open(LXCFS_PIDFILE.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _start_lxcfs(mountpoint, pidfile=pidfile, wait=wait)
+        return _start_lxcfs(mountpoint, pidfile=pidfile, wait=wait, tied=tied)
 
 
-def _start_lxcfs(mountpoint: Path, *, pidfile: Path, wait: float) -> str:
+def _die_with_parent() -> None:
+    # In the child between fork and exec: SIGTERM when the process that started it dies, even by SIGKILL.
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def _start_lxcfs(mountpoint: Path, *, pidfile: Path, wait: float, tied: bool = False) -> str:
     if lxcfs_mounted(mountpoint):
         return ""
     binary = shutil.which("lxcfs")
@@ -102,21 +141,24 @@ def _start_lxcfs(mountpoint: Path, *, pidfile: Path, wait: float) -> str:
         subprocess.run(["umount", "--lazy", str(mountpoint)], capture_output=True, check=False)
     mountpoint.mkdir(parents=True, exist_ok=True)
     # lxcfs runs in the foreground until it is stopped: a new session keeps it out of our process
-    # group (so stopping the kubelet leaves it serving the containers), and its log goes beside the pid file.
-    with open(pidfile.with_suffix(".log"), "ab") as err:
+    # group (so stopping the kubelet leaves it serving the containers, unless `tied`), and its log
+    # goes beside the (machine's) pid file.
+    errors = LXCFS_PIDFILE.with_suffix(".log")
+    with open(errors, "ab") as err:
         proc = subprocess.Popen(
             [binary, f"--pidfile={pidfile}", str(mountpoint)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+            preexec_fn=_die_with_parent if tied else None,
         )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline and proc.poll() is None:
         if lxcfs_mounted(mountpoint):
-            log.info("started lxcfs (pid %d) on %s; its log: %s", proc.pid, mountpoint, pidfile.with_suffix(".log"))
+            log.info("started lxcfs (pid %d) on %s; its log: %s", proc.pid, mountpoint, errors)
             return ""
         time.sleep(0.1)
     if proc.poll() is None:
         proc.terminate()
-    return f"lxcfs did not mount {mountpoint} in {wait:g}s (exit code {proc.wait()}); see {pidfile.with_suffix('.log')}"
+    return f"lxcfs did not mount {mountpoint} in {wait:g}s (exit code {proc.wait()}); see {errors}"
 
 
 def _alive(pid: int) -> bool:
@@ -153,8 +195,24 @@ def stop_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE, w
 
 
 def detect(*, start_lxcfs: bool = True) -> HostFeatures:
-    """The node's features; starts lxcfs when it is installed but not running (and `start_lxcfs`)."""
-    problem = ensure_lxcfs() if start_lxcfs else "lxcfs disabled by --no-lxcfs"
+    """The node's features; starts lxcfs when it is installed but not running (and `start_lxcfs`).
+
+    A kubelet in a mount namespace of its own (a namespace host of the tests and benchmarks, made
+    with `unshare --mount`) does not see the machine's lxcfs, and an lxcfs it started would be seen
+    by nothing but its own containers and outlive it unseen, one more with every restart: there the
+    lxcfs it starts is its own (its own pid file, SIGTERM when the kubelet dies, stopped when the
+    kubelet exits; containers it leaves running lose their lxcfs files until restarted). On the
+    machine's mount namespace lxcfs stays a machine daemon that outlives the kubelet, serving the
+    containers across kubelet restarts.
+    """
+    if not start_lxcfs:
+        problem, pidfile = "lxcfs disabled by --no-lxcfs", ""
+    elif private_mount_namespace():
+        own = LXCFS_PIDFILE.with_name(f"dlxc-lxcfs-{os.getpid()}.pid")
+        problem = ensure_lxcfs(pidfile=own, tied=True)
+        pidfile = "" if problem else str(own)  # stop_lxcfs finds none there if the one seen is not ours
+    else:
+        problem, pidfile = ensure_lxcfs(), ""
     if problem:
         log.warning("%s", problem)
-    return HostFeatures(idmapped_mounts=idmapped_mounts_supported(), lxcfs=not problem, lxcfs_problem=problem)
+    return HostFeatures(idmapped_mounts=idmapped_mounts_supported(), lxcfs=not problem, lxcfs_problem=problem, lxcfs_pidfile=pidfile)

@@ -139,7 +139,7 @@ def _chown_tree(root: Path, idmap: IdMap) -> None:
 _UBUNTU_CODENAMES = {"18.04": "bionic", "20.04": "focal", "22.04": "jammy", "24.04": "noble"}
 _DEBIAN_NUMBERS = {"11": "bullseye", "12": "bookworm", "13": "trixie"}
 _DEBIAN_MIRROR = "http://deb.debian.org/debian"
-_WORD = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_WORD = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
 _ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "i686": "i386", "ppc64le": "ppc64el", "s390x": "s390x"}
 _DOWNLOAD_TEMPLATE = Path("/usr/share/lxc/templates/lxc-download")
 

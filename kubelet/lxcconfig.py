@@ -87,10 +87,10 @@ _LIVE_ORDER = [*_LIVE_RESET, "lxc.cgroup.cpuset.cpus", "lxc.cgroup2.cpuset.cpus"
 # Every character that could end a line or a value for liblxc, for getmntent, or for a C string,
 # plus the C1 controls and Unicode line separators that other readers of the file treat as breaks.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_KEY = re.compile(r"^lxc\.[a-z0-9_]+(\.[a-z0-9_][a-z0-9_-]*)*$")
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_KEY = re.compile(r"^lxc\.[a-z0-9_]+(\.[a-z0-9_][a-z0-9_-]*)*\Z")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}\Z")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 # liblxc strips blanks around a value and one pair of matching quotes; quote whenever that would bite.
 _BLANKS = " \t"
 _QUOTES = "\"'"
@@ -235,7 +235,7 @@ DEFAULT_INIT = "/sbin/init"
 # this variable instead (so a changed command is a changed config, and restarts the container),
 # and the runtime hands it to lxc-start as separate arguments; the process sees it in its env too.
 COMMAND_ENV = "DLXC_COMMAND"
-_CPUSET = re.compile(r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")
+_CPUSET = re.compile(r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*\Z")
 
 
 def whole_cores(cpu: float | None) -> int | None:

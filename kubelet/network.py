@@ -8,7 +8,7 @@ from pathlib import Path
 
 __all__ = ["NetworkError", "bridge_exists", "delete_bridge", "ensure_bridge"]
 
-_IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+_IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}\Z")
 
 
 class NetworkError(RuntimeError):

@@ -1,4 +1,4 @@
-"""The Node object: registration, its status (capacity, usage, images, unmanaged containers) and the heartbeat."""
+"""The Node object: registration and its status (capacity, a coarse usage summary, images, unmanaged containers), written when due."""
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +17,7 @@ from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
 from kubelet.settings import KubeletSettings
+from kubelet.usage import status_due
 from schemas.base import Obj, iso_time, now_iso
 
 __all__ = ["NodeStatus"]
@@ -38,6 +39,9 @@ class NodeStatus:
         self.count_changed = asyncio.Event()
         self._scanned: tuple[float, list[Obj]] | None = None
         self.stream_endpoint = ""  # host:port of the stream server, once it listens
+        # Busy and total CPU seconds of the host when the status was last posted: the summary's cpu
+        # is the average since then, steady enough that a loaded host does not post at every look.
+        self._cpu_mark: tuple[float, float] | None = None
 
     def status(self) -> Obj:
         cpu = psutil.cpu_count() or 1
@@ -59,7 +63,7 @@ class NodeStatus:
             "capacity": capacity,
             "allocatable": allocatable,
             "usage": {
-                "cpu": round(psutil.cpu_percent() / 100 * cpu, 3),
+                "cpu": round(self._cpu_since_post() * cpu, 3),
                 "memory": memory.total - memory.available,
                 "disk": disk.used,
                 "containers": len(self.containers.cache),
@@ -76,6 +80,19 @@ class NodeStatus:
             "images": self._image_list(),
             "streamEndpoint": self.stream_endpoint,
         }
+
+    @staticmethod
+    def _cpu_times() -> tuple[float, float]:
+        times = psutil.cpu_times()
+        total = sum(times)
+        return total - times.idle - getattr(times, "iowait", 0.0), total
+
+    def _cpu_since_post(self) -> float:
+        """The share of the host's CPU busy since the last post (0..1)."""
+        busy, total = self._cpu_times()
+        if self._cpu_mark is None or total <= self._cpu_mark[1]:
+            return 0.0
+        return max(0.0, min(1.0, (busy - self._cpu_mark[0]) / (total - self._cpu_mark[1])))
 
     def _image_list(self) -> list[Obj]:
         by_image: dict[str, int] = {}
@@ -114,11 +131,13 @@ class NodeStatus:
         }
         try:
             await self.client.create("nodes", body)
+            self._cpu_mark = self._cpu_times()
         except Conflict:
             node = await self.client.get("nodes", self.settings.node_name)
             await self._post_status(node, status)
 
     async def _post_status(self, node: Obj, status: Obj) -> None:
+        self._cpu_mark = self._cpu_times()
         old_ready = next((c for c in node.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
         if old_ready and old_ready.get("status") == "True":
             status["conditions"][0]["lastTransitionTime"] = old_ready.get("lastTransitionTime")
@@ -126,17 +145,26 @@ class NodeStatus:
             "nodes", {"metadata": {"name": node["metadata"]["name"]}, "spec": node.get("spec", {}), "status": status}
         )
 
-    async def heartbeat(self) -> None:
+    async def heartbeat(self, *, force: bool = True) -> bool:
+        """Post the status (unless `force` is off and kubelet.usage.status_due finds nothing worth a
+        write: an idle node writes its Node every status_max_age only). Whether it wrote."""
         status = await asyncio.to_thread(self.status)
         try:
             node = await self.client.get("nodes", self.settings.node_name)
         except NotFound:
             await self.register()
-            return
+            return True
+        if not force:
+            why = status_due(node.get("status"), status, now=time.time(), max_age=self.settings.status_max_age)
+            if why is None:
+                return False
+            log.info("posting the node status: %s", why)
         await self._post_status(node, status)
+        return True
 
     async def run(self) -> None:
-        """Post the status every status interval, or about a second after the container count changed."""
+        """Look at the status every status interval, or about a second after the container count changed;
+        post it when it is due (see heartbeat)."""
         failing = False
         while True:
             try:
@@ -146,7 +174,7 @@ class NodeStatus:
                 pass
             self.count_changed.clear()
             try:
-                await self.heartbeat()
+                await self.heartbeat(force=failing)
             except ApiError as exc:
                 if not failing:
                     log.warning("heartbeat failed: %s; containers keep running, retrying", exc.message)

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubelet import hostfeatures
 from kubelet.lxcconfig import hwaddr_for
 from kubelet.network import NetworkError, bridge_exists
 from schemas.base import Obj
@@ -195,9 +196,7 @@ class OverlayDevices:
         _run("ip", "link", "set", "dev", self.vxlan, "mtu", str(MTU), "master", self.bridge, "up")
 
     def _nat(self) -> None:
-        forward = Path("/proc/sys/net/ipv4/ip_forward")
-        if forward.read_text().strip() != "1":
-            forward.write_text("1\n")
+        enable_forwarding()
         if shutil.which("nft") is None:
             log.warning("nft is missing: containers on %s get no outbound NAT", self.network)
             return
@@ -208,10 +207,44 @@ class OverlayDevices:
             log.warning("outbound NAT for %s not set up: nft: %s", self.network, result.stderr.strip())
 
 
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+# Written when dlxc turned forwarding on, so the last cluster network's teardown can turn it off
+# again: the host is left as found (Docker and LXD leave it on for good).
+FORWARD_RECORD = Path("/run/dlxc/ip_forward.before")
+
+
+def enable_forwarding(sysctl: Path = IP_FORWARD, record: Path = FORWARD_RECORD) -> None:
+    """Routing is what NAT needs; remember that it was off before we turned it on."""
+    if sysctl.read_text().strip() == "1":
+        return
+    # A network namespace of its own (a simulated host) takes its setting with it when it goes.
+    if hostfeatures.private_namespace("net") is False:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        if not record.exists():
+            record.write_text("0\n")
+    sysctl.write_text("1\n")
+
+
+def restore_forwarding(*, networks_left: bool, sysctl: Path = IP_FORWARD, record: Path = FORWARD_RECORD) -> None:
+    """Turn forwarding off again if dlxc turned it on and no cluster network of any dlxc is left here."""
+    if networks_left or not record.exists():
+        return
+    sysctl.write_text(record.read_text())
+    record.unlink()
+
+
+def _nat_tables_left() -> bool:
+    result = subprocess.run(["nft", "list", "tables", "ip"], capture_output=True, text=True, check=False)
+    return any(line.split()[-1].startswith("dlxc-") for line in result.stdout.splitlines() if line.strip())
+
+
 def teardown(bridge: str) -> None:
-    """Remove the cluster network's bridge, VXLAN device and NAT table from this host, if there."""
+    """Remove the cluster network's bridge, VXLAN device, NAT table and cluster isolation table from this host, if there."""
     for name in (vxlan_name(bridge), bridge):
         if Path("/sys/class/net", name).exists():
             _run("ip", "link", "del", "dev", name, tolerate=("Cannot find device",))
     if shutil.which("nft"):
         subprocess.run(["nft", "delete", "table", "ip", _nat_table(bridge)], capture_output=True, check=False)
+        # The cluster isolation table (kubelet.isolation), named the same way; not imported, to keep this module alone.
+        subprocess.run(["nft", "delete", "table", "bridge", f"dlxc-iso-{bridge}"], capture_output=True, check=False)
+        restore_forwarding(networks_left=_nat_tables_left())

@@ -32,7 +32,7 @@ from typing import Any
 
 from dlxc.client.errors import NotFound
 from dlxc.client.events import NORMAL, WARNING, EventRecorder
-from kubelet import clusterfiles, images, names, render, restarts
+from kubelet import clusterfiles, images, keep, names, render, restarts
 from kubelet.allocator import Allocator
 from kubelet.hostfeatures import HostFeatures
 from kubelet.plan import (
@@ -47,7 +47,9 @@ from kubelet.statusfields import (
 from kubelet.stops import StopRecords
 from schemas import Container
 from schemas.base import Obj, iso_time
-from schemas.wire import CONTEXT_ANNOTATION, HOSTS_ANNOTATION, LXC_FINALIZER, NODE_HOOKS_ANNOTATION, RESTART_ANNOTATION
+from schemas.wire import (
+    CONTEXT_ANNOTATION, HOSTS_ANNOTATION, KEEP_ROOTFS_ANNOTATION, LXC_FINALIZER, NODE_HOOKS_ANNOTATION, RESTART_ANNOTATION,
+)
 
 __all__ = ["DONE", "Reconciler", "RenderError", "Result"]
 
@@ -108,7 +110,7 @@ class Reconciler:
         self, api: ContainerApi, runtime: Runtime, settings: KubeletSettings, *,
         images: Any, network: Any, idmap: Any, allocator: Allocator, host: HostFeatures, drift: Any, stops: StopRecords,
         cached: Callable[[str], Obj | None], may_start: Callable[[Obj], Awaitable[bool]],
-        metrics: Callable[[str], Any], cgroup_version: int, clusternet: Any = None,
+        cgroup_version: int, clusternet: Any = None,
         restored_rootfs: Callable[[Container], str | None] | None = None,
     ) -> None:
         self.api = api
@@ -123,7 +125,6 @@ class Reconciler:
         self.stops = stops
         self.cached = cached  # the informer's copy of a container
         self.may_start = may_start  # the stale guard's last check before a start
-        self.metrics = metrics  # the latest sample of a container, for its status
         self.cgroup_version = cgroup_version
         self.restored_rootfs = restored_rootfs  # kubelet.restores: a rootfs unpacked from a backup
         self.clusternet = clusternet  # kubelet.clusternet.ClusterNet: the cluster network, if this node has it
@@ -231,8 +232,17 @@ class Reconciler:
         return DONE
 
     async def finalize(self, obj: Obj, observed: Observed | None) -> Result:
-        """Deleted: remove the LXC container, then our finalizer, so the object goes."""
-        await self._remove_if_ours(obj["metadata"]["name"], observed)
+        """Deleted: remove the LXC container (or, for a move, keep its directory: kubelet.keep), then
+        our finalizer, so the object goes."""
+        name = obj["metadata"]["name"]
+        backup = (obj["metadata"].get("annotations") or {}).get(KEEP_ROOTFS_ANNOTATION)
+        if backup and observed is not None and await asyncio.to_thread(self.runtime.managed, name):
+            if observed.state != "STOPPED":
+                await asyncio.to_thread(self.execute, Stop(name))
+            await asyncio.to_thread(keep.park, self.settings.lxc_path, name, backup)
+            self.allocator.release(name)
+            self.stops.clear(name)
+        await self._remove_if_ours(name, await asyncio.to_thread(self.observe, name) if backup else observed)
         meta = obj["metadata"]
         if LXC_FINALIZER in meta.get("finalizers", []):
             rest = [f for f in meta["finalizers"] if f != LXC_FINALIZER]
@@ -517,15 +527,6 @@ class Reconciler:
             how = "takes effect at the next start"
         self._event(p, NORMAL, "Reconfigured", f"{how}; changed: {keys}")
 
-    async def write_metrics(self, name: str) -> None:
-        """Only a status write of the latest metrics sample of a running container."""
-        obj = self.latest(name)
-        if obj is None or obj["spec"].get("nodeName") != self.settings.node_name or obj["metadata"].get("deletionTimestamp"):
-            return
-        status = obj.get("status") or {}
-        if status.get("phase") == "Running":
-            await self._report(obj, phase=None, message=status.get("message", ""))
-
     async def _report_observed(self, obj: Obj, desired: Desired, *, status: Obj) -> Result:
         name = obj["metadata"]["name"]
         observed = await asyncio.to_thread(self.observe, name)
@@ -580,12 +581,11 @@ class Reconciler:
                     status.pop(key, None)
                 else:
                     status[key] = fields[arg]
-        sample = self.metrics(name)
-        if status.get("phase") != "Running":
-            status.pop("metrics", None)
-            status.pop("metricsTime", None)
-        elif sample is not None:
-            status["metrics"], status["metricsTime"] = sample
+        # Usage is served from the kubelet's memory (kubelet/statsroutes.py), not written here: a
+        # status write happens on a change of state only. An older kubelet's sample is dropped.
+        for key in ("metrics", "metricsTime"):
+            if status.get(key):  # the apiserver's empty default stays: dropping it would differ at every look
+                status.pop(key)
         status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != "Scheduled"]
         if status == base:
             return

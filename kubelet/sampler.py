@@ -1,44 +1,48 @@
-"""The metrics loop: samples every running container, keeps the result for /metrics, the file and status.metrics."""
+"""The metrics loop: samples every running container and the node, keeps the result in memory for
+/metrics, the file and the apiserver's metrics requests (kubelet/statsroutes.py). Nothing goes to etcd."""
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
+
+import psutil
 
 from dlxc.client.informer import Informer
 from kubelet import exporter, metrics
 from kubelet.settings import KubeletSettings
 from kubelet.statusfields import append_line
+from kubelet.usage import UsageHistory, history_length
 from schemas.base import now_iso
 
 __all__ = ["MetricsSampler"]
 
 log = logging.getLogger("dlxc.kubelet")
 
+HISTORY_WINDOW = 3600.0  # seconds of per-container CPU and memory kept for the dashboard's charts
+
 
 class MetricsSampler:
-    def __init__(
-        self, runtime: Any, settings: KubeletSettings, *, containers: Informer, enqueue: Callable[..., None],
-    ) -> None:
+    def __init__(self, runtime: Any, settings: KubeletSettings, *, containers: Informer) -> None:
         self.runtime = runtime
         self.settings = settings
         self.containers = containers
-        self.enqueue = enqueue
-        self.latest: dict[str, tuple[dict[str, float], str]] = {}  # name -> (values with rates, time) for status
         self.samples: dict[str, tuple[float, dict[str, float]]] = {}  # name -> (monotonic time, raw sample)
+        self.history = UsageHistory(window=HISTORY_WINDOW, length=history_length(HISTORY_WINDOW, settings.metrics_interval))
+        self.node_usage: tuple[float, dict[str, float]] | None = None  # (unix time, usage) of the whole node
+        self._cpu: tuple[float, float] | None = None  # (monotonic time, busy cpu seconds) at the last node sample
         self.collector = exporter.ContainerCollector(settings.node_name)
 
     async def collect(self) -> dict[str, dict[str, float]]:
-        """Sample every running container in parallel; keep it for /metrics, the file and status.metrics."""
+        """Sample every running container in parallel, and the node; keep it for /metrics, the file and the apiserver."""
         pids = await asyncio.to_thread(self.runtime.init_pids)
         names = [n for n in pids if n in self.containers.cache]
         results = await asyncio.gather(*(
             asyncio.to_thread(metrics.collect, pids[n], rootfs_dir=self.settings.lxc_path / n / "delta0") for n in names
         ))
-        clock, stamp = time.monotonic(), now_iso()
+        clock, wall = time.monotonic(), time.time()
         snapshot: dict[str, dict[str, float]] = {}
         for name, sample in zip(names, results):
             if not sample:
@@ -47,23 +51,42 @@ class MetricsSampler:
             rates = metrics.usage_rates(previous[1] if previous else None, sample, clock - previous[0] if previous else 0)
             self.samples[name] = (clock, sample)
             snapshot[name] = {**sample, **rates}
-            self.latest[name] = (snapshot[name], stamp)
-        for gone in set(self.samples) - set(pids):
-            self.samples.pop(gone, None)
-            self.latest.pop(gone, None)
+            self.history.record(name, wall, snapshot[name])
+        gone = (set(self.samples) | set(self.history.latest)) - set(pids)
+        for name in gone:
+            self.samples.pop(name, None)
+        self.history.forget(gone)
+        self.node_usage = (wall, await asyncio.to_thread(self._node_usage, clock, len(snapshot)))
         self.collector.samples = snapshot
         if self.settings.metrics_file is not None:
-            line = json.dumps({"time": stamp, "node": self.settings.node_name, "containers": snapshot}, sort_keys=True)
+            line = json.dumps({"time": now_iso(), "node": self.settings.node_name, "containers": snapshot}, sort_keys=True)
             await asyncio.to_thread(append_line, self.settings.metrics_file, line)
-        for name in snapshot:
-            # Through the work queue, so a status write never races a reconcile of the same container.
-            self.enqueue(name, metrics_only=True)
         return snapshot
+
+    def _node_usage(self, clock: float, running: int) -> dict[str, float]:
+        times = psutil.cpu_times()
+        busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+        previous, self._cpu = self._cpu, (clock, busy)
+        memory = psutil.virtual_memory()
+        usage = {
+            "memory.bytes": float(memory.total - memory.available),
+            "memory.capacity_bytes": float(memory.total),
+            "cpu.capacity_cores": float(psutil.cpu_count() or 1),
+            "containers.running": float(running),
+        }
+        if previous is not None and clock > previous[0]:
+            usage["cpu.cores"] = round(max(0.0, busy - previous[1]) / (clock - previous[0]), 4)
+        try:
+            disk = psutil.disk_usage(str(self.settings.lxc_path))
+            usage["disk.bytes"], usage["disk.capacity_bytes"] = float(disk.used), float(disk.total)
+        except OSError:
+            pass
+        return usage
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.metrics_interval)
             try:
                 await self.collect()
             except Exception:
                 log.exception("metrics collection failed")
+            await asyncio.sleep(self.settings.metrics_interval)

@@ -44,9 +44,12 @@ class KubeletSettings(BaseModel):
     vxlan_id: int = 88
     vxlan_port: int = 4789
     outbound_nat: bool = True  # masquerade the cluster network's traffic to the host's uplink
-    # The heartbeat is the node Lease (lease.renew_interval); this is only how often the Node's
-    # status (usage, counts) is written, or about a second after the container count changed.
+    # The heartbeat is the node Lease (lease.renew_interval). Every status_interval the kubelet
+    # looks at its Node's status and writes it only if something changed (images, unmanaged
+    # containers, a condition someone else set), the coarse usage moved a lot, or it is older than
+    # status_max_age (kubelet.usage.status_due); about a second after the container count changed.
     status_interval: float = 10.0
+    status_max_age: float = 300.0
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
     resync_interval: float = 60.0  # stops, freezes and config edits are caught by the 1 s poll
     state_poll_interval: float = 1.0
@@ -80,6 +83,12 @@ class KubeletSettings(BaseModel):
     stream_client_ca_file: Path | None = None  # the CA that signs the apiserver's client certificate
     stream_host: str = "0.0.0.0"
     stream_port: int = 0
+    # How often the list of live apiservers is read again (GET /apiservers), so the loss of the one
+    # this node joined through does not cut it off (kubelet/apiservers.py); 0: never.
+    apiserver_refresh_interval: float = 30.0
+    # How often the stream serving certificate is checked (at start, then this often); past 2/3 of its
+    # lifetime it is renewed from the apiserver (kubelet/certrenewal.py). 0: never.
+    cert_check_interval: float = 86400.0
     stream_advertise_address: str = ""  # default: the bind address, or the one this host reaches the apiserver from
 
     @property

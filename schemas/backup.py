@@ -23,9 +23,9 @@ def backup_name(container: str, when: datetime) -> str:
 def spec_document(container: Any) -> Any:
     """What an archive keeps of a Container: enough to create it again, nothing bound to where it ran
     (nor the annotations that asked a kubelet for something once: a restored copy must not ask again)."""
-    from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, RESTART_ANNOTATION, RESTORE_ANNOTATION
+    from schemas.wire import ADOPTED_ROOTFS_ANNOTATION, KEEP_ROOTFS_ANNOTATION, RESTART_ANNOTATION, RESTORE_ANNOTATION
 
-    one_shot = (RESTART_ANNOTATION, RESTORE_ANNOTATION, ADOPTED_ROOTFS_ANNOTATION)
+    one_shot = (RESTART_ANNOTATION, RESTORE_ANNOTATION, ADOPTED_ROOTFS_ANNOTATION, KEEP_ROOTFS_ANNOTATION)
     meta = container["metadata"]
     spec = {k: v for k, v in container["spec"].items() if k != "nodeName"}
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in one_shot}

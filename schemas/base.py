@@ -39,7 +39,7 @@ class Model(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 # Anything that could end a line or a value in an LXC config file, or that a C string stops at.
 _CONFIG_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")

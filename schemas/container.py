@@ -31,9 +31,9 @@ ADOPTED_IMAGE = "adopted"
 
 PHASES = ("Pending", "Scheduled", "Creating", "Running", "Stopped", "Failed", "Terminating")
 
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+@-]*$")
-_IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+@-]*\Z")
+_IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}\Z")
 
 
 def _check_path(value: str, *, what: str) -> str:
@@ -130,7 +130,7 @@ class Network(Model):
         return self
 
 
-_GROUP = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_GROUP = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?\Z")
 
 
 class AntiAffinity(Model):

@@ -14,11 +14,20 @@ from pydantic import Field, field_validator, model_validator
 
 from schemas.base import Model, field_error
 from schemas.container import ContainerSpec, _check_path
+from schemas.containerset import ordinals
 from schemas.meta import Condition, ObjectMeta
 
-__all__ = ["ClusterHome", "ClusterMember", "ContainerCluster", "ContainerClusterSpec", "ContainerClusterStatus", "ContextScript"]
+__all__ = [
+    "ClusterHome",
+    "ClusterMember",
+    "ContainerCluster",
+    "ContainerClusterSpec",
+    "ContainerClusterStatus",
+    "ContextScript",
+    "node_numbers",
+]
 
-_SCRIPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_SCRIPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 MAX_SCRIPT_BYTES = 256 * 1024
 
 
@@ -60,6 +69,11 @@ class ContainerClusterSpec(Model):
     front_end_image: str = Field(description="Image of the front-end container (NAME-frontend, hostname frontend).")
     working_node_image: str = Field(description="Image of the working nodes (NAME-node1.., hostnames node1..).")
     nodes: int = Field(ge=1, le=250, description="How many working nodes.")
+    skip_nodes: list[int] = Field(
+        default_factory=list, max_length=250,
+        description="Node numbers left out (`dlxc cluster delnode NAME node2` makes the hole; `addnode` fills the lowest "
+                    "first): the nodes are the first `nodes` numbers from 1 that are not listed here.",
+    )
     home: ClusterHome | None = Field(default=None, description="Share this host folder as /home in every member.")
     context: list[ContextScript] = Field(default_factory=list, description="Contextualization scripts, run at first boot.")
     add_node: list[ContextScript] = Field(
@@ -76,6 +90,24 @@ class ContainerClusterSpec(Model):
     _image = field_validator("front_end_image", "working_node_image")(ContainerSpec._image.__func__)  # type: ignore[attr-defined]
     _sizes = field_validator("memory", mode="before")(ContainerSpec._sizes.__func__)  # type: ignore[attr-defined]
     _floor = field_validator("memory")(ContainerSpec._memory_floor.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("skip_nodes")
+    @classmethod
+    def _skips(cls, value: list[int]) -> list[int]:
+        if any(n < 1 for n in value):
+            raise ValueError("node numbers start at 1")
+        if len(set(value)) != len(value):
+            raise ValueError("node numbers must not repeat")
+        return sorted(value)
+
+    @field_validator("context", "add_node", "remove_node", mode="before")
+    @classmethod
+    def _inline(cls, value: object) -> object:
+        if isinstance(value, dict) and "folder" in value:
+            # The folder form is a manifest's, read by `dlxc apply` next to its file (dlxc.apply.contextfolder).
+            raise ValueError("{folder: DIR} is read by `dlxc apply`/`dlxc create -f` from next to the manifest; "
+                             "the API takes the scripts themselves: a list of {name, script}")
+        return value
 
     @field_validator("domain")
     @classmethod
@@ -100,6 +132,7 @@ class ClusterMember(Model):
     role: Literal["frontend", "node"]
     phase: str = "Pending"
     ip: str | None = None
+    image: str | None = Field(default=None, description="The member's image (differs from the spec's while it is replaced).")
     context: str = Field(default="", description="Done, Failed: SCRIPT exited CODE, or Pending.")
 
 
@@ -120,8 +153,13 @@ class ContainerCluster(Model):
 
     @model_validator(mode="after")
     def _names_fit(self) -> ContainerCluster:
-        longest = f"{self.metadata.name}-node{self.spec.nodes}"
+        longest = f"{self.metadata.name}-node{node_numbers(self.spec.skip_nodes, self.spec.nodes)[-1]}"
         if len(f"{self.metadata.name}-frontend") > 63 or len(longest) > 60:
             raise field_error("ContainerCluster", ("metadata", "name"), self.metadata.name,
                               f"too long for its members' names ({longest}); use at most 50 characters")
         return self
+
+
+def node_numbers(skip: list[int] | tuple[int, ...], nodes: int) -> list[int]:
+    """A cluster's node numbers: 1.. leaving out `skip` (spec.skipNodes), `nodes` of them."""
+    return ordinals(1, skip, nodes)

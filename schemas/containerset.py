@@ -25,6 +25,7 @@ __all__ = [
     "TemplateMeta",
     "UpdateStrategy",
     "member_name",
+    "ordinals",
     "parse_seconds",
     "template_hash",
 ]
@@ -127,6 +128,20 @@ class ContainerSetSpec(Model):
     hostname_prefix: str | None = Field(
         default=None, description="Each member's hostname is PREFIX + ordinal (e.g. node -> node1); default: its name."
     )
+    skip_ordinals: list[int] = Field(
+        default_factory=list, max_length=1000,
+        description="Ordinals left out (holes after removing chosen members): the members are the first `replicas` "
+                    "ordinals from ordinalStart that are not listed here.",
+    )
+
+    @field_validator("skip_ordinals")
+    @classmethod
+    def _skips(cls, value: list[int]) -> list[int]:
+        if any(o < 0 for o in value):
+            raise ValueError("ordinals must not be negative")
+        if len(set(value)) != len(value):
+            raise ValueError("ordinals must not repeat")
+        return sorted(value)
 
     @field_validator("member_prefix", "hostname_prefix")
     @classmethod
@@ -187,7 +202,8 @@ class ContainerSet(Model):
     @model_validator(mode="after")
     def _names_fit(self) -> ContainerSet:
         prefix = self.spec.member_prefix or f"{self.metadata.name}-"
-        last = self.spec.ordinal_start + max(self.spec.replicas, self.spec.autoscale.max if self.spec.autoscale else 0) - 1
+        most = max(self.spec.replicas, self.spec.autoscale.max if self.spec.autoscale else 0)
+        last = ordinals(self.spec.ordinal_start, self.spec.skip_ordinals, most)[-1] if most else 0
         if len(prefix) + len(str(max(last, 0))) > 63:
             raise field_error("ContainerSet", ("metadata", "name"), self.metadata.name,
                               f"member names ({prefix}{last}) would be longer than 63 characters; use a shorter name or spec.memberPrefix")
@@ -197,6 +213,16 @@ class ContainerSet(Model):
 def template_hash(template: dict[str, Any]) -> str:
     """A short, stable digest of a template in wire form: members made from it carry it."""
     return hashlib.sha256(json.dumps(template, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:10]
+
+
+def ordinals(start: int, skip: list[int] | tuple[int, ...], count: int) -> list[int]:
+    """The first `count` ordinals from `start` that are not in `skip`: a set's members, a cluster's node numbers."""
+    left_out, found, ordinal = set(skip), [], start
+    while len(found) < count:
+        if ordinal not in left_out:
+            found.append(ordinal)
+        ordinal += 1
+    return found
 
 
 def member_name(spec: dict[str, Any], set_name: str, ordinal: int) -> str:

@@ -6,8 +6,8 @@ import re
 
 __all__ = ["LABEL_KEY", "LABEL_VALUE", "check_label_selector", "label_key_ok", "label_value_ok"]
 
-LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?\Z")
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?\Z")
 _KEY_MAX, _VALUE_MAX = 253, 63
 _SET = re.compile(r"^(\S+)\s+(in|notin)\s+\(([^()]*)\)$")
 _FORMS = "KEY, !KEY, KEY=VALUE, KEY==VALUE, KEY!=VALUE, KEY in (V1,V2) or KEY notin (V1,V2)"

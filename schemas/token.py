@@ -12,7 +12,7 @@ from schemas.meta import ObjectMeta
 
 __all__ = ["JOIN", "ROLES_HELP", "Token", "TokenSpec", "TokenStatus", "check_role"]
 
-_NODE_ROLE = re.compile(r"^node:[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_NODE_ROLE = re.compile(r"^node:[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 ROLES_HELP = "admin, viewer, node:NAME or join"
 JOIN = "join"
 

@@ -10,10 +10,12 @@ __all__ = [
     "HOSTS_ANNOTATION",
     "NODE_HOOKS_ANNOTATION",
     "APPLYSET_LABEL",
+    "LAST_APPLIED_ANNOTATION",
     "BACKUP_FINALIZER",
     "CONTAINER_LABEL",
     "CONTROL_PLANE_OF_ANNOTATION",
     "DRAINED_FROM_ANNOTATION",
+    "KEEP_ROOTFS_ANNOTATION",
     "HOLLOW_LABEL",
     "LXC_FINALIZER",
     "RESTART_ANNOTATION",
@@ -40,6 +42,11 @@ ADOPTED_ROOTFS_ANNOTATION = "dlxc.io/adopted-rootfs"
 # Members of one `dlxc apply --prune` / `dlxc sync` set carry `dlxc.io/applyset=<id>`.
 APPLYSET_LABEL = "dlxc.io/applyset"
 
+# What the last `dlxc apply` / `dlxc sync` of an object's manifest wrote (canonical JSON of the
+# fields the manifest set): the third side of apply's three-way merge (dlxc.apply.threeway), so a
+# field set by anyone else is kept. Never rendered into LXC config; diffs and drift ignore it.
+LAST_APPLIED_ANNOTATION = "dlxc.io/last-applied"
+
 # Simulated nodes (dlxc.sim.hollow) carry this label, so benchmarks can find and remove them.
 HOLLOW_LABEL = "dlxc.io/hollow"
 
@@ -54,6 +61,11 @@ BACKUP_FINALIZER = "dlxc.io/backup-archive"
 # Set by `dlxc backup restore` (and import, move): the Backup whose archive the kubelet unpacks as
 # the new container's rootfs instead of cloning its image. Read only when the container is created.
 RESTORE_ANNOTATION = "dlxc.io/restore-from"
+
+# Set by `dlxc move` just before it deletes the stopped container on its old node: that node's
+# kubelet keeps the container's directory (as `.kept/BACKUP`) instead of removing it, until the
+# move's Backup is deleted (the move succeeded) or the container is made there again (it failed).
+KEEP_ROOTFS_ANNOTATION = "dlxc.io/keep-rootfs-for"
 
 # The snapshots a container should have (a JSON list of names), kept by its node's kubelet; what
 # exists is listed in status.snapshots. An annotation, not spec: `dlxc apply` of a manifest leaves

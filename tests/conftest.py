@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -237,7 +238,7 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
     token_file = tmp / "tokens"
     token = TokenFile(token_file).add("admin", "admin")
     prefix = f"/test-{uuid.uuid4().hex[:8]}"
-    port = free_port()
+    port = int(overrides.pop("port", None) or free_port())  # a test that must know it first (an advertised URL) gives it
     settings = ApiServerSettings(
         **{
             "etcd_endpoints": [etcd.endpoint],  # a test may give its own (an etcd cluster)
@@ -266,6 +267,23 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
     save_config(ClientConfig(server=api.url, token=token, certificate_authority=str(ca) if ca else None), tmp / "config.yaml")
     server.start(api.url, verify=api.verify())
     return api
+
+
+@pytest.fixture
+def cli(api: Api, tmp_path: Path) -> Any:
+    """`cli("get", "containers", input=..., DLXC_X=...)`: the dlxc CLI in-process against the test's apiserver,
+    with its own inventory and state dirs; keyword arguments override environment variables."""
+    from typer.testing import CliRunner
+
+    from dlxc.cli.main import app
+
+    runner = CliRunner()
+    env = {**api.env(), "DLXC_INVENTORY_DIR": str(tmp_path / "inventory"), "XDG_STATE_HOME": str(tmp_path / "state")}
+
+    def invoke(*args: str, input: str | None = None, **overrides: str | None) -> Any:
+        return runner.invoke(app, list(args), env={**env, **overrides}, input=input, catch_exceptions=False)
+
+    return invoke
 
 
 @pytest.fixture
@@ -368,22 +386,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     from kubelet import hostfeatures
 
-    import psutil
-
-    running_before, began = config.stash[_lxcfs_before]
+    # (A kubelet of a namespace host stops the lxcfs it started itself: tests/e2e/netnodes.py checks it.)
+    running_before, _began = config.stash[_lxcfs_before]
     if not running_before:
         hostfeatures.stop_lxcfs(pidfile=SESSION_LXCFS_PIDFILE)
         hostfeatures.stop_lxcfs()
-    # A kubelet of a namespace host (its own mount namespace) cannot see the host's lxcfs and starts
-    # one of its own there, which outlives it: stop every lxcfs with dlxc's pid file this session began.
-    marker = f"--pidfile={hostfeatures.LXCFS_PIDFILE}"
-    for proc in psutil.process_iter(["name", "cmdline", "create_time"]):
-        if proc.info["name"] == "lxcfs" and marker in (proc.info["cmdline"] or []) and proc.info["create_time"] >= began:
-            try:
-                proc.terminate()
-                proc.wait(10)
-            except (psutil.NoSuchProcess, psutil.TimeoutExpired):
-                pass
 
 
 @pytest.fixture(scope="session")

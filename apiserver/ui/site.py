@@ -28,12 +28,12 @@ from starlette.staticfiles import StaticFiles
 
 from apiserver.etcdhealth import EtcdHealth, EtcdProbe
 from apiserver.registry import Registry
+from apiserver.usage import KubeletUsage
 from apiserver.storage import Store
 from apiserver.ui import views
 from apiserver.ui.actions import CONTAINER_ACTIONS, LocalClient, container_action, set_cordon
 from apiserver.ui.drains import Drains
 from apiserver.ui.follow import follow_log
-from apiserver.ui.history import MetricsHistory
 from apiserver.ui.live import PING, changes, sse
 from apiserver.ui.login import login_routes
 from apiserver.ui.responses import secured, streaming
@@ -53,22 +53,29 @@ HERE = Path(__file__).parent
 SETTLE = 0.5  # seconds a summary page's stream gathers a burst of changes before it re-renders
 MAX_YAML = 1024 * 1024
 GROUP_KINDS = ("containersets", "containerclusters")
+# Seconds between two usage refreshes of an open page (the kubelets' samples come every 30 s by
+# default; apiserver.usage keeps each answer a few seconds, so many open pages cost one fan-out).
+USAGE_REFRESH = 15.0
+# How long a page waits for the kubelets' usage before it renders without it: a slow or partitioned
+# kubelet (its request times out after seconds) must not hold the table up. The fan-out goes on in
+# the background and the page's live stream sends the numbers as soon as they are in.
+PAGE_USAGE_WAIT = 0.5
 
 
 @dataclass
 class Dashboard:
     app: Starlette
-    history: MetricsHistory
     # The API app this dashboard is mounted in: the logs tab asks the API's own log route, in-process,
     # with the session's token, so its authorization and its path to the kubelet are the API's.
     api: Any = None
 
     async def stop(self) -> None:
-        await self.history.stop()
+        return None
 
 
 def create_dashboard(
-    *, store: Store, caches: dict[str, WatchCache], registries: dict[str, Registry], authenticate: Authenticate
+    *, store: Store, caches: dict[str, WatchCache], registries: dict[str, Registry], authenticate: Authenticate,
+    usage: KubeletUsage,
 ) -> Dashboard:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True,
@@ -78,9 +85,29 @@ def create_dashboard(
     env.filters["sort_key"] = views.sort_key
     env.filters["age"] = lambda stamp, now: views.age(stamp, now=now)
     links = LoginLinks()
-    history = MetricsHistory(store, caches["containers"])
     etcd = EtcdProbe(store)
     drains = Drains()
+
+    async def served(wait: float | None = None) -> dict[str, dict[str, float]] | None:
+        """Every running container's latest sample (from the kubelets, never etcd); {} when none answer;
+        None when they did not all answer within `wait` seconds (the asking goes on and is cached)."""
+        try:
+            view = await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(usage.cluster())), wait)
+        except asyncio.TimeoutError:
+            return None
+        except ApiError as exc:
+            log.info("no usage for the dashboard: %s", exc.message)
+            return {}
+        return {c["name"]: c["usage"] for c in view["containers"]}
+
+    async def chart(name: str) -> tuple[list[Any], dict[str, float] | None]:
+        """A container's last hour (columns: times, cores, bytes) and latest sample, from its kubelet."""
+        try:
+            got = await usage.container(name)
+        except ApiError:
+            return [[], [], []], None
+        history = got.get("history") or {}
+        return [history.get("time") or [], history.get("cpu") or [], history.get("memory") or []], got.get("usage")
 
     def render(template: str, /, **context: Any) -> str:
         return env.get_template(template).render(**context)
@@ -109,7 +136,6 @@ def create_dashboard(
             except Unauthorized:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/ui/login?{urlencode({'next': target})}", status_code=303)
-            history.start()  # from the first page anyone looks at on, charts have something to show
             try:
                 return await handler(request, session)
             except ApiError as exc:
@@ -195,13 +221,24 @@ def create_dashboard(
     async def containers(request: Request, session: Session) -> Response:
         flt = views.Filter.from_query(request.query_params)
         items, revision = await store.list("containers")
-        every = [views.container_row(o) for o in items]
+        now_usage = await served(wait=PAGE_USAGE_WAIT)
+        every = [views.container_row(o, (now_usage or {}).get(o["metadata"]["name"])) for o in items]
         rows = views.sort_rows([r for r in every if flt.matches(r)], flt.sort, desc=flt.desc)
         nodes = sorted({r.node for r in every if r.node})
-        live = f"/ui/live/containers?{urlencode({'since': revision})}&{flt.query()}"
+        pending = {"usage": "pending"} if now_usage is None else {}
+        live = f"/ui/live/containers?{urlencode({'since': revision, **pending})}&{flt.query()}"
         return page(request, "containers.html", session, rows=rows, filter=flt, phases=views.PHASES, nodes=nodes,
                     live=live, total=len(items), now=views.now_utc(), can_write=session.may("patch", "containers"),
                     sort=flt.sort, direction=views.sort_direction(flt.sort, desc=flt.desc), numeric=flt.sort in views.NUMERIC_KEYS)
+
+    async def usage_rows(samples: dict[str, dict[str, float]], flt: views.Filter) -> list[views.ContainerRow]:
+        """The rows of the containers with these samples that the filter shows (from the store: the watch
+        cache's `latest` knows only objects changed since it started)."""
+        if not samples:
+            return []
+        items, _ = await store.list("containers")
+        return [row for obj in items for name in [obj["metadata"]["name"]] if name in samples
+                for row in [views.container_row(obj, samples[name])] if flt.matches(row)]
 
     async def containers_live(request: Request, session: Session) -> Response:
         flt = views.Filter.from_query(request.query_params)
@@ -209,12 +246,26 @@ def create_dashboard(
         can_write = session.may("patch", "containers")
 
         async def stream() -> AsyncIterator[bytes]:
-            async for batch in changes({"containers": caches["containers"]}, {"containers": since}):
+            shown = await served() or {}
+            refreshed = time.monotonic()
+            if request.query_params.get("usage") == "pending" and shown:
+                # The page was drawn before the kubelets answered: its rows with numbers, now.
+                rows = await usage_rows(shown, flt)
+                if rows:
+                    yield sse("rows", render("_rows.html", rows=rows, now=views.now_utc(), can_write=can_write, sort=flt.sort).strip())
+            async for batch in changes({"containers": caches["containers"]}, {"containers": since}, keepalive=USAGE_REFRESH):
+                now = views.now_utc()
+                if time.monotonic() - refreshed >= USAGE_REFRESH:
+                    # Usage is not in the objects: rows whose numbers moved are redrawn from a fresh look.
+                    fresh, refreshed = await served() or {}, time.monotonic()
+                    redraw = await usage_rows({name: sample for name, sample in fresh.items() if sample != shown.get(name)}, flt)
+                    shown = fresh
+                    if redraw:  # whole rows: the page's script (app.js) swaps each where the sort puts it
+                        yield sse("rows", render("_rows.html", rows=redraw, now=now, can_write=can_write, sort=flt.sort).strip())
                 if not batch:
                     yield PING
                     continue
-                now = views.now_utc()
-                first, last = views.table_changes([event for _, event in batch], flt)
+                first, last = views.table_changes([event for _, event in batch], flt, usage=shown)
                 # Each row to show, whole, and an empty row for each to take away: the page's script
                 # (app.js) takes the old row out and puts the new one where the table's sort says.
                 rows = [row for row in last.values() if row is not None]
@@ -250,15 +301,15 @@ def create_dashboard(
         obj = await store.get("containers", name)
         return obj, {e["metadata"]["name"]: e for e in events}, {"containers": revision, "events": revision}
 
-    def container_context(obj: Obj, events: dict[str, Obj], session: Session) -> dict[str, Any]:
+    def container_context(obj: Obj, events: dict[str, Obj], session: Session, series: list[Any],
+                          latest: dict[str, float] | None) -> dict[str, Any]:
         name = obj["metadata"]["name"]
         now = views.now_utc()
-        series = history.series(name, now=time.time())
         return {
-            "obj": obj, "row": views.container_row(obj), "status": obj.get("status") or {},
+            "obj": obj, "row": views.container_row(obj, latest), "status": obj.get("status") or {},
             "placement": views.placement_view((obj.get("status") or {}).get("placement")),
             "events": views.events_for(list(events.values()), "Container", name), "now": now,
-            "series": [[s[0] for s in series], [s[1] for s in series], [s[2] for s in series]],
+            "series": series,
             "can_write": session.may("patch", "containers"),
         }
 
@@ -266,7 +317,7 @@ def create_dashboard(
         name = request.path_params["name"]
         obj, events, _ = await container_state(name)
         spec_yaml = yaml.safe_dump({"apiVersion": obj.get("apiVersion"), "kind": "Container", **user_view(obj)}, sort_keys=False)
-        ctx = container_context(obj, events, session)
+        ctx = container_context(obj, events, session, *await chart(name))
         live = f"/ui/live/containers/{quote(name)}"
         return page(request, "container.html", session, spec_yaml=spec_yaml, live=live, actions=CONTAINER_ACTIONS, **ctx)
 
@@ -279,12 +330,19 @@ def create_dashboard(
             except NotFound:
                 yield sse("live", render("_gone.html", name=name))
                 return
-            yield sse("live", render("_container_live.html", **container_context(obj, events, session)))
-            async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE):
-                if not batch:
+            series, latest = await chart(name)
+            refreshed = time.monotonic()
+            yield sse("live", render("_container_live.html", **container_context(obj, events, session, series, latest)))
+            async for batch in changes({p: caches[p] for p in since}, since, settle=SETTLE, keepalive=USAGE_REFRESH):
+                relevant = False
+                if time.monotonic() - refreshed >= USAGE_REFRESH:
+                    # New samples are not watch events: look at the kubelet's again, redraw if they moved.
+                    fresh, refreshed = await chart(name), time.monotonic()
+                    relevant = fresh != (series, latest)
+                    series, latest = fresh
+                if not batch and not relevant:
                     yield PING
                     continue
-                relevant = False
                 for plural, event in batch:
                     if plural == "containers" and event.obj["metadata"]["name"] == name:
                         if event.kind == "DELETE":
@@ -296,7 +354,10 @@ def create_dashboard(
                         involved = (event.obj.get("spec") or {}).get("involvedObject") or {}
                         relevant = relevant or involved.get("name") == name
                 if relevant:
-                    yield sse("live", render("_container_live.html", **container_context(obj, events, session)))
+                    if any(plural == "containers" for plural, _ in batch):
+                        # A change of state (Running, say) may bring the first samples: look now, not in 15 s.
+                        (series, latest), refreshed = await chart(name), time.monotonic()
+                    yield sse("live", render("_container_live.html", **container_context(obj, events, session, series, latest)))
 
         return streaming(stream())
 
@@ -499,7 +560,7 @@ def create_dashboard(
         Route("/live/nodes", view(nodes_live)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    dashboard = Dashboard(Starlette(routes=routes), history)
+    dashboard = Dashboard(Starlette(routes=routes))
     return dashboard
 
 

@@ -82,7 +82,7 @@ class ContainerRow:
     node: str
     ip: str
     image: str
-    cpu_used: float | None  # cores, status.metrics["cpu.cores"]
+    cpu_used: float | None  # cores, "cpu.cores" of the kubelet's latest sample
     cpu_limit: float | None
     memory_used: int | None
     memory_limit: int | None
@@ -100,10 +100,11 @@ class ContainerRow:
         return f"{used} / {human_bytes(self.memory_limit)}" if self.memory_limit else used
 
 
-def container_row(obj: Obj) -> ContainerRow:
+def container_row(obj: Obj, usage: dict[str, float] | None = None) -> ContainerRow:
+    """A table row; `usage` is the container's latest sample, served by its kubelet (never in the object)."""
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    metrics = status.get("metrics") or {}
+    metrics = usage or {}
     meta = obj.get("metadata") or {}
     cpu = metrics.get("cpu.cores")
     memory = metrics.get("memory.bytes")
@@ -161,7 +162,9 @@ class Filter:
         return urlencode({k: v for k, v in values.items() if v})
 
 
-def table_changes(events: list[Any], flt: Filter) -> tuple[dict[str, bool], dict[str, ContainerRow | None]]:
+def table_changes(
+    events: list[Any], flt: Filter, *, usage: dict[str, dict[str, float]] | None = None,
+) -> tuple[dict[str, bool], dict[str, ContainerRow | None]]:
     """What a batch of watch events does to a filtered table: per container, whether its row was
     shown before the batch and the row to show after it (None: not shown). Only the ends of the
     batch matter, so a row changed twice is drawn once and one added then deleted not at all."""
@@ -172,7 +175,7 @@ def table_changes(events: list[Any], flt: Filter) -> tuple[dict[str, bool], dict
         if name not in first:
             before = container_row(event.prev) if event.prev is not None else None
             first[name] = before is not None and flt.matches(before)
-        after = container_row(event.obj) if event.kind == "PUT" else None
+        after = container_row(event.obj, (usage or {}).get(name)) if event.kind == "PUT" else None
         last[name] = after if after is not None and flt.matches(after) else None
     return first, last
 

@@ -6,20 +6,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from dlxc.apply.diff import IMPERATIVE_ANNOTATIONS, drifted_fields
 from dlxc.apply.inventory import Inventory, Member, prune_candidates
 from dlxc.apply.manifests import Manifest
+from dlxc.apply.threeway import Merge, applied_fields, plan_merge, recorded
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from schemas import KINDS, kind_for_plural
 from schemas.base import Obj
-from schemas.wire import APPLYSET_LABEL
+from schemas.wire import APPLYSET_LABEL, LAST_APPLIED_ANNOTATION
 
 if TYPE_CHECKING:
     from dlxc.client.api import Client
 
 __all__ = [
-    "ApplyResult", "DryRun", "apply_one", "apply_set", "delete_one", "desired_wire", "differs", "image_change",
-    "rebuild_warning",
+    "ApplyResult", "DryRun", "apply_one", "apply_set", "creation", "delete_one", "desired_wire", "image_change",
+    "plan_apply", "rebuild_warning",
 ]
 
 LIST_THRESHOLD = 8
@@ -67,8 +67,23 @@ def desired_wire(manifest: Manifest, *, applyset: str | None = None) -> Obj:
     return wire
 
 
-def differs(desired: Obj, live: Obj) -> bool:
-    return bool(drifted_fields(desired, live))
+def plan_apply(manifest: Manifest, live: Obj, *, applyset: str | None = None) -> Merge:
+    """What applying `manifest` over `live` writes (dlxc.apply.threeway); `dlxc diff` shows the same."""
+    desired = desired_wire(manifest, applyset=applyset)
+    applied = applied_fields(manifest.obj)
+    if applyset:
+        applied["metadata"]["labels"] = {**applied["metadata"].get("labels", {}), APPLYSET_LABEL: applyset}
+    return plan_merge(desired=desired, applied=applied, live=live)
+
+
+def creation(manifest: Manifest, desired: Obj) -> tuple[Obj, tuple[str, ...]]:
+    """The body that creates the object (the manifest, defaults filled, with its record) and any warning."""
+    record, warnings = recorded(applied_fields(manifest.obj))
+    annotations = {k: v for k, v in (desired["metadata"].get("annotations") or {}).items() if k != LAST_APPLIED_ANNOTATION}
+    if record is not None:
+        annotations[LAST_APPLIED_ANNOTATION] = record
+    body = {**desired, "metadata": {**desired["metadata"], "annotations": annotations}}
+    return body, tuple(f"{manifest.ref}: {w}" for w in warnings)
 
 
 def image_change(desired: Obj, live: Obj | None) -> tuple[str, str] | None:
@@ -125,9 +140,10 @@ async def apply_one(
         except NotFound:
             if mode == "client":
                 return ApplyResult(manifest.ref, "created", source=manifest.source, obj=None)
+            body, warnings = creation(manifest, desired)
             try:
-                made = await client.create(plural, desired, dry_run=mode == "server")
-                return ApplyResult(manifest.ref, "created", source=manifest.source, obj=made)
+                made = await client.create(plural, body, dry_run=mode == "server")
+                return ApplyResult(manifest.ref, "created", source=manifest.source, obj=made, warnings=warnings)
             except Conflict:
                 continue  # created meanwhile: compare against it
         owner = (live.get("metadata", {}).get("labels") or {}).get(APPLYSET_LABEL)
@@ -136,34 +152,33 @@ async def apply_one(
                 manifest.ref, "failed", source=manifest.source, obj=live,
                 message=f"belongs to applyset {owner!r}, not {applyset!r}; delete it or apply it with --applyset {owner}",
             )
-        if not applyset and owner:
-            # A plain apply of one member keeps it in its set; only an apply of the set may change that.
-            desired = desired_wire(manifest, applyset=owner)
-        changed = tuple(drifted_fields(desired, live))
-        if not changed:
-            return ApplyResult(manifest.ref, "unchanged", source=manifest.source, obj=live)
-        rebuild = image_change(desired, live)
-        warnings = (rebuild_warning(manifest.ref, rebuild),) if rebuild else ()
-        if rebuild and not force_rebuild and mode == "none":
-            return ApplyResult(manifest.ref, "refused", changed, source=manifest.source, obj=live, message=_refusal(rebuild))
-        if mode == "client":
-            return ApplyResult(manifest.ref, "configured", changed, source=manifest.source, obj=live, warnings=warnings)
-        own = desired["metadata"].get("annotations") or {}
-        kept = {
-            k: v for k, v in (live["metadata"].get("annotations") or {}).items()
-            if k in IMPERATIVE_ANNOTATIONS and k not in own
-        }
+        # A plain apply of one member keeps it in its set; only an apply of the set may change that.
+        plan = plan_apply(manifest, live, applyset=applyset or owner)
+        warnings = tuple(f"{manifest.ref}: {w}" for w in plan.warnings)
+        changed = plan.changed
         update = {
-            **desired,
+            **plan.obj,
             "metadata": {
-                **desired["metadata"],
-                **({"annotations": {**own, **kept}} if kept else {}),
+                **plan.obj["metadata"],
                 "resourceVersion": live["metadata"]["resourceVersion"],
                 "finalizers": live["metadata"].get("finalizers", []),
             },
         }
-        if live.get("spec", {}).get("nodeName"):
-            update["spec"] = {**desired["spec"], "nodeName": live["spec"]["nodeName"]}
+        if not changed:
+            if not plan.record_changed or mode != "none":
+                return ApplyResult(manifest.ref, "unchanged", source=manifest.source, obj=live)
+            try:  # nothing to change but the record (the first apply since records, or a field just taken over)
+                done = await client.replace(plural, update)
+                return ApplyResult(manifest.ref, "unchanged", source=manifest.source, obj=done, warnings=warnings)
+            except Conflict:
+                continue
+        rebuild = image_change(plan.obj, live)
+        if rebuild:
+            warnings += (rebuild_warning(manifest.ref, rebuild),)
+        if rebuild and not force_rebuild and mode == "none":
+            return ApplyResult(manifest.ref, "refused", changed, source=manifest.source, obj=live, message=_refusal(rebuild))
+        if mode == "client":
+            return ApplyResult(manifest.ref, "configured", changed, source=manifest.source, obj=live, warnings=warnings)
         try:
             done = await client.replace(plural, update, dry_run=mode == "server")
             return ApplyResult(manifest.ref, "configured", changed, source=manifest.source, obj=done, warnings=warnings)

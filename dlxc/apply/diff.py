@@ -10,13 +10,14 @@ from schemas.base import Obj
 from schemas.wire import (
     ADOPTED_ROOTFS_ANNOTATION,
     DRAINED_FROM_ANNOTATION,
+    LAST_APPLIED_ANNOTATION,
     RESTART_ANNOTATION,
     RESTORE_ANNOTATION,
     SNAPSHOT_RESTORE_ANNOTATION,
     SNAPSHOTS_ANNOTATION,
 )
 
-__all__ = ["IMPERATIVE_ANNOTATIONS", "comparable_live", "drifted_fields", "unified_diff", "user_view"]
+__all__ = ["IMPERATIVE_ANNOTATIONS", "comparable_live", "drifted_fields", "drifted_paths", "unified_diff", "user_view"]
 
 # Annotations set by imperative verbs (`dlxc restart`, `dlxc adopt`), not by manifests: a live
 # value is neither drift nor removed by apply/sync unless the manifest itself sets the key.
@@ -36,8 +37,8 @@ def _without_cluster_address(spec: Obj) -> Obj:
 
 
 def user_view(obj: Obj) -> Obj:
-    """The fields a manifest owns: name, labels, annotations and spec (less the scheduler's nodeName
-    and the apiserver's cluster address)."""
+    """The fields a manifest may own: name, labels, annotations (less apply's own record) and spec
+    (less the scheduler's nodeName and the apiserver's cluster address)."""
     spec = {k: v for k, v in (obj.get("spec") or {}).items() if k != "nodeName"}
     spec = _without_cluster_address(spec)
     meta = obj.get("metadata") or {}
@@ -45,7 +46,7 @@ def user_view(obj: Obj) -> Obj:
         "metadata": {
             "name": meta.get("name"),
             "labels": meta.get("labels") or {},
-            "annotations": meta.get("annotations") or {},
+            "annotations": {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED_ANNOTATION},
         },
         "spec": spec,
     }
@@ -75,20 +76,28 @@ def drifted_fields(desired: Obj, live: Obj) -> list[str]:
     return _paths(user_view(desired), user_view(comparable_live(desired, live)), "")
 
 
+def drifted_paths(new: Obj, live: Obj) -> list[str]:
+    """Dotted paths of every field whose live value is not the one in `new` (a merged object: no exceptions)."""
+    return _paths(user_view(new), user_view(live), "")
+
+
 def _dump(obj: Obj | None) -> list[str]:
     if obj is None:
         return []
     return yaml.safe_dump(user_view(obj), sort_keys=True, default_flow_style=False).splitlines(keepends=True)
 
 
-def unified_diff(desired: Obj | None, live: Obj | None, *, ref: str) -> str:
+def unified_diff(desired: Obj | None, live: Obj | None, *, ref: str, merged: bool = False) -> str:
     """`diff -u` of the live object against the would-be one; '' when they agree.
 
     /dev/null stands for the side that does not exist, as in git, so a missing object
     shows as all added lines and an object about to be pruned as all removed lines.
+    A `merged` desired object (dlxc.apply.threeway) already holds what apply keeps, so
+    every difference is shown; a plain manifest's does not, and imperative annotations are
+    left out of the live side.
     """
     before = f"live/{ref}" if live is not None else "/dev/null"
     after = f"desired/{ref}" if desired is not None else "/dev/null"
-    if live is not None and desired is not None:
+    if live is not None and desired is not None and not merged:
         live = comparable_live(desired, live)
     return "".join(difflib.unified_diff(_dump(live), _dump(desired), fromfile=before, tofile=after))

@@ -29,7 +29,7 @@ __all__ = [
     "validate_applyset",
 ]
 
-_ID = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_ID = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 
 def validate_applyset(value: str) -> str:

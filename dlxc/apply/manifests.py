@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from yaml.events import AliasEvent, CollectionStartEvent
 
+from dlxc.apply.contextfolder import expand_context_folder
 from schemas.base import Model
 from schemas.manifest import FieldError, ManifestError, parse_object
 
@@ -104,9 +105,9 @@ def load_manifests(paths: list[str], *, recursive: bool = False) -> tuple[list[M
     errors: list[LoadError] = []
     seen: dict[tuple[str, str], str] = {}
     for raw in paths:
-        sources: list[tuple[str, str]] = []
+        sources: list[tuple[str, str, Path | None]] = []
         if raw == "-":
-            sources.append(("<stdin>", sys.stdin.read()))
+            sources.append(("<stdin>", sys.stdin.read(), None))
         else:
             path = Path(raw)
             if not path.exists():
@@ -114,19 +115,23 @@ def load_manifests(paths: list[str], *, recursive: bool = False) -> tuple[list[M
                 continue
             for file in _files(path, recursive=recursive):
                 try:
-                    sources.append((str(file), file.read_text()))
+                    sources.append((str(file), file.read_text(), file.parent))
                 except (OSError, UnicodeDecodeError) as exc:
                     errors.append(LoadError(str(file), None, None, None, FieldError("", f"cannot read: {exc}")))
-        for source, text in sources:
-            found, failed = load_text(source, text, seen=seen)
+        for source, text, base in sources:
+            found, failed = load_text(source, text, seen=seen, base=base)
             manifests += found
             errors += failed
     return manifests, errors
 
 
-def load_text(source: str, text: str, *, seen: dict[tuple[str, str], str] | None = None) -> tuple[list[Manifest], list[LoadError]]:
+def load_text(
+    source: str, text: str, *, seen: dict[tuple[str, str], str] | None = None, base: Path | None = None
+) -> tuple[list[Manifest], list[LoadError]]:
     """Every object in one YAML text named `source` (a file, or what a user pasted into the dashboard);
-    `seen` carries names across texts, so a name defined twice is an error wherever the two are."""
+    `seen` carries names across texts, so a name defined twice is an error wherever the two are;
+    `base` is the file's folder, where a ContainerCluster's `spec.context: {folder: DIR}` is read
+    (dlxc.apply.contextfolder; without one, such a document is an error)."""
     seen = {} if seen is None else seen
     manifests: list[Manifest] = []
     errors: list[LoadError] = []
@@ -136,6 +141,12 @@ def load_text(source: str, text: str, *, seen: dict[tuple[str, str], str] | None
         return [], [LoadError(source, None, None, None, FieldError("", f"not valid YAML: {yaml_problem(exc)}"))]
     for index, doc in enumerate(docs, start=1):
         if doc is None:
+            continue
+        try:
+            doc = expand_context_folder(doc, base)
+        except FieldError as exc:
+            name = ((doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None)
+            errors.append(LoadError(source, index, doc.get("kind"), name, exc))
             continue
         try:
             obj = parse_object(doc)

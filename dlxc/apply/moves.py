@@ -1,13 +1,19 @@
 """Moving containers between nodes and draining a node: workflows over the API, shared by the CLI and the dashboard.
 
 A move is cold, through a backup: stop the container (spec.state), back it up on its node (a
-consistent, stopped copy), delete it there, create it again bound to the target node from that
-archive, wait until it runs, delete the move's backup. Downtime is stop request to Running on the
-target. The target's kubelet must read the archive: nodes share one --backup-dir (every `dlxc up
---nodes N` cluster does), or the restore fails and the move is rolled back: the old LXC container
-is removed when its object is deleted, but its data stays in the move's archive until the new copy
-runs; if anything fails after the stop, the container is created again on its old node from that
-archive and started (and `warn` says so). A failure before the delete just starts it again where it was.
+consistent, stopped copy), delete it there *keeping its directory* (the annotation
+dlxc.io/keep-rootfs-for: BACKUP makes the old node's kubelet rename it aside instead of removing
+it, kubelet/keep.py), create it again bound to the target node from that archive (the target's
+kubelet streams it from the old node's through the apiserver, so no shared --backup-dir is
+needed), wait until it runs *on the target*, then delete the move's backup, which removes the
+archive and the kept directory on the old node. Downtime is stop request to Running on the
+target. Never two copies running: the old one is stopped first.
+
+A failure before the delete just starts it again where it was. A failure after it (the target
+cannot fetch or unpack the archive, the copy does not run there in time, or it was placed
+elsewhere meanwhile) is reported (`warn`), the target's copy removed, and the container created
+again on its old node with the same backup: that node's kubelet renames the kept directory back
+(no unpacking), it runs where it was, and the backup is kept for a later try.
 
 A drain cordons the node, then moves every container on it elsewhere, a few at a time. Containers
 with `failover: Never` asked not to leave their node: they block the drain (nothing is changed, not
@@ -29,7 +35,7 @@ from typing import Any
 from dlxc.client.errors import AlreadyExists, NotFound
 from schemas.backup import backup_name, spec_document
 from schemas.base import Obj
-from schemas.wire import DRAINED_FROM_ANNOTATION, RESTORE_ANNOTATION
+from schemas.wire import DRAINED_FROM_ANNOTATION, KEEP_ROOTFS_ANNOTATION, RESTORE_ANNOTATION
 
 __all__ = [
     "DRAINED_FROM",
@@ -122,33 +128,28 @@ async def create_backup(client: Any, container: str, *, labels: dict[str, str] |
 
 async def wait_backup(client: Any, name: str, *, timeout: float) -> Obj:
     """The Backup once Completed; a Failed one, or none by the deadline, raises with its message."""
-    deadline = time.monotonic() + timeout
-    while True:
-        obj = await get_or_none(client, "backups", name)
-        if obj is None:
-            raise MoveError(f"backup {name} was deleted while waiting for it")
-        status = obj.get("status") or {}
-        if status.get("phase") == "Completed":
-            return obj
-        if status.get("phase") == "Failed":
-            raise MoveError(f"backup {name} failed: {status.get('message', '')}")
-        if time.monotonic() > deadline:
-            raise MoveError(f"backup {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
-        await asyncio.sleep(0.3)
+    return await _wait_phase(client, "backups", name, "Completed", timeout=timeout, gone_is_error=True)
 
 
 async def wait_running(client: Any, name: str, *, timeout: float) -> Obj:
     """The Container once Running; Failed, or not Running by the deadline, raises with its message."""
+    return await _wait_phase(client, "containers", name, "Running", timeout=timeout, gone_is_error=False)
+
+
+async def _wait_phase(client: Any, plural: str, name: str, phase: str, *, timeout: float, gone_is_error: bool) -> Obj:
+    kind = plural[:-1]
     deadline = time.monotonic() + timeout
     while True:
-        obj = await get_or_none(client, "containers", name)
+        obj = await get_or_none(client, plural, name)
+        if obj is None and gone_is_error:
+            raise MoveError(f"{kind} {name} was deleted while waiting for it")
         status = (obj or {}).get("status") or {}
-        if obj is not None and status.get("phase") == "Running":
+        if obj is not None and status.get("phase") == phase:
             return obj
         if status.get("phase") == "Failed":
-            raise MoveError(f"container {name} failed: {status.get('message', '')}")
+            raise MoveError(f"{kind} {name} failed: {status.get('message', '')}")
         if time.monotonic() > deadline:
-            raise MoveError(f"container {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
+            raise MoveError(f"{kind} {name} is still {status.get('phase', 'Pending')} after {timeout:g}s: {status.get('message', '')}")
         await asyncio.sleep(0.3)
 
 
@@ -173,8 +174,15 @@ async def _stopped(client: Any, name: str, *, timeout: float) -> None:
         await asyncio.sleep(0.2)
 
 
+async def _running_on(client: Any, name: str, node: str, *, timeout: float) -> None:
+    """Running on `node`; a copy placed elsewhere meanwhile (its node went NotReady) is a failure, not a move."""
+    obj = await wait_running(client, name, timeout=timeout)
+    if obj["spec"].get("nodeName") != node:
+        raise MoveError(f"container {name} runs on node {obj['spec'].get('nodeName')}, not {node}: it was placed again meanwhile")
+
+
 def _body(live: Obj, *, node: str, backup: str, annotations: dict[str, str], state: str) -> Obj:
-    doc = spec_document(live)
+    doc = spec_document(live)  # drops the one-shot annotations, dlxc.io/keep-rootfs-for among them
     doc["metadata"]["annotations"] = {**doc["metadata"]["annotations"], **annotations, RESTORE_ANNOTATION: backup}
     doc["spec"]["nodeName"] = node
     doc["spec"]["state"] = state  # the live spec says Stopped: the move stopped it
@@ -215,22 +223,27 @@ async def move_container(
         raise
     live = await get_or_none(client, "containers", name) or live
     live["metadata"]["annotations"] = {k: v for k, v in (live["metadata"].get("annotations") or {}).items() if k not in strip}
+    # The old node keeps the container's directory (renamed aside) until the backup is deleted.
+    await client.patch("containers", name, {"metadata": {"annotations": {KEEP_ROOTFS_ANNOTATION: backup}}})
     await client.delete("containers", name)
     await _gone(client, name, timeout=timeout)
-    say(f"{name}: restoring on {target}")
+    say(f"{name}: restoring on {target} (its old rootfs kept on {source} until it runs)")
     try:
         await client.create("containers", _body(live, node=target, backup=backup, annotations=dict(annotations or {}), state=state))
         if state == "Running":
-            await wait_running(client, name, timeout=timeout)
+            await _running_on(client, name, target, timeout=timeout)
     except BaseException as exc:
         _report(exc, warn)
-        warn(f"move of {name} to {target} failed; creating it again on {source} from backup {backup}")
-        if await get_or_none(client, "containers", name) is not None:
+        warn(f"move of {name} to {target} failed; creating it again on {source} from its kept rootfs")
+        current = await get_or_none(client, "containers", name)
+        if current is not None and current["spec"].get("nodeName") != source:
             await client.delete("containers", name)
             await _gone(client, name, timeout=timeout)
-        await client.create("containers", _body(live, node=source, backup=backup, annotations={}, state=state))
+            current = None
+        if current is None:  # (else the node controller already placed it back there)
+            await client.create("containers", _body(live, node=source, backup=backup, annotations={}, state=state))
         if state == "Running":
-            await wait_running(client, name, timeout=timeout)
+            await _running_on(client, name, source, timeout=timeout)
         warn(f"container {name} runs on {source} again (backup {backup} kept)")
         raise
     downtime = time.monotonic() - started

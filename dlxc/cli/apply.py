@@ -1,9 +1,9 @@
 """`dlxc apply -f PATH [-R] [--prune] [--dry-run=client|server] [--wait]`: create, update and prune objects from manifests."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,6 +12,7 @@ from dlxc.apply.inventory import applyset_id, default_inventory_dir, validate_ap
 from dlxc.apply.manifests import Manifest, load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
+from dlxc.client.errors import ApiError, Unreachable
 from dlxc.client.waiter import WaitFor, parse_duration, wait_for
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["apply", "load_or_fail", "print_results", "run_apply", "wait_ready"]
 
+RETRY_DELAYS = (0.5, 1.0, 2.0)  # about as long as an etcd election under load
 _SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
 
 
@@ -80,11 +82,24 @@ async def run_apply(
     timeout: float = 120.0,
     force_rebuild: bool = False,
 ) -> int:
-    """Apply, print, optionally wait; the exit code (0 all applied, 1 otherwise). `dlxc shell` runs this too."""
-    results = await apply_set(
-        client, manifests, applyset=applyset, prune=prune, dry_run=dry_run, inventory_dir=inventory_dir,
-        force_rebuild=force_rebuild, all_or_nothing=True,
-    )
+    """Apply, print, optionally wait; the exit code (0 all applied, 1 otherwise). `dlxc shell` runs this too.
+
+    An apply is idempotent, so one that met an unavailable server (503 while etcd elects a leader, a
+    refused connection) is sent again a few times before the error is reported.
+    """
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            results = await apply_set(
+                client, manifests, applyset=applyset, prune=prune, dry_run=dry_run, inventory_dir=inventory_dir,
+                force_rebuild=force_rebuild, all_or_nothing=True,
+            )
+            break
+        except ApiError as exc:
+            # Not when nothing answered: a cluster that is down should say so at once.
+            if not exc.retryable or isinstance(exc, Unreachable) or delay is None:
+                raise
+            console.error(f"{exc.message}; applying again in {delay:g}s")
+            await asyncio.sleep(delay)
     failures = print_results(results, dry_run=dry_run)
     refused = sum(1 for r in results if r.action == "refused")
     if refused:

@@ -188,7 +188,7 @@ def delete(
 def restore(
     backup: str = typer.Argument(..., help="The backup to restore."),
     as_name: str = typer.Option(None, "--as", help="Name of the restored container (default: the backed-up container's)."),
-    node: str = typer.Option(None, "--node", help="Node to restore on (default: the node that wrote the archive; others need a shared --backup-dir)."),
+    node: str = typer.Option(None, "--node", help="Node to restore on (default: the node that wrote the archive; another node streams it from there)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the restored container runs."),
     timeout: str = _TIMEOUT,
 ) -> None:

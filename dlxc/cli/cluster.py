@@ -12,43 +12,24 @@ from dlxc.cli import console
 from dlxc.cli.common import duration, fail, with_client
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dlxc.client.api import Client
     from schemas.base import Obj
 
-__all__ = ["cluster_app", "cluster_rows", "context_scripts", "delnode_count"]
+__all__ = ["addnode_numbers", "cluster_app", "cluster_rows", "context_scripts", "delnode_numbers", "nodes_spec"]
 
 cluster_app = typer.Typer(help="Build clusters: a front-end and N working nodes that know each other by name.", no_args_is_help=True)
 
 PLURAL = "containerclusters"
-# Hook folders of the original builder: run on the front-end when nodes join or leave.
-_HOOK_DIRS = ("add-node.d", "remove-node.d")
-
-
-def _scripts(folder: Path, *, what: str) -> list[Obj]:
-    scripts = []
-    for path in sorted(folder.iterdir()):
-        if path.is_dir():
-            continue
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{what}: cannot read {path}: {exc}") from None
-        scripts.append({"name": path.name, "script": text})
-    return scripts
 
 
 def context_scripts(folder: Path) -> tuple[list[Obj], list[Obj], list[Obj]]:
-    """The scripts of a context folder (its regular files, by name), and of its add-node.d and
+    """The scripts of --context-folder (its regular files, by name), and of its add-node.d and
     remove-node.d hook folders: spec.context, spec.addNode, spec.removeNode; ValueError saying what is wrong."""
-    if not folder.exists():
-        raise ValueError(f"--context-folder {folder}: no such folder")
-    if not folder.is_dir():
-        raise ValueError(f"--context-folder {folder}: not a folder")
-    context = _scripts(folder, what="--context-folder")
-    hooks = [_scripts(folder / sub, what=f"--context-folder {sub}") if (folder / sub).is_dir() else [] for sub in _HOOK_DIRS]
-    if not context and not any(hooks):
-        raise ValueError(f"--context-folder {folder}: holds no scripts")
-    return context, hooks[0], hooks[1]
+    from dlxc.apply.contextfolder import read_context_folder
+
+    return read_context_folder(folder, what="--context-folder")
 
 
 def _default_home_root() -> Path:
@@ -159,11 +140,73 @@ def list_clusters() -> None:
     console.print_table(*cluster_rows(items))
 
 
-async def _set_nodes(client: Client, name: str, count: int) -> int:
-    obj = await client.get(PLURAL, name)
-    before = obj["spec"]["nodes"]
-    await client.patch(PLURAL, name, {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "spec": {"nodes": count}})
-    return before
+def _numbers(spec: Obj) -> list[int]:
+    from schemas.containercluster import node_numbers
+
+    return node_numbers(spec.get("skipNodes") or [], spec["nodes"])
+
+
+def nodes_spec(numbers: list[int]) -> Obj:
+    """spec.nodes and spec.skipNodes for a cluster whose nodes are `numbers` (the holes below the highest)."""
+    present = set(numbers)
+    return {"nodes": len(numbers), "skipNodes": [i for i in range(1, max(numbers, default=0) + 1) if i not in present]}
+
+
+def addnode_numbers(numbers: list[int], count: int) -> list[int]:
+    """The node numbers after adding `count`: the holes first, lowest first (node2 comes back as node2), then
+    after the highest, so a cluster's names stay as compact as they can."""
+    present, added, candidate = set(numbers), [], 1
+    while len(added) < count:
+        if candidate not in present:
+            added.append(candidate)
+        candidate += 1
+    return sorted([*numbers, *added])
+
+
+def delnode_numbers(name: str, numbers: list[int], asked: list[str], *, count: int | None = None) -> list[int]:
+    """The node numbers left after removing the `asked` nodes (node3, node03, NAME-node3), or else the `count`
+    highest (default 1); ValueError naming a word that is not a node of the cluster."""
+    if asked and count is not None:
+        raise ValueError("name the nodes or give --count, not both")
+    if not asked:
+        return numbers[:max(0, len(numbers) - (1 if count is None else count))]
+    gone = set()
+    for word in asked:
+        short = word.removeprefix(f"{name}-")
+        digits = short[4:]
+        if not short.startswith("node") or not digits.isdigit() or int(digits) not in numbers:
+            shown = " ".join(f"node{i}" for i in numbers)
+            raise ValueError(f"{word!r} is not a node of cluster {name} (its nodes: {shown})")
+        gone.add(int(digits))
+    return [i for i in numbers if i not in gone]
+
+
+async def _change_nodes(client: Client, name: str, change: Callable[[list[int]], list[int]]) -> tuple[list[int], list[int]]:
+    """Read the cluster, work out its new node numbers with `change` and write them with the resourceVersion
+    read, so a concurrent addnode/delnode is never lost; on a conflict (the controller's status writes
+    move the version too) read again and redo, a few times. Returns (before, after)."""
+    from dlxc.client.errors import Conflict
+
+    for attempt in range(ATTEMPTS):
+        obj = await client.get(PLURAL, name)
+        before = _numbers(obj["spec"])
+        after = change(before)
+        try:
+            await client.patch(PLURAL, name, {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                              "spec": nodes_spec(after)})
+            return before, after
+        except Conflict:
+            if attempt == ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+ATTEMPTS = 5
+
+
+def _names(numbers: list[int]) -> str:
+    return ", ".join(f"node{i}" for i in numbers)
 
 
 @cluster_app.command("addnode")
@@ -171,54 +214,39 @@ def addnode(
     name: str = typer.Argument(..., help="Cluster name."),
     count: int = typer.Option(1, "--count", help="How many nodes to add."),
 ) -> None:
-    """Add working nodes (named after the last one); every member's /etc/hosts gets them within seconds."""
+    """Add working nodes (into the holes delnode left first, then after the last); every member's /etc/hosts gets them within seconds."""
     if count < 1:
         fail(f"--count must be 1 or more, got {count}", code=2)
 
     async def go(client: Client) -> str:
-        obj = await client.get(PLURAL, name)
-        before = obj["spec"]["nodes"]
-        await _set_nodes(client, name, before + count)
-        added = ", ".join(f"node{i}" for i in range(before + 1, before + count + 1))
-        return f"cluster/{name}: added {added}"
+        before, after = await _change_nodes(client, name, lambda numbers: addnode_numbers(numbers, count))
+        return f"cluster/{name}: added {_names([i for i in after if i not in before])}"
 
     console.out(with_client(go))
-
-
-def delnode_count(name: str, nodes: int, asked: list[str]) -> int:
-    """How many nodes remain after removing `asked` (node names or NAME-nodeK); ValueError unless they are the last ones."""
-    if not asked:
-        return nodes - 1
-    wanted = set()
-    for word in asked:
-        short = word.removeprefix(f"{name}-")
-        if not short.startswith("node") or not short[4:].isdigit() or not 1 <= int(short[4:]) <= nodes:
-            raise ValueError(f"{word!r} is not a node of cluster {name} (node1..node{nodes})")
-        wanted.add(int(short[4:]))
-    last = set(range(nodes - len(wanted) + 1, nodes + 1))
-    if wanted != last:
-        raise ValueError(f"nodes keep their names, so only the last ones can go: {', '.join(f'node{i}' for i in sorted(last))}")
-    return nodes - len(wanted)
 
 
 @cluster_app.command("delnode")
 def delnode(
     name: str = typer.Argument(..., help="Cluster name."),
-    node: list[str] = typer.Argument(None, help="Nodes to remove (the last ones, e.g. node3); default: the last node."),
+    node: list[str] = typer.Argument(None, help="Nodes to remove (e.g. node3 node5); the others keep their names and addresses."),
+    count: int = typer.Option(None, "--count", "--nodes", help="Remove this many nodes, the highest-numbered (default: 1)."),
 ) -> None:
-    """Remove working nodes (the highest-numbered); the others' /etc/hosts forget them within seconds."""
+    """Remove working nodes: the ones named, or the highest-numbered; the others' /etc/hosts forget them within seconds."""
+    if count is not None and count < 1:
+        fail(f"--count must be 1 or more, got {count}", code=2)
 
-    async def go(client: Client) -> str:
-        obj = await client.get(PLURAL, name)
-        before = obj["spec"]["nodes"]
+    def change(numbers: list[int]) -> list[int]:
         try:
-            after = delnode_count(name, before, list(node or []))
+            after = delnode_numbers(name, numbers, list(node or []), count=count)
         except ValueError as exc:
             fail(str(exc), code=2)
-        if after < 1:
+        if not after:
             fail(f"cluster/{name} must keep at least one node; delete the cluster instead", code=2)
-        await _set_nodes(client, name, after)
-        return f"cluster/{name}: removed {', '.join(f'node{i}' for i in range(after + 1, before + 1))}"
+        return after
+
+    async def go(client: Client) -> str:
+        before, after = await _change_nodes(client, name, change)
+        return f"cluster/{name}: removed {_names([i for i in before if i not in after])}"
 
     console.out(with_client(go))
 

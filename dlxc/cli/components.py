@@ -135,6 +135,7 @@ def apiserver(
     kubelet_client_key: Path = typer.Option(None, "--kubelet-client-key", envvar="DLXC_KUBELET_CLIENT_KEY", help="Its key (PEM)."),
     kubelet_certificate_authority: Path = typer.Option(None, "--kubelet-certificate-authority", envvar="DLXC_KUBELET_CERTIFICATE_AUTHORITY", help="CA that signs the kubelets' serving certificates."),
     cluster_cidr: str = typer.Option(str(_default(ApiServerSettings, "cluster_cidr")), "--cluster-cidr", envvar="DLXC_CLUSTER_CIDR", help="The cluster network containers get their addresses from."),
+    advertise_url: str = typer.Option(None, "--advertise-url", envvar="DLXC_APISERVER_ADVERTISE_URL", help="The URL other hosts reach this apiserver at, published for clients to learn every apiserver."),
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Serve the API over etcd (TLS unless --insecure-http on loopback)."""
@@ -149,6 +150,8 @@ def apiserver(
         raise typer.BadParameter("give --tls-cert-file and --tls-private-key-file, or --insecure-http on loopback", param_hint="--tls-cert-file")
     if not tls_cert_file and not is_loopback(host):
         raise typer.BadParameter(f"plain HTTP is only allowed on loopback, not on {host}", param_hint="--insecure-http")
+    if advertise_url and not advertise_url.startswith(("https://", "http://")):
+        raise typer.BadParameter(f"{advertise_url!r} is not an https://ADDRESS:PORT URL", param_hint="--advertise-url")
     roots = [p.strip() for p in allowed_host_paths.split(",") if p.strip()]
     for root in roots:
         if not root.startswith("/"):
@@ -165,6 +168,7 @@ def apiserver(
         kubelet_client_key=kubelet_client_key,
         kubelet_certificate_authority=kubelet_certificate_authority,
         cluster_cidr=_cluster_cidr(cluster_cidr),
+        advertise_url=advertise_url,
     )
     serve(settings, host=host, port=port, cert=tls_cert_file, key=tls_private_key_file, insecure_http=insecure_http, log_level="warning")
 
@@ -254,7 +258,9 @@ def kubelet(
     outbound_nat: bool = typer.Option(_default(KubeletSettings, "outbound_nat"), "--outbound-nat/--no-outbound-nat", envvar="DLXC_OUTBOUND_NAT",
                                       help="Masquerade the cluster network's outbound traffic (nftables; turns on IPv4 forwarding)."),
     heartbeat_interval: float = typer.Option(_default(LeaseSettings, "renew_interval"), "--heartbeat-interval", parser=duration, help="Seconds between two renewals of the node Lease: the heartbeat."),
-    status_interval: float = typer.Option(_default(KubeletSettings, "status_interval"), "--status-interval", parser=duration, help="Seconds between two Node status (usage) updates."),
+    status_interval: float = typer.Option(_default(KubeletSettings, "status_interval"), "--status-interval", parser=duration, help="Seconds between two looks at the Node status; it is written only when it changed or is older than 300 s."),
+    apiserver_refresh_interval: float = typer.Option(_default(KubeletSettings, "apiserver_refresh_interval"), "--apiserver-refresh-interval", parser=duration, help="Seconds between two reads of the live apiservers (GET /apiservers); 0: never."),
+    cert_check_interval: float = typer.Option(_default(KubeletSettings, "cert_check_interval"), "--cert-check-interval", parser=duration, help="Seconds between two checks of the stream serving certificate (renewed past 2/3 of its life); 0: never."),
     fence_timeout: float = typer.Option(_default(LeaseSettings, "fence_timeout"), "--fence-timeout", parser=duration, help="Without a Lease renewal this long, stop containers that may fail over."),
     max_containers: int = typer.Option(_default(KubeletSettings, "max_containers"), "--max-containers"),
     cpu_overcommit: float = typer.Option(_default(KubeletSettings, "cpu_overcommit"), "--cpu-overcommit", help="CPU cores offered per real core (limits are caps)."),
@@ -298,6 +304,8 @@ def kubelet(
             advertise_address=ipaddress.IPv4Address(advertise_address) if advertise_address else None,
             outbound_nat=outbound_nat,
             status_interval=status_interval,
+            apiserver_refresh_interval=apiserver_refresh_interval,
+            cert_check_interval=cert_check_interval,
             lease=lease,
             max_containers=max_containers,
             cpu_overcommit=cpu_overcommit,
@@ -341,4 +349,8 @@ def kubelet(
         )
         await agent.run()
 
-    _run_until_signal(main, _client_config(server, token))
+    try:
+        _run_until_signal(main, _client_config(server, token))
+    finally:
+        if host.lxcfs_pidfile:  # started in this kubelet's own mount namespace: it goes with the kubelet
+            hostfeatures.stop_lxcfs(pidfile=Path(host.lxcfs_pidfile))

@@ -7,7 +7,7 @@ import asyncio
 
 import typer
 
-from dlxc.apply.applier import desired_wire, image_change, rebuild_warning
+from dlxc.apply.applier import desired_wire, image_change, plan_apply, rebuild_warning
 from dlxc.apply.diff import unified_diff
 from dlxc.apply.manifests import Manifest, load_manifests
 from dlxc.cli import console
@@ -26,19 +26,20 @@ async def diff_manifests(client: Client, manifests: list[Manifest]) -> list[str]
     """The diff text of every object that differs, in manifest order."""
     texts = []
     for manifest in manifests:
-        desired = desired_wire(manifest)
         try:
             live = await client.get(kind_for_plural(manifest.kind).plural, manifest.name)
         except NotFound:
             live = None
-        if live is not None:
-            # Labels the set machinery owns are not the user's to diff.
-            labels = {k: v for k, v in (live["metadata"].get("labels") or {}).items() if k != APPLYSET_LABEL}
-            live = {**live, "metadata": {**live["metadata"], "labels": labels}}
-        rebuild = image_change(desired, live)
-        if rebuild:
-            console.warn(rebuild_warning(manifest.ref, rebuild) + "; apply needs --force-rebuild")
-        text = unified_diff(desired, live, ref=manifest.ref)
+        if live is None:
+            text = unified_diff(desired_wire(manifest), None, ref=manifest.ref)
+        else:
+            # What a plain `dlxc apply` of this manifest would write: the same three-way merge.
+            owner = (live["metadata"].get("labels") or {}).get(APPLYSET_LABEL)
+            desired = plan_apply(manifest, live, applyset=owner).obj
+            rebuild = image_change(desired, live)
+            if rebuild:
+                console.warn(rebuild_warning(manifest.ref, rebuild) + "; apply needs --force-rebuild")
+            text = unified_diff(desired, live, ref=manifest.ref, merged=True)
         if text:
             texts.append(text)
     return texts

@@ -12,6 +12,7 @@ import typer
 
 from dlxc.cli import console
 from dlxc.cli.objref import parse_ref
+from schemas.wire import LAST_APPLIED_ANNOTATION
 
 __all__ = ["edit", "editable"]
 
@@ -22,13 +23,15 @@ _HEADER = (
 
 
 def editable(obj: dict[str, Any]) -> dict[str, Any]:
-    """What the user edits: the manifest-owned fields (status and server bookkeeping are left out)."""
+    """What the user edits: the manifest-owned fields (status, server bookkeeping and apply's record
+    of the last manifest are left out; an edit is a change by hand, which the next apply keeps)."""
     meta = obj.get("metadata") or {}
     spec = {k: v for k, v in (obj.get("spec") or {}).items() if k != "nodeName"}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED_ANNOTATION}
     return {
         "apiVersion": obj.get("apiVersion", "dlxc.io/v1"),
         "kind": obj.get("kind"),
-        "metadata": {"name": meta.get("name"), "labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {}},
+        "metadata": {"name": meta.get("name"), "labels": meta.get("labels") or {}, "annotations": annotations},
         "spec": spec,
     }
 
@@ -93,6 +96,9 @@ def edit(args: list[str] = typer.Argument(..., help="KIND/NAME (or KIND NAME).",
         rebuild = image_change({**edited, "kind": original["kind"]}, live)
         if rebuild:
             console.warn(rebuild_warning(str(ref), rebuild))
+        record = (live["metadata"].get("annotations") or {}).get(LAST_APPLIED_ANNOTATION)
+        if record is not None and isinstance(meta.get("annotations") or {}, dict):
+            meta = {**meta, "annotations": {**(meta.get("annotations") or {}), LAST_APPLIED_ANNOTATION: record}}
         update = {
             **edited,
             "metadata": {

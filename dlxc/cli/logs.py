@@ -9,7 +9,7 @@ from dlxc.cli.completion import complete_container_names
 
 __all__ = ["logs", "parse_duration"]
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?\Z")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -25,7 +25,7 @@ def logs(
     name: str = typer.Argument(..., help="Container.", autocompletion=complete_container_names),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new output until interrupted or the container is deleted."),
     tail: int = typer.Option(None, "--tail", help="Only the last N lines."),
-    since: str = typer.Option(None, "--since", help="Only if written within this long, e.g. 10m (the log has no per-line times: whole files)."),
+    since: str = typer.Option(None, "--since", help="Only lines written within this long, e.g. 10m (to about a second: the kubelet marks when the log grows)."),
     previous: bool = typer.Option(False, "--previous", "-p", help="The run before the last (re)start."),
 ) -> None:
     """Print the console output of container NAME (its init and what init starts)."""

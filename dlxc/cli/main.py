@@ -45,6 +45,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "server": ("dlxc.cli.server:server", "Run this host's control plane in the foreground (the dlxc-server unit)."),
     "reset": ("dlxc.cli.reset:reset", "Undo init or join on this host: processes, containers, state."),
     "node": ("dlxc.cli.node:node_app", "Manage the cluster's hosts (node remove)."),
+    "certs": ("dlxc.cli.certs:certs_app", "Check and renew this host's certificates (check-expiration, renew)."),
     "scale": ("dlxc.cli.scale:scale", "Set the number of members of a set."),
     "rollout": ("dlxc.cli.rollout:rollout_app", "Follow or undo the rolling update of a set."),
     "cluster": ("dlxc.cli.cluster:cluster_app", "Build clusters: a front-end and N working nodes."),

@@ -1,16 +1,12 @@
 """`dlxc move NAME --to NODE`: cold migration through a backup (the workflow is dlxc.apply.moves, shared with the dashboard).
 
-Steps: stop the container (spec.state), back it up on its node (a consistent, stopped copy),
-delete it there, create it again bound to the target node from that archive, wait until it runs,
-delete the move's backup. Downtime is stop request to Running on the target. The target's
-kubelet must read the archive: nodes share one --backup-dir (every `dlxc up --nodes N` cluster
-does), or the restore fails and the move is rolled back.
-
-What "the old copy stays until the new one runs" means here: the old LXC container is removed
-when its object is deleted (step 3), but its data stays in the move's archive until the new copy
-runs; if anything fails after the stop, the container is created again on its old node from that
-archive and started, and the command says so (exit 1). A failure before the delete just starts it
-again where it was.
+Steps: stop the container (spec.state), back it up on its node, delete it there keeping its
+directory aside on that node, create it again bound to the target node from that archive (the
+target's kubelet streams it from the old node through the apiserver: no shared --backup-dir
+needed), wait until it runs there, delete the move's backup (which removes the archive and the
+kept directory). Downtime is stop request to Running on the target. A failure after the stop
+says why and brings the container back on its old node from its kept directory (exit 1); one
+before the delete just starts it again where it was. See dlxc.apply.moves.
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ node_app = typer.Typer(help="Manage the cluster's hosts.", no_args_is_help=True)
 
 @node_app.command("remove")
 def remove(names: list[str] = typer.Argument(..., help="Node names.")) -> None:
-    """Revoke the node's credentials, send its containers to other nodes, delete the Node."""
+    """Remove a control-plane host's etcd member (refused when etcd would lose quorum), revoke the node's
+    credentials, send its containers to other nodes, delete the Node."""
 
     async def go(client: Client) -> list[Removal]:
         return [await remove_node(client, name) for name in names]
@@ -23,4 +24,5 @@ def remove(names: list[str] = typer.Argument(..., help="Node names.")) -> None:
     for done in with_client(go):
         moved = f"{len(done.unbound)} container{'s' if len(done.unbound) != 1 else ''} rescheduled"
         revoked = f"{len(done.revoked)} credential{'s' if len(done.revoked) != 1 else ''} revoked"
-        console.out(f"node/{done.node} removed: {revoked}, {moved}")
+        member = ", etcd member removed" if done.etcd_member else ""
+        console.out(f"node/{done.node} removed: {revoked}, {moved}{member}")

@@ -18,7 +18,7 @@ __all__ = ["parse_ttl", "token_app"]
 
 token_app = typer.Typer(help="Manage API tokens (admin only).", no_args_is_help=True)
 
-_TTL = re.compile(r"^([0-9]+)(s|m|h|d)$")
+_TTL = re.compile(r"^([0-9]+)(s|m|h|d)\Z")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

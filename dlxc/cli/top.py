@@ -1,4 +1,7 @@
-"""`dlxc top containers|nodes [-o table|json]`: what each container or node uses right now."""
+"""`dlxc top containers|nodes [-o table|json]`: what each container or node uses right now.
+
+The numbers come from the kubelets' memory through the API (GET metrics/containers, metrics/nodes),
+never from the objects: containers and nodes are listed for their labels and capacity, then joined."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -12,7 +15,7 @@ if TYPE_CHECKING:
     from dlxc.client.api import Client
     from schemas.base import Obj
 
-__all__ = ["container_usage_rows", "node_usage_rows", "top_app"]
+__all__ = ["container_usage_rows", "node_usage", "node_usage_rows", "top_app"]
 
 
 top_app = typer.Typer(help="Show resource usage of containers or nodes.", no_args_is_help=True)
@@ -32,19 +35,20 @@ def _sum(metrics: dict[str, float], prefix: str, suffix: str) -> float | None:
     return sum(values) if values else None
 
 
-def container_usage_rows(items: list[Obj]) -> tuple[list[str], list[list[str]]]:
-    """CPU as cores busy, memory and swap, processes, network and block I/O summed over devices, rootfs."""
+def container_usage_rows(items: list[Obj], usage: dict[str, Obj]) -> tuple[list[str], list[list[str]]]:
+    """CPU as cores busy, memory and swap, processes, network and block I/O summed over devices, rootfs.
+    `usage`: container name -> its entry of GET metrics/containers (node, time, usage)."""
     headers = ["NAME", "NODE", "CPU(cores)", "MEMORY", "SWAP", "PROCS", "NET-RX", "NET-TX", "BLK-READ", "BLK-WRITE", "ROOTFS"]
     rows = []
     for obj in sorted(items, key=lambda o: o["metadata"]["name"]):
-        status = obj.get("status", {})
-        m = status.get("metrics") or {}
-        if status.get("phase") != "Running" or not m:
+        entry = usage.get(obj["metadata"]["name"]) or {}
+        m = entry.get("usage") or {}
+        if not m:
             continue
         cores = m.get("cpu.cores")
         rows.append([
             obj["metadata"]["name"],
-            obj.get("spec", {}).get("nodeName") or "<none>",
+            entry.get("node") or obj.get("spec", {}).get("nodeName") or "<none>",
             f"{cores:.3f}" if cores is not None else "-",
             _bytes(m.get("memory.bytes")),
             _bytes(m.get("memory.swap_bytes")),
@@ -58,23 +62,32 @@ def container_usage_rows(items: list[Obj]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def node_usage_rows(items: list[Obj]) -> tuple[list[str], list[list[str]]]:
+def node_usage(obj: Obj, served: Obj | None) -> dict[str, float]:
+    """cpu, memory, disk of a node: what its kubelet serves now, else the coarse summary on the Node
+    (a hollow node's, or one whose kubelet could not be reached)."""
+    if served:
+        m = served.get("usage") or {}
+        return {k: m[key] for k, key in (("cpu", "cpu.cores"), ("memory", "memory.bytes"), ("disk", "disk.bytes")) if key in m}
+    return dict((obj.get("status") or {}).get("usage") or {})
+
+
+def node_usage_rows(items: list[Obj], usage: dict[str, Obj]) -> tuple[list[str], list[list[str]]]:
     headers = ["NAME", "CPU(cores)", "CPU%", "MEMORY", "MEMORY%", "DISK", "CONTAINERS"]
     rows = []
     for obj in sorted(items, key=lambda o: o["metadata"]["name"]):
         status = obj.get("status", {})
-        usage, capacity = status.get("usage") or {}, status.get("capacity") or {}
+        used, capacity = node_usage(obj, usage.get(obj["metadata"]["name"])), status.get("capacity") or {}
 
         def pct(key: str) -> str:
-            return f"{100 * usage.get(key, 0) / capacity[key]:.0f}%" if capacity.get(key) else "-"
+            return f"{100 * used.get(key, 0) / capacity[key]:.0f}%" if capacity.get(key) else "-"
 
         rows.append([
             obj["metadata"]["name"],
-            f"{usage.get('cpu', 0):.2f}",
+            f"{used.get('cpu', 0):.2f}",
             pct("cpu"),
-            _bytes(usage.get("memory")),
+            _bytes(used.get("memory")),
             pct("memory"),
-            _bytes(usage.get("disk")),
+            _bytes(used.get("disk")),
             str(status.get("containerCount", 0)),
         ])
     return headers, rows
@@ -84,18 +97,21 @@ def _show(plural: str, output: str, selector: str | None = None) -> None:
     if output not in ("table", "json"):
         fail(f"unknown output format {output!r}; use table or json")
 
-    async def go(client: Client) -> list[Obj]:
+    async def go(client: Client) -> tuple[list[Obj], Obj]:
         items, _ = await client.list(plural, label_selector=selector)
-        return items
+        return items, await client.usage(plural)
 
-    items = with_client(go)
+    items, served = with_client(go)
+    for node, why in sorted((served.get("unreachable") or {}).items()):
+        console.warn(f"no usage from node {node}: {why}")
+    usage = {entry["name"]: entry for entry in served.get("items") or []}
     if output == "json":
         if plural == "containers":
-            console.print_json({o["metadata"]["name"]: (o.get("status") or {}).get("metrics", {}) for o in items})
+            console.print_json({o["metadata"]["name"]: (usage.get(o["metadata"]["name"]) or {}).get("usage", {}) for o in items})
         else:
-            console.print_json({o["metadata"]["name"]: (o.get("status") or {}).get("usage", {}) for o in items})
+            console.print_json({o["metadata"]["name"]: node_usage(o, usage.get(o["metadata"]["name"])) for o in items})
         return
-    headers, rows = (container_usage_rows if plural == "containers" else node_usage_rows)(items)
+    headers, rows = (container_usage_rows if plural == "containers" else node_usage_rows)(items, usage)
     if not rows:
         console.out(f"no {plural} with metrics yet" if plural == "containers" else "no nodes")
         return
@@ -107,7 +123,7 @@ def containers(
     output: str = typer.Option("table", "--output", "-o", help="table or json."),
     selector: str = typer.Option(None, "--selector", "-l", help="Only containers with these labels, e.g. app=web."),
 ) -> None:
-    """Usage of every running container, from the metrics its kubelet last wrote to status."""
+    """Usage of every running container, from its kubelet's latest sample (served from memory)."""
     _show("containers", output, selector)
 
 
@@ -116,5 +132,5 @@ def nodes(
     output: str = typer.Option("table", "--output", "-o", help="table or json."),
     selector: str = typer.Option(None, "--selector", "-l", help="Only nodes with these labels, e.g. zone=a."),
 ) -> None:
-    """Usage of every node, from its last heartbeat."""
+    """Usage of every node, from its kubelet (or the coarse summary on the Node when it serves none)."""
     _show("nodes", output, selector)

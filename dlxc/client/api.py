@@ -13,11 +13,11 @@ import aiohttp
 import orjson
 
 from dlxc.client.config import ClientConfig, load_config
-from dlxc.client.errors import TemporaryError, error_from_response
+from dlxc.client.errors import TemporaryError, Unreachable, error_from_response
 from dlxc.client.verbs import PREFIX, ApiVerbs, event_name, retry_safe
 from schemas.base import Obj
 
-__all__ = ["IDLE_KEEPALIVE", "PREFIX", "Client", "backoff_delays", "event_name", "retry_safe"]
+__all__ = ["IDLE_KEEPALIVE", "PREFIX", "Client", "backoff_delays", "event_name", "merge_servers", "retry_safe"]
 
 log = logging.getLogger("dlxc.client")
 # How long an idle connection is kept for reuse. It must be shorter than the apiserver's own
@@ -129,7 +129,7 @@ class Client(ApiVerbs):
                 self._next_server()
                 attempt += 1
                 if attempt >= len(self.servers) or not retry:
-                    raise TemporaryError(f"cannot reach the apiserver at {server}: {_describe(exc)}") from exc
+                    raise Unreachable(f"cannot reach the apiserver at {server}: {_describe(exc)}") from exc
         if status >= 400:
             raise error_from_response(status, _loads_or_none(payload))
         return orjson.loads(payload)
@@ -180,6 +180,31 @@ class Client(ApiVerbs):
     def next_server(self) -> None:
         """Move this client's requests to the next apiserver (after a failure only it can see)."""
         self._next_server()
+
+    async def refresh_servers(self) -> list[str]:
+        """Learn every live apiserver (`GET /apiservers`) and fail over across them from now on.
+
+        The one in use stays in use. An empty answer (no apiserver advertises itself, as on `dlxc up`)
+        changes nothing. Returns the list now in use.
+        """
+        got = await self.request("GET", "/apiservers")
+        self.servers, self._server = merge_servers(self.servers, self._server, got.get("servers") or [])
+        return list(self.servers)
+
+
+def merge_servers(servers: list[str], current: int, advertised: list[str]) -> tuple[list[str], int]:
+    """The apiservers to use once `advertised` is known, and the index of the one in use.
+
+    The advertised list is the truth (a dead apiserver has dropped out of it); the server in use is
+    kept even when it is not advertised (a load balancer's URL, or a loopback one), as long as it answers.
+    """
+    urls = list(dict.fromkeys(u.strip().rstrip("/") for u in advertised if isinstance(u, str) and u.strip()))
+    if not urls:
+        return servers, current
+    using = servers[current]
+    if using not in urls:
+        urls.insert(0, using)
+    return urls, urls.index(using)
 
 
 async def _lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:

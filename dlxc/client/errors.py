@@ -15,6 +15,7 @@ __all__ = [
     "NotFound",
     "TemporaryError",
     "Unauthorized",
+    "Unreachable",
     "error_from_response",
 ]
 
@@ -93,6 +94,10 @@ class TemporaryError(ApiError):
     def __init__(self, message: str, *, delay: float = 1.0, details: list[dict[str, str]] | None = None) -> None:
         super().__init__(message, details=details)
         self.delay = delay
+
+
+class Unreachable(TemporaryError):
+    """No apiserver answered at all (refused, reset, timed out): the cluster may be down, not busy."""
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {

@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 
 from dlxc.client.config import ClientConfig, load_config
-from dlxc.client.errors import TemporaryError, error_from_response
+from dlxc.client.errors import Unreachable, error_from_response
 from dlxc.client.verbs import ApiVerbs, retry_safe
 
 __all__ = ["OneShotClient"]
@@ -54,7 +54,7 @@ class OneShotClient(ApiVerbs):
             elif url.scheme == "http":
                 self._conn = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=self.timeout)
             else:
-                raise TemporaryError(f"cannot reach the apiserver at {self.server}: the URL must start with http:// or https://")
+                raise Unreachable(f"cannot reach the apiserver at {self.server}: the URL must start with http:// or https://")
         return self._conn, url.path.rstrip("/")
 
     def _drop(self) -> None:
@@ -98,7 +98,7 @@ class OneShotClient(ApiVerbs):
                 self._next_server()
                 attempt += 1
                 if attempt >= len(self.servers) or not retry:
-                    raise TemporaryError(f"cannot reach the apiserver at {server}: {_describe(exc)}") from exc
+                    raise Unreachable(f"cannot reach the apiserver at {server}: {_describe(exc)}") from exc
         if status >= 400:
             raise error_from_response(status, _loads_or_none(payload))
         return orjson.loads(payload)
@@ -109,6 +109,11 @@ class OneShotClient(ApiVerbs):
     def _next_server(self) -> None:
         if len(self.servers) > 1:
             self._server = (self._server + 1) % len(self.servers)
+
+    def next_server(self) -> None:
+        """Move to the next apiserver (after a failure only the caller can see), as Client.next_server."""
+        self._drop()
+        self._next_server()
 
     def close(self) -> None:
         self._drop()

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from dlxc.client.api import PREFIX, Client, _describe
-from dlxc.client.errors import TemporaryError, error_from_response
+from dlxc.client.errors import TemporaryError, Unreachable, error_from_response
 
 __all__ = [
     "CHANNEL_CLOSE", "CHANNEL_ERROR", "CHANNEL_RESIZE", "CHANNEL_STDERR", "CHANNEL_STDIN", "CHANNEL_STDOUT",
@@ -96,7 +96,7 @@ async def open_stream(client: Client, name: str, subresource: str, params: list[
         message = (exc.headers or {}).get(ERROR_HEADER) if exc.headers else None
         raise error_from_response(exc.status, {"message": message or f"the server refused the {subresource} ({exc.status})"}) from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise TemporaryError(f"cannot reach the apiserver at {client.server}: {_describe(exc)}") from None
+        raise Unreachable(f"cannot reach the apiserver at {client.server}: {_describe(exc)}") from None
     return Stream(ws)
 
 
@@ -118,12 +118,14 @@ async def read_log(client: Client, name: str, params: dict[str, str]) -> AsyncIt
         raise TemporaryError(f"cannot read the log of container {name} from {client.server}: {_describe(exc)}") from None
 
 
-async def read_archive(client: Client, backup: str) -> AsyncIterator[bytes]:
-    """The archive of a Completed backup, from the kubelet that holds it, as chunks of bytes (`dlxc export`)."""
+async def read_archive(client: Client, backup: str, *, for_container: str | None = None) -> AsyncIterator[bytes]:
+    """The archive of a Completed backup, from the kubelet that holds it, as chunks of bytes (`dlxc export`;
+    a kubelet restoring `for_container` from it, which its node token may then read)."""
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=300.0)
     url = client.server + f"{PREFIX}/backups/{backup}/archive"
+    params = {"for": for_container} if for_container else None
     try:
-        async with client._http().get(url, headers=client.headers, ssl=client.ssl, timeout=timeout) as response:  # noqa: SLF001
+        async with client._http().get(url, headers=client.headers, ssl=client.ssl, timeout=timeout, params=params) as response:  # noqa: SLF001
             if response.status != 200:
                 try:
                     body = await response.json(content_type=None)

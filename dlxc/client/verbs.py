@@ -59,6 +59,13 @@ class ApiVerbs:
     async def get(self, plural: str, name: str) -> Obj:
         return await self.request("GET", self.path(plural, name))
 
+    async def usage(self, plural: str, name: str | None = None) -> Obj:
+        """Usage metrics served from the kubelets' memory: of one container or node (with `name`),
+        else of every one ({"items": [...], "unreachable": {node: why}})."""
+        if name is None:
+            return await self.request("GET", f"{PREFIX}/metrics/{plural}")
+        return await self.request("GET", self.path(plural, name) + "/metrics")
+
     async def create(self, plural: str, obj: Obj, *, dry_run: bool = False) -> Obj:
         return await self.request("POST", self.path(plural), body=obj, params=_dry(dry_run))
 

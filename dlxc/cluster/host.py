@@ -29,6 +29,7 @@ from dlxc.cluster.pki import (
     ca_hash,
     ensure_pki,
     issue_apiserver_client,
+    issue_etcd_peer,
     issue_kubelet_serving,
     kubelet_serving_request,
     ssl_context,
@@ -213,6 +214,7 @@ def plan_server(layout: HostLayout, *, advertise: str, port: int, node_name: str
                 "kubelet-client-certificate": str(client_cert), "kubelet-client-key": str(client_key),
                 "kubelet-certificate-authority": str(pki.ca_cert),
                 "allowed-host-paths": [str(volumes), "/usr/share:ro"],
+                "advertise-url": f"https://{advertise}:{port}",  # published for clients to learn every apiserver
             },
             "controller": {},
         })
@@ -221,8 +223,9 @@ def plan_server(layout: HostLayout, *, advertise: str, port: int, node_name: str
     def config(name: str, token: str) -> dict[str, str]:
         return _component_env(layout, name, ClientConfig(server=server, token=token, certificate_authority=str(pki.ca_cert)))
 
-    peer = f"http://{advertise}:{peer_port}"  # other control-plane hosts' etcd members reach this one here
+    peer = f"https://{advertise}:{peer_port}"  # other control-plane hosts' etcd members reach this one here
     member = node_name or "dlxc"
+    issue_etcd_peer(layout.pki, member, advertise)
     components = [
         _etcd(layout, name=member, client=etcd, peer=peer, initial_cluster=f"{member}={peer}", existing=False),
         Component("apiserver", [*_py(), "apiserver", "--config", str(server_yaml)], {}, ready_url=f"{server}/readyz", ca=pki.ca_cert),
@@ -237,11 +240,16 @@ def plan_server(layout: HostLayout, *, advertise: str, port: int, node_name: str
 
 
 def _etcd(layout: HostLayout, *, name: str, client: str, peer: str, initial_cluster: str, existing: bool) -> Component:
-    """This host's etcd member: clients on loopback only (its own apiserver), peers on the advertised address."""
+    """This host's etcd member: clients on loopback only (its own apiserver), peers on the advertised
+    address over TLS, each side showing a peer certificate from the cluster CA (mutual TLS)."""
+    tls = []
+    if peer.startswith("https://"):
+        tls = ["--peer-cert-file", str(layout.pki / "etcd-peer.crt"), "--peer-key-file", str(layout.pki / "etcd-peer.key"),
+               "--peer-trusted-ca-file", str(layout.pki / "ca.crt"), "--peer-client-cert-auth"]
     return Component("etcd", [
         "etcd", "--name", name, "--data-dir", str(layout.data / "etcd"),
         "--listen-client-urls", client, "--advertise-client-urls", client,
-        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, *tls,
         "--initial-cluster", initial_cluster, "--initial-cluster-state", "existing" if existing else "new",
         "--auto-compaction-retention", "1h",
     ], {}, self_logging=False, ready_url=f"{client}/health")
@@ -398,7 +406,7 @@ def join_host(
     if control_plane:
         if not advertise:
             raise JoinError("--control-plane needs --advertise-address: the address the other control-plane hosts reach this one at")
-        body.update(controlPlane=True, peerURL=f"http://{advertise}:{port + 2}")
+        body.update(controlPlane=True, peerURL=f"https://{advertise}:{port + 2}")
     try:
         response = httpx.post(f"{server}/apis/dlxc.io/v1/joins", json=body,
                               headers={"Authorization": f"Bearer {token}"}, verify=context, timeout=10)
@@ -411,6 +419,7 @@ def join_host(
             message = response.text
         raise JoinError(f"{server} refused the join: {message}; nothing was written")
     node_token = response.json()["token"]
+    apiservers = [str(u) for u in response.json().get("apiservers") or []]
     serving_cert = response.json().get("servingCertificate")
     if not serving_cert:
         raise JoinError(f"{server} gave no serving certificate for the kubelet's streams (an older apiserver?); "
@@ -424,7 +433,9 @@ def join_host(
     ca_file.write_bytes(ca)
     write_private(layout.pki / f"kubelet-{node_name}.key", serving_key)
     (layout.pki / f"kubelet-{node_name}.crt").write_text(serving_cert)
-    config = ClientConfig(server=server, token=node_token, certificate_authority=str(ca_file))
+    # Every live apiserver, the one joined through (or this host's own) first: the kubelet fails over
+    # across them, and keeps the list current (kubelet/apiservers.py).
+    config = ClientConfig(server=",".join(dict.fromkeys([server, *apiservers])), token=node_token, certificate_authority=str(ca_file))
     kubelet = Component("kubelet", _kubelet_args(layout, node_name, advertise=advertise), _component_env(layout, "kubelet", config))
     if systemd:
         from dlxc.cluster import units
@@ -432,9 +443,10 @@ def join_host(
         units.install(layout, kubelet=kubelet, server=False)
     else:
         layout.supervisor.spawn(kubelet.name, kubelet.args, kubelet.env)
-    wait_ready(config, node_name, timeout=timeout, logs=layout.log)
+    here = dataclasses.replace(config, server=server)  # httpx takes one URL
+    wait_ready(here, node_name, timeout=timeout, logs=layout.log)
     if advertise:
-        annotate_address(config, node_name, advertise)
+        annotate_address(here, node_name, advertise)
 
 
 def _start_control_plane_member(
@@ -451,6 +463,7 @@ def _start_control_plane_member(
         fh.write(answer["caKey"])
     pki = ensure_pki(layout.pki, hosts=[advertise])
     client_cert, client_key = issue_apiserver_client(layout.pki)  # this host holds the CA key: it signs its own
+    issue_etcd_peer(layout.pki, node_name, advertise)
     (layout.etc / "tokens").touch(mode=0o600)  # every credential of this cluster is an API token in etcd
     etcd = f"http://127.0.0.1:{port + 1}"
     volumes = layout.data / "volumes"
@@ -464,6 +477,7 @@ def _start_control_plane_member(
             "kubelet-client-certificate": str(client_cert), "kubelet-client-key": str(client_key),
             "kubelet-certificate-authority": str(pki.ca_cert),
             "allowed-host-paths": [str(volumes), "/usr/share:ro"],
+            "advertise-url": f"https://{advertise}:{port}",
         },
         "controller": {},
     })
@@ -472,7 +486,7 @@ def _start_control_plane_member(
     server = f"https://{advertise}:{port}"
     admin = ClientConfig(server=server, token=answer["adminToken"], certificate_authority=str(pki.ca_cert))
     components = [
-        _etcd(layout, name=node_name, client=etcd, peer=f"http://{advertise}:{port + 2}", initial_cluster=answer["initialCluster"], existing=True),
+        _etcd(layout, name=node_name, client=etcd, peer=f"https://{advertise}:{port + 2}", initial_cluster=answer["initialCluster"], existing=True),
         Component("apiserver", [*_py(), "apiserver", "--config", str(server_yaml)], {}, ready_url=f"{server}/readyz", ca=pki.ca_cert),
         Component("scheduler", [*_py(), "scheduler"], _component_env(layout, "scheduler", admin)),
         Component("controller", [*_py(), "controller", "--config", str(server_yaml)], _component_env(layout, "controller", admin)),

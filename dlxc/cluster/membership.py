@@ -1,20 +1,24 @@
-"""Removing a host from the cluster: its credentials revoked, its containers sent elsewhere, its Node deleted."""
+"""Removing a host from the cluster: its etcd member (a control-plane host) removed, its credentials revoked,
+its containers sent elsewhere, its Node deleted."""
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass, field
 
-from dlxc.client.api import Client
-from dlxc.client.errors import Conflict, NotFound
+from dlxc.client.api import PREFIX, Client
+from dlxc.client.errors import Conflict, NotFound, TemporaryError
 from schemas.wire import CONTROL_PLANE_OF_ANNOTATION, LXC_FINALIZER
 
 __all__ = ["Removal", "remove_node"]
+
+RIDE_OUT = 30.0  # seconds an etcd leader election after a member's removal may take, at most
 
 
 @dataclass
 class Removal:
     node: str
+    etcd_member: bool = False  # a control-plane host: its etcd member was removed
     revoked: list[str] = field(default_factory=list)
     unbound: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)  # deleted containers whose finalizer the node will never clear
@@ -25,9 +29,32 @@ async def remove_node(client: Client, name: str, *, settle: float = 1.0) -> Remo
     (so the scheduler no longer offers it), then unbind its containers (the scheduler places them
     again, whatever their failover policy: the host is gone for good). A scheduler that had not yet
     seen the Node go may bind one back to NAME: unbound again until `settle` seconds pass without
-    that. NotFound when there is no such Node."""
+    that. NotFound when there is no such Node.
+
+    A control-plane host's etcd member goes first: when etcd refuses (it would lose quorum), the
+    Conflict says why and nothing else has changed."""
     await client.get("nodes", name)
     done = Removal(name)
+    try:
+        await client.request("DELETE", f"{PREFIX}/etcdmembers/{name}")
+        done.etcd_member = True
+    except NotFound:
+        pass  # not a control-plane host
+    # With one member fewer, etcd may elect a new leader (the removed member led) and the apiserver on
+    # the removed host loses its etcd: every step below is safe to repeat, so ride that out.
+    deadline = time.monotonic() + (RIDE_OUT if done.etcd_member else 0.0)
+    while True:
+        try:
+            await _take_out(client, name, done, settle=settle)
+            return done
+        except TemporaryError:
+            if time.monotonic() > deadline:
+                raise
+            client.next_server()
+            await asyncio.sleep(0.5)
+
+
+async def _take_out(client: Client, name: str, done: Removal, *, settle: float) -> None:
     tokens, _ = await client.list("tokens")
     for token in tokens:
         ours = token["spec"]["role"] == f"node:{name}" or (token["metadata"].get("annotations") or {}).get(CONTROL_PLANE_OF_ANNOTATION) == name

@@ -1,5 +1,6 @@
 """A small private CA for a local cluster: the CA, the apiserver's serving and kubelet-client certificates,
-and one serving certificate per kubelet (its streams: exec, attach, logs)."""
+one serving certificate per kubelet (its streams: exec, attach, logs), and each control-plane host's
+etcd peer certificate."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,10 +17,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from dlxc.client.certs import node_serving_request
+
 __all__ = [
-    "APISERVER_CLIENT_CN", "Pki", "ca_hash", "ensure_pki", "issue_apiserver_client", "issue_kubelet_serving", "kubelet_serving_request",
+    "APISERVER_CLIENT_CN", "Pki", "ca_hash", "ensure_pki", "issue_apiserver_client", "issue_etcd_peer", "issue_kubelet_serving",
+    "kubelet_serving_request",
     "ssl_context", "write_private",
 ]
+
+# The CA outlives the leaf certificates it signs (825 days, renewed: `dlxc certs`, the kubelet's own
+# renewal); it is never renewed itself, as every host pins its hash (kubeadm's is 10 years too).
+CA_DAYS = 3650
 
 # The subject a kubelet requires of the client of its streams (kubelet/streams.py checks it too).
 APISERVER_CLIENT_CN = "dlxc-apiserver-kubelet-client"
@@ -62,7 +70,7 @@ def ensure_pki(directory: Path, *, hosts: list[str] | None = None, days: int = 8
             return pki
     else:
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = _make_ca(ca_key, days=days)
+        ca = _make_ca(ca_key, days=CA_DAYS)
         _write_private(ca_key_file, _key_pem(ca_key))
         pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     server_key = ec.generate_private_key(ec.SECP256R1())
@@ -149,7 +157,8 @@ def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
 
 
 def _issue(
-    directory: Path, stem: str, *, common_name: str, usage: x509.ObjectIdentifier, names: list[x509.GeneralName], days: int
+    directory: Path, stem: str, *, common_name: str, usage: x509.ObjectIdentifier | list[x509.ObjectIdentifier],
+    names: list[x509.GeneralName], days: int,
 ) -> tuple[Path, Path]:
     """A leaf certificate signed by the CA in `directory`, written as STEM.crt and STEM.key (kept if they exist)."""
     cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
@@ -167,7 +176,7 @@ def _issue(
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usage if isinstance(usage, list) else [usage]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     if names:
@@ -194,17 +203,19 @@ def issue_kubelet_serving(directory: Path, node: str, *, days: int = 825) -> tup
     )
 
 
-def kubelet_serving_request(node: str) -> tuple[bytes, str]:
-    """A new key (PEM) and a signing request for kubelet NODE's serving certificate, with exactly the
-    names the apiserver signs (apiserver/certs.py): the key never leaves this host, nor the CA key the control plane."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node}")]))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(node)]), critical=False)
-        .sign(key, hashes.SHA256())
+def issue_etcd_peer(directory: Path, member: str, address: str, *, days: int = 825) -> tuple[Path, Path]:
+    """This host's etcd member's peer certificate: it serves the peer port (the address in its SANs) and
+    is the client certificate towards the other members (serverAuth and clientAuth), from the cluster CA."""
+    return _issue(
+        directory, "etcd-peer", common_name=f"dlxc-etcd-{member}",
+        usage=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        names=[_general_name(address), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))], days=days,
     )
-    return _key_pem(key), csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def kubelet_serving_request(node: str) -> tuple[bytes, str]:
+    """A new key (PEM) and a signing request for kubelet NODE's serving certificate (dlxc.client.certs)."""
+    return node_serving_request(node)
 
 
 def write_private(path: Path, data: bytes) -> None:

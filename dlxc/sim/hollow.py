@@ -9,12 +9,16 @@ scheduler and the apiserver can be measured against thousands of nodes on one ma
 
 All hollow nodes of a process share one container watch (a real kubelet watches only its own
 containers; thousands of filtered watches would measure the apiserver's watch fan-out instead).
+With `stats` (`dlxc hollow-nodes --serve-usage`) they also serve made-up usage the way kubelets
+do, all from one TLS server of the process (dlxc/sim/statsserver.py), which every Node names as its
+`streamEndpoint`; without it they publish no endpoint and the apiserver asks them nothing.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 
 from dlxc import __version__
@@ -22,8 +26,10 @@ from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
+from dlxc.sim.statsserver import HollowStats
 from kubelet.lease import NodeLease
-from kubelet.settings import LeaseSettings
+from kubelet.settings import KubeletSettings, LeaseSettings
+from kubelet.usage import status_due
 from schemas.base import Obj, now_iso
 from schemas.wire import HOLLOW_LABEL
 
@@ -74,16 +80,22 @@ class HollowNodes:
         heartbeat_interval: float = 10.0,
         concurrency: int = 16,
         lease: LeaseSettings | None = None,
+        status_max_age: float = KubeletSettings.model_fields["status_max_age"].default,
+        stats: HollowStats | None = None,
     ) -> None:
         self.client = client
         self.nodes = {n.name: n for n in nodes}
-        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_interval = heartbeat_interval  # how often each node looks at its status, as --status-interval
+        self.status_max_age = status_max_age
+        self.posted: dict[str, Obj] = {}  # the status each node last posted
         self.concurrency = concurrency
         self.started = now_iso()
         self.containers = Informer(client, "containers", self._on_container)
         self.queue: WorkQueue[str] = WorkQueue()
         self.per_node: dict[str, set[str]] = {name: set() for name in self.nodes}
         self.registered = asyncio.Event()
+        self.stats = stats
+        self.stream_endpoint = ""  # host:port of `stats` once it listens
         self.reported = 0
         self.leases = {
             name: NodeLease(client, name, lease or LeaseSettings(), on_fence=self._nothing_runs, on_recover=self._nothing_runs)
@@ -121,23 +133,40 @@ class HollowNodes:
             "usage": {"containers": running},
             "containerCount": running,
             "lastHeartbeatTime": now_iso(),
-            "addresses": [],
+            "addresses": [self.stream_endpoint.rsplit(":", 1)[0].strip("[]")] if self.stream_endpoint else [],
             "version": f"dlxc/{__version__} hollow",
+            **({"streamEndpoint": self.stream_endpoint} if self.stream_endpoint else {}),
         }
+
+    def running_on(self, node: str) -> tuple[list[tuple[str, Obj]], tuple[float, int, int]]:
+        """What `stats` serves for a node: its Running containers with their specs, and its capacity."""
+        running = []
+        for name in sorted(self.per_node.get(node, ())):
+            obj = self.containers.cache.get(name)
+            if obj is not None and (obj.get("status") or {}).get("phase") == "Running":
+                running.append((name, obj.get("spec") or {}))
+        spec = self.nodes[node]
+        return running, (spec.cpu, spec.memory, spec.disk)
 
     async def register(self, node: HollowNode) -> None:
         body = {"metadata": {"name": node.name, "labels": node.labels}, "spec": {}, "status": self.status_of(node)}
         try:
             await self.client.create("nodes", body)
+            self.posted[node.name] = body["status"]
         except AlreadyExists:
             await self.heartbeat(node)
 
-    async def heartbeat(self, node: HollowNode) -> None:
-        # The status subresource takes only the status, so no read first: one request per beat.
+    async def heartbeat(self, node: HollowNode, *, force: bool = True) -> None:
+        """Post the Node's status; unless forced, only when a real kubelet would (kubelet.usage.status_due:
+        something changed, or the last post is `status_max_age` old), judged against the last post
+        kept here instead of a read."""
+        status = self.status_of(node)
+        if not force and status_due(self.posted.get(node.name), status, now=time.time(), max_age=self.status_max_age) is None:
+            return
+        # The status subresource takes only the status, so no read first: one request per post.
         try:
-            await self.client.replace_status(
-                "nodes", {"metadata": {"name": node.name}, "spec": {}, "status": self.status_of(node)}
-            )
+            await self.client.replace_status("nodes", {"metadata": {"name": node.name}, "spec": {}, "status": status})
+            self.posted[node.name] = status
         except NotFound:
             await self.register(node)
 
@@ -154,7 +183,7 @@ class HollowNodes:
 
     async def _beat(self, name: str, slots: asyncio.Semaphore) -> None:
         try:
-            await self.heartbeat(self.nodes[name])
+            await self.heartbeat(self.nodes[name], force=False)
         except ApiError as exc:
             log.warning("heartbeat of %s failed: %s", name, exc.message)
         finally:
@@ -223,6 +252,9 @@ class HollowNodes:
             log.warning("reporting %s failed: %s", name, exc.message)
 
     async def run(self) -> None:
+        if self.stats is not None:
+            self.stream_endpoint = await self.stats.start(self.nodes, self.running_on)
+            log.info("serving usage of %d hollow nodes on %s", len(self.nodes), self.stream_endpoint)
         await self.register_all()
         log.info("%d hollow nodes registered", len(self.nodes))
         tasks = [asyncio.create_task(self.containers.run()), asyncio.create_task(self._heartbeat_loop()),
@@ -233,3 +265,5 @@ class HollowNodes:
         finally:
             for task in tasks:
                 task.cancel()
+            if self.stats is not None:
+                await self.stats.stop()

@@ -1,7 +1,7 @@
 """A highly available cluster for chaos: 3 etcd members, 2 apiservers, 2 schedulers, 2 controllers
 (every one its own process, so each can be killed, stopped or restarted) and network-namespace nodes
 whose kubelets know both apiservers. Built on `netnodes.NetCluster` (namespaces, veths, kubelets);
-`close()` removes everything, on failure too. Used by bench/chaos.py.
+`close()` removes everything, on failure too. Used by bench/chaos.py and tests/e2e/test_chaos.py.
 """
 from __future__ import annotations
 

@@ -214,13 +214,18 @@ class NetCluster:
         )
 
     def _enter(self, node: NetNode) -> list[str]:
-        """Run inside the node's network namespace with its own /sys (so /sys/class/net shows its
-        bridges) but the host's cgroup tree (which `ip netns exec` would hide, and LXC needs)."""
+        """Run inside the node's network namespace and a mount namespace of its own, with its own /sys
+        (so /sys/class/net shows its bridges) but the host's cgroup tree (which `ip netns exec` would
+        hide, and LXC needs)."""
+        from kubelet.hostfeatures import LXCFS_DIR
+
         hold = self.tmp / f"cgroup-{node.name}"
         hold.mkdir(exist_ok=True)
+        # Nor does it see the machine's lxcfs (it would only while the machine happens to run one): a
+        # host of its own, its kubelet starts its own lxcfs, which must end with that kubelet.
         script = (
             f"mount --rbind /sys/fs/cgroup {hold} && umount -l /sys && mount -t sysfs sysfs /sys && "
-            f"mount --move {hold} /sys/fs/cgroup && exec \"$@\""
+            f"mount --move {hold} /sys/fs/cgroup && {{ umount -l {LXCFS_DIR} 2>/dev/null; exec \"$@\"; }}"
         )
         return ["nsenter", f"--net=/run/netns/{node.ns}", "unshare", "--mount", "--propagation", "slave", "sh", "-c", script, "sh"]
 
@@ -230,11 +235,26 @@ class NetCluster:
         return _run(*self._enter(node), "lxc-attach", "-P", str(node.lxc_path), "-n", name, "--clear-env", "--", *command,
                     check=False, timeout=timeout)
 
+    def lxcfs_of(self, pid: int) -> list[int]:
+        """The lxcfs processes the kubelet with this pid started (in its own mount namespace, with its own pid file)."""
+        from kubelet.hostfeatures import LXCFS_PIDFILE
+
+        mark = f"--pidfile={LXCFS_PIDFILE.with_name(f'dlxc-lxcfs-{pid}.pid')}"
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and mark.encode() in (entry / "cmdline").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+        return found
+
     def leftovers(self) -> list[str]:
         """What of this cluster is still on the host (after close: nothing)."""
         found = [f"netns {n.ns}" for n in self.nodes if Path("/run/netns", n.ns).exists()]
         found += [f"link {name}" for name in (self.lan, *(n.veth_host for n in self.nodes)) if Path("/sys/class/net", name).exists()]
         found += [f"process {p.pid} ({' '.join(map(str, p.args))[:60]})" for p in self.procs if p.poll() is None]
+        found += [f"lxcfs {pid} of kubelet {p.pid}" for p in self.procs for pid in self.lxcfs_of(p.pid)]
         return found
 
     def power_loss(self, node: NetNode) -> None:

@@ -197,8 +197,10 @@ def test_export_import_and_a_truncated_archive(cluster: Cluster, tmp_path) -> No
         api.close()
 
 
-def test_move_between_nodes_and_refusals(cluster: Cluster) -> None:
-    first, second = cluster.add_node(), cluster.add_node()
+def test_move_between_nodes_and_refusals(cluster: Cluster, tmp_path) -> None:
+    # Not one shared --backup-dir: whichever node the archive is written on, the other streams it
+    # from there through the apiserver.
+    first, second = cluster.add_node(), cluster.add_node(args=["--backup-dir", str(tmp_path / "own-backups")])
     api = Api(cluster)
     env = cluster.api.env()
     try:
@@ -225,23 +227,29 @@ def test_move_between_nodes_and_refusals(cluster: Cluster) -> None:
         assert api.get("mover")["spec"]["nodeName"] == second.name and api.phase("mover") == "Running"
         assert sh(second, "mover", "cat /home/u/f; stat -c '%u:%g' /home/u/f") == "moving\n1000:1000\n"
         assert lxc_state(first.lxc_path, "mover") == "MISSING"
+        assert not list((tmp_path / "own-backups").glob("*.tar.zst"))  # streamed into the unpacking, no copy here
         wait_for(lambda: [b for b in api.list("backups") if b["spec"]["container"] == "mover"] == [], timeout=30,
                  what="the move's backup gone")
+        # The old directory, kept aside on the old node until the new copy ran, went with the backup.
+        wait_for(lambda: not any((first.lxc_path / ".kept").glob("*")), timeout=30, what="the kept directory removed")
     finally:
         api.close()
 
 
-def test_drain_three_and_restore(cluster: Cluster) -> None:
-    first, second = cluster.add_node(), cluster.add_node()
+NAMES = ("d1", "d2", "d3", "d4", "d5")
+
+
+def test_drain_five_and_restore(cluster: Cluster, tmp_path) -> None:
+    first, second = cluster.add_node(), cluster.add_node(args=["--backup-dir", str(tmp_path / "own-backups")])
     api = Api(cluster)
     env = cluster.api.env()
     try:
         wait_ready(api, first, second)
         assert dlxc("cordon", second.name, env=env).returncode == 0  # everything starts on the first node
-        for name in ("d1", "d2", "d3"):
+        for name in NAMES:
             api.create(name, first, network={"type": "none"})
         api.create("pinned", first, network={"type": "none"}, failover="Never")
-        for name in ("d1", "d2", "d3", "pinned"):
+        for name in (*NAMES, "pinned"):
             wait_for(lambda: api.phase(name) == "Running", timeout=90, what=f"{name} Running")
             sh(first, name, f"mkdir -p /home/u && echo {name} > /home/u/f && chown -R 1000:1000 /home/u")
         assert dlxc("uncordon", second.name, env=env).returncode == 0
@@ -256,16 +264,16 @@ def test_drain_three_and_restore(cluster: Cluster) -> None:
         wait_for(lambda: not api.exists("pinned"), timeout=60, what="pinned gone")
         drained = dlxc("drain", first.name, "--max-parallel", "2", env=env, timeout=300)
         assert drained.returncode == 0, drained.stderr
-        assert drained.stdout.splitlines()[-1] == f"node/{first.name} drained: 3 moved, 0 not"
+        assert drained.stdout.splitlines()[-1] == f"node/{first.name} drained: 5 moved, 0 not"
         assert "waiting (--max-parallel 2 moves already running)" in drained.stderr
-        for name in ("d1", "d2", "d3"):
+        for name in NAMES:
             assert api.get(name)["spec"]["nodeName"] == second.name
             assert sh(second, name, "cat /home/u/f; stat -c '%u' /home/u/f") == f"{name}\n1000\n"
         assert api.get(first.name, "nodes")["spec"]["unschedulable"] is True
 
         back = dlxc("uncordon", first.name, "--restore", env=env, timeout=300)
         assert back.returncode == 0, back.stderr
-        for name in ("d1", "d2", "d3"):
+        for name in NAMES:
             obj = api.get(name)
             assert obj["spec"]["nodeName"] == first.name and "dlxc.io/drained-from" not in obj["metadata"].get("annotations", {})
             assert sh(first, name, "cat /home/u/f; stat -c '%u' /home/u/f") == f"{name}\n1000\n"
@@ -339,8 +347,12 @@ def test_failover_without_a_shared_backup_dir_starts_from_the_image_and_says_so(
                  timeout=90, what="alone Running on the second node")
         wait_for(lambda: api.condition("alone", "Restored"), timeout=30, what="Restored condition")
         assert api.condition("alone", "Restored")["status"] == "False"
-        assert api.condition("alone", "Restored")["message"] == (
-            f"started from image busybox: its latest backup {backup} is not readable on node {second.name} (no shared --backup-dir)")
+        # Not in its own dir, and the node that has it is dead: it cannot be streamed either.
+        message = api.condition("alone", "Restored")["message"]
+        assert message.startswith(
+            f"started from image busybox: the archive of backup {backup} is not in the --backup-dir of node {second.name}, "
+            f"and node {first.name} cannot send it: "), message
+        assert "cannot reach the kubelet of node" in message, message
     finally:
         api.close()
 
@@ -378,8 +390,10 @@ def test_a_kubelet_killed_during_a_backup_leaves_no_partial_archive_and_no_runni
 
 
 def test_a_failed_move_leaves_the_container_running_where_it_was(cluster: Cluster, tmp_path) -> None:
-    first = cluster.add_node()
-    second = cluster.add_node(args=["--backup-dir", str(tmp_path / "elsewhere")])  # cannot read the first's archives
+    import threading
+
+    first = cluster.add_node()  # writes its archives to the session's backups dir
+    second = cluster.add_node(args=["--backup-dir", str(tmp_path / "elsewhere")])  # must stream them from the first
     api = Api(cluster)
     env = cluster.api.env()
     try:
@@ -390,12 +404,31 @@ def test_a_failed_move_leaves_the_container_running_where_it_was(cluster: Cluste
         assert dlxc("uncordon", second.name, env=env).returncode == 0
         sh(first, "stay", "mkdir -p /home/u && echo kept > /home/u/f && chown -R 1000:1000 /home/u")
 
-        moved = dlxc("move", "stay", "--to", second.name, "--timeout", "60s", env=env, timeout=240)
+        # The move's archive vanishes as soon as it is written (a disk lost, say): the target cannot
+        # get it, and only the old rootfs kept on the first node can bring the container back.
+        backups, done = first.lxc_path.parent / "backups", threading.Event()
+
+        def lose_archives() -> None:
+            while not done.wait(0.02):
+                for path in backups.glob("stay-*.tar.zst"):
+                    path.unlink(missing_ok=True)
+
+        thief = threading.Thread(target=lose_archives, daemon=True)
+        thief.start()
+        try:
+            moved = dlxc("move", "stay", "--to", second.name, "--timeout", "60s", env=env, timeout=240)
+        finally:
+            done.set()
+            thief.join()
         assert moved.returncode == 1
-        assert "is not readable on node " + second.name in moved.stderr
-        assert f"error: move of stay to {second.name} failed; creating it again on {first.name} from backup stay-" in moved.stderr
+        assert f"is not in the --backup-dir of node {second.name}, and node {first.name} cannot send it: " in moved.stderr
+        assert f"error: move of stay to {second.name} failed; creating it again on {first.name} from its kept rootfs" in moved.stderr
         assert moved.stderr.rstrip().splitlines()[-1].startswith(f"error: container stay runs on {first.name} again (backup stay-")
         assert api.get("stay")["spec"]["nodeName"] == first.name and api.phase("stay") == "Running"
         assert sh(first, "stay", "cat /home/u/f; stat -c '%u:%g' /home/u/f") == "kept\n1000:1000\n"
+        # Its own old directory came back (renamed, not unpacked: there was no archive left).
+        wait_for(lambda: api.condition("stay", "Restored"), timeout=30, what="Restored condition")
+        assert api.condition("stay", "Restored")["reason"] == "RootfsReinstated"
+        assert not any((first.lxc_path / ".kept").glob("*"))
     finally:
         api.close()

@@ -82,6 +82,7 @@ def test_exec_bench_compares_the_api_with_raw_lxc_attach() -> None:
     assert figures["count"] == 10
     assert figures["exec_p99_ms"] >= figures["exec_p50_ms"] > 0 and figures["raw_attach_p50_ms"] > 0
     assert figures["ratio_p50"] > 0
+    assert figures["exec_cpu_ms"] >= 0 and figures["raw_attach_cpu_ms"] > 0 and figures["cpu_ratio"] is not None
 
 
 def test_network_bench_compares_the_overlay_with_a_plain_bridge() -> None:

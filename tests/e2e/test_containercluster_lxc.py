@@ -1,5 +1,6 @@
 """`dlxc cluster` on real LXC: a front-end and 2 nodes with a shared /home and a context folder; names resolve by
-/etc/hosts (ping), /home is shared, the scripts ran once each; addnode, delnode, a failing script, delete leaves nothing."""
+/etc/hosts (ping), /home is shared, the scripts ran once each; a second cluster beside it is unreachable; addnode,
+delnode of a middle node, a failing script, delete leaves nothing."""
 from __future__ import annotations
 
 import os
@@ -68,6 +69,10 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
     try:
         wait_for(lambda: any(c["type"] == "Ready" and c["status"] == "True" for n in api.list("nodes")
                              for c in n["status"].get("conditions", [])), timeout=60, what="a Ready node")
+        # A second cluster alongside (made meanwhile): its members are on the same network, but not reachable from mc's.
+        other = dlxc("cluster", "create", "other", "--front-end-image", "busybox", "--working-node-image", "busybox",
+                     "--nodes", "1", "--memory", "64Mi", "--no-wait", env=env)
+        assert other.returncode == 0, other.stderr
         created = dlxc("cluster", "create", "mc", "--front-end-image", "busybox", "--working-node-image", "busybox",
                        "--nodes", "2", "--device", "home", "--context-folder", str(context), "--memory", "64Mi",
                        "--timeout", "180s", env=env, timeout=200)
@@ -83,6 +88,14 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
         ping = dlxc("exec", "mc-frontend", "--", "ping", "-c1", "-W3", "node2", env=env)
         assert ping.returncode == 0, ping.stdout + ping.stderr
         assert "1 packets received" in ping.stdout
+        # Isolation: other's members answer each other, not mc's (and mc's do not reach them).
+        wait_for(lambda: api.status("other-node1").get("phase") == "Running" and api.status("other-frontend").get("phase") == "Running",
+                 timeout=60, what="the other cluster running")
+        own = attach(node.lxc_path, "other-frontend", "ping", "-c1", "-W2", "other-node1")
+        assert own.returncode == 0, own.stdout + own.stderr
+        for source, target in (("mc-frontend", "other-node1"), ("other-node1", "mc-node1")):
+            cut = attach(node.lxc_path, source, "ping", "-c1", "-W1", target)
+            assert (cut.returncode, "0 packets received" in cut.stdout) == (1, True), (source, target, cut.stdout + cut.stderr)
         assert attach(node.lxc_path, "mc-node1", "sh", "-c", "echo shared > /home/from-node1").returncode == 0
         assert attach(node.lxc_path, "mc-node2", "cat", "/home/from-node1").stdout == "shared\n"
 
@@ -129,18 +142,28 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
         listed = dlxc("cluster", "list", env=env).stdout.splitlines()
         assert listed[1].split()[:5] == ["mc", "Ready", "4/4", listed[1].split()[3], "3"]
 
-        assert dlxc("cluster", "delnode", "mc", "node3", env=env).stdout == "cluster/mc: removed node3\n"
-        wait_for(lambda: hosts_names(node.lxc_path, "mc-frontend") == ["frontend", "node1", "node2"], timeout=5,
-                 what="node3 gone from the front-end's /etc/hosts")
+        # delnode by name: node2 goes, node3 keeps its name and address (a hole at 2).
+        node3_ip = api.get("mc-node3")["spec"]["network"]["ipv4"]
+        assert dlxc("cluster", "delnode", "mc", "node2", env=env).stdout == "cluster/mc: removed node2\n"
+        wait_for(lambda: hosts_names(node.lxc_path, "mc-frontend") == ["frontend", "node1", "node3"], timeout=5,
+                 what="node2 gone from the front-end's /etc/hosts")
         assert "10.9.9.9 mine" in attach(node.lxc_path, "mc-node1", "cat", "/etc/hosts").stdout
-        wait_for(lambda: lxc_state(node.lxc_path, "mc-node3") == "MISSING", timeout=60, what="node3 destroyed")
-        wait_for(lambda: (home / "hooks").read_text() == "added node3 on frontend\nremoved node3\n", timeout=30,
+        wait_for(lambda: lxc_state(node.lxc_path, "mc-node2") == "MISSING", timeout=60, what="node2 destroyed")
+        assert api.get("mc-node3")["spec"]["network"]["ipv4"] == node3_ip
+        assert attach(node.lxc_path, "mc-node3", "hostname").stdout == "node3\n"
+        wait_for(lambda: (home / "hooks").read_text() == "added node3 on frontend\nremoved node2\n", timeout=30,
                  what="the remove-node hook")
 
+        # Nothing made the front-end look outdated (a stored spec differing from the wanted one would replace it in a loop).
+        events = api.http.get(f"{PREFIX}/events", params={"fieldSelector": "involvedObject.name=mc"}).json()["items"]
+        assert [e["spec"]["message"] for e in events if e["spec"]["reason"] == "ReplaceFrontend"] == []
+        assert dlxc("cluster", "delete", "other", "--no-wait", env=env).returncode == 0
         deleted = dlxc("cluster", "delete", "mc", "--timeout", "120s", env=env, timeout=140)
         assert deleted.stdout == "cluster/mc deleted\n", deleted.stderr
+        wait_for(lambda: api.list("containerclusters") == [], timeout=60, what="cluster other deleted")
         assert api.list("containers") == [] and api.list("containersets") == []
-        assert [n for n in ("mc-frontend", "mc-node1", "mc-node2", "mc-node3") if lxc_state(node.lxc_path, n) != "MISSING"] == []
+        assert [n for n in ("mc-frontend", "mc-node1", "mc-node2", "mc-node3", "other-frontend", "other-node1")
+                if lxc_state(node.lxc_path, n) != "MISSING"] == []
     finally:
         api.close()
 

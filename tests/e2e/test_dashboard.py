@@ -382,7 +382,7 @@ def test_a_real_container_charts_its_usage_and_stops_from_its_page(context: Brow
     log_in(page, api, api.token, "/ui/containers/ui-stop")
     expect(page.locator("#phase")).to_have_text("Running", timeout=90_000)
     expect(page.get_by_text("Placed on")).to_be_visible()
-    # The kubelet's samples (status.metrics, every second here) become the two charts, live.
+    # The kubelet's samples (kept in its memory, asked through the API; every second here) become the two charts, live.
     expect(page.locator(".chart .uplot")).to_have_count(2, timeout=30_000)
     # The logs tab follows the console log through the API's own log route, live, as `dlxc logs -f`.
     page.get_by_role("tab", name="Logs").click()

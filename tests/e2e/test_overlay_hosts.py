@@ -2,8 +2,8 @@
 
 Containers on different hosts reach each other by name through the VXLAN overlay; a container
 moved off a host that lost power keeps its address and is reachable again; a host cut off from
-the LAN catches up when the link is back; and nothing (namespace, bridge, VXLAN port, process)
-is left behind.
+the LAN catches up when the link is back; and nothing (namespace, bridge, VXLAN port, process,
+the lxcfs each host's kubelet started) is left behind.
 """
 from __future__ import annotations
 
@@ -80,6 +80,9 @@ def test_one_network_across_three_hosts(hosts: NetCluster) -> None:
         return {n["metadata"]["name"] for n in items if n["status"].get("tunnelAddress")} == {a.name, b.name, c.name}
 
     wait_until("three nodes registered", registered, timeout=60)
+    # Each host is a machine of its own: its kubelet, in its own mount namespace, sees none of the
+    # machine's lxcfs and runs its own, which must end with it (SIGKILL below; SIGTERM: the fixture's leftovers()).
+    assert all(hosts.lxcfs_of(n.proc.pid) for n in (a, b, c) if n.proc), "a host's kubelet started no lxcfs of its own"
     nodes = {n["metadata"]["name"]: n for n in api(hosts, "list", "nodes")[0]}
     # Each host's tunnel address is its own LAN address (found from its route to the apiserver).
     assert [nodes[n.name]["status"]["tunnelAddress"] for n in (a, b, c)] == [a.ns_ip, b.ns_ip, c.ns_ip]
@@ -108,7 +111,9 @@ def test_one_network_across_three_hosts(hosts: NetCluster) -> None:
     assert "masquerade" in a.in_ns("nft", "list", "table", "ip", "dlxc-dlxc0").stdout
 
     # Power loss of pm's host: pm comes back on the other mover host with the same address and MAC.
+    lost_kubelet = first.proc.pid if first.proc else 0
     hosts.power_loss(first)
+    wait_until("the lost host's lxcfs gone with its kubelet", lambda: not hosts.lxcfs_of(lost_kubelet), timeout=5)
     moved = wait_until("pm Running on another host", lambda: running_on(hosts, "pm", not_on=first.name), timeout=60)
     second = host_of(hosts, moved)
     assert second is not first and second is not a

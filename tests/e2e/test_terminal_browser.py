@@ -35,8 +35,7 @@ def browser() -> Iterator[Any]:
 def prompt(page: Any) -> None:
     """Wait for the shell's prompt on the last line. busybox's line editor then asks the terminal where
     its cursor is (ESC[6n) and drops what is typed while it reads xterm.js's answer: give it a moment."""
-    # (`?.`: the screen may have no line yet, and a predicate that throws ends the wait at once.)
-    page.wait_for_function(f"() => ({ROWS})().filter(line => line).pop()?.endsWith('#')", timeout=30_000)
+    page.wait_for_function(f"() => (({ROWS})().filter(line => line).pop() || '').endsWith('#')", timeout=30_000)  # no line yet: wait
     time.sleep(0.3)
 
 

@@ -9,27 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from dlxc.cli.completion import complete_names, object_names
-from dlxc.cli.main import app
 from schemas.wire import APPLYSET_LABEL
 
 pytestmark = pytest.mark.timeout(60)
 
 WEB = "name: web\nimage: busybox\nmemory_limit: 256\n"
 DB = "apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {name: db, labels: {tier: db}}\nspec: {image: busybox, cpu: 0.5}\n"
-
-
-@pytest.fixture
-def cli(api, tmp_path: Path):
-    runner = CliRunner()
-    env = {**api.env(), "DLXC_INVENTORY_DIR": str(tmp_path / "inventory"), "XDG_STATE_HOME": str(tmp_path / "state")}
-
-    def invoke(*args: str, input: str | None = None):
-        return runner.invoke(app, list(args), env=env, input=input, catch_exceptions=False)
-
-    return invoke
 
 
 def _live(api, name: str) -> dict:

@@ -9,25 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import dlxc
-from dlxc.cli.main import app
 
 pytestmark = pytest.mark.timeout(60)
 DLXC = str(Path(sys.executable).parent / "dlxc")
 WEB = "name: web\nimage: busybox\n"
-
-
-@pytest.fixture
-def cli(api, tmp_path: Path):
-    runner = CliRunner()
-    env = {**api.env(), "DLXC_INVENTORY_DIR": str(tmp_path / "inventory"), "XDG_STATE_HOME": str(tmp_path / "state")}
-
-    def invoke(*args: str, input: str | None = None, **overrides: str | None):
-        return runner.invoke(app, list(args), env={**env, **overrides}, input=input, catch_exceptions=False)
-
-    return invoke
 
 
 def test_version_prints_the_clients_and_the_servers(cli) -> None:

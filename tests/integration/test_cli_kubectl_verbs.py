@@ -1,5 +1,5 @@
 """kubectl habits (issue 18, item 14): label, annotate, edit, patch, get -L/--show-labels/--sort-by,
-delete -l/--all/--ignore-not-found, top -l, node labels the scheduler matches. Real apiserver over real etcd."""
+delete -l/--all/--ignore-not-found, node labels (top -l: test_usage_api.py) the scheduler matches. Real apiserver over real etcd."""
 from __future__ import annotations
 
 import asyncio
@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from dlxc.cli.main import app
 from scheduler.config import SchedulerSettings
 from scheduler.loop import Scheduler
+from schemas.wire import LAST_APPLIED_ANNOTATION
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -94,7 +95,11 @@ def test_annotate_has_the_same_shape(cli, api) -> None:
     assert (result.exit_code, result.stdout, result.stderr) == (
         0, "container/web annotated\n", "warning: container/web: annotation 'gone' not found\n"
     )
-    assert _live(api, "containers", "web")["metadata"]["annotations"] == {"owner": "ops team"}
+    # beside apply's own record of the manifest, which no imperative verb touches
+    assert _live(api, "containers", "web")["metadata"]["annotations"] == {
+        "owner": "ops team", LAST_APPLIED_ANNOTATION: '{"apiVersion":"dlxc.io/v1","kind":"Container",'
+        '"metadata":{"name":"web"},"spec":{"image":"busybox","memory":"256Mi"}}',
+    }
 
 
 def test_node_labels_go_to_spec_and_the_scheduler_matches_them(cli, api) -> None:
@@ -195,6 +200,12 @@ def test_edit_applies_on_save_cancels_unchanged_and_keeps_a_refused_file(cli, ap
     result = cli("edit", "container/web", extra={"EDITOR": bigger})
     assert (result.exit_code, result.stdout) == (0, "container/web edited\n")
     assert _live(api, "containers", "web")["spec"]["memory"] == "512Mi"
+    # apply's record is not in the editor's file, and an edit keeps it as it was
+    record = _live(api, "containers", "web")["metadata"]["annotations"][LAST_APPLIED_ANNOTATION]
+    assert '"memory":"256Mi"' in record
+    peek = _editor(tmp_path, f"open({str(tmp_path / 'seen.yaml')!r}, 'w').write(text)")
+    assert cli("edit", "container/web", extra={"EDITOR": peek}).stdout == "Edit cancelled, no changes made.\n"
+    assert LAST_APPLIED_ANNOTATION not in (tmp_path / "seen.yaml").read_text()
     broken = _editor(tmp_path, "text = text.replace('memory: 512Mi', 'memory: lots')")
     result = cli("edit", "container/web", extra={"EDITOR": broken})
     assert result.exit_code == 1
@@ -245,19 +256,3 @@ def test_delete_by_selector_all_and_ignore_not_found(cli, api) -> None:
     assert _call(api, lambda c: c.list("containers"))[0] == []
     result = cli("delete", "containers", "web", "-l", "a=b")
     assert (result.exit_code, result.stderr) == (1, "error: -l and --all take a KIND and no names, e.g. dlxc delete containers -l app=web\n")
-
-
-def test_top_by_selector(cli, api) -> None:
-    assert cli("apply", "-f", "-", input=WEB + "---\n" + DB).exit_code == 0
-    for name in ("web", "db"):
-        async def running(c, name=name) -> None:
-            obj = await c.get("containers", name)
-            obj["status"] = {**obj["status"], "phase": "Running", "metrics": {"cpu.cores": 0.5, "memory.bytes": 2**20}}
-            await c.replace_status("containers", obj)
-
-        _call(api, running)
-    result = cli("top", "containers", "-l", "tier=db")
-    assert result.exit_code == 0
-    assert [line.split()[0] for line in result.stdout.splitlines()] == ["NAME", "db"]
-    result = cli("top", "containers", "-l", "tier=none")
-    assert (result.exit_code, result.stdout) == (0, "no containers with metrics yet\n")

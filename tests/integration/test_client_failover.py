@@ -70,3 +70,34 @@ def test_an_apiserver_that_never_answers_is_a_temporary_error() -> None:
                     await c.get("containers", "a")
 
         asyncio.run(go())
+
+
+def test_apiservers_publish_their_urls_and_a_client_learns_them(make_api: Any) -> None:
+    """Each apiserver publishes its --advertise-url while its etcd session lives; a client that knows
+    only one learns the others (GET /apiservers) and fails over to them once that one is gone."""
+    from conftest import free_port
+
+    prefix = f"/test-{uuid.uuid4().hex[:8]}"
+    ports = free_port(), free_port()
+    first, second = (make_api(etcd_prefix=prefix, port=p, advertise_url=f"http://127.0.0.1:{p}") for p in ports)
+    second.token_file.write_text(first.token_file.read_text())
+    plain = make_api(etcd_prefix=prefix)  # no advertised URL: serves the list, is not in it
+    plain.token_file.write_text(first.token_file.read_text())
+
+    async def go() -> None:
+        async with Client(ClientConfig(server=plain.url, token=first.token)) as c:
+            for _ in range(100):  # published once each apiserver's heartbeat session is granted
+                if len(await c.refresh_servers()) == 3:
+                    break
+                await asyncio.sleep(0.05)
+            # the one in use stays in use, first; the advertised ones follow
+            assert c.servers == [plain.url, *sorted([first.url, second.url])] and c.server == plain.url
+        async with Client(ClientConfig(server=first.url, token=first.token)) as c:
+            assert await c.refresh_servers() == sorted([first.url, second.url]) and c.server == first.url
+            await asyncio.to_thread(first.server.stop)  # a clean stop takes its URL out at once
+            await c.create("containers", {"metadata": {"name": "a"}, "spec": {"image": "busybox"}})
+            assert c.server == second.url
+            assert await c.refresh_servers() == [second.url]
+
+    asyncio.run(go())
+

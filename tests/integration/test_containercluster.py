@@ -82,6 +82,30 @@ def test_create_addnode_delnode_delete(api: Any) -> None:
                 await c.patch("containerclusters", "mc", {"spec": {"nodes": 3}})
                 for name in ("mc-frontend", "mc-node1", "mc-node2", "mc-node3"):
                     await until(f"node3 in {name}'s hosts", lambda name=name: _has(c, name, "node3.mc.cluster"))
+                # delnode by name: node2 goes, node3 keeps its name and its object (same uid); addnode fills the hole.
+                node3 = (await c.get("containers", "mc-node3"))["metadata"]["uid"]
+                env = api.env()
+                result = await asyncio.to_thread(CliRunner().invoke, app, ["cluster", "delnode", "mc", "node2"], env=env)
+                assert (result.exit_code, result.stdout) == (0, "cluster/mc: removed node2\n"), result.stderr
+                assert (await c.get("containerclusters", "mc"))["spec"]["skipNodes"] == [2]
+                await until("node2 gone", lambda: _members_are(c, ["mc-frontend", "mc-node1", "mc-node3"]))
+                await until("hosts without node2", lambda: _hosts_are(
+                    c, "mc-frontend", ["frontend.mc.cluster", "node1.mc.cluster", "node3.mc.cluster"]))
+                assert (await c.get("containers", "mc-node3"))["metadata"]["uid"] == node3
+                result = await asyncio.to_thread(CliRunner().invoke, app, ["cluster", "addnode", "mc"], env=env)
+                assert (result.exit_code, result.stdout) == (0, "cluster/mc: added node2\n"), result.stderr
+                await until("node2 back", lambda: _has(c, "mc-node3", "node2.mc.cluster"))
+                assert (await c.get("containers", "mc-node3"))["metadata"]["uid"] == node3
+                result = await asyncio.to_thread(CliRunner().invoke, app, ["cluster", "delnode", "mc", "node7"], env=env)
+                assert (result.exit_code, result.stderr) == (2, "error: 'node7' is not a node of cluster mc (its nodes: node1 node2 node3)\n")
+                result = await asyncio.to_thread(CliRunner().invoke, app, ["cluster", "delnode", "mc", "--count", "3"], env=env)
+                assert (result.exit_code, result.stderr) == (2, "error: cluster/mc must keep at least one node; delete the cluster instead\n")
+                result = await asyncio.to_thread(CliRunner().invoke, app, ["cluster", "delnode", "mc", "--nodes", "2"], env=env)
+                assert (result.exit_code, result.stdout) == (0, "cluster/mc: removed node2, node3\n"), result.stderr
+                await until("node2, node3 gone", lambda: _members_are(c, ["mc-frontend", "mc-node1"]))
+                await c.patch("containerclusters", "mc", {"spec": {"nodes": 3}})
+                await until("node3 back", lambda: _has(c, "mc-frontend", "node3.mc.cluster"))
+
                 await c.patch("containerclusters", "mc", {"spec": {"nodes": 1}})
                 await until("node2, node3 gone", lambda: _members_are(c, ["mc-frontend", "mc-node1"]))
                 await until("hosts shrink", lambda: _hosts_are(c, "mc-frontend", ["frontend.mc.cluster", "node1.mc.cluster"]))
@@ -183,11 +207,43 @@ def test_a_new_node_image_rolls_the_nodes_over_and_nothing_loops(api: Any) -> No
 
                 await until("nodes on debian", rolled, timeout=30)
                 assert (await c.get("containers", "mc-frontend"))["spec"]["image"] == "busybox"
+
+                # A new front-end image replaces the front-end (a new object under the same name); status says so meanwhile
+                # (a finalizer holds the old one, as the kubelet's does while it destroys the container).
+                await until("Ready again", lambda: _phase_is(c, "Ready"))
+                front = await c.get("containers", "mc-frontend")
+                await c.patch("containers", "mc-frontend", {"metadata": {"finalizers": ["test.dlxc.io/hold"]}})
+                await c.patch("containerclusters", "mc", {"spec": {"frontEndImage": "debian"}})
+
+                async def updated() -> str:
+                    conditions = ((await c.get("containerclusters", "mc")).get("status") or {}).get("conditions", [])
+                    return next((f"{k['reason']}: {k['message']}" for k in conditions if k["type"] == "Updated"), "")
+
+                await until("status saying so", lambda: _is(updated, "Updating: front-end being replaced (the old one is being deleted)"))
+                await c.patch("containers", "mc-frontend", {"metadata": {"finalizers": []}})
+
+                async def replaced() -> bool:
+                    try:
+                        new = await c.get("containers", "mc-frontend")
+                    except NotFound:
+                        return False
+                    return new["metadata"]["uid"] != front["metadata"]["uid"] and new["spec"]["image"] == "debian"
+
+                await until("front-end replaced", replaced, timeout=30)
+                await until("Ready again", lambda: _phase_is(c, "Ready"))
+                assert await updated() == "UpToDate: every member is on the spec's images"
+                events, _ = await c.list("events")
+                assert sorted(e["spec"]["message"] for e in events if e["spec"]["reason"] == "ReplaceFrontend") == [
+                    "replacing the front-end: image busybox -> debian", "replacing the front-end: memory 64Mi -> none"]
             finally:
                 for task in tasks:
                     task.cancel()
 
     asyncio.run(go())
+
+
+async def _is(get: Any, wanted: str) -> bool:
+    return await get() == wanted
 
 
 async def _phase_is(c: Any, phase: str) -> bool:

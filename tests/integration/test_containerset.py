@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from controller.containerset import ContainerSetController, ContainerSetSettings
-from dlxc.client.errors import Invalid, NotFound
+from dlxc.client.errors import Conflict, Invalid, NotFound
 from schemas.wire import SET_FINALIZER, SET_LABEL
+from statskubelet import UsageCluster, usage_cluster  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -171,8 +172,11 @@ async def _gone(c: Any, name: str) -> bool:
     return False
 
 
-def test_autoscale_follows_cpu_and_waits_out_the_window(api: Any) -> None:
-    """Members report 100% of their CPU: replicas go to max; then 5%: they come down only after the window."""
+def test_autoscale_follows_cpu_and_waits_out_the_window(usage_cluster: UsageCluster) -> None:  # noqa: F811
+    """Members use 100% of their CPU (as their kubelet serves it, through the API's metrics route):
+    replicas go to max; then 5%: they come down only after the window."""
+    api = usage_cluster.api
+
     async def go() -> None:
         async with api.client() as c:
             load = {"cores": 0.5}
@@ -181,12 +185,17 @@ def test_autoscale_follows_cpu_and_waits_out_the_window(api: Any) -> None:
                 while True:
                     items, _ = await c.list("containers")
                     for item in items:
-                        if not item["metadata"].get("deletionTimestamp"):
-                            try:
-                                await c.patch_status("containers", item["metadata"]["name"],
-                                                     {"phase": "Running", "metrics": {"cpu.cores": load["cores"]}})
-                            except NotFound:
-                                pass
+                        name = item["metadata"]["name"]
+                        if item["metadata"].get("deletionTimestamp"):
+                            continue
+                        try:
+                            if not item["spec"].get("nodeName"):
+                                await c.bind(name, usage_cluster.node)
+                            if (item.get("status") or {}).get("phase") != "Running":
+                                await c.patch_status("containers", name, {"phase": "Running"})
+                        except (NotFound, Conflict):
+                            pass
+                        usage_cluster.kubelet.set(name, {"cpu.cores": load["cores"]})
                     await asyncio.sleep(0.1)
 
             tasks = [asyncio.create_task(kubelet()),

@@ -137,7 +137,7 @@ def test_control_plane_joins_need_a_control_plane_token_and_a_peer_url(api) -> N
     cp = make_join_token(api, "masters", "--control-plane")
     bad = httpx.post(f"{api.url}{JOINS}", headers={"Authorization": f"Bearer {cp}"},
                      json={"nodeName": "c1", "controlPlane": True, "peerURL": "10.0.0.2"})
-    assert (bad.status_code, bad.json()["message"]) == (422, "peerURL '10.0.0.2' must be http://ADDRESS:PORT, the new etcd member's peer URL")
+    assert (bad.status_code, bad.json()["message"]) == (422, "peerURL '10.0.0.2' must be https://ADDRESS:PORT, the new etcd member's peer URL")
     # This apiserver holds no CA key: it cannot hand one out, so it adds no control-plane host.
     refused = httpx.post(f"{api.url}{JOINS}", headers={"Authorization": f"Bearer {cp}"},
                          json={"nodeName": "c1", "controlPlane": True, "peerURL": "http://10.0.0.2:6445"})

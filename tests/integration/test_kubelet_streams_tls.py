@@ -101,3 +101,81 @@ def test_without_certificates_the_apiserver_says_how_to_configure_them() -> None
         dialer.url({"metadata": {"name": "n1"}, "status": {"streamEndpoint": "127.0.0.1:1"}}, "/exec/web")
     pki_less = KubeletDialer(cert=None, key=None, ca=None)
     assert pki_less.context is None
+
+
+def _short_lived_serving(pki: Path, node: str, *, age: float, life: float) -> None:
+    """kubelet-NODE.crt/.key signed by the CA in `pki`, issued `age` seconds ago for `life` seconds."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=age)
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node}")]))
+        .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(start).not_valid_after(start + dt.timedelta(seconds=life))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(node)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    (pki / f"kubelet-{node}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                                 serialization.NoEncryption()))
+    (pki / f"kubelet-{node}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_a_short_lived_serving_certificate_is_renewed_and_served(make_api, tmp_path: Path) -> None:
+    """A kubelet's serving certificate past 2/3 of its life: renewed by CSR through a real apiserver (for
+    its own node name, 825 days), written in place, and served by the running stream server at once."""
+    import datetime as dt
+
+    from cryptography import x509
+
+    from dlxc.client.api import Client
+    from dlxc.client.config import ClientConfig
+    from kubelet.certrenewal import CertRenewal
+
+    pki = tmp_path / "pki"
+    ensure_pki(pki)
+    api = make_api(ca_file=pki / "ca.crt", ca_key_file=pki / "ca.key")
+    node_token = api.new_token("kubelet-n1", "node:n1")
+    _short_lived_serving(pki, "n1", age=120, life=150)  # due since 100 s of its 150
+    cert, key = pki / "kubelet-n1.crt", pki / "kubelet-n1.key"
+    settings = KubeletSettings(
+        node_name="n1", lxc_path=Path("/nonexistent-lxcpath"), image_dir=Path("/nonexistent-images"),
+        stream_cert_file=cert, stream_key_file=key, stream_client_ca_file=pki / "ca.crt", stream_host="127.0.0.1",
+    )
+
+    async def served(endpoint: str) -> x509.Certificate:
+        host, port = endpoint.rsplit(":", 1)
+        context = client_context(pki, *issue_apiserver_client(pki))
+        _, writer = await asyncio.open_connection(host, int(port), ssl=context, server_hostname="n1")
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        writer.close()
+        return x509.load_der_x509_certificate(der)
+
+    async def go() -> None:
+        server = StreamServer(StoppedRuntime(), settings, apiserver=api.url)
+        endpoint = await server.start()
+        try:
+            before = await served(endpoint)
+            async with Client(ClientConfig(server=api.url, token=node_token)) as client:
+                renewal = CertRenewal(client, "n1", cert_file=cert, key_file=key, renewed=server.reload_certificate)
+                assert await renewal.check() is True
+                assert await renewal.check() is False  # fresh now: nothing to do until 2/3 of 825 days
+            after = await served(endpoint)
+        finally:
+            await server.stop()
+        assert after.serial_number != before.serial_number
+        assert after.subject.rfc4514_string() == "CN=system:node:n1"
+        life = after.not_valid_after_utc - after.not_valid_before_utc
+        assert dt.timedelta(days=825) <= life <= dt.timedelta(days=825, minutes=6), life
+        assert x509.load_pem_x509_certificate(cert.read_bytes()).serial_number == after.serial_number
+        assert key.stat().st_mode & 0o777 == 0o600 and not (pki / "kubelet-n1.crt.new").exists()
+
+    asyncio.run(go())

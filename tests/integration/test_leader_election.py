@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dlxc.client.errors import Fenced
+from dlxc.client.errors import Conflict, Fenced
 from dlxc.client.leaderelection import LeaderElection, expired
 
 pytestmark = pytest.mark.timeout(120)
@@ -69,6 +69,29 @@ def test_one_leader_then_handover_and_the_old_token_is_refused(api: Any) -> None
             await cb.create("containers", {"metadata": {"name": "ok"}, "spec": {"image": "busybox"}})
             run_b.cancel()
             await asyncio.gather(run_b, return_exceptions=True)
+
+    asyncio.run(go())
+
+
+def test_a_renewal_that_timed_out_but_landed_keeps_the_term(api: Any) -> None:
+    # Under load a renewal can time out on our side and still be written: the next renewal then meets
+    # a newer resourceVersion. That is our own write, not a takeover: the leader must not step down
+    # (it did, and each needless handover stalled the scheduler for seconds). A real takeover still ends it.
+    async def go() -> None:
+        async with api.client() as ca, api.client() as cb:
+            a = LeaderElection(ca, "dlxc-lost-answer", identity="a", **FAST)
+            assert await a.try_acquire()
+            landed = await cb.patch("leases", "dlxc-lost-answer", {"spec": {"renewTime": "2026-01-01T00:00:00Z"}})
+            await a.renew()
+            lease = await cb.get("leases", "dlxc-lost-answer")
+            assert lease["spec"]["holderIdentity"] == "a"
+            assert int(lease["metadata"]["resourceVersion"]) > int(landed["metadata"]["resourceVersion"])
+            # Taken over: deleted and re-created by b, even naming a as holder it is another term.
+            await cb.delete("leases", "dlxc-lost-answer")
+            await cb.create("leases", {"metadata": {"name": "dlxc-lost-answer"},
+                                       "spec": {**lease["spec"], "holderIdentity": "a"}})
+            with pytest.raises(Conflict):
+                await a.renew()
 
     asyncio.run(go())
 

@@ -20,8 +20,9 @@ def ct(name: str, *, phase: str | None = None, node: str = "", ip: str = "", cpu
     if memory is not None:
         spec["memory"] = memory
     metrics = {k: v for k, v in (("cpu.cores", used_cpu), ("memory.bytes", used_mem)) if v is not None}
-    status = {"phase": phase, "ip": ip, "metrics": metrics} if phase else {}
-    return {"metadata": {"name": name, "creationTimestamp": created, **meta}, "spec": spec, "status": status}
+    status = {"phase": phase, "ip": ip} if phase else {}
+    # Usage is not in the object: the row takes the kubelet's sample beside it (the "usage" key here).
+    return {"metadata": {"name": name, "creationTimestamp": created, **meta}, "spec": spec, "status": status, "usage": metrics}
 
 
 @pytest.mark.parametrize(
@@ -35,7 +36,7 @@ def ct(name: str, *, phase: str | None = None, node: str = "", ip: str = "", cpu
     ids=["new", "running-with-metrics", "deleting", "unparseable-memory"],
 )
 def test_container_row(obj: dict, phase: str, cpu: str, memory: str) -> None:
-    row = views.container_row(obj)
+    row = views.container_row(obj, obj.get("usage"))
     assert (row.phase, row.cpu_text, row.memory_text) == (phase, cpu, memory)
 
 
@@ -58,7 +59,7 @@ def test_container_row(obj: dict, phase: str, cpu: str, memory: str) -> None:
          "name-desc", "unknown-sort-is-name"],
 )
 def test_filter_and_sort(query: dict, shown: list[str]) -> None:
-    rows = [views.container_row(o) for o in (
+    rows = [views.container_row(o, o["usage"]) for o in (
         ct("web-1", phase="Running", node="n1", ip="10.0.0.20", used_cpu=0.5, created="2026-01-01T10:00:00Z"),
         ct("web-2", phase="Pending", node="n2", created="2026-01-01T11:00:00Z"),
         ct("db", phase="Running", node="n1", ip="10.0.0.3", used_cpu=1.5, created="2026-01-01T09:00:00Z"),
@@ -165,6 +166,14 @@ def test_table_changes_keep_only_the_ends_of_a_batch(events: list[WatchEvent], q
     assert {name: (first[name], row.phase if row else None) for name, row in last.items()} == expected
 
 
+def test_table_changes_draw_rows_with_the_served_usage() -> None:
+    """Usage is not in the objects: a row redrawn for a watch event carries the kubelet's latest sample."""
+    _, last = views.table_changes([put("a", prev_phase="Pending"), put("b", prev_phase="Pending")], views.Filter(),
+                                  usage={"a": {"cpu.cores": 0.5, "memory.bytes": 2.0**20}})
+    assert (last["a"].cpu_text, last["a"].memory_text) == ("0.50", "1.0Mi")
+    assert (last["b"].cpu_text, last["b"].memory_text) == ("–", "–")
+
+
 def _placed(rows: list[views.ContainerRow], key: str, *, desc: bool) -> list[str]:
     """Rows put one by one where the page's script (app.js placeRows) puts a live row: a binary search
     over data-k (numbers for numeric columns) in the table's direction, ties by name."""
@@ -202,7 +211,7 @@ LIVE_ROWS = [
 @pytest.mark.parametrize("key", views.SORT_KEYS)
 @pytest.mark.parametrize("desc", [False, True], ids=["asc", "desc"])
 def test_a_live_row_lands_where_the_server_sort_puts_it(key: str, desc: bool) -> None:
-    rows = [views.container_row(o) for o in LIVE_ROWS]
+    rows = [views.container_row(o, o["usage"]) for o in LIVE_ROWS]
     expected = [r.name for r in views.sort_rows(rows, key, desc=desc)]
     assert _placed(rows, key, desc=desc) == expected
     assert _placed(rows[::-1], key, desc=desc) == expected

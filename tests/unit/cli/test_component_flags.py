@@ -84,3 +84,13 @@ def test_component_intervals_take_durations(args: list[str], message: str) -> No
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ([], "--serve-usage needs --ca-file and --ca-key-file: each node's serving certificate is signed by the cluster CA"),
+    (["--ca-file", "/nonexistent/ca.crt", "--ca-key-file", "/nonexistent/ca.key"], "--ca-file /nonexistent/ca.crt: no such file"),
+], ids=["no-ca", "missing-file"])
+def test_hollow_nodes_serving_usage_without_the_ca_is_a_usage_error(extra: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["hollow-nodes", "--count", "1", "--serve-usage", *extra], env={"DLXC_SERVER": "http://127.0.0.1:1"})
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.replace("│", " ").split())

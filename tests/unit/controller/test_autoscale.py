@@ -54,13 +54,14 @@ def test_min_holds_the_floor() -> None:
 
 
 @pytest.mark.parametrize(
-    ("member", "percent"),
+    ("member", "usage", "percent"),
     [
-        ({"spec": {"cpu": 0.5}, "status": {"metrics": {"cpu.cores": 0.25}}}, 50.0),
-        ({"spec": {}, "status": {"metrics": {"cpu.cores": 0.3}}}, 30.0),
-        ({"spec": {"cpu": 2}, "status": {"metrics": {}}}, None),
+        ({"spec": {"cpu": 0.5}}, {"cpu.cores": 0.25}, 50.0),
+        ({"spec": {}}, {"cpu.cores": 0.3}, 30.0),
+        ({"spec": {"cpu": 2}}, {}, None),
+        ({"spec": {"cpu": 2}}, None, None),
     ],
-    ids=["of-request", "of-one-core", "not-measured"],
+    ids=["of-request", "of-one-core", "not-measured", "no-sample"],
 )
-def test_cpu_percent(member: dict, percent: float | None) -> None:
-    assert cpu_percent(member) == percent
+def test_cpu_percent(member: dict, usage: dict | None, percent: float | None) -> None:
+    assert cpu_percent(member, usage) == percent

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from controller.backups import SCHEDULED_ANNOTATION, due_backup, to_prune
+from controller.backups import SCHEDULED_ANNOTATION, MarkUnreachable, ReleaseFinalizer, due_backup, to_prune, unreachable
 
 UTC = timezone.utc
 PARIS = timezone(timedelta(hours=1))
@@ -67,3 +67,37 @@ def backup(name: str, scheduled: str, phase: str) -> dict:
 )
 def test_to_prune(backups: list[dict], keep: int, pruned: list[str]) -> None:
     assert to_prune(backups, keep) == pruned
+
+
+def _backup(name: str, *, node: str | None, phase: str = "Completed", deleted: bool = False, message: str = "",
+            finalizers: tuple[str, ...] = ("dlxc.io/backup-archive",)) -> dict:
+    meta = {"name": name, "resourceVersion": "7", "finalizers": list(finalizers)}
+    if deleted:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    status = {"phase": phase, "message": message, "location": f"/b/{name}.tar.zst"}
+    if node:
+        status["node"] = node
+    return {"metadata": meta, "status": status}
+
+
+GONE = "archive unreachable: node n9 is gone (no longer registered); /b/x.tar.zst on node n9 cannot be read or restored"
+
+
+@pytest.mark.parametrize(
+    ("backup", "expected"),
+    [
+        pytest.param(_backup("x", node="n1"), [], id="node-registered"),
+        pytest.param(_backup("x", node=None, phase="Pending"), [], id="no-node-yet"),
+        pytest.param(_backup("x", node="n9"), [MarkUnreachable("x", GONE)], id="completed-node-gone"),
+        pytest.param(_backup("x", node="n9", message=GONE), [], id="already-said"),
+        pytest.param(_backup("x", node="n9", phase="Failed"), [], id="failed-has-no-archive-to-read"),
+        pytest.param(_backup("x", node="n9", deleted=True, finalizers=("dlxc.io/backup-archive", "other")),
+                     [ReleaseFinalizer("x", "7", ("other",), "node n9 is gone: /b/x.tar.zst on node n9 could not be removed "
+                                       "(it stays there if the node returns); the backup is deleted without it")],
+                     id="deleted-node-gone-releases-only-ours"),
+        pytest.param(_backup("x", node="n9", deleted=True, finalizers=()), [], id="deleted-already-released"),
+        pytest.param(_backup("x", node="n1", deleted=True), [], id="deleted-node-there-its-kubelet-removes-it"),
+    ],
+)
+def test_backups_of_a_gone_node(backup: dict, expected: list) -> None:
+    assert unreachable([backup], {"n1"}) == expected

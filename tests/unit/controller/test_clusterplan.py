@@ -6,8 +6,11 @@ from typing import Any
 
 import pytest
 
-from controller.clusterplan import cluster_status, frontend_object, hosts_lines, member_annotations, set_object
-from dlxc.cli.cluster import delnode_count
+from controller.clusterplan import (
+    cluster_status, frontend_object, frontend_outdated, hosts_lines, member_annotations, members_started, set_object,
+)
+from dlxc.cli.cluster import addnode_numbers, delnode_numbers, nodes_spec
+from schemas.container import Container
 from schemas.wire import CLUSTER_LABEL, CLUSTER_ROLE_LABEL, CONTEXT_ANNOTATION, HOSTS_ANNOTATION
 
 
@@ -17,7 +20,7 @@ def a_cluster(nodes: int = 2, **spec: Any) -> dict[str, Any]:
 
 
 def member(name: str, ip: str | None, *, role: str = "node", phase: str = "Running", context: str | None = None,
-           annotations: dict[str, str] | None = None) -> dict[str, Any]:
+           annotations: dict[str, str] | None = None, ipv4: str | None = None, image: str = "busybox") -> dict[str, Any]:
     status: dict[str, Any] = {"phase": phase}
     if ip:
         status["ip"] = ip
@@ -25,8 +28,11 @@ def member(name: str, ip: str | None, *, role: str = "node", phase: str = "Runni
         status["conditions"] = [{"type": "Contextualized", "status": "True", "reason": "ContextDone", "message": ""}]
     elif context:
         status["conditions"] = [{"type": "Contextualized", "status": "False", "reason": "ContextFailed", "message": context}]
+    spec: dict[str, Any] = {"image": image}
+    if ipv4:
+        spec["network"] = {"type": "cluster", "ipv4": ipv4}
     return {"metadata": {"name": name, "labels": {CLUSTER_LABEL: "mc", CLUSTER_ROLE_LABEL: role}, "annotations": annotations or {}},
-            "status": status}
+            "spec": spec, "status": status}
 
 
 def members(*items: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -60,8 +66,13 @@ def test_parts() -> None:
                  member("mc-node3", "10.0.0.5")),
          ["10.0.0.2 frontend.mc.cluster frontend mc-frontend", "10.0.0.3 node1.mc.cluster node1 mc-node1",
           "10.0.0.4 node2.mc.cluster node2 mc-node2"], True),
+        # The address the apiserver gave at create is known before the member runs, and wins over a reported one.
+        (members(member("mc-frontend", None, role="frontend", phase="Pending", ipv4="10.88.0.7/16"),
+                 member("mc-node1", "10.0.0.9", ipv4="10.88.0.8/16"), member("mc-node2", None, phase="Creating", ipv4="10.88.0.9/16")),
+         ["10.88.0.7 frontend.mc.cluster frontend mc-frontend", "10.88.0.8 node1.mc.cluster node1 mc-node1",
+          "10.88.0.9 node2.mc.cluster node2 mc-node2"], True),
     ],
-    ids=["all", "partial", "removed-node-dropped"],
+    ids=["all", "partial", "removed-node-dropped", "spec-address-before-running"],
 )
 def test_hosts_lines(found: dict[str, Any], lines: list[str], complete: bool) -> None:
     assert hosts_lines(a_cluster(), found) == (lines, complete)
@@ -79,6 +90,20 @@ def test_context_only_once_every_member_has_an_address() -> None:
     given = member("mc-node1", "10.0.0.3", annotations={CONTEXT_ANNOTATION: "first"})
     assert member_annotations(a_cluster(3, context=cluster["spec"]["context"]), given, ["l1"], True)[CONTEXT_ANNOTATION] == "first"
     assert member_annotations(a_cluster(), node, ["l1"], True) == {HOSTS_ANNOTATION: "l1"}  # no scripts, no context
+
+
+def test_scripts_wait_for_running_peers_though_names_do_not() -> None:
+    """With every address given at create, /etc/hosts is complete at once; the context and the front-end's
+    hooks still wait until every member runs (has reported its address), so a script finds its peers up."""
+    found = members(member("mc-frontend", "10.88.0.7", role="frontend", ipv4="10.88.0.7/16"),
+                    member("mc-node1", "10.88.0.8", ipv4="10.88.0.8/16"),
+                    member("mc-node2", None, phase="Creating", ipv4="10.88.0.9/16"))
+    assert hosts_lines(a_cluster(), found)[1] is True
+    assert members_started(a_cluster(), found) is False
+    found["mc-node2"]["status"]["ip"] = "10.88.0.9"
+    assert members_started(a_cluster(), found) is True
+    found["mc-node2"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert members_started(a_cluster(), found) is False
 
 
 @pytest.mark.parametrize(
@@ -100,18 +125,75 @@ def test_status(found: dict[str, Any], phase: str, ready: int, message: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("asked", "result"),
-    [([], 2), (["node3"], 2), (["mc-node3", "node2"], 1), (["node1"], "nodes keep their names, so only the last ones can go: node3"),
-     (["node7"], "'node7' is not a node of cluster mc (node1..node3)"), (["web"], "'web' is not a node of cluster mc (node1..node3)")],
-    ids=["default-last", "last", "last-two", "not-last", "no-such", "not-a-node"],
+    ("asked", "count", "result"),
+    [([], None, [1, 2, 3, 4]), (["node5"], None, [1, 2, 3, 4]), (["mc-node3", "node02"], None, [1, 4, 5]),
+     ([], 2, [1, 2, 3]), ([], 9, []),
+     (["node7"], None, "'node7' is not a node of cluster mc (its nodes: node1 node2 node3 node4 node5)"),
+     (["web"], None, "'web' is not a node of cluster mc (its nodes: node1 node2 node3 node4 node5)"),
+     (["node1"], 1, "name the nodes or give --count, not both")],
+    ids=["default-last", "last", "middle-ones", "count", "count-all", "no-such", "not-a-node", "both"],
 )
-def test_delnode_count(asked: list[str], result: int | str) -> None:
-    if isinstance(result, int):
-        assert delnode_count("mc", 3, asked) == result
+def test_delnode_numbers(asked: list[str], count: int | None, result: list[int] | str) -> None:
+    if isinstance(result, list):
+        assert delnode_numbers("mc", [1, 2, 3, 4, 5], asked, count=count) == result
     else:
         with pytest.raises(ValueError) as info:
-            delnode_count("mc", 3, asked)
+            delnode_numbers("mc", [1, 2, 3, 4, 5], asked, count=count)
         assert str(info.value) == result
+
+
+@pytest.mark.parametrize(
+    ("numbers", "count", "after", "spec"),
+    [([1, 2], 1, [1, 2, 3], {"nodes": 3, "skipNodes": []}),
+     ([1, 3, 5], 1, [1, 2, 3, 5], {"nodes": 4, "skipNodes": [4]}),
+     ([1, 3, 5], 3, [1, 2, 3, 4, 5, 6], {"nodes": 6, "skipNodes": []}),
+     ([4], 1, [1, 4], {"nodes": 2, "skipNodes": [2, 3]})],
+    ids=["append", "lowest-hole-first", "holes-then-append", "hole-at-start"],
+)
+def test_addnode_fills_holes_lowest_first(numbers: list[int], count: int, after: list[int], spec: dict[str, Any]) -> None:
+    assert addnode_numbers(numbers, count) == after
+    assert nodes_spec(after) == spec
+
+
+def test_holes_name_the_nodes_everywhere() -> None:
+    """delnode node2 of 3: node3 keeps its name in the set, /etc/hosts, the status and DLXC_NODES."""
+    cluster = a_cluster(2, skipNodes=[2], context=[{"name": "a", "script": "true"}])
+    assert {k: set_object(cluster)["spec"][k] for k in ("replicas", "skipOrdinals")} == {"replicas": 2, "skipOrdinals": [2]}
+    found = members(member("mc-frontend", "10.0.0.2", role="frontend"), member("mc-node1", "10.0.0.3"),
+                    member("mc-node2", "10.0.0.4"), member("mc-node3", "10.0.0.5"))
+    lines, complete = hosts_lines(cluster, found)
+    assert [line.split()[2] for line in lines] == ["frontend", "node1", "node3"] and complete
+    assert [m["hostname"] for m in cluster_status(cluster, found, complete=True)["members"]] == ["frontend", "node1", "node3"]
+    context = json.loads(member_annotations(cluster, found["mc-node1"], lines, True)[CONTEXT_ANNOTATION])
+    assert context["env"]["DLXC_NODES"] == "node1 node3"
+
+
+def test_front_end_change_replaces_it_and_status_says_so() -> None:
+    cluster = a_cluster(1, memory="64Mi")
+    wanted = Container.model_validate(frontend_object(cluster)).to_wire()["spec"]
+    stored = {**frontend_object(cluster), "spec": {**wanted, "nodeName": "n1", "network": {"type": "cluster", "ipv4": "10.88.0.2/16"}}}
+    assert frontend_outdated(cluster, stored, wanted) is None  # what the apiserver adds is no change
+    changed = a_cluster(1, memory="128Mi", frontEndImage="alpine")
+    wanted = Container.model_validate(frontend_object(changed)).to_wire()["spec"]
+    change = frontend_outdated(changed, stored, wanted)
+    assert change == "image debian -> alpine, memory 64Mi -> 128Mi"
+    found = members({**member("mc-frontend", "10.0.0.2", role="frontend", image="debian")}, member("mc-node1", "10.0.0.3"))
+    updated = cluster_status(changed, found, complete=True, front_change=change)["conditions"][1]
+    assert (updated["type"], updated["status"], updated["reason"], updated["message"]) == (
+        "Updated", "False", "Updating", "front-end being replaced (image debian -> alpine, memory 64Mi -> 128Mi)")
+    # Deleting the old one: still saying so; a new one made from the spec: up to date.
+    found["mc-frontend"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert cluster_status(changed, found, complete=True)["conditions"][1]["message"] == (
+        "front-end being replaced (the old one is being deleted)")
+    found["mc-frontend"] = member("mc-frontend", "10.0.0.2", role="frontend", image="alpine")
+    assert cluster_status(changed, found, complete=True)["conditions"][1]["reason"] == "UpToDate"
+    # Nodes on an old image, or a stopped rollout of theirs, show too.
+    old_node = members(member("mc-frontend", "1", role="frontend", image="alpine"), member("mc-node1", "2", image="old"))
+    assert cluster_status(changed, old_node, complete=True)["conditions"][1]["message"] == (
+        "nodes rolling to busybox: node1 still on the old image")
+    stopped = {"status": {"conditions": [{"type": "Progressing", "status": "False", "reason": "UpdateFailed", "message": "member x failed"}]}}
+    assert cluster_status(changed, old_node, complete=True, node_set=stopped)["conditions"][1] == {
+        "type": "Updated", "status": "False", "reason": "UpdateFailed", "message": "nodes: member x failed"}
 
 
 def test_front_end_node_hooks_follow_complete_node_lists() -> None:

@@ -181,3 +181,29 @@ def test_member_object_carries_owner_label_hash_and_spread() -> None:
     assert obj["spec"]["antiAffinity"] == {"group": "web", "mode": "preferred"}
     assert ordinal_of(cset["spec"], "web", "mc-node1") == 1
     assert actions(cset, {}) == [Create("mc-node1", 1), Create("mc-node2", 2)]
+
+
+@pytest.mark.parametrize(
+    ("replicas", "skip", "current", "expected"),
+    [
+        # node2 removed by name: only it goes; node3 keeps its name.
+        (2, [2], ["mc-node1", "mc-node2", "mc-node3"], [Delete("mc-node2", "its ordinal is left out (skipOrdinals)")]),
+        # the hole stays a hole when the set grows: the next member is after the highest.
+        (3, [2], ["mc-node1", "mc-node3"], [Create("mc-node4", 4)]),
+        (1, [1, 3], [], [Create("mc-node2", 2)]),
+        # scaling down with a hole still takes the highest first.
+        (1, [2], ["mc-node1", "mc-node3"], [Delete("mc-node3", "scaled down to 1")]),
+    ],
+    ids=["remove-middle", "grow-past-hole", "holes-at-start", "shrink-with-hole"],
+)
+def test_skipped_ordinals_leave_holes(replicas: int, skip: list[int], current: list[str], expected: list[Any]) -> None:
+    cset = a_set(replicas, memberPrefix="mc-node", ordinalStart=1, skipOrdinals=skip)
+    assert actions(cset, members(*(member(n, cset=cset) for n in current))) == expected
+
+
+def test_skipped_ordinals_are_checked() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="ordinals must not repeat"):
+        a_set(2, skipOrdinals=[1, 1])
+    assert a_set(2, skipOrdinals=[5, 1])["spec"]["skipOrdinals"] == [1, 5]

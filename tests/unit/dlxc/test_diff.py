@@ -66,3 +66,14 @@ def test_imperative_annotations_are_not_drift(desired_annotations: dict, live_an
     live = {**obj(), "metadata": {**obj()["metadata"], "annotations": live_annotations}}
     assert drifted_fields(desired, live) == fields
     assert (unified_diff(desired, live, ref="container/web") == "") == (fields == [])
+
+
+def test_a_merged_object_shows_every_difference_and_never_the_record() -> None:
+    # the manifest had set the restart request and dropped it: the merge removes it, and diff says so
+    merged = {**obj(), "metadata": {**obj()["metadata"], "annotations": {"dlxc.io/last-applied": "{}"}}}
+    live = {**obj(), "metadata": {**obj()["metadata"], "annotations": {**RESTART, "dlxc.io/last-applied": '{"a":1}'}}}
+    assert unified_diff(merged, live, ref="container/web") == ""
+    assert [line for line in unified_diff(merged, live, ref="container/web", merged=True).splitlines() if line[:1] in "+-"] == [
+        "--- live/container/web", "+++ desired/container/web", "-  annotations:", "-    dlxc.io/restartedAt: '2026-01-01T00:00:00Z'",
+        "+  annotations: {}",
+    ]

@@ -25,3 +25,31 @@ def test_the_status_is_ready_with_the_made_up_capacity() -> None:
     assert status["conditions"][0]["type"] == "Ready" and status["conditions"][0]["status"] == "True"
     assert status["allocatable"] == status["capacity"] == {"cpu": 8, "memory": 32 * GI, "disk": 200 * GI, "containers": 60}
     assert status["containerCount"] == 0
+
+
+def test_a_hollow_node_posts_its_status_only_when_a_real_kubelet_would() -> None:
+    # As kubelet.usage.status_due decides for a real kubelet: an idle node's 10 s looks write nothing
+    # until its status changes or grows old; forced posts (registration) always write.
+    import asyncio
+
+    posts: list[dict] = []
+
+    class Api:
+        async def replace_status(self, plural: str, body: dict) -> dict:
+            posts.append(body["status"])
+            return body
+
+    node = HollowNode("h-1", 8, 32 * GI, 200 * GI, 60)
+    hollow = HollowNodes(Api(), [node], status_max_age=300.0)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        await hollow.heartbeat(node, force=False)  # nothing posted yet: due
+        await hollow.heartbeat(node, force=False)  # idle, fresh: not due
+        hollow.per_node["h-1"].add("c1")  # a container arrived: due
+        await hollow.heartbeat(node, force=False)
+        await hollow.heartbeat(node, force=False)
+        hollow.posted["h-1"]["lastHeartbeatTime"] = "2020-01-01T00:00:00Z"  # old: due
+        await hollow.heartbeat(node, force=False)
+        await hollow.heartbeat(node)  # forced
+    asyncio.run(scenario())
+    assert [p["containerCount"] for p in posts] == [0, 1, 1, 1]

@@ -77,3 +77,16 @@ def test_prepare_drain_refuses_and_changes_nothing(nodes: dict, containers: list
         asyncio.run(prepare_drain(client, "n1", force=False))
     assert str(refused.value) == message
     assert client.patches == []
+
+
+def test_a_copy_running_on_another_node_than_the_target_is_a_failed_move() -> None:
+    from dlxc.apply.moves import _running_on
+
+    class Running:
+        async def get(self, plural: str, name: str) -> dict:
+            return {"metadata": {"name": name}, "spec": {"nodeName": "n3"}, "status": {"phase": "Running"}}
+
+    with pytest.raises(MoveError) as failed:
+        asyncio.run(_running_on(Running(), "web", "n2", timeout=5))
+    assert str(failed.value) == "container web runs on node n3, not n2: it was placed again meanwhile"
+    asyncio.run(_running_on(Running(), "web", "n3", timeout=5))  # where it should be: fine

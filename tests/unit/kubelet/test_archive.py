@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kubelet.archive import ArchiveError, IdShift, merged_tree, read_archive, read_header, write_archive
+from kubelet.archive import (
+    ArchiveError, IdShift, caps_host, caps_inside, merged_tree, read_archive, read_header, write_archive,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chown, mknod and trusted xattrs need root")
 
@@ -34,6 +36,66 @@ def test_merged_tree_honours_whiteouts_and_opaque_dirs(tmp_path: Path) -> None:
     ]
 
 
+def test_merged_tree_follows_renamed_dirs_and_refuses_metacopy_files(tmp_path: Path) -> None:
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    for d in (lower / "srv" / "old" / "deep", lower / "opt" / "moved", upper / "srv" / "new", upper / "var" / "app"):
+        d.mkdir(parents=True)
+    (lower / "srv" / "old" / "deep" / "f").write_text("renamed in place\n")
+    (lower / "opt" / "moved" / "g").write_text("renamed across\n")
+    (upper / "srv" / "new" / "added").write_text("+\n")
+    # redirect_dir=on: `mv /srv/old /srv/new` and `mv /opt/moved /var/app`, each leaving a whiteout behind.
+    os.setxattr(upper / "srv" / "new", "trusted.overlay.redirect", b"old")
+    os.mknod(upper / "srv" / "old", stat.S_IFCHR | 0o600, os.makedev(0, 0))
+    os.setxattr(upper / "var" / "app", "trusted.overlay.redirect", b"/opt/moved")
+    (upper / "opt").mkdir()
+    os.mknod(upper / "opt" / "moved", stat.S_IFCHR | 0o600, os.makedev(0, 0))
+    assert [rel for rel, _ in merged_tree([upper, lower])] == [
+        "", "opt", "srv", "srv/new", "srv/new/added", "srv/new/deep", "srv/new/deep/f", "var", "var/app", "var/app/g",
+    ]
+    assert dict(merged_tree([upper, lower]))["var/app/g"] == lower / "opt" / "moved" / "g"
+
+    (upper / "srv" / "new" / "added").unlink()
+    (upper / "srv" / "new" / "meta").write_bytes(b"")
+    os.setxattr(upper / "srv" / "new" / "meta", "trusted.overlay.metacopy", b"")
+    with pytest.raises(ArchiveError, match=r"/upper/srv/new/meta is an overlay metacopy file .*mount without it$"):
+        list(merged_tree([upper, lower]))
+
+
+def _cap(revision: int, permitted: int, rootid: int | None = None) -> bytes:
+    value = (revision | 1).to_bytes(4, "little") + permitted.to_bytes(4, "little") + bytes(12)
+    return value if rootid is None else value + rootid.to_bytes(4, "little")
+
+
+@pytest.mark.parametrize(
+    ("on_disk", "shift", "kept"),
+    [
+        pytest.param(_cap(0x03000000, 1 << 13, 100000), IdShift(100000, 100000), _cap(0x02000000, 1 << 13), id="v3-of-its-root-to-v2"),
+        pytest.param(_cap(0x03000000, 1 << 13, 101000), IdShift(100000, 100000), _cap(0x03000000, 1 << 13, 1000), id="v3-nested-root-inside-uid"),
+        pytest.param(_cap(0x02000000, 1 << 13), IdShift(), _cap(0x02000000, 1 << 13), id="v2-privileged-as-is"),
+        pytest.param(_cap(0x03000000, 1 << 13, 0), IdShift(), _cap(0x02000000, 1 << 13), id="v3-of-host-root-privileged"),
+    ],
+)
+def test_file_capabilities_are_kept_in_the_containers_view(on_disk: bytes, shift: IdShift, kept: bytes) -> None:
+    assert caps_inside(on_disk, shift, where="f") == kept
+
+
+@pytest.mark.parametrize(
+    ("kept", "shift", "written"),
+    [
+        pytest.param(_cap(0x02000000, 1 << 13), IdShift(200000, 200000), _cap(0x03000000, 1 << 13, 200000), id="v2-to-v3-of-new-root"),
+        pytest.param(_cap(0x03000000, 1 << 13, 1000), IdShift(200000, 200000), _cap(0x03000000, 1 << 13, 201000), id="v3-inside-uid"),
+        pytest.param(_cap(0x02000000, 1 << 13), IdShift(), _cap(0x02000000, 1 << 13), id="v2-privileged"),
+    ],
+)
+def test_file_capabilities_are_written_for_the_new_id_map(kept: bytes, shift: IdShift, written: bytes) -> None:
+    assert caps_host(kept, shift) == written
+
+
+def test_a_capability_of_a_uid_outside_the_map_is_refused() -> None:
+    with pytest.raises(ArchiveError, match="^f: its file capability belongs to host uid 5, outside the container's id map$"):
+        caps_inside(_cap(0x03000000, 1, 5), IdShift(100000, 100000), where="f")
+
+
 def test_round_trip_shifts_ids_and_keeps_modes_links_and_xattrs(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "home" / "u").mkdir(parents=True)
@@ -47,6 +109,7 @@ def test_round_trip_shifts_ids_and_keeps_modes_links_and_xattrs(tmp_path: Path) 
     os.link(data, root / "hard")
     os.symlink("/etc/localtime-elsewhere", root / "link")
     os.setxattr(data, "user.note", b"\xffbinary")
+    os.setxattr(suid, "security.capability", _cap(0x03000000, 1 << 13, 100000))  # setcap cap_net_raw+ep inside
     os.mkfifo(root / "fifo")
     out = io.BytesIO()
     written = write_archive(out, merged_tree([root]), spec={"spec": {"image": "busybox"}}, index={"container": "c"},
@@ -65,6 +128,7 @@ def test_round_trip_shifts_ids_and_keeps_modes_links_and_xattrs(tmp_path: Path) 
     assert os.lstat(back / "home" / "u").st_uid == 201000
     assert os.getxattr(back / "home" / "u" / "data.bin", "user.note") == b"\xffbinary"
     assert stat.S_IMODE(os.lstat(back / "passwd").st_mode) == 0o4755
+    assert os.getxattr(back / "passwd", "security.capability") == _cap(0x03000000, 1 << 13, 200000)  # the new map's root
     assert os.readlink(back / "link") == "/etc/localtime-elsewhere"
     assert stat.S_ISFIFO(os.lstat(back / "fifo").st_mode)
 

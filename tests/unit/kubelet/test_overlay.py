@@ -72,3 +72,32 @@ def test_gateway_mac_is_per_network_unicast_and_local() -> None:
 def test_vxlan_name_fits_an_interface_name() -> None:
     assert vxlan_name("dlxc0") == "dlxc0-vx"
     assert len(vxlan_name("a" * 15)) == 15
+
+
+def test_forwarding_is_turned_off_again_by_the_last_network_only_if_dlxc_turned_it_on(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubelet import hostfeatures, overlay
+    monkeypatch.setattr(hostfeatures, "private_namespace", lambda kind, proc=None: False)  # the machine's own
+    sysctl, record = tmp_path / "ip_forward", tmp_path / "run" / "ip_forward.before"
+    sysctl.write_text("0\n")
+    overlay.enable_forwarding(sysctl, record)
+    overlay.enable_forwarding(sysctl, record)  # a second network: still "off before dlxc"
+    assert (sysctl.read_text(), record.read_text()) == ("1\n", "0\n")
+    overlay.restore_forwarding(networks_left=True, sysctl=sysctl, record=record)
+    assert sysctl.read_text() == "1\n" and record.exists()
+    overlay.restore_forwarding(networks_left=False, sysctl=sysctl, record=record)
+    assert sysctl.read_text() == "0\n" and not record.exists()
+    # On already (the admin's choice): dlxc records nothing and never turns it off.
+    sysctl.write_text("1\n")
+    overlay.enable_forwarding(sysctl, record)
+    overlay.restore_forwarding(networks_left=False, sysctl=sysctl, record=record)
+    assert sysctl.read_text() == "1\n" and not record.exists()
+
+
+def test_a_simulated_hosts_network_namespace_records_nothing(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubelet import hostfeatures, overlay
+    monkeypatch.setattr(hostfeatures, "private_namespace", lambda kind, proc=None: True)
+    sysctl, record = tmp_path / "ip_forward", tmp_path / "ip_forward.before"
+    sysctl.write_text("0\n")
+    overlay.enable_forwarding(sysctl, record)
+    assert sysctl.read_text() == "1\n" and not record.exists()

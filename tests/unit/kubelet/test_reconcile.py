@@ -96,7 +96,7 @@ def world(tmp_path: Path, **overrides: Any) -> World:
     r = Reconciler(api, rt, s, images=FakeImages(), network=FakeNetwork, idmap=IDMAP, allocator=Allocator(s.subnet),
                    host=HostFeatures(),
                    drift=DriftPoller(s.lxc_path, interval=1.0, enqueue=lambda name: None), stops=stops,
-                   cached=api.cached, may_start=guard.may_start, metrics=lambda name: None, cgroup_version=2)
+                   cached=api.cached, may_start=guard.may_start, cgroup_version=2)
     holder["r"] = r
     return World(api, rt, stops, lease, guard, r)
 
@@ -758,3 +758,23 @@ def test_which_bridge_a_container_gets(tmp_path: Path, network: dict | None, lin
     else:
         assert "web" not in w.rt.containers
         assert w.status()["phase"] == "Failed" and message in w.status()["message"]
+
+
+# ---- usage stays out of the status ----
+
+
+def test_an_idle_running_container_is_not_written_again(tmp_path: Path) -> None:
+    """Usage is served from the kubelet's memory: a reconcile of an unchanged Running container writes
+    nothing, with the apiserver's empty `metrics` default in the status; an older kubelet's sample goes once."""
+    w = world(tmp_path)
+    asyncio.run(running(w))
+    w.api.objects["web"]["status"]["metrics"] = {}  # as the apiserver's model fills it in
+    before = len(w.api.writes)
+    assert asyncio.run(w.reconcile()) == DONE
+    assert asyncio.run(w.reconcile()) == DONE
+    assert w.api.writes[before:] == []
+    w.api.objects["web"]["status"].update(metrics={"cpu.cores": 0.5}, metricsTime="2026-01-01T00:00:00Z")
+    assert asyncio.run(w.reconcile()) == DONE
+    assert asyncio.run(w.reconcile()) == DONE
+    assert len(w.api.writes) == before + 1
+    assert "metrics" not in w.api.statuses("web")[-1] and "metricsTime" not in w.api.statuses("web")[-1]

@@ -65,3 +65,52 @@ def test_console_log_files_oldest_first_and_previous(tmp_path: Path) -> None:
     assert runtime.console_log_files("web") == []
     assert runtime.console_log_files("web", previous=True) == [directory / "console.previous.log"]
     assert (directory / "console.previous.log").read_text() == "old\nnew\n"
+
+
+def test_an_exec_child_is_waited_for_without_a_thread_of_its_own() -> None:
+    import asyncio
+    import sys
+    import threading
+
+    from kubelet.streams import wait_children_by_pidfd
+
+    async def go() -> tuple[int, int]:
+        installed = wait_children_by_pidfd(asyncio.get_running_loop())
+        assert installed or sys.version_info >= (3, 12)  # 3.12 waits by pidfd by itself
+        try:
+            before = threading.active_count()
+            proc = await asyncio.create_subprocess_exec("sleep", "0.2")
+            during = threading.active_count()
+            assert await proc.wait() == 0
+            return before, during
+        finally:
+            if installed:
+                asyncio.set_child_watcher(None)  # the next test's loop gets asyncio's default again
+
+    before, during = asyncio.run(go())
+    assert during == before
+
+
+def test_the_state_check_reuses_one_liblxc_handle_and_still_sees_a_deletion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import lxc
+
+    made: list[str] = []
+
+    class Counted(lxc.Container):  # type: ignore[misc]
+        def __init__(self, name: str, config_path: str | None = None) -> None:
+            made.append(name)
+            super().__init__(name, config_path)
+
+    monkeypatch.setattr(lxc, "Container", Counted)
+    runtime = LxcRuntime(tmp_path)
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "config").write_text("lxc.uts.name = web\n")
+    assert [runtime.state("web") for _ in range(3)] == ["STOPPED"] * 3
+    assert made == ["web"]  # one parse of the config, not one per exec
+    shutil.rmtree(tmp_path / "web")
+    assert runtime.state("web") is None  # the handle stats the config file at each ask
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "config").write_text("lxc.uts.name = web\n")
+    assert runtime.state("web") == "STOPPED"

@@ -64,13 +64,19 @@ def test_full_form_round_trips() -> None:
         ({"name": "web", "image": "busybox", "mounts": ["/a:/../etc"]}, "mounts.0.path", "'..'"),
         ({"name": "web", "image": "busybox", "network": {"type": "bridge", "bridge": "br\n0"}}, "network.bridge", "interface name"),
         ({"name": "web", "image": "bad image"}, "image", "image reference"),
+        # A trailing newline slipped past patterns ending in `$` (Python's `$` matches before one).
+        ({"name": "web\n", "image": "busybox"}, "name", "DNS-1123"),
+        ({"name": "web", "image": "busybox", "env": {"A\n": "1"}}, "env", "variable name"),
+        ({"name": "web", "image": "busybox\n"}, "image", "image reference"),
+        ({"name": "web", "image": "busybox", "labels": {"app": "web\n"}}, "labels", "invalid value"),
         ({"name": "web", "image": "busybox", "state": "Paused"}, "state", "Running"),
         ({"apiVersion": "dlxc.io/v1", "kind": "Pod", "metadata": {"name": "x"}}, "kind", "unknown kind"),
         ({"apiVersion": "v2", "kind": "Container", "metadata": {"name": "x"}}, "apiVersion", "dlxc.io/v1"),
         ({"apiVersion": "dlxc.io/v1", "kind": "Container", "metadata": {"name": "x"}, "spec": {"image": "busybox", "memroy": "1Gi"}}, "spec.memroy", "unknown field"),
     ],
     ids=["unknown-field", "bad-name", "bad-size", "memory-1Ki", "memory-bare-3", "cpu-type", "env-injection", "env-key", "mount-relative",
-         "mount-space", "mount-dotdot", "bridge-injection", "image", "state", "unknown-kind", "api-version", "full-unknown"],
+         "mount-space", "mount-dotdot", "bridge-injection", "image", "name-newline", "env-key-newline", "image-newline",
+         "label-newline", "state", "unknown-kind", "api-version", "full-unknown"],
 )
 def test_bad_manifests_name_the_field(doc: dict, field: str, message: str) -> None:
     with pytest.raises(ManifestError) as info:

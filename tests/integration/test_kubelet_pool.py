@@ -1,0 +1,175 @@
+"""The apiserver's ready connections to kubelets, over real mutual TLS against a real kubelet stream server
+(a stand-in runtime whose "container" runs commands on this host, no LXC): reused, redialed after the
+kubelet restarts, expired, renewed with the apiserver's certificate, and nothing left behind."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+
+from apiserver.streams import KubeletDialer
+from dlxc.cluster.pki import ensure_pki, issue_apiserver_client, issue_kubelet_serving
+from kubelet.settings import KubeletSettings
+from kubelet.streams import CHANNEL_ERROR, StreamServer
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class HostRuntime:
+    """A running container `web` whose commands run right here: the kubelet's session code, no LXC."""
+
+    lxc_path = Path("/nonexistent-lxcpath")
+
+    def state(self, name: str) -> str | None:
+        return "RUNNING" if name == "web" else None
+
+    def attach_command(self, name: str, command: list[str], **_: Any) -> list[str]:
+        return ["/bin/sh", "-c", 'exec "$@"', "sh", *command]
+
+
+@asynccontextmanager
+async def kubelet(pki: Path, port: int = 0) -> AsyncIterator[tuple[StreamServer, dict[str, Any]]]:
+    cert, key = issue_kubelet_serving(pki, "n1")
+    settings = KubeletSettings(
+        node_name="n1", lxc_path=Path("/nonexistent-lxcpath"), image_dir=Path("/nonexistent-images"),
+        stream_cert_file=cert, stream_key_file=key, stream_client_ca_file=pki / "ca.crt", stream_host="127.0.0.1",
+        stream_port=port,
+    )
+    server = StreamServer(HostRuntime(), settings, apiserver="http://127.0.0.1:1")
+    endpoint = await server.start()
+    try:
+        yield server, {"metadata": {"name": "n1"}, "status": {"streamEndpoint": endpoint}}
+    finally:
+        await server.stop()
+
+
+async def run(dialer: KubeletDialer, node: dict[str, Any], *command: str) -> dict[str, Any]:
+    """One exec session through the dialer; its final status."""
+    ws = await dialer.ws_connect(node, "/exec/web", [("command", c) for c in command])
+    status: dict[str, Any] = {}
+    async for message in ws:
+        if message.type == aiohttp.WSMsgType.BINARY and message.data[0] == CHANNEL_ERROR:
+            status = json.loads(message.data[1:])
+    await ws.close()
+    return status
+
+
+async def spare_ready(dialer: KubeletDialer, count: int = 1) -> None:
+    assert dialer.connector is not None
+    for _ in range(200):
+        if dialer.connector.spare_count() >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no spare connection was made")
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Path:
+    ensure_pki(tmp_path / "pki")
+    return tmp_path / "pki"
+
+
+def dialer_for(pki: Path, **kwargs: Any) -> KubeletDialer:
+    cert, key = issue_apiserver_client(pki)
+    return KubeletDialer(cert=cert, key=key, ca=pki / "ca.crt", **kwargs)
+
+
+def test_a_session_takes_a_connection_dialed_ahead(pki: Path) -> None:
+    async def go() -> None:
+        dialer = dialer_for(pki)
+        async with kubelet(pki) as (_, node):
+            try:
+                assert await run(dialer, node, "true") == {"metadata": {}, "status": "Success"}
+                connector = dialer.connector
+                assert connector is not None
+                await spare_ready(dialer)
+                assert await run(dialer, node, "sh", "-c", "exit 3") == {
+                    "metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                    "message": "command terminated with non-zero exit code: 3",
+                    "details": {"causes": [{"reason": "ExitCode", "message": "3"}]},
+                }
+                assert (connector.dialed, connector.reused) == (1, 1)
+            finally:
+                await dialer.close()
+
+    asyncio.run(go())
+
+
+def test_after_a_kubelet_restart_the_dead_spare_is_not_used(pki: Path) -> None:
+    async def go() -> None:
+        dialer = dialer_for(pki)
+        try:
+            async with kubelet(pki) as (_, node):
+                assert (await run(dialer, node, "true"))["status"] == "Success"
+                await spare_ready(dialer)
+            port = int(node["status"]["streamEndpoint"].rsplit(":", 1)[1])
+            async with kubelet(pki, port) as (_, again):  # the same address, a new process's sockets
+                assert again == node
+                assert (await run(dialer, node, "true"))["status"] == "Success"
+                connector = dialer.connector
+                assert connector is not None
+                assert (connector.dialed, connector.reused) == (2, 0)
+            # No kubelet at all: a clear connection error, not a wait on a dead spare.
+            with pytest.raises(aiohttp.ClientConnectorError):
+                await run(dialer, node, "true")
+        finally:
+            await dialer.close()
+
+    asyncio.run(go())
+
+
+def test_spares_expire_and_follow_a_renewed_client_certificate(pki: Path) -> None:
+    async def go() -> None:
+        dialer = dialer_for(pki, max_idle=0.3)
+        try:
+            async with kubelet(pki) as (_, node):
+                await run(dialer, node, "true")
+                await spare_ready(dialer)
+                await asyncio.sleep(0.5)
+                assert dialer.connector is not None and dialer.connector.spare_count() == 0  # closed, not kept open
+                await run(dialer, node, "true")
+                await spare_ready(dialer)
+                old = dialer.context
+                for renewed in issue_apiserver_client(pki):  # a renewal: a new key and certificate at the same paths
+                    renewed.unlink()
+                issue_apiserver_client(pki)
+                assert await run(dialer, node, "true") == {"metadata": {}, "status": "Success"}
+                assert dialer.context is not old
+                assert dialer.connector.reused == 0  # the spare made with the old certificate was dropped
+        finally:
+            await dialer.close()
+
+    asyncio.run(go())
+
+
+def test_twenty_sessions_leave_no_connection_or_process_behind(pki: Path) -> None:
+    async def go() -> None:
+        dialer = dialer_for(pki)
+        me = psutil.Process()
+        try:
+            async with kubelet(pki) as (server, node):
+                await run(dialer, node, "true")
+                await spare_ready(dialer)
+                fds, children = me.num_fds(), {child.pid for child in me.children()}  # other tests' etcd may be one
+                outcomes = await asyncio.gather(*(run(dialer, node, "sh", "-c", f"exit {i % 2}") for i in range(20)))
+                assert [o["status"] for o in outcomes] == ["Success", "Failure"] * 10
+                await spare_ready(dialer)
+                assert dialer.connector is not None and dialer.connector.spare_count() == 1
+                assert not server.sessions and {child.pid for child in me.children()} == children
+                for _ in range(100):  # the closing handshakes of the last sockets finish on the loop
+                    if me.num_fds() <= fds:
+                        break
+                    await asyncio.sleep(0.02)
+                assert me.num_fds() <= fds
+        finally:
+            await dialer.close()
+
+    asyncio.run(go())
+

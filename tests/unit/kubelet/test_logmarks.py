@@ -1,0 +1,76 @@
+"""`logs --since` by line: marks of when a console log grew, and where a cutoff starts in it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kubelet.logmarks import MAX_MARKS, LogMarks, line_start, start_offset
+from kubelet.streams import _tail
+
+NOW = 1_800_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "offset"),
+    [(50, 0), (100, 0), (150, 10), (200, 10), (250, 20), (350, 30)],
+    ids=["before-all", "at-first-mark", "between", "at-second-mark", "later", "after-all"],
+)
+def test_a_cutoff_starts_past_every_mark_older_than_it(cutoff: float, offset: int) -> None:
+    assert start_offset([(10, 100.0), (20, 200.0), (30, 300.0)], cutoff) == offset
+
+
+@pytest.mark.parametrize(
+    ("before", "offset", "start"),
+    [(b"abc\nde", 106, 104), (b"abc\n", 104, 104), (b"abcdef", 6, 0)],
+    ids=["mid-line", "at-line-start", "first-line"],
+)
+def test_a_start_backs_up_to_its_line(before: bytes, offset: int, start: int) -> None:
+    assert line_start(before, offset) == start
+
+
+def grow(path: Path, data: bytes, at: float, marks: LogMarks) -> None:
+    with open(path, "ab") as fh:
+        fh.write(data)
+    os.utime(path, (at, at))
+    marks.look([path])
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "expected"),
+    [
+        (NOW - 500, b"old1\nold2\npartial\nnew1\nnew2\n"),
+        (NOW - 50, b"partial\nnew1\nnew2\n"),  # the line begun before the cutoff and ended after it comes whole
+        (NOW - 5, b"new2\n"),
+        (NOW + 5, b""),
+    ],
+    ids=["all", "one-line-straddles", "last-look-only", "nothing-since"],
+)
+def test_since_keeps_the_lines_written_after_the_cutoff(tmp_path: Path, cutoff: float, expected: bytes) -> None:
+    path, marks = tmp_path / "console.log", LogMarks()
+    grow(path, b"old1\nold2\npart", NOW - 100, marks)
+    grow(path, b"ial\nnew1\n", NOW - 10, marks)
+    grow(path, b"new2\n", NOW, marks)
+    start = marks.start(path, cutoff)
+    assert path.read_bytes()[start:] == expected
+    assert b"".join(_tail([path], 2, {path: start})) == b"".join(expected.splitlines(keepends=True)[-2:])
+
+
+def test_marks_follow_a_rotated_file_and_are_forgotten_with_it(tmp_path: Path) -> None:
+    path, marks = tmp_path / "console.log", LogMarks()
+    grow(path, b"old\n", NOW - 100, marks)
+    grow(path, b"new\n", NOW, marks)
+    rotated = path.rename(tmp_path / "console.log.1")  # liblxc's rotation: the same inode
+    assert rotated.read_bytes()[marks.start(rotated, NOW - 50):] == b"new\n"
+    marks.look([])  # no longer among the logs: forgotten, and only the file's mtime is left to go by
+    assert marks.start(rotated, NOW - 50) == 0
+    assert marks.start(rotated, NOW + 1) == rotated.stat().st_size
+
+
+def test_marks_stay_bounded(tmp_path: Path) -> None:
+    path, marks = tmp_path / "console.log", LogMarks()
+    for i in range(MAX_MARKS + 10):
+        grow(path, b"x\n", NOW - MAX_MARKS + i, marks)
+    assert path.read_bytes()[marks.start(path, NOW + 8.5):] == b"x\n"  # the newest marks keep their precision
+    assert len(marks._marks[(path.stat().st_dev, path.stat().st_ino)]) <= MAX_MARKS  # noqa: SLF001
