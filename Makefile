@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := lxc lxc-dev pkg-config gcc etcd-server etcd-client busybox-static uidmap iproute2 debootstrap rsync lxcfs chromium nftables openssl zstd systemd
 PYTEST_ARGS ?=
+# Test files run in this many pytest-xdist workers at once (most e2e time is waiting on LXC, etcd and timers).
+TEST_WORKERS ?= 2
 
 .PHONY: deps apt venv up down test unit lint clean screenshots
 
@@ -37,7 +39,7 @@ down: venv
 
 test: deps
 	$(BIN)/lint-imports
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -3,10 +3,15 @@
 Everything lives in temp dirs, on free ports, with names (`dt...` bridges, `t-...` nodes) that
 cannot collide with a user's own containers or a running `make up` cluster; every finalizer runs
 on failure, on Ctrl-C and on SIGTERM/SIGHUP too.
+
+`make test` runs the files in two pytest-xdist workers at once, so anything a test makes on the host
+needs a name or address no other worker can pick: random suffixes for names, `spread()` for the
+octets of subnets and bridge addresses; host-wide cleanup belongs in the controller's hooks here.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 import shutil
@@ -18,6 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +44,58 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, interrupted)
+    # An xdist worker starts with COLUMNS=80 LINES=24 in its environment (the controller did not have
+    # them): commands the tests run would take those for the size of their terminal (`dlxc exec -t`).
+    for key, value in getattr(config, "workerinput", {}).get("dlxc_terminal_env", {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: object) -> None:
+    """(xdist, in the controller) Hand each worker the controller's COLUMNS and LINES, or their absence."""
+    node.workerinput["dlxc_terminal_env"] = {key: os.environ.get(key) for key in ("COLUMNS", "LINES")}  # type: ignore[attr-defined]
+
+
+# With xdist workers (`make test`), whole files go to a worker in this order as workers come free
+# (`--dist loadfile --no-loadscope-reorder`): the long e2e files first, the many short integration
+# and unit files last, so the workers run out of work at about the same time.
+_TIERS = {"e2e": 0, "integration": 1, "unit": 2}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # only workers collect for the controller's schedule
+        return
+
+    def tier(item: pytest.Item) -> int:
+        parts = Path(str(item.path)).relative_to(REPO).parts
+        return _TIERS.get(parts[1], 1) if len(parts) > 2 and parts[0] == "tests" else 1
+
+    items.sort(key=tier)
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def worker_slot() -> tuple[int, int]:
+    """(this xdist worker's index, the number of workers); (0, 1) in a run without workers."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return (int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0), max(count, 1)
+
+
+def spread(base: int, span: int) -> int:
+    """A random number in [base, base + span) from this worker's own share of that range, for the
+    octets of test subnets and bridge addresses: tests that run at once in two xdist workers never
+    put the same network on two bridges of this host (one worker's tests run one after another)."""
+    index, count = worker_slot()
+    share = max(span // count, 1)
+    return base + (index * share) % span + secrets.randbelow(share)
 
 
 def wait_http(url: str, *, timeout: float = 20.0, verify: object = True) -> None:
@@ -67,6 +119,21 @@ def stop_process(proc: subprocess.Popen, *, grace: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def stop_processes(procs: list[subprocess.Popen], *, grace: float = 10.0) -> None:
+    """stop_process() for each, all at once: each gets SIGTERM, then `grace` seconds to exit (a
+    cluster's components take a second or so each to stop; one after another that added up)."""
+    running = [proc for proc in procs if proc.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in running:
+        try:
+            proc.wait(max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @dataclass
@@ -180,7 +247,7 @@ def start_api(etcd: Etcd, tmp: Path, *, tls: bool = False, **overrides: object) 
             "allowed_host_paths": [os.path.realpath(tempfile.gettempdir())],
             # A cluster network of its own (big enough for tests that create a thousand containers);
             # two test clusters that happen to share one are still apart: each has its own bridge.
-            "cluster_cidr": f"10.{64 + secrets.randbelow(64)}.0.0/16",
+            "cluster_cidr": f"10.{spread(64, 64)}.0.0/16",
             **overrides,
         }
     )
@@ -275,15 +342,54 @@ def dlxc(*args: str, env: dict[str, str], input: str | None = None, timeout: flo
 # ---------------------------------------------------------------- real LXC clusters
 
 
-@pytest.fixture(scope="session", autouse=True)
-def lxcfs_left_as_found() -> Iterator[None]:
-    """Kubelets start lxcfs when it is not running; a session that made them do so stops it at the end.
-    (A kubelet of a namespace host stops the lxcfs it started itself: tests/e2e/netnodes.py checks it.)"""
+# lxcfs is one per host, so the session's controller (the only process in a run without xdist
+# workers, the xdist controller otherwise) looks after it: a worker that stopped it at its own end
+# would pull it from under the containers of a worker still running.
+SESSION_LXCFS_PIDFILE = Path("/run/dlxc-test-lxcfs.pid")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def _has_workers(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and getattr(config.option, "dist", "no") != "no"
+
+
+_lxcfs_before = pytest.StashKey[tuple[bool, float]]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Note whether the host ran lxcfs; with xdist workers, start one for the session (as a host's
+    lxcfs.service would, under a pid file of its own that no kubelet or `dlxc down` touches), so that
+    no worker's `dlxc down` stops the lxcfs that another worker's containers use."""
+    config = session.config
+    if not _is_controller(config) or os.geteuid() != 0:
+        return
     from kubelet import hostfeatures
 
-    running_before = hostfeatures.lxcfs_mounted()
-    yield
+    running = hostfeatures.lxcfs_mounted()
+    config.stash[_lxcfs_before] = (running, time.time())
+    if not running and _has_workers(config) and shutil.which("lxcfs"):
+        with warnings.catch_warnings():
+            # Its Popen is dropped while lxcfs runs on (a daemon, stopped by its pid file at the end).
+            warnings.simplefilter("ignore", ResourceWarning)
+            problem = hostfeatures.ensure_lxcfs(pidfile=SESSION_LXCFS_PIDFILE)
+        if problem:
+            print(f"lxcfs for the test session: {problem}", file=sys.stderr)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Kubelets start lxcfs when it is not running; a session that made them do so stops it at the end."""
+    config = session.config
+    if not _is_controller(config) or _lxcfs_before not in config.stash:
+        return
+    from kubelet import hostfeatures
+
+    # (A kubelet of a namespace host stops the lxcfs it started itself: tests/e2e/netnodes.py checks it.)
+    running_before, _began = config.stash[_lxcfs_before]
     if not running_before:
+        hostfeatures.stop_lxcfs(pidfile=SESSION_LXCFS_PIDFILE)
         hostfeatures.stop_lxcfs()
 
 
@@ -345,7 +451,7 @@ class Cluster:
             name=f"t-{suffix}",
             lxc_path=self.lxc_root / f"lxc-{suffix}",
             bridge=f"dt{suffix}",
-            subnet=f"10.{200 + len(self.nodes)}.{secrets.randbelow(250) + 1}.1/24",
+            subnet=f"10.{200 + len(self.nodes)}.{spread(1, 250)}.1/24",
             args=list(args or []),
         )
         node.lxc_path.mkdir(parents=True)
@@ -378,17 +484,16 @@ class Cluster:
         )
 
     def cleanup(self) -> None:
-        for proc in reversed(self.procs):
-            stop_process(proc)
+        stop_processes(list(reversed(self.procs)))
         from concurrent.futures import ThreadPoolExecutor
 
         from kubelet import network, overlay, runtime
 
         for node in self.nodes:
             rt = runtime.LxcRuntime(node.lxc_path)
-            # A clean halt takes seconds per container; many at once take about as long as one.
+            # The test is over: kill rather than halt (busybox's init takes ~2 s to halt); many at once.
             with ThreadPoolExecutor(max_workers=16) as pool:
-                list(pool.map(rt.destroy, rt.names()))
+                list(pool.map(functools.partial(rt.destroy, timeout=0), rt.names()))
             if network.bridge_exists(node.bridge):
                 network.delete_bridge(node.bridge)
             shutil.rmtree(node.lxc_path, ignore_errors=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from netnodes import _run
+from netnodes import _run, spread
 
 __all__ = ["Host", "MultiHost", "lan", "ok"]
 
@@ -46,7 +46,7 @@ class MultiHost:
 
     def __post_init__(self) -> None:
         self.tag = secrets.token_hex(2)
-        self.octet = 100 + secrets.randbelow(150)
+        self.octet = spread(100, 150)  # apart from another xdist worker's test LAN
         self.bridge = f"dtj{self.tag}"
         self.gateway = f"10.253.{self.octet}.254"
         self.config = self.tmp / "admin-config.yaml"

@@ -29,6 +29,18 @@ from typing import Any
 
 import httpx
 
+try:
+    from conftest import spread  # under pytest: octets from this xdist worker's own share
+except ModuleNotFoundError:  # a bench/ script (run by tests/e2e/test_bench_smoke.py in a worker, or alone)
+
+    def spread(base: int, span: int) -> int:
+        """tests/conftest.py's spread(): the share of the xdist worker whose test started this script."""
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1), 1)
+        index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+        share = max(span // count, 1)
+        return base + (index * share) % span + secrets.randbelow(share)
+
 __all__ = ["NetCluster", "NetNode"]
 
 
@@ -92,7 +104,7 @@ class NetCluster:
 
     def __post_init__(self) -> None:
         self.tag = secrets.token_hex(2)
-        self.octet = 100 + secrets.randbelow(150)
+        self.octet = spread(100, 150)  # apart from another xdist worker's test LAN
         self.lan = f"dlan{self.tag}"
         self.lan_ip = f"10.254.{self.octet}.1"
         self.host_ips = [self.lan_ip]

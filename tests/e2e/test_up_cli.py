@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from conftest import spread
 from test_up_nodes import free_block
 
 from dlxc.cluster.local import lxc_containers_running
@@ -43,9 +44,9 @@ def test_up_applies_the_examples_and_down_purge_leaves_nothing(lxc_root: Path, t
     state, bridge = lxc_root / f"cli-{suffix}", f"dq{suffix}"
     config = tmp_path / "config.yaml"
     env = {**os.environ, "DLXC_CONFIG": str(config), "DLXC_STATE_DIR": str(state), "DLXC_PORT": str(free_block(3)),
-           "DLXC_BRIDGE": bridge, "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{secrets.randbelow(200)}.1/24",
+           "DLXC_BRIDGE": bridge, "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{spread(0, 200)}.1/24",
            # The cluster network too is the test's own, and no NAT rule or forwarding is switched on on this host.
-           "DLXC_CLUSTER_BRIDGE": f"{bridge}c", "DLXC_CLUSTER_CIDR": f"10.{64 + secrets.randbelow(64)}.0.0/16",
+           "DLXC_CLUSTER_BRIDGE": f"{bridge}c", "DLXC_CLUSTER_CIDR": f"10.{spread(64, 64)}.0.0/16",
            "DLXC_OUTBOUND_NAT": "false"}
     env.pop("DLXC_SERVER", None)
     env.pop("DLXC_TOKEN", None)
@@ -153,12 +154,15 @@ def statuses(env: dict[str, str]) -> dict[str, dict]:
     return {c["metadata"]["name"]: c.get("status") or {} for c in json.loads(got.stdout)["items"]}
 
 
-def wait_all_running(env: dict[str, str], count: int, *, timeout: float = 90) -> dict[str, dict]:
+def wait_all_running(env: dict[str, str], count: int, *, timeout: float = 90, since: dict[str, dict] | None = None) -> dict[str, dict]:
+    """All `count` containers Running and Ready; with `since` (statuses from before), each started again
+    after it: right after `up` the statuses still say Running from before `down` until the kubelet reports."""
     deadline = time.monotonic() + timeout
     while True:
         found = statuses(env)
-        ready = [s for s in found.values() if s.get("phase") == "Running"
-                 and any(c["type"] == "Ready" and c["status"] == "True" for c in s.get("conditions", []))]
+        ready = [s for n, s in found.items() if s.get("phase") == "Running"
+                 and any(c["type"] == "Ready" and c["status"] == "True" for c in s.get("conditions", []))
+                 and (since is None or s.get("startedAt") != since.get(n, {}).get("startedAt"))]
         if len(found) == count and len(ready) == count:
             return found
         assert time.monotonic() < deadline, f"not all Running and Ready: { {n: s.get('phase') for n, s in found.items()} }"
@@ -177,7 +181,9 @@ def test_down_then_up_is_not_a_crash(lxc_root: Path, tmp_path: Path) -> None:
     (manifests / "three.yaml").write_text(MANIFESTS)
     env = {**os.environ, "DLXC_CONFIG": str(tmp_path / "config.yaml"), "DLXC_STATE_DIR": str(state),
            "DLXC_PORT": str(free_block(3)), "DLXC_BRIDGE": bridge,
-           "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{secrets.randbelow(200)}.1/24"}
+           "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{spread(0, 200)}.1/24",
+           # A cluster network of its own (not the default dlxc0 of a user's `make up`, nor another test's), no NAT.
+           "DLXC_CLUSTER_BRIDGE": f"{bridge}c", "DLXC_CLUSTER_CIDR": f"10.{spread(64, 64)}.0.0/16", "DLXC_OUTBOUND_NAT": "false"}
     env.pop("DLXC_SERVER", None)
     env.pop("DLXC_TOKEN", None)
     try:
@@ -188,7 +194,7 @@ def test_down_then_up_is_not_a_crash(lxc_root: Path, tmp_path: Path) -> None:
         assert down.returncode == 0, down.stdout + down.stderr
         again = dlxc("up", "--examples", str(manifests), env=env)
         assert again.returncode == 0, again.stdout + again.stderr
-        after = wait_all_running(env, 3)
+        after = wait_all_running(env, 3, since=before)
         time.sleep(2)  # any wrongly recorded exit would show by now
         after = statuses(env)
         for name in ("keeper", "once", "picky"):

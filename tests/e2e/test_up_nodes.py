@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import spread
+
 from dlxc.cluster.local import LocalCluster
 from dlxc.cluster.pki import ssl_context
 
@@ -47,8 +49,8 @@ def test_up_with_two_nodes_and_three_etcd_members(lxc_root: Path, tmp_path: Path
     suffix = secrets.token_hex(2)
     state = lxc_root / f"up-{suffix}"
     cluster = LocalCluster(state, port=free_block(7), node_name=f"t-{suffix}", bridge=f"dt{suffix}",
-                           subnet=f"10.{230 + secrets.randbelow(20)}.{secrets.randbelow(200)}.1/24", nodes=2, etcd_members=3,
-                           cluster_cidr=f"10.{64 + secrets.randbelow(64)}.0.0/16", cluster_bridge=f"dt{suffix}c", outbound_nat=False)
+                           subnet=f"10.{230 + secrets.randbelow(20)}.{spread(0, 200)}.1/24", nodes=2, etcd_members=3,
+                           cluster_cidr=f"10.{spread(64, 64)}.0.0/16", cluster_bridge=f"dt{suffix}c", outbound_nat=False)
     try:
         config = cluster.up(timeout=90)
         assert sorted(cluster.running()) == sorted(
@@ -96,7 +98,9 @@ def test_up_with_fewer_nodes_leaves_no_ghost_nodes(lxc_root: Path, tmp_path: Pat
         pytest.fail("LXC tests need root")
     suffix = secrets.token_hex(2)
     state = lxc_root / f"up-{suffix}"
-    layout = dict(port=free_block(3), node_name=f"g-{suffix}", bridge=f"dt{suffix}", subnet=f"10.{230 + secrets.randbelow(20)}.{secrets.randbelow(200)}.1/24")
+    # A cluster network of its own (not the default dlxc0 of a user's `make up`, nor another test's), no NAT.
+    layout = dict(port=free_block(3), node_name=f"g-{suffix}", bridge=f"dt{suffix}", subnet=f"10.{230 + secrets.randbelow(20)}.{spread(0, 200)}.1/24",
+                  cluster_cidr=f"10.{spread(64, 64)}.0.0/16", cluster_bridge=f"dt{suffix}c", outbound_nat=False)
     two = LocalCluster(state, nodes=2, **layout)
     one = LocalCluster(state, nodes=1, **layout)
     try:
