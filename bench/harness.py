@@ -22,6 +22,17 @@ __all__ = ["BenchCluster", "free_port", "percentile", "wait_http"]
 PREFIX = "/apis/dlxc.io/v1"
 
 
+def _exit_on_sigterm() -> None:
+    """A benchmark stopped by SIGTERM (`timeout`, a CI runner) unwinds like one interrupted by Ctrl-C, so
+    its `finally` stops the processes it started in their own sessions; by default SIGTERM ends the
+    script at once and they outlive it. Every benchmark imports this module, so it is set up here."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+_exit_on_sigterm()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
