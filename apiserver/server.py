@@ -99,12 +99,15 @@ def check_listen(host: str, *, tls: bool, insecure_http: bool) -> None:
 
 
 def config_for(
-    app: FastAPI, *, host: str, port: int, cert: Path | None = None, key: Path | None = None, log_level: str = "warning"
+    app: FastAPI, *, host: str, port: int, cert: Path | None = None, key: Path | None = None, log_level: str = "warning",
+    loop: str | None = None,
 ) -> uvicorn.Config:
+    """`loop`: the event loop (default: dlxc.eventloop's choice, uvloop unless DLXC_EVENT_LOOP says otherwise)."""
     tls: dict[str, Any] = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)} if cert and key else {}
     return uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
-        timeout_graceful_shutdown=2, timeout_keep_alive=KEEPALIVE, ws="websockets-sansio", loop=eventloop.loop_name(), **tls,
+        timeout_graceful_shutdown=2, timeout_keep_alive=KEEPALIVE, ws="websockets-sansio",
+        loop=loop or eventloop.loop_name(), **tls,
     )
 
 

@@ -175,7 +175,10 @@ class ThreadedServer:
         from apiserver.app import create_app
         from apiserver.server import ApiServer, config_for
 
-        self.server = ApiServer(config_for(create_app(settings), host="127.0.0.1", port=port, **tls))
+        # The standard loop: uvloop closed from a thread of the test process while connections are
+        # still open fails the close ("Device or resource busy") and leaks handles into later tests.
+        # The apiserver processes that tests spawn run on uvloop, as in production.
+        self.server = ApiServer(config_for(create_app(settings), host="127.0.0.1", port=port, loop="asyncio", **tls))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self, url: str, *, verify: object = True) -> None:

@@ -135,7 +135,9 @@ class NetCluster:
             etcd_endpoints=[self.etcd_endpoint], etcd_prefix=f"/test-{uuid.uuid4().hex[:8]}", token_file=self.token_file,
             kubelet_client_certificate=client_cert, kubelet_client_key=client_key, kubelet_certificate_authority=self.ca, cluster_cidr=self.cluster_cidr,
         )
-        self._server = ApiServer(config_for(create_app(settings), host="0.0.0.0", port=self.port, cert=pki.server_cert, key=pki.server_key))
+        # The standard loop in a thread of the test process (see conftest.ThreadedServer).
+        self._server = ApiServer(config_for(create_app(settings), host="0.0.0.0", port=self.port, cert=pki.server_cert,
+                                            key=pki.server_key, loop="asyncio"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         self.url = f"https://127.0.0.1:{self.port}"
