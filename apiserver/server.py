@@ -1,6 +1,8 @@
 """Running the apiserver under uvicorn, over TLS unless plain HTTP on loopback is asked for."""
 from __future__ import annotations
 
+import asyncio
+
 import ipaddress
 import logging
 import socket
@@ -79,6 +81,13 @@ class ApiServer(uvicorn.Server):
         for cache in app.state.caches.values():
             cache.end_all()
         await super().shutdown(sockets)
+        # Connections whose response was cut off by the graceful timeout (streams) are still open:
+        # uvicorn cancels their tasks but leaves their sockets to the garbage collector. Close them.
+        for connection in list(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None and not transport.is_closing():
+                transport.close()
+        await asyncio.sleep(0)  # let the closes run before the loop ends
 
 
 def is_loopback(host: str) -> bool:
