@@ -105,6 +105,9 @@ def main() -> None:
                                                    "--lxc-path", str(second_lxc), "--image-dir", str(cluster.image_dir),
                                                    "--bridge", second_bridge, "--subnet", _free_subnet(24).with_prefixlen,
                                                    "--log-level", "warning",
+                                                   # The bench cluster's own cluster network (its teardown removes
+                                                   # it), never the default dlxc0 on 10.88/16.
+                                                   "--cluster-cidr", cluster.cluster_cidr, "--cluster-bridge", cluster.cluster_bridge,
                                                    *([] if args.shared_backup_dir else ["--backup-dir", str(cluster.root / "backups-2")])],
                                      {"DLXC_SERVER": cluster.url, "DLXC_TOKEN": token})
         http = cluster.http
