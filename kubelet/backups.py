@@ -23,9 +23,10 @@ from typing import Any
 
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
+from dlxc.client.workqueue import WorkQueue
 from kubelet import keep
-from kubelet.hold import held
 from kubelet.archive import IdShift, Written, merged_tree, write_archive
+from kubelet.hold import held
 from kubelet.lxcconfig import split_overlay_rootfs
 from schemas.backup import spec_document
 from schemas.base import Obj, iso_time, now_iso
@@ -70,17 +71,14 @@ class BackupAgent:
         self.node = kubelet.settings.node_name
         self.dir: Path = kubelet.settings.backups
         self.informer = Informer(self.client, "backups", self._on_backup)
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
-        self.queued: set[str] = set()
+        self.queue: WorkQueue[str] = WorkQueue()
         self.writing: set[str] = set()  # Backups this process is archiving right now
 
     def path_for(self, name: str) -> Path:
         return self.dir / f"{name}{SUFFIX}"
 
     def enqueue(self, name: str) -> None:
-        if name not in self.queued:
-            self.queued.add(name)
-            self.queue.put_nowait(name)
+        self.queue.add(name)
 
     async def _on_backup(self, name: str, old: Obj | None, new: Obj | None) -> None:
         self.enqueue(name)
@@ -91,7 +89,7 @@ class BackupAgent:
         try:
             await self.informer.synced.wait()
             await self.kubelet.containers.synced.wait()
-            tasks += [asyncio.create_task(self._worker()) for _ in range(workers)]
+            tasks.append(asyncio.create_task(self.queue.run(self._process, workers=workers)))
             tasks.append(asyncio.create_task(self._resync()))
             await asyncio.gather(*tasks)
         finally:
@@ -105,18 +103,15 @@ class BackupAgent:
                 self.enqueue(name)
             await asyncio.sleep(self.kubelet.settings.resync_interval / 4)
 
-    async def _worker(self) -> None:
-        while True:
-            name = await self.queue.get()
-            self.queued.discard(name)
-            try:
-                await self.handle(name)
-            except ApiError as exc:
-                log.warning("backup %s: %s; retrying", name, exc.message)
-                asyncio.get_running_loop().call_later(2.0, self.enqueue, name)
-            except Exception:
-                log.exception("backup %s failed unexpectedly; retrying", name)
-                asyncio.get_running_loop().call_later(5.0, self.enqueue, name)
+    async def _process(self, name: str) -> None:
+        try:
+            await self.handle(name)
+        except ApiError as exc:
+            log.warning("backup %s: %s; retrying", name, exc.message)
+            self.queue.add_after(name, 2.0)
+        except Exception:
+            log.exception("backup %s failed unexpectedly; retrying", name)
+            self.queue.add_after(name, 5.0)
 
     async def handle(self, name: str) -> None:
         obj = self.informer.cache.get(name)

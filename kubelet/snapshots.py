@@ -27,6 +27,7 @@ from typing import Any
 
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
+from dlxc.client.workqueue import WorkQueue
 from kubelet.hold import held
 from kubelet.lxcconfig import split_overlay_rootfs
 from schemas.base import Obj, now_iso
@@ -82,8 +83,7 @@ class SnapshotAgent:
         self.client = kubelet.client
         node = kubelet.settings.node_name
         self.informer = Informer(self.client, "containers", self._on_container, field_selector=f"spec.nodeName={node}")
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
-        self.queued: set[str] = set()
+        self.queue: WorkQueue[str] = WorkQueue()
 
     async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
         if new is None:
@@ -91,35 +91,25 @@ class SnapshotAgent:
         meta = new["metadata"].get("annotations") or {}
         status = new.get("status") or {}
         if SNAPSHOTS_ANNOTATION in meta or SNAPSHOT_RESTORE_ANNOTATION in meta or status.get("snapshots"):
-            if name not in self.queued:
-                self.queued.add(name)
-                self.queue.put_nowait(name)
+            self.queue.add(name)
 
     async def run(self) -> None:
-        tasks = [asyncio.create_task(self.informer.run()), asyncio.create_task(self._worker())]
+        tasks = [asyncio.create_task(self.informer.run()), asyncio.create_task(self.queue.run(self._process))]
         try:
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
 
-    async def _worker(self) -> None:
-        while True:
-            name = await self.queue.get()
-            self.queued.discard(name)
-            try:
-                await self.handle(name)
-            except ApiError as exc:
-                log.warning("snapshots of %s: %s; retrying", name, exc.message)
-                asyncio.get_running_loop().call_later(2.0, self._on_retry, name)
-            except Exception:
-                log.exception("snapshots of %s failed; retrying", name)
-                asyncio.get_running_loop().call_later(5.0, self._on_retry, name)
-
-    def _on_retry(self, name: str) -> None:
-        if name not in self.queued:
-            self.queued.add(name)
-            self.queue.put_nowait(name)
+    async def _process(self, name: str) -> None:
+        try:
+            await self.handle(name)
+        except ApiError as exc:
+            log.warning("snapshots of %s: %s; retrying", name, exc.message)
+            self.queue.add_after(name, 2.0)
+        except Exception:
+            log.exception("snapshots of %s failed; retrying", name)
+            self.queue.add_after(name, 5.0)
 
     def root(self, name: str) -> Path:
         return self.kubelet.settings.lxc_path / name / DIR
@@ -226,6 +216,6 @@ class SnapshotAgent:
             await self.client.patch_status("containers", obj["metadata"]["name"], patch,
                                            resource_version=obj["metadata"]["resourceVersion"])
         except Conflict:
-            self._on_retry(obj["metadata"]["name"])  # changed meanwhile: judge again on the newer copy
+            self.queue.add(obj["metadata"]["name"])  # changed meanwhile: judge again on the newer copy
         except NotFound:
             pass
