@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
-__all__ = ["BenchCluster", "free_port", "percentile", "wait_http"]
+__all__ = ["BenchCluster", "Processes", "cpu_seconds", "free_port", "percentile", "stop", "wait_http"]
 
 PREFIX = "/apis/dlxc.io/v1"
 
@@ -77,6 +78,43 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
+
+
+def cpu_seconds(proc: subprocess.Popen) -> float:
+    """User + system CPU seconds of a process so far."""
+    times = psutil.Process(proc.pid).cpu_times()
+    return times.user + times.system
+
+
+def stop(proc: subprocess.Popen, *, grace: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class Processes:
+    """The processes a benchmark starts, each in a session of its own with its output in TMP/NAME.log;
+    `cleanup` stops them, the newest first."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen] = []
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        with (self.tmp / f"{name}.log").open("wb") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def cleanup(self) -> None:
+        for proc in reversed(self.procs):
+            stop(proc)
 
 
 @dataclass

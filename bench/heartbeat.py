@@ -19,7 +19,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +26,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
-import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness import etcd_argv, free_port, wait_http  # noqa: E402
+from harness import Processes, cpu_seconds, etcd_argv, free_port, wait_http  # noqa: E402
 
 from apiserver.auth import TokenFile  # noqa: E402
 from dlxc.client.api import Client  # noqa: E402
@@ -47,36 +45,16 @@ def etcd_writes(metrics_url: str) -> float:
     return sum(float(v) for _, v in WRITES.findall(httpx.get(metrics_url, timeout=5).text))
 
 
-def cpu_seconds(proc: subprocess.Popen) -> float:
-    times = psutil.Process(proc.pid).cpu_times()
-    return times.user + times.system
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def ready(node: dict) -> str | None:
     return next((c["status"] for c in node.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
 
 
-class Bench:
+class Bench(Processes):
     def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        super().__init__(tmp)
         self.args = args
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen] = []
-
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        with (self.tmp / f"{name}.log").open("wb") as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.procs.append(proc)
-        return proc
 
     def start(self) -> dict[str, str]:
         client, peer = free_port(), free_port()
@@ -187,10 +165,6 @@ class Bench:
             "detect_s": round(detect_s, 2),
             "load_avg_1m": round(os.getloadavg()[0], 1),
         }
-
-    def cleanup(self) -> None:
-        for proc in reversed(self.procs):
-            stop(proc)
 
 
 def main() -> None:

@@ -17,21 +17,18 @@ import json
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
 
 from schemas.base import Obj
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness import etcd_argv, free_port, percentile, wait_http  # noqa: E402
+from harness import Processes, cpu_seconds, etcd_argv, free_port, percentile, wait_http  # noqa: E402
 
 from apiserver.auth import TokenFile  # noqa: E402
 from dlxc.client.api import Client  # noqa: E402
@@ -46,20 +43,6 @@ MEMORY = ("64Mi", "128Mi", "256Mi", "512Mi", "1Gi", "2Gi")
 DISK = ("1Gi", "5Gi", "10Gi")
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def cpu_seconds(proc: subprocess.Popen) -> float:
-    times = psutil.Process(proc.pid).cpu_times()
-    return times.user + times.system
 
 
 def container(i: int, rng: random.Random) -> Obj:
@@ -110,17 +93,10 @@ def decisions_per_second(nodes: list[Obj], containers: list[Obj], *, count: int,
     return count / (time.perf_counter() - started)
 
 
-class Bench:
+class Bench(Processes):
     def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        super().__init__(tmp)
         self.args = args
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen] = []
-
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        with (self.tmp / f"{name}.log").open("wb") as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.procs.append(proc)
-        return proc
 
     def start_control_plane(self) -> dict[str, str]:
         client, peer = free_port(), free_port()
@@ -298,10 +274,6 @@ class Bench:
         self.scheduler = self.spawn("scheduler", [
             sys.executable, *profile, "-m", "dlxc", "scheduler", "--seed", str(args.seed), "--config", str(settings),
         ], env)
-
-    def cleanup(self) -> None:
-        for proc in reversed(self.procs):
-            stop(proc)
 
 
 def main() -> None:
