@@ -20,6 +20,7 @@ from controller.clusterplan import (
 from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
+from dlxc.client.workqueue import WorkQueue
 from schemas.base import Obj
 from schemas.container import Container
 from schemas.containercluster import ContainerClusterStatus
@@ -39,13 +40,10 @@ class ContainerClusterController:
         self.clusters = Informer(client, "containerclusters", self._on_cluster)
         self.members = Informer(client, "containers", self._on_part, label_selector=CLUSTER_LABEL)
         self.sets = Informer(client, "containersets", self._on_part, label_selector=CLUSTER_LABEL)
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
-        self.queued: set[str] = set()
+        self.queue: WorkQueue[str] = WorkQueue()
 
     def enqueue(self, name: str) -> None:
-        if name not in self.queued:
-            self.queued.add(name)
-            self.queue.put_nowait(name)
+        self.queue.add(name)
 
     async def _on_cluster(self, name: str, old: Obj | None, new: Obj | None) -> None:
         self.enqueue(name)
@@ -150,19 +148,14 @@ class ContainerClusterController:
                 await self._event(cluster, "ContextFailed", status["conditions"][0]["message"], type="Warning")
             await self.client.patch_status("containerclusters", cluster["metadata"]["name"], status)
 
-    async def _worker(self) -> None:
-        while True:
-            name = await self.queue.get()
-            self.queued.discard(name)
-            try:
-                await self.sync(name)
-            except (Conflict, NotFound):
-                await asyncio.sleep(0.05)
-                self.enqueue(name)
-            except ApiError as exc:
-                log.warning("%s: sync failed: %s", name, exc.message)
-                await asyncio.sleep(0.5)
-                self.enqueue(name)
+    async def _process(self, name: str) -> None:
+        try:
+            await self.sync(name)
+        except (Conflict, NotFound):
+            self.queue.add_after(name, 0.05)  # read a stale copy; the informer will have the new one shortly
+        except ApiError as exc:
+            log.warning("%s: sync failed: %s", name, exc.message)
+            self.queue.add_after(name, 0.5)
 
     async def _resync(self) -> None:
         while True:
@@ -179,7 +172,7 @@ class ContainerClusterController:
             for informer in (self.clusters, self.members, self.sets):
                 await informer.synced.wait()
             resync = asyncio.create_task(self._resync())
-            await self._worker()
+            await self.queue.run(self._process)
         finally:
             for task in [*informers, *([resync] if resync else [])]:
                 task.cancel()

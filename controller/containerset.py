@@ -21,6 +21,7 @@ from controller.setplan import AddFinalizer, Create, Delete, RemoveFinalizer, me
 from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
+from dlxc.client.workqueue import WorkQueue
 from schemas.base import Obj, iso_time
 from schemas.containerset import ContainerSetStatus
 from schemas.wire import SET_FINALIZER, SET_LABEL
@@ -46,17 +47,14 @@ class ContainerSetController:
         self.clock = clock
         self.sets = Informer(client, "containersets", self._on_set)
         self.members = Informer(client, "containers", self._on_member, label_selector=SET_LABEL)
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
-        self.queued: set[str] = set()
+        self.queue: WorkQueue[str] = WorkQueue()
         self.recommendations: dict[str, tuple[Recommendation, ...]] = {}
         self.last_decision: dict[str, float] = {}
 
     # ---- queueing ----
 
     def enqueue(self, name: str) -> None:
-        if name not in self.queued:
-            self.queued.add(name)
-            self.queue.put_nowait(name)
+        self.queue.add(name)
 
     async def _on_set(self, name: str, old: Obj | None, new: Obj | None) -> None:
         self.enqueue(name)
@@ -194,19 +192,14 @@ class ContainerSetController:
 
     # ---- loops ----
 
-    async def _worker(self) -> None:
-        while True:
-            name = await self.queue.get()
-            self.queued.discard(name)
-            try:
-                await self.sync(name)
-            except (Conflict, NotFound):
-                self.enqueue(name)  # read a stale copy; the informer will have the new one shortly
-                await asyncio.sleep(0.05)
-            except ApiError as exc:
-                log.warning("%s: sync failed: %s", name, exc.message)
-                await asyncio.sleep(0.5)
-                self.enqueue(name)
+    async def _process(self, name: str) -> None:
+        try:
+            await self.sync(name)
+        except (Conflict, NotFound):
+            self.queue.add_after(name, 0.05)  # read a stale copy; the informer will have the new one shortly
+        except ApiError as exc:
+            log.warning("%s: sync failed: %s", name, exc.message)
+            self.queue.add_after(name, 0.5)
 
     async def _resync(self) -> None:
         while True:
@@ -229,7 +222,7 @@ class ContainerSetController:
             for informer in (self.sets, self.members):
                 await informer.synced.wait()
             loops = [asyncio.create_task(c()) for c in (self._resync, self._autoscaler)]
-            await self._worker()
+            await self.queue.run(self._process)
         finally:
             for task in informers + loops:
                 task.cancel()
