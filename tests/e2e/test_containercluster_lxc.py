@@ -94,6 +94,10 @@ def test_cluster_builder(cluster: Cluster, tmp_path: Path) -> None:
         own = attach(node.lxc_path, "other-frontend", "ping", "-c1", "-W2", "other-node1")
         assert own.returncode == 0, own.stdout + own.stderr
         for source, target in (("mc-frontend", "other-node1"), ("other-node1", "mc-node1")):
+            # The name first (each container's /etc/hosts follows the cluster network within a moment),
+            # so a failed ping is the cut, not a name not yet written.
+            wait_for(lambda: target in attach(node.lxc_path, source, "cat", "/etc/hosts").stdout, timeout=30,
+                     what=f"{target} in {source}'s /etc/hosts")
             cut = attach(node.lxc_path, source, "ping", "-c1", "-W1", target)
             assert (cut.returncode, "0 packets received" in cut.stdout) == (1, True), (source, target, cut.stdout + cut.stderr)
         assert attach(node.lxc_path, "mc-node1", "sh", "-c", "echo shared > /home/from-node1").returncode == 0
