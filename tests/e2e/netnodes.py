@@ -254,11 +254,16 @@ class NetCluster:
         return _run(*self._enter(node), "lxc-attach", "-P", str(node.lxc_path), "-n", name, "--clear-env", "--", *command,
                     check=False, timeout=timeout)
 
-    def lxcfs_of(self, pid: int) -> list[int]:
-        """The lxcfs processes the kubelet with this pid started (in its own mount namespace, with its own pid file)."""
+    @staticmethod
+    def lxcfs_pidfile(pid: int) -> Path:
+        """The pid file of the lxcfs the kubelet with this pid started (kubelet.hostfeatures.detect)."""
         from kubelet.hostfeatures import LXCFS_PIDFILE
 
-        mark = f"--pidfile={LXCFS_PIDFILE.with_name(f'dlxc-lxcfs-{pid}.pid')}"
+        return LXCFS_PIDFILE.with_name(f"dlxc-lxcfs-{pid}.pid")
+
+    def lxcfs_of(self, pid: int) -> list[int]:
+        """The lxcfs processes the kubelet with this pid started (in its own mount namespace, with its own pid file)."""
+        mark = f"--pidfile={self.lxcfs_pidfile(pid)}"
         found = []
         for entry in Path("/proc").iterdir():
             try:
@@ -274,6 +279,7 @@ class NetCluster:
         found += [f"link {name}" for name in (self.lan, *(n.veth_host for n in self.nodes)) if Path("/sys/class/net", name).exists()]
         found += [f"process {p.pid} ({' '.join(map(str, p.args))[:60]})" for p in self.procs if p.poll() is None]
         found += [f"lxcfs {pid} of kubelet {p.pid}" for p in self.procs for pid in self.lxcfs_of(p.pid)]
+        found += [f"lxcfs pid file {self.lxcfs_pidfile(p.pid)}" for p in self.procs if self.lxcfs_pidfile(p.pid).exists()]
         return found
 
     def power_loss(self, node: NetNode) -> None:
