@@ -98,6 +98,12 @@ def test_three_control_plane_hosts_survive_the_loss_of_the_leaders_host(lan: Mul
     ok(lan.dlxc(w3, *plain.split()[1:], "--node-name", "w3", "--state-dir", str(w3.state_dir), "--advertise-address", w3.address))
     kubelet_config = yaml.safe_load((w3.state_dir / "etc" / "kubelet.yaml").read_text())
     assert kubelet_config["server"] == ",".join(f"https://{h.address}:6443" for h in (h0, h1, h2)), kubelet_config
+    # What its kubelet learns is kept in its lxcpath, for a restart after the configured apiserver is gone.
+    known = w3.state_dir / "data" / "lxc" / ".dlxc-apiservers.json"
+    deadline = time.monotonic() + 10
+    while not known.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(json.loads(known.read_text())["servers"]) == sorted(f"https://{h.address}:6443" for h in (h0, h1, h2))
     # The admin lists every apiserver (the printed add-server commands), as an HA client config does;
     # the client fails over between them.
     assert yaml.safe_load(lan.config.read_text())["server"] == ",".join(f"https://{h.address}:6443" for h in (h0, h1, h2))

@@ -66,3 +66,34 @@ def test_the_client_fails_over_to_added_servers_after_its_own() -> None:
     client = Client(ClientConfig(server=f"{A},{B}"))
     client.add_servers([B, f"{C}/", " ", LB])
     assert client.servers == [A, B, C, LB] and client.server == A
+
+
+class _Started(Exception):
+    """Raised by the network at Kubelet.run's first host change: what came before it is what a test looks at."""
+
+
+class _StopAtBridge:
+    @staticmethod
+    def ensure_bridge(*_: object) -> None:
+        raise _Started
+
+
+@pytest.mark.parametrize(("interval", "want"), [(30.0, [A, B, C]), (0.0, [A])], ids=["refreshing", "refresh-off"])
+def test_the_kubelet_adds_what_it_learnt_before_its_first_request(tmp_path: Path, interval: float, want: list[str]) -> None:
+    import asyncio
+    import ipaddress
+
+    from kubelet.agent import Kubelet
+    from kubelet.apiservers import KNOWN_FILE
+    from kubelet.hostfeatures import HostFeatures
+    from kubelet.idmap import IdMap
+    from kubelet.settings import KubeletSettings
+
+    settings = KubeletSettings(node_name="n1", lxc_path=tmp_path / "lxc", image_dir=tmp_path / "images",
+                               subnet=ipaddress.IPv4Interface("10.99.0.1/24"), apiserver_refresh_interval=interval)
+    KnownServers(settings.lxc_path / KNOWN_FILE, [A]).save([B, C])
+    client = Client(ClientConfig(server=A, token="t"))  # never asked: the run stops before any request
+    agent = Kubelet(client, None, None, _StopAtBridge, settings, idmap=IdMap(100000, 100000), host=HostFeatures())  # type: ignore[arg-type]
+    with pytest.raises(_Started):
+        asyncio.run(agent.run())
+    assert client.servers == want and client.server == A
