@@ -43,8 +43,10 @@ def view(
 def add_server(
     urls: list[str] = typer.Argument(..., help="apiserver URLs, https://HOST:PORT (`dlxc join --control-plane` prints its own)."),
 ) -> None:
-    """Add apiservers to the config file's `server` list (kept comma-separated, the ones it has first):
-    the client fails over between them. The token and CA file stay; they work on every apiserver."""
+    """Add apiservers to the config file's server list; the client fails over between them.
+
+    The list stays comma-separated, the servers it has first; the token and CA file stay (they work
+    on every apiserver of the cluster)."""
     path = config_path()
     if not path.is_file():
         fail(f"{path} does not exist: add-server adds to an existing client config (`dlxc init` writes one)")
