@@ -56,11 +56,7 @@ def main() -> None:
     cluster = BenchCluster(kubelet_args=["--max-containers", str(args.nodes + 10)])
     try:
         cluster.up()
-        cluster.create("warmup", network={"type": "none"})
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(
-                o["status"].get("phase") == "Running" for o in cluster.containers() if o["metadata"]["name"] == "warmup"):
-            time.sleep(0.2)
+        cluster.warm_image()
         members = ["bench-frontend"] + [f"bench-node{i}" for i in range(1, args.nodes + 1)]
         env = {**os.environ, "DLXC_SERVER": cluster.url, "DLXC_TOKEN": cluster.token}
         began = time.monotonic()

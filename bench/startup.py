@@ -75,12 +75,7 @@ def main() -> None:
     cluster = BenchCluster(kubelet_args=["--max-containers", str(args.containers + 10)])
     try:
         cluster.up()
-        # Warm the image cache so the first container does not pay for the image build.
-        cluster.create("warmup", network={"type": "none"})
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(
-                o["status"].get("phase") == "Running" for o in cluster.containers() if o["metadata"]["name"] == "warmup"):
-            time.sleep(0.2)
+        cluster.warm_image()
 
         seen: dict[str, float] = {}
         stop, ready = threading.Event(), threading.Event()

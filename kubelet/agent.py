@@ -14,7 +14,7 @@ from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from kubelet import exporter
 from kubelet.allocator import Allocator
-from kubelet.apiservers import refresh_apiservers
+from kubelet.apiservers import KNOWN_FILE, KnownServers, refresh_apiservers
 from kubelet.backups import BackupAgent
 from kubelet.certrenewal import CertRenewal
 from kubelet.clusternet import ClusterNet
@@ -147,6 +147,10 @@ class Kubelet:
         asyncio.get_running_loop().set_default_executor(
             concurrent.futures.ThreadPoolExecutor(max_workers=max(32, self.settings.workers * 2), thread_name_prefix="kubelet"))
         self.settings.lxc_path.mkdir(parents=True, exist_ok=True)
+        # Before the first request: the apiserver configured may be gone, and the others learnt before not.
+        known = KnownServers(self.settings.lxc_path / KNOWN_FILE, self.client.servers)
+        if self.settings.apiserver_refresh_interval > 0:
+            self.client.add_servers(await asyncio.to_thread(known.load))
         await asyncio.to_thread(self.network.ensure_bridge, self.settings.bridge, self.settings.subnet)
         await asyncio.to_thread(self.clusternet.resolve_address, self.client.servers[0])
         await asyncio.to_thread(self.allocator.recover, self.runtime)
@@ -175,7 +179,7 @@ class Kubelet:
                     await asyncio.sleep(1.0)
             tasks.append(asyncio.create_task(self.lease.run()))
             if self.settings.apiserver_refresh_interval > 0:
-                tasks.append(asyncio.create_task(refresh_apiservers(self.client, interval=self.settings.apiserver_refresh_interval)))
+                tasks.append(asyncio.create_task(refresh_apiservers(self.client, interval=self.settings.apiserver_refresh_interval, known=known)))
             self.restores.bind_loop()
             tasks.append(asyncio.create_task(self.backups.run()))
             tasks.append(asyncio.create_task(self.snapshots.run()))

@@ -12,6 +12,7 @@ from dlxc.cli.completion import complete_kinds, complete_names
 from dlxc.cli.placement import placement_lines
 from dlxc.client.events import one_line
 from schemas import Kind, kind_for_plural
+from schemas.wire import LAST_APPLIED_ANNOTATION
 
 if TYPE_CHECKING:
     from dlxc.client.api import Client
@@ -22,6 +23,15 @@ __all__ = ["describe", "describe_lines", "events_for"]
 
 def _pairs(mapping: dict[str, str] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted((mapping or {}).items())) or "<none>"
+
+
+# apply's three-way-merge record is a copy of the whole manifest as JSON: a wall of text in a
+# human view (kubectl's describe hides last-applied-configuration too); get -o yaml/json keep it.
+HIDDEN_ANNOTATIONS = frozenset({LAST_APPLIED_ANNOTATION})
+
+
+def _annotations(mapping: dict[str, str] | None) -> dict[str, str]:
+    return {k: v for k, v in (mapping or {}).items() if k not in HIDDEN_ANNOTATIONS}
 
 
 def _block(data: Any) -> list[str]:
@@ -56,7 +66,7 @@ def describe_lines(obj: Obj, events: list[Obj]) -> list[str]:
         f"Name:         {meta.get('name')}",
         f"Kind:         {obj.get('kind')}",
         f"Labels:       {_pairs(meta.get('labels'))}",
-        f"Annotations:  {_pairs(meta.get('annotations'))}",
+        f"Annotations:  {_pairs(_annotations(meta.get('annotations')))}",
         f"Created:      {created} ({console.age(created)} ago)" if created else "Created:      <unknown>",
         "Spec:",
         *_block(obj.get("spec")),

@@ -31,7 +31,7 @@ def join(
     layout = HostLayout.of(state_dir)
     node = node_name or default_node_name()
     try:
-        join_host(layout, server=server.rstrip("/"), token=token, expected_hash=ca_hash, node_name=node,
+        apiserver = join_host(layout, server=server.rstrip("/"), token=token, expected_hash=ca_hash, node_name=node,
                   advertise=advertise_address, systemd=systemd, control_plane=control_plane)
     except JoinError as exc:
         fail(str(exc))
@@ -39,3 +39,10 @@ def join(
         fail(str(exc))
     console.out(f"node {node} joined {server} and is Ready")
     console.out(f"config and credentials in {layout.etc}, data in {layout.data}, logs in {layout.log}")
+    if apiserver:
+        # Kubelets learn every apiserver on their own; the admin's client config is on another
+        # machine, and lists its apiservers by hand (as talosctl's endpoints do).
+        console.out("")
+        console.out(f"this host's apiserver is {apiserver}; so that your client fails over to it, run where your admin config is:")
+        console.out("")
+        console.out(f"  dlxc config add-server {apiserver}")

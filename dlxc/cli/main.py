@@ -58,7 +58,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "edit": ("dlxc.cli.edit:edit", "Open an object's YAML in $EDITOR and apply what is saved."),
     "patch": ("dlxc.cli.patch:patch", "Merge-patch one object; null removes a key."),
     "version": ("dlxc.cli.version:version", "Print the client's and the server's versions."),
-    "config": ("dlxc.cli.config:config_app", "Show the client configuration."),
+    "config": ("dlxc.cli.config:config_app", "Show the client configuration, or add an apiserver to it."),
     "token": ("dlxc.cli.token:token_app", "Manage API tokens."),
     "top": ("dlxc.cli.top:top_app", "Show resource usage of containers or nodes."),
     "apiserver": ("dlxc.cli.components:apiserver", "Serve the API over etcd."),

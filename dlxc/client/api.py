@@ -181,6 +181,10 @@ class Client(ApiVerbs):
         """Move this client's requests to the next apiserver (after a failure only it can see)."""
         self._next_server()
 
+    def add_servers(self, urls: list[str]) -> None:
+        """Also fail over to `urls`, after the servers this client has (apiservers learnt earlier)."""
+        self.servers += [u for u in dict.fromkeys(u.strip().rstrip("/") for u in urls) if u and u not in self.servers]
+
     async def refresh_servers(self) -> list[str]:
         """Learn every live apiserver (`GET /apiservers`) and fail over across them from now on.
 

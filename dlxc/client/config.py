@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ClientConfig", "ConfigError", "config_path", "load_config", "save_config"]
+__all__ = ["ClientConfig", "ConfigError", "add_servers", "config_path", "load_config", "read_config_file", "save_config"]
 
 
 class ConfigError(ValueError):
@@ -58,17 +58,7 @@ def load_config(path: Path | None = None, *, server: str | None = None, token: s
     if path is None and os.environ.get("DLXC_CONFIG") and not config_path().is_file():
         raise ConfigError(f"DLXC_CONFIG is {config_path()}, which does not exist; unset it or point it at a config file")
     path = path or config_path()
-    data = {}
-    if path.exists():
-        import yaml  # only when there is a file: an environment-only call skips the import
-
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
-    config = ClientConfig.from_file_data(data, source=path)
+    config = read_config_file(path) if path.exists() else ClientConfig()
     if os.environ.get("DLXC_SERVER"):
         config.server = os.environ["DLXC_SERVER"]
     if os.environ.get("DLXC_TOKEN"):
@@ -78,6 +68,41 @@ def load_config(path: Path | None = None, *, server: str | None = None, token: s
     if token:
         config.token = token
     return config
+
+
+def read_config_file(path: Path) -> ClientConfig:
+    """The config file alone (no environment, no flags); a broken one is a ConfigError naming it."""
+    import yaml  # only when there is a file: an environment-only call skips the import
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    return ClientConfig.from_file_data(data, source=path)
+
+
+def add_servers(config: ClientConfig, urls: list[str]) -> list[str]:
+    """Append the apiservers of `urls` that `config.server` lacks (it lists several comma-separated,
+    the client fails over between them); returns those added. A URL must be http(s)://HOST[:PORT]."""
+    from urllib.parse import urlsplit
+
+    have = [s.strip().rstrip("/") for s in config.server.split(",") if s.strip()]
+    added = []
+    for url in urls:
+        clean = url.strip().rstrip("/")
+        parts = urlsplit(clean)
+        try:
+            parts.port  # noqa: B018  (raises on a port that is no number, or out of range)
+        except ValueError:
+            raise ConfigError(f"{url!r} is not an apiserver URL; give https://HOST:PORT") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or "," in clean:
+            raise ConfigError(f"{url!r} is not an apiserver URL; give https://HOST:PORT")
+        if clean not in have and clean not in added:
+            added.append(clean)
+    config.server = ",".join([*have, *added])
+    return added
 
 
 def save_config(config: ClientConfig, path: Path | None = None) -> Path:

@@ -389,8 +389,10 @@ def join_host(
     systemd: bool = False,
     control_plane: bool = False,
     timeout: float = 90.0,
-) -> None:
-    """Check the CA, trade the join token for this node's own, write its config, start its kubelet, wait until Ready."""
+) -> str | None:
+    """Check the CA, trade the join token for this node's own, write its config, start its kubelet, wait until Ready.
+
+    Returns this host's apiserver URL with `control_plane` (for the admin's client config), else None."""
     # Whatever would stop the join after the token is traded is checked before: a use is not wasted.
     if layout.local_cluster_here():
         raise JoinError(f"{layout.data} holds a `dlxc up` cluster; stop it with `dlxc down --purge` or give join another --state-dir")
@@ -447,6 +449,7 @@ def join_host(
     wait_ready(here, node_name, timeout=timeout, logs=layout.log)
     if advertise:
         annotate_address(here, node_name, advertise)
+    return server if control_plane else None
 
 
 def _start_control_plane_member(

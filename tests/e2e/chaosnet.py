@@ -10,14 +10,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
-from netnodes import NetCluster, NetNode, _free_port, _run
+from netnodes import NetCluster, NetNode, _free_port
 
 __all__ = ["ChaosCluster", "Component"]
 
@@ -74,10 +71,6 @@ class ChaosCluster(NetCluster):
         return component
 
     def start(self) -> None:
-        from apiserver.auth import TokenFile
-        from dlxc.client.config import ClientConfig, save_config
-        from dlxc.cluster.pki import ensure_pki, ssl_context
-
         etcd = shutil.which("etcd")
         if etcd is None:
             raise RuntimeError("etcd is not installed; `make deps` installs etcd-server")
@@ -92,14 +85,7 @@ class ChaosCluster(NetCluster):
                 "--initial-cluster", initial, "--initial-cluster-token", token, "--initial-cluster-state", "new",
             ])
         self.etcd_endpoint = ",".join(f"http://127.0.0.1:{client}" for client, _ in ports)
-        # The nodes' LAN, as NetCluster.start makes it (its close() removes it).
-        _run("ip", "link", "add", self.lan, "type", "bridge")
-        _run("ip", "addr", "add", f"{self.lan_ip}/24", "dev", self.lan)
-        _run("ip", "link", "set", self.lan, "up")
-        pki = ensure_pki(self.tmp / "pki", hosts=self.host_ips)
-        self.ca = pki.ca_cert
-        self.token_file = self.tmp / "tokens"
-        self.token = TokenFile(self.token_file).add("admin", "admin")
+        pki = self._lan_and_credentials()
         self.ports = [_free_port() for _ in range(self.apiservers)]
         self.port = self.ports[0]
         prefix = f"/chaos-{uuid.uuid4().hex[:8]}"
@@ -111,30 +97,12 @@ class ChaosCluster(NetCluster):
                 "--cluster-cidr", self.cluster_cidr,
             ])
         self.url = ",".join(f"https://127.0.0.1:{port}" for port in self.ports)
-        for server in self.url.split(","):
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{server}/readyz", verify=ssl_context(self.ca), timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the apiserver at {server} did not come up; see {self.tmp}")
-                time.sleep(0.1)
-        self.config = save_config(ClientConfig(server=self.url, token=self.token, certificate_authority=str(self.ca)), self.tmp / "config.yaml")
-        self.env = {**os.environ, "DLXC_CONFIG": str(self.config), "DLXC_SERVER": "", "DLXC_TOKEN": ""}
+        self._admin_config(timeout=60)
         for i in range(self.schedulers):
             self._component(f"scheduler-{i}", [sys.executable, "-m", "dlxc", "scheduler", "--identity", f"scheduler-{i}"], self.env)
         for i in range(self.controllers):
             self._component(f"controller-{i}", [sys.executable, "-m", "dlxc", "controller", "--identity", f"controller-{i}",
                                                 *self.controller_args], self.env)
-
-    def client(self) -> Any:
-        from dlxc.client.api import Client
-        from dlxc.client.config import ClientConfig
-
-        return Client(ClientConfig(server=self.url, token=self.token, certificate_authority=str(self.ca)))
 
     def start_kubelet(self, node: NetNode, *, token: str | None = None) -> None:
         if token is not None:

@@ -25,9 +25,12 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from dlxc.cluster.pki import Pki
 
 try:
     from conftest import spread  # under pytest: octets from this xdist worker's own share
@@ -115,18 +118,9 @@ class NetCluster:
 
     def start(self) -> None:
         from apiserver.app import ApiServerSettings, create_app
-        from apiserver.auth import TokenFile
         from apiserver.server import ApiServer, config_for
-        from dlxc.client.config import ClientConfig, save_config
-        from dlxc.cluster.pki import ensure_pki, ssl_context
 
-        _run("ip", "link", "add", self.lan, "type", "bridge")
-        _run("ip", "addr", "add", f"{self.lan_ip}/24", "dev", self.lan)
-        _run("ip", "link", "set", self.lan, "up")
-        pki = ensure_pki(self.tmp / "pki", hosts=self.host_ips)
-        self.ca = pki.ca_cert
-        self.token_file = self.tmp / "tokens"
-        self.token = TokenFile(self.token_file).add("admin", "admin")
+        pki = self._lan_and_credentials()
         self.port = _free_port()
         from dlxc.cluster.pki import issue_apiserver_client
 
@@ -141,20 +135,43 @@ class NetCluster:
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         self.url = f"https://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{self.url}/readyz", verify=ssl_context(self.ca), timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the apiserver did not come up")
-            time.sleep(0.05)
-        self.config = save_config(ClientConfig(server=self.url, token=self.token, certificate_authority=str(self.ca)), self.tmp / "config.yaml")
-        self.env = {**os.environ, "DLXC_CONFIG": str(self.config), "DLXC_SERVER": "", "DLXC_TOKEN": ""}
+        self._admin_config(timeout=20)
         self.spawn("scheduler", ["scheduler"], self.env)
         self.spawn("controller", ["controller", *self.controller_args], self.env)
+
+    def _lan_and_credentials(self) -> Pki:
+        """The nodes' LAN bridge (close() removes it), the cluster's PKI and the admin token; returns the PKI."""
+        from apiserver.auth import TokenFile
+        from dlxc.cluster.pki import ensure_pki
+
+        _run("ip", "link", "add", self.lan, "type", "bridge")
+        _run("ip", "addr", "add", f"{self.lan_ip}/24", "dev", self.lan)
+        _run("ip", "link", "set", self.lan, "up")
+        pki = ensure_pki(self.tmp / "pki", hosts=self.host_ips)
+        self.ca = pki.ca_cert
+        self.token_file = self.tmp / "tokens"
+        self.token = TokenFile(self.token_file).add("admin", "admin")
+        return pki
+
+    def _admin_config(self, *, timeout: float) -> None:
+        """Wait until every apiserver of `self.url` (comma-separated) is ready, then write the admin's
+        client config and the environment the control-plane processes get."""
+        from dlxc.client.config import ClientConfig, save_config
+        from dlxc.cluster.pki import ssl_context
+
+        for server in self.url.split(","):
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if httpx.get(f"{server}/readyz", verify=ssl_context(self.ca), timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the apiserver at {server} did not come up; see {self.tmp}")
+                time.sleep(0.05)
+        self.config = save_config(ClientConfig(server=self.url, token=self.token, certificate_authority=str(self.ca)), self.tmp / "config.yaml")
+        self.env = {**os.environ, "DLXC_CONFIG": str(self.config), "DLXC_SERVER": "", "DLXC_TOKEN": ""}
 
     def client(self) -> Any:
         from dlxc.client.api import Client
@@ -237,11 +254,16 @@ class NetCluster:
         return _run(*self._enter(node), "lxc-attach", "-P", str(node.lxc_path), "-n", name, "--clear-env", "--", *command,
                     check=False, timeout=timeout)
 
-    def lxcfs_of(self, pid: int) -> list[int]:
-        """The lxcfs processes the kubelet with this pid started (in its own mount namespace, with its own pid file)."""
+    @staticmethod
+    def lxcfs_pidfile(pid: int) -> Path:
+        """The pid file of the lxcfs the kubelet with this pid started (kubelet.hostfeatures.detect)."""
         from kubelet.hostfeatures import LXCFS_PIDFILE
 
-        mark = f"--pidfile={LXCFS_PIDFILE.with_name(f'dlxc-lxcfs-{pid}.pid')}"
+        return LXCFS_PIDFILE.with_name(f"dlxc-lxcfs-{pid}.pid")
+
+    def lxcfs_of(self, pid: int) -> list[int]:
+        """The lxcfs processes the kubelet with this pid started (in its own mount namespace, with its own pid file)."""
+        mark = f"--pidfile={self.lxcfs_pidfile(pid)}"
         found = []
         for entry in Path("/proc").iterdir():
             try:
@@ -257,6 +279,7 @@ class NetCluster:
         found += [f"link {name}" for name in (self.lan, *(n.veth_host for n in self.nodes)) if Path("/sys/class/net", name).exists()]
         found += [f"process {p.pid} ({' '.join(map(str, p.args))[:60]})" for p in self.procs if p.poll() is None]
         found += [f"lxcfs {pid} of kubelet {p.pid}" for p in self.procs for pid in self.lxcfs_of(p.pid)]
+        found += [f"lxcfs pid file {self.lxcfs_pidfile(p.pid)}" for p in self.procs if self.lxcfs_pidfile(p.pid).exists()]
         return found
 
     def power_loss(self, node: NetNode) -> None:

@@ -75,6 +75,9 @@ def test_three_control_plane_hosts_survive_the_loss_of_the_leaders_host(lan: Mul
         assert attempt.returncode == 0, attempt.stderr + (h0.state_dir / "log" / "apiserver.log").read_text()[-4000:]
         joined = attempt.stdout
         assert joined.splitlines()[0] == f"node {host.name} joined {server} and is Ready"
+        # The admin's client config is on another machine: join prints the command that adds this apiserver.
+        assert joined.splitlines()[-1] == f"  dlxc config add-server https://{host.address}:6443", joined
+        ok(lan.dlxc(None, *joined.splitlines()[-1].split()[1:]))
         assert set(pids(host)) == {"etcd", "apiserver", "scheduler", "controller", "kubelet"}
     members = etcdctl(lan, h0, "member", "list")
     assert len(members.strip().splitlines()) == 3, members
@@ -95,10 +98,15 @@ def test_three_control_plane_hosts_survive_the_loss_of_the_leaders_host(lan: Mul
     ok(lan.dlxc(w3, *plain.split()[1:], "--node-name", "w3", "--state-dir", str(w3.state_dir), "--advertise-address", w3.address))
     kubelet_config = yaml.safe_load((w3.state_dir / "etc" / "kubelet.yaml").read_text())
     assert kubelet_config["server"] == ",".join(f"https://{h.address}:6443" for h in (h0, h1, h2)), kubelet_config
-    # The admin lists every apiserver, as an HA client config does; the client fails over between them.
-    config = yaml.safe_load(lan.config.read_text())
-    config["server"] = ",".join(f"https://{h.address}:6443" for h in (h0, h1, h2))
-    lan.config.write_text(yaml.safe_dump(config))
+    # What its kubelet learns is kept in its lxcpath, for a restart after the configured apiserver is gone.
+    known = w3.state_dir / "data" / "lxc" / ".dlxc-apiservers.json"
+    deadline = time.monotonic() + 10
+    while not known.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(json.loads(known.read_text())["servers"]) == sorted(f"https://{h.address}:6443" for h in (h0, h1, h2))
+    # The admin lists every apiserver (the printed add-server commands), as an HA client config does;
+    # the client fails over between them.
+    assert yaml.safe_load(lan.config.read_text())["server"] == ",".join(f"https://{h.address}:6443" for h in (h0, h1, h2))
 
     # The leaders all on c0: etcd's (moved there if it is not), the scheduler's and the controller's (started there first).
     status = json.loads(etcdctl(lan, h0, "endpoint", "status", "-w", "json"))[0]["Status"]

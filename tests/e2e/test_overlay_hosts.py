@@ -82,7 +82,8 @@ def test_one_network_across_three_hosts(hosts: NetCluster) -> None:
     wait_until("three nodes registered", registered, timeout=60)
     # Each host is a machine of its own: its kubelet, in its own mount namespace, sees none of the
     # machine's lxcfs and runs its own, which must end with it (SIGKILL below; SIGTERM: the fixture's leftovers()).
-    assert all(hosts.lxcfs_of(n.proc.pid) for n in (a, b, c) if n.proc), "a host's kubelet started no lxcfs of its own"
+    assert all(hosts.lxcfs_of(n.proc.pid) and hosts.lxcfs_pidfile(n.proc.pid).exists() for n in (a, b, c) if n.proc), \
+        "a host's kubelet started no lxcfs of its own"
     nodes = {n["metadata"]["name"]: n for n in api(hosts, "list", "nodes")[0]}
     # Each host's tunnel address is its own LAN address (found from its route to the apiserver).
     assert [nodes[n.name]["status"]["tunnelAddress"] for n in (a, b, c)] == [a.ns_ip, b.ns_ip, c.ns_ip]
@@ -113,7 +114,9 @@ def test_one_network_across_three_hosts(hosts: NetCluster) -> None:
     # Power loss of pm's host: pm comes back on the other mover host with the same address and MAC.
     lost_kubelet = first.proc.pid if first.proc else 0
     hosts.power_loss(first)
-    wait_until("the lost host's lxcfs gone with its kubelet", lambda: not hosts.lxcfs_of(lost_kubelet), timeout=5)
+    # lxcfs ends on the SIGTERM its kubelet's death sends it, and removes its pid file itself.
+    wait_until("the lost host's lxcfs and its pid file gone with its kubelet",
+               lambda: not hosts.lxcfs_of(lost_kubelet) and not hosts.lxcfs_pidfile(lost_kubelet).exists(), timeout=5)
     moved = wait_until("pm Running on another host", lambda: running_on(hosts, "pm", not_on=first.name), timeout=60)
     second = host_of(hosts, moved)
     assert second is not first and second is not a

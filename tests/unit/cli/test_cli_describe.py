@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dlxc.cli.describe import describe_lines
+from schemas.wire import LAST_APPLIED_ANNOTATION
 
 CONTAINER = {
     "kind": "Container",
@@ -69,3 +70,11 @@ def test_describe_without_conditions_events_or_placement() -> None:
         "Conditions:   <none>",
         "Events:       <none>",
     ]
+
+
+def test_describe_hides_the_last_applied_record_and_keeps_other_annotations() -> None:
+    record = '{"apiVersion":"dlxc.io/v1","kind":"Container","metadata":{"name":"web"},"spec":{"image":"busybox"}}'
+    only_record = {"kind": "Container", "metadata": {"name": "web", "annotations": {LAST_APPLIED_ANNOTATION: record}}}
+    assert describe_lines(only_record, [])[3] == "Annotations:  <none>"
+    both = {"kind": "Container", "metadata": {"name": "web", "annotations": {LAST_APPLIED_ANNOTATION: record, "owner": "ops"}}}
+    assert describe_lines(both, [])[3] == "Annotations:  owner=ops"
