@@ -21,7 +21,7 @@ import logging
 import random
 
 from dlxc.client.api import Client
-from dlxc.client.errors import ApiError, Conflict, NotFound
+from dlxc.client.errors import ApiError, Conflict, Invalid, NotFound
 from dlxc.client.events import NORMAL, WARNING, EventRecorder, one_line
 from dlxc.client.informer import Informer
 from dlxc.client.verbs import event_body
@@ -98,6 +98,7 @@ class Scheduler:
         self.bound = 0
         self._wake: asyncio.TimerHandle | None = None
         self.events = EventRecorder(client, component="scheduler")
+        self.event_with_bind = True  # the Scheduled event rides on the bind, unless the apiserver is too old for it
 
     @property
     def assumed(self) -> dict[str, str]:
@@ -181,12 +182,24 @@ class Scheduler:
         name = container["metadata"]["name"]
         assert decision.node is not None
         placement = placement_of(decision, seed=self.settings.seed) if self.settings.record_placement else None
-        event = event_body({"kind": "Container", "metadata": {"name": name}}, type=NORMAL, reason="Scheduled",
-                           message=one_line(f"assigned to node {decision.node}; {decision.message}"), component="scheduler")
+        message = one_line(f"assigned to node {decision.node}; {decision.message}")
+        rv = container["metadata"]["resourceVersion"]
         try:
-            await self.client.bind(
-                name, decision.node, placement=placement, resource_version=container["metadata"]["resourceVersion"], event=event
-            )
+            if self.event_with_bind:
+                event = event_body({"kind": "Container", "metadata": {"name": name}}, type=NORMAL, reason="Scheduled",
+                                   message=message, component="scheduler")
+                try:
+                    await self.client.bind(name, decision.node, placement=placement, resource_version=rv, event=event)
+                except Invalid as exc:
+                    if not any(d.get("field") == "event" for d in exc.details):
+                        raise
+                    # An apiserver older than this scheduler (a rolling upgrade): bind as it knows
+                    # how, and post the event on its own, as before.
+                    log.info("the apiserver takes no event with a bind (%s); posting Scheduled events apart", exc.message)
+                    self.event_with_bind = False
+            if not self.event_with_bind:
+                await self.client.bind(name, decision.node, placement=placement, resource_version=rv)
+                self.events.record("Container", name, type=NORMAL, reason="Scheduled", message=message)
         except (Conflict, NotFound):
             # Changed, deleted, or bound by another scheduler: let go; the watch brings what is true.
             self.cache.forget(name, self.containers.cache.get(name))
