@@ -76,6 +76,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
     registries = {
         kind.plural: Registry(store, kind, admission=admission, cached=caches[kind.plural].latest, ipam=network) for kind in KINDS
     }
+    registries["containers"].events = registries["events"]  # a bind records its Scheduled event with it
     heartbeats = Heartbeats(store, expire_after=settings.heartbeat_expire_after)
     endpoints = ApiServerEndpoints(store, settings.advertise_url, session=lambda: heartbeats.session)
 

@@ -10,7 +10,7 @@ from apiserver.codec import loads
 
 from dlxc.client.errors import BadRequest, PayloadTooLarge
 
-__all__ = ["MAX_BODY", "MAX_DEPTH", "MAX_DRAIN", "read_json"]
+__all__ = ["MAX_BODY", "MAX_DEPTH", "MAX_DRAIN", "read_json", "too_deep"]
 
 MAX_BODY = 1024 * 1024
 # A body over MAX_BODY is still read, and thrown away, up to this much before the 413 is sent. A
@@ -29,16 +29,27 @@ def _too_large() -> PayloadTooLarge:
 
 
 def _depth(value: Any) -> int:
-    """Nesting depth of a decoded JSON value, without recursion."""
-    deepest, stack = 0, [(value, 1)]
+    """Nesting depth of a decoded JSON value (a scalar is 1, `{"a": 1}` is 2), without recursion;
+    only objects and arrays are visited."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    deepest, stack = 1, [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+        children = item.values() if isinstance(item, dict) else item
+        if children and depth >= deepest:
+            deepest = depth + 1
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return deepest
+
+
+def too_deep(raw: bytes | bytearray, value: Any) -> bool:
+    """Whether `value` (decoded from `raw`) is nested deeper than MAX_DEPTH. Each level below the top
+    opens a `{` or a `[`, so a body with few of them needs no walk (counted in C: a walk of a 1.5 kB
+    Container took 50 µs, on every write)."""
+    if raw.count(b"{") + raw.count(b"[") < MAX_DEPTH:
+        return False
+    return _depth(value) > MAX_DEPTH
 
 
 async def read_json(request: Request) -> Any:
@@ -68,7 +79,7 @@ async def read_json(request: Request) -> Any:
     except (ValueError, RecursionError) as exc:
         message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
         raise BadRequest(f"the body is not valid JSON: {message}", details=[{"field": "body", "message": message}]) from None
-    if _depth(value) > MAX_DEPTH:
+    if too_deep(body, value):
         raise BadRequest(
             f"the body is nested deeper than {MAX_DEPTH} levels",
             details=[{"field": "body", "message": f"nested deeper than {MAX_DEPTH} levels"}],

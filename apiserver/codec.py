@@ -12,14 +12,22 @@ lone surrogates and numbers past a double (which the stdlib accepts, or refuses 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
 __all__ = ["dumps", "loads"]
 
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# Every digit as "0", anything else as " ": a run of 19 digits is then a plain substring search. Both
+# steps run in C at memory speed; a regular expression looked for it at about 25 ns per byte (40 µs
+# on a 1.5 kB Container, six times what orjson takes to decode it), on every decode of the server's.
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def _long_number(data: bytes | bytearray) -> bool:
+    """Whether `data` holds a run of 19 digits (a number orjson may read otherwise than the stdlib)."""
+    return _LONG_RUN in data.translate(_DIGITS_AS_ZERO)
 
 
 def dumps(value: Any) -> bytes:
@@ -35,7 +43,7 @@ def dumps(value: Any) -> bytes:
 
 def loads(data: bytes | bytearray) -> Any:
     """JSON bytes decoded as `json.loads` decodes them (and refused with its ValueError), at orjson's speed."""
-    if _LONG_NUMBER.search(data) is None:
+    if not _long_number(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -69,7 +69,15 @@ def _extra_schemas(kinds: tuple[Kind, ...]) -> dict[str, Any]:
         "StatusDetail": detail,
         "Binding": {
             "type": "object",
-            "properties": {"nodeName": {"type": "string"}},
+            "description": "Set spec.nodeName once. placement (status.placement) explains the choice; resourceVersion makes "
+                           "the bind conditional (409 if the container changed); event (an Event about this container, "
+                           "as POST .../events takes it) is recorded in the same write.",
+            "properties": {
+                "nodeName": {"type": "string"},
+                "placement": {"type": "object"},
+                "resourceVersion": {"type": "string"},
+                "event": {"type": "object"},
+            },
             "required": ["nodeName"],
             "additionalProperties": False,
         },

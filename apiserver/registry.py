@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,8 +13,8 @@ from apiserver import ipam
 from apiserver.codec import dumps, loads
 from apiserver.ipam import ClusterNetwork
 from apiserver.policy import check_container, host_path_allowed
-from apiserver.storage import Store
-from dlxc.client.errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
+from apiserver.storage import AlsoExists, Store
+from dlxc.client.errors import AlreadyExists, ApiError, BadRequest, Conflict, Invalid, NotFound
 from schemas import API_VERSION, ContainerStatus, Kind
 from schemas.base import DnsLabel, Model, Obj, now_iso
 from schemas.container import Placement
@@ -25,6 +26,7 @@ __all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
 # Metadata only the server writes; a client's copy is ignored on every write.
 SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "generation")
 _NODE_NAME = TypeAdapter(DnsLabel)
+log = logging.getLogger("dlxc.apiserver.registry")
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -102,6 +104,8 @@ class Registry:
         self.admission = admission or Admission()
         # A recent copy of an object by name (the watch cache's), for writes to start from; may lag.
         self.cached = cached or (lambda name: None)
+        # The Event registry, for an Event a write records in its own transaction (a bind's Scheduled).
+        self.events: Registry | None = None
 
     # ------------------------------------------------------------------ validation
 
@@ -247,14 +251,16 @@ class Registry:
             return None
         return obj
 
-    async def _write(self, name: str, mutate: Callable[[Obj], Obj | None], *, dry_run: bool) -> Obj:
-        """Apply mutate by compare-and-swap (retrying on races), or only compute it for a dry run."""
+    async def _write(self, name: str, mutate: Callable[[Obj], Obj | None], *, dry_run: bool,
+                     also_create: tuple[str, str, Obj] | None = None) -> Obj:
+        """Apply mutate by compare-and-swap (retrying on races), or only compute it for a dry run;
+        `also_create` is created in the same transaction (see Store.guaranteed_update)."""
         if dry_run:
             current = await self.store.get(self.plural, name)
             result = mutate(_copy(current))
             return result if result is not None else current
         if self.ipam is None:
-            return await self._update(name, mutate)
+            return await self._update(name, mutate, also_create=also_create)
         gone: list[Obj] = []
 
         def noting_deletion(current: Obj) -> Obj | None:
@@ -262,13 +268,14 @@ class Registry:
             gone[:] = [current] if result is None else []
             return result
 
-        written = await self._update(name, noting_deletion)
+        written = await self._update(name, noting_deletion, also_create=also_create)
         if gone:
             await self.ipam.release(gone[0])
         return written
 
-    async def _update(self, name: str, mutate: Callable[[Obj], Obj | None]) -> Obj:
-        return await self.store.guaranteed_update(self.plural, name, mutate, cached=self.cached(name))
+    async def _update(self, name: str, mutate: Callable[[Obj], Obj | None], *,
+                      also_create: tuple[str, str, Obj] | None = None) -> Obj:
+        return await self.store.guaranteed_update(self.plural, name, mutate, cached=self.cached(name), also_create=also_create)
 
     async def replace(self, name: str, body: Any, *, dry_run: bool = False) -> Obj:
         """PUT: the whole object; resourceVersion is required and a stale one is 409."""
@@ -347,11 +354,17 @@ class Registry:
     # ------------------------------------------------------------------ binding and deletion
 
     async def bind(self, name: str, body: Any, *, dry_run: bool = False) -> Obj:
-        """Set spec.nodeName once; a second bind, or a bind of a terminating object, is 409."""
+        """Set spec.nodeName once; a second bind, or a bind of a terminating object, is 409.
+
+        `event` (an Event about this container, as POST .../events takes it: the scheduler's
+        Scheduled) is recorded in the bind's own etcd transaction: one write for both instead of
+        two, and never an event for a bind that did not happen. When an event of that name exists
+        already, the bind goes alone and the event's count rises, as a repeated POST would do.
+        """
         node = body.get("nodeName") if isinstance(body, dict) else None
         if not isinstance(node, str) or not node:
             raise Invalid("binding needs nodeName", details=[{"field": "nodeName", "message": "required"}])
-        extra = [k for k in body if k not in ("nodeName", "placement", "resourceVersion")]
+        extra = [k for k in body if k not in ("nodeName", "placement", "resourceVersion", "event")]
         if extra:
             raise Invalid("binding has unknown fields", details=[{"field": k, "message": "unknown field"} for k in extra])
         # The scheduler's explanation rides on the bind: one write, and it cannot race the kubelet.
@@ -375,6 +388,7 @@ class Registry:
                 for d in errors
             ]
             raise Invalid(self._invalid(errors).message, details=details)
+        event = self._binding_event(name, body.get("event")) if body.get("event") is not None else None
 
         def mutate(current: Obj) -> Obj:
             if want_rv and current["metadata"]["resourceVersion"] != str(want_rv):
@@ -396,7 +410,36 @@ class Registry:
             ]
             return current
 
-        return await self._write(name, mutate, dry_run=dry_run)
+        if event is None or dry_run:
+            return await self._write(name, mutate, dry_run=dry_run)
+        assert self.events is not None
+        event_name = event["metadata"]["name"]
+        try:
+            return await self._write(name, mutate, dry_run=False, also_create=("events", event_name, event))
+        except AlsoExists:
+            bound = await self._write(name, mutate, dry_run=False)
+        try:
+            await self.events._count_again(event_name, event)
+        except ApiError as exc:  # the bind stands; an event is best effort, as it is for its poster
+            log.info("containers/%s is bound; its event %s was not counted: %s", name, event_name, exc.message)
+        return bound
+
+    def _binding_event(self, name: str, body: Any) -> Obj:
+        """A binding's `event` as a created Event (422 naming `event.…` when it is not one, or is about
+        another object)."""
+        if self.events is None:
+            raise Invalid("binding: this server records no events with a bind", details=[{"field": "event", "message": "not supported"}])
+        try:
+            event = self.events.prepare_create(body)
+        except (Invalid, BadRequest) as exc:
+            details = [{"field": f"event.{d['field']}", "message": d["message"]} for d in exc.details]
+            raise Invalid(f"binding: {exc.message}", details=details) from None
+        involved = event["spec"]["involvedObject"]
+        if (involved["kind"], involved["name"]) != (self.kind.name, name):
+            message = f"must be {self.kind.name} {name}, the object bound"
+            raise Invalid(f"binding: event.spec.involvedObject {message}",
+                          details=[{"field": "event.spec.involvedObject", "message": message}])
+        return event
 
     async def unbind(self, name: str, body: Any, *, dry_run: bool = False) -> Obj:
         """Clear spec.nodeName of a container bound to `nodeName` (the node lost), saying why.

@@ -25,7 +25,7 @@ from dlxc.client.errors import (
 )
 from schemas.base import Obj
 
-__all__ = ["ATTACH_LEASE", "VOID_TTL", "ClaimTaken", "Compacted", "LEASE_FENCE", "Store", "WatchEvent", "with_resource_version"]
+__all__ = ["ATTACH_LEASE", "VOID_TTL", "AlsoExists", "ClaimTaken", "Compacted", "LEASE_FENCE", "Store", "WatchEvent", "with_resource_version"]
 
 log = logging.getLogger("dlxc.apiserver.storage")
 MAX_MESSAGE = 512 * 1024 * 1024
@@ -162,6 +162,15 @@ class _Moved(Exception):
 
     def __init__(self, current: Obj) -> None:
         self.current = current
+
+
+class AlsoExists(AlreadyExists):
+    """An update that also creates another object was refused because that one exists (the update
+    itself would have gone through); nothing was written."""
+
+    def __init__(self, plural: str, name: str) -> None:
+        super().__init__(f"{plural}/{name} already exists")
+        self.plural, self.name = plural, name
 
 
 class Store:
@@ -419,9 +428,12 @@ class Store:
         except _Moved:
             raise Conflict(f"{plural}/{name} was changed since resourceVersion {expected_rv}; read it again and retry") from None
 
-    async def _swap(self, plural: str, name: str, obj: Obj | None, *, expected_rv: int, owned: bool = False) -> Obj:
+    async def _swap(self, plural: str, name: str, obj: Obj | None, *, expected_rv: int, owned: bool = False,
+                    also_create: tuple[str, str, Obj] | None = None) -> Obj:
         """Write obj (None: delete) if the stored object still has expected_rv: the written object (the
-        deleted one's last state); 404 if gone, _Moved with the stored object if it moved on."""
+        deleted one's last state); 404 if gone, _Moved with the stored object if it moved on. With
+        `also_create` (plural, name, object), that object is created in the same transaction, which
+        then also needs it not to exist (AlsoExists when only that failed)."""
         key = self.key(plural, name)
         tx = self.etcd.transactions
         compare, fence_get = self._fenced([tx.mod(key) == expected_rv])
@@ -430,6 +442,10 @@ class Store:
         else:
             value = _encode(obj)
             success = [tx.put(key, value, lease=ATTACH_LEASE.get())]
+        if also_create is not None:
+            also_key = self.key(also_create[0], also_create[1])
+            compare.append(tx.version(also_key) == 0)
+            success.append(tx.put(also_key, _encode(also_create[2])))
         ok, responses = await self._call(
             lambda: self.etcd.transaction(compare=compare, success=success, failure=[tx.get(key), *fence_get])
         )
@@ -438,6 +454,8 @@ class Store:
         self._check_fence(responses, at=1)
         if not responses[0]:
             raise NotFound(f"{plural}/{name} not found")
+        if also_create is not None and responses[0][0][1].mod_revision == expected_rv:
+            raise AlsoExists(also_create[0], also_create[1])  # the object was as expected: the other one was in the way
         raise _Moved(self._from_get(responses[0]))
 
     def _fenced(self, compare: list[Any]) -> tuple[list[Any], list[Any]]:
@@ -471,6 +489,7 @@ class Store:
         *,
         cached: Obj | None = None,
         attempts: int = 20,
+        also_create: tuple[str, str, Obj] | None = None,
     ) -> Obj:
         """Read, mutate, compare-and-swap; retry on conflict. `mutate` returning None means delete.
 
@@ -478,6 +497,9 @@ class Store:
         its resourceVersion, and a lost swap returns the stored object in the same transaction. A copy
         that may be stale never decides an answer: when mutate refuses it (an error) or finds nothing
         to change, the object is read from etcd and mutate runs again on that.
+
+        `also_create` (plural, name, object) is created in the same transaction as the update (see
+        `_swap`): both are written or neither, and AlsoExists says that object was in the way.
         """
         current, fresh = (cached, False) if cached is not None else (await self.get(plural, name), True)
         for _ in range(attempts):
@@ -496,7 +518,7 @@ class Store:
                 continue
             try:
                 # mutate ran on a private copy: what it returns is this call's own to answer with.
-                return await self._swap(plural, name, updated, expected_rv=rv, owned=True)
+                return await self._swap(plural, name, updated, expected_rv=rv, owned=True, also_create=also_create)
             except _Moved as moved:
                 current, fresh = moved.current, True
                 await asyncio.sleep(0)

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-__all__ = ["BenchCluster", "Processes", "cpu_seconds", "free_port", "percentile", "stop", "wait_http"]
+__all__ = ["BenchCluster", "Processes", "cpu_seconds", "etcd_revision", "free_port", "percentile", "stop", "wait_http"]
 
 PREFIX = "/apis/dlxc.io/v1"
 
@@ -69,6 +69,13 @@ def etcd_argv(data_dir: Path, client: int, peer: int, *extra: str, binary: str =
             "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
             "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
             "--initial-cluster", f"bench=http://127.0.0.1:{peer}", *extra]
+
+
+def etcd_revision(url: str) -> int:
+    """etcd's store revision (at url, its client URL): it moves by one per write transaction."""
+    response = httpx.post(f"{url}/v3/kv/range", json={"key": "AA==", "limit": 1}, timeout=5)
+    response.raise_for_status()
+    return int(response.json()["header"]["revision"])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -201,9 +208,7 @@ class BenchCluster:
 
     def etcd_revision(self) -> int:
         """etcd's store revision: it moves by one per write transaction, whatever the transaction holds."""
-        response = httpx.post(f"{self.etcd_url}/v3/kv/range", json={"key": "AA==", "limit": 1}, timeout=5)
-        response.raise_for_status()
-        return int(response.json()["header"]["revision"])
+        return etcd_revision(self.etcd_url)
 
     def containers(self) -> list[dict]:
         return self.http.get(f"{PREFIX}/containers").json()["items"]

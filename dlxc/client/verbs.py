@@ -87,13 +87,17 @@ class ApiVerbs:
             body["metadata"] = {"resourceVersion": resource_version}
         return await self.request("PATCH", self.path(plural, name, "status"), body=body)
 
-    async def bind(self, name: str, node: str, *, placement: Obj | None = None, resource_version: str | None = None) -> Obj:
-        """Bind once (409 if bound, or if it changed since resource_version); placement explains why."""
+    async def bind(self, name: str, node: str, *, placement: Obj | None = None, resource_version: str | None = None,
+                   event: Obj | None = None) -> Obj:
+        """Bind once (409 if bound, or if it changed since resource_version); placement explains why;
+        `event` (an `event_body` about this container) is recorded in the bind's own write."""
         body: Obj = {"nodeName": node}
         if placement is not None:
             body["placement"] = placement
         if resource_version is not None:
             body["resourceVersion"] = resource_version
+        if event is not None:
+            body["event"] = event
         return await self.request("POST", self.path("containers", name, "binding"), body=body)
 
     async def unbind(self, name: str, node: str, *, reason: str, message: str) -> Obj:

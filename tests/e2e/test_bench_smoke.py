@@ -26,6 +26,12 @@ def test_scheduler_bench_binds_every_container_without_overcommit() -> None:
     assert figures["overcommitted_nodes"] == 0
     assert figures["binds_per_second"] > 0 and figures["bind_p99_ms"] >= figures["bind_p50_ms"] > 0
     assert figures["cpu_seconds_per_bind"] > 0 and figures["decisions_per_second_in_process"] > 0
+    # The whole and the part above what the same processes spend idle over as long; the etcd writes
+    # include at least the create, the bind and the Running report of each container.
+    assert figures["control_plane_cpu_ms_per_container"] >= figures["control_plane_cpu_ms_per_container_above_idle"] > 0
+    assert set(figures["above_idle_ms_per_container"]) == {"apiserver", "hollow", "scheduler"}
+    assert figures["idle_cpu_seconds"] >= 0 and figures["measured_seconds"] > 0
+    assert figures["etcd_writes_per_container"] >= 3 and figures["watch_events_per_container"] >= 3
 
 
 def test_scheduler_bench_with_containers_created_first() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import httpx
 import pytest
 
+from dlxc.client.verbs import event_body
 from dlxc.client.errors import (
     AlreadyExists,
     Conflict,
@@ -113,6 +114,46 @@ def test_binding_happens_once(api) -> None:
             assert kept["spec"]["nodeName"] == "node-a"
             with pytest.raises(Invalid):
                 await c.replace("containers", {**kept, "spec": {**kept["spec"], "nodeName": "node-b"}})
+
+    asyncio.run(go())
+
+
+def test_a_bind_records_its_event_in_the_same_write(api) -> None:
+    async def go() -> None:
+        async with api.client() as c:
+            scheduled = event_body({"kind": "Container", "metadata": {"name": "web"}}, reason="Scheduled",
+                                   message="assigned to node node-a", component="scheduler")
+            await c.create("containers", container())
+            bound = await c.bind("web", "node-a", event=scheduled)
+            # One transaction for both: the Event was written at the bound container's resourceVersion.
+            event = await c.get("events", scheduled["metadata"]["name"])
+            assert bound["metadata"]["resourceVersion"] == event["metadata"]["resourceVersion"]
+            assert (event["spec"]["reason"], event["spec"]["source"]["component"], event["status"]["count"]) == (
+                "Scheduled", "scheduler", 1)
+            assert event["metadata"]["uid"] and event["status"]["firstTimestamp"]
+
+            # A bind that loses writes no event either.
+            await c.create("containers", container("late"))
+            late = event_body({"kind": "Container", "metadata": {"name": "late"}}, reason="Scheduled", message="to b")
+            await c.bind("late", "node-a")
+            with pytest.raises(Conflict):
+                await c.bind("late", "node-b", event=late)
+            with pytest.raises(NotFound):
+                await c.get("events", late["metadata"]["name"])
+
+            # The same event again (bound, unbound, bound the same way) raises the count; the bind stands.
+            await c.unbind("web", "node-a", reason="NodeLost", message="gone")
+            again = await c.bind("web", "node-a", event=scheduled)
+            assert again["spec"]["nodeName"] == "node-a"
+            assert (await c.get("events", scheduled["metadata"]["name"]))["status"]["count"] == 2
+
+            # An event about another object, or not an Event, is refused before anything is written.
+            await c.create("containers", container("other"))
+            for wrong, field in ((scheduled, "event.spec.involvedObject"), ({"spec": {"reason": "x y"}}, "event.metadata")):
+                with pytest.raises(Invalid) as refused:
+                    await c.bind("other", "node-a", event=wrong)
+                assert field in [d["field"] for d in refused.value.details]
+            assert "nodeName" not in (await c.get("containers", "other"))["spec"]
 
     asyncio.run(go())
 

@@ -298,6 +298,8 @@ def test_failed_scheduling_is_one_event_per_reason_whose_count_rises_then_schedu
                 assert [(e["spec"]["type"], e["spec"]["message"]) for e in scheduled] == [
                     ("Normal", "assigned to node down; node down scored 83.0 of 100 (1/3 nodes fit)"),
                 ]
+                # Written with the bind, in its transaction (nothing writes the container after it here).
+                assert scheduled[0]["metadata"]["resourceVersion"] == (await c.get("containers", "huge"))["metadata"]["resourceVersion"]
 
             await with_scheduler(c, body, retry_initial_seconds=0.1, retry_max_seconds=0.2)
 
