@@ -72,15 +72,16 @@ class NodeLease:
         self.fenced = False
         self.renewed = asyncio.Event()  # set after the first acknowledged renewal
         self.stream = stream or RenewalStream(client, node_name)  # a test gives a fake at this boundary
+        self.spec = {"holderIdentity": node_name, "leaseDurationSeconds": self.settings.duration_seconds}  # renewTime: the stream's
 
     async def renew(self) -> None:
-        """One renewal: a merge patch of renewTime on the renewal stream (the apiserver answers it from
-        memory, see apiserver/heartbeats.py); create the Lease when it is missing."""
-        spec = {"holderIdentity": self.node_name, "renewTime": now_iso(), "leaseDurationSeconds": self.settings.duration_seconds}
+        """One renewal on the renewal stream (renewTime now; the apiserver answers it from memory, see
+        apiserver/heartbeats.py); create the Lease when it is missing."""
         try:
-            await self.stream.renew({"spec": spec})
+            await self.stream.renew(self.spec)
         except NotFound:
-            await self.client.create("leases", {"metadata": {"name": self.node_name}, "spec": {**spec, "acquireTime": spec["renewTime"]}})
+            now = now_iso()
+            await self.client.create("leases", {"metadata": {"name": self.node_name}, "spec": {**self.spec, "renewTime": now, "acquireTime": now}})
 
     async def tick(self) -> None:
         started = self.clock()
@@ -120,15 +121,17 @@ class NodeLease:
 
     async def run(self) -> None:
         ready = False
+        watched = sdnotify.enabled()  # not under systemd: no looking it up again every tick
         try:
             while True:
                 started = self.clock()
                 await self.tick()
                 # Whether or not the renewal went through: the watchdog asks whether this loop (and so
                 # fencing) still runs, and a tick is bounded by the request timeout.
-                if not ready and self.renewed.is_set():
-                    ready = sdnotify.notify("READY=1")
-                sdnotify.notify("WATCHDOG=1")
+                if watched:
+                    if not ready and self.renewed.is_set():
+                        ready = sdnotify.notify("READY=1")
+                    sdnotify.notify("WATCHDOG=1")
                 await asyncio.sleep(max(0.0, self.settings.renew_interval - (self.clock() - started)))
         finally:
             await self.stream.close()

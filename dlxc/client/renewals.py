@@ -29,7 +29,7 @@ import orjson
 
 from dlxc.client.api import Client
 from dlxc.client.errors import TemporaryError, error_from_response
-from schemas.base import Obj
+from schemas.base import Obj, now_iso
 
 __all__ = ["STAMP", "VERSION_HEADER", "RenewalStream"]
 
@@ -39,12 +39,10 @@ VERSION_HEADER = "X-Dlxc-Renewals"  # in the answer's headers: the line versions
 STAMP = b"+\n"  # version 2: "renewed now", the stream's last acknowledged JSON renewal stamped by the apiserver
 
 
-def _shape(patch: Obj) -> Obj | None:
-    """A renewal without its renewTime: what a `+` repeats; None when the patch is not a plain renewal."""
-    spec = patch.get("spec") if len(patch) == 1 else None
-    if not isinstance(spec, dict) or not isinstance(spec.get("renewTime"), str):
-        return None
-    return {k: v for k, v in spec.items() if k != "renewTime"}
+
+def _json_line(spec: Obj) -> bytes:
+    """A renewal as version 1 sends it: the merge patch of spec, renewTime the kubelet's now."""
+    return orjson.dumps({"spec": {**spec, "renewTime": now_iso()}}) + b"\n"
 
 
 class RenewalStream:
@@ -58,7 +56,7 @@ class RenewalStream:
         self.owed = 0  # renewals sent whose answers have not been read yet
         self._transport: asyncio.Transport | None = None  # the connection, for lines after the first
         self._stamps = False  # the apiserver understands `+`
-        self._shape: Obj | None = None  # the last acknowledged JSON renewal without renewTime
+        self._shape: Obj | None = None  # the spec of the last acknowledged JSON renewal
         self._good = b""  # the last good answer line, and what it decoded to
         self._good_answer: Obj = {}
 
@@ -124,19 +122,19 @@ class RenewalStream:
             assert self._outgoing is not None
             self._outgoing.put_nowait(line)
 
-    async def renew(self, patch: Obj) -> Obj:
-        """Send one renewal and wait for its answer: {"code": 200, ...}, or raise the API error."""
-        shape = _shape(patch)
+    async def renew(self, spec: Obj) -> Obj:
+        """Renew the Lease with `spec` (holder, duration; renewTime is now) and wait for the answer:
+        {"code": 200, ...}, or raise the API error. `+` when it is the spec last acknowledged."""
         if self._response is None:
-            await self._open(orjson.dumps(patch) + b"\n")
-        elif self._stamps and shape is not None and shape == self._shape:
-            shape = None  # a `+` repeats the last JSON renewal: nothing new to remember
+            await self._open(_json_line(spec))
+        elif self._stamps and (spec is self._shape or spec == self._shape):
+            spec = None  # a `+` repeats the last JSON renewal: nothing new to remember
             self._send(STAMP)
         else:
             # The apiserver repeats this line from now on, even if its answer never comes: no `+`
             # until it is acknowledged.
             self._shape = None
-            self._send(orjson.dumps(patch) + b"\n")
+            self._send(_json_line(spec))
         self.owed += 1
         try:
             while True:  # the answers of earlier renewals that timed out come first
@@ -151,8 +149,8 @@ class RenewalStream:
         if answer.get("code", 500) >= 400:
             self._shape = None  # JSON again, until one is acknowledged
             raise error_from_response(answer["code"], answer)
-        if shape is not None:
-            self._shape = shape
+        if spec is not None:
+            self._shape = spec
         self._good, self._good_answer = raw, answer
         return answer
 
