@@ -32,3 +32,16 @@ def test_freeze_exempts_what_is_alive_from_later_collections() -> None:
     frozen = gctune.freeze()
     assert frozen == gc.get_freeze_count() >= len(state)
     assert not any(state[0] is obj for obj in gc.get_objects())  # no generation holds it any more
+
+
+@pytest.mark.usefixtures("restored")
+def test_only_the_apiservers_own_process_tunes_the_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dlxc apiserver` tunes and freezes; an apiserver run inside another process (tests, tools) must not."""
+    from apiserver.server import ApiServer, ApiServerSettings, config_for, create_app, serve
+
+    ran: list[bool] = []
+    monkeypatch.setattr(ApiServer, "run", lambda self: ran.append(self.own_process))
+    gc.set_threshold(700, 10, 10)
+    serve(ApiServerSettings(), host="127.0.0.1", port=1, insecure_http=True)
+    assert ran == [True] and gc.get_threshold() == (gctune.YOUNG, 10, 10)
+    assert ApiServer(config_for(create_app(ApiServerSettings()), host="127.0.0.1", port=1)).own_process is False
