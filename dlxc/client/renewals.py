@@ -39,7 +39,6 @@ VERSION_HEADER = "X-Dlxc-Renewals"  # in the answer's headers: the line versions
 STAMP = b"+\n"  # version 2: "renewed now", the stream's last acknowledged JSON renewal stamped by the apiserver
 
 
-
 def _json_line(spec: Obj) -> bytes:
     """A renewal as version 1 sends it: the merge patch of spec, renewTime the kubelet's now."""
     return orjson.dumps({"spec": {**spec, "renewTime": now_iso()}}) + b"\n"
@@ -125,12 +124,14 @@ class RenewalStream:
     async def renew(self, spec: Obj) -> Obj:
         """Renew the Lease with `spec` (holder, duration; renewTime is now) and wait for the answer:
         {"code": 200, ...}, or raise the API error. `+` when it is the spec last acknowledged."""
+        sent: Obj | None = None  # a JSON renewal's spec: what a `+` repeats once it is acknowledged
         if self._response is None:
+            sent = dict(spec)
             await self._open(_json_line(spec))
-        elif self._stamps and (spec is self._shape or spec == self._shape):
-            spec = None  # a `+` repeats the last JSON renewal: nothing new to remember
+        elif self._stamps and spec == self._shape:
             self._send(STAMP)
         else:
+            sent = dict(spec)
             # The apiserver repeats this line from now on, even if its answer never comes: no `+`
             # until it is acknowledged.
             self._shape = None
@@ -149,8 +150,8 @@ class RenewalStream:
         if answer.get("code", 500) >= 400:
             self._shape = None  # JSON again, until one is acknowledged
             raise error_from_response(answer["code"], answer)
-        if spec is not None:
-            self._shape = spec
+        if sent is not None:
+            self._shape = sent
         self._good, self._good_answer = raw, answer
         return answer
 
