@@ -19,13 +19,14 @@ import dlxc
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
 from apiserver.endpoints import ApiServerEndpoints
-from apiserver.codec import dumps, loads
+from apiserver.codec import dumps
 from apiserver.heartbeats import Heartbeats
 from apiserver.joins import JoinService
 from apiserver.members import EtcdMembers
 from apiserver.ipam import ClusterNetwork
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
+from apiserver.renewals import RenewalStream
 from apiserver.selectors import Selector, parse_field_selector, parse_label_selector
 from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
@@ -363,12 +364,18 @@ class ApiApp(FastAPI):
     """
 
     fast_routes: FastRoutes = {}
+    # Long streams that are ASGI apps themselves (a node's renewal stream: its every line is hot).
+    stream_routes: dict[tuple[str, str, str], Any] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             endpoint = _fast_match(self.fast_routes, scope)
             if endpoint is not None:
                 await fenced(_Handled(endpoint), scope, receive, send)
+                return
+            stream = _fast_match(self.stream_routes, scope)
+            if stream is not None:
+                await fenced(stream, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
@@ -421,60 +428,6 @@ def _fast_match(table: FastRoutes, scope: Any) -> Endpoint | None:
     if endpoint is not None:
         scope["path_params"] = params
     return endpoint
-
-
-class RenewalStream:
-    """`POST .../leases/NAME/renewals`: one NDJSON line per renewal in the request body, which never
-    ends; one answer line per renewal, in order (see dlxc.client.renewals). Authorized once, as a
-    PATCH of the Lease; each line is the merge patch a PATCH would carry, answered from memory when
-    it is a heartbeat (apiserver.heartbeats), else written as a PATCH is."""
-
-    def __init__(self, registry: Registry, heartbeats: Heartbeats, check: Check, kind: Kind) -> None:
-        self.registry = registry
-        self.heartbeats = heartbeats
-        self.check = check
-        self.kind = kind
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        request = Request(scope, receive)
-        name = scope["path_params"]["name"]
-        try:
-            await self.check(request, "patch", self.kind, name, None)
-        except ApiError as exc:
-            await _error(exc)(scope, receive, send)
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/x-ndjson")]})
-        pending = b""
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the kubelet went away
-            pending += message.get("body", b"")
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                if line.strip():
-                    answer = await self.answer(name, line)
-                    await send({"type": "http.response.body", "body": answer, "more_body": True})
-            if not message.get("more_body", False):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                return
-
-    async def answer(self, name: str, line: bytes) -> bytes:
-        try:
-            try:
-                patch = loads(line)
-            except ValueError:
-                raise BadRequest("a renewal must be one JSON object per line",
-                                 details=[{"field": "body", "message": "must be NDJSON"}]) from None
-            renewed = self.heartbeats.renew(name, patch)
-            if renewed is None:
-                with self.heartbeats.writing("leases", name, patch) as attached:
-                    renewed = await self.registry.patch(name, patch)
-                if attached:
-                    self.heartbeats.wrote(renewed)
-            return b'{"code":200,"resourceVersion":"%s"}\n' % renewed["metadata"]["resourceVersion"].encode()
-        except ApiError as exc:
-            return dumps(exc.to_body()) + b"\n"
 
 
 # The finalizer a kubelet may add or remove on objects of a kind (a Backup's archive is the kubelet's).
@@ -671,9 +624,11 @@ def _add_routes(
         return _ok(await registry.patch_status(name, body, dry_run=_dry_run(request)))
 
     if kind.name == "Lease":
-        renewals = Route(base + "/{name}/renewals", RenewalStream(registry, heartbeats, check, kind), methods=["POST"], name="renew_lease_stream")
+        stream = RenewalStream(registry, heartbeats, check, kind)
+        renewals = Route(base + "/{name}/renewals", stream, methods=["POST"], name="renew_lease_stream")
         renewals.methods.discard("HEAD")
         app.router.routes.append(renewals)
+        app.stream_routes = {**app.stream_routes, ("POST", kind.plural, "{name}/renewals"): stream}
 
     if kind.name == "Container":
 

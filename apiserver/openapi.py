@@ -386,8 +386,10 @@ def _event_batch_paths() -> dict[str, Any]:
 
 
 def _renewal_paths() -> dict[str, Any]:
-    """A node's heartbeat stream (apiserver.heartbeats): NDJSON merge patches in, one answer line each."""
-    line = {"type": "object", "description": "One Lease merge patch per line (spec.renewTime, ...)."}
+    """A node's heartbeat stream (apiserver.renewals): NDJSON merge patches or `+` in, one answer line each."""
+    line = {"type": "object", "description": "One Lease merge patch per line (spec.renewTime, ...), or the line `+` "
+                                             "(version 2, when the answer says X-Dlxc-Renewals: 2): the stream's last JSON "
+                                             "renewal again, renewTime stamped by the apiserver."}
     answer = {"type": "object", "properties": {"code": {"type": "integer"}, "resourceVersion": {"type": "string"}}}
     return {
         f"{PREFIX}/leases/{{name}}/renewals": {
@@ -397,6 +399,8 @@ def _renewal_paths() -> dict[str, Any]:
                                 "a node's own Lease is renewed from memory, other lines are written as a PATCH.",
                      "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": line}}},
                      "responses": {"200": {"description": "One answer line per renewal, in order.",
+                                           "headers": {"X-Dlxc-Renewals": {"description": "2: `+` lines are understood.",
+                                                                           "schema": {"type": "string"}}},
                                            "content": {"application/x-ndjson": {"schema": answer}}},
                                    **{c: v for c, v in _responses("200", answer, errors=("401", "403", "404")).items() if c != "200"}}},
         },

@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from apiserver.app import ApiServerSettings, create_app
-from dlxc import eventloop
+from dlxc import eventloop, gctune
 
 __all__ = ["KEEPALIVE", "ApiServer", "CertReloader", "check_listen", "serve"]
 
@@ -61,6 +61,18 @@ class ApiServer(uvicorn.Server):
     is looked at by apiserver.streams.KubeletDialer at each dial)."""
 
     RELOAD_TICKS = 50  # on_tick runs every 0.1 s: a renewed certificate is in use within 5 s
+
+    def __init__(self, config: uvicorn.Config, *, own_process: bool = False) -> None:
+        super().__init__(config)
+        # The process is this apiserver's alone (`dlxc apiserver`), not a test's or a tool's that
+        # runs one inside: only then may it tune the garbage collector (dlxc.gctune).
+        self.own_process = own_process
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.own_process:
+            # The caches are loaded: no later collection walks them again.
+            log.info("%d objects exempted from garbage collection", gctune.freeze())
 
     async def on_tick(self, counter: int) -> bool:
         if counter % self.RELOAD_TICKS == 0:
@@ -131,4 +143,5 @@ def serve(
     log_level: str = "warning",
 ) -> None:
     check_listen(host, tls=bool(cert and key), insecure_http=insecure_http)
-    ApiServer(config_for(create_app(settings), host=host, port=port, cert=cert, key=key, log_level=log_level)).run()
+    gctune.tune()
+    ApiServer(config_for(create_app(settings), host=host, port=port, cert=cert, key=key, log_level=log_level), own_process=True).run()

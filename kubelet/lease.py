@@ -72,21 +72,27 @@ class NodeLease:
         self.fenced = False
         self.renewed = asyncio.Event()  # set after the first acknowledged renewal
         self.stream = stream or RenewalStream(client, node_name)  # a test gives a fake at this boundary
+        self.spec = {"holderIdentity": node_name, "leaseDurationSeconds": self.settings.duration_seconds}  # renewTime: the stream's
 
     async def renew(self) -> None:
-        """One renewal: a merge patch of renewTime on the renewal stream (the apiserver answers it from
-        memory, see apiserver/heartbeats.py); create the Lease when it is missing."""
-        spec = {"holderIdentity": self.node_name, "renewTime": now_iso(), "leaseDurationSeconds": self.settings.duration_seconds}
+        """One renewal on the renewal stream (renewTime now; the apiserver answers it from memory, see
+        apiserver/heartbeats.py); create the Lease when it is missing."""
         try:
-            await self.stream.renew({"spec": spec})
+            await self.stream.renew(self.spec)
         except NotFound:
-            await self.client.create("leases", {"metadata": {"name": self.node_name}, "spec": {**spec, "acquireTime": spec["renewTime"]}})
+            now = now_iso()
+            await self.client.create("leases", {"metadata": {"name": self.node_name}, "spec": {**self.spec, "renewTime": now, "acquireTime": now}})
 
-    async def tick(self) -> None:
+    async def tick(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """One renewal, bounded by the request timeout; fence when renewals failed for the fence timeout.
+        `loop`: the running loop, when the caller knows it (run() does)."""
+        loop = loop or asyncio.get_running_loop()
         started = self.clock()
         try:
-            # asyncio.timeout, not wait_for: no task per renewal (thousands a second in hollow nodes).
-            async with asyncio.timeout(self.settings.request_timeout):
+            # asyncio.timeout_at, not wait_for: no task per renewal (thousands a second in hollow nodes);
+            # and on the loop known ahead: asyncio.timeout looks the running loop up once more, and each
+            # look-up is a getpid() syscall.
+            async with asyncio.timeout_at(loop.time() + self.settings.request_timeout):
                 await self.renew()
         except (ApiError, asyncio.TimeoutError) as exc:
             log.warning("lease renewal failed: %s", getattr(exc, "message", None) or type(exc).__name__)
@@ -120,15 +126,34 @@ class NodeLease:
 
     async def run(self) -> None:
         ready = False
+        watched = sdnotify.enabled()  # not under systemd: no looking it up again every tick
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 started = self.clock()
-                await self.tick()
+                await self.tick(loop)
                 # Whether or not the renewal went through: the watchdog asks whether this loop (and so
                 # fencing) still runs, and a tick is bounded by the request timeout.
-                if not ready and self.renewed.is_set():
-                    ready = sdnotify.notify("READY=1")
-                sdnotify.notify("WATCHDOG=1")
-                await asyncio.sleep(max(0.0, self.settings.renew_interval - (self.clock() - started)))
+                if watched:
+                    if not ready and self.renewed.is_set():
+                        ready = sdnotify.notify("READY=1")
+                    sdnotify.notify("WATCHDOG=1")
+                await _sleep(loop, max(0.0, self.settings.renew_interval - (self.clock() - started)))
         finally:
             await self.stream.close()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _sleep(loop: asyncio.AbstractEventLoop, delay: float) -> None:
+    """asyncio.sleep on a loop known ahead: asyncio.sleep looks the running loop up (a getpid() syscall),
+    thousands of times a second in a process of hollow nodes."""
+    future = loop.create_future()
+    handle = loop.call_later(delay, _wake, future)
+    try:
+        await future
+    finally:
+        handle.cancel()

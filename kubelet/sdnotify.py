@@ -10,7 +10,12 @@ import os
 import socket
 from collections.abc import Mapping
 
-__all__ = ["notify"]
+__all__ = ["enabled", "notify"]
+
+
+def enabled(*, env: Mapping[str, str] | None = None) -> bool:
+    """Whether there is a $NOTIFY_SOCKET to notify (systemd sets it before the process starts)."""
+    return bool((env if env is not None else os.environ).get("NOTIFY_SOCKET"))
 
 
 def notify(message: str, *, env: Mapping[str, str] | None = None) -> bool:

@@ -1,6 +1,8 @@
 """`dlxc hollow-nodes --count N`: many fake nodes in one process, for scale benchmarks of the control plane."""
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +11,7 @@ import typer
 from dlxc.cli.components import _client_config, _logging, _run_until_signal
 
 if TYPE_CHECKING:
+    from dlxc.client.api import Client
     from dlxc.sim.statsserver import Issuer
 
 __all__ = ["hollow_nodes"]
@@ -45,6 +48,7 @@ def hollow_nodes(
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Register N hollow nodes (no LXC): they heartbeat and report bound containers Running. Scale work only."""
+    from dlxc import gctune
     from dlxc.sim.hollow import HollowNodes, mixed_nodes
     from dlxc.sim.statsserver import HollowStats
 
@@ -59,8 +63,20 @@ def hollow_nodes(
                 raise typer.BadParameter(f"{flag} {path}: no such file")
         stats = HollowStats(issue=_issuer(ca_file, ca_key_file), client_ca=ca_file, interval=usage_interval, host=stream_host)
     nodes = mixed_nodes(count, prefix=prefix, seed=seed)
-    _run_until_signal(
-        lambda c: HollowNodes(c, nodes, heartbeat_interval=heartbeat_interval, concurrency=concurrency, stats=stats).run(),
-        _client_config(server, token),
-        busy=True,
-    )
+
+    async def run(client: Client) -> None:
+        hollow = HollowNodes(client, nodes, heartbeat_interval=heartbeat_interval, concurrency=concurrency, stats=stats)
+        running = asyncio.ensure_future(hollow.run())
+        settled = asyncio.ensure_future(hollow.settled())
+        try:
+            await asyncio.wait([running, settled], return_when=asyncio.FIRST_COMPLETED)
+            if settled.done():
+                # Every node is up: no later collection walks their state again (dlxc.gctune).
+                logging.getLogger("dlxc.hollow").info("%d objects exempted from garbage collection", gctune.freeze())
+            await running
+        finally:
+            running.cancel()
+            settled.cancel()
+
+    gctune.tune()
+    _run_until_signal(run, _client_config(server, token), busy=True)

@@ -181,6 +181,13 @@ class HollowNodes:
         await asyncio.gather(*(one(name) for name in names))
         self.registered.set()
 
+    async def settled(self) -> None:
+        """Once every node is registered and has renewed its Lease (its stream is open): the process
+        holds its long-lived state (the moment for dlxc.gctune.freeze)."""
+        await self.registered.wait()
+        for lease in self.leases.values():
+            await lease.renewed.wait()
+
     async def _beat(self, name: str, slots: asyncio.Semaphore) -> None:
         try:
             await self.heartbeat(self.nodes[name], force=False)

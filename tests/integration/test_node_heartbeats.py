@@ -5,6 +5,8 @@ import asyncio
 import time
 from typing import Any
 
+import aiohttp
+import orjson
 import pytest
 
 from kubelet.lease import LeaseSettings, NodeLease
@@ -48,6 +50,35 @@ def test_renewals_of_a_node_lease_write_nothing_to_etcd(make_api: Any) -> None:
             assert await revision(c) == before
             assert renewed["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
             assert renewed["spec"]["renewTime"] > first["spec"]["renewTime"]  # served from memory
+
+    asyncio.run(go())
+    # After the first acknowledged JSON renewal the kubelet sent `+` lines (only those set a template).
+    heartbeats = api.server.server.config.app.state.heartbeats
+    assert heartbeats.owned["n1"].template is not None and heartbeats.renewals >= 9
+
+
+def test_a_kubelet_of_the_previous_version_renews_with_json_lines(make_api: Any) -> None:
+    """JSON lines only, and never a look at X-Dlxc-Renewals: still answered from memory, in order."""
+    api = make_api(heartbeat_expire_after=EXPIRE)
+
+    async def go() -> None:
+        async with api.client() as c:
+            await node_lease(c).renew()  # creates the Lease
+            before = await revision(c)
+            lines = [orjson.dumps({"spec": {"holderIdentity": "n1", "renewTime": f"2026-01-01T00:00:0{i}Z", "leaseDurationSeconds": 5}}) + b"\n"
+                     for i in range(3)]
+
+            async def body() -> Any:
+                for line in lines:
+                    yield line
+
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {api.token}"}) as session:
+                async with session.post(f"{api.url}/apis/dlxc.io/v1/leases/n1/renewals", data=body()) as response:
+                    assert response.headers["X-Dlxc-Renewals"] == "2"
+                    answers = [orjson.loads(line) for line in (await response.read()).splitlines()]
+            assert [a["code"] for a in answers] == [200, 200, 200]
+            assert await revision(c) == before
+            assert (await c.get("leases", "n1"))["spec"]["renewTime"] == "2026-01-01T00:00:02Z"
 
     asyncio.run(go())
 

@@ -41,3 +41,14 @@ def test_fast_match(method: str, path: str, endpoint: str | None, params: dict[s
 def test_every_plain_object_route_has_a_short_way() -> None:
     plain = [r for r in APP.router.routes if getattr(r, "fast", False)]
     assert len(APP.fast_routes) == sum(len(r.methods) for r in plain) > 60
+
+
+def test_a_renewal_stream_takes_the_short_way_as_an_asgi_app() -> None:
+    """A node's renewal stream skips FastAPI's middleware stack too: every line of it is hot."""
+    from apiserver.renewals import RenewalStream
+
+    scope = {"type": "http", "method": "POST", "path": f"{BASE}/leases/n1/renewals"}
+    assert isinstance(_fast_match(APP.stream_routes, scope), RenewalStream)
+    assert scope["path_params"] == {"name": "n1"}
+    assert _fast_match(APP.stream_routes, {"type": "http", "method": "GET", "path": f"{BASE}/leases/n1/renewals"}) is None
+    assert list(APP.stream_routes) == [("POST", "leases", "{name}/renewals")]

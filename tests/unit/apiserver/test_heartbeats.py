@@ -97,3 +97,86 @@ def test_the_session_loop_outlives_a_failure_of_any_kind() -> None:
 
     asyncio.run(go())
     assert beats.session == 101 and beats.fresh()
+
+
+class DeletingStore(FakeStore):
+    """Also records the compare-and-swap deletes of a sweep."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.deleted: list[tuple[str, int]] = []
+
+    async def delete(self, plural: str, name: str, *, expected_rv: int) -> None:
+        self.deleted.append((name, expected_rv))
+
+
+def held(name: str, rv: int = 9) -> dict[str, Any]:
+    return {"metadata": {"name": name, "resourceVersion": str(rv)},
+            "spec": {"holderIdentity": name, "leaseDurationSeconds": 5, "renewTime": "2026-01-01T00:00:00Z"}}
+
+
+def test_a_stamped_renewal_is_answered_from_memory_and_renew_time_formatted_when_read() -> None:
+    now, wall = [0.0], [1_767_225_601.5]  # 2026-01-01T00:00:01.5Z
+    beats = Heartbeats(FakeStore([]), expire_after=5.0, clock=lambda: now[0], wall=lambda: wall[0])  # type: ignore[arg-type]
+    asyncio.run(beats.keep_alive())
+    beats.wrote(held("n1"))
+    template = {"spec": {"holderIdentity": "n1", "leaseDurationSeconds": 5, "renewTime": "2026-01-01T00:00:00Z"}}
+    now[0] = 1.0
+    assert beats.stamp("n1", template) == b'{"code":200,"resourceVersion":"9"}\n'
+    assert beats.owned["n1"].renewed == 1.0 and beats.renewals == 1
+    assert beats.owned["n1"].obj["spec"]["renewTime"] == "2026-01-01T00:00:00Z"  # not formatted per renewal
+    assert beats.current("n1")["spec"]["renewTime"] == "2026-01-01T00:00:01.500000Z"
+    # A JSON renewal after it wins: its own renewTime, no stale stamp formatted over it.
+    beats.renew("n1", {"spec": {"renewTime": "2026-01-01T00:00:07Z"}})
+    assert beats.current("n1")["spec"]["renewTime"] == "2026-01-01T00:00:07Z"
+
+
+@pytest.mark.parametrize(
+    ("template", "answered"),
+    [({"spec": {"holderIdentity": "n1", "renewTime": "x"}}, True),
+     ({"spec": {"holderIdentity": "other", "renewTime": "x"}}, False),
+     ({"spec": {"leaseDurationSeconds": 40, "renewTime": "x"}}, False)],
+    ids=["same-holder", "takeover", "new-duration"],
+)
+def test_a_stamp_repeats_its_template_only_when_that_is_a_renewal(template: Any, answered: bool) -> None:
+    beats = Heartbeats(FakeStore([]), expire_after=5.0)  # type: ignore[arg-type]
+    asyncio.run(beats.keep_alive())
+    beats.wrote(held("n1"))
+    assert (beats.stamp("n1", template) is not None) is answered  # None: written to etcd instead
+    assert beats.stamp("n2", template) is None  # not held here
+
+
+def test_a_stamp_needs_a_session_that_outlives_it_by_expire_after() -> None:
+    now = [0.0]
+    beats = Heartbeats(FakeStore([]), expire_after=5.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    asyncio.run(beats.keep_alive())
+    beats.wrote(held("n1"))
+    template = {"spec": {"renewTime": "x"}}
+    assert beats.stamp("n1", template) is not None
+    now[0] = 5.5
+    with pytest.raises(TemporaryError):
+        beats.stamp("n1", template)
+    assert beats.owned["n1"].renewed == 0.0  # not acknowledged, not counted
+
+
+def test_a_sweep_deletes_exactly_the_silent_leases_whatever_order_they_were_written_in() -> None:
+    now = [0.0]
+    store = DeletingStore()
+    beats = Heartbeats(store, expire_after=5.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    asyncio.run(beats.keep_alive())
+    for i, name in enumerate(["a", "b", "c", "d"]):
+        beats.wrote(held(name, rv=10 + i))
+    template = {"spec": {"renewTime": "x"}}
+    now[0] = 3.0
+    beats.stamp("a", template)  # a and c renewed later than b and d were written
+    beats.renew("c", {"spec": {"renewTime": "2026-01-01T00:00:03Z"}})
+    now[0] = 6.0
+    asyncio.run(beats.sweep())
+    assert sorted(store.deleted) == [("b", 11), ("d", 13)]
+    assert list(beats.owned) == ["a", "c"]
+    now[0] = 7.9
+    asyncio.run(beats.sweep())
+    assert sorted(store.deleted) == [("b", 11), ("d", 13)]  # a and c: 4.9 s silent, not yet
+    now[0] = 8.0
+    asyncio.run(beats.sweep())
+    assert sorted(store.deleted) == [("a", 10), ("b", 11), ("c", 12), ("d", 13)]

@@ -1,6 +1,8 @@
 """Hollow nodes (scale tooling only): the mix of node sizes and the status they post."""
 from __future__ import annotations
 
+import asyncio
+
 from dlxc.sim.hollow import HollowNode, HollowNodes, mixed_nodes
 from schemas.wire import HOLLOW_LABEL
 
@@ -53,3 +55,21 @@ def test_a_hollow_node_posts_its_status_only_when_a_real_kubelet_would() -> None
         await hollow.heartbeat(node)  # forced
     asyncio.run(scenario())
     assert [p["containerCount"] for p in posts] == [0, 1, 1, 1]
+
+
+def test_settled_waits_for_every_node_registered_and_renewed_once() -> None:
+    """The hollow CLI freezes the process's state for the garbage collector (dlxc.gctune) then, not before."""
+    nodes = [HollowNode(f"n{i}", 2, 2**32, 2**34, 10) for i in range(3)]
+    hollow = HollowNodes(None, nodes)  # type: ignore[arg-type]
+
+    async def go() -> list[bool]:
+        settled = asyncio.ensure_future(hollow.settled())
+        seen = []
+        for step in (hollow.registered.set, *(lease.renewed.set for lease in hollow.leases.values())):
+            await asyncio.sleep(0.01)
+            seen.append(settled.done())
+            step()
+        await asyncio.wait_for(settled, 1.0)
+        return seen
+
+    assert asyncio.run(go()) == [False, False, False, False]

@@ -1,0 +1,98 @@
+"""The renewal stream's client side, against a strict HTTP/1.1 server on loopback: JSON lines, then `+`
+once a JSON renewal is acknowledged by an apiserver that says version 2; JSON only otherwise."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from dlxc.client.api import Client
+from dlxc.client.config import ClientConfig
+from dlxc.client.errors import NotFound
+from dlxc.client.renewals import RenewalStream
+
+pytestmark = pytest.mark.timeout(30)
+
+SPEC = {"holderIdentity": "n1", "leaseDurationSeconds": 5}
+OK = b'{"code":200,"resourceVersion":"9"}\n'
+
+
+class Apiserver:
+    """One renewal stream: decodes the chunked body strictly, answers each line (chunked), records them."""
+
+    def __init__(self, *, version: bytes | None, answers: list[bytes] | None = None) -> None:
+        self.version = version
+        self.answers = answers or []
+        self.lines: list[bytes] = []
+        self.heads: list[str] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode()
+            self.heads.append(head.split("\r\n")[0])
+            assert "transfer-encoding: chunked" in head.lower()
+            extra = b"X-Dlxc-Renewals: %s\r\n" % self.version if self.version else b""
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n%sTransfer-Encoding: chunked\r\n\r\n" % extra)
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+                chunk = await reader.readexactly(size + 2)
+                assert chunk.endswith(b"\r\n"), chunk
+                if size == 0:
+                    break
+                for line in chunk[:-2].splitlines():
+                    self.lines.append(line)
+                    answer = self.answers.pop(0) if self.answers else OK
+                    writer.write(b"%x\r\n%s\r\n" % (len(answer), answer))
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def renewals(server: Apiserver, specs: list[dict[str, Any]]) -> list[Any]:
+    listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    results: list[Any] = []
+    async with Client(ClientConfig(server=f"http://127.0.0.1:{port}")) as client:
+        stream = RenewalStream(client, "n1")
+        for spec in specs:
+            try:
+                results.append(await stream.renew(spec))
+            except NotFound as exc:
+                results.append(exc)
+        await stream.close()
+    listening.close()
+    await listening.wait_closed()
+    return results
+
+
+def decoded(line: bytes) -> Any:
+    return "+" if line == b"+" else {k: v for k, v in json.loads(line)["spec"].items() if k != "renewTime"}
+
+
+def test_a_version_2_apiserver_gets_stamps_after_the_first_acknowledged_renewal() -> None:
+    server = Apiserver(version=b"2")
+    results = asyncio.run(renewals(server, [SPEC, SPEC, dict(SPEC), SPEC]))
+    assert [decoded(line) for line in server.lines] == [SPEC, "+", "+", "+"]
+    assert results == [{"code": 200, "resourceVersion": "9"}] * 4
+    assert server.heads == ["POST /apis/dlxc.io/v1/leases/n1/renewals HTTP/1.1"]  # one request for all
+
+
+def test_an_older_apiserver_gets_json_lines_only() -> None:
+    server = Apiserver(version=None)
+    asyncio.run(renewals(server, [SPEC, SPEC, SPEC]))
+    assert [decoded(line) for line in server.lines] == [SPEC, SPEC, SPEC]
+    assert all(json.loads(line)["spec"]["renewTime"].endswith("Z") for line in server.lines)
+
+
+def test_a_changed_spec_or_an_error_goes_back_to_json_until_acknowledged() -> None:
+    longer = {**SPEC, "leaseDurationSeconds": 40}
+    missing = b'{"reason":"NotFound","message":"leases n1 not found","details":[],"code":404}\n'
+    server = Apiserver(version=b"2", answers=[OK, OK, OK, missing, OK])
+    results = asyncio.run(renewals(server, [SPEC, SPEC, longer, longer, longer, longer]))
+    assert [decoded(line) for line in server.lines] == [SPEC, "+", longer, "+", longer, "+"]
+    assert isinstance(results[3], NotFound)
