@@ -18,16 +18,18 @@ a GET) once on a new connection (RFC 9112 §9.3.1), which is the redial.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
 
-__all__ = ["WarmConnector"]
+__all__ = ["SESSIONS_PATH", "SESSIONS_PROTOCOL", "SESSION_END", "KeptSessions", "KubeletSession", "WarmConnector", "start_message"]
 
 log = logging.getLogger("dlxc.apiserver.kubeletpool")
 
@@ -126,3 +128,170 @@ class WarmConnector(aiohttp.TCPConnector):
             task.cancel()
         self.drop_spares()
         return super()._close(*args, **kwargs)
+
+
+# ---- successive sessions over one kept WebSocket ----
+
+# Must match kubelet.streams (the kubelet does not import the apiserver).
+SESSIONS_PATH = "/sessions"
+SESSIONS_PROTOCOL = "sessions.dlxc.io"
+SESSION_END = '{"op":"end"}'
+
+
+def start_message(subresource: str, name: str, params: list[tuple[str, str]]) -> str:
+    """What starts one session on a kept WebSocket: the subresource, the container and the query the
+    per-session endpoint (`/SUBRESOURCE/NAME?...`) would have had."""
+    return json.dumps({"op": "start", "subresource": subresource, "name": name, "query": [list(pair) for pair in params]})
+
+
+@dataclass(eq=False)
+class _Idle:
+    ws: aiohttp.ClientWebSocketResponse
+    born: float
+    watcher: asyncio.Task[None] | None = None
+
+
+class KeptSessions:
+    """WebSockets to kubelets' `/sessions` endpoint kept open between sessions, one session at a time each.
+
+    A WebSocket per session costs a TLS handshake and an HTTP upgrade on both sides (most of the
+    apiserver's and the kubelet's CPU for an `exec -- true`). Here a session that ended cleanly (the
+    kubelet sent its end marker after the status) gives its WebSocket back; the next session to the
+    same kubelet (same address and node name) takes it and only sends a start message. Concurrent
+    sessions take different WebSockets: there is no multiplexing, so each session's flow control is
+    its own TCP connection's, as before. A session that ends any other way (the client left, an
+    error) closes its WebSocket, which is how the kubelet learns to hang it up.
+
+    At most `keep` stay idle per kubelet; the rest close as their sessions end, so a burst of
+    concurrent sessions leaves no pile of open connections. While idle, a watcher reads the WebSocket: it answers the kubelet's heartbeat pings and sees a
+    kubelet that closes it (a restart, a stop), so a dead one is not handed out. An idle WebSocket
+    is closed after `max_idle` seconds, and none is reused past `max_age` seconds from its
+    handshake, so a re-issued kubelet certificate is checked again within that; `clear()` drops
+    them all (the apiserver's own client certificate or CA changed)."""
+
+    def __init__(self, *, keep: int = 2, max_idle: float = 30.0, max_age: float = 120.0) -> None:
+        self.keep, self.max_idle, self.max_age = keep, max_idle, max_age
+        self._idle: dict[Any, list[_Idle]] = {}
+        self.reused = 0  # sessions that ran on a kept WebSocket
+
+    def idle_count(self, key: Any = None) -> int:
+        if key is not None:
+            return len(self._idle.get(key, ()))
+        return sum(len(entries) for entries in self._idle.values())
+
+    async def take(self, key: Any) -> tuple[aiohttp.ClientWebSocketResponse, float] | None:
+        """An idle WebSocket for `key` (the most recently used: few stay warm), with its handshake time."""
+        entries = self._idle.get(key)
+        now = time.monotonic()
+        while entries:
+            entry = entries.pop()
+            if not entries:
+                self._idle.pop(key, None)
+            if entry.watcher is not None:
+                entry.watcher.cancel()
+                await asyncio.wait([entry.watcher])  # no other reader may be left on it
+            if entry.ws.closed or now - entry.born > self.max_age:
+                await entry.ws.close()
+                continue
+            self.reused += 1
+            return entry.ws, entry.born
+        return None
+
+    def give_back(self, key: Any, ws: aiohttp.ClientWebSocketResponse, born: float) -> bool:
+        """Keep `ws` for the next session to the same kubelet; False (and closed) when it is too old, or
+        `keep` are idle already (after a burst of concurrent sessions only a few stay open)."""
+        remaining = min(self.max_idle, born + self.max_age - time.monotonic())
+        if ws.closed or remaining <= 0 or self.idle_count(key) >= self.keep:
+            asyncio.get_running_loop().create_task(ws.close())
+            return False
+        entry = _Idle(ws, born)
+        entry.watcher = asyncio.get_running_loop().create_task(self._watch(key, entry, remaining), name="kept-kubelet-session")
+        self._idle.setdefault(key, []).append(entry)
+        return True
+
+    async def _watch(self, key: Any, entry: _Idle, remaining: float) -> None:
+        """Until the session that takes it cancels this: anything the kubelet sends while idle is a
+        close (or a protocol error); either way, and at the end of `remaining`, it is closed and dropped."""
+        try:
+            message = await entry.ws.receive(timeout=remaining)
+            if message.type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                log.warning("a kubelet sent %s on an idle kept session; closing it", message.type.name)
+        except TimeoutError:
+            pass
+        entries = self._idle.get(key)
+        if entries and entry in entries:
+            entries.remove(entry)
+            if not entries:
+                self._idle.pop(key, None)
+        await entry.ws.close()
+
+    async def clear(self) -> None:
+        """Close every idle WebSocket."""
+        idle, self._idle = self._idle, {}
+        for entries in idle.values():
+            for entry in entries:
+                if entry.watcher is not None:
+                    entry.watcher.cancel()
+                    await asyncio.wait([entry.watcher])
+                await entry.ws.close()
+
+
+class KubeletSession:
+    """One exec or attach session with a kubelet, as `StreamProxy` splices it: `start()`, then
+    `send_bytes` and messages by `async for` until the session ends, then `close()`. On a kept
+    WebSocket `start()` sends the start message, the messages stop at the kubelet's end marker, and
+    `close()` gives the WebSocket back when the session ended cleanly (else closes it, which hangs
+    the session up); on a WebSocket of its own (a kubelet without `/sessions`) the upgrade was the
+    start and the messages stop when it closes."""
+
+    def __init__(
+        self, ws: aiohttp.ClientWebSocketResponse, *, kept: KeptSessions | None = None, key: Any = None, born: float = 0.0,
+        start: str | None = None,
+    ) -> None:
+        self.ws, self.kept, self.key, self.born, self._start = ws, kept, key, born, start
+        self.ended = False  # the kubelet's end marker arrived: nothing of this session is left in flight from it
+        self._closed = False
+
+    async def start(self) -> None:
+        """Run the session. On a kept WebSocket that broke while idle this fails (ConnectionError)
+        before the kubelet could have read the start: the caller may take another."""
+        if self._start is not None:
+            try:
+                await self.ws.send_str(self._start)
+            except (aiohttp.ClientError, RuntimeError) as exc:
+                await self.ws.close()
+                raise ConnectionResetError(f"the kept connection to the kubelet broke: {exc}") from None
+            self._start = None
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.ws.send_bytes(data)
+
+    async def send_str(self, data: str) -> None:
+        # On a kept WebSocket text is the control channel (start, end): a client's text frame is not
+        # part of the v5 protocol (every channel is binary) and is never passed on there.
+        if self.kept is None:
+            await self.ws.send_str(data)
+
+    def __aiter__(self) -> KubeletSession:
+        return self
+
+    async def __anext__(self) -> aiohttp.WSMessage:
+        if self.ended:
+            raise StopAsyncIteration
+        message = await self.ws.receive()
+        if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            raise StopAsyncIteration
+        if self.kept is not None and message.type == aiohttp.WSMsgType.TEXT:
+            # The end marker; any other text is not this protocol, and close() then does not keep the socket.
+            self.ended = message.data == SESSION_END
+            raise StopAsyncIteration
+        return message
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.kept is not None and self.ended and not self.ws.closed:
+            self.kept.give_back(self.key, self.ws, self.born)
+            return
+        await self.ws.close()

@@ -25,7 +25,7 @@ from dlxc.client.errors import (
 )
 from schemas.base import Obj
 
-__all__ = ["ATTACH_LEASE", "VOID_TTL", "ClaimTaken", "Compacted", "LEASE_FENCE", "Store", "WatchEvent", "with_resource_version"]
+__all__ = ["ATTACH_LEASE", "VOID_TTL", "ClaimTaken", "Compacted", "Existing", "LEASE_FENCE", "Store", "WatchEvent", "with_resource_version"]
 
 log = logging.getLogger("dlxc.apiserver.storage")
 MAX_MESSAGE = 512 * 1024 * 1024
@@ -161,6 +161,15 @@ class _Moved(Exception):
     """A compare-and-swap lost: the object is now `current` (read in the same transaction)."""
 
     def __init__(self, current: Obj) -> None:
+        self.current = current
+
+
+class Existing(AlreadyExists):
+    """AlreadyExists from a create, with the stored object its transaction read in the same round trip
+    (a starting copy for a compare-and-swap that follows, e.g. an Event's count bump)."""
+
+    def __init__(self, message: str, *, current: Obj | None) -> None:
+        super().__init__(message)
         self.current = current
 
 
@@ -314,7 +323,7 @@ class Store:
         revision, responses = await self._create_txn(key, value, [], [tx.put(key, value, lease=ATTACH_LEASE.get())])
         if revision is None:
             self._check_fence(responses, at=1)
-            raise AlreadyExists(f"{plural}/{name} already exists")
+            raise Existing(f"{plural}/{name} already exists", current=self._from_get(responses[0]) if responses[0] else None)
         return _decode(value, revision)
 
     async def create_with_claim(self, plural: str, name: str, obj: Obj, *, claim: str, owner: Obj, claim_rv: int) -> Obj:

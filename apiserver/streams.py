@@ -15,6 +15,7 @@ import json
 import logging
 import shlex
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from apiserver.auth import Identity, authorize
-from apiserver.kubeletpool import WarmConnector
+from apiserver.kubeletpool import SESSIONS_PATH, SESSIONS_PROTOCOL, KeptSessions, KubeletSession, WarmConnector, start_message
 from apiserver.registry import Registry
 from apiserver.storage import Store
 from schemas.wire import RESTORE_ANNOTATION
@@ -59,6 +60,9 @@ class KubeletDialer:
         self._refresh()
         self._session: aiohttp.ClientSession | None = None
         self._connector: WarmConnector | None = None
+        self.kept = KeptSessions(max_idle=max_idle)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._no_sessions: set[str] = set()  # endpoints whose kubelet has no /sessions (an older one)
 
     def _refresh(self) -> None:
         if self._files is None:
@@ -76,6 +80,7 @@ class KubeletDialer:
             log.info("kubelet client certificate or CA changed; new connections use the new one")
             if self._connector is not None:
                 self._connector.drop_spares()
+            self._drop_kept()
         self.context, self._stamp = context, stamp
 
     def session(self) -> aiohttp.ClientSession:
@@ -94,7 +99,17 @@ class KubeletDialer:
     def connector(self) -> WarmConnector | None:
         return self._connector
 
+    def _drop_kept(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # made before any loop ran: nothing kept yet
+        task = loop.create_task(self.kept.clear())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def close(self) -> None:
+        await self.kept.clear()
         if self._session is not None:
             await self._session.close()
 
@@ -121,6 +136,31 @@ class KubeletDialer:
                 url, params=params, protocols=(STREAM_PROTOCOL,), ssl=self.context, server_hostname=server_name,
                 max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
             )
+
+
+    async def open_session(self, node: Any, sub: str, name: str, params: list[tuple[str, str]]) -> KubeletSession:
+        """A connection for an exec or attach session with the node's kubelet, not yet started: a kept
+        WebSocket to its `/sessions` when one is idle, else a new one (kept afterwards); one of its
+        own to `/SUB/NAME` (started by its upgrade) when the kubelet is an older one without `/sessions`."""
+        url, server_name = self.url(node, SESSIONS_PATH)
+        key = (url, server_name)
+        if url not in self._no_sessions:
+            taken = await self.kept.take(key)
+            if taken is not None:
+                return KubeletSession(taken[0], kept=self.kept, key=key, born=taken[1], start=start_message(sub, name, params))
+            try:
+                async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                    ws = await self.session().ws_connect(
+                        url, protocols=(SESSIONS_PROTOCOL,), ssl=self.context, server_hostname=server_name,
+                        max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
+                    )
+                return KubeletSession(ws, kept=self.kept, key=key, born=time.monotonic(), start=start_message(sub, name, params))
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status != 404:
+                    raise
+                log.info("the kubelet of node %s has no %s; one WebSocket per session", server_name, SESSIONS_PATH)
+                self._no_sessions.add(url)
+        return KubeletSession(await self.ws_connect(node, f"/{sub}/{name}", params))
 
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds for a kubelet to answer a stream's upgrade
@@ -231,6 +271,7 @@ class StreamProxy:
     def __init__(self, *, store: Store, events: Registry, dialer: KubeletDialer, lookup: Lookup | None = None) -> None:
         self.store, self.events, self.dialer = store, events, dialer
         self.lookup = lookup or Lookup(store)
+        self._writes: set[asyncio.Task[None]] = set()  # audit writes in flight
 
     async def audit(self, identity: Identity, container: Any, *, reason: str, what: str) -> None:
         """An Event per session: who, which container, what; never anything sent on stdin."""
@@ -243,16 +284,27 @@ class StreamProxy:
         }
         await self.events.create({"metadata": {"name": event_name(spec)}, "spec": spec})
 
-    async def _dial(self, name: str, sub: str, params: list[tuple[str, str]], node: Any, *, cached: bool) -> aiohttp.ClientWebSocketResponse:
-        """A WebSocket to the kubelet of `node`. A dial that fails on a node from the watch cache is
-        tried once more with the node read from etcd (its kubelet may have restarted on another port)."""
+    async def _dial(self, name: str, sub: str, params: list[tuple[str, str]], node: Any, *, cached: bool) -> KubeletSession:
+        """A session with the kubelet of `node`, not yet started. A dial that fails on a node from the
+        watch cache is tried once more with the node read from etcd (its kubelet may have restarted
+        on another port)."""
         try:
-            return await self.dialer.ws_connect(node, f"/{sub}/{name}", params)
+            return await self.dialer.open_session(node, sub, name, params)
         except (aiohttp.ClientError, OSError, TimeoutError):
             if not cached:
                 raise
         _container, node, _ = await self.lookup(name, need_running=True, fresh=True)
-        return await self.dialer.ws_connect(node, f"/{sub}/{name}", params)
+        return await self.dialer.open_session(node, sub, name, params)
+
+    async def _start(self, upstream: KubeletSession, name: str, sub: str, params: list[tuple[str, str]], node: Any, *, cached: bool) -> KubeletSession:
+        """The session started; a kept connection that broke while idle is replaced once (the kubelet
+        had not read the start on it, so nothing runs twice)."""
+        try:
+            await upstream.start()
+        except ConnectionResetError:
+            upstream = await self._dial(name, sub, params, node, cached=cached)
+            await upstream.start()
+        return upstream
 
     async def serve(
         self, websocket: WebSocket, *, name: str, sub: str, reason: str,
@@ -261,7 +313,13 @@ class StreamProxy:
     ) -> None:
         """authenticate() gives the identity, the query for the kubelet and what to record; check(container)
         may refuse. A refusal is an HTTP answer to the upgrade, or with `refuse_in_session` (for browsers,
-        which cannot read a refused upgrade) an accepted socket that carries only the Failure status."""
+        which cannot read a refused upgrade) an accepted socket that carries only the Failure status.
+
+        The audit Event is written while the session starts, not before: the guarantee is that no
+        client learns how a session ended (its status) before its Event is stored, and that a
+        session whose Event cannot be stored is ended at once (the kubelet hangs it up) with a
+        Failure status saying so. An Event that failed before the kubelet connection was ready
+        refuses the session as before. A client that leaves early does not stop the write."""
         try:
             identity, params, what = await authenticate()
             # A check (the terminal's: the same container uid as when its link was made) is a security
@@ -269,20 +327,19 @@ class StreamProxy:
             container, node, cached = await self.lookup(name, need_running=True, fresh=check is not None)
             if check is not None:
                 check(container)
-            # The audit write and the dial to the kubelet at once; the session starts only when both succeeded.
-            written, dialed = await asyncio.gather(
-                self.audit(identity, container, reason=reason, what=what),
-                self._dial(name, sub, params, node, cached=cached),
-                return_exceptions=True,
-            )
-            if isinstance(dialed, BaseException):
-                if isinstance(written, BaseException):
-                    raise written
-                raise dialed
-            upstream = dialed
-            if isinstance(written, BaseException):
-                await upstream.close()  # no session without its audit record
-                raise written
+            audit = self._write_audit(identity, container, reason=reason, what=what, session=f"{sub} {name}")
+            try:
+                upstream = await self._dial(name, sub, params, node, cached=cached)
+            except BaseException:
+                await asyncio.wait([audit])  # the refusal says why the dial failed; a failed write is logged
+                raise
+            try:
+                if (error := _audit_error(audit)) is not None:
+                    raise error  # failed already: no session at all
+                upstream = await self._start(upstream, name, sub, params, node, cached=cached)
+            except BaseException:
+                await upstream.close()
+                raise
         except ApiError as exc:
             await self._refuse(websocket, exc, in_session=refuse_in_session)
             return
@@ -294,9 +351,23 @@ class StreamProxy:
         log.info("%s %s (%s): %s", reason.lower(), name, identity.name, what)
         try:
             await websocket.accept(subprotocol=_chosen(websocket))
-            await _splice(websocket, upstream)
+            await _splice(websocket, upstream, audit)
         finally:
             await upstream.close()
+
+    def _write_audit(self, identity: Identity, container: Any, *, reason: str, what: str, session: str) -> asyncio.Task[None]:
+        """The audit write as a task of its own, so neither a client that leaves nor the end of the
+        session's handler cancels it; a failure is logged with who and what (the record of last resort)."""
+        task = asyncio.get_running_loop().create_task(self.audit(identity, container, reason=reason, what=what))
+        self._writes.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._writes.discard(task)
+            if (error := _audit_error(task)) is not None:
+                log.error("the audit Event of %s (%s: %s) could not be stored: %s", session, identity.name, what, error)
+
+        task.add_done_callback(done)
+        return task
 
     @staticmethod
     async def _refuse(websocket: WebSocket, exc: ApiError, *, in_session: bool) -> None:
@@ -310,6 +381,7 @@ class StreamProxy:
 
 
 STATUS_CHANNEL = 3
+STATUS_BYTE = bytes([STATUS_CHANNEL])
 
 
 def _chosen(websocket: WebSocket) -> str | None:
@@ -486,8 +558,19 @@ async def _readable_by_node(store: Store, identity: Identity, name: str, contain
     return backup
 
 
-async def _splice(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse) -> None:
-    """Messages both ways until either side ends; the kubelet's close ends the client's socket."""
+def _audit_error(audit: asyncio.Future[None]) -> BaseException | None:
+    """Why the audit write failed, once it has; None while it runs or when it succeeded."""
+    if not audit.done():
+        return None
+    if audit.cancelled():
+        return TemporaryError("the apiserver is stopping", delay=5)
+    return audit.exception()
+
+
+async def _splice(websocket: WebSocket, upstream: KubeletSession, audit: asyncio.Future[None]) -> None:
+    """Messages both ways until either side ends; the kubelet's close ends the client's socket.
+    The status is passed on only once the session's audit Event is stored; a failed write ends the
+    session, and the client gets a Failure status saying why."""
 
     async def up() -> None:
         while True:
@@ -505,20 +588,37 @@ async def _splice(websocket: WebSocket, upstream: aiohttp.ClientWebSocketRespons
     async def down() -> None:
         async for message in upstream:
             if message.type == aiohttp.WSMsgType.BINARY:
+                if message.data[:1] == STATUS_BYTE and not audit.done():
+                    await asyncio.wait([audit])
+                if _audit_error(audit) is not None:
+                    return
                 await websocket.send_bytes(message.data)
             elif message.type == aiohttp.WSMsgType.TEXT:
                 await websocket.send_text(message.data)
 
     tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
+    waiting: set[asyncio.Future[Any]] = {*tasks, audit}
     try:
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        while True:
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if done == {audit} and _audit_error(audit) is None:
+                waiting.discard(audit)
+                continue
+            break
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    if tasks[1] in done:
+    failed = _audit_error(audit)
+    if failed is not None:
+        status = {"status": "Failure", "reason": "AuditFailed", "code": 503,
+                  "message": f"the session was ended: its audit Event could not be stored ({failed})"}
+        try:
+            await websocket.send_bytes(STATUS_BYTE + json.dumps(status).encode())
+        except (RuntimeError, WebSocketDisconnect, OSError):
+            pass
+    if tasks[1] in done or failed is not None:
         try:
             await websocket.close()
         except (RuntimeError, WebSocketDisconnect):
             pass
-

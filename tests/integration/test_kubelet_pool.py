@@ -17,7 +17,7 @@ import pytest
 from apiserver.streams import KubeletDialer
 from dlxc.cluster.pki import ensure_pki, issue_apiserver_client, issue_kubelet_serving
 from kubelet.settings import KubeletSettings
-from kubelet.streams import CHANNEL_ERROR, StreamServer
+from kubelet.streams import CHANNEL_CLOSE, CHANNEL_ERROR, CHANNEL_STDIN, CHANNEL_STDOUT, StreamServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -173,3 +173,142 @@ def test_twenty_sessions_leave_no_connection_or_process_behind(pki: Path) -> Non
 
     asyncio.run(go())
 
+
+
+# ---- successive sessions over one kept WebSocket (/sessions) ----
+
+
+async def session(dialer: KubeletDialer, node: dict[str, Any], *command: str, stdin: bytes | None = None,
+                  after: bytes = b"") -> tuple[dict[str, Any], bytes]:
+    """One exec as the apiserver runs it (open_session, start, splice): its status and stdout. `stdin`
+    is sent then closed; `after` is sent once the command may have ended (stdin of a session over)."""
+    params = [("command", c) for c in command] + ([("stdin", "1")] if stdin is not None or after else [])
+    upstream = await dialer.open_session(node, "exec", "web", params)
+    await upstream.start()
+    if stdin is not None:
+        await upstream.send_bytes(bytes([CHANNEL_STDIN]) + stdin)
+        await upstream.send_bytes(bytes([CHANNEL_CLOSE, CHANNEL_STDIN]))
+    status: dict[str, Any] = {}
+    out = b""
+    async for message in upstream:
+        if message.data[0] == CHANNEL_STDOUT:
+            out += message.data[1:]
+        elif message.data[0] == CHANNEL_ERROR:
+            status = json.loads(message.data[1:])
+            for _ in range(50):  # frames the kubelet reads only after the session ended
+                await upstream.send_bytes(bytes([CHANNEL_STDIN]) + after)
+    await upstream.close()
+    return status, out
+
+
+def test_successive_sessions_run_on_one_kept_connection(pki: Path) -> None:
+    async def go() -> None:
+        dialer = dialer_for(pki)
+        me = psutil.Process()
+        try:
+            async with kubelet(pki) as (server, node):
+                children = {child.pid for child in me.children()}
+                # stdin sent while the session ends reaches no later session: `cat` reads only its own.
+                assert await session(dialer, node, "sh", "-c", "exit 3", after=b"stale") == ({
+                    "metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                    "message": "command terminated with non-zero exit code: 3",
+                    "details": {"causes": [{"reason": "ExitCode", "message": "3"}]},
+                }, b"")
+                for i in range(4):
+                    assert await session(dialer, node, "cat", stdin=f"hello {i}".encode()) == (
+                        {"metadata": {}, "status": "Success"}, f"hello {i}".encode())
+                connector = dialer.connector
+                assert connector is not None
+                # One handshake on a session's path, then a start message on the kept connection each time.
+                assert (connector.dialed, dialer.kept.reused, dialer.kept.idle_count(), len(server.kept)) == (1, 4, 1, 1)
+                assert not server.sessions and {child.pid for child in me.children()} == children
+        finally:
+            await dialer.close()
+
+    asyncio.run(go())
+
+
+def test_a_session_left_early_is_hung_up_and_its_connection_not_kept(pki: Path) -> None:
+    async def go() -> None:
+        dialer = dialer_for(pki)
+        me = psutil.Process()
+        try:
+            async with kubelet(pki) as (server, node):
+                children = {child.pid for child in me.children()}
+                upstream = await dialer.open_session(node, "exec", "web", [("command", "sleep"), ("command", "60")])
+                await upstream.start()
+                for _ in range(200):
+                    if server.sessions:
+                        break
+                    await asyncio.sleep(0.01)
+                assert len(server.sessions) == 1
+                await upstream.close()  # the client went away mid-session
+                for _ in range(300):
+                    if not server.sessions and not server.kept:
+                        break
+                    await asyncio.sleep(0.01)
+                assert not server.sessions and not server.kept
+                assert dialer.kept.idle_count() == 0
+                assert {child.pid for child in me.children()} == children  # sleep was ended and reaped
+        finally:
+            await dialer.close()
+
+    asyncio.run(go())
+
+
+def test_kept_connections_close_after_a_burst_when_idle_and_when_the_kubelet_goes(pki: Path) -> None:
+    async def go() -> None:
+        dialer = dialer_for(pki, max_idle=0.5)
+        try:
+            async with kubelet(pki) as (server, node):
+                outcomes = await asyncio.gather(*(session(dialer, node, "sh", "-c", f"exit {i % 2}") for i in range(10)))
+                assert [o[0]["status"] for o in outcomes] == ["Success", "Failure"] * 5
+                assert dialer.kept.idle_count() == dialer.kept.keep == 2  # the other eight closed as they ended
+                await asyncio.sleep(0.8)
+                assert dialer.kept.idle_count() == 0 and not server.kept  # idle past max_idle: closed both ends
+                assert (await session(dialer, node, "true"))[0]["status"] == "Success"
+                assert dialer.kept.idle_count() == 1
+            for _ in range(200):  # the kubelet stopped: it closed the kept connection, the apiserver saw it
+                if dialer.kept.idle_count() == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert dialer.kept.idle_count() == 0
+            port = int(node["status"]["streamEndpoint"].rsplit(":", 1)[1])
+            async with kubelet(pki, port) as (_, again):
+                assert (await session(dialer, again, "true"))[0]["status"] == "Success"
+        finally:
+            await dialer.close()
+
+    asyncio.run(go())
+
+
+class OlderKubelet(StreamServer):
+    """A kubelet from before `/sessions`: exec and attach on a WebSocket each."""
+
+    def app(self) -> Any:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_get("/exec/{name}", self.exec)
+        return app
+
+
+def test_a_kubelet_without_kept_sessions_gets_one_websocket_per_session(pki: Path) -> None:
+    async def go() -> None:
+        cert, key = issue_kubelet_serving(pki, "n1")
+        settings = KubeletSettings(
+            node_name="n1", lxc_path=Path("/nonexistent-lxcpath"), image_dir=Path("/nonexistent-images"),
+            stream_cert_file=cert, stream_key_file=key, stream_client_ca_file=pki / "ca.crt", stream_host="127.0.0.1",
+        )
+        server = OlderKubelet(HostRuntime(), settings, apiserver="http://127.0.0.1:1")
+        node = {"metadata": {"name": "n1"}, "status": {"streamEndpoint": await server.start()}}
+        dialer = dialer_for(pki)
+        try:
+            for i in range(2):
+                assert await session(dialer, node, "cat", stdin=f"old {i}".encode()) == ({"metadata": {}, "status": "Success"}, f"old {i}".encode())
+            assert dialer.kept.idle_count() == 0 and dialer.kept.reused == 0
+        finally:
+            await dialer.close()
+            await server.stop()
+
+    asyncio.run(go())
