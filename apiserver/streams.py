@@ -28,7 +28,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from apiserver.auth import Identity, authorize
-from apiserver.kubeletpool import SESSIONS_PATH, SESSIONS_PROTOCOL, KeptSessions, KubeletSession, WarmConnector, start_message
+from apiserver.kubeletpool import SESSIONS_PATH, SESSIONS_PROTOCOL, KeptSessions, KubeletSession, start_message
 from apiserver.registry import Registry
 from apiserver.storage import Store
 from schemas.wire import RESTORE_ANNOTATION
@@ -46,23 +46,23 @@ ERROR_HEADER = "X-Dlxc-Error"  # the error message again, for WebSocket clients 
 class KubeletDialer:
     """Connections to kubelets' stream servers with the apiserver's client certificate.
 
-    One aiohttp session for every kubelet, over a `WarmConnector`: plain requests (logs, archives)
-    reuse kept-alive connections, and a WebSocket takes a connection whose mutual-TLS handshake was
-    done ahead (apiserver/kubeletpool.py). The certificate files are looked at again (their mtime)
-    at each dial, so a renewed client certificate or CA is used without a restart; the spares made
-    with the old one are closed then."""
+    One aiohttp session for every kubelet: plain requests (logs, archives) reuse its kept-alive
+    connections; exec and attach sessions run on WebSockets kept between sessions, with one dialed
+    ahead (apiserver/kubeletpool.py). The certificate files are looked at again (their mtime) at
+    each dial, so a renewed client certificate or CA is used without a restart; the WebSockets made
+    with the old one are closed then, and the pool key carries the certificate's generation."""
 
-    def __init__(self, *, cert: Path | None, key: Path | None, ca: Path | None, spares: int = 1, max_idle: float = 30.0) -> None:
+    def __init__(self, *, cert: Path | None, key: Path | None, ca: Path | None, max_idle: float = 30.0) -> None:
         self._files = (cert, key, ca) if cert and key and ca else None
         self._stamp: tuple[int, ...] | None = None
         self.context: ssl.SSLContext | None = None
-        self.spares, self.max_idle = spares, max_idle
-        self._refresh()
+        self.generation = 0  # of the client certificate and CA in `context`
         self._session: aiohttp.ClientSession | None = None
-        self._connector: WarmConnector | None = None
         self.kept = KeptSessions(max_idle=max_idle)
-        self._tasks: set[asyncio.Task[None]] = set()
         self._no_sessions: set[str] = set()  # endpoints whose kubelet has no /sessions (an older one)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.dialed = 0  # WebSockets dialed on a session's path (none was ready)
+        self._refresh()
 
     def _refresh(self) -> None:
         if self._files is None:
@@ -78,10 +78,9 @@ class KubeletDialer:
         context.load_cert_chain(str(cert), str(key))
         if self._stamp is not None:
             log.info("kubelet client certificate or CA changed; new connections use the new one")
-            if self._connector is not None:
-                self._connector.drop_spares()
             self._drop_kept()
         self.context, self._stamp = context, stamp
+        self.generation += 1
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -89,15 +88,11 @@ class KubeletDialer:
             # No connection limit: every open session holds one (aiohttp's default of 100 would make
             # the 101st exec wait for another to end). The client's keep-alive (15 s) stays below the
             # kubelet server's (75 s), so an idle connection is dropped here before the kubelet drops it.
-            self._connector = WarmConnector(spares=self.spares, max_idle=self.max_idle, limit=0, keepalive_timeout=15.0)
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0), connector=self._connector
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0),
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=15.0),
             )
         return self._session
-
-    @property
-    def connector(self) -> WarmConnector | None:
-        return self._connector
 
     def _drop_kept(self) -> None:
         try:
@@ -109,7 +104,7 @@ class KubeletDialer:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        await self.kept.clear()
+        await self.kept.clear(closing=True)
         if self._session is not None:
             await self._session.close()
 
@@ -137,30 +132,37 @@ class KubeletDialer:
                 max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
             )
 
-
     async def open_session(self, node: Any, sub: str, name: str, params: list[tuple[str, str]]) -> KubeletSession:
         """A connection for an exec or attach session with the node's kubelet, not yet started: a kept
         WebSocket to its `/sessions` when one is idle, else a new one (kept afterwards); one of its
         own to `/SUB/NAME` (started by its upgrade) when the kubelet is an older one without `/sessions`."""
         url, server_name = self.url(node, SESSIONS_PATH)
-        key = (url, server_name)
         if url not in self._no_sessions:
-            taken = await self.kept.take(key)
-            if taken is not None:
-                return KubeletSession(taken[0], kept=self.kept, key=key, born=taken[1], start=start_message(sub, name, params))
+            key = (url, server_name, self.generation)
+            start = start_message(sub, name, params)
+            idle = self.kept.take(key)
+            if idle is not None:
+                self.kept.refill(key, lambda: self._dial_sessions(url, server_name))
+                return KubeletSession(idle.ws, kept=self.kept, key=key, born=idle.born, start=start, watcher=idle.watcher)
             try:
-                async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-                    ws = await self.session().ws_connect(
-                        url, protocols=(SESSIONS_PROTOCOL,), ssl=self.context, server_hostname=server_name,
-                        max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
-                    )
-                return KubeletSession(ws, kept=self.kept, key=key, born=time.monotonic(), start=start_message(sub, name, params))
+                ws = await self._dial_sessions(url, server_name)
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status != 404:
                     raise
                 log.info("the kubelet of node %s has no %s; one WebSocket per session", server_name, SESSIONS_PATH)
                 self._no_sessions.add(url)
+            else:
+                self.dialed += 1
+                self.kept.refill(key, lambda: self._dial_sessions(url, server_name))
+                return KubeletSession(ws, kept=self.kept, key=key, born=time.monotonic(), start=start)
         return KubeletSession(await self.ws_connect(node, f"/{sub}/{name}", params))
+
+    async def _dial_sessions(self, url: str, server_name: str) -> aiohttp.ClientWebSocketResponse:
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            return await self.session().ws_connect(
+                url, protocols=(SESSIONS_PROTOCOL,), ssl=self.context, server_hostname=server_name,
+                max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
+            )
 
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds for a kubelet to answer a stream's upgrade

@@ -1,6 +1,7 @@
-"""The apiserver's ready connections to kubelets, over real mutual TLS against a real kubelet stream server
-(a stand-in runtime whose "container" runs commands on this host, no LXC): reused, redialed after the
-kubelet restarts, expired, renewed with the apiserver's certificate, and nothing left behind."""
+"""The apiserver's kept and ready WebSockets to kubelets, over real mutual TLS against a real kubelet stream
+server (a stand-in runtime whose "container" runs commands on this host, no LXC): successive sessions on one,
+one dialed ahead, redialed after the kubelet restarts, expired, renewed with the apiserver's certificate, an
+older kubelet served one WebSocket per session, and nothing left behind."""
 from __future__ import annotations
 
 import asyncio
@@ -50,24 +51,13 @@ async def kubelet(pki: Path, port: int = 0) -> AsyncIterator[tuple[StreamServer,
         await server.stop()
 
 
-async def run(dialer: KubeletDialer, node: dict[str, Any], *command: str) -> dict[str, Any]:
-    """One exec session through the dialer; its final status."""
-    ws = await dialer.ws_connect(node, "/exec/web", [("command", c) for c in command])
-    status: dict[str, Any] = {}
-    async for message in ws:
-        if message.type == aiohttp.WSMsgType.BINARY and message.data[0] == CHANNEL_ERROR:
-            status = json.loads(message.data[1:])
-    await ws.close()
-    return status
-
-
-async def spare_ready(dialer: KubeletDialer, count: int = 1) -> None:
-    assert dialer.connector is not None
-    for _ in range(200):
-        if dialer.connector.spare_count() >= count:
+async def ready(dialer: KubeletDialer, count: int) -> None:
+    """Until `count` WebSockets are idle (the ones dialed ahead arrive in the background)."""
+    for _ in range(300):
+        if dialer.kept.idle_count() >= count:
             return
         await asyncio.sleep(0.01)
-    raise AssertionError("no spare connection was made")
+    raise AssertionError(f"{dialer.kept.idle_count()} idle WebSockets, not {count}")
 
 
 @pytest.fixture
@@ -79,100 +69,6 @@ def pki(tmp_path: Path) -> Path:
 def dialer_for(pki: Path, **kwargs: Any) -> KubeletDialer:
     cert, key = issue_apiserver_client(pki)
     return KubeletDialer(cert=cert, key=key, ca=pki / "ca.crt", **kwargs)
-
-
-def test_a_session_takes_a_connection_dialed_ahead(pki: Path) -> None:
-    async def go() -> None:
-        dialer = dialer_for(pki)
-        async with kubelet(pki) as (_, node):
-            try:
-                assert await run(dialer, node, "true") == {"metadata": {}, "status": "Success"}
-                connector = dialer.connector
-                assert connector is not None
-                await spare_ready(dialer)
-                assert await run(dialer, node, "sh", "-c", "exit 3") == {
-                    "metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
-                    "message": "command terminated with non-zero exit code: 3",
-                    "details": {"causes": [{"reason": "ExitCode", "message": "3"}]},
-                }
-                assert (connector.dialed, connector.reused) == (1, 1)
-            finally:
-                await dialer.close()
-
-    asyncio.run(go())
-
-
-def test_after_a_kubelet_restart_the_dead_spare_is_not_used(pki: Path) -> None:
-    async def go() -> None:
-        dialer = dialer_for(pki)
-        try:
-            async with kubelet(pki) as (_, node):
-                assert (await run(dialer, node, "true"))["status"] == "Success"
-                await spare_ready(dialer)
-            port = int(node["status"]["streamEndpoint"].rsplit(":", 1)[1])
-            async with kubelet(pki, port) as (_, again):  # the same address, a new process's sockets
-                assert again == node
-                assert (await run(dialer, node, "true"))["status"] == "Success"
-                connector = dialer.connector
-                assert connector is not None
-                assert (connector.dialed, connector.reused) == (2, 0)
-            # No kubelet at all: a clear connection error, not a wait on a dead spare.
-            with pytest.raises(aiohttp.ClientConnectorError):
-                await run(dialer, node, "true")
-        finally:
-            await dialer.close()
-
-    asyncio.run(go())
-
-
-def test_spares_expire_and_follow_a_renewed_client_certificate(pki: Path) -> None:
-    async def go() -> None:
-        dialer = dialer_for(pki, max_idle=0.3)
-        try:
-            async with kubelet(pki) as (_, node):
-                await run(dialer, node, "true")
-                await spare_ready(dialer)
-                await asyncio.sleep(0.5)
-                assert dialer.connector is not None and dialer.connector.spare_count() == 0  # closed, not kept open
-                await run(dialer, node, "true")
-                await spare_ready(dialer)
-                old = dialer.context
-                for renewed in issue_apiserver_client(pki):  # a renewal: a new key and certificate at the same paths
-                    renewed.unlink()
-                issue_apiserver_client(pki)
-                assert await run(dialer, node, "true") == {"metadata": {}, "status": "Success"}
-                assert dialer.context is not old
-                assert dialer.connector.reused == 0  # the spare made with the old certificate was dropped
-        finally:
-            await dialer.close()
-
-    asyncio.run(go())
-
-
-def test_twenty_sessions_leave_no_connection_or_process_behind(pki: Path) -> None:
-    async def go() -> None:
-        dialer = dialer_for(pki)
-        me = psutil.Process()
-        try:
-            async with kubelet(pki) as (server, node):
-                await run(dialer, node, "true")
-                await spare_ready(dialer)
-                fds, children = me.num_fds(), {child.pid for child in me.children()}  # other tests' etcd may be one
-                outcomes = await asyncio.gather(*(run(dialer, node, "sh", "-c", f"exit {i % 2}") for i in range(20)))
-                assert [o["status"] for o in outcomes] == ["Success", "Failure"] * 10
-                await spare_ready(dialer)
-                assert dialer.connector is not None and dialer.connector.spare_count() == 1
-                assert not server.sessions and {child.pid for child in me.children()} == children
-                for _ in range(100):  # the closing handshakes of the last sockets finish on the loop
-                    if me.num_fds() <= fds:
-                        break
-                    await asyncio.sleep(0.02)
-                assert me.num_fds() <= fds
-        finally:
-            await dialer.close()
-
-    asyncio.run(go())
-
 
 
 # ---- successive sessions over one kept WebSocket (/sessions) ----
@@ -217,10 +113,10 @@ def test_successive_sessions_run_on_one_kept_connection(pki: Path) -> None:
                 for i in range(4):
                     assert await session(dialer, node, "cat", stdin=f"hello {i}".encode()) == (
                         {"metadata": {}, "status": "Success"}, f"hello {i}".encode())
-                connector = dialer.connector
-                assert connector is not None
-                # One handshake on a session's path, then a start message on the kept connection each time.
-                assert (connector.dialed, dialer.kept.reused, dialer.kept.idle_count(), len(server.kept)) == (1, 4, 1, 1)
+                # One handshake on a session's path, then a start message on a kept WebSocket each time
+                # (the first session's, or the one dialed ahead while it ran).
+                await ready(dialer, 2)
+                assert (dialer.dialed, dialer.kept.warmed, dialer.kept.reused, len(server.kept)) == (1, 1, 4, 2)
                 assert not server.sessions and {child.pid for child in me.children()} == children
         finally:
             await dialer.close()
@@ -242,13 +138,14 @@ def test_a_session_left_early_is_hung_up_and_its_connection_not_kept(pki: Path) 
                         break
                     await asyncio.sleep(0.01)
                 assert len(server.sessions) == 1
+                await ready(dialer, 1)  # the one dialed ahead
                 await upstream.close()  # the client went away mid-session
                 for _ in range(300):
-                    if not server.sessions and not server.kept:
+                    if not server.sessions and len(server.kept) == 1:
                         break
                     await asyncio.sleep(0.01)
-                assert not server.sessions and not server.kept
-                assert dialer.kept.idle_count() == 0
+                assert not server.sessions and len(server.kept) == 1  # the session's own was closed, not kept
+                assert dialer.kept.idle_count() == 1
                 assert {child.pid for child in me.children()} == children  # sleep was ended and reaped
         finally:
             await dialer.close()
@@ -267,7 +164,7 @@ def test_kept_connections_close_after_a_burst_when_idle_and_when_the_kubelet_goe
                 await asyncio.sleep(0.8)
                 assert dialer.kept.idle_count() == 0 and not server.kept  # idle past max_idle: closed both ends
                 assert (await session(dialer, node, "true"))[0]["status"] == "Success"
-                assert dialer.kept.idle_count() == 1
+                await ready(dialer, 2)
             for _ in range(200):  # the kubelet stopped: it closed the kept connection, the apiserver saw it
                 if dialer.kept.idle_count() == 0:
                     break
@@ -310,5 +207,75 @@ def test_a_kubelet_without_kept_sessions_gets_one_websocket_per_session(pki: Pat
         finally:
             await dialer.close()
             await server.stop()
+
+    asyncio.run(go())
+
+
+def test_a_second_session_takes_the_websocket_dialed_ahead(pki: Path) -> None:
+    async def go() -> None:
+        dialer = dialer_for(pki)
+        try:
+            async with kubelet(pki) as (_, node):
+                long = asyncio.create_task(session(dialer, node, "sleep", "0.5"))
+                await ready(dialer, 1)  # dialed in the background while the first session runs
+                assert (await session(dialer, node, "true"))[0] == {"metadata": {}, "status": "Success"}
+                assert (await long)[0]["status"] == "Success"
+                # One handshake on a session's path; the second session's was done ahead.
+                assert (dialer.dialed, dialer.kept.warmed, dialer.kept.reused) == (1, 2, 1)  # and the next one is being dialed
+        finally:
+            await dialer.close()
+
+    asyncio.run(go())
+
+
+def test_ready_websockets_expire_and_follow_a_renewed_client_certificate(pki: Path) -> None:
+    async def go() -> None:
+        dialer = dialer_for(pki, max_idle=0.3)
+        try:
+            async with kubelet(pki) as (server, node):
+                await session(dialer, node, "true")
+                await ready(dialer, 2)  # its own, given back, and the one dialed ahead
+                await asyncio.sleep(0.5)
+                assert dialer.kept.idle_count() == 0 and not server.kept  # closed at both ends, not kept open
+                await session(dialer, node, "true")
+                await ready(dialer, 2)
+                old, reused = dialer.context, dialer.kept.reused
+                for renewed in issue_apiserver_client(pki):  # a renewal: a new key and certificate at the same paths
+                    renewed.unlink()
+                issue_apiserver_client(pki)
+                assert (await session(dialer, node, "true"))[0] == {"metadata": {}, "status": "Success"}
+                assert dialer.context is not old
+                assert dialer.kept.reused == reused  # nothing made with the old certificate was used
+                for _ in range(100):
+                    if len(server.kept) <= 2:
+                        break
+                    await asyncio.sleep(0.01)
+                assert len(server.kept) <= 2  # the old ones were closed
+        finally:
+            await dialer.close()
+
+    asyncio.run(go())
+
+
+def test_twenty_sessions_leave_no_connection_or_process_behind(pki: Path) -> None:
+    async def go() -> None:
+        dialer = dialer_for(pki)
+        me = psutil.Process()
+        try:
+            async with kubelet(pki) as (server, node):
+                await session(dialer, node, "true")
+                await ready(dialer, 2)
+                fds, children = me.num_fds(), {child.pid for child in me.children()}  # other tests' etcd may be one
+                outcomes = await asyncio.gather(*(session(dialer, node, "sh", "-c", f"exit {i % 2}") for i in range(20)))
+                assert [o[0]["status"] for o in outcomes] == ["Success", "Failure"] * 10
+                assert dialer.kept.idle_count() == 2
+                assert not server.sessions and {child.pid for child in me.children()} == children
+                for _ in range(100):  # the closing handshakes of the last sockets finish on the loop
+                    if me.num_fds() <= fds and len(server.kept) == 2:
+                        break
+                    await asyncio.sleep(0.02)
+                assert me.num_fds() <= fds and len(server.kept) == 2
+        finally:
+            await dialer.close()
 
     asyncio.run(go())
