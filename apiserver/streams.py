@@ -572,7 +572,10 @@ def _audit_error(audit: asyncio.Future[None]) -> BaseException | None:
 async def _splice(websocket: WebSocket, upstream: KubeletSession, audit: asyncio.Future[None]) -> None:
     """Messages both ways until either side ends; the kubelet's close ends the client's socket.
     The status is passed on only once the session's audit Event is stored; a failed write ends the
-    session, and the client gets a Failure status saying why."""
+    session, and the client gets a Failure status saying why. The status is a session's last
+    message, so the client's socket is closed right after it; the kubelet's end marker, which lets
+    its WebSocket be kept, is read after that, off the client's path."""
+    status_sent = False
 
     async def up() -> None:
         while True:
@@ -588,13 +591,20 @@ async def _splice(websocket: WebSocket, upstream: KubeletSession, audit: asyncio
                 await upstream.send_str(message["text"])
 
     async def down() -> None:
+        nonlocal status_sent
         async for message in upstream:
+            if status_sent:
+                continue  # nothing of a session follows its status but the end marker
             if message.type == aiohttp.WSMsgType.BINARY:
-                if message.data[:1] == STATUS_BYTE and not audit.done():
+                is_status = message.data[:1] == STATUS_BYTE
+                if is_status and not audit.done():
                     await asyncio.wait([audit])
                 if _audit_error(audit) is not None:
                     return
                 await websocket.send_bytes(message.data)
+                if is_status:
+                    status_sent = True
+                    await _close(websocket)
             elif message.type == aiohttp.WSMsgType.TEXT:
                 await websocket.send_text(message.data)
 
@@ -602,25 +612,34 @@ async def _splice(websocket: WebSocket, upstream: KubeletSession, audit: asyncio
     waiting: set[asyncio.Future[Any]] = {*tasks, audit}
     try:
         while True:
-            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if done == {audit} and _audit_error(audit) is None:
-                waiting.discard(audit)
-                continue
-            break
+            # Once the client's socket is closed after the status, the end marker is due at once.
+            timeout = END_MARKER_WAIT if status_sent and tasks[0].done() else None
+            done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            waiting -= done
+            if not done or tasks[1] in done or _audit_error(audit) is not None:
+                break
+            if tasks[0] in done and not status_sent:
+                break  # the client left mid-session: the kubelet hangs it up when its socket closes
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     failed = _audit_error(audit)
-    if failed is not None:
+    if failed is not None and not status_sent:
         status = {"status": "Failure", "reason": "AuditFailed", "code": 503,
                   "message": f"the session was ended: its audit Event could not be stored ({failed})"}
         try:
             await websocket.send_bytes(STATUS_BYTE + json.dumps(status).encode())
         except (RuntimeError, WebSocketDisconnect, OSError):
             pass
-    if tasks[1] in done or failed is not None:
-        try:
-            await websocket.close()
-        except (RuntimeError, WebSocketDisconnect):
-            pass
+    await _close(websocket)
+
+
+END_MARKER_WAIT = 5.0  # seconds for the kubelet's end marker after a status, before its WebSocket is dropped
+
+
+async def _close(websocket: WebSocket) -> None:
+    try:
+        await websocket.close()
+    except (RuntimeError, WebSocketDisconnect, OSError):
+        pass  # closed already, or the client is gone

@@ -22,7 +22,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from apiserver.auth import Identity
-from apiserver.streams import STREAM_PROTOCOL, StreamProxy
+from apiserver.streams import STREAM_PROTOCOL, KubeletDialer, StreamProxy
 from dlxc.client.errors import TemporaryError
 from test_kubelet_pool import dialer_for, kubelet, pki  # noqa: F401 - pki is a fixture
 
@@ -46,8 +46,8 @@ class Events:
 
 
 @asynccontextmanager
-async def apiserver(pki: Path, node: dict[str, Any], events: Events) -> AsyncIterator[str]:
-    """The exec route of the apiserver as StreamProxy serves it: its ws:// URL."""
+async def apiserver(pki: Path, node: dict[str, Any], events: Events) -> AsyncIterator[tuple[str, KubeletDialer]]:
+    """The exec route of the apiserver as StreamProxy serves it: its ws:// URL, and its dialer."""
     dialer = dialer_for(pki)
     container = {"metadata": {"name": "web", "uid": "u1"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}}
 
@@ -72,11 +72,19 @@ async def apiserver(pki: Path, node: dict[str, Any], events: Events) -> AsyncIte
     while not server.started:
         await asyncio.sleep(0.01)
     try:
-        yield f"ws://127.0.0.1:{port}/exec"
+        yield f"ws://127.0.0.1:{port}/exec", dialer
     finally:
         server.should_exit = True
         await task
         await dialer.close()
+
+
+async def idle(dialer: KubeletDialer, count: int) -> None:
+    for _ in range(300):
+        if dialer.kept.idle_count() >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{dialer.kept.idle_count()} idle WebSockets to the kubelet, not {count}")
 
 
 async def statuses(ws: aiohttp.ClientWebSocketResponse, within: float) -> list[dict[str, Any]]:
@@ -95,7 +103,7 @@ async def statuses(ws: aiohttp.ClientWebSocketResponse, within: float) -> list[d
 def test_the_status_waits_for_the_stored_event(pki: Path) -> None:  # noqa: F811
     async def go() -> None:
         events = Events()
-        async with kubelet(pki) as (server, node), apiserver(pki, node, events) as url, aiohttp.ClientSession() as http:
+        async with kubelet(pki) as (server, node), apiserver(pki, node, events) as (url, dialer), aiohttp.ClientSession() as http:
             async with http.ws_connect(url, params=[("command", "true")], protocols=(STREAM_PROTOCOL,)) as ws:
                 # `true` ends at once, but its status is held while the Event is not stored.
                 assert await statuses(ws, 0.5) == []
@@ -105,6 +113,16 @@ def test_the_status_waits_for_the_stored_event(pki: Path) -> None:  # noqa: F811
             [event] = events.stored
             assert (event["spec"]["reason"], event["spec"]["message"], event["spec"]["involvedObject"]["name"]) == (
                 "Exec", "alice (admin): exec true", "web")
+            # The client's socket closes right after the status; the kubelet's WebSocket is still kept.
+            for i in range(3):
+                await idle(dialer, 1)
+                async with http.ws_connect(url, params=[("command", "sh"), ("command", "-c"), ("command", f"exit {i}")],
+                                           protocols=(STREAM_PROTOCOL,)) as ws:
+                    assert [s.get("reason") for s in await statuses(ws, 5)] == [None if i == 0 else "NonZeroExitCode"]
+                    assert ws.closed or (await ws.receive()).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            await idle(dialer, 2)  # the sessions' own, given back after the end marker, and the one dialed ahead
+            assert (dialer.dialed, dialer.kept.reused, len(server.kept)) == (1, 3, 2)
+            assert len(events.stored) == 4
 
     asyncio.run(go())
 
@@ -114,7 +132,7 @@ def test_an_event_that_cannot_be_stored_ends_the_session(pki: Path) -> None:  # 
         events = Events()
         events.error = TemporaryError("etcd is unreachable", delay=1)
         me = psutil.Process()
-        async with kubelet(pki) as (server, node), apiserver(pki, node, events) as url, aiohttp.ClientSession() as http:
+        async with kubelet(pki) as (server, node), apiserver(pki, node, events) as (url, dialer), aiohttp.ClientSession() as http:
             children = {child.pid for child in me.children()}
             async with http.ws_connect(url, params=[("command", "sleep"), ("command", "60")], protocols=(STREAM_PROTOCOL,)) as ws:
                 for _ in range(300):
@@ -143,7 +161,7 @@ def test_an_event_that_failed_before_the_session_started_refuses_it(pki: Path, t
         events = Events()
         events.error = TemporaryError("etcd is unreachable", delay=1)
         events.gate.set()
-        async with kubelet(pki) as (server, node), apiserver(pki, node, events) as url, aiohttp.ClientSession() as http:
+        async with kubelet(pki) as (server, node), apiserver(pki, node, events) as (url, dialer), aiohttp.ClientSession() as http:
             # A first session dials (the Event fails meanwhile): refused, nothing started on the kubelet.
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await http.ws_connect(url, params=[("command", "touch"), ("command", str(ran))], protocols=(STREAM_PROTOCOL,))
