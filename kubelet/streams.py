@@ -411,9 +411,6 @@ class StreamServer:
         if not command:
             await self._fail(ws, failure_status("no command given", reason="BadRequest", code=400))
             return
-        if why := await self._running(name):
-            await self._fail(ws, failure_status(why, reason="Conflict", code=409))
-            return
         env = {}
         for item in query.getall("env", []):
             key, sep, value = item.partition("=")
@@ -421,8 +418,18 @@ class StreamServer:
                 await self._fail(ws, failure_status(f"env {item!r} is not KEY=VALUE", reason="BadRequest", code=400))
                 return
             env[key] = value
+        user = query.get("user")
+        check: asyncio.Future[str | None] | None = None
+        if user or tty:
+            if why := await self._running(name):
+                await self._fail(ws, failure_status(why, reason="Conflict", code=409))
+                return
+        else:
+            # A plain exec asks LXC whether the container runs while lxc-attach starts (which asks the
+            # same monitor for its init): the answer comes before any output is passed on.
+            check = asyncio.ensure_future(self._running(name))
         uid = gid = None
-        if user := query.get("user"):
+        if user:
             found = await self._lookup_user(name, user)
             if found is None:
                 await self._fail(ws, failure_status(f"no user {user!r} in container {name}", reason="BadRequest", code=400))
@@ -437,7 +444,7 @@ class StreamServer:
             # lxc-attach has no working-directory option: a shell changes into it, then execs.
             command = ["/bin/sh", "-c", 'cd "$1" || exit 126; shift; exec "$@"', "sh", cwd, *command]
         argv = self.runtime.attach_command(name, command, uid=uid, gid=gid, env=env)
-        await self._run(ws, argv, tty=tty, stdin=stdin, name=name, width=query.get("width"), height=query.get("height"))
+        await self._run(ws, argv, tty=tty, stdin=stdin, name=name, width=query.get("width"), height=query.get("height"), check=check)
 
     async def _attach(self, ws: web.WebSocketResponse, name: str, query: Any) -> None:
         if why := await self._running(name):
@@ -471,8 +478,13 @@ class StreamServer:
 
     async def _run(
         self, ws: web.WebSocketResponse, argv: list[str], *, tty: bool, stdin: bool, name: str,
-        width: str | None = None, height: str | None = None,
+        width: str | None = None, height: str | None = None, check: asyncio.Future[str | None] | None = None,
     ) -> None:
+        """Run argv for the session on `ws`. `check` (no terminal only), when given, says whether the
+        container runs: it is answered before anything of the command's is read, and a refusal ends
+        the command at once and passes on nothing of it."""
+        if check is not None and tty:
+            raise ValueError("a check that runs beside the spawn is for sessions without a terminal")
         loop = asyncio.get_running_loop()
         if tty:
             master, slave = os.openpty()
@@ -493,15 +505,24 @@ class StreamServer:
             session = Session(proc, master=master)
         else:
             # No preexec_fn here: with one, Python forks the whole kubelet (tens of ms) instead of vfork.
-            proc = await asyncio.create_subprocess_exec(
-                SESSION_ARGV0, *argv[1:], executable=argv[0],
-                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    SESSION_ARGV0, *argv[1:], executable=argv[0],
+                    stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True,
+                )
+            except BaseException:
+                if check is not None:
+                    check.cancel()
+                raise
             session = Session(proc)
         self.sessions.add(session)
         try:
+            if check is not None and (why := await check):
+                session.kill()  # at once, not after a hang-up's grace: it may sit in a frozen container
+                await self._fail(ws, failure_status(why, reason="Conflict", code=409))
+                return
             if tty:
                 assert session.master is not None
                 reader = asyncio.StreamReader(limit=2 * CHUNK)

@@ -279,3 +279,37 @@ def test_twenty_sessions_leave_no_connection_or_process_behind(pki: Path) -> Non
             await dialer.close()
 
     asyncio.run(go())
+
+
+class FrozenRuntime(HostRuntime):
+    """A container that LXC says is frozen: a command attached to it would sit there."""
+
+    def state(self, name: str) -> str | None:
+        return "FROZEN" if name == "web" else None
+
+
+def test_a_plain_exec_into_a_container_that_does_not_run_is_refused_and_ended_at_once(pki: Path) -> None:
+    async def go() -> None:
+        cert, key = issue_kubelet_serving(pki, "n1")
+        settings = KubeletSettings(
+            node_name="n1", lxc_path=Path("/nonexistent-lxcpath"), image_dir=Path("/nonexistent-images"),
+            stream_cert_file=cert, stream_key_file=key, stream_client_ca_file=pki / "ca.crt", stream_host="127.0.0.1",
+        )
+        server = StreamServer(FrozenRuntime(), settings, apiserver="http://127.0.0.1:1")
+        node = {"metadata": {"name": "n1"}, "status": {"streamEndpoint": await server.start()}}
+        dialer = dialer_for(pki)
+        me = psutil.Process()
+        children = {child.pid for child in me.children()}
+        try:
+            began = asyncio.get_running_loop().time()
+            # The command would print and then sit, deaf to a hang-up (as in a frozen container); nothing
+            # of it reaches the client.
+            assert await session(dialer, node, "sh", "-c", "trap '' HUP; echo leaked; sleep 60") == (
+                {"metadata": {}, "status": "Failure", "reason": "Conflict", "message": "container web is Frozen", "code": 409}, b"")
+            assert asyncio.get_running_loop().time() - began < 1.5  # killed at once, not after the hang-up's grace
+            assert not server.sessions and {child.pid for child in me.children()} == children
+        finally:
+            await dialer.close()
+            await server.stop()
+
+    asyncio.run(go())

@@ -20,12 +20,15 @@ pytestmark = pytest.mark.timeout(60)
 
 
 class StoppedRuntime:
-    """The one runtime call a refused exec makes: the container exists and is stopped."""
+    """The container exists and is stopped; lxc-attach into it fails, saying so on stderr."""
 
     lxc_path = Path("/nonexistent-lxcpath")
 
     def state(self, name: str) -> str | None:
         return "STOPPED" if name == "web" else None
+
+    def attach_command(self, name: str, command: list[str], **_: object) -> list[str]:
+        return ["/bin/sh", "-c", "echo 'lxc-attach: web: Failed to get init pid' >&2; exit 1"]
 
 
 async def exchange(pki: Path, context: ssl.SSLContext, *, server_hostname: str, kept: bool = False) -> str:
@@ -47,7 +50,7 @@ async def exchange(pki: Path, context: ssl.SSLContext, *, server_hostname: str, 
                 if kept:
                     await ws.send_str(start_message("exec", "web", [("command", "true")]))
                 message = await ws.receive()
-                assert message.data[0] == CHANNEL_ERROR
+                assert message.data[0] == CHANNEL_ERROR  # the status first: nothing lxc-attach printed is passed on
                 return json.loads(message.data[1:])["message"]
     finally:
         await server.stop()
