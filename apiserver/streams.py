@@ -2,10 +2,12 @@
 
 The client speaks WebSocket (`v5.channel.k8s.io`: first byte of each message = channel) for exec
 and attach, plain chunked HTTP for log. The apiserver authenticates and authorizes the user, checks
-the container runs, writes the audit Event, then dials the node's stream endpoint (its Node
-`status.streamEndpoint`) over mutual TLS: the kubelet must present a certificate from the cluster
-CA naming the node, and the apiserver presents its kubelet-client certificate. Each direction is
-one loop that awaits every send, so a slow side slows the other instead of filling a buffer here.
+the container runs, and starts the session on a kept WebSocket to the node's stream endpoint (its
+Node `status.streamEndpoint`, apiserver/kubeletpool.py) over mutual TLS — the kubelet must present
+a certificate from the cluster CA naming the node, and the apiserver presents its kubelet-client
+certificate — while it writes the audit Event, whose storing the session's status waits for. Each
+direction is one loop that awaits every send, so a slow side slows the other instead of filling a
+buffer here.
 """
 from __future__ import annotations
 
@@ -191,8 +193,8 @@ class Lookup:
     session go ahead comes from them: a cached container that is not Running, not scheduled or not
     there is read again from etcd before the user is refused (an exec right after the client saw it
     Running must not fail). Going ahead on a copy a few ms old is safe because the kubelet checks
-    with LXC that the container runs before it runs anything, and the access decision does not
-    depend on the container's fields. A container deleted in those ms: its old node's kubelet
+    with LXC that the container runs before it passes anything of the command on, and the access
+    decision does not depend on the container's fields. A container deleted in those ms: its old node's kubelet
     answers that it is gone. A stale node (its kubelet moved to a new port) fails the dial, and the
     caller asks again with `fresh=True`."""
 

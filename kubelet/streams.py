@@ -2,8 +2,9 @@
 
 Only the apiserver may connect: the server asks for a client certificate signed by the cluster CA
 with the apiserver's kubelet-client subject (clientAuth), so nobody can exec by talking to a kubelet
-directly. Exec and attach are WebSockets in the `v5.channel.k8s.io` framing (see STREAM_PROTOCOL);
-logs are a plain chunked HTTP response. Every session is an `lxc-attach` (or `lxc-console`)
+directly. Exec and attach are WebSockets in the `v5.channel.k8s.io` framing (see STREAM_PROTOCOL),
+one per session (`/exec/NAME`, `/attach/NAME`) or successive sessions on one the apiserver keeps
+(`/sessions`, see `kept_sessions`); logs are a plain chunked HTTP response. Every session is an `lxc-attach` (or `lxc-console`)
 process of its own, reaped and never left behind: client gone → SIGHUP to what runs inside, then
 SIGKILL after a grace; kubelet stopping → the same for every session.
 """
@@ -47,7 +48,7 @@ log = logging.getLogger("dlxc.kubelet.streams")
 STREAM_PROTOCOL = "v5.channel.k8s.io"
 # The first byte of every binary message names its channel, as in Kubernetes.
 CHANNEL_STDIN, CHANNEL_STDOUT, CHANNEL_STDERR, CHANNEL_ERROR, CHANNEL_RESIZE, CHANNEL_CLOSE = 0, 1, 2, 3, 4, 255
-# Successive sessions on one kept WebSocket (`StreamServer.sessions`); must match apiserver.kubeletpool.
+# Successive sessions on one kept WebSocket (`StreamServer.kept_sessions`); must match apiserver.kubeletpool.
 SESSIONS_PATH = "/sessions"
 SESSIONS_PROTOCOL = "sessions.dlxc.io"
 SESSION_END = '{"op":"end"}'
