@@ -84,7 +84,7 @@ class KeptSessions:
             if entry.watcher is not None:
                 entry.watcher.cancel()
             if entry.ws.closed or now - entry.born > self.max_age:
-                asyncio.get_running_loop().create_task(entry.ws.close())
+                self._spawn(entry.ws.close())
                 continue
             self.reused += 1
             return entry
@@ -95,10 +95,10 @@ class KeptSessions:
         `keep` are idle already (after a burst of concurrent sessions only a few stay open)."""
         remaining = min(self.max_idle, born + self.max_age - time.monotonic())
         if ws.closed or remaining <= 0 or self.idle_count(key) >= self.keep:
-            asyncio.get_running_loop().create_task(ws.close())
+            self._spawn(ws.close())
             return False
         entry = _Idle(ws, born)
-        entry.watcher = asyncio.get_running_loop().create_task(self._watch(key, entry, remaining), name="kept-kubelet-session")
+        entry.watcher = self._spawn(self._watch(key, entry, remaining))
         self._idle.setdefault(key, []).append(entry)
         return True
 
@@ -119,9 +119,14 @@ class KeptSessions:
             self.warmed += 1
             self.give_back(key, ws, time.monotonic())
 
-        task = asyncio.get_running_loop().create_task(warm(), name="kubelet-session-ahead")
+        self._spawn(warm())
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """A task held until it is done (the loop keeps only a weak reference)."""
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _watch(self, key: Any, entry: _Idle, remaining: float) -> None:
         """Until the session that takes it cancels this: anything the kubelet sends while idle is a
@@ -141,10 +146,6 @@ class KeptSessions:
 
     async def clear(self, *, closing: bool = False) -> None:
         """Close every idle WebSocket (and with `closing` stop the dials ahead)."""
-        if closing:
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
         idle, self._idle = self._idle, {}
         for entries in idle.values():
             for entry in entries:
@@ -152,6 +153,10 @@ class KeptSessions:
                     entry.watcher.cancel()
                     await asyncio.wait([entry.watcher])
                 await entry.ws.close()
+        if closing:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class KubeletSession:

@@ -444,7 +444,13 @@ class StreamServer:
         if cwd := query.get("cwd"):
             # lxc-attach has no working-directory option: a shell changes into it, then execs.
             command = ["/bin/sh", "-c", 'cd "$1" || exit 126; shift; exec "$@"', "sh", cwd, *command]
-        argv = self.runtime.attach_command(name, command, uid=uid, gid=gid, env=env)
+        try:
+            argv = self.runtime.attach_command(name, command, uid=uid, gid=gid, env=env)
+        except ValueError:  # said by the check already when it ran first
+            if check is not None:
+                check.cancel()
+            await self._fail(ws, failure_status(f"{name!r} is not a container name", reason="Conflict", code=409))
+            return
         await self._run(ws, argv, tty=tty, stdin=stdin, name=name, width=query.get("width"), height=query.get("height"), check=check)
 
     async def _attach(self, ws: web.WebSocketResponse, name: str, query: Any) -> None:

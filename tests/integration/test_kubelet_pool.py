@@ -75,11 +75,11 @@ def dialer_for(pki: Path, **kwargs: Any) -> KubeletDialer:
 
 
 async def session(dialer: KubeletDialer, node: dict[str, Any], *command: str, stdin: bytes | None = None,
-                  after: bytes = b"") -> tuple[dict[str, Any], bytes]:
+                  after: bytes = b"", name: str = "web") -> tuple[dict[str, Any], bytes]:
     """One exec as the apiserver runs it (open_session, start, splice): its status and stdout. `stdin`
     is sent then closed; `after` is sent once the command may have ended (stdin of a session over)."""
     params = [("command", c) for c in command] + ([("stdin", "1")] if stdin is not None or after else [])
-    upstream = await dialer.open_session(node, "exec", "web", params)
+    upstream = await dialer.open_session(node, "exec", name, params)
     await upstream.start()
     if stdin is not None:
         await upstream.send_bytes(bytes([CHANNEL_STDIN]) + stdin)
@@ -282,10 +282,18 @@ def test_twenty_sessions_leave_no_connection_or_process_behind(pki: Path) -> Non
 
 
 class FrozenRuntime(HostRuntime):
-    """A container that LXC says is frozen: a command attached to it would sit there."""
+    """A container that LXC says is frozen: a command attached to it would sit there. Names are
+    checked as LxcRuntime checks them."""
 
     def state(self, name: str) -> str | None:
-        return "FROZEN" if name == "web" else None
+        from kubelet.runtime import _check_name
+
+        return "FROZEN" if _check_name(name) == "web" else None
+
+    def attach_command(self, name: str, command: list[str], **kwargs: Any) -> list[str]:
+        from kubelet.runtime import _check_name
+
+        return super().attach_command(_check_name(name), command, **kwargs)
 
 
 def test_a_plain_exec_into_a_container_that_does_not_run_is_refused_and_ended_at_once(pki: Path) -> None:
@@ -307,6 +315,8 @@ def test_a_plain_exec_into_a_container_that_does_not_run_is_refused_and_ended_at
             assert await session(dialer, node, "sh", "-c", "trap '' HUP; echo leaked; sleep 60") == (
                 {"metadata": {}, "status": "Failure", "reason": "Conflict", "message": "container web is Frozen", "code": 409}, b"")
             assert asyncio.get_running_loop().time() - began < 1.5  # killed at once, not after the hang-up's grace
+            assert await session(dialer, node, "true", name="No_Such") == (
+                {"metadata": {}, "status": "Failure", "reason": "Conflict", "message": "'No_Such' is not a container name", "code": 409}, b"")
             assert not server.sessions and {child.pid for child in me.children()} == children
         finally:
             await dialer.close()
