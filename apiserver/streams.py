@@ -300,7 +300,9 @@ class StreamProxy:
         _container, node, _ = await self.lookup(name, need_running=True, fresh=True)
         return await self.dialer.open_session(node, sub, name, params)
 
-    async def _start(self, upstream: KubeletSession, name: str, sub: str, params: list[tuple[str, str]], node: Any, *, cached: bool) -> KubeletSession:
+    async def _start(
+        self, upstream: KubeletSession, name: str, sub: str, params: list[tuple[str, str]], node: Any, *, cached: bool,
+    ) -> KubeletSession:
         """The session started; a kept connection that broke while idle is replaced once (the kubelet
         had not read the start on it, so nothing runs twice)."""
         try:

@@ -4,9 +4,9 @@ Only the apiserver may connect: the server asks for a client certificate signed 
 with the apiserver's kubelet-client subject (clientAuth), so nobody can exec by talking to a kubelet
 directly. Exec and attach are WebSockets in the `v5.channel.k8s.io` framing (see STREAM_PROTOCOL),
 one per session (`/exec/NAME`, `/attach/NAME`) or successive sessions on one the apiserver keeps
-(`/sessions`, see `kept_sessions`); logs are a plain chunked HTTP response. Every session is an `lxc-attach` (or `lxc-console`)
-process of its own, reaped and never left behind: client gone → SIGHUP to what runs inside, then
-SIGKILL after a grace; kubelet stopping → the same for every session.
+(`/sessions`, see `kept_sessions`); logs are a plain chunked HTTP response. Every session is an
+`lxc-attach` (or `lxc-console`) process of its own, reaped and never left behind: client gone →
+SIGHUP to what runs inside, then SIGKILL after a grace; kubelet stopping → the same for every session.
 """
 from __future__ import annotations
 
@@ -350,7 +350,9 @@ class StreamServer:
         """The container's console (tty0) through lxc-console, always on a PTY; Ctrl-a q detaches."""
         return await self._one_session(request, self._attach)
 
-    async def _one_session(self, request: web.Request, run: Callable[[web.WebSocketResponse, str, Any], Awaitable[None]]) -> web.WebSocketResponse:
+    async def _one_session(
+        self, request: web.Request, run: Callable[[web.WebSocketResponse, str, Any], Awaitable[None]],
+    ) -> web.WebSocketResponse:
         self._authorized(request)
         ws = web.WebSocketResponse(protocols=(STREAM_PROTOCOL,), max_msg_size=4 * 1024 * 1024, heartbeat=30.0)
         await ws.prepare(request)

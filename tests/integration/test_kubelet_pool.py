@@ -202,7 +202,8 @@ def test_a_kubelet_without_kept_sessions_gets_one_websocket_per_session(pki: Pat
         dialer = dialer_for(pki)
         try:
             for i in range(2):
-                assert await session(dialer, node, "cat", stdin=f"old {i}".encode()) == ({"metadata": {}, "status": "Success"}, f"old {i}".encode())
+                assert await session(dialer, node, "cat", stdin=f"old {i}".encode()) == (
+                    {"metadata": {}, "status": "Success"}, f"old {i}".encode())
             assert dialer.kept.idle_count() == 0 and dialer.kept.reused == 0
         finally:
             await dialer.close()
@@ -316,7 +317,8 @@ def test_a_plain_exec_into_a_container_that_does_not_run_is_refused_and_ended_at
                 {"metadata": {}, "status": "Failure", "reason": "Conflict", "message": "container web is Frozen", "code": 409}, b"")
             assert asyncio.get_running_loop().time() - began < 1.5  # killed at once, not after the hang-up's grace
             assert await session(dialer, node, "true", name="No_Such") == (
-                {"metadata": {}, "status": "Failure", "reason": "Conflict", "message": "'No_Such' is not a container name", "code": 409}, b"")
+                {"metadata": {}, "status": "Failure", "reason": "Conflict", "message": "'No_Such' is not a container name",
+                 "code": 409}, b"")
             assert not server.sessions and {child.pid for child in me.children()} == children
         finally:
             await dialer.close()
