@@ -63,7 +63,8 @@ class KeptSessions:
         self.keep, self.max_idle, self.max_age = keep, max_idle, max_age
         self._idle: dict[Any, list[_Idle]] = {}
         self._dialing: set[Any] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # every task started here, until done
+        self._dials: set[asyncio.Task[None]] = set()  # of them, the dials ahead
         self.reused = 0  # sessions that ran on a WebSocket dialed before them
         self.warmed = 0  # WebSockets dialed ahead, in the background
 
@@ -119,7 +120,8 @@ class KeptSessions:
             self.warmed += 1
             self.give_back(key, ws, time.monotonic())
 
-        self._spawn(warm())
+        self._dials.add(self._spawn(warm()))
+        self._dials = {task for task in self._dials if not task.done()}
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         """A task held until it is done (the loop keeps only a weak reference)."""
@@ -145,7 +147,12 @@ class KeptSessions:
         await entry.ws.close()
 
     async def clear(self, *, closing: bool = False) -> None:
-        """Close every idle WebSocket (and with `closing` stop the dials ahead)."""
+        """Close every idle WebSocket; with `closing` (the apiserver stops) the dials ahead first, and
+        wait for the closes under way, so no socket is left to the garbage collector."""
+        if closing:
+            for task in self._dials:
+                task.cancel()
+            await asyncio.gather(*self._dials, return_exceptions=True)
         idle, self._idle = self._idle, {}
         for entries in idle.values():
             for entry in entries:
@@ -154,8 +161,6 @@ class KeptSessions:
                     await asyncio.wait([entry.watcher])
                 await entry.ws.close()
         if closing:
-            for task in list(self._tasks):
-                task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 

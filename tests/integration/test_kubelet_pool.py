@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 import psutil
 import pytest
 
@@ -170,6 +171,9 @@ def test_kept_connections_close_after_a_burst_when_idle_and_when_the_kubelet_goe
                     break
                 await asyncio.sleep(0.01)
             assert dialer.kept.idle_count() == 0
+            # No kubelet at all: a clear connection error, not a wait on a dead kept WebSocket.
+            with pytest.raises(aiohttp.ClientConnectorError):
+                await session(dialer, node, "true")
             port = int(node["status"]["streamEndpoint"].rsplit(":", 1)[1])
             async with kubelet(pki, port) as (_, again):
                 assert (await session(dialer, again, "true"))[0]["status"] == "Success"
@@ -183,9 +187,7 @@ class OlderKubelet(StreamServer):
     """A kubelet from before `/sessions`: exec and attach on a WebSocket each."""
 
     def app(self) -> Any:
-        from aiohttp import web
-
-        app = web.Application()
+        app = aiohttp.web.Application()
         app.router.add_get("/exec/{name}", self.exec)
         return app
 
