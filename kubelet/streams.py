@@ -531,6 +531,12 @@ class StreamServer:
             if check is not None and (why := await check):
                 session.kill()  # at once, not after a hang-up's grace: it may sit in a frozen container
                 await self._fail(ws, failure_status(why, reason="Conflict", code=409))
+                # Its pipes read to their end (and dropped), so nothing of it outlives the session;
+                # bounded: a command in a frozen container holds them until it is thawed.
+                try:
+                    await asyncio.wait_for(proc.communicate(), HANGUP_GRACE)
+                except (TimeoutError, OSError):
+                    pass
                 return
             if tty:
                 assert session.master is not None

@@ -314,8 +314,8 @@ def test_a_plain_exec_into_a_container_that_does_not_run_is_refused_and_ended_at
         try:
             began = asyncio.get_running_loop().time()
             # The command would print and then sit, deaf to a hang-up (as in a frozen container); nothing
-            # of it reaches the client.
-            assert await session(dialer, node, "sh", "-c", "trap '' HUP; echo leaked; sleep 60") == (
+            # of it reaches the client. (One process: `exec`, so no child is forked while it is killed.)
+            assert await session(dialer, node, "sh", "-c", "trap '' HUP; echo leaked; exec sleep 60") == (
                 {"metadata": {}, "status": "Failure", "reason": "Conflict", "message": "container web is Frozen", "code": 409}, b"")
             assert asyncio.get_running_loop().time() - began < 1.5  # killed at once, not after the hang-up's grace
             assert await session(dialer, node, "true", name="No_Such") == (
