@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from apiserver import ipam
 from apiserver.codec import dumps, loads
 from apiserver.ipam import ClusterNetwork
 from apiserver.policy import check_container, host_path_allowed
-from apiserver.storage import AlsoExists, Store
+from apiserver.storage import AlsoExists, Existing, Store
 from dlxc.client.errors import AlreadyExists, ApiError, BadRequest, Conflict, Invalid, NotFound
 from schemas import API_VERSION, ContainerStatus, Kind
 from schemas.base import DnsLabel, Model, Obj, now_iso
@@ -22,6 +23,8 @@ from schemas.containerset import ContainerSetStatus
 from schemas.wire import CONTAINER_LABEL
 
 __all__ = ["Admission", "Registry", "merge_patch", "now_iso"]
+
+RECENT_EVENTS = 1024  # events remembered for a repeat's count bump (Registry._recent_events)
 
 # Metadata only the server writes; a client's copy is ignored on every write.
 SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "generation")
@@ -106,6 +109,11 @@ class Registry:
         self.cached = cached or (lambda name: None)
         # The Event registry, for an Event a write records in its own transaction (a bind's Scheduled).
         self.events: Registry | None = None
+        # Events this apiserver wrote lately, by name: a repeated one (an exec's audit record) is then
+        # a count bump in one etcd transaction, without the create that would fail first. Only a
+        # starting copy for a compare-and-swap, like `cached`; the watch cache of events runs only
+        # while someone watches them.
+        self._recent_events: OrderedDict[str, Obj] = OrderedDict()
 
     # ------------------------------------------------------------------ validation
 
@@ -188,16 +196,35 @@ class Registry:
             if self.kind.name != "Event":
                 raise AlreadyExists(f"{self.plural}/{name} already exists")
             return obj
-        try:
-            if self.ipam is not None and ipam.cluster_ipv4(obj["spec"]) is not False:
-                return await self.ipam.create(obj)
-            return await self.store.create(self.plural, name, obj)
-        except AlreadyExists:
-            if self.kind.name != "Event":
-                raise
-        return await self._count_again(name, obj)
+        if self.kind.name == "Event":
+            return self._remember(await self._create_event(name, obj))
+        if self.ipam is not None and ipam.cluster_ipv4(obj["spec"]) is not False:
+            return await self.ipam.create(obj)
+        return await self.store.create(self.plural, name, obj)
 
-    async def _count_again(self, name: str, obj: Obj) -> Obj:
+    async def _create_event(self, name: str, obj: Obj) -> Obj:
+        """A new event, or the count of the same one bumped: straight away when a copy of it is at
+        hand, else after the create found it (whose transaction read it: the bump swaps against that)."""
+        known = self.cached(name) or self._recent_events.get(name)
+        if known is not None:
+            try:
+                return await self._count_again(name, obj, known)
+            except NotFound:
+                self._recent_events.pop(name, None)  # expired since: created below
+        try:
+            return await self.store.create(self.plural, name, obj)
+        except Existing as exc:
+            return await self._count_again(name, obj, exc.current)
+
+    def _remember(self, event: Obj) -> Obj:
+        name = event["metadata"]["name"]
+        self._recent_events[name] = copy.deepcopy(event)  # the caller's copy may change
+        self._recent_events.move_to_end(name)
+        while len(self._recent_events) > RECENT_EVENTS:
+            self._recent_events.popitem(last=False)
+        return event
+
+    async def _count_again(self, name: str, obj: Obj, stored: Obj | None) -> Obj:
         """A duplicate event (same name, same spec) bumps the stored one's count instead of failing."""
 
         def mutate(current: Obj) -> Obj:
@@ -208,7 +235,7 @@ class Registry:
             status["lastTimestamp"] = obj["status"]["lastTimestamp"]
             return current
 
-        return await self._update(name, mutate)
+        return await self.store.guaranteed_update(self.plural, name, mutate, cached=stored)
 
     # ------------------------------------------------------------------ spec writes
 
@@ -419,7 +446,7 @@ class Registry:
         except AlsoExists:
             bound = await self._write(name, mutate, dry_run=False)
         try:
-            await self.events._count_again(event_name, event)
+            await self.events._count_again(event_name, event, None)
         except ApiError as exc:  # the bind stands; an event is best effort, as it is for its poster
             log.info("containers/%s is bound; its event %s was not counted: %s", name, event_name, exc.message)
         return bound

@@ -25,7 +25,10 @@ from dlxc.client.errors import (
 )
 from schemas.base import Obj
 
-__all__ = ["ATTACH_LEASE", "VOID_TTL", "AlsoExists", "ClaimTaken", "Compacted", "LEASE_FENCE", "Store", "WatchEvent", "with_resource_version"]
+__all__ = [
+    "ATTACH_LEASE", "VOID_TTL", "AlsoExists", "ClaimTaken", "Compacted", "Existing", "LEASE_FENCE", "Store", "WatchEvent",
+    "with_resource_version",
+]
 
 log = logging.getLogger("dlxc.apiserver.storage")
 MAX_MESSAGE = 512 * 1024 * 1024
@@ -171,6 +174,15 @@ class AlsoExists(AlreadyExists):
     def __init__(self, plural: str, name: str) -> None:
         super().__init__(f"{plural}/{name} already exists")
         self.plural, self.name = plural, name
+
+
+class Existing(AlreadyExists):
+    """AlreadyExists from a create, with the stored object its transaction read in the same round trip
+    (a starting copy for a compare-and-swap that follows, e.g. an Event's count bump)."""
+
+    def __init__(self, message: str, *, current: Obj | None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class Store:
@@ -323,7 +335,7 @@ class Store:
         revision, responses = await self._create_txn(key, value, [], [tx.put(key, value, lease=ATTACH_LEASE.get())])
         if revision is None:
             self._check_fence(responses, at=1)
-            raise AlreadyExists(f"{plural}/{name} already exists")
+            raise Existing(f"{plural}/{name} already exists", current=self._from_get(responses[0]) if responses[0] else None)
         return _decode(value, revision)
 
     async def create_with_claim(self, plural: str, name: str, obj: Obj, *, claim: str, owner: Obj, claim_rv: int) -> Obj:

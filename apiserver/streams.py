@@ -2,10 +2,12 @@
 
 The client speaks WebSocket (`v5.channel.k8s.io`: first byte of each message = channel) for exec
 and attach, plain chunked HTTP for log. The apiserver authenticates and authorizes the user, checks
-the container runs, writes the audit Event, then dials the node's stream endpoint (its Node
-`status.streamEndpoint`) over mutual TLS: the kubelet must present a certificate from the cluster
-CA naming the node, and the apiserver presents its kubelet-client certificate. Each direction is
-one loop that awaits every send, so a slow side slows the other instead of filling a buffer here.
+the container runs, and starts the session on a kept WebSocket to the node's stream endpoint (its
+Node `status.streamEndpoint`, apiserver/kubeletpool.py) over mutual TLS — the kubelet must present
+a certificate from the cluster CA naming the node, and the apiserver presents its kubelet-client
+certificate — while it writes the audit Event, whose storing the session's status waits for. Each
+direction is one loop that awaits every send, so a slow side slows the other instead of filling a
+buffer here.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import json
 import logging
 import shlex
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from apiserver.auth import Identity, authorize
-from apiserver.kubeletpool import WarmConnector
+from apiserver.kubeletpool import SESSIONS_PATH, SESSIONS_PROTOCOL, KeptSessions, KubeletSession, start_message
 from apiserver.registry import Registry
 from apiserver.storage import Store
 from schemas.wire import RESTORE_ANNOTATION
@@ -45,20 +48,23 @@ ERROR_HEADER = "X-Dlxc-Error"  # the error message again, for WebSocket clients 
 class KubeletDialer:
     """Connections to kubelets' stream servers with the apiserver's client certificate.
 
-    One aiohttp session for every kubelet, over a `WarmConnector`: plain requests (logs, archives)
-    reuse kept-alive connections, and a WebSocket takes a connection whose mutual-TLS handshake was
-    done ahead (apiserver/kubeletpool.py). The certificate files are looked at again (their mtime)
-    at each dial, so a renewed client certificate or CA is used without a restart; the spares made
-    with the old one are closed then."""
+    One aiohttp session for every kubelet: plain requests (logs, archives) reuse its kept-alive
+    connections; exec and attach sessions run on WebSockets kept between sessions, with one dialed
+    ahead (apiserver/kubeletpool.py). The certificate files are looked at again (their mtime) at
+    each dial, so a renewed client certificate or CA is used without a restart; the WebSockets made
+    with the old one are closed then, and the pool key carries the certificate's generation."""
 
-    def __init__(self, *, cert: Path | None, key: Path | None, ca: Path | None, spares: int = 1, max_idle: float = 30.0) -> None:
+    def __init__(self, *, cert: Path | None, key: Path | None, ca: Path | None, max_idle: float = 30.0) -> None:
         self._files = (cert, key, ca) if cert and key and ca else None
         self._stamp: tuple[int, ...] | None = None
         self.context: ssl.SSLContext | None = None
-        self.spares, self.max_idle = spares, max_idle
-        self._refresh()
+        self.generation = 0  # of the client certificate and CA in `context`
         self._session: aiohttp.ClientSession | None = None
-        self._connector: WarmConnector | None = None
+        self.kept = KeptSessions(max_idle=max_idle)
+        self._no_sessions: set[str] = set()  # endpoints whose kubelet has no /sessions (an older one)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.dialed = 0  # WebSockets dialed on a session's path (none was ready)
+        self._refresh()
 
     def _refresh(self) -> None:
         if self._files is None:
@@ -74,9 +80,9 @@ class KubeletDialer:
         context.load_cert_chain(str(cert), str(key))
         if self._stamp is not None:
             log.info("kubelet client certificate or CA changed; new connections use the new one")
-            if self._connector is not None:
-                self._connector.drop_spares()
+            self._drop_kept()
         self.context, self._stamp = context, stamp
+        self.generation += 1
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -84,17 +90,23 @@ class KubeletDialer:
             # No connection limit: every open session holds one (aiohttp's default of 100 would make
             # the 101st exec wait for another to end). The client's keep-alive (15 s) stays below the
             # kubelet server's (75 s), so an idle connection is dropped here before the kubelet drops it.
-            self._connector = WarmConnector(spares=self.spares, max_idle=self.max_idle, limit=0, keepalive_timeout=15.0)
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0), connector=self._connector
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0),
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=15.0),
             )
         return self._session
 
-    @property
-    def connector(self) -> WarmConnector | None:
-        return self._connector
+    def _drop_kept(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # made before any loop ran: nothing kept yet
+        task = loop.create_task(self.kept.clear())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        await self.kept.clear(closing=True)
         if self._session is not None:
             await self._session.close()
 
@@ -119,6 +131,38 @@ class KubeletDialer:
         async with asyncio.timeout(HANDSHAKE_TIMEOUT):
             return await self.session().ws_connect(
                 url, params=params, protocols=(STREAM_PROTOCOL,), ssl=self.context, server_hostname=server_name,
+                max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
+            )
+
+    async def open_session(self, node: Any, sub: str, name: str, params: list[tuple[str, str]]) -> KubeletSession:
+        """A connection for an exec or attach session with the node's kubelet, not yet started: a kept
+        WebSocket to its `/sessions` when one is idle, else a new one (kept afterwards); one of its
+        own to `/SUB/NAME` (started by its upgrade) when the kubelet is an older one without `/sessions`."""
+        url, server_name = self.url(node, SESSIONS_PATH)
+        if url not in self._no_sessions:
+            key = (url, server_name, self.generation)
+            start = start_message(sub, name, params)
+            idle = self.kept.take(key)
+            if idle is not None:
+                self.kept.refill(key, lambda: self._dial_sessions(url, server_name))
+                return KubeletSession(idle.ws, kept=self.kept, key=key, born=idle.born, start=start, watcher=idle.watcher)
+            try:
+                ws = await self._dial_sessions(url, server_name)
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status != 404:
+                    raise
+                log.info("the kubelet of node %s has no %s; one WebSocket per session", server_name, SESSIONS_PATH)
+                self._no_sessions.add(url)
+            else:
+                self.dialed += 1
+                self.kept.refill(key, lambda: self._dial_sessions(url, server_name))
+                return KubeletSession(ws, kept=self.kept, key=key, born=time.monotonic(), start=start)
+        return KubeletSession(await self.ws_connect(node, f"/{sub}/{name}", params))
+
+    async def _dial_sessions(self, url: str, server_name: str) -> aiohttp.ClientWebSocketResponse:
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            return await self.session().ws_connect(
+                url, protocols=(SESSIONS_PROTOCOL,), ssl=self.context, server_hostname=server_name,
                 max_msg_size=4 * 1024 * 1024, heartbeat=30.0,
             )
 
@@ -149,8 +193,8 @@ class Lookup:
     session go ahead comes from them: a cached container that is not Running, not scheduled or not
     there is read again from etcd before the user is refused (an exec right after the client saw it
     Running must not fail). Going ahead on a copy a few ms old is safe because the kubelet checks
-    with LXC that the container runs before it runs anything, and the access decision does not
-    depend on the container's fields. A container deleted in those ms: its old node's kubelet
+    with LXC that the container runs before it passes anything of the command on, and the access
+    decision does not depend on the container's fields. A container deleted in those ms: its old node's kubelet
     answers that it is gone. A stale node (its kubelet moved to a new port) fails the dial, and the
     caller asks again with `fresh=True`."""
 
@@ -231,6 +275,7 @@ class StreamProxy:
     def __init__(self, *, store: Store, events: Registry, dialer: KubeletDialer, lookup: Lookup | None = None) -> None:
         self.store, self.events, self.dialer = store, events, dialer
         self.lookup = lookup or Lookup(store)
+        self._writes: set[asyncio.Task[None]] = set()  # audit writes in flight
 
     async def audit(self, identity: Identity, container: Any, *, reason: str, what: str) -> None:
         """An Event per session: who, which container, what; never anything sent on stdin."""
@@ -243,16 +288,29 @@ class StreamProxy:
         }
         await self.events.create({"metadata": {"name": event_name(spec)}, "spec": spec})
 
-    async def _dial(self, name: str, sub: str, params: list[tuple[str, str]], node: Any, *, cached: bool) -> aiohttp.ClientWebSocketResponse:
-        """A WebSocket to the kubelet of `node`. A dial that fails on a node from the watch cache is
-        tried once more with the node read from etcd (its kubelet may have restarted on another port)."""
+    async def _dial(self, name: str, sub: str, params: list[tuple[str, str]], node: Any, *, cached: bool) -> KubeletSession:
+        """A session with the kubelet of `node`, not yet started. A dial that fails on a node from the
+        watch cache is tried once more with the node read from etcd (its kubelet may have restarted
+        on another port)."""
         try:
-            return await self.dialer.ws_connect(node, f"/{sub}/{name}", params)
+            return await self.dialer.open_session(node, sub, name, params)
         except (aiohttp.ClientError, OSError, TimeoutError):
             if not cached:
                 raise
         _container, node, _ = await self.lookup(name, need_running=True, fresh=True)
-        return await self.dialer.ws_connect(node, f"/{sub}/{name}", params)
+        return await self.dialer.open_session(node, sub, name, params)
+
+    async def _start(
+        self, upstream: KubeletSession, name: str, sub: str, params: list[tuple[str, str]], node: Any, *, cached: bool,
+    ) -> KubeletSession:
+        """The session started; a kept connection that broke while idle is replaced once (the kubelet
+        had not read the start on it, so nothing runs twice)."""
+        try:
+            await upstream.start()
+        except ConnectionResetError:
+            upstream = await self._dial(name, sub, params, node, cached=cached)
+            await upstream.start()
+        return upstream
 
     async def serve(
         self, websocket: WebSocket, *, name: str, sub: str, reason: str,
@@ -261,7 +319,13 @@ class StreamProxy:
     ) -> None:
         """authenticate() gives the identity, the query for the kubelet and what to record; check(container)
         may refuse. A refusal is an HTTP answer to the upgrade, or with `refuse_in_session` (for browsers,
-        which cannot read a refused upgrade) an accepted socket that carries only the Failure status."""
+        which cannot read a refused upgrade) an accepted socket that carries only the Failure status.
+
+        The audit Event is written while the session starts, not before: the guarantee is that no
+        client learns how a session ended (its status) before its Event is stored, and that a
+        session whose Event cannot be stored is ended at once (the kubelet hangs it up) with a
+        Failure status saying so. An Event that failed before the kubelet connection was ready
+        refuses the session as before. A client that leaves early does not stop the write."""
         try:
             identity, params, what = await authenticate()
             # A check (the terminal's: the same container uid as when its link was made) is a security
@@ -269,20 +333,19 @@ class StreamProxy:
             container, node, cached = await self.lookup(name, need_running=True, fresh=check is not None)
             if check is not None:
                 check(container)
-            # The audit write and the dial to the kubelet at once; the session starts only when both succeeded.
-            written, dialed = await asyncio.gather(
-                self.audit(identity, container, reason=reason, what=what),
-                self._dial(name, sub, params, node, cached=cached),
-                return_exceptions=True,
-            )
-            if isinstance(dialed, BaseException):
-                if isinstance(written, BaseException):
-                    raise written
-                raise dialed
-            upstream = dialed
-            if isinstance(written, BaseException):
-                await upstream.close()  # no session without its audit record
-                raise written
+            audit = self._write_audit(identity, container, reason=reason, what=what, session=f"{sub} {name}")
+            try:
+                upstream = await self._dial(name, sub, params, node, cached=cached)
+            except BaseException:
+                await asyncio.wait([audit])  # the refusal says why the dial failed; a failed write is logged
+                raise
+            try:
+                if (error := _audit_error(audit)) is not None:
+                    raise error  # failed already: no session at all
+                upstream = await self._start(upstream, name, sub, params, node, cached=cached)
+            except BaseException:
+                await upstream.close()
+                raise
         except ApiError as exc:
             await self._refuse(websocket, exc, in_session=refuse_in_session)
             return
@@ -294,9 +357,23 @@ class StreamProxy:
         log.info("%s %s (%s): %s", reason.lower(), name, identity.name, what)
         try:
             await websocket.accept(subprotocol=_chosen(websocket))
-            await _splice(websocket, upstream)
+            await _splice(websocket, upstream, audit)
         finally:
             await upstream.close()
+
+    def _write_audit(self, identity: Identity, container: Any, *, reason: str, what: str, session: str) -> asyncio.Task[None]:
+        """The audit write as a task of its own, so neither a client that leaves nor the end of the
+        session's handler cancels it; a failure is logged with who and what (the record of last resort)."""
+        task = asyncio.get_running_loop().create_task(self.audit(identity, container, reason=reason, what=what))
+        self._writes.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._writes.discard(task)
+            if (error := _audit_error(task)) is not None:
+                log.error("the audit Event of %s (%s: %s) could not be stored: %s", session, identity.name, what, error)
+
+        task.add_done_callback(done)
+        return task
 
     @staticmethod
     async def _refuse(websocket: WebSocket, exc: ApiError, *, in_session: bool) -> None:
@@ -310,6 +387,7 @@ class StreamProxy:
 
 
 STATUS_CHANNEL = 3
+STATUS_BYTE = bytes([STATUS_CHANNEL])
 
 
 def _chosen(websocket: WebSocket) -> str | None:
@@ -486,8 +564,22 @@ async def _readable_by_node(store: Store, identity: Identity, name: str, contain
     return backup
 
 
-async def _splice(websocket: WebSocket, upstream: aiohttp.ClientWebSocketResponse) -> None:
-    """Messages both ways until either side ends; the kubelet's close ends the client's socket."""
+def _audit_error(audit: asyncio.Future[None]) -> BaseException | None:
+    """Why the audit write failed, once it has; None while it runs or when it succeeded."""
+    if not audit.done():
+        return None
+    if audit.cancelled():
+        return TemporaryError("the apiserver is stopping", delay=5)
+    return audit.exception()
+
+
+async def _splice(websocket: WebSocket, upstream: KubeletSession, audit: asyncio.Future[None]) -> None:
+    """Messages both ways until either side ends; the kubelet's close ends the client's socket.
+    The status is passed on only once the session's audit Event is stored; a failed write ends the
+    session, and the client gets a Failure status saying why. The status is a session's last
+    message, so the client's socket is closed right after it; the kubelet's end marker, which lets
+    its WebSocket be kept, is read after that, off the client's path."""
+    status_sent = False
 
     async def up() -> None:
         while True:
@@ -503,22 +595,55 @@ async def _splice(websocket: WebSocket, upstream: aiohttp.ClientWebSocketRespons
                 await upstream.send_str(message["text"])
 
     async def down() -> None:
+        nonlocal status_sent
         async for message in upstream:
+            if status_sent:
+                continue  # nothing of a session follows its status but the end marker
             if message.type == aiohttp.WSMsgType.BINARY:
+                is_status = message.data[:1] == STATUS_BYTE
+                if is_status and not audit.done():
+                    await asyncio.wait([audit])
+                if _audit_error(audit) is not None:
+                    return
                 await websocket.send_bytes(message.data)
+                if is_status:
+                    status_sent = True
+                    await _close(websocket)
             elif message.type == aiohttp.WSMsgType.TEXT:
                 await websocket.send_text(message.data)
 
     tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
+    waiting: set[asyncio.Future[Any]] = {*tasks, audit}
     try:
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        while True:
+            # Once the client's socket is closed after the status, the end marker is due at once.
+            timeout = END_MARKER_WAIT if status_sent and tasks[0].done() else None
+            done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            waiting -= done
+            if not done or tasks[1] in done or _audit_error(audit) is not None:
+                break
+            if tasks[0] in done and not status_sent:
+                break  # the client left mid-session: the kubelet hangs it up when its socket closes
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    if tasks[1] in done:
+    failed = _audit_error(audit)
+    if failed is not None and not status_sent:
+        status = {"status": "Failure", "reason": "AuditFailed", "code": 503,
+                  "message": f"the session was ended: its audit Event could not be stored ({failed})"}
         try:
-            await websocket.close()
-        except (RuntimeError, WebSocketDisconnect):
+            await websocket.send_bytes(STATUS_BYTE + json.dumps(status).encode())
+        except (RuntimeError, WebSocketDisconnect, OSError):
             pass
+    await _close(websocket)
 
+
+END_MARKER_WAIT = 5.0  # seconds for the kubelet's end marker after a status, before its WebSocket is dropped
+
+
+async def _close(websocket: WebSocket) -> None:
+    try:
+        await websocket.close()
+    except (RuntimeError, WebSocketDisconnect, OSError):
+        pass  # closed already, or the client is gone

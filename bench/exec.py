@@ -1,9 +1,10 @@
 """`exec -- true` through the API (client already running) against `lxc-attach -- true` on the node.
 
 One node, one running busybox container. The API path: one Client in this process (dlxc.client.streams,
-as `dlxc exec` uses it) opens the exec WebSocket, the apiserver authorizes, writes the audit Event and
-takes a ready mutual-TLS connection to the kubelet, the kubelet runs lxc-attach and sends the exit
-status back; timed from the request to the status. The raw path: `lxc-attach -n NAME -P LXCPATH
+as `dlxc exec` uses it) opens the exec WebSocket, the apiserver authorizes and starts the session on a
+mutual-TLS WebSocket it keeps to the kubelet while it writes the audit Event, the kubelet runs
+lxc-attach and sends the exit status back, which the apiserver passes on once the Event is stored;
+timed from the request to the status. The raw path: `lxc-attach -n NAME -P LXCPATH
 --clear-env -- true` as a subprocess. The two alternate, one exec each, in the same run.
 
 Then the CPU each path costs, which a busy machine does not blur as it does times: CPU seconds of

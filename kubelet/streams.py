@@ -2,10 +2,11 @@
 
 Only the apiserver may connect: the server asks for a client certificate signed by the cluster CA
 with the apiserver's kubelet-client subject (clientAuth), so nobody can exec by talking to a kubelet
-directly. Exec and attach are WebSockets in the `v5.channel.k8s.io` framing (see STREAM_PROTOCOL);
-logs are a plain chunked HTTP response. Every session is an `lxc-attach` (or `lxc-console`)
-process of its own, reaped and never left behind: client gone → SIGHUP to what runs inside, then
-SIGKILL after a grace; kubelet stopping → the same for every session.
+directly. Exec and attach are WebSockets in the `v5.channel.k8s.io` framing (see STREAM_PROTOCOL),
+one per session (`/exec/NAME`, `/attach/NAME`) or successive sessions on one the apiserver keeps
+(`/sessions`, see `kept_sessions`); logs are a plain chunked HTTP response. Every session is an
+`lxc-attach` (or `lxc-console`) process of its own, reaped and never left behind: client gone →
+SIGHUP to what runs inside, then SIGKILL after a grace; kubelet stopping → the same for every session.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import sys
 import termios
 import time
 import tty as tty_module
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 
 import psutil
 from aiohttp import WSMsgType, web
+from multidict import MultiDict
 
 from kubelet.archivestream import add_archive_routes
 from kubelet.logmarks import LogMarks
@@ -46,6 +48,10 @@ log = logging.getLogger("dlxc.kubelet.streams")
 STREAM_PROTOCOL = "v5.channel.k8s.io"
 # The first byte of every binary message names its channel, as in Kubernetes.
 CHANNEL_STDIN, CHANNEL_STDOUT, CHANNEL_STDERR, CHANNEL_ERROR, CHANNEL_RESIZE, CHANNEL_CLOSE = 0, 1, 2, 3, 4, 255
+# Successive sessions on one kept WebSocket (`StreamServer.kept_sessions`); must match apiserver.kubeletpool.
+SESSIONS_PATH = "/sessions"
+SESSIONS_PROTOCOL = "sessions.dlxc.io"
+SESSION_END = '{"op":"end"}'
 # Must match dlxc.cluster.pki.APISERVER_CLIENT_CN (the kubelet does not import the cluster tooling).
 APISERVER_CLIENT_CN = "dlxc-apiserver-kubelet-client"
 CHUNK = 32 * 1024  # bytes per output message: small enough to interleave stdout and stderr promptly
@@ -222,6 +228,8 @@ class Session:
         finally:
             for task in self.tasks:
                 task.cancel()
+            # Waited for: on a kept connection the next session's reader must not meet this one's.
+            await asyncio.gather(*self.tasks, return_exceptions=True)
             for transport in self.transports:
                 transport.close()
             if self.master is not None:
@@ -242,6 +250,7 @@ class StreamServer:
         self.apiserver = apiserver
         self.stats = stats  # kubelet.sampler.MetricsSampler (None: no metrics collected), for /stats
         self.sessions: set[Session] = set()
+        self.kept: set[web.WebSocketResponse] = set()  # the apiserver's kept connections (`kept_sessions`)
         self.stopping = False
         self._runner: web.AppRunner | None = None
         self._context: ssl.SSLContext | None = None
@@ -257,6 +266,7 @@ class StreamServer:
         app = web.Application()
         app.router.add_get("/exec/{name}", self.exec)
         app.router.add_get("/attach/{name}", self.attach)
+        app.router.add_get(SESSIONS_PATH, self.kept_sessions)
         app.router.add_get("/logs/{name}", self.logs)
         add_archive_routes(app, self)  # backup archives out and in (kubelet/archivestream.py)
         add_stats_routes(app, self)  # usage from memory (kubelet/statsroutes.py)
@@ -306,6 +316,8 @@ class StreamServer:
             await asyncio.gather(self._marking, return_exceptions=True)
             self._marking = None
         await asyncio.gather(*(session.end() for session in list(self.sessions)), return_exceptions=True)
+        # Idle kept connections closed now, so the apiserver drops them at once, not at its next session.
+        await asyncio.gather(*(ws.close() for ws in list(self.kept)), return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -331,64 +343,124 @@ class StreamServer:
     # ---- exec and attach ----
 
     async def exec(self, request: web.Request) -> web.StreamResponse:
+        """One exec session on a WebSocket of its own (`/exec/NAME?command=...`)."""
+        return await self._one_session(request, self._exec)
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        """The container's console (tty0) through lxc-console, always on a PTY; Ctrl-a q detaches."""
+        return await self._one_session(request, self._attach)
+
+    async def _one_session(
+        self, request: web.Request, run: Callable[[web.WebSocketResponse, str, Any], Awaitable[None]],
+    ) -> web.WebSocketResponse:
         self._authorized(request)
-        name = request.match_info["name"]
-        query = request.query
-        command = query.getall("command", [])
-        tty = query.get("tty") in ("1", "true")
-        stdin = query.get("stdin") in ("1", "true")
         ws = web.WebSocketResponse(protocols=(STREAM_PROTOCOL,), max_msg_size=4 * 1024 * 1024, heartbeat=30.0)
         await ws.prepare(request)
         try:
-            if not command:
-                await self._fail(ws, failure_status("no command given", reason="BadRequest", code=400))
-                return ws
-            if why := await self._running(name):
-                await self._fail(ws, failure_status(why, reason="Conflict", code=409))
-                return ws
-            env = {}
-            for item in query.getall("env", []):
-                key, sep, value = item.partition("=")
-                if not sep or not key or "\0" in item:
-                    await self._fail(ws, failure_status(f"env {item!r} is not KEY=VALUE", reason="BadRequest", code=400))
-                    return ws
-                env[key] = value
-            uid = gid = None
-            if user := query.get("user"):
-                found = await self._lookup_user(name, user)
-                if found is None:
-                    await self._fail(ws, failure_status(f"no user {user!r} in container {name}", reason="BadRequest", code=400))
-                    return ws
-                uid, gid, home = found
-                env = {"HOME": home, "USER": user if not user.isdigit() else str(uid), **env}
-            else:
-                env = {"HOME": "/root", **env}
-            if tty:
-                env = {"TERM": query.get("term") or "xterm", **env}
-            if cwd := query.get("cwd"):
-                # lxc-attach has no working-directory option: a shell changes into it, then execs.
-                command = ["/bin/sh", "-c", 'cd "$1" || exit 126; shift; exec "$@"', "sh", cwd, *command]
-            argv = self.runtime.attach_command(name, command, uid=uid, gid=gid, env=env)
-            await self._run(ws, argv, tty=tty, stdin=stdin, name=name, width=query.get("width"), height=query.get("height"))
+            await run(ws, request.match_info["name"], request.query)
         finally:
             await ws.close()
         return ws
 
-    async def attach(self, request: web.Request) -> web.StreamResponse:
-        """The container's console (tty0) through lxc-console, always on a PTY; Ctrl-a q detaches."""
+    async def kept_sessions(self, request: web.Request) -> web.WebSocketResponse:
+        """Successive exec and attach sessions on one WebSocket the apiserver keeps (SESSIONS_PROTOCOL):
+        a text start message (`{"op": "start", "subresource", "name", "query": [[key, value], ...]}`,
+        the query the per-session endpoint takes), the session's binary channels as on `/exec`,
+        then the end marker (SESSION_END) after its status. The client certificate was checked at the
+        upgrade, as for every connection. Between sessions, binary frames are what the apiserver sent
+        before it read the end marker (stdin of a session that had ended): they are dropped. The
+        apiserver closing the socket mid-session hangs that session up, as on `/exec`."""
         self._authorized(request)
-        name = request.match_info["name"]
-        ws = web.WebSocketResponse(protocols=(STREAM_PROTOCOL,), max_msg_size=4 * 1024 * 1024, heartbeat=30.0)
+        ws = web.WebSocketResponse(protocols=(SESSIONS_PROTOCOL,), max_msg_size=4 * 1024 * 1024, heartbeat=30.0)
         await ws.prepare(request)
+        self.kept.add(ws)
         try:
-            if why := await self._running(name):
-                await self._fail(ws, failure_status(why, reason="Conflict", code=409))
-                return ws
-            argv = self.runtime.console_command(name)
-            await self._run(ws, argv, tty=True, stdin=True, name=name, width=request.query.get("width"), height=request.query.get("height"))
+            async for message in ws:
+                if message.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    start = json.loads(message.data)
+                    sub, name = start["subresource"], start["name"]
+                    query = MultiDict((str(key), str(value)) for key, value in start["query"])
+                    if start.get("op") != "start" or not isinstance(name, str):
+                        raise ValueError(start.get("op"))
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("a kept session's start message is not one (%s); closing the connection", exc)
+                    break
+                if self.stopping:
+                    await self._fail(ws, failure_status(
+                        f"the kubelet of node {self.settings.node_name} is stopping", reason="KubeletStopping", code=503))
+                elif sub == "exec":
+                    await self._exec(ws, name, query)
+                elif sub == "attach":
+                    await self._attach(ws, name, query)
+                else:
+                    await self._fail(ws, failure_status(f"no session kind {sub!r}", reason="BadRequest", code=400))
+                if ws.closed or self.stopping:
+                    break
+                await ws.send_str(SESSION_END)
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("a kept session connection broke: %s", exc)
         finally:
+            self.kept.discard(ws)
             await ws.close()
         return ws
+
+    async def _exec(self, ws: web.WebSocketResponse, name: str, query: Any) -> None:
+        """One exec on `ws`: checks, then the command; every end sends a status except the client leaving."""
+        command = query.getall("command", [])
+        tty = query.get("tty") in ("1", "true")
+        stdin = query.get("stdin") in ("1", "true")
+        if not command:
+            await self._fail(ws, failure_status("no command given", reason="BadRequest", code=400))
+            return
+        env = {}
+        for item in query.getall("env", []):
+            key, sep, value = item.partition("=")
+            if not sep or not key or "\0" in item:
+                await self._fail(ws, failure_status(f"env {item!r} is not KEY=VALUE", reason="BadRequest", code=400))
+                return
+            env[key] = value
+        user = query.get("user")
+        check: asyncio.Future[str | None] | None = None
+        if user or tty:
+            if why := await self._running(name):
+                await self._fail(ws, failure_status(why, reason="Conflict", code=409))
+                return
+        else:
+            # A plain exec asks LXC whether the container runs while lxc-attach starts (which asks the
+            # same monitor for its init): the answer comes before any output is passed on.
+            check = asyncio.ensure_future(self._running(name))
+        uid = gid = None
+        if user:
+            found = await self._lookup_user(name, user)
+            if found is None:
+                await self._fail(ws, failure_status(f"no user {user!r} in container {name}", reason="BadRequest", code=400))
+                return
+            uid, gid, home = found
+            env = {"HOME": home, "USER": user if not user.isdigit() else str(uid), **env}
+        else:
+            env = {"HOME": "/root", **env}
+        if tty:
+            env = {"TERM": query.get("term") or "xterm", **env}
+        if cwd := query.get("cwd"):
+            # lxc-attach has no working-directory option: a shell changes into it, then execs.
+            command = ["/bin/sh", "-c", 'cd "$1" || exit 126; shift; exec "$@"', "sh", cwd, *command]
+        try:
+            argv = self.runtime.attach_command(name, command, uid=uid, gid=gid, env=env)
+        except ValueError:  # said by the check already when it ran first
+            if check is not None:
+                check.cancel()
+            await self._fail(ws, failure_status(f"{name!r} is not a container name", reason="Conflict", code=409))
+            return
+        await self._run(ws, argv, tty=tty, stdin=stdin, name=name, width=query.get("width"), height=query.get("height"), check=check)
+
+    async def _attach(self, ws: web.WebSocketResponse, name: str, query: Any) -> None:
+        if why := await self._running(name):
+            await self._fail(ws, failure_status(why, reason="Conflict", code=409))
+            return
+        argv = self.runtime.console_command(name)
+        await self._run(ws, argv, tty=True, stdin=True, name=name, width=query.get("width"), height=query.get("height"))
 
     async def _fail(self, ws: web.WebSocketResponse, status: dict[str, Any]) -> None:
         await ws.send_bytes(bytes([CHANNEL_ERROR]) + json.dumps(status).encode())
@@ -415,8 +487,13 @@ class StreamServer:
 
     async def _run(
         self, ws: web.WebSocketResponse, argv: list[str], *, tty: bool, stdin: bool, name: str,
-        width: str | None = None, height: str | None = None,
+        width: str | None = None, height: str | None = None, check: asyncio.Future[str | None] | None = None,
     ) -> None:
+        """Run argv for the session on `ws`. `check` (no terminal only), when given, says whether the
+        container runs: it is answered before anything of the command's is read, and a refusal ends
+        the command at once and passes on nothing of it."""
+        if check is not None and tty:
+            raise ValueError("a check that runs beside the spawn is for sessions without a terminal")
         loop = asyncio.get_running_loop()
         if tty:
             master, slave = os.openpty()
@@ -437,15 +514,30 @@ class StreamServer:
             session = Session(proc, master=master)
         else:
             # No preexec_fn here: with one, Python forks the whole kubelet (tens of ms) instead of vfork.
-            proc = await asyncio.create_subprocess_exec(
-                SESSION_ARGV0, *argv[1:], executable=argv[0],
-                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    SESSION_ARGV0, *argv[1:], executable=argv[0],
+                    stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True,
+                )
+            except BaseException:
+                if check is not None:
+                    check.cancel()
+                raise
             session = Session(proc)
         self.sessions.add(session)
         try:
+            if check is not None and (why := await check):
+                session.kill()  # at once, not after a hang-up's grace: it may sit in a frozen container
+                await self._fail(ws, failure_status(why, reason="Conflict", code=409))
+                # Its pipes read to their end (and dropped), so nothing of it outlives the session;
+                # bounded: a command in a frozen container holds them until it is thawed.
+                try:
+                    await asyncio.wait_for(proc.communicate(), HANGUP_GRACE)
+                except (TimeoutError, OSError):
+                    pass
+                return
             if tty:
                 assert session.master is not None
                 reader = asyncio.StreamReader(limit=2 * CHUNK)

@@ -146,3 +146,49 @@ def test_status_put_and_bind_on_a_lagging_cache_are_not_refused(etcd) -> None:
                 await registry.bind("c", {"nodeName": "n2"})
 
     asyncio.run(go())
+
+
+EVENTS = next(k for k in KINDS if k.plural == "events")
+
+
+def test_a_repeated_event_is_one_transaction_and_a_copy_never_decides(etcd) -> None:
+    """An exec's audit Event again (same name, same spec): the apiserver that wrote it bumps the count in one
+    etcd transaction; another apiserver, which has no copy, in two (the failed create reads it); an Event
+    gone since (expired) is created anew; another spec under the name is still refused."""
+    from dlxc.client.api import event_name
+    from dlxc.client.errors import AlreadyExists
+
+    spec = {"involvedObject": {"kind": "Container", "name": "web", "uid": "u1"}, "type": "Normal", "reason": "Exec",
+            "message": "alice (admin): exec true", "source": {"component": "apiserver", "host": ""}}
+    name = event_name(spec)
+
+    async def go() -> None:
+        async with connected(etcd) as store:
+            calls: list[str] = []
+            for method in ("transaction", "get"):
+                real = getattr(store.etcd, method)
+
+                def counted(*args: object, _real: Callable[..., object] = real, _method: str = method, **kwargs: object) -> object:
+                    calls.append(_method)
+                    return _real(*args, **kwargs)
+
+                setattr(store.etcd, method, counted)
+            one, other = Registry(store, EVENTS), Registry(store, EVENTS)
+            body = {"metadata": {"name": name}, "spec": spec}
+            assert (await one.create(body))["status"]["count"] == 1
+            calls.clear()
+            assert (await one.create(body))["status"]["count"] == 2
+            assert calls == ["transaction"]
+            calls.clear()
+            assert (await other.create(body))["status"]["count"] == 3
+            assert calls == ["transaction", "transaction"]
+            calls.clear()
+            fourth = await one.create(body)  # its copy was stale: the lost swap's answer has the stored one
+            assert fourth["status"]["count"] == 4 and calls == ["transaction", "transaction"]
+            await store.delete("events", name, expected_rv=int(fourth["metadata"]["resourceVersion"]))
+            assert (await one.create(body))["status"]["count"] == 1
+            with pytest.raises(AlreadyExists):
+                await one.create({"metadata": {"name": name}, "spec": {**spec, "message": "alice (admin): exec false"}})
+            assert (await store.get("events", name))["status"]["count"] == 1
+
+    asyncio.run(go())

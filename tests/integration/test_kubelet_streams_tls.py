@@ -10,25 +10,30 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from apiserver.kubeletpool import start_message
 from apiserver.streams import KubeletDialer
-from dlxc.cluster.pki import ensure_pki, issue_apiserver_client, issue_kubelet_serving
+from dlxc.cluster.pki import ensure_pki, issue_apiserver_client, issue_etcd_peer, issue_kubelet_serving
 from kubelet.settings import KubeletSettings
-from kubelet.streams import CHANNEL_ERROR, STREAM_PROTOCOL, StreamServer
+from kubelet.streams import CHANNEL_ERROR, SESSIONS_PROTOCOL, STREAM_PROTOCOL, StreamServer
 
 pytestmark = pytest.mark.timeout(60)
 
 
 class StoppedRuntime:
-    """The one runtime call a refused exec makes: the container exists and is stopped."""
+    """The container exists and is stopped; lxc-attach into it fails, saying so on stderr."""
 
     lxc_path = Path("/nonexistent-lxcpath")
 
     def state(self, name: str) -> str | None:
         return "STOPPED" if name == "web" else None
 
+    def attach_command(self, name: str, command: list[str], **_: object) -> list[str]:
+        return ["/bin/sh", "-c", "echo 'lxc-attach: web: Failed to get init pid' >&2; exit 1"]
 
-async def exchange(pki: Path, context: ssl.SSLContext, *, server_hostname: str) -> str:
-    """Start a kubelet stream server for node n1, exec on it with `context`; the status message."""
+
+async def exchange(pki: Path, context: ssl.SSLContext, *, server_hostname: str, kept: bool = False) -> str:
+    """Start a kubelet stream server for node n1, exec on it with `context` (on a WebSocket of its own,
+    or `kept`: on the endpoint for successive sessions); the status message."""
     cert, key = issue_kubelet_serving(pki, "n1")
     settings = KubeletSettings(
         node_name="n1", lxc_path=Path("/nonexistent-lxcpath"), image_dir=Path("/nonexistent-images"),
@@ -38,12 +43,14 @@ async def exchange(pki: Path, context: ssl.SSLContext, *, server_hostname: str) 
     endpoint = await server.start()
     try:
         async with aiohttp.ClientSession() as session:
+            url, protocol = (f"https://{endpoint}/sessions", SESSIONS_PROTOCOL) if kept else (f"https://{endpoint}/exec/web", STREAM_PROTOCOL)
             async with session.ws_connect(
-                f"https://{endpoint}/exec/web", params={"command": "true"}, protocols=(STREAM_PROTOCOL,),
-                ssl=context, server_hostname=server_hostname,
+                url, params=None if kept else {"command": "true"}, protocols=(protocol,), ssl=context, server_hostname=server_hostname,
             ) as ws:
+                if kept:
+                    await ws.send_str(start_message("exec", "web", [("command", "true")]))
                 message = await ws.receive()
-                assert message.data[0] == CHANNEL_ERROR
+                assert message.data[0] == CHANNEL_ERROR  # the status first: nothing lxc-attach printed is passed on
                 return json.loads(message.data[1:])["message"]
     finally:
         await server.stop()
@@ -56,30 +63,34 @@ def client_context(pki: Path, cert: Path | None = None, key: Path | None = None)
     return context
 
 
-def test_the_apiserver_certificate_opens_a_stream(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kept", [False, True], ids=["per-session", "kept"])
+def test_the_apiserver_certificate_opens_a_stream(tmp_path: Path, kept: bool) -> None:
     pki = tmp_path / "pki"
     ensure_pki(pki)
     cert, key = issue_apiserver_client(pki)
     dialer = KubeletDialer(cert=cert, key=key, ca=pki / "ca.crt")
     assert dialer.context is not None
-    message = asyncio.run(exchange(pki, dialer.context, server_hostname="n1"))
+    message = asyncio.run(exchange(pki, dialer.context, server_hostname="n1", kept=kept))
     assert message == "container web is Stopped"
 
 
-@pytest.mark.parametrize("who", ["no-certificate", "kubelet-certificate", "other-ca"])
-def test_anyone_else_is_refused(tmp_path: Path, who: str) -> None:
+@pytest.mark.parametrize("kept", [False, True], ids=["per-session", "kept"])
+@pytest.mark.parametrize("who", ["no-certificate", "kubelet-certificate", "other-ca", "other-client-of-the-ca"])
+def test_anyone_else_is_refused(tmp_path: Path, who: str, kept: bool) -> None:
     pki = tmp_path / "pki"
     ensure_pki(pki)
     if who == "no-certificate":
         context = client_context(pki)
     elif who == "kubelet-certificate":  # another node's kubelet: serverAuth only, and not the apiserver
         context = client_context(pki, *issue_kubelet_serving(pki, "n2"))
+    elif who == "other-client-of-the-ca":  # a client certificate of the cluster CA, not the apiserver's: the name decides
+        context = client_context(pki, *issue_etcd_peer(pki, "m1", "127.0.0.1"))
     else:  # a certificate of the right name from a CA the kubelet does not trust
         other = tmp_path / "other"
         ensure_pki(other)
         context = client_context(pki, *issue_apiserver_client(other))
     with pytest.raises((aiohttp.ClientError, ssl.SSLError, ConnectionError)):
-        asyncio.run(exchange(pki, context, server_hostname="n1"))
+        asyncio.run(exchange(pki, context, server_hostname="n1", kept=kept))
 
 
 def test_the_apiserver_believes_only_the_node_named_in_the_certificate(tmp_path: Path) -> None:
