@@ -54,5 +54,8 @@ async def freeze_when(main: Awaitable[None], ready: Callable[[], Awaitable[None]
             log.info("%d objects exempted from garbage collection", freeze())
         await running
     finally:
-        running.cancel()
         settled.cancel()
+        if not running.done():
+            # Cancelled from outside (leadership lost, a signal): `main` ends its own way, as if awaited alone.
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)

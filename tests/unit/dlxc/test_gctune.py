@@ -107,3 +107,30 @@ def test_the_scheduler_command_tunes_the_collector(monkeypatch: pytest.MonkeyPat
     components.scheduler(server=None, token=None, config=None, seed=None, weight=None, leader_elect=False,
                          identity=None, log_level="warning")
     assert len(ran) == 1 and gc.get_threshold() == (gctune.YOUNG, 10, 10)
+
+
+def test_freeze_when_cancelled_lets_main_finish_its_cleanup() -> None:
+    """Leadership lost: the scheduler's run() cleans up (its tasks, its event recorder) before freeze_when returns."""
+    import asyncio
+    import logging
+
+    cleaned: list[bool] = []
+
+    async def main() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(0.01)  # e.g. the event recorder's last flush
+            cleaned.append(True)
+
+    async def never() -> None:
+        await asyncio.Event().wait()
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(gctune.freeze_when(main(), never, log=logging.getLogger("test")))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert cleaned == [True]
+
+    asyncio.run(scenario())
