@@ -256,11 +256,15 @@ class Scheduler:
             log.warning("scheduling %s failed: %s; retrying", name, exc.message)
             self._retry_later(name)
 
+    async def synced(self) -> None:
+        """Both caches hold the whole cluster (the moment for dlxc.gctune.freeze)."""
+        await self.nodes.synced.wait()
+        await self.containers.synced.wait()
+
     async def run(self) -> None:
         tasks = [asyncio.create_task(self.nodes.run()), asyncio.create_task(self.containers.run())]
         try:
-            await self.nodes.synced.wait()
-            await self.containers.synced.wait()
+            await self.synced()
             tasks.append(asyncio.create_task(self.queue.run(self._process, workers=1)))
             await asyncio.gather(*tasks)
         finally:

@@ -205,6 +205,7 @@ def scheduler(
     log_level: str = typer.Option("info", "--log-level", envvar="DLXC_LOG_LEVEL"),
 ) -> None:
     """Bind unbound containers to nodes by weighted score."""
+    from dlxc import gctune
     from scheduler.config import SchedulerConfigError, load_settings
     from scheduler.loop import Scheduler
 
@@ -216,7 +217,13 @@ def scheduler(
 
         console.error(str(exc))
         raise typer.Exit(2) from None
-    _run_until_signal(_elected("dlxc-scheduler", leader_elect, identity, lambda c: Scheduler(c, settings).run()), _client_config(server, token), busy=True)
+    async def run(client: Client) -> None:
+        # Once the caches hold the whole cluster, no later collection walks them again (dlxc.gctune).
+        scheduler = Scheduler(client, settings)
+        await gctune.freeze_when(scheduler.run(), scheduler.synced, log=logging.getLogger("dlxc.scheduler"))
+
+    gctune.tune()
+    _run_until_signal(_elected("dlxc-scheduler", leader_elect, identity, run), _client_config(server, token), busy=True)
 
 
 def controller(
