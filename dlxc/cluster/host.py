@@ -16,6 +16,7 @@ import socket
 import ssl
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,10 +256,10 @@ def _etcd(layout: HostLayout, *, name: str, client: str, peer: str, initial_clus
     ], {}, self_logging=False, ready_url=f"{client}/health")
 
 
-def _wait_ready_url(component: Component, *, timeout: float, logs: Path) -> None:
+def _wait_ready_url(component: Component, *, timeout: float, logs: Path, abandon: Callable[[], str | None] = lambda: None) -> None:
     if component.ready_url:
         verify: object = ssl_context(component.ca) if component.ca else True
-        wait_http(component.ready_url, timeout=timeout, what=component.name, logs=logs, verify=verify)
+        wait_http(component.ready_url, timeout=timeout, what=component.name, logs=logs, verify=verify, abandon=abandon)
 
 
 def start_detached(layout: HostLayout, components: list[Component], *, timeout: float) -> None:
@@ -544,20 +545,30 @@ def run_foreground(components: list[Component], *, timeout: float = 90.0, logs: 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     procs: dict[str, subprocess.Popen] = {}
+
+    def dead() -> str | None:
+        return next((f"{name} exited with {proc.returncode}" for name, proc in procs.items() if proc.poll() is not None), None)
+
+    def abandon() -> str | None:
+        # A start-up wait ends with a signal or a dead component, not after its timeout: a SIGTERM to
+        # the whole process group (children included) must not leave this waiting 90 s for the dead.
+        return "stopping" if stopping.is_set() else dead()
+
     try:
         for component in components:
             if stopping.is_set():
                 return 0
             env = {k: v for k, v in {**os.environ, **component.env}.items() if k != "DLXC_LOG_FILE"}
             procs[component.name] = subprocess.Popen(component.args, env=env, stdin=subprocess.DEVNULL)
-            _wait_ready_url(component, timeout=timeout, logs=logs)
+            _wait_ready_url(component, timeout=timeout, logs=logs, abandon=abandon)
         while not stopping.wait(0.5):
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"dlxc server: {name} exited with {proc.returncode}; stopping the others", flush=True)
-                    return 1
+            if (reason := dead()) is not None:
+                print(f"dlxc server: {reason}; stopping the others", flush=True)
+                return 1
         return 0
     except RuntimeError as exc:
+        if stopping.is_set():
+            return 0
         print(f"dlxc server: {exc}", flush=True)
         return 1
     finally:

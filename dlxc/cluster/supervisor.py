@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,9 +79,14 @@ def terminate(pid: int, *, grace: float = 10.0) -> None:
             pass
 
 
-def wait_http(url: str, *, timeout: float, what: str, logs: Path, verify: object = True) -> None:
+def wait_http(
+    url: str, *, timeout: float, what: str, logs: Path, verify: object = True, abandon: Callable[[], str | None] = lambda: None,
+) -> None:
+    """Until URL answers 200; `abandon` says why to stop waiting early (a RuntimeError naming it), or None."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if (reason := abandon()) is not None:
+            raise RuntimeError(f"{what} did not come up: {reason}")
         try:
             if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:  # type: ignore[arg-type]
                 return
