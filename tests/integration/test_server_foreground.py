@@ -80,13 +80,17 @@ def test_a_dead_component_stops_the_rest_and_exits_1_for_systemd_to_restart(tmp_
         assert alive == []
 
 
+def spawn_unready(tmp_path: Path, **popen: object) -> subprocess.Popen:
+    """`dlxc server` of a fresh layout, not waited for."""
+    plan_server(HostLayout.of(tmp_path / "host"), advertise="127.0.0.1", port=free_block(3), node_name=None)
+    return subprocess.Popen([sys.executable, "-m", "dlxc", "server", "--state-dir", str(tmp_path / "host")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
 def test_sigterm_to_the_whole_group_during_start_up_stops_at_once(tmp_path: Path) -> None:
     # As a test run or a shell's Ctrl-C stops it: the signal reaches `dlxc server` and its children alike, while
     # it still waits for one to answer. It used to wait out its 90 s start-up timeout for the dead child.
-    layout = HostLayout.of(tmp_path / "host")
-    plan_server(layout, advertise="127.0.0.1", port=free_block(3), node_name=None)
-    proc = subprocess.Popen([sys.executable, "-m", "dlxc", "server", "--state-dir", str(tmp_path / "host")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = spawn_unready(tmp_path, start_new_session=True)
     with proc:
         kids = wait_children(proc, 1)
         os.killpg(proc.pid, signal.SIGTERM)
@@ -99,10 +103,7 @@ def test_sigterm_to_the_whole_group_during_start_up_stops_at_once(tmp_path: Path
 
 
 def test_a_component_dead_during_start_up_stops_the_rest_at_once(tmp_path: Path) -> None:
-    layout = HostLayout.of(tmp_path / "host")
-    plan_server(layout, advertise="127.0.0.1", port=free_block(3), node_name=None)
-    proc = subprocess.Popen([sys.executable, "-m", "dlxc", "server", "--state-dir", str(tmp_path / "host")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = spawn_unready(tmp_path)
     with proc:
         etcd = wait_children(proc, 1)[0]
         etcd.kill()
