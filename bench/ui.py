@@ -35,7 +35,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness import free_port, percentile, wait_http  # noqa: E402
+from harness import Processes, free_port, percentile, wait_http  # noqa: E402
 
 from apiserver.auth import TokenFile  # noqa: E402
 from apiserver.ui.site import USAGE_REFRESH  # noqa: E402
@@ -63,18 +63,8 @@ OBSERVE = """col => {
 }"""
 
 
-class UiCluster:
+class UiCluster(Processes):
     """etcd, an apiserver with the dashboard, hollow nodes and a scheduler, in a temp dir; `close()` ends them."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen] = []
-
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        with (self.tmp / f"{name}.log").open("wb") as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.procs.append(proc)
-        return proc
 
     def start(self, *, nodes: int, seed: int = 0, scheduler: bool = True, controller: bool = False,
               usage_interval: float | None = None) -> None:
