@@ -17,8 +17,9 @@ from controller.clusterplan import (
     cluster_status, frontend_name, frontend_object, frontend_outdated, hosts_lines, member_annotations, members_started,
     set_name, set_object,
 )
+from controller.requeue import sync_or_requeue
 from dlxc.client.api import Client
-from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
+from dlxc.client.errors import AlreadyExists, ApiError, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from schemas.base import Obj
@@ -149,13 +150,7 @@ class ContainerClusterController:
             await self.client.patch_status("containerclusters", cluster["metadata"]["name"], status)
 
     async def _process(self, name: str) -> None:
-        try:
-            await self.sync(name)
-        except (Conflict, NotFound):
-            self.queue.add_after(name, 0.05)  # read a stale copy; the informer will have the new one shortly
-        except ApiError as exc:
-            log.warning("%s: sync failed: %s", name, exc.message)
-            self.queue.add_after(name, 0.5)
+        await sync_or_requeue(self.queue, name, self.sync, log)
 
     async def _resync(self) -> None:
         while True:

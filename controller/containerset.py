@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pydantic import BaseModel
 
 from controller.autoscale import Recommendation, cpu_percent, decide
+from controller.requeue import sync_or_requeue
 from controller.setplan import AddFinalizer, Create, Delete, RemoveFinalizer, member_object, plan_set
 from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
@@ -193,13 +194,7 @@ class ContainerSetController:
     # ---- loops ----
 
     async def _process(self, name: str) -> None:
-        try:
-            await self.sync(name)
-        except (Conflict, NotFound):
-            self.queue.add_after(name, 0.05)  # read a stale copy; the informer will have the new one shortly
-        except ApiError as exc:
-            log.warning("%s: sync failed: %s", name, exc.message)
-            self.queue.add_after(name, 0.5)
+        await sync_or_requeue(self.queue, name, self.sync, log)
 
     async def _resync(self) -> None:
         while True:
