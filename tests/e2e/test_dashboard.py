@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from browsers import chromium
 from conftest import Api, Cluster, Etcd, start_api
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the test extras install playwright")
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
 expect.set_options(timeout=10_000)  # the machine is shared: waits, not bounds (the 1 s one is explicit)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -24,14 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """One headless chromium for the module: starting a browser costs more than most tests here."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make deps` installs Debian's chromium package")
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with playwright_api.sync_playwright() as pw, chromium(pw) as launched:
+        yield launched
 
 
 @pytest.fixture

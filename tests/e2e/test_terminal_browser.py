@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from browsers import chromium
 from conftest import Cluster, dlxc
 from kubelet_helpers import PREFIX, Api, wait_for
 
@@ -21,15 +22,11 @@ ROWS = "() => [...document.querySelectorAll('.xterm-rows > div')].map(r => r.tex
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless chromium (Debian's package; never `playwright install`) for the module."""
+    """One headless chromium for the module."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"], headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with sync_playwright() as playwright, chromium(playwright) as launched:
+        yield launched
 
 
 def prompt(page: Any) -> None:
