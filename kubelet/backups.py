@@ -28,6 +28,7 @@ from kubelet import keep
 from kubelet.archive import IdShift, Written, merged_tree, write_archive
 from kubelet.hold import held
 from kubelet.lxcconfig import split_overlay_rootfs
+from kubelet.retry import handle_or_retry
 from schemas.backup import spec_document
 from schemas.base import Obj, iso_time, now_iso
 from schemas.wire import BACKUP_FINALIZER
@@ -104,14 +105,7 @@ class BackupAgent:
             await asyncio.sleep(self.kubelet.settings.resync_interval / 4)
 
     async def _process(self, name: str) -> None:
-        try:
-            await self.handle(name)
-        except ApiError as exc:
-            log.warning("backup %s: %s; retrying", name, exc.message)
-            self.queue.add_after(name, 2.0)
-        except Exception:
-            log.exception("backup %s failed unexpectedly; retrying", name)
-            self.queue.add_after(name, 5.0)
+        await handle_or_retry(self.queue, name, self.handle, log, "backup %s")
 
     async def handle(self, name: str) -> None:
         obj = self.informer.cache.get(name)

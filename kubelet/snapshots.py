@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlxc.client.errors import ApiError, Conflict, NotFound
+from dlxc.client.errors import Conflict, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from kubelet.hold import held
 from kubelet.lxcconfig import split_overlay_rootfs
+from kubelet.retry import handle_or_retry
 from schemas.base import Obj, now_iso
 from schemas.wire import SNAPSHOT_RESTORE_ANNOTATION, SNAPSHOTS_ANNOTATION
 
@@ -102,14 +103,7 @@ class SnapshotAgent:
                 task.cancel()
 
     async def _process(self, name: str) -> None:
-        try:
-            await self.handle(name)
-        except ApiError as exc:
-            log.warning("snapshots of %s: %s; retrying", name, exc.message)
-            self.queue.add_after(name, 2.0)
-        except Exception:
-            log.exception("snapshots of %s failed; retrying", name)
-            self.queue.add_after(name, 5.0)
+        await handle_or_retry(self.queue, name, self.handle, log, "snapshots of %s")
 
     def root(self, name: str) -> Path:
         return self.kubelet.settings.lxc_path / name / DIR
