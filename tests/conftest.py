@@ -76,6 +76,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=tier)
 
 
+KUBELET_LOG_LINES = 80
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that ran a `cluster` shows the end of each kubelet's log with its failure: a
+    CI run's temp dirs are gone by the time anyone reads why it failed."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    cluster = getattr(item, "funcargs", {}).get("cluster")
+    if not report.failed or call.when == "setup" or cluster is None:
+        return
+    for node in getattr(cluster, "nodes", []):
+        if node.log is not None and node.log.exists():
+            lines = node.log.read_text(errors="replace").splitlines()[-KUBELET_LOG_LINES:]
+            report.sections.append((f"kubelet {node.name} log, last {len(lines)} lines", "\n".join(lines)))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
