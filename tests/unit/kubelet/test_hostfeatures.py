@@ -2,11 +2,22 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kubelet.hostfeatures import idmapped_mounts_supported, lxcfs_mounted, private_mount_namespace
+from kubelet.hostfeatures import (
+    LxcfsBaseline,
+    idmapped_mounts_supported,
+    lxcfs_mounted,
+    private_mount_namespace,
+    remove_stale_pidfiles,
+    stop_lxcfs,
+)
 
 
 @pytest.mark.parametrize(("release", "supported"), [
@@ -60,3 +71,87 @@ def test_a_private_mount_namespace_is_told_from_the_machines(tmp_path: Path, own
 
 def test_this_process_is_in_the_machines_mount_namespace() -> None:
     assert private_mount_namespace() is False
+
+
+# ---- pid files of lxcfs that are gone
+
+def fake_lxcfs(pidfile: Path, *, seconds: float = 60) -> subprocess.Popen:
+    """A process whose command line is an lxcfs started with `pidfile` (argv[0] is all /proc shows)."""
+    return subprocess.Popen(["lxcfs", "-c", f"import time; time.sleep({seconds})", f"--pidfile={pidfile}"], executable=sys.executable)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen]]:
+    started: list[subprocess.Popen] = []
+    yield started
+    for proc in started:
+        proc.kill()
+        proc.wait()
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_pid_files_of_namespace_lxcfs_are_removed_and_live_ones_kept(tmp_path: Path, procs: list[subprocess.Popen]) -> None:
+    def pidfile(name: str, content: object) -> Path:
+        path = tmp_path / f"dlxc-lxcfs-{name}.pid"
+        path.write_text(f"{content}\n" if content != "" else "")
+        return path
+
+    live = pidfile("101", "")
+    procs.append(fake_lxcfs(live))
+    live.write_text(f"{procs[-1].pid}\n")
+    exited = pidfile("102", "")
+    zombie = fake_lxcfs(exited, seconds=0)
+    procs.append(zombie)
+    exited.write_text(f"{zombie.pid}\n")
+    # Not reaped yet: an lxcfs that exited is a zombie of the kubelet that started it until it is reaped.
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the fake lxcfs did not exit"
+        time.sleep(0.02)
+    stale = {
+        "dead": pidfile("103", dead_pid()),
+        "reused by another program": pidfile("104", os.getpid()),
+        "reused by the lxcfs of another pid file": pidfile("105", procs[0].pid),
+        "never written": pidfile("106", ""),
+        "zombie": exited,
+    }
+    # The machine's lxcfs (dlxc-lxcfs.pid) and its lock and log are not a namespace kubelet's.
+    others = [tmp_path / "dlxc-lxcfs.pid", tmp_path / "dlxc-lxcfs.lock", tmp_path / "dlxc-lxcfs.log"]
+    for path in others:
+        path.write_text(f"{dead_pid()}\n")
+
+    assert remove_stale_pidfiles(tmp_path) == sorted(stale.values())
+    assert {name for name, path in stale.items() if path.exists()} == set()
+    assert live.exists() and all(path.exists() for path in others)
+
+
+def test_stop_lxcfs_removes_a_stale_pid_file_and_leaves_one_being_written(tmp_path: Path) -> None:
+    stale = tmp_path / "stale.pid"
+    stale.write_text(f"{dead_pid()}\n")
+    assert stop_lxcfs(tmp_path / "mnt", pidfile=stale) is False
+    assert not stale.exists()
+    # lxcfs creates its pid file, then writes its pid: an empty one may belong to an lxcfs starting now.
+    empty = tmp_path / "empty.pid"
+    empty.touch()
+    assert stop_lxcfs(tmp_path / "mnt", pidfile=empty) is False
+    assert empty.exists()
+
+
+@pytest.mark.parametrize("running", [False, True], ids=["started-since", "ran-before"])
+def test_an_lxcfs_baseline_stops_only_what_was_started_since(tmp_path: Path, procs: list[subprocess.Popen], running: bool) -> None:
+    session, kubelet = tmp_path / "session.pid", tmp_path / "kubelet.pid"
+    for pidfile in (session, kubelet):
+        procs.append(fake_lxcfs(pidfile))
+        pidfile.write_text(f"{procs[-1].pid}\n")
+    baseline = LxcfsBaseline(running=running, mountpoint=tmp_path / "mnt", pidfile=kubelet)
+    if running:
+        assert baseline.restore(session) == []
+        assert all(proc.poll() is None for proc in procs) and session.exists() and kubelet.exists()
+    else:
+        assert baseline.restore(session) == [session, kubelet]
+        assert all(proc.poll() is not None for proc in procs) and not session.exists() and not kubelet.exists()
