@@ -155,3 +155,49 @@ def test_an_lxcfs_baseline_stops_only_what_was_started_since(tmp_path: Path, pro
     else:
         assert baseline.restore(session) == [session, kubelet]
         assert all(proc.poll() is not None for proc in procs) and not session.exists() and not kubelet.exists()
+
+
+# ---- one SIGTERM for a tied lxcfs when its kubelet dies
+
+# Stands for lxcfs: counts the SIGTERMs it gets in the second after the first (lxcfs stops on the first).
+COUNTER = """
+import signal, sys, time
+got = []
+signal.signal(signal.SIGTERM, lambda *_: got.append(time.monotonic()))
+open(sys.argv[1] + ".ready", "w").close()
+while not got or time.monotonic() - got[0] < 1:
+    time.sleep(0.01)
+open(sys.argv[1], "w").write(str(len(got)))
+"""
+
+# Stands for the kubelet: its lxcfs started as `_start_lxcfs` starts a tied one, by a thread that then
+# ends, so that the kernel hands the child to another thread of the process, which ends 0.3 s later.
+# (A SIGKILLed kubelet's threads end so, in some order, within milliseconds.)
+KUBELET = """
+import os, subprocess, sys, threading, time
+from kubelet import hostfeatures
+def start():
+    subprocess.Popen(["sh", "-c", hostfeatures._TIED, "sh", sys.executable, "-c", sys.argv[1], sys.argv[2]],
+                     start_new_session=True, preexec_fn=hostfeatures._die_with_parent)
+    while not os.path.exists(sys.argv[2] + ".ready"):
+        time.sleep(0.01)
+thread = threading.Thread(target=start)
+thread.start()
+thread.join()
+time.sleep(0.3)
+"""
+
+
+def test_a_tied_lxcfs_gets_one_sigterm_however_many_threads_its_kubelet_ends_with(tmp_path: Path) -> None:
+    count = tmp_path / "sigterms"
+    kubelet = subprocess.run([sys.executable, "-c", KUBELET, COUNTER, str(count)], cwd=Path(__file__).resolve().parents[3],
+                             timeout=20, check=True)
+    assert kubelet.returncode == 0
+    deadline = time.monotonic() + 10
+    while not count.exists():
+        assert time.monotonic() < deadline, "the stand-in lxcfs got no SIGTERM when its kubelet ended"
+        time.sleep(0.05)
+    # The kernel sends a parent-death signal for every thread of the parent that the child is handed
+    # to and that ends: lxcfs started by the kubelet itself got several, and the second killed it
+    # while it stopped on the first, before it removed its pid file.
+    assert count.read_text() == "1"
