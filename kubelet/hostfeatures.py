@@ -144,6 +144,11 @@ _TIED = 'setpriv --pdeathsig TERM -- "$@" & wait $!'
 def _start_lxcfs(mountpoint: Path, *, pidfile: Path, wait: float, tied: bool = False) -> str:
     if lxcfs_mounted(mountpoint):
         return ""
+    # Another lxcfs with this pid file would fail ("already locked") and, on its way out, remove the
+    # pid file of the one running, which then nothing could find to stop.
+    running = _serving(pidfile)
+    if running is not None:
+        return f"lxcfs (pid {running}, {pidfile}) runs but {mountpoint} is not mounted here; containers see the host's memory and cpus in /proc"
     binary = shutil.which("lxcfs")
     if binary is None:
         return "lxcfs is not installed (apt-get install lxcfs); containers see the host's memory and cpus in /proc"

@@ -12,6 +12,7 @@ import pytest
 
 from kubelet.hostfeatures import (
     LxcfsBaseline,
+    _start_lxcfs,
     idmapped_mounts_supported,
     lxcfs_mounted,
     private_mount_namespace,
@@ -140,6 +141,25 @@ def test_stop_lxcfs_removes_a_stale_pid_file_and_leaves_one_being_written(tmp_pa
     empty.touch()
     assert stop_lxcfs(tmp_path / "mnt", pidfile=empty) is False
     assert empty.exists()
+
+
+def test_no_second_lxcfs_starts_on_the_pid_file_of_a_running_one(tmp_path: Path, procs: list[subprocess.Popen]) -> None:
+    """It would fail on the pid file's lock and remove the pid file as it exits: the running one then
+    could not be found to be stopped."""
+    pidfile = tmp_path / "dlxc-lxcfs.pid"
+    # Like lxcfs, it holds a lock on its pid file while it runs.
+    # (Only built-in modules: with "lxcfs" as argv[0] Python finds no extension modules.)
+    locks = "import os, sys, time; fd = os.open(sys.argv[1].split('=', 1)[1], os.O_RDWR | os.O_CREAT); " \
+            "os.lockf(fd, os.F_LOCK, 0); os.ftruncate(fd, 0); os.write(fd, b'%d\\n' % os.getpid()); time.sleep(60)"
+    procs.append(subprocess.Popen(["lxcfs", "-c", locks, f"--pidfile={pidfile}"], executable=sys.executable))
+    deadline = time.monotonic() + 10
+    while not pidfile.exists() or not pidfile.read_text():
+        assert time.monotonic() < deadline, "the stand-in lxcfs wrote no pid file"
+        time.sleep(0.02)
+    problem = _start_lxcfs(tmp_path / "mnt", pidfile=pidfile, wait=1.0)
+    assert problem == (f"lxcfs (pid {procs[-1].pid}, {pidfile}) runs but {tmp_path / 'mnt'} is not mounted here; "
+                       "containers see the host's memory and cpus in /proc")
+    assert pidfile.read_text() == f"{procs[-1].pid}\n" and not (tmp_path / "mnt").exists()
 
 
 @pytest.mark.parametrize("running", [False, True], ids=["started-since", "ran-before"])
