@@ -14,9 +14,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import psutil
+
+if TYPE_CHECKING:
+    from kubelet.hostfeatures import LxcfsBaseline
 
 __all__ = ["BenchCluster", "Processes", "cpu_seconds", "etcd_revision", "free_port", "percentile", "stop", "wait_http"]
 
@@ -130,6 +134,7 @@ class BenchCluster:
     subnet_prefixlen: int = 24
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="dlxc-bench-")))
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    lxcfs: LxcfsBaseline | None = None  # noted by up()
 
     def __post_init__(self) -> None:
         self.root.chmod(0o711)  # unprivileged container root must pass through to its rootfs
@@ -153,6 +158,10 @@ class BenchCluster:
 
     def up(self) -> None:
         from apiserver.auth import TokenFile
+        from kubelet.hostfeatures import LxcfsBaseline
+
+        # The kubelet starts lxcfs if the machine does not run it; down() stops that one, as the tests do.
+        self.lxcfs = LxcfsBaseline.now()
 
         tokens = TokenFile(self.root / "tokens")
         self.token = tokens.add("admin", "admin")
@@ -232,4 +241,6 @@ class BenchCluster:
         if network.bridge_exists(self.bridge):
             network.delete_bridge(self.bridge)
         overlay.teardown(self.cluster_bridge)
+        if self.lxcfs is not None:
+            self.lxcfs.restore()
         shutil.rmtree(self.root, ignore_errors=True)

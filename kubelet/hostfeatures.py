@@ -18,11 +18,13 @@ __all__ = [
     "LXCFS_DIR",
     "LXCFS_PIDFILE",
     "HostFeatures",
+    "LxcfsBaseline",
     "detect",
     "ensure_lxcfs",
     "idmapped_mounts_supported",
     "lxcfs_mounted",
     "private_mount_namespace",
+    "remove_stale_pidfiles",
     "stop_lxcfs",
 ]
 
@@ -120,17 +122,33 @@ def ensure_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE,
     # Several kubelets on one host (dlxc up --nodes 3) start at once: one of them starts lxcfs.
     with open(LXCFS_PIDFILE.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        # Under the lock: every lxcfs we start writes its pid file while holding it, so none found is half-written.
+        remove_stale_pidfiles(LXCFS_PIDFILE.parent)
         return _start_lxcfs(mountpoint, pidfile=pidfile, wait=wait, tied=tied)
 
 
 def _die_with_parent() -> None:
-    # In the child between fork and exec: SIGTERM when the process that started it dies, even by SIGKILL.
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    # In the child between fork and exec: SIGKILL when the process that started it dies, even by SIGKILL.
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+# How a tied lxcfs is started: `sh` (SIGKILLed when the kubelet dies) starts lxcfs with SIGTERM as its
+# own parent-death signal, so lxcfs gets exactly one SIGTERM when the kubelet dies. The kernel sends
+# the parent-death signal each time the thread a process is the child of exits and it is handed to
+# another thread of that process, and the kubelet has many threads: lxcfs, stopping on the first
+# SIGTERM, puts the default action back, and a second one kills it before it removes its pid file.
+# sh has one thread.
+_TIED = 'setpriv --pdeathsig TERM -- "$@" & wait $!'
 
 
 def _start_lxcfs(mountpoint: Path, *, pidfile: Path, wait: float, tied: bool = False) -> str:
     if lxcfs_mounted(mountpoint):
         return ""
+    # Another lxcfs with this pid file would fail ("already locked") and, on its way out, remove the
+    # pid file of the one running, which then nothing could find to stop.
+    running = _serving(pidfile)
+    if running is not None:
+        return f"lxcfs (pid {running}, {pidfile}) runs but {mountpoint} is not mounted here; containers see the host's memory and cpus in /proc"
     binary = shutil.which("lxcfs")
     if binary is None:
         return "lxcfs is not installed (apt-get install lxcfs); containers see the host's memory and cpus in /proc"
@@ -144,21 +162,72 @@ def _start_lxcfs(mountpoint: Path, *, pidfile: Path, wait: float, tied: bool = F
     # group (so stopping the kubelet leaves it serving the containers, unless `tied`), and its log
     # goes beside the (machine's) pid file.
     errors = LXCFS_PIDFILE.with_suffix(".log")
+    argv = [binary, f"--pidfile={pidfile}", str(mountpoint)]
     with open(errors, "ab") as err:
         proc = subprocess.Popen(
-            [binary, f"--pidfile={pidfile}", str(mountpoint)],
+            ["sh", "-c", _TIED, "sh", *argv] if tied else argv,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
             preexec_fn=_die_with_parent if tied else None,
         )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline and proc.poll() is None:
         if lxcfs_mounted(mountpoint):
-            log.info("started lxcfs (pid %d) on %s; its log: %s", proc.pid, mountpoint, errors)
+            log.info("started lxcfs (pid %s) on %s; its log: %s", _pid_in(pidfile), mountpoint, errors)
             return ""
         time.sleep(0.1)
     if proc.poll() is None:
         proc.terminate()
-    return f"lxcfs did not mount {mountpoint} in {wait:g}s (exit code {proc.wait()}); see {errors}"
+    code = proc.wait()
+    _remove_if_stale(pidfile)  # stopped before it set up its signal handlers, lxcfs leaves it behind
+    return f"lxcfs did not mount {mountpoint} in {wait:g}s (exit code {code}); see {errors}"
+
+
+def _pid_in(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _serving(pidfile: Path) -> int | None:
+    """The pid of the live lxcfs started with this pid file, if any: the pid file may be stale and its pid reused."""
+    pid = _pid_in(pidfile)
+    if pid is None:
+        return None
+    try:
+        # Empty for a zombie: an lxcfs that has exited but is not reaped yet serves nothing.
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    if not cmdline or Path(cmdline[0].decode(errors="replace")).name != "lxcfs" or f"--pidfile={pidfile}".encode() not in cmdline:
+        return None
+    return pid
+
+
+def _remove_if_stale(pidfile: Path, *, empty: bool = False) -> bool:
+    """Remove `pidfile` if no lxcfs serves it (with `empty`, also when no pid is written in it: lxcfs creates
+    it, then writes its pid, so only a caller that no lxcfs can be starting beside may)."""
+    if _serving(pidfile) is not None or not (empty or _pid_in(pidfile) is not None):
+        return False
+    try:
+        pidfile.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def remove_stale_pidfiles(directory: Path) -> list[Path]:
+    """Remove the pid files (dlxc-lxcfs-KUBELETPID.pid) of the lxcfs of namespace kubelets that no lxcfs
+    serves any more; the ones removed.
+
+    Such an lxcfs ends with its kubelet (see `detect`) and removes its pid file as it exits, but not when
+    it is killed on its way out (as a second SIGTERM did before `_TIED`) or crashes: the next kubelet to
+    start lxcfs removes what was left.
+    """
+    removed = [pidfile for pidfile in sorted(directory.glob(f"{LXCFS_PIDFILE.stem}-*.pid")) if _remove_if_stale(pidfile, empty=True)]
+    if removed:
+        log.info("removed the pid files of lxcfs that are gone: %s", ", ".join(map(str, removed)))
+    return removed
 
 
 def _alive(pid: int) -> bool:
@@ -174,13 +243,9 @@ def stop_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE, w
 
     Running containers then read ENOTCONN from their lxcfs files until restarted: for tests and teardown only.
     """
-    try:
-        pid = int(pidfile.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return False
-    # The pid file may be stale and the pid reused: only an lxcfs started with this pid file is ours.
-    if not cmdline or Path(cmdline[0].decode(errors="replace")).name != "lxcfs" or f"--pidfile={pidfile}".encode() not in cmdline:
+    pid = _serving(pidfile)
+    if pid is None:
+        _remove_if_stale(pidfile)  # its lxcfs died without removing it
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait
@@ -192,6 +257,28 @@ def stop_lxcfs(mountpoint: Path = LXCFS_DIR, *, pidfile: Path = LXCFS_PIDFILE, w
         subprocess.run(["umount", "--lazy", str(mountpoint)], capture_output=True, check=False)
     pidfile.unlink(missing_ok=True)
     return True
+
+
+@dataclass(frozen=True)
+class LxcfsBaseline:
+    """Whether lxcfs served this machine when a test session or benchmark began, so that at its end the
+    lxcfs its kubelets started (on the machine's mount namespace, meant to outlive a kubelet) is stopped
+    and one the machine ran before is left alone."""
+
+    running: bool
+    mountpoint: Path = LXCFS_DIR
+    pidfile: Path = LXCFS_PIDFILE  # of the lxcfs a kubelet on the machine's mount namespace starts
+
+    @classmethod
+    def now(cls) -> LxcfsBaseline:
+        return cls(running=lxcfs_mounted())
+
+    def restore(self, *pidfiles: Path) -> list[Path]:
+        """Stop what was started since (a kubelet's lxcfs, and the ones `pidfiles` name); the pid files
+        of the ones stopped."""
+        if self.running:
+            return []
+        return [pidfile for pidfile in (*pidfiles, self.pidfile) if stop_lxcfs(self.mountpoint, pidfile=pidfile)]
 
 
 def detect(*, start_lxcfs: bool = True) -> HostFeatures:

@@ -27,10 +27,13 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from kubelet.hostfeatures import LxcfsBaseline
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -377,7 +380,7 @@ def _has_workers(config: pytest.Config) -> bool:
     return bool(getattr(config.option, "numprocesses", None)) and getattr(config.option, "dist", "no") != "no"
 
 
-_lxcfs_before = pytest.StashKey[tuple[bool, float]]()
+_lxcfs_before = pytest.StashKey["LxcfsBaseline"]()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -389,9 +392,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     from kubelet import hostfeatures
 
-    running = hostfeatures.lxcfs_mounted()
-    config.stash[_lxcfs_before] = (running, time.time())
-    if not running and _has_workers(config) and shutil.which("lxcfs"):
+    baseline = config.stash[_lxcfs_before] = hostfeatures.LxcfsBaseline.now()
+    if not baseline.running and _has_workers(config) and shutil.which("lxcfs"):
         with warnings.catch_warnings():
             # Its Popen is dropped while lxcfs runs on (a daemon, stopped by its pid file at the end).
             warnings.simplefilter("ignore", ResourceWarning)
@@ -405,13 +407,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if not _is_controller(config) or _lxcfs_before not in config.stash:
         return
-    from kubelet import hostfeatures
-
     # (A kubelet of a namespace host stops the lxcfs it started itself: tests/e2e/netnodes.py checks it.)
-    running_before, _began = config.stash[_lxcfs_before]
-    if not running_before:
-        hostfeatures.stop_lxcfs(pidfile=SESSION_LXCFS_PIDFILE)
-        hostfeatures.stop_lxcfs()
+    config.stash[_lxcfs_before].restore(SESSION_LXCFS_PIDFILE)
 
 
 @pytest.fixture(scope="session")

@@ -160,10 +160,14 @@ class RenewalStream:
         if self._outgoing is not None:
             self._outgoing.put_nowait(_END)
         request, self._request, self._response, self._outgoing = self._request, None, None, None
-        self._transport = None
+        transport, self._transport = self._transport, None
         self.owed = 0
         if request is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(request.__aexit__(None, None, None), 1.0)
+        if transport is not None:
+            # Closed with renewals still unsent (an apiserver that stopped reading), it would wait for
+            # them to go out before closing its socket: for ever. Nothing else uses it (its body never ended).
+            transport.abort()
         if move:
             self.client.next_server()

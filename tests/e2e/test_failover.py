@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -72,13 +73,14 @@ def busiest(cluster: NetCluster, objs: dict[str, dict]) -> tuple[NetNode, list[s
     return next(n for n in cluster.nodes if n.name == name), sorted(by_node[name])
 
 
-def test_power_loss_moves_every_container_in_15s(netcluster: NetCluster) -> None:
+def test_power_loss_moves_every_container_in_15s(netcluster: NetCluster, request: pytest.FixtureRequest) -> None:
     names = [f"pl-{i}" for i in range(6)]
     create(netcluster, names)
     objs = wait_until("every container Running", lambda: all_running(netcluster, names), timeout=90)
     lost, moved = busiest(netcluster, objs)
     assert moved, "the scheduler spread nothing to the busiest node"
     t0 = time.monotonic()
+    lost_kubelet = lost.proc.pid if lost.proc else 0
     netcluster.power_loss(lost)
 
     def moved_and_running() -> dict[str, dict] | None:
@@ -102,6 +104,13 @@ def test_power_loss_moves_every_container_in_15s(netcluster: NetCluster) -> None
         assert after[name]["spec"]["nodeName"] == objs[name]["spec"]["nodeName"]
     # Power comes back: the node removes its stale copies first, starts none of them, and is Ready.
     assert lost.defined() >= set(moved)
+    # The lost kubelet's lxcfs ends with it, but one killed on its way out leaves its pid file: the
+    # kubelet that starts lxcfs next removes such files (one made here stands for them).
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = netcluster.lxcfs_pidfile(gone.pid)
+    stale.write_text(f"{gone.pid}\n")
+    request.addfinalizer(lambda: stale.unlink(missing_ok=True))
     netcluster.start_kubelet(lost)
 
     def rejoined() -> bool:
@@ -111,6 +120,7 @@ def test_power_loss_moves_every_container_in_15s(netcluster: NetCluster) -> None
 
     wait_until("the node Ready again without stale copies", rejoined, timeout=30)
     assert not lost.running()
+    assert not stale.exists() and not netcluster.lxcfs_pidfile(lost_kubelet).exists()
     final = containers(netcluster)
     assert all(final[n]["spec"]["nodeName"] == after[n]["spec"]["nodeName"] for n in moved)
 

@@ -3,7 +3,9 @@ once a JSON renewal is acknowledged by an apiserver that says version 2; JSON on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from dlxc.client.api import Client
 from dlxc.client.config import ClientConfig
 from dlxc.client.errors import NotFound
-from dlxc.client.renewals import RenewalStream
+from dlxc.client.renewals import STALLED, RenewalStream
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -96,3 +98,49 @@ def test_a_changed_spec_or_an_error_goes_back_to_json_until_acknowledged() -> No
     results = asyncio.run(renewals(server, [SPEC, SPEC, longer, longer, longer, longer]))
     assert [decoded(line) for line in server.lines] == [SPEC, "+", longer, "+", longer, "+"]
     assert isinstance(results[3], NotFound)
+
+
+def test_close_closes_the_connection_even_when_the_apiserver_stopped_reading() -> None:
+    """A stream given up on an apiserver that no longer reads (hung, or stopped with its sockets open)
+    still holds renewals it could not send: closing the connection then waits for them to go out, for
+    ever, and the socket is left to the garbage collector (an unclosed transport warning in some later
+    test). close() must close it."""
+    answered = asyncio.Event()
+
+    async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n")
+            writer.write(b"%x\r\n%s\r\n" % (len(OK), OK))  # the first renewal, then it reads nothing more
+            answered.set()
+            await asyncio.sleep(60)
+        finally:
+            writer.transport.abort()
+
+    async def go() -> None:
+        listening = await asyncio.start_server(stalls, "127.0.0.1", 0)
+        port = listening.sockets[0].getsockname()[1]
+        async with Client(ClientConfig(server=f"http://127.0.0.1:{port}")) as client:
+            stream = RenewalStream(client, "n1")
+            await stream.renew(SPEC)
+            await answered.wait()
+            transport = stream._transport
+            assert transport is not None
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            big = {**SPEC, "holderIdentity": "n" * 1_000_000}
+            for _ in range(STALLED):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.1):
+                        await stream.renew(big)
+            assert stream.stalled and transport.get_write_buffer_size() > 0  # what the kernel would not take
+            await stream.close()
+            await asyncio.sleep(0)  # the transport closes its socket on the next turn of the loop
+            assert sock.fileno() == -1, "the connection to the apiserver is still open"
+        listening.close()
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+        await listening.wait_closed()
+
+    asyncio.run(go())
