@@ -38,9 +38,9 @@ from apiserver.tokens import Authenticator, TokenRegistry
 from apiserver.ui.site import create_dashboard
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
-from dlxc.client.errors import ApiError, BadRequest, NotFound
+from dlxc.client.errors import ApiError, BadRequest, Invalid, NotFound
 from schemas import API_VERSION, KINDS, Kind
-from schemas.base import Obj
+from schemas.base import DNS_LABEL, Obj
 from schemas.wire import BACKUP_FINALIZER, LXC_FINALIZER
 
 __all__ = ["ApiServerSettings", "create_app"]
@@ -147,7 +147,10 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         return await authenticate(_header(scope, b"authorization") if scope is not None else request.headers.get("authorization"))
 
     async def check(request: Request, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
-        identity = await identity_of(request)
+        await allow(await identity_of(request), verb, kind, name, sub, patch=patch)
+
+    async def allow(identity: Identity, verb: str, kind: Kind, name: str | None, sub: str | None, *, patch: Any = None) -> None:
+        """`check` for an identity already known (each item of a batch is authorized as its own request)."""
         bound = None
         if identity.node and kind.plural in _FINALIZER_OF and name and verb not in ("get", "list", "watch"):
             try:
@@ -185,6 +188,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
 
     for kind in KINDS:
         _add_routes(app, kind, registries[kind.plural], store, caches[kind.plural], check, settings, heartbeats)
+    _add_binding_batch_route(app, registries["containers"], identity_of, allow)
     app.fast_routes = _fast_routes(app)
     _add_token_routes(app, token_registry, identity_of)
     _add_event_batch_route(app, registries["events"], check)
@@ -299,6 +303,53 @@ def _add_event_batch_route(app: FastAPI, registry: Registry, check: Check) -> No
 
     added = Route(f"{PREFIX}/eventbatches", create_events, methods=["POST"], name="create_event_batch")
     added.methods.discard("HEAD")
+    app.router.routes.append(added)
+
+
+MAX_BINDING_BATCH = 100
+
+
+def _add_binding_batch_route(app: FastAPI, registry: Registry, identity_of: Callable[[Request], Awaitable[Identity]],
+                             allow: Callable[..., Awaitable[None]]) -> None:
+    """`POST .../bindingbatches`: up to MAX_BINDING_BATCH binds in one request (the scheduler sends what
+    it decided while its last requests were in flight). Each item is a Binding plus the container's
+    `name`, and is authorized and carried out exactly as `POST .../containers/NAME/binding` (its own
+    conditioned etcd transaction, with its Event); the items run concurrently. The answer has one line
+    per item, in order: its name and code, with the new resourceVersion or the error. Not the whole
+    object: the scheduler reads nothing else of it, and a hundred containers would be most of the answer."""
+    kind = registry.kind
+
+    async def one(identity: Identity, item: Any, dry_run: bool) -> Obj:
+        name = item.get("name") if isinstance(item, dict) else None
+        try:
+            if not isinstance(item, dict):
+                raise Invalid("a binding batch item is a JSON object", details=[{"field": "items", "message": "must be objects"}])
+            if not isinstance(name, str) or len(name) > 63 or not DNS_LABEL.match(name):
+                message = "must be the container's name (a DNS-1123 label)"
+                raise Invalid(f"binding: name {name!r} {message}", details=[{"field": "name", "message": message}])
+            await allow(identity, "create", kind, name, "binding")
+            bound = await registry.bind(name, {k: v for k, v in item.items() if k != "name"}, dry_run=dry_run)
+        except ApiError as exc:
+            return {"name": name, **exc.to_body()} if isinstance(name, str) else exc.to_body()
+        return {"name": name, "code": 201, "resourceVersion": bound["metadata"].get("resourceVersion")}
+
+    async def bind_batch(request: Request) -> Response:
+        identity = await identity_of(request)
+        dry_run = _dry_run(request)
+        body = await read_json(request)
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_BINDING_BATCH:
+            raise BadRequest(f"a binding batch is {{\"items\": [...]}} with 1 to {MAX_BINDING_BATCH} bindings",
+                             details=[{"field": "items", "message": f"must be a list of 1 to {MAX_BINDING_BATCH} bindings"}])
+        extra = sorted(k for k in body if k not in ("apiVersion", "kind", "items"))
+        if extra:
+            raise BadRequest("a binding batch has only items", details=[{"field": k, "message": "unknown field"} for k in extra])
+        answers = await asyncio.gather(*(one(identity, item, dry_run) for item in items))
+        return _ok({"apiVersion": API_VERSION, "kind": "BindingBatchResult", "items": answers})
+
+    added = Route(f"{PREFIX}/bindingbatches", bind_batch, methods=["POST"], name="bind_container_batch")
+    added.methods.discard("HEAD")
+    added.fast = True  # type: ignore[attr-defined]  # served by ApiApp's short way, as the single bind
     app.router.routes.append(added)
 
 

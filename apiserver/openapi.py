@@ -48,6 +48,22 @@ NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "stri
 DRY_RUN = _query("dryRun", "All: validate and return the would-be object without writing.", {"type": "string", "enum": ["All"]})
 
 
+BINDING = {
+    "type": "object",
+    "description": "Set spec.nodeName once. placement (status.placement) explains the choice; resourceVersion makes "
+                   "the bind conditional (409 if the container changed); event (an Event about this container, "
+                   "as POST .../events takes it) is recorded in the same write.",
+    "properties": {
+        "nodeName": {"type": "string"},
+        "placement": {"type": "object"},
+        "resourceVersion": {"type": "string"},
+        "event": {"type": "object"},
+    },
+    "required": ["nodeName"],
+    "additionalProperties": False,
+}
+
+
 def _extra_schemas(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     detail = {
         "type": "object",
@@ -67,20 +83,7 @@ def _extra_schemas(kinds: tuple[Kind, ...]) -> dict[str, Any]:
             "required": ["reason", "message", "details"],
         },
         "StatusDetail": detail,
-        "Binding": {
-            "type": "object",
-            "description": "Set spec.nodeName once. placement (status.placement) explains the choice; resourceVersion makes "
-                           "the bind conditional (409 if the container changed); event (an Event about this container, "
-                           "as POST .../events takes it) is recorded in the same write.",
-            "properties": {
-                "nodeName": {"type": "string"},
-                "placement": {"type": "object"},
-                "resourceVersion": {"type": "string"},
-                "event": {"type": "object"},
-            },
-            "required": ["nodeName"],
-            "additionalProperties": False,
-        },
+        "Binding": BINDING,
         "Unbinding": {
             "type": "object",
             "description": "Clear spec.nodeName of a container expected on nodeName (its node is lost), saying why.",
@@ -385,6 +388,32 @@ def _event_batch_paths() -> dict[str, Any]:
     }
 
 
+def _binding_batch_paths() -> dict[str, Any]:
+    """Several binds in one request (the scheduler sends what it decided while its last requests were in flight)."""
+    item = {**BINDING, "description": "A Binding of the container `name`.",
+            "properties": {"name": {"type": "string"}, **BINDING["properties"]}, "required": ["name", "nodeName"]}
+    request = {"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                                "items": {"type": "array", "minItems": 1, "maxItems": 100, "items": item}},
+               "required": ["items"], "additionalProperties": False}
+    answer = {"type": "object", "description": "201 and the container's new resourceVersion, or an error as in Status.",
+              "properties": {"name": {"type": ["string", "null"]}, "code": {"type": "integer"}, "resourceVersion": {"type": "string"},
+                             "reason": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "array"}},
+              "required": ["code"]}
+    result = {"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"const": "BindingBatchResult"},
+                                               "items": {"type": "array", "items": answer}},
+              "required": ["apiVersion", "kind", "items"]}
+    return {
+        f"{PREFIX}/bindingbatches": {
+            "post": {"operationId": "bind_container_batch", "tags": ["Container"],
+                     "summary": "Bind up to 100 containers, each exactly as POST .../containers/{name}/binding would (authorized, "
+                                "conditioned and written on its own); one answer per item, in order.",
+                     "parameters": [DRY_RUN],
+                     "requestBody": {"required": True, "content": _json(request)},
+                     "responses": _responses("200", result, errors=("400", "401", "413", "503"))},
+        },
+    }
+
+
 def _renewal_paths() -> dict[str, Any]:
     """A node's heartbeat stream (apiserver.renewals): NDJSON merge patches or `+` in, one answer line each."""
     line = {"type": "object", "description": "One Lease merge patch per line (spec.renewTime, ...), or the line `+` "
@@ -533,6 +562,7 @@ def build_openapi(kinds: tuple[Kind, ...]) -> dict[str, Any]:
     paths.update(_terminal_paths())
     paths.update(_renewal_paths())
     paths.update(_event_batch_paths())
+    paths.update(_binding_batch_paths())
     paths.update(_usage_paths())
     return {
         "openapi": "3.1.0",

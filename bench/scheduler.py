@@ -286,6 +286,8 @@ class Bench(Processes):
             **idle,
             "heartbeat_interval": args.heartbeat_interval,
             "record_placement": not args.no_placement,
+            "bind_concurrency": args.bind_concurrency,
+            "bind_batch": args.bind_batch,
         }
 
     async def heartbeat_load(self, config: ClientConfig, client: Client) -> Obj:
@@ -312,7 +314,8 @@ class Bench(Processes):
         args = self.args
         profile = ["-m", "cProfile", "-o", args.profile_scheduler] if args.profile_scheduler else []
         settings = self.tmp / "scheduler.yaml"
-        settings.write_text(json.dumps({"bindConcurrency": args.bind_concurrency, "recordPlacement": not args.no_placement}))
+        settings.write_text(json.dumps({"bindConcurrency": args.bind_concurrency, "bindBatch": args.bind_batch,
+                                        "recordPlacement": not args.no_placement}))
         self.scheduler = self.spawn("scheduler", [
             sys.executable, *profile, "-m", "dlxc", "scheduler", "--seed", str(args.seed), "--config", str(settings),
         ], env)
@@ -327,7 +330,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--idle-window", type=float, default=10.0,
                         help="Seconds of heartbeats alone measured before the containers.")
-    parser.add_argument("--bind-concurrency", type=int, default=8, help="The scheduler's binds in flight.")
+    parser.add_argument("--bind-concurrency", type=int, default=8, help="The scheduler's bind requests in flight.")
+    parser.add_argument("--bind-batch", type=int, default=100, help="Binds in one of its requests at most (1: one each).")
     parser.add_argument("--timeout", type=float, default=600.0, help="Seconds to wait for the binds after the creates.")
     parser.add_argument("--keep", action="store_true", help="Keep the temp dir with the logs.")
     parser.add_argument("--rate", type=float, default=0.0,

@@ -35,8 +35,10 @@ class SchedulerSettings(BaseModel):
     filters: list[str] = Field(default_factory=lambda: list(DEFAULT_FILTERS))
     retry_initial_seconds: float = Field(default=1.0, gt=0)
     retry_max_seconds: float = Field(default=30.0, gt=0)
-    # More binds in flight made no more binds per second against one apiserver, only more client CPU (bench/scheduler.py).
-    bind_concurrency: int = Field(default=8, ge=1, le=1024, description="Binds in flight at once.")
+    # Each request takes every bind decided while the others were in flight (bench/scheduler.py).
+    bind_concurrency: int = Field(default=8, ge=1, le=1024, description="Bind requests in flight at once.")
+    bind_batch: int = Field(default=100, ge=1, le=100,
+                            description="Binds in one request at most (POST .../bindingbatches); 1: a request per bind.")
     record_placement: bool = Field(default=True, description="Write status.placement with each bind.")
     runners_up: int = Field(default=3, ge=0, le=20)
 

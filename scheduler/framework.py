@@ -104,12 +104,15 @@ def _reasons(request: Request, table: NodeTable, filters: Sequence[Filter]) -> t
     """Per node, 0 or the 1-based index into the returned list of the first filter reason that failed."""
     reason = np.zeros(table.n, dtype=np.int32)
     labels: list[str] = []
+    offsets = []
     for plugin in filters:
-        codes = np.asarray(plugin.run(request, table), dtype=np.int32)
-        offset = len(labels)
+        offsets.append(len(labels))
         labels.extend(plugin.reasons)
-        # The first failing filter names the node's reason, as the order of the pipeline says.
-        reason = np.where((reason == 0) & (codes > 0), codes + offset, reason)
+    # The first failing filter names the node's reason, as the order of the pipeline says: the filters
+    # are written last to first, so an earlier one's reason overwrites a later one's.
+    for plugin, offset in zip(reversed(filters), reversed(offsets)):
+        codes = np.asarray(plugin.run(request, table), dtype=np.int32)
+        np.copyto(reason, codes + offset, where=codes > 0)
     return reason, labels
 
 
@@ -152,13 +155,15 @@ def schedule(
 
     per_plugin: dict[str, np.ndarray] = {}
     weights: dict[str, float] = {}
+    every_node_fits = feasible.size == n  # the common case: no row to pick out of each score column
     for name, (plugin, weight) in scorers.items():
         if weight <= 0:
             continue
         scores = plugin.run(request, table)
         if scores is None:
             continue
-        per_plugin[name] = np.clip(np.asarray(scores, dtype=np.float64)[feasible], 0.0, 100.0)
+        scores = np.asarray(scores, dtype=np.float64)
+        per_plugin[name] = np.minimum(np.maximum(scores if every_node_fits else scores[feasible], 0.0), 100.0)  # np.clip
         weights[name] = weight
     weight_sum = sum(weights.values())
     total = np.zeros(feasible.size)
@@ -169,11 +174,11 @@ def schedule(
     # Rounding first makes equal scores equal despite float noise, so ties are real ties.
     total = np.round(total, 6)
 
-    ranks = table.name_ranks()[feasible]
+    ranks = table.name_ranks()  # by table row: row feasible[i] is candidate i
     best = total.max()
     tied = np.flatnonzero(total == best)
     if tied.size > 1:
-        tied = tied[np.argsort(ranks[tied])]
+        tied = tied[np.argsort(ranks[feasible[tied]])]
         pick = int(tied[rng.randrange(tied.size)])
     else:
         pick = int(tied[0])
@@ -190,7 +195,7 @@ def schedule(
         keep = min(runners_up + 1, feasible.size)
         top = np.argpartition(-total, keep - 1)[:keep] if feasible.size > keep else np.arange(feasible.size)
         # Highest total first, then by name, as a user reading the list expects.
-        top = top[np.lexsort((ranks[top], -total[top]))]
+        top = top[np.lexsort((ranks[feasible[top]], -total[top]))]
         others = [int(i) for i in top if i != pick][:runners_up]
     chosen = candidate(pick)
     return Decision(

@@ -1,8 +1,13 @@
 """The binding loop: watch nodes and containers, place each unbound container, bind it through the API.
 
 One worker decides, in queue order, against the cache; a decision is assumed at once and its bind
-(POST .../binding, which answers 409 to a second bind) runs in the background, up to
-`bind_concurrency` at a time, so the API's round trip does not limit how fast containers are placed.
+(which answers 409 to a second bind) runs in the background, so the API's round trip does not limit
+how fast containers are placed. Up to `bind_concurrency` bind requests are in flight; each takes
+every decision made while the others were out (up to `bind_batch`, POST .../bindingbatches: each item
+still its own conditioned write on the server), so a burst costs a few requests instead of one per
+container, and a lone decision goes at once. Against an apiserver without batches, one request per
+bind (POST .../binding), as before.
+
 A container that fits nowhere stays Pending with a Scheduled=False condition that counts the reasons
 node by node; it is tried again with exponential backoff, and at once when a node or a container
 change may have made room.
@@ -19,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from typing import Any
 
 from dlxc.client.api import Client
-from dlxc.client.errors import ApiError, Conflict, Invalid, NotFound
+from dlxc.client.errors import ApiError, Conflict, Invalid, NotFound, error_from_response
 from dlxc.client.events import NORMAL, WARNING, EventRecorder, one_line
 from dlxc.client.informer import Informer
-from dlxc.client.verbs import event_body
+from dlxc.client.verbs import binding_body, event_body
 from dlxc.client.workqueue import WorkQueue
 from scheduler.cache import SchedulerCache, request_of
 from scheduler.config import SchedulerSettings
@@ -69,6 +75,22 @@ def scheduled_condition(decision: Decision, previous: Obj | None) -> Obj:
     }
 
 
+def _scheduled_message(decision: Decision) -> str:
+    return one_line(f"assigned to node {decision.node}; {decision.message}")
+
+
+def _bind_args(body: Obj) -> dict[str, Any]:
+    """A binding_body as the keyword arguments of Client.bind."""
+    return {"node": body["nodeName"], "placement": body.get("placement"), "resource_version": body.get("resourceVersion"),
+            "event": body.get("event")}
+
+
+def _no_batch_route(error: ApiError) -> bool:
+    """Whether a binding batch was refused as a route the apiserver does not have (404, 405 or 422),
+    rather than failed as a request."""
+    return isinstance(error, (NotFound, Invalid)) or error.status == 405
+
+
 def _unbound(container: Obj | None) -> bool:
     return bool(
         container
@@ -93,12 +115,14 @@ class Scheduler:
         self.queue: WorkQueue[str] = WorkQueue(
             base_delay=self.settings.retry_initial_seconds, max_delay=self.settings.retry_max_seconds)
         self.unschedulable: set[str] = set()
-        self.binds = asyncio.Semaphore(self.settings.bind_concurrency)
-        self.in_flight: set[asyncio.Task[None]] = set()
+        self.to_bind: list[tuple[Obj, Decision]] = []  # decided and assumed, waiting for a bind request
+        self._room = asyncio.Event()  # set while to_bind has room for more decisions
+        self.in_flight: set[asyncio.Task[None]] = set()  # bind requests
         self.bound = 0
         self._wake: asyncio.TimerHandle | None = None
         self.events = EventRecorder(client, component="scheduler")
         self.event_with_bind = True  # the Scheduled event rides on the bind, unless the apiserver is too old for it
+        self.batch_binds = True  # several binds per request, unless the apiserver is too old for it
 
     @property
     def assumed(self) -> dict[str, str]:
@@ -161,35 +185,83 @@ class Scheduler:
             await self._record_unschedulable(container, decision)
             return
         self.cache.assume(name, decision.node, request_of(container))
-        await self.binds.acquire()
-        task = asyncio.create_task(self._bind(container, decision))
-        self.in_flight.add(task)
-        task.add_done_callback(self.in_flight.discard)
+        # Decisions run ahead of the binds by at most one full request's worth.
+        while len(self.to_bind) >= self._batch_size():
+            self._room.clear()
+            await self._room.wait()
+        self.to_bind.append((container, decision))
+        self._send_binds()
 
-    async def _bind(self, container: Obj, decision: Decision) -> None:
+    def _batch_size(self) -> int:
+        return self.settings.bind_batch if self.batch_binds else 1
+
+    def _send_binds(self) -> None:
+        """Start bind requests for what waits, while fewer than bind_concurrency are in flight: each
+        takes everything decided meanwhile, up to a full batch. One decision alone goes at once."""
+        while self.to_bind and len(self.in_flight) < self.settings.bind_concurrency:
+            size = self._batch_size()
+            batch, self.to_bind = self.to_bind[:size], self.to_bind[size:]
+            task = asyncio.create_task(self._bind_batch(batch))
+            self.in_flight.add(task)
+            task.add_done_callback(self._bind_done)
+        if len(self.to_bind) < self._batch_size():
+            self._room.set()
+
+    def _bind_done(self, task: asyncio.Task[None]) -> None:
+        self.in_flight.discard(task)
+        if not task.cancelled():
+            self._send_binds()
+
+    async def _bind_batch(self, batch: list[tuple[Obj, Decision]]) -> None:
+        """Bind each (container, decision): one request for them all (POST .../bindingbatches, each item
+        its own conditioned write on the server), or one request each against an apiserver too old for it."""
+        if not self.batch_binds or len(batch) == 1:
+            await asyncio.gather(*(self._record_and_bind(container, decision) for container, decision in batch))
+            return
+        bodies = [{"name": container["metadata"]["name"], **self._binding(container, decision, event=True)}
+                  for container, decision in batch]
         try:
-            await self._record_and_bind(container, decision)
-        finally:
-            self.binds.release()
+            answers = await self.client.bind_batch(bodies)
+            if len(answers) != len(batch):
+                raise ApiError(f"the apiserver answered {len(answers)} binds of {len(batch)}")
+        except ApiError as exc:
+            if not _no_batch_route(exc):
+                for container, decision in batch:
+                    self._settle(container, decision, exc)
+                return
+            # An apiserver older than this scheduler (a rolling upgrade): bind one request each, as before.
+            log.info("the apiserver takes no binding batches (%s); binding one container per request", exc.message)
+            self.batch_binds = False
+            await asyncio.gather(*(self._record_and_bind(container, decision) for container, decision in batch))
+            return
+        for (container, decision), answer in zip(batch, answers):
+            code = int(answer.get("code") or 500)
+            self._settle(container, decision, None if code < 300 else error_from_response(code, answer))
 
-    async def _record_and_bind(self, container: Obj, decision: Decision) -> None:
-        """Bind, with the explanation, against the version the decision was made on.
+    def _binding(self, container: Obj, decision: Decision, *, event: bool) -> Obj:
+        """The bind of `decision`, with the explanation, against the version the decision was made on.
 
-        One write: the binding subresource sets spec.nodeName, status.placement and the Scheduled
-        condition together, and answers 409 if the container changed under the decision or another
-        scheduler bound it first.
+        One write: the binding sets spec.nodeName, status.placement and the Scheduled condition
+        together (and records the Scheduled event with `event`), and answers 409 if the container
+        changed under the decision or another scheduler bound it first.
         """
-        name = container["metadata"]["name"]
         assert decision.node is not None
         placement = placement_of(decision, seed=self.settings.seed) if self.settings.record_placement else None
-        message = one_line(f"assigned to node {decision.node}; {decision.message}")
-        rv = container["metadata"]["resourceVersion"]
+        scheduled = None
+        if event:
+            scheduled = event_body({"kind": "Container", "metadata": {"name": container["metadata"]["name"]}}, type=NORMAL,
+                                   reason="Scheduled", message=_scheduled_message(decision), component="scheduler")
+        return binding_body(decision.node, placement=placement, resource_version=container["metadata"]["resourceVersion"],
+                            event=scheduled)
+
+    async def _record_and_bind(self, container: Obj, decision: Decision) -> None:
+        """Bind one container in a request of its own (see _binding)."""
+        name = container["metadata"]["name"]
+        assert decision.node is not None
         try:
             if self.event_with_bind:
-                event = event_body({"kind": "Container", "metadata": {"name": name}}, type=NORMAL, reason="Scheduled",
-                                   message=message, component="scheduler")
                 try:
-                    await self.client.bind(name, decision.node, placement=placement, resource_version=rv, event=event)
+                    await self.client.bind(name, **_bind_args(self._binding(container, decision, event=True)))
                 except Invalid as exc:
                     if not any(d.get("field") == "event" for d in exc.details):
                         raise
@@ -198,24 +270,31 @@ class Scheduler:
                     log.info("the apiserver takes no event with a bind (%s); posting Scheduled events apart", exc.message)
                     self.event_with_bind = False
             if not self.event_with_bind:
-                await self.client.bind(name, decision.node, placement=placement, resource_version=rv)
-                self.events.record("Container", name, type=NORMAL, reason="Scheduled", message=message)
-        except (Conflict, NotFound):
+                await self.client.bind(name, **_bind_args(self._binding(container, decision, event=False)))
+                self.events.record("Container", name, type=NORMAL, reason="Scheduled", message=_scheduled_message(decision))
+        except ApiError as exc:
+            self._settle(container, decision, exc)
+            return
+        self._settle(container, decision, None)
+
+    def _settle(self, container: Obj, decision: Decision, error: ApiError | None) -> None:
+        """After a bind: done (error None), or let the assumption go and try again when that may help."""
+        name = container["metadata"]["name"]
+        if error is None:
+            self.bound += 1
+            self.queue.forget(name)
+            self.queue.discard_delayed(name)
+            log.debug("bound %s: %s", name, decision.message)
+            return
+        self.cache.forget(name, self.containers.cache.get(name))
+        if isinstance(error, (Conflict, NotFound)):
             # Changed, deleted, or bound by another scheduler: let go; the watch brings what is true.
-            self.cache.forget(name, self.containers.cache.get(name))
             current = self.containers.cache.get(name)
             if current is not None and current["metadata"]["resourceVersion"] != container["metadata"]["resourceVersion"]:
                 self.enqueue(name)  # the change already arrived while we held the assumption
             return
-        except ApiError as exc:
-            self.cache.forget(name, self.containers.cache.get(name))
-            log.warning("binding %s to %s failed: %s; retrying", name, decision.node, exc.message)
-            self._retry_later(name)
-            return
-        self.bound += 1
-        self.queue.forget(name)
-        self.queue.discard_delayed(name)
-        log.debug("bound %s: %s", name, decision.message)
+        log.warning("binding %s to %s failed: %s; retrying", name, decision.node, error.message)
+        self._retry_later(name)
 
     async def _record_unschedulable(self, container: Obj, decision: Decision) -> None:
         name = container["metadata"]["name"]

@@ -35,7 +35,10 @@ _CPU_SLACK = 1e-9
 
 
 def _codes(mask: np.ndarray, code: int = 1) -> np.ndarray:
-    return np.where(mask, code, 0)
+    codes = mask.astype(np.int32)
+    if code != 1:
+        codes *= code
+    return codes
 
 
 def node_ready(request: Request, table: NodeTable) -> np.ndarray:
@@ -59,10 +62,15 @@ def container_capacity(request: Request, table: NodeTable) -> np.ndarray:
 
 def resources_fit(request: Request, table: NodeTable) -> np.ndarray:
     """1 insufficient cpu, 2 memory, 3 disk: requests against allocatable minus what is bound or assumed."""
-    cpu = (table.col("requested_cpu") + request.cpu > table.col("cpu") + _CPU_SLACK) if request.cpu else False
-    memory = (table.col("requested_memory") + request.memory > table.col("memory")) if request.memory else False
-    disk = (table.col("requested_disk") + request.disk > table.col("disk")) if request.disk else False
-    return np.select([cpu, memory, disk], [1, 2, 3], default=0) * np.ones(table.n, dtype=np.int32)
+    codes = np.zeros(table.n, dtype=np.int32)
+    # The last written wins, so the first reason (cpu) is written last.
+    if request.disk:
+        codes[table.col("requested_disk") + request.disk > table.col("disk")] = 3
+    if request.memory:
+        codes[table.col("requested_memory") + request.memory > table.col("memory")] = 2
+    if request.cpu:
+        codes[table.col("requested_cpu") + request.cpu > table.col("cpu") + _CPU_SLACK] = 1
+    return codes
 
 
 def anti_affinity(request: Request, table: NodeTable) -> np.ndarray:
@@ -73,9 +81,13 @@ def anti_affinity(request: Request, table: NodeTable) -> np.ndarray:
 
 
 def _free_fraction(total: np.ndarray, used: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        free = np.where(total > 0, (total - used) / total, 0.0)
-    return np.clip(free, 0.0, 1.0) * 100.0
+    """100 × the free share of `total` after `used`, in 0..100 (0 where there is no total)."""
+    free = np.divide(total - used, total, out=np.zeros(total.shape), where=total > 0)
+    # np.maximum and np.minimum are what np.clip does, without its Python wrapper (a third of the cost here).
+    np.maximum(free, 0.0, out=free)
+    np.minimum(free, 1.0, out=free)
+    free *= 100.0
+    return free
 
 
 def available_cpu(request: Request, table: NodeTable) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from schemas.base import Obj
 
-__all__ = ["PREFIX", "ApiVerbs", "event_body", "event_name", "retry_safe"]
+__all__ = ["PREFIX", "ApiVerbs", "binding_body", "event_body", "event_name", "retry_safe"]
 
 PREFIX = "/apis/dlxc.io/v1"
 
@@ -91,14 +91,16 @@ class ApiVerbs:
                    event: Obj | None = None) -> Obj:
         """Bind once (409 if bound, or if it changed since resource_version); placement explains why;
         `event` (an `event_body` about this container) is recorded in the bind's own write."""
-        body: Obj = {"nodeName": node}
-        if placement is not None:
-            body["placement"] = placement
-        if resource_version is not None:
-            body["resourceVersion"] = resource_version
-        if event is not None:
-            body["event"] = event
+        body = binding_body(node, placement=placement, resource_version=resource_version, event=event)
         return await self.request("POST", self.path("containers", name, "binding"), body=body)
+
+    async def bind_batch(self, bindings: list[Obj]) -> list[Obj]:
+        """Several binds in one request (`POST .../bindingbatches`, up to 100): each item is a `binding_body`
+        plus the container's `name`, and is done exactly as `bind` would do it. One answer per item, in
+        order: {"name", "code": 201, "resourceVersion"} or an error body ({"name", "code", "reason",
+        "message", "details"}). An apiserver older than the route answers 404 or 405."""
+        answer = await self.request("POST", self.path("bindingbatches"), body={"items": bindings})
+        return list(answer["items"])
 
     async def unbind(self, name: str, node: str, *, reason: str, message: str) -> Obj:
         """Clear the binding of a container expected on `node` (409 if it is bound elsewhere or not at all)."""
@@ -132,6 +134,18 @@ class ApiVerbs:
 
 def _dry(dry_run: bool) -> dict[str, str] | None:
     return {"dryRun": "All"} if dry_run else None
+
+
+def binding_body(node: str, *, placement: Obj | None = None, resource_version: str | None = None, event: Obj | None = None) -> Obj:
+    """What `bind` posts: the node, and what of placement, resourceVersion and event is given."""
+    body: Obj = {"nodeName": node}
+    if placement is not None:
+        body["placement"] = placement
+    if resource_version is not None:
+        body["resourceVersion"] = resource_version
+    if event is not None:
+        body["event"] = event
+    return body
 
 
 def event_body(involved: Obj, *, reason: str, message: str, type: str = "Normal", component: str = "", host: str = "") -> Obj:

@@ -9,6 +9,7 @@ import pytest
 from dlxc.client.verbs import event_body
 from dlxc.client.errors import (
     AlreadyExists,
+    BadRequest,
     Conflict,
     Forbidden,
     Invalid,
@@ -154,6 +155,60 @@ def test_a_bind_records_its_event_in_the_same_write(api) -> None:
                     await c.bind("other", "node-a", event=wrong)
                 assert field in [d["field"] for d in refused.value.details]
             assert "nodeName" not in (await c.get("containers", "other"))["spec"]
+
+    asyncio.run(go())
+
+
+def test_a_binding_batch_binds_each_item_as_its_own_bind(api) -> None:
+    """POST .../bindingbatches: each item is a bind of its own (conditioned, with its Event in the same
+    write, authorized as a single bind); one small answer per item, in order."""
+    viewer = api.new_token("dave", "viewer")
+
+    async def go() -> None:
+        async with api.client() as c, api.client(viewer) as v:
+            made = {name: await c.create("containers", container(name)) for name in ("a", "b", "c", "d", "e")}
+            await c.bind("b", "node-x")  # bound already: its item loses
+            scheduled = event_body({"kind": "Container", "metadata": {"name": "a"}}, reason="Scheduled",
+                                   message="assigned to node node-a", component="scheduler")
+            wrong_event = event_body({"kind": "Container", "metadata": {"name": "a"}}, reason="Scheduled", message="x")
+            answers = await c.bind_batch([
+                {"name": "a", "nodeName": "node-a", "resourceVersion": made["a"]["metadata"]["resourceVersion"],
+                 "event": scheduled, "placement": {"node": "node-a", "message": "node node-a scored 90.0 of 100"}},
+                {"name": "b", "nodeName": "node-b"},
+                {"name": "c", "nodeName": "node-c", "resourceVersion": "1"},  # changed since: 409
+                {"name": "gone", "nodeName": "node-a"},
+                {"name": "d", "nodeName": "Not A Node"},
+                {"name": "e", "nodeName": "node-e", "event": wrong_event},  # an event about another container
+                {"name": "a/../b", "nodeName": "node-a"},
+                "not a binding",
+            ])
+            assert [(x.get("name"), x["code"], x.get("reason")) for x in answers] == [
+                ("a", 201, None), ("b", 409, "Conflict"), ("c", 409, "Conflict"), ("gone", 404, "NotFound"),
+                ("d", 422, "Invalid"), ("e", 422, "Invalid"), ("a/../b", 422, "Invalid"), (None, 422, "Invalid")]
+            assert set(answers[0]) == {"name", "code", "resourceVersion"}  # not the whole object
+            a = await c.get("containers", "a")
+            assert (a["spec"]["nodeName"], a["status"]["placement"]["node"]) == ("node-a", "node-a")
+            assert answers[0]["resourceVersion"] == a["metadata"]["resourceVersion"]
+            event = await c.get("events", scheduled["metadata"]["name"])
+            assert event["metadata"]["resourceVersion"] == a["metadata"]["resourceVersion"]  # the same transaction
+            assert (await c.get("containers", "b"))["spec"]["nodeName"] == "node-x"
+            for name in ("c", "d", "e"):
+                assert "nodeName" not in (await c.get("containers", name))["spec"]
+            assert [d["field"] for d in answers[5]["details"]] == ["event.spec.involvedObject"]
+
+            # Authorized item by item, exactly as POST .../containers/NAME/binding: a viewer binds nothing.
+            refused = await v.bind_batch([{"name": "c", "nodeName": "node-c"}])
+            assert [(x["name"], x["code"], x["reason"]) for x in refused] == [("c", 403, "Forbidden")]
+            assert "nodeName" not in (await c.get("containers", "c"))["spec"]
+
+            # A dry run writes nothing; a batch is 1 to 100 items and nothing else.
+            dry = await c.request("POST", c.path("bindingbatches"), body={"items": [{"name": "c", "nodeName": "n"}]},
+                                  params={"dryRun": "All"})
+            assert dry["items"][0]["code"] == 201 and "nodeName" not in (await c.get("containers", "c"))["spec"]
+            for body in ({"items": []}, {"items": [{"name": "c", "nodeName": "n"}] * 101}, {"items": "c"},
+                         {"items": [{"name": "c", "nodeName": "n"}], "dryRun": True}, []):
+                with pytest.raises(BadRequest):
+                    await c.request("POST", c.path("bindingbatches"), body=body)
 
     asyncio.run(go())
 

@@ -18,6 +18,7 @@ BASE = "/apis/dlxc.io/v1"
         ("PUT", f"{BASE}/nodes/n1/status", "replace_status", {"name": "n1"}),
         ("POST", f"{BASE}/containers/web/binding", "bind", {"name": "web"}),
         ("POST", f"{BASE}/events", "create_object", {}),
+        ("POST", f"{BASE}/bindingbatches", "bind_batch", {}),
         # The long way: not a plain object route, or no such method there (FastAPI answers 404/405).
         ("POST", f"{BASE}/leases/n1/renewals", None, None),
         ("GET", f"{BASE}/containers/web/log", None, None),

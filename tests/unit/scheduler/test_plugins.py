@@ -25,6 +25,7 @@ S = plugins.SCORERS
         (F["ResourcesFit"], Request("c", memory=3 * GI), node("n", requested_memory=5 * GI), None),
         (F["ResourcesFit"], Request("c", disk=60 * GI), node("n", requested_disk=50 * GI), plugins.INSUFFICIENT_DISK),
         (F["ResourcesFit"], Request("c", cpu=9, memory=9 * GI), node("n"), plugins.INSUFFICIENT_CPU),
+        (F["ResourcesFit"], Request("c", memory=9 * GI, disk=200 * GI), node("n"), plugins.INSUFFICIENT_MEMORY),
         (F["ResourcesFit"], Request("c"), node("n", requested_cpu=9, requested_memory=9 * GI), None),
         (F["ContainerCapacity"], Request("c"), node("n", containers=10), plugins.TOO_MANY_CONTAINERS),
         (F["ContainerCapacity"], Request("c"), node("n", containers=9), None),
@@ -40,7 +41,8 @@ S = plugins.SCORERS
     ],
     ids=[
         "not-ready", "ready", "cordoned", "uncordoned", "cpu-short", "cpu-fits", "cpu-float-sum-fits",
-        "memory-short", "memory-fits", "disk-short", "cpu-reported-before-memory", "no-request-always-fits",
+        "memory-short", "memory-fits", "disk-short", "cpu-reported-before-memory", "memory-reported-before-disk",
+        "no-request-always-fits",
         "full", "one-left", "no-capacity", "selector-other-value", "selector-missing-label", "selector-hit",
         "no-selector", "group-member-present", "other-group-present", "preferred-is-not-a-filter", "no-group",
     ],
@@ -55,6 +57,7 @@ def test_filters(plugin, request_: Request, info, reason: str | None) -> None:
         (S["AvailableCPU"], Request("c", cpu=1), node("n", requested_cpu=1), 50.0),
         (S["AvailableCPU"], Request("c", cpu=8), node("n"), 0.0),
         (S["AvailableCPU"], Request("c"), node("n", cpu=0), 0.0),
+        (S["AvailableCPU"], Request("c"), node("n", cpu=2, requested_cpu=3), 0.0),  # overcommitted: clamped at 0
         (S["AvailableMemory"], Request("c", memory=2 * GI), node("n"), 75.0),
         (S["AvailableMemory"], Request("c", memory=1 * GI), node("n", requested_memory=3 * GI), 50.0),
         (S["AvailableDisk"], Request("c"), node("n", requested_disk=25 * GI), 75.0),
@@ -68,7 +71,7 @@ def test_filters(plugin, request_: Request, info, reason: str | None) -> None:
         (S["AntiAffinitySpread"], Request("c"), node("n"), None),
     ],
     ids=[
-        "cpu-half", "cpu-clamped", "cpu-none-allocatable", "memory", "memory-half", "disk-used", "disk-asked",
+        "cpu-half", "cpu-clamped", "cpu-none-allocatable", "cpu-overcommitted", "memory", "memory-half", "disk-used", "disk-asked",
         "load-half", "load-last-slot", "spread-empty", "spread-one", "spread-three", "spread-required-not-scored",
         "spread-no-group",
     ],
