@@ -16,6 +16,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
 
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, NotFound
@@ -24,7 +26,7 @@ from kubelet import sdnotify
 from kubelet.settings import LeaseSettings
 from schemas.base import Obj, now_iso
 
-__all__ = ["LeaseSettings", "NodeLease", "fence_due", "fence_targets"]
+__all__ = ["Deadline", "LeaseSettings", "NodeLease", "deadline", "fence_due", "fence_targets"]
 
 log = logging.getLogger("dlxc.kubelet.lease")
 
@@ -83,16 +85,16 @@ class NodeLease:
             now = now_iso()
             await self.client.create("leases", {"metadata": {"name": self.node_name}, "spec": {**self.spec, "renewTime": now, "acquireTime": now}})
 
-    async def tick(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    async def tick(self, loop: asyncio.AbstractEventLoop | None = None, task: asyncio.Task[Any] | None = None) -> None:
         """One renewal, bounded by the request timeout; fence when renewals failed for the fence timeout.
-        `loop`: the running loop, when the caller knows it (run() does)."""
+        `loop` and `task`: the running loop and task, when the caller knows them (run() does)."""
         loop = loop or asyncio.get_running_loop()
         started = self.clock()
         try:
-            # asyncio.timeout_at, not wait_for: no task per renewal (thousands a second in hollow nodes);
-            # and on the loop known ahead: asyncio.timeout looks the running loop up once more, and each
+            # A deadline, not wait_for: no task per renewal (thousands a second in hollow nodes); and on
+            # the loop and task known ahead: asyncio.timeout_at looks both up, and on Python 3.11 each
             # look-up is a getpid() syscall.
-            async with asyncio.timeout_at(loop.time() + self.settings.request_timeout):
+            async with deadline(loop, task, loop.time() + self.settings.request_timeout):
                 await self.renew()
         except (ApiError, asyncio.TimeoutError) as exc:
             log.warning("lease renewal failed: %s", getattr(exc, "message", None) or type(exc).__name__)
@@ -128,10 +130,11 @@ class NodeLease:
         ready = False
         watched = sdnotify.enabled()  # not under systemd: no looking it up again every tick
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
         try:
             while True:
                 started = self.clock()
-                await self.tick(loop)
+                await self.tick(loop, task)
                 # Whether or not the renewal went through: the watchdog asks whether this loop (and so
                 # fencing) still runs, and a tick is bounded by the request timeout.
                 if watched:
@@ -157,3 +160,39 @@ async def _sleep(loop: asyncio.AbstractEventLoop, delay: float) -> None:
         await future
     finally:
         handle.cancel()
+
+
+class Deadline:
+    """asyncio.timeout_at for a task known ahead: the same semantics (the task is cancelled at `when`,
+    and the block raises TimeoutError), without looking up the running loop and task on every use."""
+
+    __slots__ = ("cancelling", "expired", "handle", "loop", "task", "when")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], when: float) -> None:
+        self.loop = loop
+        self.task = task
+        self.when = when
+        self.expired = False
+        self.cancelling = 0
+        self.handle: asyncio.TimerHandle | None = None
+
+    async def __aenter__(self) -> Deadline:
+        self.cancelling = self.task.cancelling()
+        self.handle = self.loop.call_at(self.when, self._expire)
+        return self
+
+    def _expire(self) -> None:
+        self.expired = True
+        self.task.cancel()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        # Ours only if nobody else cancelled the task meanwhile (as asyncio.Timeout decides).
+        if self.expired and self.task.uncancel() <= self.cancelling and exc_type is asyncio.CancelledError:
+            raise TimeoutError from exc
+
+
+def deadline(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None, when: float) -> Any:
+    """A Deadline when the task is known, asyncio.timeout_at otherwise."""
+    return Deadline(loop, task, when) if task is not None else asyncio.timeout_at(when)
