@@ -46,6 +46,8 @@ VERSION_HEADER = b"x-dlxc-renewals"
 STAMP = b"+"  # a renewal line stamped by the apiserver
 UPGRADE = b"dlxc-renewals/3"  # the Upgrade token of version 3: the same lines on the bare connection
 SWITCHED = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: 3\r\n\r\n" % (UPGRADE, VERSION_HEADER)
+log = logging.getLogger("dlxc.apiserver.renewals")
+
 MAX_PENDING = 1 << 16  # bytes of an unfinished line an upgraded stream holds before it gives up on the peer
 
 
@@ -246,6 +248,10 @@ class Upgraded(asyncio.Protocol):
                 answer = self.stream.answer_now(self.state, line) or await self.stream.answer(self.state, line)
                 if not self.transport.is_closing():
                     self.transport.write(answer)
+        except Exception:
+            # As an HTTP stream's app failing would: the connection ends, the kubelet opens another.
+            log.exception("renewal stream of %s failed", self.state.name)
+            self.transport.close()
         finally:
             self.backlog = None
 
