@@ -314,7 +314,7 @@ class RenewalStream:
         request, self._request, self._response, self._outgoing = self._request, None, None, None
         transport, self._transport = self._transport, None
         connection, self._connection = self._connection, None
-        self.owed = 0
+        stalled, self.owed = self.stalled, 0
         if request is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(request.__aexit__(None, None, None), 1.0)
@@ -323,6 +323,11 @@ class RenewalStream:
             # them to go out before closing its socket: for ever. Nothing else uses it (its body never ended).
             transport.abort()
         if connection is not None:
-            await connection.close()
+            if stalled and connection.transport is not None:
+                # No answers for several renewals: a TLS close would wait for the apiserver's answer too.
+                self.client.upgraded.discard(connection.transport)
+                connection.transport.abort()
+            else:
+                await connection.close()
         if move:
             self.client.next_server()

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import json
 import socket
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from dlxc.client.api import Client
 from dlxc.client.config import ClientConfig
 from dlxc.client.errors import Forbidden, NotFound
 from dlxc.client.renewals import STALLED, RenewalStream
+from dlxc.cluster.pki import ensure_pki
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -192,3 +195,49 @@ def test_close_closes_the_connection_even_when_the_apiserver_stopped_reading() -
         await listening.wait_closed()
 
     asyncio.run(go())
+
+
+def test_a_stalled_upgraded_stream_is_cut_at_once(tmp_path: Path) -> None:
+    """Version 3 on TLS: closing waits for the apiserver's answer to the close, and one that stopped
+    reading never gives it. A stream that got no answers for STALLED renewals is cut instead, so the
+    next renewal goes to the next apiserver at once."""
+    pki = ensure_pki(tmp_path / "pki")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: dlxc-renewals/3\r\n\r\n")
+            await reader.readline()
+            writer.write(OK)  # the first renewal; then it reads and answers nothing (hung)
+            writer.transport.pause_reading()
+            await asyncio.sleep(60)
+        finally:
+            writer.transport.abort()
+
+    async def go() -> float:
+        listening = await asyncio.start_server(silent, "127.0.0.1", 0, ssl=context)
+        port = listening.sockets[0].getsockname()[1]
+        async with Client(ClientConfig(server=f"https://127.0.0.1:{port}", certificate_authority=str(pki.ca_cert))) as client:
+            stream = RenewalStream(client, "n1")
+            await stream.renew(SPEC)
+            connection = stream._connection
+            assert connection is not None and connection.transport is not None
+            for _ in range(STALLED):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        await stream.renew(SPEC)
+            assert stream.stalled
+            started = asyncio.get_running_loop().time()
+            await stream.close()
+            took = asyncio.get_running_loop().time() - started
+            await asyncio.wait_for(connection.lost, 0.5)  # cut, not closing
+            assert not client.upgraded
+        listening.close()
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+        await listening.wait_closed()
+        return took
+
+    assert asyncio.run(go()) < 0.5
