@@ -427,7 +427,9 @@ def _renewal_paths() -> dict[str, Any]:
                      "summary": "Renew a Lease on one long request: each NDJSON line is answered in order; "
                                 "a node's own Lease is renewed from memory, other lines are written as a PATCH.",
                      "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": line}}},
-                     "responses": {"200": {"description": "One answer line per renewal, in order.",
+                     "responses": {"101": {"description": "Version 3, asked for with `Connection: Upgrade` and `Upgrade: dlxc-renewals/3` "
+                                                          "on a request without a body: the same lines both ways on the bare connection."},
+                                   "200": {"description": "One answer line per renewal, in order.",
                                            "headers": {"X-Dlxc-Renewals": {"description": "2: `+` lines are understood.",
                                                                            "schema": {"type": "string"}}},
                                            "content": {"application/x-ndjson": {"schema": answer}}},

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/heartbeat.py --nodes 5000
 
-Every component is its own process: etcd, `dlxc apiserver`, `dlxc controller`, and `dlxc
-hollow-nodes` (N nodes, each a `NodeLease` renewing every second, as a real kubelet). Once every
+Every component is its own process: etcd, `dlxc apiserver` (serving TLS, as a real cluster does,
+unless --insecure-http), `dlxc controller`, and `dlxc hollow-nodes` (N nodes, each a `NodeLease` renewing every second, as a real kubelet). Once every
 node has its Lease, it measures over a quiet window: the apiserver's CPU (% of one core), etcd's
 writes per second (put + delete + txn counters from etcd's own /metrics), the hollow process's CPU,
 and how old the renewTime of a sample of Leases is (proof the renewals happen). Then one more
@@ -35,6 +35,7 @@ from harness import Processes, cpu_seconds, etcd_argv, free_port, wait_http  # n
 from apiserver.auth import TokenFile  # noqa: E402
 from dlxc.client.api import Client  # noqa: E402
 from dlxc.client.config import ClientConfig, save_config  # noqa: E402
+from dlxc.cluster.pki import ensure_pki  # noqa: E402
 from dlxc.sim.hollow import HollowNode, HollowNodes  # noqa: E402
 
 WRITES = re.compile(r"^etcd_mvcc_(put|delete|txn)_total(?:\{[^}]*\})? ([0-9.e+]+)$", re.M)
@@ -45,6 +46,19 @@ def etcd_writes(metrics_url: str) -> float:
     return sum(float(v) for _, v in WRITES.findall(httpx.get(metrics_url, timeout=5).text))
 
 
+
+
+def wait_ready(url: str, *, verify: str | bool, timeout: float = 30.0) -> None:
+    """harness.wait_http, trusting the bench's CA."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within {timeout:g}s")
 
 
 def ready(node: dict) -> str | None:
@@ -67,14 +81,21 @@ class Bench(Processes):
         token_file = self.tmp / "tokens"
         token = TokenFile(token_file).add("bench", "admin")
         port = free_port()
-        config = save_config(ClientConfig(server=f"http://127.0.0.1:{port}", token=token), self.tmp / "config.yaml")
-        env = {**os.environ, "DLXC_SERVER": f"http://127.0.0.1:{port}", "DLXC_TOKEN": token,
-               "DLXC_CONFIG": str(config), "DLXC_LOG_LEVEL": "warning"}
+        # TLS by default, as a real cluster serves it (`dlxc init`'s CA and server certificate).
+        ca: str | None = None
+        serving = ["--insecure-http"]
+        if not self.args.insecure_http:
+            pki = ensure_pki(self.tmp / "pki", hosts=["127.0.0.1"])
+            ca, serving = str(pki.ca_cert), ["--tls-cert-file", str(pki.server_cert), "--tls-private-key-file", str(pki.server_key)]
+        server = f"{'http' if ca is None else 'https'}://127.0.0.1:{port}"
+        config = save_config(ClientConfig(server=server, token=token, certificate_authority=ca), self.tmp / "config.yaml")
+        env = {**os.environ, "DLXC_SERVER": server, "DLXC_TOKEN": token, "DLXC_CONFIG": str(config), "DLXC_LOG_LEVEL": "warning"}
+        self.config = ClientConfig(server=server, token=token, certificate_authority=ca)
         self.apiserver = self.spawn("apiserver", [
-            sys.executable, "-m", "dlxc", "apiserver", "--port", str(port), "--insecure-http",
+            sys.executable, "-m", "dlxc", "apiserver", "--port", str(port), *serving,
             "--etcd-endpoints", f"http://127.0.0.1:{client}", "--etcd-prefix", "/bench", "--token-file", str(token_file),
         ], env)
-        wait_http(f"http://127.0.0.1:{port}/readyz")
+        wait_ready(f"{server}/readyz", verify=ca or True)
         self.spawn("controller", [sys.executable, "-m", "dlxc", "controller", "--no-leader-elect"], env)
         self.hollow = self.spawn("hollow", [
             sys.executable, "-m", "dlxc", "hollow-nodes", "--count", str(self.args.nodes), "--prefix", "h", "--concurrency", "32",
@@ -116,8 +137,8 @@ class Bench(Processes):
 
     async def run(self) -> dict:
         args = self.args
-        env = self.start()
-        config = ClientConfig(server=env["DLXC_SERVER"], token=env["DLXC_TOKEN"])
+        self.start()
+        config = self.config
         started = time.monotonic()
         async with Client(config, timeout=120) as client:
             while True:
@@ -163,6 +184,9 @@ class Bench(Processes):
             "node_status_writes_per_s": round(events["nodes"] / elapsed, 1),
             "renew_age_max_s": round(max(ages), 2),
             "detect_s": round(detect_s, 2),
+            "tls": not args.insecure_http,
+            "per_renewal_us": {"apiserver": round(1e6 * apiserver_cpu / (elapsed * args.nodes), 1),
+                               "hollow": round(1e6 * hollow_cpu / (elapsed * args.nodes), 1)},  # CPU per renewal (one a second per node)
             "load_avg_1m": round(os.getloadavg()[0], 1),
         }
 
@@ -177,6 +201,8 @@ def main() -> None:
     parser.add_argument("--register-timeout", type=float, default=300.0,
                         help="Measure anyway after this many seconds, even if not every node has its Lease.")
     parser.add_argument("--keep", action="store_true", help="Keep the temp dir with the logs.")
+    parser.add_argument("--insecure-http", action="store_true",
+                        help="Serve plain HTTP on loopback (the figures before TLS was measured) instead of TLS as a real cluster does.")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dlxc-heartbeat-bench-"))
     bench = Bench(args, tmp)

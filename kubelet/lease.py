@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
 
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, NotFound
@@ -24,7 +27,7 @@ from kubelet import sdnotify
 from kubelet.settings import LeaseSettings
 from schemas.base import Obj, now_iso
 
-__all__ = ["LeaseSettings", "NodeLease", "fence_due", "fence_targets"]
+__all__ = ["Deadline", "LeaseSettings", "NodeLease", "Wheel", "deadline", "fence_due", "fence_targets"]
 
 log = logging.getLogger("dlxc.kubelet.lease")
 
@@ -59,6 +62,7 @@ class NodeLease:
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         stream: RenewalStream | None = None,
+        wheel: Wheel | None = None,
     ) -> None:
         self.client = client
         self.node_name = node_name
@@ -72,6 +76,8 @@ class NodeLease:
         self.fenced = False
         self.renewed = asyncio.Event()  # set after the first acknowledged renewal
         self.stream = stream or RenewalStream(client, node_name)  # a test gives a fake at this boundary
+        # The timers of the renewal loop (shared by the NodeLeases of one process of hollow nodes).
+        self.wheel = wheel or Wheel()
         self.spec = {"holderIdentity": node_name, "leaseDurationSeconds": self.settings.duration_seconds}  # renewTime: the stream's
 
     async def renew(self) -> None:
@@ -83,16 +89,16 @@ class NodeLease:
             now = now_iso()
             await self.client.create("leases", {"metadata": {"name": self.node_name}, "spec": {**self.spec, "renewTime": now, "acquireTime": now}})
 
-    async def tick(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    async def tick(self, loop: asyncio.AbstractEventLoop | None = None, task: asyncio.Task[Any] | None = None) -> None:
         """One renewal, bounded by the request timeout; fence when renewals failed for the fence timeout.
-        `loop`: the running loop, when the caller knows it (run() does)."""
+        `loop` and `task`: the running loop and task, when the caller knows them (run() does)."""
         loop = loop or asyncio.get_running_loop()
         started = self.clock()
         try:
-            # asyncio.timeout_at, not wait_for: no task per renewal (thousands a second in hollow nodes);
-            # and on the loop known ahead: asyncio.timeout looks the running loop up once more, and each
+            # A deadline, not wait_for: no task per renewal (thousands a second in hollow nodes); and on
+            # the loop and task known ahead: asyncio.timeout_at looks both up, and on Python 3.11 each
             # look-up is a getpid() syscall.
-            async with asyncio.timeout_at(loop.time() + self.settings.request_timeout):
+            async with deadline(loop, task, loop.time() + self.settings.request_timeout, self.wheel):
                 await self.renew()
         except (ApiError, asyncio.TimeoutError) as exc:
             log.warning("lease renewal failed: %s", getattr(exc, "message", None) or type(exc).__name__)
@@ -128,17 +134,18 @@ class NodeLease:
         ready = False
         watched = sdnotify.enabled()  # not under systemd: no looking it up again every tick
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
         try:
             while True:
                 started = self.clock()
-                await self.tick(loop)
+                await self.tick(loop, task)
                 # Whether or not the renewal went through: the watchdog asks whether this loop (and so
                 # fencing) still runs, and a tick is bounded by the request timeout.
                 if watched:
                     if not ready and self.renewed.is_set():
                         ready = sdnotify.notify("READY=1")
                     sdnotify.notify("WATCHDOG=1")
-                await _sleep(loop, max(0.0, self.settings.renew_interval - (self.clock() - started)))
+                await _sleep(self.wheel, loop, max(0.0, self.settings.renew_interval - (self.clock() - started)))
         finally:
             await self.stream.close()
 
@@ -148,12 +155,87 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def _sleep(loop: asyncio.AbstractEventLoop, delay: float) -> None:
-    """asyncio.sleep on a loop known ahead: asyncio.sleep looks the running loop up (a getpid() syscall),
-    thousands of times a second in a process of hollow nodes."""
+async def _sleep(wheel: Wheel, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+    """asyncio.sleep on a loop known ahead (asyncio.sleep looks the running loop up: a getpid() syscall,
+    thousands of times a second in a process of hollow nodes), woken by the wheel."""
     future = loop.create_future()
-    handle = loop.call_later(delay, _wake, future)
+    entry = wheel.call_at(loop, loop.time() + delay, _wake, future)
     try:
         await future
     finally:
-        handle.cancel()
+        Wheel.cancel(entry)
+
+
+class Wheel:
+    """Timers of one loop due in the same millisecond share one loop timer.
+
+    A process of 5,000 hollow nodes runs 5,000 renewal loops, and each renewal needs a deadline and a
+    wake-up for the next one: a loop timer each (made, armed, cancelled, closed) was a fifth of that
+    process's CPU. The loop's timers count in whole milliseconds anyway, so sharing them changes no
+    timing; a kubelet runs the same code, with one entry per millisecond.
+    """
+
+    __slots__ = ("loop", "slots")
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.slots: dict[int, list[list[Any]]] = {}  # millisecond -> entries [callback, argument]
+
+    def call_at(self, loop: asyncio.AbstractEventLoop, when: float, callback: Callable[[Any], None], arg: Any) -> list[Any]:
+        """callback(arg) at `when` on loop's clock (not before its millisecond); cancel() the returned entry."""
+        if loop is not self.loop:
+            self.loop, self.slots = loop, {}  # a new loop (tests run several): the old one's timers are gone
+        slot = math.ceil(when * 1000)
+        entries = self.slots.get(slot)
+        if entries is None:
+            entries = self.slots[slot] = []
+            loop.call_at(slot / 1000, self._fire, slot)
+        entry = [callback, arg]
+        entries.append(entry)
+        return entry
+
+    @staticmethod
+    def cancel(entry: list[Any]) -> None:
+        entry[0] = None
+
+    def _fire(self, slot: int) -> None:
+        for callback, arg in self.slots.pop(slot, ()):
+            if callback is not None:
+                callback(arg)
+
+
+class Deadline:
+    """asyncio.timeout_at for a task known ahead: the same semantics (the task is cancelled at `when`,
+    and the block raises TimeoutError), without looking up the running loop and task on every use."""
+
+    __slots__ = ("cancelling", "entry", "expired", "loop", "task", "wheel", "when")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], when: float, wheel: Wheel) -> None:
+        self.loop = loop
+        self.task = task
+        self.when = when
+        self.wheel = wheel
+        self.expired = False
+        self.cancelling = 0
+        self.entry: list[Any] | None = None
+
+    async def __aenter__(self) -> Deadline:
+        self.cancelling = self.task.cancelling()
+        self.entry = self.wheel.call_at(self.loop, self.when, Deadline._expire, self)
+        return self
+
+    def _expire(self) -> None:
+        self.expired = True
+        self.task.cancel()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.entry is not None:
+            Wheel.cancel(self.entry)
+        # Ours only if nobody else cancelled the task meanwhile (as asyncio.Timeout decides).
+        if self.expired and self.task.uncancel() <= self.cancelling and exc_type is asyncio.CancelledError:
+            raise TimeoutError from exc
+
+
+def deadline(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None, when: float, wheel: Wheel) -> Any:
+    """A Deadline when the task is known, asyncio.timeout_at otherwise."""
+    return Deadline(loop, task, when, wheel) if task is not None else asyncio.timeout_at(when)

@@ -65,6 +65,9 @@ class Client(ApiVerbs):
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._streams: aiohttp.ClientSession | None = None
+        # Connections of its own that a long stream keeps outside aiohttp (dlxc.client.renewals'
+        # version 3): cut when the client closes, as the streams session's are.
+        self.upgraded: set[asyncio.BaseTransport] = set()
         # A leader's fencing token, (lease name, resourceVersion): while set, every write of this
         # client commits only if that Lease is still at that revision (see dlxc.client.leaderelection).
         self.fence: tuple[str, str] | None = None
@@ -94,6 +97,11 @@ class Client(ApiVerbs):
         if self._streams is not None:
             await self._streams.close()
             self._streams = None
+        if self.upgraded:
+            for transport in list(self.upgraded):
+                transport.abort()  # at once: a TLS close would wait for the peer, and the loop may end
+            self.upgraded.clear()
+            await asyncio.sleep(0)  # the sockets close on the next turn of the loop
 
     async def __aenter__(self) -> Client:
         return self

@@ -16,13 +16,22 @@ acknowledged on the stream, a renewal that differs from it only by renewTime is 
 only. The lines after the first are written to the connection as chunks directly (not through
 aiohttp's body writer, a task switch and a queue per renewal), and an answer equal to the last
 good one is not decoded again: at thousands of nodes per process every step per renewal counts.
+
+Version 3 (apiserver.renewals): the stream is opened with `Upgrade: dlxc-renewals/3` on a request
+without a body, on a connection of its own (`_Connection`, a plain asyncio protocol, not aiohttp's
+machinery: its parser, stream reader and body writer per renewal were most of this side's cost).
+After `101 Switching Protocols` the same lines go both ways with no HTTP framing: a renewal is one
+write of `+\n`, its answer one read. An apiserver that answers anything else below 400 (an older
+one: it ignores the Upgrade header) gets a version 2 stream on aiohttp instead, as before.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -31,12 +40,94 @@ from dlxc.client.api import Client
 from dlxc.client.errors import TemporaryError, error_from_response
 from schemas.base import Obj, now_iso
 
-__all__ = ["STAMP", "VERSION_HEADER", "RenewalStream"]
+__all__ = ["STAMP", "UPGRADE", "VERSION_HEADER", "RenewalStream"]
 
 _END = b""
 STALLED = 3  # unanswered renewals after which the stream is given up
 VERSION_HEADER = "X-Dlxc-Renewals"  # in the answer's headers: the line versions the apiserver understands
 STAMP = b"+\n"  # version 2: "renewed now", the stream's last acknowledged JSON renewal stamped by the apiserver
+UPGRADE = "dlxc-renewals/3"  # version 3: the same lines on the bare connection, after 101
+MAX_HEAD = 1 << 16  # bytes of an answer's status line and headers (and of an error body) read at most
+
+
+class _Connection(asyncio.Protocol):
+    """A version 3 stream's connection: the answer's head, then lines. `wait()` until there is news."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, owner: set[asyncio.BaseTransport]) -> None:
+        self.loop = loop
+        self.owner = owner  # the client's set of such connections, closed with it
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.closed: BaseException | None = None  # why the connection ended, once it has
+        self.waiter: asyncio.Future[None] | None = None
+        self.lost: asyncio.Future[None] = loop.create_future()  # done when the connection has ended
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.owner.add(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer = self.buffer + data if self.buffer else data
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.discard(self.transport)  # type: ignore[arg-type]
+        self.closed = exc or ConnectionResetError("the apiserver closed the connection")
+        if not self.lost.done():
+            self.lost.set_result(None)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until more bytes came or the connection ended (then raise why)."""
+        if self.closed is not None:
+            raise self.closed
+        self.waiter = self.loop.create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
+        if self.closed is not None and b"\n" not in self.buffer:
+            raise self.closed
+
+    async def head(self) -> tuple[int, dict[str, str]]:
+        """The answer's status code and headers (lower-case names); the bytes after them stay in buffer."""
+        while b"\r\n\r\n" not in self.buffer:
+            if len(self.buffer) > MAX_HEAD:
+                raise ValueError("the answer's headers are too long")
+            await self.wait()
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        status, *fields = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for field in fields:
+            key, _, value = field.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        return int(status.split(" ", 2)[1]), headers
+
+    async def body(self, headers: dict[str, str]) -> bytes:
+        """An error answer's body (Content-Length; up to the connection's end otherwise)."""
+        length = int(headers.get("content-length", MAX_HEAD))
+        with contextlib.suppress(ConnectionError):
+            while len(self.buffer) < min(length, MAX_HEAD):
+                await self.wait()
+        return self.buffer[:length]
+
+    async def close(self) -> None:
+        """Close, and wait for it a second at most (a TLS close waits for the peer's answer): then cut."""
+        if self.transport is None:
+            return
+        self.owner.discard(self.transport)
+        self.transport.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.lost), 1.0)
+        except asyncio.TimeoutError:
+            self.transport.abort()
 
 
 def _json_line(spec: Obj) -> bytes:
@@ -58,6 +149,7 @@ class RenewalStream:
         self._shape: Obj | None = None  # the spec of the last acknowledged JSON renewal
         self._good = b""  # the last good answer line, and what it decoded to
         self._good_answer: Obj = {}
+        self._connection: _Connection | None = None  # a version 3 stream's (no aiohttp then)
 
     @property
     def stalled(self) -> bool:
@@ -70,7 +162,57 @@ class RenewalStream:
                 return
             yield line
 
+    def _request_head(self, server: str) -> bytes:
+        url = urlsplit(server)
+        path = f"{url.path.rstrip('/')}{self.client.path('leases', self.name)}/renewals"
+        fields = {"Host": url.netloc, **self.client.headers, "Connection": "Upgrade", "Upgrade": UPGRADE, "Content-Length": "0"}
+        return (f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n").encode("latin-1")
+
+    async def _upgrade(self) -> bool:
+        """Open a version 3 stream; False when the apiserver does not upgrade (an older one)."""
+        server = self.client.server
+        url = urlsplit(server)
+        context: ssl.SSLContext | None = None
+        if url.scheme == "https":
+            context = self.client.ssl if isinstance(self.client.ssl, ssl.SSLContext) else ssl.create_default_context()
+        loop = asyncio.get_running_loop()
+        connection: _Connection | None = None
+        try:
+            _, connection = await asyncio.wait_for(loop.create_connection(
+                lambda: _Connection(loop, self.client.upgraded), url.hostname, url.port or (443 if context else 80), ssl=context,
+                server_hostname=url.hostname if context else None,
+            ), 5.0)
+            assert connection.transport is not None
+            connection.transport.write(self._request_head(server))
+            status, headers = await connection.head()
+            if status == 101 and headers.get("upgrade", "").lower() == UPGRADE:
+                self._connection, connection = connection, None
+                return True
+            if status < 400:
+                return False
+            body = await connection.body(headers)
+        except (OSError, ValueError, asyncio.TimeoutError, ssl.SSLError) as exc:
+            self.client.next_server()
+            raise TemporaryError(f"cannot open the renewal stream at {server}: {exc or type(exc).__name__}") from exc
+        finally:
+            if connection is not None and connection.transport is not None:
+                self.client.upgraded.discard(connection.transport)
+                connection.transport.abort()  # not upgraded: nothing more to say on it
+        try:
+            answer = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            answer = None
+        raise error_from_response(status, answer)
+
     async def _open(self, first: bytes) -> None:
+        self._pending = b""
+        self.owed = 0
+        self._shape = None
+        self._good = b""
+        if await self._upgrade():
+            self._stamps = True
+            self._connection.transport.write(first)  # type: ignore[union-attr]
+            return
         # aiohttp sends the request's headers with the first chunk of its body: the first renewal
         # must be queued before the answer's headers can come.
         self._outgoing = asyncio.Queue()
@@ -104,6 +246,12 @@ class RenewalStream:
         self._good = b""
 
     async def _answer(self) -> bytes:
+        connection = self._connection
+        if connection is not None:
+            while b"\n" not in connection.buffer:
+                await connection.wait()
+            line, connection.buffer = connection.buffer.split(b"\n", 1)
+            return line
         assert self._response is not None
         while b"\n" not in self._pending:
             chunk = await self._response.content.readany()
@@ -114,6 +262,10 @@ class RenewalStream:
         return line
 
     def _send(self, line: bytes) -> None:
+        if self._connection is not None:
+            if self._connection.transport is not None:
+                self._connection.transport.write(line)
+            return
         transport = self._transport
         if transport is not None and not transport.is_closing():
             transport.write(b"%x\r\n%s\r\n" % (len(line), line))  # one chunk of the chunked body
@@ -125,7 +277,7 @@ class RenewalStream:
         """Renew the Lease with `spec` (holder, duration; renewTime is now) and wait for the answer:
         {"code": 200, ...}, or raise the API error. `+` when it is the spec last acknowledged."""
         sent: Obj | None = None  # a JSON renewal's spec: what a `+` repeats once it is acknowledged
-        if self._response is None:
+        if self._response is None and self._connection is None:
             sent = dict(spec)
             await self._open(_json_line(spec))
         elif self._stamps and spec == self._shape:
@@ -144,7 +296,7 @@ class RenewalStream:
                 if self.owed == 0:
                     break
             answer = self._good_answer if raw == self._good else orjson.loads(raw)
-        except (aiohttp.ClientError, asyncio.TimeoutError, TemporaryError, orjson.JSONDecodeError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, TemporaryError, orjson.JSONDecodeError, OSError) as exc:
             await self.close()
             raise TemporaryError(f"renewal stream broke: {exc or type(exc).__name__}") from exc
         if answer.get("code", 500) >= 400:
@@ -161,7 +313,8 @@ class RenewalStream:
             self._outgoing.put_nowait(_END)
         request, self._request, self._response, self._outgoing = self._request, None, None, None
         transport, self._transport = self._transport, None
-        self.owed = 0
+        connection, self._connection = self._connection, None
+        stalled, self.owed = self.stalled, 0
         if request is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(request.__aexit__(None, None, None), 1.0)
@@ -169,5 +322,12 @@ class RenewalStream:
             # Closed with renewals still unsent (an apiserver that stopped reading), it would wait for
             # them to go out before closing its socket: for ever. Nothing else uses it (its body never ended).
             transport.abort()
+        if connection is not None:
+            if stalled and connection.transport is not None:
+                # No answers for several renewals: a TLS close would wait for the apiserver's answer too.
+                self.client.upgraded.discard(connection.transport)
+                connection.transport.abort()
+            else:
+                await connection.close()
         if move:
             self.client.next_server()

@@ -27,7 +27,7 @@ from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from dlxc.sim.statsserver import HollowStats
-from kubelet.lease import NodeLease
+from kubelet.lease import NodeLease, Wheel
 from kubelet.settings import KubeletSettings, LeaseSettings
 from kubelet.usage import status_due
 from schemas.base import Obj, now_iso
@@ -97,8 +97,9 @@ class HollowNodes:
         self.stats = stats
         self.stream_endpoint = ""  # host:port of `stats` once it listens
         self.reported = 0
+        wheel = Wheel()  # the nodes' renewal timers due in the same millisecond share one loop timer
         self.leases = {
-            name: NodeLease(client, name, lease or LeaseSettings(), on_fence=self._nothing_runs, on_recover=self._nothing_runs)
+            name: NodeLease(client, name, lease or LeaseSettings(), on_fence=self._nothing_runs, on_recover=self._nothing_runs, wheel=wheel)
             for name in self.nodes
         }
 

@@ -111,3 +111,4 @@ def test_heartbeat_bench_renews_from_memory_and_detects_a_silent_node() -> None:
     assert figures["lease_writes_per_s"] < 20  # a renewal is not a write: 200 nodes renew 200 times a second
     assert figures["apiserver_cpu_pct"] > 0 and figures["etcd_writes_per_s"] >= figures["lease_writes_per_s"]
     assert figures["detect_s"] >= 4  # never before the expire-after (5 s) minus the last renewal's age
+    assert figures["tls"] and figures["per_renewal_us"]["apiserver"] > 0  # served as a real cluster does

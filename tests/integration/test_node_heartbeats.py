@@ -9,6 +9,7 @@ import aiohttp
 import orjson
 import pytest
 
+from apiserver import renewals
 from kubelet.lease import LeaseSettings, NodeLease
 
 pytestmark = pytest.mark.timeout(60)
@@ -57,8 +58,9 @@ def test_renewals_of_a_node_lease_write_nothing_to_etcd(make_api: Any) -> None:
     assert heartbeats.owned["n1"].template is not None and heartbeats.renewals >= 9
 
 
-def test_a_kubelet_of_the_previous_version_renews_with_json_lines(make_api: Any) -> None:
-    """JSON lines only, and never a look at X-Dlxc-Renewals: still answered from memory, in order."""
+def test_kubelets_of_the_previous_versions_renew_on_an_http_stream(make_api: Any) -> None:
+    """No Upgrade asked for; JSON lines, never a look at X-Dlxc-Renewals (version 1), then a `+`
+    (version 2): still answered from memory, in order."""
     api = make_api(heartbeat_expire_after=EXPIRE)
 
     async def go() -> None:
@@ -67,6 +69,7 @@ def test_a_kubelet_of_the_previous_version_renews_with_json_lines(make_api: Any)
             before = await revision(c)
             lines = [orjson.dumps({"spec": {"holderIdentity": "n1", "renewTime": f"2026-01-01T00:00:0{i}Z", "leaseDurationSeconds": 5}}) + b"\n"
                      for i in range(3)]
+            lines.append(b"+\n")  # and a kubelet of version 2: `+` on its HTTP stream, answered from memory
 
             async def body() -> Any:
                 for line in lines:
@@ -76,9 +79,9 @@ def test_a_kubelet_of_the_previous_version_renews_with_json_lines(make_api: Any)
                 async with session.post(f"{api.url}/apis/dlxc.io/v1/leases/n1/renewals", data=body()) as response:
                     assert response.headers["X-Dlxc-Renewals"] == "2"
                     answers = [orjson.loads(line) for line in (await response.read()).splitlines()]
-            assert [a["code"] for a in answers] == [200, 200, 200]
+            assert [a["code"] for a in answers] == [200, 200, 200, 200]
             assert await revision(c) == before
-            assert (await c.get("leases", "n1"))["spec"]["renewTime"] == "2026-01-01T00:00:02Z"
+            assert (await c.get("leases", "n1"))["spec"]["renewTime"] > "2026-01-01T00:00:02Z"  # the `+`: stamped now
 
     asyncio.run(go())
 
@@ -158,3 +161,47 @@ def test_a_node_moving_to_another_apiserver_keeps_its_lease(make_api: Any) -> No
                 await asyncio.sleep(0.1)
 
     asyncio.run(go())
+
+
+def test_renewals_over_tls_take_the_bare_connection_and_keep_the_lease_alive(make_api: Any) -> None:
+    """Version 3 as a real cluster runs it (TLS): 101, then `+` lines; no etcd write, renewTime moves."""
+    api = make_api(heartbeat_expire_after=EXPIRE, tls=True)
+
+    async def go() -> None:
+        async with api.client() as c:
+            lease = node_lease(c)
+            await lease.renew()
+            first = await c.get("leases", "n1")
+            before = await revision(c)
+            started = time.monotonic()
+            while time.monotonic() - started < EXPIRE * 2.5:  # longer than expire_after: kept alive
+                await lease.tick()
+                assert lease.stream._connection is not None  # upgraded, not an aiohttp request
+                await asyncio.sleep(0.1)
+            assert not lease.failing and await revision(c) == before
+            assert (await c.get("leases", "n1"))["spec"]["renewTime"] > first["spec"]["renewTime"]
+            await lease.stream.close()
+
+    asyncio.run(go())
+    assert api.server.server.config.app.state.heartbeats.owned["n1"].template is not None
+
+
+def test_a_new_kubelet_renews_through_an_apiserver_that_ignores_the_upgrade(make_api: Any, monkeypatch: Any) -> None:
+    """An apiserver of version 2 (here: this one, not looking at the Upgrade header, so the real HTTP
+    server answers the empty request): the kubelet falls back to an HTTP stream with `+` lines."""
+    monkeypatch.setattr(renewals, "wants_upgrade", lambda scope: False)
+    api = make_api(heartbeat_expire_after=EXPIRE)
+
+    async def go() -> None:
+        async with api.client() as c:
+            lease = node_lease(c)
+            await lease.renew()
+            before = await revision(c)
+            for _ in range(5):
+                await lease.tick()
+            assert not lease.failing and await revision(c) == before
+            assert lease.stream._connection is None and lease.stream._stamps  # version 2
+            await lease.stream.close()
+
+    asyncio.run(go())
+    assert api.server.server.config.app.state.heartbeats.renewals >= 4

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from apiserver.heartbeats import Heartbeats
-from apiserver.renewals import RenewalStream, split_lines
+from apiserver.renewals import SWITCHED, RenewalStream, Upgraded, split_lines, wants_upgrade
 from dlxc.client.errors import NotFound
 from schemas import KINDS
 
@@ -143,3 +143,102 @@ def test_a_missing_lease_is_not_found_so_the_kubelet_creates_it() -> None:
     app, _, _ = stream()
     _, bodies = run(app, [JSON])
     assert orjson.loads(bodies[0])["code"] == 404
+
+
+@pytest.mark.parametrize(
+    ("headers", "wanted"),
+    [
+        ([(b"connection", b"Upgrade"), (b"upgrade", b"dlxc-renewals/3")], True),
+        ([(b"connection", b"keep-alive, upgrade"), (b"upgrade", b"DLXC-Renewals/3 ")], True),
+        ([(b"upgrade", b"dlxc-renewals/3")], False),
+        ([(b"connection", b"upgrade"), (b"upgrade", b"websocket")], False),
+        ([(b"connection", b"upgrade"), (b"upgrade", b"dlxc-renewals/4")], False),
+        ([], False),
+    ],
+    ids=["asked", "token-among-others", "no-connection-upgrade", "websocket", "unknown-version", "plain"],
+)
+def test_wants_upgrade(headers: list[tuple[bytes, bytes]], wanted: bool) -> None:
+    assert wants_upgrade({"headers": headers}) is wanted
+
+
+class Wire:
+    """The connection under the HTTP server at the boundary: what was written, which protocol reads."""
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+        self.writes: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def get_protocol(self) -> Any:
+        return self.protocol
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+
+class Http:
+    """The HTTP server's protocol, told when the connection it gave away ends."""
+
+    def __init__(self) -> None:
+        self.lost: list[Any] = []
+
+    def connection_lost(self, exc: Any) -> None:
+        self.lost.append(exc)
+
+
+OK10 = b'{"code":200,"resourceVersion":"10"}\n'
+
+
+def test_an_upgraded_stream_answers_in_order_and_stamps_without_the_loop() -> None:
+    app, leases, beats = stream("n1")
+    http = Http()
+    wire = Wire(http)
+
+    async def go() -> tuple[list[bytes], list[bytes]]:
+        call = asyncio.create_task(app.upgraded(wire, "n1"))
+        await asyncio.sleep(0)
+        protocol = wire.protocol
+        assert isinstance(protocol, Upgraded) and wire.writes == [SWITCHED]
+        # The JSON line needs a write (a task); the `+` lines read with it wait for its answer.
+        protocol.data_received(JSON + b"+\n+")
+        protocol.data_received(b"\n")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        first = list(wire.writes[1:])
+        # Now held from memory: a `+` is answered inside data_received, before the loop turns again.
+        protocol.data_received(b"+\n+\n")
+        second = list(wire.writes[1 + len(first):])
+        protocol.connection_lost(None)
+        await call
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert b"".join(first) == OK10 * 3
+    assert second == [OK10 * 2]
+    assert len(leases.patches) == 1 and beats.renewals == 4
+    assert http.lost == [None]  # the HTTP server's bookkeeping sees the connection end
+
+
+def test_an_upgraded_stream_gives_up_on_a_line_without_end() -> None:
+    app, _, _ = stream("n1")
+    wire = Wire(Http())
+
+    async def go() -> None:
+        call = asyncio.create_task(app.upgraded(wire, "n1"))
+        await asyncio.sleep(0)
+        wire.protocol.data_received(b"x" * (1 << 17))
+        assert wire.closing
+        wire.protocol.connection_lost(None)
+        await call
+
+    asyncio.run(go())
+    assert orjson.loads(wire.writes[-1])["reason"] == "BadRequest"

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from kubelet.lease import LeaseSettings, NodeLease, fence_due, fence_targets
+from kubelet.lease import Deadline, LeaseSettings, NodeLease, Wheel, fence_due, fence_targets
 
 
 @pytest.mark.parametrize(
@@ -67,7 +68,7 @@ class Stream:
 
 
 def test_run_renews_every_interval_bounds_each_renewal_and_fences_after_the_fence_timeout() -> None:
-    """The loop's own timer and deadline (kubelet.lease._sleep, timeout_at on the loop): renewals every
+    """The loop's own timer and deadline (kubelet.lease._sleep and Deadline, on the Wheel): renewals every
     renew_interval, a hanging one given up after request_timeout, fencing once the fence timeout passed."""
     stream = Stream()
     fenced: list[float] = []
@@ -99,3 +100,57 @@ def test_run_renews_every_interval_bounds_each_renewal_and_fences_after_the_fenc
     assert lease.last_renewed <= silent and fenced[0] - lease.last_renewed >= settings.fence_timeout
     assert fenced[0] - silent <= settings.fence_timeout + 1.0  # each hanging renewal given up in time
     assert lease.renewed.is_set() and lease.failing and lease.fenced
+
+
+class Loop:
+    """The loop's timers at the boundary: call_at recorded, fired by the test; time as the test sets it."""
+
+    def __init__(self) -> None:
+        self.timers: list[tuple[float, Any, Any]] = []
+
+    def call_at(self, when: float, callback: Any, arg: Any) -> None:
+        self.timers.append((when, callback, arg))
+
+
+def test_wheel_entries_due_in_one_millisecond_share_a_loop_timer_and_cancelled_ones_do_not_fire() -> None:
+    loop = Loop()
+    wheel = Wheel()
+    fired: list[str] = []
+    wheel.call_at(loop, 10.0001, fired.append, "a")  # type: ignore[arg-type]
+    cancelled = wheel.call_at(loop, 10.0009, fired.append, "b")  # type: ignore[arg-type]
+    wheel.call_at(loop, 10.001, fired.append, "c")  # type: ignore[arg-type]
+    wheel.call_at(loop, 10.0011, fired.append, "d")  # type: ignore[arg-type]
+    Wheel.cancel(cancelled)
+    assert [when for when, _, _ in loop.timers] == [10.001, 10.002]  # never before an entry's own time
+    for _, callback, slot in loop.timers:
+        callback(slot)
+    assert fired == ["a", "c", "d"] and wheel.slots == {}
+
+
+def test_a_deadline_raises_timeout_error_and_leaves_an_outside_cancel_alone() -> None:
+    async def go() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        wheel = Wheel()
+        task = asyncio.current_task()
+        assert task is not None
+        timed_out = False
+        try:
+            async with Deadline(loop, task, loop.time() + 0.02, wheel):
+                await asyncio.sleep(1.0)
+        except TimeoutError:
+            timed_out = True
+        async with Deadline(loop, task, loop.time() + 1.0, wheel):
+            await asyncio.sleep(0.01)  # in time: nothing happens, and nothing fires later
+        await asyncio.sleep(0.02)
+
+        async def cancelled_from_outside() -> None:
+            async with Deadline(loop, asyncio.current_task(), loop.time() + 1.0, wheel):  # type: ignore[arg-type]
+                await asyncio.sleep(1.0)
+
+        inner = asyncio.create_task(cancelled_from_outside())
+        await asyncio.sleep(0.01)
+        inner.cancel()
+        outcome = await asyncio.gather(inner, return_exceptions=True)
+        return timed_out, isinstance(outcome[0], asyncio.CancelledError)
+
+    assert asyncio.run(go()) == (True, True)
