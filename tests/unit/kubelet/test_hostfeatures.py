@@ -180,12 +180,14 @@ def test_an_lxcfs_baseline_stops_only_what_was_started_since(tmp_path: Path, pro
 # ---- one SIGTERM for a tied lxcfs when its kubelet dies
 
 # Stands for lxcfs: counts the SIGTERMs it gets in the second after the first (lxcfs stops on the first).
+# With none in 30 s it gives up (the test has failed by then): it never outlives the test run.
 COUNTER = """
 import signal, sys, time
 got = []
 signal.signal(signal.SIGTERM, lambda *_: got.append(time.monotonic()))
 open(sys.argv[1] + ".ready", "w").close()
-while not got or time.monotonic() - got[0] < 1:
+give_up = time.monotonic() + 30
+while (got and time.monotonic() - got[0] < 1) or (not got and time.monotonic() < give_up):
     time.sleep(0.01)
 open(sys.argv[1], "w").write(str(len(got)))
 """
