@@ -44,12 +44,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_http(url: str, *, timeout: float = 30.0, what: str = "") -> None:
-    """Until GET url answers 200; `what` is added to the error (e.g. where the logs are)."""
+def wait_http(url: str, *, timeout: float = 30.0, what: str = "", verify: str | bool = True) -> None:
+    """Until GET url answers 200; `what` is added to the error (e.g. where the logs are); `verify`
+    is a CA file for an https URL of the bench's own PKI."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

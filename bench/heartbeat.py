@@ -46,21 +46,6 @@ def etcd_writes(metrics_url: str) -> float:
     return sum(float(v) for _, v in WRITES.findall(httpx.get(metrics_url, timeout=5).text))
 
 
-
-
-def wait_ready(url: str, *, verify: str | bool, timeout: float = 30.0) -> None:
-    """harness.wait_http, trusting the bench's CA."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer within {timeout:g}s")
-
-
 def ready(node: dict) -> str | None:
     return next((c["status"] for c in node.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
 
@@ -95,7 +80,7 @@ class Bench(Processes):
             sys.executable, "-m", "dlxc", "apiserver", "--port", str(port), *serving,
             "--etcd-endpoints", f"http://127.0.0.1:{client}", "--etcd-prefix", "/bench", "--token-file", str(token_file),
         ], env)
-        wait_ready(f"{server}/readyz", verify=ca or True)
+        wait_http(f"{server}/readyz", verify=ca or True)
         self.spawn("controller", [sys.executable, "-m", "dlxc", "controller", "--no-leader-elect"], env)
         self.hollow = self.spawn("hollow", [
             sys.executable, "-m", "dlxc", "hollow-nodes", "--count", str(self.args.nodes), "--prefix", "h", "--concurrency", "32",
