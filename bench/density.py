@@ -29,10 +29,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--batch-timeout", type=float, default=180.0)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument("--kubelet-arg", action="append", default=[],
+                        help="an extra kubelet argument, repeated (e.g. --kubelet-arg=--resync-interval=1h to leave out the resync)")
     args = parser.parse_args()
 
     # A /22 holds the goal's addresses; the node offers room for more than the goal.
-    cluster = BenchCluster(kubelet_args=["--max-containers", str(args.goal * 2)], subnet_prefixlen=22)
+    cluster = BenchCluster(kubelet_args=["--max-containers", str(args.goal * 2), *args.kubelet_arg], subnet_prefixlen=22)
     running = 0
     stopped_because = "goal reached"
     try:

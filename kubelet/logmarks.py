@@ -12,9 +12,11 @@ memory, so after a kubelet restart a file's older part falls back to its modific
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from stat import S_ISREG
 
 __all__ = ["LogMarks", "line_start", "start_offset"]
 
@@ -41,18 +43,21 @@ class LogMarks:
         self._marks: dict[tuple[int, int], list[Mark]] = {}
         self._lock = threading.Lock()  # looks run in a worker thread, reads in the event loop
 
-    def look(self, paths: Iterable[Path]) -> None:
+    def look(self, paths: Iterable[str | Path]) -> None:
         """Mark every file in `paths` that grew; forget files no longer among them (deleted: an inode
-        may be reused)."""
+        may be reused). A path that does not exist or is no regular file is skipped: callers pass
+        every name a log may have, and this one stat per path is the whole look."""
         with self._lock:
             self._look(paths)
 
-    def _look(self, paths: Iterable[Path]) -> None:
+    def _look(self, paths: Iterable[str | Path]) -> None:
         seen = set()
         for path in paths:
             try:
-                stat = path.stat()
+                stat = os.stat(path)
             except OSError:
+                continue
+            if not S_ISREG(stat.st_mode):
                 continue
             key = (stat.st_dev, stat.st_ino)
             seen.add(key)

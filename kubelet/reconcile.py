@@ -478,7 +478,10 @@ class Reconciler:
                                message=f"it {describe_exit(last_exit)}; restartPolicy {policy} does not restart it",
                                status=p.status, observed_generation=p.generation, ip=None)
             return DONE
-        return await self._report_observed(p.obj, p.desired, status=p.status)
+        # Nothing was done: LXC is as this pass read it, so it is not asked again (a resync of an idle
+        # node is one look per container, not two). An init that died since is noticed all the same:
+        # drift.watch queues a name whose init is gone, and the 1 s poll watches it from then on.
+        return await self._report_observed(p.obj, p.desired, status=p.status, observed=None if p.actions else p.observed)
 
     # ---- writing ----
 
@@ -527,9 +530,11 @@ class Reconciler:
             how = "takes effect at the next start"
         self._event(p, NORMAL, "Reconfigured", f"{how}; changed: {keys}")
 
-    async def _report_observed(self, obj: Obj, desired: Desired, *, status: Obj) -> Result:
+    async def _report_observed(self, obj: Obj, desired: Desired, *, status: Obj, observed: Observed | None = None) -> Result:
+        """Report what LXC has now: `observed` when the caller's look is still current, else a new look."""
         name = obj["metadata"]["name"]
-        observed = await asyncio.to_thread(self.observe, name)
+        if observed is None:
+            observed = await asyncio.to_thread(self.observe, name)
         if observed is None:
             await self._report(obj, phase="Failed", message="the LXC container disappeared", status=status)
             return DONE

@@ -327,6 +327,12 @@ class LxcRuntime:
             files = [directory / (CONSOLE_LOG + ".1"), directory / CONSOLE_LOG]
         return [path for path in files if path.is_file()]
 
+    def console_log_names(self, name: str) -> list[str]:
+        """Every path a console log of `name` may have (this run's, rotated, previous), existing or not:
+        no system call, for the once-a-second log marks (kubelet/logmarks.py stats each once)."""
+        directory = str(self.container_dir(name))
+        return [f"{directory}/{CONSOLE_LOG}.1", f"{directory}/{CONSOLE_LOG}", f"{directory}/{PREVIOUS_LOG}"]
+
     def state(self, name: str) -> str | None:
         """RUNNING, STOPPED, FROZEN, ...; None when there is no such container."""
         container = self._state_handles.get(name)

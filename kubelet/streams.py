@@ -286,16 +286,18 @@ class StreamServer:
         self._marking = asyncio.create_task(self._mark_logs(), name="console-log-marks")
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
-    def _console_logs(self) -> list[Path]:
-        """Every console log file of every container under the lxcpath (this run's, rotated, previous)."""
+    def _console_logs(self) -> list[str]:
+        """Every path a console log may have of every container under the lxcpath (this run's, rotated,
+        previous), existing or not: LogMarks.look stats each once and skips the missing ones."""
         try:
-            names = [entry.name for entry in Path(self.runtime.lxc_path).iterdir() if entry.is_dir()]
+            with os.scandir(self.runtime.lxc_path) as entries:
+                names = [entry.name for entry in entries if entry.is_dir()]
         except OSError:
             return []
-        paths: list[Path] = []
+        paths: list[str] = []
         for name in names:
             try:
-                paths += self.runtime.console_log_files(name) + self.runtime.console_log_files(name, previous=True)
+                paths += self.runtime.console_log_names(name)
             except ValueError:  # a directory that is no container name of ours
                 continue
         return paths
