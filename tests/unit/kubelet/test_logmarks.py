@@ -74,3 +74,17 @@ def test_marks_stay_bounded(tmp_path: Path) -> None:
         grow(path, b"x\n", NOW - MAX_MARKS + i, marks)
     assert path.read_bytes()[marks.start(path, NOW + 8.5):] == b"x\n"  # the newest marks keep their precision
     assert len(marks._marks[(path.stat().st_dev, path.stat().st_ino)]) <= MAX_MARKS  # noqa: SLF001
+
+
+def test_a_look_skips_paths_that_are_missing_or_no_file(tmp_path: Path) -> None:
+    # The kubelet passes every name a console log may have, existing or not, and stats each once.
+    path, marks = tmp_path / "console.log", LogMarks()
+    (tmp_path / "console.log.1").mkdir()
+    grow(path, b"one\n", NOW - 100, marks)
+    marks.look([str(tmp_path / "console.previous.log"), str(tmp_path / "console.log.1"), str(path)])
+    with open(path, "ab") as fh:
+        fh.write(b"two\n")
+    os.utime(path, (NOW, NOW))
+    marks.look([str(tmp_path / "console.log.1"), str(path)])
+    assert path.read_bytes()[marks.start(path, NOW - 50):] == b"two\n"
+    assert len(marks._marks) == 1  # noqa: SLF001 - the directory got no marks

@@ -331,6 +331,45 @@ def test_a_config_edited_behind_our_back_is_repaired(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def test_a_resync_that_finds_nothing_to_do_looks_at_lxc_once(tmp_path: Path) -> None:
+    # An idle node's resync is one look per container (liblxc state, init pid, config); a pass that
+    # acted looks again, to report what LXC has after it.
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        looks: list[str] = []
+        real_inspect = w.rt.inspect
+
+        def counting(name: str) -> Any:
+            looks.append(name)
+            return real_inspect(name)
+
+        w.rt.inspect = counting  # type: ignore[method-assign]
+        assert await w.reconcile() == DONE
+        assert (looks, w.rt.actions("web")) == (["web"], [])
+        w.rt.drift("web", "lxc.uts.name", "hijacked")
+        looks.clear()
+        await w.reconcile()
+        assert looks == ["web", "web"] and w.rt.actions("web") == ["write_config", "stop", "start"]
+
+    asyncio.run(scenario())
+
+
+def test_an_init_gone_after_the_one_look_is_still_queued(tmp_path: Path) -> None:
+    # The pass reuses its look to report: an init that exited since is not watched but queued, so its
+    # exit is recorded at once, not at the next resync.
+    async def scenario() -> None:
+        w = world(tmp_path)
+        await running(w)
+        queued: list[str] = []
+        w.r.drift = DriftPoller(w.r.settings.lxc_path, interval=1.0, enqueue=queued.append)
+        w.rt.containers["web"].init_pid = 2**22 + 1  # RUNNING when read; no such process by the watch
+        assert await w.reconcile() == DONE
+        assert queued == ["web"] and "web" not in w.r.drift.watched
+
+    asyncio.run(scenario())
+
+
 # ---- fencing and the stale guard ----
 
 
