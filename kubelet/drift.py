@@ -28,8 +28,13 @@ class DriftPoller:
         """Remember a running container's init (pid, start time) and freezer file for the fast poll.
 
         An init already gone (it exited between the look and this call) queues the name at once:
-        nothing else would notice the exit before the slow resync.
+        nothing else would notice the exit before the slow resync. An init already watched under the
+        same pid is left as it is: the poll compares its start time every second anyway (each resync
+        read two /proc files of every container for nothing).
         """
+        known = self.watched.get(name)
+        if known is not None and known[0] == pid:
+            return
         try:
             with open(f"/proc/{pid}/stat") as handle:
                 start = handle.read().rsplit(")", 1)[1].split()[19]

@@ -142,6 +142,14 @@ class LxcRuntime:
         started = init_started(pid) if pid and state in ("RUNNING", "FROZEN") else None
         return Observed(name=name, state=state, init_pid=pid, items=items, started=started)
 
+    def config_items(self, name: str) -> list[Item] | None:
+        """The items of the container's config file (None when it has none): no liblxc call, no state
+        nor init read, for what needs only the config (the image GC's rootfs lower dirs)."""
+        try:
+            return parse_config((self.container_dir(name) / "config").read_text())
+        except FileNotFoundError:
+            return None
+
     def states(self) -> dict[str, str]:
         """The state of every container under the lxcpath (RUNNING, STOPPED, FROZEN, ...), cheaply."""
         return {name: self._container(name).state for name in self.names()}

@@ -107,6 +107,10 @@ class FakeRuntime:
             return None
         return Found(name, c.state, c.init_pid, tuple(c.items), c.started)
 
+    def config_items(self, name: str) -> list[Item] | None:
+        c = self.containers.get(name)
+        return list(c.items) if c is not None else None
+
     def managed(self, name: str) -> bool:
         c = self.containers.get(name)
         return c is not None and c.managed

@@ -49,3 +49,15 @@ def test_watching_an_init_that_already_exited_queues_the_container(tmp_path: Pat
     drift = DriftPoller(tmp_path, interval=1.0, enqueue=queued.append)
     drift.watch("quick", 2**22 + 1)
     assert queued == ["quick"] and "quick" not in drift.watched
+
+
+def test_watching_the_same_init_again_reads_nothing(tmp_path: Path) -> None:
+    # Every resync watches every running container again: the same init (pid) is not read again,
+    # a new one is.
+    drift = poller(tmp_path)
+    drift.watch("self", os.getpid())
+    drift.watched["self"] = (os.getpid(), "marker", tmp_path / "freeze")
+    drift.watch("self", os.getpid())
+    assert drift.watched["self"][1] == "marker"
+    drift.watch("self", os.getppid())
+    assert drift.watched["self"][0] == os.getppid() and drift.watched["self"][1] != "marker"
