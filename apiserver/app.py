@@ -275,6 +275,18 @@ def _add_token_routes(app: FastAPI, registry: TokenRegistry, identity_of: Callab
 MAX_EVENT_BATCH = 100
 
 
+def batch_items(body: Any, what: str, items_are: str, limit: int) -> list[Any]:
+    """The items of a batch body `{"items": [...]}` holding 1 to `limit` of them, and nothing else."""
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= limit:
+        raise BadRequest(f"{what} is {{\"items\": [...]}} with 1 to {limit} {items_are}",
+                         details=[{"field": "items", "message": f"must be a list of 1 to {limit} {items_are}"}])
+    extra = sorted(k for k in body if k not in ("apiVersion", "kind", "items"))
+    if extra:
+        raise BadRequest(f"{what} has only items", details=[{"field": k, "message": "unknown field"} for k in extra])
+    return items
+
+
 def _add_event_batch_route(app: FastAPI, registry: Registry, check: Check) -> None:
     """`POST .../eventbatches`: up to MAX_EVENT_BATCH Events in one request (dlxc.client.events sends
     what queued up while its last post was in flight). Each is created, or counted again, exactly as
@@ -290,14 +302,7 @@ def _add_event_batch_route(app: FastAPI, registry: Registry, check: Check) -> No
 
     async def create_events(request: Request) -> Response:
         await check(request, "create", kind, None, None)
-        body = await read_json(request)
-        items = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(items, list) or not 1 <= len(items) <= MAX_EVENT_BATCH:
-            raise BadRequest(f"an event batch is {{\"items\": [...]}} with 1 to {MAX_EVENT_BATCH} Events",
-                             details=[{"field": "items", "message": f"must be a list of 1 to {MAX_EVENT_BATCH} Events"}])
-        extra = sorted(k for k in body if k not in ("apiVersion", "kind", "items"))
-        if extra:
-            raise BadRequest("an event batch has only items", details=[{"field": k, "message": "unknown field"} for k in extra])
+        items = batch_items(await read_json(request), "an event batch", "Events", MAX_EVENT_BATCH)
         answers = await asyncio.gather(*(one(item) for item in items))
         return _ok({"apiVersion": API_VERSION, "kind": "EventBatchResult", "items": answers})
 
@@ -336,14 +341,7 @@ def _add_binding_batch_route(app: FastAPI, registry: Registry, identity_of: Call
     async def bind_batch(request: Request) -> Response:
         identity = await identity_of(request)
         dry_run = _dry_run(request)
-        body = await read_json(request)
-        items = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(items, list) or not 1 <= len(items) <= MAX_BINDING_BATCH:
-            raise BadRequest(f"a binding batch is {{\"items\": [...]}} with 1 to {MAX_BINDING_BATCH} bindings",
-                             details=[{"field": "items", "message": f"must be a list of 1 to {MAX_BINDING_BATCH} bindings"}])
-        extra = sorted(k for k in body if k not in ("apiVersion", "kind", "items"))
-        if extra:
-            raise BadRequest("a binding batch has only items", details=[{"field": k, "message": "unknown field"} for k in extra])
+        items = batch_items(await read_json(request), "a binding batch", "bindings", MAX_BINDING_BATCH)
         answers = await asyncio.gather(*(one(identity, item, dry_run) for item in items))
         return _ok({"apiVersion": API_VERSION, "kind": "BindingBatchResult", "items": answers})
 
