@@ -90,6 +90,10 @@ def test_a_hollow_nodes_usage_is_served_through_the_api(etcd: Etcd, tmp_path: Pa
                 logs = await asyncio.to_thread(get, "/containers/web/log")
                 assert "is hollow" in logs.text, logs.text
             finally:
+                # The apiserver first: it closes its TLS connections to the hollow nodes' server while
+                # that still answers the close, so no socket is left half shut when this loop ends.
+                assert api.server is not None
+                await asyncio.to_thread(api.server.stop)
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
@@ -97,4 +101,4 @@ def test_a_hollow_nodes_usage_is_served_through_the_api(etcd: Etcd, tmp_path: Pa
         asyncio.run(go())
     finally:
         assert api.server is not None
-        api.server.stop()
+        api.server.stop()  # already stopped unless go() failed before its finally
