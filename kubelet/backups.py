@@ -3,8 +3,9 @@
 A Backup is level-triggered like a Container: each key is re-read from the informer and handled
 by its phase. Pending and our container's -> claim it (finalizer, then Running), archive, report
 Completed or Failed. Running on this node but not being written by this process -> the kubelet
-restarted in the middle: the partial file is removed and the Backup marked Failed (never left
-Running). Deleted -> remove the archive (and a container directory a move kept for it,
+restarted in the middle: the Backup is marked Failed (never left Running; compare-and-swap on the
+version judged, since the cache can still show this process's own finished Running write) and the
+partial file removed. Deleted -> remove the archive (and a container directory a move kept for it,
 kubelet/keep.py), then our finalizer.
 
 Consistency: a running container is *frozen* (cgroup freezer) for the whole copy and thawed after,
@@ -119,10 +120,16 @@ class BackupAgent:
                 await self._drop_finalizer(obj)
             return
         if phase == "Running" and status.get("node") == self.node:
-            log.warning("%s: Running on this node but not being written by this kubelet: an earlier one was stopped "
-                        "midway; removing its partial archive", name)
+            # Judged on the version read: our own Running write can still be in the cache after we wrote Completed
+            # (the work queue hands the key back before the watch catches up); then the swap fails and nothing changes.
+            try:
+                await self._fail(obj, f"the kubelet of node {self.node} restarted while writing the archive; create a new backup",
+                                 resource_version=meta["resourceVersion"])
+            except Conflict:
+                return  # changed meanwhile: the watch brings the new version
+            log.warning("%s: was Running on this node but not being written by this kubelet: an earlier one was stopped "
+                        "midway; marked Failed, removing its partial archive", name)
             await asyncio.to_thread(self._remove_files, name, partial_only=True)
-            await self._fail(obj, f"the kubelet of node {self.node} restarted while writing the archive; create a new backup")
             return
         if phase != "Pending":
             return
@@ -130,7 +137,11 @@ class BackupAgent:
         if container is None or container["spec"].get("nodeName") != self.node:
             return  # not ours (or not yet): the kubelet of its node takes it
         if container["metadata"].get("deletionTimestamp"):
-            await self._fail(obj, f"container {container['metadata']['name']} is being deleted")
+            try:
+                await self._fail(obj, f"container {container['metadata']['name']} is being deleted",
+                                 resource_version=meta["resourceVersion"])
+            except Conflict:
+                pass  # changed meanwhile: the watch brings the new version
             return
         await self._run(obj, container)
 
@@ -160,10 +171,13 @@ class BackupAgent:
     async def _write(self, obj: Obj, container: Obj, *, resource_version: str) -> None:
         name = obj["metadata"]["name"]
         started = datetime.now(timezone.utc)
-        await self.client.patch_status("backups", name, {
-            "phase": "Running", "node": self.node, "startTime": iso_time(started),
-            "message": f"archiving container {container['metadata']['name']} on node {self.node}",
-        }, resource_version=resource_version)
+        try:
+            await self.client.patch_status("backups", name, {
+                "phase": "Running", "node": self.node, "startTime": iso_time(started),
+                "message": f"archiving container {container['metadata']['name']} on node {self.node}",
+            }, resource_version=resource_version)
+        except Conflict:
+            return  # judged on a stale version (this process may have just written it Completed): the watch brings the new one
         cname = container["metadata"]["name"]
         t0 = time.monotonic()
         try:
@@ -229,10 +243,12 @@ class BackupAgent:
         if not partial_only and keep.discard(self.kubelet.settings.lxc_path, name):
             log.info("%s: removed the container directory a move kept until this backup's deletion", name)
 
-    async def _fail(self, obj: Obj, message: str) -> None:
+    async def _fail(self, obj: Obj, message: str, *, resource_version: str | None = None) -> None:
+        """Mark the Backup Failed; with resource_version, only if it is still that version (else Conflict)."""
         try:
             await self.client.patch_status("backups", obj["metadata"]["name"], {
-                "phase": "Failed", "node": self.node, "message": message, "completionTime": now_iso()})
+                "phase": "Failed", "node": self.node, "message": message, "completionTime": now_iso()},
+                resource_version=resource_version)
         except NotFound:
             pass
 

@@ -85,9 +85,13 @@ class SnapshotAgent:
         node = kubelet.settings.node_name
         self.informer = Informer(self.client, "containers", self._on_container, field_selector=f"spec.nodeName={node}")
         self.queue: WorkQueue[str] = WorkQueue()
+        # Restore requests this process carried out, with what went wrong, until the status says so: a report that
+        # lost a race (Conflict) or a cache one event behind must not restore (stop, copy, start) a second time.
+        self.honoured: dict[str, tuple[str, list[str]]] = {}
 
     async def _on_container(self, name: str, old: Obj | None, new: Obj | None) -> None:
         if new is None:
+            self.honoured.pop(name, None)
             return
         meta = new["metadata"].get("annotations") or {}
         status = new.get("status") or {}
@@ -118,10 +122,13 @@ class SnapshotAgent:
         if found is None:
             return  # not created yet: the next event (or a retry) finds it
         have = await asyncio.to_thread(self.existing, name)
-        actions = plan_snapshots(wanted_snapshots(annotations), [s["name"] for s in have],
-                                 request=annotations.get(SNAPSHOT_RESTORE_ANNOTATION), observed=status.get("observedSnapshotRestore"))
-        problems: list[str] = []
+        request = annotations.get(SNAPSHOT_RESTORE_ANNOTATION)
         honoured = status.get("observedSnapshotRestore")
+        problems: list[str] = []
+        done = self.honoured.get(name)
+        if done and done[0] == request and honoured != request:
+            honoured, problems = done[0], list(done[1])
+        actions = plan_snapshots(wanted_snapshots(annotations), [s["name"] for s in have], request=request, observed=honoured)
         if actions:
             async with held(self.kubelet, name):
                 for action in actions:
@@ -131,6 +138,7 @@ class SnapshotAgent:
                         problems.append(f"{type(action).__name__.lower()} {action.snap}: {exc}")
                     if isinstance(action, Restore):
                         honoured = action.request  # honoured (or refused, with a reason) once either way
+                        self.honoured[name] = (action.request, list(problems))
         await self._report(obj, await asyncio.to_thread(self.existing, name), honoured, problems)
 
     def existing(self, name: str) -> list[Obj]:
@@ -205,6 +213,8 @@ class SnapshotAgent:
         if conditions != status.get("conditions", []):
             patch["conditions"] = conditions
         if not patch:
+            if honoured and honoured == status.get("observedSnapshotRestore"):
+                self.honoured.pop(obj["metadata"]["name"], None)  # the status says it now
             return
         try:
             await self.client.patch_status("containers", obj["metadata"]["name"], patch,

@@ -9,7 +9,10 @@ refused even if it was frozen (SIGSTOP) in the middle of one.
 
 Timers: the leader renews every `renew_interval` (2 s) and steps down when it could not renew for
 `renew_deadline` (4 s); a candidate takes over after it has seen the Lease unchanged for
-`duration` (5 s) on its own clock. Each renewal is an etcd write: with the scheduler's and the
+`duration` (5 s) on its own clock. A candidate watches the Lease, so it sees each renewal the moment
+it lands and wakes exactly when the Lease could have expired (a poll would see it up to one poll
+period late and add that to every handover); the takeover itself still starts from a fresh read.
+Each renewal is an etcd write: with the scheduler's and the
 controller's Leases that is 1 write/s on an idle cluster (1 s renewals made them its largest writer). Shorter hands over faster after a crash; longer rides out
 slow apiservers and pauses without a needless handover (which costs the new leader a relist).
 """
@@ -25,6 +28,7 @@ from collections.abc import Awaitable, Callable
 
 from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
+from dlxc.client.informer import Informer
 from schemas.base import Obj, now_iso
 
 __all__ = ["LeaderElection", "default_identity", "expired"]
@@ -66,7 +70,8 @@ class LeaderElection:
         self.terms = 0
         self._rv: str | None = None
         self._uid: str | None = None  # the term's Lease object: a takeover deletes and re-creates it
-        self._seen: tuple[str, float] | None = None
+        self._seen: tuple[str, float] | None = None  # (resourceVersion, when this candidate first saw it)
+        self._lease_absent = False
 
     @property
     def leading(self) -> bool:
@@ -77,6 +82,54 @@ class LeaderElection:
         return {"holderIdentity": self.identity, "leaseDurationSeconds": max(1, math.ceil(self.duration)),
                 "acquireTime": now, "renewTime": now, "leaseTransitions": transitions}
 
+    def _note(self, lease: Obj | None) -> None:
+        """A version of the Lease seen now (None: there is none): its unchanged time starts here."""
+        if lease is None:
+            self._seen = None
+        elif self._seen is None or self._seen[0] != lease["metadata"]["resourceVersion"]:
+            self._seen = (lease["metadata"]["resourceVersion"], self.clock())
+
+    def _next_look(self) -> float:
+        """Seconds until the next attempt: when the Lease seen could expire, and at least every half renew interval
+        (the watch may be down; the reads then see renewals as before)."""
+        if self._seen is None:
+            return 0.0 if self._lease_absent else self.renew_interval / 2
+        left = self._seen[1] + self.duration - self.clock()
+        return max(0.0, min(left, self.renew_interval / 2))
+
+    async def _acquire(self) -> None:
+        """Until this candidate leads: a watch on the Lease notes each change; an attempt whenever it could succeed."""
+        changed = asyncio.Event()
+
+        async def on_lease(name: str, old: Obj | None, new: Obj | None) -> None:
+            self._lease_absent = new is None
+            self._note(new)
+            changed.set()
+
+        informer = Informer(self.client, "leases", on_lease, field_selector=f"metadata.name={self.name}")
+        watching = asyncio.create_task(informer.run())
+        try:
+            while True:
+                try:
+                    if await self.try_acquire():
+                        return
+                except ApiError as exc:
+                    log.warning("leader election %s: %s", self.name, exc.message)
+                    self._lease_absent = False
+                    await asyncio.sleep(self.renew_interval / 2)
+                    continue
+                # Sleep until the next look is due; a change seen by the watch moves that time (a renewal puts it
+                # off, a deletion brings it forward) without a read of its own.
+                while not self._lease_absent:
+                    changed.clear()
+                    try:
+                        await asyncio.wait_for(changed.wait(), self._next_look())
+                    except asyncio.TimeoutError:
+                        break
+        finally:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+
     async def try_acquire(self) -> bool:
         """One attempt: create the Lease, or take an expired one over. True when this candidate leads."""
         transitions = 0
@@ -84,10 +137,11 @@ class LeaderElection:
             current = await self.client.get("leases", self.name)
         except NotFound:
             current = None
+        self._lease_absent = current is None
         if current is not None:
             rv = current["metadata"]["resourceVersion"]
             if self._seen is None or self._seen[0] != rv:
-                self._seen = (rv, self.clock())
+                self._note(current)
                 return False
             if not expired(now=self.clock(), last_change_seen=self._seen[1], duration=self.duration):
                 return False
@@ -101,6 +155,7 @@ class LeaderElection:
             created = await self.client.create("leases", {"metadata": {"name": self.name}, "spec": self._spec(transitions)})
         except AlreadyExists:
             self._seen = None
+            self._lease_absent = False
             return False
         self.token = self._rv = created["metadata"]["resourceVersion"]
         self._uid = created["metadata"].get("uid")
@@ -151,14 +206,7 @@ class LeaderElection:
     async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
         """Forever: wait to become leader, run `lead()` with every write fenced, stop it when the term ends."""
         while True:
-            try:
-                acquired = await self.try_acquire()
-            except ApiError as exc:
-                log.warning("leader election %s: %s", self.name, exc.message)
-                acquired = False
-            if not acquired:
-                await asyncio.sleep(self.renew_interval / 2)
-                continue
+            await self._acquire()
             assert self.token is not None
             self.client.fence = (self.name, self.token)
             work = asyncio.create_task(lead())

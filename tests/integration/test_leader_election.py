@@ -14,6 +14,7 @@ import pytest
 
 from dlxc.client.errors import Conflict, Fenced
 from dlxc.client.leaderelection import LeaderElection, expired
+from schemas.base import now_iso
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -67,6 +68,36 @@ def test_one_leader_then_handover_and_the_old_token_is_refused(api: Any) -> None
             with pytest.raises(Fenced):
                 await ca.create("containers", {"metadata": {"name": "late"}, "spec": {"image": "busybox"}})
             await cb.create("containers", {"metadata": {"name": "ok"}, "spec": {"image": "busybox"}})
+            run_b.cancel()
+            await asyncio.gather(run_b, return_exceptions=True)
+
+    asyncio.run(go())
+
+
+def test_a_candidate_sees_each_renewal_at_once_and_takes_over_one_duration_after_the_last(api: Any) -> None:
+    # The candidate reads the Lease only every 1.5 s here; it must still see each renewal the moment it lands
+    # (its watch), or every handover would come up to one poll period late.
+    timers = {"duration": 3.0, "renew_interval": 2.9, "renew_deadline": 2.95}  # reads every 1.45 s
+
+    async def go() -> None:
+        async with api.client() as owner, api.client() as cb:
+            await owner.create("leases", {"metadata": {"name": "dlxc-watched"}, "spec": {
+                "holderIdentity": "elsewhere", "leaseDurationSeconds": 3, "renewTime": "2026-01-01T00:00:00Z"}})
+            b = LeaderElection(cb, "dlxc-watched", identity="b", **timers)
+            run_b = asyncio.create_task(b.run(asyncio.Event().wait))
+            await asyncio.sleep(0.5)
+            for _ in range(4):  # renewals 0.7 s apart: never unchanged for the duration
+                renewed = await owner.patch("leases", "dlxc-watched", {"spec": {"renewTime": now_iso()}})
+                landed = time.monotonic()
+                await asyncio.sleep(0.7)
+                assert b._seen is not None and b._seen[0] == renewed["metadata"]["resourceVersion"]
+                assert b._seen[1] - landed < 0.4, "the candidate saw the renewal only on a later read"
+                assert not b.leading
+            while not b.leading:
+                assert time.monotonic() - landed < timers["duration"] + 1.0, "no takeover"
+                await asyncio.sleep(0.02)
+            taken = time.monotonic() - landed
+            assert timers["duration"] - 0.1 <= taken <= timers["duration"] + 0.6, taken
             run_b.cancel()
             await asyncio.gather(run_b, return_exceptions=True)
 

@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 from types import SimpleNamespace
 
+from dlxc.client.errors import Conflict
 from dlxc.client.workqueue import WorkQueue
 from kubelet.archive import Written
 from kubelet.backups import BackupAgent
@@ -69,3 +70,88 @@ def test_a_backup_whose_claim_comes_back_through_the_watch_first_is_archived_onc
 
     archived, claims, phases = asyncio.run(scenario())
     assert (archived, claims, phases) == (["web-1"], 1, ["Running", "Completed"])
+
+
+class VersionedApi:
+    """Keeps one Backup's resourceVersion and refuses a status patch made on an older one, as the apiserver does."""
+
+    def __init__(self) -> None:
+        self.version = 2
+        self.phases: list[str] = []
+
+    async def patch_status(self, plural: str, name: str, status: dict, *, resource_version: str | None = None) -> dict:
+        if resource_version is not None and resource_version != str(self.version):
+            raise Conflict(f"backups/{name}: the object has been modified")
+        self.version += 1
+        self.phases.append(status["phase"])
+        return {"metadata": {"name": name, "resourceVersion": str(self.version)}, "status": status}
+
+    async def record_event(self, *args: object, **kwargs: object) -> dict:
+        return {}
+
+
+def test_a_backup_seen_running_again_after_this_kubelet_completed_it_is_not_failed(tmp_path: Path) -> None:
+    """The work queue hands the key back once the archive is done, while the informer still holds our own Running
+    write (the Completed event is on its way): that is not an archive an earlier kubelet left midway."""
+    async def scenario() -> list[str]:
+        api = VersionedApi()
+        container = {"metadata": {"name": "web", "uid": "u1"}, "spec": {"image": "busybox", "nodeName": "n1"}}
+        kubelet = SimpleNamespace(
+            client=api, queue=WorkQueue(),
+            settings=SimpleNamespace(node_name="n1", backups=tmp_path, resync_interval=60.0),
+            containers=SimpleNamespace(cache={"web": container}),
+        )
+        agent = Recording(kubelet)
+        claimed = {"metadata": {"name": "web-1", "resourceVersion": "2", "finalizers": [BACKUP_FINALIZER]},
+                   "spec": {"container": "web"}, "status": {"phase": "Pending"}}
+        agent.informer.cache["web-1"] = claimed
+        await agent.handle("web-1")
+        running = copy.deepcopy(claimed)
+        running["metadata"]["resourceVersion"] = "3"
+        running["status"] = {"phase": "Running", "node": "n1"}
+        agent.informer.cache["web-1"] = running  # the watch is one event behind
+        await agent.handle("web-1")
+        return api.phases
+
+    assert asyncio.run(scenario()) == ["Running", "Completed"]
+
+
+def test_a_backup_left_running_by_an_earlier_kubelet_is_failed(tmp_path: Path) -> None:
+    async def scenario() -> list[str]:
+        api = VersionedApi()
+        api.version = 3
+        kubelet = SimpleNamespace(
+            client=api, queue=WorkQueue(),
+            settings=SimpleNamespace(node_name="n1", backups=tmp_path, resync_interval=60.0),
+            containers=SimpleNamespace(cache={}),
+        )
+        agent = Recording(kubelet)
+        (tmp_path / "web-1.tar.zst.partial").write_bytes(b"half")
+        agent.informer.cache["web-1"] = {
+            "metadata": {"name": "web-1", "resourceVersion": "3", "finalizers": [BACKUP_FINALIZER]},
+            "spec": {"container": "web"}, "status": {"phase": "Running", "node": "n1"}}
+        await agent.handle("web-1")
+        assert not (tmp_path / "web-1.tar.zst.partial").exists()
+        return api.phases
+
+    assert asyncio.run(scenario()) == ["Failed"]
+
+
+def test_a_backup_seen_pending_again_after_this_kubelet_completed_it_is_not_archived_twice(tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        api = VersionedApi()
+        container = {"metadata": {"name": "web", "uid": "u1"}, "spec": {"image": "busybox", "nodeName": "n1"}}
+        kubelet = SimpleNamespace(
+            client=api, queue=WorkQueue(),
+            settings=SimpleNamespace(node_name="n1", backups=tmp_path, resync_interval=60.0),
+            containers=SimpleNamespace(cache={"web": container}),
+        )
+        agent = Recording(kubelet)
+        claimed = {"metadata": {"name": "web-1", "resourceVersion": "2", "finalizers": [BACKUP_FINALIZER]},
+                   "spec": {"container": "web"}, "status": {"phase": "Pending"}}
+        agent.informer.cache["web-1"] = claimed
+        await agent.handle("web-1")
+        await agent.handle("web-1")  # the watch has not brought even the Running write yet
+        return agent.archived, api.phases
+
+    assert asyncio.run(scenario()) == (["web-1"], ["Running", "Completed"])
