@@ -110,6 +110,29 @@ def stop(proc: subprocess.Popen, *, grace: float = 15.0) -> None:
         proc.wait()
 
 
+# `python -m cProfile -o FILE` writes nothing when the process ends by a signal, and uvicorn re-raises
+# the SIGTERM it caught once it has shut down: here SIGTERM is an exit, so the stats are written.
+_PROFILED = """\
+import cProfile, runpy, signal, sys
+out, sys.argv = sys.argv[1], ["dlxc", *sys.argv[2:]]
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+profile = cProfile.Profile()
+try:
+    profile.runcall(runpy.run_module, "dlxc", run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+finally:
+    profile.dump_stats(out)
+"""
+
+
+def dlxc_argv(*args: str, profile: str | None = None) -> list[str]:
+    """`python -m dlxc ARGS`; with `profile`, under cProfile with its stats written to that file at exit."""
+    if profile:
+        return [sys.executable, "-c", _PROFILED, profile, *args]
+    return [sys.executable, "-m", "dlxc", *args]
+
+
 class Processes:
     """The processes a benchmark starts, each in a session of its own with its output in TMP/NAME.log;
     `cleanup` stops them, the newest first."""

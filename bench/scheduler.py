@@ -32,7 +32,7 @@ from schemas.base import Obj
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness import Processes, cpu_seconds, etcd_argv, etcd_revision, free_port, percentile, wait_http  # noqa: E402
+from harness import Processes, cpu_seconds, dlxc_argv, etcd_argv, etcd_revision, free_port, percentile, wait_http  # noqa: E402
 
 from apiserver.auth import TokenFile  # noqa: E402
 from dlxc.client.api import Client  # noqa: E402
@@ -117,12 +117,12 @@ class Bench(Processes):
         config = save_config(ClientConfig(server=self.urls[0], token=token), self.tmp / "config.yaml")
         env = {**os.environ, "DLXC_SERVER": self.urls[0], "DLXC_TOKEN": token,
                "DLXC_CONFIG": str(config), "DLXC_LOG_LEVEL": "warning"}
-        profile = ["-m", "cProfile", "-o", self.args.profile_apiserver] if self.args.profile_apiserver else []
         self.etcd_url = f"http://127.0.0.1:{client}"
-        self.apiservers = [self.spawn(f"apiserver{i}", [
-            sys.executable, *(profile if i == 0 else []), "-m", "dlxc", "apiserver", "--port", str(port), "--insecure-http",
+        self.apiservers = [self.spawn(f"apiserver{i}", dlxc_argv(
+            "apiserver", "--port", str(port), "--insecure-http",
             "--etcd-endpoints", f"http://127.0.0.1:{client}", "--etcd-prefix", "/bench", "--token-file", str(token_file),
-        ], env) for i, port in enumerate(ports)]
+            profile=self.args.profile_apiserver if i == 0 else None,
+        ), env) for i, port in enumerate(ports)]
         for url in self.urls:
             wait_http(f"{url}/readyz")
         return env
@@ -312,13 +312,11 @@ class Bench(Processes):
 
     def start_scheduler(self, env: dict[str, str]) -> None:
         args = self.args
-        profile = ["-m", "cProfile", "-o", args.profile_scheduler] if args.profile_scheduler else []
         settings = self.tmp / "scheduler.yaml"
         settings.write_text(json.dumps({"bindConcurrency": args.bind_concurrency, "bindBatch": args.bind_batch,
                                         "recordPlacement": not args.no_placement}))
-        self.scheduler = self.spawn("scheduler", [
-            sys.executable, *profile, "-m", "dlxc", "scheduler", "--seed", str(args.seed), "--config", str(settings),
-        ], env)
+        self.scheduler = self.spawn("scheduler", dlxc_argv(
+            "scheduler", "--seed", str(args.seed), "--config", str(settings), profile=args.profile_scheduler), env)
 
 
 def main() -> None:
