@@ -119,17 +119,34 @@ def check_listen(host: str, *, tls: bool, insecure_http: bool) -> None:
         raise ValueError(f"plain HTTP is only allowed on loopback, not on {host}")
 
 
+class _RenewalUpgradeIsOurs(logging.Filter):
+    """uvicorn warns "Unsupported upgrade request." for every Upgrade that is not a WebSocket, and serves the
+    request as plain HTTP; a kubelet's renewal stream (`Upgrade: dlxc-renewals/3`) is upgraded by our own
+    route (apiserver/renewals.py), so the warning came once per kubelet connection and meant nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Unsupported upgrade request."
+
+
+def _quiet_renewal_upgrades() -> None:
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _RenewalUpgradeIsOurs) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(_RenewalUpgradeIsOurs())
+
+
 def config_for(
     app: FastAPI, *, host: str, port: int, cert: Path | None = None, key: Path | None = None, log_level: str = "warning",
     loop: str | None = None,
 ) -> uvicorn.Config:
     """`loop`: the event loop (default: dlxc.eventloop's choice, uvloop unless DLXC_EVENT_LOOP says otherwise)."""
     tls: dict[str, Any] = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)} if cert and key else {}
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
         timeout_graceful_shutdown=2, timeout_keep_alive=KEEPALIVE, ws="websockets-sansio",
         loop=loop or eventloop.loop_name(), **tls,
     )
+    _quiet_renewal_upgrades()  # after uvicorn has configured its loggers
+    return config
 
 
 def serve(

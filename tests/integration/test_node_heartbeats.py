@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -163,9 +164,12 @@ def test_a_node_moving_to_another_apiserver_keeps_its_lease(make_api: Any) -> No
     asyncio.run(go())
 
 
-def test_renewals_over_tls_take_the_bare_connection_and_keep_the_lease_alive(make_api: Any) -> None:
-    """Version 3 as a real cluster runs it (TLS): 101, then `+` lines; no etcd write, renewTime moves."""
+def test_renewals_over_tls_take_the_bare_connection_and_keep_the_lease_alive(make_api: Any, caplog: Any) -> None:
+    """Version 3 as a real cluster runs it (TLS): 101, then `+` lines; no etcd write, renewTime moves;
+    and uvicorn's "Unsupported upgrade request." (it only knows WebSocket upgrades) is not logged for it."""
     api = make_api(heartbeat_expire_after=EXPIRE, tls=True)
+    uvicorn_log = logging.getLogger("uvicorn.error")  # it does not propagate to the root, where caplog listens
+    uvicorn_log.addHandler(caplog.handler)
 
     async def go() -> None:
         async with api.client() as c:
@@ -182,8 +186,12 @@ def test_renewals_over_tls_take_the_bare_connection_and_keep_the_lease_alive(mak
             assert (await c.get("leases", "n1"))["spec"]["renewTime"] > first["spec"]["renewTime"]
             await lease.stream.close()
 
-    asyncio.run(go())
+    try:
+        asyncio.run(go())
+    finally:
+        uvicorn_log.removeHandler(caplog.handler)
     assert api.server.server.config.app.state.heartbeats.owned["n1"].template is not None
+    assert not [r for r in caplog.records if "upgrade" in r.getMessage().lower()]
 
 
 def test_a_new_kubelet_renews_through_an_apiserver_that_ignores_the_upgrade(make_api: Any, monkeypatch: Any) -> None:
