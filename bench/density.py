@@ -46,14 +46,17 @@ def main() -> None:
                 cluster.create(name)
             deadline = time.monotonic() + args.batch_timeout
             while True:
-                phases = {o["metadata"]["name"]: o["status"].get("phase") for o in cluster.containers()}
+                items = cluster.containers()
+                phases = {o["metadata"]["name"]: o["status"].get("phase") for o in items}
                 failed = [n for n in batch if phases.get(n) == "Failed"]
                 done = sum(1 for p in phases.values() if p == "Running")
                 if failed or done >= running + len(batch) or time.monotonic() > deadline:
                     break
                 time.sleep(1)
             if failed or done < running + len(batch):
-                stopped_because = f"batch at {running} did not all run ({len(failed)} failed, {done} running)"
+                why = {o["metadata"]["name"]: o["status"].get("message") or o["status"].get("phase")
+                       for o in items if o["metadata"]["name"] in batch and o["status"].get("phase") != "Running"}
+                stopped_because = f"batch at {running} did not all run ({len(failed)} failed, {done} running): {why}"
                 running = done
                 break
             running = done

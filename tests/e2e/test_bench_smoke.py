@@ -57,7 +57,7 @@ def test_startup_bench_starts_real_containers_and_the_raw_baseline() -> None:
 
 def test_density_bench_fills_a_node_and_measures_it_idle() -> None:
     figures = run_bench("density.py", "--goal", "6", "--batch", "3", "--idle-seconds", "2")
-    assert figures["containers"] == 6 and figures["stopped_because"] == "goal reached"
+    assert (figures["containers"], figures["stopped_because"]) == (6, "goal reached"), figures
     assert figures["kubelet_rss_mib"] > 0
 
 
