@@ -90,26 +90,33 @@ class VersionedApi:
         return {}
 
 
+WEB = {"metadata": {"name": "web", "uid": "u1"}, "spec": {"image": "busybox", "nodeName": "n1"}}
+
+
+def agent_on(api: VersionedApi, tmp_path: Path, containers: dict) -> Recording:
+    return Recording(SimpleNamespace(
+        client=api, queue=WorkQueue(),
+        settings=SimpleNamespace(node_name="n1", backups=tmp_path, resync_interval=60.0),
+        containers=SimpleNamespace(cache=containers),
+    ))
+
+
+def backup(version: str, phase: str) -> dict:
+    """Backup web-1 of container web, claimed by this node's kubelet (its finalizer on)."""
+    status = {"phase": phase, "node": "n1"} if phase != "Pending" else {"phase": phase}
+    return {"metadata": {"name": "web-1", "resourceVersion": version, "finalizers": [BACKUP_FINALIZER]},
+            "spec": {"container": "web"}, "status": status}
+
+
 def test_a_backup_seen_running_again_after_this_kubelet_completed_it_is_not_failed(tmp_path: Path) -> None:
     """The work queue hands the key back once the archive is done, while the informer still holds our own Running
     write (the Completed event is on its way): that is not an archive an earlier kubelet left midway."""
     async def scenario() -> list[str]:
         api = VersionedApi()
-        container = {"metadata": {"name": "web", "uid": "u1"}, "spec": {"image": "busybox", "nodeName": "n1"}}
-        kubelet = SimpleNamespace(
-            client=api, queue=WorkQueue(),
-            settings=SimpleNamespace(node_name="n1", backups=tmp_path, resync_interval=60.0),
-            containers=SimpleNamespace(cache={"web": container}),
-        )
-        agent = Recording(kubelet)
-        claimed = {"metadata": {"name": "web-1", "resourceVersion": "2", "finalizers": [BACKUP_FINALIZER]},
-                   "spec": {"container": "web"}, "status": {"phase": "Pending"}}
-        agent.informer.cache["web-1"] = claimed
+        agent = agent_on(api, tmp_path, {"web": WEB})
+        agent.informer.cache["web-1"] = backup("2", "Pending")
         await agent.handle("web-1")
-        running = copy.deepcopy(claimed)
-        running["metadata"]["resourceVersion"] = "3"
-        running["status"] = {"phase": "Running", "node": "n1"}
-        agent.informer.cache["web-1"] = running  # the watch is one event behind
+        agent.informer.cache["web-1"] = backup("3", "Running")  # the watch is one event behind
         await agent.handle("web-1")
         return api.phases
 
@@ -120,16 +127,9 @@ def test_a_backup_left_running_by_an_earlier_kubelet_is_failed(tmp_path: Path) -
     async def scenario() -> list[str]:
         api = VersionedApi()
         api.version = 3
-        kubelet = SimpleNamespace(
-            client=api, queue=WorkQueue(),
-            settings=SimpleNamespace(node_name="n1", backups=tmp_path, resync_interval=60.0),
-            containers=SimpleNamespace(cache={}),
-        )
-        agent = Recording(kubelet)
+        agent = agent_on(api, tmp_path, {})
         (tmp_path / "web-1.tar.zst.partial").write_bytes(b"half")
-        agent.informer.cache["web-1"] = {
-            "metadata": {"name": "web-1", "resourceVersion": "3", "finalizers": [BACKUP_FINALIZER]},
-            "spec": {"container": "web"}, "status": {"phase": "Running", "node": "n1"}}
+        agent.informer.cache["web-1"] = backup("3", "Running")
         await agent.handle("web-1")
         assert not (tmp_path / "web-1.tar.zst.partial").exists()
         return api.phases
@@ -140,16 +140,8 @@ def test_a_backup_left_running_by_an_earlier_kubelet_is_failed(tmp_path: Path) -
 def test_a_backup_seen_pending_again_after_this_kubelet_completed_it_is_not_archived_twice(tmp_path: Path) -> None:
     async def scenario() -> tuple[list[str], list[str]]:
         api = VersionedApi()
-        container = {"metadata": {"name": "web", "uid": "u1"}, "spec": {"image": "busybox", "nodeName": "n1"}}
-        kubelet = SimpleNamespace(
-            client=api, queue=WorkQueue(),
-            settings=SimpleNamespace(node_name="n1", backups=tmp_path, resync_interval=60.0),
-            containers=SimpleNamespace(cache={"web": container}),
-        )
-        agent = Recording(kubelet)
-        claimed = {"metadata": {"name": "web-1", "resourceVersion": "2", "finalizers": [BACKUP_FINALIZER]},
-                   "spec": {"container": "web"}, "status": {"phase": "Pending"}}
-        agent.informer.cache["web-1"] = claimed
+        agent = agent_on(api, tmp_path, {"web": WEB})
+        agent.informer.cache["web-1"] = backup("2", "Pending")
         await agent.handle("web-1")
         await agent.handle("web-1")  # the watch has not brought even the Running write yet
         return agent.archived, api.phases
