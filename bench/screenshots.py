@@ -81,22 +81,16 @@ def main() -> None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as pw:
-            browser, page = browser_session(pw, cluster)
-            try:
+            with browser_session(pw, cluster) as page:
                 page.goto(f"{cluster.url}/ui/")
                 page.wait_for_selector("html[data-live=open]", state="attached")
                 page.screenshot(path=str(args.out / "dashboard-overview.png"))
                 page.goto(f"{cluster.url}/ui/containers/web-1")
                 page.wait_for_selector(".chart .uplot")
                 page.screenshot(path=str(args.out / "dashboard-container.png"), full_page=True)
-            finally:
-                browser.close()
-            browser, page = browser_session(pw, cluster, width=390, height=844, dark=True)
-            try:
+            with browser_session(pw, cluster, width=390, height=844, dark=True) as page:
                 page.goto(f"{cluster.url}/ui/containers?sort=cpu&desc=1")
                 page.screenshot(path=str(args.out / "dashboard-phone-dark.png"))
-            finally:
-                browser.close()
     finally:
         cluster.close()
         shutil.rmtree(tmp, ignore_errors=True)

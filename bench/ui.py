@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -28,13 +29,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
+from browsers import chromium  # noqa: E402
 from harness import Processes, free_port, percentile, wait_http  # noqa: E402
 
 from apiserver.auth import TokenFile  # noqa: E402
@@ -155,17 +160,27 @@ class UiCluster(Processes):
                     proc.wait()
 
 
-def browser_session(pw: object, cluster: UiCluster, *, width: int = 1280, height: int = 800, dark: bool = False):  # noqa: ANN201
+@contextlib.contextmanager
+def browser_session(pw: Any, cluster: UiCluster, *, width: int = 1280, height: int = 800, dark: bool = False,
+                    own_netns: bool = False) -> Iterator[Any]:
+    """A logged-in dashboard page in Debian's chromium. `own_netns`: chromium in a network namespace of its own,
+    its loopback forwarded to the machine's (tests/e2e/browsers.py), for runs beside tests that add and remove
+    links (chromium fails its connections on every change); the forwarding hop is in the figures then."""
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: `make deps` installs Debian's chromium package")
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)  # type: ignore[attr-defined]
-    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light")
-    page = context.new_page()
-    page.goto(f"{cluster.url}/ui/login")
-    page.fill("#token", cluster.token)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{cluster.url}/ui/")
-    return browser, page
+    with contextlib.ExitStack() as stack:
+        if own_netns:
+            browser = stack.enter_context(chromium(pw))
+        else:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+            stack.callback(browser.close)
+        context = browser.new_context(viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light")
+        page = context.new_page()
+        page.goto(f"{cluster.url}/ui/login")
+        page.fill("#token", cluster.token)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{cluster.url}/ui/")
+        yield page
 
 
 def container(i: int) -> dict:
@@ -176,40 +191,36 @@ def container(i: int) -> dict:
 def measure(cluster: UiCluster, args: argparse.Namespace) -> dict:
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
-        browser, page = browser_session(pw, cluster)
-        try:
-            loads, servers, parsed, paints = [], [], [], []
-            for _ in range(args.loads):
-                page.goto(f"{cluster.url}/ui/containers")
-                rows = page.locator("#rows tr").count()
-                if rows != args.containers:
-                    raise SystemExit(f"the table shows {rows} rows, not {args.containers}")
-                nav = page.evaluate("() => performance.getEntriesByType('navigation')[0].toJSON()")
-                loads.append(nav["loadEventEnd"] - nav["startTime"])
-                servers.append(nav["responseStart"] - nav["requestStart"])
-                parsed.append(nav["domContentLoadedEventEnd"] - nav["responseEnd"])
-                paints.append(page.evaluate(
-                    "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1"))
-            page.wait_for_selector("html[data-live=open]", state="attached")
-            # Column of the image: after the checkbox column (admins have one) and name, phase, node, IP.
-            page.evaluate(OBSERVE, 5)
-            latencies = []
-            began = time.monotonic()
-            for k in range(args.updates):
-                # Spread over --seconds, so the page's usage refreshes fall among the timed writes.
-                time.sleep(max(0.0, began + k * args.seconds / args.updates - time.monotonic()))
-                name = f"ct-{(k * 37) % args.containers:05d}"
-                image = f"busybox-{k}"
-                sent = time.time() * 1000
-                cluster.patch(name, {"spec": {"image": image}})
-                key = f"row-{name}|{image}"
-                page.wait_for_function("k => window.__seen[k] !== undefined", arg=key, timeout=30_000)
-                latencies.append(page.evaluate("k => window.__seen[k]", key) - sent)
-                time.sleep(args.gap)
-            usage_redraws = page.evaluate("() => window.__usageRedraws")
-        finally:
-            browser.close()
+    with sync_playwright() as pw, browser_session(pw, cluster, own_netns=args.browser_netns) as page:
+        loads, servers, parsed, paints = [], [], [], []
+        for _ in range(args.loads):
+            page.goto(f"{cluster.url}/ui/containers")
+            rows = page.locator("#rows tr").count()
+            if rows != args.containers:
+                raise SystemExit(f"the table shows {rows} rows, not {args.containers}")
+            nav = page.evaluate("() => performance.getEntriesByType('navigation')[0].toJSON()")
+            loads.append(nav["loadEventEnd"] - nav["startTime"])
+            servers.append(nav["responseStart"] - nav["requestStart"])
+            parsed.append(nav["domContentLoadedEventEnd"] - nav["responseEnd"])
+            paints.append(page.evaluate(
+                "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1"))
+        page.wait_for_selector("html[data-live=open]", state="attached")
+        # Column of the image: after the checkbox column (admins have one) and name, phase, node, IP.
+        page.evaluate(OBSERVE, 5)
+        latencies = []
+        began = time.monotonic()
+        for k in range(args.updates):
+            # Spread over --seconds, so the page's usage refreshes fall among the timed writes.
+            time.sleep(max(0.0, began + k * args.seconds / args.updates - time.monotonic()))
+            name = f"ct-{(k * 37) % args.containers:05d}"
+            image = f"busybox-{k}"
+            sent = time.time() * 1000
+            cluster.patch(name, {"spec": {"image": image}})
+            key = f"row-{name}|{image}"
+            page.wait_for_function("k => window.__seen[k] !== undefined", arg=key, timeout=30_000)
+            latencies.append(page.evaluate("k => window.__seen[k]", key) - sent)
+            time.sleep(args.gap)
+        usage_redraws = page.evaluate("() => window.__usageRedraws")
     return {
         "containers": args.containers, "nodes": args.nodes, "loads": args.loads, "updates": args.updates,
         "first_render_ms": round(statistics.median(loads), 1), "first_render_max_ms": round(max(loads), 1),
@@ -226,6 +237,8 @@ def main() -> None:
     parser.add_argument("--containers", type=int, default=1000)
     parser.add_argument("--loads", type=int, default=5, help="page loads timed; the median is reported")
     parser.add_argument("--updates", type=int, default=30, help="API writes whose row update is timed")
+    parser.add_argument("--browser-netns", action="store_true",
+                        help="chromium in a network namespace of its own (for runs beside tests that change links)")
     parser.add_argument("--gap", type=float, default=0.1, help="seconds at least between two timed writes")
     parser.add_argument("--seconds", type=float, default=2 * USAGE_REFRESH + 2,
                         help="the timed writes are spread over this long (two usage refreshes by default)")

@@ -1,4 +1,5 @@
-"""Debian's chromium under Playwright for the browser tests, in a network namespace of its own.
+"""Debian's chromium under Playwright for the browser tests (and `bench/ui.py --browser-netns`), in a
+network namespace of its own.
 
 Chromium watches the machine's addresses and links (netlink) and fails every connection it is making
 when one changes, with net::ERR_NETWORK_CHANGED. Other tests of the same run make bridges, veths
@@ -22,8 +23,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 __all__ = ["CHROMIUM", "LoopbackForwarder", "chromium"]
 
@@ -120,7 +119,7 @@ def chromium(playwright: Any) -> Iterator[Any]:
     """A headless chromium (Debian's package; never `playwright install`) in a namespace of its own
     whose loopback leads to the machine's; the namespace, forwarder and browser are gone after."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make deps` installs Debian's chromium package")
+        raise FileNotFoundError(f"{CHROMIUM} is missing: `make deps` installs Debian's chromium package")
     netns = f"dtbrowser-{secrets.token_hex(4)}"  # random: xdist workers run browsers at once
     subprocess.run(["ip", "netns", "add", netns], check=True)
     forwarder = None
