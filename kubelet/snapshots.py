@@ -139,7 +139,7 @@ class SnapshotAgent:
                     if isinstance(action, Restore):
                         honoured = action.request  # honoured (or refused, with a reason) once either way
                         self.honoured[name] = (action.request, list(problems))
-        await self._report(obj, await asyncio.to_thread(self.existing, name), honoured, problems)
+        await self._report(obj, await asyncio.to_thread(self.existing, name), honoured, problems, acted=bool(actions))
 
     def existing(self, name: str) -> list[Obj]:
         root = self.root(name)
@@ -199,7 +199,11 @@ class SnapshotAgent:
         if was_running:
             runtime.start(name, timeout=30)
 
-    async def _report(self, obj: Obj, snapshots: list[Obj], honoured: str | None, problems: list[str]) -> None:
+    async def _report(self, obj: Obj, snapshots: list[Obj], honoured: str | None, problems: list[str], *,
+                      acted: bool) -> None:
+        """The status from one pass. SnapshotFailed says what the last work that failed was: it stays through
+        passes that did nothing (or the next event would erase it before anyone read it), keeps its time while
+        the same failure repeats (or each retry's write would bring the next retry), and goes once work succeeds."""
         status = obj.get("status") or {}
         patch: Obj = {}
         if (status.get("snapshots") or []) != snapshots:
@@ -207,9 +211,15 @@ class SnapshotAgent:
         if honoured and honoured != status.get("observedSnapshotRestore"):
             patch["observedSnapshotRestore"] = honoured
         conditions = [c for c in status.get("conditions", []) if c.get("type") != "SnapshotFailed"]
+        failed = next((c for c in status.get("conditions", []) if c.get("type") == "SnapshotFailed"), None)
         if problems:
-            conditions.append({"type": "SnapshotFailed", "status": "True", "reason": "SnapshotError",
-                               "message": "; ".join(problems)[:1000], "lastTransitionTime": now_iso()})
+            message = "; ".join(problems)[:1000]
+            if failed is None or failed.get("message") != message:
+                failed = {"type": "SnapshotFailed", "status": "True", "reason": "SnapshotError",
+                          "message": message, "lastTransitionTime": now_iso()}
+            conditions.append(failed)
+        elif failed is not None and not acted:
+            conditions.append(failed)
         if conditions != status.get("conditions", []):
             patch["conditions"] = conditions
         if not patch:

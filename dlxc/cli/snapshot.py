@@ -46,10 +46,13 @@ def _have(obj: Obj) -> dict[str, Obj]:
     return {s["name"]: s for s in (obj.get("status") or {}).get("snapshots") or []}
 
 
-def _problem(obj: Obj, since: str) -> str | None:
-    """A SnapshotFailed condition set since `since` (an older one is about an earlier request)."""
+def _problem(obj: Obj, since: str, action: str) -> str | None:
+    """The SnapshotFailed condition's message when it was set since `since` (an older one is about an earlier
+    request) and names `action` ("take one", "restore one", "drop one": the kubelet's words for what failed)."""
     cond = next((c for c in (obj.get("status") or {}).get("conditions", []) if c.get("type") == "SnapshotFailed"), None)
-    return cond["message"] if cond and (cond.get("lastTransitionTime") or "") >= since else None
+    if cond is None or (cond.get("lastTransitionTime") or "") < since or f"{action}:" not in cond.get("message", ""):
+        return None
+    return cond["message"]
 
 
 async def _set_wanted(client: Client, obj: Obj, change: Callable[[list[str]], list[str]]) -> None:
@@ -69,18 +72,17 @@ async def _set_wanted(client: Client, obj: Obj, change: Callable[[list[str]], li
     fail(f"container {obj['metadata']['name']} keeps changing; try again")
 
 
-async def _until(client: Client, name: str, done: object, what: str) -> Obj:
-    from schemas.base import now_iso
-
-    since = now_iso()
+async def _until(client: Client, name: str, done: object, what: str, *, action: str, since: str) -> Obj:
+    """Poll until `done(obj)`; a failure of `action` reported since `since` (taken before the request was written)
+    ends it first, since a refused restore is also an honoured request."""
     deadline = time.monotonic() + _TIMEOUT
     while True:
         obj = await _container(client, name)
-        if done(obj):  # type: ignore[operator]
-            return obj
-        problem = _problem(obj, since)
+        problem = _problem(obj, since, action)
         if problem:
             fail(f"{what} failed: {problem}")
+        if done(obj):  # type: ignore[operator]
+            return obj
         if time.monotonic() > deadline:
             fail(f"{what}: the kubelet of node {obj['spec'].get('nodeName')} did not finish in {_TIMEOUT:g}s")
         await asyncio.sleep(0.3)
@@ -103,13 +105,17 @@ def create(
     _check_name(snap)
 
     async def go(client: Client) -> Obj:
+        from schemas.base import now_iso
+
         obj = await _container(client, name)
         if not obj["spec"].get("nodeName"):
             fail(f"container {name} is not on a node yet; nothing to snapshot")
         if snap in _wanted(obj) or snap in _have(obj):
             fail(f"container {name} already has a snapshot {snap}")
+        since = now_iso()
         await _set_wanted(client, obj, lambda wanted: [*wanted, snap] if snap not in wanted else wanted)
-        return await _until(client, name, lambda o: snap in _have(o), f"snapshot {name}/{snap}")
+        return await _until(client, name, lambda o: snap in _have(o), f"snapshot {name}/{snap}",
+                            action=f"take {snap}", since=since)
 
     info = _have(with_client(go))[snap]
     console.out(f"snapshot {name}/{snap} created ({info['consistency']}, {console.human_bytes(info['size'])})")
@@ -146,10 +152,11 @@ def restore(name: str = typer.Argument(..., help="The container."), snap: str = 
         if snap not in _have(obj):
             known = ", ".join(_have(obj)) or "none"
             fail(f"container {name} has no snapshot {snap} (it has: {known})")
-        request = f"{snap}@{now_iso()}"
+        asked = now_iso()
+        request = f"{snap}@{asked}"
         await client.patch("containers", name, {"metadata": {"annotations": {SNAPSHOT_RESTORE_ANNOTATION: request}}})
         await _until(client, name, lambda o: (o.get("status") or {}).get("observedSnapshotRestore") == request,
-                     f"restore of {name} to {snap}")
+                     f"restore of {name} to {snap}", action=f"restore {snap}", since=asked)
 
     with_client(go)
     console.out(f"container {name} restored to snapshot {snap} (stopped, restored, started again if it was running)")
@@ -160,11 +167,15 @@ def delete(name: str = typer.Argument(..., help="The container."), snap: str = t
     """Delete one snapshot of the container."""
 
     async def go(client: Client) -> None:
+        from schemas.base import now_iso
+
         obj = await _container(client, name)
         if snap not in _have(obj) and snap not in _wanted(obj):
             fail(f"container {name} has no snapshot {snap}")
+        since = now_iso()
         await _set_wanted(client, obj, lambda wanted: [s for s in wanted if s != snap])
-        await _until(client, name, lambda o: snap not in _have(o), f"deleting snapshot {name}/{snap}")
+        await _until(client, name, lambda o: snap not in _have(o), f"deleting snapshot {name}/{snap}",
+                     action=f"drop {snap}", since=since)
 
     with_client(go)
     console.out(f"snapshot {name}/{snap} deleted")

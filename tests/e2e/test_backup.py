@@ -1,7 +1,9 @@
 """Backups on real LXC: a file written inside survives backup -> delete -> restore as another name, owner and all."""
 from __future__ import annotations
 
+import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -157,6 +159,18 @@ def test_snapshot_change_restore_keeps_the_file_and_its_owner(cluster: Cluster) 
         deleted = dlxc("snapshot", "delete", "snappy", "one", env=env, timeout=60)
         assert (deleted.returncode, deleted.stdout) == (0, "snapshot snappy/one deleted\n"), deleted.stderr
         assert not (node.lxc_path / "snappy" / "snapshots" / "one").exists()
+
+        # A restore the kubelet refuses is a failed command with its reason, though the request was honoured.
+        assert dlxc("snapshot", "create", "snappy", "gone", env=env, timeout=120).returncode == 0
+        shutil.rmtree(node.lxc_path / "snappy" / "snapshots" / "gone")  # lost behind the status's back
+        refused = dlxc("snapshot", "restore", "snappy", "gone", env=env, timeout=120)
+        assert refused.returncode == 1, (refused.stdout, refused.stderr)
+        assert refused.stderr.startswith("error: restore of snappy to gone failed: restore gone: snapshot gone of snappy "
+                                         f"does not exist on node {node.name}"), refused.stderr
+        # The condition stays for whoever looks later, through the passes that follow.
+        time.sleep(2)
+        conditions = {c["type"]: c for c in api.status("snappy").get("conditions", [])}
+        assert "restore gone:" in conditions["SnapshotFailed"]["message"]
     finally:
         api.close()
 

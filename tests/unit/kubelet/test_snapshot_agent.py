@@ -93,3 +93,84 @@ def test_a_failed_restore_keeps_its_reason_through_a_conflict_and_a_new_request_
     assert reports[0]["observedSnapshotRestore"] == "s1@bad"
     assert "the copy failed" in reports[0]["conditions"][0]["message"]
     assert reports[1]["observedSnapshotRestore"] == "s1@2"
+
+
+class TakingAgent(SnapshotAgent):
+    """Every take fails the same way until `fixed`; nothing is on disk."""
+
+    def __init__(self, kubelet: object) -> None:
+        super().__init__(kubelet)
+        self.fixed = False
+        self.taken: list[str] = []
+
+    def existing(self, name: str) -> list[dict]:
+        return [{"name": s, "created": "2026-11-30T00:00:00Z", "size": 1, "consistency": "frozen"} for s in self.taken]
+
+    def execute(self, name: str, rootfs: str, action: object) -> None:
+        if not self.fixed:
+            raise RuntimeError("cp: no space left on device")
+        self.taken.append(action.snap)  # type: ignore[attr-defined]
+
+
+class StatusApi:
+    """Applies each status patch to the informer's copy (as the watch would), counting the writes."""
+
+    def __init__(self) -> None:
+        self.agent: SnapshotAgent | None = None
+        self.writes = 0
+
+    async def patch_status(self, plural: str, name: str, status: dict, *, resource_version: str | None = None) -> dict:
+        assert self.agent is not None
+        self.writes += 1
+        obj = copy.deepcopy(self.agent.informer.cache[name])
+        obj["status"].update(status)
+        obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
+        self.agent.informer.cache[name] = obj
+        return obj
+
+
+def test_a_failure_stays_reported_through_idle_passes_and_a_repeat_writes_nothing_until_work_succeeds() -> None:
+    async def scenario() -> None:
+        api = StatusApi()
+        found = SimpleNamespace(items=(("lxc.rootfs.path", "dir:/nowhere"),))
+        agent = TakingAgent(SimpleNamespace(client=api, queue=WorkQueue(), runtime=SimpleNamespace(inspect=lambda n: found),
+                                            settings=SimpleNamespace(node_name="n1")))
+        api.agent = agent
+        agent.informer.cache["web"] = {"metadata": {"name": "web", "resourceVersion": "1",
+                                                    "annotations": {SNAPSHOTS_ANNOTATION: '["one"]'}},
+                                       "spec": {"nodeName": "n1"}, "status": {}}
+
+        def failed() -> dict | None:
+            return next((c for c in agent.informer.cache["web"]["status"].get("conditions", [])
+                         if c["type"] == "SnapshotFailed"), None)
+
+        await agent.handle("web")
+        first = failed()
+        assert first is not None and first["message"] == "take one: cp: no space left on device"
+        writes = api.writes
+        await agent.handle("web")  # the same failure again (the watch brought our write back): nothing to write
+        assert (api.writes, failed()) == (writes, first)
+        agent.fixed = True
+        await agent.handle("web")  # the take succeeds: the failure is over
+        assert failed() is None and agent.informer.cache["web"]["status"]["snapshots"][0]["name"] == "one"
+        await agent.handle("web")  # an idle pass after a success changes nothing
+        assert failed() is None
+
+    asyncio.run(scenario())
+
+
+def test_an_idle_pass_keeps_the_failure_of_a_restore() -> None:
+    async def scenario() -> tuple[dict | None, int]:
+        api = StatusApi()
+        agent = agent_with(RacingApi(conflicts=0))
+        agent.client = api
+        api.agent = agent
+        agent.informer.cache["web"] = container("s1@bad")
+        await agent.handle("web")  # refused: honoured with SnapshotFailed
+        writes = api.writes
+        await agent.handle("web")  # the next event: nothing to do
+        status = agent.informer.cache["web"]["status"]
+        return next((c for c in status["conditions"] if c["type"] == "SnapshotFailed"), None), api.writes - writes
+
+    failed, writes = asyncio.run(scenario())
+    assert failed is not None and "restore s1: the copy failed" in failed["message"] and writes == 0
