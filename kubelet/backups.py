@@ -75,6 +75,9 @@ class BackupAgent:
         self.informer = Informer(self.client, "backups", self._on_backup)
         self.queue: WorkQueue[str] = WorkQueue()
         self.writing: set[str] = set()  # Backups this process is archiving right now
+        # Backups this process wrote whose Completed status the apiserver did not take (an error, an election):
+        # sent again on the retry, instead of judging the Running left in the cache as a kubelet that died midway.
+        self.completed: dict[str, tuple[Obj, Obj]] = {}
 
     def path_for(self, name: str) -> Path:
         return self.dir / f"{name}{SUFFIX}"
@@ -83,6 +86,8 @@ class BackupAgent:
         self.queue.add(name)
 
     async def _on_backup(self, name: str, old: Obj | None, new: Obj | None) -> None:
+        if new is None:
+            self.completed.pop(name, None)
         self.enqueue(name)
 
     async def run(self, *, workers: int = 2) -> None:
@@ -114,6 +119,10 @@ class BackupAgent:
             return
         meta, status = obj["metadata"], obj.get("status") or {}
         phase = status.get("phase") or "Pending"
+        if name in self.completed and phase in ("Pending", "Running") and not meta.get("deletionTimestamp"):
+            await self._complete(name, *self.completed[name])
+            return
+        self.completed.pop(name, None)
         if meta.get("deletionTimestamp"):
             if BACKUP_FINALIZER in meta.get("finalizers", []) and status.get("node") == self.node:
                 await asyncio.to_thread(self._remove_files, name)
@@ -191,15 +200,24 @@ class BackupAgent:
             await self._event(container, "BackupFailed", message, warning=True)
             return
         duration = time.monotonic() - t0
-        await self.client.patch_status("backups", name, {
+        self.completed[name] = ({
             "phase": "Completed", "node": self.node, "location": str(self.path_for(name)),
             "size": written.size, "checksum": written.checksum, "files": written.files,
             "rootfsBytes": written.data_bytes, "durationSeconds": round(duration, 3),
             "completionTime": now_iso(), "consistency": consistency,
             "containerSpec": spec_document(container)["spec"], "containerUid": container["metadata"].get("uid"),
             "message": f"{written.files} entries, {written.data_bytes} bytes in {written.size} compressed ({consistency})",
-        })
-        await self._event(container, "BackupCompleted", f"backup {name} written to {self.path_for(name)} ({consistency})")
+        }, container)
+        await self._complete(name, *self.completed[name])
+
+    async def _complete(self, name: str, status: Obj, container: Obj) -> None:
+        """Report a written archive; kept for the retry until the apiserver has taken it (an ApiError goes up)."""
+        try:
+            await self.client.patch_status("backups", name, status)
+        except NotFound:
+            pass  # deleted meanwhile: the deletion removes the archive
+        self.completed.pop(name, None)
+        await self._event(container, "BackupCompleted", f"backup {name} written to {self.path_for(name)} ({status['consistency']})")
 
     def _archive(self, name: str, container: Obj) -> tuple[Written, str]:
         """Blocking: freeze (if running), stream the merged rootfs into the archive, thaw; atomically renamed into place."""

@@ -487,7 +487,9 @@ class Reconciler:
 
     async def _failed(self, p: Pass, message: str, *, as_read: bool = False) -> Result:
         """Phase Failed with `message`; as_read: on the status as read, not as the steps have changed it."""
-        await self._report(p.obj, phase="Failed", message=message, status=None if as_read else p.status)
+        # With the generation judged: a failure of the latest spec must not read as a leftover of an older one.
+        await self._report(p.obj, phase="Failed", message=message, status=None if as_read else p.status,
+                           observed_generation=p.generation)
         return DONE
 
     def _event(self, p: Pass, type: str, reason: str, message: str) -> None:

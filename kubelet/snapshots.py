@@ -76,6 +76,12 @@ def plan_snapshots(wanted: list[str], have: list[str], *, request: str | None, o
     return [*first, *[Take(s) for s in wanted if s not in have], *[Drop(s) for s in have if s not in wanted]]
 
 
+def _only_unwanted_takes(message: str, wanted: list[str]) -> bool:
+    """Whether every failure in a SnapshotFailed message is a take of a snapshot no longer wanted."""
+    parts = [p.partition(":")[0].split(" ") for p in message.split("; ")]
+    return all(len(p) == 2 and p[0] == "take" and p[1] not in wanted for p in parts)
+
+
 class SnapshotAgent:
     """Its own watch on the containers bound here (the kubelet's reconcile is not touched by it)."""
 
@@ -139,7 +145,9 @@ class SnapshotAgent:
                     if isinstance(action, Restore):
                         honoured = action.request  # honoured (or refused, with a reason) once either way
                         self.honoured[name] = (action.request, list(problems))
-        await self._report(obj, await asyncio.to_thread(self.existing, name), honoured, problems, acted=bool(actions))
+        await self._report(obj, await asyncio.to_thread(self.existing, name), honoured, problems, acted=bool(actions),
+                           restored=any(isinstance(a, Restore) for a in actions),
+                           wanted=wanted_snapshots(annotations))
 
     def existing(self, name: str) -> list[Obj]:
         root = self.root(name)
@@ -200,10 +208,12 @@ class SnapshotAgent:
             runtime.start(name, timeout=30)
 
     async def _report(self, obj: Obj, snapshots: list[Obj], honoured: str | None, problems: list[str], *,
-                      acted: bool) -> None:
+                      acted: bool, restored: bool, wanted: list[str]) -> None:
         """The status from one pass. SnapshotFailed says what the last work that failed was: it stays through
         passes that did nothing (or the next event would erase it before anyone read it), keeps its time while
-        the same failure repeats (or each retry's write would bring the next retry), and goes once work succeeds."""
+        the same failure of a take repeats (or each retry's write would bring the next retry), and goes once work
+        succeeds. A restore runs once per request, so its failure is always new (the CLI compares the time with its
+        request's), and a kept failed take of a snapshot no longer wanted goes with the wish."""
         status = obj.get("status") or {}
         patch: Obj = {}
         if (status.get("snapshots") or []) != snapshots:
@@ -214,11 +224,11 @@ class SnapshotAgent:
         failed = next((c for c in status.get("conditions", []) if c.get("type") == "SnapshotFailed"), None)
         if problems:
             message = "; ".join(problems)[:1000]
-            if failed is None or failed.get("message") != message:
+            if restored or failed is None or failed.get("message") != message:
                 failed = {"type": "SnapshotFailed", "status": "True", "reason": "SnapshotError",
                           "message": message, "lastTransitionTime": now_iso()}
             conditions.append(failed)
-        elif failed is not None and not acted:
+        elif failed is not None and not acted and not _only_unwanted_takes(failed.get("message", ""), wanted):
             conditions.append(failed)
         if conditions != status.get("conditions", []):
             patch["conditions"] = conditions

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from schemas.base import Obj
 
 __all__ = [
-    "PHASES", "WaitFor", "WaitOutcome", "condition_met", "parse_duration", "parse_for", "state_of", "terminal_failure",
+    "PHASES", "WaitFor", "WaitOutcome", "condition_met", "parse_duration", "parse_for", "stale_status", "state_of",
+    "terminal_failure",
     "wait_for",
 ]
 
@@ -79,10 +80,21 @@ def state_of(obj: Obj | None, wait: WaitFor) -> str:
     return f"{phase} ({message})" if message else phase
 
 
+def stale_status(obj: Obj) -> bool:
+    """A Container's status written before its latest spec (the kubelet has not reported on that yet)."""
+    if obj.get("kind", "Container") != "Container":
+        return False
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    generation = (obj.get("metadata") or {}).get("generation")
+    return observed is not None and generation is not None and observed < generation
+
+
 def condition_met(obj: Obj | None, wait: WaitFor) -> bool:
+    """Whether the object shows what is awaited; a Container's status from before its latest spec does not count
+    (`apply --wait` right after a change would otherwise take the old Running for the new spec's)."""
     if wait.what == "delete":
         return obj is None
-    if obj is None:
+    if obj is None or stale_status(obj):
         return False
     status = obj.get("status") or {}
     if wait.what == "phase":
@@ -102,8 +114,7 @@ def terminal_failure(obj: Obj | None, wait: WaitFor) -> str:
     phase = status.get("phase") or "Pending"
     if wait.what == "phase" and wait.value == phase:
         return ""
-    observed = status.get("observedGeneration")
-    if observed is not None and meta.get("generation") is not None and observed < meta["generation"]:
+    if stale_status(obj):
         return ""
     requested = (meta.get("annotations") or {}).get(RESTART_ANNOTATION)
     if requested and requested != status.get("observedRestartAt"):

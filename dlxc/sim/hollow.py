@@ -69,6 +69,13 @@ def mixed_nodes(count: int, *, prefix: str = "hollow", seed: int = 0) -> list[Ho
     return nodes
 
 
+def reported(obj: Obj) -> bool:
+    """Reported Running for its latest spec, as a kubelet's status would say (observedGeneration included:
+    `apply --wait` after a change waits for it)."""
+    status = obj.get("status") or {}
+    return status.get("phase") == "Running" and status.get("observedGeneration") == obj["metadata"].get("generation")
+
+
 class HollowNodes:
     """Registers the nodes, heartbeats each every `heartbeat_interval` (spread out), reports containers Running."""
 
@@ -226,8 +233,7 @@ class HollowNodes:
         if new is None or new_node not in self.per_node:
             return
         self.per_node[new_node].add(name)
-        status = new.get("status") or {}
-        if new["metadata"].get("deletionTimestamp") or status.get("phase") == "Running":
+        if new["metadata"].get("deletionTimestamp") or reported(new):
             return
         self.queue.add(name)
 
@@ -237,7 +243,7 @@ class HollowNodes:
         if obj is None or obj["spec"].get("nodeName") not in self.per_node:
             return
         status = dict(obj.get("status") or {})
-        if status.get("phase") == "Running" or obj["metadata"].get("deletionTimestamp"):
+        if reported(obj) or obj["metadata"].get("deletionTimestamp"):
             return
         status.update({
             "phase": "Running", "nodeName": obj["spec"]["nodeName"], "message": "",

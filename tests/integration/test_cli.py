@@ -155,6 +155,28 @@ def test_apply_wait_shows_progress_until_running(cli, api, tmp_path: Path) -> No
     assert (result.exit_code, result.stdout) == (0, "container/web created\ncontainer/web Pending\ncontainer/web Running\n")
 
 
+def test_apply_wait_after_a_change_waits_for_the_report_on_the_new_spec(cli, api, tmp_path: Path) -> None:
+    """The Running of the old spec is no answer for the new one; the kubelet's Failed on the new one is."""
+    (tmp_path / "web.yaml").write_text(WEB)
+    assert cli("apply", "-f", str(tmp_path / "web.yaml")).exit_code == 0
+    _set_status(api, "web", phase="Running", observedGeneration=1)
+    (tmp_path / "web.yaml").write_text(WEB.replace("memory_limit: 256", "memory_limit: 512"))
+
+    def kubelet_later() -> None:
+        time.sleep(0.8)
+        _set_status(api, "web", phase="Failed", message="start failed: no such bridge br9", observedGeneration=2)
+
+    helper = threading.Thread(target=kubelet_later)
+    helper.start()
+    began = time.monotonic()
+    result = cli("apply", "-f", str(tmp_path / "web.yaml"), "--wait", "--timeout", "10s")
+    helper.join()
+    assert time.monotonic() - began >= 0.7  # not ended by the old Running
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert result.stdout.startswith("container/web configured\n")
+    assert "start failed: no such bridge br9" in result.stderr
+
+
 def test_diff_exit_codes_and_output(cli, api, tmp_path: Path) -> None:
     web = tmp_path / "web.yaml"
     web.write_text(WEB)

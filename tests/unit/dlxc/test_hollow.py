@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from dlxc.sim.hollow import HollowNode, HollowNodes, mixed_nodes
+from dlxc.sim.hollow import HollowNode, HollowNodes, mixed_nodes, reported
 from schemas.wire import HOLLOW_LABEL
 
 GI = 2**30
@@ -73,3 +73,14 @@ def test_settled_waits_for_every_node_registered_and_renewed_once() -> None:
         return seen
 
     assert asyncio.run(go()) == [False, False, False, False]
+
+
+def test_a_container_is_reported_again_after_a_spec_change() -> None:
+    """Like a kubelet, a hollow node reports on each new generation, so `apply --wait` after a change ends."""
+    def ct(generation: int, observed: int | None, phase: str = "Running") -> dict:
+        status = {"phase": phase, **({"observedGeneration": observed} if observed is not None else {})}
+        return {"metadata": {"name": "web", "generation": generation}, "status": status}
+
+    assert reported(ct(1, 1))
+    assert not reported(ct(2, 1))
+    assert not reported(ct(1, 1, phase="Pending"))

@@ -119,3 +119,20 @@ BACKOFF = [{"type": "CrashLoopBackOff", "status": "True", "reason": "BackOff"}]
 )
 def test_terminal_failure(obj: dict | None, wait: WaitFor, failure: str) -> None:
     assert terminal_failure(obj, wait) == failure
+
+
+@pytest.mark.parametrize(
+    ("obj", "wait", "met"),
+    [
+        (_ct("Running", generation=2, observed=1, conditions=[{"type": "Ready", "status": "True"}]), WaitFor("phase", "Running"), False),
+        (_ct("Running", generation=2, observed=1, conditions=[{"type": "Ready", "status": "True"}]), WaitFor("condition", "Ready"), False),
+        (_ct("Running", generation=2, observed=2), WaitFor("phase", "Running"), True),
+        (_ct("Running", generation=2, observed=None), WaitFor("phase", "Running"), True),
+        ({"kind": "ContainerSet", "metadata": {"generation": 3}, "status": {"phase": "Running", "observedGeneration": 1}},
+         WaitFor("phase", "Running"), True),
+    ],
+    ids=["running-before-the-change", "ready-before-the-change", "running-after-it", "no-observed-generation", "other-kinds"],
+)
+def test_a_status_from_before_the_latest_spec_does_not_meet_a_wait(obj: dict, wait: WaitFor, met: bool) -> None:
+    """`apply --wait` right after a change must wait for the kubelet's report on the new spec."""
+    assert condition_met(obj, wait) is met

@@ -6,7 +6,9 @@ import copy
 from pathlib import Path
 from types import SimpleNamespace
 
-from dlxc.client.errors import Conflict
+import pytest
+
+from dlxc.client.errors import ApiError, Conflict
 from dlxc.client.workqueue import WorkQueue
 from kubelet.archive import Written
 from kubelet.backups import BackupAgent
@@ -144,6 +146,34 @@ def test_a_backup_seen_pending_again_after_this_kubelet_completed_it_is_not_arch
         agent.informer.cache["web-1"] = backup("2", "Pending")
         await agent.handle("web-1")
         await agent.handle("web-1")  # the watch has not brought even the Running write yet
+        return agent.archived, api.phases
+
+    assert asyncio.run(scenario()) == (["web-1"], ["Running", "Completed"])
+
+
+class FlakyCompletionApi(VersionedApi):
+    """The apiserver fails the first Completed report (an etcd election, say) after the archive is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse_completed = 1
+
+    async def patch_status(self, plural: str, name: str, status: dict, *, resource_version: str | None = None) -> dict:
+        if status["phase"] == "Completed" and self.refuse_completed:
+            self.refuse_completed -= 1
+            raise ApiError("etcdserver: leader changed")
+        return await super().patch_status(plural, name, status, resource_version=resource_version)
+
+
+def test_a_completed_report_the_apiserver_did_not_take_is_sent_again_not_judged_a_dead_kubelet(tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        api = FlakyCompletionApi()
+        agent = agent_on(api, tmp_path, {"web": WEB})
+        agent.informer.cache["web-1"] = backup("2", "Pending")
+        with pytest.raises(ApiError):
+            await agent.handle("web-1")  # handle_or_retry puts the key back
+        agent.informer.cache["web-1"] = backup("3", "Running")  # our Running write, now current
+        await agent.handle("web-1")
         return agent.archived, api.phases
 
     assert asyncio.run(scenario()) == (["web-1"], ["Running", "Completed"])

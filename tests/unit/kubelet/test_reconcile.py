@@ -497,6 +497,21 @@ def test_a_failing_start_says_why_and_raises_for_a_retry(tmp_path: Path) -> None
     asyncio.run(scenario())
 
 
+def test_a_failure_is_reported_with_the_generation_it_judged(tmp_path: Path) -> None:
+    """`apply --wait` after a change tells a failure of the new spec from a leftover of the old one by it."""
+    async def scenario() -> None:
+        w = world(tmp_path)
+        changed = container()
+        changed["metadata"]["generation"] = 2
+        w.api.add(changed)
+        w.rt.fail_next("start", "container web failed to start: no such bridge")
+        with pytest.raises(RuntimeError):
+            await w.reconcile()
+        assert (w.status()["phase"], w.status()["observedGeneration"]) == ("Failed", 2)
+
+    asyncio.run(scenario())
+
+
 # ---- the work queue around it: an apiserver outage ----
 
 

@@ -174,3 +174,46 @@ def test_an_idle_pass_keeps_the_failure_of_a_restore() -> None:
 
     failed, writes = asyncio.run(scenario())
     assert failed is not None and "restore s1: the copy failed" in failed["message"] and writes == 0
+
+
+def test_a_restore_that_fails_again_the_same_way_is_a_new_failure() -> None:
+    """The CLI tells its request's failure by the condition's time: a repeat of the same refusal must be newer."""
+    async def scenario() -> tuple[str, str]:
+        api = StatusApi()
+        agent = agent_with(RacingApi(conflicts=0))
+        agent.client = api
+        api.agent = agent
+        agent.informer.cache["web"] = container("s1@1bad")
+        await agent.handle("web")
+        first = next(c for c in agent.informer.cache["web"]["status"]["conditions"] if c["type"] == "SnapshotFailed")
+        await asyncio.sleep(0.01)
+        again = copy.deepcopy(agent.informer.cache["web"])
+        again["metadata"]["annotations"][SNAPSHOT_RESTORE_ANNOTATION] = "s1@2bad"
+        agent.informer.cache["web"] = again
+        await agent.handle("web")
+        second = next(c for c in agent.informer.cache["web"]["status"]["conditions"] if c["type"] == "SnapshotFailed")
+        assert first["message"] == second["message"]
+        return first["lastTransitionTime"], second["lastTransitionTime"]
+
+    first, second = asyncio.run(scenario())
+    assert second > first
+
+
+def test_a_failed_take_goes_with_the_wish_for_it() -> None:
+    async def scenario() -> dict | None:
+        api = StatusApi()
+        found = SimpleNamespace(items=(("lxc.rootfs.path", "dir:/nowhere"),))
+        agent = TakingAgent(SimpleNamespace(client=api, queue=WorkQueue(), runtime=SimpleNamespace(inspect=lambda n: found),
+                                            settings=SimpleNamespace(node_name="n1")))
+        api.agent = agent
+        agent.informer.cache["web"] = {"metadata": {"name": "web", "resourceVersion": "1",
+                                                    "annotations": {SNAPSHOTS_ANNOTATION: '["one"]'}},
+                                       "spec": {"nodeName": "n1"}, "status": {}}
+        await agent.handle("web")
+        unwished = copy.deepcopy(agent.informer.cache["web"])
+        unwished["metadata"]["annotations"][SNAPSHOTS_ANNOTATION] = "[]"  # dlxc snapshot delete web one
+        agent.informer.cache["web"] = unwished
+        await agent.handle("web")
+        return next((c for c in agent.informer.cache["web"]["status"].get("conditions", []) if c["type"] == "SnapshotFailed"), None)
+
+    assert asyncio.run(scenario()) is None
