@@ -129,16 +129,22 @@ class StatusApi:
         return obj
 
 
+def taking_agent(api: StatusApi) -> TakingAgent:
+    """A TakingAgent whose container `web` wants snapshot `one`, its status written through `api`."""
+    found = SimpleNamespace(items=(("lxc.rootfs.path", "dir:/nowhere"),))
+    agent = TakingAgent(SimpleNamespace(client=api, queue=WorkQueue(), runtime=SimpleNamespace(inspect=lambda n: found),
+                                        settings=SimpleNamespace(node_name="n1")))
+    api.agent = agent
+    agent.informer.cache["web"] = {"metadata": {"name": "web", "resourceVersion": "1",
+                                                "annotations": {SNAPSHOTS_ANNOTATION: '["one"]'}},
+                                   "spec": {"nodeName": "n1"}, "status": {}}
+    return agent
+
+
 def test_a_failure_stays_reported_through_idle_passes_and_a_repeat_writes_nothing_until_work_succeeds() -> None:
     async def scenario() -> None:
         api = StatusApi()
-        found = SimpleNamespace(items=(("lxc.rootfs.path", "dir:/nowhere"),))
-        agent = TakingAgent(SimpleNamespace(client=api, queue=WorkQueue(), runtime=SimpleNamespace(inspect=lambda n: found),
-                                            settings=SimpleNamespace(node_name="n1")))
-        api.agent = agent
-        agent.informer.cache["web"] = {"metadata": {"name": "web", "resourceVersion": "1",
-                                                    "annotations": {SNAPSHOTS_ANNOTATION: '["one"]'}},
-                                       "spec": {"nodeName": "n1"}, "status": {}}
+        agent = taking_agent(api)
 
         def failed() -> dict | None:
             return next((c for c in agent.informer.cache["web"]["status"].get("conditions", [])
@@ -202,13 +208,7 @@ def test_a_restore_that_fails_again_the_same_way_is_a_new_failure() -> None:
 def test_a_failed_take_goes_with_the_wish_for_it() -> None:
     async def scenario() -> dict | None:
         api = StatusApi()
-        found = SimpleNamespace(items=(("lxc.rootfs.path", "dir:/nowhere"),))
-        agent = TakingAgent(SimpleNamespace(client=api, queue=WorkQueue(), runtime=SimpleNamespace(inspect=lambda n: found),
-                                            settings=SimpleNamespace(node_name="n1")))
-        api.agent = agent
-        agent.informer.cache["web"] = {"metadata": {"name": "web", "resourceVersion": "1",
-                                                    "annotations": {SNAPSHOTS_ANNOTATION: '["one"]'}},
-                                       "spec": {"nodeName": "n1"}, "status": {}}
+        agent = taking_agent(api)
         await agent.handle("web")
         unwished = copy.deepcopy(agent.informer.cache["web"])
         unwished["metadata"]["annotations"][SNAPSHOTS_ANNOTATION] = "[]"  # dlxc snapshot delete web one
