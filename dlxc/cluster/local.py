@@ -11,6 +11,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,26 @@ import httpx
 from apiserver.auth import TokenFile
 from dlxc.client.config import ClientConfig, save_config
 from dlxc.cluster.pki import Pki, ensure_pki, issue_apiserver_client, issue_kubelet_serving, ssl_context
-from dlxc.cluster.supervisor import Supervisor, stop_order, wait_http
+from dlxc.cluster.supervisor import Supervisor, alive, stop_order, wait_http
 
 __all__ = ["STOP_GRACE", "LocalCluster", "LocalNode", "default_state_dir", "stop_containers", "stop_order"]
 
 log = logging.getLogger("dlxc.cluster")
 
 COMPONENTS = ("etcd", "apiserver", "scheduler", "controller", "kubelet")
+
+
+def node_ready(status: dict[str, Any], *, since: float | None = None) -> bool:
+    """Ready=True, and with `since` (epoch seconds) posted at or after it: not a status left by an earlier kubelet."""
+    if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", [])):
+        return False
+    if since is None:
+        return True
+    posted = status.get("lastHeartbeatTime")
+    try:
+        return posted is not None and datetime.fromisoformat(posted.replace("Z", "+00:00")).timestamp() >= since
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -128,8 +142,15 @@ class LocalCluster:
     def _spawn(self, name: str, args: list[str], env: dict[str, str], *, self_logging: bool = True) -> int:
         return self.supervisor.spawn(name, args, env, self_logging=self_logging)
 
-    def _wait_http(self, url: str, *, timeout: float, what: str, verify: object = True) -> None:
-        wait_http(url, timeout=timeout, what=what, logs=self.state_dir / "logs", verify=verify)
+    def _wait_http(self, url: str, *, timeout: float, what: str, verify: object = True, pids: dict[str, int] | None = None) -> None:
+        """Until URL answers; `pids`: the processes this `up` started for it, whose exit ends the wait at once."""
+        wait_http(url, timeout=timeout, what=what, logs=self.state_dir / "logs", verify=verify,
+                  abandon=lambda: self._exited(pids or {}))
+
+    def _exited(self, pids: dict[str, int]) -> str | None:
+        """Why to stop waiting for a component: one of `pids` (name -> pid) has exited."""
+        gone = [name for name, pid in pids.items() if not alive(pid)]
+        return f"{', '.join(gone)} exited; see {self.state_dir / 'logs'}" if gone else None
 
     def _tokens(self) -> tuple[str, dict[str, str]]:
         """The admin token for the CLI and one token per component (created once, kept in the state dir)."""
@@ -153,15 +174,24 @@ class LocalCluster:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         dropped = self.dropped_nodes()
         admin, component_tokens = self._tokens()
+        # Before anything starts: it marks the folder as one `up` made, so `down --purge` cleans up after an `up`
+        # that failed halfway (etcd already running) too.
+        (self.state_dir / "layout.json").write_text(json.dumps({
+            "nodes": self.nodes, "etcdMembers": self.etcd_members,
+            "nodeName": self.node_name, "bridge": self.bridge, "subnet": self.subnet,
+            "clusterCidr": self.cluster_cidr, "clusterBridge": self.cluster_bridge, "outboundNat": self.outbound_nat,
+            "allowPrivileged": self.allow_privileged, "extraHostPaths": list(self.extra_host_paths),
+        }))
         running = self.running()
         py = [sys.executable, "-m", "dlxc"]
         members = [("etcd" if m == 0 else f"etcd-{m}", "dlxc" if m == 0 else f"dlxc-{m}", m) for m in range(self.etcd_members)]
         initial = ",".join(f"{member}=http://127.0.0.1:{self.etcd_ports(m)[1]}" for _, member, m in members)
+        started: dict[str, int] = {}  # what this call spawns: a wait for it ends when it exits
         for component, member, m in members:
             if component in running:
                 continue
             client, peer = self.etcd_ports(m)
-            self._spawn(
+            started[component] = self._spawn(
                 component,
                 [
                     "etcd", "--name", member, "--data-dir", str(self.state_dir / ("etcd" if m == 0 else f"etcd-{m}")),
@@ -176,14 +206,15 @@ class LocalCluster:
                 self_logging=False,
             )
         for endpoint in self.etcd_endpoints:
-            self._wait_http(f"{endpoint}/health", timeout=timeout, what="etcd")
+            self._wait_http(f"{endpoint}/health", timeout=timeout, what="etcd",
+                            pids={n: pid for n, pid in started.items() if n.startswith("etcd")})
         pki = self.pki()
         (self.state_dir / "volumes").mkdir(exist_ok=True)
         # Exec, attach and logs: the apiserver dials kubelets with a client certificate, and each
         # kubelet serves them with a certificate naming its node (mutual TLS, the same CA).
         client_cert, client_key = issue_apiserver_client(pki.ca_cert.parent)
         if "apiserver" not in running:
-            self._spawn(
+            started["apiserver"] = self._spawn(
                 "apiserver",
                 py + ["apiserver", "--port", str(self.port), "--etcd-endpoints", ",".join(self.etcd_endpoints),
                       "--token-file", str(self.state_dir / "tokens"),
@@ -195,14 +226,16 @@ class LocalCluster:
                 {},
             )
         verify = ssl_context(pki.ca_cert)
-        self._wait_http(f"{self.server}/readyz", timeout=timeout, what="the apiserver", verify=verify)
+        self._wait_http(f"{self.server}/readyz", timeout=timeout, what="the apiserver", verify=verify,
+                        pids={"apiserver": started["apiserver"]} if "apiserver" in started else None)
         for name in ("scheduler", "controller"):
             if name not in running:
                 self._spawn(name, py + [name], self._component_env(name, component_tokens[name], pki))
+        kubelets_since = time.time()
         for node in self.local_nodes():
             if node.component not in running:
                 stream_cert, stream_key = issue_kubelet_serving(pki.ca_cert.parent, node.name)
-                self._spawn(
+                started[node.component] = self._spawn(
                     node.component,
                     py + ["kubelet", "--node-name", node.name, "--lxc-path", str(node.lxc_path),
                           "--image-dir", str(self.state_dir / "images"), "--bridge", node.bridge, "--subnet", node.subnet,
@@ -214,15 +247,13 @@ class LocalCluster:
                           "--outbound-nat" if self.outbound_nat else "--no-outbound-nat"],
                     self._component_env(node.component, component_tokens[node.component], pki),
                 )
-        (self.state_dir / "layout.json").write_text(json.dumps({
-            "nodes": self.nodes, "etcdMembers": self.etcd_members,
-            "nodeName": self.node_name, "bridge": self.bridge, "subnet": self.subnet,
-            "clusterCidr": self.cluster_cidr, "clusterBridge": self.cluster_bridge, "outboundNat": self.outbound_nat,
-            "allowPrivileged": self.allow_privileged, "extraHostPaths": list(self.extra_host_paths),
-        }))
         config = ClientConfig(server=self.server, token=admin, certificate_authority=str(pki.ca_cert))
         for node in self.local_nodes():
-            self._wait_node_ready(config, timeout=timeout, node_name=node.name)
+            pid = started.get(node.component)
+            # A kubelet started now must say Ready itself: after `dlxc down` the Node still says what the
+            # last kubelet posted, and the controller gives a restarted cluster a grace period before NotReady.
+            self._wait_node_ready(config, timeout=timeout, node_name=node.name,
+                                  since=kubelets_since if pid else None, pids={node.component: pid} if pid else None)
         if dropped:
             self._drop(dropped, config)
         return config
@@ -324,19 +355,22 @@ class LocalCluster:
         path = save_config(config, self.state_dir / "config" / f"{name}.yaml")
         return {"DLXC_CONFIG": str(path), "DLXC_SERVER": self.server, "DLXC_TOKEN": token}
 
-    def _wait_node_ready(self, config: ClientConfig, *, timeout: float, node_name: str) -> None:
+    def _wait_node_ready(self, config: ClientConfig, *, timeout: float, node_name: str, since: float | None = None,
+                         pids: dict[str, int] | None = None) -> None:
+        """Until Node NODE_NAME is Ready; `since`: by a status posted at or after that time (epoch seconds);
+        `pids`: its kubelet, whose exit ends the wait at once."""
         deadline = time.monotonic() + timeout
         url = f"{self.server}/apis/dlxc.io/v1/nodes/{node_name}"
         while time.monotonic() < deadline:
+            if (reason := self._exited(pids or {})) is not None:
+                raise RuntimeError(f"node {node_name} did not become Ready: {reason}")
             try:
                 response = httpx.get(
                     url, headers={"Authorization": f"Bearer {config.token}"}, timeout=2.0,
                     verify=ssl_context(config.certificate_authority) if config.certificate_authority else True,
                 )
-                if response.status_code == 200:
-                    conditions = response.json().get("status", {}).get("conditions", [])
-                    if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-                        return
+                if response.status_code == 200 and node_ready(response.json().get("status") or {}, since=since):
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)

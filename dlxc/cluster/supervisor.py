@@ -41,11 +41,16 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:
-        # A zombie or a recycled pid of another program does not count.
+        # A zombie does not count, nor a kernel thread that took the pid over (no command line, child of kthreadd).
+        # A process in the middle of its exec has no command line for a moment either: it counts (it did not, so a
+        # wait for a component just spawned took it for dead).
+        state, ppid = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[:2]
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+    except (OSError, ValueError):
         return False
-    return bool(cmdline)
+    if state in ("Z", "X"):
+        return False
+    return bool(cmdline) or ppid not in ("0", "2")
 
 
 def rotate(path: Path, *, max_bytes: int = LOG_MAX_BYTES, backups: int = LOG_BACKUPS) -> bool:

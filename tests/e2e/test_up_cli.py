@@ -208,3 +208,30 @@ def test_down_then_up_is_not_a_crash(lxc_root: Path, tmp_path: Path) -> None:
         down = dlxc("down", "--purge", env=env)
     assert down.returncode == 0, down.stdout + down.stderr
     assert not state.exists()
+
+
+def test_up_ends_at_once_when_a_component_it_started_exits(lxc_root: Path, tmp_path: Path) -> None:
+    """The apiserver's port is taken: it exits at start, and `up` says so then, not after its 60 s wait."""
+    import socket
+
+    suffix = secrets.token_hex(2)
+    state, bridge, port = lxc_root / f"cli-{suffix}", f"dq{suffix}", free_block(3)
+    env = {**os.environ, "DLXC_CONFIG": str(tmp_path / "config.yaml"), "DLXC_STATE_DIR": str(state),
+           "DLXC_PORT": str(port), "DLXC_BRIDGE": bridge,
+           "DLXC_SUBNET": f"10.{230 + secrets.randbelow(20)}.{spread(0, 200)}.1/24",
+           "DLXC_CLUSTER_BRIDGE": f"{bridge}c", "DLXC_CLUSTER_CIDR": f"10.{spread(64, 64)}.0.0/16", "DLXC_OUTBOUND_NAT": "false"}
+    env.pop("DLXC_SERVER", None)
+    env.pop("DLXC_TOKEN", None)
+    squatter = socket.create_server(("127.0.0.1", port))
+    try:
+        began = time.monotonic()
+        up = dlxc("up", env=env)
+        took = time.monotonic() - began
+        assert up.returncode == 1, up.stdout + up.stderr
+        assert up.stderr == f"error: the apiserver did not come up: apiserver exited; see {state / 'logs'}\n"
+        assert took < 30, took
+    finally:
+        squatter.close()
+        down = dlxc("down", "--purge", env=env)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert processes_using(state) == []

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dlxc.cluster.local import LocalCluster, LocalNode, stop_containers, stop_order
+from dlxc.cluster.local import LocalCluster, LocalNode, node_ready, stop_containers, stop_order
 
 
 def test_nodes_get_their_own_name_lxcpath_bridge_and_subnet() -> None:
@@ -72,3 +72,23 @@ def test_down_stops_every_container_at_once_each_with_the_full_grace() -> None:
     assert rt.graces == dict.fromkeys(names, 10.0)
     assert failed == ["c3"]
     assert stop_containers([], grace=10.0) == []
+
+
+READY = [{"type": "Ready", "status": "True"}]
+
+
+@pytest.mark.parametrize(
+    ("status", "since", "ready"),
+    [
+        ({"conditions": READY, "lastHeartbeatTime": "2026-11-30T10:00:05.000000Z"}, None, True),
+        ({"conditions": READY, "lastHeartbeatTime": "2026-11-30T10:00:05.000000Z"}, 1796032800.0, True),
+        ({"conditions": READY, "lastHeartbeatTime": "2026-11-30T09:59:59.000000Z"}, 1796032800.0, False),
+        ({"conditions": READY}, 1796032800.0, False),
+        ({"conditions": [{"type": "Ready", "status": "False"}], "lastHeartbeatTime": "2026-11-30T10:00:05Z"}, None, False),
+        ({}, None, False),
+    ],
+    ids=["ready", "posted-after", "left-by-the-last-kubelet", "never-posted", "not-ready", "no-status"],
+)
+def test_a_node_counts_as_ready_for_up_only_when_its_new_kubelet_says_so(status: dict, since: float | None, ready: bool) -> None:
+    """After `dlxc down`, the Node keeps the last kubelet's Ready: `up` waits for a post by the kubelet it started."""
+    assert node_ready(status, since=since) is ready

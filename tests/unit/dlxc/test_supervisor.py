@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dlxc.cluster.supervisor import LOG_BACKUPS, LOG_MAX_BYTES, Supervisor, rotate
+from dlxc.cluster.supervisor import LOG_BACKUPS, LOG_MAX_BYTES, Supervisor, alive, rotate
 
 
 def test_rotate_shifts_old_files_and_keeps_at_most_the_backups(tmp_path: Path) -> None:
@@ -51,3 +51,20 @@ def test_spawn_gives_a_dlxc_component_its_log_file_and_keeps_etcds_output_as_its
     assert (tmp_path / "log" / "controller.out").read_text() == f"{tmp_path / 'log' / 'controller.log'}\n"
     assert (tmp_path / "log" / "etcd.log").read_text() == "None\n"
     assert set(sup.pids()) == {"controller", "etcd"} and sup.running() == {}
+
+
+def test_a_process_just_spawned_is_alive_and_a_zombie_is_not() -> None:
+    """Mid-exec a process has no command line for a moment: `dlxc up` took an apiserver it had just started for dead."""
+    for _ in range(10):
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"], start_new_session=True)
+        try:
+            spawned = all(alive(proc.pid) for _ in range(50))
+            proc.kill()
+            while Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+                pass  # killed, not yet waited for: a zombie
+            zombie = alive(proc.pid)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert (spawned, zombie) == (True, False)
+    assert not alive(2) or Path("/proc/2/comm").read_text().strip() != "kthreadd"  # a kernel thread is no component
