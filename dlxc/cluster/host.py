@@ -499,12 +499,31 @@ def _start_control_plane_member(
     return server
 
 
-def annotate_address(config: ClientConfig, node: str, address: str) -> None:
-    """Record the host's advertised address on its Node (`dlxc.io/advertise-address`), for what needs to reach it."""
+def annotate_address(config: ClientConfig, node: str, address: str, *, attempts: int = 5) -> None:
+    """Record the host's advertised address on its Node (`dlxc.io/advertise-address`), for what needs to reach it.
+
+    The node is already Ready here, so an apiserver away for a moment is waited out (a second apart); what is
+    still wrong after that is a RuntimeError that says how to finish by hand, not a traceback."""
     verify = ssl_context(config.certificate_authority) if config.certificate_authority else True
-    httpx.patch(f"{config.server}/apis/dlxc.io/v1/nodes/{node}", json={"metadata": {"annotations": {ADDRESS_ANNOTATION: address}}},
+    problem = ""
+    for attempt in range(attempts):
+        try:
+            response = httpx.patch(
+                f"{config.server}/apis/dlxc.io/v1/nodes/{node}", json={"metadata": {"annotations": {ADDRESS_ANNOTATION: address}}},
                 headers={"Authorization": f"Bearer {config.token}", "Content-Type": "application/merge-patch+json"},
-                verify=verify, timeout=10).raise_for_status()
+                verify=verify, timeout=10)
+        except httpx.HTTPError as exc:
+            problem = str(exc) or type(exc).__name__
+        else:
+            if response.status_code < 400:
+                return
+            problem = f"HTTP {response.status_code}: {response.text.strip()[:200]}"
+            if response.status_code < 500:
+                break  # refused: asking again changes nothing
+        if attempt + 1 < attempts:
+            time.sleep(1.0)
+    raise RuntimeError(f"node {node} is up, but recording its address failed ({problem}); "
+                       f"run `dlxc annotate node/{node} {ADDRESS_ANNOTATION}={address} --overwrite`")
 
 
 def reset_host(layout: HostLayout, *, bridge: str = "dlxcbr0") -> tuple[list[str], int]:
