@@ -366,18 +366,25 @@ def _join_paths() -> dict[str, Any]:
     }
 
 
+
+def _batch(item: dict[str, Any], answer: dict[str, Any], result_kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A batch route's request (1 to 100 `item`s) and its result (one `answer` per item, in order)."""
+    request = {"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                                "items": {"type": "array", "minItems": 1, "maxItems": 100, "items": item}},
+               "required": ["items"], "additionalProperties": False}
+    result = {"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"const": result_kind},
+                                               "items": {"type": "array", "items": answer}},
+              "required": ["apiVersion", "kind", "items"]}
+    return request, result
+
+
 def _event_batch_paths() -> dict[str, Any]:
     """Several Events in one request (dlxc.client.events batches what queues up)."""
-    request = {"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                                                "items": {"type": "array", "minItems": 1, "maxItems": 100, "items": _ref("Event")}},
-               "required": ["items"], "additionalProperties": False}
     answer = {"type": "object", "description": "201 and the Event, or an error as in Status.",
               "properties": {"code": {"type": "integer"}, "object": _ref("Event"), "reason": {"type": "string"},
                              "message": {"type": "string"}, "details": {"type": "array"}},
               "required": ["code"]}
-    result = {"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"const": "EventBatchResult"},
-                                               "items": {"type": "array", "items": answer}},
-              "required": ["apiVersion", "kind", "items"]}
+    request, result = _batch(_ref("Event"), answer, "EventBatchResult")
     return {
         f"{PREFIX}/eventbatches": {
             "post": {"operationId": "create_event_batch", "tags": ["Event"],
@@ -392,16 +399,11 @@ def _binding_batch_paths() -> dict[str, Any]:
     """Several binds in one request (the scheduler sends what it decided while its last requests were in flight)."""
     item = {**BINDING, "description": "A Binding of the container `name`.",
             "properties": {"name": {"type": "string"}, **BINDING["properties"]}, "required": ["name", "nodeName"]}
-    request = {"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                                                "items": {"type": "array", "minItems": 1, "maxItems": 100, "items": item}},
-               "required": ["items"], "additionalProperties": False}
     answer = {"type": "object", "description": "201 and the container's new resourceVersion, or an error as in Status.",
               "properties": {"name": {"type": ["string", "null"]}, "code": {"type": "integer"}, "resourceVersion": {"type": "string"},
                              "reason": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "array"}},
               "required": ["code"]}
-    result = {"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"const": "BindingBatchResult"},
-                                               "items": {"type": "array", "items": answer}},
-              "required": ["apiVersion", "kind", "items"]}
+    request, result = _batch(item, answer, "BindingBatchResult")
     return {
         f"{PREFIX}/bindingbatches": {
             "post": {"operationId": "bind_container_batch", "tags": ["Container"],

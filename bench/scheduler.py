@@ -144,10 +144,10 @@ class Bench(Processes):
         config = ClientConfig(server=env["DLXC_SERVER"], token=env["DLXC_TOKEN"])
         started = time.monotonic()
         # With several apiservers the hollow kubelets use the last, the scheduler and this client the first.
-        self.hollow = self.spawn("hollow", [
-            sys.executable, "-m", "dlxc", "hollow-nodes", "--count", str(args.nodes), "--prefix", "h",
+        self.hollow = self.spawn("hollow", dlxc_argv(
+            "hollow-nodes", "--count", str(args.nodes), "--prefix", "h",
             "--seed", str(args.seed), "--heartbeat-interval", str(args.heartbeat_interval), "--concurrency", "32",
-        ], {**env, "DLXC_SERVER": self.urls[-1]})
+        ), {**env, "DLXC_SERVER": self.urls[-1]})
         async with Client(config, timeout=120) as client:
             while True:
                 nodes, _ = await client.list("nodes")

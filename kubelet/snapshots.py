@@ -145,8 +145,7 @@ class SnapshotAgent:
                     if isinstance(action, Restore):
                         honoured = action.request  # honoured (or refused, with a reason) once either way
                         self.honoured[name] = (action.request, list(problems))
-        await self._report(obj, await asyncio.to_thread(self.existing, name), honoured, problems, acted=bool(actions),
-                           restored=any(isinstance(a, Restore) for a in actions),
+        await self._report(obj, await asyncio.to_thread(self.existing, name), honoured, problems, actions=actions,
                            wanted=wanted_snapshots(annotations))
 
     def existing(self, name: str) -> list[Obj]:
@@ -208,7 +207,7 @@ class SnapshotAgent:
             runtime.start(name, timeout=30)
 
     async def _report(self, obj: Obj, snapshots: list[Obj], honoured: str | None, problems: list[str], *,
-                      acted: bool, restored: bool, wanted: list[str]) -> None:
+                      actions: list[Take | Drop | Restore], wanted: list[str]) -> None:
         """The status from one pass. SnapshotFailed says what the last work that failed was: it stays through
         passes that did nothing (or the next event would erase it before anyone read it), keeps its time while
         the same failure of a take repeats (or each retry's write would bring the next retry), and goes once work
@@ -224,11 +223,12 @@ class SnapshotAgent:
         failed = next((c for c in status.get("conditions", []) if c.get("type") == "SnapshotFailed"), None)
         if problems:
             message = "; ".join(problems)[:1000]
+            restored = any(isinstance(action, Restore) for action in actions)
             if restored or failed is None or failed.get("message") != message:
                 failed = {"type": "SnapshotFailed", "status": "True", "reason": "SnapshotError",
                           "message": message, "lastTransitionTime": now_iso()}
             conditions.append(failed)
-        elif failed is not None and not acted and not _only_unwanted_takes(failed.get("message", ""), wanted):
+        elif failed is not None and not actions and not _only_unwanted_takes(failed.get("message", ""), wanted):
             conditions.append(failed)
         if conditions != status.get("conditions", []):
             patch["conditions"] = conditions

@@ -206,8 +206,7 @@ class LocalCluster:
                 self_logging=False,
             )
         for endpoint in self.etcd_endpoints:
-            self._wait_http(f"{endpoint}/health", timeout=timeout, what="etcd",
-                            pids={n: pid for n, pid in started.items() if n.startswith("etcd")})
+            self._wait_http(f"{endpoint}/health", timeout=timeout, what="etcd", pids=started)  # the members only, so far
         pki = self.pki()
         (self.state_dir / "volumes").mkdir(exist_ok=True)
         # Exec, attach and logs: the apiserver dials kubelets with a client certificate, and each
