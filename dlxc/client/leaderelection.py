@@ -154,7 +154,8 @@ class LeaderElection:
         try:
             created = await self.client.create("leases", {"metadata": {"name": self.name}, "spec": self._spec(transitions)})
         except AlreadyExists:
-            self._seen = None
+            # Another candidate created it first. What the watch noted of that create stays: forgetting it made
+            # this candidate time the new term from its next read, up to a read interval late (a 6.08 s handover).
             self._lease_absent = False
             return False
         self.token = self._rv = created["metadata"]["resourceVersion"]

@@ -104,6 +104,41 @@ def test_a_candidate_sees_each_renewal_at_once_and_takes_over_one_duration_after
     asyncio.run(go())
 
 
+def test_the_candidate_that_lost_the_first_race_times_the_term_from_its_create(api: Any) -> None:
+    # Two candidates start at once and both try to create the Lease: the loser must time the new term from
+    # the create its watch saw, not from its next read (a kill right after the election handed over 1 s late).
+    async def go() -> list[float]:
+        lags = []
+        for round_ in range(5):
+            async with api.client() as ca, api.client() as cb:
+                began: dict[str, float] = {}
+
+                def work(who: str):
+                    async def lead() -> None:
+                        began[who] = time.monotonic()
+                        await asyncio.Event().wait()
+                    return lead
+
+                name = f"dlxc-race-{round_}"
+                timers = {"duration": 3.0, "renew_interval": 1.9, "renew_deadline": 2.5}  # reads every 0.95 s
+                a = LeaderElection(ca, name, identity="a", **timers)
+                b = LeaderElection(cb, name, identity="b", **timers)
+                runs = [asyncio.create_task(a.run(work("a"))), asyncio.create_task(b.run(work("b")))]
+                while not began:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.3)  # less than a renew interval: the Lease is still as created
+                follower = b if a.leading else a
+                assert follower._seen is not None, "the loser saw no Lease"
+                lags.append(follower._seen[1] - next(iter(began.values())))
+                for run in runs:
+                    run.cancel()
+                await asyncio.gather(*runs, return_exceptions=True)
+        return lags
+
+    lags = asyncio.run(go())
+    assert max(lags) < 0.3, lags
+
+
 def test_a_renewal_that_timed_out_but_landed_keeps_the_term(api: Any) -> None:
     # Under load a renewal can time out on our side and still be written: the next renewal then meets
     # a newer resourceVersion. That is our own write, not a takeover: the leader must not step down
