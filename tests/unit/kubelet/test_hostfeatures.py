@@ -77,8 +77,18 @@ def test_this_process_is_in_the_machines_mount_namespace() -> None:
 # ---- pid files of lxcfs that are gone
 
 def fake_lxcfs(pidfile: Path, *, seconds: float = 60) -> subprocess.Popen:
-    """A process whose command line is an lxcfs started with `pidfile` (argv[0] is all /proc shows)."""
-    return subprocess.Popen(["lxcfs", "-c", f"import time; time.sleep({seconds})", f"--pidfile={pidfile}"], executable=sys.executable)
+    """A process whose command line is an lxcfs started with `pidfile` (argv[0] is all /proc shows), which,
+    like lxcfs, writes its pid there once it runs; returned when it has.
+
+    (A pid file written by the parent as Popen returns can name a child still in its exec, whose command
+    line the kernel does not show yet: nearly always, measured.)"""
+    writes = f"import os, sys, time; open(sys.argv[1].split('=', 1)[1], 'w').write('%d\\n' % os.getpid()); time.sleep({seconds})"
+    proc = subprocess.Popen(["lxcfs", "-c", writes, f"--pidfile={pidfile}"], executable=sys.executable)
+    deadline = time.monotonic() + 10
+    while not pidfile.exists() or pidfile.read_text() != f"{proc.pid}\n":
+        assert time.monotonic() < deadline, "the fake lxcfs wrote no pid file"
+        time.sleep(0.01)
+    return proc
 
 
 @pytest.fixture
@@ -104,11 +114,9 @@ def test_stale_pid_files_of_namespace_lxcfs_are_removed_and_live_ones_kept(tmp_p
 
     live = pidfile("101", "")
     procs.append(fake_lxcfs(live))
-    live.write_text(f"{procs[-1].pid}\n")
     exited = pidfile("102", "")
     zombie = fake_lxcfs(exited, seconds=0)
     procs.append(zombie)
-    exited.write_text(f"{zombie.pid}\n")
     # Not reaped yet: an lxcfs that exited is a zombie of the kubelet that started it until it is reaped.
     deadline = time.monotonic() + 10
     while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
@@ -167,7 +175,6 @@ def test_an_lxcfs_baseline_stops_only_what_was_started_since(tmp_path: Path, pro
     session, kubelet = tmp_path / "session.pid", tmp_path / "kubelet.pid"
     for pidfile in (session, kubelet):
         procs.append(fake_lxcfs(pidfile))
-        pidfile.write_text(f"{procs[-1].pid}\n")
     baseline = LxcfsBaseline(running=running, mountpoint=tmp_path / "mnt", pidfile=kubelet)
     if running:
         assert baseline.restore(session) == []
