@@ -158,8 +158,14 @@ class KubeletUsage:
 
         asked = []
         for node in nodes:
-            if not (node.get("status") or {}).get("streamEndpoint"):
-                continue  # hollow nodes and kubelets without a stream server serve no usage
+            status = node.get("status") or {}
+            if not status.get("streamEndpoint"):
+                # A hollow node serves no usage by design (its summary on the Node stands for it); a
+                # kubelet started without a stream server is said to serve none, or its containers
+                # would just be missing from the answer.
+                if _ready(node) and not str(status.get("version", "")).endswith(" hollow"):
+                    failures[node["metadata"]["name"]] = "its kubelet runs without a stream server (--stream-cert-file), so it serves no usage"
+                continue
             if not _ready(node):
                 failures[node["metadata"]["name"]] = "the node is not Ready"
                 continue

@@ -14,7 +14,7 @@ __all__ = ["ContainerCollector", "families", "serve"]
 _SIMPLE = {
     "cpu.seconds": ("dlxc_container_cpu_seconds_total", "CPU time used by the container", "counter"),
     "cpu.cores": ("dlxc_container_cpu_cores", "Cores busy on average over the last interval", "gauge"),
-    "memory.bytes": ("dlxc_container_memory_bytes", "Memory in use (cgroup usage)", "gauge"),
+    "memory.bytes": ("dlxc_container_memory_bytes", "Memory in use: the working set (cgroup usage less inactive file cache)", "gauge"),
     "memory.rss_bytes": ("dlxc_container_memory_rss_bytes", "Anonymous memory", "gauge"),
     "memory.cache_bytes": ("dlxc_container_memory_cache_bytes", "Page cache", "gauge"),
     "memory.swap_bytes": ("dlxc_container_memory_swap_bytes", "Swap in use", "gauge"),

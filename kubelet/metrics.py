@@ -173,6 +173,10 @@ def collect(
     Keys: cpu.seconds, memory.bytes, memory.rss_bytes, memory.cache_bytes, memory.swap_bytes,
     memory.limit_bytes, processes, rootfs.bytes, blkio.DEV.read_bytes/write_bytes,
     net.IFACE.rx_bytes/rx_packets/tx_bytes/tx_packets. Missing sources are left out, not zeroed.
+
+    memory.bytes is the working set, as `kubectl top` shows and the kernel reclaims last: the cgroup's
+    usage less its inactive file cache (a container that read a large file once holds that cache
+    until there is pressure; counting it made an idle container look full).
     """
     text = _read(proc_root / str(pid) / "cgroup")
     if text is None:
@@ -190,10 +194,10 @@ def collect(
         cpu_stat = (_read(base / "cpu.stat") or "") if base else ""
         stat = dict(line.split() for line in cpu_stat.splitlines() if line.count(" ") == 1)
         put("cpu.seconds", int(stat["usage_usec"]) / 1e6 if "usage_usec" in stat else None)
-        put("memory.bytes", _int(base / "memory.current") if base else None)
+        mstat = _memory_stat(_read(base / "memory.stat") if base else None)
+        put("memory.bytes", _working_set(_int(base / "memory.current") if base else None, mstat.get("inactive_file")))
         put("memory.swap_bytes", _int(base / "memory.swap.current") if base else None)
         put("processes", _int(base / "pids.current") if base else None)
-        mstat = _memory_stat(_read(base / "memory.stat") if base else None)
         put("memory.rss_bytes", mstat.get("anon"))
         put("memory.cache_bytes", mstat.get("file"))
         limit = _read(base / "memory.max") if base else None
@@ -207,10 +211,10 @@ def collect(
         if memory is not None:
             used = _int(memory / "memory.usage_in_bytes")
             memsw = _int(memory / "memory.memsw.usage_in_bytes")
-            put("memory.bytes", used)
+            mstat = _memory_stat(_read(memory / "memory.stat"))
+            put("memory.bytes", _working_set(used, mstat.get("total_inactive_file", mstat.get("inactive_file"))))
             if used is not None and memsw is not None:
                 put("memory.swap_bytes", max(0, memsw - used))
-            mstat = _memory_stat(_read(memory / "memory.stat"))
             put("memory.rss_bytes", mstat.get("total_rss", mstat.get("rss")))
             put("memory.cache_bytes", mstat.get("total_cache", mstat.get("cache")))
             limit = _int(memory / "memory.limit_in_bytes")
@@ -237,6 +241,12 @@ def collect(
     return out
 
 
+def _working_set(usage: int | None, inactive_file: int | None) -> int | None:
+    if usage is None:
+        return None
+    return max(0, usage - (inactive_file or 0))
+
+
 def _memory_stat(text: str | None) -> dict[str, int]:
     found: dict[str, int] = {}
     for line in (text or "").splitlines():
@@ -247,7 +257,11 @@ def _memory_stat(text: str | None) -> dict[str, int]:
 
 
 def usage_rates(previous: dict[str, float] | None, current: dict[str, float], seconds: float) -> dict[str, float]:
-    """Rates between two samples `seconds` apart: cpu.cores (cores busy on average) for now."""
+    """Rates between two samples `seconds` apart: cpu.cores (cores busy on average) for now. None
+    across a counter that went back (the container restarted in between: its new cgroup counts from
+    zero), which is not an idle container."""
     if not previous or seconds <= 0 or "cpu.seconds" not in current or "cpu.seconds" not in previous:
         return {}
-    return {"cpu.cores": round(max(0.0, current["cpu.seconds"] - previous["cpu.seconds"]) / seconds, 4)}
+    if current["cpu.seconds"] < previous["cpu.seconds"]:
+        return {}
+    return {"cpu.cores": round((current["cpu.seconds"] - previous["cpu.seconds"]) / seconds, 4)}

@@ -30,7 +30,7 @@ class MetricsSampler:
         self.runtime = runtime
         self.settings = settings
         self.containers = containers
-        self.samples: dict[str, tuple[float, dict[str, float]]] = {}  # name -> (monotonic time, raw sample)
+        self.samples: dict[str, tuple[float, int, dict[str, float]]] = {}  # name -> (monotonic time, init pid, raw sample)
         self.history = UsageHistory(window=HISTORY_WINDOW, length=history_length(HISTORY_WINDOW, settings.metrics_interval))
         self.node_usage: tuple[float, dict[str, float]] | None = None  # (unix time, usage) of the whole node
         self._cpu: tuple[float, float] | None = None  # (monotonic time, busy cpu seconds) at the last node sample
@@ -53,8 +53,10 @@ class MetricsSampler:
             if not sample:
                 continue
             previous = self.samples.get(name)
-            rates = metrics.usage_rates(previous[1] if previous else None, sample, clock - previous[0] if previous else 0)
-            self.samples[name] = (clock, sample)
+            if previous is not None and previous[1] != pids[name]:
+                previous = None  # restarted since: a new cgroup, whose counters start again
+            rates = metrics.usage_rates(previous[2] if previous else None, sample, clock - previous[0] if previous else 0)
+            self.samples[name] = (clock, pids[name], sample)
             snapshot[name] = {**sample, **rates}
             self.history.record(name, wall, snapshot[name])
         gone = (set(self.samples) | set(self.history.latest)) - set(pids)

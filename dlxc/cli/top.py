@@ -4,7 +4,8 @@ The numbers come from the kubelets' memory through the API (GET metrics/containe
 never from the objects: containers and nodes are listed for their labels and capacity, then joined."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -62,60 +63,78 @@ def container_usage_rows(items: list[Obj], usage: dict[str, Obj]) -> tuple[list[
     return headers, rows
 
 
-def node_usage(obj: Obj, served: Obj | None) -> dict[str, float]:
+def node_usage(obj: Obj, served: Obj | None, *, unreachable: bool = False) -> dict[str, float] | None:
     """cpu, memory, disk of a node: what its kubelet serves now, else the coarse summary on the Node
-    (a hollow node's, or one whose kubelet could not be reached)."""
+    (a node whose kubelet serves no usage, as a hollow one). None when its kubelet was asked and could
+    not answer: the summary it wrote before is old news, not its usage now."""
     if served:
         m = served.get("usage") or {}
         return {k: m[key] for k, key in (("cpu", "cpu.cores"), ("memory", "memory.bytes"), ("disk", "disk.bytes")) if key in m}
+    if unreachable:
+        return None
     return dict((obj.get("status") or {}).get("usage") or {})
 
 
-def node_usage_rows(items: list[Obj], usage: dict[str, Obj]) -> tuple[list[str], list[list[str]]]:
+def node_usage_rows(items: list[Obj], usage: dict[str, Obj], unreachable: Collection[str] = ()) -> tuple[list[str], list[list[str]]]:
+    """A row per node; `-` for a figure not measured yet (a kubelet's first sample has no CPU rate),
+    `<unknown>` for a node whose kubelet could not be reached."""
     headers = ["NAME", "CPU(cores)", "CPU%", "MEMORY", "MEMORY%", "DISK", "CONTAINERS"]
     rows = []
     for obj in sorted(items, key=lambda o: o["metadata"]["name"]):
-        status = obj.get("status", {})
-        used, capacity = node_usage(obj, usage.get(obj["metadata"]["name"])), status.get("capacity") or {}
+        name, status = obj["metadata"]["name"], obj.get("status", {})
+        used, capacity = node_usage(obj, usage.get(name), unreachable=name in unreachable), status.get("capacity") or {}
+        count = str(status.get("containerCount", 0))
+        if used is None:
+            rows.append([name, *["<unknown>"] * 5, count])
+            continue
 
-        def pct(key: str) -> str:
-            return f"{100 * used.get(key, 0) / capacity[key]:.0f}%" if capacity.get(key) else "-"
+        def pct(key: str, used: dict[str, float] = used) -> str:
+            return f"{100 * used[key] / capacity[key]:.0f}%" if key in used and capacity.get(key) else "-"
 
         rows.append([
-            obj["metadata"]["name"],
-            f"{used.get('cpu', 0):.2f}",
+            name,
+            f"{used['cpu']:.2f}" if "cpu" in used else "-",
             pct("cpu"),
             _bytes(used.get("memory")),
             pct("memory"),
             _bytes(used.get("disk")),
-            str(status.get("containerCount", 0)),
+            count,
         ])
     return headers, rows
 
 
 def _show(plural: str, output: str, selector: str | None = None) -> None:
     if output not in ("table", "json"):
-        fail(f"unknown output format {output!r}; use table or json")
+        fail(f"unknown output format {output!r}; use table or json", code=2)
 
     async def go(client: Client) -> tuple[list[Obj], Obj]:
         items, _ = await client.list(plural, label_selector=selector)
         return items, await client.usage(plural)
 
     items, served = with_client(go)
-    for node, why in sorted((served.get("unreachable") or {}).items()):
+    unreachable = served.get("unreachable") or {}
+    for node, why in sorted(unreachable.items()):
         console.warn(f"no usage from node {node}: {why}")
     usage = {entry["name"]: entry for entry in served.get("items") or []}
+    if plural == "containers":
+        measured = {o["metadata"]["name"]: (usage.get(o["metadata"]["name"]) or {}).get("usage") or {} for o in items}
+        json_view: dict[str, Any] = measured
+        headers, rows = container_usage_rows(items, usage)
+    else:
+        json_view = {o["metadata"]["name"]: node_usage(o, usage.get(o["metadata"]["name"]), unreachable=o["metadata"]["name"] in unreachable)
+                     for o in items}
+        headers, rows = node_usage_rows(items, usage, unreachable)
     if output == "json":
-        if plural == "containers":
-            console.print_json({o["metadata"]["name"]: (usage.get(o["metadata"]["name"]) or {}).get("usage", {}) for o in items})
-        else:
-            console.print_json({o["metadata"]["name"]: node_usage(o, usage.get(o["metadata"]["name"])) for o in items})
-        return
-    headers, rows = (container_usage_rows if plural == "containers" else node_usage_rows)(items, usage)
-    if not rows:
-        console.out(f"no {plural} with metrics yet" if plural == "containers" else "no nodes")
-        return
-    console.print_table(headers, rows)
+        console.print_json(json_view)
+    elif not items:
+        console.out(f"no {plural} match" if selector else f"no {plural}")
+    elif not rows:
+        console.out("no containers with metrics yet")
+    else:
+        console.print_table(headers, rows)
+    # Nothing measured because the kubelets could not be asked is a failure, not an empty answer.
+    if items and unreachable and not any(v for v in json_view.values()):
+        raise typer.Exit(1)
 
 
 @top_app.command("containers")

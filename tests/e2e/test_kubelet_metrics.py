@@ -76,6 +76,6 @@ def test_metrics_reach_the_api_prometheus_file_and_top_without_status_writes(clu
         nodes = dlxc("top", "nodes", env=cluster.api.env())
         assert nodes.returncode == 0 and nodes.stdout.splitlines()[1].split()[0] == node.name
         bad = dlxc("top", "containers", "-o", "yaml", env=cluster.api.env())
-        assert (bad.returncode, bad.stderr) == (1, "error: unknown output format 'yaml'; use table or json\n")
+        assert (bad.returncode, bad.stderr) == (2, "error: unknown output format 'yaml'; use table or json\n")
     finally:
         api.close()

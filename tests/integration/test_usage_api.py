@@ -2,6 +2,7 @@
 the test): the four metrics routes, who may read them, `dlxc top`, and that nothing of it is in etcd."""
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -71,7 +72,7 @@ def test_metrics_routes_answer_the_kubelets_samples_and_store_none(usage_cluster
     nodes = runner.invoke(app, ["top", "nodes"], env=c.api.env(), catch_exceptions=False)
     assert nodes.stdout.splitlines()[1].split() == ["n1", "0.50", "25%", "1.0Gi", "25%", "-", "0"]
     none = runner.invoke(app, ["top", "containers", "-l", "tier=none"], env=c.api.env(), catch_exceptions=False)
-    assert (none.exit_code, none.stdout) == (0, "no containers with metrics yet\n")
+    assert (none.exit_code, none.stdout) == (0, "no containers match\n")
 
 
 def test_a_stopped_container_has_no_metrics_and_a_silent_kubelet_is_named(usage_cluster: UsageCluster) -> None:  # noqa: F811
@@ -92,7 +93,11 @@ def test_a_stopped_container_has_no_metrics_and_a_silent_kubelet_is_named(usage_
     listing = get(c, "/metrics/containers").json()
     assert listing["items"] == [] and listing["unreachable"]["n1"].startswith("cannot reach the kubelet of node n1")
     top = CliRunner().invoke(app, ["top", "nodes"], env=c.api.env(), catch_exceptions=False)
-    assert top.exit_code == 0 and "warning: no usage from node n1: cannot reach the kubelet of node n1" in top.stderr
+    assert "warning: no usage from node n1: cannot reach the kubelet of node n1" in top.stderr
+    # Not the summary it wrote while it lived, as if it were now; and with nothing measured, a failure.
+    assert top.stdout.splitlines()[1].split() == ["n1", *["<unknown>"] * 5, "0"] and top.exit_code == 1
+    as_json = CliRunner().invoke(app, ["top", "nodes", "-o", "json"], env=c.api.env(), catch_exceptions=False)
+    assert (as_json.exit_code, json.loads(as_json.stdout)) == (1, {"n1": None})
 
 
 def test_a_slow_kubelet_does_not_hold_the_containers_page_up(usage_cluster: UsageCluster) -> None:  # noqa: F811
@@ -125,3 +130,27 @@ def test_a_slow_kubelet_does_not_hold_the_containers_page_up(usage_cluster: Usag
     obj = httpx.get(f"{c.api.url}{BASE}/containers/web", headers={"Authorization": f"Bearer {c.api.token}"}).json()
     assert f"<td>{container_row(obj, WEB).cpu_text}</td>" in got, got
     assert container_row(obj, WEB).cpu_text != container_row(obj, None).cpu_text  # the numbers, not a blank row
+
+
+def test_a_kubelet_without_a_stream_server_is_named_and_a_hollow_node_is_not(usage_cluster: UsageCluster) -> None:  # noqa: F811
+    """Its containers would be missing from `dlxc top containers` with no word why; a hollow node serves
+    no usage by design and its summary stands for it."""
+    c = usage_cluster
+    ready = [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": ""}]
+
+    async def register() -> None:
+        async with c.api.client() as client:
+            for name, version in (("plain", "dlxc/1.0"), ("sim", "dlxc/1.0 hollow")):
+                await client.create("nodes", {"metadata": {"name": name}, "spec": {}, "status": {
+                    "conditions": ready, "version": version, "capacity": {"cpu": 2, "memory": 2**30},
+                    "usage": {"cpu": 1.0, "memory": 2**29}}})
+
+    from conftest import run
+
+    run(register())
+    listing = get(c, "/metrics/nodes").json()
+    assert listing["unreachable"] == {"plain": "its kubelet runs without a stream server (--stream-cert-file), so it serves no usage"}
+    top = CliRunner().invoke(app, ["top", "nodes"], env=c.api.env(), catch_exceptions=False)
+    assert top.exit_code == 0 and "warning: no usage from node plain: its kubelet runs without a stream server" in top.stderr
+    rows = {line.split()[0]: line.split() for line in top.stdout.splitlines()[1:]}
+    assert rows["plain"][1:6] == ["<unknown>"] * 5 and rows["sim"][1:6] == ["1.00", "50%", "512.0Mi", "50%", "0B"]

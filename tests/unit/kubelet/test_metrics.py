@@ -53,7 +53,7 @@ def _fake_host(tmp_path: Path) -> tuple[Path, Path, Path]:
         "memory/c/memory.usage_in_bytes": "1048576\n",
         "memory/c/memory.memsw.usage_in_bytes": "1310720\n",
         "memory/c/memory.limit_in_bytes": "67108864\n",
-        "memory/c/memory.stat": "cache 100\nrss 200\ntotal_cache 300\ntotal_rss 400\n",
+        "memory/c/memory.stat": "cache 100\nrss 200\ntotal_cache 300\ntotal_rss 400\ninactive_file 24576\ntotal_inactive_file 49152\n",
         "pids/c/pids.current": "3\n",
         "blkio/c/blkio.throttle.io_service_bytes": BLKIO,
     }
@@ -74,7 +74,7 @@ def test_collect_v1_reads_every_source_and_skips_loop_devices(tmp_path: Path) ->
     sample = collect(42, rootfs_dir=rootfs, cgroup_root=cgroup, proc_root=proc, sys_root=sys)
     assert sample == {
         "cpu.seconds": 2.5,
-        "memory.bytes": 1048576.0,
+        "memory.bytes": 1048576.0 - 49152,  # the working set: usage less inactive file cache (of the whole subtree)
         "memory.swap_bytes": 262144.0,
         "memory.rss_bytes": 400.0,
         "memory.cache_bytes": 300.0,
@@ -102,10 +102,27 @@ def test_collect_of_a_gone_process_is_empty(tmp_path: Path) -> None:
     [
         (None, {"cpu.seconds": 5.0}, 0, {}),
         ({"cpu.seconds": 5.0}, {"cpu.seconds": 6.0}, 2.0, {"cpu.cores": 0.5}),
-        ({"cpu.seconds": 5.0}, {"cpu.seconds": 1.0}, 2.0, {"cpu.cores": 0.0}),
+        ({"cpu.seconds": 5.0}, {"cpu.seconds": 1.0}, 2.0, {}),  # restarted in between: no rate, not an idle 0
         ({}, {"cpu.seconds": 1.0}, 2.0, {}),
     ],
     ids=["first", "half-a-core", "counter-reset", "no-cpu-before"],
 )
 def test_usage_rates(previous, current, seconds, expected) -> None:
     assert usage_rates(previous, current, seconds) == expected
+
+
+def test_collect_v2_memory_is_the_working_set_and_a_reclaimable_cache_larger_than_usage_is_zero(tmp_path: Path) -> None:
+    proc, cgroup = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "42").mkdir(parents=True)
+    (proc / "42/cgroup").write_text("0::/c\n")
+    (cgroup / "c").mkdir(parents=True)
+    (cgroup / "c/cpu.stat").write_text("usage_usec 1500000\nuser_usec 1000000\n")
+    (cgroup / "c/memory.current").write_text(f"{300 * 2**20}\n")
+    # It read a 200 MiB file once: the cache stays until there is pressure, the working set is 100 MiB.
+    (cgroup / "c/memory.stat").write_text(f"anon {90 * 2**20}\nfile {210 * 2**20}\ninactive_file {200 * 2**20}\n")
+    (cgroup / "c/memory.max").write_text(f"{256 * 2**20}\n")
+    sample = collect(42, cgroup_root=cgroup, proc_root=proc, sys_root=tmp_path / "sys")
+    assert (sample["cpu.seconds"], sample["memory.bytes"], sample["memory.rss_bytes"], sample["memory.cache_bytes"]) == \
+        (1.5, 100 * 2**20, 90 * 2**20, 210 * 2**20)
+    (cgroup / "c/memory.stat").write_text(f"inactive_file {400 * 2**20}\n")  # read between the two files
+    assert collect(42, cgroup_root=cgroup, proc_root=proc, sys_root=tmp_path / "sys")["memory.bytes"] == 0
