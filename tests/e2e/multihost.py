@@ -10,7 +10,6 @@ on failure too. Used by tests/e2e/test_multihost.py and to capture docs/multi-ho
 """
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -96,12 +95,10 @@ class MultiHost:
         for host in reversed(self.hosts):
             if host.state_dir.exists():
                 self.dlxc(host, "reset", "--state-dir", str(host.state_dir), "--yes", timeout=120)
-            # Whatever reset could not stop (it failed, or never ran): by the recorded pids.
-            try:
-                pids = json.loads((host.state_dir / "data" / "pids.json").read_text())
-            except (FileNotFoundError, ValueError):
-                pids = {}
-            for pid in pids.values():
+            # Whatever reset could not stop (it failed, or never ran): by the recorded pids, still those processes.
+            from dlxc.cluster.supervisor import Supervisor
+
+            for pid in Supervisor(host.state_dir / "data" / "pids.json", host.state_dir / "logs", host.state_dir).running().values():
                 try:
                     os.killpg(pid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -29,7 +29,9 @@ def etcdctl(lan: MultiHost, host: Host, *args: str) -> str:
 
 
 def pids(host: Host) -> dict[str, int]:
-    return json.loads((host.state_dir / "data" / "pids.json").read_text())
+    from dlxc.cluster.supervisor import Supervisor
+
+    return Supervisor(host.state_dir / "data" / "pids.json", host.state_dir / "logs", host.state_dir).running()
 
 
 def phase(lan: MultiHost, name: str) -> tuple[str | None, str | None]:

@@ -1,6 +1,7 @@
 """Component logs: rotated by size, by the component itself (dlxc) or by the supervisor at start (etcd)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dlxc.cluster.supervisor import LOG_BACKUPS, LOG_MAX_BYTES, Supervisor, alive, rotate
+from dlxc.cluster.supervisor import LOG_BACKUPS, LOG_MAX_BYTES, Recorded, Supervisor, alive, boot_id, rotate, start_time
 
 
 def test_rotate_shifts_old_files_and_keeps_at_most_the_backups(tmp_path: Path) -> None:
@@ -68,3 +69,31 @@ def test_a_process_just_spawned_is_alive_and_a_zombie_is_not() -> None:
             proc.wait()
         assert (spawned, zombie) == (True, False)
     assert not alive(2) or Path("/proc/2/comm").read_text().strip() != "kthreadd"  # a kernel thread is no component
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_recorded_pid_given_to_another_process_is_not_that_component(tmp_path: Path) -> None:
+    """pids.json outlives a crash or a reboot, and pids wrap (32,768 here): a later process with the
+    recorded pid was taken for the component, so `up` did not start it and `down` killed that
+    process's whole group."""
+    sup = Supervisor(tmp_path / "pids.json", tmp_path / "log", tmp_path)
+    pid = sup.spawn("apiserver", [sys.executable, "-c", "import time; time.sleep(30)"], {})
+    try:
+        record = sup.records()["apiserver"]
+        assert (record.pid, record.boot) == (pid, boot_id()) and record.start == start_time(pid) is not None
+        assert sup.running() == {"apiserver": pid}
+        # The same pid started at another time, or in another boot, is another process.
+        for other in (Recorded(pid, record.start + 1, record.boot), Recorded(pid, record.start, "another-boot")):
+            (tmp_path / "pids.json").write_text(json.dumps({"apiserver": other.to_json()}))
+            assert sup.running() == {}
+            assert sup.stop() == [] and alive(pid)  # not signalled
+        # A pid file written before start times were kept: the pid alone.
+        (tmp_path / "pids.json").write_text(json.dumps({"apiserver": pid}))
+        assert sup.pids() == sup.running() == {"apiserver": pid}
+        assert sup.stop() == ["apiserver"] and not alive(pid)
+    finally:
+        try:
+            os.killpg(pid, 9)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
