@@ -27,15 +27,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
-from dlxc.client.errors import AlreadyExists, NotFound
+from dlxc.client.errors import AlreadyExists, ApiError, NotFound
 from schemas.backup import backup_name, spec_document
 from schemas.base import Obj
-from schemas.wire import DRAINED_FROM_ANNOTATION, KEEP_ROOTFS_ANNOTATION, RESTORE_ANNOTATION
+from schemas.wire import (
+    DRAINED_FROM_ANNOTATION,
+    KEEP_ROOTFS_ANNOTATION,
+    RESTORE_ANNOTATION,
+)
 
 __all__ = [
     "DRAINED_FROM",
@@ -56,6 +60,7 @@ __all__ = [
 MOVE_LABEL = "dlxc.io/move"
 DRAINED_FROM = DRAINED_FROM_ANNOTATION
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 
 class MoveError(Exception):
@@ -95,8 +100,13 @@ def node_is_ready(node: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions", []))
 
 
-async def pick_node(client: Any, wanted: str | None, *, exclude: str | None = None) -> str:
-    """`wanted` if it exists, is Ready and not cordoned; else the Ready, schedulable node with the fewest containers."""
+async def pick_node(client: Any, wanted: str | None, *, exclude: str | None = None, container: Obj | None = None) -> str:
+    """`wanted` if it exists, is Ready and not cordoned; else a Ready, schedulable node other than `exclude`.
+
+    With `container` (what is to run there), the scheduler's own filters and scorers decide, on the
+    cluster as it is now (the container not counted where it runs): its nodeSelector, affinity,
+    room, ports hold on the target as they would for any placement. (Without one, as for an import
+    whose spec is not known yet: the node with the fewest containers.)"""
     if wanted is not None:
         node = await get_or_none(client, "nodes", wanted)
         if node is None:
@@ -105,12 +115,30 @@ async def pick_node(client: Any, wanted: str | None, *, exclude: str | None = No
             raise MoveError(f"node {wanted} is not Ready; choose another node")
         if (node.get("spec") or {}).get("unschedulable"):
             raise MoveError(f"node {wanted} is cordoned; uncordon it first or choose another node")
-        return wanted
-    nodes, _ = await client.list("nodes")
-    fit = [n for n in nodes if node_is_ready(n) and not (n.get("spec") or {}).get("unschedulable") and n["metadata"]["name"] != exclude]
-    if not fit:
-        raise MoveError("no Ready, schedulable node to place the container on")
-    return str(min(fit, key=lambda n: ((n.get("status") or {}).get("containerCount") or 0, n["metadata"]["name"]))["metadata"]["name"])
+        if container is None:
+            return wanted
+        candidates = [node]
+    else:
+        nodes, _ = await client.list("nodes")
+        candidates = [n for n in nodes if n["metadata"]["name"] != exclude]
+        if container is None:
+            fit = [n for n in candidates if node_is_ready(n) and not (n.get("spec") or {}).get("unschedulable")]
+            if not fit:
+                raise MoveError("no Ready, schedulable node to place the container on")
+            return str(min(fit, key=lambda n: ((n.get("status") or {}).get("containerCount") or 0, n["metadata"]["name"]))["metadata"]["name"])
+    from scheduler.config import load_settings
+    from scheduler.whatif import explain
+
+    containers, _ = await client.list("containers")
+    name = container["metadata"]["name"]
+    copy = {**container, "spec": {k: v for k, v in container["spec"].items() if k != "nodeName"}}
+    decision = explain(candidates, containers, [copy], load_settings())[0]
+    if decision.node is None:
+        if wanted is not None:
+            why = decision.rejected_nodes[0][1] if decision.rejected_nodes else decision.message
+            raise MoveError(f"container {name} cannot run on node {wanted}: {why}")
+        raise MoveError(f"container {name} fits on no other node: {decision.message}")
+    return decision.node
 
 
 async def create_backup(client: Any, container: str, *, labels: dict[str, str] | None = None) -> Obj:
@@ -189,11 +217,48 @@ def _body(live: Obj, *, node: str, backup: str, annotations: dict[str, str], sta
     return doc
 
 
+async def _to_the_end(work: Awaitable[T]) -> T:
+    """Await `work` to its end even if the caller is cancelled meanwhile (Ctrl-C, the dashboard's
+    apiserver stopping), then pass the cancel on: a move between its delete and its create must
+    finish, or the container is gone."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            cancelled = True
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
 async def move_container(
     client: Any, name: str, *, to: str | None, say: Say = _quiet, warn: Say = _quiet, timeout: float = 600.0,
     annotations: dict[str, str] | None = None, strip: tuple[str, ...] = (),
 ) -> Moved:
-    """Move one container; see the module's docstring. `annotations` are added to (and `strip` removed from) the new copy."""
+    """Move one container; see the module's docstring. `annotations` are added to (and `strip` removed
+    from) the new copy. The steps share `timeout`; rolling back after a failure gets a `timeout` of
+    its own (a container left deleted is worse than a late answer). An API error is a MoveError."""
+    try:
+        return await _move(client, name, to=to, say=say, warn=warn, timeout=timeout, annotations=annotations or {}, strip=strip)
+    except ApiError as exc:
+        raise MoveError(f"container {name}: {exc.message}") from exc
+
+
+async def _move(client: Any, name: str, *, to: str | None, say: Say, warn: Say, timeout: float,
+                annotations: dict[str, str], strip: tuple[str, ...]) -> Moved:
+    end = time.monotonic() + timeout
+
+    def left() -> float:
+        return max(0.0, end - time.monotonic())
+
     live = await get_or_none(client, "containers", name)
     if live is None:
         raise MoveError(f"container {name} does not exist")
@@ -204,36 +269,52 @@ async def move_container(
         raise MoveError(f"container {name} is being deleted")
     if to == source:
         raise MoveError(f"container {name} is already on node {source}")
-    target = await pick_node(client, to, exclude=source)
+    target = await pick_node(client, to, exclude=source, container=live)
     state = live["spec"].get("state", "Running")
     started = time.monotonic()
     if state == "Running":
         say(f"{name}: stopping on {source}")
         await client.patch("containers", name, {"spec": {"state": "Stopped"}})
     try:
-        await _stopped(client, name, timeout=timeout)
+        await _stopped(client, name, timeout=left())
         say(f"{name}: archiving on {source}")
         made = await create_backup(client, name, labels={MOVE_LABEL: "true"})
-        backup = (await wait_backup(client, made["metadata"]["name"], timeout=timeout))["metadata"]["name"]
+        backup = (await wait_backup(client, made["metadata"]["name"], timeout=left()))["metadata"]["name"]
     except BaseException as exc:
         if state == "Running":
             _report(exc, warn)
-            await client.patch("containers", name, {"spec": {"state": "Running"}})
+            await _to_the_end(client.patch("containers", name, {"spec": {"state": "Running"}}))
             warn(f"move of {name} failed before it left {source}; it is started there again")
         raise
     live = await get_or_none(client, "containers", name) or live
-    live["metadata"]["annotations"] = {k: v for k, v in (live["metadata"].get("annotations") or {}).items() if k not in strip}
+    # The copy on the target loses `strip`; a copy put back on the source keeps every annotation it had.
+    moved = {**live, "metadata": {**live["metadata"], "annotations": {
+        k: v for k, v in (live["metadata"].get("annotations") or {}).items() if k not in strip}}}
+    # From the delete on the move runs to a copy somewhere, whatever interrupts its caller.
+    await _to_the_end(_replace(client, name, live, moved, source=source, target=target, backup=backup, state=state,
+                               annotations=annotations, left=left, timeout=timeout, say=say, warn=warn))
+    downtime = time.monotonic() - started
+    await client.delete("backups", backup)
+    return Moved(name, source, target, downtime, backup)
+
+
+async def _replace(client: Any, name: str, live: Obj, moved: Obj, *, source: str, target: str, backup: str, state: str,
+                   annotations: dict[str, str], left: Callable[[], float], timeout: float, say: Say, warn: Say) -> None:
+    """Delete the stopped, archived container on `source` and create it on `target` from `backup`
+    until it runs there; on failure, create it on `source` again (from its kept directory)."""
     # The old node keeps the container's directory (renamed aside) until the backup is deleted.
     await client.patch("containers", name, {"metadata": {"annotations": {KEEP_ROOTFS_ANNOTATION: backup}}})
     await client.delete("containers", name)
-    await _gone(client, name, timeout=timeout)
+    await _gone(client, name, timeout=max(left(), 30.0))  # the delete is sent: see it through
     say(f"{name}: restoring on {target} (its old rootfs kept on {source} until it runs)")
     try:
-        await client.create("containers", _body(live, node=target, backup=backup, annotations=dict(annotations or {}), state=state))
+        await client.create("containers", _body(moved, node=target, backup=backup, annotations=annotations, state=state))
         if state == "Running":
-            await _running_on(client, name, target, timeout=timeout)
+            await _running_on(client, name, target, timeout=left())
     except BaseException as exc:
         _report(exc, warn)
+        if isinstance(exc, ApiError):
+            warn(f"container {name}: {exc.message}")
         warn(f"move of {name} to {target} failed; creating it again on {source} from its kept rootfs")
         current = await get_or_none(client, "containers", name)
         if current is not None and current["spec"].get("nodeName") != source:
@@ -246,9 +327,6 @@ async def move_container(
             await _running_on(client, name, source, timeout=timeout)
         warn(f"container {name} runs on {source} again (backup {backup} kept)")
         raise
-    downtime = time.monotonic() - started
-    await client.delete("backups", backup)
-    return Moved(name, source, target, downtime, backup)
 
 
 async def move_all(client: Any, names: list[str], *, to: str | None, max_parallel: int, deadline: float,
@@ -256,7 +334,7 @@ async def move_all(client: Any, names: list[str], *, to: str | None, max_paralle
                    warn: Say = _quiet) -> tuple[list[str], list[str]]:
     """Move `names` (each to `to`, or to the least loaded Ready node), up to `max_parallel` at once;
     (moved, failed) lines. A move is never cancelled halfway (one between its delete and its create
-    must finish): the deadline bounds each step's wait instead."""
+    runs to a copy somewhere); each move gets what is left of `deadline`."""
     gate = asyncio.Semaphore(max_parallel)
     moved: list[str] = []
     failed: list[str] = []
@@ -276,6 +354,9 @@ async def move_all(client: Any, names: list[str], *, to: str | None, max_paralle
             except MoveError as exc:
                 failed.append(f"{name}: not moved: {exc}")
                 return
+            except Exception as exc:  # noqa: BLE001 - one container's failure is a line; the others go on
+                failed.append(f"{name}: not moved: {type(exc).__name__}: {exc}")
+                return
             line = f"{name}: {result.source} -> {result.target} (downtime {result.downtime:.1f}s)"
             say(line)
             moved.append(line)
@@ -291,6 +372,10 @@ async def prepare_drain(client: Any, node: str, *, force: bool, force_hint: str 
     current = await get_or_none(client, "nodes", node)
     if current is None:
         raise MoveError(f"node {node} does not exist")
+    if not node_is_ready(current):
+        raise MoveError(f"node {node} is not Ready, so its kubelet cannot stop and archive its containers (nothing was "
+                        f"changed): they fail over by themselves once it stays NotReady past the eviction timeout; "
+                        f"`dlxc node remove {node}` if the host is gone for good")
     containers, _ = await client.list("containers", field_selector=f"spec.nodeName={node}")
     names = sorted(c["metadata"]["name"] for c in containers if not c["metadata"].get("deletionTimestamp"))
     pinned = sorted(c["metadata"]["name"] for c in containers if c["spec"].get("failover") == "Never")

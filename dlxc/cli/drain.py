@@ -27,7 +27,8 @@ __all__ = ["drain", "restore_drained"]
 
 def drain(
     node: str = typer.Argument(..., help="The node to empty.", autocompletion=complete_node_names),
-    deadline: str = typer.Option("10m", "--deadline", help="Give up on containers not moved by then, e.g. 10m."),
+    deadline: str = typer.Option("10m", "--deadline", "--timeout", help="Give up on containers not moved by then, e.g. 10m "
+                                 "(a move past its delete still finishes, or goes back where it was)."),
     force: bool = typer.Option(False, "--force", help="Move also containers with failover: Never."),
     max_parallel: int = typer.Option(2, "--max-parallel", min=1, help="Containers moved at once."),
 ) -> None:
@@ -56,6 +57,7 @@ def drain(
         console.error(line)
     console.out(f"node/{node} drained: {len(moved)} moved, {len(failed)} not")
     if failed:
+        console.error(f"node/{node} stays cordoned: `dlxc drain {node}` again moves what is left, `dlxc uncordon {node}` takes it back as it is")
         raise typer.Exit(1)
 
 

@@ -7,7 +7,6 @@ against its node for the next, as the scheduler would do with them.
 """
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,40 +16,15 @@ from dlxc.apply.manifests import load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.placement import placement_lines
-from scheduler.cache import SchedulerCache, request_of
-from scheduler.config import SchedulerConfigError, SchedulerSettings, load_settings
-from scheduler.framework import Decision, schedule
+from scheduler.config import SchedulerConfigError, load_settings
+from scheduler.framework import Decision
 from scheduler.loop import placement_of
+from scheduler.whatif import explain
 
 if TYPE_CHECKING:
     from dlxc.client.api import Client
-    from schemas.base import Obj
 
 __all__ = ["explain", "explain_placement", "placement_lines"]
-
-
-def explain(nodes: list[Obj], containers: list[Obj], wanted: list[Obj], settings: SchedulerSettings) -> list[Decision]:
-    """The decisions for `wanted`, in order, on a cluster of `nodes` running `containers`."""
-    cache = SchedulerCache()
-    for node in nodes:
-        cache.update_node(node)
-    replaced = {c["metadata"]["name"] for c in wanted}
-    for container in containers:
-        name = container["metadata"]["name"]
-        if name not in replaced:
-            cache.update_container(name, container)
-    rng = random.Random(settings.seed)
-    decisions = []
-    for container in wanted:
-        request = request_of(container)
-        decision = schedule(
-            request, cache.table, filters=settings.filter_plugins(), scorers=settings.score_plugins(), rng=rng,
-            runners_up=settings.runners_up,
-        )
-        if decision.node is not None:
-            cache.assume(request.name, decision.node, request)
-        decisions.append(decision)
-    return decisions
 
 
 def _print_decision(name: str, decision: Decision, *, seed: int) -> None:

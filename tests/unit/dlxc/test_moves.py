@@ -22,7 +22,10 @@ class Client:
         assert plural == "nodes"
         if name not in self.nodes:
             raise NotFound(f"nodes/{name} not found")
-        return {"metadata": {"name": name, "resourceVersion": "7"}, "spec": self.nodes[name]}
+        spec = dict(self.nodes[name])
+        ready = "True" if not spec.pop("notReady", False) else "Unknown"
+        return {"metadata": {"name": name, "resourceVersion": "7"}, "spec": spec,
+                "status": {"conditions": [{"type": "Ready", "status": ready}]}}
 
     async def list(self, plural: str, *, field_selector: str | None = None) -> tuple[list[dict], str]:
         assert plural == "containers" and field_selector is not None
@@ -68,8 +71,13 @@ def test_prepare_drain_cordons_and_names_what_to_move(nodes: dict, containers: l
         ({"n1": {}}, [ct("a", "n1"), ct("q", "n1", failover="Never"), ct("p", "n1", failover="Never")],
          "containers with failover: Never are on n1: p, q; they block the drain (nothing was changed): "
          "move them yourself, or drain with --force"),
+        # Its kubelet cannot stop and archive anything: every move would wait out the deadline.
+        ({"n1": {"notReady": True}}, [ct("a", "n1")],
+         "node n1 is not Ready, so its kubelet cannot stop and archive its containers (nothing was changed): they "
+         "fail over by themselves once it stays NotReady past the eviction timeout; `dlxc node remove n1` if the "
+         "host is gone for good"),
     ],
-    ids=["no-node", "pinned"],
+    ids=["no-node", "pinned", "not-ready"],
 )
 def test_prepare_drain_refuses_and_changes_nothing(nodes: dict, containers: list, message: str) -> None:
     client = Client(nodes, containers)
