@@ -10,7 +10,8 @@ Rules, in the order they apply:
   ordinals of spec.skipOrdinals: a hole where a chosen member was removed, its neighbours keeping
   their names); any other member the set owns is deleted, highest ordinal first;
 - a missing member is created from the current template (a member deleted by hand comes back
-  with the same name); a member still terminating is waited for;
+  with the same name); a member still terminating is waited for, and so is one a move holds
+  (`moving.dlxc.io/MEMBER: UNTIL` on the set, until that time: the move creates it elsewhere);
 - rolling update: a member made from an older template is deleted (then re-created from the new
   one) only while fewer than maxUnavailable of the wanted members are down, highest ordinal first;
   it stops when an updated member failed (phase Failed, or not Running within progressDeadline).
@@ -20,9 +21,15 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from datetime import datetime
+
 from schemas.base import Obj
 from schemas.containerset import member_name, ordinals, template_hash
-from schemas.wire import SET_FINALIZER, SET_LABEL, TEMPLATE_HASH_ANNOTATION
+from schemas.wire import (
+    MOVING_MEMBER_PREFIX,
+    SET_FINALIZER,
+    SET_LABEL,
+    TEMPLATE_HASH_ANNOTATION,
+)
 
 __all__ = [
     "AddFinalizer",
@@ -31,6 +38,7 @@ __all__ = [
     "RemoveFinalizer",
     "SetPlan",
     "member_object",
+    "moving_members",
     "ordinal_of",
     "plan_set",
     "set_status",
@@ -190,6 +198,19 @@ def set_status(
     return status
 
 
+def moving_members(meta: Obj, *, now: float) -> set[str]:
+    """The members a move holds now (its mark on the set not yet expired; an unreadable time holds nothing)."""
+    held = set()
+    for key, until in (meta.get("annotations") or {}).items():
+        if key.startswith(MOVING_MEMBER_PREFIX):
+            try:
+                if datetime.fromisoformat(until.replace("Z", "+00:00")).timestamp() > now:
+                    held.add(key.removeprefix(MOVING_MEMBER_PREFIX))
+            except (AttributeError, ValueError):
+                continue
+    return held
+
+
 def plan_set(cset: Obj, members: dict[str, Obj], *, now: float, now_iso: str, replicas: int | None = None) -> SetPlan:
     """The actions and status for one set, given the members it owns (name -> Container)."""
     meta, spec = cset["metadata"], cset["spec"]
@@ -224,8 +245,9 @@ def plan_set(cset: Obj, members: dict[str, Obj], *, now: float, now_iso: str, re
     # Highest ordinal goes first.
     plan.actions.sort(key=lambda a: -(ordinal_of(spec, name, a.name) or 0) if isinstance(a, Delete) else 0)
 
+    held = moving_members(meta, now=now)
     for ordinal in wanted_ordinals:
-        if ordinal not in by_ordinal:
+        if ordinal not in by_ordinal and member_name(spec, name, ordinal) not in held:
             plan.actions.append(Create(member_name(spec, name, ordinal), ordinal))
 
     current = template_hash(spec["template"])

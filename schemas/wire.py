@@ -3,21 +3,22 @@ from __future__ import annotations
 
 __all__ = [
     "ADOPTED_ROOTFS_ANNOTATION",
+    "APPLYSET_LABEL",
+    "BACKUP_FINALIZER",
     "CLUSTER_FINALIZER",
     "CLUSTER_LABEL",
     "CLUSTER_ROLE_LABEL",
-    "CONTEXT_ANNOTATION",
-    "HOSTS_ANNOTATION",
-    "NODE_HOOKS_ANNOTATION",
-    "APPLYSET_LABEL",
-    "LAST_APPLIED_ANNOTATION",
-    "BACKUP_FINALIZER",
     "CONTAINER_LABEL",
+    "CONTEXT_ANNOTATION",
     "CONTROL_PLANE_OF_ANNOTATION",
     "DRAINED_FROM_ANNOTATION",
-    "KEEP_ROOTFS_ANNOTATION",
     "HOLLOW_LABEL",
+    "HOSTS_ANNOTATION",
+    "KEEP_ROOTFS_ANNOTATION",
+    "LAST_APPLIED_ANNOTATION",
     "LXC_FINALIZER",
+    "MOVING_MEMBER_PREFIX",
+    "NODE_HOOKS_ANNOTATION",
     "RESTART_ANNOTATION",
     "RESTORE_ANNOTATION",
     "SET_FINALIZER",
@@ -89,6 +90,12 @@ SET_FINALIZER = "dlxc.io/set-members"
 # Every member of a ContainerSet carries `dlxc.io/set=<set name>` (besides its owner reference),
 # so the controller can watch members alone and `dlxc get containers -l dlxc.io/set=web` finds them.
 SET_LABEL = "dlxc.io/set"
+
+# On a ContainerSet, `moving.dlxc.io/MEMBER: UNTIL` (an RFC 3339 time): a move (`dlxc move`, a
+# drain) has that member deleted on purpose and creates it again elsewhere from its backup; until
+# then (or until the move removes the mark) the set does not create the member from its template.
+# One key per member, so parallel moves of one set's members never overwrite each other's mark.
+MOVING_MEMBER_PREFIX = "moving.dlxc.io/"
 
 # The digest of the set template a member was made from (schemas.containerset.template_hash).
 TEMPLATE_HASH_ANNOTATION = "dlxc.io/template-hash"

@@ -29,7 +29,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from dlxc.client.errors import AlreadyExists, ApiError, NotFound
@@ -38,7 +38,9 @@ from schemas.base import Obj
 from schemas.wire import (
     DRAINED_FROM_ANNOTATION,
     KEEP_ROOTFS_ANNOTATION,
+    MOVING_MEMBER_PREFIX,
     RESTORE_ANNOTATION,
+    SET_LABEL,
 )
 
 __all__ = [
@@ -211,6 +213,8 @@ async def _running_on(client: Any, name: str, node: str, *, timeout: float) -> N
 
 def _body(live: Obj, *, node: str, backup: str, annotations: dict[str, str], state: str) -> Obj:
     doc = spec_document(live)  # drops the one-shot annotations, dlxc.io/keep-rootfs-for among them
+    if live["metadata"].get("ownerReferences"):
+        doc["metadata"]["ownerReferences"] = live["metadata"]["ownerReferences"]  # a set's member stays its member
     doc["metadata"]["annotations"] = {**doc["metadata"]["annotations"], **annotations, RESTORE_ANNOTATION: backup}
     doc["spec"]["nodeName"] = node
     doc["spec"]["state"] = state  # the live spec says Stopped: the move stopped it
@@ -271,6 +275,35 @@ async def _move(client: Any, name: str, *, to: str | None, say: Say, warn: Say, 
         raise MoveError(f"container {name} is already on node {source}")
     target = await pick_node(client, to, exclude=source, container=live)
     state = live["spec"].get("state", "Running")
+    # A ContainerSet creates a missing member from its template at once: held while this moves it
+    # (marked before the stop, so the set controller has seen the mark long before the delete).
+    owner = (live["metadata"].get("labels") or {}).get(SET_LABEL)
+    if owner:
+        await _hold_member(client, owner, name, seconds=2 * timeout + 120)
+    try:
+        return await _stop_archive_replace(client, live, source=source, target=target, state=state, left=left, timeout=timeout,
+                                           say=say, warn=warn, annotations=annotations, strip=strip)
+    finally:
+        if owner:
+            await _to_the_end(_release_member(client, owner, name))
+
+
+async def _hold_member(client: Any, owner: str, member: str, *, seconds: float) -> None:
+    until = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    await client.patch("containersets", owner, {"metadata": {"annotations": {
+        MOVING_MEMBER_PREFIX + member: until.strftime("%Y-%m-%dT%H:%M:%SZ")}}})
+
+
+async def _release_member(client: Any, owner: str, member: str) -> None:
+    try:
+        await client.patch("containersets", owner, {"metadata": {"annotations": {MOVING_MEMBER_PREFIX + member: None}}})
+    except NotFound:
+        pass  # the set was deleted meanwhile
+
+
+async def _stop_archive_replace(client: Any, live: Obj, *, source: str, target: str, state: str, left: Callable[[], float],
+                                timeout: float, say: Say, warn: Say, annotations: dict[str, str], strip: tuple[str, ...]) -> Moved:
+    name = live["metadata"]["name"]
     started = time.monotonic()
     if state == "Running":
         say(f"{name}: stopping on {source}")

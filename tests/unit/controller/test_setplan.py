@@ -207,3 +207,15 @@ def test_skipped_ordinals_are_checked() -> None:
     with pytest.raises(ValidationError, match="ordinals must not repeat"):
         a_set(2, skipOrdinals=[1, 1])
     assert a_set(2, skipOrdinals=[5, 1])["spec"]["skipOrdinals"] == [1, 5]
+
+
+def test_a_member_a_move_holds_is_not_created_from_the_template_until_the_hold_ends() -> None:
+    """A drain deletes the member on purpose and creates it on another node from its backup: a copy
+    from the template beat it to the name (the move failed AlreadyExists, its data left behind)."""
+    from schemas.wire import MOVING_MEMBER_PREFIX
+
+    held = a_set(3)
+    held["metadata"]["annotations"] = {MOVING_MEMBER_PREFIX + "web-1": "1970-01-12T13:50:00Z",  # NOW + 200 s
+                                       MOVING_MEMBER_PREFIX + "web-2": "1970-01-12T13:40:00Z",  # ended: a move that died
+                                       MOVING_MEMBER_PREFIX + "web-0": "not a time"}
+    assert actions(held, {}) == [Create("web-0", 0), Create("web-2", 2)]

@@ -136,3 +136,34 @@ def test_an_api_error_in_one_move_is_that_containers_failure_and_the_others_go_o
     assert moved == [] and [line.split(":")[0] for line in failed] == ["db", "web"]
     assert all("node n2 refused it" in line for line in failed), failed
     assert {c["spec"]["nodeName"] for c in api.containers.values()} == {"n1"}
+
+
+def test_a_set_member_is_held_from_its_set_while_it_moves_and_stays_its_member() -> None:
+    from schemas.wire import MOVING_MEMBER_PREFIX, SET_LABEL
+
+    member = web()
+    member["metadata"].update({"name": "web-0", "labels": {SET_LABEL: "web"},
+                               "ownerReferences": [{"kind": "ContainerSet", "name": "web", "uid": "u1"}]})
+    api = Api([node("n1"), node("n2")], [member])
+    api.sets = {"web": {"metadata": {"name": "web", "annotations": {}}}}
+    holds: list[dict] = []
+    original = api.patch
+
+    async def patch(plural: str, name: str, body: dict) -> dict:
+        if plural == "containersets":
+            holds.append(body["metadata"]["annotations"])
+            notes = api.sets[name]["metadata"]["annotations"]
+            for key, value in body["metadata"]["annotations"].items():
+                notes.pop(key, None) if value is None else notes.__setitem__(key, value)
+            return {}
+        if (body.get("spec") or {}).get("state") == "Stopped":
+            assert MOVING_MEMBER_PREFIX + "web-0" in api.sets["web"]["metadata"]["annotations"], "held before the stop"
+        return await original(plural, name, body)
+
+    api.patch = patch  # type: ignore[method-assign]
+    asyncio.run(move_container(api, "web-0", to="n2"))
+    assert [list(h) for h in holds] == [[MOVING_MEMBER_PREFIX + "web-0"]] * 2 and holds[1][MOVING_MEMBER_PREFIX + "web-0"] is None
+    assert api.sets["web"]["metadata"]["annotations"] == {}
+    moved = api.containers["web-0"]
+    assert moved["spec"]["nodeName"] == "n2" and moved["metadata"]["ownerReferences"][0]["name"] == "web"
+    assert moved["metadata"]["labels"] == {SET_LABEL: "web"}
