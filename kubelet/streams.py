@@ -23,10 +23,11 @@ import sys
 import termios
 import time
 import tty as tty_module
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import psutil
@@ -34,6 +35,7 @@ from aiohttp import WSMsgType, web
 from multidict import MultiDict
 
 from kubelet.archivestream import add_archive_routes
+from kubelet.logfiles import LogFollower, follow_log, read_chunks, read_tail
 from kubelet.logmarks import LogMarks
 from kubelet.settings import KubeletSettings
 from kubelet.statsroutes import add_stats_routes
@@ -667,62 +669,41 @@ class StreamServer:
             raise web.HTTPNotFound(text=f"container {name} has no previous run on record\n")
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await response.prepare(request)
-        # `since` starts each file at its first line written within the window (kubelet/logmarks.py).
-        starts = {path: 0 for path in files}
-        if since is not None:
-            cutoff = time.time() - since
-            starts = {path: await asyncio.to_thread(self.log_marks.start, path, cutoff) for path in files}
-            files = [path for path in files if starts[path] < path.stat().st_size]
-        if tail is not None:
-            await response.write(b"".join(_tail(files, tail, starts)))
-        else:
+        with ExitStack() as held:
+            handles: dict[Path, BinaryIO] = {}
             for path in files:
-                async for chunk in _read_chunks(path, starts[path]):
+                try:
+                    handles[path] = held.enter_context(open(path, "rb"))
+                except FileNotFoundError:  # rotated away since it was listed
+                    continue
+            # `since` starts each file at its first line written within the window (kubelet/logmarks.py).
+            if since is not None:
+                cutoff = time.time() - since
+                for path, handle in handles.items():
+                    start = await asyncio.to_thread(self.log_marks.start, path, cutoff)
+                    handle.seek(min(start, os.fstat(handle.fileno()).st_size))  # the path may name a newer file by now
+            if tail is not None:
+                await response.write(read_tail(list(handles.values()), tail))
+            else:
+                for handle in handles.values():
+                    for chunk in read_chunks(handle):
+                        await response.write(chunk)
+            if follow:
+                # On from the byte the dump stopped at, in the same open file.
+                path = self.runtime.container_dir(name) / "console.log"
+                follower = LogFollower(path, handles.get(path))
+                held.callback(follower.close)
+
+                async def deleted() -> bool:
+                    return await asyncio.to_thread(self.runtime.state, name) is None
+
+                async for chunk in follow_log(follower, client_gone=lambda: _client_gone(request), deleted=deleted):
                     await response.write(chunk)
-        if follow:
-            async for chunk in self._follow(name):
-                await response.write(chunk)
         await response.write_eof()
         return response
 
-    async def _follow(self, name: str) -> AsyncIterator[bytes]:
-        """New console output as it comes; a rotation is followed into the new file; ends when the container is deleted."""
-        path = self.runtime.container_dir(name) / "console.log"
-        position = path.stat().st_size if path.exists() else 0
-        inode = path.stat().st_ino if path.exists() else None
-        while True:
-            await asyncio.sleep(0.25)
-            try:
-                stat = path.stat()
-            except FileNotFoundError:
-                if await asyncio.to_thread(self.runtime.state, name) is None:
-                    return
-                continue
-            if stat.st_ino != inode or stat.st_size < position:
-                inode, position = stat.st_ino, 0
-            if stat.st_size > position:
-                with open(path, "rb") as fh:
-                    fh.seek(position)
-                    data = fh.read(stat.st_size - position)
-                position += len(data)
-                yield data
 
-
-def _tail(files: list[Path], lines: int, starts: dict[Path, int] | None = None) -> list[bytes]:
-    """The last `lines` lines of the files (each read from its offset in `starts`)."""
-    if lines <= 0:
-        return []
-    kept: list[bytes] = []
-    for path in reversed(files):
-        data = path.read_bytes()[(starts or {}).get(path, 0):].splitlines(keepends=True)
-        kept = data[-(lines - len(kept)):] + kept if len(kept) < lines else kept
-        if len(kept) >= lines:
-            break
-    return kept[-lines:]
-
-
-async def _read_chunks(path: Path, start: int = 0) -> AsyncIterator[bytes]:
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        while chunk := fh.read(64 * 1024):
-            yield chunk
+def _client_gone(request: web.Request) -> bool:
+    """Whether the client of `request` left: aiohttp cancels no handler for it (handler_cancellation is off)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()

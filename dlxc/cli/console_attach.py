@@ -14,14 +14,17 @@ def console(
 ) -> None:
     """Attach to container NAME's console; detach with Ctrl-a q."""
     from dlxc.cli.common import fail, with_client
+    from dlxc.cli.logs import tail_param
     from dlxc.cli.session import run_session
     from dlxc.client.api import Client
     from dlxc.client.streams import read_log
 
+    params = {"tail": tail_param(tail)} if tail else {}
+
     async def go(client: Client):  # type: ignore[no-untyped-def]
         before = b""
-        if tail:
-            before = b"".join([chunk async for chunk in read_log(client, name, {"tail": str(tail)})])
+        if params:
+            before = b"".join([chunk async for chunk in read_log(client, name, params)])
         return await run_session(client, name, "attach", [], stdin=True, tty_mode=True, before=before)
 
     outcome = with_client(go, streaming=True)

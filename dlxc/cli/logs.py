@@ -7,7 +7,7 @@ import typer
 
 from dlxc.cli.completion import complete_container_names
 
-__all__ = ["logs", "parse_duration"]
+__all__ = ["logs", "parse_duration", "tail_param"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?\Z")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -19,6 +19,15 @@ def parse_duration(text: str) -> float:
     if not match:
         raise ValueError(f"{text!r} is not a duration like 30s, 10m, 2h or 1d")
     return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def tail_param(tail: int) -> str:
+    """`--tail N` as the log request's parameter; a negative N is a usage error (exit 2), found before connecting."""
+    from dlxc.cli.common import fail
+
+    if tail < 0:
+        fail("--tail must be 0 or more", 2)
+    return str(tail)
 
 
 def logs(
@@ -39,9 +48,7 @@ def logs(
     if follow:
         params["follow"] = "1"
     if tail is not None:
-        if tail < 0:
-            fail("--tail must be 0 or more", 2)
-        params["tail"] = str(tail)
+        params["tail"] = tail_param(tail)
     if since:
         try:
             params["since"] = str(parse_duration(since))

@@ -50,6 +50,16 @@ def test_exec_refuses_a_bad_env_before_connecting(tmp_path) -> None:
     assert (result.returncode, result.stderr.strip()) == (2, "error: --env 'NOEQUALS' must be KEY=VALUE")
 
 
+@pytest.mark.parametrize("verb", ["logs", "console"])
+def test_a_negative_tail_is_a_usage_error_before_connecting(tmp_path, verb: str) -> None:
+    import os
+    import sys
+
+    env = {**os.environ, "DLXC_SERVER": "http://127.0.0.1:9", "DLXC_TOKEN": "x", "DLXC_CONFIG": str(tmp_path / "c.yaml")}
+    result = subprocess.run([sys.executable, "-m", "dlxc", verb, "web", "--tail", "-5"], capture_output=True, text=True, env=env, timeout=30)
+    assert (result.returncode, result.stdout, result.stderr.strip()) == (2, "", "error: --tail must be 0 or more")
+
+
 def test_an_unreachable_apiserver_is_one_line_not_a_traceback(tmp_path) -> None:
     import os
     import sys

@@ -7,7 +7,7 @@ import pytest
 
 from dlxc.client.streams import Outcome, status_outcome
 from kubelet.runtime import LxcRuntime
-from kubelet.streams import _returncode, _tail, exit_status, failure_status
+from kubelet.streams import _returncode, exit_status, failure_status
 
 
 @pytest.mark.parametrize(
@@ -22,24 +22,6 @@ def test_a_failure_that_is_no_exit_code_is_1_with_its_message() -> None:
     status = failure_status("container web is Stopped", reason="Conflict", code=409)
     assert status_outcome(status) == Outcome(1, "container web is Stopped")
     assert status_outcome({}) == Outcome(1, "the session failed")
-
-
-@pytest.mark.parametrize(
-    ("files", "lines", "expected"),
-    [
-        pytest.param([b"a\nb\n", b"c\nd\n"], 3, b"b\nc\nd\n", id="across-the-rotation"),
-        pytest.param([b"a\nb\n", b"c\nd\n"], 10, b"a\nb\nc\nd\n", id="more-than-there-is"),
-        pytest.param([b"a\nb\n"], 0, b"", id="none"),
-        pytest.param([b"x\npartial"], 1, b"partial", id="unfinished-last-line"),
-    ],
-)
-def test_tail_counts_lines_from_the_newest_file_back(tmp_path: Path, files: list[bytes], lines: int, expected: bytes) -> None:
-    paths = []
-    for i, data in enumerate(files):
-        path = tmp_path / f"f{i}"
-        path.write_bytes(data)
-        paths.append(path)
-    assert b"".join(_tail(paths, lines)) == expected
 
 
 def test_attach_command_clears_the_environment_and_sets_only_what_it_is_given(tmp_path: Path) -> None:
@@ -114,3 +96,61 @@ def test_the_state_check_reuses_one_liblxc_handle_and_still_sees_a_deletion(tmp_
     (tmp_path / "web").mkdir()
     (tmp_path / "web" / "config").write_text("lxc.uts.name = web\n")
     assert runtime.state("web") == "STOPPED"
+
+
+def test_a_followed_log_goes_on_from_its_dump_and_ends_when_its_client_drops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real aiohttp server as the kubelet runs it: no handler is cancelled when its client leaves.
+    import asyncio
+
+    from aiohttp import web
+
+    from kubelet import streams
+    from kubelet.settings import KubeletSettings
+
+    runtime = LxcRuntime(tmp_path)
+    monkeypatch.setattr(runtime, "state", lambda name: "RUNNING")
+    log = tmp_path / "web" / "console.log"
+    log.parent.mkdir()
+    log.write_bytes(b"dumped\n")
+    monkeypatch.setattr(streams.StreamServer, "_authorized", lambda self, request: None)
+    real_follower, real_follow = streams.LogFollower, streams.follow_log
+
+    def follower_after_a_write(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with open(log, "ab") as fh:
+            fh.write(b"written-during-the-dump\n")  # after the dump went out, before the follow began
+        return real_follower(*args, **kwargs)
+
+    ended = asyncio.Event()
+
+    async def watched_follow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            async for chunk in real_follow(*args, **{**kwargs, "interval": 0.01}):
+                yield chunk
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(streams, "LogFollower", follower_after_a_write)
+    monkeypatch.setattr(streams, "follow_log", watched_follow)
+
+    async def go() -> bytes:
+        server = streams.StreamServer(runtime, KubeletSettings(node_name="n", lxc_path=tmp_path, image_dir=tmp_path), apiserver="127.0.0.1:1")
+        runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            port = runner.addresses[0][1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /logs/web?follow=1&tail=1 HTTP/1.1\r\nHost: kubelet\r\n\r\n")
+            received = b""
+            while b"written-during-the-dump\n" not in received:
+                received += await asyncio.wait_for(reader.read(4096), 5)
+            writer.close()
+            await writer.wait_closed()
+            await asyncio.wait_for(ended.wait(), 5)  # the follow stopped: no poll left running for nobody
+            return received
+        finally:
+            await runner.cleanup()
+
+    received = asyncio.run(go())
+    assert b"dumped\n" in received
