@@ -394,6 +394,13 @@ def _chosen(websocket: WebSocket) -> str | None:
     return STREAM_PROTOCOL if STREAM_PROTOCOL in (websocket.scope.get("subprotocols") or []) else None
 
 
+LOG_NODE_CHECK = 2.0  # seconds between looks, while a log is followed, at whether its node still serves it
+
+
+def _node_ready(node: Any) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])
+
+
 def add_stream_routes(
     app: FastAPI, *, prefix: str, store: Store, events: Registry, dialer: KubeletDialer,
     identity_of: Callable[[Any], Awaitable[Identity]], caches: dict[str, Any] | None = None,
@@ -450,11 +457,42 @@ def add_stream_routes(
                 raise NotFound(text)
             raise BadRequest(text or f"the kubelet answered {upstream.status}")
 
+        following = request.query_params.get("follow") not in (None, "", "0", "false")
+        served_by = node["metadata"]["name"]
+        why_cut: list[str] = []
+
+        async def watch_the_node() -> None:
+            # A kubelet whose host died sends no FIN: the follow would wait for bytes forever (an
+            # exec has its heartbeat; a log stream has none). End it once the container is no longer
+            # served there (deleted, moved, its node not Ready).
+            while True:
+                await asyncio.sleep(LOG_NODE_CHECK)
+                try:
+                    _c, now_node, _ = await lookup(name, need_running=False)
+                except NotFound:
+                    why_cut.append("")
+                except Conflict as exc:
+                    why_cut.append(exc.message)
+                else:
+                    if now_node["metadata"]["name"] != served_by:
+                        why_cut.append(f"container {name} moved to node {now_node['metadata']['name']}")
+                    elif not _node_ready(now_node):
+                        why_cut.append(f"node {served_by} is not Ready")
+                if why_cut:
+                    upstream.close()
+                    return
+
         async def body() -> Any:
+            watchdog = asyncio.create_task(watch_the_node()) if following else None
             try:
                 async for chunk in upstream.content.iter_any():
                     yield chunk
+            except (aiohttp.ClientError, OSError) as exc:
+                # The body just ends: `dlxc logs -f` finds the container still there and says why it stopped.
+                log.info("log of container %s from node %s cut off: %s", name, served_by, why_cut[0] if why_cut else exc)
             finally:
+                if watchdog is not None:
+                    watchdog.cancel()
                 upstream.release()
 
         return StreamingResponse(body(), media_type="text/plain; charset=utf-8")

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import typer
 
 from dlxc.cli.completion import complete_container_names
+
+if TYPE_CHECKING:
+    from dlxc.client.api import Client
 
 __all__ = ["logs", "parse_duration", "tail_param"]
 
@@ -41,7 +45,6 @@ def logs(
     import os
 
     from dlxc.cli.common import fail, with_client
-    from dlxc.client.api import Client
     from dlxc.client.streams import read_log
 
     params: dict[str, str] = {}
@@ -62,8 +65,38 @@ def logs(
             view = memoryview(chunk)
             while view:
                 view = view[os.write(1, view):]
+        if follow:
+            why = await _why_the_follow_ended(client, name)
+            if why:
+                fail(why)
 
     try:
         with_client(go, streaming=True)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+async def _why_the_follow_ended(client: Client, name: str) -> str | None:
+    """None when the container was deleted (the end of its log); else why its stream stopped while it
+    is still there: its node went NotReady (a dead host sends nothing, so the apiserver ended the
+    stream), it moved, or its kubelet went away."""
+    from dlxc.client.errors import NotFound
+
+    try:
+        container = await client.get("containers", name)
+    except NotFound:
+        return None
+    if container["metadata"].get("deletionTimestamp"):
+        return None  # being deleted: its log ended with it
+    node_name = container["spec"].get("nodeName") or ""
+    again = f"`dlxc logs -f {name}` again once it runs"
+    try:
+        node = await client.get("nodes", node_name) if node_name else None
+    except NotFound:
+        node = None
+    if node is None:
+        return f"the log of container {name} stopped: it is on no registered node now; {again}"
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])
+    if not ready:
+        return f"the log of container {name} stopped: node {node_name} is not Ready (the container fails over from there); {again}"
+    return f"the log of container {name} stopped: the stream from node {node_name} ended (its kubelet restarted, or the container moved there); {again}"

@@ -6,9 +6,11 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -18,13 +20,13 @@ from kubelet.settings import KubeletSettings
 from kubelet.streams import StreamServer
 from kubelet.usage import UsageHistory
 
-__all__ = ["StatsKubelet", "UsageCluster", "usage_cluster"]
+__all__ = ["StatsKubelet", "UsageCluster", "started_usage_cluster", "usage_cluster"]
 
 
 class StatsKubelet:
     """What the stream server reads from a MetricsSampler: `history` and `node_usage`."""
 
-    def __init__(self, pki: Path, node: str) -> None:
+    def __init__(self, pki: Path, node: str, runtime: Any = None) -> None:
         cert, key = issue_kubelet_serving(pki, node)
         self.settings = KubeletSettings(
             node_name=node, lxc_path=Path("/nonexistent-lxcpath"), image_dir=Path("/nonexistent-images"),
@@ -36,7 +38,7 @@ class StatsKubelet:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         # No LXC behind it: a runtime whose lxcpath does not exist has no console logs to mark.
-        self.server = StreamServer(SimpleNamespace(lxc_path=self.settings.lxc_path), self.settings,  # type: ignore[arg-type]
+        self.server = StreamServer(runtime or SimpleNamespace(lxc_path=self.settings.lxc_path), self.settings,  # type: ignore[arg-type]
                                    apiserver="http://127.0.0.1:1", stats=self)
 
     def start(self) -> str:
@@ -76,11 +78,18 @@ class UsageCluster:
 
 @pytest.fixture
 def usage_cluster(etcd: Etcd, tmp_path: Path) -> Iterator[UsageCluster]:
+    with started_usage_cluster(etcd, tmp_path) as cluster:
+        yield cluster
+
+
+@contextmanager
+def started_usage_cluster(etcd: Etcd, tmp_path: Path, runtime: Any = None) -> Iterator[UsageCluster]:
+    """An apiserver and node n1's stream server (`runtime`: what it serves logs from, else nothing)."""
     pki = tmp_path / "pki"
     ensure_pki(pki)
     cert, key = issue_apiserver_client(pki)
     api = start_api(etcd, tmp_path, kubelet_client_certificate=cert, kubelet_client_key=key, kubelet_certificate_authority=pki / "ca.crt")
-    kubelet = StatsKubelet(pki, "n1")
+    kubelet = StatsKubelet(pki, "n1", runtime)
     try:
         endpoint = kubelet.start()
 
