@@ -473,6 +473,8 @@ def add_stream_routes(
                     why_cut.append("")
                 except Conflict as exc:
                     why_cut.append(exc.message)
+                except ApiError:
+                    continue  # etcd away for a moment: look again, the stream goes on meanwhile
                 else:
                     if now_node["metadata"]["name"] != served_by:
                         why_cut.append(f"container {name} moved to node {now_node['metadata']['name']}")
@@ -488,6 +490,8 @@ def add_stream_routes(
                 async for chunk in upstream.content.iter_any():
                     yield chunk
             except (aiohttp.ClientError, OSError) as exc:
+                if not following:
+                    raise  # a dump cut short must not look complete: the client sees the body end unfinished
                 # The body just ends: `dlxc logs -f` finds the container still there and says why it stopped.
                 log.info("log of container %s from node %s cut off: %s", name, served_by, why_cut[0] if why_cut else exc)
             finally:

@@ -222,22 +222,29 @@ def _body(live: Obj, *, node: str, backup: str, annotations: dict[str, str], sta
 
 
 async def _to_the_end(work: Awaitable[T]) -> T:
-    """Await `work` to its end even if the caller is cancelled meanwhile (Ctrl-C, the dashboard's
-    apiserver stopping), then pass the cancel on: a move between its delete and its create must
-    finish, or the container is gone."""
+    """Await `work` to its end even if the caller is cancelled meanwhile (Ctrl-C), then pass the
+    cancel on: a move between its delete and its create must finish, or the container is gone.
+    (Only the caller's cancel: a loop torn down, as asyncio.run's second Ctrl-C does, cancels the
+    work too; `dlxc move`/`drain` take later presses themselves, see dlxc.cli.move.finish_moves_on_interrupt.)"""
     task = asyncio.ensure_future(work)
     cancelled = False
     while True:
         try:
             result = await asyncio.shield(task)
             break
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             if task.cancelled():
                 raise
-            cancelled = True
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
+            if not task.done():
+                cancelled = True  # the caller's: wait on for the work
+                continue
+            if cancelled:
+                raise asyncio.CancelledError from exc
+            raise
+        except BaseException as exc:
+            if cancelled:
+                raise asyncio.CancelledError from exc
+            raise
     if cancelled:
         raise asyncio.CancelledError
     return result
@@ -313,28 +320,27 @@ async def _stop_archive_replace(client: Any, live: Obj, *, source: str, target: 
         say(f"{name}: archiving on {source}")
         made = await create_backup(client, name, labels={MOVE_LABEL: "true"})
         backup = (await wait_backup(client, made["metadata"]["name"], timeout=left()))["metadata"]["name"]
+        live = await get_or_none(client, "containers", name) or live
     except BaseException as exc:
         if state == "Running":
             _report(exc, warn)
             await _to_the_end(client.patch("containers", name, {"spec": {"state": "Running"}}))
             warn(f"move of {name} failed before it left {source}; it is started there again")
         raise
-    live = await get_or_none(client, "containers", name) or live
     # The copy on the target loses `strip`; a copy put back on the source keeps every annotation it had.
     moved = {**live, "metadata": {**live["metadata"], "annotations": {
         k: v for k, v in (live["metadata"].get("annotations") or {}).items() if k not in strip}}}
     # From the delete on the move runs to a copy somewhere, whatever interrupts its caller.
     await _to_the_end(_replace(client, name, live, moved, source=source, target=target, backup=backup, state=state,
                                annotations=annotations, left=left, timeout=timeout, say=say, warn=warn))
-    downtime = time.monotonic() - started
-    await client.delete("backups", backup)
-    return Moved(name, source, target, downtime, backup)
+    return Moved(name, source, target, time.monotonic() - started, backup)
 
 
 async def _replace(client: Any, name: str, live: Obj, moved: Obj, *, source: str, target: str, backup: str, state: str,
                    annotations: dict[str, str], left: Callable[[], float], timeout: float, say: Say, warn: Say) -> None:
     """Delete the stopped, archived container on `source` and create it on `target` from `backup`
-    until it runs there; on failure, create it on `source` again (from its kept directory)."""
+    until it runs there, then delete the backup (its archive and the kept directory go); on failure,
+    create it on `source` again (from its kept directory), the backup kept."""
     # The old node keeps the container's directory (renamed aside) until the backup is deleted.
     await client.patch("containers", name, {"metadata": {"annotations": {KEEP_ROOTFS_ANNOTATION: backup}}})
     await client.delete("containers", name)
@@ -360,6 +366,7 @@ async def _replace(client: Any, name: str, live: Obj, moved: Obj, *, source: str
             await _running_on(client, name, source, timeout=timeout)
         warn(f"container {name} runs on {source} again (backup {backup} kept)")
         raise
+    await client.delete("backups", backup)
 
 
 async def move_all(client: Any, names: list[str], *, to: str | None, max_parallel: int, deadline: float,

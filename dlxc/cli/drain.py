@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from dlxc.cli import console
-from dlxc.cli.common import fail, with_client
+from dlxc.cli.common import fail
 from dlxc.cli.completion import complete_node_names
+from dlxc.cli.move import run_moves
 
 if TYPE_CHECKING:
     from dlxc.client.api import Client
@@ -50,7 +51,7 @@ def drain(
         return await move_all(client, names, to=None, max_parallel=max_parallel, deadline=limit,
                               annotations={DRAINED_FROM: node}, say=console.note, warn=console.error)
 
-    moved, failed = with_client(go)
+    moved, failed = run_moves(go)
     for line in moved:
         console.out(line)
     for line in failed:
@@ -79,7 +80,7 @@ def restore_drained(nodes: list[str], *, max_parallel: int) -> None:
             failed += bad
         return moved, failed
 
-    moved, failed = with_client(go)
+    moved, failed = run_moves(go)
     for line in moved:
         console.out(line)
     for line in failed:

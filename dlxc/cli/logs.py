@@ -65,7 +65,7 @@ def logs(
             view = memoryview(chunk)
             while view:
                 view = view[os.write(1, view):]
-        if follow:
+        if follow and not previous:  # (the run before does not grow: no follow)
             why = await _why_the_follow_ended(client, name)
             if why:
                 fail(why)

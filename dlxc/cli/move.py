@@ -10,8 +10,10 @@ before the delete just starts it again where it was. See dlxc.apply.moves.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
@@ -22,7 +24,44 @@ if TYPE_CHECKING:
     from dlxc.apply.moves import Moved
     from dlxc.client.api import Client
 
-__all__ = ["move", "move_container"]
+T = TypeVar("T")
+
+__all__ = ["finish_moves_on_interrupt", "move", "move_container", "run_moves"]
+
+
+def finish_moves_on_interrupt() -> None:
+    """Take Ctrl-C in the running loop: the first press cancels the command once (a move past its
+    delete still finishes, or goes back where it was; the others stop and start their container
+    again where it was), later presses only say so. asyncio.run's own second press would tear the
+    loop down and cut such a move off, its container left deleted in its move's backup."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    presses = 0
+
+    def on_interrupt() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            console.note("interrupted: a move past its delete finishes first (or goes back where it was); the others stop")
+            if main is not None:
+                main.cancel()
+        else:
+            console.note("still finishing the moves past their delete; Ctrl-\\ quits at once, leaving such a container in its move's backup")
+
+    loop.add_signal_handler(signal.SIGINT, on_interrupt)
+
+
+def run_moves(action: Callable[[Client], Awaitable[T]]) -> T:
+    """with_client for a command that moves containers: Ctrl-C as `finish_moves_on_interrupt` takes it, exit 130."""
+
+    async def guarded(client: Client) -> T:
+        finish_moves_on_interrupt()
+        return await action(client)
+
+    try:
+        return with_client(guarded)
+    except asyncio.CancelledError:
+        raise typer.Exit(130) from None
 
 
 async def move_container(
@@ -54,5 +93,5 @@ def move(
     async def go(client: Client) -> Moved:
         return await move_container(client, name, to=to, say=console.note, timeout=limit)
 
-    moved = with_client(go)
+    moved = run_moves(go)
     console.out(f"container/{name} moved from {moved.source} to {moved.target} (downtime {moved.downtime:.1f}s)")

@@ -96,3 +96,14 @@ def test_a_follow_ends_cleanly_when_the_container_is_deleted(logged: tuple[Usage
     run(delete())
     code, _out, err = ended(proc, within=15)
     assert (code, err) == (0, "")
+
+
+def test_follow_with_previous_prints_the_run_before_and_ends_cleanly(logged: tuple[UsageCluster, LogRuntime]) -> None:
+    """The run before does not grow: the kubelet sends it and ends, which is no stream cut off."""
+    from kubelet.runtime import PREVIOUS_LOG
+
+    cluster, runtime = logged
+    (runtime.container_dir("web") / PREVIOUS_LOG).write_bytes(b"the run before\n")
+    proc = subprocess.Popen([sys.executable, "-m", "dlxc", "logs", "-f", "-p", "web"], env=cluster.api.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert ended(proc, within=15) == (0, "the run before\n", "")

@@ -167,3 +167,38 @@ def test_a_set_member_is_held_from_its_set_while_it_moves_and_stays_its_member()
     moved = api.containers["web-0"]
     assert moved["spec"]["nodeName"] == "n2" and moved["metadata"]["ownerReferences"][0]["name"] == "web"
     assert moved["metadata"]["labels"] == {SET_LABEL: "web"}
+
+
+def test_an_interrupt_after_the_backup_and_before_the_delete_starts_the_container_again_where_it_was() -> None:
+    api = Api([node("n1"), node("n2")], [web()])
+    original = api.get
+
+    async def get(plural: str, name: str) -> dict:
+        if plural == "containers" and api.backups:  # the move reads the container again once its backup is done
+            asyncio.current_task().cancel()  # type: ignore[union-attr]  # Ctrl-C just then
+            await asyncio.sleep(0)
+        return await original(plural, name)
+
+    api.get = get  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(move_container(api, "web", to="n2"))
+    assert (api.containers["web"]["spec"]["nodeName"], api.containers["web"]["spec"]["state"]) == ("n1", "Running")
+
+
+def test_an_interrupted_move_that_went_through_deletes_its_backup_and_one_that_went_back_passes_the_cancel_on() -> None:
+    """The backup holds the archive and the old node's kept directory: left behind, nothing removes them."""
+    for fail_on, lands in ((None, "n2"), ("n2", "n1")):
+        api = Api([node("n1"), node("n2")], [web()], fail_create_on=fail_on)
+        api.slow_gone = 0.3
+
+        async def interrupted() -> None:
+            task = asyncio.create_task(move_container(api, "web", to="n2"))
+            while ("delete", "containers", "web") not in api.calls:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):  # not the MoveError of the failed create: the caller was cancelled
+                await task
+
+        asyncio.run(interrupted())
+        assert api.containers["web"]["spec"]["nodeName"] == lands
+        assert (api.backups == {}) is (fail_on is None)
