@@ -412,16 +412,17 @@ async def prepare_drain(client: Any, node: str, *, force: bool, force_hint: str 
     current = await get_or_none(client, "nodes", node)
     if current is None:
         raise MoveError(f"node {node} does not exist")
-    if not node_is_ready(current):
-        raise MoveError(f"node {node} is not Ready, so its kubelet cannot stop and archive its containers (nothing was "
-                        f"changed): they fail over by themselves once it stays NotReady past the eviction timeout; "
-                        f"`dlxc node remove {node}` if the host is gone for good")
     containers, _ = await client.list("containers", field_selector=f"spec.nodeName={node}")
     names = sorted(c["metadata"]["name"] for c in containers if not c["metadata"].get("deletionTimestamp"))
     pinned = sorted(c["metadata"]["name"] for c in containers if c["spec"].get("failover") == "Never")
     if pinned and not force:
         raise MoveError(f"containers with failover: Never are on {node}: {', '.join(pinned)}; they block the drain "
                         f"(nothing was changed): move them yourself, or {force_hint}")
+    if names and not node_is_ready(current):
+        # (An empty NotReady node is just cordoned.)
+        raise MoveError(f"node {node} is not Ready, so its kubelet cannot stop and archive its containers (nothing was "
+                        f"changed): they fail over by themselves once it stays NotReady past the eviction timeout; "
+                        f"`dlxc node remove {node}` if the host is gone for good")
     if not (current.get("spec") or {}).get("unschedulable"):
         await client.patch("nodes", node, {"metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
                                            "spec": {"unschedulable": True}})

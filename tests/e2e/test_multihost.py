@@ -115,8 +115,8 @@ def test_three_hosts_init_join_spread_refusals_and_remove(lan: MultiHost) -> Non
     # Removing h2: its credential revoked, its containers Running elsewhere, no ghost Node.
     on_h2 = sorted(n for n, (node, _) in placed.items() if node == "h2")
     # h2 is Ready and runs them: refused without --force (they would run twice until h2 fences them).
-    refused = lan.dlxc(None, "node", "remove", "h2")
-    assert (refused.returncode, refused.stderr) == (1, (
+    busy = lan.dlxc(None, "node", "remove", "h2")
+    assert (busy.returncode, busy.stderr) == (1, (
         f"error: node h2 is Ready and runs {len(on_h2)} container{'s' if len(on_h2) != 1 else ''} (nothing was changed): "
         "`dlxc drain h2` first to move them with their data, or --force to start them elsewhere from their image or last backup\n"))
     assert nodes(lan) == {"h0": "True", "h1": "True", "h2": "True"}

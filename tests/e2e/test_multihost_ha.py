@@ -148,7 +148,7 @@ def test_three_control_plane_hosts_survive_the_loss_of_the_leaders_host(lan: Mul
     # Removing a running control-plane host would leave etcd without a quorum (c0 is dead): refused,
     # nothing changed. Removing the dead c0 takes its etcd member out too. (Done while w3 is left to
     # show that it outlasts its fence timeout.)
-    refused = lan.dlxc(None, "node", "remove", "c2")
+    refused = lan.dlxc(None, "node", "remove", "c2", "--force")  # (--force: c2 is Ready with a container)
     assert refused.returncode == 1 and "etcd refused to remove member 'c2': without it, the other 2 members would not have a quorum connected" in refused.stderr, refused.stderr
     assert "c2" in {n["metadata"]["name"] for n in json.loads(ok(lan.dlxc(None, "get", "nodes", "-o", "json")))["items"]}
     removed = ok(lan.dlxc(None, "node", "remove", "c0"))

@@ -55,8 +55,9 @@ CORDON = ("nodes", "n1", {"metadata": {"resourceVersion": "7"}, "spec": {"unsche
         ({"n1": {"unschedulable": True}}, [ct("a", "n1")], False, ["a"], []),
         ({"n1": {}}, [ct("a", "n1"), ct("gone", "n1", deleting=True)], False, ["a"], [CORDON]),
         ({"n1": {}}, [ct("a", "n1"), ct("p", "n1", failover="Never")], True, ["a", "p"], [CORDON]),
+        ({"n1": {"notReady": True}}, [], False, [], [CORDON]),  # nothing on it to stop: just cordoned
     ],
-    ids=["moves-its-own-sorted", "empty", "already-cordoned", "skips-deleting", "forced-pinned"],
+    ids=["moves-its-own-sorted", "empty", "already-cordoned", "skips-deleting", "forced-pinned", "empty-not-ready"],
 )
 def test_prepare_drain_cordons_and_names_what_to_move(nodes: dict, containers: list, force: bool, names: list, patches: list) -> None:
     client = Client(nodes, containers)
