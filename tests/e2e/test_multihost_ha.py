@@ -168,6 +168,6 @@ def test_three_control_plane_hosts_survive_the_loss_of_the_leaders_host(lan: Mul
 
     # Removing a joined control-plane host revokes its node token and its components' admin token;
     # with c0's member gone, c1 and c2 are both running, and c1 alone is a quorum of one.
-    removed = ok(lan.dlxc(None, "node", "remove", "c2"))
+    removed = ok(lan.dlxc(None, "node", "remove", "c2", "--force"))
     assert removed.startswith("node/c2 removed: 2 credentials revoked, ") and removed.endswith(", etcd member removed\n"), removed
     assert [line.split(", ")[2] for line in etcdctl(lan, h1, "member", "list").strip().splitlines()] == ["c1"]
