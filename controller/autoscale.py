@@ -48,6 +48,15 @@ def decide(*, current: int, usages: list[float], autoscale: Obj, history: tuple[
     window = float(autoscale.get("scaleDownStabilization", 300.0))
 
     usage = sum(usages) / len(usages) if usages else None
+    unmeasured = max(0, current - len(usages))
+    counted = ""
+    if usage is not None and unmeasured:
+        # Members with no sample yet (starting, on an unreachable node), as Kubernetes' HPA counts
+        # them: idle when the measured ones ask for more (else each pass multiplied again while the
+        # members added last time were still starting), at the target when they ask for fewer.
+        assumed = 0.0 if usage > target else target
+        usage = (sum(usages) + assumed * unmeasured) / (len(usages) + unmeasured)
+        counted = f" ({unmeasured} not measured yet counted as {assumed:g}%)"
     if usage is None or current == 0:
         raw = current
         why = "no CPU metrics from the members yet" if current else "no members to measure"
@@ -55,10 +64,10 @@ def decide(*, current: int, usages: list[float], autoscale: Obj, history: tuple[
         ratio = usage / target
         if abs(ratio - 1.0) <= tolerance:
             raw = current
-            why = f"usage {usage:.1f}% / target {target:g}% = {ratio:.2f}, within tolerance {tolerance:g}"
+            why = f"usage {usage:.1f}%{counted} / target {target:g}% = {ratio:.2f}, within tolerance {tolerance:g}"
         else:
             raw = math.ceil(current * ratio)
-            why = f"ceil({current} x {usage:.1f}% / {target:g}%) = {raw}"
+            why = f"ceil({current} x {usage:.1f}%{counted} / {target:g}%) = {raw}"
     bounded = min(high, max(low, raw))
     if bounded != raw:
         why += f", kept within {low}..{high}"

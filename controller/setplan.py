@@ -162,9 +162,12 @@ def _revisions(cset: Obj, current: str) -> list[Obj]:
 
 
 def set_status(
-    cset: Obj, members: dict[str, Obj], *, wanted: int, failed: tuple[str, str] | None, now_iso: str
+    cset: Obj, members: dict[str, Obj], *, wanted: int, failed: tuple[str, str] | None, now_iso: str,
+    held: set[str] | frozenset[str] = frozenset(),
 ) -> Obj:
-    """The set's status from its members: counts, conditions, revisions (status.autoscale is the autoscaler's)."""
+    """The set's status from its members: counts, conditions, revisions (status.autoscale is the
+    autoscaler's). Once the template rolled out, Progressing stays RolloutComplete until it changes
+    (a member down later shows in Available); `held`: members a move holds, named while missing."""
     spec, old = cset["spec"], cset.get("status") or {}
     current = template_hash(spec["template"])
     live = [m for m in members.values() if not _terminating(m)]
@@ -177,13 +180,15 @@ def set_status(
         _condition("Available", "True" if available else "False", "MinimumReplicasReady" if available else "MinimumReplicasUnavailable",
                    f"{ready}/{wanted} members Running", previous, now_iso),
     ]
+    moving = sorted(held - {m["metadata"]["name"] for m in live})
     if failed is not None:
         conditions.append(_condition("Progressing", "False", "UpdateFailed", failed[1], previous, now_iso))
-    elif updated == wanted == ready == len(live):
+    elif updated == wanted == ready == len(live) or (rolled_out(cset) and updated == len(live)):
         conditions.append(_condition("Progressing", "True", "RolloutComplete", f"{wanted} members on the current template", previous, now_iso))
     else:
         conditions.append(_condition("Progressing", "True", "Updating",
-                                     f"{updated}/{wanted} members updated, {ready} Running", previous, now_iso))
+                                     f"{updated}/{wanted} members updated, {ready} Running"
+                                     + (f"; {', '.join(moving)} being moved" if moving else ""), previous, now_iso))
     revisions = _revisions(cset, current)
     status: Obj = {
         "replicas": len(live),
@@ -254,13 +259,18 @@ def plan_set(cset: Obj, members: dict[str, Obj], *, now: float, now_iso: str, re
     strategy = spec.get("updateStrategy") or {}
     max_unavailable = strategy.get("maxUnavailable", 1)
     deadline = strategy.get("progressDeadline", 300.0)
-    for member in by_ordinal.values():
-        if _hash_of(member) == current and not _terminating(member):
-            why = _update_failure(member, now=now, deadline=deadline)
-            if why is not None:
-                plan.failed = (member["metadata"]["name"], why)
-                break
-    outdated = sorted((o for o, m in by_ordinal.items() if _hash_of(m) != current and not _terminating(m)), reverse=True)
+    # A member that stops or fails after its template rolled out is not a failed update (a drain
+    # stops members, a host dies): only a rollout under way is judged, and never by a member asked
+    # to be Stopped or held by a move.
+    judged = [m for m in by_ordinal.values() if _hash_of(m) == current and not _terminating(m)
+              and (m.get("spec") or {}).get("state", "Running") != "Stopped" and m["metadata"]["name"] not in held]
+    for member in judged if not rolled_out(cset) else []:
+        why = _update_failure(member, now=now, deadline=deadline)
+        if why is not None:
+            plan.failed = (member["metadata"]["name"], why)
+            break
+    outdated = sorted((o for o, m in by_ordinal.items() if _hash_of(m) != current and not _terminating(m)
+                       and m["metadata"]["name"] not in held), reverse=True)
     if outdated and plan.failed is None:
         # An outdated member that is down costs nothing to replace; a Running one uses the budget.
         down = sum(1 for o in wanted_ordinals if o not in by_ordinal or not _running(by_ordinal[o]))
@@ -271,5 +281,14 @@ def plan_set(cset: Obj, members: dict[str, Obj], *, now: float, now_iso: str, re
                 continue
             budget -= running
             plan.actions.append(Delete(by_ordinal[ordinal]["metadata"]["name"], "replaced by the new template"))
-    plan.status = set_status(cset, members, wanted=wanted, failed=plan.failed, now_iso=now_iso)
+    plan.status = set_status(cset, members, wanted=wanted, failed=plan.failed, now_iso=now_iso, held=held)
     return plan
+
+
+def rolled_out(cset: Obj) -> bool:
+    """Whether the set's current template has rolled out already (Progressing said RolloutComplete
+    for this very template): from then on until the template changes, no rollout is under way."""
+    status = cset.get("status") or {}
+    progressing = next((c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), None)
+    return (progressing is not None and progressing.get("reason") == "RolloutComplete"
+            and status.get("updateHash") == template_hash(cset["spec"]["template"]))

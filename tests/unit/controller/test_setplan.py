@@ -219,3 +219,47 @@ def test_a_member_a_move_holds_is_not_created_from_the_template_until_the_hold_e
                                        MOVING_MEMBER_PREFIX + "web-2": "1970-01-12T13:40:00Z",  # ended: a move that died
                                        MOVING_MEMBER_PREFIX + "web-0": "not a time"}
     assert actions(held, {}) == [Create("web-0", 0), Create("web-2", 2)]
+
+
+def progressing(plan: Any) -> tuple[str, str, str]:
+    found = next(c for c in plan.status["conditions"] if c["type"] == "Progressing")
+    return found["status"], found["reason"], found["message"]
+
+
+def rolled_out_set(**kw: Any) -> dict[str, Any]:
+    """A set whose current template rolled out on the last pass (what the controller wrote then)."""
+    cset = a_set(**kw)
+    cset["status"] = plan_set(cset, members(*(member(f"web-{i}", cset=cset) for i in range(3))), now=NOW, now_iso=NOW_ISO).status
+    assert progressing(plan_set(cset, {}, now=NOW, now_iso=NOW_ISO))[1] == "RolloutComplete"
+    return cset
+
+
+@pytest.mark.parametrize("down", [
+    member("web-1", phase="Stopped", created="1970-01-12T13:00:00Z", message="stopped for a move"),
+    member("web-1", phase="Failed", message="its host died"),
+], ids=["stopped-long-ago", "failed"])
+def test_a_member_down_after_the_rollout_is_no_failed_update(down: dict[str, Any]) -> None:
+    """A drain stopped it, or its host died: `rollout status` said "rollout failed" with nothing rolling out."""
+    cset = rolled_out_set()
+    plan = plan_set(cset, members(member("web-0"), down, member("web-2")), now=NOW, now_iso=NOW_ISO)
+    assert plan.failed is None and plan.actions == []
+    assert progressing(plan) == ("True", "RolloutComplete", "3 members on the current template")
+    available = next(c for c in plan.status["conditions"] if c["type"] == "Available")
+    assert available["message"] == "2/3 members Running"
+
+
+def test_during_a_rollout_a_member_asked_to_stop_is_not_judged_and_a_held_one_is_not_replaced() -> None:
+    from schemas.wire import MOVING_MEMBER_PREFIX
+
+    cset = a_set(template=NEW)
+    stopped = member("web-2", phase="Stopped", template=NEW, created="1970-01-12T13:00:00Z")
+    stopped["spec"]["state"] = "Stopped"
+    cset["metadata"]["annotations"] = {MOVING_MEMBER_PREFIX + "web-1": "1970-01-12T13:50:00Z"}
+    # web-1 is outdated and stopped by its move: replacing it costs no budget, and would delete it under the move.
+    plan = plan_set(cset, members(member("web-0"), member("web-1", phase="Stopped"), stopped), now=NOW, now_iso=NOW_ISO)
+    assert plan.failed is None
+    assert plan.actions == []  # (web-0 waits: two of three are down, maxUnavailable 1)
+    # Deleted by the move and not back yet: named, and not created from the template.
+    plan = plan_set(cset, members(member("web-0"), stopped), now=NOW, now_iso=NOW_ISO)
+    assert Create("web-1", 1) not in plan.actions
+    assert progressing(plan) == ("True", "Updating", "1/3 members updated, 1 Running; web-1 being moved")
