@@ -20,7 +20,7 @@ from controller.autoscale import Recommendation, cpu_percent, decide
 from controller.requeue import sync_or_requeue
 from controller.setplan import AddFinalizer, Create, Delete, RemoveFinalizer, member_object, plan_set
 from dlxc.client.api import Client
-from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
+from dlxc.client.errors import AlreadyExists, ApiError, Conflict, Fenced, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from schemas.base import Obj, iso_time
@@ -51,6 +51,8 @@ class ContainerSetController:
         self.queue: WorkQueue[str] = WorkQueue()
         self.recommendations: dict[str, tuple[Recommendation, ...]] = {}
         self.last_decision: dict[str, float] = {}
+        # set -> member -> the FailedCreate message last recorded; in memory, so a new leader says it once more.
+        self.create_failures: dict[str, dict[str, str]] = {}
 
     # ---- queueing ----
 
@@ -78,6 +80,7 @@ class ContainerSetController:
         cset = self.sets.cache.get(name)
         members = self.members_of(name)
         if cset is None:
+            self.create_failures.pop(name, None)
             # The set is gone without its finalizer (removed by hand): its members go too.
             for member in members.values():
                 await self._delete(member["metadata"]["name"])
@@ -85,13 +88,13 @@ class ContainerSetController:
         now = self.clock()
         plan = plan_set(cset, members, now=now, now_iso=iso_time(datetime.fromtimestamp(now, timezone.utc)))
         meta = cset["metadata"]
+        # A failure no longer planned (the member made, scaled away) is forgotten: if it comes back, it is news.
+        creating = {a.name for a in plan.actions if isinstance(a, Create)}
+        failures = {m: why for m, why in self.create_failures.get(name, {}).items() if m in creating}
+        self.create_failures[name] = failures
         for action in plan.actions:
             if isinstance(action, Create):
-                try:
-                    await self.client.create("containers", member_object(cset, action.ordinal))
-                    log.info("%s: created member %s", name, action.name)
-                except AlreadyExists:
-                    pass  # still terminating under the same name, or made meanwhile; the next pass sees
+                await self._create(cset, action, failures)
             elif isinstance(action, Delete):
                 if await self._delete(action.name):
                     log.info("%s: deleting member %s (%s)", name, action.name, action.reason)
@@ -118,6 +121,46 @@ class ContainerSetController:
         old_canonical.pop("autoscale", None)
         if status != old_canonical:
             await self.client.patch_status("containersets", name, status)
+
+    async def _create(self, cset: Obj, action: Create, failures: dict[str, str]) -> None:
+        """Create one member. A refusal is a Warning event, once per member and reason (`failures`,
+        member -> the message last recorded), and never ends the pass: the other actions and the
+        status write still happen, so `rollout status` sees the generation and the events say why."""
+        name = cset["metadata"]["name"]
+        try:
+            await self.client.create("containers", member_object(cset, action.ordinal))
+        except AlreadyExists:
+            why = await self._taken_name(name, action.name)
+            if why is None:
+                return  # still terminating under the same name, or made meanwhile: the next pass sees
+            message = f"{why}; delete it so the set can create its member"
+        except ApiError as exc:
+            if exc.retryable or isinstance(exc, Fenced):
+                raise  # the apiserver is away, or this controller was fenced: the whole pass is retried
+            message = f"cannot create member {action.name}: {exc.message}"
+        else:
+            failures.pop(action.name, None)
+            log.info("%s: created member %s", name, action.name)
+            await self._event(cset, "CreateMember", f"created member {action.name}")
+            return
+        if failures.get(action.name) != message:
+            failures[action.name] = message
+            log.warning("%s: %s", name, message)
+            await self._event(cset, "FailedCreate", message, type="Warning")
+
+    async def _taken_name(self, name: str, member: str) -> str | None:
+        """Why `member` of set `name` cannot be created although it is missing, or None when the
+        container under its name is one to wait for (terminating, or a member the cache lags on)."""
+        try:
+            found = await self.client.get("containers", member)
+        except NotFound:
+            return None  # gone meanwhile
+        meta = found["metadata"]
+        owner = (meta.get("labels") or {}).get(SET_LABEL)
+        if meta.get("deletionTimestamp") or owner == name:
+            return None
+        label = f"its {SET_LABEL} label says {owner}" if owner else f"it has no {SET_LABEL} label"
+        return f"a container named {member} exists that is not a member of set {name} ({label})"
 
     async def _delete(self, name: str) -> bool:
         try:

@@ -75,8 +75,14 @@ def status(
 
 
 def undo_target(cset: Obj, to_revision: int | None) -> Obj:
-    """The revision to go back to: the one before the current, or `to_revision`; ValueError if none."""
+    """The revision to go back to: the one before the current, or `to_revision` (maybe the current
+    one: then there is nothing to do); ValueError if none, or if the controller has not seen the
+    set's latest spec yet (its status names an older current revision, so "previous" would be wrong)."""
+    name, generation = cset["metadata"]["name"], cset["metadata"].get("generation")
     status = cset.get("status") or {}
+    if status.get("observedGeneration") != generation:
+        raise ValueError(f"set/{name}: the controller has not seen generation {generation} yet; "
+                         f"try again in a moment (or `dlxc rollout status set/{name}` first)")
     revisions = status.get("revisions") or []
     current = status.get("currentRevision")
     if to_revision is not None:
@@ -105,6 +111,8 @@ def undo(
             target = undo_target(cset, to_revision)
         except ValueError as exc:
             fail(str(exc))
+        if target["revision"] == (cset.get("status") or {}).get("currentRevision"):
+            return f"container set {name} is already at revision {target['revision']} (nothing changed)"
         cset["spec"]["template"] = target["template"]
         await client.replace("containersets", cset)
         return f"set/{name} rolled back to revision {target['revision']}"

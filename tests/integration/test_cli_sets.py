@@ -146,11 +146,47 @@ def test_set_verbs_refuse_bad_input(api: Any, cli: Any, tmp_path: Path, args: tu
     manifest = tmp_path / "web.yaml"
     manifest.write_text(SET)
     assert cli("apply", "-f", str(manifest)).exit_code == 0
-    _call(api, lambda c: c.patch_status("containersets", "web", {"currentRevision": 1, "revisions": [
+    _call(api, lambda c: c.patch_status("containersets", "web", {"observedGeneration": 1, "currentRevision": 1, "revisions": [
         {"revision": 1, "hash": "h", "template": {"spec": {"image": "busybox"}}}]}))
     before = _call(api, lambda c: c.get("containersets", "web"))
     result = cli(*args)
     assert (result.exit_code, result.stderr) == (code, message)
+    after = _call(api, lambda c: c.get("containersets", "web"))
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+BEHIND = ("error: set/web: the controller has not seen generation 3 yet; "
+          "try again in a moment (or `dlxc rollout status set/web` first)\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "behind", "code", "out", "err"),
+    [
+        (("--to-revision", "2"), False, 0, "container set web is already at revision 2 (nothing changed)\n", ""),
+        ((), True, 1, "", BEHIND),
+        (("--to-revision", "1"), True, 1, "", BEHIND),
+    ],
+    ids=["already-at-revision", "controller-behind", "controller-behind-to-revision"],
+)
+def test_rollout_undo_writes_nothing_when_it_would_be_wrong_or_idle(
+    api: Any, cli: Any, tmp_path: Path, args: tuple[str, ...], behind: bool, code: int, out: str, err: str
+) -> None:
+    """Revisions 1 (busybox) and 2 (debian, current) as the controller wrote them at generation 2;
+    `behind`: a third template applied since (generation 3 not yet seen), so "previous" is unknown."""
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(SET.replace("busybox", "debian"))
+    assert cli("apply", "-f", str(manifest)).exit_code == 0
+    _call(api, lambda c: c.patch("containersets", "web", {"spec": {"replicas": 3}}))  # generation 2
+    _call(api, lambda c: c.patch_status("containersets", "web", {"observedGeneration": 2, "currentRevision": 2, "revisions": [
+        {"revision": 1, "hash": "h1", "template": {"spec": {"image": "busybox"}}},
+        {"revision": 2, "hash": "h2", "template": {"spec": {"image": "debian"}}}]}))
+    if behind:
+        manifest.write_text(SET.replace("busybox", "alpine").replace("replicas: 2", "replicas: 3"))
+        assert cli("apply", "-f", str(manifest)).exit_code == 0
+    before = _call(api, lambda c: c.get("containersets", "web"))
+    assert before["metadata"]["generation"] == (3 if behind else 2)
+    result = cli("rollout", "undo", "set/web", *args)
+    assert (result.exit_code, result.stdout, result.stderr) == (code, out, err)
     after = _call(api, lambda c: c.get("containersets", "web"))
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from typing import Any
 
@@ -140,6 +141,126 @@ def test_a_template_that_fails_validation_creates_nothing(api: Any) -> None:
 
     asyncio.run(go())
 
+
+
+def _taken_address(api: Any) -> tuple[str, str]:
+    """An address of the test apiserver's cluster network: (ADDR/PREFIX for a spec, ADDR)."""
+    network = ipaddress.IPv4Network(api.settings.cluster_cidr)
+    ip = network.network_address + 9
+    return f"{ip}/{network.prefixlen}", str(ip)
+
+
+def test_a_member_the_apiserver_refuses_is_one_warning_event_and_the_status_still_written(api: Any) -> None:
+    """Every member wants an address another container holds: each refusal is one FailedCreate event
+    (not one per pass), the status is written (so `rollout status` sees the generation), and once the
+    address is free the members are made: web-0 takes it, web-1's refusal is news and said again."""
+    ipv4, ip = _taken_address(api)
+
+    async def go() -> None:
+        async with api.client() as c:
+            await c.create("containers", {"metadata": {"name": "blocker"},
+                                          "spec": {"image": "busybox", "network": {"type": "cluster", "ipv4": ipv4}}})
+            tasks = [asyncio.create_task(ContainerSetController(c, ContainerSetSettings(resync=0.2)).run())]
+            try:
+                await c.create("containersets", {
+                    "metadata": {"name": "web"},
+                    "spec": {"replicas": 2, "template": {"spec": {"image": "busybox", "network": {"type": "cluster", "ipv4": ipv4}}}},
+                })
+                cset = await until("status written", lambda: _observed(c, 1))
+                progressing = next(x for x in cset["status"]["conditions"] if x["type"] == "Progressing")
+                assert (progressing["reason"], progressing["message"]) == ("Updating", "0/2 members updated, 0 Running")
+                await asyncio.sleep(1.0)  # five resyncs more: still one event each
+                refused = f"is invalid: spec.network.ipv4: {ip} is taken by container"
+                assert await _events(c, "FailedCreate") == [
+                    ("Warning", f"cannot create member web-0: Container web-0 {refused} blocker", 1),
+                    ("Warning", f"cannot create member web-1: Container web-1 {refused} blocker", 1),
+                ]
+                assert await member_names(c) == []
+
+                await c.delete("containers", "blocker")
+                await until("web-0 made", lambda: _names_are(c, ["web-0"]))
+                await until("web-1 refused anew", lambda: _events_count(c, "FailedCreate", 3))
+                await asyncio.sleep(1.0)
+                assert await _events(c, "FailedCreate") == [
+                    ("Warning", f"cannot create member web-0: Container web-0 {refused} blocker", 1),
+                    ("Warning", f"cannot create member web-1: Container web-1 {refused} blocker", 1),
+                    ("Warning", f"cannot create member web-1: Container web-1 {refused} web-0", 1),
+                ]
+                assert await _events(c, "CreateMember") == [("Normal", "created member web-0", 1)]
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    asyncio.run(go())
+
+
+def test_a_rolling_update_goes_on_past_a_member_it_cannot_create(api: Any) -> None:
+    """Scaled up to 3 with a template whose address is taken (maxUnavailable 2): web-2's refusal does
+    not stop the pass, so web-1 is still replaced (deleted) as the budget allows, and web-0 kept."""
+    ipv4, _ = _taken_address(api)
+
+    async def go() -> None:
+        async with api.client() as c:
+            tasks = [asyncio.create_task(FakeKubelet(c, delay=0.1).run()),
+                     asyncio.create_task(ContainerSetController(c, ContainerSetSettings(resync=0.2)).run())]
+            try:
+                await c.create("containersets", {**SET, "spec": {**SET["spec"], "replicas": 2, "updateStrategy": {"maxUnavailable": 2}}})
+                await until("2 ready", lambda: _status(c, readyReplicas=2, updatedReplicas=2, replicas=2))
+                await c.create("containers", {"metadata": {"name": "blocker"},
+                                              "spec": {"image": "busybox", "network": {"type": "cluster", "ipv4": ipv4}}})
+                await c.patch("containersets", "web", {"spec": {"replicas": 3, "template": {"spec": {"network": {"type": "cluster", "ipv4": ipv4}}}}})
+                await until("web-1 replaced", lambda: _names_are(c, ["web-0"]))
+                await until("status of generation 2", lambda: _observed(c, 2))
+                await until("both refusals", lambda: _events_count(c, "FailedCreate", 2))
+                assert [m for _, m, _ in await _events(c, "FailedCreate")] == [
+                    f"cannot create member web-{i}: Container web-{i} is invalid: spec.network.ipv4: "
+                    f"{ipv4.split('/')[0]} is taken by container blocker" for i in (1, 2)]
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    asyncio.run(go())
+
+
+def test_a_container_squatting_on_a_member_name_is_one_warning_event(api: Any) -> None:
+    """web-1 exists without the set's label: the set says so once, and makes web-1 once it is deleted."""
+
+    async def go() -> None:
+        async with api.client() as c:
+            await c.create("containers", {"metadata": {"name": "web-1", "labels": {"app": "web"}}, "spec": {"image": "busybox"}})
+            tasks = [asyncio.create_task(ContainerSetController(c, ContainerSetSettings(resync=0.2)).run())]
+            try:
+                await c.create("containersets", {**SET, "spec": {**SET["spec"], "replicas": 2}})
+                await until("the event", lambda: _events_count(c, "FailedCreate", 1))
+                await asyncio.sleep(1.0)  # five resyncs more: still one event
+                assert await _events(c, "FailedCreate") == [
+                    ("Warning", (f"a container named web-1 exists that is not a member of set web (it has no {SET_LABEL} label); "
+                                 "delete it so the set can create its member"), 1)]
+                assert await member_names(c) == ["web-0"]
+
+                await c.delete("containers", "web-1")
+                await until("web-1 made", lambda: _names_are(c, ["web-0", "web-1"]))
+                assert await _events(c, "CreateMember") == [("Normal", "created member web-0", 1), ("Normal", "created member web-1", 1)]
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    asyncio.run(go())
+
+
+async def _observed(c: Any, generation: int) -> Any:
+    cset = await c.get("containersets", "web")
+    return cset if (cset.get("status") or {}).get("observedGeneration") == generation else None
+
+
+async def _events(c: Any, reason: str) -> list[tuple[str, str, int]]:
+    """The set's events with this reason: (type, message, count), sorted by message."""
+    events, _ = await c.list("events", field_selector="involvedObject.kind=ContainerSet,involvedObject.name=web")
+    return sorted((e["spec"]["type"], e["spec"]["message"], e["status"]["count"]) for e in events if e["spec"]["reason"] == reason)
+
+
+async def _events_count(c: Any, reason: str, count: int) -> bool:
+    return len(await _events(c, reason)) >= count
 
 async def _names_are(c: Any, names: list[str]) -> bool:
     return await member_names(c) == names
