@@ -140,7 +140,7 @@ class SnapshotAgent:
                 for action in actions:
                     try:
                         await asyncio.to_thread(self.execute, name, dict(found.items).get("lxc.rootfs.path", ""), action)
-                    except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+                    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
                         problems.append(f"{type(action).__name__.lower()} {action.snap}: {exc}")
                     if isinstance(action, Restore):
                         honoured = action.request  # honoured (or refused, with a reason) once either way
@@ -190,21 +190,37 @@ class SnapshotAgent:
         if not (target / _META).is_file():
             raise RuntimeError(f"snapshot {action.snap} of {name} does not exist on node {self.kubelet.settings.node_name}")
         was_running = runtime.inspect(name).state in ("RUNNING", "FROZEN")
+        stops = self.kubelet.stops
+        if was_running:
+            stops.mark(name, "snapshot restore")  # our stop: not an exit of the container's own to its restart policy
         runtime.stop(name, timeout=30)
         fresh = data.parent / f".{data.name}.restore"
-        shutil.rmtree(fresh, ignore_errors=True)
-        subprocess.run(["cp", "-a", "--reflink=auto", str(target / "data"), str(fresh)], check=True,
-                       capture_output=True, text=True, timeout=3600)
-        old = data.parent / f".{data.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        data.rename(old)
-        fresh.rename(data)
-        shutil.rmtree(old, ignore_errors=True)
-        work = data.parent / "work"
-        if work.is_dir():  # the overlay's scratch space belongs to the old upper dir
-            shutil.rmtree(work, ignore_errors=True)
+        try:
+            shutil.rmtree(fresh, ignore_errors=True)
+            subprocess.run(["cp", "-a", "--reflink=auto", str(target / "data"), str(fresh)], check=True,
+                           capture_output=True, text=True, timeout=3600)
+            old = data.parent / f".{data.name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            data.rename(old)
+            fresh.rename(data)
+            shutil.rmtree(old, ignore_errors=True)
+            work = data.parent / "work"
+            if work.is_dir():  # the overlay's scratch space belongs to the old upper dir
+                shutil.rmtree(work, ignore_errors=True)
+        except BaseException:
+            # The copy failed (a full disk, a timeout): the container keeps its rootfs as it was, and runs
+            # again if it ran (it stayed down, and its restart policy took our stop for its own exit).
+            shutil.rmtree(fresh, ignore_errors=True)
+            if was_running:
+                try:
+                    runtime.start(name, timeout=30)
+                    stops.clear(name)
+                except Exception:  # the mark stays: the reconcile starts it as its spec says
+                    log.exception("%s: cannot start it again after a failed snapshot restore", name)
+            raise
         if was_running:
             runtime.start(name, timeout=30)
+            stops.clear(name)
 
     async def _report(self, obj: Obj, snapshots: list[Obj], honoured: str | None, problems: list[str], *,
                       actions: list[Take | Drop | Restore], wanted: list[str]) -> None:
