@@ -35,12 +35,11 @@ def export(
     timeout: str = typer.Option("10m", "--timeout", help="How long the archive may take."),
 ) -> None:
     """Write the container's archive (rootfs, spec, index; zstd tar) to FILE or stdout: `dlxc import` reads it."""
-    from dlxc.cli.backup import create_backup, wait_backup
-    from dlxc.client.waiter import parse_duration
+    from dlxc.cli.backup import _seconds, create_backup, wait_backup
 
     if output == "-" and sys.stdout.isatty():
         fail("refusing to write an archive to a terminal; give -o FILE or redirect stdout", code=2)
-    limit = parse_duration(timeout)
+    limit = _seconds(timeout)
     target = None if output == "-" else Path(output)
     partial = None if target is None else target.with_name(f".{target.name}.partial")
 
@@ -51,7 +50,10 @@ def export(
         made = await create_backup(client, name, labels={EXPORT_LABEL: "true"})
         try:
             backup = await wait_backup(client, made["metadata"]["name"], timeout=limit)
-            out = sys.stdout.buffer if partial is None else open(partial, "wb")
+            try:
+                out = sys.stdout.buffer if partial is None else open(partial, "wb")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                return fail(f"cannot write the archive to {output}: {exc.strerror or exc}")
             sha = hashlib.sha256()
             size = 0
             try:
@@ -70,6 +72,8 @@ def export(
                                 raise
                             await asyncio.sleep(1.0)
                 out.flush()
+            except OSError as exc:  # a full disk, a closed pipe: said, not a traceback
+                return fail(f"cannot write the archive to {output}: {exc.strerror or exc}")
             finally:
                 if partial is not None:
                     out.close()

@@ -88,7 +88,10 @@ def move(
     """Move a container to another node: stop, archive, restore there, start; the downtime is printed."""
     from dlxc.client.waiter import parse_duration
 
-    limit = parse_duration(timeout)
+    try:
+        limit = parse_duration(timeout)
+    except ValueError as exc:
+        fail(f"--timeout: {exc}", code=2)
 
     async def go(client: Client) -> Moved:
         return await move_container(client, name, to=to, say=console.note, timeout=limit)
