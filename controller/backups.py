@@ -7,9 +7,11 @@ elected controller decides the same, and a create repeated after a crash is Alre
 second backup. A controller that was down across several scheduled times makes *one* backup when
 it returns (for the latest missed time), not one per missed time.
 
-Pruning keeps the newest `keep` scheduled backups of a container (by scheduled time) and deletes
-older ones that are Completed or Failed; Pending or Running ones are left until they end. Backups
-made by hand (`dlxc backup create`) are never pruned.
+Pruning counts only Completed backups: the newest `keep` Completed scheduled backups of a container
+(by scheduled time) are kept and older Completed ones deleted, so failed nights never push a good
+archive out. Of the Failed ones only the newest is kept, so its reason stays readable, and it too
+goes once a newer backup has Completed. Pending or Running ones are never pruned. Backups made by
+hand (`dlxc backup create`) are never pruned.
 
 Archives whose node is gone: only the kubelet that wrote an archive can remove it, so a Backup
 whose `status.node` is no longer a registered Node (removed with `dlxc node remove`, or lost)
@@ -36,7 +38,7 @@ from schemas.wire import BACKUP_FINALIZER, CONTAINER_LABEL
 
 __all__ = [
     "BackupScheduler", "BackupSchedulerSettings", "MarkUnreachable", "ReleaseFinalizer", "SCHEDULED_ANNOTATION", "due_backup",
-    "to_prune", "unreachable",
+    "local_time", "to_prune", "unreachable",
 ]
 
 log = logging.getLogger("dlxc.controller.backups")
@@ -56,6 +58,15 @@ def _parse(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def local_time(instant: datetime) -> datetime:
+    """`instant` in the server's local timezone (TZ, else /etc/localtime) as a zone that knows its DST
+    rules: cron schedules are wall-clock times, and a fixed UTC offset (`astimezone()`) would read
+    yesterday's 03:00 as still to come once the clocks go back, and back up again at 01:00."""
+    from dateutil import tz
+
+    return instant.astimezone(tz.tzlocal())
 
 
 def due_backup(now: datetime, last_run: datetime, schedule: str) -> datetime | None:
@@ -80,11 +91,21 @@ def due_backup(now: datetime, last_run: datetime, schedule: str) -> datetime | N
 
 
 def to_prune(backups: list[Obj], keep: int) -> list[str]:
-    """Names of scheduled backups to delete: all but the newest `keep` by scheduled time, if they have ended."""
-    ordered = sorted(backups, key=lambda b: (b["metadata"].get("annotations", {}).get(SCHEDULED_ANNOTATION, ""), b["metadata"]["name"]))
-    old = ordered[:-keep] if keep > 0 else ordered
-    return [b["metadata"]["name"] for b in old
-            if (b.get("status") or {}).get("phase") in ("Completed", "Failed") and not b["metadata"].get("deletionTimestamp")]
+    """Names of scheduled backups to delete, oldest first: Completed ones past the newest `keep` Completed,
+    and Failed ones but the newest, which goes too once a newer Completed exists. Pending or Running
+    ones are never pruned (they have not ended), and failures never push a Completed one out."""
+    def scheduled(b: Obj) -> tuple[str, str]:
+        return b["metadata"].get("annotations", {}).get(SCHEDULED_ANNOTATION, ""), b["metadata"]["name"]
+
+    live = sorted((b for b in backups if not b["metadata"].get("deletionTimestamp")), key=scheduled)
+    completed = [b for b in live if (b.get("status") or {}).get("phase") == "Completed"]
+    failed = [b for b in live if (b.get("status") or {}).get("phase") == "Failed"]
+    doomed = completed[:-keep] if keep > 0 else completed
+    if failed:
+        newest = failed[-1]
+        superseded = bool(completed) and scheduled(completed[-1]) > scheduled(newest)
+        doomed += failed if superseded else failed[:-1]
+    return [b["metadata"]["name"] for b in sorted(doomed, key=scheduled)]
 
 
 @dataclass(frozen=True)
@@ -132,8 +153,7 @@ class BackupScheduler:
                  clock: Callable[[], datetime] | None = None) -> None:
         self.client = client
         self.settings = settings or BackupSchedulerSettings()
-        # The local timezone: cron schedules are wall-clock times of the server.
-        self.clock = clock or (lambda: datetime.now().astimezone())
+        self.clock = clock or (lambda: local_time(datetime.now(timezone.utc)))
 
     async def run(self) -> None:
         while True:

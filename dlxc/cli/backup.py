@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from dlxc.client.api import Client
     from schemas.base import Obj
 
-__all__ = ["backup_app", "create_backup", "restore_container", "wait_backup", "wait_running"]
+__all__ = ["backup_app", "create_backup", "restore_body", "restore_container", "restored_spec", "wait_backup", "wait_running"]
 
 backup_app = typer.Typer(help="Back up containers and restore them from their archives.", no_args_is_help=True)
 
@@ -69,12 +69,22 @@ async def wait_running(client: Client, name: str, *, timeout: float) -> Obj:
     return await _or_fail(moves.wait_running(client, name, timeout=timeout))
 
 
+def restored_spec(spec: Obj, *, renamed: bool) -> Obj:
+    """A copy of a backed-up spec; a copy under another name drops its cluster address so the apiserver
+    allocates a fresh one (the original container may still hold it: keeping it would be refused as taken)."""
+    spec = dict(spec)
+    network = spec.get("network")
+    if renamed and isinstance(network, dict) and "ipv4" in network:
+        spec["network"] = {k: v for k, v in network.items() if k != "ipv4"}
+    return spec
+
+
 def restore_body(backup: Obj, *, name: str, node: str | None) -> Obj:
     """The Container a restore creates: the backed-up spec, bound where the archive can be read, asking for the archive."""
     from schemas.wire import RESTORE_ANNOTATION
 
     status = backup.get("status") or {}
-    spec: Obj = dict(status.get("containerSpec") or {})
+    spec = restored_spec(status.get("containerSpec") or {}, renamed=name != backup["spec"]["container"])
     spec["nodeName"] = node or status.get("node")
     return {"metadata": {"name": name, "annotations": {RESTORE_ANNOTATION: backup["metadata"]["name"]}}, "spec": spec}
 

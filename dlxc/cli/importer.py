@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from dlxc.client.api import Client
     from schemas.base import Obj
 
-__all__ = ["IMPORTED_LABEL", "import_archive", "pick_node"]
+__all__ = ["IMPORTED_LABEL", "import_archive", "imported_spec", "pick_node"]
 
 IMPORTED_LABEL = "dlxc.io/imported"
 
@@ -38,6 +38,15 @@ async def pick_node(client: Client, wanted: str | None, *, exclude: str | None =
         return await moves.pick_node(client, wanted, exclude=exclude)
     except moves.MoveError as exc:
         return fail(str(exc))
+
+
+def imported_spec(document: Obj, *, name: str) -> Obj:
+    """The spec an import records and restores from an archive's container document: under another
+    name than the exported container's, without its cluster address (see dlxc.cli.backup.restored_spec)."""
+    from dlxc.cli.backup import restored_spec
+
+    original = (document.get("metadata") or {}).get("name")
+    return restored_spec(document.get("spec") or {}, renamed=name != original)
 
 
 def import_archive(
@@ -101,7 +110,7 @@ def import_archive(
             await client.patch_status("backups", record, {
                 "phase": "Completed", "node": where, "location": kept["location"], "size": kept["size"],
                 "checksum": kept["checksum"], "files": checked.index.get("files"), "rootfsBytes": checked.index.get("dataBytes"),
-                "consistency": checked.index.get("consistency"), "containerSpec": checked.spec.get("spec") or {},
+                "consistency": checked.index.get("consistency"), "containerSpec": imported_spec(checked.spec, name=target),
                 "completionTime": now_iso(), "message": f"imported from {file.name}"})
             made = await restore_container(client, record, name=target, node=where)
             made_container = True

@@ -1,0 +1,45 @@
+"""What a restore (`dlxc backup restore`) and an import (`dlxc import`) create from a backed-up spec:
+a copy under another name gets a fresh cluster address, since the original may still hold its own."""
+from __future__ import annotations
+
+import pytest
+
+from dlxc.cli.backup import restore_body
+from dlxc.cli.importer import imported_spec
+
+SPEC = {"image": "debian", "network": {"type": "cluster", "ipv4": "10.88.0.5/16"}, "state": "Running"}
+FRESH = {"image": "debian", "network": {"type": "cluster"}, "state": "Running"}
+
+
+def completed(container: str, spec: dict) -> dict:
+    return {"metadata": {"name": f"{container}-20260101-030000"}, "spec": {"container": container},
+            "status": {"phase": "Completed", "node": "n1", "containerSpec": spec}}
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "expected"),
+    [
+        pytest.param("web", SPEC, SPEC, id="same-name-keeps-its-address"),
+        pytest.param("web2", SPEC, FRESH, id="new-name-gets-a-fresh-address"),
+        pytest.param("web2", {"image": "debian"}, {"image": "debian"}, id="new-name-default-network"),
+        pytest.param("web2", {"image": "debian", "network": {"type": "bridge"}}, {"image": "debian", "network": {"type": "bridge"}},
+                     id="new-name-node-bridge"),
+    ],
+)
+def test_restore_body(name: str, spec: dict, expected: dict) -> None:
+    backup = completed("web", spec)
+    assert restore_body(backup, name=name, node=None) == {
+        "metadata": {"name": name, "annotations": {"dlxc.io/restore-from": "web-20260101-030000"}},
+        "spec": {**expected, "nodeName": "n1"},
+    }
+    assert backup["status"]["containerSpec"] == spec  # the backup itself is left as it was
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [pytest.param("web", SPEC, id="same-name-keeps-its-address"), pytest.param("web2", FRESH, id="new-name-gets-a-fresh-address")],
+)
+def test_imported_spec(name: str, expected: dict) -> None:
+    document = {"metadata": {"name": "web", "labels": {}, "annotations": {}}, "spec": SPEC}
+    assert imported_spec(document, name=name) == expected
+    assert document["spec"] == SPEC
