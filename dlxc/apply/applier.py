@@ -1,12 +1,20 @@
 """Apply: create what is missing, update what differs, prune what the set no longer holds; the library under `dlxc apply` and `dlxc sync`."""
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from dlxc.apply.inventory import Inventory, Member, prune_candidates
+from dlxc.apply.inventory import (
+    Inventory,
+    Member,
+    prune_candidates,
+    prune_skip_reason,
+    source_key,
+)
 from dlxc.apply.manifests import Manifest
 from dlxc.apply.threeway import Merge, applied_fields, plan_merge, recorded
 from dlxc.client.errors import ApiError, Conflict, NotFound
@@ -18,18 +26,19 @@ if TYPE_CHECKING:
     from dlxc.client.api import Client
 
 __all__ = [
-    "ApplyResult", "DryRun", "apply_one", "apply_set", "creation", "delete_one", "desired_wire", "image_change",
+    "PRUNE_SKIPPED", "ApplyResult", "DryRun", "apply_one", "apply_set", "creation", "delete_one", "desired_wire", "image_change",
     "plan_apply", "rebuild_warning",
 ]
 
 LIST_THRESHOLD = 8
+PRUNE_SKIPPED = "prune skipped"  # the action of the one result, with no ref, that says why nothing was pruned
 DryRun = Literal["none", "client", "server"]
 
 
 @dataclass(frozen=True)
 class ApplyResult:
     ref: str
-    action: str  # created | configured | unchanged | pruned | deleted | not found | failed | refused (image change)
+    action: str  # created | configured | unchanged | pruned | deleted | not found | failed | refused (image change) | prune skipped
     fields: tuple[str, ...] = ()  # what differed, for configured
     message: str = ""  # why, for failed
     source: str = ""
@@ -203,7 +212,10 @@ async def apply_set(
     prune: bool = False,
     dry_run: bool | str = False,
     inventory_dir: Path | None = None,
-    protected_sources: set[str] | None = None,
+    read_sources: Iterable[str] | None = None,
+    unreadable: Sequence[str] = (),
+    missing_roots: Sequence[str] = (),
+    allow_empty_prune: bool = False,
     force_rebuild: bool = False,
     all_or_nothing: bool = False,
 ) -> list[ApplyResult]:
@@ -213,8 +225,11 @@ async def apply_set(
     refused, and with `all_or_nothing` (`dlxc apply`) nothing at all is written.
 
     Without `prune` nothing is ever deleted. With it, only objects in the set's inventory
-    (see dlxc.apply.inventory) that the manifests no longer hold are deleted; objects whose source
-    file is in `protected_sources` (it could not be read) are kept.
+    (see dlxc.apply.inventory) that the manifests no longer hold are deleted, and only when their
+    recorded file was among `read_sources` (every file this run read; default: the manifests'
+    files) or is gone. The whole prune is skipped, with one PRUNE_SKIPPED result saying why, when
+    a path in `missing_roots` is missing, a file in `unreadable` could not be read, an apply
+    failed, or no manifest was given while the set has members (unless `allow_empty_prune`).
     """
     if prune and not applyset:
         raise ValueError("--prune needs an applyset")
@@ -267,15 +282,28 @@ async def apply_set(
     inventory = Inventory.load(inventory_dir, applyset)
     keep = {(m.kind, m.name) for m in manifests}
     pruned: set[tuple[str, str]] = set()
-    if prune:
+    skipped = prune_skip_reason(
+        missing_roots=missing_roots, unreadable=sorted(set(unreadable)), failed=[r.ref for r in results if r.failed],
+        loaded=len(manifests), recorded=len(inventory.members), allow_empty=allow_empty_prune,
+    ) if prune else ""
+    if skipped:
+        results.append(ApplyResult("", PRUNE_SKIPPED, message=skipped))
+    elif prune:
         live: list[tuple[str, Obj]] = []
         for kind in KINDS:
             items, _ = await client.list(kind.plural, label_selector=f"{APPLYSET_LABEL}={applyset}")
             live += [(kind.name, obj) for obj in items]
-        for kind_name, obj in prune_candidates(inventory, live, keep=keep, protected_sources=protected_sources or set()):
+        read = {source_key(s) for s in (read_sources if read_sources is not None else (m.source for m in manifests))}
+        # A member's file that still exists but was not read (a subfolder without -R, another
+        # path) says nothing about the member: keep it.
+        unseen = {
+            m.source for m in inventory.members.values()
+            if source_key(m.source) not in read and not m.source.startswith("<") and os.path.exists(source_key(m.source))
+        }
+        for kind_name, obj in prune_candidates(inventory, live, keep=keep, protected_sources=unseen):
             name = obj["metadata"]["name"]
             ref = f"{kind_name.lower()}/{name}"
-            source = inventory.members[(kind_name, name)].source
+            source = _shown(inventory.members[(kind_name, name)].source)
             if mode == "none":
                 try:
                     await client.delete(kind_for_plural(kind_name).plural, name)
@@ -293,7 +321,15 @@ async def apply_set(
             manifest = by_ref.get(result.ref)
             uid = (result.obj or {}).get("metadata", {}).get("uid")
             if manifest is not None and uid and not result.failed:
-                members[(manifest.kind, manifest.name)] = Member(manifest.kind, manifest.name, uid, manifest.source)
+                members[(manifest.kind, manifest.name)] = Member(manifest.kind, manifest.name, uid, source_key(manifest.source))
         inventory.members = members
         inventory.save(inventory_dir)
     return results
+
+
+def _shown(source: str) -> str:
+    """A recorded (absolute) source as the user wrote it, more or less: relative when under the current folder."""
+    if source.startswith("<") or not os.path.isabs(source):
+        return source
+    relative = os.path.relpath(source)
+    return source if relative.startswith("..") else relative

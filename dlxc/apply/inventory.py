@@ -4,9 +4,13 @@ Why both: the label `dlxc.io/applyset=<id>` lets anyone see (and select) the mem
 the server; the record (one JSON file per set: kind, name, uid and source file of every
 member) is the proof that *this* set created the object. An object is pruned only when it
 carries the label, is in the record, still has the recorded uid (it was not deleted and
-re-created by someone else), is no longer in the folder, and its source file was read
-without errors. Anything else is never deleted. dlxc has no ConfigMap-like kind to hold
-the record on the server, so it lives in a file (default ~/.local/state/dlxc/applysets).
+re-created by someone else), is no longer in the folder, and its source file was read in
+this run or no longer exists (a file this run did not look at, such as a subfolder without
+-R, is not evidence of removal). Anything else is never deleted, and the whole prune is
+skipped (prune_skip_reason) when a path is missing, a file could not be read, an apply
+failed, or nothing was read at all. Sources are recorded as resolved absolute paths, so
+`sync gitops` and `sync /abs/gitops` agree. dlxc has no ConfigMap-like kind to hold the
+record on the server, so it lives in a file (default ~/.local/state/dlxc/applysets).
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +31,8 @@ __all__ = [
     "applyset_id",
     "default_inventory_dir",
     "prune_candidates",
+    "prune_skip_reason",
+    "source_key",
     "validate_applyset",
 ]
 
@@ -53,6 +60,14 @@ def default_inventory_dir() -> Path:
         return Path(explicit)
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "dlxc" / "applysets"
+
+
+def source_key(source: str) -> str:
+    """A manifest source as the record keeps it: a resolved absolute path; `<stdin>` as it is.
+
+    An old record's relative path resolves against the current folder, the best guess there is.
+    """
+    return source if source.startswith("<") else str(Path(source).resolve())
 
 
 @dataclass(frozen=True)
@@ -120,3 +135,37 @@ def prune_candidates(
             continue  # its file is broken right now: we cannot tell whether it was removed
         doomed.append((kind, obj))
     return doomed
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def prune_skip_reason(
+    *,
+    missing_roots: Sequence[str] = (),
+    unreadable: Sequence[str] = (),
+    failed: Sequence[str] = (),
+    loaded: int,
+    recorded: int,
+    allow_empty: bool = False,
+) -> str:
+    """Why --prune must delete nothing this time, or "" when it may.
+
+    A missing folder or a broken file reads as "these objects are gone" although nobody removed
+    them (an unmounted volume; an object moved to a file with a typo), and a failed apply leaves
+    the old version as the only one (a rename the server refused): as kubectl and Argo CD do,
+    any of these skips the whole prune rather than guess which members are safe.
+    """
+    if missing_roots:
+        return f"prune skipped: {', '.join(missing_roots)} {'is' if len(missing_roots) == 1 else 'are'} missing"
+    if unreadable:
+        return f"prune skipped: {_count(len(unreadable), 'file')} could not be read: {', '.join(unreadable)}"
+    if failed:
+        return f"prune skipped: {len(failed)} object(s) failed to apply: {', '.join(failed)}"
+    if loaded == 0 and recorded and not allow_empty:
+        return (
+            f"prune skipped: no objects were read, and pruning would delete all {recorded} member(s) of the set; "
+            "sync with --allow-empty-prune to do that"
+        )
+    return ""

@@ -13,7 +13,7 @@ from dlxc.apply.contextfolder import expand_context_folder
 from schemas.base import Model
 from schemas.manifest import FieldError, ManifestError, parse_object
 
-__all__ = ["LoadError", "Manifest", "load_manifests", "load_text", "safe_load_all", "yaml_problem"]
+__all__ = ["LoadError", "Manifest", "load_manifests", "load_text", "safe_load_all", "source_files", "yaml_problem"]
 
 MAX_DEPTH = 64
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -97,6 +97,18 @@ def _files(path: Path, *, recursive: bool) -> list[Path]:
         pattern = "**/*" if recursive else "*"
         return sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix in SUFFIXES)
     return [path]
+
+
+def source_files(paths: list[str], *, recursive: bool = False) -> list[str]:
+    """The sources load_manifests reads for these paths (files, and `<stdin>` for '-'), named as it names them;
+    --prune uses it to tell a file this run did not look at from one that is gone."""
+    found: list[str] = []
+    for raw in paths:
+        if raw == "-":
+            found.append("<stdin>")
+        elif Path(raw).exists():
+            found += [str(f) for f in _files(Path(raw), recursive=recursive)]
+    return found
 
 
 def load_manifests(paths: list[str], *, recursive: bool = False) -> tuple[list[Manifest], list[LoadError]]:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from dlxc.apply.applier import ApplyResult, apply_set
+from dlxc.apply.applier import PRUNE_SKIPPED, ApplyResult, apply_set
 from dlxc.apply.inventory import applyset_id, default_inventory_dir
-from dlxc.apply.manifests import LoadError, load_manifests
+from dlxc.apply.manifests import LoadError, load_manifests, source_files
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError
 from schemas.base import Obj
@@ -26,6 +26,7 @@ class SyncSettings(BaseModel):
     applyset: str | None = Field(default=None, description="Default: derived from the paths.")
     inventory_dir: Path | None = Field(default=None, description="Default: ~/.local/state/dlxc/applysets.")
     force_rebuild: bool = Field(default=False, description="Apply image changes, which rebuild the rootfs and lose its data.")
+    allow_empty_prune: bool = Field(default=False, description="Let --prune delete every member when the folder holds no objects.")
 
     def set_id(self) -> str:
         return self.applyset or applyset_id(self.paths)
@@ -54,6 +55,7 @@ class SyncReport:
     objects: list[ObjectReport] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
     failure: str = ""  # the whole round failed (e.g. the apiserver is unreachable); the next round retries
+    prune_skipped: str = ""  # why --prune deleted nothing this round (a missing folder, a broken file, a failed apply)
 
     @property
     def clean(self) -> bool:
@@ -87,9 +89,9 @@ def _report(result: ApplyResult, *, applied: bool) -> ObjectReport:
 
 
 async def sync_once(client: Client, settings: SyncSettings, *, apply: bool = True) -> SyncReport:
-    """One round: read the folder (broken files are reported and their objects left alone), apply or only compare, prune."""
+    """One round: read the folder, apply or only compare, prune; a broken file is reported and stops nothing but the prune."""
+    read = source_files(settings.paths, recursive=True)
     manifests, errors = load_manifests(settings.paths, recursive=True)
-    broken = {e.source for e in errors}
     results = await apply_set(
         client,
         manifests,
@@ -98,10 +100,15 @@ async def sync_once(client: Client, settings: SyncSettings, *, apply: bool = Tru
         prune=settings.prune or not apply,
         dry_run="none" if apply else "client",
         inventory_dir=settings.record_dir(),
-        protected_sources=broken,
+        read_sources=read,
+        unreadable=[e.source for e in errors],
+        missing_roots=[p for p in settings.paths if not Path(p).exists()],
+        allow_empty_prune=settings.allow_empty_prune,
         force_rebuild=settings.force_rebuild,
     )
-    return SyncReport([_report(r, applied=apply) for r in results], errors)
+    skipped = next((r.message for r in results if r.action == PRUNE_SKIPPED), "")
+    objects = [_report(r, applied=apply) for r in results if r.action != PRUNE_SKIPPED]
+    return SyncReport(objects, errors, prune_skipped=skipped)
 
 
 async def _watch_files(paths: list[str], changed: asyncio.Event, ready: asyncio.Event) -> None:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from dlxc.apply.applier import ApplyResult, apply_set
+from dlxc.apply.applier import PRUNE_SKIPPED, ApplyResult, apply_set
 from dlxc.apply.inventory import applyset_id, default_inventory_dir, validate_applyset
-from dlxc.apply.manifests import Manifest, load_manifests
+from dlxc.apply.manifests import Manifest, load_manifests, source_files
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.client.errors import ApiError, Unreachable
@@ -42,7 +42,9 @@ def print_results(results: list[ApplyResult], *, dry_run: str = "none") -> int:
     for result in results:
         for warning in result.warnings:
             console.warn(warning)
-        if result.failed:
+        if result.action == PRUNE_SKIPPED:
+            console.warn(result.message)
+        elif result.failed:
             failures += 1
             console.error(f"{result.source}: {result.ref}: {result.message}")
         else:
@@ -81,6 +83,7 @@ async def run_apply(
     wait: bool = False,
     timeout: float = 120.0,
     force_rebuild: bool = False,
+    read_sources: list[str] | None = None,
 ) -> int:
     """Apply, print, optionally wait; the exit code (0 all applied, 1 otherwise). `dlxc shell` runs this too.
 
@@ -91,7 +94,7 @@ async def run_apply(
         try:
             results = await apply_set(
                 client, manifests, applyset=applyset, prune=prune, dry_run=dry_run, inventory_dir=inventory_dir,
-                force_rebuild=force_rebuild, all_or_nothing=True,
+                force_rebuild=force_rebuild, all_or_nothing=True, read_sources=read_sources,
             )
             break
         except ApiError as exc:
@@ -130,6 +133,7 @@ def apply(
         fail(str(exc))
     if prune and set_id is None and "-" in filename:
         fail("--prune with stdin needs --applyset NAME")
+    read = source_files(filename, recursive=recursive)  # before reading stdin, which it does not consume
     manifests = load_or_fail(filename, recursive=recursive)
     if set_id is None and prune:
         # The set is labelled and recorded only when asked (--prune or --applyset), as kubectl does,
@@ -140,7 +144,7 @@ def apply(
         code = await run_apply(
             client, manifests, applyset=set_id, prune=prune, dry_run=dry_run,
             inventory_dir=inventory_dir or default_inventory_dir(), wait=wait, timeout=seconds,
-            force_rebuild=force_rebuild,
+            force_rebuild=force_rebuild, read_sources=read,
         )
         if code:
             raise typer.Exit(code)

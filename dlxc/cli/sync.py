@@ -45,6 +45,7 @@ class Printer:
         self.watching = watching
         self.rounds = 0
         self._errors: list[str] = []
+        self._skipped = ""
 
     def __call__(self, report: SyncReport) -> None:
         self.rounds += 1
@@ -58,6 +59,10 @@ class Printer:
             for err in errors:
                 console.error(err)
             self._errors = errors
+        skipped_changed = report.prune_skipped != self._skipped
+        if report.prune_skipped and (first or skipped_changed):
+            console.warn(report.prune_skipped)
+        self._skipped = report.prune_skipped
         for o in report.objects:
             for warning in o.warnings:
                 console.warn(warning)
@@ -65,7 +70,7 @@ class Printer:
             console.out(line)
         changed = sum(1 for o in report.objects if o.action not in ("-", "failed"))
         failed = sum(1 for o in report.objects if o.action == "failed")
-        if not first and not changed and not failed and not errors_changed:
+        if not first and not changed and not failed and not errors_changed and not skipped_changed:
             return  # a quiet round: nothing to say
         console.out(
             f"sync: {len(report.objects)} object(s), {changed} changed, {failed} failed, {len(errors)} file error(s)"
@@ -73,7 +78,8 @@ class Printer:
 
 
 def _settings(
-    path: str, *, prune: bool, interval: float, applyset: str | None, inventory_dir: Path | None, force_rebuild: bool = False
+    path: str, *, prune: bool, interval: float, applyset: str | None, inventory_dir: Path | None, force_rebuild: bool = False,
+    allow_empty_prune: bool = False,
 ) -> SyncSettings:
     if not Path(path).exists():
         fail(f"{path}: no such file or directory", 2)
@@ -82,7 +88,8 @@ def _settings(
     except ValueError as exc:
         fail(str(exc), 2)
     return SyncSettings(
-        paths=[path], prune=prune, interval=interval, applyset=set_id, inventory_dir=inventory_dir, force_rebuild=force_rebuild
+        paths=[path], prune=prune, interval=interval, applyset=set_id, inventory_dir=inventory_dir, force_rebuild=force_rebuild,
+        allow_empty_prune=allow_empty_prune,
     )
 
 
@@ -94,18 +101,26 @@ def sync(
     applyset: str = typer.Option(None, "--applyset", envvar="DLXC_APPLYSET", help="Name of the set; default: derived from DIR."),
     inventory_dir: Path = typer.Option(None, "--inventory-dir", envvar="DLXC_INVENTORY_DIR", help="Where applyset records live."),
     force_rebuild: bool = typer.Option(False, "--force-rebuild", help="Apply image changes, which rebuild a container's rootfs and lose its data."),
+    allow_empty_prune: bool = typer.Option(
+        False, "--allow-empty-prune", help="Let --prune delete every object of the set when the folder holds none."
+    ),
 ) -> None:
     """Make the cluster match a folder (recursively); `sync status DIR` only reports.
 
     Per object: InSync, Drifted (which fields), Missing, Extra (removed from the folder) or
-    Pruned, and health from status. A broken file is reported and its objects are left
-    alone; everything else stays in sync. Exit 0 in sync, 1 out of sync, 2 errors.
+    Pruned, and health from status. A broken file is reported and stops nothing but --prune,
+    which is skipped while a file is broken, the folder is missing or an apply failed, and when
+    the folder holds no objects (unless --allow-empty-prune). Exit 0 in sync, 1 out of sync
+    (also: a prune skipped for an empty folder), 2 errors.
     """
     every = seconds(interval, flag="--interval")
     if every < 0.1:
         raise typer.BadParameter(f"{interval} is shorter than the shortest interval, 0.1s", param_hint="'--interval'")
     if len(args) == 2 and args[0] == "status":
-        settings = _settings(args[1], prune=prune, interval=every, applyset=applyset, inventory_dir=inventory_dir)
+        settings = _settings(
+            args[1], prune=prune, interval=every, applyset=applyset, inventory_dir=inventory_dir,
+            allow_empty_prune=allow_empty_prune,
+        )
 
         async def status(client: Client) -> None:
             try:
@@ -114,6 +129,8 @@ def sync(
                 fail(exc.message, 2)
             for err in report.errors:
                 console.error(str(err))
+            if report.prune_skipped:
+                console.warn(report.prune_skipped)
             for o in report.objects:
                 for warning in o.warnings:
                     console.warn(warning)
@@ -128,7 +145,8 @@ def sync(
     if len(args) != 1:
         fail("give one folder: dlxc sync DIR, or dlxc sync status DIR", 2)
     settings = _settings(
-        args[0], prune=prune, interval=every, applyset=applyset, inventory_dir=inventory_dir, force_rebuild=force_rebuild
+        args[0], prune=prune, interval=every, applyset=applyset, inventory_dir=inventory_dir, force_rebuild=force_rebuild,
+        allow_empty_prune=allow_empty_prune,
     )
     printer = Printer(watching=watch)
 
@@ -149,5 +167,7 @@ def sync(
                         loop.remove_signal_handler(sig)
         if report.failure or report.errors or any(o.action == "failed" for o in report.objects):
             raise typer.Exit(2)
+        if report.prune_skipped:
+            raise typer.Exit(1)  # an emptied folder: the set's objects are still there
 
     with_client(go, streaming=True)

@@ -174,3 +174,84 @@ def test_many_objects_are_compared_against_one_list(cli, api, tmp_path: Path) ->
     result = cli("sync", str(folder))
     assert [line.split()[0] for line in result.stdout.splitlines()[1:] if "configured" in line] == ["container/c03"]
     assert cli("sync", "status", str(folder)).exit_code == 0
+
+
+def test_a_missing_folder_prunes_nothing(api, repo: Path, tmp_path: Path) -> None:
+    """An unmounted volume or a checkout without the folder reads as zero objects: nothing may be deleted."""
+    from dlxc.apply.sync import SyncSettings, sync_once
+
+    settings = SyncSettings(paths=[str(repo)], prune=True, inventory_dir=tmp_path / "inventory")
+
+    async def go():
+        async with api.client() as client:
+            return await sync_once(client, settings)
+
+    asyncio.run(go())
+    repo.rename(tmp_path / "elsewhere")
+    report = asyncio.run(go())
+    assert (report.objects, report.prune_skipped) == ([], f"prune skipped: {repo} is missing")
+    assert _names(api) == ["db", "web"]
+
+
+def test_an_object_moved_to_a_broken_file_is_not_pruned(cli, api, repo: Path) -> None:
+    assert cli("sync", str(repo), "--prune").exit_code == 0
+    (repo / "db.yaml").unlink()
+    (repo / "moved.yaml").write_text("name: db\nimage: [busybox\n")  # db moved here, with a typo
+    result = cli("sync", str(repo), "--prune")
+    assert result.exit_code == 2
+    assert _names(api) == ["db", "web"]
+    assert f"warning: prune skipped: 1 file could not be read: {repo}/moved.yaml\n" in result.stderr
+
+
+def test_an_emptied_folder_prunes_only_with_allow_empty_prune(cli, api, repo: Path) -> None:
+    assert cli("sync", str(repo), "--prune").exit_code == 0
+    (repo / "db.yaml").unlink()
+    (repo / "apps" / "web.yaml").unlink()
+    result = cli("sync", str(repo), "--prune")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        (
+            "warning: prune skipped: no objects were read, and pruning would delete all 2 member(s) of the set; "
+            "sync with --allow-empty-prune to do that\n"
+        ),
+    )
+    assert _names(api) == ["db", "web"]
+    result = cli("sync", str(repo), "--prune", "--allow-empty-prune")
+    assert result.exit_code == 0
+    assert _names(api) == []
+
+
+def test_a_failed_apply_stops_the_prune(cli, api, repo: Path) -> None:
+    """A renamed object whose new version the server refuses keeps its old version."""
+    assert cli("sync", str(repo), "--prune").exit_code == 0
+    other = "apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {name: db2, labels: {dlxc.io/applyset: other}}\nspec: {image: busybox}\n"
+    assert cli("apply", "-f", "-", "--applyset", "other", input=other).exit_code == 0
+    (repo / "db.yaml").write_text(DB.replace("name: db", "name: db2"))
+    result = cli("sync", str(repo), "--prune")
+    assert result.exit_code == 2
+    assert _names(api) == ["db", "db2", "web"]
+    assert "warning: prune skipped: 1 object(s) failed to apply: container/db2\n" in result.stderr
+
+
+def test_record_keeps_absolute_sources(cli, api, repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import json
+
+    monkeypatch.chdir(repo.parent)
+    assert cli("sync", "repo", "--prune").exit_code == 0
+    (record,) = (tmp_path / "inventory").glob("*.json")
+    assert sorted(m["source"] for m in json.loads(record.read_text())["members"]) == [
+        str(repo.resolve() / "apps" / "web.yaml"), str(repo.resolve() / "db.yaml")
+    ]
+    (repo / "db.yaml").unlink()
+    assert cli("sync", str(repo), "--prune").exit_code == 0  # the same set, named by its absolute path
+    assert _names(api) == ["web"]
+
+
+def test_apply_without_r_keeps_what_sync_recorded_from_subfolders(cli, api, repo: Path) -> None:
+    assert cli("sync", str(repo), "--prune").exit_code == 0
+    result = cli("apply", "-f", str(repo), "--prune")
+    assert (result.exit_code, result.stdout) == (0, "container/db unchanged\n")
+    assert _names(api) == ["db", "web"]  # apps/web.yaml still exists; this apply did not read it
+    (repo / "apps" / "web.yaml").unlink()
+    result = cli("apply", "-f", str(repo), "--prune", "-R")
+    assert (result.exit_code, result.stdout) == (0, "container/db unchanged\ncontainer/web pruned\n")

@@ -10,6 +10,8 @@ from dlxc.apply.inventory import (
     Member,
     applyset_id,
     prune_candidates,
+    prune_skip_reason,
+    source_key,
     validate_applyset,
 )
 
@@ -68,3 +70,33 @@ def test_applyset_id_is_stable_and_names_the_folder(tmp_path: Path) -> None:
 def test_bad_applyset_names(bad: str) -> None:
     with pytest.raises(ValueError, match="must be a DNS-1123 label"):
         validate_applyset(bad)
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        ({}, ""),
+        ({"missing_roots": ["gitops"], "unreadable": ["gitops"], "loaded": 0}, "prune skipped: gitops is missing"),
+        ({"unreadable": ["g/b.yaml"]}, "prune skipped: 1 file could not be read: g/b.yaml"),
+        ({"unreadable": ["g/a.yaml", "g/b.yaml"]}, "prune skipped: 2 files could not be read: g/a.yaml, g/b.yaml"),
+        ({"failed": ["container/web2"]}, "prune skipped: 1 object(s) failed to apply: container/web2"),
+        (
+            {"loaded": 0},
+            (
+                "prune skipped: no objects were read, and pruning would delete all 3 member(s) of the set; "
+                "sync with --allow-empty-prune to do that"
+            ),
+        ),
+        ({"loaded": 0, "allow_empty": True}, ""),
+        ({"loaded": 0, "recorded": 0}, ""),
+    ],
+    ids=["clean", "missing-root", "broken-file", "broken-files", "failed-apply", "empty", "empty-allowed", "empty-set"],
+)
+def test_prune_is_skipped_whenever_the_run_cannot_see_clearly(given: dict, reason: str) -> None:
+    assert prune_skip_reason(**{"loaded": 2, "recorded": 3, **given}) == reason
+
+
+def test_sources_are_recorded_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert source_key("gitops/a.yaml") == source_key(str(tmp_path / "gitops" / "a.yaml")) == str(tmp_path.resolve() / "gitops/a.yaml")
+    assert source_key("<stdin>") == "<stdin>"
