@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,15 +54,18 @@ def print_results(results: list[ApplyResult], *, dry_run: str = "none") -> int:
 
 
 async def wait_ready(client: Client, results: list[ApplyResult], *, timeout: float) -> int:
-    """Wait until every applied container holds its desired state; returns how many did not in time."""
+    """Wait until every applied container holds its desired state, all within one `timeout` (not
+    `timeout` each: ten stuck containers waited ten times as long); returns how many did not in time."""
     late = 0
+    deadline = time.monotonic() + timeout
     for result in results:
         obj = result.obj
         if result.failed or result.action == "pruned" or obj is None or obj.get("kind") != "Container":
             continue
         target = WaitFor("phase", (obj.get("spec") or {}).get("state", "Running"))
+        left = max(0.0, deadline - time.monotonic())
         with console.progress(f"waiting for {result.ref} to be {target.value}", prefix=result.ref) as bar:
-            outcome = await wait_for(client, "containers", obj["metadata"]["name"], target, timeout=timeout, on_change=bar.update)
+            outcome = await wait_for(client, "containers", obj["metadata"]["name"], target, timeout=left, on_change=bar.update)
         ok, state = outcome
         if outcome.failure:
             late += 1

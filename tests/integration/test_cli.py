@@ -177,6 +177,16 @@ def test_apply_wait_after_a_change_waits_for_the_report_on_the_new_spec(cli, api
     assert "start failed: no such bridge br9" in result.stderr
 
 
+def test_apply_wait_timeout_bounds_the_whole_apply(cli, api, tmp_path: Path) -> None:
+    """Three containers no kubelet runs: --timeout 1.5s is the wait of the apply, not of each (4.5 s)."""
+    (tmp_path / "three.yaml").write_text("\n---\n".join(WEB.replace("web", name) for name in ("a", "b", "c")))
+    began = time.monotonic()
+    result = cli("apply", "-f", str(tmp_path / "three.yaml"), "--wait", "--timeout", "1.5s")
+    took = time.monotonic() - began
+    assert result.exit_code == 1 and result.stderr.count("not Running, after 1.5s") == 3, result.stderr
+    assert took < 3.5, took
+
+
 def test_diff_exit_codes_and_output(cli, api, tmp_path: Path) -> None:
     web = tmp_path / "web.yaml"
     web.write_text(WEB)
