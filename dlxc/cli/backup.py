@@ -104,7 +104,29 @@ async def restore_container(client: Client, backup_name: str, *, name: str | Non
         found = await _get(client, "nodes", node)
         if found is None:
             fail(f"node {node} does not exist")
+    else:
+        node = await _where_to_restore(client, backup, name=target)
     return await client.create("containers", restore_body(backup, name=target, node=node))
+
+
+async def _where_to_restore(client: Client, backup: Obj, *, name: str) -> str | None:
+    """The node that wrote the archive while it is Ready (None: restore_body binds there); else a node
+    the scheduler picks for the container, reading the archive from a shared --backup-dir (bound to a
+    removed or dead node, it stayed Pending for good)."""
+    from dlxc.apply import moves
+
+    writer = (backup.get("status") or {}).get("node")
+    found = await _get(client, "nodes", writer) if writer else None
+    if found is not None and moves.node_is_ready(found):
+        return None
+    body = restore_body(backup, name=name, node=None)
+    try:
+        picked = await moves.pick_node(client, None, exclude=writer, container=body)
+    except moves.MoveError as exc:
+        return fail(f"node {writer} that wrote backup {backup['metadata']['name']} is not Ready, and {exc}")
+    console.note(f"node {writer} that wrote backup {backup['metadata']['name']} is not Ready; restoring on {picked} "
+                 "(it reads the archive from a shared --backup-dir)")
+    return picked
 
 
 def _row(obj: Obj) -> list[str]:
