@@ -25,19 +25,36 @@ if TYPE_CHECKING:
     from dlxc.client.api import Client
     from schemas.base import Obj
 
-__all__ = ["IMPORTED_LABEL", "import_archive", "imported_spec", "pick_node"]
+__all__ = ["IMPORTED_LABEL", "check_spec", "import_archive", "imported_spec", "pick_node"]
 
 IMPORTED_LABEL = "dlxc.io/imported"
 
 
-async def pick_node(client: Client, wanted: str | None, *, exclude: str | None = None) -> str:
-    """`wanted` if it exists, is Ready and not cordoned; else the Ready, schedulable node with the fewest containers."""
+async def pick_node(client: Client, wanted: str | None, *, exclude: str | None = None, container: Obj | None = None) -> str:
+    """`wanted` if it exists, is Ready and not cordoned (and, given `container`, the scheduler's filters
+    let it run there); else where the scheduler would place `container`."""
     from dlxc.apply import moves
 
     try:
-        return await moves.pick_node(client, wanted, exclude=exclude)
+        return await moves.pick_node(client, wanted, exclude=exclude, container=container)
     except moves.MoveError as exc:
         return fail(str(exc))
+
+
+def check_spec(spec: Obj, *, name: str, what: str) -> None:
+    """Refuse, before anything is uploaded, an archive whose container spec this dlxc does not accept
+    (made by another version, or edited): the apiserver would refuse it only after the whole upload."""
+    from pydantic import ValidationError
+
+    from schemas.container import Container
+
+    try:
+        Container.model_validate({"metadata": {"name": name}, "spec": spec})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        fail(f"{what}: the archive's container spec is not valid here: {field}: {first['msg']} "
+             f"(an archive of another dlxc version?); nothing was created")
 
 
 def imported_spec(document: Obj, *, name: str) -> Obj:
@@ -52,7 +69,7 @@ def imported_spec(document: Obj, *, name: str) -> Obj:
 def import_archive(
     file: Path = typer.Argument(..., help="An archive written by `dlxc export` (or a backup's .tar.zst)."),
     name: str = typer.Option(None, "--name", help="Name of the new container (default: the exported container's)."),
-    node: str = typer.Option(None, "--node", help="Node to create it on (default: the Ready node with the fewest containers)."),
+    node: str = typer.Option(None, "--node", help="Node to create it on (default: where the scheduler would place it)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the container runs."),
 ) -> None:
     """Create a container from an archive; a truncated or corrupt one is refused and nothing is created."""
@@ -70,6 +87,8 @@ def import_archive(
     target = name or (checked.spec.get("metadata") or {}).get("name")
     if not target or len(target) > 63 or not DNS_LABEL.match(target):
         fail(f"--name {target!r} is not a container name (a DNS-1123 label)", code=2)
+    spec = imported_spec(checked.spec, name=target)
+    check_spec(spec, name=target, what=str(file))
 
     async def chunks() -> AsyncIterator[bytes]:
         with open(file, "rb") as src:
@@ -85,7 +104,7 @@ def import_archive(
 
         if await _get(client, "containers", target) is not None:
             fail(f"container {target} already exists; import under another name with --name, or delete it first")
-        where = await pick_node(client, node)
+        where = await pick_node(client, node, container={"metadata": {"name": target}, "spec": spec})
         record = backup_name(target, datetime.now(timezone.utc))
         created = made_container = False
         try:
@@ -110,7 +129,7 @@ def import_archive(
             await client.patch_status("backups", record, {
                 "phase": "Completed", "node": where, "location": kept["location"], "size": kept["size"],
                 "checksum": kept["checksum"], "files": checked.index.get("files"), "rootfsBytes": checked.index.get("dataBytes"),
-                "consistency": checked.index.get("consistency"), "containerSpec": imported_spec(checked.spec, name=target),
+                "consistency": checked.index.get("consistency"), "containerSpec": spec,
                 "completionTime": now_iso(), "message": f"imported from {file.name}"})
             made = await restore_container(client, record, name=target, node=where)
             made_container = True

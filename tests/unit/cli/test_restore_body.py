@@ -43,3 +43,17 @@ def test_imported_spec(name: str, expected: dict) -> None:
     document = {"metadata": {"name": "web", "labels": {}, "annotations": {}}, "spec": SPEC}
     assert imported_spec(document, name=name) == expected
     assert document["spec"] == SPEC
+
+
+def test_an_archive_spec_this_dlxc_refuses_is_refused_before_the_upload(capsys) -> None:
+    import pytest
+    import typer
+
+    from dlxc.cli.importer import check_spec
+
+    check_spec({"image": "busybox", "memory": "64Mi", "network": {"type": "cluster"}}, name="web", what="web.tar.zst")
+    with pytest.raises(typer.Exit):
+        check_spec({"image": "busybox", "gpus": 2}, name="web", what="web.tar.zst")
+    assert capsys.readouterr().err == (
+        "error: web.tar.zst: the archive's container spec is not valid here: spec.gpus: Extra inputs are not permitted "
+        "(an archive of another dlxc version?); nothing was created\n")
