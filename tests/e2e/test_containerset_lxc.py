@@ -142,10 +142,15 @@ def test_autoscale_real_cpu(cluster: Cluster) -> None:
         calm = time.monotonic()
         wait_for(lambda: _set(api)["spec"]["replicas"] == 1, timeout=90, what="the scale-down")
         assert time.monotonic() - calm >= 6  # not before the stabilization window (8 s, less the sampling lag)
-        events = api.http.get(f"{PREFIX}/events", params={"fieldSelector": "involvedObject.kind=ContainerSet,involvedObject.name=web"}).json()["items"]
-        autoscale = [e["spec"]["message"] for e in events if e["spec"]["reason"] == "Autoscale"]
+
+        def autoscale_events() -> list[str]:
+            events = api.http.get(f"{PREFIX}/events", params={"fieldSelector": "involvedObject.kind=ContainerSet,involvedObject.name=web"}).json()["items"]
+            return [e["spec"]["message"] for e in events if e["spec"]["reason"] == "Autoscale"]
+
+        # The event is written just after spec.replicas: give it its moment.
+        wait_for(lambda: any(" -> 1: " in m for m in autoscale_events()), timeout=10, what="the scale-down's Autoscale event")
+        autoscale = autoscale_events()
         assert any(m.startswith("replicas 1 -> ") for m in autoscale), autoscale
-        assert any(" -> 1: " in m for m in autoscale), autoscale
         described = dlxc("describe", "set", "web", env=cluster.api.env()).stdout
         assert "Autoscale decisions:" in described
     finally:
