@@ -428,7 +428,7 @@ def create_dashboard(
         results = await apply_set(local, manifests, dry_run="server" if dry_run else False)  # type: ignore[arg-type]
         shown = []
         for result in results:
-            diff = "" if result.failed else unified_diff(result.obj, before.get(result.ref), ref=result.ref)
+            diff = "" if result.failed else unified_diff(result.obj, before.get(result.ref), ref=result.ref, pinned=False)
             shown.append({"result": result, "diff": diff})
         failed = any(r.failed for r in results)
         return secured(HTMLResponse(render("_apply.html", errors=[], results=shown, dry_run=dry_run), 422 if failed else 200))

@@ -17,7 +17,7 @@ from schemas.wire import (
     SNAPSHOTS_ANNOTATION,
 )
 
-__all__ = ["IMPERATIVE_ANNOTATIONS", "comparable_live", "drifted_fields", "drifted_paths", "unified_diff", "user_view"]
+__all__ = ["IMPERATIVE_ANNOTATIONS", "comparable_live", "drifted_fields", "drifted_paths", "pins_address", "unified_diff", "user_view"]
 
 # Annotations set by imperative verbs (`dlxc restart`, `dlxc adopt`), not by manifests: a live
 # value is neither drift nor removed by apply/sync unless the manifest itself sets the key.
@@ -36,11 +36,21 @@ def _without_cluster_address(spec: Obj) -> Obj:
     return spec
 
 
-def user_view(obj: Obj) -> Obj:
+def pins_address(obj: Obj | None) -> bool:
+    """Whether the object asks for a cluster address of its own (`network.ipv4`): then the address is
+    compared like any field (it cannot change, and saying nothing hid what apply then failed on)."""
+    network = ((obj or {}).get("spec") or {}).get("network")
+    return isinstance(network, dict) and bool(network.get("ipv4"))
+
+
+def user_view(obj: Obj, *, keep_address: bool = False) -> Obj:
     """The fields a manifest may own: name, labels, annotations (less apply's own record) and spec
-    (less the scheduler's nodeName and the apiserver's cluster address)."""
+    (less the scheduler's nodeName and, unless `keep_address`, the apiserver's cluster address)."""
     spec = {k: v for k, v in (obj.get("spec") or {}).items() if k != "nodeName"}
-    spec = _without_cluster_address(spec)
+    if not keep_address:
+        spec = _without_cluster_address(spec)
+    elif isinstance(spec.get("network"), dict) and "type" not in spec["network"]:
+        spec = {**spec, "network": {"type": "cluster", **spec["network"]}}  # the default, as stored
     meta = obj.get("metadata") or {}
     return {
         "metadata": {
@@ -73,31 +83,36 @@ def comparable_live(desired: Obj, live: Obj) -> Obj:
 
 def drifted_fields(desired: Obj, live: Obj) -> list[str]:
     """Dotted paths of every manifest-owned field whose live value is not the desired one."""
-    return _paths(user_view(desired), user_view(comparable_live(desired, live)), "")
+    keep = pins_address(desired)
+    return _paths(user_view(desired, keep_address=keep), user_view(comparable_live(desired, live), keep_address=keep), "")
 
 
 def drifted_paths(new: Obj, live: Obj) -> list[str]:
     """Dotted paths of every field whose live value is not the one in `new` (a merged object: no exceptions)."""
-    return _paths(user_view(new), user_view(live), "")
+    keep = pins_address(new)
+    return _paths(user_view(new, keep_address=keep), user_view(live, keep_address=keep), "")
 
 
-def _dump(obj: Obj | None) -> list[str]:
+def _dump(obj: Obj | None, *, keep_address: bool = False) -> list[str]:
     if obj is None:
         return []
-    return yaml.safe_dump(user_view(obj), sort_keys=True, default_flow_style=False).splitlines(keepends=True)
+    return yaml.safe_dump(user_view(obj, keep_address=keep_address), sort_keys=True, default_flow_style=False).splitlines(keepends=True)
 
 
-def unified_diff(desired: Obj | None, live: Obj | None, *, ref: str, merged: bool = False) -> str:
+def unified_diff(desired: Obj | None, live: Obj | None, *, ref: str, merged: bool = False, pinned: bool | None = None) -> str:
     """`diff -u` of the live object against the would-be one; '' when they agree.
 
     /dev/null stands for the side that does not exist, as in git, so a missing object
     shows as all added lines and an object about to be pruned as all removed lines.
     A `merged` desired object (dlxc.apply.threeway) already holds what apply keeps, so
     every difference is shown; a plain manifest's does not, and imperative annotations are
-    left out of the live side.
+    left out of the live side. The cluster address shows only when `pinned` (the manifest names
+    one; default: whether `desired` does).
     """
     before = f"live/{ref}" if live is not None else "/dev/null"
     after = f"desired/{ref}" if desired is not None else "/dev/null"
     if live is not None and desired is not None and not merged:
         live = comparable_live(desired, live)
-    return "".join(difflib.unified_diff(_dump(live), _dump(desired), fromfile=before, tofile=after))
+    # A merged object always carries the live address: whether the manifest names one is the caller's to say.
+    keep = pins_address(desired) if pinned is None else pinned
+    return "".join(difflib.unified_diff(_dump(live, keep_address=keep), _dump(desired, keep_address=keep), fromfile=before, tofile=after))

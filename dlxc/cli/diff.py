@@ -8,7 +8,7 @@ import asyncio
 import typer
 
 from dlxc.apply.applier import desired_wire, image_change, plan_apply, rebuild_warning
-from dlxc.apply.diff import unified_diff
+from dlxc.apply.diff import pins_address, unified_diff
 from dlxc.apply.manifests import Manifest, load_manifests
 from dlxc.cli import console
 from dlxc.cli.common import client_config, fail
@@ -39,7 +39,7 @@ async def diff_manifests(client: Client, manifests: list[Manifest]) -> list[str]
             rebuild = image_change(desired, live)
             if rebuild:
                 console.warn(rebuild_warning(manifest.ref, rebuild) + "; apply needs --force-rebuild")
-            text = unified_diff(desired, live, ref=manifest.ref, merged=True)
+            text = unified_diff(desired, live, ref=manifest.ref, merged=True, pinned=pins_address(desired_wire(manifest)))
         if text:
             texts.append(text)
     return texts

@@ -458,3 +458,18 @@ def test_delete_wait_follows_the_finalizer(cli, api) -> None:
     helper.join()
     assert result.exit_code == 0
     assert result.stdout == "container/web deleted\ncontainer/web Terminating\ncontainer/web gone\n"
+
+
+def test_diff_shows_a_static_address_the_live_object_does_not_have(cli, api, tmp_path: Path) -> None:
+    """The address cannot change: apply fails on it, so diff must not say "no changes" (it did, exit 0)."""
+    web = tmp_path / "web.yaml"
+    web.write_text(WEB)
+    assert cli("apply", "-f", str(web)).exit_code == 0
+    address = _live(api, "web")["spec"]["network"]["ipv4"]
+    ip, prefix = address.split("/")
+    other = ".".join([*ip.split(".")[:3], str((int(ip.split(".")[3]) % 200) + 2)]) + "/" + prefix
+    web.write_text(WEB + f"network: {{type: cluster, ipv4: {other}}}\n")
+    result = cli("diff", "-f", str(web))
+    assert result.exit_code == 1 and f"-    ipv4: {address}\n+    ipv4: {other}\n" in result.stdout, result.stdout
+    web.write_text(WEB + f"network: {{type: cluster, ipv4: {address}}}\n")  # the one it has: no change
+    assert cli("diff", "-f", str(web)).exit_code == 0

@@ -22,9 +22,12 @@ def obj(**spec: object) -> dict:
         (obj(network={"ipv4": "10.88.3.4/16"}), obj(network={"type": "cluster", "ipv4": "10.88.3.4/16"}), []),
         (obj(network={"type": "bridge", "bridge": "br0"}), obj(network={"type": "cluster", "ipv4": "10.88.3.4/16"}),
          ["spec.network"]),
+        # A manifest that names an address other than the live one: drift (apply fails on it; diff said nothing).
+        (obj(network={"ipv4": "10.88.0.6/16"}), obj(network={"type": "cluster", "ipv4": "10.88.0.5/16"}),
+         ["spec.network.ipv4"]),
     ],
     ids=["same", "scheduler-field-ignored", "changed", "nested", "label-removed", "server-fields-ignored",
-         "allocated-address-ignored", "static-address-as-stored", "bridge-vs-cluster"],
+         "allocated-address-ignored", "static-address-as-stored", "bridge-vs-cluster", "static-address-changed"],
 )
 def test_drifted_fields(desired: dict, live: dict, fields: list[str]) -> None:
     assert drifted_fields(desired, live) == fields
