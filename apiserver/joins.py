@@ -38,6 +38,7 @@ from dlxc.client.errors import (
 )
 from schemas import API_VERSION
 from schemas.base import DNS_LABEL, Obj, iso_time
+from schemas.node import node_ready
 from schemas.token import JOIN
 from schemas.wire import CONTROL_PLANE_OF_ANNOTATION
 
@@ -52,11 +53,6 @@ def credential_name(node: str) -> str:
     if len(node) <= 58:
         return f"node-{node}"
     return f"node-{node[:45].rstrip('-')}-{hashlib.sha256(node.encode()).hexdigest()[:8]}"
-
-
-def _ready(node: Obj) -> bool:
-    conditions = (node.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 class JoinService:
@@ -141,7 +137,7 @@ class JoinService:
             current = await self.store.get("nodes", node)
         except NotFound:
             return
-        if _ready(current):
+        if node_ready(current):
             raise AlreadyExists(
                 f"node name {node!r} is taken by a live (Ready) node; pick another --node-name, "
                 f"or `dlxc node remove {node}` first if that host is gone"

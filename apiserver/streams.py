@@ -33,6 +33,7 @@ from apiserver.auth import Identity, authorize
 from apiserver.kubeletpool import SESSIONS_PATH, SESSIONS_PROTOCOL, KeptSessions, KubeletSession, start_message
 from apiserver.registry import Registry
 from apiserver.storage import Store
+from schemas.node import node_ready
 from schemas.wire import RESTORE_ANNOTATION
 from dlxc.client.api import event_name
 from dlxc.client.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, TemporaryError, Unauthorized
@@ -397,10 +398,6 @@ def _chosen(websocket: WebSocket) -> str | None:
 LOG_NODE_CHECK = 2.0  # seconds between looks, while a log is followed, at whether its node still serves it
 
 
-def _node_ready(node: Any) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])
-
-
 def add_stream_routes(
     app: FastAPI, *, prefix: str, store: Store, events: Registry, dialer: KubeletDialer,
     identity_of: Callable[[Any], Awaitable[Identity]], caches: dict[str, Any] | None = None,
@@ -478,7 +475,7 @@ def add_stream_routes(
                 else:
                     if now_node["metadata"]["name"] != served_by:
                         why_cut.append(f"container {name} moved to node {now_node['metadata']['name']}")
-                    elif not _node_ready(now_node):
+                    elif not node_ready(now_node):
                         why_cut.append(f"node {served_by} is not Ready")
                 if why_cut:
                     upstream.close()

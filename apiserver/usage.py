@@ -26,6 +26,7 @@ from apiserver.storage import Store
 from apiserver.streams import KubeletDialer, container_and_node
 from dlxc.client.errors import ApiError, TemporaryError
 from schemas.base import Obj
+from schemas.node import node_ready
 
 __all__ = ["KubeletUsage", "TtlCache", "add_usage_routes", "aggregate"]
 
@@ -54,10 +55,6 @@ class TtlCache:
         if len(self._entries) > 10_000:  # old keys of deleted containers: drop what expired
             self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.ttl}
         self._entries[key] = (now, value)
-
-
-def _ready(node: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])
 
 
 def aggregate(summaries: dict[str, Obj], failures: dict[str, str], bound: dict[str, str]) -> Obj:
@@ -163,10 +160,10 @@ class KubeletUsage:
                 # A hollow node serves no usage by design (its summary on the Node stands for it); a
                 # kubelet started without a stream server is said to serve none, or its containers
                 # would just be missing from the answer.
-                if _ready(node) and not str(status.get("version", "")).endswith(" hollow"):
+                if node_ready(node) and not str(status.get("version", "")).endswith(" hollow"):
                     failures[node["metadata"]["name"]] = "its kubelet runs without a stream server (--stream-cert-file), so it serves no usage"
                 continue
-            if not _ready(node):
+            if not node_ready(node):
                 failures[node["metadata"]["name"]] = "the node is not Ready"
                 continue
             asked.append(one(node))

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from schemas.base import Model
+from schemas.base import Model, Obj
 from schemas.meta import Condition, ObjectMeta, validate_labels
 
-__all__ = ["CachedImage", "Node", "NodeSpec", "NodeStatus", "Resources", "UnmanagedContainer"]
+__all__ = ["CachedImage", "Node", "NodeSpec", "NodeStatus", "Resources", "UnmanagedContainer", "node_ready"]
 
 
 class Resources(Model):
@@ -86,3 +86,8 @@ class Node(Model):
     def ready(self) -> bool:
         cond = self.condition("Ready")
         return cond is not None and cond.status == "True"
+
+
+def node_ready(node: Obj) -> bool:
+    """Whether a Node object (its wire form) says Ready=True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])

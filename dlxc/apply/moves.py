@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from dlxc.client.errors import AlreadyExists, ApiError, NotFound
 from schemas.backup import backup_name, spec_document
 from schemas.base import Obj
+from schemas.node import node_ready
 from schemas.wire import (
     DRAINED_FROM_ANNOTATION,
     KEEP_ROOTFS_ANNOTATION,
@@ -98,8 +99,7 @@ async def get_or_none(client: Any, plural: str, name: str) -> Obj | None:
         return None
 
 
-def node_is_ready(node: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions", []))
+node_is_ready = node_ready
 
 
 async def pick_node(client: Any, wanted: str | None, *, exclude: str | None = None, container: Obj | None = None) -> str:

@@ -96,7 +96,8 @@ async def _why_the_follow_ended(client: Client, name: str) -> str | None:
         node = None
     if node is None:
         return f"the log of container {name} stopped: it is on no registered node now; {again}"
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])
-    if not ready:
+    from schemas.node import node_ready
+
+    if not node_ready(node):
         return f"the log of container {name} stopped: node {node_name} is not Ready (the container fails over from there); {again}"
     return f"the log of container {name} stopped: the stream from node {node_name} ended (its kubelet restarted, or the container moved there); {again}"
