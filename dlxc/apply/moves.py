@@ -102,13 +102,11 @@ async def get_or_none(client: Any, plural: str, name: str) -> Obj | None:
 node_is_ready = node_ready
 
 
-async def pick_node(client: Any, wanted: str | None, *, exclude: str | None = None, container: Obj | None = None) -> str:
-    """`wanted` if it exists, is Ready and not cordoned; else a Ready, schedulable node other than `exclude`.
-
-    With `container` (what is to run there), the scheduler's own filters and scorers decide, on the
-    cluster as it is now (the container not counted where it runs): its nodeSelector, affinity,
-    room, ports hold on the target as they would for any placement. (Without one, as for an import
-    whose spec is not known yet: the node with the fewest containers.)"""
+async def pick_node(client: Any, wanted: str | None, *, container: Obj, exclude: str | None = None) -> str:
+    """Where `container` (what is to run there) goes: `wanted` if it exists, is Ready, is not cordoned
+    and the scheduler's filters let it run there; else the node the scheduler's own filters and
+    scorers pick among all but `exclude`, on the cluster as it is now (the container not counted
+    where it runs): its nodeSelector, affinity, room and ports hold as for any placement."""
     if wanted is not None:
         node = await get_or_none(client, "nodes", wanted)
         if node is None:
@@ -117,17 +115,10 @@ async def pick_node(client: Any, wanted: str | None, *, exclude: str | None = No
             raise MoveError(f"node {wanted} is not Ready; choose another node")
         if (node.get("spec") or {}).get("unschedulable"):
             raise MoveError(f"node {wanted} is cordoned; uncordon it first or choose another node")
-        if container is None:
-            return wanted
         candidates = [node]
     else:
         nodes, _ = await client.list("nodes")
         candidates = [n for n in nodes if n["metadata"]["name"] != exclude]
-        if container is None:
-            fit = [n for n in candidates if node_is_ready(n) and not (n.get("spec") or {}).get("unschedulable")]
-            if not fit:
-                raise MoveError("no Ready, schedulable node to place the container on")
-            return str(min(fit, key=lambda n: ((n.get("status") or {}).get("containerCount") or 0, n["metadata"]["name"]))["metadata"]["name"])
     from scheduler.config import load_settings
     from scheduler.whatif import explain
 

@@ -30,13 +30,13 @@ __all__ = ["IMPORTED_LABEL", "check_spec", "import_archive", "imported_spec", "p
 IMPORTED_LABEL = "dlxc.io/imported"
 
 
-async def pick_node(client: Client, wanted: str | None, *, exclude: str | None = None, container: Obj | None = None) -> str:
-    """`wanted` if it exists, is Ready and not cordoned (and, given `container`, the scheduler's filters
-    let it run there); else where the scheduler would place `container`."""
+async def pick_node(client: Client, wanted: str | None, *, container: Obj) -> str:
+    """`wanted` if it exists, is Ready, is not cordoned and the scheduler's filters let `container`
+    run there; else where the scheduler would place it (dlxc.apply.moves.pick_node)."""
     from dlxc.apply import moves
 
     try:
-        return await moves.pick_node(client, wanted, exclude=exclude, container=container)
+        return await moves.pick_node(client, wanted, container=container)
     except moves.MoveError as exc:
         return fail(str(exc))
 
