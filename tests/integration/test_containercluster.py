@@ -195,6 +195,15 @@ def test_a_new_node_image_rolls_the_nodes_over_and_nothing_loops(api: Any) -> No
                 await c.create("containerclusters", {"metadata": {"name": "mc"}, "spec": {
                     "frontEndImage": "busybox", "workingNodeImage": "busybox", "nodes": 2, "memory": "64Mi"}})
                 await until("Ready", lambda: _phase_is(c, "Ready"))
+
+                async def set_settled() -> bool:
+                    # The cluster's phase is judged from the containers; the set's own status follows on its
+                    # controller's next pass, so the baseline is taken once that status has caught up too.
+                    status = (await c.get("containersets", "mc-nodes")).get("status") or {}
+                    return status.get("readyReplicas") == 2 and any(
+                        k["type"] == "Progressing" and k["reason"] == "RolloutComplete" for k in status.get("conditions") or [])
+
+                await until("set status settled", set_settled)
                 settled = (await c.get("containersets", "mc-nodes"))["metadata"]["resourceVersion"]
                 await asyncio.sleep(2.5)  # two resyncs: an unchanged cluster writes nothing to its set
                 assert (await c.get("containersets", "mc-nodes"))["metadata"]["resourceVersion"] == settled
