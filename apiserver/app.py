@@ -18,12 +18,12 @@ from starlette.routing import Route
 import dlxc
 from apiserver.auth import Identity, TokenFile, authorize
 from apiserver.body import read_json
-from apiserver.endpoints import ApiServerEndpoints
 from apiserver.codec import dumps
+from apiserver.endpoints import ApiServerEndpoints
 from apiserver.heartbeats import Heartbeats
+from apiserver.ipam import ClusterNetwork
 from apiserver.joins import JoinService
 from apiserver.members import EtcdMembers
-from apiserver.ipam import ClusterNetwork
 from apiserver.openapi import build_openapi
 from apiserver.registry import Admission, Registry
 from apiserver.renewals import RenewalStream
@@ -31,14 +31,15 @@ from apiserver.selectors import Selector, parse_field_selector, parse_label_sele
 from apiserver.settings import ApiServerSettings
 from apiserver.storage import LEASE_FENCE, Store
 from apiserver.streams import KubeletDialer, add_stream_routes
-from apiserver.usage import KubeletUsage, add_usage_routes
 from apiserver.terminal import add_terminal_routes
 from apiserver.tokens import PLURAL as TOKENS
 from apiserver.tokens import Authenticator, TokenRegistry
 from apiserver.ui.site import create_dashboard
+from apiserver.usage import KubeletUsage, add_usage_routes
 from apiserver.watchcache import WatchCache
 from apiserver.watchstream import watch_stream
 from dlxc.client.errors import ApiError, BadRequest, Invalid, NotFound
+from dlxc.tasks import cancel_and_wait
 from schemas import API_VERSION, KINDS, Kind
 from schemas.base import DNS_LABEL, Obj
 from schemas.wire import BACKUP_FINALIZER, LXC_FINALIZER
@@ -106,9 +107,7 @@ def create_app(settings: ApiServerSettings) -> FastAPI:
         try:
             yield
         finally:
-            beating.cancel()
-            publishing.cancel()
-            await asyncio.gather(publishing, return_exceptions=True)  # its key deleted before the store closes
+            await cancel_and_wait(beating, publishing)  # the publisher's key deleted before the store closes
             await dashboard.stop()
             await dialer.close()
             for cache in caches.values():

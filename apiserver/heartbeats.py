@@ -41,6 +41,7 @@ from typing import Any
 
 from apiserver.storage import ATTACH_LEASE, Store, WatchEvent
 from dlxc.client.errors import ApiError, Conflict, NotFound, TemporaryError
+from dlxc.tasks import cancel_and_wait
 from schemas.base import Obj, iso_time
 
 __all__ = ["Heartbeats", "is_node_lease", "is_renewal"]
@@ -257,4 +258,4 @@ class Heartbeats:
                     log.exception("heartbeat sweep failed")
                 await asyncio.sleep(self.sweep_interval)
         finally:
-            keeping.cancel()
+            await cancel_and_wait(keeping)

@@ -32,6 +32,8 @@ from typing import Any
 
 import aiohttp
 
+from dlxc.tasks import cancel_and_wait
+
 __all__ = ["SESSIONS_PATH", "SESSIONS_PROTOCOL", "SESSION_END", "KeptSessions", "KubeletSession", "start_message"]
 
 log = logging.getLogger("dlxc.apiserver.kubeletpool")
@@ -150,9 +152,7 @@ class KeptSessions:
         """Close every idle WebSocket; with `closing` (the apiserver stops) the dials ahead first, and
         wait for the closes under way, so no socket is left to the garbage collector."""
         if closing:
-            for task in self._dials:
-                task.cancel()
-            await asyncio.gather(*self._dials, return_exceptions=True)
+            await cancel_and_wait(*self._dials)
         idle, self._idle = self._idle, {}
         for entries in idle.values():
             for entry in entries:

@@ -554,6 +554,11 @@ class Store:
             ) from exc
         skip = len(self.key(plural))
         try:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # aetcd makes the watch under wait_for, which on Python 3.11 drops a cancel that comes
+                # as the watch is made: honour it here, or the watch runs on (dlxc.tasks).
+                raise asyncio.CancelledError
             async for event in stream:
                 # etcd sends an empty previous pair for a key that did not exist before.
                 had_prev = event.prev_kv is not None and event.prev_kv.create_revision

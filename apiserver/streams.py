@@ -33,10 +33,11 @@ from apiserver.auth import Identity, authorize
 from apiserver.kubeletpool import SESSIONS_PATH, SESSIONS_PROTOCOL, KeptSessions, KubeletSession, start_message
 from apiserver.registry import Registry
 from apiserver.storage import Store
-from schemas.node import node_ready
-from schemas.wire import RESTORE_ANNOTATION
 from dlxc.client.api import event_name
 from dlxc.client.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, TemporaryError, Unauthorized
+from dlxc.tasks import cancel_and_wait
+from schemas.node import node_ready
+from schemas.wire import RESTORE_ANNOTATION
 
 __all__ = ["STREAM_PROTOCOL", "KubeletDialer", "Lookup", "StreamProxy", "add_stream_routes", "container_and_node"]
 
@@ -664,9 +665,7 @@ async def _splice(websocket: WebSocket, upstream: KubeletSession, audit: asyncio
             if tasks[0] in done and not status_sent:
                 break  # the client left mid-session: the kubelet hangs it up when its socket closes
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*tasks)
     failed = _audit_error(audit)
     if failed is not None and not status_sent:
         status = {"status": "Failure", "reason": "AuditFailed", "code": 503,

@@ -20,6 +20,7 @@ from typing import Any
 from apiserver.codec import loads
 from apiserver.storage import Compacted, Store, WatchEvent
 from dlxc.client.errors import ApiError, Gone, TemporaryError
+from dlxc.tasks import cancel_and_wait
 
 __all__ = ["CachedEvent", "WatchCache", "WatchEnded", "Watcher"]
 
@@ -181,11 +182,7 @@ class WatchCache:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            await cancel_and_wait(self._task)
             self._task = None
         self._latest.clear()
         for watcher in list(self._watchers):

@@ -14,14 +14,22 @@ import asyncio
 import logging
 
 from controller.clusterplan import (
-    cluster_status, frontend_name, frontend_object, frontend_outdated, hosts_lines, member_annotations, members_started,
-    set_name, set_object,
+    cluster_status,
+    frontend_name,
+    frontend_object,
+    frontend_outdated,
+    hosts_lines,
+    member_annotations,
+    members_started,
+    set_name,
+    set_object,
 )
 from controller.requeue import sync_or_requeue
 from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
+from dlxc.tasks import cancel_and_wait
 from schemas.base import Obj
 from schemas.container import Container
 from schemas.containercluster import ContainerClusterStatus
@@ -169,5 +177,4 @@ class ContainerClusterController:
             resync = asyncio.create_task(self._resync())
             await self.queue.run(self._process)
         finally:
-            for task in [*informers, *([resync] if resync else [])]:
-                task.cancel()
+            await cancel_and_wait(*informers, resync)

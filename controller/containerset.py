@@ -23,6 +23,7 @@ from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, Conflict, Fenced, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
+from dlxc.tasks import cancel_and_wait
 from schemas.base import Obj, iso_time
 from schemas.containerset import ContainerSetStatus
 from schemas.wire import SET_FINALIZER, SET_LABEL
@@ -262,8 +263,7 @@ class ContainerSetController:
             loops = [asyncio.create_task(c()) for c in (self._resync, self._autoscaler)]
             await self.queue.run(self._process)
         finally:
-            for task in informers + loops:
-                task.cancel()
+            await cancel_and_wait(*informers, *loops)
 
 
 def _failed_before(status: Obj) -> bool:

@@ -37,6 +37,7 @@ from pydantic import BaseModel, model_validator
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
+from dlxc.tasks import cancel_and_wait
 from schemas.base import Obj, now_iso
 from schemas.wire import LXC_FINALIZER
 
@@ -229,5 +230,4 @@ class NodeLifecycleController:
                     log.warning("node lifecycle pass failed: %s", exc.message)
                 await asyncio.sleep(self.settings.period)
         finally:
-            for task in tasks:
-                task.cancel()
+            await cancel_and_wait(*tasks)

@@ -12,6 +12,7 @@ from dlxc.client.api import Client
 from dlxc.client.errors import ApiError
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
+from dlxc.tasks import cancel_and_wait
 from kubelet import exporter
 from kubelet.allocator import Allocator
 from kubelet.apiservers import KNOWN_FILE, KnownServers, refresh_apiservers
@@ -208,8 +209,7 @@ class Kubelet:
                 ready()
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
-                task.cancel()
+            await cancel_and_wait(*tasks)
             if streams is not None:
                 await streams.stop()  # open sessions end with the kubelet: nothing keeps running
             await self.reconciler.events.close()

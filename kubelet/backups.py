@@ -25,6 +25,7 @@ from typing import Any
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
+from dlxc.tasks import cancel_and_wait
 from kubelet import keep
 from kubelet.archive import IdShift, Written, merged_tree, write_archive
 from kubelet.hold import held
@@ -100,8 +101,7 @@ class BackupAgent:
             tasks.append(asyncio.create_task(self._resync()))
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
-                task.cancel()
+            await cancel_and_wait(*tasks)
 
     async def _resync(self) -> None:
         # A Pending backup of a container that was bound here after the backup's last event.

@@ -9,6 +9,7 @@ from typing import Any
 
 from dlxc.client.api import Client
 from dlxc.client.informer import Informer
+from dlxc.tasks import cancel_and_wait
 from kubelet import isolation, overlay
 from kubelet.names import HostsFiles, cluster_lines, hosts_content
 from kubelet.settings import KubeletSettings
@@ -135,5 +136,4 @@ class ClusterNet:
                 except asyncio.TimeoutError:
                     pass
         finally:
-            for task in tasks:
-                task.cancel()
+            await cancel_and_wait(*tasks)

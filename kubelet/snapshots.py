@@ -28,6 +28,7 @@ from typing import Any
 from dlxc.client.errors import Conflict, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
+from dlxc.tasks import cancel_and_wait
 from kubelet.hold import held
 from kubelet.lxcconfig import split_overlay_rootfs
 from kubelet.retry import handle_or_retry
@@ -109,8 +110,7 @@ class SnapshotAgent:
         try:
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
-                task.cancel()
+            await cancel_and_wait(*tasks)
 
     async def _process(self, name: str) -> None:
         await handle_or_retry(self.queue, name, self.handle, log, "snapshots of %s")

@@ -34,6 +34,7 @@ import psutil
 from aiohttp import WSMsgType, web
 from multidict import MultiDict
 
+from dlxc.tasks import cancel_and_wait
 from kubelet.archivestream import add_archive_routes
 from kubelet.logfiles import LogFollower, follow_log, read_chunks, read_tail
 from kubelet.logmarks import LogMarks
@@ -228,10 +229,8 @@ class Session:
                     self.kill()
                     await self.proc.wait()
         finally:
-            for task in self.tasks:
-                task.cancel()
             # Waited for: on a kept connection the next session's reader must not meet this one's.
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await cancel_and_wait(*self.tasks)
             for transport in self.transports:
                 transport.close()
             if self.master is not None:
@@ -316,8 +315,7 @@ class StreamServer:
         """End every open session (nothing left running, nothing unreaped), then the server."""
         self.stopping = True
         if self._marking is not None:
-            self._marking.cancel()
-            await asyncio.gather(self._marking, return_exceptions=True)
+            await cancel_and_wait(self._marking)
             self._marking = None
         await asyncio.gather(*(session.end() for session in list(self.sessions)), return_exceptions=True)
         # Idle kept connections closed now, so the apiserver drops them at once, not at its next session.

@@ -32,6 +32,7 @@ from dlxc.client.events import NORMAL, WARNING, EventRecorder, one_line
 from dlxc.client.informer import Informer
 from dlxc.client.verbs import binding_body, event_body
 from dlxc.client.workqueue import WorkQueue
+from dlxc.tasks import cancel_and_wait
 from scheduler.cache import SchedulerCache, request_of
 from scheduler.config import SchedulerSettings
 from scheduler.framework import Decision, schedule
@@ -347,8 +348,7 @@ class Scheduler:
             tasks.append(asyncio.create_task(self.queue.run(self._process, workers=1)))
             await asyncio.gather(*tasks)
         finally:
-            for task in [*tasks, *self.in_flight]:
-                task.cancel()
+            await cancel_and_wait(*tasks, *self.in_flight)
             await self.events.close()
             self.queue.shutdown()
             if self._wake is not None:

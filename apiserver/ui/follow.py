@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from apiserver.ui.live import PING, sse
+from dlxc.tasks import cancel_and_wait
 
 __all__ = ["Streamed", "follow_log", "stream_asgi"]
 
@@ -38,9 +38,7 @@ class Streamed:
 
     async def close(self) -> None:
         self.left.set()
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
+        await cancel_and_wait(self.task)
 
 
 async def stream_asgi(app: Any, path: str, *, query: list[tuple[str, str]], token: str) -> Streamed:

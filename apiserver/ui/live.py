@@ -6,12 +6,12 @@ so its cost is one queue per kind per open page, whatever the size of the cluste
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Mapping
 
 from apiserver.storage import WatchEvent
 from apiserver.watchcache import WatchCache, WatchEnded, Watcher
 from dlxc.client.errors import ApiError
+from dlxc.tasks import cancel_and_wait
 
 __all__ = ["Stale", "changes", "sse"]
 
@@ -88,10 +88,6 @@ async def changes(
                 out += [(item[0], event) for event in item[1]]
             yield out
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*tasks)
         for plural, watcher in watchers.items():
             caches[plural].unsubscribe(watcher)

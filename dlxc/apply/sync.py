@@ -14,6 +14,7 @@ from dlxc.apply.inventory import applyset_id, default_inventory_dir
 from dlxc.apply.manifests import LoadError, load_manifests, source_files
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError
+from dlxc.tasks import cancel_and_wait
 from schemas.base import Obj
 
 __all__ = ["ObjectReport", "SyncReport", "SyncSettings", "health_of", "run_sync", "sync_once"]
@@ -154,6 +155,6 @@ async def run_sync(
                 await asyncio.wait_for(changed.wait(), timeout=settings.interval)
     finally:
         if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            await cancel_and_wait(watcher)
+            if not watcher.cancelled() and watcher.exception() is not None:
+                raise watcher.exception()  # type: ignore[misc]  # the file watcher died: said, not swallowed

@@ -25,6 +25,7 @@ from dlxc.cli.common import duration
 from dlxc.cli.configfile import config_option
 from dlxc.client.api import Client
 from dlxc.client.config import ClientConfig
+from dlxc.tasks import cancel_and_wait
 from kubelet.settings import KubeletSettings, LeaseSettings
 
 __all__ = ["apiserver", "controller", "kubelet", "scheduler"]
@@ -266,8 +267,7 @@ async def _both(*loops: Awaitable[None]) -> None:
         for task in done:
             task.result()
     finally:
-        for task in tasks:
-            task.cancel()
+        await cancel_and_wait(*tasks)
 
 
 def kubelet(

@@ -23,6 +23,8 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dlxc.tasks import cancel_and_wait
+
 if TYPE_CHECKING:  # the CLI imports one_line: no pydantic at run time
     from schemas.base import Obj
 
@@ -126,6 +128,5 @@ class EventRecorder:
 
     async def close(self) -> None:
         if self._sender is not None:
-            self._sender.cancel()
-            await asyncio.gather(self._sender, return_exceptions=True)
+            await cancel_and_wait(self._sender)
             self._sender = None

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dlxc.client.api import Client
 from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
+from dlxc.tasks import cancel_and_wait
 from schemas.base import Obj, now_iso
 
 __all__ = ["LeaderElection", "default_identity", "expired"]
@@ -127,8 +128,7 @@ class LeaderElection:
                     except asyncio.TimeoutError:
                         break
         finally:
-            watching.cancel()
-            await asyncio.gather(watching, return_exceptions=True)
+            await cancel_and_wait(watching)
 
     async def try_acquire(self) -> bool:
         """One attempt: create the Lease, or take an expired one over. True when this candidate leads."""
@@ -215,9 +215,7 @@ class LeaderElection:
             try:
                 await asyncio.wait({work, hold}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (work, hold):
-                    task.cancel()
-                await asyncio.gather(work, hold, return_exceptions=True)
+                await cancel_and_wait(work, hold)
                 self.client.fence = None
                 self.token = None
                 self._seen = None

@@ -14,6 +14,8 @@ import random
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from dlxc.tasks import cancel_and_wait
+
 __all__ = ["WorkQueue"]
 
 log = logging.getLogger("dlxc.workqueue")
@@ -164,6 +166,5 @@ class WorkQueue(Generic[K]):
         try:
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
-                task.cancel()
+            await cancel_and_wait(*tasks)
             self.shutdown()

@@ -27,6 +27,7 @@ from dlxc.client.errors import AlreadyExists, ApiError, Conflict, NotFound
 from dlxc.client.informer import Informer
 from dlxc.client.workqueue import WorkQueue
 from dlxc.sim.statsserver import HollowStats
+from dlxc.tasks import cancel_and_wait
 from kubelet.lease import NodeLease, Wheel
 from kubelet.settings import KubeletSettings, LeaseSettings
 from kubelet.usage import status_due
@@ -277,7 +278,6 @@ class HollowNodes:
         try:
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
-                task.cancel()
+            await cancel_and_wait(*tasks)
             if self.stats is not None:
                 await self.stats.stop()
