@@ -33,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from dlxc.client.errors import AlreadyExists, ApiError, NotFound
+from dlxc.client.guarded import patch_guarded
 from schemas.backup import backup_name, spec_document
 from schemas.base import Obj
 from schemas.node import node_ready
@@ -414,7 +415,6 @@ async def prepare_drain(client: Any, node: str, *, force: bool, force_hint: str 
         raise MoveError(f"node {node} is not Ready, so its kubelet cannot stop and archive its containers (nothing was "
                         f"changed): they fail over by themselves once it stays NotReady past the eviction timeout; "
                         f"`dlxc node remove {node}` if the host is gone for good")
-    if not (current.get("spec") or {}).get("unschedulable"):
-        await client.patch("nodes", node, {"metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
-                                           "spec": {"unschedulable": True}})
+    await patch_guarded(client, "nodes", node,
+                        lambda now: None if (now.get("spec") or {}).get("unschedulable") else {"spec": {"unschedulable": True}})
     return names

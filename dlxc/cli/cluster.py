@@ -183,26 +183,19 @@ def delnode_numbers(name: str, numbers: list[int], asked: list[str], *, count: i
 
 async def _change_nodes(client: Client, name: str, change: Callable[[list[int]], list[int]]) -> tuple[list[int], list[int]]:
     """Read the cluster, work out its new node numbers with `change` and write them with the resourceVersion
-    read, so a concurrent addnode/delnode is never lost; on a conflict (the controller's status writes
-    move the version too) read again and redo, a few times. Returns (before, after)."""
-    from dlxc.client.errors import Conflict
+    read, so a concurrent addnode/delnode is never lost (read again and redone on a conflict: the
+    controller's status writes move the version too). Returns (before, after)."""
+    from dlxc.client.guarded import patch_guarded
 
-    for attempt in range(ATTEMPTS):
-        obj = await client.get(PLURAL, name)
+    decided: list[tuple[list[int], list[int]]] = []
+
+    def decide(obj: Obj) -> Obj:
         before = _numbers(obj["spec"])
-        after = change(before)
-        try:
-            await client.patch(PLURAL, name, {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
-                                              "spec": nodes_spec(after)})
-            return before, after
-        except Conflict:
-            if attempt == ATTEMPTS - 1:
-                raise
-            await asyncio.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
+        decided.append((before, change(before)))
+        return {"spec": nodes_spec(decided[-1][1])}
 
-
-ATTEMPTS = 5
+    await patch_guarded(client, PLURAL, name, decide)
+    return decided[-1]
 
 
 def _names(numbers: list[int]) -> str:

@@ -8,6 +8,7 @@ import typer
 from dlxc.cli import console
 from dlxc.cli.common import with_client
 from dlxc.cli.completion import complete_node_names
+from dlxc.client.guarded import patch_guarded
 
 if TYPE_CHECKING:
     from dlxc.client.api import Client
@@ -17,13 +18,10 @@ __all__ = ["cordon", "set_unschedulable", "uncordon"]
 
 async def set_unschedulable(client: Client, name: str, value: bool) -> bool:
     """Set spec.unschedulable; False when it already had that value (nothing written)."""
-    node = await client.get("nodes", name)
-    if bool(node.get("spec", {}).get("unschedulable")) == value:
-        return False
-    await client.patch(
-        "nodes", name, {"metadata": {"resourceVersion": node["metadata"]["resourceVersion"]}, "spec": {"unschedulable": value}}
-    )
-    return True
+    _, written = await patch_guarded(
+        client, "nodes", name,
+        lambda node: None if bool(node.get("spec", {}).get("unschedulable")) == value else {"spec": {"unschedulable": value}})
+    return written is not None
 
 
 def _run(names: list[str], value: bool, verb: str) -> None:

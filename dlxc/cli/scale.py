@@ -8,23 +8,27 @@ import typer
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
 from dlxc.cli.objref import parse_ref
+from dlxc.client.guarded import patch_guarded
 
 if TYPE_CHECKING:
     from dlxc.client.api import Client
+    from schemas.base import Obj
 
 __all__ = ["scale", "scale_set"]
 
 
 async def scale_set(client: Client, name: str, replicas: int) -> str:
-    """Write spec.replicas (conditioned on the version read); the line to print."""
-    cset = await client.get("containersets", name)
+    """Write spec.replicas (conditioned on the version read, read again on a conflict); the line to print."""
+    def decide(cset: Obj) -> Obj | None:
+        return None if cset["spec"].get("replicas", 1) == replicas else {"spec": {"replicas": replicas}}
+
+    cset, written = await patch_guarded(client, "containersets", name, decide)
     before = cset["spec"].get("replicas", 1)
     autoscale = cset["spec"].get("autoscale")
     if autoscale:
         console.warn(f"set/{name} autoscales ({autoscale.get('min', 1)}..{autoscale['max']}): its next decision may change replicas again")
-    if before == replicas:
+    if written is None:
         return f"set/{name} already has {replicas} replicas"
-    await client.patch("containersets", name, {"metadata": {"resourceVersion": cset["metadata"]["resourceVersion"]}, "spec": {"replicas": replicas}})
     return f"set/{name} scaled from {before} to {replicas}"
 
 
