@@ -205,7 +205,7 @@ class BackupAgent:
             "size": written.size, "checksum": written.checksum, "files": written.files,
             "rootfsBytes": written.data_bytes, "durationSeconds": round(duration, 3),
             "completionTime": now_iso(), "consistency": consistency,
-            "containerSpec": spec_document(container)["spec"], "containerUid": container["metadata"].get("uid"),
+            **_kept_of(container), "containerUid": container["metadata"].get("uid"),
             "message": f"{written.files} entries, {written.data_bytes} bytes in {written.size} compressed ({consistency})",
         }, container)
         await self._complete(name, *self.completed[name])
@@ -284,3 +284,10 @@ class BackupAgent:
                                            type="Warning" if warning else "Normal", component="kubelet", host=self.node)
         except ApiError as exc:
             log.info("event %s not recorded: %s", reason, exc.message)
+
+
+def _kept_of(container: dict[str, Any]) -> dict[str, Any]:
+    """The status fields that record what a restore creates again: spec, labels and annotations."""
+    document = spec_document(container)
+    meta = document["metadata"]
+    return {"containerSpec": document["spec"], "containerMetadata": {"labels": meta["labels"], "annotations": meta["annotations"]}}

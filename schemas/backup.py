@@ -75,6 +75,10 @@ class BackupStatus(Model):
     container_spec: dict[str, Any] | None = Field(
         default=None, description="The container's spec at backup time: what `dlxc backup restore` creates again."
     )
+    container_metadata: dict[str, Any] | None = Field(
+        default=None, description="The container's labels and annotations at backup time (one-shot requests left out): "
+                                  "what `dlxc backup restore` gives the new container."
+    )
 
 
 class Backup(Model):

@@ -79,14 +79,30 @@ def restored_spec(spec: Obj, *, renamed: bool) -> Obj:
     return spec
 
 
+def restored_labels(labels: Obj, *, renamed: bool) -> Obj:
+    """The labels a restored copy gets: the backed-up ones, but a copy under another name is in no
+    ContainerSet, ContainerCluster or apply set (its set would count it as a member it did not make
+    and delete it; `apply --prune` would prune it as gone from the manifests)."""
+    from schemas.wire import APPLYSET_LABEL, CLUSTER_LABEL, SET_LABEL
+
+    return {k: v for k, v in labels.items() if not (renamed and k in (SET_LABEL, CLUSTER_LABEL, APPLYSET_LABEL))}
+
+
 def restore_body(backup: Obj, *, name: str, node: str | None) -> Obj:
-    """The Container a restore creates: the backed-up spec, bound where the archive can be read, asking for the archive."""
+    """The Container a restore creates: the backed-up spec, labels and annotations, bound where the
+    archive can be read, asking for the archive."""
     from schemas.wire import RESTORE_ANNOTATION
 
     status = backup.get("status") or {}
-    spec = restored_spec(status.get("containerSpec") or {}, renamed=name != backup["spec"]["container"])
+    renamed = name != backup["spec"]["container"]
+    spec = restored_spec(status.get("containerSpec") or {}, renamed=renamed)
     spec["nodeName"] = node or status.get("node")
-    return {"metadata": {"name": name, "annotations": {RESTORE_ANNOTATION: backup["metadata"]["name"]}}, "spec": spec}
+    kept = status.get("containerMetadata") or {}
+    meta: Obj = {"name": name, "annotations": {**(kept.get("annotations") or {}), RESTORE_ANNOTATION: backup["metadata"]["name"]}}
+    labels = restored_labels(kept.get("labels") or {}, renamed=renamed)
+    if labels:
+        meta["labels"] = labels
+    return {"metadata": meta, "spec": spec}
 
 
 async def restore_container(client: Client, backup_name: str, *, name: str | None, node: str | None) -> Obj:

@@ -66,6 +66,13 @@ def imported_spec(document: Obj, *, name: str) -> Obj:
     return restored_spec(document.get("spec") or {}, renamed=name != original)
 
 
+def imported_metadata(document: Obj) -> Obj:
+    """The labels and annotations an import gives its container: the archive's (restore_body drops set
+    and cluster membership from a copy under another name)."""
+    meta = document.get("metadata") or {}
+    return {"labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
+
+
 def import_archive(
     file: Path = typer.Argument(..., help="An archive written by `dlxc export` (or a backup's .tar.zst)."),
     name: str = typer.Option(None, "--name", help="Name of the new container (default: the exported container's)."),
@@ -130,6 +137,7 @@ def import_archive(
                 "phase": "Completed", "node": where, "location": kept["location"], "size": kept["size"],
                 "checksum": kept["checksum"], "files": checked.index.get("files"), "rootfsBytes": checked.index.get("dataBytes"),
                 "consistency": checked.index.get("consistency"), "containerSpec": spec,
+                "containerMetadata": imported_metadata(checked.spec),
                 "completionTime": now_iso(), "message": f"imported from {file.name}"})
             made = await restore_container(client, record, name=target, node=where)
             made_container = True

@@ -33,6 +33,7 @@ def test_backup_delete_restore_as_another_name_keeps_files_and_owners(cluster: C
     env = cluster.api.env()
     try:
         api.create("keeper", node, network={"type": "none"})
+        api.patch("keeper", {"metadata": {"labels": {"app": "keeper"}, "annotations": {"owner": "team-a"}}})
         wait_for(lambda: api.phase("keeper") == "Running", timeout=60, what="keeper Running")
         sh(node, "keeper", "mkdir -p /home/u && echo precious > /home/u/data.txt && chown -R 1000:1000 /home/u && rm /bin/vi")
 
@@ -65,6 +66,9 @@ def test_backup_delete_restore_as_another_name_keeps_files_and_owners(cluster: C
         restored = dlxc("backup", "restore", backup, "--as", "copy", env=env, timeout=120)
         assert restored.returncode == 0, restored.stderr
         assert restored.stdout == f"container/copy restored from backup {backup} on node {node.name}\n"
+        copy = api.get("copy")["metadata"]
+        assert copy["labels"] == {"app": "keeper"}  # selectors find the copy as they found the original
+        assert copy["annotations"]["owner"] == "team-a"
         assert sh(node, "copy", "cat /home/u/data.txt; stat -c '%u:%g' /home/u/data.txt /home/u; test -e /bin/vi || echo no-vi") == (
             "precious\n1000:1000\n1000:1000\nno-vi\n")
         wait_for(lambda: api.condition("copy", "Restored"), timeout=30, what="Restored condition")

@@ -57,3 +57,32 @@ def test_an_archive_spec_this_dlxc_refuses_is_refused_before_the_upload(capsys) 
     assert capsys.readouterr().err == (
         "error: web.tar.zst: the archive's container spec is not valid here: spec.gpus: Extra inputs are not permitted "
         "(an archive of another dlxc version?); nothing was created\n")
+
+
+KEPT = {"labels": {"app": "web", "tier": "front", "dlxc.io/set": "web", "dlxc.io/applyset": "a1b2", "dlxc.io/cluster": "mc"},
+        "annotations": {"note": "keep me", "dlxc.io/last-applied": "{}"}}
+
+
+@pytest.mark.parametrize(
+    ("name", "labels"),
+    [
+        pytest.param("web", KEPT["labels"], id="same-name-keeps-every-label"),
+        pytest.param("web2", {"app": "web", "tier": "front"}, id="new-name-leaves-its-groups"),
+    ],
+)
+def test_a_restore_keeps_the_labels_and_annotations(name: str, labels: dict) -> None:
+    """Selectors, `get -l` and the dashboard's groups find the restored container as they found the original;
+    a copy under another name joins no set, cluster or apply set (they would delete or prune it)."""
+    backup = completed("web", SPEC)
+    backup["status"]["containerMetadata"] = KEPT
+    meta = restore_body(backup, name=name, node=None)["metadata"]
+    assert meta["labels"] == labels
+    assert meta["annotations"] == {**KEPT["annotations"], "dlxc.io/restore-from": "web-20260101-030000"}
+
+
+def test_an_import_records_the_archives_labels_and_annotations() -> None:
+    from dlxc.cli.importer import imported_metadata
+
+    document = {"metadata": {"name": "web", **KEPT}, "spec": SPEC}
+    assert imported_metadata(document) == KEPT
+    assert imported_metadata({"spec": SPEC}) == {"labels": {}, "annotations": {}}
