@@ -1,9 +1,10 @@
-"""`dlxc diff -f PATH [-R]`: a unified diff of live against would-be objects; exit 0 same, 1 different, 2 error."""
+"""`dlxc diff -f PATH [-R] [--prune]`: a unified diff of live against would-be objects; exit 0 same, 1 different, 2 error."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import asyncio
+from pathlib import Path
 
 import typer
 
@@ -45,11 +46,40 @@ async def diff_manifests(client: Client, manifests: list[Manifest]) -> list[str]
     return texts
 
 
+async def diff_prunes(client: Client, manifests: list[Manifest], *, applyset: str, inventory_dir: Path, read_sources: list[str]) -> list[str]:
+    """The diff text of every object `apply --prune` would delete (all removed lines), decided by the
+    applier's own prune rules in a dry run; when those rules skip the prune, why, on stderr."""
+    from dlxc.apply.applier import PRUNE_SKIPPED, apply_set
+
+    results = await apply_set(client, manifests, applyset=applyset, prune=True, dry_run="client",
+                              inventory_dir=inventory_dir, read_sources=read_sources)
+    texts = []
+    for result in results:
+        if result.action == PRUNE_SKIPPED:
+            console.note(result.message)
+        elif result.action == "pruned" and result.obj is not None:
+            texts.append(unified_diff(None, result.obj, ref=result.ref))
+    return texts
+
+
 def diff(
     filename: list[str] = typer.Option(..., "--filename", "-f", help="File, folder or - for stdin; repeatable."),
     recursive: bool = typer.Option(False, "--recursive", "-R", help="Read folders recursively."),
+    prune: bool = typer.Option(False, "--prune", help="Also show what `apply --prune` would delete, as all removed lines."),
+    applyset: str = typer.Option(None, "--applyset", envvar="DLXC_APPLYSET", help="Name of the set; default: derived from the paths."),
+    inventory_dir: Path = typer.Option(None, "--inventory-dir", envvar="DLXC_INVENTORY_DIR", help="Where applyset records live."),
 ) -> None:
     """Show what `apply` would change, as `diff -u` of live against desired (kubectl's exit codes)."""
+    from dlxc.apply.inventory import applyset_id, default_inventory_dir, validate_applyset
+    from dlxc.apply.manifests import source_files
+
+    try:
+        set_id = validate_applyset(applyset) if applyset else None
+    except ValueError as exc:
+        fail(str(exc), 2)
+    if prune and set_id is None and "-" in filename:
+        fail("--prune with stdin needs --applyset NAME", 2)
+    read = source_files(filename, recursive=recursive)  # before reading stdin, which it does not consume
     manifests, errors = load_manifests(filename, recursive=recursive)
     if errors:
         for err in errors:
@@ -60,7 +90,11 @@ def diff(
         from dlxc.client.oneshot import OneShotClient
 
         async with OneShotClient(client_config()) as client:
-            return await diff_manifests(client, manifests)
+            texts = await diff_manifests(client, manifests)
+            if prune:
+                texts += await diff_prunes(client, manifests, applyset=set_id or applyset_id(filename),
+                                           inventory_dir=inventory_dir or default_inventory_dir(), read_sources=read)
+            return texts
 
     try:
         texts = asyncio.run(go())

@@ -122,6 +122,13 @@ def test_prune_deletes_only_recorded_members(cli, api, tmp_path: Path) -> None:
     result = cli("apply", "-f", str(folder), "--prune", "--applyset", "demo", "--dry-run=client")
     assert (result.exit_code, result.stdout) == (0, "container/web unchanged (dry run)\ncontainer/db pruned (dry run)\n")
     assert _names(api) == ["db", "stranger", "web"]
+    # diff shows the prune too, when asked, as apply --prune would do it: all removed lines.
+    assert (cli("diff", "-f", str(folder), "--applyset", "demo").exit_code, _names(api)) == (0, ["db", "stranger", "web"])
+    diffed = cli("diff", "-f", str(folder), "--prune", "--applyset", "demo")
+    assert diffed.exit_code == 1
+    assert diffed.stdout.startswith("--- live/container/db\n+++ /dev/null\n"), diffed.stdout
+    assert "-  name: db\n" in diffed.stdout and "stranger" not in diffed.stdout and "web" not in diffed.stdout
+    assert _names(api) == ["db", "stranger", "web"]
     result = cli("apply", "-f", str(folder), "--applyset", "demo")
     assert (result.exit_code, result.stdout) == (0, "container/web unchanged\n")
     assert _names(api) == ["db", "stranger", "web"]  # without --prune nothing is deleted
