@@ -106,15 +106,25 @@ def undo(
     name = _set_name(ref)
 
     async def go(client: Client) -> str:
-        cset = await client.get("containersets", name)
-        try:
-            target = undo_target(cset, to_revision)
-        except ValueError as exc:
-            fail(str(exc))
-        if target["revision"] == (cset.get("status") or {}).get("currentRevision"):
-            return f"container set {name} is already at revision {target['revision']} (nothing changed)"
-        cset["spec"]["template"] = target["template"]
-        await client.replace("containersets", cset)
-        return f"set/{name} rolled back to revision {target['revision']}"
+        from dlxc.client.guarded import replace_guarded
+
+        targets: list[Obj] = []
+
+        def decide(cset: Obj) -> Obj | None:
+            try:
+                targets.append(undo_target(cset, to_revision))
+            except ValueError as exc:
+                fail(str(exc))
+            if targets[-1]["revision"] == (cset.get("status") or {}).get("currentRevision"):
+                return None
+            cset["spec"]["template"] = targets[-1]["template"]
+            return cset
+
+        # Read and decided again on a conflict: the controller's status writes (the autoscaler's every
+        # period) move the set's version between the read and the replace.
+        _, written = await replace_guarded(client, "containersets", name, decide)
+        if written is None:
+            return f"container set {name} is already at revision {targets[-1]['revision']} (nothing changed)"
+        return f"set/{name} rolled back to revision {targets[-1]['revision']}"
 
     console.out(with_client(go))

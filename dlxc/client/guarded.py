@@ -9,6 +9,7 @@ not reported (kubectl scale failed the same way under a busy controller until it
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +18,27 @@ from dlxc.client.errors import Conflict
 if TYPE_CHECKING:
     from schemas.base import Obj
 
-__all__ = ["ATTEMPTS", "patch_guarded"]
+__all__ = ["ATTEMPTS", "patch_guarded", "replace_guarded"]
 
 ATTEMPTS = 5
+
+
+async def _guarded(
+    client: Any, plural: str, name: str, decide: Callable[[Obj], Obj | None], write: Callable[[Obj, Obj], Any], attempts: int,
+) -> tuple[Obj, Obj | None]:
+    for attempt in range(attempts):
+        obj = await client.get(plural, name)
+        change = decide(copy.deepcopy(obj))
+        if change is None:
+            return obj, None
+        try:
+            await write(obj, change)
+            return obj, change
+        except Conflict:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 async def patch_guarded(
@@ -28,17 +47,20 @@ async def patch_guarded(
     """Read `name`, let `decide` turn it into a merge patch (None: nothing to write) and write that
     patch conditioned on the version read. Returns (the object the decision was made on, the patch
     written or None). A Conflict starts over, up to `attempts` times; the last one is raised."""
-    for attempt in range(attempts):
-        obj = await client.get(plural, name)
-        patch = decide(obj)
-        if patch is None:
-            return obj, None
-        guarded = {**patch, "metadata": {**(patch.get("metadata") or {}), "resourceVersion": obj["metadata"]["resourceVersion"]}}
-        try:
-            await client.patch(plural, name, guarded)
-            return obj, patch
-        except Conflict:
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
+    async def write(obj: Obj, patch: Obj) -> None:
+        meta = {**(patch.get("metadata") or {}), "resourceVersion": obj["metadata"]["resourceVersion"]}
+        await client.patch(plural, name, {**patch, "metadata": meta})
+
+    return await _guarded(client, plural, name, decide, write, attempts)
+
+
+async def replace_guarded(
+    client: Any, plural: str, name: str, decide: Callable[[Obj], Obj | None], *, attempts: int = ATTEMPTS,
+) -> tuple[Obj, Obj | None]:
+    """As patch_guarded, for a change a merge patch cannot say (a field taken out): `decide` gets a copy
+    of the object read and returns the whole new object (None: nothing to write), which replaces the
+    object read; its resourceVersion is that read's."""
+    async def write(obj: Obj, new: Obj) -> None:
+        await client.replace(plural, {**new, "metadata": {**new["metadata"], "resourceVersion": obj["metadata"]["resourceVersion"]}})
+
+    return await _guarded(client, plural, name, decide, write, attempts)

@@ -80,3 +80,31 @@ def test_a_conflict_every_time_is_raised_after_the_last_attempt() -> None:
     with pytest.raises(Conflict):
         asyncio.run(patch_guarded(store, "containersets", "web", lambda o: {"spec": {"replicas": 3}}, attempts=3))
     assert store.busy == 97 and store.patches == []
+
+
+class BusyReplaceStore(BusyStore):
+    async def replace(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["metadata"]["resourceVersion"] != self.obj["metadata"]["resourceVersion"]:
+            raise Conflict(f"{plural}/{obj['metadata']['name']} was changed meanwhile")
+        self.patches.append(obj)
+        self.obj = copy.deepcopy(obj)
+        self._bump()
+        return self.obj
+
+
+def test_a_whole_object_replace_is_read_and_decided_again_after_a_conflict() -> None:
+    """rollout undo replaces the template (a merge patch cannot take a field out) next to an autoscaler
+    that writes the set's status every period."""
+    from dlxc.client.guarded import replace_guarded
+
+    store = BusyReplaceStore({"metadata": {"name": "web", "resourceVersion": "4"},
+                              "spec": {"template": {"spec": {"image": "debian", "memory": "64Mi"}}}}, busy=2)
+
+    def back_to_busybox(obj: dict[str, Any]) -> dict[str, Any]:
+        obj["spec"]["template"] = {"spec": {"image": "busybox"}}
+        return obj
+
+    read, written = asyncio.run(replace_guarded(store, "containersets", "web", back_to_busybox))
+    assert read["metadata"]["resourceVersion"] == "6" and written is not None
+    assert store.obj["spec"]["template"] == {"spec": {"image": "busybox"}}
+    assert len(store.patches) == 1
