@@ -12,6 +12,7 @@ import pytest
 
 from dlxc.cli.completion import complete_names, object_names
 from schemas.wire import APPLYSET_LABEL
+from cli_process import dlxc_acting_on
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -148,18 +149,15 @@ def test_apply_refuses_an_object_of_another_set(cli, api, tmp_path: Path) -> Non
     )
 
 
-def test_apply_wait_shows_progress_until_running(cli, api, tmp_path: Path) -> None:
+def test_apply_wait_shows_progress_until_running(api, tmp_path: Path) -> None:
     (tmp_path / "web.yaml").write_text(WEB)
-
-    def kubelet_later() -> None:
-        time.sleep(0.6)
-        _set_status(api, "web", phase="Running")
-
-    helper = threading.Thread(target=kubelet_later)
-    helper.start()
-    result = cli("apply", "-f", str(tmp_path / "web.yaml"), "--wait", "--timeout", "10s")
-    helper.join()
-    assert (result.exit_code, result.stdout) == (0, "container/web created\ncontainer/web Pending\ncontainer/web Running\n")
+    # The kubelet's Running is written once the CLI has shown Pending (so the container exists, and
+    # the Pending line is there to see however slow the machine).
+    code, stdout, stderr = dlxc_acting_on(
+        api, tmp_path, ["apply", "-f", str(tmp_path / "web.yaml"), "--wait", "--timeout", "10s"],
+        "container/web Pending", lambda: _set_status(api, "web", phase="Running"),
+    )
+    assert (code, stdout) == (0, "container/web created\ncontainer/web Pending\ncontainer/web Running\n"), stderr
 
 
 def test_apply_wait_after_a_change_waits_for_the_report_on_the_new_spec(cli, api, tmp_path: Path) -> None:
@@ -238,19 +236,15 @@ def test_get_name_selector_and_formats(cli, api, tmp_path: Path) -> None:
     assert (result.exit_code, result.stderr) == (1, "error: unknown kind 'pods'; use containers, nodes, sets, clusters, events or leases\n")
 
 
-def test_get_watch_streams_lines_when_piped(cli, api) -> None:
+def test_get_watch_streams_lines_when_piped(cli, api, tmp_path: Path) -> None:
     assert cli("apply", "-f", "-", input=WEB).exit_code == 0
-
-    def change_later() -> None:
-        time.sleep(0.8)
-        _set_status(api, "web", phase="Running", ip="10.0.0.5")
-
-    helper = threading.Thread(target=change_later)
-    helper.start()
-    result = cli("get", "containers", "-w", "--timeout", "2s")
-    helper.join()
-    lines = result.stdout.splitlines()
-    assert result.exit_code == 0
+    # The change is made once the CLI has printed the listed row: it is then following changes.
+    code, stdout, stderr = dlxc_acting_on(
+        api, tmp_path, ["get", "containers", "-w", "--timeout", "2s"],
+        r"web    Pending .*", lambda: _set_status(api, "web", phase="Running", ip="10.0.0.5"),
+    )
+    lines = stdout.splitlines()
+    assert code == 0, stderr
     assert lines[0] == "NAME   PHASE     NODE     IP       AGE"
     assert re.fullmatch(r"web    Pending   <none>   <none>   \d+s", lines[1])
     assert re.fullmatch(r"web    Running   <none>   10\.0\.0\.5   \d+s", lines[-1])
@@ -441,7 +435,7 @@ def test_plain_apply_keeps_a_member_in_its_set(cli, api, tmp_path: Path) -> None
     assert _live(api, "web")["metadata"]["labels"] == {APPLYSET_LABEL: "demo"}
 
 
-def test_delete_wait_follows_the_finalizer(cli, api) -> None:
+def test_delete_wait_follows_the_finalizer(cli, api, tmp_path: Path) -> None:
     assert cli("apply", "-f", "-", input=WEB).exit_code == 0
 
     async def hold_then_release() -> None:
@@ -450,21 +444,19 @@ def test_delete_wait_follows_the_finalizer(cli, api) -> None:
 
     asyncio.run(hold_then_release())
 
-    def kubelet_later() -> None:
-        time.sleep(0.6)
-
+    def release() -> None:
         async def go() -> None:
             async with api.client() as c:
                 await c.patch("containers", "web", {"metadata": {"finalizers": []}})
 
         asyncio.run(go())
 
-    helper = threading.Thread(target=kubelet_later)
-    helper.start()
-    result = cli("delete", "container", "web", "--wait", "--timeout", "10")
-    helper.join()
-    assert result.exit_code == 0
-    assert result.stdout == "container/web deleted\ncontainer/web Terminating\ncontainer/web gone\n"
+    # The kubelet lets go once the CLI has shown Terminating, so that line is there to see.
+    code, stdout, stderr = dlxc_acting_on(
+        api, tmp_path, ["delete", "container", "web", "--wait", "--timeout", "10"], "container/web Terminating", release,
+    )
+    assert code == 0, stderr
+    assert stdout == "container/web deleted\ncontainer/web Terminating\ncontainer/web gone\n"
 
 
 def test_diff_shows_a_static_address_the_live_object_does_not_have(cli, api, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from dlxc.cli.console import format_table
 from schemas.wire import LAST_APPLIED_ANNOTATION, RESTART_ANNOTATION
+from cli_process import dlxc_acting_on
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -142,20 +143,17 @@ def test_wait_goes_on_through_a_crash_loop_back_off(cli, api) -> None:
     assert (result.exit_code, result.stdout.splitlines()[-1]) == (0, "container/web condition met: phase Running")
 
 
-def test_apply_wait_stops_at_once_on_a_terminal_failure(cli, api, tmp_path: Path) -> None:
+def test_apply_wait_stops_at_once_on_a_terminal_failure(api, tmp_path: Path) -> None:
     (tmp_path / "web.yaml").write_text(WEB)
-
-    def kubelet_fails() -> None:
-        time.sleep(0.6)
-        _set_status(api, "web", phase="Failed", message="image busybox not found")
-
-    helper = threading.Thread(target=kubelet_fails)
-    helper.start()
+    # The kubelet's Failed is written once the CLI has shown Pending (so the container exists, and
+    # the Pending line is there to see however slow the machine).
     began = time.monotonic()
-    result = cli("apply", "-f", str(tmp_path / "web.yaml"), "--wait", "--timeout", "30s")
-    helper.join()
+    result = dlxc_acting_on(
+        api, tmp_path, ["apply", "-f", str(tmp_path / "web.yaml"), "--wait", "--timeout", "30s"],
+        "container/web Pending", lambda: _set_status(api, "web", phase="Failed", message="image busybox not found"),
+    )
     assert time.monotonic() - began < 10
-    assert (result.exit_code, result.stdout, result.stderr) == (
+    assert result == (
         1,
         "container/web created\ncontainer/web Pending\ncontainer/web Failed (image busybox not found)\n",
         "error: container/web will not reach phase Running: Failed: image busybox not found\n",
