@@ -8,6 +8,9 @@ from pathlib import Path
 
 SCRIPT = """
 import asyncio, os, signal, sys
+# As at a terminal: a run started in the background by a non-interactive shell (a CI job) inherits
+# SIGINT ignored, and asyncio.run then takes no Ctrl-C at all.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from dlxc.apply.moves import _to_the_end
 guarded = sys.argv[1] == "guarded"
 finished = []
