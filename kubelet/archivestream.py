@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from kubelet.archive import ArchiveError, verify_archive
+from kubelet.durable import fsync_dir
 from schemas.base import DNS_LABEL
 
 __all__ = ["add_archive_routes"]
@@ -79,6 +80,7 @@ def add_archive_routes(app: web.Application, server: Any) -> None:
             partial.unlink(missing_ok=True)
             raise
         os.replace(partial, final)
+        await asyncio.to_thread(fsync_dir, directory)  # on disk before the import reports the backup Completed
         body = {"checksum": checked.checksum, "size": size, "location": str(final), "spec": checked.spec, "index": checked.index}
         return web.Response(text=json.dumps(body), content_type="application/json")
 

@@ -28,6 +28,7 @@ from dlxc.client.workqueue import WorkQueue
 from dlxc.tasks import cancel_and_wait
 from kubelet import keep
 from kubelet.archive import IdShift, Written, merged_tree, write_archive
+from kubelet.durable import fsync_dir
 from kubelet.hold import held
 from kubelet.lxcconfig import split_overlay_rootfs
 from kubelet.retry import handle_or_retry
@@ -252,6 +253,7 @@ class BackupAgent:
             # Someone removed the file or the directory while we wrote it (a shared dir cleaned up?).
             raise RuntimeError(f"{partial} disappeared before it was complete "
                                f"({'the directory is still there' if self.dir.is_dir() else 'its directory is gone'})") from None
+        fsync_dir(self.dir)  # the rename on disk before the backup is reported Completed
         return written, "frozen" if frozen else "stopped"
 
     def _remove_files(self, name: str, *, partial_only: bool = False) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 from dlxc.client.errors import ApiError, Conflict, NotFound
 from kubelet import keep
 from kubelet.archive import ArchiveError, IdShift, Unpacked, read_archive
+from kubelet.durable import sync_filesystem, write_durably
 from kubelet.lxcconfig import overlay_rootfs
 from schemas import Container
 from schemas.base import Obj, now_iso
@@ -111,7 +112,10 @@ class Restorer:
         lower.mkdir(mode=0o755, exist_ok=True)
         (staging / "rootfs").rename(upper)
         shutil.rmtree(staging, ignore_errors=True)
-        marker.write_text(json.dumps({"backup": backup, "checksum": unpacked.checksum, "at": now_iso()}) + "\n")
+        # The unpacked tree on disk before the marker vouches for it: after a power cut a marker over a
+        # half-written rootfs would be taken for a finished restore and never redone.
+        sync_filesystem(directory)
+        write_durably(marker, json.dumps({"backup": backup, "checksum": unpacked.checksum, "at": now_iso()}) + "\n")
         made = status.get("completionTime") or status.get("startTime") or "?"
         message = f"rootfs restored from backup {backup} (made {made} on node {status.get('node', '?')}){after}"
         log.info("%s: %s", name, message)
