@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from dlxc.client.api import Client
 from dlxc.client.errors import ApiError
 from dlxc.tasks import cancel_and_wait
 from schemas.base import Obj
+
+log = logging.getLogger("dlxc.sync")
 
 __all__ = ["ObjectReport", "SyncReport", "SyncSettings", "health_of", "run_sync", "sync_once"]
 
@@ -112,14 +115,28 @@ async def sync_once(client: Client, settings: SyncSettings, *, apply: bool = Tru
     return SyncReport(objects, errors, prune_skipped=skipped)
 
 
-async def _watch_files(paths: list[str], changed: asyncio.Event, ready: asyncio.Event) -> None:
+WATCH_AGAIN_AFTER = 5.0  # seconds before a failed or ended file watch is made again
+
+
+async def _watch_files(paths: list[str], changed: asyncio.Event, ready: asyncio.Event, *, again_after: float = WATCH_AGAIN_AFTER) -> None:
+    """Set `changed` on every change under `paths`, for as long as the sync runs. A watch that fails
+    (inotify limits) or ends (a watched folder removed) is made again, and a path missing at first is
+    watched once it exists: a dead watcher used to leave `sync --watch` syncing on its interval only,
+    saying nothing. A change that lands while no watch is up is caught by the interval's round."""
     import watchfiles
 
-    roots = [p for p in paths if Path(p).exists()]
-    ready.set()
-    # A change that lands before the watcher is up is caught by the next interval's round.
-    async for _ in watchfiles.awatch(*roots, debounce=300, step=50):
-        changed.set()
+    while True:
+        roots = [p for p in paths if Path(p).exists()]
+        ready.set()
+        if roots:
+            try:
+                async for _ in watchfiles.awatch(*roots, debounce=300, step=50):
+                    changed.set()
+                log.warning("the watch of %s ended; watching again in %gs", ", ".join(roots), again_after)
+            except Exception as exc:
+                log.warning("watching %s failed: %s; watching again in %gs", ", ".join(roots), exc, again_after)
+            changed.set()  # whatever ended the watch (a folder gone) may be a change: sync now
+        await asyncio.sleep(again_after)
 
 
 async def run_sync(

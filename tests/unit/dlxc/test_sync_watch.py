@@ -1,0 +1,60 @@
+"""sync --watch keeps watching: a failed or ended file watch is made again, a missing folder is watched once it exists."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dlxc.apply import sync
+
+
+def test_a_failed_watch_is_made_again_and_a_missing_folder_is_watched_once_it_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    later = tmp_path / "later"
+    calls: list[tuple[str, ...]] = []
+    fail, deliver = asyncio.Event(), asyncio.Event()
+
+    async def awatch(*roots: str, **_: Any) -> Any:
+        calls.append(roots)
+        if len(calls) == 1:
+            await fail.wait()
+            raise OSError(28, "inotify watch limit reached")
+        await deliver.wait()
+        yield {("modified", roots[-1])}
+        await asyncio.sleep(3600)
+
+    monkeypatch.setitem(sys.modules, "watchfiles", types.SimpleNamespace(awatch=awatch))
+
+    async def until(check: Any) -> None:
+        async def poll() -> None:
+            while not check():
+                await asyncio.sleep(0.01)
+        await asyncio.wait_for(poll(), 5)
+
+    async def go() -> None:
+        changed, ready = asyncio.Event(), asyncio.Event()
+        watcher = asyncio.create_task(sync._watch_files([str(tmp_path), str(later)], changed, ready, again_after=0.05))
+        try:
+            await asyncio.wait_for(ready.wait(), 5)
+            await until(lambda: len(calls) == 1)
+            later.mkdir()
+            fail.set()
+            await until(lambda: len(calls) == 2)  # made again after the failure
+            changed.clear()
+            deliver.set()
+            await asyncio.wait_for(changed.wait(), 5)  # and it delivers changes
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+    with caplog.at_level(logging.WARNING, logger="dlxc.sync"):
+        asyncio.run(go())
+    assert calls[0] == (str(tmp_path),)
+    assert calls[1] == (str(tmp_path), str(later))  # the folder that appeared is watched too
+    assert any("inotify watch limit reached; watching again" in r.getMessage() for r in caplog.records)
