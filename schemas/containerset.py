@@ -74,10 +74,6 @@ class SetTemplate(Model):
     def _unbound(cls, value: ContainerSpec) -> ContainerSpec:
         if value.node_name is not None:
             raise ValueError("nodeName must not be set in a template: the scheduler places each member")
-        if value.network is not None and value.network.ipv4 is not None:
-            # Every member (and each replacement during a rolling update) would ask for the same address.
-            raise ValueError("network.ipv4 must not be set in a template: an address belongs to one container, and "
-                             "every member is made from the template; leave it out and each member gets its own")
         return value
 
 

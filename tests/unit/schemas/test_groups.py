@@ -26,9 +26,6 @@ def errors(model: Any, body: dict[str, Any]) -> list[tuple[str, str]]:
          [("spec.template.spec.memory", "1Mi is too small to start a container; the minimum is 4Mi")]),
         ({"template": {"spec": {"image": "busybox", "nodeName": "n1"}}}, "web",
          [("spec.template.spec", "nodeName must not be set in a template: the scheduler places each member")]),
-        ({"replicas": 1, "template": {"spec": {"image": "busybox", "network": {"ipv4": "10.88.5.10/16"}}}}, "web",
-         [("spec.template.spec", "network.ipv4 must not be set in a template: an address belongs to one container, and "
-                                 "every member is made from the template; leave it out and each member gets its own")]),
         ({"selector": {"matchLabels": {"app": "db"}}, "template": {"metadata": {"labels": {"app": "web"}}, **TEMPLATE}}, "web",
          [("spec", "selector.matchLabels app=db must also be in template.metadata.labels, or no member would match")]),
         ({"autoscale": {"min": 5, "max": 2, "targetCPUPercent": 50}, "template": TEMPLATE}, "web",
@@ -40,7 +37,7 @@ def errors(model: Any, body: dict[str, Any]) -> list[tuple[str, str]]:
         ({"replicas": 100, "template": TEMPLATE}, "a" * 61, [("metadata.name", "member names (" + "a" * 61 + "-99) would be longer "
                                                              "than 63 characters; use a shorter name or spec.memberPrefix")]),
     ],
-    ids=["negative-replicas", "template-field", "template-bound", "template-address", "selector-mismatch", "min-over-max", "max-unavailable-0",
+    ids=["negative-replicas", "template-field", "template-bound", "selector-mismatch", "min-over-max", "max-unavailable-0",
          "bad-duration", "names-too-long"],
 )
 def test_set_errors(spec: dict[str, Any], name: str, expected: list[tuple[str, str]]) -> None:
