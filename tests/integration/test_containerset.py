@@ -240,6 +240,8 @@ def test_a_container_squatting_on_a_member_name_is_one_warning_event(api: Any) -
 
                 await c.delete("containers", "web-1")
                 await until("web-1 made", lambda: _names_are(c, ["web-0", "web-1"]))
+                # The controller records CreateMember only after the create returned: wait for the event itself.
+                await until("web-1's CreateMember event", lambda: _events_count(c, "CreateMember", 2))
                 assert await _events(c, "CreateMember") == [("Normal", "created member web-0", 1), ("Normal", "created member web-1", 1)]
             finally:
                 for task in tasks:

@@ -70,9 +70,11 @@ def test_silent_lease_marks_not_ready_then_moves_what_may_move(make_api: Any) ->
                 pinned = await until("p marked NodeLost", lambda: _node_lost(c, "p"))
                 assert pinned["spec"]["nodeName"] == "n1"
                 assert (await c.get("containers", "other"))["spec"]["nodeName"] == "n2"
+                # The controller writes each status first and its event after: wait for the events themselves.
+                expected = {("n1", "NodeNotReady"), ("a", "Evicted"), ("p", "NodeLost")}
+                await until("the NodeLost event of p", lambda: _has_events(c, expected))
                 events, _ = await c.list("events")
-                assert {(e["spec"]["involvedObject"]["name"], e["spec"]["reason"]) for e in events} == {
-                    ("n1", "NodeNotReady"), ("a", "Evicted"), ("p", "NodeLost")}
+                assert {(e["spec"]["involvedObject"]["name"], e["spec"]["reason"]) for e in events} == expected
                 renewing = asyncio.create_task(lease.run())  # the node is back
                 await until("NodeLost cleared", lambda: _node_lost_cleared(c, "p"))
             finally:
@@ -96,6 +98,11 @@ async def _unbound(c: Any, name: str) -> dict | None:
 async def _node_lost(c: Any, name: str) -> dict | None:
     obj = await c.get("containers", name)
     return obj if any(x["type"] == "NodeLost" for x in obj["status"]["conditions"]) else None
+
+
+async def _has_events(c: Any, expected: set[tuple[str, str]]) -> bool:
+    events, _ = await c.list("events")
+    return expected <= {(e["spec"]["involvedObject"]["name"], e["spec"]["reason"]) for e in events}
 
 
 async def _node_lost_cleared(c: Any, name: str) -> bool:

@@ -222,6 +222,8 @@ def test_a_burst_never_overcommits_a_node(api) -> None:
                 assert per_node == {"n0": 2.0, "n1": 2.0, "n2": 2.0}
                 waiting = sorted({i["status"]["message"] for i in items if not i["spec"].get("nodeName")})
                 assert waiting == ["0/3 nodes are available: 3 insufficient cpu."]
+                # `bound` counts in _settle(), after the batch answer: wait for the binds in flight to settle.
+                await wait_for(lambda: _settled(scheduler))
                 assert scheduler.bound == 12
 
             await with_scheduler(c, body)

@@ -35,13 +35,18 @@ def test_hollow_nodes_register_heartbeat_and_report_running(api) -> None:
                     await asyncio.sleep(0.1)
                 # Every Running container kept the scheduler's explanation, whoever wrote last.
                 assert all(i["status"]["nodeName"] == i["spec"]["nodeName"] for i in items)
-                await asyncio.sleep(1.0)  # two heartbeats: the counts reach the Node objects
-                nodes, _ = await c.list("nodes")
-                per_node = {n["metadata"]["name"]: n["status"]["containerCount"] for n in nodes}
                 expected: dict[str, int] = {}
                 for item in items:
                     expected[item["spec"]["nodeName"]] = expected.get(item["spec"]["nodeName"], 0) + 1
-                assert {k: v for k, v in per_node.items() if v} == expected
+                # The counts reach the Node objects with the next heartbeats (every 0.5 s): poll for them, generously.
+                deadline = time.monotonic() + 20
+                while True:
+                    nodes, _ = await c.list("nodes")
+                    per_node = {n["metadata"]["name"]: n["status"]["containerCount"] for n in nodes}
+                    if {k: v for k, v in per_node.items() if v} == expected:
+                        break
+                    assert time.monotonic() < deadline, (per_node, expected)
+                    await asyncio.sleep(0.1)
             finally:
                 for task in tasks:
                     task.cancel()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from dlxc.client.events import EventRecorder, one_line
@@ -18,19 +17,36 @@ class SlowSink:
         self.posted.append((involved["metadata"]["name"], type, reason, message, component))
 
 
+class GatedSink:
+    """A sink whose posts cannot finish until `released` is set: a record() that awaited it would never return."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.released = asyncio.Event()
+        self.posted: list[tuple[str, str, str, str, str]] = []
+
+    async def record_event(self, involved: Any, *, reason: str, message: str, type: str, component: str, host: str) -> None:
+        self.entered.set()
+        await self.released.wait()
+        self.posted.append((involved["metadata"]["name"], type, reason, message, component))
+
+
 def test_record_returns_at_once_and_posts_in_order() -> None:
     async def scenario() -> None:
-        sink = SlowSink(0.05)
+        sink = GatedSink()
         rec = EventRecorder(sink, component="kubelet", host="n1")
-        started = time.monotonic()
-        rec.record("Container", "web", type="Normal", reason="Created", message="created")
-        rec.record("Container", "web", type="Normal", reason="Started", message="started\nand a log tail")
-        assert time.monotonic() - started < 0.02  # did not wait for the 0.05 s posts
+        # `released` is set only after both calls returned: had record() waited on the sink, it would hang here.
+        first = rec.record("Container", "web", type="Normal", reason="Created", message="created")
+        second = rec.record("Container", "web", type="Normal", reason="Started", message="started\nand a log tail")
+        assert first is None and second is None  # plain calls: nothing left for the caller to await
+        await sink.entered.wait()  # the sender is inside a post, blocked ...
+        assert sink.posted == []  # ... and both record() calls had returned regardless
+        sink.released.set()
         await rec.flush()
         assert sink.posted == [("web", "Normal", "Created", "created", "kubelet"),
                                ("web", "Normal", "Started", "started", "kubelet")]
 
-    asyncio.run(scenario())
+    asyncio.run(asyncio.wait_for(scenario(), 5))  # a record() that waited on the sink fails here, not hangs
 
 
 def test_a_full_queue_drops_and_a_slow_post_is_given_up() -> None:
