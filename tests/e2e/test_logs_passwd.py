@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import select
 import subprocess
 import sys
 import time
@@ -39,15 +41,27 @@ def test_logs_previous_passwd_and_who_may_get_inside(cluster: Cluster) -> None:
         assert dlxc("logs", "web", "--since", "10m", env=env).stdout.endswith("run-one-marker\n")
         assert dlxc("logs", "web", "--previous", env=env).returncode == 1  # no run before this one yet
 
-        # -f follows: a line written later arrives on the open stream.
+        # -f follows: a line written later arrives on the open stream. With --tail 0 only lines written
+        # after the follower attached come out, and when it attaches is not known here: the marker is
+        # written again each second until the first line arrives, which must be the marker.
         follower = subprocess.Popen(
-            [sys.executable, "-m", "dlxc", "logs", "-f", "--tail", "0", "web"], env=env, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-m", "dlxc", "logs", "-f", "--tail", "0", "web"], env=env, stdout=subprocess.PIPE
         )
         try:
-            time.sleep(2)
-            dlxc("exec", "web", "--", "/bin/sh", "-c", "echo followed-marker > /dev/console", env=env)
             assert follower.stdout is not None
-            assert follower.stdout.readline() == "followed-marker\n"
+            out, received = follower.stdout.fileno(), b""
+            deadline = time.monotonic() + 60
+            while b"\n" not in received:
+                assert time.monotonic() < deadline, f"nothing followed within 60 s: {received!r}"
+                marked = dlxc("exec", "web", "--", "/bin/sh", "-c", "echo followed-marker > /dev/console", env=env)
+                assert marked.returncode == 0, marked.stderr
+                until = time.monotonic() + 1
+                while b"\n" not in received and (left := until - time.monotonic()) > 0:
+                    if select.select([out], [], [], left)[0]:
+                        chunk = os.read(out, 4096)
+                        assert chunk, f"logs -f ended ({follower.wait()}) before the marker: {received!r}"
+                        received += chunk
+            assert received.split(b"\n")[0].removesuffix(b"\r") == b"followed-marker", received  # as text mode reads a line
         finally:
             follower.terminate()
             follower.wait()
