@@ -163,10 +163,16 @@ def test_exec_tty_resize_and_client_killed_leaves_nothing(cluster: Cluster) -> N
         assert b"\n30 100\r" in out, out[-500:]
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 132, 0, 0))
         os.kill(pid, signal.SIGWINCH)
-        time.sleep(1)
-        os.write(fd, b"stty size; echo mark$((1+1))\n")
-        out = read_until(b"mark2\r")
-        assert b"\n41 132\r" in out, out[-500:]
+        # The resize travels client -> apiserver -> kubelet -> pty as the shell reads on: ask until it is there.
+        deadline, asked = time.monotonic() + 20, 1
+        while True:
+            asked += 1
+            os.write(fd, f"stty size; echo mark$((0+{asked}))\n".encode())
+            out = read_until(f"mark{asked}\r".encode())
+            if b"\n41 132\r" in out.rsplit(f"mark$((0+{asked}))".encode(), 1)[-1]:
+                break
+            assert time.monotonic() < deadline, out[-500:]
+            time.sleep(0.2)
         os.write(fd, b"exit 7\n")
         assert client.wait(30) == 7
         os.close(fd)

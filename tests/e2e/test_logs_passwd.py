@@ -123,11 +123,21 @@ def test_logs_previous_passwd_and_who_may_get_inside(cluster: Cluster) -> None:
         assert subprocess.run(["lxc-attach", "-P", str(node.lxc_path), "-n", "web", "--", "test", "-e", "/pwned"]).returncode == 1
 
         # logs -f ends by itself when the container is deleted.
-        follower = subprocess.Popen([sys.executable, "-m", "dlxc", "logs", "-f", "web"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(2)
+        follower = subprocess.Popen([sys.executable, "-m", "dlxc", "logs", "-f", "--tail", "0", "web"], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert follower.stdout is not None
+        # Deleted once the follow is under way (a line written now has come through): deleted before, the
+        # command would rightly say the container does not exist.
+        out, received, deadline = follower.stdout.fileno(), b"", time.monotonic() + 60
+        while b"\n" not in received:
+            assert time.monotonic() < deadline, f"nothing followed within 60 s: {received!r}"
+            dlxc("exec", "web", "--", "/bin/sh", "-c", "echo still-here > /dev/console", env=env)
+            if select.select([out], [], [], 1)[0]:
+                chunk = os.read(out, 4096)
+                assert chunk, f"logs -f ended ({follower.wait()}) before it followed anything"
+                received += chunk
         api.delete("web")
         _, err = follower.communicate(timeout=90)
-        assert follower.returncode == 0, err
+        assert follower.returncode == 0, err.decode()
     finally:
         api.close()
