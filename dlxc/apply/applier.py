@@ -222,7 +222,8 @@ async def apply_set(
     """Apply every manifest (one failure does not stop the others), then prune, then record the set.
 
     An image change of an existing container needs `force_rebuild`; without it that object is
-    refused, and with `all_or_nothing` (`dlxc apply`) nothing at all is written.
+    refused, and with `all_or_nothing` (`dlxc apply`) nothing at all is written; nor is anything
+    when the server refuses one of several objects in a dry run of them all, made first.
 
     Without `prune` nothing is ever deleted. With it, only objects in the set's inventory
     (see dlxc.apply.inventory) that the manifests no longer hold are deleted, and only when their
@@ -264,6 +265,25 @@ async def apply_set(
                 refused.append(ApplyResult(manifest.ref, "refused", ("spec.image",), _refusal(rebuild), manifest.source, live))
         if refused:
             return refused
+        if len(manifests) > 1:
+            # The server's own checks next (admission policy, a claimed address, a name), writing
+            # nothing: a refusal only the server can make, met after others were written, would also
+            # leave half an apply behind. Costs one dry-run request per object, and only here.
+            rejected = []
+            for manifest in manifests:
+                known = prefetched[manifest.ref] if manifest.ref in prefetched else (
+                    listed[manifest.kind].get(manifest.name) if manifest.kind in listed else _UNREAD)
+                try:
+                    checked = await apply_one(client, manifest, dry_run="server", applyset=applyset, known=known,
+                                              force_rebuild=force_rebuild)
+                except ApiError as exc:
+                    if exc.retryable:
+                        raise
+                    checked = ApplyResult(manifest.ref, "failed", message=_message(exc), source=manifest.source)
+                if checked.failed:
+                    rejected.append(checked)
+            if rejected:
+                return rejected
     for manifest in manifests:
         try:
             if manifest.ref in prefetched:

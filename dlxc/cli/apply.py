@@ -111,6 +111,8 @@ async def run_apply(
     refused = sum(1 for r in results if r.action == "refused")
     if refused:
         console.error(f"{refused} image change(s) need --force-rebuild; nothing was applied")
+    elif dry_run == "none" and len(manifests) > 1 and results and all(r.failed for r in results):
+        console.error(f"{len(results)} object(s) refused; nothing was applied")
     if wait and dry_run == "none":
         failures += await wait_ready(client, results, timeout=timeout)
     return 1 if failures else 0

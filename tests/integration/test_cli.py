@@ -472,3 +472,24 @@ def test_diff_shows_a_static_address_the_live_object_does_not_have(cli, api, tmp
     assert result.exit_code == 1 and f"-    ipv4: {address}\n+    ipv4: {other}\n" in result.stdout, result.stdout
     web.write_text(WEB + f"network: {{type: cluster, ipv4: {address}}}\n")  # the one it has: no change
     assert cli("diff", "-f", str(web)).exit_code == 0
+
+
+def test_a_refusal_only_the_server_makes_applies_nothing(cli, api, tmp_path: Path) -> None:
+    """The policy refuses a privileged container (this apiserver has no --allow-privileged); the files
+    are valid, so only the server can say so: checked on the server for all first, nothing written."""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "a-web.yaml").write_text(WEB)
+    (folder / "b-priv.yaml").write_text(
+        "apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {name: priv}\nspec: {image: busybox, privileged: true}\n")
+    result = cli("apply", "-f", str(folder))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: {folder / 'b-priv.yaml'}: container/priv: Container priv is not allowed: spec.privileged: "
+        "privileged containers need an apiserver started with --allow-privileged",
+        "error: 1 object(s) refused; nothing was applied",
+    ]
+    assert _names(api) == []
+    (folder / "b-priv.yaml").unlink()
+    assert cli("apply", "-f", str(folder)).stdout == "container/web created\n"
