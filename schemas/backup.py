@@ -1,6 +1,7 @@
 """The Backup kind: one archive of a container's rootfs and spec, made by the kubelet of its node."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -15,9 +16,15 @@ BACKUP_PHASES = ("Pending", "Running", "Completed", "Failed")
 
 
 def backup_name(container: str, when: datetime) -> str:
-    """NAME-YYYYMMDD-HHMMSS (UTC). The container's name is cut so the whole stays a DNS-1123 label."""
+    """NAME-YYYYMMDD-HHMMSS (UTC). A name too long for the whole to stay a DNS-1123 label is cut and
+    followed by a digest of all of it: cut alone, two containers alike in their first 47 characters
+    got one name for a schedule's shared time, and the second's backup was taken for the first's."""
     stamp = when.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{container[:63 - len(stamp) - 1].rstrip('-')}-{stamp}"
+    room = 63 - len(stamp) - 1
+    if len(container) <= room:
+        return f"{container}-{stamp}"
+    digest = hashlib.sha256(container.encode()).hexdigest()[:6]
+    return f"{container[:room - len(digest) - 1].rstrip('-')}-{digest}-{stamp}"
 
 
 def spec_document(container: Any) -> Any:
