@@ -330,14 +330,20 @@ class LxcRuntime:
         current = self.console_log_files(name)
         if not current:
             return
-        previous = directory / PREVIOUS_LOG
-        with open(previous.with_suffix(".tmp"), "wb") as out:
-            for path in current:
-                with open(path, "rb") as src:
-                    shutil.copyfileobj(src, out)
-        os.chmod(previous.with_suffix(".tmp"), 0o600)
-        os.replace(previous.with_suffix(".tmp"), previous)
-        for path in current:
+        # The oldest file becomes the previous log by rename, the newer appended to it, not a copy into a
+        # new file: the log marks (kubelet/logmarks.py) follow a file by its inode, so `logs --previous
+        # --since` keeps the time of each line of it (a copy was one new file "written" at the restart).
+        first, rest = current[0], current[1:]
+        written = current[-1].stat().st_mtime
+        if rest:
+            with open(first, "ab") as out:
+                for path in rest:
+                    with open(path, "rb") as src:
+                        shutil.copyfileobj(src, out)
+        os.chmod(first, 0o600)
+        os.utime(first, (written, written))  # written by the run, not by this append
+        os.replace(first, directory / PREVIOUS_LOG)
+        for path in rest:
             path.unlink(missing_ok=True)
 
     def console_log_files(self, name: str, *, previous: bool = False) -> list[Path]:

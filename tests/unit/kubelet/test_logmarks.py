@@ -90,3 +90,29 @@ def test_a_look_skips_paths_that_are_missing_or_no_file(tmp_path: Path) -> None:
     marks.look([str(tmp_path / "console.log.1"), str(path)])
     assert path.read_bytes()[marks.start(path, NOW - 50):] == b"two\n"
     assert len(marks._marks) == 1  # noqa: SLF001 - the directory got no marks
+
+
+@pytest.mark.parametrize("rotated_by_liblxc", [False, True], ids=["one-file", "with-liblxc-rotation"])
+def test_the_previous_run_keeps_the_time_of_its_lines(tmp_path: Path, rotated_by_liblxc: bool) -> None:
+    """`logs --previous --since`: the run's log moved aside at a restart keeps its marks (it was copied into a
+    new file, all of whose lines then counted as written at the restart)."""
+    from kubelet.runtime import PREVIOUS_LOG, LxcRuntime
+
+    runtime, marks = LxcRuntime(tmp_path), LogMarks()
+    directory = tmp_path / "web"
+    directory.mkdir()
+    first = directory / ("console.log.1" if rotated_by_liblxc else "console.log")
+    grow(first, b"old\n", NOW - 100, marks)
+    if rotated_by_liblxc:
+        grow(directory / "console.log", b"mid\n", NOW - 10, marks)
+    else:
+        grow(first, b"mid\n", NOW - 10, marks)
+    marks.look(runtime.console_log_names("web"))
+    runtime._rotate_console_log("web")
+    marks.look(runtime.console_log_names("web"))
+    previous = directory / PREVIOUS_LOG
+    assert previous.read_bytes() == b"old\nmid\n"
+    assert runtime.console_log_files("web") == []
+    assert previous.read_bytes()[marks.start(previous, NOW - 50):] == b"mid\n"
+    assert previous.read_bytes()[marks.start(previous, NOW - 200):] == b"old\nmid\n"
+    assert marks.start(previous, NOW - 5) == previous.stat().st_size  # nothing since: the run ended before
