@@ -115,6 +115,21 @@ class ClusterNetwork:
                     return None
         return None
 
+    async def check(self, obj: Obj) -> None:
+        """Raise what `create` would refuse about obj's static address, writing nothing (a dry run):
+        outside the network, or held by another live container."""
+        ipv4 = cluster_ipv4(obj["spec"])
+        if not ipv4:
+            return
+        problem = static_problem(self.network, str(ipv4))
+        if problem is None:
+            ip = ipaddress.IPv4Interface(str(ipv4)).ip
+            if await self._stale_rv(claim_name(ip)) is None:
+                problem = f"{ip} is taken by container {await self._holder(claim_name(ip))}"
+        if problem:
+            name = obj["metadata"]["name"]
+            raise Invalid(f"Container {name} is invalid: {FIELD}: {problem}", details=[{"field": FIELD, "message": problem}])
+
     async def create(self, obj: Obj) -> Obj:
         """Create the Container `obj` (already validated) with its cluster address claimed in the same write."""
         ipv4 = cluster_ipv4(obj["spec"])

@@ -184,11 +184,8 @@ class Registry:
         obj = self.prepare_create(body)
         name = obj["metadata"]["name"]
         if dry_run:
-            ipv4 = ipam.cluster_ipv4(obj["spec"])
-            if self.ipam is not None and ipv4:
-                problem = ipam.static_problem(self.ipam.network, str(ipv4))
-                if problem:
-                    raise Invalid(f"Container {name} is invalid: {ipam.FIELD}: {problem}", details=[{"field": ipam.FIELD, "message": problem}])
+            if self.ipam is not None:
+                await self.ipam.check(obj)  # a taken address too, as the create would say
             try:
                 await self.store.get(self.plural, name)
             except NotFound:

@@ -265,25 +265,25 @@ async def apply_set(
                 refused.append(ApplyResult(manifest.ref, "refused", ("spec.image",), _refusal(rebuild), manifest.source, live))
         if refused:
             return refused
-        if len(manifests) > 1:
-            # The server's own checks next (admission policy, a claimed address, a name), writing
-            # nothing: a refusal only the server can make, met after others were written, would also
-            # leave half an apply behind. Costs one dry-run request per object, and only here.
-            rejected = []
-            for manifest in manifests:
-                known = prefetched[manifest.ref] if manifest.ref in prefetched else (
-                    listed[manifest.kind].get(manifest.name) if manifest.kind in listed else _UNREAD)
-                try:
-                    checked = await apply_one(client, manifest, dry_run="server", applyset=applyset, known=known,
-                                              force_rebuild=force_rebuild)
-                except ApiError as exc:
-                    if exc.retryable:
-                        raise
-                    checked = ApplyResult(manifest.ref, "failed", message=_message(exc), source=manifest.source)
-                if checked.failed:
-                    rejected.append(checked)
-            if rejected:
-                return rejected
+    if all_or_nothing and mode == "none" and len(manifests) > 1:
+        # The server's own checks next (admission policy, a claimed address, a name), writing
+        # nothing: a refusal only the server can make, met after others were written, would also
+        # leave half an apply behind. Costs one dry-run request per object, and only here.
+        rejected = []
+        for manifest in manifests:
+            known = prefetched[manifest.ref] if manifest.ref in prefetched else (
+                listed[manifest.kind].get(manifest.name) if manifest.kind in listed else _UNREAD)
+            try:
+                checked = await apply_one(client, manifest, dry_run="server", applyset=applyset, known=known,
+                                          force_rebuild=force_rebuild)
+            except ApiError as exc:
+                if exc.retryable:
+                    raise
+                checked = ApplyResult(manifest.ref, "failed", message=_message(exc), source=manifest.source)
+            if checked.failed:
+                rejected.append(checked)
+        if rejected:
+            return rejected
     for manifest in manifests:
         try:
             if manifest.ref in prefetched:

@@ -491,5 +491,25 @@ def test_a_refusal_only_the_server_makes_applies_nothing(cli, api, tmp_path: Pat
         "error: 1 object(s) refused; nothing was applied",
     ]
     assert _names(api) == []
-    (folder / "b-priv.yaml").unlink()
-    assert cli("apply", "-f", str(folder)).stdout == "container/web created\n"
+
+    # An address another container holds: only the server knows, and its dry run says so as the create would.
+    import ipaddress
+
+    network = ipaddress.IPv4Network(api.settings.cluster_cidr)
+    ip = network.network_address + 9
+    (folder / "b-priv.yaml").write_text(
+        f"apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {{name: holder}}\n"
+        f"spec: {{image: busybox, network: {{type: cluster, ipv4: {ip}/{network.prefixlen}}}}}\n")
+    assert cli("apply", "-f", str(folder / "b-priv.yaml")).exit_code == 0
+    (folder / "c-grab.yaml").write_text(
+        f"apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {{name: grab}}\n"
+        f"spec: {{image: busybox, network: {{type: cluster, ipv4: {ip}/{network.prefixlen}}}}}\n")
+    result = cli("apply", "-f", str(folder), "--force-rebuild")  # (no image change: the check is not skipped either way)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {folder / 'c-grab.yaml'}: container/grab: Container grab is invalid: spec.network.ipv4: {ip} is taken by container holder",
+        "error: 1 object(s) refused; nothing was applied",
+    ]
+    assert _names(api) == ["holder"]
+    (folder / "c-grab.yaml").unlink()
+    assert cli("apply", "-f", str(folder)).stdout == "container/web created\ncontainer/holder unchanged\n"
