@@ -88,6 +88,9 @@ async def changes(
                 out += [(item[0], event) for event in item[1]]
             yield out
     finally:
-        await cancel_and_wait(*tasks)
+        # Unsubscribed first: a page closed in the browser cancels this again and again (anyio), so
+        # whatever comes after the first await here may never run, and a watcher left subscribed
+        # stays in its cache for good on a quiet kind.
         for plural, watcher in watchers.items():
             caches[plural].unsubscribe(watcher)
+        await cancel_and_wait(*tasks)

@@ -96,3 +96,28 @@ def test_a_nudge_is_an_empty_batch_at_once_not_after_the_keepalive() -> None:
         await stream.aclose()
 
     asyncio.run(go())
+
+
+def test_a_page_closed_under_repeated_cancels_leaves_no_watcher() -> None:
+    """A browser leaving a live page: anyio cancels the response's task again on every loop turn, so
+    the stream's clean-up must unsubscribe before its first await (a watcher left behind stays in its
+    cache for good on a quiet kind)."""
+    async def go() -> None:
+        cs = caches("containers", "events")
+
+        async def page() -> None:
+            async for _ in changes(cs, {"containers": 0, "events": 0}, keepalive=30):
+                pass
+
+        task = asyncio.create_task(page())
+        while not all(c.watcher_count == 1 for c in cs.values()):
+            await asyncio.sleep(0.01)
+        for _ in range(50):  # as anyio's cancel scope does until the task has ended
+            if task.done():
+                break
+            task.cancel()
+            await asyncio.sleep(0)
+        await asyncio.gather(task, return_exceptions=True)
+        assert [c.watcher_count for c in cs.values()] == [0, 0]
+
+    asyncio.run(go())
