@@ -79,13 +79,19 @@ def restored_spec(spec: Obj, *, renamed: bool) -> Obj:
     return spec
 
 
-def restored_labels(labels: Obj, *, renamed: bool) -> Obj:
-    """The labels a restored copy gets: the backed-up ones, but a copy under another name is in no
-    ContainerSet, ContainerCluster or apply set (its set would count it as a member it did not make
-    and delete it; `apply --prune` would prune it as gone from the manifests)."""
-    from schemas.wire import APPLYSET_LABEL, CLUSTER_LABEL, SET_LABEL
+def restored_metadata(kept: Obj, *, renamed: bool) -> tuple[Obj, Obj]:
+    """The labels and annotations a restored container gets from the backed-up ones. Never set or
+    cluster membership: its set or cluster did not make it, and would delete it (an ordinal scaled
+    away, an old template). Of dlxc's own annotations only the apply record, and only under the same
+    name (snapshot requests, drain marks, member bookkeeping were the original's). A copy under
+    another name leaves its apply set too (`apply --prune` would prune it as gone from the manifests)."""
+    from schemas.wire import APPLYSET_LABEL, CLUSTER_LABEL, CLUSTER_ROLE_LABEL, LAST_APPLIED_ANNOTATION, SET_LABEL
 
-    return {k: v for k, v in labels.items() if not (renamed and k in (SET_LABEL, CLUSTER_LABEL, APPLYSET_LABEL))}
+    labels = {k: v for k, v in (kept.get("labels") or {}).items()
+              if k not in (SET_LABEL, CLUSTER_LABEL, CLUSTER_ROLE_LABEL) and not (renamed and k == APPLYSET_LABEL)}
+    annotations = {k: v for k, v in (kept.get("annotations") or {}).items()
+                   if not k.startswith("dlxc.io/") or (k == LAST_APPLIED_ANNOTATION and not renamed)}
+    return labels, annotations
 
 
 def restore_body(backup: Obj, *, name: str, node: str | None) -> Obj:
@@ -97,9 +103,8 @@ def restore_body(backup: Obj, *, name: str, node: str | None) -> Obj:
     renamed = name != backup["spec"]["container"]
     spec = restored_spec(status.get("containerSpec") or {}, renamed=renamed)
     spec["nodeName"] = node or status.get("node")
-    kept = status.get("containerMetadata") or {}
-    meta: Obj = {"name": name, "annotations": {**(kept.get("annotations") or {}), RESTORE_ANNOTATION: backup["metadata"]["name"]}}
-    labels = restored_labels(kept.get("labels") or {}, renamed=renamed)
+    labels, annotations = restored_metadata(status.get("containerMetadata") or {}, renamed=renamed)
+    meta: Obj = {"name": name, "annotations": {**annotations, RESTORE_ANNOTATION: backup["metadata"]["name"]}}
     if labels:
         meta["labels"] = labels
     return {"metadata": meta, "spec": spec}

@@ -67,8 +67,8 @@ def imported_spec(document: Obj, *, name: str) -> Obj:
 
 
 def imported_metadata(document: Obj) -> Obj:
-    """The labels and annotations an import gives its container: the archive's (restore_body drops set
-    and cluster membership from a copy under another name)."""
+    """The labels and annotations an import records: the archive's (restore_body keeps of them what a
+    restored container may have, dlxc.cli.backup.restored_metadata)."""
     meta = document.get("metadata") or {}
     return {"labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
 

@@ -60,24 +60,27 @@ def test_an_archive_spec_this_dlxc_refuses_is_refused_before_the_upload(capsys) 
 
 
 KEPT = {"labels": {"app": "web", "tier": "front", "dlxc.io/set": "web", "dlxc.io/applyset": "a1b2", "dlxc.io/cluster": "mc"},
-        "annotations": {"note": "keep me", "dlxc.io/last-applied": "{}"}}
+        "annotations": {"note": "keep me", "dlxc.io/last-applied": "{}", "dlxc.io/snapshot-restore": "s1",
+                        "dlxc.io/drained-from": "n1", "dlxc.io/template-hash": "abc", "dlxc.io/snapshots": "daily"}}
 
 
 @pytest.mark.parametrize(
-    ("name", "labels"),
+    ("name", "labels", "annotations"),
     [
-        pytest.param("web", KEPT["labels"], id="same-name-keeps-every-label"),
-        pytest.param("web2", {"app": "web", "tier": "front"}, id="new-name-leaves-its-groups"),
+        pytest.param("web", {"app": "web", "tier": "front", "dlxc.io/applyset": "a1b2"},
+                     {"note": "keep me", "dlxc.io/last-applied": "{}"}, id="same-name-stays-in-its-apply-set"),
+        pytest.param("web2", {"app": "web", "tier": "front"}, {"note": "keep me"}, id="new-name-leaves-it"),
     ],
 )
-def test_a_restore_keeps_the_labels_and_annotations(name: str, labels: dict) -> None:
-    """Selectors, `get -l` and the dashboard's groups find the restored container as they found the original;
-    a copy under another name joins no set, cluster or apply set (they would delete or prune it)."""
+def test_a_restore_keeps_the_users_labels_and_annotations(name: str, labels: dict, annotations: dict) -> None:
+    """Selectors, `get -l` and the dashboard's groups find the restored container as they found the original.
+    It joins no set or cluster (which would delete it as a member they did not make), and carries none of
+    the original's requests (a snapshot restore, a drain mark, snapshot schedules) or member bookkeeping."""
     backup = completed("web", SPEC)
     backup["status"]["containerMetadata"] = KEPT
     meta = restore_body(backup, name=name, node=None)["metadata"]
     assert meta["labels"] == labels
-    assert meta["annotations"] == {**KEPT["annotations"], "dlxc.io/restore-from": "web-20260101-030000"}
+    assert meta["annotations"] == {**annotations, "dlxc.io/restore-from": "web-20260101-030000"}
 
 
 def test_an_import_records_the_archives_labels_and_annotations() -> None:
