@@ -83,7 +83,7 @@ class Restorer:
         if backup:
             kept = keep.reinstate(self.kubelet.settings.lxc_path, name, backup)
             if kept is not None:
-                marker.write_text(keep.kept_record(kept, backup))
+                write_durably(marker, keep.kept_record(kept, backup))  # a torn marker would lose its lower dir
                 message = (f"rootfs kept on node {self.kubelet.settings.node_name} since the move of backup {backup} "
                            "reinstated (the move did not complete)")
                 log.info("%s: %s", name, message)

@@ -125,18 +125,32 @@ async def _watch_files(paths: list[str], changed: asyncio.Event, ready: asyncio.
     saying nothing. A change that lands while no watch is up is caught by the interval's round."""
     import watchfiles
 
+    failures = 0
     while True:
         roots = [p for p in paths if Path(p).exists()]
         ready.set()
+        delay = again_after
         if roots:
+            # While a path is missing the watch is made again every `again_after`, to take it in once it exists.
+            looking = asyncio.Event()
+            timer = asyncio.get_running_loop().call_later(again_after, looking.set) if len(roots) < len(paths) else None
             try:
-                async for _ in watchfiles.awatch(*roots, debounce=300, step=50):
+                async for _ in watchfiles.awatch(*roots, debounce=300, step=50, stop_event=looking):
                     changed.set()
-                log.warning("the watch of %s ended; watching again in %gs", ", ".join(roots), again_after)
+                    failures = 0
+                if looking.is_set():
+                    continue
+                log.warning("the watch of %s ended; watching again in %gs", ", ".join(roots), delay)
+                changed.set()  # what ended it (a folder removed) is a change: sync now
             except Exception as exc:
-                log.warning("watching %s failed: %s; watching again in %gs", ", ".join(roots), exc, again_after)
-            changed.set()  # whatever ended the watch (a folder gone) may be a change: sync now
-        await asyncio.sleep(again_after)
+                # A failure that lasts (inotify limits) is said less and less often, and starts no round.
+                delay = min(again_after * 2 ** failures, 300.0)
+                failures += 1
+                log.warning("watching %s failed: %s; watching again in %gs", ", ".join(roots), exc, delay)
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        await asyncio.sleep(delay)
 
 
 async def run_sync(
