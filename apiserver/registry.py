@@ -184,11 +184,11 @@ class Registry:
         obj = self.prepare_create(body)
         name = obj["metadata"]["name"]
         if dry_run:
-            if self.ipam is not None:
-                await self.ipam.check(obj)  # a taken address too, as the create would say
             try:
                 await self.store.get(self.plural, name)
             except NotFound:
+                if self.ipam is not None:
+                    await self.ipam.check(obj)  # a taken address too, as the create would say
                 return obj
             if self.kind.name != "Event":
                 raise AlreadyExists(f"{self.plural}/{name} already exists")

@@ -340,11 +340,11 @@ class LxcRuntime:
                 for path in rest:
                     with open(path, "rb") as src:
                         shutil.copyfileobj(src, out)
+            for path in rest:  # at once: a crash before the rename must not append them again at the next start
+                path.unlink(missing_ok=True)
         os.chmod(first, 0o600)
         os.utime(first, (written, written))  # written by the run, not by this append
         os.replace(first, directory / PREVIOUS_LOG)
-        for path in rest:
-            path.unlink(missing_ok=True)
 
     def console_log_files(self, name: str, *, previous: bool = False) -> list[Path]:
         """The files of a run's console output, oldest first (only those that exist)."""

@@ -269,7 +269,7 @@ async def apply_set(
         # The server's own checks next (admission policy, a claimed address, a name), writing
         # nothing: a refusal only the server can make, met after others were written, would also
         # leave half an apply behind. Costs one dry-run request per object, and only here.
-        rejected = []
+        rejected = _same_address_twice(manifests)  # each passes the server alone; the second write would fail
         for manifest in manifests:
             known = prefetched[manifest.ref] if manifest.ref in prefetched else (
                 listed[manifest.kind].get(manifest.name) if manifest.kind in listed else _UNREAD)
@@ -345,6 +345,25 @@ async def apply_set(
         inventory.members = members
         inventory.save(inventory_dir)
     return results
+
+
+def _same_address_twice(manifests: list[Manifest]) -> list[ApplyResult]:
+    """A failure for each Container asking for a static cluster address an earlier manifest asks for."""
+    asked: dict[str, str] = {}
+    clashes = []
+    for manifest in manifests:
+        if manifest.kind != "Container":
+            continue
+        ipv4 = ((desired_wire(manifest).get("spec") or {}).get("network") or {}).get("ipv4")
+        if not ipv4:
+            continue
+        address = str(ipv4).split("/", 1)[0]
+        if address in asked:
+            clashes.append(ApplyResult(manifest.ref, "failed", source=manifest.source, message=(
+                f"spec.network.ipv4: {address} is asked for by {asked[address]} too; an address belongs to one container")))
+        else:
+            asked[address] = manifest.ref
+    return clashes
 
 
 def _shown(source: str) -> str:

@@ -125,9 +125,12 @@ async def _watch_files(paths: list[str], changed: asyncio.Event, ready: asyncio.
     saying nothing. A change that lands while no watch is up is caught by the interval's round."""
     import watchfiles
 
-    failures = 0
+    failures, watched = 0, None
     while True:
         roots = [p for p in paths if Path(p).exists()]
+        if watched is not None and set(roots) - set(watched):
+            changed.set()  # a path that appeared may hold files already: sync now, not at the interval
+        watched = roots
         ready.set()
         delay = again_after
         if roots:

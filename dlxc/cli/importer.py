@@ -66,11 +66,16 @@ def imported_spec(document: Obj, *, name: str) -> Obj:
     return restored_spec(document.get("spec") or {}, renamed=name != original)
 
 
-def imported_metadata(document: Obj) -> Obj:
-    """The labels and annotations an import records: the archive's (restore_body keeps of them what a
-    restored container may have, dlxc.cli.backup.restored_metadata)."""
+def imported_metadata(document: Obj, *, name: str) -> Obj:
+    """The labels and annotations an import records: the archive's, less its apply set under another
+    name than the exported container's (the import's own record is made under the new name, so
+    restore_body cannot tell; it keeps of the rest what a restored container may have,
+    dlxc.cli.backup.restored_metadata)."""
+    from dlxc.cli.backup import restored_metadata
+
     meta = document.get("metadata") or {}
-    return {"labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
+    labels, annotations = restored_metadata(meta, renamed=name != meta.get("name"))
+    return {"labels": labels, "annotations": annotations}
 
 
 def import_archive(
@@ -137,7 +142,7 @@ def import_archive(
                 "phase": "Completed", "node": where, "location": kept["location"], "size": kept["size"],
                 "checksum": kept["checksum"], "files": checked.index.get("files"), "rootfsBytes": checked.index.get("dataBytes"),
                 "consistency": checked.index.get("consistency"), "containerSpec": spec,
-                "containerMetadata": imported_metadata(checked.spec),
+                "containerMetadata": imported_metadata(checked.spec, name=target),
                 "completionTime": now_iso(), "message": f"imported from {file.name}"})
             made = await restore_container(client, record, name=target, node=where)
             made_container = True

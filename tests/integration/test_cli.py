@@ -497,10 +497,10 @@ def test_a_refusal_only_the_server_makes_applies_nothing(cli, api, tmp_path: Pat
 
     network = ipaddress.IPv4Network(api.settings.cluster_cidr)
     ip = network.network_address + 9
-    (folder / "b-priv.yaml").write_text(
-        f"apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {{name: holder}}\n"
-        f"spec: {{image: busybox, network: {{type: cluster, ipv4: {ip}/{network.prefixlen}}}}}\n")
-    assert cli("apply", "-f", str(folder / "b-priv.yaml")).exit_code == 0
+    (folder / "b-priv.yaml").unlink()
+    holder = (f"apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {{name: holder}}\n"
+              f"spec: {{image: busybox, network: {{type: cluster, ipv4: {ip}/{network.prefixlen}}}}}\n")
+    assert cli("apply", "-f", "-", input=holder).exit_code == 0
     (folder / "c-grab.yaml").write_text(
         f"apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {{name: grab}}\n"
         f"spec: {{image: busybox, network: {{type: cluster, ipv4: {ip}/{network.prefixlen}}}}}\n")
@@ -512,4 +512,19 @@ def test_a_refusal_only_the_server_makes_applies_nothing(cli, api, tmp_path: Pat
     ]
     assert _names(api) == ["holder"]
     (folder / "c-grab.yaml").unlink()
-    assert cli("apply", "-f", str(folder)).stdout == "container/web created\ncontainer/holder unchanged\n"
+    assert cli("apply", "-f", str(folder)).stdout == "container/web created\n"
+
+    # Two new containers asking for one free address: each passes the server alone; refused together.
+    other = network.network_address + 10
+    for name in ("d-one", "e-two"):
+        (folder / f"{name}.yaml").write_text(
+            f"apiVersion: dlxc.io/v1\nkind: Container\nmetadata: {{name: {name}}}\n"
+            f"spec: {{image: busybox, network: {{type: cluster, ipv4: {other}/{network.prefixlen}}}}}\n")
+    result = cli("apply", "-f", str(folder))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {folder / 'e-two.yaml'}: container/e-two: spec.network.ipv4: {other} is asked for by container/d-one too; "
+        "an address belongs to one container",
+        "error: 1 object(s) refused; nothing was applied",
+    ]
+    assert _names(api) == ["holder", "web"]

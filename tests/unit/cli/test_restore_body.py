@@ -87,5 +87,9 @@ def test_an_import_records_the_archives_labels_and_annotations() -> None:
     from dlxc.cli.importer import imported_metadata
 
     document = {"metadata": {"name": "web", **KEPT}, "spec": SPEC}
-    assert imported_metadata(document) == KEPT
-    assert imported_metadata({"spec": SPEC}) == {"labels": {}, "annotations": {}}
+    assert imported_metadata(document, name="web") == {
+        "labels": {"app": "web", "tier": "front", "dlxc.io/applyset": "a1b2"},
+        "annotations": {"note": "keep me", "dlxc.io/last-applied": "{}"}}
+    # Under another name it leaves the apply set: its record is made under the new name, so the restore cannot tell.
+    assert imported_metadata(document, name="copy") == {"labels": {"app": "web", "tier": "front"}, "annotations": {"note": "keep me"}}
+    assert imported_metadata({"spec": SPEC}, name="web") == {"labels": {}, "annotations": {}}

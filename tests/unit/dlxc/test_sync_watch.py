@@ -63,7 +63,7 @@ def test_a_failed_watch_is_made_again_and_a_missing_folder_is_watched_once_it_ex
 def test_a_folder_that_appears_is_watched_while_the_others_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     """One path watched, one missing: the watch is made again now and then to take the missing one in,
-    quietly (no warning, no sync round for it)."""
+    quietly (no warning, no sync round), and a round once it is there."""
     later = tmp_path / "later"
     calls: list[tuple[str, ...]] = []
 
@@ -75,23 +75,24 @@ def test_a_folder_that_appears_is_watched_while_the_others_are(tmp_path: Path, m
 
     monkeypatch.setitem(sys.modules, "watchfiles", types.SimpleNamespace(awatch=awatch))
 
-    async def go() -> bool:
+    async def go() -> tuple[bool, bool]:
         changed, ready = asyncio.Event(), asyncio.Event()
         watcher = asyncio.create_task(sync._watch_files([str(tmp_path), str(later)], changed, ready, again_after=0.05))
         try:
             while len(calls) < 3:
                 await asyncio.sleep(0.01)
+            quiet = changed.is_set()  # the looks while it is missing start no round
             later.mkdir()
             for _ in range(500):
                 if calls[-1] == (str(tmp_path), str(later)):
                     break
                 await asyncio.sleep(0.01)
-            return changed.is_set()
+            return quiet, changed.is_set()  # its appearing does: it may hold files already
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
 
     with caplog.at_level(logging.WARNING, logger="dlxc.sync"):
-        assert asyncio.run(go()) is False
+        assert asyncio.run(go()) == (False, True)
     assert calls[0] == (str(tmp_path),) and calls[-1] == (str(tmp_path), str(later))
     assert [r.getMessage() for r in caplog.records] == []
