@@ -156,9 +156,7 @@ class KeptSessions:
         idle, self._idle = self._idle, {}
         for entries in idle.values():
             for entry in entries:
-                if entry.watcher is not None:
-                    entry.watcher.cancel()
-                    await asyncio.wait([entry.watcher])
+                await cancel_and_wait(entry.watcher)
                 await entry.ws.close()
         if closing:
             await asyncio.gather(*self._tasks, return_exceptions=True)

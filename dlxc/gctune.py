@@ -26,6 +26,8 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable
 
+from dlxc.tasks import cancel_and_wait
+
 __all__ = ["YOUNG", "freeze", "freeze_when", "tune"]
 
 YOUNG = 50_000  # new container objects between two young collections (CPython's default: 700)
@@ -54,8 +56,5 @@ async def freeze_when(main: Awaitable[None], ready: Callable[[], Awaitable[None]
             log.info("%d objects exempted from garbage collection", freeze())
         await running
     finally:
-        settled.cancel()
-        if not running.done():
-            # Cancelled from outside (leadership lost, a signal): `main` ends its own way, as if awaited alone.
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
+        # Cancelled from outside (leadership lost, a signal): `main` ends its own way, as if awaited alone.
+        await cancel_and_wait(settled, running)
