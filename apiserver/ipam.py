@@ -127,8 +127,7 @@ class ClusterNetwork:
             if await self._stale_rv(claim_name(ip)) is None:
                 problem = f"{ip} is taken by container {await self._holder(claim_name(ip))}"
         if problem:
-            name = obj["metadata"]["name"]
-            raise Invalid(f"Container {name} is invalid: {FIELD}: {problem}", details=[{"field": FIELD, "message": problem}])
+            raise _invalid(obj["metadata"]["name"], problem)
 
     async def create(self, obj: Obj) -> Obj:
         """Create the Container `obj` (already validated) with its cluster address claimed in the same write."""
@@ -138,14 +137,12 @@ class ClusterNetwork:
         if ipv4:
             problem = static_problem(self.network, str(ipv4))
             if problem:
-                raise Invalid(f"Container {meta['name']} is invalid: {FIELD}: {problem}",
-                              details=[{"field": FIELD, "message": problem}])
+                raise _invalid(meta["name"], problem)
             ip = ipaddress.IPv4Interface(str(ipv4)).ip
             created = await self._create_claiming(obj, ip, owner)
             if created is not None:
                 return created
-            message = f"{ip} is taken by container {await self._holder(claim_name(ip))}"
-            raise Invalid(f"Container {meta['name']} is invalid: {FIELD}: {message}", details=[{"field": FIELD, "message": message}])
+            raise _invalid(meta["name"], f"{ip} is taken by container {await self._holder(claim_name(ip))}")
         tried = 0
         for ip in self._candidates():
             tried += 1
@@ -198,3 +195,8 @@ def keep_address(current: Obj, new: Obj) -> Any:
         raise Invalid(f"{FIELD} is {old_ip} and cannot be changed by an update",
                       details=[{"field": FIELD, "message": "field is immutable"}])
     return new
+
+
+def _invalid(name: str, problem: str) -> Invalid:
+    """The refusal of a Container's static address, as the create and its dry run both say it."""
+    return Invalid(f"Container {name} is invalid: {FIELD}: {problem}", details=[{"field": FIELD, "message": problem}])

@@ -265,38 +265,32 @@ async def apply_set(
                 refused.append(ApplyResult(manifest.ref, "refused", ("spec.image",), _refusal(rebuild), manifest.source, live))
         if refused:
             return refused
+    async def attempt(manifest: Manifest, dry_run: str) -> ApplyResult:
+        """apply_one from what was read already; a refusal is that object's failed result."""
+        if manifest.ref in prefetched:
+            known = prefetched[manifest.ref]
+        else:
+            known = listed[manifest.kind].get(manifest.name) if manifest.kind in listed else _UNREAD
+        try:
+            return await apply_one(client, manifest, dry_run=dry_run, applyset=applyset, known=known, force_rebuild=force_rebuild)
+        except ApiError as exc:
+            if exc.retryable:
+                raise  # the server is unreachable or unavailable: the whole round fails and is retried
+            return ApplyResult(manifest.ref, "failed", message=_message(exc), source=manifest.source)
+
     if all_or_nothing and mode == "none" and len(manifests) > 1:
         # The server's own checks next (admission policy, a claimed address, a name), writing
         # nothing: a refusal only the server can make, met after others were written, would also
         # leave half an apply behind. Costs one dry-run request per object, and only here.
         rejected = _same_address_twice(manifests)  # each passes the server alone; the second write would fail
         for manifest in manifests:
-            known = prefetched[manifest.ref] if manifest.ref in prefetched else (
-                listed[manifest.kind].get(manifest.name) if manifest.kind in listed else _UNREAD)
-            try:
-                checked = await apply_one(client, manifest, dry_run="server", applyset=applyset, known=known,
-                                          force_rebuild=force_rebuild)
-            except ApiError as exc:
-                if exc.retryable:
-                    raise
-                checked = ApplyResult(manifest.ref, "failed", message=_message(exc), source=manifest.source)
+            checked = await attempt(manifest, "server")
             if checked.failed:
                 rejected.append(checked)
         if rejected:
             return rejected
     for manifest in manifests:
-        try:
-            if manifest.ref in prefetched:
-                known = prefetched[manifest.ref]
-            else:
-                known = listed[manifest.kind].get(manifest.name) if manifest.kind in listed else _UNREAD
-            results.append(await apply_one(
-                client, manifest, dry_run=mode, applyset=applyset, known=known, force_rebuild=force_rebuild
-            ))
-        except ApiError as exc:
-            if exc.retryable:
-                raise  # the server is unreachable or unavailable: the whole round fails and is retried
-            results.append(ApplyResult(manifest.ref, "failed", message=_message(exc), source=manifest.source))
+        results.append(await attempt(manifest, mode))
     if not applyset or inventory_dir is None:
         return results
     inventory = Inventory.load(inventory_dir, applyset)

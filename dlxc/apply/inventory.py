@@ -29,6 +29,7 @@ __all__ = [
     "Inventory",
     "Member",
     "applyset_id",
+    "chosen_applyset",
     "default_inventory_dir",
     "prune_candidates",
     "prune_skip_reason",
@@ -51,6 +52,19 @@ def applyset_id(paths: list[str]) -> str:
     digest = hashlib.sha256("\n".join(resolved).encode()).hexdigest()[:10]
     stem = re.sub(r"[^a-z0-9-]+", "-", Path(resolved[0]).name.lower()).strip("-")[:40] if resolved else ""
     return f"{stem}-{digest}" if stem else f"set-{digest}"
+
+
+def chosen_applyset(paths: list[str], name: str | None, *, prune: bool) -> str | None:
+    """The applyset of an apply (or its diff) of `paths`: `name`, checked; else with `prune` the id
+    derived from the paths (kubectl's way: a set is labelled and recorded only when asked, so plain
+    applies of overlapping paths never fight over ownership); else none. ValueError says what is wrong."""
+    if name:
+        return validate_applyset(name)
+    if not prune:
+        return None
+    if "-" in paths:
+        raise ValueError("--prune with stdin needs --applyset NAME")
+    return applyset_id(paths)
 
 
 def default_inventory_dir() -> Path:

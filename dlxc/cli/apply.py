@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from dlxc.apply.applier import PRUNE_SKIPPED, ApplyResult, apply_set
-from dlxc.apply.inventory import applyset_id, default_inventory_dir, validate_applyset
+from dlxc.apply.inventory import chosen_applyset, default_inventory_dir
 from dlxc.apply.manifests import Manifest, load_manifests, source_files
 from dlxc.cli import console
 from dlxc.cli.common import fail, with_client
@@ -134,17 +134,11 @@ def apply(
         fail(f"--dry-run must be none, client or server, not {dry_run!r}")
     try:
         seconds = parse_duration(timeout)
-        set_id = validate_applyset(applyset) if applyset else None
+        set_id = chosen_applyset(filename, applyset, prune=prune)
     except ValueError as exc:
         fail(str(exc))
-    if prune and set_id is None and "-" in filename:
-        fail("--prune with stdin needs --applyset NAME")
     read = source_files(filename, recursive=recursive)  # before reading stdin, which it does not consume
     manifests = load_or_fail(filename, recursive=recursive)
-    if set_id is None and prune:
-        # The set is labelled and recorded only when asked (--prune or --applyset), as kubectl does,
-        # so plain applies of overlapping paths never fight over ownership.
-        set_id = applyset_id(filename)
 
     async def go(client: Client) -> None:
         code = await run_apply(

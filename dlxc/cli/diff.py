@@ -70,15 +70,13 @@ def diff(
     inventory_dir: Path = typer.Option(None, "--inventory-dir", envvar="DLXC_INVENTORY_DIR", help="Where applyset records live."),
 ) -> None:
     """Show what `apply` would change, as `diff -u` of live against desired (kubectl's exit codes)."""
-    from dlxc.apply.inventory import applyset_id, default_inventory_dir, validate_applyset
+    from dlxc.apply.inventory import chosen_applyset, default_inventory_dir
     from dlxc.apply.manifests import source_files
 
     try:
-        set_id = validate_applyset(applyset) if applyset else None
+        set_id = chosen_applyset(filename, applyset, prune=prune)
     except ValueError as exc:
         fail(str(exc), 2)
-    if prune and set_id is None and "-" in filename:
-        fail("--prune with stdin needs --applyset NAME", 2)
     read = source_files(filename, recursive=recursive)  # before reading stdin, which it does not consume
     manifests, errors = load_manifests(filename, recursive=recursive)
     if errors:
@@ -92,7 +90,8 @@ def diff(
         async with OneShotClient(client_config()) as client:
             texts = await diff_manifests(client, manifests)
             if prune:
-                texts += await diff_prunes(client, manifests, applyset=set_id or applyset_id(filename),
+                assert set_id is not None  # chosen_applyset gives one with prune
+                texts += await diff_prunes(client, manifests, applyset=set_id,
                                            inventory_dir=inventory_dir or default_inventory_dir(), read_sources=read)
             return texts
 
