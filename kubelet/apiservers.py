@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from pathlib import Path
 
 from dlxc.client.api import Client
 from dlxc.client.errors import ApiError, NotFound
+from kubelet.durable import write_durably
 
 __all__ = ["KNOWN_FILE", "KnownServers", "refresh_apiservers"]
 
@@ -58,12 +58,7 @@ class KnownServers:
         if servers == self.saved:
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w") as fh:
-            json.dump({"configured": self.configured, "servers": servers}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        write_durably(self.path, json.dumps({"configured": self.configured, "servers": servers}))
         self.saved = list(servers)
         return True
 
